@@ -1,0 +1,176 @@
+# Burrow top-level Makefile.
+#
+# This file owns the shared rules only. Each concern has a fragment,
+# <dir>/module.mk, that appends to the variables below:
+#
+#   DEB_PKGS       Debian packages `make deps` installs
+#   COMMON_SRCS    common/ sources, built for the host and (musl) for the guest
+#   VMM_SRCS       vmm/ library sources            -> $(B)/lib/libvmm.a
+#   BROKER_SRCS    broker/ library sources         -> $(B)/lib/libbroker.a
+#   BURROWD_SRCS   sources only burrowd links      -> $(B)/bin/burrowd
+#   BURROWCTL_SRCS sources only burrowctl links    -> $(B)/bin/burrowctl
+#   ALL_TARGETS    extra things `make` builds (guest binaries, test guest)
+#   UNIT_TESTS     tests/unit/<x>.c names (without .c) -> $(B)/tests/unit/<x>
+#   TEST_TIERS     phony targets `make test` runs, in order
+#   BENCHES        phony targets `make bench` runs
+#   FUZZERS        tests/fuzz/<x>.c names -> $(B)/fuzz/<x> (clang, libFuzzer)
+#   INSTALL_HOOKS  phony targets `make install` runs after the binaries
+#
+# Variants: B=build/asan SAN=1 builds everything with ASan+UBSan (`make check`).
+
+.DEFAULT_GOAL := all
+.SECONDARY:
+SHELL := /bin/bash
+
+B      ?= build
+SAN    ?= 0
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+CC      := gcc
+MUSL_CC := musl-gcc
+HOST_PKGS := libssh libsodium libseccomp cmocka
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
+        -Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith -Wvla
+CFLAGS_BASE := -std=gnu11 $(WARN) -O2 -g -D_GNU_SOURCE -I. -fno-strict-aliasing \
+               -fstack-protector-strong -MMD -MP
+ifeq ($(SAN),1)
+CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_LDFLAGS := -fsanitize=address,undefined
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(HOST_PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs libssh libsodium libseccomp 2>/dev/null)
+HOST_CFLAGS  = $(CFLAGS_BASE) $(PKG_CFLAGS)
+HOST_LDLIBS  = $(PKG_LIBS) -liniparser -lpthread -lrt
+HOST_LDFLAGS = $(SAN_LDFLAGS)
+GUEST_CFLAGS = -std=gnu11 $(WARN) -Os -g -D_GNU_SOURCE -I. -static -MMD -MP \
+               -fno-strict-aliasing -fstack-protector-strong
+
+DEB_PKGS :=
+COMMON_SRCS :=
+VMM_SRCS :=
+BROKER_SRCS :=
+BURROWD_SRCS :=
+BURROWCTL_SRCS :=
+ALL_TARGETS :=
+UNIT_TESTS :=
+TEST_TIERS :=
+BENCHES :=
+FUZZERS :=
+INSTALL_HOOKS :=
+
+# Fragments, in dependency order. tests/ comes last so it can see everything.
+include common/module.mk
+include vmm/module.mk
+include guest/module.mk
+include broker/module.mk
+-include $(sort $(wildcard tests/*/module.mk))
+include tests/module.mk
+
+host_obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+musl_obj = $(patsubst %.c,$(B)/musl/%.o,$(1))
+
+LIBCOMMON := $(B)/lib/libcommon.a
+LIBVMM    := $(B)/lib/libvmm.a
+LIBBROKER := $(B)/lib/libbroker.a
+LIBTEST   := $(B)/lib/libtest.a
+HOST_LIBS_A := $(LIBBROKER) $(LIBVMM) $(LIBCOMMON)
+TESTLIB_SRCS := $(wildcard tests/lib/*.c)
+
+.PHONY: all deps test check unit test-unit bench fuzz install clean format format-check
+all: $(B)/bin/burrowd $(B)/bin/burrowctl $(ALL_TARGETS)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -c -o $@ $<
+
+$(B)/musl/%.o: %.c
+	@mkdir -p $(@D)
+	$(MUSL_CC) $(GUEST_CFLAGS) -c -o $@ $<
+
+$(LIBCOMMON): $(call host_obj,$(COMMON_SRCS))
+$(LIBVMM): $(call host_obj,$(VMM_SRCS))
+$(LIBBROKER): $(call host_obj,$(BROKER_SRCS))
+$(LIBTEST): $(call host_obj,$(TESTLIB_SRCS))
+$(B)/lib/%.a:
+	@mkdir -p $(@D)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/bin/burrowd: $(call host_obj,$(BURROWD_SRCS)) $(HOST_LIBS_A)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) -o $@ $(call host_obj,$(BURROWD_SRCS)) $(HOST_LIBS_A) $(HOST_LDLIBS)
+
+$(B)/bin/burrowctl: $(call host_obj,$(BURROWCTL_SRCS)) $(HOST_LIBS_A)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) -o $@ $(call host_obj,$(BURROWCTL_SRCS)) $(HOST_LIBS_A) $(HOST_LDLIBS)
+
+# Unit tests: one cmocka binary per tests/unit/<path>.c, linked against all
+# host libraries (static archives: only what a test uses is pulled in).
+UNIT_BINS := $(patsubst %,$(B)/tests/unit/%,$(UNIT_TESTS))
+$(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(LIBTEST) $(HOST_LIBS_A)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) -o $@ $< $(LIBTEST) $(HOST_LIBS_A) $(HOST_LDLIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+test-unit: $(UNIT_BINS)
+	tests/lib/run-unit $(B)/test-results/unit $(UNIT_BINS)
+
+# The unit tier again under ASan + UBSan, in its own build tree.
+check:
+	$(MAKE) B=build/asan SAN=1 test-unit
+
+# Every tier that exists, then one closing summary line for CI.
+test: all
+	@rm -rf $(B)/test-results
+	@rc=0; for t in check test-unit $(TEST_TIERS); do \
+		$(MAKE) --no-print-directory $$t || rc=1; \
+	done; tests/lib/summary $(B)/test-results build/asan/test-results; exit $$rc
+
+bench: all
+	@rc=0; for t in $(BENCHES); do $(MAKE) --no-print-directory $$t || rc=1; done; exit $$rc
+
+# libFuzzer harnesses (clang). FUZZ_SECONDS bounds each run.
+FUZZ_SECONDS ?= 20
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
+               $(PKG_CFLAGS)
+FUZZ_BINS := $(patsubst %,$(B)/fuzz/%,$(FUZZERS))
+$(B)/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS) $(VMM_SRCS) $(BROKER_SRCS)
+	@mkdir -p $(@D)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRCS_$*) $(HOST_LDLIBS)
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZERS); do \
+		mkdir -p $(B)/fuzz/corpus-$$f; \
+		tests/lib/run-fuzz $(B)/fuzz/$$f tests/fuzz/corpus/$$f $(B)/fuzz/corpus-$$f $(FUZZ_SECONDS) || exit 1; \
+	done
+
+# Debian packages; idempotent: apt runs only when something is missing.
+DEB_PKGS += build-essential pkg-config libssh-dev libsodium-dev libseccomp-dev \
+            libiniparser-dev libcmocka-dev clang clang-format e2fsprogs openssh-client
+deps:
+	@missing=""; for p in $(sort $(DEB_PKGS)); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all packages present"; exit 0; fi; \
+	echo "deps: installing$$missing"; \
+	sudo=""; [ "$$(id -u)" = 0 ] || sudo=sudo; \
+	$$sudo apt-get update -q && \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing
+
+install: all $(INSTALL_HOOKS)
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(B)/bin/burrowd $(DESTDIR)$(PREFIX)/sbin/burrowd
+	install -m 0755 $(B)/bin/burrowctl $(DESTDIR)$(PREFIX)/bin/burrowctl
+
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	clang-format -i $(FORMAT_FILES)
+format-check:
+	clang-format --dry-run -Werror $(FORMAT_FILES)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)

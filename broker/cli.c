@@ -1,0 +1,28 @@
+/* broker/cli.c - one-line errors and exit codes for the command-line tools. */
+#include "broker/cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static const char *prog = "burrow";
+
+void cli_set_prog(const char *p)
+{
+    prog = p;
+}
+
+const char *cli_prog(void)
+{
+    return prog;
+}
+
+int cli_err(int code, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "%s: ", prog);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}

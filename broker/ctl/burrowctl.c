@@ -1,0 +1,69 @@
+/* broker/ctl/burrowctl.c - burrowctl: global options and subcommand dispatch. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "broker/cli.h"
+#include "broker/ctl/ctl.h"
+#include "common/log.h"
+
+struct ctl_cmd {
+    const char *name;
+    ctl_main_fn main;
+    const char *summary;
+};
+
+static const struct ctl_cmd ctl_cmds[] = {
+    {"user", ctl_user_main, "manage users, keys, passwords and home disks"},
+    {"template", ctl_template_main, "build, list, activate and remove VM templates"},
+    {"vm", ctl_vm_main, "boot, fork, list and kill VMs"},
+    {"hostkeys", ctl_hostkeys_main, "show the SSH host key fingerprints"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: burrowctl [-c FILE] [-v] COMMAND [ARGS...]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); i++)
+        fprintf(out, "  %-10s %s\n", ctl_cmds[i].name, ctl_cmds[i].summary);
+    fprintf(out, "\nRun 'burrowctl COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    struct ctl_ctx ctx = {.config_path = BURROW_DEFAULT_CONFIG};
+    int opt;
+
+    cli_set_prog("burrowctl");
+    log_init("burrowctl", LOG_LVL_WARN);
+    /* '+': stop at the first non-option so subcommands parse their own flags. */
+    while ((opt = getopt(argc, argv, "+c:vh")) != -1) {
+        switch (opt) {
+        case 'c':
+            ctx.config_path = optarg;
+            ctx.config_explicit = 1;
+            break;
+        case 'v':
+            log_set_level(log_get_level() < LOG_LVL_DEBUG ? log_get_level() + 1 : LOG_LVL_DEBUG);
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    for (size_t i = 0; i < sizeof(ctl_cmds) / sizeof(ctl_cmds[0]); i++) {
+        if (strcmp(argv[optind], ctl_cmds[i].name) == 0) {
+            char **sub = argv + optind;
+            int subc = argc - optind;
+            optind = 1; /* reset getopt for the subcommand */
+            return ctl_cmds[i].main(&ctx, subc, sub);
+        }
+    }
+    return cli_err(EXIT_USAGE, "unknown command '%s' (try 'burrowctl -h')", argv[optind]);
+}

@@ -1,0 +1,1 @@
+# guest/: burrow-init, burrow-agent (static, musl) and the default image.

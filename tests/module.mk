@@ -1,0 +1,4 @@
+# tests/: unit tests are found by name (tests/unit/**/test_*.c -> one cmocka
+# binary each). Shared test helpers live in tests/lib/*.c (libtest.a).
+# Other tiers register themselves from tests/<tier>/module.mk via TEST_TIERS.
+UNIT_TESTS += $(patsubst tests/unit/%.c,%,$(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort))
