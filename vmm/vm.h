@@ -129,7 +129,11 @@ struct vm {
     struct vm_exit_info exit;
 };
 
-/* Create the VM: checks capabilities, maps memory, irqchip, PIT2, vCPUs. */
+/*
+ * Create the VM: checks capabilities, maps memory, irqchip, PIT2, vCPUs.
+ * On failure *out is NULL for a bad config, else a half-built VM whose
+ * exit.detail says why; vm_destroy it.
+ */
 __attribute__((warn_unused_result)) int vm_create(const struct vm_config *cfg, struct vm **out);
 /* Stops everything still running and frees it all. */
 void vm_destroy(struct vm *vm);
