@@ -161,7 +161,13 @@ static void vcpu_handle_io(struct vcpu *v)
     int is_write = run->io.direction == KVM_EXIT_IO_OUT;
     /* String I/O: count accesses of size bytes, back to back in the page. */
     for (uint32_t i = 0; i < run->io.count; i++) {
-        bus_dispatch(&v->vm->bus, BUS_PIO, run->io.port, data, run->io.size, is_write);
+        if (bus_dispatch(&v->vm->bus, BUS_PIO, run->io.port, data, run->io.size, is_write) &&
+            log_get_level() >= LOG_LVL_DEBUG) {
+            uint32_t val = 0;
+            memcpy(&val, data, run->io.size <= 4 ? run->io.size : 4);
+            log_debug("vCPU %u: unclaimed port %s 0x%x size %u value 0x%x", v->index,
+                      is_write ? "write" : "read", run->io.port, run->io.size, val);
+        }
         data += run->io.size;
     }
 }

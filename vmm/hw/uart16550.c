@@ -203,7 +203,10 @@ int uart_init(struct uart16550 *u, struct vm *vm, uint16_t port, unsigned gsi, i
     u->lcr = 0x03; /* 8N1 */
     u->mcr = 0x08; /* OUT2 */
     int r = bus_register_pio(&vm->bus, port, 8, uart_io, u);
-    if (r == 0 && in_fd >= 0)
-        r = evloop_add(vm->loop, in_fd, EPOLLIN, uart_input_ready, u);
+    if (r == 0 && in_fd >= 0 && evloop_add(vm->loop, in_fd, EPOLLIN, uart_input_ready, u)) {
+        /* epoll refuses regular files and /dev/null: run without console input. */
+        log_debug("console input fd %d cannot be polled; no serial input", in_fd);
+        u->in_fd = -1;
+    }
     return r;
 }
