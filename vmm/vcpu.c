@@ -262,7 +262,11 @@ static void vcpu_loop(struct vcpu *v)
                             strerror(errno));
             break;
         }
-        v->nr_exits++;
+        if (v->nr_exits++ == 0) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            v->first_exit_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        }
         if (vcpu_handle_exit(v))
             break;
     }

@@ -96,6 +96,7 @@ struct vcpu {
     /* Set by the kick signal handler; mirrors run->immediate_exit. */
     _Atomic int parked;
     uint64_t nr_exits;
+    uint64_t first_exit_ns; /* CLOCK_MONOTONIC of the first exit (bench-boot) */
 };
 
 struct vm_timings {

@@ -33,8 +33,7 @@ static int read_file(const char *path, size_t max, uint8_t **out, size_t *len)
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
         close(fd);
-        return cli_err(EXIT_RUNTIME, "%s: not a regular file of at most %zu MiB", path,
-                       max >> 20);
+        return cli_err(EXIT_RUNTIME, "%s: not a regular file of at most %zu MiB", path, max >> 20);
     }
     uint8_t *p = malloc(st.st_size ? (size_t)st.st_size : 1);
     size_t got = 0;
@@ -105,20 +104,28 @@ static int vm_boot_run(struct machine_config *mc)
 
 int ctl_vm_boot(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"kernel", required_argument, NULL, 'k'}, {"initrd", required_argument, NULL, 'i'},
-        {"cmdline", required_argument, NULL, 'c'}, {"mem", required_argument, NULL, 'm'},
-        {"vcpus", required_argument, NULL, 'n'},   {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"kernel", required_argument, NULL, 'k'},
+                                         {"initrd", required_argument, NULL, 'i'},
+                                         {"cmdline", required_argument, NULL, 'c'},
+                                         {"mem", required_argument, NULL, 'm'},
+                                         {"vcpus", required_argument, NULL, 'n'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
     unsigned long mem_mib = 256, vcpus = 1;
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
-        case 'k': kernel = optarg; break;
-        case 'i': initrd = optarg; break;
-        case 'c': cmdline = optarg; break;
+        case 'k':
+            kernel = optarg;
+            break;
+        case 'i':
+            initrd = optarg;
+            break;
+        case 'c':
+            cmdline = optarg;
+            break;
         case 'm':
             if (parse_uint(optarg, 32, 1024 * 1024, &mem_mib) || mem_mib % 2)
                 return cli_err(EXIT_USAGE, "--mem: an even number of MiB, at least 32");
@@ -127,8 +134,11 @@ int ctl_vm_boot(int argc, char **argv)
             if (parse_uint(optarg, 1, VM_MAX_VCPUS, &vcpus))
                 return cli_err(EXIT_USAGE, "--vcpus: 1..%u", VM_MAX_VCPUS);
             break;
-        case 'h': printf("%s\n", vm_boot_usage); return EXIT_OK;
-        default: return cli_err(EXIT_USAGE, "%s", vm_boot_usage);
+        case 'h':
+            printf("%s\n", vm_boot_usage);
+            return EXIT_OK;
+        default:
+            return cli_err(EXIT_USAGE, "%s", vm_boot_usage);
         }
     }
     if (!kernel || optind != argc)
@@ -136,8 +146,10 @@ int ctl_vm_boot(int argc, char **argv)
     if (cmdline && strlen(cmdline) >= BOOT_CMDLINE_MAX)
         return cli_err(EXIT_USAGE, "--cmdline: at most %u bytes", BOOT_CMDLINE_MAX - 1);
 
-    struct machine_config mc = {.cmdline = cmdline, .mem_size = (uint64_t)mem_mib * VM_MIB,
-                                .nr_vcpus = (unsigned)vcpus, .console_in = STDIN_FILENO,
+    struct machine_config mc = {.cmdline = cmdline,
+                                .mem_size = (uint64_t)mem_mib * VM_MIB,
+                                .nr_vcpus = (unsigned)vcpus,
+                                .console_in = STDIN_FILENO,
                                 .console_out = STDOUT_FILENO};
     uint8_t *kbuf = NULL, *ibuf = NULL;
     if (read_file(kernel, MACHINE_KERNEL_MAX, &kbuf, &mc.kernel_len))

@@ -1,8 +1,8 @@
 /*
  * tests/testguest/entry.S - the test guest's CPL0 part, kept tiny because
  * CPL0 code is emulated (~1 us/instruction) on KVM-PVM hosts: load our GDT,
- * TSS and IDT, then iretq to tg_main at CPL3 with IOPL=3 (port I/O and
- * cli/sti allowed at CPL3). Interrupt stubs, the AP trampoline and the AP's
+ * TSS (whose I/O bitmap lets CPL3 use ports 0-0x7ff: KVM-PVM ignores IOPL)
+ * and IDT, then iretq to tg_main at CPL3 with IF=1. Interrupt stubs, the AP trampoline and the AP's
  * 64-bit entry live here too.
  */
 #define KCODE 0x08
@@ -40,7 +40,12 @@ tg_entry:
     pushq $UDATA
     lea ustack_top(%rip), %rax
     push %rax
-    pushq $0x3002              /* IOPL=3, IF=0 */
+    /*
+     * IF=1 from the start: KVM-PVM raises #GP for sti/cli at CPL3 whatever
+     * IOPL says, and #UD for int n, so CPL3 cannot change IF later. No
+     * interrupt source is programmed until a mode asks for one.
+     */
+    pushq $0x0202
     pushq $UCODE
     lea tg_user_start(%rip), %rax
     push %rax
@@ -68,11 +73,6 @@ tg_isr_timer:
 tg_isr_spurious:
     iretq
 
-/* int $0x81 from CPL3: drop the IDT and fault -> triple fault (mode=triple). */
-    .globl tg_isr_triple
-tg_isr_triple:
-    lidt null_idtr(%rip)
-    ud2
 
 /* Exceptions: report the vector through the debug exit port. */
 .macro EXC n
@@ -179,9 +179,6 @@ gdtr:
 idtr:
     .word 256 * 16 - 1
     .quad tg_idt
-null_idtr:
-    .word 0
-    .quad 0
 
     .bss
     .p2align 12

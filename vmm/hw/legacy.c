@@ -44,8 +44,17 @@ static void i8042_io(void *ctx, uint64_t off, uint8_t *data, uint32_t len, int i
         memset(data, 0, len); /* output buffer empty, input buffer empty */
         return;
     }
-    if (off == 4 && data[0] == I8042_CMD_RESET)
+    (void)d;
+    (void)off;
+}
+
+static void i8042_cmd_io(void *ctx, uint64_t off, uint8_t *data, uint32_t len, int is_write)
+{
+    struct legacy_devices *d = ctx;
+    if (is_write && data[0] == I8042_CMD_RESET)
         vm_request_stop(d->vm, VM_STOP_RESET, 0, "i8042 reset");
+    else
+        i8042_io(ctx, off, data, len, is_write);
 }
 
 /* Registers 0x00-0x09 are the time; A-D are status; the rest is NVRAM. */
@@ -136,7 +145,7 @@ int legacy_init(struct legacy_devices *d, struct vm *vm)
     int r;
     if ((r = bus_register_pio(&vm->bus, VM_DEBUG_EXIT_PORT, 4, debug_exit_io, d)) ||
         (r = bus_register_pio(&vm->bus, 0x60, 1, i8042_io, d)) ||
-        (r = bus_register_pio(&vm->bus, 0x64, 1, i8042_io, d)) ||
+        (r = bus_register_pio(&vm->bus, 0x64, 1, i8042_cmd_io, d)) ||
         (r = bus_register_pio(&vm->bus, 0x70, 2, cmos_io, d)) ||
         (r = bus_register_pio(&vm->bus, VM_ACPI_SLEEP_CTL_PORT, 2, acpi_sleep_io, d)) ||
         (r = bus_register_pio(&vm->bus, 0x80, 1, sink_io, d)))
