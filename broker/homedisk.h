@@ -43,8 +43,8 @@ HOMEDISK_MUST_CHECK int homedisk_create(const char *path, uint64_t size, uint32_
 /*
  * Grow path to new_size (rounded as above) offline: takes the image lock
  * (BURROW_ERR_BUSY if a VM holds it), refuses shrinking or equal sizes
- * (BURROW_ERR_RANGE), extends the file, runs e2fsck -f -p and resize2fs.
- * If the check fails the file is truncated back to its old size.
+ * (BURROW_ERR_RANGE), runs e2fsck -f -p (problems it cannot fix: nothing
+ * changes, BURROW_ERR_FORMAT), extends the file and runs resize2fs.
  */
 HOMEDISK_MUST_CHECK int homedisk_resize(const char *path, uint64_t new_size, char *err,
                                         size_t errsz);
