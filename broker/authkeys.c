@@ -373,7 +373,7 @@ static unsigned rsa_bits(const char *b64, size_t n)
         return 0;
     struct buf b;
     const uint8_t *type, *e, *mod;
-    size_t tlen, elen, mlen;
+    size_t tlen = 0, elen = 0, mlen = 0;
     buf_init_reader(&b, blob, bloblen);
     if (get_ssh_string(&b, &type, &tlen) < 0 || get_ssh_string(&b, &e, &elen) < 0 ||
         get_ssh_string(&b, &mod, &mlen) < 0)
