@@ -29,7 +29,7 @@
 #include "common/err.h"
 #include "common/log.h"
 
-#define B64_MAX 8192     /* a 16384-bit RSA key is ~2.8 KB of base64 */
+#define B64_MAX      8192 /* a 16384-bit RSA key is ~2.8 KB of base64 */
 #define RSA_MIN_BITS 2048
 
 static const struct {
@@ -391,8 +391,8 @@ static unsigned rsa_bits(const char *b64, size_t n)
 }
 
 /* The key blob: base64 charset, libssh's parser, type agreement, RSA size. */
-static int import_key(const char *b64, size_t n, enum ssh_keytypes_e type, ssh_key *out,
-                      char *err, size_t errsz)
+static int import_key(const char *b64, size_t n, enum ssh_keytypes_e type, ssh_key *out, char *err,
+                      size_t errsz)
 {
     if (n == 0 || n > B64_MAX ||
         strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") < n)
@@ -412,8 +412,7 @@ static int import_key(const char *b64, size_t n, enum ssh_keytypes_e type, ssh_k
     }
     if (type == SSH_KEYTYPE_RSA && rsa_bits(b64, n) < RSA_MIN_BITS) {
         ssh_key_free(key);
-        return fail(err, errsz, BURROW_ERR_FORMAT, "RSA keys need at least %d bits",
-                    RSA_MIN_BITS);
+        return fail(err, errsz, BURROW_ERR_FORMAT, "RSA keys need at least %d bits", RSA_MIN_BITS);
     }
     *out = key;
     return 0;
@@ -430,8 +429,8 @@ static int parse_line(const char *p, const char *end, struct authkey *k, char *e
         p = skip_ws(p, end);
         n = word_len(p, end);
         if (!key_type_of(p, n, &k->type))
-            return fail(err, errsz, BURROW_ERR_UNSUPPORTED, "unknown or unsupported key type '%.*s'",
-                        (int)(n > 40 ? 40 : n), p);
+            return fail(err, errsz, BURROW_ERR_UNSUPPORTED,
+                        "unknown or unsupported key type '%.*s'", (int)(n > 40 ? 40 : n), p);
     }
     p = skip_ws(p + n, end);
     n = word_len(p, end);
@@ -522,8 +521,7 @@ int authkeys_parse(const char *text, size_t len, unsigned flags, struct authkeys
     return 0;
 }
 
-int authkeys_load(const char *path, unsigned flags, struct authkeys *out, char *err,
-                  size_t errsz)
+int authkeys_load(const char *path, unsigned flags, struct authkeys *out, char *err, size_t errsz)
 {
     memset(out, 0, sizeof(*out));
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);

@@ -103,8 +103,7 @@ static int run_tool(char *const argv[], char *output, size_t outsz)
     }
     if (pid == 0) {
         int devnull = open("/dev/null", O_RDONLY);
-        if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(pipefd[1], 1) < 0 ||
-            dup2(pipefd[1], 2) < 0)
+        if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0)
             _exit(127);
         /* no inherited fds: image locks, sockets, the user database lock */
         for (int fd = 3; fd < 1024; fd++)
@@ -191,8 +190,8 @@ static int make_fs(const char *tmp, const char *skel, uint32_t uid, uint32_t gid
 {
     char eopt[64], sif_uid[64], sif_gid[64];
     snprintf(eopt, sizeof(eopt), "root_owner=%u:%u", uid, gid);
-    char *mke2fs[] = {"mke2fs", "-q",   "-F",     "-t", "ext4", "-m", "0",     "-L",
-                      "home",   "-E",   eopt,     "-d", (char *)skel, (char *)tmp, NULL};
+    char *mke2fs[] = {"mke2fs", "-q", "-F", "-t", "ext4",       "-m",        "0", "-L",
+                      "home",   "-E", eopt, "-d", (char *)skel, (char *)tmp, NULL};
     int r = run_ok(mke2fs, err, errsz);
     if (r < 0)
         return r;
@@ -239,15 +238,13 @@ int homedisk_create(const char *path, uint64_t size, uint32_t uid, uint32_t gid,
         return set_err(err, errsz, BURROW_ERR_EXISTS, "%s already exists", path);
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
-        return set_err(err, errsz, BURROW_ERR_SYSTEM, "cannot create %s: %s", tmp,
-                       strerror(errno));
+        return set_err(err, errsz, BURROW_ERR_SYSTEM, "cannot create %s: %s", tmp, strerror(errno));
     int r = 0;
     if (fchmod(fd, 0600) < 0 || ftruncate(fd, (off_t)rounded) < 0)
         r = set_err(err, errsz, BURROW_ERR_SYSTEM, "cannot size %s: %s", tmp, strerror(errno));
     int skel_made = 0;
     if (r == 0 && !mkdtemp(skel))
-        r = set_err(err, errsz, BURROW_ERR_SYSTEM, "cannot create skeleton: %s",
-                    strerror(errno));
+        r = set_err(err, errsz, BURROW_ERR_SYSTEM, "cannot create skeleton: %s", strerror(errno));
     else if (r == 0)
         skel_made = 1;
     if (r == 0)

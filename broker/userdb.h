@@ -89,6 +89,8 @@ USERDB_MUST_CHECK int userdb_get(const struct userdb *db, const char *name, stru
                                  char *err, size_t errsz);
 /* Replace users/NAME/user.ini atomically (user must exist). */
 USERDB_MUST_CHECK int userdb_put(struct userdb *db, const struct user_record *rec);
+/* Write a record to an explicit path (atomically, mode 0600). */
+USERDB_MUST_CHECK int userdb_record_write(const char *path, const struct user_record *rec);
 /* All valid records, sorted by name (malloc'd array; broken records are
  * skipped with a warning). */
 USERDB_MUST_CHECK int userdb_list(const struct userdb *db, struct user_record **out, size_t *n);
