@@ -163,13 +163,23 @@ static int config_finish(struct burrow_config *cfg, char *err, size_t errsz)
     return 0;
 }
 
-void config_defaults(struct burrow_config *cfg)
+/* Every key at its table default, before derived values are filled in. */
+static void table_defaults(struct burrow_config *cfg)
 {
     char err[CONFIG_ERR_MAX];
     memset(cfg, 0, sizeof(*cfg));
     /* The defaults are constants checked by the unit tests; failure is a bug. */
-    if (config_apply_defaults(keys, sizeof(keys) / sizeof(keys[0]), cfg, err, sizeof(err)) < 0 ||
-        config_finish(cfg, err, sizeof(err)) < 0) {
+    if (config_apply_defaults(keys, sizeof(keys) / sizeof(keys[0]), cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "burrow: built-in config defaults are invalid: %s\n", err);
+        abort();
+    }
+}
+
+void config_defaults(struct burrow_config *cfg)
+{
+    char err[CONFIG_ERR_MAX];
+    table_defaults(cfg);
+    if (config_finish(cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "burrow: built-in config defaults are invalid: %s\n", err);
         abort();
     }
@@ -185,7 +195,8 @@ int config_load(struct burrow_config *cfg, const char *path, unsigned flags, cha
     }
     err[0] = '\0';
     config_defaults(cfg);
-    struct burrow_config tmp = *cfg;
+    struct burrow_config tmp;
+    table_defaults(&tmp);
     int r = config_parse_ini(path, keys, sizeof(keys) / sizeof(keys[0]), &tmp, CONFIG_FILE_MAX, err,
                              errsz);
     if (r == BURROW_ERR_NOT_FOUND && (flags & CONFIG_LOAD_OPTIONAL)) {
