@@ -505,7 +505,8 @@ int authkeys_parse(const char *text, size_t len, unsigned flags, struct authkeys
         else
             r = parse_line(s, lend, &out->keys[out->n], why, sizeof(why));
         if (r < 0) {
-            authkey_clear(&out->keys[out->n]);
+            if (out->n < AUTHKEYS_KEYS_MAX)
+                authkey_clear(&out->keys[out->n]);
             if ((flags & AUTHKEYS_STRICT) || r == BURROW_ERR_NOMEM) {
                 authkeys_free(out);
                 return fail(err, errsz, r == BURROW_ERR_NOMEM ? r : BURROW_ERR_FORMAT,
