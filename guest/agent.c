@@ -59,17 +59,36 @@ static int int_opt(int *dst, const char *v)
 
 static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verbose)
 {
-    enum { O_LISTEN = 256, O_CONTROL, O_ETC, O_HOOKS, O_HOOK_TIMEOUT, O_HOME_ROOT, O_HOME_DEV,
-           O_HOME_TIMEOUT, O_RANDOM, O_SFTP, O_HEARTBEAT, O_NO_CLOCK, O_ALLOW_ROOT };
-    static const struct option opts[] = {
-        {"listen", 1, 0, O_LISTEN},       {"control", 1, 0, O_CONTROL},
-        {"etc", 1, 0, O_ETC},             {"hooks", 1, 0, O_HOOKS},
-        {"hook-timeout", 1, 0, O_HOOK_TIMEOUT}, {"home-root", 1, 0, O_HOME_ROOT},
-        {"home-dev", 1, 0, O_HOME_DEV},   {"home-timeout", 1, 0, O_HOME_TIMEOUT},
-        {"random", 1, 0, O_RANDOM},       {"sftp-server", 1, 0, O_SFTP},
-        {"heartbeat", 1, 0, O_HEARTBEAT}, {"no-clock", 0, 0, O_NO_CLOCK},
-        {"allow-root", 0, 0, O_ALLOW_ROOT}, {"verbose", 0, 0, 'v'},
-        {0, 0, 0, 0}};
+    enum {
+        O_LISTEN = 256,
+        O_CONTROL,
+        O_ETC,
+        O_HOOKS,
+        O_HOOK_TIMEOUT,
+        O_HOME_ROOT,
+        O_HOME_DEV,
+        O_HOME_TIMEOUT,
+        O_RANDOM,
+        O_SFTP,
+        O_HEARTBEAT,
+        O_NO_CLOCK,
+        O_ALLOW_ROOT
+    };
+    static const struct option opts[] = {{"listen", 1, 0, O_LISTEN},
+                                         {"control", 1, 0, O_CONTROL},
+                                         {"etc", 1, 0, O_ETC},
+                                         {"hooks", 1, 0, O_HOOKS},
+                                         {"hook-timeout", 1, 0, O_HOOK_TIMEOUT},
+                                         {"home-root", 1, 0, O_HOME_ROOT},
+                                         {"home-dev", 1, 0, O_HOME_DEV},
+                                         {"home-timeout", 1, 0, O_HOME_TIMEOUT},
+                                         {"random", 1, 0, O_RANDOM},
+                                         {"sftp-server", 1, 0, O_SFTP},
+                                         {"heartbeat", 1, 0, O_HEARTBEAT},
+                                         {"no-clock", 0, 0, O_NO_CLOCK},
+                                         {"allow-root", 0, 0, O_ALLOW_ROOT},
+                                         {"verbose", 0, 0, 'v'},
+                                         {0, 0, 0, 0}};
     const char *listen = "vsock:1024", *control = "vsock:2:1025", *home_dev = NULL;
     int hooks_set = 0, c, bad = 0;
     memset(cfg, 0, sizeof(*cfg));
@@ -82,29 +101,58 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
     cfg->heartbeat_s = 5;
     while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
         switch (c) {
-        case O_LISTEN: listen = optarg; break;
-        case O_CONTROL: control = optarg; break;
-        case O_ETC: bad |= copy_opt(cfg->etc, sizeof(cfg->etc), optarg); break;
-        case O_HOOKS: bad |= copy_opt(cfg->hooks, sizeof(cfg->hooks), optarg); hooks_set = 1; break;
-        case O_HOOK_TIMEOUT: bad |= int_opt(&cfg->hook_timeout_s, optarg); break;
-        case O_HOME_ROOT: bad |= copy_opt(cfg->home_root, sizeof(cfg->home_root), optarg); break;
-        case O_HOME_DEV: home_dev = optarg; break;
-        case O_HOME_TIMEOUT: bad |= int_opt(&cfg->home_timeout_s, optarg); break;
-        case O_RANDOM: bad |= copy_opt(cfg->random_dev, sizeof(cfg->random_dev), optarg); break;
-        case O_SFTP: bad |= copy_opt(cfg->sftp_server, sizeof(cfg->sftp_server), optarg); break;
-        case O_HEARTBEAT: bad |= int_opt(&cfg->heartbeat_s, optarg); break;
-        case O_NO_CLOCK: cfg->no_clock = 1; break;
-        case O_ALLOW_ROOT: cfg->allow_root = 1; break;
-        case 'v': *verbose = 1; break;
-        default: return -1;
+        case O_LISTEN:
+            listen = optarg;
+            break;
+        case O_CONTROL:
+            control = optarg;
+            break;
+        case O_ETC:
+            bad |= copy_opt(cfg->etc, sizeof(cfg->etc), optarg);
+            break;
+        case O_HOOKS:
+            bad |= copy_opt(cfg->hooks, sizeof(cfg->hooks), optarg);
+            hooks_set = 1;
+            break;
+        case O_HOOK_TIMEOUT:
+            bad |= int_opt(&cfg->hook_timeout_s, optarg);
+            break;
+        case O_HOME_ROOT:
+            bad |= copy_opt(cfg->home_root, sizeof(cfg->home_root), optarg);
+            break;
+        case O_HOME_DEV:
+            home_dev = optarg;
+            break;
+        case O_HOME_TIMEOUT:
+            bad |= int_opt(&cfg->home_timeout_s, optarg);
+            break;
+        case O_RANDOM:
+            bad |= copy_opt(cfg->random_dev, sizeof(cfg->random_dev), optarg);
+            break;
+        case O_SFTP:
+            bad |= copy_opt(cfg->sftp_server, sizeof(cfg->sftp_server), optarg);
+            break;
+        case O_HEARTBEAT:
+            bad |= int_opt(&cfg->heartbeat_s, optarg);
+            break;
+        case O_NO_CLOCK:
+            cfg->no_clock = 1;
+            break;
+        case O_ALLOW_ROOT:
+            cfg->allow_root = 1;
+            break;
+        case 'v':
+            *verbose = 1;
+            break;
+        default:
+            return -1;
         }
     }
     if (bad || optind != argc || addr_parse(listen, &cfg->listen, 1) ||
         cfg->listen.kind == ADDR_NONE || addr_parse(control, &cfg->control, 0))
         return -1;
-    if (!hooks_set &&
-        snprintf(cfg->hooks, sizeof(cfg->hooks), "%s/burrow/post-fork.d", cfg->etc) >=
-            (int)sizeof(cfg->hooks))
+    if (!hooks_set && snprintf(cfg->hooks, sizeof(cfg->hooks), "%s/burrow/post-fork.d", cfg->etc) >=
+                          (int)sizeof(cfg->hooks))
         return -1;
     /* The home disk is the guest's virtio-blk slot; on the host it is the host's business. */
     if (!home_dev)

@@ -30,12 +30,12 @@ struct agent_addr {
 };
 
 struct agent_config {
-    struct agent_addr listen;  /* default vsock:1024 */
-    struct agent_addr control; /* default vsock:2:1025 */
-    char etc[AGENT_PATH_MAX];  /* passwd, group live here (default /etc) */
-    char hooks[AGENT_PATH_MAX]; /* post-fork hooks (default ETC/burrow/post-fork.d) */
-    char home_root[AGENT_PATH_MAX]; /* /home */
-    char home_dev[64];          /* block device name for the home disk, "" = none */
+    struct agent_addr listen;        /* default vsock:1024 */
+    struct agent_addr control;       /* default vsock:2:1025 */
+    char etc[AGENT_PATH_MAX];        /* passwd, group live here (default /etc) */
+    char hooks[AGENT_PATH_MAX];      /* post-fork hooks (default ETC/burrow/post-fork.d) */
+    char home_root[AGENT_PATH_MAX];  /* /home */
+    char home_dev[64];               /* block device name for the home disk, "" = none */
     char random_dev[AGENT_PATH_MAX]; /* /dev/random */
     char sftp_server[AGENT_PATH_MAX];
     int hook_timeout_s;
@@ -47,8 +47,8 @@ struct agent_config {
 
 /* What the sessions need to know about the applied identity. */
 struct agent_state {
-    int ready;      /* sessions are served only when ready */
-    int allow_root; /* from the identity or the config */
+    int ready;                         /* sessions are served only when ready */
+    int allow_root;                    /* from the identity or the config */
     char home_mounted[AGENT_PATH_MAX]; /* where the home disk is mounted, "" = not */
 };
 

@@ -18,8 +18,8 @@
 #include "common/log.h"
 #include "guest/agent.h"
 
-#define BACKOFF_MIN_MS 50
-#define BACKOFF_MAX_MS 2000
+#define BACKOFF_MIN_MS  50
+#define BACKOFF_MAX_MS  2000
 #define SEND_TIMEOUT_MS 5000
 
 struct control {

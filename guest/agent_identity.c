@@ -61,8 +61,8 @@ static void step_entropy(const struct agent_config *cfg, const struct proto_iden
     memcpy(pool.buf, id->entropy, PROTO_ENTROPY_LEN);
     int fd = open(cfg->random_dev, O_WRONLY | O_CLOEXEC);
     if (fd < 0) {
-        outcome(rd, texts, PROTO_STEP_ENTROPY, PROTO_STEP_FAILED, "open %s: %s",
-                cfg->random_dev, strerror(errno));
+        outcome(rd, texts, PROTO_STEP_ENTROPY, PROTO_STEP_FAILED, "open %s: %s", cfg->random_dev,
+                strerror(errno));
         return;
     }
     if (ioctl(fd, RNDADDENTROPY_, &pool) < 0)
@@ -93,13 +93,19 @@ static void step_clock(const struct agent_config *cfg, const struct proto_identi
         outcome(rd, texts, PROTO_STEP_CLOCK, PROTO_STEP_OK, "set to %lld", (long long)ts.tv_sec);
 }
 
-/* Same UTS namespace as PID 1 (on the host: the host's own)? */
-static int uts_shared_with_init(void)
+/*
+ * In the kernel's initial UTS namespace (the host's own hostname)? Its inode
+ * number is fixed (PROC_UTS_INIT_INO). /proc/1/ns is not always readable, even
+ * for root (PID 1 may live in another user namespace), so compare to that.
+ */
+#define PROC_UTS_INIT_INO_ 0xEFFFFFFEu
+
+static int uts_is_initial(void)
 {
-    struct stat a, b;
-    if (stat("/proc/self/ns/uts", &a) < 0 || stat("/proc/1/ns/uts", &b) < 0)
+    struct stat a;
+    if (stat("/proc/self/ns/uts", &a) < 0)
         return 1; /* cannot tell: assume the worst */
-    return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+    return a.st_ino == PROC_UTS_INIT_INO_;
 }
 
 static int hostname_ok(const char *h)
@@ -120,7 +126,7 @@ static void step_hostname(const struct agent_config *cfg, const char *hostname,
         outcome(rd, texts, PROTO_STEP_HOSTNAME, PROTO_STEP_SKIPPED, "no hostname given");
     } else if (!hostname_ok(hostname)) {
         outcome(rd, texts, PROTO_STEP_HOSTNAME, PROTO_STEP_FAILED, "invalid hostname");
-    } else if (cfg->control.kind == ADDR_UNIX && getpid() != 1 && uts_shared_with_init()) {
+    } else if (cfg->control.kind == ADDR_UNIX && getpid() != 1 && uts_is_initial()) {
         outcome(rd, texts, PROTO_STEP_HOSTNAME, PROTO_STEP_FAILED,
                 "refusing to rename the host: not in a UTS namespace of its own");
     } else if (sethostname(hostname, strlen(hostname)) < 0) {
@@ -232,8 +238,8 @@ static const char *run_hook(const char *path, const struct agent_user *u, const 
         snprintf(e_home, sizeof(e_home), "BURROW_HOME=%s", u->home);
         snprintf(e_host, sizeof(e_host), "BURROW_HOSTNAME=%s", hostname);
         snprintf(e_uid, sizeof(e_uid), "BURROW_UID=%u", (unsigned)u->uid);
-        char *envp[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", e_user, e_home, e_host,
-                        e_uid, NULL};
+        char *envp[] = {
+            (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", e_user, e_home, e_host, e_uid, NULL};
         char *argv[] = {(char *)path, NULL};
         sigset_t none;
         sigemptyset(&none);
@@ -276,8 +282,9 @@ static void step_hooks(const struct agent_config *cfg, const struct agent_user *
     struct dirent **list;
     int n = scandir(cfg->hooks, &list, hook_filter, alphasort);
     if (n < 0) {
-        outcome(rd, texts, PROTO_STEP_HOOKS, errno == ENOENT ? PROTO_STEP_SKIPPED : PROTO_STEP_FAILED,
-                "%s: %s", cfg->hooks, strerror(errno));
+        outcome(rd, texts, PROTO_STEP_HOOKS,
+                errno == ENOENT ? PROTO_STEP_SKIPPED : PROTO_STEP_FAILED, "%s: %s", cfg->hooks,
+                strerror(errno));
         return;
     }
     int ran = 0, failed = 0;
@@ -292,8 +299,8 @@ static void step_hooks(const struct agent_config *cfg, const struct agent_user *
             if (bad) {
                 failed++;
                 size_t used = strlen(failures);
-                if (snprintf(failures + used, sizeof(failures) - used, "%s%s: %s",
-                             used ? "; " : "", list[i]->d_name, bad) < 0)
+                if (snprintf(failures + used, sizeof(failures) - used, "%s%s: %s", used ? "; " : "",
+                             list[i]->d_name, bad) < 0)
                     failures[used] = '\0';
             }
         }
@@ -316,13 +323,11 @@ static int identity_user(const struct agent_config *cfg, const struct proto_iden
         return 0;
     u->uid = id->uid;
     u->gid = id->gid;
-    if (id->home.len == 0)
-    {
+    if (id->home.len == 0) {
         if (snprintf(u->home, sizeof(u->home), "%s/%s", cfg->home_root, u->name) >=
             (int)sizeof(u->home))
             return 0;
-    }
-    else if (proto_str_copy(id->home, u->home, sizeof(u->home)) || u->home[0] != '/')
+    } else if (proto_str_copy(id->home, u->home, sizeof(u->home)) || u->home[0] != '/')
         return 0;
     if (id->shell.len == 0)
         strcpy(u->shell, "/bin/sh");

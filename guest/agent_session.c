@@ -25,11 +25,11 @@
 #include "guest/agent.h"
 
 #define HANDSHAKE_TIMEOUT_MS 30000
-#define FLUSH_TIMEOUT_MS 10000
-#define IN_CAP (2 * PROTO_FRAME_MAX)
-#define OUT_CAP (4 * PROTO_FRAME_MAX)
-#define STDIN_CAP (2 * PROTO_DATA_MAX)
-#define PTY_DRAIN_MS 200
+#define FLUSH_TIMEOUT_MS     10000
+#define IN_CAP               (2 * PROTO_FRAME_MAX)
+#define OUT_CAP              (4 * PROTO_FRAME_MAX)
+#define STDIN_CAP            (2 * PROTO_DATA_MAX)
+#define PTY_DRAIN_MS         200
 
 static uint8_t in_mem[IN_CAP], out_mem[OUT_CAP], stdin_mem[STDIN_CAP];
 
@@ -339,8 +339,8 @@ static void __attribute__((noreturn)) close_session(struct session *s)
             x.kind = PROTO_EXIT_STATUS;
             x.value = (uint32_t)WEXITSTATUS(s->wstatus);
         }
-        if (out_room(s) < 2 * PROTO_HDR_LEN + 64 ||
-            proto_put_eof(&s->out, PROTO_STREAM_STDOUT) || proto_put_exit(&s->out, &x))
+        if (out_room(s) < 2 * PROTO_HDR_LEN + 64 || proto_put_eof(&s->out, PROTO_STREAM_STDOUT) ||
+            proto_put_exit(&s->out, &x))
             fail(s, BURROW_ERR_INVALID, "internal: no room for exit");
     }
     finish(s, 0);

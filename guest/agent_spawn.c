@@ -43,18 +43,18 @@ struct mode_map {
 };
 
 static const struct mode_map mode_table[] = {
-    {1, 'c', 0, VINTR},      {2, 'c', 0, VQUIT},     {3, 'c', 0, VERASE},   {4, 'c', 0, VKILL},
-    {5, 'c', 0, VEOF},       {6, 'c', 0, VEOL},      {7, 'c', 0, VEOL2},    {8, 'c', 0, VSTART},
-    {9, 'c', 0, VSTOP},      {10, 'c', 0, VSUSP},    {12, 'c', 0, VREPRINT}, {13, 'c', 0, VWERASE},
-    {14, 'c', 0, VLNEXT},    {18, 'c', 0, VDISCARD}, {30, 'i', IGNPAR, 0},  {31, 'i', PARMRK, 0},
-    {32, 'i', INPCK, 0},     {33, 'i', ISTRIP, 0},   {34, 'i', INLCR, 0},   {35, 'i', IGNCR, 0},
-    {36, 'i', ICRNL, 0},     {38, 'i', IXON, 0},     {39, 'i', IXANY, 0},   {40, 'i', IXOFF, 0},
-    {41, 'i', IMAXBEL, 0},   {42, 'i', IUTF8, 0},    {50, 'l', ISIG, 0},    {51, 'l', ICANON, 0},
-    {53, 'l', ECHO, 0},      {54, 'l', ECHOE, 0},    {55, 'l', ECHOK, 0},   {56, 'l', ECHONL, 0},
-    {57, 'l', NOFLSH, 0},    {58, 'l', TOSTOP, 0},   {59, 'l', IEXTEN, 0},  {60, 'l', ECHOCTL, 0},
-    {61, 'l', ECHOKE, 0},    {62, 'l', PENDIN, 0},   {70, 'o', OPOST, 0},   {72, 'o', ONLCR, 0},
-    {73, 'o', OCRNL, 0},     {74, 'o', ONOCR, 0},    {75, 'o', ONLRET, 0},  {90, 'f', CS7, 0},
-    {91, 'f', CS8, 0},       {92, 'f', PARENB, 0},   {93, 'f', PARODD, 0},
+    {1, 'c', 0, VINTR},    {2, 'c', 0, VQUIT},     {3, 'c', 0, VERASE},    {4, 'c', 0, VKILL},
+    {5, 'c', 0, VEOF},     {6, 'c', 0, VEOL},      {7, 'c', 0, VEOL2},     {8, 'c', 0, VSTART},
+    {9, 'c', 0, VSTOP},    {10, 'c', 0, VSUSP},    {12, 'c', 0, VREPRINT}, {13, 'c', 0, VWERASE},
+    {14, 'c', 0, VLNEXT},  {18, 'c', 0, VDISCARD}, {30, 'i', IGNPAR, 0},   {31, 'i', PARMRK, 0},
+    {32, 'i', INPCK, 0},   {33, 'i', ISTRIP, 0},   {34, 'i', INLCR, 0},    {35, 'i', IGNCR, 0},
+    {36, 'i', ICRNL, 0},   {38, 'i', IXON, 0},     {39, 'i', IXANY, 0},    {40, 'i', IXOFF, 0},
+    {41, 'i', IMAXBEL, 0}, {42, 'i', IUTF8, 0},    {50, 'l', ISIG, 0},     {51, 'l', ICANON, 0},
+    {53, 'l', ECHO, 0},    {54, 'l', ECHOE, 0},    {55, 'l', ECHOK, 0},    {56, 'l', ECHONL, 0},
+    {57, 'l', NOFLSH, 0},  {58, 'l', TOSTOP, 0},   {59, 'l', IEXTEN, 0},   {60, 'l', ECHOCTL, 0},
+    {61, 'l', ECHOKE, 0},  {62, 'l', PENDIN, 0},   {70, 'o', OPOST, 0},    {72, 'o', ONLCR, 0},
+    {73, 'o', OCRNL, 0},   {74, 'o', ONOCR, 0},    {75, 'o', ONLRET, 0},   {90, 'f', CS7, 0},
+    {91, 'f', CS8, 0},     {92, 'f', PARENB, 0},   {93, 'f', PARODD, 0},
 };
 
 static void set_flag(tcflag_t *flags, tcflag_t bit, uint32_t on)
@@ -237,8 +237,7 @@ static int plan_program(struct child_plan *plan, const struct agent_config *cfg,
     return BURROW_ERR_INVALID;
 }
 
-static int open_pty(const struct proto_open *o, const struct agent_user *u, int *master,
-                    int *slave)
+static int open_pty(const struct proto_open *o, const struct agent_user *u, int *master, int *slave)
 {
     char name[64];
     *master = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);

@@ -17,9 +17,9 @@
 #include "common/err.h"
 #include "guest/agent.h"
 
-#define LINE_MAX_ 4096
+#define LINE_MAX_  4096
 #define FIELDS_MAX 8
-#define NO_ID 0xffffffffu /* parse_id never yields it */
+#define NO_ID      0xffffffffu /* parse_id never yields it */
 
 int users_name_ok(const char *name)
 {
@@ -175,8 +175,8 @@ int users_install(const char *etc, const struct agent_user *u)
         return BURROW_ERR_INVALID;
     if (u->uid == 0 || u->gid == 0 || u->uid == NO_ID || u->gid == NO_ID)
         return BURROW_ERR_PERM; /* never replace root's entry */
-    snprintf(entry, sizeof(entry), "%s:x:%u:%u::%s:%s", u->name, (unsigned)u->uid,
-             (unsigned)u->gid, u->home, u->shell);
+    snprintf(entry, sizeof(entry), "%s:x:%u:%u::%s:%s", u->name, (unsigned)u->uid, (unsigned)u->gid,
+             u->home, u->shell);
     int r = rewrite_db(etc, "passwd", u->name, (unsigned)u->uid, entry);
     if (r)
         return r;

@@ -8,9 +8,10 @@
 #   make guest-image           build/guest/initramfs.cpio.gz
 GUEST_B := $(B)/guest
 AGENT_SRCS := $(sort $(wildcard guest/agent*.c))
-GUEST_COMMON_OBJS = $(call musl_obj,$(filter-out common/buf_alloc.c,$(COMMON_SRCS)))
+# The musl build of common/ (pattern rule $(B)/musl/%.o in the top Makefile).
+GUEST_COMMON_OBJS := $(patsubst %.c,$(B)/musl/%.o,$(COMMON_SRCS))
 
-$(GUEST_B)/burrow-agent: $(patsubst %.c,$(B)/musl/%.o,$(AGENT_SRCS)) $(patsubst %.c,$(B)/musl/%.o,$(filter-out common/buf_alloc.c,$(COMMON_SRCS))) $(B)/musl/common/buf_alloc.o
+$(GUEST_B)/burrow-agent: $(patsubst %.c,$(B)/musl/%.o,$(AGENT_SRCS)) $(GUEST_COMMON_OBJS)
 	@mkdir -p $(@D)
 	$(MUSL_CC) -static -o $@ $^
 
