@@ -89,6 +89,11 @@ void virtio_blk_destroy(struct virtio_blk *b)
 int virtio_blk_attach(struct virtio_blk *b, const char *path, bool read_only)
 {
     int fd, r;
+    pthread_mutex_lock(&b->lock);
+    bool has_medium = b->fd >= 0;
+    pthread_mutex_unlock(&b->lock);
+    if (has_medium)
+        return BURROW_ERR_EXISTS;
     if ((r = blk_image_open_locked(path, read_only || b->ro_feature, &fd)))
         return r;
     struct stat st;
