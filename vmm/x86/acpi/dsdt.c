@@ -32,7 +32,7 @@ static void dsdt_virtio(struct acpi_tbl *sb, unsigned i, const struct vm_virtio_
     char name[5];
     struct aml_block dev;
     struct acpi_tbl r = {.p = res, .cap = sizeof(res)};
-    snprintf(name, sizeof(name), "VR%02u", i);
+    snprintf(name, sizeof(name), "VR%02u", i % 100u); /* i < 8: slots */
     aml_res_mem32_fixed(&r, (uint32_t)s->base, s->size);
     aml_res_interrupt_edge(&r, s->gsi);
     aml_block_begin(&dev, mem, sizeof(mem));
