@@ -197,10 +197,16 @@ static unsigned madt_cpus(const uint8_t *zp)
 static void __attribute__((noreturn)) mode_smp(const uint8_t *zp)
 {
     unsigned n = madt_cpus(zp);
+    uint32_t a = 1, b, c = 0, dx;
+    __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(dx)); /* at CPL3: whose table? */
     puts_("testguest: cpus=");
     putu(n);
     puts_(" bsp_apic_id=");
     putu(lapic_read(0x20) >> 24);
+    puts_(" cpl3_cpuid_apic_id=");
+    putu(b >> 24);
+    puts_(" cpl3_cpuid_count=");
+    putu((b >> 16) & 0xff);
     puts_("\n");
     const uint8_t *s = tg_tramp_start;
     uint8_t *d = (uint8_t *)TG_TRAMPOLINE;
@@ -225,6 +231,8 @@ static void __attribute__((noreturn)) mode_smp(const uint8_t *zp)
     for (unsigned i = 0; i < n - 1; i++) {
         puts_("testguest: ap apic_id=");
         putu(mb->ap_apic_id[i]);
+        puts_(" cpuid_apic_id=");
+        putu(mb->ap_cpuid_id[i]);
         puts_("\n");
     }
     puts_("testguest: ok\n");
