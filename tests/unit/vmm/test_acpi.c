@@ -140,6 +140,8 @@ static void test_iasl(void **state)
     assert_non_null(strstr(d, "Interrupt (ResourceConsumer, Edge, ActiveHigh, Exclusive, ,, )"));
     assert_non_null(strstr(d, "0x00000011"));
     assert_non_null(strstr(d, "EisaId (\"PNP0501\")"));
+    assert_non_null(strstr(d, "EisaId (\"PNP0B00\")"));
+    assert_non_null(strstr(d, "IRQNoFlags ()\n                    {8}"));
     assert_non_null(strstr(d, "IO (Decode16"));
     assert_non_null(strstr(d, "Name (\\_S5, Package"));
     snprintf(path, sizeof(path), "%s/facp.dsl", dir);
