@@ -118,12 +118,40 @@ static void test_cpuid(void **state)
     free(sup);
 }
 
+/* XSAVE state the vCPU cannot use (AVX without CPUID.1:ECX.AVX) is withdrawn from leaf 0xD. */
+static void test_cpuid_xsave(void **state)
+{
+    (void)state;
+    size_t sz = sizeof(struct kvm_cpuid2) + 4 * sizeof(struct kvm_cpuid_entry2);
+    struct kvm_cpuid2 *sup = calloc(1, sz);
+    sup->nent = 3;
+    sup->entries[0] = (struct kvm_cpuid_entry2){.function = 1, .ecx = 1u << 26}; /* XSAVE only */
+    sup->entries[1] = (struct kvm_cpuid_entry2){.function = 0xd, .eax = 7, .ebx = 832, .ecx = 832};
+    sup->entries[2] =
+        (struct kvm_cpuid_entry2){.function = 0xd, .index = 2, .eax = 256, .ebx = 576};
+    struct kvm_cpuid2 *c = NULL;
+    assert_int_equal(cpuid_for_vcpu(sup, 0, 1, &c), 0);
+    assert_int_equal(c->entries[1].eax, 3);
+    assert_int_equal(c->entries[1].ebx, 576);
+    assert_int_equal(c->entries[1].ecx, 576);
+    assert_int_equal(c->entries[2].eax, 0);
+    free(c);
+    sup->entries[0].ecx |= 1u << 28; /* with AVX nothing changes */
+    assert_int_equal(cpuid_for_vcpu(sup, 0, 1, &c), 0);
+    assert_int_equal(c->entries[1].eax, 7);
+    assert_int_equal(c->entries[1].ebx, 832);
+    assert_int_equal(c->entries[2].eax, 256);
+    free(c);
+    free(sup);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_e820_small_and_large),
         cmocka_unit_test(test_zero_page),
         cmocka_unit_test(test_cpuid),
+        cmocka_unit_test(test_cpuid_xsave),
     };
     return cmocka_run_group_tests_name("vmm/boot", tests, NULL, NULL);
 }
