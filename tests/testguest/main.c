@@ -6,6 +6,7 @@
  *   timer       take LAPIC timer interrupts, print the count
  *   spin        count forever in the mailbox (host pause/resume tests)
  *   echo        read a line from the UART, print it back
+ *   irqfd       MMIO notify -> host ioeventfd -> irqfd -> IOAPIC interrupt, 10 rounds
  *   exit:N      exit with status N
  *   reset       i8042 reset; poweroff: ACPI S5; triple: triple fault
  */
@@ -22,7 +23,7 @@
 
 void tg_main(const uint8_t *zero_page) __attribute__((noreturn));
 extern uint8_t tg_idt[];
-extern void tg_isr_timer(void), tg_isr_spurious(void);
+extern void tg_isr_timer(void), tg_isr_spurious(void), tg_isr_dev(void);
 extern void tg_exc0(void), tg_exc1(void), tg_exc2(void), tg_exc3(void), tg_exc4(void),
     tg_exc5(void), tg_exc6(void), tg_exc7(void), tg_exc8(void), tg_exc9(void), tg_exc10(void),
     tg_exc11(void), tg_exc12(void), tg_exc13(void), tg_exc14(void), tg_exc15(void), tg_exc16(void),
@@ -30,6 +31,12 @@ extern void tg_exc0(void), tg_exc1(void), tg_exc2(void), tg_exc3(void), tg_exc4(
 extern const uint8_t tg_tramp_start[], tg_tramp_end[];
 
 static struct tg_mailbox *const mb = (struct tg_mailbox *)TG_MAILBOX;
+/* entry.S addresses these fields by offset (MB_*). */
+_Static_assert(offsetof(struct tg_mailbox, ticks) == 8, "MB_TICKS");
+_Static_assert(offsetof(struct tg_mailbox, dev_irqs) == 16, "MB_DEV_IRQS");
+_Static_assert(offsetof(struct tg_mailbox, ap_started) == 24, "MB_AP_STARTED");
+_Static_assert(offsetof(struct tg_mailbox, ap_apic_id) == 28, "MB_AP_IDS");
+_Static_assert(offsetof(struct tg_mailbox, ap_cpuid_id) == 28 + 64 * 4, "MB_AP_CPUID_IDS");
 
 static inline void outb(uint16_t port, uint8_t v)
 {
@@ -115,6 +122,7 @@ static void idt_init(void)
         idt_set(i, exc[i], 0);
     idt_set(TIMER_VECTOR, tg_isr_timer, 0);
     idt_set(SPURIOUS_VECTOR, tg_isr_spurious, 0);
+    idt_set(TG_DEV_VECTOR, tg_isr_dev, 0);
 }
 
 /* ---- command line ---- */
@@ -297,6 +305,33 @@ static void __attribute__((noreturn)) mode_echo(void)
     guest_exit(TG_EXIT_OK);
 }
 
+/*
+ * Device path of the virtio transport without a device: each round writes
+ * slot 0's QueueNotify (the host's ioeventfd), and waits for the interrupt
+ * the host sends back through an irqfd on GSI 16 (IOAPIC, edge).
+ */
+static void __attribute__((noreturn)) mode_irqfd(void)
+{
+    volatile uint32_t *ioregsel = (volatile uint32_t *)0xfec00000ul;
+    volatile uint32_t *iowin = (volatile uint32_t *)0xfec00010ul;
+    lapic_write(0xf0, 0x100 | SPURIOUS_VECTOR);
+    *ioregsel = 0x10 + 2 * TG_DEV_GSI + 1;
+    *iowin = 0; /* destination: APIC 0 */
+    *ioregsel = 0x10 + 2 * TG_DEV_GSI;
+    *iowin = TG_DEV_VECTOR; /* fixed, physical, active high, edge, unmasked */
+    for (unsigned i = 1; i <= TG_DEV_ROUNDS; i++) {
+        *(volatile uint32_t *)(uintptr_t)TG_DEV_NOTIFY = i;
+        uint64_t t0 = rdtsc();
+        while (mb->dev_irqs < i)
+            if (rdtsc() - t0 > 30000000000ull)
+                fail("no interrupt back from the host");
+    }
+    puts_("testguest: irqfd rounds=");
+    putu(mb->dev_irqs);
+    puts_("\ntestguest: ok\n");
+    guest_exit(TG_EXIT_OK);
+}
+
 static unsigned parse_u8(const char *s)
 {
     unsigned v = 0;
@@ -323,6 +358,8 @@ void tg_main(const uint8_t *zp)
         mode_spin();
     if (streq(mode, "echo"))
         mode_echo();
+    if (streq(mode, "irqfd"))
+        mode_irqfd();
     if (mode[0] == 'e' && mode[1] == 'x' && mode[2] == 'i' && mode[3] == 't' && mode[4] == ':')
         guest_exit((uint8_t)parse_u8(mode + 5));
     if (streq(mode, "reset"))
