@@ -53,10 +53,21 @@ int homedisk_check_size(uint64_t requested, uint64_t *rounded_out)
     return 0;
 }
 
+static const char *test_tool_dir;
+
+void homedisk_test_set_tool_dir(const char *dir)
+{
+    test_tool_dir = dir;
+}
+
 /* Absolute path of an e2fsprogs tool; never searched through $PATH. */
 static const char *tool_path(const char *name, char *buf, size_t bufsz)
 {
     static const char *const dirs[] = {"/usr/sbin", "/sbin", "/usr/bin", "/bin"};
+    if (test_tool_dir) {
+        snprintf(buf, bufsz, "%s/%s", test_tool_dir, name);
+        return access(buf, X_OK) == 0 ? buf : NULL;
+    }
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         snprintf(buf, bufsz, "%s/%s", dirs[i], name);
         if (access(buf, X_OK) == 0)
@@ -86,7 +97,7 @@ static void last_line(const char *out, char *line, size_t linesz)
 static int run_tool(char *const argv[], char *output, size_t outsz)
 {
     static char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
-    char exe[64];
+    char exe[512];
     output[0] = '\0';
     if (!tool_path(argv[0], exe, sizeof(exe))) {
         snprintf(output, outsz, "%s not found (install e2fsprogs)", argv[0]);
