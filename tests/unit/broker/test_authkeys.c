@@ -181,8 +181,7 @@ static void test_match(void **state)
     struct authkeys ak;
     char err[AUTHKEYS_ERR_MAX];
     /* ED1 allowed only from 10/8 with a forced command; ED2 from anywhere */
-    const char *text = "from=\"10.0.0.0/8\",command=\"/bin/true\",no-pty " TK_ED1 "\n" TK_ED2
-                       "\n";
+    const char *text = "from=\"10.0.0.0/8\",command=\"/bin/true\",no-pty " TK_ED1 "\n" TK_ED2 "\n";
     assert_int_equal(parse_strict(text, &ak, err), 0);
     ssh_key k1 = key_of(TK_ED1), k2 = key_of(TK_ED2), k3 = key_of(TK_ECDSA256);
     struct authkey_opts o;
@@ -238,9 +237,9 @@ static void test_opts_copy(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_keys),   cmocka_unit_test(test_options),
+        cmocka_unit_test(test_plain_keys),      cmocka_unit_test(test_options),
         cmocka_unit_test(test_malformed_lines), cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_from_patterns), cmocka_unit_test(test_match),
+        cmocka_unit_test(test_from_patterns),   cmocka_unit_test(test_match),
         cmocka_unit_test(test_opts_copy),
     };
     return cmocka_run_group_tests_name("broker/authkeys", tests, NULL, NULL);

@@ -117,8 +117,7 @@ static void test_unknown_section_and_key(void **state)
     assert_int_equal(load_text(f, "port = 22\n", &c, err), BURROW_ERR_INVALID);
     assert_non_null(strstr(err, "outside any section"));
     /* a failed load leaves the defaults, not half a file */
-    assert_int_equal(load_text(f, "[ssh]\nport = 99\nbogus = 1\n", &c, err),
-                     BURROW_ERR_INVALID);
+    assert_int_equal(load_text(f, "[ssh]\nport = 99\nbogus = 1\n", &c, err), BURROW_ERR_INVALID);
     assert_int_equal(c.ssh.port, 22);
 }
 

@@ -120,11 +120,11 @@ static char *snapshot(const char *dir)
 static void test_names(void **state)
 {
     (void)state;
-    static const char *const good[] = {"alice", "_svc", "a", "bob-2", "x_y-z9",
-                                       "abcdefghijklmnopqrstuvwxyz012345"};
-    static const char *const bad[] = {"",        "Alice", "9lives", "-dash", ".hidden", "a/b",
-                                      "a b",     "é",     "a.b",    "a$",    "../x",
-                                      "abcdefghijklmnopqrstuvwxyz0123456"};
+    static const char *const good[] = {"alice", "_svc",   "a",
+                                       "bob-2", "x_y-z9", "abcdefghijklmnopqrstuvwxyz012345"};
+    static const char *const bad[] = {
+        "",    "Alice", "9lives", "-dash", ".hidden", "a/b",
+        "a b", "é",     "a.b",    "a$",    "../x",    "abcdefghijklmnopqrstuvwxyz0123456"};
     static const char *const reserved[] = {"root", "daemon", "bin", "sys", "nobody", "burrow"};
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         if (userdb_name_check(good[i], NULL) != 0)
@@ -379,22 +379,18 @@ static void test_bad_input_changes_nothing(void **state)
                      BURROW_ERR_EXISTS);
     assert_int_equal(userdb_keys_add(&f->db, "alice", "junk", 4, err, sizeof(err)),
                      BURROW_ERR_FORMAT);
-    assert_int_equal(userdb_keys_add(&f->db, "alice", "", 0, err, sizeof(err)),
-                     BURROW_ERR_INVALID);
+    assert_int_equal(userdb_keys_add(&f->db, "alice", "", 0, err, sizeof(err)), BURROW_ERR_INVALID);
     assert_int_equal(userdb_keys_add(&f->db, "nobody2", TK_ED2, strlen(TK_ED2), err, sizeof(err)),
                      BURROW_ERR_NOT_FOUND);
-    assert_int_equal(userdb_keys_rm(&f->db, "alice", "2", err, sizeof(err)),
-                     BURROW_ERR_NOT_FOUND);
+    assert_int_equal(userdb_keys_rm(&f->db, "alice", "2", err, sizeof(err)), BURROW_ERR_NOT_FOUND);
     assert_int_equal(userdb_keys_rm(&f->db, "alice", "SHA256:nope", err, sizeof(err)),
                      BURROW_ERR_NOT_FOUND);
-    assert_int_equal(userdb_keys_rm(&f->db, "alice", "0", err, sizeof(err)),
-                     BURROW_ERR_NOT_FOUND);
+    assert_int_equal(userdb_keys_rm(&f->db, "alice", "0", err, sizeof(err)), BURROW_ERR_NOT_FOUND);
     assert_int_equal(userdb_set_shell(&f->db, "alice", "relative", err, sizeof(err)),
                      BURROW_ERR_INVALID);
     assert_int_equal(userdb_set_password(&f->db, "alice", "", 0, err, sizeof(err)),
                      BURROW_ERR_INVALID);
-    assert_int_equal(userdb_set_locked(&f->db, "ghost", 1, err, sizeof(err)),
-                     BURROW_ERR_NOT_FOUND);
+    assert_int_equal(userdb_set_locked(&f->db, "ghost", 1, err, sizeof(err)), BURROW_ERR_NOT_FOUND);
     assert_int_equal(userdb_disk_resize(&f->db, "alice", 16ull << 20, err, sizeof(err)),
                      BURROW_ERR_RANGE);
     assert_int_equal(userdb_disk_resize(&f->db, "alice", 1, err, sizeof(err)), BURROW_ERR_RANGE);
@@ -408,8 +404,7 @@ static void test_bad_input_changes_nothing(void **state)
     free(after);
 
     /* and the good edits do change things */
-    assert_int_equal(userdb_keys_add(&f->db, "alice", TK_ED2, strlen(TK_ED2), err, sizeof(err)),
-                     0);
+    assert_int_equal(userdb_keys_add(&f->db, "alice", TK_ED2, strlen(TK_ED2), err, sizeof(err)), 0);
     assert_int_equal(userdb_keys_rm(&f->db, "alice", "1", err, sizeof(err)), 0);
     assert_int_equal(userdb_set_locked(&f->db, "alice", 1, err, sizeof(err)), 0);
     assert_int_equal(userdb_set_shell(&f->db, "alice", "/bin/zsh", err, sizeof(err)), 0);
@@ -457,11 +452,17 @@ static void test_hostile_records(void **state)
         assert_int_equal(n, 0); /* skipped, with a warning */
         free(list);
     }
-    /* a symlinked record is not followed */
-    unlink(path);
-    assert_int_equal(symlink("/etc/passwd", path), 0);
+    /* a symlinked record is not followed, even to a valid record */
+    char elsewhere[700];
+    snprintf(elsewhere, sizeof(elsewhere), "%s/valid.ini", f->dir);
+    tu_write_file(elsewhere, "[user]\nname = eve\nuid = 20000\ngid = 20000\nshell = /bin/sh\n");
+    tu_write_file(path, "[user]\nname = eve\nuid = 20000\ngid = 20000\nshell = /bin/sh\n");
     struct user_record rec;
-    assert_true(userdb_get(&f->db, "eve", &rec, err, sizeof(err)) < 0);
+    assert_int_equal(userdb_get(&f->db, "eve", &rec, err, sizeof(err)), 0);
+    unlink(path);
+    assert_int_equal(symlink(elsewhere, path), 0);
+    assert_int_equal(userdb_get(&f->db, "eve", &rec, err, sizeof(err)), BURROW_ERR_SYSTEM);
+    assert_non_null(strstr(err, "cannot read"));
 }
 
 /* Concurrent writers (separate processes) serialize on the lock: every
