@@ -151,6 +151,17 @@ static void test_limits(void **state)
     /* whole-text bound */
     assert_int_equal(authkeys_parse("", AUTHKEYS_FILE_MAX + 1, 0, &ak, err, sizeof(err)),
                      BURROW_ERR_TOO_LARGE);
+    /* the text need not be NUL-terminated (found by the fuzzer): an exact-size
+     * heap copy lets ASan catch any read past its end */
+    static const char *const ends[] = {"ssh-rsa R0", TK_ED1, TK_ED1 " comment", "no-pty"};
+    for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+        size_t len = strlen(ends[i]);
+        char *exact = malloc(len);
+        memcpy(exact, ends[i], len);
+        if (authkeys_parse(exact, len, 0, &ak, err, sizeof(err)) == 0)
+            authkeys_free(&ak);
+        free(exact);
+    }
     /* embedded NUL in a line */
     char nul[] = TK_ED1 " a\0b\n";
     assert_int_equal(authkeys_parse(nul, sizeof(nul) - 1, AUTHKEYS_STRICT, &ak, err, sizeof(err)),
