@@ -270,7 +270,7 @@ static int ini_errback(const char *fmt, ...)
     vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
     /* "iniparser: syntax error in /proc/self/fd/N (LINE):\n-> text" */
-    const char *lp = strrchr(raw, '(');
+    const char *lp = strchr(raw, '('); /* the path has none; the quoted line might */
     unsigned line = 0;
     if (lp && sscanf(lp, "(%u)", &line) == 1)
         snprintf(ini_error, sizeof(ini_error), "%s at line %u",
