@@ -117,8 +117,9 @@ static int run_tool(char *const argv[], char *output, size_t outsz)
         if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0)
             _exit(127);
         /* no inherited fds: image locks, sockets, the user database lock */
-        for (int fd = 3; fd < 1024; fd++)
-            close(fd);
+        if (close_range(3, ~0u, 0) < 0)
+            for (int fd = 3; fd < 65536; fd++)
+                close(fd);
         execve(exe, argv, envp);
         _exit(127);
     }
