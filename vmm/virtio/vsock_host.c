@@ -171,8 +171,13 @@ int vsock_host_send(struct virtio_vsock *v, struct vsock_conn *c, const struct i
                     unsigned n, uint32_t len)
 {
     (void)v;
-    if (len > VSOCK_CONN_BUF - c->buf_len)
-        return BURROW_ERR_GUEST; /* a well-behaved guest never exceeds its credit */
+    /*
+     * The guest's credit is what we last told it: VSOCK_CONN_BUF minus bytes
+     * not yet reported forwarded. Buffered bytes never exceed that, so this
+     * also bounds the buffer.
+     */
+    if (len > VSOCK_CONN_BUF - (c->rx_cnt - c->fwd_reported))
+        return BURROW_ERR_GUEST;
     if (c->fd < 0)
         return BURROW_ERR_CLOSED;
     size_t done = 0;
