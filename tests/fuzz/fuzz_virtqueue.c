@@ -16,10 +16,10 @@
 #include "vmm/gmem.h"
 #include "vmm/virtio/queue.h"
 
-#define RAM_GPA 0x10000ull
+#define RAM_GPA  0x10000ull
 #define RAM_SIZE 0x8000u
-#define HI_GPA 0x100000ull /* a second region, so region boundaries are exercised */
-#define HI_SIZE 0x1000u
+#define HI_GPA   0x100000ull /* a second region, so region boundaries are exercised */
+#define HI_SIZE  0x1000u
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -59,8 +59,8 @@ static void structured(struct gv *g, struct in *in)
     uint32_t hports[] = {1025, 1024, 1u << 30, (1u << 30) + 1};
     static uint8_t payload[256];
     memset(payload, b[3], sizeof(payload));
-    gv_send(g, ops[b[0] % 9], 1000 + b[1] % 4, hports[b[2] % 4], payload, b[3], b[0] >> 4,
-            alloc, fwd);
+    gv_send(g, ops[b[0] % 9], 1000 + b[1] % 4, hports[b[2] % 4], payload, b[3], b[0] >> 4, alloc,
+            fwd);
 }
 
 static void raw(struct gv *g, struct in *in)

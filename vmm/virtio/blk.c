@@ -14,7 +14,7 @@
 #include "common/log.h"
 #include "vmm/virtio/queue.h"
 
-#define REQ_HDR_SIZE 16u
+#define REQ_HDR_SIZE     16u
 #define DISCARD_SEG_SIZE 16u
 
 struct virtio_blk {
@@ -22,9 +22,9 @@ struct virtio_blk {
     const struct virtio_transport *t;
     bool active;
     struct virtio_activation act;
-    bool ro_feature;  /* VIRTIO_BLK_F_RO offered */
-    int fd;           /* -1: empty slot */
-    bool medium_ro;   /* refuse writes and discards */
+    bool ro_feature;   /* VIRTIO_BLK_F_RO offered */
+    int fd;            /* -1: empty slot */
+    bool medium_ro;    /* refuse writes and discards */
     uint64_t capacity; /* sectors */
     char id[VIRTIO_BLK_ID_BYTES];
     struct vq_chain chain;
@@ -190,7 +190,8 @@ static void blk_reset(void *dev)
 static int rw_full(int fd, struct iovec *iov, unsigned n, uint64_t off, bool write)
 {
     while (n) {
-        ssize_t r = write ? pwritev(fd, iov, (int)n, (off_t)off) : preadv(fd, iov, (int)n, (off_t)off);
+        ssize_t r =
+            write ? pwritev(fd, iov, (int)n, (off_t)off) : preadv(fd, iov, (int)n, (off_t)off);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
@@ -284,7 +285,7 @@ static uint32_t handle_request(struct virtio_blk *b, const struct vq_chain *c)
         break;
     case VIRTIO_BLK_T_GET_ID:
         written = (uint32_t)(c->in_bytes - 1 < VIRTIO_BLK_ID_BYTES ? c->in_bytes - 1
-                                                                    : VIRTIO_BLK_ID_BYTES);
+                                                                   : VIRTIO_BLK_ID_BYTES);
         vq_chain_write(c, 0, b->id, written);
         status = VIRTIO_BLK_S_OK;
         break;
@@ -308,7 +309,11 @@ static void blk_notify(void *dev, unsigned qi)
         goto out;
     struct vq *q = &b->act.vqs[0];
     bool pushed = false;
-    for (;;) {
+    for (unsigned budget = VIRTIO_BUDGET;; budget--) {
+        if (!budget) { /* a guest refilling as fast as we drain must not starve the others */
+            b->t->requeue(b->t->ctx, 0);
+            break;
+        }
         int got = vq_pop(q, b->act.mem, &b->chain);
         if (got == 0) {
             if (!vq_enable_notify(q))

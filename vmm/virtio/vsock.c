@@ -400,8 +400,7 @@ static void conn_packet(struct virtio_vsock *v, struct vsock_conn *c, const stru
     c->peer_fwd_cnt = h->fwd_cnt;
     switch (h->op) {
     case VSOCK_OP_RESPONSE:
-        if (c->state != CONN_CONNECTING || (c->pending & PEND_REQUEST) ||
-            vsock_host_accepted(c)) {
+        if (c->state != CONN_CONNECTING || (c->pending & PEND_REQUEST) || vsock_host_accepted(c)) {
             vsock_conn_abort(v, c);
             break;
         }
@@ -509,8 +508,8 @@ void virtio_vsock_transport_reset(struct virtio_vsock *v)
 
 /* ---- lifecycle and virtio_dev_ops ---- */
 
-int virtio_vsock_create(const struct virtio_transport *t, uint64_t guest_cid,
-                        const char *uds_path, struct virtio_vsock **out)
+int virtio_vsock_create(const struct virtio_transport *t, uint64_t guest_cid, const char *uds_path,
+                        struct virtio_vsock **out)
 {
     if (guest_cid < 3 || guest_cid > 0xffffffffu - 1)
         return BURROW_ERR_INVALID;
@@ -544,8 +543,7 @@ void virtio_vsock_destroy(struct virtio_vsock *v)
     free(v);
 }
 
-int virtio_vsock_register_port(struct virtio_vsock *v, uint32_t port, vsock_accept_fn fn,
-                               void *ctx)
+int virtio_vsock_register_port(struct virtio_vsock *v, uint32_t port, vsock_accept_fn fn, void *ctx)
 {
     int r = 0;
     pthread_mutex_lock(&v->lock);
@@ -649,8 +647,7 @@ static int vsock_restore(void *dev, struct buf *in)
     uint64_t cid;
     uint8_t pending;
     int r;
-    if ((r = buf_get_u64_le(in, &cid)) || (r = buf_get_u8(in, &pending)) ||
-        (r = buf_get_end(in)))
+    if ((r = buf_get_u64_le(in, &cid)) || (r = buf_get_u8(in, &pending)) || (r = buf_get_end(in)))
         return r;
     if (cid < 3 || cid > 0xffffffffu - 1)
         return BURROW_ERR_FORMAT;

@@ -30,23 +30,23 @@
 
 #include "vmm/virtio/virtio.h"
 
-#define VSOCK_HOST_CID 2u
+#define VSOCK_HOST_CID  2u
 #define VSOCK_QUEUE_MAX 256u
 #define VSOCK_MAX_CONNS 256u
-#define VSOCK_CONN_BUF (256u * 1024) /* per-connection guest->host buffer = guest credit */
-#define VSOCK_MAX_PKT (64u * 1024)   /* payload bytes per packet, either way */
-#define VSOCK_HDR_SIZE 44u
+#define VSOCK_CONN_BUF  (256u * 1024) /* per-connection guest->host buffer = guest credit */
+#define VSOCK_MAX_PKT   (64u * 1024)  /* payload bytes per packet, either way */
+#define VSOCK_HDR_SIZE  44u
 
-#define VSOCK_OP_REQUEST 1u
-#define VSOCK_OP_RESPONSE 2u
-#define VSOCK_OP_RST 3u
-#define VSOCK_OP_SHUTDOWN 4u
-#define VSOCK_OP_RW 5u
-#define VSOCK_OP_CREDIT_UPDATE 6u
-#define VSOCK_OP_CREDIT_REQUEST 7u
-#define VSOCK_TYPE_STREAM 1u
-#define VSOCK_SHUTDOWN_RCV 1u
-#define VSOCK_SHUTDOWN_SEND 2u
+#define VSOCK_OP_REQUEST            1u
+#define VSOCK_OP_RESPONSE           2u
+#define VSOCK_OP_RST                3u
+#define VSOCK_OP_SHUTDOWN           4u
+#define VSOCK_OP_RW                 5u
+#define VSOCK_OP_CREDIT_UPDATE      6u
+#define VSOCK_OP_CREDIT_REQUEST     7u
+#define VSOCK_TYPE_STREAM           1u
+#define VSOCK_SHUTDOWN_RCV          1u
+#define VSOCK_SHUTDOWN_SEND         2u
 #define VSOCK_EVENT_TRANSPORT_RESET 0u
 
 /* A virtio_vsock_hdr (virtio 1.2 §5.10.6), host byte order. */
@@ -88,9 +88,8 @@ void virtio_vsock_host_process(struct virtio_vsock *v);
  * the guest's source port. Call before the guest runs.
  */
 typedef void (*vsock_accept_fn)(void *ctx, int fd, uint32_t guest_port);
-__attribute__((warn_unused_result)) int virtio_vsock_register_port(struct virtio_vsock *v,
-                                                                   uint32_t port,
-                                                                   vsock_accept_fn fn, void *ctx);
+__attribute__((warn_unused_result)) int
+virtio_vsock_register_port(struct virtio_vsock *v, uint32_t port, vsock_accept_fn fn, void *ctx);
 
 /*
  * Queue VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (after a fork/restore): every

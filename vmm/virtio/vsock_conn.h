@@ -14,44 +14,44 @@
 #include "vmm/virtio/queue.h"
 #include "vmm/virtio/vsock.h"
 
-#define VSOCK_RXQ 0
-#define VSOCK_TXQ 1
-#define VSOCK_EVQ 2
-#define VSOCK_MAX_HANDLERS 8
-#define VSOCK_RST_QUEUE 64      /* RSTs for packets that match no connection */
-#define VSOCK_BUDGET 256        /* packets per pass before yielding to other devices */
-#define VSOCK_LINE_MAX 32       /* "CONNECT 4294967295\n" fits */
+#define VSOCK_RXQ            0
+#define VSOCK_TXQ            1
+#define VSOCK_EVQ            2
+#define VSOCK_MAX_HANDLERS   8
+#define VSOCK_RST_QUEUE      64  /* RSTs for packets that match no connection */
+#define VSOCK_BUDGET         256 /* packets per pass before yielding to other devices */
+#define VSOCK_LINE_MAX       32  /* "CONNECT 4294967295\n" fits */
 #define VSOCK_EPHEMERAL_BASE (1u << 30)
 
 enum vsock_conn_state {
     CONN_FREE = 0,
-    CONN_HANDSHAKE, /* host client: reading "CONNECT <port>\n" */
+    CONN_HANDSHAKE,  /* host client: reading "CONNECT <port>\n" */
     CONN_CONNECTING, /* host client: REQUEST to the guest, waiting for RESPONSE */
     CONN_ESTABLISHED,
     CONN_CLOSING, /* flushing what the guest sent, then RST */
 };
 
 /* Control packets a connection owes the guest, highest priority first. */
-#define PEND_RST 0x01u
-#define PEND_REQUEST 0x02u
-#define PEND_RESPONSE 0x04u
-#define PEND_SHUTDOWN 0x08u
+#define PEND_RST           0x01u
+#define PEND_REQUEST       0x02u
+#define PEND_RESPONSE      0x04u
+#define PEND_SHUTDOWN      0x08u
 #define PEND_CREDIT_UPDATE 0x10u
 
 struct vsock_conn {
     enum vsock_conn_state state;
-    uint32_t gen; /* bumped when freed: stale epoll events are ignored */
-    int fd;       /* host side, nonblocking; -1 once closed */
-    uint32_t local_port; /* host (CID 2) port */
-    uint32_t peer_port;  /* guest port */
-    unsigned pending;    /* PEND_* */
+    uint32_t gen;            /* bumped when freed: stale epoll events are ignored */
+    int fd;                  /* host side, nonblocking; -1 once closed */
+    uint32_t local_port;     /* host (CID 2) port */
+    uint32_t peer_port;      /* guest port */
+    unsigned pending;        /* PEND_* */
     uint32_t shutdown_flags; /* for PEND_SHUTDOWN */
 
     /* guest -> host: our receive side; the guest's credit is VSOCK_CONN_BUF */
-    uint32_t rx_cnt;  /* payload bytes received from the guest */
-    uint32_t fwd_cnt; /* of those, bytes the host socket took */
+    uint32_t rx_cnt;       /* payload bytes received from the guest */
+    uint32_t fwd_cnt;      /* of those, bytes the host socket took */
     uint32_t fwd_reported; /* fwd_cnt last told to the guest */
-    uint8_t *buf;     /* ring of bytes the host socket has not taken yet (lazy) */
+    uint8_t *buf;          /* ring of bytes the host socket has not taken yet (lazy) */
     uint32_t buf_head, buf_len;
 
     /* host -> guest */
@@ -59,10 +59,10 @@ struct vsock_conn {
     uint32_t tx_cnt; /* payload bytes sent to the guest */
 
     bool host_readable, host_writable; /* edge-triggered readiness, cleared on EAGAIN */
-    bool host_eof;      /* host will send no more */
-    bool guest_no_send; /* guest SHUTDOWN SEND seen */
-    bool guest_no_recv; /* guest SHUTDOWN RCV seen */
-    bool host_shut_wr;  /* we did shutdown(SHUT_WR) on the host socket */
+    bool host_eof;                     /* host will send no more */
+    bool guest_no_send;                /* guest SHUTDOWN SEND seen */
+    bool guest_no_recv;                /* guest SHUTDOWN RCV seen */
+    bool host_shut_wr;                 /* we did shutdown(SHUT_WR) on the host socket */
 
     char line[VSOCK_LINE_MAX];
     unsigned line_len;

@@ -19,9 +19,9 @@
 #include "common/log.h"
 #include "vmm/virtio/vsock_conn.h"
 
-#define TAG_SPECIAL (1ull << 63)
-#define TAG_LISTEN (TAG_SPECIAL | 0)
-#define TAG_WAKE (TAG_SPECIAL | 1)
+#define TAG_SPECIAL     (1ull << 63)
+#define TAG_LISTEN      (TAG_SPECIAL | 0)
+#define TAG_WAKE        (TAG_SPECIAL | 1)
 #define PORT_SUFFIX_MAX 11 /* "_4294967295" */
 
 static struct log_ratelimit host_rl;
@@ -202,8 +202,8 @@ int vsock_host_send(struct virtio_vsock *v, struct vsock_conn *c, const struct i
 int vsock_host_flush(struct vsock_conn *c)
 {
     while (c->buf_len && c->fd >= 0) {
-        uint32_t first = VSOCK_CONN_BUF - c->buf_head < c->buf_len ? VSOCK_CONN_BUF - c->buf_head
-                                                                   : c->buf_len;
+        uint32_t first =
+            VSOCK_CONN_BUF - c->buf_head < c->buf_len ? VSOCK_CONN_BUF - c->buf_head : c->buf_len;
         struct iovec iov[2] = {{c->buf + c->buf_head, first}, {c->buf, c->buf_len - first}};
         ssize_t w = send_iov(c->fd, iov, c->buf_len > first ? 2 : 1);
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {

@@ -1,4 +1,5 @@
-/* tests/unit/vmm/virtio/test_vsock.c - virtio-vsock against a simulated guest and real unix sockets. */
+/* tests/unit/vmm/virtio/test_vsock.c - virtio-vsock against a simulated guest and real unix
+ * sockets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -506,15 +507,24 @@ static void test_malformed_packets(void **state)
     memset(junk, 0xff, sizeof(junk));
     gv_send_raw(&f->g, junk, 20, 20); /* shorter than a header */
     /* foreign source CID: dropped silently */
-    struct vsock_hdr bad = {.src_cid = 99, .dst_cid = 2, .src_port = 1, .dst_port = 1025,
-                            .type = 1, .op = VSOCK_OP_REQUEST};
+    struct vsock_hdr bad = {.src_cid = 99,
+                            .dst_cid = 2,
+                            .src_port = 1,
+                            .dst_port = 1025,
+                            .type = 1,
+                            .op = VSOCK_OP_REQUEST};
     vsock_hdr_build(&bad, junk);
     gv_send_raw(&f->g, junk, VSOCK_HDR_SIZE, VSOCK_HDR_SIZE);
     assert_int_equal(gv_recv(&f->g, &h, NULL, 0), 0);
     assert_int_equal(f->handler_fd, -1);
     /* len beyond the descriptor, huge len, unknown type: RST, no crash */
-    bad = (struct vsock_hdr){.src_cid = GV_CID, .dst_cid = 2, .src_port = 1, .dst_port = 1025,
-                             .type = 1, .op = VSOCK_OP_RW, .len = 100};
+    bad = (struct vsock_hdr){.src_cid = GV_CID,
+                             .dst_cid = 2,
+                             .src_port = 1,
+                             .dst_port = 1025,
+                             .type = 1,
+                             .op = VSOCK_OP_RW,
+                             .len = 100};
     vsock_hdr_build(&bad, junk);
     gv_send_raw(&f->g, junk, VSOCK_HDR_SIZE, VSOCK_HDR_SIZE + 8);
     expect_pkt(&f->g, VSOCK_OP_RST, &h, NULL, 0);

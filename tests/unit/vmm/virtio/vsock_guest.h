@@ -9,7 +9,7 @@
 #include "tests/unit/vmm/virtio/sim_driver.h"
 #include "vmm/virtio/vsock.h"
 
-#define GV_CID 3u
+#define GV_CID   3u
 #define GV_QSIZE 64u
 #define GV_RXBUF 4096u
 
