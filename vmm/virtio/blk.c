@@ -109,7 +109,7 @@ int virtio_blk_attach(struct virtio_blk *b, const char *path, bool read_only)
     }
     b->fd = fd;
     b->medium_ro = read_only || b->ro_feature;
-    b->capacity = (uint64_t)st.st_size / BLK_SECTOR;
+    __atomic_store_n(&b->capacity, (uint64_t)st.st_size / BLK_SECTOR, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&b->lock);
     b->t->signal_config(b->t->ctx);
     return 0;
@@ -121,7 +121,7 @@ void virtio_blk_detach(struct virtio_blk *b)
     if (b->fd >= 0)
         close(b->fd);
     b->fd = -1;
-    b->capacity = 0;
+    __atomic_store_n(&b->capacity, 0, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&b->lock);
     b->t->signal_config(b->t->ctx);
 }
@@ -155,9 +155,9 @@ static void blk_config_read(void *dev, uint32_t off, uint8_t *data, uint32_t len
 {
     struct virtio_blk *b = dev;
     uint8_t cfg[BLK_CONFIG_SIZE] = {0};
-    pthread_mutex_lock(&b->lock);
-    memcpy(cfg + 0, &b->capacity, 8);
-    pthread_mutex_unlock(&b->lock);
+    /* Atomic, not the device lock: a vCPU must not wait behind a request's disk I/O. */
+    uint64_t cap = __atomic_load_n(&b->capacity, __ATOMIC_ACQUIRE);
+    memcpy(cfg + 0, &cap, 8);
     put32(cfg + 12, BLK_SEG_MAX);
     put32(cfg + 20, BLK_SECTOR);
     uint16_t nq = 1;

@@ -111,7 +111,7 @@ static void device_reset(struct virtio_mmio *m)
     m->acked = 0;
     m->dev_features_sel = m->drv_features_sel = 0;
     m->queue_sel = 0;
-    m->active = false;
+    __atomic_store_n(&m->active, false, __ATOMIC_RELEASE);
     __atomic_store_n(&m->isr, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&m->status, 0, __ATOMIC_SEQ_CST);
 }
@@ -134,7 +134,7 @@ static int activate(struct virtio_mmio *m)
     int r = m->ops->activate ? m->ops->activate(m->dev, &act) : 0;
     if (r)
         return r;
-    m->active = true;
+    __atomic_store_n(&m->active, true, __ATOMIC_RELEASE); /* read by virtio_mmio_notify */
     return 0;
 }
 
