@@ -698,8 +698,36 @@ static void t_identity(void)
     waitpid(pid, NULL, 0);
 }
 
+/* agent-test --exec SOCK USER CMD EXPECTED: one exec session, stdout must equal EXPECTED. */
+static int exec_mode(char **argv)
+{
+    struct cl c;
+    struct proto_open o;
+    struct result res = {0};
+    for (int i = 0; i < 300 && cl_connect(&c, argv[2]) != 0; i++)
+        usleep(10000);
+    if (c.fd < 0) {
+        fprintf(stderr, "cannot connect to %s\n", argv[2]);
+        return 1;
+    }
+    open_init(&o, PROTO_OPEN_EXEC, argv[3], argv[4]);
+    int r = cl_start(&c, &o, &res);
+    if (r == 0)
+        r = cl_run(&c, NULL, 0, 1, &res, 10000, 0);
+    char want[1024];
+    snprintf(want, sizeof(want), "%s\n", argv[5]);
+    if (r || !res.out || strcmp((char *)res.out, want) != 0) {
+        fprintf(stderr, "r=%d error=%s out=%s err=%s\n", r, res.error_text,
+                res.out ? (char *)res.out : "", res.err ? (char *)res.err : "");
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 6 && strcmp(argv[1], "--exec") == 0)
+        return exec_mode(argv);
     if (argc != 2) {
         fprintf(stderr, "usage: agent-test AGENT_BINARY\n");
         return 2;

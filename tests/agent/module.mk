@@ -16,3 +16,10 @@ test-agent: $(AGENT_TEST_BIN) $(B)/guest/burrow-agent
 	tests/agent/run-agent-tests.sh $(AGENT_TEST_BIN) $(B)/guest/burrow-agent $(B)/test-results
 
 TEST_TIERS += test-agent
+
+# Image checks: builds the default image (fetching the kernel once into build/).
+.PHONY: test-image
+test-image: $(B)/guest/burrow-init $(B)/guest/burrow-agent $(AGENT_TEST_BIN)
+	tests/agent/check-image.sh $(B) $(B)/test-results
+
+TEST_TIERS += test-image
