@@ -23,3 +23,7 @@ test-image: $(B)/guest/burrow-init $(B)/guest/burrow-agent $(AGENT_TEST_BIN)
 	tests/agent/check-image.sh $(B) $(B)/test-results
 
 TEST_TIERS += test-image
+
+# libFuzzer harness for the protocol codec (tests/fuzz/proto.c).
+FUZZERS += proto
+FUZZ_SRCS_proto := common/proto.c common/buf.c common/err.c
