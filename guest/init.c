@@ -202,8 +202,11 @@ static void __attribute__((noreturn)) power_off(void)
         pause();
 }
 
+/* The kernel normally hands PID 1 the console as fds 0-2; only fill gaps. */
 static void open_console(void)
 {
+    if (fcntl(0, F_GETFD) >= 0 && fcntl(1, F_GETFD) >= 0 && fcntl(2, F_GETFD) >= 0)
+        return;
     int fd = open("/dev/console", O_RDWR | O_NOCTTY);
     if (fd < 0)
         return;

@@ -67,5 +67,36 @@ if command -v unshare >/dev/null; then
 61240"
     kill $apid 2>/dev/null; wait $apid 2>/dev/null
 fi
+# burrow-init as PID 1 of fresh pid/mount/net/uts namespaces, chrooted into the
+# image: it mounts, brings up lo, starts the agent (here through a wrapper that
+# points it at a unix socket instead of vsock), restarts it when it dies, and
+# on SIGTERM powers off (in a pid namespace reboot() ends init with SIGINT).
+mv "$x/sbin/burrow-agent" "$x/sbin/burrow-agent.real"
+printf '#!/bin/sh\nexec /sbin/burrow-agent.real --listen unix:/mnt/agent.sock --control none\n' > "$x/sbin/burrow-agent"
+chmod 0755 "$x/sbin/burrow-agent"
+rm -f "$x/mnt/agent.sock"
+unshare -pfmnu --propagation private chroot "$x" /init > "$x.init.log" 2>&1 &
+upid=$!
+ipid=""
+for _ in $(seq 50); do ipid=$(pgrep -P $upid | head -n1); [ -n "$ipid" ] && break; sleep 0.1; done
+t_check init-guest-basics "$B/tests/agent/agent-test" --exec "$x/mnt/agent.sock" imgtest \
+    'echo $((6*7)); cat /proc/1/comm; test -c /dev/pts/ptmx && echo pts; cat /sys/class/net/lo/flags' "42
+init
+pts
+0x9"
+apid=$(pgrep -P "${ipid:-0}" | head -n1)
+if [ -n "$apid" ]; then
+    rm -f "$x/mnt/agent.sock"
+    kill -KILL "$apid"
+    t_check init-restarts-agent "$B/tests/agent/agent-test" --exec "$x/mnt/agent.sock" imgtest 'echo again' again
+else
+    t_fail init-restarts-agent "no agent process under init ($(cat "$x.init.log"))"
+fi
+kill -TERM "${ipid:-0}" 2>/dev/null
+gone=0
+for _ in $(seq 50); do kill -0 "${ipid:-0}" 2>/dev/null || { gone=1; break; }; sleep 0.1; done
+if [ $gone = 1 ] && grep -q "powering off" "$x.init.log"; then t_ok init-power-off; else t_fail init-power-off "$(tail -n 3 "$x.init.log")"; fi
+wait $upid 2>/dev/null
+rm -f "$x.init.log"
 echo "image: $(( $(date +%s) - start )) s"
 t_end
