@@ -178,7 +178,8 @@ static void accept_sessions(int lfd, int sigfd, const struct agent_config *cfg,
                             struct agent_state *st, struct control *ctl)
 {
     for (;;) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        /* Nonblocking: every write to the broker has a timeout (net_write_all). */
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0)
             return; /* EAGAIN, or a transient error: try on the next wakeup */
         pid_t pid = fork();
