@@ -178,6 +178,20 @@ static void t_stderr(void)
     res_free(&res);
 }
 
+/* The user's process inherits stdin/stdout/stderr and nothing else (O_CLOEXEC everywhere). */
+static void t_child_fds(void)
+{
+    struct result res;
+    int r = run_exec("ls /proc/self/fd", NULL, 0, 1, &res, 0);
+    int ok = r == 0 && res.out && strcmp((char *)res.out, "0\n1\n2\n3\n") == 0;
+    report(ok, "child-fds", "fds=%s", res.out ? (char *)res.out : "");
+    res_free(&res);
+    r = run_exec("ls /proc/self/fd", NULL, 0, 1, &res, 1);
+    ok = r == 0 && res.out && strcmp((char *)res.out, "0  1  2  3\r\n") == 0;
+    report(ok, "child-fds-pty", "fds=%s", res.out ? (char *)res.out : "");
+    res_free(&res);
+}
+
 static void t_stdin_eof(void)
 {
     struct result res;
@@ -881,6 +895,7 @@ int main(int argc, char **argv)
     t_exit_codes();
     t_stderr();
     t_stdin_eof();
+    t_child_fds();
     t_large();
     t_window();
     t_signals();
