@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -87,7 +88,9 @@ static pid_t start_agent(char *const extra[], int new_uts)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        if (new_uts && unshare(CLONE_NEWUTS) < 0) {
+        /* A UTS namespace for the hostname, a private mount namespace for the home mount. */
+        if (new_uts && (unshare(CLONE_NEWUTS | CLONE_NEWNS) < 0 ||
+                        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)) {
             perror("unshare");
             _exit(2);
         }
@@ -577,15 +580,52 @@ static void t_identity(void)
         report(0, "identity", "control listener: %s", strerror(errno));
         return;
     }
+    /*
+     * The home disk: a loop device over an empty file (capacity 0, like the
+     * template's empty virtio-blk slot) that gets an ext4 image and a new
+     * capacity while the agent polls /sys/block/DEV/size.
+     */
+    char fs_img[340], hd_img[340], loopdev[64] = "", cmd[2048];
+    snprintf(fs_img, sizeof(fs_img), "%s/fs.img", tmp);
+    snprintf(hd_img, sizeof(hd_img), "%s/hd.img", tmp);
+    snprintf(cmd, sizeof(cmd),
+             "truncate -s 16M %s && mkfs.ext4 -q -F %s && : > %s && losetup --find --show %s",
+             fs_img, fs_img, hd_img, hd_img);
+    FILE *lp = popen(cmd, "r");
+    if (lp) {
+        if (!fgets(loopdev, sizeof(loopdev), lp))
+            loopdev[0] = 0;
+        loopdev[strcspn(loopdev, "\n")] = 0;
+        pclose(lp);
+    }
+    const char *loopname = strncmp(loopdev, "/dev/", 5) == 0 ? loopdev + 5 : NULL;
+    if (!loopname)
+        printf("skip home-disk-mount: no loop device (%s)\n", loopdev);
     char a_listen[340], a_control[340], a_etc[340], a_hooks[420], a_home[340];
     snprintf(a_listen, sizeof(a_listen), "unix:%s", l2);
     snprintf(a_control, sizeof(a_control), "unix:%s", ctl_path);
     snprintf(a_etc, sizeof(a_etc), "%s", etc2);
     snprintf(a_hooks, sizeof(a_hooks), "%s", hooks);
     snprintf(a_home, sizeof(a_home), "%s", home2);
-    char *args[] = {"--listen",    a_listen, "--control",   a_control, "--etc",          a_etc,
-                    "--hooks",     a_hooks,  "--home-root", a_home,    "--hook-timeout", "1",
-                    "--heartbeat", "1",      NULL};
+    char *args[] = {"--listen",
+                    a_listen,
+                    "--control",
+                    a_control,
+                    "--etc",
+                    a_etc,
+                    "--hooks",
+                    a_hooks,
+                    "--home-root",
+                    a_home,
+                    "--hook-timeout",
+                    "1",
+                    "--heartbeat",
+                    "1",
+                    "--home-dev",
+                    loopname ? (char *)loopname : "none",
+                    "--home-timeout",
+                    "2",
+                    NULL};
     pid_t pid = start_agent(args, 1);
     struct pollfd p = {.fd = l, .events = POLLIN};
     struct cl c = {.fd = -1};
@@ -619,7 +659,8 @@ static void t_identity(void)
                                 .home = proto_str_c(NULL),
                                 .hostname = proto_str_c("burrow-test-host"),
                                 .time_sec = 1,
-                                .time_nsec = 0};
+                                .time_nsec = 0,
+                                .flags = loopname ? PROTO_ID_F_HOME_DISK : 0};
     int ufd = open("/dev/urandom", O_RDONLY);
     if (ufd < 0 || read(ufd, id.entropy, sizeof(id.entropy)) != (ssize_t)sizeof(id.entropy))
         ok = 0;
@@ -627,6 +668,16 @@ static void t_identity(void)
         close(ufd);
     ok = ok && proto_put_hello(&b, &vh) == 0 && proto_put_identity(&b, &id) == 0 &&
          cl_send_raw(&c, buf_data(&b), buf_used(&b)) == 0;
+    pid_t attach = -1;
+    if (ok && loopname) { /* the "VMM" attaches the disk a moment later */
+        snprintf(cmd, sizeof(cmd), "sleep 0.3 && cp %s %s && losetup -c %s", fs_img, hd_img,
+                 loopdev);
+        attach = fork();
+        if (attach == 0) {
+            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+            _exit(127);
+        }
+    }
     struct proto_ready rd;
     int got_ready = 0;
     for (int i = 0; ok && i < 10 && !got_ready; i++) {
@@ -648,7 +699,11 @@ static void t_identity(void)
         report(rd.outcome[PROTO_STEP_HOSTNAME] == PROTO_STEP_OK, "identity-hostname-step", "%s",
                t[2]);
         report(rd.outcome[PROTO_STEP_USERS] == PROTO_STEP_OK, "identity-users-step", "%s", t[3]);
-        report(rd.outcome[PROTO_STEP_HOME] == PROTO_STEP_SKIPPED, "identity-home-step", "%s", t[4]);
+        if (loopname)
+            report(rd.outcome[PROTO_STEP_HOME] == PROTO_STEP_OK, "home-disk-mount", "%s", t[4]);
+        else
+            report(rd.outcome[PROTO_STEP_HOME] == PROTO_STEP_SKIPPED, "identity-home-step", "%s",
+                   t[4]);
         report(rd.outcome[PROTO_STEP_HOOKS] == PROTO_STEP_FAILED && strstr(t[5], "20-slow") &&
                    strstr(t[5], "timed out") && !strstr(t[5], "10-mark"),
                "hooks-timeout", "%s", t[5]);
@@ -665,7 +720,9 @@ static void t_identity(void)
     /* The early session is served now. */
     res = (struct result){0};
     struct proto_open o;
-    open_init(&o, PROTO_OPEN_EXEC, ID_USER, "hostname; id -u; echo $HOME");
+    open_init(&o, PROTO_OPEN_EXEC, ID_USER,
+              "hostname; id -u; echo $HOME; stat -c %u $HOME; "
+              "awk -v h=$HOME '$5 == h' /proc/self/mountinfo | wc -l");
     int r = cl_send_open(&s, &o);
     if (r == 0)
         r = cl_read_frame(&s, &sf, 5000) == 0 && sf.type == PROTO_HELLO ? 0 : -1;
@@ -674,7 +731,8 @@ static void t_identity(void)
     if (r == 0)
         r = cl_run(&s, NULL, 0, 1, &res, 5000, 0);
     char expect[600];
-    snprintf(expect, sizeof(expect), "burrow-test-host\n%d\n%s/%s\n", ID_UID, home2, ID_USER);
+    snprintf(expect, sizeof(expect), "burrow-test-host\n%d\n%s/%s\n%d\n%d\n", ID_UID, home2,
+             ID_USER, ID_UID, loopname ? 1 : 0);
     report(r == 0 && res.out && strcmp((char *)res.out, expect) == 0, "identity-session",
            "r=%d out=%s", r, res.out ? (char *)res.out : "");
     cl_close(&s);
@@ -696,7 +754,11 @@ static void t_identity(void)
         for (int i = 0; i < 10 && !got; i++)
             got = cl_read_frame(&c, &f, 5000) == 0 && f.type == PROTO_SHUTDOWN_ANSWER &&
                   proto_get_shutdown_answer(&f, &ans) == 0 && ans.code == 0;
-    report(got, "shutdown-answer", "no answer");
+    char ans_text[256] = "";
+    if (got && proto_str_copy(ans.text, ans_text, sizeof(ans_text)))
+        ans_text[0] = 0;
+    report(got && (!loopname || strstr(ans_text, "unmounted")), "shutdown-answer", "answer: %s",
+           ans_text);
 
     /* A reset: the agent reconnects and says hello again. */
     cl_close(&c);
@@ -707,10 +769,44 @@ static void t_identity(void)
         again = c.fd >= 0 && cl_read_frame(&c, &f, 5000) == 0 && f.type == PROTO_HELLO;
     }
     report(again, "control-reconnect", "no reconnect after a reset");
+
+    /* A home disk that never gets a capacity is reported, not hidden. */
+    if (again && loopname) {
+        if (attach > 0)
+            waitpid(attach, NULL, 0);
+        attach = -1;
+        snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
+        int detached = system(cmd) == 0;
+        buf_reset(&b);
+        got_ready = 0;
+        if (detached && proto_put_hello(&b, &vh) == 0 && proto_put_identity(&b, &id) == 0 &&
+            cl_send_raw(&c, buf_data(&b), buf_used(&b)) == 0)
+            for (int i = 0; i < 10 && !got_ready; i++) {
+                if (cl_read_frame(&c, &f, 10000))
+                    break;
+                if (f.type == PROTO_READY)
+                    got_ready = proto_get_ready(&f, &rd) == 0;
+            }
+        char t4[256] = "";
+        if (got_ready && proto_str_copy(rd.text[PROTO_STEP_HOME], t4, sizeof(t4)))
+            t4[0] = 0;
+        report(got_ready && rd.outcome[PROTO_STEP_HOME] == PROTO_STEP_FAILED &&
+                   strstr(t4, "no capacity"),
+               "home-disk-missing-reported", "detached=%d ready=%d home: %s", detached, got_ready,
+               t4);
+        loopname = NULL; /* already detached */
+    }
     cl_close(&c);
     close(l);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
+    if (attach > 0)
+        waitpid(attach, NULL, 0);
+    if (loopname) {
+        snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not detach %s\n", loopdev);
+    }
 }
 
 /* ---- agent-test --bench AGENT: throughput and session latency vs. no agent ---- */
