@@ -66,6 +66,7 @@ include common/module.mk
 include vmm/module.mk
 include guest/module.mk
 include broker/module.mk
+-include etc/module.mk
 -include $(sort $(wildcard tests/*/module.mk))
 include tests/module.mk
 

@@ -1,0 +1,22 @@
+# tests/nested: the nested tier. An L1 Linux (Debian's generic kernel) under
+# QEMU TCG with an emulated AMD SVM CPU loads kvm_amd and offers a real
+# /dev/kvm; tests/nested/run runs a command in it; the tier runs
+# tests/nested/cases/*.sh in one L1 boot (docs/testing.md).
+DEB_PKGS += qemu-system-x86 busybox-static kmod cpio gzip apt coreutils
+
+NESTED_KVM_SMOKE := $(B)/tests/nested/kvm-smoke
+ALL_TARGETS += $(NESTED_KVM_SMOKE)
+TEST_TIERS += test-nested
+
+$(NESTED_KVM_SMOKE): tests/nested/kvm-smoke.c
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -o $@ $<
+
+.PHONY: test-nested nested-image
+# The L1 kernel + initramfs (tests/nested/run also builds it on demand).
+nested-image:
+	tests/nested/mkimage $(B)/nested
+
+# NESTED_CASES=GLOB runs only the matching cases (e.g. NESTED_CASES='02-*').
+test-nested: $(NESTED_KVM_SMOKE)
+	B=$(B) NESTED_CASES='$(NESTED_CASES)' tests/nested/test-nested
