@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/loop.h>
 #include <net/if.h>
 #include <poll.h>
@@ -118,6 +119,12 @@ static int sandbox_init(void *arg)
     if (read(x->go[0], &go, 1) != 1 || go != 'G')
         _exit(120);
     close(x->go[0]);
+    /* Become the namespace's root (host uid x->base): until now we were the
+     * host's root, which this namespace does not map. */
+    if (setgroups(0, NULL) != 0 || setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) {
+        log_error("sandbox: cannot become the namespace's root: %s", strerror(errno));
+        _exit(119);
+    }
     snprintf(p, sizeof(p), "%s/proc", x->root);
     if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
         log_error("sandbox: mount proc: %s", strerror(errno));

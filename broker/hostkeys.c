@@ -39,7 +39,10 @@ static int write_pub(const ssh_key key, const char *path)
     char tmp[4200];
     if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK)
         return BURROW_ERR_INVALID;
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
+        ssh_string_free_char(b64);
+        return BURROW_ERR_TOO_LARGE;
+    }
     FILE *f = fopen(tmp, "we");
     if (!f) {
         ssh_string_free_char(b64);
@@ -63,7 +66,11 @@ static int generate_key(const struct hostkey_kind *kind, const char *path, ssh_k
     ssh_key key = NULL;
     if (ssh_pki_generate(kind->type, kind->bits, &key) != SSH_OK)
         return BURROW_ERR_INVALID;
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp) ||
+        (size_t)snprintf(pub, sizeof(pub), "%s.pub", path) >= sizeof(pub)) {
+        ssh_key_free(key);
+        return BURROW_ERR_TOO_LARGE;
+    }
     unlink(tmp);
     mode_t old = umask(077);
     int rc = ssh_pki_export_privkey_file(key, NULL, NULL, NULL, tmp);
@@ -73,10 +80,8 @@ static int generate_key(const struct hostkey_kind *kind, const char *path, ssh_k
         r = BURROW_ERR_SYSTEM;
     if (r == 0)
         r = fsync_path(tmp);
-    if (r == 0) {
-        snprintf(pub, sizeof(pub), "%s.pub", path);
+    if (r == 0)
         r = write_pub(key, pub);
-    }
     if (r == 0 && rename(tmp, path) != 0)
         r = BURROW_ERR_SYSTEM;
     if (r != 0) {

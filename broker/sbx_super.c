@@ -446,8 +446,10 @@ static void supervisor_main(struct vmmgr *m, struct vm *vm, const struct user_re
         log_error("sandbox %s: cannot create its directories: %s", vm->id, strerror(errno));
         _exit(3);
     }
-    snprintf(p, sizeof(p), "%s/control.sock", s->x.agentdir);
-    snprintf(s->agent_sock, sizeof(s->agent_sock), "%s/agent.sock", s->x.agentdir);
+    if ((size_t)snprintf(p, sizeof(p), "%s/control.sock", s->x.agentdir) >= sizeof(p) ||
+        (size_t)snprintf(s->agent_sock, sizeof(s->agent_sock), "%s/agent.sock", s->x.agentdir) >=
+            sizeof(s->agent_sock))
+        _exit(3);
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
     sigaddset(&mask, SIGINT);
@@ -466,7 +468,8 @@ static void supervisor_main(struct vmmgr *m, struct vm *vm, const struct user_re
         _exit(5);
     }
     close(s->ctl_lfd);
-    snprintf(p, sizeof(p), "%s/vsock.sock", s->x.dir);
+    if ((size_t)snprintf(p, sizeof(p), "%s/vsock.sock", s->x.dir) >= sizeof(p))
+        _exit(6);
     s->vs_lfd = listen_unix(p, sandbox_session_uid(rec->uid));
     if (s->vs_lfd < 0 || write(3, "R", 1) != 1) {
         kill(s->x.child, SIGKILL);

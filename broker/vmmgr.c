@@ -18,6 +18,16 @@
 #include "common/err.h"
 #include "common/log.h"
 
+/* Copy a string that must fit (names and paths validated elsewhere). */
+static int cpy(char *dst, size_t sz, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= sz)
+        return BURROW_ERR_TOO_LARGE;
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
 long vmmgr_now(void)
 {
     struct timespec ts;
@@ -162,7 +172,8 @@ static void adopt_one(struct vmmgr *m, const char *dir, const char *name)
     unsigned uid = 0, slot = 0;
     int pid = 0;
     unsigned long long start = 0;
-    snprintf(path, sizeof(path), "%s/meta", dir);
+    if ((size_t)snprintf(path, sizeof(path), "%s/meta", dir) >= sizeof(path))
+        return;
     FILE *f = fopen(path, "re");
     while (f && fgets(line, sizeof(line), f)) {
         line[strcspn(line, "\n")] = 0;
@@ -196,10 +207,13 @@ static void adopt_one(struct vmmgr *m, const char *dir, const char *name)
     vm->uid = uid;
     vm->be = m->be;
     vm->started = vm->idle_since = vmmgr_now();
-    snprintf(vm->id, sizeof(vm->id), "%s", name);
-    snprintf(vm->user, sizeof(vm->user), "%s", user);
-    snprintf(vm->dir, sizeof(vm->dir), "%s", dir);
-    snprintf(vm->sock, sizeof(vm->sock), "%s", sock);
+    if (cpy(vm->id, sizeof(vm->id), name) || cpy(vm->user, sizeof(vm->user), user) ||
+        cpy(vm->dir, sizeof(vm->dir), dir) || cpy(vm->sock, sizeof(vm->sock), sock)) {
+        close(vm->pidfd);
+        vm->pidfd = -1;
+        vm->state = VM_FREE;
+        return;
+    }
     log_info("vm %s: re-adopted (user %s, pid %d)", name, user, pid);
 }
 
@@ -279,15 +293,18 @@ static void release(struct vm *vm)
 
 static int start_vm(struct vmmgr *m, struct vm *vm, const struct user_record *rec)
 {
-    snprintf(vm->user, sizeof(vm->user), "%s", rec->name);
-    vm->uid = rec->uid;
-    vm->rec = *rec;
-    vm->be = m->be;
-    if ((size_t)snprintf(vm->id, sizeof(vm->id), "sbx-%s", rec->name) >= sizeof(vm->id) ||
-        (size_t)snprintf(vm->dir, sizeof(vm->dir), "%s/vm/%s", m->cfg->paths.run_dir, vm->id) >=
-            sizeof(vm->dir) ||
-        (size_t)snprintf(vm->sock, sizeof(vm->sock), "%s/vsock.sock", vm->dir) >= 108)
+    char id[VMMGR_ID_MAX], dir[VMMGR_PATH_MAX], sock[VMMGR_PATH_MAX];
+    if ((size_t)snprintf(id, sizeof(id), "sbx-%s", rec->name) >= sizeof(id) ||
+        (size_t)snprintf(dir, sizeof(dir), "%s/vm/%s", m->cfg->paths.run_dir, id) >= sizeof(dir) ||
+        (size_t)snprintf(sock, sizeof(sock), "%s/vsock.sock", dir) >= 108)
         return BURROW_ERR_TOO_LARGE; /* a unix socket path must fit sun_path */
+    vm->rec = *rec;
+    vm->uid = rec->uid;
+    vm->be = m->be;
+    memcpy(vm->user, rec->name, sizeof(vm->user));
+    memcpy(vm->id, id, sizeof(id));
+    memcpy(vm->dir, dir, sizeof(dir));
+    memcpy(vm->sock, sock, sizeof(sock));
     vm->state = VM_STARTING;
     vm->started = vmmgr_now();
     int r = m->be->start(m, vm, rec);
