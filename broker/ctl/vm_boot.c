@@ -24,7 +24,7 @@
 
 static const char vm_boot_usage[] =
     "usage: burrowctl vm boot --kernel FILE [--initrd FILE] [--cmdline STR] [--mem MiB] "
-    "[--vcpus N]";
+    "[--vcpus N] [--vsock-uds PATH [--cid N]] [--disk FILE[:ro]]";
 
 /* Read a whole file of at most max bytes. */
 static int read_file(const char *path, size_t max, uint8_t **out, size_t *len)
@@ -66,6 +66,20 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max, unsig
     if (errno || end == s || *end || x < min || x > max || s[0] == '-')
         return -1;
     *v = x;
+    return 0;
+}
+
+/* "FILE" or "FILE:ro" into out (NUL-terminated). */
+static int parse_disk(const char *arg, char *out, size_t outsz, bool *ro)
+{
+    size_t len = strlen(arg);
+    *ro = len > 3 && strcmp(arg + len - 3, ":ro") == 0;
+    if (*ro)
+        len -= 3;
+    if (len == 0 || len >= outsz)
+        return -1;
+    memcpy(out, arg, len);
+    out[len] = '\0';
     return 0;
 }
 
@@ -144,10 +158,15 @@ int ctl_vm_boot(int argc, char **argv)
                                          {"cmdline", required_argument, NULL, 'c'},
                                          {"mem", required_argument, NULL, 'm'},
                                          {"vcpus", required_argument, NULL, 'n'},
+                                         {"vsock-uds", required_argument, NULL, 'u'},
+                                         {"cid", required_argument, NULL, 'C'},
+                                         {"disk", required_argument, NULL, 'd'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
     const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
-    unsigned long mem_mib = 256, vcpus = 1;
+    unsigned long mem_mib = 256, vcpus = 1, cid = 3;
+    struct devices_config dc = {0};
+    static char disk[4096];
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -169,6 +188,18 @@ int ctl_vm_boot(int argc, char **argv)
             if (parse_uint(optarg, 1, VM_MAX_VCPUS, &vcpus))
                 return cli_err(EXIT_USAGE, "--vcpus: 1..%u", VM_MAX_VCPUS);
             break;
+        case 'u':
+            dc.vsock_uds = optarg;
+            break;
+        case 'C':
+            if (parse_uint(optarg, 3, 0xfffffffeul, &cid))
+                return cli_err(EXIT_USAGE, "--cid: 3..4294967294");
+            break;
+        case 'd':
+            if (parse_disk(optarg, disk, sizeof(disk), &dc.disk_ro))
+                return cli_err(EXIT_USAGE, "--disk: FILE or FILE:ro");
+            dc.disk = disk;
+            break;
         case 'h':
             printf("%s\n", vm_boot_usage);
             return EXIT_OK;
@@ -185,7 +216,9 @@ int ctl_vm_boot(int argc, char **argv)
                                 .mem_size = (uint64_t)mem_mib * VM_MIB,
                                 .nr_vcpus = (unsigned)vcpus,
                                 .console_in = STDIN_FILENO,
-                                .console_out = STDOUT_FILENO};
+                                .console_out = STDOUT_FILENO,
+                                .devices = &dc};
+    dc.guest_cid = cid;
     uint8_t *kbuf = NULL, *ibuf = NULL;
     if (read_file(kernel, MACHINE_KERNEL_MAX, &kbuf, &mc.kernel_len))
         return EXIT_RUNTIME;
