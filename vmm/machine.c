@@ -77,7 +77,10 @@ static int machine_load(struct machine *m, const struct machine_config *cfg)
 int machine_create(struct machine *m, const struct machine_config *cfg)
 {
     memset(m, 0, sizeof(*m));
-    struct vm_config vc = {.mem_size = cfg->mem_size, .nr_vcpus = cfg->nr_vcpus, .mem_fd = -1};
+    struct vm_config vc = {.mem_size = cfg->mem_size,
+                           .nr_vcpus = cfg->nr_vcpus,
+                           .mem_fd = cfg->mem_file ? cfg->mem_fd : -1,
+                           .mem_private = cfg->mem_private};
     int r = vm_create(&vc, &m->vm);
     if (r) {
         if (!m->vm)

@@ -10,6 +10,7 @@
 #define TG_TRAMPOLINE 0x1000 /* AP real-mode entry (SIPI vector 0x01) */
 #define TG_MAILBOX 0x5000    /* struct tg_mailbox */
 #define TG_TSS 0x6000        /* the BSP's TSS */
+#define TG_HIGH_PD 0x3000    /* mode=highmem: page directory for 4-5 GiB */
 
 #define TG_DEV_VECTOR 0x30
 #define TG_DEV_GSI 16                   /* virtio slot 0's interrupt */

@@ -6,6 +6,7 @@
  *   timer       take LAPIC timer interrupts, print the count
  *   spin        count forever in the mailbox (host pause/resume tests)
  *   echo        read a line from the UART, print it back
+ *   highmem     write/read RAM above 4 GiB found in the e820 map
  *   irqfd       MMIO notify -> host ioeventfd -> irqfd -> IOAPIC interrupt, 10 rounds
  *   exit:N      exit with status N
  *   reset       i8042 reset; poweroff: ACPI S5; triple: triple fault
@@ -332,6 +333,48 @@ static void __attribute__((noreturn)) mode_irqfd(void)
     guest_exit(TG_EXIT_OK);
 }
 
+/*
+ * RAM above 4 GiB (VMs larger than 3 GiB: the second memslot). The VMM's
+ * identity map ends at 4 GiB, so map the e820 range's first GiB with a page
+ * directory of our own (page tables are user-writable here; a new
+ * translation needs no TLB flush), then write and read back both ends.
+ */
+static void __attribute__((noreturn)) mode_highmem(const uint8_t *zp)
+{
+    uint8_t n = zp[0x1e8];
+    uint64_t base = 0, size = 0;
+    for (unsigned i = 0; i < n && i < 128; i++) {
+        uint64_t a, l;
+        uint32_t t;
+        __builtin_memcpy(&a, zp + 0x2d0 + 20 * i, 8);
+        __builtin_memcpy(&l, zp + 0x2d0 + 20 * i + 8, 8);
+        __builtin_memcpy(&t, zp + 0x2d0 + 20 * i + 16, 4);
+        if (t == 1 && a >= (4ull << 30))
+            base = a, size = l;
+    }
+    if (!base)
+        fail("no RAM above 4 GiB in the e820 map");
+    if (base != (4ull << 30))
+        fail("RAM above 4 GiB does not start at 4 GiB");
+    uint64_t *pd = (uint64_t *)0x3000ul, *pdpt = (uint64_t *)0xa000ul;
+    for (uint64_t i = 0; i < 512; i++)
+        pd[i] = (base + (i << 21)) | 0x87; /* P, W, U, 2 MiB */
+    pdpt[4] = 0x3000 | 0x7;
+    uint64_t span = size < (1ull << 30) ? size : (1ull << 30);
+    volatile uint64_t *lo = (volatile uint64_t *)(uintptr_t)base;
+    volatile uint64_t *hi = (volatile uint64_t *)(uintptr_t)(base + span - 8);
+    *lo = 0x4249474d454d4c4full;
+    *hi = ~0x4249474d454d4c4full;
+    if (*lo != 0x4249474d454d4c4full || *hi != ~0x4249474d454d4c4full)
+        fail("RAM above 4 GiB does not hold data");
+    puts_("testguest: highmem base=");
+    putu(base >> 20);
+    puts_("MiB size=");
+    putu(size >> 20);
+    puts_("MiB\ntestguest: ok\n");
+    guest_exit(TG_EXIT_OK);
+}
+
 static unsigned parse_u8(const char *s)
 {
     unsigned v = 0;
@@ -360,6 +403,8 @@ void tg_main(const uint8_t *zp)
         mode_echo();
     if (streq(mode, "irqfd"))
         mode_irqfd();
+    if (streq(mode, "highmem"))
+        mode_highmem(zp);
     if (mode[0] == 'e' && mode[1] == 'x' && mode[2] == 'i' && mode[3] == 't' && mode[4] == ':')
         guest_exit((uint8_t)parse_u8(mode + 5));
     if (streq(mode, "reset"))
