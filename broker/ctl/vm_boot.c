@@ -13,11 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "broker/cli.h"
 #include "broker/ctl/ctl.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "vmm/machine.h"
 
 static const char vm_boot_usage[] =
@@ -96,6 +98,35 @@ static int exit_status(const struct vm_exit_info *e)
     }
 }
 
+/*
+ * A terminal on stdin goes to raw mode (bytes reach the guest's UART as
+ * typed, no local echo) but keeps ISIG, so Ctrl-C still stops the VMM.
+ */
+static struct termios saved_tty;
+static int tty_saved;
+
+static void tty_restore(void)
+{
+    if (tty_saved)
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+    tty_saved = 0;
+}
+
+static void tty_raw(void)
+{
+    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tty) < 0)
+        return;
+    struct termios t = saved_tty;
+    t.c_iflag &= ~(unsigned)(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
+    t.c_lflag &= ~(unsigned)(ECHO | ECHONL | ICANON | IEXTEN);
+    t.c_cc[VMIN] = 1;
+    t.c_cc[VTIME] = 0;
+    if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
+        tty_saved = 1;
+        atexit(tty_restore);
+    }
+}
+
 static int vm_boot_run(struct machine_config *mc)
 {
     static struct machine m; /* large: keep it off the stack */
@@ -105,6 +136,8 @@ static int vm_boot_run(struct machine_config *mc)
         machine_destroy(&m);
         return EXIT_RUNTIME;
     }
+    if (mc->console_in >= 0)
+        tty_raw();
     if ((r = vm_start(m.vm))) {
         cli_err(EXIT_RUNTIME, "cannot start the VM: %s", burrow_strerror(r));
         machine_destroy(&m);
@@ -112,6 +145,8 @@ static int vm_boot_run(struct machine_config *mc)
     }
     struct vm_exit_info info;
     vm_wait(m.vm, &info);
+    tty_restore();
+    log_info("VM stopped: %s", info.detail);
     machine_destroy(&m);
     return exit_status(&info);
 }
