@@ -516,6 +516,11 @@ static int count_children(pid_t pid, int *zombies)
 
 static void t_many_sessions(void)
 {
+    /* Measure at rest: no session of an earlier case still being set up or torn down. */
+    int zombies = 0, children = 0;
+    for (int i = 0; i < 100 && count_children(agent_pid, &zombies) > 0; i++)
+        usleep(20000);
+    usleep(50000);
     int before = count_fds(agent_pid), ok = 1;
     for (int round = 0; round < 10 && ok; round++) {
         struct cl c[10];
@@ -536,13 +541,13 @@ static void t_many_sessions(void)
             res_free(&res[i]);
         }
     }
-    int zombies = 0, children = 0;
     for (int i = 0; i < 100; i++) { /* session processes exit just after their last frame */
         children = count_children(agent_pid, &zombies);
         if (children == 0)
             break;
         usleep(20000);
     }
+    usleep(50000);
     int after = count_fds(agent_pid);
     report(ok && before == after && children == 0 && zombies == 0, "100-sessions-no-leaks",
            "ok=%d fds %d -> %d, children %d zombies %d", ok, before, after, children, zombies);
