@@ -553,6 +553,8 @@ static void t_many_sessions(void)
            "ok=%d fds %d -> %d, children %d zombies %d", ok, before, after, children, zombies);
 }
 
+static double now_s(void);
+
 /* ---- identity over a control socket, in a fresh UTS namespace ---- */
 
 static void t_identity(void)
@@ -767,6 +769,7 @@ static void t_identity(void)
 
     /* A reset: the agent reconnects and says hello again. */
     cl_close(&c);
+    double reset_at = now_s();
     int again = poll(&p, 1, 5000) == 1;
     if (again) {
         c.fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
@@ -774,6 +777,8 @@ static void t_identity(void)
         again = c.fd >= 0 && cl_read_frame(&c, &f, 5000) == 0 && f.type == PROTO_HELLO;
     }
     report(again, "control-reconnect", "no reconnect after a reset");
+    if (again)
+        printf("info: control reset -> new HELLO in %.3f ms\n", (now_s() - reset_at) * 1e3);
 
     /* A home disk that never gets a capacity is reported, not hidden. */
     if (again && loopname) {
