@@ -541,7 +541,7 @@ static void t_many_sessions(void)
             res_free(&res[i]);
         }
     }
-    for (int i = 0; i < 100; i++) { /* session processes exit just after their last frame */
+    for (int i = 0; i < 250; i++) { /* session processes exit just after their last frame */
         children = count_children(agent_pid, &zombies);
         if (children == 0)
             break;
@@ -631,7 +631,7 @@ static void t_identity(void)
                     "--home-dev",
                     loopname ? (char *)loopname : "none",
                     "--home-timeout",
-                    "2",
+                    "5",
                     NULL};
     pid_t pid = start_agent(args, 1);
     struct pollfd p = {.fd = l, .events = POLLIN};
