@@ -242,6 +242,74 @@ static void t_large(void)
     free(data);
 }
 
+/* Process state letter of pid ('?' if gone). */
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    char state = '?';
+    if (fp) {
+        char *rp = fgets(buf, sizeof(buf), fp) ? strrchr(buf, ')') : NULL;
+        if (rp && rp[1] == ' ')
+            state = rp[2];
+        fclose(fp);
+    }
+    return state;
+}
+
+/*
+ * Backpressure both ways: a child that does not read stdin stalls the
+ * client's sending after a bounded amount; a client that does not read
+ * stalls the child's writing, and everything arrives once it reads.
+ */
+static void t_backpressure(void)
+{
+    struct cl c;
+    struct proto_open o;
+    struct result res = {0};
+    open_init(&o, PROTO_OPEN_EXEC, TEST_USER, "exec sleep 5");
+    if (cl_connect(&c, sock_path) || cl_start(&c, &o, &res)) {
+        report(0, "backpressure-stdin", "open failed");
+        return;
+    }
+    static uint8_t frame[PROTO_FRAME_MAX], chunk[PROTO_DATA_MAX];
+    struct buf b;
+    buf_init_writer(&b, frame, sizeof(frame));
+    int r = proto_put_data(&b, PROTO_STDIN, chunk, sizeof(chunk));
+    size_t sent = 0, limit = 16u << 20;
+    fcntl(c.fd, F_SETFL, O_NONBLOCK);
+    while (r == 0 && sent < limit) {
+        struct pollfd p = {.fd = c.fd, .events = POLLOUT};
+        if (poll(&p, 1, 500) != 1)
+            break; /* stalled for half a second: backpressure */
+        ssize_t w = send(c.fd, frame, buf_used(&b), MSG_NOSIGNAL);
+        if (w > 0)
+            sent += (size_t)w;
+        if (w > 0 && (size_t)w < buf_used(&b))
+            break; /* a partial frame: the stream is done for anyway */
+    }
+    printf("info: a child that reads nothing stalled the client after %zu KiB\n", sent >> 10);
+    report(r == 0 && sent < (4u << 20), "backpressure-stdin",
+           "the agent took %zu bytes for a child that reads nothing", sent);
+    cl_close(&c);
+    res_free(&res);
+
+    open_init(&o, PROTO_OPEN_EXEC, TEST_USER, "exec head -c 8388608 /dev/zero");
+    if (cl_connect(&c, sock_path) || cl_start(&c, &o, &res)) {
+        report(0, "backpressure-stdout", "open failed");
+        return;
+    }
+    usleep(1000000); /* nobody reads */
+    char st = proc_state((pid_t)c.pid);
+    r = cl_run(&c, NULL, 0, 1, &res, 20000, 0);
+    report(st != '?' && st != 'Z' && r == 0 && res.out_len == 8388608 && res.exit.value == 0,
+           "backpressure-stdout", "writer state after 1 s '%c', then r=%d got %zu bytes", st, r,
+           res.out_len);
+    cl_close(&c);
+    res_free(&res);
+}
+
 static void t_window(void)
 {
     struct cl c;
@@ -1004,6 +1072,7 @@ int main(int argc, char **argv)
     t_child_fds();
     t_large();
     t_window();
+    t_backpressure();
     t_signals();
     t_env();
     t_identity_of_session();
