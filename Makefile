@@ -66,6 +66,7 @@ include common/module.mk
 include vmm/module.mk
 include guest/module.mk
 include broker/module.mk
+-include etc/module.mk
 -include $(sort $(wildcard tests/*/module.mk))
 include tests/module.mk
 
@@ -116,7 +117,7 @@ $(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(LIBTEST) $(HOST_LIBS_A)
 
 unit: $(UNIT_BINS)
 test-unit: $(UNIT_BINS)
-	tests/lib/run-unit $(B)/test-results/unit $(UNIT_BINS)
+	tests/lib/run-unit $(B)/test-results/unit.result $(UNIT_BINS)
 
 # The unit tier again under ASan + UBSan, in its own build tree.
 check:

@@ -1,0 +1,276 @@
+/*
+ * broker/config.c - burrow.ini: the key table, defaults, and loading.
+ *
+ * The generic engine (INI reading, value forms) is in config_ini.c; this
+ * file only says which keys exist. To add a key: a field in
+ * struct burrow_config, a row below, a line in etc/burrow.ini and
+ * docs/config.md.
+ */
+#include "broker/config.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "broker/cli.h"
+#include "common/err.h"
+
+#define CFG_FIELD(member)                                                                          \
+    offsetof(struct burrow_config, member), sizeof(((struct burrow_config *)0)->member)
+
+static const char *const backend_names[] = {"auto", "kvm", "sandbox", NULL};
+
+/* [ssh] listen: space-separated numeric addresses. */
+static int parse_listen(const char *value, void *field, char *err, size_t errsz)
+{
+    struct config_listen *l = field;
+    struct config_listen tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    if (strlen(value) >= sizeof(tmp.text)) {
+        snprintf(err, errsz, "too long");
+        return BURROW_ERR_TOO_LARGE;
+    }
+    memcpy(tmp.text, value, strlen(value) + 1);
+    const char *p = value;
+    while (*p) {
+        while (*p == ' ' || *p == '\t')
+            p++;
+        if (!*p)
+            break;
+        size_t n = strcspn(p, " \t");
+        if (tmp.n == CONFIG_LISTEN_MAX) {
+            snprintf(err, errsz, "more than %d addresses", CONFIG_LISTEN_MAX);
+            return BURROW_ERR_TOO_LARGE;
+        }
+        if (n >= CONFIG_ADDR_MAX) {
+            snprintf(err, errsz, "address too long");
+            return BURROW_ERR_TOO_LARGE;
+        }
+        char *a = tmp.addr[tmp.n];
+        memcpy(a, p, n);
+        a[n] = '\0';
+        unsigned char bin[16];
+        if (inet_pton(AF_INET, a, bin) != 1 && inet_pton(AF_INET6, a, bin) != 1) {
+            snprintf(err, errsz, "'%.*s' is not a numeric IPv4 or IPv6 address", (int)n, p);
+            return BURROW_ERR_FORMAT;
+        }
+        tmp.n++;
+        p += n;
+    }
+    if (tmp.n == 0) {
+        snprintf(err, errsz, "no address given");
+        return BURROW_ERR_FORMAT;
+    }
+    *l = tmp;
+    return 0;
+}
+
+static int parse_startups(const char *value, void *field, char *err, size_t errsz)
+{
+    int r = config_parse_startups(value, field);
+    if (r < 0)
+        snprintf(err, errsz, "start <= full, rate <= 100");
+    return r;
+}
+
+/* template: a template name, used as a directory name under templates/. */
+static int parse_template_name(const char *value, void *field, char *err, size_t errsz)
+{
+    size_t n = strlen(value);
+    if (n == 0 || n > 64 || value[0] == '.' || value[0] == '-' ||
+        strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n) {
+        snprintf(err, errsz, "1-64 of [A-Za-z0-9._-], not starting with '.' or '-'");
+        return BURROW_ERR_FORMAT;
+    }
+    memcpy(field, value, n + 1);
+    return 0;
+}
+
+/* The key table. `def` strings go through the same parsers as the file. */
+static const struct config_key keys[] = {
+    /* [ssh] */
+    {"ssh", "listen", CFG_CUSTOM, CFG_FIELD(ssh.listen), 0, 0, NULL, parse_listen,
+     "0.0.0.0 ::", "space-separated numeric IPv4/IPv6 addresses"},
+    {"ssh", "port", CFG_U16, CFG_FIELD(ssh.port), 1, 65535, NULL, NULL, "22", "a port 1-65535"},
+    {"ssh", "host_key_dir", CFG_PATH, CFG_FIELD(ssh.host_key_dir), 0, 0, NULL, NULL, "",
+     "an absolute path (empty: <state_dir>/hostkeys)"},
+    {"ssh", "password_auth", CFG_BOOL, CFG_FIELD(ssh.password_auth), 0, 1, NULL, NULL, "no",
+     "yes or no"},
+    {"ssh", "max_auth_tries", CFG_U32, CFG_FIELD(ssh.max_auth_tries), 1, 100, NULL, NULL, "6",
+     "an integer 1-100"},
+    {"ssh", "login_grace_time", CFG_DURATION, CFG_FIELD(ssh.login_grace_time), 0, 3600, NULL, NULL,
+     "120", "a duration 0-1h (seconds, or with s/m/h)"},
+    {"ssh", "max_startups", CFG_CUSTOM, CFG_FIELD(ssh.max_startups), 0, 0, NULL, parse_startups,
+     "10:30:100", "start:rate:full"},
+    {"ssh", "banner", CFG_PATH, CFG_FIELD(ssh.banner), 0, 0, NULL, NULL, "",
+     "an absolute path of a file, or empty for none"},
+    /* [vm] */
+    {"vm", "backend", CFG_ENUM, CFG_FIELD(vm.backend), 0, 0, backend_names, NULL, "auto",
+     "auto, kvm or sandbox"},
+    {"vm", "template", CFG_CUSTOM, CFG_FIELD(vm.template_name), 0, 0, NULL, parse_template_name,
+     "default", "a template name"},
+    {"vm", "memory_mb", CFG_U32, CFG_FIELD(vm.memory_mb), 32, 65536, NULL, NULL, "256",
+     "an integer 32-65536 (MiB)"},
+    {"vm", "vcpus", CFG_U32, CFG_FIELD(vm.vcpus), 1, 64, NULL, NULL, "1", "an integer 1-64"},
+    {"vm", "idle_timeout", CFG_DURATION, CFG_FIELD(vm.idle_timeout), 0, 7 * 24 * 3600, NULL, NULL,
+     "30m", "a duration up to 168h (seconds, or with s/m/h; 0 = never)"},
+    {"vm", "max_vms", CFG_U32, CFG_FIELD(vm.max_vms), 1, 4096, NULL, NULL, "64",
+     "an integer 1-4096"},
+    {"vm", "pool_size", CFG_U32, CFG_FIELD(vm.pool_size), 0, 64, NULL, NULL, "2",
+     "an integer 0-64"},
+    /* [paths] */
+    {"paths", "state_dir", CFG_PATH, CFG_FIELD(paths.state_dir), 1, 0, NULL, NULL,
+     "/var/lib/burrow", "an absolute path"},
+    {"paths", "run_dir", CFG_PATH, CFG_FIELD(paths.run_dir), 1, 0, NULL, NULL, "/run/burrow",
+     "an absolute path"},
+    /* [users] */
+    {"users", "uid_min", CFG_U32, CFG_FIELD(users.uid_min), 1000, 2000000000, NULL, NULL, "10000",
+     "an integer 1000-2000000000"},
+    {"users", "uid_max", CFG_U32, CFG_FIELD(users.uid_max), 1000, 2000000000, NULL, NULL, "59999",
+     "an integer 1000-2000000000, >= uid_min"},
+    {"users", "default_shell", CFG_PATH, CFG_FIELD(users.default_shell), 1, 0, NULL, NULL,
+     "/bin/sh", "an absolute path"},
+    {"users", "default_disk_size", CFG_SIZE, CFG_FIELD(users.default_disk_size), 16ull << 20,
+     16ull << 40, NULL, NULL, "1G", "a size 16M-16T (bytes, or with K/M/G/T)"},
+    {"users", "allow_root", CFG_BOOL, CFG_FIELD(users.allow_root), 0, 1, NULL, NULL, "no",
+     "yes or no"},
+};
+
+const struct config_key *config_keys(size_t *n)
+{
+    *n = sizeof(keys) / sizeof(keys[0]);
+    return keys;
+}
+
+/* Checks that involve more than one key, and derived defaults. */
+static int config_finish(struct burrow_config *cfg, char *err, size_t errsz)
+{
+    if (cfg->users.uid_max < cfg->users.uid_min) {
+        snprintf(err, errsz, "[users] uid_max (%u) is below uid_min (%u)", cfg->users.uid_max,
+                 cfg->users.uid_min);
+        return BURROW_ERR_RANGE;
+    }
+    if (cfg->ssh.host_key_dir[0] == '\0') {
+        int n = snprintf(cfg->ssh.host_key_dir, sizeof(cfg->ssh.host_key_dir), "%s/hostkeys",
+                         cfg->paths.state_dir);
+        if (n < 0 || (size_t)n >= sizeof(cfg->ssh.host_key_dir)) {
+            snprintf(err, errsz, "[paths] state_dir is too long");
+            return BURROW_ERR_TOO_LARGE;
+        }
+    }
+    return 0;
+}
+
+/* Every key at its table default, before derived values are filled in. */
+static void table_defaults(struct burrow_config *cfg)
+{
+    char err[CONFIG_ERR_MAX];
+    memset(cfg, 0, sizeof(*cfg));
+    /* The defaults are constants checked by the unit tests; failure is a bug. */
+    if (config_apply_defaults(keys, sizeof(keys) / sizeof(keys[0]), cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "burrow: built-in config defaults are invalid: %s\n", err);
+        abort();
+    }
+}
+
+void config_defaults(struct burrow_config *cfg)
+{
+    char err[CONFIG_ERR_MAX];
+    table_defaults(cfg);
+    if (config_finish(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "burrow: built-in config defaults are invalid: %s\n", err);
+        abort();
+    }
+}
+
+int config_load(struct burrow_config *cfg, const char *path, unsigned flags, char *err,
+                size_t errsz)
+{
+    char dummy[CONFIG_ERR_MAX];
+    if (!err) {
+        err = dummy;
+        errsz = sizeof(dummy);
+    }
+    err[0] = '\0';
+    config_defaults(cfg);
+    struct burrow_config tmp;
+    table_defaults(&tmp);
+    int r = config_parse_ini(path, keys, sizeof(keys) / sizeof(keys[0]), &tmp, CONFIG_FILE_MAX, err,
+                             errsz);
+    if (r == BURROW_ERR_NOT_FOUND && (flags & CONFIG_LOAD_OPTIONAL)) {
+        err[0] = '\0';
+        return 0;
+    }
+    if (r < 0)
+        return r;
+    char msg[CONFIG_ERR_MAX];
+    r = config_finish(&tmp, msg, sizeof(msg));
+    if (r < 0) {
+        snprintf(err, errsz, "%s: %s", path, msg);
+        return r;
+    }
+    *cfg = tmp;
+    return 0;
+}
+
+int config_load_cli(struct burrow_config *cfg, const char *path, int explicit_path)
+{
+    char err[CONFIG_ERR_MAX];
+    int r = config_load(cfg, path, explicit_path ? 0 : CONFIG_LOAD_OPTIONAL, err, sizeof(err));
+    if (r < 0)
+        return cli_err(EXIT_USAGE, "%s", err);
+    return EXIT_OK;
+}
+
+static void dump_value(const struct config_key *k, const struct burrow_config *cfg, FILE *out)
+{
+    const char *field = (const char *)cfg + k->offset;
+    switch (k->type) {
+    case CFG_STRING:
+    case CFG_PATH:
+        fprintf(out, "%s", field);
+        break;
+    case CFG_U16:
+        fprintf(out, "%u", (unsigned)*(const uint16_t *)field);
+        break;
+    case CFG_U32:
+    case CFG_DURATION:
+        fprintf(out, "%u", *(const uint32_t *)field);
+        break;
+    case CFG_U64:
+    case CFG_SIZE:
+        fprintf(out, "%llu", (unsigned long long)*(const uint64_t *)field);
+        break;
+    case CFG_BOOL:
+        fprintf(out, "%s", *(const int *)field ? "yes" : "no");
+        break;
+    case CFG_ENUM:
+        fprintf(out, "%s", k->names[*(const int *)field]);
+        break;
+    case CFG_CUSTOM:
+        if (k->parse == parse_listen)
+            fprintf(out, "%s", cfg->ssh.listen.text);
+        else if (k->parse == parse_startups)
+            fprintf(out, "%u:%u:%u", cfg->ssh.max_startups.start, cfg->ssh.max_startups.rate,
+                    cfg->ssh.max_startups.full);
+        else
+            fprintf(out, "%s", field);
+        break;
+    }
+}
+
+void config_dump(const struct burrow_config *cfg, FILE *out)
+{
+    const char *section = "";
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        if (strcmp(section, keys[i].section) != 0) {
+            section = keys[i].section;
+            fprintf(out, "%s[%s]\n", i ? "\n" : "", section);
+        }
+        fprintf(out, "%s = ", keys[i].name);
+        dump_value(&keys[i], cfg, out);
+        fputc('\n', out);
+    }
+}

@@ -1,0 +1,178 @@
+/* broker/fsutil.c - atomic writes, bounded reads and tree removal (see fsutil.h). */
+#include "broker/fsutil.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/err.h"
+
+static int dir_of(const char *path, char *dir, size_t dirsz)
+{
+    if (snprintf(dir, dirsz, "%s", path) >= (int)dirsz)
+        return BURROW_ERR_TOO_LARGE;
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, dirsz, ".");
+    else if (slash == dir)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    return 0;
+}
+
+int fs_fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return BURROW_ERR_SYSTEM;
+    int r = fsync(fd) < 0 ? BURROW_ERR_SYSTEM : 0;
+    int e = errno;
+    close(fd);
+    errno = e;
+    return r;
+}
+
+int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    char tmp[PATH_MAX], dir[PATH_MAX];
+    int r = dir_of(path, dir, sizeof(dir));
+    if (r < 0)
+        return r;
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= (int)sizeof(tmp))
+        return BURROW_ERR_TOO_LARGE;
+    int fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return BURROW_ERR_SYSTEM;
+    const char *p = data;
+    size_t left = len;
+    r = fchmod(fd, mode) < 0 ? BURROW_ERR_SYSTEM : 0;
+    while (r == 0 && left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            r = BURROW_ERR_SYSTEM;
+            break;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (r == 0 && fsync(fd) < 0)
+        r = BURROW_ERR_SYSTEM;
+    int e = errno;
+    if (close(fd) < 0 && r == 0) {
+        r = BURROW_ERR_SYSTEM;
+        e = errno;
+    }
+    if (r == 0 && rename(tmp, path) < 0) {
+        r = BURROW_ERR_SYSTEM;
+        e = errno;
+    }
+    if (r < 0) {
+        unlink(tmp);
+        errno = e;
+        return r;
+    }
+    return fs_fsync_dir(dir);
+}
+
+int fs_read_file(const char *path, size_t max, char **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return errno == ENOENT ? BURROW_ERR_NOT_FOUND : BURROW_ERR_SYSTEM;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return BURROW_ERR_FORMAT;
+    }
+    if ((size_t)st.st_size > max) {
+        close(fd);
+        return BURROW_ERR_TOO_LARGE;
+    }
+    char *buf = malloc(max + 1);
+    if (!buf) {
+        close(fd);
+        return BURROW_ERR_NOMEM;
+    }
+    size_t n = 0;
+    ssize_t got;
+    while (n <= max && (got = read(fd, buf + n, max + 1 - n)) != 0) {
+        if (got < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            free(buf);
+            close(fd);
+            errno = e;
+            return BURROW_ERR_SYSTEM;
+        }
+        n += (size_t)got;
+    }
+    close(fd);
+    if (n > max) {
+        free(buf);
+        return BURROW_ERR_TOO_LARGE;
+    }
+    buf[n] = '\0';
+    *out = buf;
+    *len = n;
+    return 0;
+}
+
+static int remove_at(int parent, const char *name, int depth)
+{
+    if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
+        return 0;
+    if (errno != EISDIR && errno != EPERM)
+        return BURROW_ERR_SYSTEM;
+    if (depth > 4)
+        return BURROW_ERR_TOO_LARGE;
+    int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return BURROW_ERR_SYSTEM;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return BURROW_ERR_SYSTEM;
+    }
+    int r = 0;
+    struct dirent *de;
+    while (r == 0 && (de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        r = remove_at(dirfd(d), de->d_name, depth + 1);
+    }
+    closedir(d);
+    if (r == 0 && unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+        r = BURROW_ERR_SYSTEM;
+    return r;
+}
+
+int fs_remove_tree(const char *path)
+{
+    return remove_at(AT_FDCWD, path, 0);
+}
+
+int fs_ensure_dir(const char *path, mode_t mode)
+{
+    if (mkdir(path, mode) == 0)
+        return chmod(path, mode) < 0 ? BURROW_ERR_SYSTEM : 0;
+    if (errno != EEXIST)
+        return BURROW_ERR_SYSTEM;
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return BURROW_ERR_SYSTEM;
+    if (!S_ISDIR(st.st_mode))
+        return BURROW_ERR_FORMAT;
+    if ((st.st_mode & 07777) != mode && chmod(path, mode) < 0)
+        return BURROW_ERR_SYSTEM;
+    return 0;
+}

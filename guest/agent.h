@@ -1,0 +1,128 @@
+/*
+ * guest/agent.h - burrow-agent's internal interfaces.
+ *
+ * The agent is one main process (agent.c: listener, control connection,
+ * reaper of everything, PR_SET_CHILD_SUBREAPER) plus one process per session
+ * (agent_session.c), forked from the main process after the connection is
+ * accepted. A session process speaks the protocol with the broker, starts the
+ * user's process (agent_spawn.c) and relays bytes with bounded buffers.
+ * Files: agent_net.c (vsock/unix addresses), agent_users.c (passwd/group),
+ * agent_identity.c (applying an IDENTITY), agent_control.c (port 1025).
+ */
+#ifndef BURROW_GUEST_AGENT_H
+#define BURROW_GUEST_AGENT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/proto.h"
+
+#define AGENT_EXIT_POWEROFF 100 /* burrow-init powers the VM off when the agent exits so */
+
+#define AGENT_PATH_MAX 512
+
+/* A transport address: vsock:CID:PORT, vsock:PORT (listen), unix:PATH, none. */
+enum addr_kind { ADDR_NONE = 0, ADDR_VSOCK, ADDR_UNIX };
+struct agent_addr {
+    enum addr_kind kind;
+    uint32_t cid, port;
+    char path[108];
+};
+
+struct agent_config {
+    struct agent_addr listen;        /* default vsock:1024 */
+    struct agent_addr control;       /* default vsock:2:1025 */
+    char etc[AGENT_PATH_MAX];        /* passwd, group live here (default /etc) */
+    char hooks[AGENT_PATH_MAX];      /* post-fork hooks (default ETC/burrow/post-fork.d) */
+    char home_root[AGENT_PATH_MAX];  /* /home */
+    char home_dev[64];               /* block device name for the home disk, "" = none */
+    char random_dev[AGENT_PATH_MAX]; /* /dev/random */
+    char sftp_server[AGENT_PATH_MAX];
+    int hook_timeout_s;
+    int home_timeout_s;
+    int heartbeat_s;
+    int no_clock;   /* never call clock_settime */
+    int allow_root; /* for --control none (no identity) */
+};
+
+/* What the sessions need to know about the applied identity. */
+struct agent_state {
+    int ready;                         /* sessions are served only when ready */
+    int allow_root;                    /* from the identity or the config */
+    char home_mounted[AGENT_PATH_MAX]; /* where the home disk is mounted, "" = not */
+};
+
+/* ---- agent_net.c ---- */
+int addr_parse(const char *s, struct agent_addr *a, int for_listen);
+/* Listening socket (SOCK_CLOEXEC|SOCK_NONBLOCK), or -1 with errno. */
+int net_listen(const struct agent_addr *a);
+/* Connected blocking socket (SOCK_CLOEXEC), or -1 with errno. */
+int net_connect(const struct agent_addr *a);
+/* Write all of [p, p+n) to a (possibly nonblocking) fd, waiting up to timeout_ms. */
+int net_write_all(int fd, const void *p, size_t n, int timeout_ms);
+/*
+ * Read into `in` until one whole frame is available or timeout_ms passes.
+ * 0 with *f (consumed from in), BURROW_ERR_CLOSED, _TIMEOUT, or a framing error.
+ */
+int net_read_frame(int fd, struct buf *in, struct proto_frame *f, int timeout_ms);
+/* A tcp connection for ssh -L (nonblocking once connected), or -1 with err set. */
+int tcp_connect(const char *host, uint16_t port, char *err, size_t errsz);
+/* Monotonic milliseconds. */
+int64_t now_ms(void);
+
+/* ---- agent_users.c ---- */
+struct agent_user {
+    char name[PROTO_NAME_MAX + 1];
+    uid_t uid;
+    gid_t gid;
+    char home[AGENT_PATH_MAX];
+    char shell[AGENT_PATH_MAX];
+};
+#define AGENT_GROUPS_MAX 64
+int users_lookup(const char *etc, const char *name, struct agent_user *u);
+int users_groups(const char *etc, const char *name, gid_t primary, gid_t *groups, int *n);
+/* Add or replace NAME in ETC/passwd and ETC/group (atomic rewrite). */
+int users_install(const char *etc, const struct agent_user *u);
+/* A name safe for passwd/group and paths: [A-Za-z0-9._-], not starting with - or . */
+int users_name_ok(const char *name);
+
+/* ---- agent_spawn.c ---- */
+struct spawned {
+    pid_t pid;
+    int in_fd;  /* child's stdin (pipe write end) or pty master */
+    int out_fd; /* child's stdout (pipe read end) or pty master (same fd) */
+    int err_fd; /* child's stderr (pipe read end) or -1 with a pty */
+    int pty;
+};
+/* Start the session's process; err is a message for the ERROR frame. */
+int spawn_session(const struct agent_config *cfg, const struct proto_open *o,
+                  const struct agent_user *u, struct spawned *out, char *err, size_t errsz);
+/* Build the user's environment from the allow-list (exposed for tests). */
+int env_allowed(const char *name);
+
+/* ---- agent_session.c ---- */
+/* Runs one session on an accepted connection; never returns. */
+void session_main(int sock, const struct agent_config *cfg, const struct agent_state *st)
+    __attribute__((noreturn));
+
+/* ---- agent_identity.c ---- */
+/*
+ * Apply an identity step by step; fills ready (texts point into `texts`).
+ * Updates st->allow_root and st->home_mounted.
+ */
+void identity_apply(const struct agent_config *cfg, struct agent_state *st,
+                    const struct proto_identity *id, struct proto_ready *ready,
+                    char texts[PROTO_STEP_COUNT][256]);
+/* sync and unmount the home disk; 0 or negative; text says what happened. */
+int identity_shutdown(struct agent_state *st, char *text, size_t textsz);
+
+/* ---- agent_control.c ---- */
+struct control;
+/* The control connection lives in the main loop: fd to poll (or -1), and when to call again. */
+struct control *control_new(const struct agent_config *cfg, struct agent_state *st);
+int control_fd(const struct control *c);
+int64_t control_deadline_ms(const struct control *c);
+/* Handle readiness / timers. Returns 1 if the agent should power off. */
+int control_step(struct control *c, int readable);
+
+#endif /* BURROW_GUEST_AGENT_H */

@@ -1,0 +1,26 @@
+/*
+ * tests/testguest/abi.h - what the test guest and its host-side tests share.
+ *
+ * Fixed guest physical addresses inside the low range the VMM leaves free
+ * ([0x1000, 0x7000), see vmm/x86/boot.h), and exit codes.
+ */
+#ifndef BURROW_TESTS_TESTGUEST_ABI_H
+#define BURROW_TESTS_TESTGUEST_ABI_H
+
+#define TG_TRAMPOLINE 0x1000 /* AP real-mode entry (SIPI vector 0x01) */
+#define TG_MAILBOX 0x5000    /* struct tg_mailbox */
+#define TG_TSS 0x6000        /* the BSP's TSS */
+
+#define TG_EXIT_OK 0
+#define TG_EXIT_FAIL 3        /* a check inside the guest failed */
+#define TG_EXIT_EXCEPTION 0x40 /* + vector: an unexpected CPU exception */
+
+struct tg_mailbox {
+    volatile unsigned long long spin_count; /* mode=spin: incremented forever at CPL3 */
+    volatile unsigned long long ticks;      /* timer interrupts taken */
+    volatile unsigned int ap_started;       /* APs that reached 64-bit code */
+    volatile unsigned int ap_apic_id[64];   /* LAPIC ID each AP read itself */
+    volatile unsigned int ap_cpuid_id[64];  /* CPUID.1:EBX[31:24] each AP saw (at CPL0) */
+};
+
+#endif /* BURROW_TESTS_TESTGUEST_ABI_H */

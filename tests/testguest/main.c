@@ -1,0 +1,339 @@
+/*
+ * tests/testguest/main.c - the test guest's work, all at CPL3 (native speed
+ * on KVM-PVM). Modes, from `testguest.mode=` on the command line:
+ *   (none)/ok   print "testguest: ok", exit 0
+ *   smp         start the APs (INIT/SIPI), print each AP's own APIC ID
+ *   timer       take LAPIC timer interrupts, print the count
+ *   spin        count forever in the mailbox (host pause/resume tests)
+ *   echo        read a line from the UART, print it back
+ *   exit:N      exit with status N
+ *   reset       i8042 reset; poweroff: ACPI S5; triple: triple fault
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tests/testguest/abi.h"
+
+#define COM1            0x3f8
+#define DEBUG_EXIT      0xf4
+#define LAPIC           0xfee00000ul
+#define TIMER_VECTOR    0x20
+#define SPURIOUS_VECTOR 0xff
+
+void tg_main(const uint8_t *zero_page) __attribute__((noreturn));
+extern uint8_t tg_idt[];
+extern void tg_isr_timer(void), tg_isr_spurious(void);
+extern void tg_exc0(void), tg_exc1(void), tg_exc2(void), tg_exc3(void), tg_exc4(void),
+    tg_exc5(void), tg_exc6(void), tg_exc7(void), tg_exc8(void), tg_exc9(void), tg_exc10(void),
+    tg_exc11(void), tg_exc12(void), tg_exc13(void), tg_exc14(void), tg_exc15(void), tg_exc16(void),
+    tg_exc17(void), tg_exc18(void), tg_exc19(void);
+extern const uint8_t tg_tramp_start[], tg_tramp_end[];
+
+static struct tg_mailbox *const mb = (struct tg_mailbox *)TG_MAILBOX;
+
+static inline void outb(uint16_t port, uint8_t v)
+{
+    __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline uint8_t inb(uint16_t port)
+{
+    uint8_t v;
+    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
+}
+
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static void lapic_write(uint32_t reg, uint32_t v)
+{
+    *(volatile uint32_t *)(LAPIC + reg) = v;
+}
+
+static uint32_t lapic_read(uint32_t reg)
+{
+    return *(volatile uint32_t *)(LAPIC + reg);
+}
+
+static void puts_(const char *s)
+{
+    while (*s)
+        outb(COM1, (uint8_t)*s++);
+}
+
+static void putu(uint64_t v)
+{
+    char b[24];
+    int i = 23;
+    b[i] = 0;
+    do {
+        b[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    puts_(b + i);
+}
+
+static void __attribute__((noreturn)) guest_exit(uint8_t code)
+{
+    outb(DEBUG_EXIT, code);
+    for (;;)
+        ;
+}
+
+static void __attribute__((noreturn)) fail(const char *why)
+{
+    puts_("testguest: FAIL ");
+    puts_(why);
+    puts_("\n");
+    guest_exit(TG_EXIT_FAIL);
+}
+
+static void idt_set(unsigned vec, void (*fn)(void), unsigned dpl)
+{
+    uint64_t a = (uint64_t)(uintptr_t)fn;
+    uint8_t *e = tg_idt + vec * 16;
+    /* 64-bit interrupt gate: offset, selector 0x08, type 0xE, present */
+    uint64_t lo = (a & 0xffff) | (0x08ull << 16) | ((uint64_t)(0x8e | (dpl << 5)) << 40) |
+                  ((a >> 16 & 0xffff) << 48);
+    uint64_t hi = a >> 32;
+    __builtin_memcpy(e, &lo, 8);
+    __builtin_memcpy(e + 8, &hi, 8);
+}
+
+static void idt_init(void)
+{
+    static void (*const exc[20])(void) = {tg_exc0,  tg_exc1,  tg_exc2,  tg_exc3,  tg_exc4,
+                                          tg_exc5,  tg_exc6,  tg_exc7,  tg_exc8,  tg_exc9,
+                                          tg_exc10, tg_exc11, tg_exc12, tg_exc13, tg_exc14,
+                                          tg_exc15, tg_exc16, tg_exc17, tg_exc18, tg_exc19};
+    for (unsigned i = 0; i < 20; i++)
+        idt_set(i, exc[i], 0);
+    idt_set(TIMER_VECTOR, tg_isr_timer, 0);
+    idt_set(SPURIOUS_VECTOR, tg_isr_spurious, 0);
+}
+
+/* ---- command line ---- */
+
+static const char *cmdline_of(const uint8_t *zp)
+{
+    uint32_t p;
+    __builtin_memcpy(&p, zp + 0x228, 4);
+    return p ? (const char *)(uintptr_t)p : "";
+}
+
+/* Value of key=... in the command line, copied to out. */
+static int cmdline_get(const char *cl, const char *key, char *out, size_t outsz)
+{
+    size_t kl = 0;
+    while (key[kl])
+        kl++;
+    for (const char *p = cl; *p;) {
+        while (*p == ' ')
+            p++;
+        size_t i = 0;
+        while (i < kl && p[i] == key[i])
+            i++;
+        if (i == kl && p[i] == '=') {
+            p += kl + 1;
+            size_t n = 0;
+            while (p[n] && p[n] != ' ' && n + 1 < outsz) {
+                out[n] = p[n];
+                n++;
+            }
+            out[n] = 0;
+            return 1;
+        }
+        while (*p && *p != ' ')
+            p++;
+    }
+    return 0;
+}
+
+static int streq(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return *a == *b;
+}
+
+/* ---- ACPI: count the processors in the MADT the VMM built ---- */
+
+static unsigned madt_cpus(const uint8_t *zp)
+{
+    uint64_t rsdp;
+    __builtin_memcpy(&rsdp, zp + 0x70, 8);
+    if (!rsdp)
+        fail("no RSDP in the zero page");
+    const uint8_t *r = (const uint8_t *)(uintptr_t)rsdp;
+    uint64_t xsdt;
+    __builtin_memcpy(&xsdt, r + 24, 8);
+    const uint8_t *x = (const uint8_t *)(uintptr_t)xsdt;
+    uint32_t xlen;
+    __builtin_memcpy(&xlen, x + 4, 4);
+    for (uint32_t off = 36; off + 8 <= xlen; off += 8) {
+        uint64_t t;
+        __builtin_memcpy(&t, x + off, 8);
+        const uint8_t *m = (const uint8_t *)(uintptr_t)t;
+        if (m[0] != 'A' || m[1] != 'P' || m[2] != 'I' || m[3] != 'C')
+            continue;
+        uint32_t mlen;
+        __builtin_memcpy(&mlen, m + 4, 4);
+        unsigned n = 0;
+        for (uint32_t e = 44; e + 2 <= mlen && m[e + 1] >= 2; e += m[e + 1])
+            if (m[e] == 0 && (m[e + 4] & 1))
+                n++;
+        return n;
+    }
+    fail("no MADT");
+}
+
+/* ---- modes ---- */
+
+static void __attribute__((noreturn)) mode_smp(const uint8_t *zp)
+{
+    unsigned n = madt_cpus(zp);
+    uint32_t a = 1, b, c = 0, dx;
+    __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(dx)); /* at CPL3: whose table? */
+    puts_("testguest: cpus=");
+    putu(n);
+    puts_(" bsp_apic_id=");
+    putu(lapic_read(0x20) >> 24);
+    puts_(" cpl3_cpuid_apic_id=");
+    putu(b >> 24);
+    puts_(" cpl3_cpuid_count=");
+    putu((b >> 16) & 0xff);
+    puts_("\n");
+    const uint8_t *s = tg_tramp_start;
+    uint8_t *d = (uint8_t *)TG_TRAMPOLINE;
+    while (s < tg_tramp_end)
+        *d++ = *s++;
+    lapic_write(0xf0, 0x100 | SPURIOUS_VECTOR); /* APIC software enable */
+    lapic_write(0x300, 0x000c4500);             /* INIT to all but self */
+    for (volatile int i = 0; i < 100000; i++)
+        ;
+    for (int k = 0; k < 2; k++) {
+        lapic_write(0x300, 0x000c4600 | (TG_TRAMPOLINE >> 12)); /* SIPI */
+        for (volatile int i = 0; i < 100000; i++)
+            ;
+    }
+    uint64_t t0 = rdtsc();
+    while (mb->ap_started < n - 1 && rdtsc() - t0 < 20000000000ull)
+        ;
+    for (volatile int i = 0; i < 1000000; i++) /* let the last AP store its ID */
+        ;
+    if (mb->ap_started != n - 1)
+        fail("not every AP started");
+    for (unsigned i = 0; i < n - 1; i++) {
+        puts_("testguest: ap apic_id=");
+        putu(mb->ap_apic_id[i]);
+        puts_(" cpuid_apic_id=");
+        putu(mb->ap_cpuid_id[i]);
+        puts_("\n");
+    }
+    puts_("testguest: ok\n");
+    guest_exit(TG_EXIT_OK);
+}
+
+static void timer_start(void)
+{
+    lapic_write(0xf0, 0x100 | SPURIOUS_VECTOR);
+    lapic_write(0x3e0, 0xb);                       /* divide by 1 */
+    lapic_write(0x320, (1u << 17) | TIMER_VECTOR); /* periodic */
+    lapic_write(0x380, 1000000);
+}
+
+static void __attribute__((noreturn)) mode_timer(void)
+{
+    timer_start();
+    uint64_t t0 = rdtsc();
+    while (mb->ticks < 10 && rdtsc() - t0 < 30000000000ull)
+        ;
+    lapic_write(0x320, 1u << 16); /* mask the timer */
+    if (mb->ticks < 10)
+        fail("timer interrupts did not arrive");
+    puts_("testguest: timer ticks=");
+    putu(mb->ticks);
+    puts_("\ntestguest: ok\n");
+    guest_exit(TG_EXIT_OK);
+}
+
+static void __attribute__((noreturn)) mode_spin(void)
+{
+    timer_start();
+    puts_("testguest: spinning\n");
+    for (;;) {
+        mb->spin_count++;
+        if ((mb->spin_count & 0xfff) == 0)
+            outb(0x511, 0); /* an I/O exit now and then: pause must complete it */
+    }
+}
+
+/* Read one line from the UART (polling LSR.DR) and print it back. */
+static void __attribute__((noreturn)) mode_echo(void)
+{
+    char line[64];
+    unsigned n = 0;
+    uint64_t t0 = rdtsc();
+    while (n + 1 < sizeof(line)) {
+        if (!(inb(COM1 + 5) & 1)) {
+            if (rdtsc() - t0 > 30000000000ull)
+                fail("no serial input");
+            continue;
+        }
+        char c = (char)inb(COM1);
+        if (c == '\n')
+            break;
+        line[n++] = c;
+    }
+    line[n] = 0;
+    puts_("testguest: echo ");
+    puts_(line);
+    puts_("\n");
+    guest_exit(TG_EXIT_OK);
+}
+
+static unsigned parse_u8(const char *s)
+{
+    unsigned v = 0;
+    while (*s >= '0' && *s <= '9')
+        v = v * 10 + (unsigned)(*s++ - '0');
+    return v & 0xff;
+}
+
+void tg_main(const uint8_t *zp)
+{
+    idt_init();
+    const char *cl = cmdline_of(zp);
+    char mode[32] = "ok";
+    cmdline_get(cl, "testguest.mode", mode, sizeof(mode));
+    if (streq(mode, "ok")) {
+        puts_("testguest: ok\n");
+        guest_exit(TG_EXIT_OK);
+    }
+    if (streq(mode, "smp"))
+        mode_smp(zp);
+    if (streq(mode, "timer"))
+        mode_timer();
+    if (streq(mode, "spin"))
+        mode_spin();
+    if (streq(mode, "echo"))
+        mode_echo();
+    if (mode[0] == 'e' && mode[1] == 'x' && mode[2] == 'i' && mode[3] == 't' && mode[4] == ':')
+        guest_exit((uint8_t)parse_u8(mode + 5));
+    if (streq(mode, "reset"))
+        outb(0x64, 0xfe);
+    if (streq(mode, "poweroff"))
+        outb(0x600, (5 << 2) | 0x20); /* SLP_TYP=5 (\_S5), SLP_EN */
+    if (streq(mode, "triple")) {
+        /* No exception can be delivered without IDT entries: #UD -> #DF -> shutdown. */
+        for (unsigned i = 0; i < 32 * 16; i++)
+            tg_idt[i] = 0;
+        __asm__ volatile("ud2");
+    }
+    fail("unknown testguest.mode");
+}
