@@ -116,13 +116,10 @@ static int sandbox_init(void *arg)
     char host[64];
     char go = 0;
     close(x->go[1]);
-    /* The sandbox lives exactly as long as its supervisor. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() == 1)
-        _exit(117);
     if (read(x->go[0], &go, 1) != 1 || go != 'G')
         _exit(120);
-    close(x->go[0]);
+    /* Nothing of the supervisor's (its home image fd above all) reaches the guest. */
+    close_range(3, ~0u, 0);
     /* Enter the new root while still the host's root: the path to it may not
      * be searchable by the namespace's root. Everything below is relative. */
     if (chdir(x->root) != 0) {
@@ -135,6 +132,10 @@ static int sandbox_init(void *arg)
         log_error("sandbox: cannot become the namespace's root: %s", strerror(errno));
         _exit(119);
     }
+    /* The sandbox lives exactly as long as its supervisor (set after the uid
+     * change, which clears it). Our parent is outside the pid namespace. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+        _exit(117);
     if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
         log_error("sandbox: mount proc: %s", strerror(errno));
         _exit(121);

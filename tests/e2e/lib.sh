@@ -97,7 +97,7 @@ e2e_cleanup() {
     # their command line (forked from burrowd): end those, by pid.
     for f in /proc/[0-9]*/cmdline; do
         pid=${f#/proc/}; pid=${pid%/cmdline}
-        tr '\0' ' ' < "$f" 2>/dev/null | grep -qF -- "-c $T/burrow.ini" && kill "$pid" 2>/dev/null
+        { tr '\0' ' ' < "$f"; } 2>/dev/null | grep -qF -- "-c $T/burrow.ini" && kill "$pid" 2>/dev/null
     done
     sleep 0.5
     [ -n "${E2E_KEEP:-}" ] || rm -rf "$T"

@@ -148,7 +148,7 @@ sleep 1.5
 sup=$(sed -n 's/^pid=//p' "$T/run/vm/sbx-alice/meta")
 kill -KILL "$sup"
 wait $p; rc=$?
-grep -q "stopped unexpectedly" "$T/killed.err" && [ $rc != 0 ] && t_ok "a killed backend gives a clear error ($(tr -d '\r' < "$T/killed.err" | head -1))" \
+grep -Eq "stopped unexpectedly|connection to your environment was lost" "$T/killed.err" && [ $rc != 0 ] && t_ok "a killed backend gives a clear error ($(tr -d '\r' < "$T/killed.err" | head -1))" \
     || t_fail "killed backend" "rc=$rc err=$(cat "$T/killed.err")"
 sleep 0.5
 out=$(e2e_ssh alice alice 'cat /tmp/life 2>/dev/null || echo fresh')
