@@ -117,7 +117,7 @@ $(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(LIBTEST) $(HOST_LIBS_A)
 
 unit: $(UNIT_BINS)
 test-unit: $(UNIT_BINS)
-	tests/lib/run-unit $(B)/test-results/unit $(UNIT_BINS)
+	tests/lib/run-unit $(B)/test-results/unit.result $(UNIT_BINS)
 
 # The unit tier again under ASan + UBSan, in its own build tree.
 check:

@@ -12,7 +12,9 @@
  *                [--home-dev NAME|none] [--home-timeout S] [--random PATH]
  *                [--sftp-server PATH] [--heartbeat S] [--no-clock] [--allow-root] [-v]
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -22,6 +24,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -165,6 +168,29 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
     return 0;
 }
 
+/*
+ * Whatever started the agent may have left descriptors open without
+ * O_CLOEXEC; they would reach every user process. Keep only 0-2.
+ */
+static void close_inherited_fds(void)
+{
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+    if (syscall(SYS_close_range, 3u, ~0u, 0u) == 0)
+        return;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    int self = dirfd(d);
+    for (struct dirent *e; (e = readdir(d));) {
+        int fd = atoi(e->d_name);
+        if (fd > 2 && fd != self)
+            fcntl(fd, F_SETFD, FD_CLOEXEC); /* closing while iterating is unsafe */
+    }
+    closedir(d);
+}
+
 static void reap_all(int sigfd)
 {
     struct signalfd_siginfo si;
@@ -178,7 +204,8 @@ static void accept_sessions(int lfd, int sigfd, const struct agent_config *cfg,
                             struct agent_state *st, struct control *ctl)
 {
     for (;;) {
-        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        /* Nonblocking: every write to the broker has a timeout (net_write_all). */
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd < 0)
             return; /* EAGAIN, or a transient error: try on the next wakeup */
         pid_t pid = fork();
@@ -204,6 +231,7 @@ int main(int argc, char **argv)
         usage();
         return 2;
     }
+    close_inherited_fds();
     log_init("burrow-agent", verbose ? LOG_LVL_DEBUG : LOG_LVL_INFO);
     signal(SIGPIPE, SIG_IGN);
     prctl(PR_SET_CHILD_SUBREAPER, 1);

@@ -37,7 +37,7 @@ struct session {
     int sock;
     int sigfd;
     struct buf in, out;
-    size_t stdin_len;
+    size_t stdin_off, stdin_len; /* queued bytes: stdin_mem[stdin_off, stdin_off + stdin_len) */
     struct spawned sp;
     int tcp;
     int stdin_eof;    /* the broker sent EOF(stdin) */
@@ -167,6 +167,7 @@ static void close_stdin(struct session *s)
         return;
     s->stdin_closed = 1;
     s->stdin_len = 0;
+    s->stdin_off = 0;
     if (s->tcp) {
         shutdown(s->sp.in_fd, SHUT_WR);
     } else if (s->sp.pty) {
@@ -240,7 +241,11 @@ static void process_input(struct session *s)
             if (!s->stdin_closed) {
                 if (len > STDIN_CAP - s->stdin_len)
                     break; /* wait until the child has read some */
-                memcpy(stdin_mem + s->stdin_len, data, len);
+                if (len > STDIN_CAP - s->stdin_off - s->stdin_len) {
+                    memmove(stdin_mem, stdin_mem + s->stdin_off, s->stdin_len);
+                    s->stdin_off = 0;
+                }
+                memcpy(stdin_mem + s->stdin_off + s->stdin_len, data, len);
                 s->stdin_len += len;
             }
         } else {
@@ -251,17 +256,21 @@ static void process_input(struct session *s)
         if (buf_skip(&s->in, f.size))
             fail(s, BURROW_ERR_INVALID, "internal");
     }
-    buf_compact(&s->in);
+    /* Move the unread tail to the front only when the free room runs short. */
+    if (IN_CAP - buf_used(&s->in) < PROTO_FRAME_MAX)
+        buf_compact(&s->in);
     if (s->stdin_eof && s->stdin_len == 0)
         close_stdin(s);
 }
 
 static void write_stdin(struct session *s)
 {
-    ssize_t n = write(s->sp.in_fd, stdin_mem, s->stdin_len);
+    ssize_t n = write(s->sp.in_fd, stdin_mem + s->stdin_off, s->stdin_len);
     if (n > 0) {
-        memmove(stdin_mem, stdin_mem + n, s->stdin_len - (size_t)n);
+        s->stdin_off += (size_t)n;
         s->stdin_len -= (size_t)n;
+        if (s->stdin_len == 0)
+            s->stdin_off = 0;
     } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
         close_stdin(s); /* the reader went away: drop what is queued */
     }

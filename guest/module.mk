@@ -21,3 +21,23 @@ $(GUEST_B)/burrow-init: $(B)/musl/guest/init.o
 
 ALL_TARGETS += $(GUEST_B)/burrow-agent $(GUEST_B)/burrow-init
 DEB_PKGS += musl-tools busybox-static cpio kmod openssh-sftp-server
+
+# ---- the guest kernel: Debian's cloud kernel, unpacked, never installed ----
+# GUEST_KERNEL_PKG may name a specific linux-image-6.1.0-N-cloud-amd64.
+GUEST_KERNEL_DIR := $(GUEST_B)/kernel
+GUEST_KERNEL_PKG ?=
+GUEST_VMLINUZ := $(GUEST_KERNEL_DIR)/vmlinuz       # symlink to boot/vmlinuz-RELEASE
+GUEST_MODULES_DIR := $(GUEST_KERNEL_DIR)/modules   # symlink to lib/modules/RELEASE
+GUEST_KERNEL_RELEASE = $(shell cat $(GUEST_KERNEL_DIR)/release 2>/dev/null)
+GUEST_INITRD := $(GUEST_B)/initramfs.cpio.gz
+
+.PHONY: guest-kernel guest-image
+guest-kernel: $(GUEST_KERNEL_DIR)/release
+$(GUEST_KERNEL_DIR)/release:
+	guest/fetch-kernel.sh $(GUEST_KERNEL_DIR) $(GUEST_KERNEL_PKG)
+
+guest-image: $(GUEST_INITRD)
+$(GUEST_INITRD): $(GUEST_B)/burrow-init $(GUEST_B)/burrow-agent $(GUEST_KERNEL_DIR)/release \
+                 guest/mkimage.sh
+	guest/mkimage.sh $@ $(GUEST_B)/rootfs $(GUEST_B)/burrow-init $(GUEST_B)/burrow-agent \
+		$(GUEST_KERNEL_DIR)

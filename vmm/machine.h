@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/devices.h"
 #include "vmm/hw/legacy.h"
 #include "vmm/hw/uart16550.h"
 #include "vmm/vm.h"
@@ -32,6 +33,8 @@ struct machine_config {
     int console_in, console_out; /* -1: none */
     struct vm_virtio_slot virtio[VM_VIRTIO_MAX];
     unsigned nr_virtio;
+    /* virtio devices (vmm/devices.c); when set, they fill the DSDT instead of virtio[] */
+    const struct devices_config *devices;
 };
 
 struct machine_timings {
@@ -42,6 +45,7 @@ struct machine {
     struct vm *vm;
     struct uart16550 uart;
     struct legacy_devices legacy;
+    struct devices devices;
     struct boot_image image;
     struct machine_timings t;
     char cmdline[BOOT_CMDLINE_MAX];

@@ -162,7 +162,7 @@ static void vcpu_handle_io(struct vcpu *v)
     /* String I/O: count accesses of size bytes, back to back in the page. */
     for (uint32_t i = 0; i < run->io.count; i++) {
         if (bus_dispatch(&v->vm->bus, BUS_PIO, run->io.port, data, run->io.size, is_write) &&
-            log_get_level() >= LOG_LVL_DEBUG) {
+            log_get_level() >= LOG_LVL_DEBUG && log_ratelimit_ok(&v->unclaimed_rl, 20, 1)) {
             uint32_t val = 0;
             memcpy(&val, data, run->io.size <= 4 ? run->io.size : 4);
             log_debug("vCPU %u: unclaimed port %s 0x%x size %u value 0x%x", v->index,
@@ -176,8 +176,12 @@ static void vcpu_handle_mmio(struct vcpu *v)
 {
     struct kvm_run *run = v->run;
     uint32_t len = run->mmio.len <= 8 ? run->mmio.len : 8;
-    bus_dispatch(&v->vm->bus, BUS_MMIO, run->mmio.phys_addr, run->mmio.data, len,
-                 run->mmio.is_write);
+    if (bus_dispatch(&v->vm->bus, BUS_MMIO, run->mmio.phys_addr, run->mmio.data, len,
+                     run->mmio.is_write) &&
+        log_ratelimit_ok(&v->unclaimed_rl, 20, 1))
+        log_debug("vCPU %u: unclaimed MMIO %s 0x%llx size %u", v->index,
+                  run->mmio.is_write ? "write" : "read",
+                  (unsigned long long)run->mmio.phys_addr, len);
 }
 
 /* Returns 0 to keep running, 1 when the VM is stopping. */

@@ -19,10 +19,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -86,7 +88,9 @@ static pid_t start_agent(char *const extra[], int new_uts)
 {
     pid_t pid = fork();
     if (pid == 0) {
-        if (new_uts && unshare(CLONE_NEWUTS) < 0) {
+        /* A UTS namespace for the hostname, a private mount namespace for the home mount. */
+        if (new_uts && (unshare(CLONE_NEWUTS | CLONE_NEWNS) < 0 ||
+                        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)) {
             perror("unshare");
             _exit(2);
         }
@@ -174,6 +178,20 @@ static void t_stderr(void)
              memcmp(res.err, "err\n", 4) == 0;
     report(ok, "stderr-apart", "out=%s err=%s", res.out ? (char *)res.out : "",
            res.err ? (char *)res.err : "");
+    res_free(&res);
+}
+
+/* The user's process inherits stdin/stdout/stderr and nothing else (O_CLOEXEC everywhere). */
+static void t_child_fds(void)
+{
+    struct result res;
+    int r = run_exec("ls /proc/self/fd", NULL, 0, 1, &res, 0);
+    int ok = r == 0 && res.out && strcmp((char *)res.out, "0\n1\n2\n3\n") == 0;
+    report(ok, "child-fds", "fds=%s", res.out ? (char *)res.out : "");
+    res_free(&res);
+    r = run_exec("ls /proc/self/fd", NULL, 0, 1, &res, 1);
+    ok = r == 0 && res.out && strcmp((char *)res.out, "0  1  2  3\r\n") == 0;
+    report(ok, "child-fds-pty", "fds=%s", res.out ? (char *)res.out : "");
     res_free(&res);
 }
 
@@ -562,15 +580,52 @@ static void t_identity(void)
         report(0, "identity", "control listener: %s", strerror(errno));
         return;
     }
+    /*
+     * The home disk: a loop device over an empty file (capacity 0, like the
+     * template's empty virtio-blk slot) that gets an ext4 image and a new
+     * capacity while the agent polls /sys/block/DEV/size.
+     */
+    char fs_img[340], hd_img[340], loopdev[64] = "", cmd[2048];
+    snprintf(fs_img, sizeof(fs_img), "%s/fs.img", tmp);
+    snprintf(hd_img, sizeof(hd_img), "%s/hd.img", tmp);
+    snprintf(cmd, sizeof(cmd),
+             "truncate -s 16M %s && mkfs.ext4 -q -F %s && : > %s && losetup --find --show %s",
+             fs_img, fs_img, hd_img, hd_img);
+    FILE *lp = popen(cmd, "r");
+    if (lp) {
+        if (!fgets(loopdev, sizeof(loopdev), lp))
+            loopdev[0] = 0;
+        loopdev[strcspn(loopdev, "\n")] = 0;
+        pclose(lp);
+    }
+    const char *loopname = strncmp(loopdev, "/dev/", 5) == 0 ? loopdev + 5 : NULL;
+    if (!loopname)
+        printf("skip home-disk-mount: no loop device (%s)\n", loopdev);
     char a_listen[340], a_control[340], a_etc[340], a_hooks[420], a_home[340];
     snprintf(a_listen, sizeof(a_listen), "unix:%s", l2);
     snprintf(a_control, sizeof(a_control), "unix:%s", ctl_path);
     snprintf(a_etc, sizeof(a_etc), "%s", etc2);
     snprintf(a_hooks, sizeof(a_hooks), "%s", hooks);
     snprintf(a_home, sizeof(a_home), "%s", home2);
-    char *args[] = {"--listen",    a_listen, "--control",   a_control, "--etc",          a_etc,
-                    "--hooks",     a_hooks,  "--home-root", a_home,    "--hook-timeout", "1",
-                    "--heartbeat", "1",      NULL};
+    char *args[] = {"--listen",
+                    a_listen,
+                    "--control",
+                    a_control,
+                    "--etc",
+                    a_etc,
+                    "--hooks",
+                    a_hooks,
+                    "--home-root",
+                    a_home,
+                    "--hook-timeout",
+                    "1",
+                    "--heartbeat",
+                    "1",
+                    "--home-dev",
+                    loopname ? (char *)loopname : "none",
+                    "--home-timeout",
+                    "2",
+                    NULL};
     pid_t pid = start_agent(args, 1);
     struct pollfd p = {.fd = l, .events = POLLIN};
     struct cl c = {.fd = -1};
@@ -604,7 +659,8 @@ static void t_identity(void)
                                 .home = proto_str_c(NULL),
                                 .hostname = proto_str_c("burrow-test-host"),
                                 .time_sec = 1,
-                                .time_nsec = 0};
+                                .time_nsec = 0,
+                                .flags = loopname ? PROTO_ID_F_HOME_DISK : 0};
     int ufd = open("/dev/urandom", O_RDONLY);
     if (ufd < 0 || read(ufd, id.entropy, sizeof(id.entropy)) != (ssize_t)sizeof(id.entropy))
         ok = 0;
@@ -612,6 +668,16 @@ static void t_identity(void)
         close(ufd);
     ok = ok && proto_put_hello(&b, &vh) == 0 && proto_put_identity(&b, &id) == 0 &&
          cl_send_raw(&c, buf_data(&b), buf_used(&b)) == 0;
+    pid_t attach = -1;
+    if (ok && loopname) { /* the "VMM" attaches the disk a moment later */
+        snprintf(cmd, sizeof(cmd), "sleep 0.3 && cp %s %s && losetup -c %s", fs_img, hd_img,
+                 loopdev);
+        attach = fork();
+        if (attach == 0) {
+            execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+            _exit(127);
+        }
+    }
     struct proto_ready rd;
     int got_ready = 0;
     for (int i = 0; ok && i < 10 && !got_ready; i++) {
@@ -633,7 +699,11 @@ static void t_identity(void)
         report(rd.outcome[PROTO_STEP_HOSTNAME] == PROTO_STEP_OK, "identity-hostname-step", "%s",
                t[2]);
         report(rd.outcome[PROTO_STEP_USERS] == PROTO_STEP_OK, "identity-users-step", "%s", t[3]);
-        report(rd.outcome[PROTO_STEP_HOME] == PROTO_STEP_SKIPPED, "identity-home-step", "%s", t[4]);
+        if (loopname)
+            report(rd.outcome[PROTO_STEP_HOME] == PROTO_STEP_OK, "home-disk-mount", "%s", t[4]);
+        else
+            report(rd.outcome[PROTO_STEP_HOME] == PROTO_STEP_SKIPPED, "identity-home-step", "%s",
+                   t[4]);
         report(rd.outcome[PROTO_STEP_HOOKS] == PROTO_STEP_FAILED && strstr(t[5], "20-slow") &&
                    strstr(t[5], "timed out") && !strstr(t[5], "10-mark"),
                "hooks-timeout", "%s", t[5]);
@@ -650,7 +720,9 @@ static void t_identity(void)
     /* The early session is served now. */
     res = (struct result){0};
     struct proto_open o;
-    open_init(&o, PROTO_OPEN_EXEC, ID_USER, "hostname; id -u; echo $HOME");
+    open_init(&o, PROTO_OPEN_EXEC, ID_USER,
+              "hostname; id -u; echo $HOME; stat -c %u $HOME; "
+              "awk -v h=$HOME '$5 == h' /proc/self/mountinfo | wc -l");
     int r = cl_send_open(&s, &o);
     if (r == 0)
         r = cl_read_frame(&s, &sf, 5000) == 0 && sf.type == PROTO_HELLO ? 0 : -1;
@@ -659,7 +731,8 @@ static void t_identity(void)
     if (r == 0)
         r = cl_run(&s, NULL, 0, 1, &res, 5000, 0);
     char expect[600];
-    snprintf(expect, sizeof(expect), "burrow-test-host\n%d\n%s/%s\n", ID_UID, home2, ID_USER);
+    snprintf(expect, sizeof(expect), "burrow-test-host\n%d\n%s/%s\n%d\n%d\n", ID_UID, home2,
+             ID_USER, ID_UID, loopname ? 1 : 0);
     report(r == 0 && res.out && strcmp((char *)res.out, expect) == 0, "identity-session",
            "r=%d out=%s", r, res.out ? (char *)res.out : "");
     cl_close(&s);
@@ -681,7 +754,11 @@ static void t_identity(void)
         for (int i = 0; i < 10 && !got; i++)
             got = cl_read_frame(&c, &f, 5000) == 0 && f.type == PROTO_SHUTDOWN_ANSWER &&
                   proto_get_shutdown_answer(&f, &ans) == 0 && ans.code == 0;
-    report(got, "shutdown-answer", "no answer");
+    char ans_text[256] = "";
+    if (got && proto_str_copy(ans.text, ans_text, sizeof(ans_text)))
+        ans_text[0] = 0;
+    report(got && (!loopname || strstr(ans_text, "unmounted")), "shutdown-answer", "answer: %s",
+           ans_text);
 
     /* A reset: the agent reconnects and says hello again. */
     cl_close(&c);
@@ -692,19 +769,176 @@ static void t_identity(void)
         again = c.fd >= 0 && cl_read_frame(&c, &f, 5000) == 0 && f.type == PROTO_HELLO;
     }
     report(again, "control-reconnect", "no reconnect after a reset");
+
+    /* A home disk that never gets a capacity is reported, not hidden. */
+    if (again && loopname) {
+        if (attach > 0)
+            waitpid(attach, NULL, 0);
+        attach = -1;
+        snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
+        int detached = system(cmd) == 0;
+        buf_reset(&b);
+        got_ready = 0;
+        if (detached && proto_put_hello(&b, &vh) == 0 && proto_put_identity(&b, &id) == 0 &&
+            cl_send_raw(&c, buf_data(&b), buf_used(&b)) == 0)
+            for (int i = 0; i < 10 && !got_ready; i++) {
+                if (cl_read_frame(&c, &f, 10000))
+                    break;
+                if (f.type == PROTO_READY)
+                    got_ready = proto_get_ready(&f, &rd) == 0;
+            }
+        char t4[256] = "";
+        if (got_ready && proto_str_copy(rd.text[PROTO_STEP_HOME], t4, sizeof(t4)))
+            t4[0] = 0;
+        report(got_ready && rd.outcome[PROTO_STEP_HOME] == PROTO_STEP_FAILED &&
+                   strstr(t4, "no capacity"),
+               "home-disk-missing-reported", "detached=%d ready=%d home: %s", detached, got_ready,
+               t4);
+        loopname = NULL; /* already detached */
+    }
     cl_close(&c);
     close(l);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
+    if (attach > 0)
+        waitpid(attach, NULL, 0);
+    if (loopname) {
+        snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
+        if (system(cmd) != 0)
+            fprintf(stderr, "could not detach %s\n", loopdev);
+    }
+}
+
+/* ---- agent-test --bench AGENT: throughput and session latency vs. no agent ---- */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Baseline: the same bytes through `cat` on plain pipes, no protocol. */
+static double pipe_cat_seconds(const uint8_t *data, size_t n)
+{
+    int in[2], out[2];
+    if (pipe(in) || pipe(out))
+        return -1;
+    double t0 = now_s();
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[1]);
+        close(out[0]);
+        execl("/bin/cat", "cat", (char *)NULL);
+        _exit(127);
+    }
+    close(in[0]);
+    close(out[1]);
+    fcntl(in[1], F_SETFL, O_NONBLOCK);
+    size_t sent = 0, got = 0;
+    static uint8_t buf[65536];
+    while (got < n) {
+        struct pollfd p[2] = {{.fd = sent < n ? in[1] : -1, .events = POLLOUT},
+                              {.fd = out[0], .events = POLLIN}};
+        poll(p, 2, -1);
+        if (p[0].revents) {
+            ssize_t w = write(in[1], data + sent, n - sent);
+            if (w > 0)
+                sent += (size_t)w;
+            if (sent == n)
+                close(in[1]);
+        }
+        if (p[1].revents) {
+            ssize_t r = read(out[0], buf, sizeof(buf));
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+        }
+    }
+    close(out[0]);
+    waitpid(pid, NULL, 0);
+    return got == n ? now_s() - t0 : -1;
+}
+
+static int bench_mode(void)
+{
+    size_t n = 64u << 20;
+    uint8_t *data = malloc(n);
+    for (size_t i = 0; i < n; i++)
+        data[i] = (uint8_t)(i * 2654435761u >> 13);
+    struct result res;
+    double t0 = now_s();
+    int r = run_exec("cat", data, n, 1, &res, 0);
+    double agent_s = now_s() - t0;
+    int ok = r == 0 && res.out_len == n && memcmp(res.out, data, n) == 0;
+    res_free(&res);
+    double base_s = pipe_cat_seconds(data, n);
+    free(data);
+
+    int sessions = 50;
+    t0 = now_s();
+    for (int i = 0; i < sessions; i++) {
+        ok &= run_exec("true", NULL, 0, 1, &res, 0) == 0;
+        res_free(&res);
+    }
+    double agent_open = (now_s() - t0) / sessions;
+    t0 = now_s();
+    for (int i = 0; i < sessions; i++) {
+        pid_t pid = fork();
+        if (pid == 0) {
+            execl("/bin/sh", "sh", "-c", "true", (char *)NULL);
+            _exit(127);
+        }
+        waitpid(pid, NULL, 0);
+    }
+    double base_open = (now_s() - t0) / sessions;
+    printf("%-34s %12s %12s %8s\n", "agent bench (same run)", "agent", "baseline", "ratio");
+    printf("%-34s %9.0f MiB/s %7.0f MiB/s %7.2fx\n", "64 MiB cat round trip (throughput)",
+           64 / agent_s, 64 / base_s, base_s / agent_s);
+    printf("%-34s %9.2f ms %9.2f ms %7.2fx\n", "exec `true` session (latency)", agent_open * 1e3,
+           base_open * 1e3, agent_open / base_open);
+    printf("baseline: the same work with fork+exec and plain pipes, no agent or protocol\n");
+    return ok ? 0 : 1;
+}
+
+/* agent-test --exec SOCK USER CMD EXPECTED: one exec session, stdout must equal EXPECTED. */
+static int exec_mode(char **argv)
+{
+    struct cl c;
+    struct proto_open o;
+    struct result res = {0};
+    for (int i = 0; i < 300 && cl_connect(&c, argv[2]) != 0; i++)
+        usleep(10000);
+    if (c.fd < 0) {
+        fprintf(stderr, "cannot connect to %s\n", argv[2]);
+        return 1;
+    }
+    open_init(&o, PROTO_OPEN_EXEC, argv[3], argv[4]);
+    int r = cl_start(&c, &o, &res);
+    if (r == 0)
+        r = cl_run(&c, NULL, 0, 1, &res, 10000, 0);
+    char want[1024];
+    snprintf(want, sizeof(want), "%s\n", argv[5]);
+    if (r || !res.out || strcmp((char *)res.out, want) != 0) {
+        fprintf(stderr, "r=%d error=%s out=%s err=%s\n", r, res.error_text,
+                res.out ? (char *)res.out : "", res.err ? (char *)res.err : "");
+        return 1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: agent-test AGENT_BINARY\n");
+    if (argc == 6 && strcmp(argv[1], "--exec") == 0)
+        return exec_mode(argv);
+    int bench = argc == 3 && strcmp(argv[1], "--bench") == 0;
+    if (argc != 2 && !bench) {
+        fprintf(stderr, "usage: agent-test [--bench] AGENT_BINARY\n");
         return 2;
     }
-    agent_bin = argv[1];
+    agent_bin = argv[argc - 1];
     if (geteuid() != 0) {
         printf("fail setup: the agent tier needs root (setuid to a test user, ptys, UTS ns)\n");
         return 1;
@@ -743,10 +977,21 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    if (bench) {
+        int rc = bench_mode();
+        kill(agent_pid, SIGTERM);
+        waitpid(agent_pid, NULL, 0);
+        char rm[400];
+        snprintf(rm, sizeof(rm), "rm -rf '%s'", tmp);
+        if (system(rm) != 0)
+            fprintf(stderr, "could not remove %s\n", tmp);
+        return rc;
+    }
     t_shell();
     t_exit_codes();
     t_stderr();
     t_stdin_eof();
+    t_child_fds();
     t_large();
     t_window();
     t_signals();

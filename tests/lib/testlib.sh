@@ -6,6 +6,7 @@
 #   t_check NAME CMD...         # ok if CMD exits 0, else fail with its output
 #   t_end                       # prints "TIER: N passed, N failed, N skipped"
 #                               # and returns non-zero if anything failed
+# Results go to RESULT_DIR/TIER.result (tests/lib/summary reads *.result).
 # A tier that cannot run at all must t_fail, never skip everything silently.
 t_tier="" t_dir="" t_passed=0 t_failed=0 t_skipped=0
 
@@ -18,7 +19,7 @@ t_check() {
     if out=$("$@" 2>&1); then t_ok "$name"; else t_fail "$name" "$(printf '%s' "$out" | tail -n 5)"; fi
 }
 t_end() {
-    echo "$t_passed $t_failed $t_skipped" > "$t_dir/$t_tier"
+    echo "$t_passed $t_failed $t_skipped" > "$t_dir/$t_tier.result"
     echo "$t_tier: $t_passed passed, $t_failed failed, $t_skipped skipped"
     [ "$t_failed" -eq 0 ]
 }

@@ -20,6 +20,7 @@ struct tg_mailbox {
     volatile unsigned long long ticks;      /* timer interrupts taken */
     volatile unsigned int ap_started;       /* APs that reached 64-bit code */
     volatile unsigned int ap_apic_id[64];   /* LAPIC ID each AP read itself */
+    volatile unsigned int ap_cpuid_id[64];  /* CPUID.1:EBX[31:24] each AP saw (at CPL0) */
 };
 
 #endif /* BURROW_TESTS_TESTGUEST_ABI_H */

@@ -14,6 +14,7 @@
 #define MB_TICKS 8
 #define MB_AP_STARTED 16
 #define MB_AP_IDS 20
+#define MB_AP_CPUID_IDS (20 + 64 * 4)
 #define LAPIC 0xfee00000
 #define DEBUG_EXIT 0xf4
 #define TSS 0x6000 /* fixed, so its GDT descriptor is a constant */
@@ -126,6 +127,11 @@ tg_ap_entry64:
     mov (%rdx), %edx
     shr $24, %edx
     mov %edx, MAILBOX + MB_AP_IDS(,%rbx,4)
+    mov %rbx, %r8 /* cpuid clobbers rbx */
+    mov $1, %eax
+    cpuid
+    shr $24, %ebx
+    mov %ebx, MAILBOX + MB_AP_CPUID_IDS(,%r8,4)
 1:  cli
     hlt
     jmp 1b

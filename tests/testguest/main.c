@@ -5,6 +5,7 @@
  *   smp         start the APs (INIT/SIPI), print each AP's own APIC ID
  *   timer       take LAPIC timer interrupts, print the count
  *   spin        count forever in the mailbox (host pause/resume tests)
+ *   echo        read a line from the UART, print it back
  *   exit:N      exit with status N
  *   reset       i8042 reset; poweroff: ACPI S5; triple: triple fault
  */
@@ -33,6 +34,13 @@ static struct tg_mailbox *const mb = (struct tg_mailbox *)TG_MAILBOX;
 static inline void outb(uint16_t port, uint8_t v)
 {
     __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+
+static inline uint8_t inb(uint16_t port)
+{
+    uint8_t v;
+    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
+    return v;
 }
 
 static inline uint64_t rdtsc(void)
@@ -189,10 +197,16 @@ static unsigned madt_cpus(const uint8_t *zp)
 static void __attribute__((noreturn)) mode_smp(const uint8_t *zp)
 {
     unsigned n = madt_cpus(zp);
+    uint32_t a = 1, b, c = 0, dx;
+    __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(dx)); /* at CPL3: whose table? */
     puts_("testguest: cpus=");
     putu(n);
     puts_(" bsp_apic_id=");
     putu(lapic_read(0x20) >> 24);
+    puts_(" cpl3_cpuid_apic_id=");
+    putu(b >> 24);
+    puts_(" cpl3_cpuid_count=");
+    putu((b >> 16) & 0xff);
     puts_("\n");
     const uint8_t *s = tg_tramp_start;
     uint8_t *d = (uint8_t *)TG_TRAMPOLINE;
@@ -217,6 +231,8 @@ static void __attribute__((noreturn)) mode_smp(const uint8_t *zp)
     for (unsigned i = 0; i < n - 1; i++) {
         puts_("testguest: ap apic_id=");
         putu(mb->ap_apic_id[i]);
+        puts_(" cpuid_apic_id=");
+        putu(mb->ap_cpuid_id[i]);
         puts_("\n");
     }
     puts_("testguest: ok\n");
@@ -257,6 +273,30 @@ static void __attribute__((noreturn)) mode_spin(void)
     }
 }
 
+/* Read one line from the UART (polling LSR.DR) and print it back. */
+static void __attribute__((noreturn)) mode_echo(void)
+{
+    char line[64];
+    unsigned n = 0;
+    uint64_t t0 = rdtsc();
+    while (n + 1 < sizeof(line)) {
+        if (!(inb(COM1 + 5) & 1)) {
+            if (rdtsc() - t0 > 30000000000ull)
+                fail("no serial input");
+            continue;
+        }
+        char c = (char)inb(COM1);
+        if (c == '\n')
+            break;
+        line[n++] = c;
+    }
+    line[n] = 0;
+    puts_("testguest: echo ");
+    puts_(line);
+    puts_("\n");
+    guest_exit(TG_EXIT_OK);
+}
+
 static unsigned parse_u8(const char *s)
 {
     unsigned v = 0;
@@ -281,6 +321,8 @@ void tg_main(const uint8_t *zp)
         mode_timer();
     if (streq(mode, "spin"))
         mode_spin();
+    if (streq(mode, "echo"))
+        mode_echo();
     if (mode[0] == 'e' && mode[1] == 'x' && mode[2] == 'i' && mode[3] == 't' && mode[4] == ':')
         guest_exit((uint8_t)parse_u8(mode + 5));
     if (streq(mode, "reset"))
