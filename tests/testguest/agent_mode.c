@@ -278,6 +278,16 @@ static void arm_deadline(void)
     wrmsr(MSR_TSC_DEADLINE, rdtsc() + 2000000);
 }
 
+/* Re-arm once per tick seen: a deadline lost in a restore is never re-armed, so it shows. */
+static uint64_t ticks_seen;
+static void tick_service(void)
+{
+    if (tg_agent_ticks != ticks_seen) {
+        ticks_seen = tg_agent_ticks;
+        arm_deadline();
+    }
+}
+
 static int ymm_kept(void)
 {
     uint8_t out[32];
@@ -339,6 +349,11 @@ static void template_state(void)
     lapic_write(0xf0, 0x100 | 0xff);
     lapic_write(0x320, (2u << 17) | DEADLINE_VECTOR); /* TSC-deadline mode */
     arm_deadline();
+    uint64_t s0 = rdtsc();
+    while (tg_agent_ticks < 3 && rdtsc() - s0 < 20000000000ull)
+        tick_service();
+    if (tg_agent_ticks < 3)
+        fail("TSC-deadline timer does not fire");
     if (nr_cpus > 1) {
         start_aps();
         wait_aps(nr_cpus - 1); /* each ends in cli; hlt: halted until an INIT */
@@ -505,12 +520,9 @@ static void restore_checks(void)
     struct tg_mailbox *mb = (struct tg_mailbox *)TG_MAILBOX;
     if (!ymm_kept())
         fail("XMM/YMM register lost in restore");
-    uint64_t t0 = tg_agent_ticks, seen = t0, s = rdtsc();
+    uint64_t t0 = tg_agent_ticks, s = rdtsc();
     while (tg_agent_ticks < t0 + 10 && rdtsc() - s < 20000000000ull) {
-        if (tg_agent_ticks != seen) {
-            seen = tg_agent_ticks;
-            arm_deadline();
-        }
+        tick_service();
         check_clock();
     }
     if (tg_agent_ticks < t0 + 10)
@@ -701,14 +713,10 @@ void tg_agent_main(unsigned cpus)
     putu(my_cid);
     puts_("\n");
     control_connect();
-    uint64_t seen = tg_agent_ticks;
     for (;;) {
         poll_events();
         poll_rx();
-        if (tg_agent_ticks != seen) {
-            seen = tg_agent_ticks;
-            arm_deadline();
-        }
+        tick_service();
         check_clock();
         if (!ymm_kept())
             fail("XMM/YMM register changed");
