@@ -10,6 +10,7 @@
  *   irqfd       MMIO notify -> host ioeventfd -> irqfd -> IOAPIC interrupt, 10 rounds
  *   exit:N      exit with status N
  *   reset       i8042 reset; poweroff: ACPI S5; triple: triple fault
+ *   agent       template guest for fork tests (agent_mode.c)
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -30,6 +31,8 @@ extern void tg_exc0(void), tg_exc1(void), tg_exc2(void), tg_exc3(void), tg_exc4(
     tg_exc11(void), tg_exc12(void), tg_exc13(void), tg_exc14(void), tg_exc15(void), tg_exc16(void),
     tg_exc17(void), tg_exc18(void), tg_exc19(void);
 extern const uint8_t tg_tramp_start[], tg_tramp_end[];
+
+void tg_agent_main(unsigned cpus) __attribute__((noreturn)); /* agent_mode.c */
 
 static struct tg_mailbox *const mb = (struct tg_mailbox *)TG_MAILBOX;
 /* entry.S addresses these fields by offset (MB_*). */
@@ -405,6 +408,8 @@ void tg_main(const uint8_t *zp)
         mode_irqfd();
     if (streq(mode, "highmem"))
         mode_highmem(zp);
+    if (streq(mode, "agent"))
+        tg_agent_main(madt_cpus(zp));
     if (mode[0] == 'e' && mode[1] == 'x' && mode[2] == 'i' && mode[3] == 't' && mode[4] == ':')
         guest_exit((uint8_t)parse_u8(mode + 5));
     if (streq(mode, "reset"))
