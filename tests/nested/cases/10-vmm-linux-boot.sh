@@ -5,4 +5,4 @@
 # Needs `make vmm-test-kernel` (build/kernel/vmlinuz).
 # timeout: 240
 . "$NESTED_REPO/tests/nested/caselib.sh"
-. "$NESTED_REPO/tests/kvm/nested-linux-boot.sh" "$NESTED_BUILD/kernel/vmlinuz" bzimage
+. "$NESTED_REPO/tests/kvm/nested-linux-boot.sh" "$NESTED_BUILD/kernel/vmlinuz" bzimage reboot
