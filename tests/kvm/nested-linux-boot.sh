@@ -32,7 +32,7 @@ chmod +x ir/init
 (cd ir && find . | cpio -o -H newc 2>/dev/null | gzip -1) >initrd.gz || fail "cannot build the initramfs"
 cmdline="console=ttyS0 reboot=k panic=-1 burrow.test=linux-$tag"
 t0=${EPOCHREALTIME/./}
-timeout 200 "$ctl" -v vm boot --kernel "$kernel" --initrd initrd.gz --mem 512 --vcpus 2 \
+timeout 150 "$ctl" -v vm boot --kernel "$kernel" --initrd initrd.gz --mem 512 --vcpus 2 \
     --cmdline "$cmdline" >console.log 2>err.log </dev/null
 rc=$?
 t1=${EPOCHREALTIME/./}
