@@ -1,5 +1,6 @@
 /* vmm/vcpu.c - vCPU set-up, run loop, kicks, pause/resume/stop (see vcpu.h). */
 #include "vmm/vcpu.h"
+#include "vmm/jail/policy_vmm.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -286,6 +287,7 @@ static void *vcpu_thread(void *arg)
     char name[16];
     snprintf(name, sizeof(name), "vcpu%u", v->index);
     pthread_setname_np(pthread_self(), name);
+    vmm_policy_thread_enter(VMM_ROLE_VCPU);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, vcpu_kick_signal());
