@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "broker/seccomp_policy.h"
 #include "common/err.h"
 
 uid_t sandbox_session_uid(uint32_t user_uid)
@@ -29,4 +30,16 @@ int sandbox_session_postauth(const struct user_record *rec)
         setrlimit(RLIMIT_CORE, &zero) != 0)
         return BURROW_ERR_SYSTEM;
     return 0;
+}
+
+int sandbox_session_filter(const struct burrow_config *cfg, enum sandbox_phase phase)
+{
+    const struct sc_policy *p =
+        phase == SANDBOX_PREAUTH ? &session_policy_preauth : &session_policy_postauth;
+    /* After the drop RLIMIT_FSIZE is 0: a log line to a file on stderr would be SIGXFSZ. */
+    unsigned flags = phase == SANDBOX_POSTAUTH ? SC_FLAG_QUIET : 0;
+    int r = sc_install(p, sc_mode_effective((enum sc_mode)cfg->security.seccomp), flags);
+    if (r == 0)
+        sc_test_trigger(p->name);
+    return r;
 }

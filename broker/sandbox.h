@@ -9,8 +9,11 @@
  * (SANDBOX_SESSION_UID_BASE + the user's uid; owner of her VM's vsock
  * socket and nothing else), PR_SET_NO_NEW_PRIVS, not dumpable (no ptrace
  * between sessions), RLIMIT_NPROC 0 (no fork), RLIMIT_FSIZE 0, RLIMIT_CORE 0.
- * Not yet: seccomp; the pre-auth process still runs as root (it reads the
- * user database); no chroot/namespaces for the session process.
+ * Seccomp (broker/seccomp_policy.c): sandbox_session_filter loads the
+ * pre-auth allow-list first thing in the session process and stacks the
+ * post-auth one right after the drop (no file can be opened after auth).
+ * Not yet: the pre-auth process still runs as root (it reads the user
+ * database); no chroot/namespaces for the session process.
  */
 #ifndef BURROW_BROKER_SANDBOX_H
 #define BURROW_BROKER_SANDBOX_H
@@ -18,6 +21,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "broker/config.h"
 #include "broker/userdb.h"
 
 /* Host uids for session processes, one per Burrow user (never a real user). */
@@ -27,5 +31,10 @@ uid_t sandbox_session_uid(uint32_t user_uid);
 
 /* Drop to the user's session uid; 0 or a negative code (the caller exits). */
 __attribute__((warn_unused_result)) int sandbox_session_postauth(const struct user_record *rec);
+
+enum sandbox_phase { SANDBOX_PREAUTH, SANDBOX_POSTAUTH };
+/* Load the phase's seccomp filter ([security] seccomp, BURROW_SECCOMP_LOG=1). */
+__attribute__((warn_unused_result)) int sandbox_session_filter(const struct burrow_config *cfg,
+                                                               enum sandbox_phase phase);
 
 #endif /* BURROW_BROKER_SANDBOX_H */

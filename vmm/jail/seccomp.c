@@ -108,7 +108,9 @@ int sc_install(const struct sc_policy *p, enum sc_mode mode, unsigned flags)
         rc = BURROW_ERR_SYSTEM;
         goto out;
     }
-    if (mode == SC_MODE_LOG)
+    if (flags & SC_FLAG_QUIET)
+        ;
+    else if (mode == SC_MODE_LOG)
         log_warn("seccomp %s: LOG mode, forbidden calls are logged by the kernel, not killed",
                  p->name);
     else

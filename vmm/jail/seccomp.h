@@ -75,6 +75,7 @@ struct sc_policy {
 enum sc_mode { SC_MODE_ENFORCE = 0, SC_MODE_LOG = 1 };
 
 #define SC_FLAG_TSYNC 1u /* apply to every thread of the process */
+#define SC_FLAG_QUIET 2u /* no log line (stderr may be unwritable: RLIMIT_FSIZE 0) */
 
 /* The mode to use: `cfg` unless env BURROW_SECCOMP_LOG=1 asks for log. */
 enum sc_mode sc_mode_effective(enum sc_mode cfg);
