@@ -2,6 +2,8 @@
 #include "broker/sandbox.h"
 
 #include <grp.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -42,4 +44,17 @@ int sandbox_session_filter(const struct burrow_config *cfg, enum sandbox_phase p
     if (r == 0)
         sc_test_trigger(p->name);
     return r;
+}
+
+int sandbox_session_unshare(const struct burrow_config *cfg)
+{
+    if (geteuid() != 0)
+        return 0; /* tests of the session alone: nothing to hide */
+    if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        return BURROW_ERR_SYSTEM;
+    unsigned long fl = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (mount("burrow-hidden", cfg->paths.state_dir, "tmpfs", fl, "size=4k,mode=0555") != 0)
+        return BURROW_ERR_SYSTEM;
+    return 0;
 }

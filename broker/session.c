@@ -285,7 +285,7 @@ int session_main(const struct session_args *a)
     tell_master(s, MPROTO_AUTH_OK, s->user, s->method);
     auth_close(&s->auth);
     session_request_vm(s);
-    if (sandbox_session_postauth(&s->rec) != 0 ||
+    if (sandbox_session_unshare(s->cfg) != 0 || sandbox_session_postauth(&s->rec) != 0 ||
         sandbox_session_filter(s->cfg, SANDBOX_POSTAUTH) != 0) {
         log_error("%s: cannot drop privileges after auth", s->user);
         return 1;

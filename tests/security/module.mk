@@ -5,5 +5,5 @@
 TEST_TIERS += test-security
 
 .PHONY: test-security
-test-security: all
+test-security: all $(SANDBOX_IMAGE)
 	tests/security/run-tests $(B)

@@ -125,7 +125,7 @@ void sc_test_trigger(const char *role)
     const char *e = getenv("BURROW_TEST_FORBIDDEN_SYSCALL");
     if (!e || (strcmp(e, "1") != 0 && strcmp(e, role) != 0))
         return;
-    log_warn("test trigger: %s calls ptrace, which no policy allows", role);
+    /* No log line: after the session drop, stderr on a file would mean SIGXFSZ. */
     long r = syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0);
     (void)r;
 }
