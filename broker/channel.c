@@ -15,9 +15,9 @@
 #include "common/err.h"
 #include "common/log.h"
 
-#define CHAN_ENV_MAX 16
+#define CHAN_ENV_MAX  16
 #define CHAN_OUT_HIGH (128u * 1024) /* stop reading SSH when this much waits for the agent */
-#define CHAN_IN_CAP (256u * 1024)   /* bytes buffered from the agent */
+#define CHAN_IN_CAP   (256u * 1024) /* bytes buffered from the agent */
 
 enum chan_kind { CHAN_SESSION = 1, CHAN_TCP = 2 };
 
@@ -26,13 +26,13 @@ struct chan {
     ssh_channel ch;
     struct ssh_channel_callbacks_struct cb;
     enum chan_kind kind;
-    int afd;            /* agent connection, -1 before OPEN or after close */
-    short afd_events;   /* what the ssh_event watches on afd */
-    struct buf *out;    /* frames for the agent */
-    uint8_t *in;        /* bytes from the agent */
-    size_t in_len;      /* valid bytes in `in` */
-    size_t partial;     /* bytes of the first data frame already sent to SSH */
-    int started;        /* shell/exec/subsystem accepted */
+    int afd;          /* agent connection, -1 before OPEN or after close */
+    short afd_events; /* what the ssh_event watches on afd */
+    struct buf *out;  /* frames for the agent */
+    uint8_t *in;      /* bytes from the agent */
+    size_t in_len;    /* valid bytes in `in` */
+    size_t partial;   /* bytes of the first data frame already sent to SSH */
+    int started;      /* shell/exec/subsystem accepted */
     int pty;
     char term[PROTO_NAME_MAX + 1];
     struct proto_window win;
@@ -40,10 +40,10 @@ struct chan {
     char env_val[CHAN_ENV_MAX][PROTO_ENV_VALUE_MAX + 1];
     unsigned n_env;
     int stdin_eof_sent;
-    int eof_sent;  /* SSH EOF to the client */
-    int exited;    /* exit-status/exit-signal sent */
+    int eof_sent; /* SSH EOF to the client */
+    int exited;   /* exit-status/exit-signal sent */
     int agent_gone;
-    int closing;   /* we sent (or will send) CHANNEL_CLOSE */
+    int closing; /* we sent (or will send) CHANNEL_CLOSE */
     int remote_closed;
     char fail_text[MPROTO_FIELD_MAX + 1]; /* shown after the request is answered */
 };

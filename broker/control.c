@@ -69,10 +69,14 @@ unsigned control_pollfds(const struct control *c, int *fds, unsigned max)
 static const char *state_name(enum vm_state s)
 {
     switch (s) {
-    case VM_STARTING: return "starting";
-    case VM_RUNNING: return "running";
-    case VM_STOPPING: return "stopping";
-    default: return "free";
+    case VM_STARTING:
+        return "starting";
+    case VM_RUNNING:
+        return "running";
+    case VM_STOPPING:
+        return "stopping";
+    default:
+        return "free";
     }
 }
 

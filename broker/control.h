@@ -16,7 +16,7 @@
 #include "broker/config.h"
 #include "broker/vmmgr.h"
 
-#define CONTROL_CLIENTS 8
+#define CONTROL_CLIENTS  8
 #define CONTROL_LINE_MAX 256
 
 struct control {
@@ -25,9 +25,8 @@ struct control {
     char path[CONFIG_PATH_MAX + 32];
 };
 
-__attribute__((warn_unused_result)) int control_open(struct control *c,
-                                                     const struct burrow_config *cfg,
-                                                     struct vmmgr *vm);
+__attribute__((warn_unused_result)) int
+control_open(struct control *c, const struct burrow_config *cfg, struct vmmgr *vm);
 void control_close(struct control *c);
 unsigned control_pollfds(const struct control *c, int *fds, unsigned max);
 void control_event(struct control *c, int fd);

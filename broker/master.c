@@ -122,8 +122,7 @@ static int open_listeners(struct master *m)
     for (unsigned i = 0; i < l->n; i++) {
         int fd = listen_one(l->addr[i], m->cfg.ssh.port);
         if (fd < 0) {
-            log_error("cannot listen on [%s]:%u: %s", l->addr[i], m->cfg.ssh.port,
-                      strerror(errno));
+            log_error("cannot listen on [%s]:%u: %s", l->addr[i], m->cfg.ssh.port, strerror(errno));
             continue;
         }
         log_info("listening on [%s]:%u", l->addr[i], m->cfg.ssh.port);
@@ -247,8 +246,7 @@ static void session_ended(struct master *m, int i, int status)
         m->unauth--;
         if (s->failures) {
             penalty_strike(&m->pen, &s->sa, vmmgr_now());
-            log_info("connection closed without login: from=%s failures=%u", s->addr,
-                     s->failures);
+            log_info("connection closed without login: from=%s failures=%u", s->addr, s->failures);
         }
     }
     if (WIFSIGNALED(status) && WTERMSIG(status) != SIGALRM && WTERMSIG(status) != SIGTERM)
@@ -534,8 +532,7 @@ int master_run(const char *config_path, int config_explicit)
     if (setup_keys(m) != 0)
         return cli_err(EXIT_RUNTIME, "host keys unavailable in %s", m->cfg.ssh.host_key_dir);
     if (userdb_open(&m->db, &m->cfg, USERDB_CREATE) != 0)
-        return cli_err(EXIT_RUNTIME, "cannot open the user database in %s",
-                       m->cfg.paths.state_dir);
+        return cli_err(EXIT_RUNTIME, "cannot open the user database in %s", m->cfg.paths.state_dir);
     if (setup_signals(m) != 0)
         return cli_err(EXIT_RUNTIME, "signalfd: %s", strerror(errno));
     struct vmmgr_hooks hooks = {hook_ready, hook_failed, hook_gone, m};
@@ -543,8 +540,8 @@ int master_run(const char *config_path, int config_explicit)
     if (vmmgr_init(&m->vm, &m->cfg, &hooks) != 0)
         return cli_err(EXIT_RUNTIME, "no usable VM backend");
     if ((size_t)snprintf(m->vm.guest_image, sizeof(m->vm.guest_image),
-                         "%s/sandbox/initramfs.cpio.gz", m->cfg.paths.state_dir) >=
-        sizeof(m->vm.guest_image))
+                         "%s/sandbox/initramfs.cpio.gz",
+                         m->cfg.paths.state_dir) >= sizeof(m->vm.guest_image))
         return cli_err(EXIT_USAGE, "state_dir is too long");
     if (control_open(&m->ctl, &m->cfg, &m->vm) != 0)
         log_warn("control socket unavailable: burrowctl cannot reach this daemon");

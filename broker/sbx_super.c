@@ -34,14 +34,14 @@
 #include "common/log.h"
 #include "common/proto.h"
 
-#define SUP_CONNS_MAX 256
-#define SUP_BUF (64u * 1024)
+#define SUP_CONNS_MAX        256
+#define SUP_BUF              (64u * 1024)
 #define SUP_READY_TIMEOUT_MS 30000
-#define SUP_STOP_TIMEOUT_MS 10000
+#define SUP_STOP_TIMEOUT_MS  10000
 
 struct conn {
-    int cfd, afd;     /* client (session process), agent */
-    int connected;    /* CONNECT line handled */
+    int cfd, afd;  /* client (session process), agent */
+    int connected; /* CONNECT line handled */
     char line[64];
     size_t line_len;
     uint8_t c2a[SUP_BUF], a2c[SUP_BUF];
@@ -387,8 +387,10 @@ static void supervise(struct sup *s)
             if (!c)
                 continue;
             idx[k++] = i;
-            short ce = (!c->c_eof && c->c2a_len < SUP_BUF ? POLLIN : 0) | (c->a2c_len ? POLLOUT : 0);
-            short ae = (!c->a_eof && c->a2c_len < SUP_BUF ? POLLIN : 0) | (c->c2a_len ? POLLOUT : 0);
+            short ce =
+                (!c->c_eof && c->c2a_len < SUP_BUF ? POLLIN : 0) | (c->a2c_len ? POLLOUT : 0);
+            short ae =
+                (!c->a_eof && c->a2c_len < SUP_BUF ? POLLIN : 0) | (c->c2a_len ? POLLOUT : 0);
             pf[n++] = (struct pollfd){.fd = c->cfd, .events = c->connected ? ce : POLLIN};
             pf[n++] = (struct pollfd){.fd = c->afd, .events = c->connected ? ae : 0};
         }

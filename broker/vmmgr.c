@@ -76,8 +76,7 @@ static int choose_backend(struct vmmgr *m)
         log_info("vm backend: sandbox (configured)");
         return 0;
     case VM_BACKEND_KVM:
-        log_error("vm backend: kvm is configured but this build has no kvm backend yet (%s)",
-                  why);
+        log_error("vm backend: kvm is configured but this build has no kvm backend yet (%s)", why);
         return BURROW_ERR_UNSUPPORTED;
     case VM_BACKEND_AUTO:
     default:
@@ -123,9 +122,8 @@ int vmmgr_write_meta(const struct vm *vm)
     FILE *f = fopen(tmp, "we");
     if (!f)
         return BURROW_ERR_SYSTEM;
-    fprintf(f, "user=%s\nuid=%u\nslot=%u\nbackend=%s\npid=%d\nstarttime=%llu\nsock=%s\n",
-            vm->user, vm->uid, vm->slot, vm->be->name, (int)vm->pid, proc_starttime(vm->pid),
-            vm->sock);
+    fprintf(f, "user=%s\nuid=%u\nslot=%u\nbackend=%s\npid=%d\nstarttime=%llu\nsock=%s\n", vm->user,
+            vm->uid, vm->slot, vm->be->name, (int)vm->pid, proc_starttime(vm->pid), vm->sock);
     int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, path) != 0) {
