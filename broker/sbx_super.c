@@ -328,14 +328,18 @@ static void service_conn(struct sup *s, unsigned i, short cre, short are)
 {
     struct conn *c = s->conns[i];
     if (!c->connected) {
-        if (cre && conn_handshake(s, c) < 0)
+        if ((cre & (POLLHUP | POLLERR)) || (cre && conn_handshake(s, c) < 0))
             conn_free(s, i);
         return;
     }
-    (void)are;
     relay(c->cfd, c->afd, c->c2a, &c->c2a_len, &c->c_eof);
     relay(c->afd, c->cfd, c->a2c, &c->a2c_len, &c->a_eof);
-    if (c->c_eof && c->a_eof && !c->c2a_len && !c->a2c_len)
+    /* A hung-up side is reported by every poll: end the pair rather than spin.
+     * The session closed (nothing more can reach it), or the agent is gone
+     * and everything it sent has been delivered. */
+    int client_gone = (cre & (POLLHUP | POLLERR)) != 0;
+    int agent_gone = (are & POLLERR) || ((are & POLLHUP) && c->a_eof && !c->a2c_len);
+    if (client_gone || agent_gone || (c->c_eof && c->a_eof && !c->c2a_len && !c->a2c_len))
         conn_free(s, i);
 }
 
