@@ -125,14 +125,18 @@ E2E_MAX_STARTUPS=100:30:200; e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
 [ "$res" = dropped ] && t_ok "max_startups drops excess unauthenticated connections" || t_fail "max_startups" "$res"
 # Per-source penalty: three failed connections from 127.0.0.9, then it is refused.
 for i in 1 2 3; do ssh "${SSHO[@]}" -b 127.0.0.9 -o BatchMode=yes -o IdentitiesOnly=yes -i "$T/wrong" alice@127.0.0.1 true 2>/dev/null; done
-sleep 0.3
-res=$(python3 - "$PORT" <<'PY'
+# The strike lands when the master reaps the session process: poll for it.
+for i in $(seq 20); do
+    sleep 0.3
+    res=$(python3 - "$PORT" <<'PY'
 import socket, sys
 s = socket.socket(); s.bind(("127.0.0.9", 0)); s.connect(("127.0.0.1", int(sys.argv[1]))); s.settimeout(5)
 try: print("refused" if s.recv(64) == b"" else "accepted")
 except Exception: print("refused")
 PY
 )
+    [ "$res" = refused ] && break
+done
 [ "$res" = refused ] && e2e_ssh alice alice true && t_ok "repeated failures from one source are penalised (others unaffected)" \
     || t_fail "per-source penalty" "$res"
 
@@ -179,6 +183,33 @@ out=$(e2e_ssh bob bob true 2>&1); rc=$?
 wait $p
 case "$out" in *max_vms*) [ $rc != 0 ] && t_ok "max_vms admission with a clear message";;
     *) t_fail "max_vms" "rc=$rc $out";; esac
+E2E_MAX_VMS=8; E2E_GRACE=2; e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
+res=$(python3 - "$PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.settimeout(8)
+s.recv(64); t0 = time.time()            # version line, then say nothing
+try:
+    while s.recv(4096): pass
+except Exception: print("still open"); sys.exit()
+print("closed after %.0fs" % (time.time() - t0))
+PY
+)
+E2E_GRACE=30; e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
+case "$res" in "closed after "[2-4]s) t_ok "login_grace_time honoured ($res)";; *) t_fail "login_grace_time" "$res";; esac
+e2e_ssh alice alice 'sleep 10' > /dev/null 2>"$T/adm.err" & p=$!
+sleep 1.5
+ans=$(python3 - "$T/run/control.sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"vm list\n")
+lst = s.makefile().read(); s.close()
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"vm kill alice\n")
+print(lst.replace("\n", "|") + s.makefile().read().strip())
+PY
+)
+wait $p; rc=$?
+case "$ans" in *"sbx-alice alice running"*"|ok|ok") grep -q "stopped by an administrator" "$T/adm.err" && [ $rc != 0 ] \
+    && t_ok "control socket: vm list, vm kill (the user is told)" || t_fail "vm kill message" "rc=$rc $(cat "$T/adm.err")";;
+    *) t_fail "control socket" "$ans";; esac
 grep -q "login: user=alice from=127.0.0.1 port [0-9]* method=publickey vm=sbx-alice" "$T/log" \
     && grep -q "logout: user=alice" "$T/log" && grep -q "auth failure: user=alice" "$T/log" \
     && t_ok "login, logout and failure log lines" || t_fail "log lines" "$(grep -E 'login|logout|failure' "$T/log" | tail -3)"
