@@ -5,7 +5,7 @@
  * One request line per connection, answered with text lines and a final
  * "ok" or "error <text>" line:
  *   vm list          one line per VM: "<id> <user> <state> <pid> <sessions>"
- *   vm kill <user>   stop her VM now; her sessions get a clear message
+ *   vm kill <user|id> stop that VM now; its user's sessions get a clear message
  *   status           "vms <n> backend <name>"
  * Requests are bounded (CONTROL_LINE_MAX) and parsed as hostile input even
  * though only root can connect.

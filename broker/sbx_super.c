@@ -33,6 +33,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/proto.h"
+#include "vmm/registry.h"
 
 #define SUP_CONNS_MAX        256
 #define SUP_BUF              (64u * 1024)
@@ -503,7 +504,15 @@ static void supervisor_main(struct vmmgr *m, struct vm *vm, const struct user_re
     if ((size_t)snprintf(p, sizeof(p), "%s/vsock.sock", s->x.dir) >= sizeof(p))
         _exit(6);
     s->vs_lfd = listen_unix(p, sandbox_session_uid(rec->uid));
-    if (s->vs_lfd < 0 || write(3, "R", 1) != 1) {
+    struct vm_record reg;
+    memset(&reg, 0, sizeof(reg));
+    memcpy(reg.id, vm->id, sizeof(reg.id));
+    snprintf(reg.dir, sizeof(reg.dir), "%s", vm->dir);
+    snprintf(reg.user, sizeof(reg.user), "%s", rec->name);
+    snprintf(reg.template_name, sizeof(reg.template_name), "%s", vm->reg_template);
+    snprintf(reg.build, sizeof(reg.build), "sandbox");
+    reg.started = (uint64_t)time(NULL);
+    if (s->vs_lfd < 0 || registry_publish(&reg) != 0 || write(3, "R", 1) != 1) {
         kill(s->x.child, SIGKILL);
         _exit(6);
     }

@@ -60,6 +60,7 @@ struct vm {
     unsigned n_waiters;
     int restart_after_stop; /* someone asked while it was stopping */
     struct user_record rec; /* to start a fresh one for those */
+    char reg_template[64];  /* for the registry's meta */
 };
 
 /* Callbacks into the master: answer a waiting session, tell a user's sessions. */
@@ -88,8 +89,8 @@ void vmmgr_request(struct vmmgr *m, const struct user_record *rec, int waiter);
 void vmmgr_session_end(struct vmmgr *m, const char *user);
 /* A session that was waiting went away. */
 void vmmgr_forget_waiter(struct vmmgr *m, int waiter);
-/* Stop a user's VM now (burrowctl vm kill): her sessions are told. */
-__attribute__((warn_unused_result)) int vmmgr_kill(struct vmmgr *m, const char *user);
+/* Stop a VM now, by user name or registry id (burrowctl vm kill): her sessions are told. */
+__attribute__((warn_unused_result)) int vmmgr_kill(struct vmmgr *m, const char *user_or_id);
 /* Fill fds to poll (ready pipes, pidfds); returns how many. */
 unsigned vmmgr_pollfds(struct vmmgr *m, int *fds, unsigned max);
 /* One of those fds is readable. */
@@ -107,7 +108,11 @@ long vmmgr_now(void);
 int vmmgr_hw_virt_available(char *why, size_t whysz);
 extern const struct vm_backend_ops backend_sandbox;
 
-/* Registry: run_dir/vm/<id>/{pid,meta} written atomically by the backend. */
+/*
+ * Registry (vmm/registry.h): run_dir/vm/<id>/ with `meta`, written by the
+ * backend's process (registry_publish), plus `burrowd` (backend, user, uid,
+ * slot, socket), written here once the VM is ready: what re-adoption needs.
+ */
 __attribute__((warn_unused_result)) int vmmgr_write_meta(const struct vm *vm);
 
 #endif /* BURROW_BROKER_VMMGR_H */

@@ -90,7 +90,7 @@ e2e_cleanup() {
     local f pid
     for f in "$T"/run/vm/*/meta; do
         [ -f "$f" ] || continue
-        pid=$(sed -n 's/^pid=//p' "$f")
+        pid=$(sed -n 's/^pid = //p' "$f")
         [ -n "$pid" ] && kill "$pid" 2>/dev/null
     done
     # Session processes and sandbox inits of this run carry our config path in
@@ -101,6 +101,15 @@ e2e_cleanup() {
     done
     sleep 0.5
     [ -n "${E2E_KEEP:-}" ] || rm -rf "$T"
+}
+
+# The registry directory (run_dir/vm/<id>) of USER's VM, or nothing.
+e2e_vmdir() {
+    local f
+    for f in "$T"/run/vm/*/meta; do
+        [ -f "$f" ] && grep -qx "user = $1" "$f" && { dirname "$f"; return 0; }
+    done
+    return 1
 }
 
 # ssh as USER with KEY: e2e_ssh USER KEY [ssh args / command...]

@@ -59,7 +59,7 @@ m=$(e2e_ssh alice alice 'cat /tmp/marker; hostname')
 wait $p1
 case "$m" in shared-*burrow-alice) t_ok "two concurrent sessions share one environment";;
     *) t_fail "two sessions share one environment" "$m";; esac
-n=$(grep -c "vm sbx-alice: starting" "$T/log")
+n=$(grep -c "starting for alice" "$T/log")
 [ "$n" = 1 ] && t_ok "one VM per user across sessions" || t_fail "one VM per user" "started $n times"
 out=$(e2e_ssh alice alice 'ls /home; ls /; id -u' 2>&1)
 case "$out" in *alice*sbin*10000*) t_ok "sandbox root is the guest image, home mounted, user uid";;
@@ -149,7 +149,7 @@ okc=$(cat "$T"/par.* | grep -c '^ok')
 # --- VM lifecycle ---
 e2e_ssh alice alice 'echo before > /tmp/life; sleep 20' > /dev/null 2>"$T/killed.err" & p=$!
 sleep 1.5
-sup=$(sed -n 's/^pid=//p' "$T/run/vm/sbx-alice/meta")
+sup=$(sed -n 's/^pid = //p' "$(e2e_vmdir alice)/meta")
 kill -KILL "$sup"
 wait $p; rc=$?
 grep -Eq "stopped unexpectedly|connection to your environment was lost" "$T/killed.err" && [ $rc != 0 ] && t_ok "a killed backend gives a clear error ($(tr -d '\r' < "$T/killed.err" | head -1))" \
@@ -172,9 +172,10 @@ grep -q "re-adopted (user bob" "$T/log" && [ "$(e2e_ssh bob bob 'cat /tmp/keep')
     && t_ok "a restarted burrowd re-adopts running VMs and the next session reuses them" \
     || t_fail "re-adopt" "$(grep -i adopt "$T/log" | tail -3)"
 
+bobdir=$(e2e_vmdir bob); bobid=$(basename "$bobdir")
 E2E_IDLE=2; e2e_config; kill -HUP "$BURROWD_PID"
-for i in $(seq 40); do [ -d "$T/run/vm/sbx-bob" ] || break; sleep 0.25; done
-[ ! -d "$T/run/vm/sbx-bob" ] && grep -q "sbx-bob: stopping (idle)" "$T/log" \
+for i in $(seq 40); do [ -d "$bobdir" ] || break; sleep 0.25; done
+[ -n "$bobid" ] && [ ! -d "$bobdir" ] && grep -q "$bobid: stopping (idle)" "$T/log" \
     && t_ok "idle reap after idle_timeout (agent asked to sync first)" || t_fail "idle reap" "$(tail -3 "$T/log")"
 E2E_IDLE=600; E2E_MAX_VMS=1; e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
 e2e_ssh alice alice 'sleep 3' & p=$!
@@ -207,10 +208,10 @@ print(lst.replace("\n", "|") + s.makefile().read().strip())
 PY
 )
 wait $p; rc=$?
-case "$ans" in *"sbx-alice alice running"*"|ok|ok") grep -q "stopped by an administrator" "$T/adm.err" && [ $rc != 0 ] \
+case "$ans" in *" alice running "*"|ok|ok") grep -q "stopped by an administrator" "$T/adm.err" && [ $rc != 0 ] \
     && t_ok "control socket: vm list, vm kill (the user is told)" || t_fail "vm kill message" "rc=$rc $(cat "$T/adm.err")";;
     *) t_fail "control socket" "$ans";; esac
-grep -q "login: user=alice from=127.0.0.1 port [0-9]* method=publickey vm=sbx-alice" "$T/log" \
+grep -q "login: user=alice from=127.0.0.1 port [0-9]* method=publickey vm=[0-9a-f]\{12\}$" "$T/log" \
     && grep -q "logout: user=alice" "$T/log" && grep -q "auth failure: user=alice" "$T/log" \
     && t_ok "login, logout and failure log lines" || t_fail "log lines" "$(grep -E 'login|logout|failure' "$T/log" | tail -3)"
 t_end

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "broker/vmmgr.h"
+#include "vmm/registry.h"
 #include "tests/lib/testutil.h"
 
 static struct burrow_config cfg;
@@ -38,14 +39,18 @@ static int fake_start(struct vmmgr *m, struct vm *vm, const struct user_record *
         return -1;
     pid_t pid = fork();
     if (pid == 0) {
+        struct vm_record reg;
+        memset(&reg, 0, sizeof(reg));
+        memcpy(reg.id, vm->id, sizeof(reg.id));
+        snprintf(reg.dir, sizeof(reg.dir), "%s", vm->dir);
+        snprintf(reg.user, sizeof(reg.user), "%s", vm->user);
         close(p[0]);
-        if (write(p[1], "R", 1) != 1)
+        if (registry_publish(&reg) != 0 || write(p[1], "R", 1) != 1)
             _exit(1);
         pause();
         _exit(0);
     }
     close(p[1]);
-    mkdir(vm->dir, 0700);
     vm->pid = pid;
     vm->ready_fd = p[0];
     return 0;
@@ -62,7 +67,7 @@ static int fake_active_fn(struct vm *vm)
     return fake_active;
 }
 
-static const struct vm_backend_ops fake = {"sbx", fake_start, fake_stop, fake_active_fn};
+static const struct vm_backend_ops fake = {"sandbox", fake_start, fake_stop, fake_active_fn};
 
 static void hook_ready(void *ctx, int waiter, struct vm *vm)
 {
@@ -162,7 +167,9 @@ static void test_one_vm_per_user(void **state)
     assert_int_equal(vm->sessions, 3);
     char meta[700];
     snprintf(meta, sizeof(meta), "%s/meta", vm->dir);
-    assert_int_equal(access(meta, R_OK), 0);
+    assert_int_equal(access(meta, R_OK), 0); /* the registry entry */
+    snprintf(meta, sizeof(meta), "%s/burrowd", vm->dir);
+    assert_int_equal(access(meta, R_OK), 0); /* what re-adoption needs */
 }
 
 static void test_max_vms(void **state)
