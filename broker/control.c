@@ -15,7 +15,7 @@
 #include "common/log.h"
 #include "vmm/registry.h"
 
-#define CONTROL_TIMEOUT_MS 2000
+#define CONTROL_TIMEOUT_MS 300 /* the master waits this long at most */
 
 static int fill_addr(struct sockaddr_un *sa, const char *path)
 {
