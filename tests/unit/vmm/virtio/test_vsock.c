@@ -206,6 +206,24 @@ static void test_bad_connect_lines(void **state)
     assert_int_equal(virtio_vsock_nr_conns(f->g.v), 0);
 }
 
+static void test_guest_cannot_touch_handshaking_client(void **state)
+{
+    struct fx *f = *state;
+    int cfd = client_connect(f->uds);
+    write_all(cfd, "CONN", 4); /* handshake in progress: no ports yet */
+    gv_host(&f->g);
+    gv_send(&f->g, VSOCK_OP_RW, 0, 0, "x", 1, 0, 4096, 0);
+    gv_send(&f->g, VSOCK_OP_RST, 0, 0, NULL, 0, 0, 4096, 0);
+    struct vsock_hdr h;
+    expect_pkt(&f->g, VSOCK_OP_RST, &h, NULL, 0); /* answered as "no such connection" */
+    assert_int_equal(virtio_vsock_nr_conns(f->g.v), 1);
+    write_all(cfd, "ECT 1024\n", 9);
+    gv_host(&f->g);
+    expect_pkt(&f->g, VSOCK_OP_REQUEST, &h, NULL, 0);
+    assert_int_equal(h.dst_port, 1024);
+    close(cfd);
+}
+
 static void test_guest_refuses_host_connect(void **state)
 {
     struct fx *f = *state;
@@ -591,6 +609,7 @@ int main(void)
         T(test_host_connect_and_data),
         T(test_data_right_after_connect_line),
         T(test_bad_connect_lines),
+        T(test_guest_cannot_touch_handshaking_client),
         T(test_guest_refuses_host_connect),
         T(test_guest_connect_unknown_port_rst),
         T(test_guest_connect_internal_handler),
