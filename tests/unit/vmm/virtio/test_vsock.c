@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "tests/lib/testutil.h"
 #include "tests/unit/vmm/virtio/vsock_guest.h"
@@ -600,6 +601,68 @@ static void test_small_rx_buffer_needs_reset(void **state)
     assert_true(mmio_rd(&g->m, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
+static void test_save_restore(void **state)
+{
+    struct fx *f = *state;
+    uint32_t hport;
+    int cfd = host_open(f, 1024, &hport);
+    struct buf *b = buf_new(1 << 16);
+    assert_int_equal(virtio_mmio_save(&f->g.m, b), 0);
+
+    /* a fresh device (another CID) restored from it: the guest's view comes back */
+    struct virtio_mmio m2;
+    struct virtio_vsock *v2;
+    assert_int_equal(virtio_mmio_init(&m2, &virtio_vsock_ops, &f->g.s.mem, sim_irq, &f->g.s), 0);
+    assert_int_equal(virtio_vsock_create(&m2.transport, 5, NULL, &v2), 0);
+    virtio_mmio_attach_dev(&m2, v2);
+    assert_int_equal(virtio_mmio_restore(&m2, b), 0);
+    uint64_t cid = 0;
+    virtio_mmio_io(&m2, VIRTIO_MMIO_CONFIG, (uint8_t *)&cid, 8, 0);
+    assert_int_equal(cid, GV_CID);
+    assert_int_equal(mmio_rd(&m2, VIRTIO_MMIO_STATUS), 0xf);
+    assert_int_equal(virtio_vsock_nr_conns(v2), 0); /* host sockets never survive */
+    /* the restored device carries on with the same rings: an unknown port gets RST */
+    struct vsock_hdr rq = {.src_cid = GV_CID,
+                           .dst_cid = VSOCK_HOST_CID,
+                           .src_port = 77,
+                           .dst_port = 4242,
+                           .type = VSOCK_TYPE_STREAM,
+                           .op = VSOCK_OP_REQUEST};
+    uint8_t raw[VSOCK_HDR_SIZE];
+    vsock_hdr_build(&rq, raw);
+    memcpy(sim_hva(&f->g.s, f->g.tx_buf), raw, sizeof(raw));
+    uint16_t id = f->g.q[1].avail_idx % GV_QSIZE;
+    sim_desc(&f->g.s, f->g.q[1].desc, id, f->g.tx_buf, VSOCK_HDR_SIZE, 0, 0);
+    sim_avail(&f->g.s, &f->g.q[1], id);
+    mmio_wr(&m2, VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+    struct vsock_hdr h;
+    expect_pkt(&f->g, VSOCK_OP_RST, &h, NULL, 0);
+    assert_int_equal(h.dst_port, 77);
+    virtio_vsock_destroy(v2);
+    virtio_mmio_destroy(&m2);
+
+    /* a CID below 3 in the device section is refused */
+    uint8_t *copy = malloc(buf_used(b));
+    memcpy(copy, buf_data(b), buf_used(b));
+    size_t cid_at = buf_used(b) - 9; /* device section: le64 cid, u8 event_pending */
+    uint64_t bad = 2, was;
+    memcpy(&was, copy + cid_at, 8);
+    assert_int_equal(was, GV_CID);
+    memcpy(copy + cid_at, &bad, 8);
+    struct buf in;
+    buf_init_reader(&in, copy, buf_used(b));
+    assert_int_equal(virtio_mmio_init(&m2, &virtio_vsock_ops, &f->g.s.mem, sim_irq, &f->g.s), 0);
+    assert_int_equal(virtio_vsock_create(&m2.transport, 5, NULL, &v2), 0);
+    virtio_mmio_attach_dev(&m2, v2);
+    assert_int_not_equal(virtio_mmio_restore(&m2, &in), 0);
+    assert_int_equal(mmio_rd(&m2, VIRTIO_MMIO_STATUS), 0);
+    virtio_vsock_destroy(v2);
+    virtio_mmio_destroy(&m2);
+    free(copy);
+    buf_free(b);
+    close(cfd);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -623,6 +686,7 @@ int main(void)
         T(test_malformed_packets),
         T(test_reset_mid_transfer),
         T(test_small_rx_buffer_needs_reset),
+        T(test_save_restore),
     };
     return cmocka_run_group_tests_name("vmm/virtio/vsock", tests, NULL, NULL);
 }
