@@ -455,6 +455,62 @@ static void test_large_transfer(void **state)
     close(cfd);
 }
 
+/* 32 host connections at once: every byte reaches the right guest port and comes back. */
+static void test_concurrent_connections(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 32, BYTES = 20000 };
+    int fd[N];
+    uint32_t hport[N];
+    size_t to_guest[N] = {0}, back[N] = {0};
+    static uint8_t pat[N][BYTES], rx[GV_RXBUF];
+    for (int i = 0; i < N; i++) {
+        fd[i] = host_open(f, 1024, &hport[i]);
+        for (int k = 0; k < BYTES; k++)
+            pat[i][k] = (uint8_t)(i * 37 + k * 7);
+    }
+    for (int i = 0; i < N; i++) /* all open first: only data from here on */
+        write_all(fd[i], pat[i], BYTES);
+    uint32_t guest_fwd[N] = {0};
+    for (int round = 0; round < 2000; round++) {
+        gv_host(&f->g);
+        struct vsock_hdr h;
+        int any = 0;
+        while (gv_recv(&f->g, &h, rx, sizeof(rx))) {
+            int i = 0;
+            while (i < N && hport[i] != h.src_port)
+                i++;
+            assert_true(i < N);
+            assert_int_equal(h.op, VSOCK_OP_RW);
+            assert_true(to_guest[i] + h.len <= BYTES);
+            assert_memory_equal(rx, pat[i] + to_guest[i], h.len);
+            to_guest[i] += h.len;
+            guest_fwd[i] += h.len;
+            /* echo it straight back, returning the credit with it */
+            gv_send(&f->g, VSOCK_OP_RW, 1024, hport[i], rx, h.len, 0, 1 << 20, guest_fwd[i]);
+            any = 1;
+        }
+        gv_kick_rx(&f->g);
+        for (int i = 0; i < N; i++) {
+            uint8_t b[4096];
+            ssize_t r;
+            while ((r = read(fd[i], b, sizeof(b))) > 0) {
+                assert_memory_equal(b, pat[i] + back[i], (size_t)r);
+                back[i] += (size_t)r;
+            }
+        }
+        int done = 1;
+        for (int i = 0; i < N; i++)
+            done &= back[i] == BYTES;
+        if (done && !any)
+            break;
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(back[i], BYTES);
+        close(fd[i]);
+    }
+}
+
 static void test_shutdown_and_close(void **state)
 {
     struct fx *f = *state;
@@ -680,6 +736,7 @@ int main(void)
         T(test_host_stops_reading),
         T(test_guest_never_returns_credit),
         T(test_large_transfer),
+        T(test_concurrent_connections),
         T(test_shutdown_and_close),
         T(test_credit_request),
         T(test_transport_reset),
