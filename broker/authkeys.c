@@ -394,8 +394,13 @@ static unsigned rsa_bits(const char *b64, size_t n)
 static int import_key(const char *b64, size_t n, enum ssh_keytypes_e type, ssh_key *out, char *err,
                       size_t errsz)
 {
-    if (n == 0 || n > B64_MAX ||
-        strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") < n)
+    static const char b64chars[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+    int ok = n > 0 && n <= B64_MAX;
+    /* the text is not NUL-terminated: check exactly n bytes */
+    for (size_t i = 0; ok && i < n; i++)
+        ok = b64[i] != '\0' && strchr(b64chars, b64[i]) != NULL;
+    if (!ok)
         return fail(err, errsz, BURROW_ERR_FORMAT, "key data is not base64");
     char *copy = strndup(b64, n);
     if (!copy)

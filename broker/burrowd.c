@@ -1,8 +1,52 @@
-/* broker/burrowd.c - burrowd entry point. Placeholder until the broker issue lands. */
-#include "broker/cli.h"
+/*
+ * broker/burrowd.c - burrowd entry point: options, logging, then the master.
+ *
+ *   burrowd [-c FILE] [-f] [-d]
+ *     -c FILE  configuration (default /etc/burrow/burrow.ini)
+ *     -f       foreground (always; kept for the documented command line)
+ *     -d       debug logging
+ */
+#include <getopt.h>
+#include <stdio.h>
 
-int main(void)
+#include "broker/cli.h"
+#include "broker/master.h"
+#include "common/log.h"
+
+static void usage(FILE *out)
 {
+    fprintf(out, "usage: burrowd [-c FILE] [-f] [-d]\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = BURROW_DEFAULT_CONFIG;
+    int explicit_config = 0, debug = 0, opt;
     cli_set_prog("burrowd");
-    return cli_err(EXIT_RUNTIME, "the SSH front end is not available in this build yet");
+    while ((opt = getopt(argc, argv, "c:fdh")) != -1) {
+        switch (opt) {
+        case 'c':
+            config = optarg;
+            explicit_config = 1;
+            break;
+        case 'f':
+            break; /* burrowd never daemonizes itself: systemd (Type=notify) or a shell runs it */
+        case 'd':
+            debug = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return EXIT_OK;
+        default:
+            usage(stderr);
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    log_init("burrowd", debug ? LOG_LVL_DEBUG : LOG_LVL_INFO);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    return master_run(config, explicit_config);
 }

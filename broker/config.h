@@ -164,6 +164,11 @@ const struct config_key *config_keys(size_t *n);
  */
 CONFIG_MUST_CHECK int config_parse_ini(const char *path, const struct config_key *keys, size_t n,
                                        void *base, size_t max_bytes, char *err, size_t errsz);
+/* The same with flags: CONFIG_PARSE_NOFOLLOW refuses a symlink at path. */
+#define CONFIG_PARSE_NOFOLLOW 0x1u
+CONFIG_MUST_CHECK int config_parse_ini_flags(const char *path, unsigned flags,
+                                             const struct config_key *keys, size_t n, void *base,
+                                             size_t max_bytes, char *err, size_t errsz);
 /* Set every key that has a default (def != NULL). Returns 0 or a code (bad table). */
 CONFIG_MUST_CHECK int config_apply_defaults(const struct config_key *keys, size_t n, void *base,
                                             char *err, size_t errsz);

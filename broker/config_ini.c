@@ -270,7 +270,7 @@ static int ini_errback(const char *fmt, ...)
     vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
     /* "iniparser: syntax error in /proc/self/fd/N (LINE):\n-> text" */
-    const char *lp = strrchr(raw, '(');
+    const char *lp = strchr(raw, '('); /* the path has none; the quoted line might */
     unsigned line = 0;
     if (lp && sscanf(lp, "(%u)", &line) == 1)
         snprintf(ini_error, sizeof(ini_error), "%s at line %u",
@@ -281,9 +281,12 @@ static int ini_errback(const char *fmt, ...)
 }
 
 /* Open and sanity-check path; returns an fd or a negative code with err set. */
-static int open_checked(const char *path, size_t max_bytes, char *err, size_t errsz)
+static int open_checked(const char *path, unsigned flags, size_t max_bytes, char *err, size_t errsz)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int oflags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    if (flags & CONFIG_PARSE_NOFOLLOW)
+        oflags |= O_NOFOLLOW;
+    int fd = open(path, oflags);
     if (fd < 0) {
         int e = errno;
         snprintf(err, errsz, "%s: cannot read: %s", path, strerror(e));
@@ -380,12 +383,18 @@ static int apply_dict(const dictionary *d, const char *path, const struct config
 int config_parse_ini(const char *path, const struct config_key *keys, size_t n, void *base,
                      size_t max_bytes, char *err, size_t errsz)
 {
+    return config_parse_ini_flags(path, 0, keys, n, base, max_bytes, err, errsz);
+}
+
+int config_parse_ini_flags(const char *path, unsigned flags, const struct config_key *keys,
+                           size_t n, void *base, size_t max_bytes, char *err, size_t errsz)
+{
     char dummy[CONFIG_ERR_MAX];
     if (!err) {
         err = dummy;
         errsz = sizeof(dummy);
     }
-    int fd = open_checked(path, max_bytes, err, errsz);
+    int fd = open_checked(path, flags, max_bytes, err, errsz);
     if (fd < 0)
         return fd;
     char procpath[64];

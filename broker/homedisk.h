@@ -57,7 +57,10 @@ HOMEDISK_MUST_CHECK int homedisk_resize(const char *path, uint64_t new_size, cha
 HOMEDISK_MUST_CHECK int homedisk_open_locked(const char *path, int *fd_out);
 /* Take the lock on an fd already open for writing. */
 HOMEDISK_MUST_CHECK int homedisk_lock_fd(int fd);
-/* Release the lock and close the fd (no-op for fd < 0). */
+/* Release the lock and close the fd (no-op for fd < 0). The release is
+ * explicit (F_UNLCK): it ends the lock for every fd sharing this open file
+ * description, e.g. in a forked child. Just close() the fd to keep it held
+ * for such copies. */
 void homedisk_unlock(int fd);
 /* 1 if some open file description holds the lock, 0 if not, or a negative code. */
 int homedisk_is_locked(const char *path);
@@ -66,6 +69,9 @@ int homedisk_is_locked(const char *path);
 HOMEDISK_MUST_CHECK int homedisk_size(const char *path, uint64_t *size_out);
 /* Round a requested size and check it is within limits (BURROW_ERR_RANGE). */
 HOMEDISK_MUST_CHECK int homedisk_check_size(uint64_t requested, uint64_t *rounded_out);
+
+/* Test hook: look for e2fsprogs tools only in dir (NULL: the system's). */
+void homedisk_test_set_tool_dir(const char *dir);
 
 /* The skeleton .profile written into every new home. */
 extern const char homedisk_profile[];

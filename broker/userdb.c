@@ -255,7 +255,8 @@ int userdb_get(const struct userdb *db, const char *name, struct user_record *ou
     memset(&rec, 0, sizeof(rec));
     if ((r = config_apply_defaults(rec_keys, N_REC_KEYS, &rec, err, errsz)) < 0)
         return r;
-    r = config_parse_ini(path, rec_keys, N_REC_KEYS, &rec, USERDB_RECORD_MAX, err, errsz);
+    r = config_parse_ini_flags(path, CONFIG_PARSE_NOFOLLOW, rec_keys, N_REC_KEYS, &rec,
+                               USERDB_RECORD_MAX, err, errsz);
     if (r == BURROW_ERR_NOT_FOUND) {
         snprintf(err, errsz, "no such user '%s'", name);
         return r;

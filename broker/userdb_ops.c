@@ -323,7 +323,7 @@ int userdb_del(struct userdb *db, const char *name, int keep, char *kept_path, s
     if ((r = lock_for_op(db, &took, err, errsz)) < 0)
         return r;
     remove_leftovers(db);
-    char dir[PATHBUF], img[PATHBUF], gone[PATHBUF];
+    char dir[PATHBUF], img[PATHBUF], gone[PATHBUF], kept[PATHBUF] = "";
     int img_fd = -1;
     if (!user_exists(db, name)) {
         r = fail(err, errsz, BURROW_ERR_NOT_FOUND, "no such user '%s'", name);
@@ -343,19 +343,20 @@ int userdb_del(struct userdb *db, const char *name, int keep, char *kept_path, s
         goto out;
     }
     r = 0;
-    if (keep && img_fd >= 0 && (r = keep_home(db, name, img, kept_path, keptsz, err, errsz)) < 0)
+    if (keep && img_fd >= 0 && (r = keep_home(db, name, img, kept, sizeof(kept), err, errsz)) < 0)
         goto out;
     snprintf(gone, sizeof(gone), "%s/.del-%s-XXXXXX", db->users_dir, name);
-    if (!mkdtemp(gone)) {
-        r = sys_fail(err, errsz, "cannot create", gone);
-        goto out;
-    }
     /* a directory may be renamed over an empty one: atomic removal from view */
-    if (rename(dir, gone) < 0) {
+    if (!mkdtemp(gone) || rename(dir, gone) < 0) {
         r = sys_fail(err, errsz, "cannot remove", dir);
         rmdir(gone);
+        /* the user stays: put a kept image back where it was */
+        if (kept[0] && rename(kept, img) < 0)
+            log_warn("cannot move %s back to %s: %s", kept, img, strerror(errno));
         goto out;
     }
+    if (kept_path && keptsz)
+        snprintf(kept_path, keptsz, "%s", kept);
     if (fs_fsync_dir(db->users_dir) < 0)
         log_warn("cannot sync %s: %s", db->users_dir, strerror(errno));
     homedisk_unlock(img_fd);

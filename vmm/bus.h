@@ -6,6 +6,8 @@
  * table is guarded by a rwlock so devices may register while the VM runs.
  * Handlers get the offset inside their range, never the absolute address, and
  * are called only for accesses that lie entirely inside the range.
+ * Handlers run under the table's read lock: a handler must not register
+ * ranges itself (defer that to the event thread).
  */
 #ifndef BURROW_VMM_BUS_H
 #define BURROW_VMM_BUS_H

@@ -46,6 +46,8 @@ static int machine_load(struct machine *m, const struct machine_config *cfg)
         r = elf_load(&vm->mem, cfg->kernel, cfg->kernel_len, &m->image, &reason);
     if (r)
         return why(m, r, "kernel image rejected: %s", reason);
+    /* A vmlinux is an ELF with a PVH note; the test guest has none. */
+    is_linux = is_linux || m->image.kind == BOOT_ENTRY_PVH;
     if ((r = machine_cmdline(m->cmdline, sizeof(m->cmdline), cfg->cmdline, is_linux)))
         return why(m, r, "kernel command line: %s", "too long");
     if (m->image.cmdline_size && strlen(m->cmdline) > m->image.cmdline_size)
@@ -60,6 +62,8 @@ static int machine_load(struct machine *m, const struct machine_config *cfg)
     uint64_t rsdp = 0;
     struct acpi_config ac = {.nr_vcpus = vm->nr_vcpus, .nr_virtio = cfg->nr_virtio};
     memcpy(ac.virtio, cfg->virtio, sizeof(ac.virtio));
+    if (cfg->devices)
+        ac.nr_virtio = devices_slots(&m->devices, ac.virtio, VM_VIRTIO_MAX);
     if ((r = acpi_build(&vm->mem, BOOT_ACPI_ADDR, BOOT_ACPI_MAX, &ac, &rsdp)))
         return why(m, r, "ACPI tables: %s", NULL);
     if ((r = boot_write_zero_page(vm, &m->image, m->cmdline, initrd_gpa, cfg->initrd_len, rsdp)))
@@ -75,7 +79,10 @@ static int machine_load(struct machine *m, const struct machine_config *cfg)
 int machine_create(struct machine *m, const struct machine_config *cfg)
 {
     memset(m, 0, sizeof(*m));
-    struct vm_config vc = {.mem_size = cfg->mem_size, .nr_vcpus = cfg->nr_vcpus, .mem_fd = -1};
+    struct vm_config vc = {.mem_size = cfg->mem_size,
+                           .nr_vcpus = cfg->nr_vcpus,
+                           .mem_fd = cfg->mem_file ? cfg->mem_fd : -1,
+                           .mem_private = cfg->mem_private};
     int r = vm_create(&vc, &m->vm);
     if (r) {
         if (!m->vm)
@@ -87,6 +94,9 @@ int machine_create(struct machine *m, const struct machine_config *cfg)
                        cfg->console_out)) ||
         (r = legacy_init(&m->legacy, m->vm)))
         return why(m, r, "legacy devices: %s", NULL);
+    if (cfg->devices &&
+        (r = devices_create(&m->devices, m->vm, cfg->devices, m->why, sizeof(m->why))))
+        return r;
     uint64_t t1 = now_ns();
     r = machine_load(m, cfg);
     m->t.devices_ns = t1 - t0;
@@ -98,4 +108,5 @@ void machine_destroy(struct machine *m)
 {
     vm_destroy(m->vm);
     m->vm = NULL;
+    devices_destroy(&m->devices); /* after the vCPUs and the event thread are gone */
 }

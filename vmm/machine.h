@@ -8,9 +8,11 @@
 #ifndef BURROW_VMM_MACHINE_H
 #define BURROW_VMM_MACHINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/devices.h"
 #include "vmm/hw/legacy.h"
 #include "vmm/hw/uart16550.h"
 #include "vmm/vm.h"
@@ -29,9 +31,15 @@ struct machine_config {
     const char *cmdline; /* NULL: the default for the image type */
     uint64_t mem_size;
     unsigned nr_vcpus;
+    /* RAM from a file (template memory) instead of anonymous memory. */
+    bool mem_file;
+    int mem_fd;                  /* with mem_file: at least mem_size bytes */
+    bool mem_private;            /* with mem_file: MAP_PRIVATE (a fork), else MAP_SHARED */
     int console_in, console_out; /* -1: none */
     struct vm_virtio_slot virtio[VM_VIRTIO_MAX];
     unsigned nr_virtio;
+    /* virtio devices (vmm/devices.c); when set, they fill the DSDT instead of virtio[] */
+    const struct devices_config *devices;
 };
 
 struct machine_timings {
@@ -42,6 +50,7 @@ struct machine {
     struct vm *vm;
     struct uart16550 uart;
     struct legacy_devices legacy;
+    struct devices devices;
     struct boot_image image;
     struct machine_timings t;
     char cmdline[BOOT_CMDLINE_MAX];

@@ -115,6 +115,7 @@ int vcpu_create(struct vm *vm, unsigned index)
     memset(v, 0, sizeof(*v));
     v->vm = vm;
     v->index = index;
+    v->fd = -1;
     v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
     if (v->fd < 0)
         return vcpu_fail(v, BURROW_ERR_SYSTEM, "KVM_CREATE_VCPU");
@@ -142,7 +143,7 @@ void vcpu_destroy(struct vcpu *v)
 {
     if (v->run)
         munmap(v->run, (size_t)v->vm->vcpu_mmap_size);
-    if (v->fd > 0)
+    if (v->fd >= 0)
         close(v->fd);
     v->run = NULL;
     v->fd = -1;
@@ -162,7 +163,7 @@ static void vcpu_handle_io(struct vcpu *v)
     /* String I/O: count accesses of size bytes, back to back in the page. */
     for (uint32_t i = 0; i < run->io.count; i++) {
         if (bus_dispatch(&v->vm->bus, BUS_PIO, run->io.port, data, run->io.size, is_write) &&
-            log_get_level() >= LOG_LVL_DEBUG) {
+            log_get_level() >= LOG_LVL_DEBUG && log_ratelimit_ok(&v->unclaimed_rl, 20, 1)) {
             uint32_t val = 0;
             memcpy(&val, data, run->io.size <= 4 ? run->io.size : 4);
             log_debug("vCPU %u: unclaimed port %s 0x%x size %u value 0x%x", v->index,
@@ -176,8 +177,12 @@ static void vcpu_handle_mmio(struct vcpu *v)
 {
     struct kvm_run *run = v->run;
     uint32_t len = run->mmio.len <= 8 ? run->mmio.len : 8;
-    bus_dispatch(&v->vm->bus, BUS_MMIO, run->mmio.phys_addr, run->mmio.data, len,
-                 run->mmio.is_write);
+    if (bus_dispatch(&v->vm->bus, BUS_MMIO, run->mmio.phys_addr, run->mmio.data, len,
+                     run->mmio.is_write) &&
+        log_ratelimit_ok(&v->unclaimed_rl, 20, 1))
+        log_debug("vCPU %u: unclaimed MMIO %s 0x%llx size %u", v->index,
+                  run->mmio.is_write ? "write" : "read", (unsigned long long)run->mmio.phys_addr,
+                  len);
 }
 
 /* Returns 0 to keep running, 1 when the VM is stopping. */

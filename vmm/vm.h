@@ -24,6 +24,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include "common/log.h"
 #include "vmm/bus.h"
 #include "vmm/evloop.h"
 #include "vmm/gmem.h"
@@ -93,10 +94,10 @@ struct vcpu {
     struct kvm_run *run;
     pthread_t thread;
     int thread_started;
-    /* Set by the kick signal handler; mirrors run->immediate_exit. */
-    _Atomic int parked;
+    _Atomic int parked; /* 1 while parked by vm_pause (under vm->lock) */
     uint64_t nr_exits;
-    uint64_t first_exit_ns; /* CLOCK_MONOTONIC of the first exit (bench-boot) */
+    uint64_t first_exit_ns;            /* CLOCK_MONOTONIC of the first exit (bench-boot) */
+    struct log_ratelimit unclaimed_rl; /* guest-triggered "unclaimed port/MMIO" logs */
 };
 
 struct vm_timings {

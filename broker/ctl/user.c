@@ -167,7 +167,7 @@ static int cmd_add(struct ctl_ctx *ctx, int argc, char **argv)
     struct userdb_new_user nu = {0};
     char *keys = NULL;
     size_t keys_len = 0;
-    int pw_stdin = 0, c, rc = EXIT_OK;
+    int pw_stdin = 0, keys_from_stdin = 0, c, rc = EXIT_OK;
     uint64_t v;
     while (rc == EXIT_OK && (c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (c) {
@@ -180,6 +180,7 @@ static int cmd_add(struct ctl_ctx *ctx, int argc, char **argv)
             nu.shell = optarg;
             break;
         case 'k': {
+            keys_from_stdin |= strcmp(optarg, "-") == 0;
             char *text;
             size_t len;
             if ((rc = read_input(optarg, &text, &len)) != EXIT_OK)
@@ -210,6 +211,8 @@ static int cmd_add(struct ctl_ctx *ctx, int argc, char **argv)
     }
     if (rc == EXIT_OK && optind != argc - 1)
         rc = cli_err(EXIT_USAGE, "usage: burrowctl user add NAME [options] (see --help)");
+    if (rc == EXIT_OK && pw_stdin && keys_from_stdin)
+        rc = cli_err(EXIT_USAGE, "--password-stdin and --key-file - cannot both use stdin");
     char pw[USERDB_PASSWORD_MAX + 2];
     size_t pwlen = 0;
     if (rc == EXIT_OK && pw_stdin && (rc = read_password(pw, sizeof(pw), &pwlen)) == EXIT_OK) {

@@ -13,16 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "broker/cli.h"
 #include "broker/ctl/ctl.h"
 #include "common/err.h"
+#include "common/log.h"
 #include "vmm/machine.h"
 
 static const char vm_boot_usage[] =
     "usage: burrowctl vm boot --kernel FILE [--initrd FILE] [--cmdline STR] [--mem MiB] "
-    "[--vcpus N]";
+    "[--vcpus N] [--vsock-uds PATH [--cid N]] [--disk FILE[:ro]]";
 
 /* Read a whole file of at most max bytes. */
 static int read_file(const char *path, size_t max, uint8_t **out, size_t *len)
@@ -67,6 +69,20 @@ static int parse_uint(const char *s, unsigned long min, unsigned long max, unsig
     return 0;
 }
 
+/* "FILE" or "FILE:ro" into out (NUL-terminated). */
+static int parse_disk(const char *arg, char *out, size_t outsz, bool *ro)
+{
+    size_t len = strlen(arg);
+    *ro = len > 3 && strcmp(arg + len - 3, ":ro") == 0;
+    if (*ro)
+        len -= 3;
+    if (len == 0 || len >= outsz)
+        return -1;
+    memcpy(out, arg, len);
+    out[len] = '\0';
+    return 0;
+}
+
 static int exit_status(const struct vm_exit_info *e)
 {
     switch (e->reason) {
@@ -82,6 +98,35 @@ static int exit_status(const struct vm_exit_info *e)
     }
 }
 
+/*
+ * A terminal on stdin goes to raw mode (bytes reach the guest's UART as
+ * typed, no local echo) but keeps ISIG, so Ctrl-C still stops the VMM.
+ */
+static struct termios saved_tty;
+static int tty_saved;
+
+static void tty_restore(void)
+{
+    if (tty_saved)
+        tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+    tty_saved = 0;
+}
+
+static void tty_raw(void)
+{
+    if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tty) < 0)
+        return;
+    struct termios t = saved_tty;
+    t.c_iflag &= ~(unsigned)(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON);
+    t.c_lflag &= ~(unsigned)(ECHO | ECHONL | ICANON | IEXTEN);
+    t.c_cc[VMIN] = 1;
+    t.c_cc[VTIME] = 0;
+    if (tcsetattr(STDIN_FILENO, TCSANOW, &t) == 0) {
+        tty_saved = 1;
+        atexit(tty_restore);
+    }
+}
+
 static int vm_boot_run(struct machine_config *mc)
 {
     static struct machine m; /* large: keep it off the stack */
@@ -91,6 +136,8 @@ static int vm_boot_run(struct machine_config *mc)
         machine_destroy(&m);
         return EXIT_RUNTIME;
     }
+    if (mc->console_in >= 0)
+        tty_raw();
     if ((r = vm_start(m.vm))) {
         cli_err(EXIT_RUNTIME, "cannot start the VM: %s", burrow_strerror(r));
         machine_destroy(&m);
@@ -98,21 +145,24 @@ static int vm_boot_run(struct machine_config *mc)
     }
     struct vm_exit_info info;
     vm_wait(m.vm, &info);
+    tty_restore();
+    log_info("VM stopped: %s", info.detail);
     machine_destroy(&m);
     return exit_status(&info);
 }
 
 int ctl_vm_boot(int argc, char **argv)
 {
-    static const struct option opts[] = {{"kernel", required_argument, NULL, 'k'},
-                                         {"initrd", required_argument, NULL, 'i'},
-                                         {"cmdline", required_argument, NULL, 'c'},
-                                         {"mem", required_argument, NULL, 'm'},
-                                         {"vcpus", required_argument, NULL, 'n'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'}, {"mem", required_argument, NULL, 'm'},
+        {"vcpus", required_argument, NULL, 'n'},   {"vsock-uds", required_argument, NULL, 'u'},
+        {"cid", required_argument, NULL, 'C'},     {"disk", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
-    unsigned long mem_mib = 256, vcpus = 1;
+    unsigned long mem_mib = 256, vcpus = 1, cid = 3;
+    struct devices_config dc = {0};
+    static char disk[4096];
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -134,6 +184,18 @@ int ctl_vm_boot(int argc, char **argv)
             if (parse_uint(optarg, 1, VM_MAX_VCPUS, &vcpus))
                 return cli_err(EXIT_USAGE, "--vcpus: 1..%u", VM_MAX_VCPUS);
             break;
+        case 'u':
+            dc.vsock_uds = optarg;
+            break;
+        case 'C':
+            if (parse_uint(optarg, 3, 0xfffffffeul, &cid))
+                return cli_err(EXIT_USAGE, "--cid: 3..4294967294");
+            break;
+        case 'd':
+            if (parse_disk(optarg, disk, sizeof(disk), &dc.disk_ro))
+                return cli_err(EXIT_USAGE, "--disk: FILE or FILE:ro");
+            dc.disk = disk;
+            break;
         case 'h':
             printf("%s\n", vm_boot_usage);
             return EXIT_OK;
@@ -150,7 +212,9 @@ int ctl_vm_boot(int argc, char **argv)
                                 .mem_size = (uint64_t)mem_mib * VM_MIB,
                                 .nr_vcpus = (unsigned)vcpus,
                                 .console_in = STDIN_FILENO,
-                                .console_out = STDOUT_FILENO};
+                                .console_out = STDOUT_FILENO,
+                                .devices = &dc};
+    dc.guest_cid = cid;
     uint8_t *kbuf = NULL, *ibuf = NULL;
     if (read_file(kernel, MACHINE_KERNEL_MAX, &kbuf, &mc.kernel_len))
         return EXIT_RUNTIME;

@@ -1,6 +1,6 @@
 # tests/kvm/: tier test-kvm (the real VMM on the host's KVM with the test
 # guest) and the boot benchmark. Needs /dev/kvm; fails saying so without it.
-KVMTEST_BINS := $(B)/tests/kvm/pause_test $(B)/tests/kvm/bench_boot
+KVMTEST_BINS := $(addprefix $(B)/tests/kvm/,pause_test bench_boot linux_start irqfd_test memfile_test)
 TEST_TIERS += test-kvm
 BENCHES += bench-boot
 
@@ -9,7 +9,8 @@ $(B)/tests/kvm/%: $(B)/obj/tests/kvm/%.o $(B)/obj/tests/kvm/kvmtest.o $(HOST_LIB
 	$(CC) $(HOST_LDFLAGS) -o $@ $< $(B)/obj/tests/kvm/kvmtest.o $(HOST_LIBS_A) $(HOST_LDLIBS)
 
 .PHONY: test-kvm bench-boot
-test-kvm: all $(KVMTEST_BINS)
+# The real-kernel cases need Debian's cloud kernel (fetched once into $(B)/kernel).
+test-kvm: all $(KVMTEST_BINS) $(B)/tests/unit/vmm/test_bzimage $(VMM_TEST_KERNEL)
 	tests/kvm/run-tests $(B)
 
 bench-boot: all $(KVMTEST_BINS)

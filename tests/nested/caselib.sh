@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/nested/caselib.sh - helpers for tests/nested/cases/*.sh (run in L1).
 #
 #   . "$NESTED_REPO/tests/nested/caselib.sh"

@@ -18,5 +18,5 @@ nested-image:
 	tests/nested/mkimage $(B)/nested
 
 # NESTED_CASES=GLOB runs only the matching cases (e.g. NESTED_CASES='02-*').
-test-nested: $(NESTED_KVM_SMOKE)
+test-nested: all $(NESTED_KVM_SMOKE)
 	B=$(B) NESTED_CASES='$(NESTED_CASES)' tests/nested/test-nested

@@ -14,7 +14,7 @@
 #include "common/log.h"
 #include "vmm/virtio/queue.h"
 
-#define REQ_HDR_SIZE 16u
+#define REQ_HDR_SIZE     16u
 #define DISCARD_SEG_SIZE 16u
 
 struct virtio_blk {
@@ -22,9 +22,9 @@ struct virtio_blk {
     const struct virtio_transport *t;
     bool active;
     struct virtio_activation act;
-    bool ro_feature;  /* VIRTIO_BLK_F_RO offered */
-    int fd;           /* -1: empty slot */
-    bool medium_ro;   /* refuse writes and discards */
+    bool ro_feature;   /* VIRTIO_BLK_F_RO offered */
+    int fd;            /* -1: empty slot */
+    bool medium_ro;    /* refuse writes and discards */
     uint64_t capacity; /* sectors */
     char id[VIRTIO_BLK_ID_BYTES];
     struct vq_chain chain;
@@ -109,7 +109,7 @@ int virtio_blk_attach(struct virtio_blk *b, const char *path, bool read_only)
     }
     b->fd = fd;
     b->medium_ro = read_only || b->ro_feature;
-    b->capacity = (uint64_t)st.st_size / BLK_SECTOR;
+    __atomic_store_n(&b->capacity, (uint64_t)st.st_size / BLK_SECTOR, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&b->lock);
     b->t->signal_config(b->t->ctx);
     return 0;
@@ -121,7 +121,7 @@ void virtio_blk_detach(struct virtio_blk *b)
     if (b->fd >= 0)
         close(b->fd);
     b->fd = -1;
-    b->capacity = 0;
+    __atomic_store_n(&b->capacity, 0, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&b->lock);
     b->t->signal_config(b->t->ctx);
 }
@@ -155,9 +155,9 @@ static void blk_config_read(void *dev, uint32_t off, uint8_t *data, uint32_t len
 {
     struct virtio_blk *b = dev;
     uint8_t cfg[BLK_CONFIG_SIZE] = {0};
-    pthread_mutex_lock(&b->lock);
-    memcpy(cfg + 0, &b->capacity, 8);
-    pthread_mutex_unlock(&b->lock);
+    /* Atomic, not the device lock: a vCPU must not wait behind a request's disk I/O. */
+    uint64_t cap = __atomic_load_n(&b->capacity, __ATOMIC_ACQUIRE);
+    memcpy(cfg + 0, &cap, 8);
     put32(cfg + 12, BLK_SEG_MAX);
     put32(cfg + 20, BLK_SECTOR);
     uint16_t nq = 1;
@@ -190,7 +190,8 @@ static void blk_reset(void *dev)
 static int rw_full(int fd, struct iovec *iov, unsigned n, uint64_t off, bool write)
 {
     while (n) {
-        ssize_t r = write ? pwritev(fd, iov, (int)n, (off_t)off) : preadv(fd, iov, (int)n, (off_t)off);
+        ssize_t r =
+            write ? pwritev(fd, iov, (int)n, (off_t)off) : preadv(fd, iov, (int)n, (off_t)off);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
@@ -284,7 +285,7 @@ static uint32_t handle_request(struct virtio_blk *b, const struct vq_chain *c)
         break;
     case VIRTIO_BLK_T_GET_ID:
         written = (uint32_t)(c->in_bytes - 1 < VIRTIO_BLK_ID_BYTES ? c->in_bytes - 1
-                                                                    : VIRTIO_BLK_ID_BYTES);
+                                                                   : VIRTIO_BLK_ID_BYTES);
         vq_chain_write(c, 0, b->id, written);
         status = VIRTIO_BLK_S_OK;
         break;
@@ -308,7 +309,11 @@ static void blk_notify(void *dev, unsigned qi)
         goto out;
     struct vq *q = &b->act.vqs[0];
     bool pushed = false;
-    for (;;) {
+    for (unsigned budget = VIRTIO_BUDGET;; budget--) {
+        if (!budget) { /* a guest refilling as fast as we drain must not starve the others */
+            b->t->requeue(b->t->ctx, 0);
+            break;
+        }
         int got = vq_pop(q, b->act.mem, &b->chain);
         if (got == 0) {
             if (!vq_enable_notify(q))

@@ -21,30 +21,30 @@
 
 #include "vmm/virtio/virtio.h"
 
-#define VIRTIO_BLK_F_SEG_MAX 2
-#define VIRTIO_BLK_F_RO 5
+#define VIRTIO_BLK_F_SEG_MAX  2
+#define VIRTIO_BLK_F_RO       5
 #define VIRTIO_BLK_F_BLK_SIZE 6
-#define VIRTIO_BLK_F_FLUSH 9
-#define VIRTIO_BLK_F_DISCARD 13
+#define VIRTIO_BLK_F_FLUSH    9
+#define VIRTIO_BLK_F_DISCARD  13
 
-#define VIRTIO_BLK_T_IN 0u
-#define VIRTIO_BLK_T_OUT 1u
-#define VIRTIO_BLK_T_FLUSH 4u
-#define VIRTIO_BLK_T_GET_ID 8u
+#define VIRTIO_BLK_T_IN      0u
+#define VIRTIO_BLK_T_OUT     1u
+#define VIRTIO_BLK_T_FLUSH   4u
+#define VIRTIO_BLK_T_GET_ID  8u
 #define VIRTIO_BLK_T_DISCARD 11u
 
-#define VIRTIO_BLK_S_OK 0u
-#define VIRTIO_BLK_S_IOERR 1u
+#define VIRTIO_BLK_S_OK     0u
+#define VIRTIO_BLK_S_IOERR  1u
 #define VIRTIO_BLK_S_UNSUPP 2u
 
-#define VIRTIO_BLK_ID_BYTES 20u
-#define BLK_SECTOR 512u
-#define BLK_QUEUE_MAX 256u
-#define BLK_SEG_MAX 254u                 /* data buffers per request */
-#define BLK_MAX_DISCARD_SECTORS (1u << 21) /* 1 GiB per segment */
-#define BLK_MAX_DISCARD_SEG 32u
+#define VIRTIO_BLK_ID_BYTES       20u
+#define BLK_SECTOR                512u
+#define BLK_QUEUE_MAX             256u
+#define BLK_SEG_MAX               254u       /* data buffers per request */
+#define BLK_MAX_DISCARD_SECTORS   (1u << 21) /* 1 GiB per segment */
+#define BLK_MAX_DISCARD_SEG       32u
 #define BLK_DISCARD_ALIGN_SECTORS 8u /* 4 KiB */
-#define BLK_CONFIG_SIZE 60u
+#define BLK_CONFIG_SIZE           60u
 
 struct virtio_blk;
 

@@ -6,7 +6,7 @@
 #include "common/err.h"
 #include "common/log.h"
 
-#define SAVE_MAGIC 0x4f494d56u /* "VMIO" */
+#define SAVE_MAGIC   0x4f494d56u /* "VMIO" */
 #define SAVE_VERSION 1u
 
 static struct log_ratelimit mmio_rl;
@@ -53,6 +53,19 @@ static void tr_needs_reset(void *ctx)
     }
 }
 
+static void tr_requeue(void *ctx, unsigned q)
+{
+    struct virtio_mmio *m = ctx;
+    if (m->requeue)
+        m->requeue(m->requeue_ctx, q);
+}
+
+void virtio_mmio_set_requeue(struct virtio_mmio *m, void (*fn)(void *ctx, unsigned q), void *ctx)
+{
+    m->requeue = fn;
+    m->requeue_ctx = ctx;
+}
+
 int virtio_mmio_init(struct virtio_mmio *m, const struct virtio_dev_ops *ops,
                      const struct gmem *mem, virtio_irq_fn irq, void *irq_ctx)
 {
@@ -70,7 +83,8 @@ int virtio_mmio_init(struct virtio_mmio *m, const struct virtio_dev_ops *ops,
     m->transport = (struct virtio_transport){.ctx = m,
                                              .signal_queue = tr_signal_queue,
                                              .signal_config = tr_signal_config,
-                                             .needs_reset = tr_needs_reset};
+                                             .needs_reset = tr_needs_reset,
+                                             .requeue = tr_requeue};
     for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
         vq_init(&m->vqs[i], i < ops->nr_queues ? ops->queue_max : 0);
     return 0;
@@ -97,7 +111,7 @@ static void device_reset(struct virtio_mmio *m)
     m->acked = 0;
     m->dev_features_sel = m->drv_features_sel = 0;
     m->queue_sel = 0;
-    m->active = false;
+    __atomic_store_n(&m->active, false, __ATOMIC_RELEASE);
     __atomic_store_n(&m->isr, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&m->status, 0, __ATOMIC_SEQ_CST);
 }
@@ -120,7 +134,7 @@ static int activate(struct virtio_mmio *m)
     int r = m->ops->activate ? m->ops->activate(m->dev, &act) : 0;
     if (r)
         return r;
-    m->active = true;
+    __atomic_store_n(&m->active, true, __ATOMIC_RELEASE); /* read by virtio_mmio_notify */
     return 0;
 }
 
@@ -244,7 +258,8 @@ static void write_driver_features(struct virtio_mmio *m, uint32_t v)
     }
     if (m->drv_features_sel > 1) {
         if (v)
-            guest_warn(m, "acked features in a selector bank we never offered", m->drv_features_sel);
+            guest_warn(m, "acked features in a selector bank we never offered",
+                       m->drv_features_sel);
         return;
     }
     set_half(&m->acked, m->drv_features_sel == 1, v);
@@ -404,8 +419,7 @@ int virtio_mmio_save(struct virtio_mmio *m, struct buf *out)
     int r;
     pthread_mutex_lock(&m->lock);
     if ((r = buf_put_u32_le(out, SAVE_MAGIC)) || (r = buf_put_u32_le(out, SAVE_VERSION)) ||
-        (r = buf_put_u32_le(out, m->ops->device_id)) ||
-        (r = buf_put_u32_le(out, status_load(m))) ||
+        (r = buf_put_u32_le(out, m->ops->device_id)) || (r = buf_put_u32_le(out, status_load(m))) ||
         (r = buf_put_u32_le(out, __atomic_load_n(&m->isr, __ATOMIC_SEQ_CST))) ||
         (r = buf_put_u32_le(out, __atomic_load_n(&m->config_gen, __ATOMIC_SEQ_CST))) ||
         (r = buf_put_u32_le(out, m->dev_features_sel)) ||

@@ -22,40 +22,40 @@
 #include "vmm/virtio/queue.h"
 #include "vmm/virtio/virtio.h"
 
-#define VIRTIO_MMIO_SIZE 0x1000u
-#define VIRTIO_MMIO_MAGIC 0x74726976u /* "virt" */
+#define VIRTIO_MMIO_SIZE   0x1000u
+#define VIRTIO_MMIO_MAGIC  0x74726976u /* "virt" */
 #define VIRTIO_MMIO_VENDOR 0x57525542u /* "BURW" */
 
 /* Register offsets (virtio 1.2 §4.2.2). */
-#define VIRTIO_MMIO_MAGIC_VALUE 0x000
-#define VIRTIO_MMIO_VERSION 0x004
-#define VIRTIO_MMIO_DEVICE_ID 0x008
-#define VIRTIO_MMIO_VENDOR_ID 0x00c
-#define VIRTIO_MMIO_DEVICE_FEATURES 0x010
+#define VIRTIO_MMIO_MAGIC_VALUE         0x000
+#define VIRTIO_MMIO_VERSION             0x004
+#define VIRTIO_MMIO_DEVICE_ID           0x008
+#define VIRTIO_MMIO_VENDOR_ID           0x00c
+#define VIRTIO_MMIO_DEVICE_FEATURES     0x010
 #define VIRTIO_MMIO_DEVICE_FEATURES_SEL 0x014
-#define VIRTIO_MMIO_DRIVER_FEATURES 0x020
+#define VIRTIO_MMIO_DRIVER_FEATURES     0x020
 #define VIRTIO_MMIO_DRIVER_FEATURES_SEL 0x024
-#define VIRTIO_MMIO_QUEUE_SEL 0x030
-#define VIRTIO_MMIO_QUEUE_NUM_MAX 0x034
-#define VIRTIO_MMIO_QUEUE_NUM 0x038
-#define VIRTIO_MMIO_QUEUE_READY 0x044
-#define VIRTIO_MMIO_QUEUE_NOTIFY 0x050
-#define VIRTIO_MMIO_INTERRUPT_STATUS 0x060
-#define VIRTIO_MMIO_INTERRUPT_ACK 0x064
-#define VIRTIO_MMIO_STATUS 0x070
-#define VIRTIO_MMIO_QUEUE_DESC_LOW 0x080
-#define VIRTIO_MMIO_QUEUE_DESC_HIGH 0x084
-#define VIRTIO_MMIO_QUEUE_DRIVER_LOW 0x090
-#define VIRTIO_MMIO_QUEUE_DRIVER_HIGH 0x094
-#define VIRTIO_MMIO_QUEUE_DEVICE_LOW 0x0a0
-#define VIRTIO_MMIO_QUEUE_DEVICE_HIGH 0x0a4
-#define VIRTIO_MMIO_SHM_SEL 0x0ac
-#define VIRTIO_MMIO_SHM_LEN_LOW 0x0b0
-#define VIRTIO_MMIO_SHM_LEN_HIGH 0x0b4
-#define VIRTIO_MMIO_CONFIG_GENERATION 0x0fc
-#define VIRTIO_MMIO_CONFIG 0x100
+#define VIRTIO_MMIO_QUEUE_SEL           0x030
+#define VIRTIO_MMIO_QUEUE_NUM_MAX       0x034
+#define VIRTIO_MMIO_QUEUE_NUM           0x038
+#define VIRTIO_MMIO_QUEUE_READY         0x044
+#define VIRTIO_MMIO_QUEUE_NOTIFY        0x050
+#define VIRTIO_MMIO_INTERRUPT_STATUS    0x060
+#define VIRTIO_MMIO_INTERRUPT_ACK       0x064
+#define VIRTIO_MMIO_STATUS              0x070
+#define VIRTIO_MMIO_QUEUE_DESC_LOW      0x080
+#define VIRTIO_MMIO_QUEUE_DESC_HIGH     0x084
+#define VIRTIO_MMIO_QUEUE_DRIVER_LOW    0x090
+#define VIRTIO_MMIO_QUEUE_DRIVER_HIGH   0x094
+#define VIRTIO_MMIO_QUEUE_DEVICE_LOW    0x0a0
+#define VIRTIO_MMIO_QUEUE_DEVICE_HIGH   0x0a4
+#define VIRTIO_MMIO_SHM_SEL             0x0ac
+#define VIRTIO_MMIO_SHM_LEN_LOW         0x0b0
+#define VIRTIO_MMIO_SHM_LEN_HIGH        0x0b4
+#define VIRTIO_MMIO_CONFIG_GENERATION   0x0fc
+#define VIRTIO_MMIO_CONFIG              0x100
 
-#define VIRTIO_MMIO_INT_VRING 0x1u
+#define VIRTIO_MMIO_INT_VRING  0x1u
 #define VIRTIO_MMIO_INT_CONFIG 0x2u
 
 /* Raise the slot's interrupt line (edge). */
@@ -69,12 +69,14 @@ struct virtio_mmio {
     const struct gmem *mem;
     virtio_irq_fn irq;
     void *irq_ctx;
+    void (*requeue)(void *ctx, unsigned q); /* NULL: the next kick resumes */
+    void *requeue_ctx;
     struct virtio_transport transport; /* handed to the device, points back here */
 
     /* Register file (saved in snapshots). */
-    uint32_t status;       /* atomic: needs_reset ORs in from device threads */
-    uint32_t isr;          /* atomic: interrupt status */
-    uint32_t config_gen;   /* atomic */
+    uint32_t status;     /* atomic: needs_reset ORs in from device threads */
+    uint32_t isr;        /* atomic: interrupt status */
+    uint32_t config_gen; /* atomic */
     uint32_t dev_features_sel;
     uint32_t drv_features_sel;
     uint64_t offered;
@@ -92,6 +94,8 @@ __attribute__((warn_unused_result)) int virtio_mmio_init(struct virtio_mmio *m,
                                                          const struct virtio_dev_ops *ops,
                                                          const struct gmem *mem, virtio_irq_fn irq,
                                                          void *irq_ctx);
+/* How a device that yielded gets called back (the VMM: write the queue's kick eventfd). */
+void virtio_mmio_set_requeue(struct virtio_mmio *m, void (*fn)(void *ctx, unsigned q), void *ctx);
 /* Bind the device once it exists (it needed &m->transport to be created). */
 void virtio_mmio_attach_dev(struct virtio_mmio *m, void *dev);
 void virtio_mmio_destroy(struct virtio_mmio *m);

@@ -7,12 +7,12 @@
 #include "common/log.h"
 
 /* Ring layouts (virtio 1.2 §2.7): offsets into the three areas. */
-#define DESC_SIZE 16u
-#define AVAIL_FLAGS 0u
-#define AVAIL_IDX 2u
-#define AVAIL_RING 4u
-#define USED_IDX 2u
-#define USED_RING 4u
+#define DESC_SIZE      16u
+#define AVAIL_FLAGS    0u
+#define AVAIL_IDX      2u
+#define AVAIL_RING     4u
+#define USED_IDX       2u
+#define USED_RING      4u
 #define USED_ELEM_SIZE 8u
 
 struct desc {
@@ -263,8 +263,8 @@ bool vq_enable_notify(struct vq *q)
     if (!q->used)
         return false;
     if (q->event_idx)
-        __atomic_store_n((uint16_t *)(q->used + USED_RING + USED_ELEM_SIZE * q->num),
-                         q->last_avail, __ATOMIC_RELAXED);
+        __atomic_store_n((uint16_t *)(q->used + USED_RING + USED_ELEM_SIZE * q->num), q->last_avail,
+                         __ATOMIC_RELAXED);
     /*
      * Full barrier: publish avail_event before re-reading avail->idx, pairing
      * with the driver's full barrier between writing avail->idx and reading

@@ -20,19 +20,19 @@
 
 #include "vmm/gmem.h"
 
-#define VRING_DESC_F_NEXT 1u
-#define VRING_DESC_F_WRITE 2u
-#define VRING_DESC_F_INDIRECT 4u
+#define VRING_DESC_F_NEXT          1u
+#define VRING_DESC_F_WRITE         2u
+#define VRING_DESC_F_INDIRECT      4u
 #define VRING_AVAIL_F_NO_INTERRUPT 1u
 
-#define VQ_SIZE_MAX 1024u            /* largest ring any device offers */
-#define VQ_MAX_IOV 260u              /* buffers per chain (blk: 256 data + hdr + status) */
+#define VQ_SIZE_MAX        1024u      /* largest ring any device offers */
+#define VQ_MAX_IOV         260u       /* buffers per chain (blk: 256 data + hdr + status) */
 #define VQ_MAX_CHAIN_BYTES (1u << 30) /* total bytes one chain may describe */
 
 struct vq {
     /* Registers written by the driver (via the transport). */
-    uint16_t num;       /* ring size the driver chose; 0 = max */
-    uint16_t num_max;   /* what the device offers */
+    uint16_t num;     /* ring size the driver chose; 0 = max */
+    uint16_t num_max; /* what the device offers */
     bool ready;
     uint64_t desc_gpa;  /* descriptor table */
     uint64_t avail_gpa; /* "driver area" */

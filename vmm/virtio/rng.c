@@ -90,7 +90,11 @@ static void rng_notify(void *dev, unsigned qi)
         goto out;
     struct vq *q = &r->act.vqs[0];
     bool pushed = false;
-    for (;;) {
+    for (unsigned budget = VIRTIO_BUDGET;; budget--) {
+        if (!budget) { /* a guest refilling as fast as we drain must not starve the others */
+            r->t->requeue(r->t->ctx, 0);
+            break;
+        }
         int got = vq_pop(q, r->act.mem, &r->chain);
         if (got < 0) {
             r->t->needs_reset(r->t->ctx);

@@ -11,7 +11,7 @@
 
 #include "vmm/virtio/virtio.h"
 
-#define RNG_QUEUE_MAX 64u
+#define RNG_QUEUE_MAX       64u
 #define RNG_MAX_PER_REQUEST (64u * 1024)
 
 struct virtio_rng;

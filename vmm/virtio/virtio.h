@@ -19,22 +19,22 @@
 
 /* Device status bits (virtio 1.2 §2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 0x01u
-#define VIRTIO_STATUS_DRIVER 0x02u
-#define VIRTIO_STATUS_DRIVER_OK 0x04u
+#define VIRTIO_STATUS_DRIVER      0x02u
+#define VIRTIO_STATUS_DRIVER_OK   0x04u
 #define VIRTIO_STATUS_FEATURES_OK 0x08u
 #define VIRTIO_STATUS_NEEDS_RESET 0x40u
-#define VIRTIO_STATUS_FAILED 0x80u
+#define VIRTIO_STATUS_FAILED      0x80u
 
 /* Transport-level feature bits every device may offer. */
 #define VIRTIO_F_RING_INDIRECT_DESC 28
-#define VIRTIO_F_RING_EVENT_IDX 29
-#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_RING_EVENT_IDX     29
+#define VIRTIO_F_VERSION_1          32
 
 #define VIRTIO_BIT(n) (1ull << (n))
 
 /* Device IDs (virtio 1.2 §5). */
 #define VIRTIO_ID_BLOCK 2
-#define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_RNG   4
 #define VIRTIO_ID_VSOCK 19
 
 #define VIRTIO_MAX_QUEUES 8
@@ -61,7 +61,15 @@ struct virtio_transport {
     void (*signal_config)(void *ctx);
     /* The guest broke the device contract: set DEVICE_NEEDS_RESET, config interrupt. */
     void (*needs_reset)(void *ctx);
+    /*
+     * A device stopped early on queue q to let other devices run (its budget
+     * ran out): have notify(q) called again soon from the event loop.
+     */
+    void (*requeue)(void *ctx, unsigned q);
 };
+
+/* Chains a device handles per notify before it yields and requeues. */
+#define VIRTIO_BUDGET 256u
 
 /*
  * Implemented by a device. `dev` is the device's own pointer. The transport

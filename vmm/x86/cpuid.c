@@ -72,6 +72,55 @@ static void cpuid_fix(struct kvm_cpuid_entry2 *e, unsigned apic_id, unsigned nr)
     }
 }
 
+static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t idx)
+{
+    for (unsigned i = 0; i < c->nent; i++)
+        if (c->entries[i].function == fn && c->entries[i].index == idx)
+            return &c->entries[i];
+    return NULL;
+}
+
+/*
+ * Leaf 0xD must only offer XSAVE components whose feature bits the vCPU
+ * has: a host that lists AVX state but clears CPUID.1:ECX.AVX (seen under
+ * nested SVM) makes Linux warn "XSAVE consistency problem" at boot.
+ */
+static void cpuid_fix_xsave(struct kvm_cpuid2 *c)
+{
+    struct kvm_cpuid_entry2 *l1 = cpuid_find(c, 1, 0), *l7 = cpuid_find(c, 7, 0);
+    struct kvm_cpuid_entry2 *d0 = cpuid_find(c, 0xd, 0);
+    if (!l1 || !d0)
+        return;
+    uint32_t mask = d0->eax;
+    uint32_t l7b = l7 ? l7->ebx : 0, l7c = l7 ? l7->ecx : 0;
+    if (!(l1->ecx & (1u << 26))) /* no XSAVE at all */
+        mask &= 0x3;
+    if (!(l1->ecx & (1u << 28))) /* AVX */
+        mask &= ~(1u << 2);
+    if (!(l7b & (1u << 14))) /* MPX: BNDREGS, BNDCSR */
+        mask &= ~(3u << 3);
+    if (!(l7b & (1u << 16))) /* AVX-512: opmask, ZMM_Hi256, Hi16_ZMM */
+        mask &= ~(7u << 5);
+    if (!(l7c & (1u << 3))) /* PKU */
+        mask &= ~(1u << 9);
+    uint32_t size = 576; /* legacy area + XSAVE header */
+    for (unsigned i = 2; i < 32; i++) {
+        struct kvm_cpuid_entry2 *e = cpuid_find(c, 0xd, i);
+        if (!e)
+            continue;
+        if (!(mask & (1u << i)) && ((d0->eax >> i) & 1)) {
+            e->eax = e->ebx = e->ecx = e->edx = 0; /* component withdrawn */
+            continue;
+        }
+        if ((mask & (1u << i)) && e->ebx + e->eax > size)
+            size = e->ebx + e->eax;
+    }
+    if (mask != d0->eax) {
+        d0->eax = mask;
+        d0->ebx = d0->ecx = size;
+    }
+}
+
 int cpuid_for_vcpu(const struct kvm_cpuid2 *sup, unsigned apic_id, unsigned nr,
                    struct kvm_cpuid2 **out)
 {
@@ -98,6 +147,7 @@ int cpuid_for_vcpu(const struct kvm_cpuid2 *sup, unsigned apic_id, unsigned nr,
             break;
         }
     }
+    cpuid_fix_xsave(c);
     *out = c;
     return 0;
 }

@@ -116,8 +116,13 @@ int elf_load(struct gmem *mem, const uint8_t *img, size_t len, struct boot_image
         struct elf_phdr *p = &ph[i];
         if (elf_read_phdr(img, len, phoff + (uint64_t)i * 56, p))
             return fail(why, "truncated program header", BURROW_ERR_TRUNCATED);
-        if (p->type == PT_NOTE && !have_pvh && elf_find_pvh(img, len, p, &pvh) == 0)
-            have_pvh = 1;
+        if (p->type == PT_NOTE && !have_pvh) {
+            int nr = elf_find_pvh(img, len, p, &pvh);
+            if (nr == 0)
+                have_pvh = 1;
+            else if (nr != BURROW_ERR_NOT_FOUND)
+                return fail(why, "truncated or malformed note segment", BURROW_ERR_TRUNCATED);
+        }
         if (p->type != PT_LOAD)
             continue;
         if (p->filesz > p->memsz || p->offset > len || p->filesz > len - p->offset)

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # kvm_amd is loaded with nested paging, so L2 guests get NPT, not shadow paging.
 . "$NESTED_REPO/tests/nested/caselib.sh"
 [ -d /sys/module/kvm_amd ] || fail "kvm_amd is not loaded"

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # A tiny KVM program creates a VM, runs real-mode code to an `out`, and checks
 # every exit (tests/nested/kvm-smoke.c, built by `make` for the host).
 # timeout: 60

@@ -151,6 +151,17 @@ static void test_limits(void **state)
     /* whole-text bound */
     assert_int_equal(authkeys_parse("", AUTHKEYS_FILE_MAX + 1, 0, &ak, err, sizeof(err)),
                      BURROW_ERR_TOO_LARGE);
+    /* the text need not be NUL-terminated (found by the fuzzer): an exact-size
+     * heap copy lets ASan catch any read past its end */
+    static const char *const ends[] = {"ssh-rsa R0", TK_ED1, TK_ED1 " comment", "no-pty"};
+    for (size_t i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+        size_t len = strlen(ends[i]);
+        char *exact = malloc(len);
+        memcpy(exact, ends[i], len);
+        if (authkeys_parse(exact, len, 0, &ak, err, sizeof(err)) == 0)
+            authkeys_free(&ak);
+        free(exact);
+    }
     /* embedded NUL in a line */
     char nul[] = TK_ED1 " a\0b\n";
     assert_int_equal(authkeys_parse(nul, sizeof(nul) - 1, AUTHKEYS_STRICT, &ak, err, sizeof(err)),
@@ -181,8 +192,7 @@ static void test_match(void **state)
     struct authkeys ak;
     char err[AUTHKEYS_ERR_MAX];
     /* ED1 allowed only from 10/8 with a forced command; ED2 from anywhere */
-    const char *text = "from=\"10.0.0.0/8\",command=\"/bin/true\",no-pty " TK_ED1 "\n" TK_ED2
-                       "\n";
+    const char *text = "from=\"10.0.0.0/8\",command=\"/bin/true\",no-pty " TK_ED1 "\n" TK_ED2 "\n";
     assert_int_equal(parse_strict(text, &ak, err), 0);
     ssh_key k1 = key_of(TK_ED1), k2 = key_of(TK_ED2), k3 = key_of(TK_ECDSA256);
     struct authkey_opts o;
@@ -238,9 +248,9 @@ static void test_opts_copy(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain_keys),   cmocka_unit_test(test_options),
+        cmocka_unit_test(test_plain_keys),      cmocka_unit_test(test_options),
         cmocka_unit_test(test_malformed_lines), cmocka_unit_test(test_limits),
-        cmocka_unit_test(test_from_patterns), cmocka_unit_test(test_match),
+        cmocka_unit_test(test_from_patterns),   cmocka_unit_test(test_match),
         cmocka_unit_test(test_opts_copy),
     };
     return cmocka_run_group_tests_name("broker/authkeys", tests, NULL, NULL);

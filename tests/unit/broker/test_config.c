@@ -117,8 +117,7 @@ static void test_unknown_section_and_key(void **state)
     assert_int_equal(load_text(f, "port = 22\n", &c, err), BURROW_ERR_INVALID);
     assert_non_null(strstr(err, "outside any section"));
     /* a failed load leaves the defaults, not half a file */
-    assert_int_equal(load_text(f, "[ssh]\nport = 99\nbogus = 1\n", &c, err),
-                     BURROW_ERR_INVALID);
+    assert_int_equal(load_text(f, "[ssh]\nport = 99\nbogus = 1\n", &c, err), BURROW_ERR_INVALID);
     assert_int_equal(c.ssh.port, 22);
 }
 
@@ -157,6 +156,28 @@ static void test_bad_values(void **state)
             fail_msg("case %zu: r=%d err='%s', want '%s'", i, r, err, cases[i].expect);
         assert_int_equal(c.ssh.port, 22);
     }
+}
+
+/* iniparser's own refusals come back as one line with the line number. */
+static void test_syntax_errors(void **state)
+{
+    struct fixture *f = *state;
+    struct burrow_config c;
+    char err[CONFIG_ERR_MAX], text[2048];
+    assert_int_equal(load_text(f, "[ssh\nport = 1\n", &c, err), BURROW_ERR_FORMAT);
+    assert_non_null(strstr(err, "syntax error at line 1"));
+    assert_int_equal(load_text(f, "[ssh]\nport = 1\n(x) y (z\n", &c, err), BURROW_ERR_FORMAT);
+    assert_non_null(strstr(err, "syntax error at line 3"));
+    int n = snprintf(text, sizeof(text), "[ssh]\nbanner = /");
+    memset(text + n, 'a', 1100);
+    snprintf(text + n + 1100, sizeof(text) - (size_t)n - 1100, "\n");
+    assert_int_equal(load_text(f, text, &c, err), BURROW_ERR_FORMAT);
+    assert_non_null(strstr(err, "line too long at line 2"));
+    /* quotes, inline comments, case and spacing are iniparser's usual forms */
+    assert_int_equal(
+        load_text(f, "[SSH]\n  PORT=\"2200\"  \nbanner = /etc/issue ; shown first\n", &c, err), 0);
+    assert_int_equal(c.ssh.port, 2200);
+    assert_string_equal(c.ssh.banner, "/etc/issue");
 }
 
 static void test_missing_and_unreadable(void **state)
@@ -272,6 +293,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_valid_file, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_section_and_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_syntax_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_and_unreadable, setup, teardown),
         cmocka_unit_test(test_value_forms),
         cmocka_unit_test(test_sample_file_documents_every_key),

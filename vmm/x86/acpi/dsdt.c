@@ -1,7 +1,7 @@
 /*
- * vmm/x86/acpi/dsdt.c - Differentiated System Description Table: COM1, one
- * LNRO0005 (virtio-mmio) device per slot with its window and edge-triggered
- * interrupt, and \_S5 for ACPI power-off (Debian's cloud kernel finds
+ * vmm/x86/acpi/dsdt.c - Differentiated System Description Table: COM1, the
+ * CMOS RTC, one LNRO0005 (virtio-mmio) device per slot with its window and
+ * edge-triggered interrupt, and \_S5 for ACPI power-off (Debian's cloud kernel finds
  * virtio-mmio devices only this way: VIRTIO_MMIO_CMDLINE_DEVICES is off).
  */
 #include <stdio.h>
@@ -10,20 +10,22 @@
 #include "vmm/hw/legacy.h"
 #include "vmm/x86/acpi/aml.h"
 
-static void dsdt_com1(struct acpi_tbl *sb)
+/* A legacy ISA device: EISA ID, one I/O range, one ISA IRQ. */
+static void dsdt_isa(struct acpi_tbl *sb, const char *name, const char *hid, uint16_t port,
+                     uint8_t len, uint8_t irq)
 {
     uint8_t mem[128], res[32];
     struct aml_block dev;
     struct acpi_tbl r = {.p = res, .cap = sizeof(res)};
-    aml_res_io(&r, VM_COM1_PORT, 8);
-    aml_res_irq(&r, VM_COM1_IRQ);
+    aml_res_io(&r, port, len);
+    aml_res_irq(&r, irq);
     aml_block_begin(&dev, mem, sizeof(mem));
-    aml_name_eisaid(&dev.body, "_HID", "PNP0501");
+    aml_name_eisaid(&dev.body, "_HID", hid);
     aml_name_int(&dev.body, "_UID", 0);
     aml_name_resources(&dev.body, "_CRS", res, r.len);
     if (r.overflow)
         sb->overflow = 1;
-    aml_block_end(sb, 0x5b82, "COM1", &dev);
+    aml_block_end(sb, 0x5b82, name, &dev);
 }
 
 static void dsdt_virtio(struct acpi_tbl *sb, unsigned i, const struct vm_virtio_slot *s)
@@ -54,7 +56,13 @@ int acpi_build_dsdt(uint8_t *mem, uint32_t cap, const struct acpi_config *cfg, u
     uint8_t sbmem[2048];
     struct aml_block sb;
     aml_block_begin(&sb, sbmem, sizeof(sbmem));
-    dsdt_com1(&sb.body);
+    dsdt_isa(&sb.body, "COM1", "PNP0501", VM_COM1_PORT, 8, VM_COM1_IRQ);
+    /*
+     * The RTC must be a PNP device too: with a hardware-reduced FADT Linux
+     * maps no legacy IRQs, so rtc_cmos's own platform device cannot get
+     * IRQ 8 (probe fails with -EINVAL) unless ACPI describes it.
+     */
+    dsdt_isa(&sb.body, "RTC_", "PNP0B00", 0x70, 2, 8);
     for (unsigned i = 0; i < cfg->nr_virtio; i++)
         dsdt_virtio(&sb.body, i, &cfg->virtio[i]);
     aml_block_end(&t, 0x10, "\\_SB_", &sb);

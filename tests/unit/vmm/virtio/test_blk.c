@@ -217,15 +217,13 @@ static void test_discard_punches_hole(void **state)
     assert_memory_equal(sim_hva(&f->s, r), zero, 512);
     /* beyond the disk, bad flags, too many segments */
     put_seg(f, seg, IMG_SECTORS - 1, 2, 0);
-    assert_int_equal(submit(f, VIRTIO_BLK_T_DISCARD, 0, seg, 16, false, NULL),
-                     VIRTIO_BLK_S_IOERR);
+    assert_int_equal(submit(f, VIRTIO_BLK_T_DISCARD, 0, seg, 16, false, NULL), VIRTIO_BLK_S_IOERR);
     put_seg(f, seg, 0, 1, 0x80);
-    assert_int_equal(submit(f, VIRTIO_BLK_T_DISCARD, 0, seg, 16, false, NULL),
-                     VIRTIO_BLK_S_UNSUPP);
+    assert_int_equal(submit(f, VIRTIO_BLK_T_DISCARD, 0, seg, 16, false, NULL), VIRTIO_BLK_S_UNSUPP);
     uint64_t many = sim_alloc(&f->s, 16 * (BLK_MAX_DISCARD_SEG + 1));
-    assert_int_equal(submit(f, VIRTIO_BLK_T_DISCARD, 0, many, 16 * (BLK_MAX_DISCARD_SEG + 1),
-                            false, NULL),
-                     VIRTIO_BLK_S_UNSUPP);
+    assert_int_equal(
+        submit(f, VIRTIO_BLK_T_DISCARD, 0, many, 16 * (BLK_MAX_DISCARD_SEG + 1), false, NULL),
+        VIRTIO_BLK_S_UNSUPP);
 }
 
 static void test_read_only(void **state)
@@ -242,8 +240,7 @@ static void test_read_only(void **state)
     memset(sim_hva(&f->s, b), 0x5a, 512);
     assert_int_equal(submit(f, VIRTIO_BLK_T_OUT, 0, b, 512, false, NULL), VIRTIO_BLK_S_IOERR);
     put_seg(f, seg, 0, 8, 0);
-    assert_int_equal(submit(f, VIRTIO_BLK_T_DISCARD, 0, seg, 16, false, NULL),
-                     VIRTIO_BLK_S_IOERR);
+    assert_int_equal(submit(f, VIRTIO_BLK_T_DISCARD, 0, seg, 16, false, NULL), VIRTIO_BLK_S_IOERR);
     assert_int_equal(submit(f, VIRTIO_BLK_T_IN, 0, b, 512, true, NULL), VIRTIO_BLK_S_OK);
     static const uint8_t zero[512];
     assert_memory_equal(sim_hva(&f->s, b), zero, 512);
@@ -269,8 +266,7 @@ static void test_ofd_lock_exclusive(void **state)
     assert_int_equal(virtio_blk_attach(f->blk, f->img, false), BURROW_ERR_BUSY);
     close(fd);
     assert_int_equal(virtio_blk_attach(f->blk, f->img, false), 0);
-    assert_int_equal(blk_image_open_locked("/nonexistent/x.img", false, &fd),
-                     BURROW_ERR_NOT_FOUND);
+    assert_int_equal(blk_image_open_locked("/nonexistent/x.img", false, &fd), BURROW_ERR_NOT_FOUND);
 }
 
 static void test_empty_slot_then_attach(void **state)

@@ -1,4 +1,5 @@
-/* tests/unit/vmm/virtio/test_mmio.c - the virtio-mmio register file enforces the driver protocol. */
+/* tests/unit/vmm/virtio/test_mmio.c - the virtio-mmio register file enforces the driver protocol.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

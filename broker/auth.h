@@ -1,0 +1,45 @@
+/*
+ * broker/auth.h - the session process's authentication decisions.
+ *
+ * Owns: public-key and password checks against the user database, the
+ * per-key authorized_keys options that then apply to the session, and the
+ * cross-process cap on concurrent argon2id verifications (~64 MiB each).
+ *
+ * An unknown user, a locked user and a wrong key all give the same answer
+ * through the same path; a password attempt for an unknown user spends the
+ * same argon2id work as a real verification (userdb_password_burn).
+ */
+#ifndef BURROW_BROKER_AUTH_H
+#define BURROW_BROKER_AUTH_H
+
+#include <libssh/libssh.h>
+
+#include "broker/authkeys.h"
+#include "broker/userdb.h"
+
+#define AUTH_PASSWORD_SLOTS 4 /* concurrent argon2id verifications, host-wide */
+
+struct auth_ctx {
+    const struct burrow_config *cfg;
+    struct userdb db;
+    const char *client_addr; /* numeric */
+    char lock_dir[CONFIG_PATH_MAX + 32]; /* run_dir/pwslots */
+};
+
+__attribute__((warn_unused_result)) int auth_init(struct auth_ctx *a,
+                                                  const struct burrow_config *cfg,
+                                                  const char *client_addr);
+void auth_close(struct auth_ctx *a);
+
+/*
+ * 1 if `user` may log in with `key` (its record exists, is not locked, and
+ * an authorized_keys entry matches with a from= allowing the client), with
+ * the key's options in *opts and the record in *rec; 0 otherwise.
+ */
+int auth_pubkey(struct auth_ctx *a, const char *user, const ssh_key key,
+                struct authkey_opts *opts, struct user_record *rec);
+/* 1 if the password is right for an unlocked user, 0 otherwise. */
+int auth_password(struct auth_ctx *a, const char *user, const char *password,
+                  struct user_record *rec);
+
+#endif /* BURROW_BROKER_AUTH_H */

@@ -1,0 +1,31 @@
+/*
+ * broker/channel.h - SSH channels proxied to agent connections.
+ *
+ * Owns: one struct chan per SSH channel (session or direct-tcpip), the
+ * channel requests (pty-req, env, shell, exec, subsystem, window-change,
+ * signal), the agent connection each channel gets (broker/agentconn.h), and
+ * flow control both ways:
+ *   SSH -> agent: data stays in libssh's channel buffer (whose window then
+ *     stops growing) until the agent connection has room;
+ *   agent -> SSH: frames stay in our buffer (and we stop reading the agent)
+ *     until the client's window has room.
+ */
+#ifndef BURROW_BROKER_CHANNEL_H
+#define BURROW_BROKER_CHANNEL_H
+
+#include "broker/session.h"
+
+/* Install the message callback that opens direct-tcpip channels. */
+void channel_setup(struct sess *s);
+/* The server callback for "session" channel opens (userdata: struct sess). */
+ssh_channel channel_on_open_session(ssh_session ssh, void *userdata);
+/* Move bytes both ways for every channel; free finished ones. */
+void channel_pump_all(struct sess *s);
+/* Tell every open channel the VM is gone (text on stderr) and end it. */
+void channel_fail_all(struct sess *s, const char *text);
+/* Number of live channels. */
+int channel_count(const struct sess *s);
+/* Close everything (session end). */
+void channel_free_all(struct sess *s);
+
+#endif /* BURROW_BROKER_CHANNEL_H */

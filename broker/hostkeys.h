@@ -1,0 +1,46 @@
+/*
+ * broker/hostkeys.h - the SSH host keys: load, or generate at first start.
+ *
+ * Owns: the host key files in [ssh] host_key_dir (ssh_host_ed25519_key,
+ * ssh_host_ecdsa_key, ssh_host_rsa_key and their .pub), their generation
+ * (atomic: temp file 0600, fsync, rename) and their SHA256 fingerprints.
+ *
+ * The keys stay in memory for the lifetime of every session process because
+ * libssh signs with the host key at each key exchange, rekeys included
+ * (design §2; docs/security.md).
+ */
+#ifndef BURROW_BROKER_HOSTKEYS_H
+#define BURROW_BROKER_HOSTKEYS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <libssh/libssh.h>
+
+#define HOSTKEYS_N 3
+#define HOSTKEYS_FP_MAX 128
+
+struct hostkey {
+    const char *file; /* base name, e.g. "ssh_host_ed25519_key" */
+    ssh_key key;      /* private key, NULL if not loaded */
+    char fingerprint[HOSTKEYS_FP_MAX]; /* "SHA256:..." */
+    int generated;    /* created by this call */
+};
+
+struct hostkeys {
+    struct hostkey k[HOSTKEYS_N];
+};
+
+/*
+ * Load every host key from dir; create the directory (0700) and any missing
+ * key (ed25519, ecdsa p256, rsa 3072). Returns 0 or a negative burrow_err.
+ */
+__attribute__((warn_unused_result)) int hostkeys_load(struct hostkeys *hk, const char *dir,
+                                                      int generate);
+void hostkeys_free(struct hostkeys *hk);
+/* One line per key: "<type> <fingerprint> <path>". */
+void hostkeys_print(const struct hostkeys *hk, const char *dir, FILE *out);
+/* 1 if this call generated at least one key. */
+int hostkeys_any_generated(const struct hostkeys *hk);
+
+#endif /* BURROW_BROKER_HOSTKEYS_H */

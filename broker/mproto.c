@@ -1,0 +1,73 @@
+/* broker/mproto.c - master <-> session messages (see mproto.h). */
+#include "broker/mproto.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+int mproto_send(int fd, int type, unsigned n, const char *const *fields)
+{
+    uint8_t mem[MPROTO_MSG_MAX];
+    struct buf b;
+    buf_init_writer(&b, mem, sizeof(mem));
+    if (n > MPROTO_FIELDS || type < 0 || type > 255)
+        return BURROW_ERR_INVALID;
+    int r = buf_put_u8(&b, (uint8_t)type);
+    for (unsigned i = 0; r == 0 && i < n; i++) {
+        const char *s = fields[i] ? fields[i] : "";
+        if (strlen(s) > MPROTO_FIELD_MAX)
+            return BURROW_ERR_TOO_LARGE;
+        r = buf_put_cstring(&b, s);
+    }
+    if (r != 0)
+        return r;
+    ssize_t w;
+    do {
+        w = send(fd, buf_data(&b), buf_used(&b), MSG_NOSIGNAL);
+    } while (w < 0 && errno == EINTR);
+    if (w < 0)
+        return errno == EPIPE || errno == ECONNRESET ? BURROW_ERR_CLOSED : BURROW_ERR_SYSTEM;
+    return (size_t)w == buf_used(&b) ? 0 : BURROW_ERR_TRUNCATED;
+}
+
+int mproto_decode(const void *data, size_t len, struct mproto_msg *m)
+{
+    struct buf b;
+    uint8_t type;
+    buf_init_reader(&b, data, len);
+    memset(m, 0, sizeof(*m));
+    int r = buf_get_u8(&b, &type);
+    if (r != 0)
+        return r;
+    m->type = type;
+    while (buf_len(&b) > 0) {
+        if (m->n >= MPROTO_FIELDS)
+            return BURROW_ERR_TRAILING;
+        r = buf_get_cstring(&b, m->f[m->n], sizeof(m->f[m->n]), NULL);
+        if (r != 0)
+            return r;
+        m->n++;
+    }
+    return 0;
+}
+
+int mproto_recv(int fd, struct mproto_msg *m)
+{
+    uint8_t mem[MPROTO_MSG_MAX + 1];
+    ssize_t n;
+    do {
+        n = recv(fd, mem, sizeof(mem), MSG_DONTWAIT | MSG_TRUNC);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EAGAIN ? BURROW_ERR_AGAIN
+               : errno == ECONNRESET ? BURROW_ERR_CLOSED
+                                     : BURROW_ERR_SYSTEM;
+    if (n == 0)
+        return BURROW_ERR_CLOSED;
+    if ((size_t)n > MPROTO_MSG_MAX)
+        return BURROW_ERR_TOO_LARGE;
+    return mproto_decode(mem, (size_t)n, m);
+}

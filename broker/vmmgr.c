@@ -1,0 +1,489 @@
+/* broker/vmmgr.c - the user -> VM table in the master (see vmmgr.h). */
+#include "broker/vmmgr.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+
+/* Copy a string that must fit (names and paths validated elsewhere). */
+static int cpy(char *dst, size_t sz, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= sz)
+        return BURROW_ERR_TOO_LARGE;
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+long vmmgr_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+static int pidfd_open_(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+/* --- backend choice ---------------------------------------------------- */
+
+int vmmgr_hw_virt_available(char *why, size_t whysz)
+{
+    char line[4096];
+    int flags = 0;
+    FILE *f = fopen("/proc/cpuinfo", "re");
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "flags", 5) == 0 && (strstr(line, " vmx") || strstr(line, " svm"))) {
+            flags = 1;
+            break;
+        }
+    if (f)
+        fclose(f);
+    if (!flags) {
+        snprintf(why, whysz, "no VMX/SVM in /proc/cpuinfo (emulated or no KVM)");
+        return 0;
+    }
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        snprintf(why, whysz, "/dev/kvm is not usable");
+        return 0;
+    }
+    snprintf(why, whysz, "hardware virtualization present");
+    return 1;
+}
+
+static int choose_backend(struct vmmgr *m)
+{
+    char why[128];
+    int hw = vmmgr_hw_virt_available(why, sizeof(why));
+    switch (m->cfg->vm.backend) {
+    case VM_BACKEND_SANDBOX:
+        m->be = &backend_sandbox;
+        log_info("vm backend: sandbox (configured)");
+        return 0;
+    case VM_BACKEND_KVM:
+        log_error("vm backend: kvm is configured but this build has no kvm backend yet (%s)",
+                  why);
+        return BURROW_ERR_UNSUPPORTED;
+    case VM_BACKEND_AUTO:
+    default:
+        m->be = &backend_sandbox;
+        log_info("vm backend: sandbox (auto: %s%s)", why,
+                 hw ? "; the kvm backend is not in this build" : "");
+        return 0;
+    }
+}
+
+/* --- registry ------------------------------------------------------------ */
+
+static unsigned long long proc_starttime(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* comm may contain spaces */
+    if (!p)
+        return 0;
+    unsigned long long v = 0;
+    int field = 2;
+    for (p++; *p && field < 22; p++)
+        if (*p == ' ')
+            field++;
+    if (field == 22)
+        v = strtoull(p, NULL, 10);
+    return v;
+}
+
+int vmmgr_write_meta(const struct vm *vm)
+{
+    char path[VMMGR_PATH_MAX + 16], tmp[VMMGR_PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/meta", vm->dir);
+    snprintf(tmp, sizeof(tmp), "%s/.meta.tmp", vm->dir);
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        return BURROW_ERR_SYSTEM;
+    fprintf(f, "user=%s\nuid=%u\nslot=%u\nbackend=%s\npid=%d\nstarttime=%llu\nsock=%s\n",
+            vm->user, vm->uid, vm->slot, vm->be->name, (int)vm->pid, proc_starttime(vm->pid),
+            vm->sock);
+    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
+    bad |= fclose(f) != 0;
+    if (bad || rename(tmp, path) != 0) {
+        unlink(tmp);
+        return BURROW_ERR_SYSTEM;
+    }
+    return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    if (type == FTW_DP)
+        rmdir(path);
+    else
+        unlink(path);
+    return 0;
+}
+
+static void remove_dir(const char *dir)
+{
+    if (dir[0])
+        nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+static struct vm *alloc_vm(struct vmmgr *m)
+{
+    for (unsigned i = 0; i < VMMGR_MAX; i++)
+        if (m->vms[i].state == VM_FREE) {
+            memset(&m->vms[i], 0, sizeof(m->vms[i]));
+            m->vms[i].slot = i;
+            m->vms[i].pidfd = m->vms[i].ready_fd = -1;
+            return &m->vms[i];
+        }
+    return NULL;
+}
+
+/* Parse one meta file and take the VM over if its process still runs. */
+static void adopt_one(struct vmmgr *m, const char *dir, const char *name)
+{
+    char path[VMMGR_PATH_MAX + 16], line[VMMGR_PATH_MAX + 16], user[USERDB_NAME_MAX + 1] = "";
+    char sock[VMMGR_PATH_MAX] = "";
+    unsigned uid = 0, slot = 0;
+    int pid = 0;
+    unsigned long long start = 0;
+    if ((size_t)snprintf(path, sizeof(path), "%s/meta", dir) >= sizeof(path))
+        return;
+    FILE *f = fopen(path, "re");
+    while (f && fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = 0;
+        if (strncmp(line, "user=", 5) == 0 && strlen(line + 5) <= USERDB_NAME_MAX)
+            strcpy(user, line + 5);
+        else if (strncmp(line, "sock=", 5) == 0 && strlen(line + 5) < sizeof(sock))
+            strcpy(sock, line + 5);
+        else if (sscanf(line, "uid=%u", &uid) == 1 || sscanf(line, "slot=%u", &slot) == 1 ||
+                 sscanf(line, "pid=%d", &pid) == 1 || sscanf(line, "starttime=%llu", &start) == 1)
+            continue;
+    }
+    if (f)
+        fclose(f);
+    int alive = pid > 1 && start && proc_starttime(pid) == start;
+    struct vm *vm = NULL;
+    if (alive && user[0] && sock[0] && slot < VMMGR_MAX && m->vms[slot].state == VM_FREE &&
+        !vmmgr_find(m, user)) {
+        vm = &m->vms[slot];
+        memset(vm, 0, sizeof(*vm));
+        vm->slot = slot;
+        vm->ready_fd = -1;
+        vm->pidfd = pidfd_open_(pid);
+    }
+    if (!vm || vm->pidfd < 0) {
+        log_info("vm %s: stale registry entry removed", name);
+        remove_dir(dir);
+        return;
+    }
+    vm->state = VM_RUNNING;
+    vm->pid = pid;
+    vm->uid = uid;
+    vm->be = m->be;
+    vm->started = vm->idle_since = vmmgr_now();
+    if (cpy(vm->id, sizeof(vm->id), name) || cpy(vm->user, sizeof(vm->user), user) ||
+        cpy(vm->dir, sizeof(vm->dir), dir) || cpy(vm->sock, sizeof(vm->sock), sock)) {
+        close(vm->pidfd);
+        vm->pidfd = -1;
+        vm->state = VM_FREE;
+        return;
+    }
+    log_info("vm %s: re-adopted (user %s, pid %d)", name, user, pid);
+}
+
+static void adopt_all(struct vmmgr *m)
+{
+    char base[VMMGR_PATH_MAX], dir[VMMGR_PATH_MAX * 2];
+    snprintf(base, sizeof(base), "%s/vm", m->cfg->paths.run_dir);
+    mkdir(m->cfg->paths.run_dir, 0755);
+    mkdir(base, 0711);
+    DIR *d = opendir(base);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.' || strncmp(de->d_name, "sbx-", 4) != 0)
+            continue; /* other backends' standalone VMs are not ours to adopt */
+        snprintf(dir, sizeof(dir), "%s/%s", base, de->d_name);
+        adopt_one(m, dir, de->d_name);
+    }
+    if (d)
+        closedir(d);
+}
+
+int vmmgr_init(struct vmmgr *m, const struct burrow_config *cfg, const struct vmmgr_hooks *hooks)
+{
+    memset(m, 0, sizeof(*m));
+    m->cfg = cfg;
+    m->hooks = *hooks;
+    for (unsigned i = 0; i < VMMGR_MAX; i++)
+        m->vms[i].pidfd = m->vms[i].ready_fd = -1;
+    int r = choose_backend(m);
+    if (r != 0)
+        return r;
+    adopt_all(m);
+    return 0;
+}
+
+/* --- lifecycle ---------------------------------------------------------- */
+
+struct vm *vmmgr_find(struct vmmgr *m, const char *user)
+{
+    for (unsigned i = 0; i < VMMGR_MAX; i++)
+        if (m->vms[i].state != VM_FREE && strcmp(m->vms[i].user, user) == 0)
+            return &m->vms[i];
+    return NULL;
+}
+
+unsigned vmmgr_count(const struct vmmgr *m)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < VMMGR_MAX; i++)
+        n += m->vms[i].state != VM_FREE;
+    return n;
+}
+
+static void answer_all(struct vmmgr *m, struct vm *vm, const char *fail_text)
+{
+    for (unsigned i = 0; i < vm->n_waiters; i++) {
+        if (fail_text) {
+            m->hooks.vm_failed(m->hooks.ctx, vm->waiters[i], fail_text);
+        } else {
+            vm->sessions++;
+            m->hooks.vm_ready(m->hooks.ctx, vm->waiters[i], vm);
+        }
+    }
+    vm->n_waiters = 0;
+}
+
+static void release(struct vm *vm)
+{
+    if (vm->pidfd >= 0)
+        close(vm->pidfd);
+    if (vm->ready_fd >= 0)
+        close(vm->ready_fd);
+    remove_dir(vm->dir);
+    vm->state = VM_FREE;
+    vm->pidfd = vm->ready_fd = -1;
+}
+
+static int start_vm(struct vmmgr *m, struct vm *vm, const struct user_record *rec)
+{
+    char id[VMMGR_ID_MAX], dir[VMMGR_PATH_MAX], sock[VMMGR_PATH_MAX];
+    if ((size_t)snprintf(id, sizeof(id), "sbx-%s", rec->name) >= sizeof(id) ||
+        (size_t)snprintf(dir, sizeof(dir), "%s/vm/%s", m->cfg->paths.run_dir, id) >= sizeof(dir) ||
+        (size_t)snprintf(sock, sizeof(sock), "%s/vsock.sock", dir) >= 108)
+        return BURROW_ERR_TOO_LARGE; /* a unix socket path must fit sun_path */
+    vm->rec = *rec;
+    vm->uid = rec->uid;
+    vm->be = m->be;
+    memcpy(vm->user, rec->name, sizeof(vm->user));
+    memcpy(vm->id, id, sizeof(id));
+    memcpy(vm->dir, dir, sizeof(dir));
+    memcpy(vm->sock, sock, sizeof(sock));
+    vm->state = VM_STARTING;
+    vm->started = vmmgr_now();
+    int r = m->be->start(m, vm, rec);
+    if (r != 0) {
+        vm->state = VM_FREE;
+        return r;
+    }
+    vm->pidfd = pidfd_open_(vm->pid);
+    log_info("vm %s: starting for %s (backend %s, pid %d)", vm->id, vm->user, vm->be->name,
+             (int)vm->pid);
+    return 0;
+}
+
+void vmmgr_request(struct vmmgr *m, const struct user_record *rec, int waiter)
+{
+    struct vm *vm = vmmgr_find(m, rec->name);
+    if (vm && vm->state == VM_RUNNING) {
+        vm->sessions++;
+        m->hooks.vm_ready(m->hooks.ctx, waiter, vm);
+        return;
+    }
+    if (!vm) {
+        if (m->cfg->vm.max_vms && vmmgr_count(m) >= m->cfg->vm.max_vms) {
+            log_warn("%s: refused a VM: max_vms (%u) reached", rec->name, m->cfg->vm.max_vms);
+            m->hooks.vm_failed(m->hooks.ctx, waiter,
+                               "the server is at its limit of running environments "
+                               "(max_vms); please try again later");
+            return;
+        }
+        vm = alloc_vm(m);
+        if (!vm || start_vm(m, vm, rec) != 0) {
+            m->hooks.vm_failed(m->hooks.ctx, waiter, "your environment could not be started");
+            return;
+        }
+    }
+    if (vm->state == VM_STOPPING) {
+        vm->restart_after_stop = 1;
+        vm->rec = *rec;
+    }
+    if (vm->n_waiters >= VMMGR_WAITERS) {
+        m->hooks.vm_failed(m->hooks.ctx, waiter, "too many sessions are starting; try again");
+        return;
+    }
+    vm->waiters[vm->n_waiters++] = waiter;
+}
+
+void vmmgr_forget_waiter(struct vmmgr *m, int waiter)
+{
+    for (unsigned i = 0; i < VMMGR_MAX; i++) {
+        struct vm *vm = &m->vms[i];
+        for (unsigned j = 0; j < vm->n_waiters; j++)
+            if (vm->waiters[j] == waiter)
+                vm->waiters[j] = vm->waiters[--vm->n_waiters];
+    }
+}
+
+void vmmgr_session_end(struct vmmgr *m, const char *user)
+{
+    struct vm *vm = vmmgr_find(m, user);
+    if (!vm || vm->sessions == 0)
+        return;
+    if (--vm->sessions == 0)
+        vm->idle_since = vmmgr_now();
+}
+
+static void stop_vm(struct vm *vm, const char *why)
+{
+    if (vm->state == VM_STOPPING)
+        return;
+    log_info("vm %s: stopping (%s)", vm->id, why);
+    vm->state = VM_STOPPING;
+    vm->be->stop(vm);
+}
+
+int vmmgr_kill(struct vmmgr *m, const char *user)
+{
+    struct vm *vm = vmmgr_find(m, user);
+    if (!vm)
+        return BURROW_ERR_NOT_FOUND;
+    m->hooks.vm_gone(m->hooks.ctx, user, "your environment was stopped by an administrator");
+    stop_vm(vm, "killed by an administrator");
+    return 0;
+}
+
+unsigned vmmgr_pollfds(struct vmmgr *m, int *fds, unsigned max)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < VMMGR_MAX && n < max; i++) {
+        struct vm *vm = &m->vms[i];
+        if (vm->state == VM_FREE)
+            continue;
+        if (vm->ready_fd >= 0 && n < max)
+            fds[n++] = vm->ready_fd;
+        if (vm->pidfd >= 0 && n < max)
+            fds[n++] = vm->pidfd;
+    }
+    return n;
+}
+
+static void on_ready_fd(struct vmmgr *m, struct vm *vm)
+{
+    char c = 0;
+    ssize_t n = read(vm->ready_fd, &c, 1);
+    if (n < 0 && errno == EINTR)
+        return;
+    close(vm->ready_fd);
+    vm->ready_fd = -1;
+    if (n == 1 && c == 'R' && vm->state == VM_STARTING) {
+        vm->state = VM_RUNNING;
+        vm->idle_since = vmmgr_now();
+        if (vmmgr_write_meta(vm) != 0)
+            log_warn("vm %s: cannot write its registry entry", vm->id);
+        log_info("vm %s: running for %s after %lds", vm->id, vm->user, vmmgr_now() - vm->started);
+        answer_all(m, vm, NULL);
+        return;
+    }
+    log_error("vm %s: failed to start for %s", vm->id, vm->user);
+    answer_all(m, vm, "your environment failed to start; please try again later");
+}
+
+static void on_exit_fd(struct vmmgr *m, struct vm *vm)
+{
+    int status = 0;
+    if (waitpid(vm->pid, &status, WNOHANG) <= 0)
+        status = 0; /* adopted: not our child */
+    int planned = vm->state == VM_STOPPING;
+    if (planned)
+        log_info("vm %s: stopped (user %s)", vm->id, vm->user);
+    else
+        log_warn("vm %s: died unexpectedly (user %s, status 0x%x)", vm->id, vm->user, status);
+    if (!planned && vm->sessions)
+        m->hooks.vm_gone(m->hooks.ctx, vm->user,
+                         "your environment stopped unexpectedly; log in again for a fresh one");
+    if (vm->restart_after_stop && vm->n_waiters) {
+        /* Sessions arrived while it stopped: they get a fresh VM. */
+        int waiters[VMMGR_WAITERS];
+        unsigned n = vm->n_waiters;
+        struct user_record rec = vm->rec;
+        memcpy(waiters, vm->waiters, sizeof(waiters));
+        vm->n_waiters = 0;
+        release(vm);
+        for (unsigned i = 0; i < n; i++)
+            vmmgr_request(m, &rec, waiters[i]);
+        return;
+    }
+    answer_all(m, vm, "your environment stopped; log in again");
+    release(vm);
+}
+
+void vmmgr_event(struct vmmgr *m, int fd)
+{
+    for (unsigned i = 0; i < VMMGR_MAX; i++) {
+        struct vm *vm = &m->vms[i];
+        if (vm->state == VM_FREE)
+            continue;
+        if (vm->ready_fd == fd) {
+            on_ready_fd(m, vm);
+            return;
+        }
+        if (vm->pidfd == fd) {
+            on_exit_fd(m, vm);
+            return;
+        }
+    }
+}
+
+void vmmgr_tick(struct vmmgr *m, long now)
+{
+    uint32_t idle = m->cfg->vm.idle_timeout;
+    for (unsigned i = 0; i < VMMGR_MAX && idle; i++) {
+        struct vm *vm = &m->vms[i];
+        if (vm->state != VM_RUNNING || vm->sessions || vm->n_waiters ||
+            now - vm->idle_since < (long)idle)
+            continue;
+        /* Sessions that outlived a master restart are not counted: ask the backend. */
+        if (vm->be->active && vm->be->active(vm) > 0) {
+            vm->idle_since = now;
+            continue;
+        }
+        stop_vm(vm, "idle");
+    }
+}

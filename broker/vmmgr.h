@@ -1,0 +1,114 @@
+/*
+ * broker/vmmgr.h - the VM manager, in the master (design §2).
+ *
+ * Owns: the user -> VM table (one VM per user, shared by all her sessions),
+ * session counting, admission (vm.max_vms), idle reaping (vm.idle_timeout
+ * without sessions; the backend asks the agent to sync and unmount first),
+ * noticing dead VMs (pidfd), re-adopting running VMs from run_dir/vm/<id>/
+ * after a restart, and the choice of backend (`auto`: kvm only where
+ * hardware virtualization is real, else sandbox).
+ *
+ * Everything here is non-blocking: starting a VM forks its supervisor, and
+ * the answer to the waiting sessions comes when its ready pipe speaks.
+ */
+#ifndef BURROW_BROKER_VMMGR_H
+#define BURROW_BROKER_VMMGR_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "broker/config.h"
+#include "broker/userdb.h"
+
+#define VMMGR_MAX 1024
+#define VMMGR_WAITERS 64
+#define VMMGR_ID_MAX 48
+#define VMMGR_PATH_MAX 512
+
+enum vm_state { VM_FREE = 0, VM_STARTING, VM_RUNNING, VM_STOPPING };
+
+struct vm;
+struct vmmgr;
+
+/* What a backend provides. All calls run in the master and must not block. */
+struct vm_backend_ops {
+    const char *name;
+    /* Fork the VM's supervisor; set vm->pid and vm->ready_fd (a byte 'R' = ready). */
+    int (*start)(struct vmmgr *m, struct vm *vm, const struct user_record *rec);
+    /* Ask for a graceful stop (sync + unmount home, then exit). */
+    void (*stop)(struct vm *vm);
+    /* Number of live agent connections (for idle decisions), or -1 if unknown. */
+    int (*active)(struct vm *vm);
+};
+
+struct vm {
+    enum vm_state state;
+    char id[VMMGR_ID_MAX];     /* directory name under run_dir/vm/ */
+    char user[USERDB_NAME_MAX + 1];
+    uint32_t uid;
+    unsigned slot;             /* index: selects the sandbox's host uid range */
+    pid_t pid;                 /* supervisor (sandbox) or VMM process */
+    int pidfd;                 /* readable when the process ends */
+    int ready_fd;              /* while STARTING */
+    unsigned sessions;
+    long idle_since;           /* monotonic seconds; valid when sessions == 0 */
+    long started;
+    char dir[VMMGR_PATH_MAX];  /* run_dir/vm/<id> */
+    char sock[VMMGR_PATH_MAX]; /* dir/vsock.sock */
+    const struct vm_backend_ops *be;
+    int waiters[VMMGR_WAITERS]; /* session handles waiting for this VM */
+    unsigned n_waiters;
+    int restart_after_stop;    /* someone asked while it was stopping */
+    struct user_record rec;    /* to start a fresh one for those */
+};
+
+/* Callbacks into the master: answer a waiting session, tell a user's sessions. */
+struct vmmgr_hooks {
+    void (*vm_ready)(void *ctx, int waiter, struct vm *vm);
+    void (*vm_failed)(void *ctx, int waiter, const char *text);
+    void (*vm_gone)(void *ctx, const char *user, const char *text);
+    void *ctx;
+};
+
+struct vmmgr {
+    const struct burrow_config *cfg;
+    const struct vm_backend_ops *be;
+    struct vmmgr_hooks hooks;
+    struct vm vms[VMMGR_MAX];
+    char guest_image[VMMGR_PATH_MAX]; /* sandbox root filesystem (cpio.gz) */
+    char agent_path[VMMGR_PATH_MAX];  /* static burrow-agent for the sandbox */
+};
+
+/* Pick the backend (logs which and why) and re-adopt running VMs. */
+__attribute__((warn_unused_result)) int vmmgr_init(struct vmmgr *m,
+                                                   const struct burrow_config *cfg,
+                                                   const struct vmmgr_hooks *hooks);
+/* A session of `user` (handle `waiter`) needs her VM; the answer comes via hooks. */
+void vmmgr_request(struct vmmgr *m, const struct user_record *rec, int waiter);
+/* A session that got a VM ended. */
+void vmmgr_session_end(struct vmmgr *m, const char *user);
+/* A session that was waiting went away. */
+void vmmgr_forget_waiter(struct vmmgr *m, int waiter);
+/* Stop a user's VM now (burrowctl vm kill): her sessions are told. */
+__attribute__((warn_unused_result)) int vmmgr_kill(struct vmmgr *m, const char *user);
+/* Fill fds to poll (ready pipes, pidfds); returns how many. */
+unsigned vmmgr_pollfds(struct vmmgr *m, int *fds, unsigned max);
+/* One of those fds is readable. */
+void vmmgr_event(struct vmmgr *m, int fd);
+/* Once a second: idle reaping. */
+void vmmgr_tick(struct vmmgr *m, long now);
+/* The VM serving user, or NULL. */
+struct vm *vmmgr_find(struct vmmgr *m, const char *user);
+/* Count of VMs not free. */
+unsigned vmmgr_count(const struct vmmgr *m);
+/* Monotonic seconds. */
+long vmmgr_now(void);
+
+/* Backend probes and implementations. */
+int vmmgr_hw_virt_available(char *why, size_t whysz);
+extern const struct vm_backend_ops backend_sandbox;
+
+/* Registry: run_dir/vm/<id>/{pid,meta} written atomically by the backend. */
+__attribute__((warn_unused_result)) int vmmgr_write_meta(const struct vm *vm);
+
+#endif /* BURROW_BROKER_VMMGR_H */
