@@ -6,6 +6,7 @@
  * usage: irqfd_test TESTGUEST
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -56,6 +57,7 @@ int main(int argc, char **argv)
     vm_wait(m.vm, &info);
     uint64_t mmio_exits = m.vm->vcpus[0].nr_exits;
     machine_destroy(&m);
+    free((void *)mc.kernel);
     if (info.reason != VM_STOP_DEBUG_EXIT || info.code != 0) {
         fprintf(stderr, "irqfd_test: guest failed: %s\n", info.detail);
         return 1;

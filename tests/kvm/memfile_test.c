@@ -5,6 +5,7 @@
  * usage: memfile_test TESTGUEST
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -62,6 +63,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "memfile_test: a MAP_SHARED guest's memory did not reach the file\n");
         return 1;
     }
+    free((void *)mc.kernel);
     printf("memfile_test: private mapping left the file alone; shared mapping wrote it\n");
     return 0;
 }
