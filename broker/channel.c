@@ -46,6 +46,7 @@ struct chan {
     int closing; /* we sent (or will send) CHANNEL_CLOSE */
     int remote_closed;
     char fail_text[MPROTO_FIELD_MAX + 1]; /* shown after the request is answered */
+    char forced[PROTO_COMMAND_MAX + 1];   /* authorized_keys command=, with the original */
 };
 
 static void chan_close_agent(struct chan *c);
@@ -172,28 +173,50 @@ fail:
     return -1;
 }
 
+/*
+ * "SSH_ORIGINAL_COMMAND='<orig>'; export SSH_ORIGINAL_COMMAND; <forced>" with
+ * orig single-quoted for sh (each ' becomes '\''). Without a client command
+ * the variable is left unset, as sshd does.
+ */
+static int forced_command(char *out, size_t outsz, const char *forced, const char *orig)
+{
+    struct buf b;
+    int r = 0;
+    buf_init_writer(&b, out, outsz - 1);
+    if (orig) {
+        static const char pre[] = "SSH_ORIGINAL_COMMAND='",
+                          post[] = "'; export SSH_ORIGINAL_COMMAND; ";
+        r = buf_put_bytes(&b, pre, sizeof(pre) - 1);
+        for (const char *p = orig; r == 0 && *p; p++)
+            r = *p == '\'' ? buf_put_bytes(&b, "'\\''", 4) : buf_put_u8(&b, (uint8_t)*p);
+        if (r == 0)
+            r = buf_put_bytes(&b, post, sizeof(post) - 1);
+    }
+    if (r == 0)
+        r = buf_put_bytes(&b, forced, strlen(forced));
+    if (r != 0)
+        return r;
+    out[buf_used(&b)] = 0;
+    return 0;
+}
+
 /* Build OPEN for shell/exec/subsystem, applying authorized_keys options. */
 static int start_session(struct chan *c, uint32_t kind, const char *command)
 {
     struct proto_open o;
     struct sess *s = c->s;
-    char orig[PROTO_COMMAND_MAX + 1];
     if (c->started)
         return SSH_ERROR;
     memset(&o, 0, sizeof(o));
     o.kind = kind;
     if (s->opts.command) {
-        /* A forced command replaces whatever the client asked for. */
-        snprintf(orig, sizeof(orig), "%s", command ? command : "");
+        /* A forced command replaces whatever the client asked for; the client's
+         * command reaches it as $SSH_ORIGINAL_COMMAND, set by the command line
+         * itself (the agent passes only a fixed list of variables through). */
+        if (forced_command(c->forced, sizeof(c->forced), s->opts.command, command) != 0)
+            return SSH_ERROR;
         o.kind = PROTO_OPEN_EXEC;
-        o.command = proto_str_c(s->opts.command);
-        if (command && c->n_env < CHAN_ENV_MAX) {
-            snprintf(c->env_name[c->n_env], sizeof(c->env_name[0]), "SSH_ORIGINAL_COMMAND");
-            size_t n = strnlen(orig, sizeof(c->env_val[0]) - 1); /* longer: truncated */
-            memcpy(c->env_val[c->n_env], orig, n);
-            c->env_val[c->n_env][n] = 0;
-            c->n_env++;
-        }
+        o.command = proto_str_c(c->forced);
     } else if (command) {
         o.command = proto_str_c(command);
     }

@@ -20,6 +20,13 @@ e2e_setup() {
     printf 'sesame-1234' | $BCTL user add bob --key-file "$T/bob.pub" --password-stdin --disk-size 32M >/dev/null
     $BCTL user add carol --key-file "$T/alice.pub" --disk-size 32M >/dev/null
     $BCTL user lock carol >/dev/null
+    # dave: authorized_keys options (restrict + a forced command); erin: from= elsewhere
+    ssh-keygen -q -t ed25519 -N '' -C dave -f "$T/dave"
+    ssh-keygen -q -t ed25519 -N '' -C erin -f "$T/erin"
+    printf 'restrict,command="echo forced:$SSH_ORIGINAL_COMMAND; tty" %s\n' "$(cat "$T/dave.pub")" > "$T/dave.keys"
+    printf 'from="192.0.2.0/24" %s\n' "$(cat "$T/erin.pub")" > "$T/erin.keys"
+    $BCTL user add dave --key-file "$T/dave.keys" --disk-size 32M >/dev/null
+    $BCTL user add erin --key-file "$T/erin.keys" --disk-size 32M >/dev/null
     SSHO=(-p "$PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
           -o LogLevel=ERROR -o ConnectTimeout=10 -o KexAlgorithms=curve25519-sha256)
 }

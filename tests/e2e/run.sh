@@ -85,6 +85,21 @@ l=$(refusal -i "$T/alice" carol@127.0.0.1)
 if [ -n "$a" ] && [ "$a" = "$u" ] && [ "$a" = "$l" ] && ! e2e_ssh alice wrong true 2>/dev/null; then
     t_ok "wrong key, unknown user, locked user refused alike ($a)"
 else t_fail "refused alike" "wrong='$a' unknown='$u' locked='$l'"; fi
+out=$(e2e_ssh dave dave "ls / it's" 2>/dev/null)
+pty=$(e2e_ssh dave dave -tt 'ls /' 2>&1; echo "rc=$?")
+case "$out" in "forced:ls / it's"*"not a tty"*) case "$pty" in *"PTY allocation request failed"*rc=255*)
+    t_ok "authorized_keys command= (with SSH_ORIGINAL_COMMAND) and restrict (no pty) honoured";;
+    *) t_fail "restrict: no pty" "$pty";; esac;;
+    *) t_fail "command=" "$out";; esac
+lport2=$(e2e_free_port)
+ssh "${SSHO[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -o ExitOnForwardFailure=yes -i "$T/dave" -N \
+    -L "$lport2:127.0.0.1:22" dave@127.0.0.1 & fwd=$!
+sleep 1.5
+got=$(python3 -c "import socket; s=socket.create_connection(('127.0.0.1',$lport2)); s.settimeout(3); print(repr(s.recv(100)))" 2>&1)
+kill $fwd 2>/dev/null; wait $fwd 2>/dev/null
+case "$got" in "b''"|*Refused*|*reset*) t_ok "restrict refuses port forwarding";; *) t_fail "restrict port forwarding" "$got";; esac
+e2e_ssh erin erin -b 127.0.0.5 true 2>/dev/null && t_fail "from= honoured" "login from 127.0.0.5 worked" \
+    || t_ok "authorized_keys from= honoured"
 printf '#!/bin/sh\necho "$E2E_PW"\n' > "$T/askpass"; chmod +x "$T/askpass"
 pw() { E2E_PW=$1 SSH_ASKPASS=$T/askpass SSH_ASKPASS_REQUIRE=force DISPLAY=: \
        ssh "${SSHO[@]}" -b "${3:-127.0.0.1}" -o PubkeyAuthentication=no -o PreferredAuthentications=password \
