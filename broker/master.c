@@ -540,6 +540,15 @@ int master_run(const char *config_path, int config_explicit)
         return cli_err(EXIT_RUNTIME, "libssh initialisation failed");
     mkdir(m->cfg.paths.state_dir, 0755);
     mkdir(m->cfg.paths.run_dir, 0755);
+    /* Session processes drop to an unprivileged uid and then connect to
+     * run_dir/vm/<id>/vsock.sock: every directory on the way must be searchable. */
+    if (access(m->cfg.paths.run_dir, X_OK) == 0) {
+        struct stat st;
+        if (stat(m->cfg.paths.run_dir, &st) == 0 && !(st.st_mode & S_IXOTH))
+            log_warn("run_dir %s is not searchable by other users: sessions will not reach "
+                     "their VMs after dropping privileges (chmod o+x)",
+                     m->cfg.paths.run_dir);
+    }
     if (setup_keys(m) != 0)
         return cli_err(EXIT_RUNTIME, "host keys unavailable in %s", m->cfg.ssh.host_key_dir);
     if (userdb_open(&m->db, &m->cfg, USERDB_CREATE) != 0)
