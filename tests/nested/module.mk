@@ -2,7 +2,7 @@
 # QEMU TCG with an emulated AMD SVM CPU loads kvm_amd and offers a real
 # /dev/kvm; tests/nested/run runs a command in it; the tier runs
 # tests/nested/cases/*.sh in one L1 boot (docs/testing.md).
-DEB_PKGS += qemu-system-x86 busybox-static kmod cpio gzip apt coreutils
+DEB_PKGS += qemu-system-x86 busybox-static kmod cpio gzip xz-utils binutils util-linux apt coreutils
 
 NESTED_KVM_SMOKE := $(B)/tests/nested/kvm-smoke
 ALL_TARGETS += $(NESTED_KVM_SMOKE)
