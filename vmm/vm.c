@@ -201,8 +201,10 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
     if ((r = evloop_new(&vm->loop)))
         return vm_err(vm, r, "event loop");
     for (unsigned i = 0; i < cfg->nr_vcpus; i++) {
-        if ((r = vcpu_create(vm, i)))
+        if ((r = vcpu_create(vm, i))) {
+            vcpu_destroy(&vm->vcpus[i]); /* not counted in nr_vcpus yet */
             return r;
+        }
         vm->nr_vcpus++;
     }
     uint64_t t5 = now_ns();

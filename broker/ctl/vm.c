@@ -1,4 +1,4 @@
-/* broker/ctl/vm.c - `burrowctl vm`: dispatch to boot (vm_boot.c); fork/list/kill come later. */
+/* broker/ctl/vm.c - `burrowctl vm`: dispatch to boot (vm_boot.c), fork, list, kill (vm_fork.c, ...). */
 #include <string.h>
 
 #include "broker/cli.h"
@@ -7,19 +7,23 @@
 struct vm_subcmd {
     const char *name;
     int (*main)(int argc, char **argv);
+    int (*main_ctx)(struct ctl_ctx *ctx, int argc, char **argv); /* needs the config */
 };
 
 static const struct vm_subcmd vm_subcmds[] = {
-    {"boot", ctl_vm_boot},
+    {"boot", ctl_vm_boot, NULL},
+    {"fork", NULL, ctl_vm_fork},
+    {"list", NULL, ctl_vm_list},
+    {"kill", NULL, ctl_vm_kill},
 };
 
 int ctl_vm_main(struct ctl_ctx *ctx, int argc, char **argv)
 {
-    (void)ctx;
     if (argc < 2)
         return cli_err(EXIT_USAGE, "usage: burrowctl vm boot|fork|list|kill ...");
     for (size_t i = 0; i < sizeof(vm_subcmds) / sizeof(vm_subcmds[0]); i++)
         if (strcmp(argv[1], vm_subcmds[i].name) == 0)
-            return vm_subcmds[i].main(argc - 1, argv + 1);
+            return vm_subcmds[i].main ? vm_subcmds[i].main(argc - 1, argv + 1)
+                                      : vm_subcmds[i].main_ctx(ctx, argc - 1, argv + 1);
     return cli_err(EXIT_RUNTIME, "'vm %s' is not available in this build yet", argv[1]);
 }

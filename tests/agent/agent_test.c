@@ -242,6 +242,74 @@ static void t_large(void)
     free(data);
 }
 
+/* Process state letter of pid ('?' if gone). */
+static char proc_state(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    char state = '?';
+    if (fp) {
+        char *rp = fgets(buf, sizeof(buf), fp) ? strrchr(buf, ')') : NULL;
+        if (rp && rp[1] == ' ')
+            state = rp[2];
+        fclose(fp);
+    }
+    return state;
+}
+
+/*
+ * Backpressure both ways: a child that does not read stdin stalls the
+ * client's sending after a bounded amount; a client that does not read
+ * stalls the child's writing, and everything arrives once it reads.
+ */
+static void t_backpressure(void)
+{
+    struct cl c;
+    struct proto_open o;
+    struct result res = {0};
+    open_init(&o, PROTO_OPEN_EXEC, TEST_USER, "exec sleep 5");
+    if (cl_connect(&c, sock_path) || cl_start(&c, &o, &res)) {
+        report(0, "backpressure-stdin", "open failed");
+        return;
+    }
+    static uint8_t frame[PROTO_FRAME_MAX], chunk[PROTO_DATA_MAX];
+    struct buf b;
+    buf_init_writer(&b, frame, sizeof(frame));
+    int r = proto_put_data(&b, PROTO_STDIN, chunk, sizeof(chunk));
+    size_t sent = 0, limit = 16u << 20;
+    fcntl(c.fd, F_SETFL, O_NONBLOCK);
+    while (r == 0 && sent < limit) {
+        struct pollfd p = {.fd = c.fd, .events = POLLOUT};
+        if (poll(&p, 1, 500) != 1)
+            break; /* stalled for half a second: backpressure */
+        ssize_t w = send(c.fd, frame, buf_used(&b), MSG_NOSIGNAL);
+        if (w > 0)
+            sent += (size_t)w;
+        if (w > 0 && (size_t)w < buf_used(&b))
+            break; /* a partial frame: the stream is done for anyway */
+    }
+    printf("info: a child that reads nothing stalled the client after %zu KiB\n", sent >> 10);
+    report(r == 0 && sent < (4u << 20), "backpressure-stdin",
+           "the agent took %zu bytes for a child that reads nothing", sent);
+    cl_close(&c);
+    res_free(&res);
+
+    open_init(&o, PROTO_OPEN_EXEC, TEST_USER, "exec head -c 8388608 /dev/zero");
+    if (cl_connect(&c, sock_path) || cl_start(&c, &o, &res)) {
+        report(0, "backpressure-stdout", "open failed");
+        return;
+    }
+    usleep(1000000); /* nobody reads */
+    char st = proc_state((pid_t)c.pid);
+    r = cl_run(&c, NULL, 0, 1, &res, 20000, 0);
+    report(st != '?' && st != 'Z' && r == 0 && res.out_len == 8388608 && res.exit.value == 0,
+           "backpressure-stdout", "writer state after 1 s '%c', then r=%d got %zu bytes", st, r,
+           res.out_len);
+    cl_close(&c);
+    res_free(&res);
+}
+
 static void t_window(void)
 {
     struct cl c;
@@ -516,6 +584,11 @@ static int count_children(pid_t pid, int *zombies)
 
 static void t_many_sessions(void)
 {
+    /* Measure at rest: no session of an earlier case still being set up or torn down. */
+    int zombies = 0, children = 0;
+    for (int i = 0; i < 100 && count_children(agent_pid, &zombies) > 0; i++)
+        usleep(20000);
+    usleep(50000);
     int before = count_fds(agent_pid), ok = 1;
     for (int round = 0; round < 10 && ok; round++) {
         struct cl c[10];
@@ -536,16 +609,52 @@ static void t_many_sessions(void)
             res_free(&res[i]);
         }
     }
-    int zombies = 0, children = 0;
-    for (int i = 0; i < 100; i++) { /* session processes exit just after their last frame */
+    for (int i = 0; i < 250; i++) { /* session processes exit just after their last frame */
         children = count_children(agent_pid, &zombies);
         if (children == 0)
             break;
         usleep(20000);
     }
+    usleep(50000);
     int after = count_fds(agent_pid);
     report(ok && before == after && children == 0 && zombies == 0, "100-sessions-no-leaks",
            "ok=%d fds %d -> %d, children %d zombies %d", ok, before, after, children, zombies);
+}
+
+static double now_s(void);
+
+/*
+ * The guest transport: there is no vsock peer on the host, but an agent
+ * listening on a vsock port makes a second bind of that port fail, which
+ * shows the address layout (musl has no <linux/vm_sockets.h>) is right.
+ */
+static void t_vsock_listen(void)
+{
+    struct {
+        unsigned short family, reserved;
+        unsigned int port, cid;
+        unsigned char zero[4];
+    } vm = {.family = 40 /* AF_VSOCK */,
+            .port = 40000 + (unsigned)(getpid() % 20000),
+            .cid = 0xffffffffu};
+    int probe = socket(40, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe < 0) {
+        printf("skip vsock-listen: no AF_VSOCK on this host (%s)\n", strerror(errno));
+        return;
+    }
+    char listen_arg[32];
+    snprintf(listen_arg, sizeof(listen_arg), "vsock:%u", vm.port);
+    char *args[] = {"--listen", listen_arg, "--control", "none", "--etc", etc_dir, NULL};
+    pid_t pid = start_agent(args, 0);
+    int in_use = 0;
+    for (int i = 0; i < 100 && !in_use; i++) {
+        usleep(20000);
+        in_use = bind(probe, (struct sockaddr *)&vm, sizeof(vm)) < 0 && errno == EADDRINUSE;
+    }
+    report(in_use, "vsock-listen", "the agent did not bind vsock port %u", vm.port);
+    close(probe);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
 }
 
 /* ---- identity over a control socket, in a fresh UTS namespace ---- */
@@ -624,7 +733,7 @@ static void t_identity(void)
                     "--home-dev",
                     loopname ? (char *)loopname : "none",
                     "--home-timeout",
-                    "2",
+                    "5",
                     NULL};
     pid_t pid = start_agent(args, 1);
     struct pollfd p = {.fd = l, .events = POLLIN};
@@ -762,6 +871,7 @@ static void t_identity(void)
 
     /* A reset: the agent reconnects and says hello again. */
     cl_close(&c);
+    double reset_at = now_s();
     int again = poll(&p, 1, 5000) == 1;
     if (again) {
         c.fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
@@ -769,13 +879,16 @@ static void t_identity(void)
         again = c.fd >= 0 && cl_read_frame(&c, &f, 5000) == 0 && f.type == PROTO_HELLO;
     }
     report(again, "control-reconnect", "no reconnect after a reset");
+    if (again)
+        printf("info: control reset -> new HELLO in %.3f ms\n", (now_s() - reset_at) * 1e3);
 
     /* A home disk that never gets a capacity is reported, not hidden. */
     if (again && loopname) {
         if (attach > 0)
             waitpid(attach, NULL, 0);
         attach = -1;
-        snprintf(cmd, sizeof(cmd), "losetup -d %s", loopdev);
+        /* Back to capacity 0 while still ours (detaching would let others take it). */
+        snprintf(cmd, sizeof(cmd), ": > %s && losetup -c %s", hd_img, loopdev);
         int detached = system(cmd) == 0;
         buf_reset(&b);
         got_ready = 0;
@@ -794,7 +907,6 @@ static void t_identity(void)
                    strstr(t4, "no capacity"),
                "home-disk-missing-reported", "detached=%d ready=%d home: %s", detached, got_ready,
                t4);
-        loopname = NULL; /* already detached */
     }
     cl_close(&c);
     close(l);
@@ -994,6 +1106,7 @@ int main(int argc, char **argv)
     t_child_fds();
     t_large();
     t_window();
+    t_backpressure();
     t_signals();
     t_env();
     t_identity_of_session();
@@ -1002,6 +1115,7 @@ int main(int argc, char **argv)
     t_malformed();
     t_many_sessions();
     t_identity();
+    t_vsock_listen();
 
     kill(agent_pid, SIGTERM);
     waitpid(agent_pid, NULL, 0);

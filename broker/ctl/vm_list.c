@@ -1,0 +1,77 @@
+/*
+ * broker/ctl/vm_list.c - `burrowctl vm list [--json]`: the VMs registered
+ * under run_dir/vm (with or without burrowd). Memory is the VMM process's
+ * own, from /proc/PID/smaps_rollup: private (its copy-on-write guest pages
+ * and its heap) and shared (template pages it maps from the page cache).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "broker/cli.h"
+#include "broker/config.h"
+#include "broker/ctl/ctl.h"
+#include "vmm/registry.h"
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            printf("\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            printf("\\u%04x", *s);
+        else
+            putchar(*s);
+    }
+    putchar('"');
+}
+
+int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv)
+{
+    int json = argc == 2 && strcmp(argv[1], "--json") == 0;
+    if (argc > 2 || (argc == 2 && !json))
+        return cli_err(EXIT_USAGE, "usage: burrowctl vm list [--json]");
+    struct burrow_config cfg;
+    int rc = config_load_cli(&cfg, ctx->config_path, ctx->config_explicit);
+    if (rc != EXIT_OK)
+        return rc;
+    struct vm_record *v;
+    size_t n;
+    if (registry_list(cfg.paths.run_dir, &v, &n))
+        return cli_err(EXIT_RUNTIME, "cannot read %s/vm", cfg.paths.run_dir);
+    uint64_t now = (uint64_t)time(NULL);
+    if (json)
+        printf("[");
+    else
+        printf("%-12s %-16s %-20s %8s %8s %12s %12s\n", "ID", "USER", "TEMPLATE", "PID", "UPTIME",
+               "PRIVATE_KIB", "SHARED_KIB");
+    for (size_t i = 0; i < n; i++) {
+        uint64_t priv = 0, shared = 0;
+        if (registry_memory(v[i].pid, &priv, &shared))
+            priv = shared = 0;
+        uint64_t up = now > v[i].started ? now - v[i].started : 0;
+        if (json) {
+            printf("%s{\"id\":", i ? "," : "");
+            json_str(v[i].id);
+            printf(",\"user\":");
+            json_str(v[i].user);
+            printf(",\"template\":");
+            json_str(v[i].template_name);
+            printf(",\"build\":");
+            json_str(v[i].build);
+            printf(",\"pid\":%d,\"uptime_s\":%llu,\"private_kib\":%llu,\"shared_kib\":%llu}",
+                   (int)v[i].pid, (unsigned long long)up, (unsigned long long)priv,
+                   (unsigned long long)shared);
+        } else {
+            printf("%-12s %-16s %-20s %8d %7llus %12llu %12llu\n", v[i].id, v[i].user,
+                   v[i].template_name, (int)v[i].pid, (unsigned long long)up,
+                   (unsigned long long)priv, (unsigned long long)shared);
+        }
+    }
+    if (json)
+        printf("]\n");
+    free(v);
+    return EXIT_OK;
+}

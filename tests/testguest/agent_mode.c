@@ -1,0 +1,724 @@
+/*
+ * tests/testguest/agent_mode.c - `testguest.mode=agent`: the test guest as
+ * a template VM. It behaves like burrow-agent on the control port (connects
+ * to host CID 2 port 1025 over a polled virtio-vsock driver, HELLO, prints
+ * the IDENTITY it gets, answers READY, reconnects after a TRANSPORT_RESET)
+ * and echoes bytes on guest port 1024.
+ *
+ * Its state while idle is chosen so that a shallow restore fails (design
+ * §5, issue 6): a TSC-deadline timer armed, kvmclock enabled (and checked
+ * monotonic), known values in XMM/YMM registers, an AP halted waiting for an
+ * IPI, an interrupt pending in the LAPIC (held back by the TPR). After a
+ * transport reset (the fork signal) it checks each and prints one line:
+ *   testguest: restore ok ticks=N kvmclock=monotonic ymm=kept ap=woke pending=delivered
+ *
+ * Privileged operations (WRMSR, CR4, XSETBV) go through a #UD handler of
+ * ours: CPL3 code executes ud2 with a magic in r11 (the IDT is ours to fill).
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+#include "common/proto.h"
+#include "tests/testguest/abi.h"
+
+void tg_agent_main(unsigned cpus) __attribute__((noreturn));
+extern uint8_t tg_idt[];
+extern const uint8_t tg_tramp_start[], tg_tramp_end[];
+extern void tg_exc6(void);
+void tg_agent_ud(void), tg_agent_isr_deadline(void), tg_agent_isr_pending(void);
+volatile uint64_t tg_agent_ticks, tg_agent_pending_hits;
+
+#define COM1             0x3f8
+#define DEBUG_EXIT       0xf4
+#define LAPIC            0xfee00000ul
+#define DEADLINE_VECTOR  0x40
+#define PENDING_VECTOR   0x22
+#define PRIV_MAGIC       0x57525542u
+#define MSR_TSC_DEADLINE 0x6e0
+#define MSR_KVM_CLOCK    0x4b564d01
+#define VIRTIO_BASE      0xd0000000ul
+#define QN               16
+#define RXBUF            2048
+
+/* ---- the CPL0 stubs ---- */
+__asm__(".text\n"
+        ".globl tg_agent_ud\n"
+        "tg_agent_ud:\n"
+        "  cmp $0x57525542, %r11d\n"
+        "  jne tg_exc6\n"
+        "  cmp $1, %r10\n"
+        "  jne 1f\n"
+        "  wrmsr\n"
+        "  jmp 9f\n"
+        "1: cmp $2, %r10\n"
+        "  jne 2f\n"
+        "  mov %cr4, %r9\n"
+        "  or %rax, %r9\n"
+        "  mov %r9, %cr4\n"
+        "  jmp 9f\n"
+        "2: xsetbv\n"
+        "9: addq $2, (%rsp)\n"
+        "  iretq\n"
+        ".globl tg_agent_isr_deadline\n"
+        "tg_agent_isr_deadline:\n"
+        "  lock incq tg_agent_ticks(%rip)\n"
+        "  push %rax\n"
+        "  mov $0xfee000b0, %eax\n"
+        "  movl $0, (%rax)\n"
+        "  pop %rax\n"
+        "  iretq\n"
+        ".globl tg_agent_isr_pending\n"
+        "tg_agent_isr_pending:\n"
+        "  lock incq tg_agent_pending_hits(%rip)\n"
+        "  push %rax\n"
+        "  mov $0xfee000b0, %eax\n"
+        "  movl $0, (%rax)\n"
+        "  pop %rax\n"
+        "  iretq\n");
+
+/* ---- libc bits that buf.c and proto.c need ---- */
+void *memcpy(void *d, const void *s, size_t n);
+void *memmove(void *d, const void *s, size_t n);
+void *memset(void *d, int c, size_t n);
+int memcmp(const void *a, const void *b, size_t n);
+void *memchr(const void *s, int c, size_t n);
+size_t strlen(const char *s);
+int strcmp(const char *a, const char *b);
+void explicit_bzero(void *p, size_t n);
+void *memcpy(void *d, const void *s, size_t n)
+{
+    uint8_t *dd = d;
+    const uint8_t *ss = s;
+    while (n--)
+        *dd++ = *ss++;
+    return d;
+}
+void *memmove(void *d, const void *s, size_t n)
+{
+    uint8_t *dd = d;
+    const uint8_t *ss = s;
+    if (dd < ss)
+        return memcpy(d, s, n);
+    while (n--)
+        dd[n] = ss[n];
+    return d;
+}
+void *memset(void *d, int c, size_t n)
+{
+    uint8_t *dd = d;
+    while (n--)
+        *dd++ = (uint8_t)c;
+    return d;
+}
+int memcmp(const void *a, const void *b, size_t n)
+{
+    const uint8_t *x = a, *y = b;
+    for (; n; n--, x++, y++)
+        if (*x != *y)
+            return *x - *y;
+    return 0;
+}
+void *memchr(const void *s, int c, size_t n)
+{
+    const uint8_t *p = s;
+    for (; n; n--, p++)
+        if (*p == (uint8_t)c)
+            return (void *)(uintptr_t)p;
+    return NULL;
+}
+size_t strlen(const char *s)
+{
+    size_t n = 0;
+    while (s[n])
+        n++;
+    return n;
+}
+int strcmp(const char *a, const char *b)
+{
+    while (*a && *a == *b)
+        a++, b++;
+    return (uint8_t)*a - (uint8_t)*b;
+}
+void explicit_bzero(void *p, size_t n)
+{
+    memset(p, 0, n);
+    __asm__ volatile("" : : "r"(p) : "memory");
+}
+
+/* ---- small helpers ---- */
+static inline void outb(uint16_t port, uint8_t v)
+{
+    __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+static inline void barrier(void)
+{
+    __asm__ volatile("mfence" ::: "memory");
+}
+static void puts_(const char *s)
+{
+    while (*s)
+        outb(COM1, (uint8_t)*s++);
+}
+static void putu(uint64_t v)
+{
+    char b[24];
+    int i = 23;
+    b[i] = 0;
+    do {
+        b[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    puts_(b + i);
+}
+static void putx8(const uint8_t *p, unsigned n)
+{
+    static const char hex[] = "0123456789abcdef";
+    for (unsigned i = 0; i < n; i++) {
+        outb(COM1, (uint8_t)hex[p[i] >> 4]);
+        outb(COM1, (uint8_t)hex[p[i] & 15]);
+    }
+}
+static void putstr(struct proto_str s)
+{
+    for (uint32_t i = 0; i < s.len; i++)
+        outb(COM1, (uint8_t)s.p[i]);
+}
+static void __attribute__((noreturn)) fail(const char *why)
+{
+    puts_("testguest: FAIL ");
+    puts_(why);
+    puts_("\n");
+    outb(DEBUG_EXIT, TG_EXIT_FAIL);
+    for (;;)
+        ;
+}
+static void lapic_write(uint32_t reg, uint32_t v)
+{
+    *(volatile uint32_t *)(LAPIC + reg) = v;
+}
+static uint32_t lapic_read(uint32_t reg)
+{
+    return *(volatile uint32_t *)(LAPIC + reg);
+}
+static void priv(uint64_t op, uint32_t ecx, uint64_t val)
+{
+    register uint64_t r10 __asm__("r10") = op;
+    register uint64_t r11 __asm__("r11") = PRIV_MAGIC;
+    __asm__ volatile("ud2"
+                     :
+                     : "a"((uint32_t)val), "d"((uint32_t)(val >> 32)), "c"(ecx), "r"(r10), "r"(r11)
+                     : "r9", "memory");
+}
+static void wrmsr(uint32_t msr, uint64_t v)
+{
+    priv(1, msr, v);
+}
+static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+}
+static void idt_set(unsigned vec, void (*fn)(void))
+{
+    uint64_t a = (uint64_t)(uintptr_t)fn;
+    uint8_t *e = tg_idt + vec * 16;
+    uint64_t lo = (a & 0xffff) | (0x08ull << 16) | (0x8eull << 40) | ((a >> 16 & 0xffff) << 48);
+    uint64_t hi = a >> 32;
+    memcpy(e, &lo, 8);
+    memcpy(e + 8, &hi, 8);
+}
+
+/* ---- the state a shallow restore would lose ---- */
+struct pvclock {
+    volatile uint32_t version, pad0;
+    volatile uint64_t tsc_timestamp, system_time;
+    volatile uint32_t mul;
+    volatile int8_t shift;
+    volatile uint8_t flags, pad[2];
+} __attribute__((aligned(64)));
+static struct pvclock pvti;
+static uint64_t last_ns;
+static int have_avx;
+static const uint8_t ymm_pattern[32] = "burrow-ymm5-pattern-0123456789ab";
+
+static uint64_t kvmclock_ns(void)
+{
+    uint32_t v;
+    uint64_t ns;
+    do {
+        v = pvti.version;
+        barrier();
+        uint64_t d = rdtsc() - pvti.tsc_timestamp;
+        if (pvti.shift < 0)
+            d >>= -pvti.shift;
+        else
+            d <<= pvti.shift;
+        ns = pvti.system_time + (uint64_t)(((unsigned __int128)d * pvti.mul) >> 32);
+        barrier();
+    } while ((v & 1) || v != pvti.version);
+    return ns;
+}
+
+static void check_clock(void)
+{
+    uint64_t ns = kvmclock_ns();
+    if (ns < last_ns)
+        fail("kvmclock went backwards");
+    last_ns = ns;
+}
+
+static void arm_deadline(void)
+{
+    wrmsr(MSR_TSC_DEADLINE, rdtsc() + 2000000);
+}
+
+/* Re-arm once per tick seen: a deadline lost in a restore is never re-armed, so it shows. */
+static uint64_t ticks_seen;
+static void tick_service(void)
+{
+    if (tg_agent_ticks != ticks_seen) {
+        ticks_seen = tg_agent_ticks;
+        arm_deadline();
+    }
+}
+
+static int ymm_kept(void)
+{
+    uint8_t out[32];
+    if (have_avx)
+        __asm__ volatile("vmovdqu %%ymm5, %0" : "=m"(out));
+    else
+        __asm__ volatile("movdqu %%xmm5, %0" : "=m"(*(uint8_t(*)[16])out));
+    return memcmp(out, ymm_pattern, have_avx ? 32 : 16) == 0;
+}
+
+static void start_aps(void)
+{
+    const uint8_t *s = tg_tramp_start;
+    uint8_t *d = (uint8_t *)TG_TRAMPOLINE;
+    while (s < tg_tramp_end)
+        *d++ = *s++;
+    lapic_write(0x300, 0x000c4500); /* INIT to all but self */
+    for (volatile int i = 0; i < 100000; i++)
+        ;
+    for (int k = 0; k < 2; k++) {
+        lapic_write(0x300, 0x000c4600 | (TG_TRAMPOLINE >> 12)); /* SIPI */
+        for (volatile int i = 0; i < 100000; i++)
+            ;
+    }
+}
+
+static void wait_aps(unsigned want)
+{
+    struct tg_mailbox *mb = (struct tg_mailbox *)TG_MAILBOX;
+    uint64_t t0 = rdtsc();
+    while (mb->ap_started < want && rdtsc() - t0 < 20000000000ull)
+        ;
+    if (mb->ap_started < want)
+        fail("AP did not start");
+}
+
+static unsigned nr_cpus;
+
+static void template_state(void)
+{
+    uint32_t r[4];
+    cpuid(1, 0, r);
+    if (!(r[2] & (1u << 24)))
+        fail("no TSC-deadline timer");
+    have_avx = (r[2] & (1u << 28)) && (r[2] & (1u << 26));
+    idt_set(6, tg_agent_ud);
+    idt_set(DEADLINE_VECTOR, tg_agent_isr_deadline);
+    idt_set(PENDING_VECTOR, tg_agent_isr_pending);
+    /* SSE (and AVX) state with a known value in xmm5/ymm5. */
+    priv(2, 0, (1u << 9) | (1u << 10) | (have_avx ? (1u << 18) : 0));
+    if (have_avx) {
+        priv(3, 0, 7); /* XCR0 = x87 | SSE | AVX */
+        __asm__ volatile("vmovdqu %0, %%ymm5" : : "m"(ymm_pattern));
+    } else {
+        __asm__ volatile("movdqu %0, %%xmm5" : : "m"(*(const uint8_t(*)[16])ymm_pattern));
+    }
+    wrmsr(MSR_KVM_CLOCK, (uint64_t)(uintptr_t)&pvti | 1);
+    check_clock();
+    lapic_write(0xf0, 0x100 | 0xff);
+    lapic_write(0x320, (2u << 17) | DEADLINE_VECTOR); /* TSC-deadline mode */
+    arm_deadline();
+    uint64_t s0 = rdtsc();
+    while (tg_agent_ticks < 3 && rdtsc() - s0 < 20000000000ull)
+        tick_service();
+    if (tg_agent_ticks < 3)
+        fail("TSC-deadline timer does not fire");
+    if (nr_cpus > 1) {
+        start_aps();
+        wait_aps(nr_cpus - 1); /* each ends in cli; hlt: halted until an INIT */
+    }
+    /* An interrupt left pending: the TPR holds back class 2 until the fork. */
+    lapic_write(0x80, 0x20);
+    lapic_write(0x300, 0x00040000 | PENDING_VECTOR); /* self IPI */
+    if (!(lapic_read(0x210) & (1u << (PENDING_VECTOR - 32))))
+        fail("self IPI not pending in IRR");
+}
+
+/* ---- a polled virtio-vsock driver ---- */
+struct vdesc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags, next;
+};
+struct vring {
+    struct vdesc desc[QN];
+    struct {
+        uint16_t flags, idx, ring[QN], used_event;
+    } avail __attribute__((aligned(8)));
+    struct {
+        uint16_t flags, idx;
+        struct {
+            uint32_t id, len;
+        } ring[QN];
+        uint16_t avail_event;
+    } used __attribute__((aligned(8)));
+    uint16_t last_used;
+} __attribute__((aligned(4096)));
+
+static struct vring rxq, txq, evq;
+static uint8_t rxbuf[QN][RXBUF] __attribute__((aligned(64)));
+static uint8_t txbuf[44 + RXBUF] __attribute__((aligned(64)));
+static uint8_t evbuf[8];
+static volatile uint32_t *vio;
+static uint64_t my_cid;
+
+static uint32_t vr(uint32_t off)
+{
+    return vio[off / 4];
+}
+static void vw(uint32_t off, uint32_t v)
+{
+    vio[off / 4] = v;
+}
+
+static void vq_setup(unsigned q, struct vring *r)
+{
+    vw(0x30, q);
+    if (vr(0x34) < QN)
+        fail("virtqueue too small");
+    vw(0x38, QN);
+    uint64_t d = (uint64_t)(uintptr_t)r->desc, a = (uint64_t)(uintptr_t)&r->avail,
+             u = (uint64_t)(uintptr_t)&r->used;
+    vw(0x80, (uint32_t)d), vw(0x84, (uint32_t)(d >> 32));
+    vw(0x90, (uint32_t)a), vw(0x94, (uint32_t)(a >> 32));
+    vw(0xa0, (uint32_t)u), vw(0xa4, (uint32_t)(u >> 32));
+    vw(0x44, 1);
+}
+
+static void vq_give(struct vring *r, uint16_t id, void *buf, uint32_t len, int writable)
+{
+    r->desc[id] = (struct vdesc){(uint64_t)(uintptr_t)buf, len, (uint16_t)(writable ? 2 : 0), 0};
+    r->avail.ring[r->avail.idx % QN] = id;
+    barrier();
+    r->avail.idx++;
+    barrier();
+}
+
+static void rx_fill(void)
+{
+    for (uint16_t i = 0; i < QN; i++)
+        vq_give(&rxq, i, rxbuf[i], RXBUF, 1);
+    vw(0x50, 0);
+}
+
+static void vsock_init(void)
+{
+    for (unsigned i = 0; i < 8 && !vio; i++) {
+        volatile uint32_t *p = (volatile uint32_t *)(VIRTIO_BASE + i * 0x1000ul);
+        if (p[0] == 0x74726976u && p[2] == 19)
+            vio = p;
+    }
+    if (!vio)
+        fail("no virtio-vsock device");
+    vw(0x70, 0);
+    vw(0x70, 1);
+    vw(0x70, 3);
+    vw(0x24, 1), vw(0x20, 1); /* VERSION_1 */
+    vw(0x24, 0), vw(0x20, 0);
+    vw(0x70, 0xb);
+    if (!(vr(0x70) & 8))
+        fail("vsock refused our features");
+    memset(&rxq, 0, sizeof(rxq));
+    memset(&txq, 0, sizeof(txq));
+    memset(&evq, 0, sizeof(evq));
+    vq_setup(0, &rxq);
+    vq_setup(1, &txq);
+    vq_setup(2, &evq);
+    vw(0x70, 0xf);
+    my_cid = vr(0x100) | (uint64_t)vr(0x104) << 32;
+    rx_fill();
+    vq_give(&evq, 0, evbuf, sizeof(evbuf), 1);
+    vw(0x50, 2);
+}
+
+/* ---- connections ---- */
+enum { C_FREE, C_CONNECTING, C_OPEN };
+struct conn {
+    int state;
+    int control;
+    uint32_t lport, pport;
+    uint32_t fwd_cnt;
+    uint8_t in[8192];
+    size_t in_len;
+};
+static struct conn conns[4];
+static uint32_t next_port = 50000;
+static int restored, ready_sent, restore_checked;
+
+struct hdr {
+    uint64_t src_cid, dst_cid;
+    uint32_t src_port, dst_port, len;
+    uint16_t type, op;
+    uint32_t flags, buf_alloc, fwd_cnt;
+} __attribute__((packed));
+
+static void send_pkt(struct conn *c, uint32_t lport, uint32_t pport, uint16_t op, const void *data,
+                     uint32_t len)
+{
+    struct hdr h = {my_cid, 2, lport, pport, len, 1, op, 0, 65536, c ? c->fwd_cnt : 0};
+    memcpy(txbuf, &h, sizeof(h));
+    if (len)
+        memcpy(txbuf + sizeof(h), data, len);
+    uint16_t want = (uint16_t)(txq.used.idx + 1);
+    vq_give(&txq, 0, txbuf, (uint32_t)sizeof(h) + len, 0);
+    vw(0x50, 1);
+    uint64_t t0 = rdtsc();
+    while (*(volatile uint16_t *)&txq.used.idx != want)
+        if (rdtsc() - t0 > 20000000000ull)
+            fail("vsock tx stuck");
+}
+
+static void control_connect(void)
+{
+    struct conn *c = &conns[0];
+    memset(c, 0, sizeof(*c));
+    c->state = C_CONNECTING;
+    c->control = 1;
+    c->lport = next_port++;
+    c->pport = 1025;
+    send_pkt(c, c->lport, 1025, 1, NULL, 0); /* REQUEST */
+}
+
+static void send_frame(struct conn *c, struct buf *b)
+{
+    send_pkt(c, c->lport, c->pport, 5, buf_data(b), (uint32_t)buf_used(b));
+}
+
+static void restore_checks(void)
+{
+    struct tg_mailbox *mb = (struct tg_mailbox *)TG_MAILBOX;
+    if (!ymm_kept())
+        fail("XMM/YMM register lost in restore");
+    uint64_t t0 = tg_agent_ticks, s = rdtsc();
+    while (tg_agent_ticks < t0 + 10 && rdtsc() - s < 20000000000ull) {
+        tick_service();
+        check_clock();
+    }
+    if (tg_agent_ticks < t0 + 10)
+        fail("no TSC-deadline timer interrupts after restore");
+    lapic_write(0x80, 0); /* let the pending interrupt in */
+    for (volatile int i = 0; i < 100000 && !tg_agent_pending_hits; i++)
+        ;
+    if (tg_agent_pending_hits != 1)
+        fail("pending interrupt lost in restore");
+    const char *ap = "none";
+    if (nr_cpus > 1) {
+        unsigned before = mb->ap_started;
+        start_aps();
+        wait_aps(before + nr_cpus - 1);
+        ap = "woke";
+    }
+    puts_("testguest: restore ok ticks=");
+    putu(tg_agent_ticks);
+    puts_(" kvmclock=monotonic ymm=kept ap=");
+    puts_(ap);
+    puts_(" pending=delivered\n");
+    restore_checked = 1;
+}
+
+static void on_identity(struct conn *c, const struct proto_frame *f)
+{
+    struct proto_identity id;
+    if (proto_get_identity(f, &id))
+        fail("bad IDENTITY frame");
+    puts_("testguest: identity user=");
+    putstr(id.user);
+    puts_(" uid=");
+    putu(id.uid);
+    puts_(" hostname=");
+    putstr(id.hostname);
+    puts_(" disk=");
+    putu(id.flags & PROTO_ID_F_HOME_DISK ? 1 : 0);
+    puts_(" entropy=");
+    putx8(id.entropy, 16);
+    puts_("\n");
+    if (restored && !restore_checked)
+        restore_checks();
+    struct proto_ready r;
+    memset(&r, 0, sizeof(r));
+    for (int i = 0; i < PROTO_STEP_COUNT; i++)
+        r.outcome[i] = PROTO_STEP_OK;
+    uint8_t mem[256];
+    struct buf b;
+    buf_init_writer(&b, mem, sizeof(mem));
+    if (proto_put_ready(&b, &r))
+        fail("cannot encode READY");
+    send_frame(c, &b);
+    ready_sent++;
+    puts_("testguest: ready\n");
+}
+
+static void control_data(struct conn *c, const uint8_t *p, uint32_t len)
+{
+    if (len > sizeof(c->in) - c->in_len)
+        fail("control frame too large");
+    memcpy(c->in + c->in_len, p, len);
+    c->in_len += len;
+    struct proto_frame f;
+    while (c->in_len && proto_frame_parse(c->in, c->in_len, &f) == 0) {
+        if (f.type == PROTO_IDENTITY)
+            on_identity(c, &f);
+        memmove(c->in, c->in + f.size, c->in_len - f.size);
+        c->in_len -= f.size;
+    }
+}
+
+static struct conn *find_conn(uint32_t lport, uint32_t pport)
+{
+    for (int i = 0; i < 4; i++)
+        if (conns[i].state != C_FREE && conns[i].lport == lport && conns[i].pport == pport)
+            return &conns[i];
+    return NULL;
+}
+
+static void on_packet(const struct hdr *h, const uint8_t *data)
+{
+    struct conn *c = find_conn(h->dst_port, h->src_port);
+    if (h->op == 1) { /* REQUEST from the host */
+        if (h->dst_port != 1024 || c) {
+            send_pkt(NULL, h->dst_port, h->src_port, 3, NULL, 0);
+            return;
+        }
+        for (int i = 1; i < 4 && !c; i++)
+            if (conns[i].state == C_FREE)
+                c = &conns[i];
+        if (!c) {
+            send_pkt(NULL, h->dst_port, h->src_port, 3, NULL, 0);
+            return;
+        }
+        memset(c, 0, sizeof(*c));
+        c->state = C_OPEN;
+        c->lport = 1024;
+        c->pport = h->src_port;
+        send_pkt(c, 1024, c->pport, 2, NULL, 0); /* RESPONSE */
+        return;
+    }
+    if (!c) {
+        if (h->op != 3)
+            send_pkt(NULL, h->dst_port, h->src_port, 3, NULL, 0);
+        return;
+    }
+    switch (h->op) {
+    case 2: /* RESPONSE */
+        c->state = C_OPEN;
+        if (c->control) {
+            struct proto_hello hello = {PROTO_VERSION, PROTO_ROLE_AGENT, 0};
+            uint8_t mem[64];
+            struct buf b;
+            buf_init_writer(&b, mem, sizeof(mem));
+            if (proto_put_hello(&b, &hello))
+                fail("cannot encode HELLO");
+            send_frame(c, &b);
+        }
+        break;
+    case 3: /* RST */
+        if (c->control && c->state == C_CONNECTING) {
+            c->state = C_FREE;
+            for (volatile int i = 0; i < 1000000; i++)
+                ;
+            control_connect(); /* the VMM may not listen yet: retry */
+            return;
+        }
+        c->state = C_FREE;
+        break;
+    case 4: /* SHUTDOWN */
+        send_pkt(c, c->lport, c->pport, 3, NULL, 0);
+        c->state = C_FREE;
+        break;
+    case 5: /* RW */
+        c->fwd_cnt += h->len;
+        if (c->control)
+            control_data(c, data, h->len);
+        else
+            send_pkt(c, c->lport, c->pport, 5, data, h->len); /* echo */
+        break;
+    case 7: /* CREDIT_REQUEST */
+        send_pkt(c, c->lport, c->pport, 6, NULL, 0);
+        break;
+    default:
+        break;
+    }
+}
+
+static void poll_rx(void)
+{
+    while (*(volatile uint16_t *)&rxq.used.idx != rxq.last_used) {
+        barrier();
+        uint16_t slot = rxq.last_used % QN;
+        uint32_t id = rxq.used.ring[slot].id, len = rxq.used.ring[slot].len;
+        rxq.last_used++;
+        if (id >= QN)
+            fail("vsock rx: bad used id");
+        struct hdr h;
+        memcpy(&h, rxbuf[id], sizeof(h));
+        if (len >= sizeof(h) && h.len <= len - sizeof(h))
+            on_packet(&h, rxbuf[id] + sizeof(h));
+        vq_give(&rxq, (uint16_t)id, rxbuf[id], RXBUF, 1);
+        vw(0x50, 0);
+    }
+}
+
+static void poll_events(void)
+{
+    if (*(volatile uint16_t *)&evq.used.idx == evq.last_used)
+        return;
+    evq.last_used++;
+    /* TRANSPORT_RESET: every socket is gone; the CID may have changed. */
+    restored = 1;
+    memset(conns, 0, sizeof(conns));
+    my_cid = vr(0x100) | (uint64_t)vr(0x104) << 32;
+    puts_("testguest: transport reset\n");
+    vq_give(&evq, 0, evbuf, sizeof(evbuf), 1);
+    vw(0x50, 2);
+    control_connect();
+}
+
+void tg_agent_main(unsigned cpus)
+{
+    nr_cpus = cpus >= 1 && cpus <= 64 ? cpus : 1; /* from the MADT */
+    template_state();
+    vsock_init();
+    puts_("testguest: agent cid=");
+    putu(my_cid);
+    puts_("\n");
+    control_connect();
+    for (;;) {
+        poll_events();
+        poll_rx();
+        tick_service();
+        check_clock();
+        if (!ymm_kept())
+            fail("XMM/YMM register changed");
+    }
+}

@@ -1,0 +1,379 @@
+/* vmm/fork.c - fork a VM from a template build (see fork.h). */
+#include "vmm/fork.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "vmm/virtio/blk.h"
+#include "vmm/virtio/vsock.h"
+
+uint64_t fork_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int say(char *why, size_t whysz, int r, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int say(char *why, size_t whysz, int r, const char *fmt, ...)
+{
+    int saved = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, whysz, fmt, ap);
+    va_end(ap);
+    if (r == BURROW_ERR_SYSTEM) {
+        size_t n = strlen(why);
+        snprintf(why + n, whysz - n, ": %s", strerror(saved));
+    }
+    return r;
+}
+
+/* ---- control port 1025 ---- */
+
+static struct log_ratelimit cp_rl;
+
+void control_port_init(struct control_port *cp, struct vm *vm, const struct fork_identity *id)
+{
+    memset(cp, 0, sizeof(*cp));
+    cp->vm = vm;
+    cp->id = id;
+    cp->fd = -1;
+    pthread_mutex_init(&cp->lock, NULL);
+    pthread_cond_init(&cp->cond, NULL);
+}
+
+void control_port_fini(struct control_port *cp)
+{
+    if (cp->fd >= 0)
+        close(cp->fd);
+    cp->fd = -1;
+    pthread_mutex_destroy(&cp->lock);
+    pthread_cond_destroy(&cp->cond);
+}
+
+static void cp_close(struct control_port *cp)
+{
+    if (cp->fd < 0)
+        return;
+    evloop_del(cp->vm->loop, cp->fd);
+    close(cp->fd);
+    cp->fd = -1;
+    cp->in_len = 0;
+}
+
+/* Frames are small and the socketpair is fresh: a short write means a dead peer. */
+static void cp_send(struct control_port *cp, struct buf *b)
+{
+    ssize_t n = send(cp->fd, buf_data(b), buf_used(b), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n != (ssize_t)buf_used(b) && log_ratelimit_ok(&cp_rl, 10, 60))
+        log_warn("control port: short write to the agent");
+}
+
+static int cp_put_identity(struct control_port *cp, struct buf *b)
+{
+    const struct fork_identity *id = cp->id;
+    struct proto_identity pi;
+    memset(&pi, 0, sizeof(pi));
+    pi.user = proto_str_c(id->user);
+    pi.uid = id->uid;
+    pi.gid = id->gid;
+    pi.shell = proto_str_c(id->shell);
+    pi.home = proto_str_c(id->home);
+    pi.hostname = proto_str_c(id->hostname);
+    randombytes_buf(pi.entropy, sizeof(pi.entropy));
+    memcpy(cp->entropy, pi.entropy, sizeof(pi.entropy));
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    pi.time_sec = ts.tv_sec;
+    pi.time_nsec = (uint32_t)ts.tv_nsec;
+    pi.flags = cp->home_disk ? PROTO_ID_F_HOME_DISK : 0;
+    int r = proto_put_identity(b, &pi);
+    sodium_memzero(pi.entropy, sizeof(pi.entropy));
+    return r;
+}
+
+static void cp_frame(struct control_port *cp, const struct proto_frame *f, struct buf *reply)
+{
+    int r = 0;
+    switch (f->type) {
+    case PROTO_HELLO: {
+        struct proto_hello h;
+        if ((r = proto_get_hello(f, &h)) || (r = proto_hello_check(&h)))
+            break;
+        struct proto_hello mine = {.version = PROTO_VERSION, .role = PROTO_ROLE_VMM};
+        if ((r = proto_put_hello(reply, &mine)) || (r = cp_put_identity(cp, reply)))
+            break;
+        return;
+    }
+    case PROTO_READY: {
+        struct proto_ready rd;
+        if ((r = proto_get_ready(f, &rd)))
+            break;
+        pthread_mutex_lock(&cp->lock);
+        cp->nr_ready++;
+        cp->ready_ns = fork_now_ns();
+        pthread_cond_broadcast(&cp->cond);
+        pthread_mutex_unlock(&cp->lock);
+        return;
+    }
+    case PROTO_HEARTBEAT:
+    case PROTO_SHUTDOWN_ANSWER:
+    case PROTO_ERROR:
+        return;
+    default:
+        if (proto_put_error_unknown(reply, f->type) == 0)
+            return;
+        r = BURROW_ERR_PROTOCOL;
+    }
+    if (log_ratelimit_ok(&cp_rl, 10, 60))
+        log_warn("control port: bad %s frame from the agent: %s", proto_type_name(f->type),
+                 burrow_strerror(r));
+    if (proto_put_error(reply, r, "bad frame") != 0)
+        return;
+}
+
+static void cp_readable(void *ctx, int fd, uint32_t events)
+{
+    (void)events;
+    struct control_port *cp = ctx;
+    ssize_t n = read(fd, cp->in + cp->in_len, sizeof(cp->in) - cp->in_len);
+    if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        cp_close(cp); /* the agent reconnects after a transport reset */
+        return;
+    }
+    cp->in_len += (size_t)n;
+    static uint8_t out[4096];
+    struct buf reply;
+    buf_init_writer(&reply, out, sizeof(out));
+    struct proto_frame f;
+    size_t off = 0;
+    int r;
+    while ((r = proto_frame_parse(cp->in + off, cp->in_len - off, &f)) == 0) {
+        cp_frame(cp, &f, &reply);
+        off += f.size;
+    }
+    if (buf_used(&reply))
+        cp_send(cp, &reply);
+    if (r != BURROW_ERR_AGAIN) {
+        if (log_ratelimit_ok(&cp_rl, 10, 60))
+            log_warn("control port: malformed stream from the agent: %s", burrow_strerror(r));
+        cp_close(cp);
+        return;
+    }
+    memmove(cp->in, cp->in + off, cp->in_len - off);
+    cp->in_len -= off;
+}
+
+static void cp_accept(void *ctx, int fd, uint32_t guest_port)
+{
+    (void)guest_port;
+    struct control_port *cp = ctx;
+    cp_close(cp); /* one agent connection; a new one replaces the old */
+    cp->fd = fd;
+    cp->in_len = 0;
+    if (evloop_add(cp->vm->loop, fd, EPOLLIN, cp_readable, cp)) {
+        close(fd);
+        cp->fd = -1;
+    }
+}
+
+int control_port_listen(struct control_port *cp, struct devices *d)
+{
+    if (!d->vsock)
+        return BURROW_ERR_NOT_FOUND;
+    return virtio_vsock_register_port(d->vsock, FORK_CONTROL_PORT, cp_accept, cp);
+}
+
+int control_port_wait_ready(struct control_port *cp, unsigned seen, unsigned timeout_ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    int r = 0;
+    pthread_mutex_lock(&cp->lock);
+    while (cp->nr_ready <= seen && r == 0) {
+        if (cp->vm->stopping) {
+            r = BURROW_ERR_CLOSED;
+            break;
+        }
+        /* Short waits: a VM that stops does not signal this condition. */
+        struct timespec now, step;
+        clock_gettime(CLOCK_REALTIME, &now);
+        step = now;
+        step.tv_nsec += 50000000L;
+        if (step.tv_nsec >= 1000000000L) {
+            step.tv_sec++;
+            step.tv_nsec -= 1000000000L;
+        }
+        if (step.tv_sec > dl.tv_sec || (step.tv_sec == dl.tv_sec && step.tv_nsec > dl.tv_nsec))
+            step = dl;
+        if (pthread_cond_timedwait(&cp->cond, &cp->lock, &step) == ETIMEDOUT &&
+            (step.tv_sec == dl.tv_sec && step.tv_nsec == dl.tv_nsec))
+            r = cp->nr_ready > seen ? 0 : BURROW_ERR_TIMEOUT;
+    }
+    pthread_mutex_unlock(&cp->lock);
+    return r;
+}
+
+/* ---- template files ---- */
+
+int fork_read_file(const char *path, size_t max, uint8_t **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? BURROW_ERR_NOT_FOUND : BURROW_ERR_SYSTEM;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return BURROW_ERR_INVALID;
+    }
+    if ((uint64_t)st.st_size > max) {
+        close(fd);
+        return BURROW_ERR_TOO_LARGE;
+    }
+    uint8_t *p = malloc(st.st_size ? (size_t)st.st_size : 1);
+    size_t got = 0;
+    while (p && got < (size_t)st.st_size) {
+        ssize_t n = read(fd, p + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!p)
+        return BURROW_ERR_NOMEM;
+    if (got != (size_t)st.st_size) {
+        free(p);
+        return BURROW_ERR_TRUNCATED;
+    }
+    *out = p;
+    *len = got;
+    return 0;
+}
+
+int fork_open_build(const char *build_dir, int *mem_fd, uint8_t **state, size_t *state_len,
+                    struct snapshot *snap, struct snap_vm_info *info, char *why, size_t whysz)
+{
+    char path[4096];
+    *mem_fd = -1;
+    *state = NULL;
+    snprintf(path, sizeof(path), "%s/state", build_dir);
+    int r = fork_read_file(path, SNAP_FILE_MAX, state, state_len);
+    if (r == BURROW_ERR_TOO_LARGE)
+        return say(why, whysz, r, "%s: %s", path, snap_strerror(r));
+    if (r)
+        return say(why, whysz, r, "%s: %s", path,
+                   r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
+    if ((r = snap_parse(*state, *state_len, snap)))
+        return say(why, whysz, r, "%s: %s", path, snap_strerror(r));
+    if ((r = snap_vm_info(snap, info)))
+        return say(why, whysz, r, "%s: VM section: %s", path, snap_strerror(r));
+    snprintf(path, sizeof(path), "%s/memory", build_dir);
+    *mem_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (*mem_fd < 0)
+        return say(why, whysz, BURROW_ERR_SYSTEM, "%s", path);
+    struct stat st;
+    if (fstat(*mem_fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return say(why, whysz, BURROW_ERR_INVALID, "%s: not a regular file", path);
+    if ((uint64_t)st.st_size != info->mem_size)
+        return say(why, whysz, BURROW_ERR_FORMAT,
+                   "%s is %llu bytes but the state file says %llu: files of different builds",
+                   path, (unsigned long long)st.st_size, (unsigned long long)info->mem_size);
+    return 0;
+}
+
+/* ---- the fork ---- */
+
+static int fork_build_machine(struct fork_vm *f, const struct fork_config *cfg,
+                              const struct snap_vm_info *info, char *why, size_t whysz)
+{
+    struct machine *m = &f->m;
+    struct vm_config vc = {.mem_size = info->mem_size,
+                           .nr_vcpus = info->nr_vcpus,
+                           .mem_fd = f->mem_fd,
+                           .mem_private = 1};
+    int r = vm_create(&vc, &m->vm);
+    if (r)
+        return say(why, whysz, r, "cannot create the VM: %s",
+                   m->vm && m->vm->exit.detail[0] ? m->vm->exit.detail : burrow_strerror(r));
+    /* Pages forks dirtied back to identical content merge again (KSM). */
+    madvise(m->vm->ram, m->vm->ram_size, MADV_MERGEABLE);
+    if ((r = uart_init(&m->uart, m->vm, VM_COM1_PORT, VM_COM1_IRQ, -1, cfg->console_fd)) ||
+        (r = legacy_init(&m->legacy, m->vm)))
+        return say(why, whysz, r, "legacy devices: %s", burrow_strerror(r));
+    struct devices_config dc = {.vsock_uds = cfg->vsock_uds, .disk_empty_slot = true};
+    return devices_create(&m->devices, m->vm, &dc, why, whysz);
+}
+
+int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, size_t whysz)
+{
+    memset(f, 0, sizeof(*f));
+    f->mem_fd = -1;
+    f->t.start_ns = fork_now_ns();
+    struct snap_vm_info info;
+    int r = fork_open_build(cfg->build_dir, &f->mem_fd, &f->state, &f->state_len, &f->snap,
+                            &info, why, whysz);
+    if (r)
+        return r;
+    if ((r = fork_build_machine(f, cfg, &info, why, whysz)))
+        return r;
+    control_port_init(&f->cp, f->m.vm, &cfg->id);
+    if ((r = control_port_listen(&f->cp, &f->m.devices)))
+        return say(why, whysz, r, "control port: %s", burrow_strerror(r));
+    if ((r = snap_restore_machine(&f->m, &f->snap, why, whysz)))
+        return r;
+    if (cfg->home_disk) {
+        if (!f->m.devices.blk)
+            return say(why, whysz, BURROW_ERR_UNSUPPORTED, "the template has no disk slot");
+        r = virtio_blk_attach(f->m.devices.blk, cfg->home_disk, false);
+        if (r == BURROW_ERR_BUSY)
+            return say(why, whysz, r, "home disk %s is in use by another VM", cfg->home_disk);
+        if (r)
+            return say(why, whysz, r, "home disk %s: %s", cfg->home_disk, burrow_strerror(r));
+        f->cp.home_disk = true;
+    }
+    f->t.restored_ns = fork_now_ns();
+    return 0;
+}
+
+int fork_vm_start(struct fork_vm *f)
+{
+    /* The fork signal: the agent's sockets reset, it reconnects to 1025. */
+    virtio_vsock_transport_reset(f->m.devices.vsock);
+    return vm_start(f->m.vm);
+}
+
+void fork_vm_destroy(struct fork_vm *f)
+{
+    machine_destroy(&f->m);
+    if (f->cp.vm) /* initialised */
+        control_port_fini(&f->cp);
+    if (f->mem_fd >= 0)
+        close(f->mem_fd);
+    f->mem_fd = -1;
+    free(f->state);
+    f->state = NULL;
+}

@@ -1,0 +1,109 @@
+/*
+ * vmm/fork.h - a VM forked from a template build (design §1, §3, §5).
+ *
+ * Owns: the copy-on-write mapping of the template's `memory`
+ * (MAP_PRIVATE | MAP_NORESERVE, MADV_MERGEABLE), the restore of `state` into
+ * a fresh KVM VM, the home disk attached to the empty blk slot, the fork
+ * signal (TRANSPORT_RESET) and the VMM's side of the control port 1025:
+ * HELLO + IDENTITY to the agent, then wait for its READY.
+ *
+ * The same control-port code serves a template build (vmm/template.c),
+ * which sends a placeholder identity and waits for READY before the
+ * snapshot.
+ */
+#ifndef BURROW_VMM_FORK_H
+#define BURROW_VMM_FORK_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "common/proto.h"
+#include "vmm/machine.h"
+#include "vmm/snapshot.h"
+
+#define FORK_CONTROL_PORT 1025u
+#define FORK_NAME_MAX     64
+
+/* Who the VM is for (sent in IDENTITY). */
+struct fork_identity {
+    char user[FORK_NAME_MAX + 1];
+    uint32_t uid, gid;
+    char shell[256];
+    char home[256];
+    char hostname[FORK_NAME_MAX + 1];
+};
+
+/* The VMM end of port 1025 (one agent connection at a time). */
+struct control_port {
+    struct vm *vm;
+    const struct fork_identity *id;
+    bool home_disk;
+    int fd;
+    uint8_t in[PROTO_FRAME_MAX];
+    size_t in_len;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    unsigned nr_ready;      /* READY frames received */
+    uint64_t ready_ns;      /* CLOCK_MONOTONIC of the last READY */
+    uint8_t entropy[PROTO_ENTROPY_LEN]; /* the last entropy sent (tests) */
+};
+
+void control_port_init(struct control_port *cp, struct vm *vm, const struct fork_identity *id);
+void control_port_fini(struct control_port *cp);
+/* Register the handler on the vsock device (before the guest runs). */
+__attribute__((warn_unused_result)) int control_port_listen(struct control_port *cp,
+                                                            struct devices *d);
+/* Wait until nr_ready > seen or timeout; BURROW_ERR_TIMEOUT, or the VM stopped: BURROW_ERR_CLOSED. */
+__attribute__((warn_unused_result)) int control_port_wait_ready(struct control_port *cp,
+                                                                unsigned seen,
+                                                                unsigned timeout_ms);
+
+struct fork_config {
+    const char *build_dir;  /* templates/NAME-TS */
+    const char *vsock_uds;  /* the VM's host-side vsock socket (must not exist) */
+    const char *home_disk;  /* NULL: leave the blk slot empty */
+    struct fork_identity id;
+    int console_fd;         /* -1: the guest's serial output is dropped */
+};
+
+struct fork_timings {
+    uint64_t start_ns;   /* fork_vm_create entered */
+    uint64_t restored_ns; /* state restored, about to start the vCPUs */
+};
+
+struct fork_vm {
+    struct machine m;
+    struct snapshot snap;
+    uint8_t *state;
+    size_t state_len;
+    int mem_fd;
+    struct control_port cp;
+    struct fork_timings t;
+};
+
+/*
+ * Map, create and restore (nothing runs yet). On failure `why` says why and
+ * fork_vm_destroy is still safe. Errors BUSY (home disk in use), FORMAT /
+ * CHECKSUM / VERSION / TRUNCATED (template files), SYSTEM, KVM.
+ */
+__attribute__((warn_unused_result)) int fork_vm_create(struct fork_vm *f,
+                                                       const struct fork_config *cfg, char *why,
+                                                       size_t whysz);
+/* Queue the fork signal and start the vCPUs and the event thread. */
+__attribute__((warn_unused_result)) int fork_vm_start(struct fork_vm *f);
+void fork_vm_destroy(struct fork_vm *f);
+
+/* Read a whole regular file of at most max bytes (malloc'd). */
+__attribute__((warn_unused_result)) int fork_read_file(const char *path, size_t max,
+                                                       uint8_t **out, size_t *len);
+/* Open `memory` + parse `state` of a build; checks they belong together. */
+__attribute__((warn_unused_result)) int fork_open_build(const char *build_dir, int *mem_fd,
+                                                        uint8_t **state, size_t *state_len,
+                                                        struct snapshot *snap,
+                                                        struct snap_vm_info *info, char *why,
+                                                        size_t whysz);
+
+uint64_t fork_now_ns(void);
+
+#endif /* BURROW_VMM_FORK_H */

@@ -1,0 +1,50 @@
+/*
+ * vmm/registry.h - running VMM processes, as seen by everyone
+ * (`burrowctl vm list|kill`, burrowd, `template rm`).
+ *
+ * Owns: run_dir/vm/<id>/ with `meta` (key = value: id, pid, pid start
+ * time, user, template, build, started, vsock) written atomically, plus the
+ * VM's sockets (vsock.sock) and logs (console.log, vmm.log). A record whose
+ * process is gone (or whose pid was reused: the start time differs) is
+ * stale and removed by registry_list.
+ */
+#ifndef BURROW_VMM_REGISTRY_H
+#define BURROW_VMM_REGISTRY_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#define REGISTRY_ID_LEN 12 /* hex characters */
+
+struct vm_record {
+    char id[REGISTRY_ID_LEN + 1];
+    pid_t pid;
+    uint64_t pid_start; /* /proc/PID/stat field 22 */
+    char user[65];
+    char template_name[64];
+    char build[80];
+    uint64_t started; /* unix time */
+    char dir[512];
+};
+
+/* Make run_dir/vm/<new id>/ (0700) and fill rec->id and rec->dir. */
+__attribute__((warn_unused_result)) int registry_create(const char *run_dir,
+                                                        struct vm_record *rec);
+/* Write rec's meta for the calling process (pid and start time filled in). */
+__attribute__((warn_unused_result)) int registry_publish(struct vm_record *rec);
+void registry_remove(const char *dir);
+/* Live VMs (stale records removed), sorted by start time. malloc'd. */
+__attribute__((warn_unused_result)) int registry_list(const char *run_dir,
+                                                      struct vm_record **out, size_t *n);
+/* One VM by id; BURROW_ERR_NOT_FOUND if absent or stale. */
+__attribute__((warn_unused_result)) int registry_get(const char *run_dir, const char *id,
+                                                     struct vm_record *rec);
+int registry_id_ok(const char *id);
+unsigned registry_build_vms(const char *run_dir, const char *build);
+int registry_build_in_use(const char *run_dir, const char *build);
+/* Private and shared kB of a process (/proc/PID/smaps_rollup). */
+__attribute__((warn_unused_result)) int registry_memory(pid_t pid, uint64_t *private_kb,
+                                                        uint64_t *shared_kb);
+uint64_t registry_pid_start(pid_t pid);
+
+#endif /* BURROW_VMM_REGISTRY_H */
