@@ -57,6 +57,7 @@ INI
 # e2e_start: run burrowd in the background (log in $T/log), wait for READY=1 on
 # a test NOTIFY_SOCKET (recorded in $T/notify.out).
 e2e_start() {
+    [ -n "${NOTIFY_PID:-}" ] && kill "$NOTIFY_PID" 2>/dev/null
     rm -f "$T/notify.sock" "$T/notify.out"
     python3 - "$T/notify.sock" "$T/notify.out" <<'PY' &
 import socket, sys
