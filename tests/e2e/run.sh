@@ -29,6 +29,11 @@ grep -q "vm backend: sandbox" "$T/log" && t_ok "backend choice logged" || t_fail
 grep -q "generated SSH host keys" "$T/log" && [ "$(stat -c %a "$T/state/hostkeys/ssh_host_ed25519_key")" = 600 ] \
     && t_ok "host keys generated (0600) with fingerprints printed" || t_fail "host keys" "$(ls -l "$T/state/hostkeys")"
 
+fp=$(ssh-keygen -lf "$T/state/hostkeys/ssh_host_ed25519_key.pub" | cut -d' ' -f2)
+hk=$($BCTL hostkeys)
+[ "$(echo "$hk" | wc -l)" = 3 ] && echo "$hk" | grep -q "ssh-ed25519 *$fp " && grep -q "$fp" "$T/log" \
+    && t_ok "burrowctl hostkeys shows the fingerprints burrowd printed" || t_fail "burrowctl hostkeys" "$hk"
+
 # --- basics ---
 t_check "ssh alice@host true" e2e_ssh alice alice true
 e2e_ssh alice alice 'exit 3'; rc=$?
