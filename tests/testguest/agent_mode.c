@@ -547,6 +547,24 @@ static void restore_checks(void)
     restore_checked = 1;
 }
 
+/* The home disk attached at fork: its capacity as the blk device's config shows it. */
+static void report_disk(void)
+{
+    for (unsigned i = 0; i < 8; i++) {
+        volatile uint32_t *p = (volatile uint32_t *)(VIRTIO_BASE + i * 0x1000ul);
+        if (p[0] != 0x74726976u || p[2] != 2)
+            continue;
+        uint64_t sectors = p[0x100 / 4] | (uint64_t)p[0x104 / 4] << 32;
+        puts_("testguest: disk capacity=");
+        putu(sectors);
+        puts_(" sectors\n");
+        return;
+    }
+    puts_("testguest: no blk device\n");
+}
+
+static uint8_t last_entropy[16];
+
 static void on_identity(struct conn *c, const struct proto_frame *f)
 {
     struct proto_identity id;
@@ -562,7 +580,13 @@ static void on_identity(struct conn *c, const struct proto_frame *f)
     putu(id.flags & PROTO_ID_F_HOME_DISK ? 1 : 0);
     puts_(" entropy=");
     putx8(id.entropy, 16);
+    /* What this VM's memory held before: the template's, never another fork's. */
+    puts_(" previous=");
+    putx8(last_entropy, 16);
     puts_("\n");
+    memcpy(last_entropy, id.entropy, 16);
+    if (id.flags & PROTO_ID_F_HOME_DISK)
+        report_disk();
     if (restored && !restore_checked)
         restore_checks();
     struct proto_ready r;
