@@ -5,7 +5,8 @@ FORKTEST_BINS := $(B)/tests/fork/restore_check
 TEST_TIERS += test-fork
 BENCHES += bench-fork
 FUZZERS += snapshot
-FUZZ_SRCS_snapshot := vmm/snapshot.c common/buf.c common/buf_alloc.c common/err.c common/log.c
+FUZZ_SRCS_snapshot := vmm/snapshot.c vmm/snapshot_vcpu.c common/buf.c common/buf_alloc.c \
+                      common/err.c common/log.c
 
 $(B)/tests/fork/%: $(B)/obj/tests/fork/%.o $(HOST_LIBS_A)
 	@mkdir -p $(@D)
