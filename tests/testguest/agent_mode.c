@@ -26,14 +26,19 @@ void tg_agent_main(unsigned cpus) __attribute__((noreturn));
 extern uint8_t tg_idt[];
 extern const uint8_t tg_tramp_start[], tg_tramp_end[];
 extern void tg_exc6(void);
-void tg_agent_ud(void), tg_agent_isr_deadline(void), tg_agent_isr_pending(void);
-volatile uint64_t tg_agent_ticks, tg_agent_pending_hits;
+void tg_agent_ud(void), tg_agent_isr_deadline(void), tg_agent_isr_pending(void),
+    tg_agent_isr_virtio(void);
+volatile uint64_t tg_agent_ticks, tg_agent_pending_hits, tg_agent_virtio_irqs;
 
 #define COM1             0x3f8
 #define DEBUG_EXIT       0xf4
 #define LAPIC            0xfee00000ul
 #define DEADLINE_VECTOR  0x40
 #define PENDING_VECTOR   0x22
+#define VIRTIO_VECTOR    0x50
+#define IOAPIC           0xfec00000ul
+#define TICK_SHORT       2000000ull   /* TSC cycles between ticks while checking */
+#define TICK_IDLE        1000000000ull /* ... while idle (virtio interrupts wake us) */
 #define PRIV_MAGIC       0x57525542u
 #define MSR_TSC_DEADLINE 0x6e0
 #define MSR_KVM_CLOCK    0x4b564d01
@@ -57,12 +62,26 @@ __asm__(".text\n"
         "  or %rax, %r9\n"
         "  mov %r9, %cr4\n"
         "  jmp 9f\n"
-        "2: xsetbv\n"
+        "2: cmp $3, %r10\n"
+        "  jne 3f\n"
+        "  xsetbv\n"
+        "  jmp 9f\n"
+        "3: sti\n" /* op 4: idle until an interrupt (the sti shadow covers hlt) */
+        "  hlt\n"
+        "  cli\n"
         "9: addq $2, (%rsp)\n"
         "  iretq\n"
         ".globl tg_agent_isr_deadline\n"
         "tg_agent_isr_deadline:\n"
         "  lock incq tg_agent_ticks(%rip)\n"
+        "  push %rax\n"
+        "  mov $0xfee000b0, %eax\n"
+        "  movl $0, (%rax)\n"
+        "  pop %rax\n"
+        "  iretq\n"
+        ".globl tg_agent_isr_virtio\n"
+        "tg_agent_isr_virtio:\n"
+        "  lock incq tg_agent_virtio_irqs(%rip)\n"
         "  push %rax\n"
         "  mov $0xfee000b0, %eax\n"
         "  movl $0, (%rax)\n"
@@ -273,9 +292,10 @@ static void check_clock(void)
     last_ns = ns;
 }
 
+static uint64_t tick_period = TICK_SHORT; /* TICK_IDLE once the template is ready */
 static void arm_deadline(void)
 {
-    wrmsr(MSR_TSC_DEADLINE, rdtsc() + 2000000);
+    wrmsr(MSR_TSC_DEADLINE, rdtsc() + tick_period);
 }
 
 /* Re-arm once per tick seen: a deadline lost in a restore is never re-armed, so it shows. */
@@ -336,6 +356,7 @@ static void template_state(void)
     idt_set(6, tg_agent_ud);
     idt_set(DEADLINE_VECTOR, tg_agent_isr_deadline);
     idt_set(PENDING_VECTOR, tg_agent_isr_pending);
+    idt_set(VIRTIO_VECTOR, tg_agent_isr_virtio);
     /* SSE (and AVX) state with a known value in xmm5/ymm5. */
     priv(2, 0, (1u << 9) | (1u << 10) | (have_avx ? (1u << 18) : 0));
     if (have_avx) {
@@ -432,12 +453,24 @@ static void rx_fill(void)
     vw(0x50, 0);
 }
 
+/* Route a GSI to VIRTIO_VECTOR on APIC 0, edge, active high: wakes the idle hlt. */
+static void ioapic_route(unsigned gsi)
+{
+    volatile uint32_t *sel = (volatile uint32_t *)IOAPIC, *win = (volatile uint32_t *)(IOAPIC + 0x10);
+    *sel = 0x10 + 2 * gsi + 1;
+    *win = 0;
+    *sel = 0x10 + 2 * gsi;
+    *win = VIRTIO_VECTOR;
+}
+
 static void vsock_init(void)
 {
     for (unsigned i = 0; i < 8 && !vio; i++) {
         volatile uint32_t *p = (volatile uint32_t *)(VIRTIO_BASE + i * 0x1000ul);
-        if (p[0] == 0x74726976u && p[2] == 19)
+        if (p[0] == 0x74726976u && p[2] == 19) {
             vio = p;
+            ioapic_route(16 + i);
+        }
     }
     if (!vio)
         fail("no virtio-vsock device");
@@ -527,6 +560,9 @@ static void restore_checks(void)
     }
     if (tg_agent_ticks < t0 + 10)
         fail("no TSC-deadline timer interrupts after restore");
+    puts_("testguest: 10 ticks by ");
+    putu(kvmclock_ns() / 1000);
+    puts_(" us\n");
     lapic_write(0x80, 0); /* let the pending interrupt in */
     for (volatile int i = 0; i < 100000 && !tg_agent_pending_hits; i++)
         ;
@@ -543,8 +579,11 @@ static void restore_checks(void)
     putu(tg_agent_ticks);
     puts_(" kvmclock=monotonic ymm=kept ap=");
     puts_(ap);
-    puts_(" pending=delivered\n");
+    puts_(" pending=delivered virtio_irqs=");
+    putu(tg_agent_virtio_irqs);
+    puts_("\n");
     restore_checked = 1;
+    tick_period = TICK_IDLE;
 }
 
 /* The home disk attached at fork: its capacity as the blk device's config shows it. */
@@ -587,8 +626,6 @@ static void on_identity(struct conn *c, const struct proto_frame *f)
     memcpy(last_entropy, id.entropy, 16);
     if (id.flags & PROTO_ID_F_HOME_DISK)
         report_disk();
-    if (restored && !restore_checked)
-        restore_checks();
     struct proto_ready r;
     memset(&r, 0, sizeof(r));
     for (int i = 0; i < PROTO_STEP_COUNT; i++)
@@ -600,7 +637,14 @@ static void on_identity(struct conn *c, const struct proto_frame *f)
         fail("cannot encode READY");
     send_frame(c, &b);
     ready_sent++;
-    puts_("testguest: ready\n");
+    if (!restored || restore_checked)
+        tick_period = TICK_IDLE;
+    puts_("testguest: ready at ");
+    putu(kvmclock_ns() / 1000);
+    puts_(" us\n");
+    /* After READY, so fork latency measures the fork signal path, not these checks. */
+    if (restored && !restore_checked)
+        restore_checks();
 }
 
 static void control_data(struct conn *c, const uint8_t *p, uint32_t len)
@@ -720,9 +764,12 @@ static void poll_events(void)
     evq.last_used++;
     /* TRANSPORT_RESET: every socket is gone; the CID may have changed. */
     restored = 1;
+    tick_period = TICK_SHORT; /* until the restore checks are done */
     memset(conns, 0, sizeof(conns));
     my_cid = vr(0x100) | (uint64_t)vr(0x104) << 32;
-    puts_("testguest: transport reset\n");
+    puts_("testguest: transport reset at ");
+    putu(kvmclock_ns() / 1000);
+    puts_(" us\n");
     vq_give(&evq, 0, evbuf, sizeof(evbuf), 1);
     vw(0x50, 2);
     control_connect();
@@ -738,11 +785,16 @@ void tg_agent_main(unsigned cpus)
     puts_("\n");
     control_connect();
     for (;;) {
+        uint16_t rx = rxq.used.idx, ev = evq.used.idx;
         poll_events();
         poll_rx();
         tick_service();
         check_clock();
         if (!ymm_kept())
             fail("XMM/YMM register changed");
+        /* Nothing new: sleep until a virtio or timer interrupt (no busy host CPU when idle). */
+        if (*(volatile uint16_t *)&rxq.used.idx == rx && *(volatile uint16_t *)&evq.used.idx == ev &&
+            rx == rxq.last_used && ev == evq.last_used && ready_sent)
+            priv(4, 0, 0);
     }
 }
