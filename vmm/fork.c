@@ -345,17 +345,38 @@ int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, 
         return say(why, whysz, r, "control port: %s", burrow_strerror(r));
     if ((r = snap_restore_machine(&f->m, &f->snap, why, whysz)))
         return r;
-    if (cfg->home_disk) {
-        if (!f->m.devices.blk)
-            return say(why, whysz, BURROW_ERR_UNSUPPORTED, "the template has no disk slot");
-        r = virtio_blk_attach(f->m.devices.blk, cfg->home_disk, false);
-        if (r == BURROW_ERR_BUSY)
-            return say(why, whysz, r, "home disk %s is in use by another VM", cfg->home_disk);
-        if (r)
-            return say(why, whysz, r, "home disk %s: %s", cfg->home_disk, burrow_strerror(r));
-        f->cp.home_disk = true;
-    }
+    if (cfg->home_disk && (r = fork_vm_attach_home(f, cfg->home_disk, why, whysz)))
+        return r;
     f->t.restored_ns = fork_now_ns();
+    return 0;
+}
+
+int fork_vm_attach_home(struct fork_vm *f, const char *path, char *why, size_t whysz)
+{
+    if (!f->m.devices.blk)
+        return say(why, whysz, BURROW_ERR_UNSUPPORTED, "the template has no disk slot");
+    int r = virtio_blk_attach(f->m.devices.blk, path, false);
+    if (r == BURROW_ERR_BUSY)
+        return say(why, whysz, r, "home disk %s is in use by another VM", path);
+    if (r)
+        return say(why, whysz, r, "home disk %s: %s", path, burrow_strerror(r));
+    f->cp.home_disk = true;
+    return 0;
+}
+
+int fork_vm_reset_time(struct fork_vm *f)
+{
+    struct buf in;
+    uint64_t clock, tsc;
+    int r;
+    if ((r = snap_find(&f->snap, SNAP_SEC_CLOCK, &in)) || (r = buf_get_u64_le(&in, &clock)) ||
+        (r = snap_find(&f->snap, SNAP_SEC_VCPU0, &in)) || (r = snap_vcpu_tsc(in, &tsc)))
+        return r;
+    if ((r = snap_set_clock(&f->m, clock)))
+        return r;
+    for (unsigned i = 0; i < f->m.vm->nr_vcpus; i++)
+        if ((r = snap_set_tsc(&f->m.vm->vcpus[i], tsc)))
+            return r;
     return 0;
 }
 

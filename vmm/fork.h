@@ -90,6 +90,15 @@ struct fork_vm {
 __attribute__((warn_unused_result)) int fork_vm_create(struct fork_vm *f,
                                                        const struct fork_config *cfg, char *why,
                                                        size_t whysz);
+/* Attach a home disk to the empty blk slot (locked; BURROW_ERR_BUSY if in use). */
+__attribute__((warn_unused_result)) int fork_vm_attach_home(struct fork_vm *f, const char *path,
+                                                            char *why, size_t whysz);
+/*
+ * A pooled VM being claimed: kvmclock back to its saved value and the TSC
+ * to its saved value on every vCPU, so the guest sees no jump for the time
+ * it sat in the pool.
+ */
+__attribute__((warn_unused_result)) int fork_vm_reset_time(struct fork_vm *f);
 /* Queue the fork signal and start the vCPUs and the event thread. */
 __attribute__((warn_unused_result)) int fork_vm_start(struct fork_vm *f);
 void fork_vm_destroy(struct fork_vm *f);

@@ -102,6 +102,8 @@ __attribute__((warn_unused_result)) int snap_save_vcpu(struct vcpu *v, struct bu
  */
 __attribute__((warn_unused_result)) int snap_restore_vcpu(struct vcpu *v, struct buf *in,
                                                           uint64_t tsc, char *why, size_t whysz);
+/* Write IA32_TSC (KVM re-synchronises vCPUs given the same value). */
+__attribute__((warn_unused_result)) int snap_set_tsc(struct vcpu *v, uint64_t tsc);
 /* The saved IA32_TSC of a vCPU section (restore uses vCPU 0's for all). */
 __attribute__((warn_unused_result)) int snap_vcpu_tsc(struct buf in, uint64_t *tsc);
 /*

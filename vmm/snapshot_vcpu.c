@@ -250,6 +250,17 @@ int snap_save_vcpu(struct vcpu *v, struct buf *out)
     return r;
 }
 
+int snap_set_tsc(struct vcpu *v, uint64_t tsc)
+{
+    struct kvm_msrs *m = msrs_new(1);
+    if (!m)
+        return BURROW_ERR_NOMEM;
+    m->entries[0] = (struct kvm_msr_entry){.index = MSR_IA32_TSC, .data = tsc};
+    int n = ioctl(v->fd, KVM_SET_MSRS, m);
+    free(m);
+    return n == 1 ? 0 : BURROW_ERR_SYSTEM;
+}
+
 int snap_vcpu_tsc(struct buf in, uint64_t *tsc)
 {
     struct vcpu_state *s = malloc(sizeof(*s));
