@@ -1,7 +1,7 @@
 # tests/fork/: tier test-fork (templates, snapshots and copy-on-write forks
 # of the test guest on the host's KVM), the bench-fork benchmark and the
 # snapshot fuzzer. Needs /dev/kvm; fails saying so without it.
-FORKTEST_BINS := $(B)/tests/fork/restore_check
+FORKTEST_BINS := $(B)/tests/fork/restore_check $(B)/tests/fork/cold_boot
 TEST_TIERS += test-fork
 BENCHES += bench-fork
 FUZZERS += snapshot
@@ -16,5 +16,5 @@ $(B)/tests/fork/%: $(B)/obj/tests/fork/%.o $(HOST_LIBS_A)
 test-fork: all $(FORKTEST_BINS)
 	tests/fork/run-tests $(B)
 
-bench-fork: all
+bench-fork: all $(FORKTEST_BINS)
 	tests/fork/run-bench $(B)
