@@ -188,8 +188,9 @@ int registry_list(const char *run_dir, struct vm_record **out, size_t *n)
     while ((e = readdir(d))) {
         if (!registry_id_ok(e->d_name))
             continue;
-        char dir[600];
-        snprintf(dir, sizeof(dir), "%s/%s", base, e->d_name);
+        char dir[700];
+        if (snprintf(dir, sizeof(dir), "%s/%s", base, e->d_name) >= (int)sizeof(dir))
+            continue;
         struct vm_record rec;
         int r = read_record(dir, e->d_name, &rec);
         if (r || !alive(&rec)) {
