@@ -300,8 +300,8 @@ int fork_open_build(const char *build_dir, int *mem_fd, uint8_t **state, size_t 
         return say(why, whysz, BURROW_ERR_INVALID, "%s: not a regular file", path);
     if ((uint64_t)st.st_size != info->mem_size)
         return say(why, whysz, BURROW_ERR_FORMAT,
-                   "%s is %llu bytes but the state file says %llu: files of different builds",
-                   path, (unsigned long long)st.st_size, (unsigned long long)info->mem_size);
+                   "%s is %llu bytes but the state file says %llu: files of different builds", path,
+                   (unsigned long long)st.st_size, (unsigned long long)info->mem_size);
     return 0;
 }
 
@@ -334,8 +334,8 @@ int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, 
     f->mem_fd = -1;
     f->t.start_ns = fork_now_ns();
     struct snap_vm_info info;
-    int r = fork_open_build(cfg->build_dir, &f->mem_fd, &f->state, &f->state_len, &f->snap,
-                            &info, why, whysz);
+    int r = fork_open_build(cfg->build_dir, &f->mem_fd, &f->state, &f->state_len, &f->snap, &info,
+                            why, whysz);
     if (r)
         return r;
     if ((r = fork_build_machine(f, cfg, &info, why, whysz)))

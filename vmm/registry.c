@@ -151,8 +151,7 @@ static int read_record(const char *dir, const char *id, struct vm_record *rec)
     if (template_manifest_get(text, "started", v, sizeof(v)) == 0)
         rec->started = strtoull(v, NULL, 10);
     if (template_manifest_get(text, "user", rec->user, sizeof(rec->user)) ||
-        template_manifest_get(text, "template", rec->template_name,
-                              sizeof(rec->template_name)) ||
+        template_manifest_get(text, "template", rec->template_name, sizeof(rec->template_name)) ||
         template_manifest_get(text, "build", rec->build, sizeof(rec->build)) ||
         template_manifest_get(text, "state", rec->state, sizeof(rec->state)))
         return BURROW_ERR_FORMAT;

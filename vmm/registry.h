@@ -30,14 +30,13 @@ struct vm_record {
 };
 
 /* Make run_dir/vm/<new id>/ (0700) and fill rec->id and rec->dir. */
-__attribute__((warn_unused_result)) int registry_create(const char *run_dir,
-                                                        struct vm_record *rec);
+__attribute__((warn_unused_result)) int registry_create(const char *run_dir, struct vm_record *rec);
 /* Write rec's meta for the calling process (pid and start time filled in). */
 __attribute__((warn_unused_result)) int registry_publish(struct vm_record *rec);
 void registry_remove(const char *dir);
 /* Live VMs (stale records removed), sorted by start time. malloc'd. */
-__attribute__((warn_unused_result)) int registry_list(const char *run_dir,
-                                                      struct vm_record **out, size_t *n);
+__attribute__((warn_unused_result)) int registry_list(const char *run_dir, struct vm_record **out,
+                                                      size_t *n);
 /* One VM by id; BURROW_ERR_NOT_FOUND if absent or stale. */
 __attribute__((warn_unused_result)) int registry_get(const char *run_dir, const char *id,
                                                      struct vm_record *rec);

@@ -138,9 +138,8 @@ __attribute__((warn_unused_result)) int snap_vm_info(const struct snapshot *s,
  * and devices created, nothing running), in design §5 order: irqchip, PIT2,
  * kvmclock; each vCPU; devices (each queue processed once).
  */
-__attribute__((warn_unused_result)) int snap_restore_machine(struct machine *m,
-                                                             const struct snapshot *s, char *why,
-                                                             size_t whysz);
+__attribute__((warn_unused_result)) int
+snap_restore_machine(struct machine *m, const struct snapshot *s, char *why, size_t whysz);
 /* Set kvmclock to `ns` (a pooled VM being claimed; never KVM_CLOCK_REALTIME). */
 __attribute__((warn_unused_result)) int snap_set_clock(struct machine *m, uint64_t ns);
 

@@ -17,13 +17,13 @@
 #include "vmm/snapshot.h"
 #include "vmm/vm.h"
 
-#define VS_MAX_CPUID    256u
-#define VS_MAX_MSRS     256u
-#define VS_XSAVE_MAX    (64u * 1024)
-#define VS_MAGIC        0x55504356u /* "VCPU" */
-#define MSR_IA32_TSC    0x10u
+#define VS_MAX_CPUID     256u
+#define VS_MAX_MSRS      256u
+#define VS_XSAVE_MAX     (64u * 1024)
+#define VS_MAGIC         0x55504356u /* "VCPU" */
+#define MSR_IA32_TSC     0x10u
 #define MSR_TSC_DEADLINE 0x6e0u
-#define APIC_TMCCT      0x390u /* timer current count: moves with time */
+#define APIC_TMCCT       0x390u /* timer current count: moves with time */
 
 struct vcpu_state {
     uint32_t index, tsc_khz;
@@ -131,7 +131,8 @@ static int vcpu_read(struct vcpu *v, struct vcpu_state *s)
     if (got < 0)
         return BURROW_ERR_SYSTEM;
     s->xsave_len = (uint32_t)xsave_size(v);
-    unsigned long xs_ioctl = s->xsave_len > sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
+    unsigned long xs_ioctl =
+        s->xsave_len > sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
     if (ioctl(v->fd, KVM_GET_REGS, &s->regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s->sregs) < 0 ||
         ioctl(v->fd, xs_ioctl, s->xsave) < 0 || ioctl(v->fd, KVM_GET_XCRS, &s->xcrs) < 0 ||
         ioctl(v->fd, KVM_GET_DEBUGREGS, &s->dregs) < 0 ||
@@ -177,8 +178,7 @@ static int encode(const struct vcpu_state *s, struct buf *b)
     }
     if ((r = put_blob(b, &s->regs, sizeof(s->regs))) ||
         (r = put_blob(b, &s->sregs, sizeof(s->sregs))) ||
-        (r = put_blob(b, s->xsave, s->xsave_len)) ||
-        (r = put_blob(b, &s->xcrs, sizeof(s->xcrs))) ||
+        (r = put_blob(b, s->xsave, s->xsave_len)) || (r = put_blob(b, &s->xcrs, sizeof(s->xcrs))) ||
         (r = put_blob(b, &s->dregs, sizeof(s->dregs))) ||
         (r = put_blob(b, &s->lapic, sizeof(s->lapic))) || (r = buf_put_u32_le(b, s->nr_msrs)))
         return r;
@@ -311,8 +311,8 @@ static int restore_state(struct vcpu *v, struct vcpu_state *s, uint64_t tsc, cha
                          size_t whysz)
 {
     if (s->index != v->index)
-        return say(why, whysz, BURROW_ERR_FORMAT, "vCPU section %u restored into vCPU %u",
-                   s->index, v->index);
+        return say(why, whysz, BURROW_ERR_FORMAT, "vCPU section %u restored into vCPU %u", s->index,
+                   v->index);
     struct kvm_cpuid2 *c = cpuid_new(s->nr_cpuid);
     if (!c)
         return BURROW_ERR_NOMEM;
@@ -335,8 +335,8 @@ static int restore_state(struct vcpu *v, struct vcpu_state *s, uint64_t tsc, cha
     if (ioctl(v->fd, KVM_SET_REGS, &s->regs) < 0)
         return say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_REGS", idx);
     if ((int)s->xsave_len > xsave_size(v))
-        return say(why, whysz, BURROW_ERR_KVM, "vCPU %u: XSAVE area of %u bytes, KVM takes %d",
-                   idx, s->xsave_len, xsave_size(v));
+        return say(why, whysz, BURROW_ERR_KVM, "vCPU %u: XSAVE area of %u bytes, KVM takes %d", idx,
+                   s->xsave_len, xsave_size(v));
     if (ioctl(v->fd, xs, s->xsave) < 0)
         return say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_XSAVE", idx);
     if (ioctl(v->fd, KVM_SET_XCRS, &s->xcrs) < 0)

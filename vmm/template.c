@@ -19,7 +19,7 @@
 #include "vmm/machine.h"
 #include "vmm/snapshot.h"
 
-#define PAGE 4096u
+#define PAGE     4096u
 #define HASH_HEX (2 * crypto_generichash_BYTES + 1)
 
 static int say(char *why, size_t whysz, int r, const char *fmt, ...)
@@ -382,8 +382,7 @@ static int build_boot(struct build_ctx *b, char *why, size_t whysz)
     progress(b, "waiting for the guest to report READY on port 1025");
     r = control_port_wait_ready(&b->cp, 0, cfg->ready_timeout_ms);
     if (r == BURROW_ERR_CLOSED)
-        return say(why, whysz, r, "the template VM stopped before READY: %s",
-                   b->m.vm->exit.detail);
+        return say(why, whysz, r, "the template VM stopped before READY: %s", b->m.vm->exit.detail);
     if (r)
         return say(why, whysz, r, "the guest did not report READY within %u s",
                    cfg->ready_timeout_ms / 1000);
@@ -607,8 +606,8 @@ int template_list(const char *templates_dir, struct template_info **out, size_t 
     return 0;
 }
 
-int template_rm(const char *templates_dir, const char *build, template_in_use_fn in_use,
-                void *ctx, char *why, size_t whysz)
+int template_rm(const char *templates_dir, const char *build, template_in_use_fn in_use, void *ctx,
+                char *why, size_t whysz)
 {
     size_t nl;
     if (!template_build_id_ok(build, &nl))
@@ -633,8 +632,7 @@ int template_rm(const char *templates_dir, const char *build, template_in_use_fn
     return fsync_dir(templates_dir);
 }
 
-int template_gc(const char *templates_dir, template_in_use_fn in_use, void *ctx,
-                unsigned *removed)
+int template_gc(const char *templates_dir, template_in_use_fn in_use, void *ctx, unsigned *removed)
 {
     *removed = 0;
     struct template_info *v;
@@ -644,8 +642,8 @@ int template_gc(const char *templates_dir, template_in_use_fn in_use, void *ctx,
         return r;
     char why[256];
     for (size_t i = 0; i < n; i++)
-        if (!v[i].active && template_rm(templates_dir, v[i].build, in_use, ctx, why,
-                                        sizeof(why)) == 0)
+        if (!v[i].active &&
+            template_rm(templates_dir, v[i].build, in_use, ctx, why, sizeof(why)) == 0)
             (*removed)++;
     free(v);
     /* Builds that died half-way (.build-*), once they are an hour old. */

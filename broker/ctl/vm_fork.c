@@ -155,8 +155,8 @@ static int pool_wait_claim(struct fork_vm *f, struct vm_record *rec, struct fork
 }
 
 /* The VMM process: never returns. pooled: wait to be claimed before starting. */
-static void __attribute__((noreturn)) vmm_process(const struct fork_request *req, int report_fd,
-                                                  int pooled)
+static void __attribute__((noreturn))
+vmm_process(const struct fork_request *req, int report_fd, int pooled)
 {
     static struct fork_vm f;
     static struct vm_record rec;

@@ -31,8 +31,8 @@ int main(int argc, char **argv)
     int runs = atoi(argv[4]);
     char sock[64];
     snprintf(sock, sizeof(sock), "/tmp/burrow-cold-%d.sock", (int)getpid());
-    static struct fork_identity id = {.user = "guest", .shell = "/bin/sh", .home = "/home/guest",
-                                      .hostname = "cold"};
+    static struct fork_identity id = {
+        .user = "guest", .shell = "/bin/sh", .home = "/home/guest", .hostname = "cold"};
     for (int i = 0; i < runs; i++) {
         static struct machine m;
         static struct control_port cp;

@@ -70,8 +70,8 @@ int main(int argc, char **argv)
         return die("disk", "cannot create");
     close(fd);
     static struct fork_vm f;
-    struct fork_config fc = {.build_dir = bdir, .vsock_uds = sock, .home_disk = disk,
-                             .console_fd = STDOUT_FILENO};
+    struct fork_config fc = {
+        .build_dir = bdir, .vsock_uds = sock, .home_disk = disk, .console_fd = STDOUT_FILENO};
     snprintf(fc.id.user, sizeof(fc.id.user), "alice");
     snprintf(fc.id.hostname, sizeof(fc.id.hostname), "alice-vm");
     snprintf(fc.id.shell, sizeof(fc.id.shell), "/bin/sh");

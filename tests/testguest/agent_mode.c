@@ -37,7 +37,7 @@ volatile uint64_t tg_agent_ticks, tg_agent_pending_hits, tg_agent_virtio_irqs;
 #define PENDING_VECTOR   0x22
 #define VIRTIO_VECTOR    0x50
 #define IOAPIC           0xfec00000ul
-#define TICK_SHORT       2000000ull   /* TSC cycles between ticks while checking */
+#define TICK_SHORT       2000000ull    /* TSC cycles between ticks while checking */
 #define TICK_IDLE        1000000000ull /* ... while idle (virtio interrupts wake us) */
 #define PRIV_MAGIC       0x57525542u
 #define MSR_TSC_DEADLINE 0x6e0
@@ -241,7 +241,9 @@ static void wrmsr(uint32_t msr, uint64_t v)
 }
 static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
-    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3]) : "a"(leaf), "c"(sub));
+    __asm__ volatile("cpuid"
+                     : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+                     : "a"(leaf), "c"(sub));
 }
 static void idt_set(unsigned vec, void (*fn)(void))
 {
@@ -456,7 +458,8 @@ static void rx_fill(void)
 /* Route a GSI to VIRTIO_VECTOR on APIC 0, edge, active high: wakes the idle hlt. */
 static void ioapic_route(unsigned gsi)
 {
-    volatile uint32_t *sel = (volatile uint32_t *)IOAPIC, *win = (volatile uint32_t *)(IOAPIC + 0x10);
+    volatile uint32_t *sel = (volatile uint32_t *)IOAPIC,
+                      *win = (volatile uint32_t *)(IOAPIC + 0x10);
     *sel = 0x10 + 2 * gsi + 1;
     *win = 0;
     *sel = 0x10 + 2 * gsi;
@@ -793,8 +796,9 @@ void tg_agent_main(unsigned cpus)
         if (!ymm_kept())
             fail("XMM/YMM register changed");
         /* Nothing new: sleep until a virtio or timer interrupt (no busy host CPU when idle). */
-        if (*(volatile uint16_t *)&rxq.used.idx == rx && *(volatile uint16_t *)&evq.used.idx == ev &&
-            rx == rxq.last_used && ev == evq.last_used && ready_sent)
+        if (*(volatile uint16_t *)&rxq.used.idx == rx &&
+            *(volatile uint16_t *)&evq.used.idx == ev && rx == rxq.last_used &&
+            ev == evq.last_used && ready_sent)
             priv(4, 0, 0);
     }
 }
