@@ -113,26 +113,35 @@ static const char *find_sftp(void)
 static int sandbox_init(void *arg)
 {
     struct sbx *x = arg;
-    char p[VMMGR_PATH_MAX + 32], host[64];
+    char host[64];
     char go = 0;
     close(x->go[1]);
     if (read(x->go[0], &go, 1) != 1 || go != 'G')
         _exit(120);
-    close(x->go[0]);
+    /* Nothing of the supervisor's (its home image fd above all) reaches the guest. */
+    close_range(3, ~0u, 0);
+    /* Enter the new root while still the host's root: the path to it may not
+     * be searchable by the namespace's root. Everything below is relative. */
+    if (chdir(x->root) != 0) {
+        log_error("sandbox: chdir %s: %s", x->root, strerror(errno));
+        _exit(118);
+    }
     /* Become the namespace's root (host uid x->base): until now we were the
      * host's root, which this namespace does not map. */
     if (setgroups(0, NULL) != 0 || setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) {
         log_error("sandbox: cannot become the namespace's root: %s", strerror(errno));
         _exit(119);
     }
-    snprintf(p, sizeof(p), "%s/proc", x->root);
-    if (mount("proc", p, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
+    /* The sandbox lives exactly as long as its supervisor (set after the uid
+     * change, which clears it). Our parent is outside the pid namespace. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+        _exit(117);
+    if (mount("proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
         log_error("sandbox: mount proc: %s", strerror(errno));
         _exit(121);
     }
-    snprintf(p, sizeof(p), "%s/dev/pts", x->root);
-    if (mount("devpts", p, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") !=
-        0) {
+    if (mount("devpts", "dev/pts", "devpts", MS_NOSUID | MS_NOEXEC,
+              "newinstance,ptmxmode=0666,mode=0620") != 0) {
         log_error("sandbox: mount devpts: %s", strerror(errno));
         _exit(122);
     }
@@ -140,7 +149,7 @@ static int sandbox_init(void *arg)
     snprintf(host, sizeof(host), "burrow-%s", x->rec->name);
     if (sethostname(host, strlen(host)) != 0)
         log_warn("sandbox: sethostname: %s", strerror(errno));
-    if (chdir(x->root) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 ||
+    if (syscall(SYS_pivot_root, ".", ".") != 0 ||
         umount2(".", MNT_DETACH) != 0 || chdir("/") != 0) {
         log_error("sandbox: pivot_root: %s", strerror(errno));
         _exit(123);

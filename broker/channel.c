@@ -45,6 +45,7 @@ struct chan {
     int agent_gone;
     int closing;   /* we sent (or will send) CHANNEL_CLOSE */
     int remote_closed;
+    char fail_text[MPROTO_FIELD_MAX + 1]; /* shown after the request is answered */
 };
 
 static void chan_close_agent(struct chan *c);
@@ -165,8 +166,9 @@ static int open_agent(struct chan *c, struct proto_open *o)
         return 0;
     log_warn("%s: cannot open a session in the VM: %s", s->user, err);
 fail:
+    /* Not now: the client must see the request's answer before exit-status. */
     if (c->kind == CHAN_SESSION)
-        chan_fail(c, err);
+        memcpy(c->fail_text, err, sizeof(c->fail_text));
     return -1;
 }
 
@@ -580,8 +582,12 @@ static void pump_one(struct chan *c)
         if (c->agent_gone && c->in_len > 0)
             pump_to_ssh(c);
     }
+    if (c->fail_text[0]) {
+        chan_fail(c, c->fail_text);
+        c->fail_text[0] = 0;
+    }
     if (c->started && c->afd < 0 && !c->closing && c->kind == CHAN_SESSION)
-        c->closing = 1; /* the VM was unavailable: chan_fail already explained */
+        c->closing = 1;
     if (c->afd >= 0 && c->agent_gone)
         finish_if_agent_done(c);
     if (c->afd >= 0) {

@@ -261,18 +261,14 @@ static void session_ended(struct master *m, int i, int status)
     m->sess[i] = NULL;
 }
 
+/* Reap session processes only: VM supervisors are waited for by the VM
+ * manager when their pidfd fires, so it sees their exit status. */
 static void reap(struct master *m)
 {
     int status;
-    pid_t pid;
-    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-        for (int i = 0; i < MASTER_SESS_MAX; i++)
-            if (m->sess[i] && m->sess[i]->pid == pid) {
-                session_ended(m, i, status);
-                break;
-            }
-        /* VM supervisors are noticed through their pidfds (vmmgr_event). */
-    }
+    for (int i = 0; i < MASTER_SESS_MAX; i++)
+        if (m->sess[i] && waitpid(m->sess[i]->pid, &status, WNOHANG) == m->sess[i]->pid)
+            session_ended(m, i, status);
 }
 
 static void send_to(struct msess *s, int type, const char *a, const char *b)

@@ -425,8 +425,30 @@ static void supervise(struct sup *s)
     }
 }
 
+/*
+ * Lock her home image. A sandbox that just died may still hold it for a
+ * moment (its loop device lets go when its mount namespace is torn down), so
+ * wait a little; the master is not blocked, the session waits for 'R'.
+ */
+static int lock_home(const struct burrow_config *cfg, const struct user_record *rec)
+{
+    char home[CONFIG_PATH_MAX * 2];
+    int fd = -1;
+    snprintf(home, sizeof(home), "%s/users/%s/home.img", cfg->paths.state_dir, rec->name);
+    for (int i = 0; i < 100; i++) {
+        int r = homedisk_open_locked(home, &fd);
+        if (r == 0)
+            return fd;
+        if (r != BURROW_ERR_BUSY)
+            return -1; /* no home disk: an empty /home/<user> in the tmpfs */
+        usleep(100 * 1000);
+    }
+    log_error("sandbox: the home disk of %s stays in use by another VM", rec->name);
+    return -2;
+}
+
 static void supervisor_main(struct vmmgr *m, struct vm *vm, const struct user_record *rec,
-                            int ready_fd, int home_fd)
+                            int ready_fd)
 {
     static struct sup sup;
     struct sup *s = &sup;
@@ -435,6 +457,9 @@ static void supervisor_main(struct vmmgr *m, struct vm *vm, const struct user_re
 
     setsid();
     prctl(PR_SET_NAME, "burrow-sandbox", 0, 0, 0);
+    int home_fd = lock_home(m->cfg, rec);
+    if (home_fd == -2)
+        _exit(2);
     /* Fixed fds: 3 = ready pipe, 4 = home image; nothing else of the master's. */
     if (dup2(ready_fd, 3) < 0 || (home_fd >= 0 && dup2(home_fd, 4) < 0))
         _exit(2);
@@ -484,33 +509,20 @@ static void supervisor_main(struct vmmgr *m, struct vm *vm, const struct user_re
 
 static int sbx_start(struct vmmgr *m, struct vm *vm, const struct user_record *rec)
 {
-    char home[CONFIG_PATH_MAX * 2];
-    int home_fd = -1, ready[2];
+    int ready[2];
     if (access(m->guest_image, R_OK) != 0) {
         log_error("sandbox: guest image %s: %s", m->guest_image, strerror(errno));
         return BURROW_ERR_NOT_FOUND;
     }
-    snprintf(home, sizeof(home), "%s/users/%s/home.img", m->cfg->paths.state_dir, rec->name);
-    int r = homedisk_open_locked(home, &home_fd);
-    if (r == BURROW_ERR_BUSY) {
-        log_error("sandbox: home disk of %s is in use by another VM", rec->name);
-        return r;
-    }
-    if (r != 0)
-        home_fd = -1; /* no home disk: an empty /home/<user> in the tmpfs */
-    if (pipe2(ready, O_CLOEXEC) != 0) {
-        homedisk_unlock(home_fd);
+    if (pipe2(ready, O_CLOEXEC) != 0)
         return BURROW_ERR_SYSTEM;
-    }
     pid_t pid = fork();
     if (pid == 0) {
         close(ready[0]);
-        supervisor_main(m, vm, rec, ready[1], home_fd);
+        supervisor_main(m, vm, rec, ready[1]);
         _exit(1);
     }
     close(ready[1]);
-    if (home_fd >= 0)
-        close(home_fd); /* the supervisor's copy keeps the OFD lock */
     if (pid < 0) {
         close(ready[0]);
         return BURROW_ERR_SYSTEM;

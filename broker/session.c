@@ -45,6 +45,27 @@ static void auth_succeeded(struct sess *s, const char *user, const char *method)
     snprintf(s->method, sizeof(s->method), "%s", method);
 }
 
+static void send_banner(struct sess *s)
+{
+    char text[SESSION_BANNER_MAX + 1];
+    if (!s->cfg->ssh.banner[0])
+        return;
+    FILE *f = fopen(s->cfg->ssh.banner, "re");
+    if (!f) {
+        log_warn("cannot read banner %s: %s", s->cfg->ssh.banner, strerror(errno));
+        return;
+    }
+    size_t n = fread(text, 1, SESSION_BANNER_MAX, f);
+    fclose(f);
+    text[n] = 0;
+    ssh_string str = ssh_string_from_char(text);
+    if (str) {
+        if (ssh_send_issue_banner(s->ssh, str) != SSH_OK)
+            log_debug("banner not sent");
+        ssh_string_free(str);
+    }
+}
+
 static int on_auth_pubkey(ssh_session ssh, const char *user, struct ssh_key_struct *key,
                           char state, void *ud)
 {
@@ -52,6 +73,10 @@ static int on_auth_pubkey(ssh_session ssh, const char *user, struct ssh_key_stru
     struct authkey_opts opts;
     struct user_record rec;
     (void)ssh;
+    if (!s->banner_sent) {
+        s->banner_sent = 1;
+        send_banner(s);
+    }
     if (s->authed || s->quit)
         return SSH_AUTH_DENIED;
     if (state != SSH_PUBLICKEY_STATE_NONE && state != SSH_PUBLICKEY_STATE_VALID) {
@@ -79,6 +104,10 @@ static int on_auth_password(ssh_session ssh, const char *user, const char *passw
     struct sess *s = ud;
     struct user_record rec;
     (void)ssh;
+    if (!s->banner_sent) {
+        s->banner_sent = 1;
+        send_banner(s);
+    }
     if (s->authed || s->quit || !s->cfg->ssh.password_auth)
         return SSH_AUTH_DENIED;
     if (!auth_password(&s->auth, user, password, &rec)) {
@@ -91,33 +120,18 @@ static int on_auth_password(ssh_session ssh, const char *user, const char *passw
     return SSH_AUTH_SUCCESS;
 }
 
+
+/* The banner may only be sent once the client is in the userauth phase. */
 static int on_auth_none(ssh_session ssh, const char *user, void *ud)
 {
+    struct sess *s = ud;
     (void)ssh;
     (void)user;
-    (void)ud;
+    if (!s->banner_sent) {
+        s->banner_sent = 1;
+        send_banner(s);
+    }
     return SSH_AUTH_DENIED; /* the method list, not a failure */
-}
-
-static void send_banner(struct sess *s)
-{
-    char text[SESSION_BANNER_MAX + 1];
-    if (!s->cfg->ssh.banner[0])
-        return;
-    FILE *f = fopen(s->cfg->ssh.banner, "re");
-    if (!f) {
-        log_warn("cannot read banner %s: %s", s->cfg->ssh.banner, strerror(errno));
-        return;
-    }
-    size_t n = fread(text, 1, SESSION_BANNER_MAX, f);
-    fclose(f);
-    text[n] = 0;
-    ssh_string str = ssh_string_from_char(text);
-    if (str) {
-        if (ssh_send_issue_banner(s->ssh, str) != SSH_OK)
-            log_debug("banner not sent");
-        ssh_string_free(str);
-    }
 }
 
 static long now_ms(void)
@@ -133,7 +147,6 @@ static int authenticate(struct sess *s)
     if (s->cfg->ssh.password_auth)
         methods |= SSH_AUTH_METHOD_PASSWORD;
     ssh_set_auth_methods(s->ssh, methods);
-    send_banner(s);
     while (!s->authed && !s->quit) {
         if (ssh_event_dopoll(s->ev, 1000) == SSH_ERROR)
             return -1;

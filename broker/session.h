@@ -35,6 +35,7 @@ struct sess {
 
     /* authentication */
     int authed;
+    int banner_sent;
     unsigned failures;
     char user[USERDB_NAME_MAX + 1];
     char method[16];

@@ -25,6 +25,8 @@
  *     B: STDIN, EOF(stdin), WINDOW, SIGNAL
  *     A: STDOUT, STDERR, EOF(stdout), EXIT (last frame, then close)
  *     tcp sessions: STDIN/STDOUT carry the byte stream, EOF each way, no EXIT.
+ *     End of input is the EOF frame, never a socket half-close: the agent
+ *     treats a closed connection as a hang-up (SIGHUP to the session).
  *   control (agent -> host CID 2 port 1025, served by the VMM):
  *     A: HELLO  V: HELLO  V: IDENTITY  A: READY  A: HEARTBEAT ...
  *     V: SHUTDOWN  A: SHUTDOWN_ANSWER

@@ -69,8 +69,11 @@ static void disconnect(struct control *c, const char *why)
     c->got_hello = 0;
     c->st->ready = 0; /* a reset may mean a fork: no session until the new identity */
     buf_reset(&c->in);
-    c->next_connect_ms = now_ms() + c->backoff_ms;
-    c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+    /*
+     * The first reconnect is immediate: after a fork the new identity is
+     * what every session is waiting for. Failed attempts back off.
+     */
+    c->next_connect_ms = now_ms();
 }
 
 /* Send whatever the encoder put in `out`; a failure drops the connection. */

@@ -35,6 +35,28 @@ int users_name_ok(const char *name)
     return 1;
 }
 
+/*
+ * One line without its newline: 1, or 0 at the end. A line longer than the
+ * buffer is skipped whole (never split into two lines, one of which could
+ * look like an entry).
+ */
+static int read_line(FILE *fp, char *line, size_t size)
+{
+    while (fgets(line, (int)size, fp)) {
+        size_t n = strlen(line);
+        if (n && line[n - 1] == '\n') {
+            line[n - 1] = '\0';
+            return 1;
+        }
+        if (feof(fp))
+            return 1; /* a last line without a newline */
+        int c;
+        while ((c = fgetc(fp)) != EOF && c != '\n')
+            ;
+    }
+    return 0;
+}
+
 /* Split a line at ':' in place; returns the number of fields. */
 static int split(char *line, char **f, int max)
 {
@@ -73,8 +95,7 @@ int users_lookup(const char *etc, const char *name, struct agent_user *u)
         return BURROW_ERR_SYSTEM;
     char line[LINE_MAX_];
     int r = BURROW_ERR_NOT_FOUND;
-    while (fgets(line, sizeof(line), fp)) {
-        line[strcspn(line, "\n")] = '\0';
+    while (read_line(fp, line, sizeof(line))) {
         char *f[FIELDS_MAX];
         if (split(line, f, FIELDS_MAX) != 7 || strcmp(f[0], name) != 0)
             continue;
@@ -113,8 +134,7 @@ int users_groups(const char *etc, const char *name, gid_t primary, gid_t *groups
     if (!fp)
         return errno == ENOENT ? 0 : BURROW_ERR_SYSTEM;
     char line[LINE_MAX_];
-    while (fgets(line, sizeof(line), fp) && *n < AGENT_GROUPS_MAX) {
-        line[strcspn(line, "\n")] = '\0';
+    while (*n < AGENT_GROUPS_MAX && read_line(fp, line, sizeof(line))) {
         char *f[FIELDS_MAX];
         unsigned gid;
         if (split(line, f, FIELDS_MAX) != 4 || parse_id(f[2], &gid))
@@ -146,8 +166,7 @@ static int rewrite_db(const char *etc, const char *file, const char *name, unsig
     }
     FILE *in = fopen(path, "re");
     char line[LINE_MAX_], copy[LINE_MAX_];
-    while (in && fgets(line, sizeof(line), in)) {
-        line[strcspn(line, "\n")] = '\0';
+    while (in && read_line(in, line, sizeof(line))) {
         strcpy(copy, line);
         char *f[FIELDS_MAX];
         unsigned lid;

@@ -20,7 +20,7 @@ $(GUEST_B)/burrow-init: $(B)/musl/guest/init.o
 	$(MUSL_CC) -static -o $@ $^
 
 ALL_TARGETS += $(GUEST_B)/burrow-agent $(GUEST_B)/burrow-init
-DEB_PKGS += musl-tools busybox-static cpio kmod openssh-sftp-server
+DEB_PKGS += musl-tools busybox-static cpio kmod openssh-sftp-server file util-linux
 
 # ---- the guest kernel: Debian's cloud kernel, unpacked, never installed ----
 # GUEST_KERNEL_PKG may name a specific linux-image-6.1.0-N-cloud-amd64.

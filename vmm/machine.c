@@ -46,6 +46,8 @@ static int machine_load(struct machine *m, const struct machine_config *cfg)
         r = elf_load(&vm->mem, cfg->kernel, cfg->kernel_len, &m->image, &reason);
     if (r)
         return why(m, r, "kernel image rejected: %s", reason);
+    /* A vmlinux is an ELF with a PVH note; the test guest has none. */
+    is_linux = is_linux || m->image.kind == BOOT_ENTRY_PVH;
     if ((r = machine_cmdline(m->cmdline, sizeof(m->cmdline), cfg->cmdline, is_linux)))
         return why(m, r, "kernel command line: %s", "too long");
     if (m->image.cmdline_size && strlen(m->cmdline) > m->image.cmdline_size)
@@ -77,7 +79,10 @@ static int machine_load(struct machine *m, const struct machine_config *cfg)
 int machine_create(struct machine *m, const struct machine_config *cfg)
 {
     memset(m, 0, sizeof(*m));
-    struct vm_config vc = {.mem_size = cfg->mem_size, .nr_vcpus = cfg->nr_vcpus, .mem_fd = -1};
+    struct vm_config vc = {.mem_size = cfg->mem_size,
+                           .nr_vcpus = cfg->nr_vcpus,
+                           .mem_fd = cfg->mem_file ? cfg->mem_fd : -1,
+                           .mem_private = cfg->mem_private};
     int r = vm_create(&vc, &m->vm);
     if (r) {
         if (!m->vm)

@@ -8,6 +8,7 @@
 #ifndef BURROW_VMM_MACHINE_H
 #define BURROW_VMM_MACHINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,6 +31,10 @@ struct machine_config {
     const char *cmdline; /* NULL: the default for the image type */
     uint64_t mem_size;
     unsigned nr_vcpus;
+    /* RAM from a file (template memory) instead of anonymous memory. */
+    bool mem_file;
+    int mem_fd;                  /* with mem_file: at least mem_size bytes */
+    bool mem_private;            /* with mem_file: MAP_PRIVATE (a fork), else MAP_SHARED */
     int console_in, console_out; /* -1: none */
     struct vm_virtio_slot virtio[VM_VIRTIO_MAX];
     unsigned nr_virtio;

@@ -115,6 +115,7 @@ int vcpu_create(struct vm *vm, unsigned index)
     memset(v, 0, sizeof(*v));
     v->vm = vm;
     v->index = index;
+    v->fd = -1;
     v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
     if (v->fd < 0)
         return vcpu_fail(v, BURROW_ERR_SYSTEM, "KVM_CREATE_VCPU");
@@ -142,7 +143,7 @@ void vcpu_destroy(struct vcpu *v)
 {
     if (v->run)
         munmap(v->run, (size_t)v->vm->vcpu_mmap_size);
-    if (v->fd > 0)
+    if (v->fd >= 0)
         close(v->fd);
     v->run = NULL;
     v->fd = -1;
@@ -180,8 +181,8 @@ static void vcpu_handle_mmio(struct vcpu *v)
                      run->mmio.is_write) &&
         log_ratelimit_ok(&v->unclaimed_rl, 20, 1))
         log_debug("vCPU %u: unclaimed MMIO %s 0x%llx size %u", v->index,
-                  run->mmio.is_write ? "write" : "read",
-                  (unsigned long long)run->mmio.phys_addr, len);
+                  run->mmio.is_write ? "write" : "read", (unsigned long long)run->mmio.phys_addr,
+                  len);
 }
 
 /* Returns 0 to keep running, 1 when the VM is stopping. */

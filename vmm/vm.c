@@ -74,6 +74,8 @@ static int vm_open_kvm(struct vm *vm)
     if (vm->kvm_fd < 0)
         return vm_err(vm, BURROW_ERR_SYSTEM, "cannot open /dev/kvm");
     int v = ioctl(vm->kvm_fd, KVM_GET_API_VERSION, 0);
+    if (v < 0)
+        return vm_err(vm, BURROW_ERR_SYSTEM, "/dev/kvm is not KVM: KVM_GET_API_VERSION");
     if (v != KVM_API_VERSION)
         return vm_err(vm, BURROW_ERR_KVM, "KVM API version %d, need %d", v, KVM_API_VERSION);
     for (size_t i = 0; i < sizeof(vm_required_caps) / sizeof(vm_required_caps[0]); i++)
@@ -201,8 +203,10 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
     if ((r = evloop_new(&vm->loop)))
         return vm_err(vm, r, "event loop");
     for (unsigned i = 0; i < cfg->nr_vcpus; i++) {
-        if ((r = vcpu_create(vm, i)))
+        if ((r = vcpu_create(vm, i))) {
+            vcpu_destroy(&vm->vcpus[i]); /* not counted in nr_vcpus yet */
             return r;
+        }
         vm->nr_vcpus++;
     }
     uint64_t t5 = now_ns();

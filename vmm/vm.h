@@ -96,7 +96,7 @@ struct vcpu {
     int thread_started;
     _Atomic int parked; /* 1 while parked by vm_pause (under vm->lock) */
     uint64_t nr_exits;
-    uint64_t first_exit_ns; /* CLOCK_MONOTONIC of the first exit (bench-boot) */
+    uint64_t first_exit_ns;            /* CLOCK_MONOTONIC of the first exit (bench-boot) */
     struct log_ratelimit unclaimed_rl; /* guest-triggered "unclaimed port/MMIO" logs */
 };
 

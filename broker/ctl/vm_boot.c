@@ -153,16 +153,12 @@ static int vm_boot_run(struct machine_config *mc)
 
 int ctl_vm_boot(int argc, char **argv)
 {
-    static const struct option opts[] = {{"kernel", required_argument, NULL, 'k'},
-                                         {"initrd", required_argument, NULL, 'i'},
-                                         {"cmdline", required_argument, NULL, 'c'},
-                                         {"mem", required_argument, NULL, 'm'},
-                                         {"vcpus", required_argument, NULL, 'n'},
-                                         {"vsock-uds", required_argument, NULL, 'u'},
-                                         {"cid", required_argument, NULL, 'C'},
-                                         {"disk", required_argument, NULL, 'd'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'}, {"mem", required_argument, NULL, 'm'},
+        {"vcpus", required_argument, NULL, 'n'},   {"vsock-uds", required_argument, NULL, 'u'},
+        {"cid", required_argument, NULL, 'C'},     {"disk", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
     unsigned long mem_mib = 256, vcpus = 1, cid = 3;
     struct devices_config dc = {0};

@@ -56,6 +56,10 @@ make --no-print-directory B="$B" guest-image >/dev/null 2>&1
 sum2=$(sha256sum < "$img")
 if [ "$sum1" = "$sum2" ]; then t_ok reproducible; else t_fail reproducible "rebuild differs"; fi
 # The image's userland works: its agent, as a session, with its busybox shell.
+if [ "$(id -u)" != 0 ]; then
+    t_fail image-userland "needs root (chroot, namespaces, setuid to a test user)"
+    t_end; exit $?
+fi
 if command -v unshare >/dev/null; then
     sock=$x/run/agent.sock
     mkdir -p "$x/run" "$x/home/imgtest"

@@ -195,8 +195,11 @@ int cl_start(struct cl *c, const struct proto_open *o, struct result *res)
     r = cl_read_frame(c, &f, 10000);
     if (r)
         return r;
-    if (f.type == PROTO_OPENED)
+    struct proto_opened op;
+    if (f.type == PROTO_OPENED && proto_get_opened(&f, &op) == 0) {
+        c->pid = op.pid;
         return 0;
+    }
     res_take(res, &f);
     return res->got_error ? (res->error_code ? res->error_code : BURROW_ERR_PROTOCOL)
                           : BURROW_ERR_PROTOCOL;

@@ -12,6 +12,7 @@
 
 struct cl {
     int fd;
+    uint32_t pid; /* from OPENED */
     struct buf in;
     uint8_t in_mem[2 * PROTO_FRAME_MAX];
 };

@@ -6,5 +6,6 @@ FUZZ_SRCS_config := broker/config.c broker/config_ini.c broker/cli.c $(COMMON_SR
 # virtio (issue 5): the split-virtqueue walker and the vsock packet handler.
 FUZZERS += fuzz_virtqueue fuzz_vsock
 FUZZ_SRCS_fuzz_virtqueue := vmm/virtio/queue.c vmm/gmem.c common/log.c common/err.c
-FUZZ_SRCS_fuzz_vsock := vmm/virtio/vsock.c vmm/virtio/vsock_host.c vmm/virtio/mmio.c \
-                        vmm/virtio/queue.c vmm/gmem.c common/buf.c common/log.c common/err.c
+FUZZ_SRCS_fuzz_vsock := vmm/virtio/vsock.c vmm/virtio/vsock_rx.c vmm/virtio/vsock_host.c \
+                        vmm/virtio/mmio.c vmm/virtio/queue.c vmm/gmem.c common/buf.c \
+                        common/log.c common/err.c

@@ -59,8 +59,8 @@ int main(int argc, char **argv)
         rc = 1;
     }
     if (rc == 0)
-        printf("linux_start: running after %s s: rip 0x%llx, cr3 0x%llx\n",
-               argv[2], (unsigned long long)regs.rip, (unsigned long long)sregs.cr3);
+        printf("linux_start: running after %s s: rip 0x%llx, cr3 0x%llx\n", argv[2],
+               (unsigned long long)regs.rip, (unsigned long long)sregs.cr3);
     vm_resume(m.vm);
     vm_request_stop(m.vm, VM_STOP_HOST, 0, "test done");
     vm_wait(m.vm, NULL);

@@ -81,6 +81,7 @@ int main(int argc, char **argv)
         rc = 1;
     }
     machine_destroy(&m);
+    free((void *)mc.kernel);
     if (rc == 0)
         printf("pause_test: %d cycles, %s vCPUs, worst pause %.3f ms\n", cycles, argv[2],
                (double)worst / 1e6);

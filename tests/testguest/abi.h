@@ -8,16 +8,23 @@
 #define BURROW_TESTS_TESTGUEST_ABI_H
 
 #define TG_TRAMPOLINE 0x1000 /* AP real-mode entry (SIPI vector 0x01) */
-#define TG_MAILBOX 0x5000    /* struct tg_mailbox */
-#define TG_TSS 0x6000        /* the BSP's TSS */
+#define TG_MAILBOX    0x5000 /* struct tg_mailbox */
+#define TG_TSS        0x6000 /* the BSP's TSS */
+#define TG_HIGH_PD    0x3000 /* mode=highmem: page directory for 4-5 GiB */
 
-#define TG_EXIT_OK 0
-#define TG_EXIT_FAIL 3        /* a check inside the guest failed */
+#define TG_DEV_VECTOR 0x30
+#define TG_DEV_GSI    16            /* virtio slot 0's interrupt */
+#define TG_DEV_NOTIFY 0xd0000050ull /* virtio slot 0's QueueNotify register */
+#define TG_DEV_ROUNDS 10
+
+#define TG_EXIT_OK        0
+#define TG_EXIT_FAIL      3    /* a check inside the guest failed */
 #define TG_EXIT_EXCEPTION 0x40 /* + vector: an unexpected CPU exception */
 
 struct tg_mailbox {
     volatile unsigned long long spin_count; /* mode=spin: incremented forever at CPL3 */
     volatile unsigned long long ticks;      /* timer interrupts taken */
+    volatile unsigned long long dev_irqs;   /* interrupts on TG_DEV_VECTOR (IOAPIC GSI 16) */
     volatile unsigned int ap_started;       /* APs that reached 64-bit code */
     volatile unsigned int ap_apic_id[64];   /* LAPIC ID each AP read itself */
     volatile unsigned int ap_cpuid_id[64];  /* CPUID.1:EBX[31:24] each AP saw (at CPL0) */

@@ -12,9 +12,10 @@
 #define TSSSEL 0x28
 #define MAILBOX 0x5000
 #define MB_TICKS 8
-#define MB_AP_STARTED 16
-#define MB_AP_IDS 20
-#define MB_AP_CPUID_IDS (20 + 64 * 4)
+#define MB_DEV_IRQS 16
+#define MB_AP_STARTED 24
+#define MB_AP_IDS 28
+#define MB_AP_CPUID_IDS (28 + 64 * 4)
 #define LAPIC 0xfee00000
 #define DEBUG_EXIT 0xf4
 #define TSS 0x6000 /* fixed, so its GDT descriptor is a constant */
@@ -66,6 +67,15 @@ tg_isr_timer:
     lock incq MAILBOX + MB_TICKS
     push %rax
     mov $(LAPIC + 0xb0), %eax /* zero-extended: the LAPIC is above 2 GiB */
+    movl $0, (%rax) /* EOI */
+    pop %rax
+    iretq
+
+    .globl tg_isr_dev
+tg_isr_dev:
+    lock incq MAILBOX + MB_DEV_IRQS
+    push %rax
+    mov $(LAPIC + 0xb0), %eax
     movl $0, (%rax) /* EOI */
     pop %rax
     iretq

@@ -6,6 +6,8 @@
  *   timer       take LAPIC timer interrupts, print the count
  *   spin        count forever in the mailbox (host pause/resume tests)
  *   echo        read a line from the UART, print it back
+ *   highmem     write/read RAM above 4 GiB found in the e820 map
+ *   irqfd       MMIO notify -> host ioeventfd -> irqfd -> IOAPIC interrupt, 10 rounds
  *   exit:N      exit with status N
  *   reset       i8042 reset; poweroff: ACPI S5; triple: triple fault
  *   agent       template guest for fork tests (agent_mode.c)
@@ -23,7 +25,7 @@
 
 void tg_main(const uint8_t *zero_page) __attribute__((noreturn));
 extern uint8_t tg_idt[];
-extern void tg_isr_timer(void), tg_isr_spurious(void);
+extern void tg_isr_timer(void), tg_isr_spurious(void), tg_isr_dev(void);
 extern void tg_exc0(void), tg_exc1(void), tg_exc2(void), tg_exc3(void), tg_exc4(void),
     tg_exc5(void), tg_exc6(void), tg_exc7(void), tg_exc8(void), tg_exc9(void), tg_exc10(void),
     tg_exc11(void), tg_exc12(void), tg_exc13(void), tg_exc14(void), tg_exc15(void), tg_exc16(void),
@@ -33,6 +35,12 @@ extern const uint8_t tg_tramp_start[], tg_tramp_end[];
 void tg_agent_main(unsigned cpus) __attribute__((noreturn)); /* agent_mode.c */
 
 static struct tg_mailbox *const mb = (struct tg_mailbox *)TG_MAILBOX;
+/* entry.S addresses these fields by offset (MB_*). */
+_Static_assert(offsetof(struct tg_mailbox, ticks) == 8, "MB_TICKS");
+_Static_assert(offsetof(struct tg_mailbox, dev_irqs) == 16, "MB_DEV_IRQS");
+_Static_assert(offsetof(struct tg_mailbox, ap_started) == 24, "MB_AP_STARTED");
+_Static_assert(offsetof(struct tg_mailbox, ap_apic_id) == 28, "MB_AP_IDS");
+_Static_assert(offsetof(struct tg_mailbox, ap_cpuid_id) == 28 + 64 * 4, "MB_AP_CPUID_IDS");
 
 static inline void outb(uint16_t port, uint8_t v)
 {
@@ -118,6 +126,7 @@ static void idt_init(void)
         idt_set(i, exc[i], 0);
     idt_set(TIMER_VECTOR, tg_isr_timer, 0);
     idt_set(SPURIOUS_VECTOR, tg_isr_spurious, 0);
+    idt_set(TG_DEV_VECTOR, tg_isr_dev, 0);
 }
 
 /* ---- command line ---- */
@@ -300,6 +309,75 @@ static void __attribute__((noreturn)) mode_echo(void)
     guest_exit(TG_EXIT_OK);
 }
 
+/*
+ * Device path of the virtio transport without a device: each round writes
+ * slot 0's QueueNotify (the host's ioeventfd), and waits for the interrupt
+ * the host sends back through an irqfd on GSI 16 (IOAPIC, edge).
+ */
+static void __attribute__((noreturn)) mode_irqfd(void)
+{
+    volatile uint32_t *ioregsel = (volatile uint32_t *)0xfec00000ul;
+    volatile uint32_t *iowin = (volatile uint32_t *)0xfec00010ul;
+    lapic_write(0xf0, 0x100 | SPURIOUS_VECTOR);
+    *ioregsel = 0x10 + 2 * TG_DEV_GSI + 1;
+    *iowin = 0; /* destination: APIC 0 */
+    *ioregsel = 0x10 + 2 * TG_DEV_GSI;
+    *iowin = TG_DEV_VECTOR; /* fixed, physical, active high, edge, unmasked */
+    for (unsigned i = 1; i <= TG_DEV_ROUNDS; i++) {
+        *(volatile uint32_t *)(uintptr_t)TG_DEV_NOTIFY = i;
+        uint64_t t0 = rdtsc();
+        while (mb->dev_irqs < i)
+            if (rdtsc() - t0 > 30000000000ull)
+                fail("no interrupt back from the host");
+    }
+    puts_("testguest: irqfd rounds=");
+    putu(mb->dev_irqs);
+    puts_("\ntestguest: ok\n");
+    guest_exit(TG_EXIT_OK);
+}
+
+/*
+ * RAM above 4 GiB (VMs larger than 3 GiB: the second memslot). The VMM's
+ * identity map ends at 4 GiB, so map the e820 range's first GiB with a page
+ * directory of our own (page tables are user-writable here; a new
+ * translation needs no TLB flush), then write and read back both ends.
+ */
+static void __attribute__((noreturn)) mode_highmem(const uint8_t *zp)
+{
+    uint8_t n = zp[0x1e8];
+    uint64_t base = 0, size = 0;
+    for (unsigned i = 0; i < n && i < 128; i++) {
+        uint64_t a, l;
+        uint32_t t;
+        __builtin_memcpy(&a, zp + 0x2d0 + 20 * i, 8);
+        __builtin_memcpy(&l, zp + 0x2d0 + 20 * i + 8, 8);
+        __builtin_memcpy(&t, zp + 0x2d0 + 20 * i + 16, 4);
+        if (t == 1 && a >= (4ull << 30))
+            base = a, size = l;
+    }
+    if (!base)
+        fail("no RAM above 4 GiB in the e820 map");
+    if (base != (4ull << 30))
+        fail("RAM above 4 GiB does not start at 4 GiB");
+    uint64_t *pd = (uint64_t *)0x3000ul, *pdpt = (uint64_t *)0xa000ul;
+    for (uint64_t i = 0; i < 512; i++)
+        pd[i] = (base + (i << 21)) | 0x87; /* P, W, U, 2 MiB */
+    pdpt[4] = 0x3000 | 0x7;
+    uint64_t span = size < (1ull << 30) ? size : (1ull << 30);
+    volatile uint64_t *lo = (volatile uint64_t *)(uintptr_t)base;
+    volatile uint64_t *hi = (volatile uint64_t *)(uintptr_t)(base + span - 8);
+    *lo = 0x4249474d454d4c4full;
+    *hi = ~0x4249474d454d4c4full;
+    if (*lo != 0x4249474d454d4c4full || *hi != ~0x4249474d454d4c4full)
+        fail("RAM above 4 GiB does not hold data");
+    puts_("testguest: highmem base=");
+    putu(base >> 20);
+    puts_("MiB size=");
+    putu(size >> 20);
+    puts_("MiB\ntestguest: ok\n");
+    guest_exit(TG_EXIT_OK);
+}
+
 static unsigned parse_u8(const char *s)
 {
     unsigned v = 0;
@@ -326,6 +404,10 @@ void tg_main(const uint8_t *zp)
         mode_spin();
     if (streq(mode, "echo"))
         mode_echo();
+    if (streq(mode, "irqfd"))
+        mode_irqfd();
+    if (streq(mode, "highmem"))
+        mode_highmem(zp);
     if (streq(mode, "agent"))
         tg_agent_main(madt_cpus(zp));
     if (mode[0] == 'e' && mode[1] == 'x' && mode[2] == 'i' && mode[3] == 't' && mode[4] == ':')

@@ -101,8 +101,20 @@ struct virtio_vsock {
     struct iovec iov[VQ_MAX_IOV];
 };
 
-/* ---- vsock.c, used by vsock_host.c ---- */
+/* ---- vsock_rx.c ---- */
+/* Control packets and host data into the guest's rx buffers (budgeted). */
 void vsock_rx_pump(struct virtio_vsock *v);
+/* Deliver a pending TRANSPORT_RESET if the guest posted an event buffer. */
+void vsock_event_pump(struct virtio_vsock *v);
+/*
+ * Pop a chain into v->chain with at least min_in writable bytes: 1 got one,
+ * 0 none (notifications re-enabled), -1 the guest broke the ring (NEEDS_RESET).
+ */
+int vsock_take_chain(struct virtio_vsock *v, struct vq *q, uint64_t min_in);
+
+/* ---- vsock.c ---- */
+/* Both directions are finished (or the guest closed): owe an RST, forget after. */
+void vsock_conn_maybe_finish(struct vsock_conn *c);
 void vsock_conn_free(struct virtio_vsock *v, struct vsock_conn *c);
 /* Host side failed: close the socket now, owe the guest an RST. */
 void vsock_conn_abort(struct virtio_vsock *v, struct vsock_conn *c);

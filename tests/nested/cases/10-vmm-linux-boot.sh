@@ -1,47 +1,8 @@
 # Linux in Burrow's VMM (L2 under kvm_amd): Debian's cloud bzImage, loaded as
-# the bzImage itself, with a tiny busybox initramfs, reaches /init, prints a
-# marker and reboots through the i8042 (reboot=k), so `burrowctl vm boot`
-# exits 0. The kernel's log must show our e820 map, our command line, our
-# ACPI tables (RSDP, XSDT, FACP, APIC, DSDT), both vCPUs from the MADT,
-# COM1 and the CMOS RTC from the DSDT (the RTC's date is the host's).
-# Needs `make vmm-test-kernel` (build/kernel/vmlinuz). The guest's console
-# is kept in $B/test-results/nested-linux-console.log.
-# timeout: 240
+# the bzImage itself (64-bit entry), boots to a busybox /init and reboots
+# through the i8042; its log shows our e820 map, command line, ACPI tables,
+# 2 vCPUs, COM1 and the RTC (tests/kvm/nested-linux-boot.sh).
+# Needs `make vmm-test-kernel` (build/kernel/vmlinuz).
+# timeout: 180
 . "$NESTED_REPO/tests/nested/caselib.sh"
-ctl=$NESTED_BUILD/bin/burrowctl
-kernel=$NESTED_BUILD/kernel/vmlinuz
-[ -x "$ctl" ] || fail "$ctl is not built"
-[ -e "$kernel" ] || fail "$kernel is missing: run make vmm-test-kernel"
-bb=$(command -v busybox) || fail "busybox is not installed"
-mkdir -p ir/bin ir/proc
-cp "$bb" ir/bin/busybox
-cat >ir/init <<'INIT'
-#!/bin/busybox sh
-/bin/busybox mount -t proc proc /proc
-echo "burrow-vmm-linux: init reached; cmdline: $(/bin/busybox cat /proc/cmdline)"
-/bin/busybox reboot -f
-INIT
-chmod +x ir/init
-(cd ir && find . | cpio -o -H newc 2>/dev/null | gzip -1) >initrd.gz || fail "cannot build the initramfs"
-cmdline="console=ttyS0 reboot=k panic=-1 burrow.test=linux-boot"
-t0=${EPOCHREALTIME/./}
-timeout 200 "$ctl" -v vm boot --kernel "$kernel" --initrd initrd.gz --mem 512 --vcpus 2 \
-    --cmdline "$cmdline" >console.log 2>err.log </dev/null
-rc=$?
-t1=${EPOCHREALTIME/./}
-tr -d '\r' <console.log >log
-mkdir -p "$NESTED_BUILD/test-results" && cp log "$NESTED_BUILD/test-results/nested-linux-console.log"
-echo "vm boot: exit $rc after $(((t1 - t0) / 1000)) ms; $(wc -c <log) console bytes"
-grep -q "burrow-vmm-linux: init reached" log || {
-    tail -n 15 log; cat err.log; fail "the kernel did not reach /init (exit $rc)"; }
-expect_eq "vm boot exit status after reboot=k" "$rc" 0
-grep -q "VM stopped: i8042 reset" err.log || fail "the VM did not stop through the i8042: $(cat err.log)"
-for want in "Command line: $cmdline" \
-    "BIOS-e820: \[mem 0x0000000000000000-0x000000000009fbff\] usable" \
-    "BIOS-e820: \[mem 0x0000000000100000-0x000000001fffffff\] usable" \
-    "ACPI: RSDP 0x00000000000E0000" "ACPI: XSDT 0x" "ACPI: FACP 0x" "ACPI: APIC 0x" \
-    "ACPI: DSDT 0x" "smp: Brought up 1 node, 2 CPUs" \
-    "ttyS0 at I/O 0x3f8" "rtc_cmos 00:01: setting system clock to $(date -u +%F)"; do
-    grep -q -- "$want" log || { grep -E "e820|ACPI|smp" log | head -n 30; fail "log lacks '$want'"; }
-done
-echo "Linux booted to /init in Burrow's VMM and rebooted through the i8042"
+. "$NESTED_REPO/tests/kvm/nested-linux-boot.sh" "$NESTED_BUILD/kernel/vmlinuz" bzimage reboot

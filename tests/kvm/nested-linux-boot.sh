@@ -1,0 +1,54 @@
+# tests/kvm/nested-linux-boot.sh KERNEL TAG reboot|poweroff - the body of
+# the nested Linux boot cases (tests/nested/cases/1[01]-vmm-linux-*.sh),
+# sourced inside L1 after caselib.sh, in the case's scratch directory.
+#
+# Debian's cloud kernel (KERNEL: the bzImage, or the vmlinux ELF entered
+# through PVH) with a tiny busybox initramfs boots in `burrowctl vm boot`
+# under a real KVM to /init, prints a marker and then either reboots
+# through the i8042 (reboot=k) or powers off through ACPI S5 (the FADT's
+# sleep control register and \_S5); either way `vm boot` exits 0. The kernel's log must show our e820 map,
+# our command line, our ACPI tables (RSDP, XSDT, FACP, APIC, DSDT), both
+# vCPUs from the MADT, COM1 and the CMOS RTC from the DSDT (with the host's
+# date). The console is kept in $NESTED_BUILD/test-results/nested-linux-TAG.log.
+kernel=$1 tag=$2 action=$3
+case $action in
+reboot) stopped="VM stopped: i8042 reset" ;;
+poweroff) stopped="VM stopped: ACPI S5 power-off" ;;
+*) fail "nested-linux-boot.sh: action must be reboot or poweroff, not '$action'" ;;
+esac
+ctl=$NESTED_BUILD/bin/burrowctl
+[ -x "$ctl" ] || fail "$ctl is not built"
+[ -e "$kernel" ] || fail "$kernel is missing: run make vmm-test-kernel"
+bb=$(command -v busybox) || fail "busybox is not installed"
+mkdir -p ir/bin ir/proc
+cp "$bb" ir/bin/busybox
+cat >ir/init <<INIT
+#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+echo "burrow-vmm-linux: init reached; cmdline: \$(/bin/busybox cat /proc/cmdline)"
+/bin/busybox $action -f
+INIT
+chmod +x ir/init
+(cd ir && find . | cpio -o -H newc 2>/dev/null | gzip -1) >initrd.gz || fail "cannot build the initramfs"
+cmdline="console=ttyS0 reboot=k panic=-1 burrow.test=linux-$tag"
+t0=${EPOCHREALTIME/./}
+timeout 150 "$ctl" -v vm boot --kernel "$kernel" --initrd initrd.gz --mem 512 --vcpus 2 \
+    --cmdline "$cmdline" >console.log 2>err.log </dev/null
+rc=$?
+t1=${EPOCHREALTIME/./}
+tr -d '\r' <console.log >log
+mkdir -p "$NESTED_BUILD/test-results" && cp log "$NESTED_BUILD/test-results/nested-linux-$tag.log"
+echo "vm boot ($tag): exit $rc after $(((t1 - t0) / 1000)) ms; $(wc -c <log) console bytes"
+grep -q "burrow-vmm-linux: init reached" log || {
+    tail -n 15 log; cat err.log; fail "the kernel did not reach /init (exit $rc)"; }
+expect_eq "vm boot exit status after $action" "$rc" 0
+grep -q "$stopped" err.log || fail "want '$stopped' from vm boot -v, got: $(cat err.log)"
+for want in "Command line: $cmdline" \
+    "BIOS-e820: \[mem 0x0000000000000000-0x000000000009fbff\] usable" \
+    "BIOS-e820: \[mem 0x0000000000100000-0x000000001fffffff\] usable" \
+    "ACPI: RSDP 0x00000000000E0000" "ACPI: XSDT 0x" "ACPI: FACP 0x" "ACPI: APIC 0x" \
+    "ACPI: DSDT 0x" "smp: Brought up 1 node, 2 CPUs" \
+    "ttyS0 at I/O 0x3f8" "rtc_cmos 00:01: setting system clock to $(date -u +%F)"; do
+    grep -q -- "$want" log || { grep -E "e820|ACPI|smp" log | head -n 30; fail "log lacks '$want'"; }
+done
+echo "Linux ($tag) booted to /init in Burrow's VMM; $action: $stopped"
