@@ -431,6 +431,12 @@ static int build_write(struct build_ctx *b, char *why, size_t whysz)
     char created[32];
     time_t now = time(NULL);
     strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    /* Absolute paths in the manifest: it must still say what was booted when read elsewhere. */
+    char kernel[4096], initrd[4096] = "";
+    if (!realpath(cfg->kernel, kernel))
+        snprintf(kernel, sizeof(kernel), "%s", cfg->kernel);
+    if (cfg->initrd && !realpath(cfg->initrd, initrd))
+        snprintf(initrd, sizeof(initrd), "%s", cfg->initrd);
     const char *slash = strrchr(b->tmpdir, '/');
     const char *build = strchr(slash ? slash + 1 : b->tmpdir, '-') + 1; /* ".build-" prefix */
     char text[TEMPLATE_MANIFEST_MAX];
@@ -440,7 +446,7 @@ static int build_write(struct build_ctx *b, char *why, size_t whysz)
                      "kernel = %s\nkernel_blake2b = %s\ninitrd = %s\ninitrd_blake2b = %s\n"
                      "cmdline = %s\nmemory_mib = %u\nvcpus = %u\n"
                      "memory_blake2b = %s\nstate_blake2b = %s\n",
-                     cfg->name, build, created, cfg->kernel, khash, cfg->initrd ? cfg->initrd : "",
+                     cfg->name, build, created, kernel, khash, initrd,
                      ihash, b->m.cmdline, cfg->mem_mib, cfg->vcpus, b->memory_hash, state_hash);
     if (n < 0 || (size_t)n >= sizeof(text))
         return say(why, whysz, BURROW_ERR_TOO_LARGE, "manifest too large (command line?)");
