@@ -3,6 +3,7 @@
 # snapshot fuzzer. Needs /dev/kvm; fails saying so without it.
 FORKTEST_BINS := $(B)/tests/fork/restore_check $(B)/tests/fork/cold_boot
 TEST_TIERS += test-fork
+DEB_PKGS += python3
 BENCHES += bench-fork
 FUZZERS += snapshot
 FUZZ_SRCS_snapshot := vmm/snapshot.c vmm/snapshot_vcpu.c common/buf.c common/buf_alloc.c \
