@@ -158,7 +158,7 @@ static void cp_readable(void *ctx, int fd, uint32_t events)
         return;
     }
     cp->in_len += (size_t)n;
-    static uint8_t out[4096];
+    uint8_t out[4096]; /* HELLO + IDENTITY, or ERROR frames */
     struct buf reply;
     buf_init_writer(&reply, out, sizeof(out));
     struct proto_frame f;
