@@ -28,8 +28,8 @@ int sandbox_session_postauth(const struct user_record *rec)
         return BURROW_ERR_PERM; /* the drop did not stick */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
         return BURROW_ERR_SYSTEM;
-    if (setrlimit(RLIMIT_NPROC, &zero) != 0 || setrlimit(RLIMIT_FSIZE, &zero) != 0 ||
-        setrlimit(RLIMIT_CORE, &zero) != 0)
+    /* No RLIMIT_FSIZE 0: stderr (the log) may be a regular file. */
+    if (setrlimit(RLIMIT_NPROC, &zero) != 0 || setrlimit(RLIMIT_CORE, &zero) != 0)
         return BURROW_ERR_SYSTEM;
     return 0;
 }
@@ -38,7 +38,7 @@ int sandbox_session_filter(const struct burrow_config *cfg, enum sandbox_phase p
 {
     const struct sc_policy *p =
         phase == SANDBOX_PREAUTH ? &session_policy_preauth : &session_policy_postauth;
-    /* After the drop RLIMIT_FSIZE is 0: a log line to a file on stderr would be SIGXFSZ. */
+    /* The pre-auth filter already said which mode is on: one line per session is enough. */
     unsigned flags = phase == SANDBOX_POSTAUTH ? SC_FLAG_QUIET : 0;
     int r = sc_install(p, sc_mode_effective((enum sc_mode)cfg->security.seccomp), flags);
     if (r == 0)

@@ -182,6 +182,13 @@ static int enc_end(struct enc *e)
 
 /* ---- decoder wrapper ---- */
 
+/* Decoders chain their reads on a local `int r`: the first failure sticks. */
+#define DEC(call)                                                                                  \
+    do {                                                                                           \
+        if (!r)                                                                                    \
+            r = (call);                                                                            \
+    } while (0)
+
 static int dec_begin(struct buf *b, const struct proto_frame *f, uint32_t type)
 {
     if (f->type != type)
@@ -213,16 +220,12 @@ int proto_get_hello(const struct proto_frame *f, struct proto_hello *out)
     struct buf b;
     uint32_t magic;
     int r = dec_begin(&b, f, PROTO_HELLO);
-    if (!r)
-        r = buf_get_u32_le(&b, &magic);
+    DEC(buf_get_u32_le(&b, &magic));
     if (!r && magic != PROTO_MAGIC)
         r = BURROW_ERR_VERSION;
-    if (!r)
-        r = buf_get_u32_le(&b, &out->version);
-    if (!r)
-        r = buf_get_u32_le(&b, &out->role);
-    if (!r)
-        r = buf_get_u64_le(&b, &out->features);
+    DEC(buf_get_u32_le(&b, &out->version));
+    DEC(buf_get_u32_le(&b, &out->role));
+    DEC(buf_get_u64_le(&b, &out->features));
     return r; /* later versions may append fields */
 }
 
@@ -260,12 +263,9 @@ int proto_get_error(const struct proto_frame *f, struct proto_error *out)
     struct buf b;
     uint32_t code;
     int r = dec_begin(&b, f, PROTO_ERROR);
-    if (!r)
-        r = buf_get_u32_le(&b, &code);
-    if (!r)
-        r = get_str(&b, &out->text, PROTO_TEXT_MAX);
-    if (!r)
-        r = buf_get_end(&b);
+    DEC(buf_get_u32_le(&b, &code));
+    DEC(get_str(&b, &out->text, PROTO_TEXT_MAX));
+    DEC(buf_get_end(&b));
     out->code = (int32_t)code;
     return r;
 }
@@ -325,52 +325,35 @@ int proto_get_open(const struct proto_frame *f, struct proto_open *o)
 {
     struct buf b;
     int r = dec_begin(&b, f, PROTO_OPEN);
-    if (!r)
-        r = buf_get_u32_le(&b, &o->kind);
-    if (!r)
-        r = buf_get_u32_le(&b, &o->flags);
-    if (!r)
-        r = get_str(&b, &o->user, PROTO_NAME_MAX);
-    if (!r)
-        r = get_str(&b, &o->term, PROTO_NAME_MAX);
-    if (!r)
-        r = buf_get_u32_le(&b, &o->window.cols);
-    if (!r)
-        r = buf_get_u32_le(&b, &o->window.rows);
-    if (!r)
-        r = buf_get_u32_le(&b, &o->window.xpixel);
-    if (!r)
-        r = buf_get_u32_le(&b, &o->window.ypixel);
-    if (!r)
-        r = buf_get_u32_le(&b, &o->n_modes);
+    DEC(buf_get_u32_le(&b, &o->kind));
+    DEC(buf_get_u32_le(&b, &o->flags));
+    DEC(get_str(&b, &o->user, PROTO_NAME_MAX));
+    DEC(get_str(&b, &o->term, PROTO_NAME_MAX));
+    DEC(buf_get_u32_le(&b, &o->window.cols));
+    DEC(buf_get_u32_le(&b, &o->window.rows));
+    DEC(buf_get_u32_le(&b, &o->window.xpixel));
+    DEC(buf_get_u32_le(&b, &o->window.ypixel));
+    DEC(buf_get_u32_le(&b, &o->n_modes));
     if (!r && o->n_modes > PROTO_MODES_MAX)
         r = BURROW_ERR_TOO_LARGE;
     for (uint32_t i = 0; !r && i < o->n_modes; i++) {
         r = buf_get_u8(&b, &o->modes[i].op);
-        if (!r)
-            r = buf_get_u32_le(&b, &o->modes[i].value);
+        DEC(buf_get_u32_le(&b, &o->modes[i].value));
     }
-    if (!r)
-        r = buf_get_u32_le(&b, &o->n_env);
+    DEC(buf_get_u32_le(&b, &o->n_env));
     if (!r && o->n_env > PROTO_ENV_MAX)
         r = BURROW_ERR_TOO_LARGE;
     for (uint32_t i = 0; !r && i < o->n_env; i++) {
         r = get_str(&b, &o->env[i].name, PROTO_NAME_MAX);
-        if (!r)
-            r = get_str(&b, &o->env[i].value, PROTO_ENV_VALUE_MAX);
+        DEC(get_str(&b, &o->env[i].value, PROTO_ENV_VALUE_MAX));
         if (!r && (o->env[i].name.len == 0 || memchr(o->env[i].name.p, '=', o->env[i].name.len)))
             r = BURROW_ERR_FORMAT;
     }
-    if (!r)
-        r = get_str(&b, &o->command, PROTO_COMMAND_MAX);
-    if (!r)
-        r = get_str(&b, &o->host, PROTO_HOST_MAX);
-    if (!r)
-        r = buf_get_u32_le(&b, &o->port);
-    if (!r)
-        r = buf_get_end(&b);
-    if (!r)
-        r = open_fields_valid(o);
+    DEC(get_str(&b, &o->command, PROTO_COMMAND_MAX));
+    DEC(get_str(&b, &o->host, PROTO_HOST_MAX));
+    DEC(buf_get_u32_le(&b, &o->port));
+    DEC(buf_get_end(&b));
+    DEC(open_fields_valid(o));
     return r;
 }
 
@@ -388,10 +371,8 @@ int proto_get_opened(const struct proto_frame *f, struct proto_opened *o)
 {
     struct buf b;
     int r = dec_begin(&b, f, PROTO_OPENED);
-    if (!r)
-        r = buf_get_u32_le(&b, &o->pid);
-    if (!r)
-        r = buf_get_end(&b);
+    DEC(buf_get_u32_le(&b, &o->pid));
+    DEC(buf_get_end(&b));
     return r;
 }
 
@@ -440,10 +421,8 @@ static int get_u32_frame(const struct proto_frame *f, uint32_t type, uint32_t *v
 {
     struct buf b;
     int r = dec_begin(&b, f, type);
-    if (!r)
-        r = buf_get_u32_le(&b, v);
-    if (!r)
-        r = buf_get_end(&b);
+    DEC(buf_get_u32_le(&b, v));
+    DEC(buf_get_end(&b));
     return r;
 }
 
@@ -505,16 +484,11 @@ int proto_get_window(const struct proto_frame *f, struct proto_window *w)
 {
     struct buf b;
     int r = dec_begin(&b, f, PROTO_WINDOW);
-    if (!r)
-        r = buf_get_u32_le(&b, &w->cols);
-    if (!r)
-        r = buf_get_u32_le(&b, &w->rows);
-    if (!r)
-        r = buf_get_u32_le(&b, &w->xpixel);
-    if (!r)
-        r = buf_get_u32_le(&b, &w->ypixel);
-    if (!r)
-        r = buf_get_end(&b);
+    DEC(buf_get_u32_le(&b, &w->cols));
+    DEC(buf_get_u32_le(&b, &w->rows));
+    DEC(buf_get_u32_le(&b, &w->xpixel));
+    DEC(buf_get_u32_le(&b, &w->ypixel));
+    DEC(buf_get_end(&b));
     if (!r && !window_valid(w))
         r = BURROW_ERR_RANGE;
     return r;
@@ -545,14 +519,10 @@ int proto_get_exit(const struct proto_frame *f, struct proto_exit *x)
 {
     struct buf b;
     int r = dec_begin(&b, f, PROTO_EXIT);
-    if (!r)
-        r = buf_get_u32_le(&b, &x->kind);
-    if (!r)
-        r = buf_get_u32_le(&b, &x->value);
-    if (!r)
-        r = buf_get_u32_le(&b, &x->core_dumped);
-    if (!r)
-        r = buf_get_end(&b);
+    DEC(buf_get_u32_le(&b, &x->kind));
+    DEC(buf_get_u32_le(&b, &x->value));
+    DEC(buf_get_u32_le(&b, &x->core_dumped));
+    DEC(buf_get_end(&b));
     if (!r && !exit_valid(x))
         r = BURROW_ERR_RANGE;
     return r;
@@ -586,26 +556,16 @@ int proto_get_identity(const struct proto_frame *f, struct proto_identity *id)
     struct buf b;
     uint64_t sec;
     int r = dec_begin(&b, f, PROTO_IDENTITY);
-    if (!r)
-        r = get_str(&b, &id->user, PROTO_NAME_MAX);
-    if (!r)
-        r = buf_get_u32_le(&b, &id->uid);
-    if (!r)
-        r = buf_get_u32_le(&b, &id->gid);
-    if (!r)
-        r = get_str(&b, &id->shell, PROTO_PATH_MAX);
-    if (!r)
-        r = get_str(&b, &id->home, PROTO_PATH_MAX);
-    if (!r)
-        r = get_str(&b, &id->hostname, PROTO_HOST_MAX);
-    if (!r)
-        r = buf_get_bytes(&b, id->entropy, PROTO_ENTROPY_LEN);
-    if (!r)
-        r = buf_get_u64_le(&b, &sec);
-    if (!r)
-        r = buf_get_u32_le(&b, &id->time_nsec);
-    if (!r)
-        r = buf_get_u32_le(&b, &id->flags);
+    DEC(get_str(&b, &id->user, PROTO_NAME_MAX));
+    DEC(buf_get_u32_le(&b, &id->uid));
+    DEC(buf_get_u32_le(&b, &id->gid));
+    DEC(get_str(&b, &id->shell, PROTO_PATH_MAX));
+    DEC(get_str(&b, &id->home, PROTO_PATH_MAX));
+    DEC(get_str(&b, &id->hostname, PROTO_HOST_MAX));
+    DEC(buf_get_bytes(&b, id->entropy, PROTO_ENTROPY_LEN));
+    DEC(buf_get_u64_le(&b, &sec));
+    DEC(buf_get_u32_le(&b, &id->time_nsec));
+    DEC(buf_get_u32_le(&b, &id->flags));
     if (r)
         return r;
     id->time_sec = (int64_t)sec;
@@ -643,8 +603,7 @@ int proto_get_ready(const struct proto_frame *f, struct proto_ready *rd)
     struct buf b;
     uint32_t n;
     int r = dec_begin(&b, f, PROTO_READY);
-    if (!r)
-        r = buf_get_u32_le(&b, &n);
+    DEC(buf_get_u32_le(&b, &n));
     if (!r && n > PROTO_STEPS_WIRE_MAX)
         r = BURROW_ERR_TOO_LARGE;
     for (uint32_t i = 0; i < PROTO_STEP_COUNT; i++) {
@@ -655,8 +614,7 @@ int proto_get_ready(const struct proto_frame *f, struct proto_ready *rd)
         uint32_t outcome;
         struct proto_str text;
         r = buf_get_u32_le(&b, &outcome);
-        if (!r)
-            r = get_str(&b, &text, PROTO_TEXT_MAX);
+        DEC(get_str(&b, &text, PROTO_TEXT_MAX));
         if (!r && outcome > PROTO_STEP_SKIPPED)
             r = BURROW_ERR_RANGE;
         if (!r && i < PROTO_STEP_COUNT) {
@@ -681,10 +639,8 @@ int proto_get_heartbeat(const struct proto_frame *f, struct proto_heartbeat *h)
 {
     struct buf b;
     int r = dec_begin(&b, f, PROTO_HEARTBEAT);
-    if (!r)
-        r = buf_get_u64_le(&b, &h->seq);
-    if (!r)
-        r = buf_get_end(&b);
+    DEC(buf_get_u64_le(&b, &h->seq));
+    DEC(buf_get_end(&b));
     return r;
 }
 
@@ -717,12 +673,9 @@ int proto_get_shutdown_answer(const struct proto_frame *f, struct proto_shutdown
     struct buf b;
     uint32_t code;
     int r = dec_begin(&b, f, PROTO_SHUTDOWN_ANSWER);
-    if (!r)
-        r = buf_get_u32_le(&b, &code);
-    if (!r)
-        r = get_str(&b, &a->text, PROTO_TEXT_MAX);
-    if (!r)
-        r = buf_get_end(&b);
+    DEC(buf_get_u32_le(&b, &code));
+    DEC(get_str(&b, &a->text, PROTO_TEXT_MAX));
+    DEC(buf_get_end(&b));
     a->code = (int32_t)code;
     return r;
 }

@@ -117,6 +117,7 @@ static int vsock_init(struct devices *d, const struct devices_config *cfg)
         return 0;
     struct device_slot *s;
     int r;
+    d->detail = cfg->vsock_uds;
     if ((r = slot_open(d, "vsock", &virtio_vsock_ops, &s)) ||
         (r = virtio_vsock_create(&s->mmio.transport, cfg->guest_cid ? cfg->guest_cid : 3,
                                  cfg->vsock_uds, &d->vsock)))
@@ -139,6 +140,7 @@ static int blk_init(struct devices *d, const struct devices_config *cfg)
         return 0;
     struct device_slot *s;
     int r;
+    d->detail = cfg->disk;
     if ((r = slot_open(d, "blk", &virtio_blk_ops, &s)) ||
         (r = virtio_blk_create(&s->mmio.transport, cfg->disk, cfg->disk_ro, "burrow-disk0",
                                &d->blk)))
@@ -188,11 +190,13 @@ int devices_create(struct devices *d, struct vm *vm, const struct devices_config
     memset(d, 0, sizeof(*d));
     d->vm = vm;
     for (unsigned i = 0; i < NR_ENTRIES; i++) {
+        d->detail = NULL;
         int r = device_table[i].init(d, cfg);
         d->nr_done = i + 1; /* a half-initialised entry is torn down too */
         if (r) {
             int e = errno;
-            snprintf(why, why_size, "%s: %s%s%s", device_table[i].name, burrow_strerror(r),
+            snprintf(why, why_size, "%s%s%s: %s%s%s", device_table[i].name, d->detail ? " " : "",
+                     d->detail ? d->detail : "", burrow_strerror(r),
                      r == BURROW_ERR_SYSTEM ? ": " : "", r == BURROW_ERR_SYSTEM ? strerror(e) : "");
             return r;
         }

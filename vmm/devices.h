@@ -59,7 +59,8 @@ struct devices {
     struct vm *vm;
     struct device_slot slots[VM_VIRTIO_MAX];
     unsigned nr_slots;
-    unsigned nr_done; /* table entries initialised (for the reverse teardown) */
+    unsigned nr_done;   /* table entries initialised (for the reverse teardown) */
+    const char *detail; /* what the failing entry was working on (a path), for `why` */
     struct virtio_vsock *vsock;
     struct virtio_blk *blk;
     struct virtio_rng *rng;

@@ -2,7 +2,7 @@
 # the host over unix sockets, as root, with real ptys and shells; then the
 # default image checks (tier `test-image`, builds the image on first use).
 AGENT_TEST_BIN := $(B)/tests/agent/agent-test
-AGENT_TEST_SRCS := tests/agent/agent_test.c tests/agent/client.c
+AGENT_TEST_SRCS := $(wildcard tests/agent/*.c)
 
 AGENT_TEST_OBJS := $(patsubst %.c,$(B)/obj/%.o,$(AGENT_TEST_SRCS))
 

@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#define SIM_REUSE_RAM 1
 #include "common/log.h"
 #include "tests/unit/vmm/virtio/vsock_guest.h"
 

@@ -56,7 +56,9 @@ static struct vsock_conn *conn_find(struct virtio_vsock *v, uint32_t local, uint
 {
     for (unsigned i = 0; i < VSOCK_MAX_CONNS; i++) {
         struct vsock_conn *c = &v->conns[i];
-        if (c->state != CONN_FREE && c->local_port == local && c->peer_port == peer)
+        /* Handshaking host clients have no ports yet: the guest cannot address them. */
+        if (c->state != CONN_FREE && c->state != CONN_HANDSHAKE && c->local_port == local &&
+            c->peer_port == peer)
             return c;
     }
     return NULL;

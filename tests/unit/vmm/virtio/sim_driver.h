@@ -37,7 +37,16 @@ struct simq {
 static inline void sim_init(struct sim *s)
 {
     memset(s, 0, sizeof(*s));
+#ifdef SIM_REUSE_RAM /* fuzzers: one buffer for the whole run, cleared per input */
+    static uint8_t *ram;
+    if (!ram)
+        ram = malloc(SIM_SIZE);
+    if (ram)
+        memset(ram, 0, SIM_SIZE);
+    s->ram = ram;
+#else
     s->ram = calloc(1, SIM_SIZE);
+#endif
     gmem_init(&s->mem);
     if (!s->ram || gmem_add_region(&s->mem, SIM_BASE, s->ram, SIM_SIZE))
         abort();
@@ -46,7 +55,9 @@ static inline void sim_init(struct sim *s)
 
 static inline void sim_free(struct sim *s)
 {
+#ifndef SIM_REUSE_RAM
     free(s->ram);
+#endif
     s->ram = NULL;
 }
 

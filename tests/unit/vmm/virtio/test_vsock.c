@@ -15,6 +15,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/buf.h"
 #include "common/err.h"
 #include "tests/lib/testutil.h"
 #include "tests/unit/vmm/virtio/vsock_guest.h"
@@ -204,6 +205,24 @@ static void test_bad_connect_lines(void **state)
     expect_closed_after(f, "CONNECT 1024 \n", 14);
     expect_closed_after(f, "CONNECT 1024000000000000000000000000000000\n", 43);
     assert_int_equal(virtio_vsock_nr_conns(f->g.v), 0);
+}
+
+static void test_guest_cannot_touch_handshaking_client(void **state)
+{
+    struct fx *f = *state;
+    int cfd = client_connect(f->uds);
+    write_all(cfd, "CONN", 4); /* handshake in progress: no ports yet */
+    gv_host(&f->g);
+    gv_send(&f->g, VSOCK_OP_RW, 0, 0, "x", 1, 0, 4096, 0);
+    gv_send(&f->g, VSOCK_OP_RST, 0, 0, NULL, 0, 0, 4096, 0);
+    struct vsock_hdr h;
+    expect_pkt(&f->g, VSOCK_OP_RST, &h, NULL, 0); /* answered as "no such connection" */
+    assert_int_equal(virtio_vsock_nr_conns(f->g.v), 1);
+    write_all(cfd, "ECT 1024\n", 9);
+    gv_host(&f->g);
+    expect_pkt(&f->g, VSOCK_OP_REQUEST, &h, NULL, 0);
+    assert_int_equal(h.dst_port, 1024);
+    close(cfd);
 }
 
 static void test_guest_refuses_host_connect(void **state)
@@ -436,6 +455,62 @@ static void test_large_transfer(void **state)
     close(cfd);
 }
 
+/* 32 host connections at once: every byte reaches the right guest port and comes back. */
+static void test_concurrent_connections(void **state)
+{
+    struct fx *f = *state;
+    enum { N = 32, BYTES = 20000 };
+    int fd[N];
+    uint32_t hport[N];
+    size_t to_guest[N] = {0}, back[N] = {0};
+    static uint8_t pat[N][BYTES], rx[GV_RXBUF];
+    for (int i = 0; i < N; i++) {
+        fd[i] = host_open(f, 1024, &hport[i]);
+        for (int k = 0; k < BYTES; k++)
+            pat[i][k] = (uint8_t)(i * 37 + k * 7);
+    }
+    for (int i = 0; i < N; i++) /* all open first: only data from here on */
+        write_all(fd[i], pat[i], BYTES);
+    uint32_t guest_fwd[N] = {0};
+    for (int round = 0; round < 2000; round++) {
+        gv_host(&f->g);
+        struct vsock_hdr h;
+        int any = 0;
+        while (gv_recv(&f->g, &h, rx, sizeof(rx))) {
+            int i = 0;
+            while (i < N && hport[i] != h.src_port)
+                i++;
+            assert_true(i < N);
+            assert_int_equal(h.op, VSOCK_OP_RW);
+            assert_true(to_guest[i] + h.len <= BYTES);
+            assert_memory_equal(rx, pat[i] + to_guest[i], h.len);
+            to_guest[i] += h.len;
+            guest_fwd[i] += h.len;
+            /* echo it straight back, returning the credit with it */
+            gv_send(&f->g, VSOCK_OP_RW, 1024, hport[i], rx, h.len, 0, 1 << 20, guest_fwd[i]);
+            any = 1;
+        }
+        gv_kick_rx(&f->g);
+        for (int i = 0; i < N; i++) {
+            uint8_t b[4096];
+            ssize_t r;
+            while ((r = read(fd[i], b, sizeof(b))) > 0) {
+                assert_memory_equal(b, pat[i] + back[i], (size_t)r);
+                back[i] += (size_t)r;
+            }
+        }
+        int done = 1;
+        for (int i = 0; i < N; i++)
+            done &= back[i] == BYTES;
+        if (done && !any)
+            break;
+    }
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(back[i], BYTES);
+        close(fd[i]);
+    }
+}
+
 static void test_shutdown_and_close(void **state)
 {
     struct fx *f = *state;
@@ -582,6 +657,68 @@ static void test_small_rx_buffer_needs_reset(void **state)
     assert_true(mmio_rd(&g->m, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
+static void test_save_restore(void **state)
+{
+    struct fx *f = *state;
+    uint32_t hport;
+    int cfd = host_open(f, 1024, &hport);
+    struct buf *b = buf_new(1 << 16);
+    assert_int_equal(virtio_mmio_save(&f->g.m, b), 0);
+
+    /* a fresh device (another CID) restored from it: the guest's view comes back */
+    struct virtio_mmio m2;
+    struct virtio_vsock *v2;
+    assert_int_equal(virtio_mmio_init(&m2, &virtio_vsock_ops, &f->g.s.mem, sim_irq, &f->g.s), 0);
+    assert_int_equal(virtio_vsock_create(&m2.transport, 5, NULL, &v2), 0);
+    virtio_mmio_attach_dev(&m2, v2);
+    assert_int_equal(virtio_mmio_restore(&m2, b), 0);
+    uint64_t cid = 0;
+    virtio_mmio_io(&m2, VIRTIO_MMIO_CONFIG, (uint8_t *)&cid, 8, 0);
+    assert_int_equal(cid, GV_CID);
+    assert_int_equal(mmio_rd(&m2, VIRTIO_MMIO_STATUS), 0xf);
+    assert_int_equal(virtio_vsock_nr_conns(v2), 0); /* host sockets never survive */
+    /* the restored device carries on with the same rings: an unknown port gets RST */
+    struct vsock_hdr rq = {.src_cid = GV_CID,
+                           .dst_cid = VSOCK_HOST_CID,
+                           .src_port = 77,
+                           .dst_port = 4242,
+                           .type = VSOCK_TYPE_STREAM,
+                           .op = VSOCK_OP_REQUEST};
+    uint8_t raw[VSOCK_HDR_SIZE];
+    vsock_hdr_build(&rq, raw);
+    memcpy(sim_hva(&f->g.s, f->g.tx_buf), raw, sizeof(raw));
+    uint16_t id = f->g.q[1].avail_idx % GV_QSIZE;
+    sim_desc(&f->g.s, f->g.q[1].desc, id, f->g.tx_buf, VSOCK_HDR_SIZE, 0, 0);
+    sim_avail(&f->g.s, &f->g.q[1], id);
+    mmio_wr(&m2, VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+    struct vsock_hdr h;
+    expect_pkt(&f->g, VSOCK_OP_RST, &h, NULL, 0);
+    assert_int_equal(h.dst_port, 77);
+    virtio_vsock_destroy(v2);
+    virtio_mmio_destroy(&m2);
+
+    /* a CID below 3 in the device section is refused */
+    uint8_t *copy = malloc(buf_used(b));
+    memcpy(copy, buf_data(b), buf_used(b));
+    size_t cid_at = buf_used(b) - 9; /* device section: le64 cid, u8 event_pending */
+    uint64_t bad = 2, was;
+    memcpy(&was, copy + cid_at, 8);
+    assert_int_equal(was, GV_CID);
+    memcpy(copy + cid_at, &bad, 8);
+    struct buf in;
+    buf_init_reader(&in, copy, buf_used(b));
+    assert_int_equal(virtio_mmio_init(&m2, &virtio_vsock_ops, &f->g.s.mem, sim_irq, &f->g.s), 0);
+    assert_int_equal(virtio_vsock_create(&m2.transport, 5, NULL, &v2), 0);
+    virtio_mmio_attach_dev(&m2, v2);
+    assert_int_not_equal(virtio_mmio_restore(&m2, &in), 0);
+    assert_int_equal(mmio_rd(&m2, VIRTIO_MMIO_STATUS), 0);
+    virtio_vsock_destroy(v2);
+    virtio_mmio_destroy(&m2);
+    free(copy);
+    buf_free(b);
+    close(cfd);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -591,6 +728,7 @@ int main(void)
         T(test_host_connect_and_data),
         T(test_data_right_after_connect_line),
         T(test_bad_connect_lines),
+        T(test_guest_cannot_touch_handshaking_client),
         T(test_guest_refuses_host_connect),
         T(test_guest_connect_unknown_port_rst),
         T(test_guest_connect_internal_handler),
@@ -598,12 +736,14 @@ int main(void)
         T(test_host_stops_reading),
         T(test_guest_never_returns_credit),
         T(test_large_transfer),
+        T(test_concurrent_connections),
         T(test_shutdown_and_close),
         T(test_credit_request),
         T(test_transport_reset),
         T(test_malformed_packets),
         T(test_reset_mid_transfer),
         T(test_small_rx_buffer_needs_reset),
+        T(test_save_restore),
     };
     return cmocka_run_group_tests_name("vmm/virtio/vsock", tests, NULL, NULL);
 }
