@@ -52,13 +52,20 @@ uid_t jail_uid_for(const char *vm_id)
 
 pid_t jail_host_pid(void)
 {
-    /* /proc is the host's until pivot_root: its "self" names the host pid. */
+    /* /proc is the host's until pivot_root: its "self" names the host pid. Cached
+     * (jail_enter asks before pivot_root; a fork in between is a new process). */
+    static pid_t cached, cached_for;
+    pid_t self = getpid();
+    if (cached && cached_for == self)
+        return cached;
     char link[32];
     ssize_t n = readlink("/proc/self", link, sizeof(link) - 1);
     if (n <= 0)
-        return getpid();
+        return self;
     link[n] = '\0';
-    return (pid_t)atoi(link);
+    cached = (pid_t)atoi(link);
+    cached_for = self;
+    return cached;
 }
 
 static int kept(int fd, const int *keep, unsigned n)
@@ -153,7 +160,8 @@ static int bind_into(const char *root, const char *src, char *why, size_t whysz)
     if (r)
         return say(why, whysz, r, "bind target for %s", src);
     snprintf(dst, sizeof(dst), "%s%s", root, src);
-    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0)
+    /* Not MS_REC: mounts below src (the jail's own root among them) stay out. */
+    if (mount(src, dst, NULL, MS_BIND, NULL) != 0)
         return say(why, whysz, BURROW_ERR_SYSTEM, "bind %s", src);
     unsigned long fl = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC;
     if (mount(NULL, dst, NULL, fl, NULL) != 0)
@@ -234,6 +242,7 @@ int jail_enter(const struct jail_config *c, char *why, size_t whysz)
     struct jail_cgroup_limits lim = {.memory_max = c->mem_bytes + JAIL_MEM_MARGIN,
                                      .pids_max = c->nr_vcpus + 8,
                                      .cpu_weight = 100};
+    (void)jail_host_pid(); /* cache it while the host's /proc is visible */
     int r = jail_cgroup_enter(JAIL_CGROUP_ROOT, c->name, &lim, cwhy, sizeof(cwhy));
     if (r == BURROW_ERR_UNSUPPORTED)
         log_info("jail %s: no cgroup (%s)", c->name, cwhy);
