@@ -2,7 +2,7 @@
 # QEMU TCG with an emulated AMD SVM CPU loads kvm_amd and offers a real
 # /dev/kvm; tests/nested/run runs a command in it; the tier runs
 # tests/nested/cases/*.sh in one L1 boot (docs/testing.md).
-DEB_PKGS += qemu-system-x86 busybox-static kmod cpio gzip apt coreutils
+DEB_PKGS += qemu-system-x86 busybox-static kmod cpio gzip xz-utils binutils util-linux apt coreutils
 
 NESTED_KVM_SMOKE := $(B)/tests/nested/kvm-smoke
 ALL_TARGETS += $(NESTED_KVM_SMOKE)
@@ -17,6 +17,11 @@ $(NESTED_KVM_SMOKE): tests/nested/kvm-smoke.c
 nested-image:
 	tests/nested/mkimage $(B)/nested
 
+# Files cases need beyond `all`: a fragment adds `NESTED_DEPS += FILE...`
+# (made first, from the recipe, so fragments read after this one count too).
+NESTED_DEPS += $(VMM_TEST_KERNEL)
+
 # NESTED_CASES=GLOB runs only the matching cases (e.g. NESTED_CASES='02-*').
 test-nested: all $(NESTED_KVM_SMOKE)
+	$(if $(strip $(NESTED_DEPS)),@$(MAKE) --no-print-directory $(NESTED_DEPS))
 	B=$(B) NESTED_CASES='$(NESTED_CASES)' tests/nested/test-nested
