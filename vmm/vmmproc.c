@@ -155,6 +155,8 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
     snprintf(path, sizeof(path), "%s/vmm.log", rec.dir);
     redirect(STDOUT_FILENO, path, O_WRONLY | O_CREAT | O_APPEND);
     redirect(STDERR_FILENO, path, O_WRONLY | O_CREAT | O_APPEND);
+    if (log_get_level() < LOG_LVL_INFO)
+        log_set_level(LOG_LVL_INFO); /* vmm.log: start, timings, stop reason */
     snprintf(path, sizeof(path), "%s/console.log", rec.dir);
     int console = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     snprintf(vsock, sizeof(vsock), "%s/vsock.sock", rec.dir);
@@ -191,7 +193,13 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
            (unsigned long long)(f.t.restored_ns - request_ns),
            (unsigned long long)(f.cp.ready_ns - request_ns));
     close(report_fd);
-    log_info("VM %s running (build %s, user %s)", rec.id, rec.build, rec.user);
+    const struct vm_timings *vt = &f.m.vm->t;
+    log_info("VM %s running (build %s, user %s); restore: files %.2f ms, VM %.2f ms (open %.2f, "
+             "create %.2f, memslots %.2f, irqchip %.2f, vCPUs %.2f), state %.2f ms",
+             rec.id, rec.build, rec.user, (f.t.files_ns - f.t.start_ns) / 1e6,
+             (f.t.machine_ns - f.t.files_ns) / 1e6, vt->open_ns / 1e6, vt->create_ns / 1e6,
+             vt->memory_ns / 1e6, vt->irqchip_ns / 1e6, vt->vcpus_ns / 1e6,
+             (f.t.state_ns - f.t.machine_ns) / 1e6);
     struct timespec tick = {0, 200000000L};
     while (!f.m.vm->stopping) {
         int sig = sigtimedwait(&set, NULL, &tick);
