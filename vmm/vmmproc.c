@@ -285,10 +285,13 @@ int vmm_fork(struct vmm_request *req, char *line, size_t sz, int *from_pool)
         struct pool_claim c = {.request_ns = req->request_ns, .id = req->id};
         memcpy(c.home_disk, req->home_disk, disk_len + 1);
         int r = pool_take(req->run_dir, req->build, &c, line, sz);
-        if (r == 0)
+        if (r == 0) {
             *from_pool = 1;
+            return 0;
+        }
+        /* No free pooled VM, or an identity the claim line cannot carry: a fresh VMM. */
         if (r != BURROW_ERR_NOT_FOUND)
-            return r;
+            log_info("pool: %s; forking a fresh VMM", burrow_strerror(r));
     }
     return spawn_wait(req, 0, line, sz);
 }

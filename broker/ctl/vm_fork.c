@@ -67,7 +67,7 @@ static int fork_one(struct fork_request *req)
     return print_report(line, from_pool);
 }
 
-static int fork_identity_for(struct fork_request *req, struct ctl_ctx *ctx, const char *user)
+static int fork_identity_for(struct fork_request *req, const char *user)
 {
     struct fork_identity *id = &req->v.id;
     if (!user) {
@@ -78,7 +78,6 @@ static int fork_identity_for(struct fork_request *req, struct ctl_ctx *ctx, cons
         snprintf(id->hostname, sizeof(id->hostname), "burrow");
         return EXIT_OK;
     }
-    (void)ctx;
     struct userdb db;
     struct user_record rec;
     char err[256];
@@ -171,7 +170,7 @@ int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
     if (template_active(tdir, tname, req.v.build, sizeof(req.v.build)))
         return cli_err(EXIT_RUNTIME, "template %s has no active build in %s", tname, tdir);
     snprintf(req.v.build_dir, sizeof(req.v.build_dir), "%s/%s", tdir, req.v.build);
-    if ((rc = fork_identity_for(&req, ctx, user)) != EXIT_OK)
+    if ((rc = fork_identity_for(&req, user)) != EXIT_OK)
         return rc;
     for (unsigned long i = 0; i < count; i++)
         if ((rc = fork_one(&req)) != EXIT_OK)
