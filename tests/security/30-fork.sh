@@ -20,7 +20,7 @@ sec_fork() {
     pa=$(sed -n 's/^pid = //p' "$ft/run/vm/$a/meta") pb=$(sed -n 's/^pid = //p' "$ft/run/vm/$b/meta")
     local st=/proc/$pa/status
     if grep -q "^Seccomp:[[:space:]]*2" "$st" && grep -q "^NoNewPrivs:[[:space:]]*1" "$st" &&
-        [ "$(awk '/^Uid:/ {print $2}' "$st")" -ge 1610612736 ] &&
+        [ "$(awk '/^Uid:/ {print $2}' "$st")" -ge 1879048192 ] &&
         [ "$(readlink /proc/$pa/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] &&
         grep -q "^NSpid:.*[[:space:]]1$" "$st"; then
         t_ok "forked VMM: Seccomp 2, NoNewPrivs 1, uid $(awk '/^Uid:/ {print $2}' "$st"), own mount ns, PID 1"

@@ -29,8 +29,12 @@
 
 #include "vmm/jail/seccomp.h"
 
-/* Per-VM host uids/gids: JAIL_UID_BASE + 24 bits of the VM id. Never a real user. */
-#define JAIL_UID_BASE  0x60000000u
+/*
+ * Per-VM host uids/gids: JAIL_UID_BASE + 24 bits of the VM id. Never a real
+ * user; above the session uids (0x50000000..0x5fffffff, broker/sandbox.h) and
+ * the sandbox backend's (0x60000000 + slot * 65536, slots < 4096).
+ */
+#define JAIL_UID_BASE  0x70000000u
 #define JAIL_UID_SPAN  0x01000000u
 #define JAIL_BINDS_MAX 8
 /* Extra memory the cgroup allows beyond guest RAM (VMM heap, page tables, vsock buffers). */

@@ -20,7 +20,7 @@
 
 #include "vmm/jail/seccomp.h"
 
-#define JAIL_TOOL_UID  0x5fffff00u /* below the per-VM range: never a VM, session or user */
+#define JAIL_TOOL_UID  0x71000000u /* above the per-VM range: never a VM, session or user */
 #define JAIL_TOOL_FD   3
 #define JAIL_TOOL_PATH "/proc/self/fd/3"
 

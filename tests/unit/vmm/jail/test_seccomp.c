@@ -209,7 +209,7 @@ static void test_uid_range(void **state)
     assert_true(a >= JAIL_UID_BASE && a < JAIL_UID_BASE + JAIL_UID_SPAN);
     assert_true(b >= JAIL_UID_BASE && b < JAIL_UID_BASE + JAIL_UID_SPAN);
     assert_true(a != b);
-    assert_true(JAIL_TOOL_UID < JAIL_UID_BASE);
+    assert_true(JAIL_TOOL_UID >= JAIL_UID_BASE + JAIL_UID_SPAN);
 }
 
 /* The e2fsprogs confinement: its own uid, no network, the image only through its fd. */
