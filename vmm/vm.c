@@ -289,23 +289,22 @@ size_t vm_console_tail(struct vm *vm, char *out, size_t outsz, unsigned max_line
     if (outsz == 0)
         return 0;
     pthread_mutex_lock(&vm->console_lock);
-    unsigned len = vm->console_len,
-             start = (vm->console_pos + VM_CONSOLE_TAIL - len) % VM_CONSOLE_TAIL;
-    /* Walk back from the end over max_lines line breaks (a trailing one does not count). */
+    const char *ring = vm->console_tail;
+    unsigned len = vm->console_len;
+    unsigned start = (vm->console_pos + VM_CONSOLE_TAIL - len) % VM_CONSOLE_TAIL;
+#define AT(i) ring[(start + (i)) % VM_CONSOLE_TAIL]
+    while (len && AT(len - 1) == '\n') /* trailing line breaks end no line */
+        len--;
+    /* Walk back from the end until max_lines lines are covered. */
     unsigned keep = 0, lines = 0;
-    while (keep < len) {
-        char c = vm->console_tail[(start + len - 1 - keep) % VM_CONSOLE_TAIL];
-        if (c == '\n' && keep > 0 && ++lines >= max_lines)
-            break;
+    while (keep < len && !(AT(len - 1 - keep) == '\n' && ++lines >= max_lines))
         keep++;
-    }
     if (keep > outsz - 1)
-        keep = (unsigned)(outsz - 1);
+        keep = (unsigned)(outsz - 1); /* the newest bytes win */
     for (unsigned i = 0; i < keep; i++)
-        out[i] = vm->console_tail[(start + len - keep + i) % VM_CONSOLE_TAIL];
+        out[i] = AT(len - keep + i);
+#undef AT
     pthread_mutex_unlock(&vm->console_lock);
     out[keep] = '\0';
-    while (keep && out[keep - 1] == '\n')
-        out[--keep] = '\0';
     return keep;
 }
