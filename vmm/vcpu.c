@@ -223,11 +223,14 @@ static void vcpu_report_death(struct vcpu *v)
     }
 }
 
-/* After a guest death elsewhere: one line on where this vCPU was. */
+/* After a guest death elsewhere (or at any stop, at debug level): where this vCPU was. */
 static void vcpu_report_bystander(struct vcpu *v)
 {
     struct vm *vm = v->vm;
-    if (v->reported || !atomic_load(&vm->death_reported) || log_get_level() < LOG_LVL_INFO)
+    if (v->reported)
+        return;
+    if (!(atomic_load(&vm->death_reported) && log_get_level() >= LOG_LVL_INFO) &&
+        log_get_level() < LOG_LVL_DEBUG)
         return;
     char line[256];
     struct vcpu_dump d;

@@ -38,6 +38,14 @@ void vcpu_dump_capture(int fd, unsigned index, const struct gmem *mem, struct vc
         d->have |= VCPU_DUMP_HAVE_EVENTS;
     if (ioctl(fd, KVM_GET_MP_STATE, &d->mp) == 0)
         d->have |= VCPU_DUMP_HAVE_MP;
+    struct kvm_xcrs x;
+    memset(&x, 0, sizeof(x));
+    if (ioctl(fd, KVM_GET_XCRS, &x) == 0)
+        for (uint32_t i = 0; i < x.nr_xcrs && i < KVM_MAX_XCRS; i++)
+            if (x.xcrs[i].xcr == 0) {
+                d->xcr0 = x.xcrs[i].value;
+                d->have |= VCPU_DUMP_HAVE_XCR0;
+            }
     if ((d->have & VCPU_DUMP_HAVE_REGS) && mem)
         capture_code(fd, mem, d);
 }
@@ -122,6 +130,8 @@ static void put_sregs(struct out *o, const struct vcpu_dump *d)
         d->index, (unsigned long long)s->cr0, (unsigned long long)s->cr2,
         (unsigned long long)s->cr3, (unsigned long long)s->cr4, (unsigned long long)s->cr8,
         (unsigned long long)s->efer, (unsigned long long)s->apic_base);
+    if (d->have & VCPU_DUMP_HAVE_XCR0)
+        put(o, "vCPU %u: xcr0=%llx\n", d->index, (unsigned long long)d->xcr0);
     put(o, "vCPU %u:", d->index);
     put_seg(o, "cs", &s->cs);
     put_seg(o, "ss", &s->ss);
@@ -197,7 +207,10 @@ size_t vcpu_dump_format_short(const struct vcpu_dump *d, char *out, size_t outsz
         put(&o, " rip=%llx rsp=%llx rflags=%llx", (unsigned long long)d->regs.rip,
             (unsigned long long)d->regs.rsp, (unsigned long long)d->regs.rflags);
     if (d->have & VCPU_DUMP_HAVE_SREGS)
-        put(&o, " cs=%04x cr3=%llx", d->sregs.cs.selector, (unsigned long long)d->sregs.cr3);
+        put(&o, " cs=%04x cr3=%llx cr4=%llx", d->sregs.cs.selector,
+            (unsigned long long)d->sregs.cr3, (unsigned long long)d->sregs.cr4);
+    if (d->have & VCPU_DUMP_HAVE_XCR0)
+        put(&o, " xcr0=%llx", (unsigned long long)d->xcr0);
     if (d->have & VCPU_DUMP_HAVE_MP)
         put(&o, " mp_state=%s", mp_state_name(d->mp.mp_state));
     if (d->have & VCPU_DUMP_HAVE_EVENTS && d->events.exception.injected)

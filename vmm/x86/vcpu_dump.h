@@ -31,6 +31,7 @@ struct vcpu_dump {
     struct kvm_sregs sregs;
     struct kvm_vcpu_events events;
     struct kvm_mp_state mp;
+    uint64_t xcr0; /* as KVM knows it (KVM_GET_XCRS) */
     uint8_t code[VCPU_DUMP_CODE_LEN];
     unsigned code_len; /* bytes at RIP that could be read (0: none) */
 };
@@ -39,6 +40,7 @@ struct vcpu_dump {
 #define VCPU_DUMP_HAVE_SREGS  0x2u
 #define VCPU_DUMP_HAVE_EVENTS 0x4u
 #define VCPU_DUMP_HAVE_MP     0x8u
+#define VCPU_DUMP_HAVE_XCR0   0x10u
 
 /* Read what KVM will give; never fails (what is missing is left out). */
 void vcpu_dump_capture(int vcpu_fd, unsigned index, const struct gmem *mem, struct vcpu_dump *d);

@@ -44,6 +44,8 @@ static void long_mode_state(struct vcpu_dump *d)
     d->events.exception.has_error_code = 1;
     d->events.exception.error_code = 2;
     d->mp.mp_state = KVM_MP_STATE_RUNNABLE;
+    d->have |= VCPU_DUMP_HAVE_XCR0;
+    d->xcr0 = 7;
     static const uint8_t code[] = {0x0f, 0x0b, 0x90};
     memcpy(d->code, code, sizeof(code));
     d->code_len = sizeof(code);
@@ -62,6 +64,7 @@ static void test_dump_lines(void **state)
     assert_non_null(strstr(out, " r15=15\n"));
     assert_non_null(strstr(out, "cr0=80050033 cr2=0 cr3=13010000 cr4=3506b0"));
     assert_non_null(strstr(out, "efer=d01"));
+    assert_non_null(strstr(out, "vCPU 1: xcr0=7\n"));
     /* type b | S | P | L | G in the VMCB attribute layout */
     assert_non_null(strstr(out, " cs=0010:0/ffffffff/a9b"));
     assert_non_null(strstr(out, " tr=0040:fffffe0000003000/4087/08b"));
@@ -123,7 +126,8 @@ static void test_dump_short_and_empty(void **state)
     char out[256];
     vcpu_dump_format_short(&d, out, sizeof(out));
     assert_string_equal(out, "vCPU 0 at stop: rip=ffffffff81000123 rsp=ffffc90000013f00 "
-                             "rflags=10246 cs=0010 cr3=13010000 mp_state=halted exception=14");
+                             "rflags=10246 cs=0010 cr3=13010000 cr4=3506b0 xcr0=7 mp_state=halted "
+                             "exception=14");
     memset(&d, 0, sizeof(d));
     d.index = 3;
     vcpu_dump_format(&d, out, sizeof(out));
