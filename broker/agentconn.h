@@ -11,9 +11,9 @@
 
 #include "common/proto.h"
 
-#define AGENTCONN_PORT 1024
+#define AGENTCONN_PORT       1024
 #define AGENTCONN_TIMEOUT_MS 15000
-#define AGENTCONN_ERR_MAX 256
+#define AGENTCONN_ERR_MAX    256
 
 /*
  * Connect to sock_path, open a session described by *o and wait for

@@ -38,8 +38,8 @@ static int lookup(struct auth_ctx *a, const char *user, struct user_record *rec)
     return !rec->locked;
 }
 
-int auth_pubkey(struct auth_ctx *a, const char *user, const ssh_key key,
-                struct authkey_opts *opts, struct user_record *rec)
+int auth_pubkey(struct auth_ctx *a, const char *user, const ssh_key key, struct authkey_opts *opts,
+                struct user_record *rec)
 {
     char path[CONFIG_PATH_MAX * 2];
     memset(opts, 0, sizeof(*opts));

@@ -22,13 +22,12 @@
 struct auth_ctx {
     const struct burrow_config *cfg;
     struct userdb db;
-    const char *client_addr; /* numeric */
+    const char *client_addr;             /* numeric */
     char lock_dir[CONFIG_PATH_MAX + 32]; /* run_dir/pwslots */
 };
 
-__attribute__((warn_unused_result)) int auth_init(struct auth_ctx *a,
-                                                  const struct burrow_config *cfg,
-                                                  const char *client_addr);
+__attribute__((warn_unused_result)) int
+auth_init(struct auth_ctx *a, const struct burrow_config *cfg, const char *client_addr);
 void auth_close(struct auth_ctx *a);
 
 /*
@@ -36,8 +35,8 @@ void auth_close(struct auth_ctx *a);
  * an authorized_keys entry matches with a from= allowing the client), with
  * the key's options in *opts and the record in *rec; 0 otherwise.
  */
-int auth_pubkey(struct auth_ctx *a, const char *user, const ssh_key key,
-                struct authkey_opts *opts, struct user_record *rec);
+int auth_pubkey(struct auth_ctx *a, const char *user, const ssh_key key, struct authkey_opts *opts,
+                struct user_record *rec);
 /* 1 if the password is right for an unlocked user, 0 otherwise. */
 int auth_password(struct auth_ctx *a, const char *user, const char *password,
                   struct user_record *rec);

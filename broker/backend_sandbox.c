@@ -52,8 +52,6 @@
 #include "common/err.h"
 #include "common/log.h"
 
-
-
 static int sbx_path(char *out, size_t sz, const char *a, const char *b)
 {
     return (size_t)snprintf(out, sz, "%s%s", a, b) < sz ? 0 : BURROW_ERR_TOO_LARGE;
@@ -149,8 +147,8 @@ static int sandbox_init(void *arg)
     snprintf(host, sizeof(host), "burrow-%s", x->rec->name);
     if (sethostname(host, strlen(host)) != 0)
         log_warn("sandbox: sethostname: %s", strerror(errno));
-    if (syscall(SYS_pivot_root, ".", ".") != 0 ||
-        umount2(".", MNT_DETACH) != 0 || chdir("/") != 0) {
+    if (syscall(SYS_pivot_root, ".", ".") != 0 || umount2(".", MNT_DETACH) != 0 ||
+        chdir("/") != 0) {
         log_error("sandbox: pivot_root: %s", strerror(errno));
         _exit(123);
     }
@@ -165,10 +163,16 @@ static int sandbox_init(void *arg)
     pid_t pid = fork();
     if (pid == 0) {
         char *const argv[] = {(char *)agent,
-                              (char *)"--listen", (char *)"unix:/run/burrow/agent.sock",
-                              (char *)"--control", (char *)"unix:/run/burrow/control.sock",
-                              (char *)"--no-clock", (char *)"--home-dev", (char *)"none",
-                              (char *)"--sftp-server", sftp, NULL};
+                              (char *)"--listen",
+                              (char *)"unix:/run/burrow/agent.sock",
+                              (char *)"--control",
+                              (char *)"unix:/run/burrow/control.sock",
+                              (char *)"--no-clock",
+                              (char *)"--home-dev",
+                              (char *)"none",
+                              (char *)"--sftp-server",
+                              sftp,
+                              NULL};
         char *const envp[] = {(char *)"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
                               (char *)"HOME=/root", NULL};
         execve(agent, argv, envp);
@@ -207,9 +211,10 @@ static int extract_image(const struct sbx *x)
     if (pid < 0)
         return BURROW_ERR_SYSTEM;
     if (pid == 0) {
-        char *const argv[] = {(char *)"sh", (char *)"-c",
-                              (char *)"gzip -dc \"$0\" | cpio -idmu --quiet --no-absolute-filenames",
-                              (char *)x->image, NULL};
+        char *const argv[] = {
+            (char *)"sh", (char *)"-c",
+            (char *)"gzip -dc \"$0\" | cpio -idmu --quiet --no-absolute-filenames",
+            (char *)x->image, NULL};
         char *const envp[] = {(char *)"PATH=/usr/bin:/bin:/usr/sbin:/sbin", NULL};
         if (chdir(x->stage) != 0)
             _exit(126);
@@ -225,7 +230,7 @@ static int extract_image(const struct sbx *x)
 static void mkdirs(const char *root, const char *user)
 {
     static const char *const dirs[] = {"/proc", "/dev", "/dev/pts", "/run", "/run/burrow",
-                                       "/tmp", "/etc", "/home", "/root"};
+                                       "/tmp",  "/etc", "/home",    "/root"};
     char p[VMMGR_PATH_MAX + 64];
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         snprintf(p, sizeof(p), "%s%s", root, dirs[i]);
@@ -273,7 +278,8 @@ static int build_root(const struct sbx *x, int userns_fd)
     char opts[64], p[VMMGR_PATH_MAX + 64], from[64];
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
         return BURROW_ERR_SYSTEM;
-    snprintf(opts, sizeof(opts), "mode=0755,size=%um", x->cfg->vm.memory_mb ? x->cfg->vm.memory_mb : 512);
+    snprintf(opts, sizeof(opts), "mode=0755,size=%um",
+             x->cfg->vm.memory_mb ? x->cfg->vm.memory_mb : 512);
     if (mount("tmpfs", x->stage, "tmpfs", MS_NOSUID | MS_NODEV, opts) != 0)
         return BURROW_ERR_SYSTEM;
     int r = extract_image(x);

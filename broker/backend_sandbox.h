@@ -15,8 +15,8 @@
 #include "broker/userdb.h"
 #include "broker/vmmgr.h"
 
-#define SBX_UID_BASE 0x60000000u /* reserved host uid range for sandboxes */
-#define SBX_UID_COUNT 65536u     /* uids per sandbox: guest 0..65535 */
+#define SBX_UID_BASE  0x60000000u /* reserved host uid range for sandboxes */
+#define SBX_UID_COUNT 65536u      /* uids per sandbox: guest 0..65535 */
 
 struct sbx {
     const struct burrow_config *cfg;
@@ -33,11 +33,9 @@ struct sbx {
 };
 
 /* Create run_dir/vm/<id>/{root,stage,homestage,agent}. */
-__attribute__((warn_unused_result)) int sbx_setup_dirs(struct sbx *x,
-                                                       const struct burrow_config *cfg,
-                                                       const struct vm *vm,
-                                                       const struct user_record *rec,
-                                                       const char *image);
+__attribute__((warn_unused_result)) int
+sbx_setup_dirs(struct sbx *x, const struct burrow_config *cfg, const struct vm *vm,
+               const struct user_record *rec, const char *image);
 /* Namespaces, mounts, then PID 1 starts the agent. */
 __attribute__((warn_unused_result)) int sbx_spawn(struct sbx *x);
 

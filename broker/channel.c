@@ -1,5 +1,6 @@
-/* broker/channel.c - SSH channels proxied to agent connections (see channel.h). */
+/* broker/channel.c - SSH channels: opening them and their requests (see channel.h). */
 #include "broker/channel.h"
+#include "broker/channel_priv.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -14,41 +15,6 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
-
-#define CHAN_ENV_MAX 16
-#define CHAN_OUT_HIGH (128u * 1024) /* stop reading SSH when this much waits for the agent */
-#define CHAN_IN_CAP (256u * 1024)   /* bytes buffered from the agent */
-
-enum chan_kind { CHAN_SESSION = 1, CHAN_TCP = 2 };
-
-struct chan {
-    struct sess *s;
-    ssh_channel ch;
-    struct ssh_channel_callbacks_struct cb;
-    enum chan_kind kind;
-    int afd;            /* agent connection, -1 before OPEN or after close */
-    short afd_events;   /* what the ssh_event watches on afd */
-    struct buf *out;    /* frames for the agent */
-    uint8_t *in;        /* bytes from the agent */
-    size_t in_len;      /* valid bytes in `in` */
-    size_t partial;     /* bytes of the first data frame already sent to SSH */
-    int started;        /* shell/exec/subsystem accepted */
-    int pty;
-    char term[PROTO_NAME_MAX + 1];
-    struct proto_window win;
-    char env_name[CHAN_ENV_MAX][PROTO_NAME_MAX + 1];
-    char env_val[CHAN_ENV_MAX][PROTO_ENV_VALUE_MAX + 1];
-    unsigned n_env;
-    int stdin_eof_sent;
-    int eof_sent;  /* SSH EOF to the client */
-    int exited;    /* exit-status/exit-signal sent */
-    int agent_gone;
-    int closing;   /* we sent (or will send) CHANNEL_CLOSE */
-    int remote_closed;
-    char fail_text[MPROTO_FIELD_MAX + 1]; /* shown after the request is answered */
-};
-
-static void chan_close_agent(struct chan *c);
 
 /* --- small helpers ----------------------------------------------------- */
 
@@ -85,7 +51,7 @@ static struct chan *chan_alloc(struct sess *s, enum chan_kind kind)
     return c;
 }
 
-static void chan_destroy(struct chan *c)
+void chan_destroy(struct chan *c)
 {
     struct sess *s = c->s;
     chan_close_agent(c);
@@ -101,7 +67,7 @@ static void chan_destroy(struct chan *c)
     free(c);
 }
 
-static void stderr_text(struct chan *c, const char *text)
+void chan_stderr_text(struct chan *c, const char *text)
 {
     char line[512];
     int n = snprintf(line, sizeof(line), "burrow: %s\r\n", text);
@@ -110,10 +76,10 @@ static void stderr_text(struct chan *c, const char *text)
 }
 
 /* End a session channel with a message and exit status 255. */
-static void chan_fail(struct chan *c, const char *text)
+void chan_fail(struct chan *c, const char *text)
 {
     if (c->kind == CHAN_SESSION && !c->exited && c->ch) {
-        stderr_text(c, text);
+        chan_stderr_text(c, text);
         ssh_channel_request_send_exit_status(c->ch, 255);
         c->exited = 1;
     }
@@ -129,7 +95,7 @@ static int agent_event_cb(socket_t fd, int revents, void *userdata)
     return 0; /* the work happens in channel_pump_all after the poll */
 }
 
-static void watch_agent(struct chan *c, short events)
+void chan_watch_agent(struct chan *c, short events)
 {
     if (c->afd_events == events)
         return;
@@ -140,11 +106,11 @@ static void watch_agent(struct chan *c, short events)
         c->afd_events = events;
 }
 
-static void chan_close_agent(struct chan *c)
+void chan_close_agent(struct chan *c)
 {
     if (c->afd < 0)
         return;
-    watch_agent(c, 0);
+    chan_watch_agent(c, 0);
     close(c->afd);
     c->afd = -1;
 }
@@ -172,28 +138,50 @@ fail:
     return -1;
 }
 
+/*
+ * "SSH_ORIGINAL_COMMAND='<orig>'; export SSH_ORIGINAL_COMMAND; <forced>" with
+ * orig single-quoted for sh (each ' becomes '\''). Without a client command
+ * the variable is left unset, as sshd does.
+ */
+static int forced_command(char *out, size_t outsz, const char *forced, const char *orig)
+{
+    struct buf b;
+    int r = 0;
+    buf_init_writer(&b, out, outsz - 1);
+    if (orig) {
+        static const char pre[] = "SSH_ORIGINAL_COMMAND='",
+                          post[] = "'; export SSH_ORIGINAL_COMMAND; ";
+        r = buf_put_bytes(&b, pre, sizeof(pre) - 1);
+        for (const char *p = orig; r == 0 && *p; p++)
+            r = *p == '\'' ? buf_put_bytes(&b, "'\\''", 4) : buf_put_u8(&b, (uint8_t)*p);
+        if (r == 0)
+            r = buf_put_bytes(&b, post, sizeof(post) - 1);
+    }
+    if (r == 0)
+        r = buf_put_bytes(&b, forced, strlen(forced));
+    if (r != 0)
+        return r;
+    out[buf_used(&b)] = 0;
+    return 0;
+}
+
 /* Build OPEN for shell/exec/subsystem, applying authorized_keys options. */
 static int start_session(struct chan *c, uint32_t kind, const char *command)
 {
     struct proto_open o;
     struct sess *s = c->s;
-    char orig[PROTO_COMMAND_MAX + 1];
     if (c->started)
         return SSH_ERROR;
     memset(&o, 0, sizeof(o));
     o.kind = kind;
     if (s->opts.command) {
-        /* A forced command replaces whatever the client asked for. */
-        snprintf(orig, sizeof(orig), "%s", command ? command : "");
+        /* A forced command replaces whatever the client asked for; the client's
+         * command reaches it as $SSH_ORIGINAL_COMMAND, set by the command line
+         * itself (the agent passes only a fixed list of variables through). */
+        if (forced_command(c->forced, sizeof(c->forced), s->opts.command, command) != 0)
+            return SSH_ERROR;
         o.kind = PROTO_OPEN_EXEC;
-        o.command = proto_str_c(s->opts.command);
-        if (command && c->n_env < CHAN_ENV_MAX) {
-            snprintf(c->env_name[c->n_env], sizeof(c->env_name[0]), "SSH_ORIGINAL_COMMAND");
-            size_t n = strnlen(orig, sizeof(c->env_val[0]) - 1); /* longer: truncated */
-            memcpy(c->env_val[c->n_env], orig, n);
-            c->env_val[c->n_env][n] = 0;
-            c->n_env++;
-        }
+        o.command = proto_str_c(c->forced);
     } else if (command) {
         o.command = proto_str_c(command);
     }
@@ -389,234 +377,6 @@ static int on_message(ssh_session ssh, ssh_message msg, void *userdata)
 void channel_setup(struct sess *s)
 {
     ssh_set_message_callback(s->ssh, on_message, s);
-}
-
-/* --- pumping ------------------------------------------------------------ */
-
-/* SSH -> agent: move what libssh buffered into STDIN frames while there is room. */
-static void pump_from_ssh(struct chan *c)
-{
-    uint8_t tmp[PROTO_DATA_MAX];
-    while (c->afd >= 0 && !c->stdin_eof_sent && buf_len(c->out) < CHAN_OUT_HIGH) {
-        int n = ssh_channel_poll(c->ch, 0);
-        if (n == SSH_EOF) {
-            if (proto_put_eof(c->out, PROTO_STREAM_STDIN) == 0)
-                c->stdin_eof_sent = 1;
-            return;
-        }
-        if (n <= 0)
-            return;
-        n = ssh_channel_read_nonblocking(c->ch, tmp, sizeof(tmp), 0);
-        if (n <= 0)
-            return;
-        if (proto_put_data(c->out, PROTO_STDIN, tmp, (size_t)n) != 0) {
-            chan_fail(c, "internal buffer overflow");
-            return;
-        }
-    }
-}
-
-static void flush_to_agent(struct chan *c)
-{
-    while (c->afd >= 0 && buf_len(c->out) > 0) {
-        ssize_t w = send(c->afd, buf_ptr(c->out), buf_len(c->out), MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && errno == EAGAIN)
-            break;
-        if (w <= 0) {
-            c->agent_gone = 1;
-            break;
-        }
-        if (buf_skip(c->out, (size_t)w) != 0)
-            break;
-    }
-    buf_compact(c->out);
-}
-
-static void read_from_agent(struct chan *c)
-{
-    while (c->afd >= 0 && c->in_len < CHAN_IN_CAP) {
-        ssize_t n = read(c->afd, c->in + c->in_len, CHAN_IN_CAP - c->in_len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return;
-        if (n <= 0) {
-            c->agent_gone = 1;
-            return;
-        }
-        c->in_len += (size_t)n;
-    }
-}
-
-/* Write a data frame to SSH within the client's window. 1 if done, 0 if stalled. */
-static int deliver_data(struct chan *c, uint16_t type, const uint8_t *data, size_t len)
-{
-    while (c->partial < len) {
-        uint32_t win = ssh_channel_window_size(c->ch);
-        if (win == 0)
-            return 0;
-        size_t n = len - c->partial;
-        if (n > win)
-            n = win;
-        int w = type == PROTO_STDERR
-                    ? ssh_channel_write_stderr(c->ch, data + c->partial, (uint32_t)n)
-                    : ssh_channel_write(c->ch, data + c->partial, (uint32_t)n);
-        if (w < 0) {
-            c->closing = 1;
-            return 0;
-        }
-        if (w == 0)
-            return 0;
-        c->partial += (size_t)w;
-    }
-    c->partial = 0;
-    return 1;
-}
-
-static void deliver_exit(struct chan *c, const struct proto_exit *e)
-{
-    if (c->exited)
-        return;
-    if (e->kind == PROTO_EXIT_SIGNAL) {
-        const char *name = proto_signal_name(e->value);
-        ssh_channel_request_send_exit_signal(c->ch, name ? name : "KILL", e->core_dumped ? 1 : 0,
-                                             "", "");
-    } else {
-        ssh_channel_request_send_exit_status(c->ch, (int)(e->value & 0xff));
-    }
-    c->exited = 1;
-}
-
-/* One frame from the agent. 1 consumed, 0 stalled (retry later), -1 fatal. */
-static int handle_frame(struct chan *c, const struct proto_frame *f)
-{
-    const uint8_t *data;
-    size_t len;
-    uint32_t stream;
-    struct proto_exit e;
-    struct proto_error er;
-    char text[PROTO_TEXT_MAX + 1];
-
-    switch (f->type) {
-    case PROTO_STDOUT:
-    case PROTO_STDERR:
-        if (proto_get_data(f, &data, &len) != 0)
-            return -1;
-        if (c->eof_sent)
-            return 1;
-        return deliver_data(c, f->type, data, len);
-    case PROTO_EOF:
-        if (proto_get_eof(f, &stream) != 0)
-            return -1;
-        if (stream == PROTO_STREAM_STDOUT && !c->eof_sent) {
-            ssh_channel_send_eof(c->ch);
-            c->eof_sent = 1;
-        }
-        return 1;
-    case PROTO_EXIT:
-        if (proto_get_exit(f, &e) != 0)
-            return -1;
-        deliver_exit(c, &e);
-        return 1;
-    case PROTO_ERROR:
-        if (proto_get_error(f, &er) == 0 && proto_str_copy(er.text, text, sizeof(text)) == 0)
-            stderr_text(c, text);
-        return 1;
-    default:
-        return proto_type_known(f->type) ? 1 : -1;
-    }
-}
-
-static void pump_to_ssh(struct chan *c)
-{
-    size_t off = 0;
-    while (!c->closing) {
-        struct proto_frame f;
-        int r = proto_frame_parse(c->in + off, c->in_len - off, &f);
-        if (r == BURROW_ERR_AGAIN)
-            break;
-        if (r == 0)
-            r = handle_frame(c, &f);
-        else
-            r = -1;
-        if (r < 0) {
-            chan_fail(c, "protocol error from the environment's agent");
-            break;
-        }
-        if (r == 0)
-            break;
-        off += f.size;
-    }
-    if (off > 0) {
-        memmove(c->in, c->in + off, c->in_len - off);
-        c->in_len -= off;
-    }
-}
-
-/* The agent connection ended: make sure the channel ends cleanly too. */
-static void finish_if_agent_done(struct chan *c)
-{
-    if (!c->agent_gone || c->in_len > 0 || c->closing)
-        return;
-    chan_close_agent(c);
-    if (c->kind == CHAN_SESSION && !c->exited)
-        chan_fail(c, "the connection to your environment was lost");
-    if (!c->eof_sent) {
-        ssh_channel_send_eof(c->ch);
-        c->eof_sent = 1;
-    }
-    c->closing = 1;
-}
-
-static void pump_one(struct chan *c)
-{
-    if (!c->ch)
-        return;
-    if (!c->closing && c->afd >= 0) {
-        pump_from_ssh(c);
-        flush_to_agent(c);
-        read_from_agent(c);
-        pump_to_ssh(c);
-        if (c->agent_gone && c->in_len > 0)
-            pump_to_ssh(c);
-    }
-    if (c->fail_text[0]) {
-        chan_fail(c, c->fail_text);
-        c->fail_text[0] = 0;
-    }
-    if (c->started && c->afd < 0 && !c->closing && c->kind == CHAN_SESSION)
-        c->closing = 1;
-    if (c->afd >= 0 && c->agent_gone)
-        finish_if_agent_done(c);
-    if (c->afd >= 0) {
-        short ev = 0;
-        if (c->in_len < CHAN_IN_CAP && !c->agent_gone)
-            ev |= POLLIN;
-        if (buf_len(c->out) > 0)
-            ev |= POLLOUT;
-        watch_agent(c, ev);
-    }
-}
-
-void channel_pump_all(struct sess *s)
-{
-    for (int i = 0; i < SESSION_CHANS_MAX; i++) {
-        struct chan *c = s->chans[i];
-        if (!c)
-            continue;
-        pump_one(c);
-        if (c->closing) {
-            if (c->ch && !ssh_channel_is_closed(c->ch)) {
-                if (!c->eof_sent)
-                    ssh_channel_send_eof(c->ch);
-                c->eof_sent = 1;
-                ssh_channel_close(c->ch);
-            }
-            chan_destroy(c); /* libssh keeps the channel until the peer's CLOSE */
-        }
-    }
 }
 
 void channel_fail_all(struct sess *s, const char *text)

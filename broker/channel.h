@@ -4,7 +4,7 @@
  * Owns: one struct chan per SSH channel (session or direct-tcpip), the
  * channel requests (pty-req, env, shell, exec, subsystem, window-change,
  * signal), the agent connection each channel gets (broker/agentconn.h), and
- * flow control both ways:
+ * (in broker/proxy.c, sharing broker/channel_priv.h) flow control both ways:
  *   SSH -> agent: data stays in libssh's channel buffer (whose window then
  *     stops growing) until the agent connection has room;
  *   agent -> SSH: frames stay in our buffer (and we stop reading the agent)

@@ -13,8 +13,9 @@
 #include "broker/userdb.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "vmm/registry.h"
 
-#define CONTROL_TIMEOUT_MS 2000
+#define CONTROL_TIMEOUT_MS 300 /* the master waits this long at most */
 
 static int fill_addr(struct sockaddr_un *sa, const char *path)
 {
@@ -69,10 +70,14 @@ unsigned control_pollfds(const struct control *c, int *fds, unsigned max)
 static const char *state_name(enum vm_state s)
 {
     switch (s) {
-    case VM_STARTING: return "starting";
-    case VM_RUNNING: return "running";
-    case VM_STOPPING: return "stopping";
-    default: return "free";
+    case VM_STARTING:
+        return "starting";
+    case VM_RUNNING:
+        return "running";
+    case VM_STOPPING:
+        return "stopping";
+    default:
+        return "free";
     }
 }
 
@@ -90,12 +95,13 @@ static void answer(struct control *c, int fd, char *line)
                         (int)vm->pid, vm->sessions);
         }
         fprintf(f, "ok\n");
-    } else if (strncmp(line, "vm kill ", 8) == 0 && userdb_name_check(line + 8, NULL) == 0) {
+    } else if (strncmp(line, "vm kill ", 8) == 0 &&
+               (userdb_name_check(line + 8, NULL) == 0 || registry_id_ok(line + 8))) {
         int r = vmmgr_kill(c->vm, line + 8);
         if (r == 0)
             fprintf(f, "ok\n");
         else
-            fprintf(f, "error %s has no running VM\n", line + 8);
+            fprintf(f, "error no running VM for %s\n", line + 8);
     } else if (strcmp(line, "status") == 0) {
         fprintf(f, "vms %u backend %s\nok\n", vmmgr_count(c->vm), c->vm->be->name);
     } else {

@@ -5,7 +5,7 @@
  * One request line per connection, answered with text lines and a final
  * "ok" or "error <text>" line:
  *   vm list          one line per VM: "<id> <user> <state> <pid> <sessions>"
- *   vm kill <user>   stop her VM now; her sessions get a clear message
+ *   vm kill <user|id> stop that VM now; its user's sessions get a clear message
  *   status           "vms <n> backend <name>"
  * Requests are bounded (CONTROL_LINE_MAX) and parsed as hostile input even
  * though only root can connect.
@@ -16,7 +16,7 @@
 #include "broker/config.h"
 #include "broker/vmmgr.h"
 
-#define CONTROL_CLIENTS 8
+#define CONTROL_CLIENTS  8
 #define CONTROL_LINE_MAX 256
 
 struct control {
@@ -25,9 +25,8 @@ struct control {
     char path[CONFIG_PATH_MAX + 32];
 };
 
-__attribute__((warn_unused_result)) int control_open(struct control *c,
-                                                     const struct burrow_config *cfg,
-                                                     struct vmmgr *vm);
+__attribute__((warn_unused_result)) int
+control_open(struct control *c, const struct burrow_config *cfg, struct vmmgr *vm);
 void control_close(struct control *c);
 unsigned control_pollfds(const struct control *c, int *fds, unsigned max);
 void control_event(struct control *c, int fd);

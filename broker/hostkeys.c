@@ -169,7 +169,7 @@ void hostkeys_print(const struct hostkeys *hk, const char *dir, FILE *out)
         const struct hostkey *h = &hk->k[i];
         if (!h->key)
             continue;
-        fprintf(out, "%-12s %s %s/%s\n", ssh_key_type_to_char(ssh_key_type(h->key)),
-                h->fingerprint, dir, h->file);
+        fprintf(out, "%-19s %s %s/%s\n", ssh_key_type_to_char(ssh_key_type(h->key)), h->fingerprint,
+                dir, h->file);
     }
 }

@@ -17,14 +17,14 @@
 
 #include <libssh/libssh.h>
 
-#define HOSTKEYS_N 3
+#define HOSTKEYS_N      3
 #define HOSTKEYS_FP_MAX 128
 
 struct hostkey {
-    const char *file; /* base name, e.g. "ssh_host_ed25519_key" */
-    ssh_key key;      /* private key, NULL if not loaded */
+    const char *file;                  /* base name, e.g. "ssh_host_ed25519_key" */
+    ssh_key key;                       /* private key, NULL if not loaded */
     char fingerprint[HOSTKEYS_FP_MAX]; /* "SHA256:..." */
-    int generated;    /* created by this call */
+    int generated;                     /* created by this call */
 };
 
 struct hostkeys {

@@ -48,6 +48,7 @@ struct msess {
     char method[16];
     char vm_id[VMMGR_ID_MAX];
     long start;
+    int reaped; /* its pid is gone: never signal it */
 };
 
 struct master {
@@ -122,8 +123,7 @@ static int open_listeners(struct master *m)
     for (unsigned i = 0; i < l->n; i++) {
         int fd = listen_one(l->addr[i], m->cfg.ssh.port);
         if (fd < 0) {
-            log_error("cannot listen on [%s]:%u: %s", l->addr[i], m->cfg.ssh.port,
-                      strerror(errno));
+            log_error("cannot listen on [%s]:%u: %s", l->addr[i], m->cfg.ssh.port, strerror(errno));
             continue;
         }
         log_info("listening on [%s]:%u", l->addr[i], m->cfg.ssh.port);
@@ -233,10 +233,16 @@ static void accept_one(struct master *m, int lfd)
     log_debug("connection from %s (pid %d)", s->addr, (int)pid);
 }
 
+static int on_session_msg(struct master *m, int i);
+
 static void session_ended(struct master *m, int i, int status)
 {
     struct msess *s = m->sess[i];
     long dur = vmmgr_now() - s->start;
+    /* Messages it sent just before exiting (its last AUTH_FAIL) still count. */
+    s->reaped = 1;
+    for (int n = 0; n < 64 && on_session_msg(m, i) == 0; n++)
+        ;
     vmmgr_forget_waiter(&m->vm, i);
     if (s->authed) {
         log_info("logout: user=%s from=%s vm=%s duration=%lds", s->user, s->addr,
@@ -247,8 +253,7 @@ static void session_ended(struct master *m, int i, int status)
         m->unauth--;
         if (s->failures) {
             penalty_strike(&m->pen, &s->sa, vmmgr_now());
-            log_info("connection closed without login: from=%s failures=%u", s->addr,
-                     s->failures);
+            log_info("connection closed without login: from=%s failures=%u", s->addr, s->failures);
         }
     }
     if (WIFSIGNALED(status) && WTERMSIG(status) != SIGALRM && WTERMSIG(status) != SIGTERM)
@@ -278,17 +283,19 @@ static void send_to(struct msess *s, int type, const char *a, const char *b)
         log_debug("session %d unreachable", (int)s->pid);
 }
 
-static void on_session_msg(struct master *m, int i)
+/* One message from session i: 0 handled, else a negative code (AGAIN, CLOSED, bad). */
+static int on_session_msg(struct master *m, int i)
 {
     struct msess *s = m->sess[i];
     struct mproto_msg msg;
     int r = mproto_recv(s->mfd, &msg);
     if (r == BURROW_ERR_AGAIN || r == BURROW_ERR_CLOSED)
-        return; /* the exit is handled by reap() */
+        return r; /* the exit is handled by reap() */
     if (r != 0 || msg.n < 1) {
         log_warn("session %d (%s) sent a bad message: killed", (int)s->pid, s->addr);
-        kill(s->pid, SIGKILL);
-        return;
+        if (!s->reaped)
+            kill(s->pid, SIGKILL);
+        return r ? r : BURROW_ERR_PROTOCOL;
     }
     switch (msg.type) {
     case MPROTO_AUTH_OK:
@@ -299,7 +306,7 @@ static void on_session_msg(struct master *m, int i)
         memcpy(s->user, msg.f[0], strlen(msg.f[0]) + 1); /* name_check bounded it */
         snprintf(s->method, sizeof(s->method), "%.15s", msg.f[1]);
         penalty_clear(&m->pen, &s->sa);
-        return;
+        return 0;
     case MPROTO_AUTH_FAIL:
         s->failures++;
         if (log_ratelimit_ok(&m->fail_rl, 20, 10)) {
@@ -308,7 +315,7 @@ static void on_session_msg(struct master *m, int i)
             log_info("auth failure: user=%s from=%s method=%.15s", u, s->addr,
                      msg.n > 1 ? msg.f[1] : "?");
         }
-        return;
+        return 0;
     case MPROTO_VM_REQ: {
         struct user_record rec;
         char err[USERDB_ERR_MAX];
@@ -316,16 +323,18 @@ static void on_session_msg(struct master *m, int i)
             break;
         if (userdb_get(&m->db, s->user, &rec, err, sizeof(err)) != 0 || rec.locked) {
             send_to(s, MPROTO_VM_ERR, "your account is not available", NULL);
-            return;
+            return 0;
         }
         vmmgr_request(&m->vm, &rec, i);
-        return;
+        return 0;
     }
     default:
         break;
     }
     log_warn("session %d (%s) broke the master protocol: killed", (int)s->pid, s->addr);
-    kill(s->pid, SIGKILL);
+    if (!s->reaped)
+        kill(s->pid, SIGKILL);
+    return BURROW_ERR_PROTOCOL;
 }
 
 /* --- VM manager hooks ------------------------------------------------------- */
@@ -464,7 +473,7 @@ static int loop(struct master *m)
             else if (owner[i] == O_CTL)
                 control_event(&m->ctl, pf[i].fd);
             else if (owner[i] >= 0 && m->sess[owner[i]] && m->sess[owner[i]]->mfd == pf[i].fd)
-                on_session_msg(m, owner[i]);
+                (void)on_session_msg(m, owner[i]);
         }
         long now = vmmgr_now();
         if (now != last_tick) {
@@ -531,11 +540,19 @@ int master_run(const char *config_path, int config_explicit)
         return cli_err(EXIT_RUNTIME, "libssh initialisation failed");
     mkdir(m->cfg.paths.state_dir, 0755);
     mkdir(m->cfg.paths.run_dir, 0755);
+    /* Session processes drop to an unprivileged uid and then connect to
+     * run_dir/vm/<id>/vsock.sock: every directory on the way must be searchable. */
+    if (access(m->cfg.paths.run_dir, X_OK) == 0) {
+        struct stat st;
+        if (stat(m->cfg.paths.run_dir, &st) == 0 && !(st.st_mode & S_IXOTH))
+            log_warn("run_dir %s is not searchable by other users: sessions will not reach "
+                     "their VMs after dropping privileges (chmod o+x)",
+                     m->cfg.paths.run_dir);
+    }
     if (setup_keys(m) != 0)
         return cli_err(EXIT_RUNTIME, "host keys unavailable in %s", m->cfg.ssh.host_key_dir);
     if (userdb_open(&m->db, &m->cfg, USERDB_CREATE) != 0)
-        return cli_err(EXIT_RUNTIME, "cannot open the user database in %s",
-                       m->cfg.paths.state_dir);
+        return cli_err(EXIT_RUNTIME, "cannot open the user database in %s", m->cfg.paths.state_dir);
     if (setup_signals(m) != 0)
         return cli_err(EXIT_RUNTIME, "signalfd: %s", strerror(errno));
     struct vmmgr_hooks hooks = {hook_ready, hook_failed, hook_gone, m};
@@ -543,8 +560,8 @@ int master_run(const char *config_path, int config_explicit)
     if (vmmgr_init(&m->vm, &m->cfg, &hooks) != 0)
         return cli_err(EXIT_RUNTIME, "no usable VM backend");
     if ((size_t)snprintf(m->vm.guest_image, sizeof(m->vm.guest_image),
-                         "%s/sandbox/initramfs.cpio.gz", m->cfg.paths.state_dir) >=
-        sizeof(m->vm.guest_image))
+                         "%s/sandbox/initramfs.cpio.gz",
+                         m->cfg.paths.state_dir) >= sizeof(m->vm.guest_image))
         return cli_err(EXIT_USAGE, "state_dir is too long");
     if (control_open(&m->ctl, &m->cfg, &m->vm) != 0)
         log_warn("control socket unavailable: burrowctl cannot reach this daemon");

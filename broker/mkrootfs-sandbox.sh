@@ -14,7 +14,7 @@ chmod 1777 "$stage/tmp"
 chmod 0700 "$stage/root"
 install -m 0755 "$agent" "$stage/sbin/burrow-agent"
 bb=$(command -v busybox)
-file -L "$bb" | grep -q 'statically linked' || { echo "mkrootfs: $bb is not static (install busybox-static)" >&2; exit 1; }
+{ ldd "$bb" 2>&1 || true; } | grep -q 'not a dynamic executable' || { echo "mkrootfs: $bb is not static (install busybox-static)" >&2; exit 1; }
 install -m 0755 "$bb" "$stage/bin/busybox"
 "$bb" --list-full | while read -r app; do
     [ "$app" = bin/busybox ] && continue

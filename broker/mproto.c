@@ -62,7 +62,7 @@ int mproto_recv(int fd, struct mproto_msg *m)
         n = recv(fd, mem, sizeof(mem), MSG_DONTWAIT | MSG_TRUNC);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
-        return errno == EAGAIN ? BURROW_ERR_AGAIN
+        return errno == EAGAIN       ? BURROW_ERR_AGAIN
                : errno == ECONNRESET ? BURROW_ERR_CLOSED
                                      : BURROW_ERR_SYSTEM;
     if (n == 0)

@@ -17,9 +17,9 @@
 
 #include <stddef.h>
 
-#define MPROTO_FIELDS 3
+#define MPROTO_FIELDS    3
 #define MPROTO_FIELD_MAX 512
-#define MPROTO_MSG_MAX (1 + MPROTO_FIELDS * (4 + MPROTO_FIELD_MAX))
+#define MPROTO_MSG_MAX   (1 + MPROTO_FIELDS * (4 + MPROTO_FIELD_MAX))
 
 enum mproto_type {
     MPROTO_AUTH_OK = 1,

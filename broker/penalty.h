@@ -21,17 +21,17 @@
 
 #include "broker/config.h"
 
-#define PENALTY_STRIKES 3
-#define PENALTY_BASE_S 30
-#define PENALTY_MAX_S 600
+#define PENALTY_STRIKES  3
+#define PENALTY_BASE_S   30
+#define PENALTY_MAX_S    600
 #define PENALTY_FORGET_S 3600
-#define PENALTY_TABLE 1024
+#define PENALTY_TABLE    1024
 
 struct penalty_entry {
     uint8_t key[16]; /* v4-mapped address or IPv6 /64 */
     unsigned strikes;
-    long last;        /* monotonic seconds of the last strike */
-    long until;       /* refused before this time */
+    long last;  /* monotonic seconds of the last strike */
+    long until; /* refused before this time */
 };
 
 struct penalty {

@@ -25,8 +25,8 @@ int sandbox_session_postauth(const struct user_record *rec)
         return BURROW_ERR_PERM; /* the drop did not stick */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
         return BURROW_ERR_SYSTEM;
-    if (setrlimit(RLIMIT_NPROC, &zero) != 0 || setrlimit(RLIMIT_FSIZE, &zero) != 0 ||
-        setrlimit(RLIMIT_CORE, &zero) != 0)
+    /* No RLIMIT_FSIZE 0: stderr (the log) may be a regular file. */
+    if (setrlimit(RLIMIT_NPROC, &zero) != 0 || setrlimit(RLIMIT_CORE, &zero) != 0)
         return BURROW_ERR_SYSTEM;
     return 0;
 }

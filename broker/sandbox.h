@@ -8,7 +8,8 @@
  * In now: setgroups(0), setresgid/setresuid to a per-user session uid
  * (SANDBOX_SESSION_UID_BASE + the user's uid; owner of her VM's vsock
  * socket and nothing else), PR_SET_NO_NEW_PRIVS, not dumpable (no ptrace
- * between sessions), RLIMIT_NPROC 0 (no fork), RLIMIT_FSIZE 0, RLIMIT_CORE 0.
+ * between sessions), RLIMIT_NPROC 0 (no fork), RLIMIT_CORE 0 (RLIMIT_FSIZE stays:
+ * its stderr, the log, may be a regular file).
  * Not yet: seccomp; the pre-auth process still runs as root (it reads the
  * user database); no chroot/namespaces for the session process.
  */

@@ -33,15 +33,16 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/proto.h"
+#include "vmm/registry.h"
 
-#define SUP_CONNS_MAX 256
-#define SUP_BUF (64u * 1024)
+#define SUP_CONNS_MAX        256
+#define SUP_BUF              (64u * 1024)
 #define SUP_READY_TIMEOUT_MS 30000
-#define SUP_STOP_TIMEOUT_MS 10000
+#define SUP_STOP_TIMEOUT_MS  10000
 
 struct conn {
-    int cfd, afd;     /* client (session process), agent */
-    int connected;    /* CONNECT line handled */
+    int cfd, afd;  /* client (session process), agent */
+    int connected; /* CONNECT line handled */
     char line[64];
     size_t line_len;
     uint8_t c2a[SUP_BUF], a2c[SUP_BUF];
@@ -213,7 +214,8 @@ static int agent_handshake(struct sup *s)
             if ((r = proto_get_ready(&f, &rd)) != 0)
                 return r;
             for (int i = 0; i < PROTO_STEP_COUNT; i++)
-                if (rd.outcome[i] == PROTO_STEP_FAILED)
+                /* The sandbox shares the host kernel's RNG: nothing to reseed. */
+                if (rd.outcome[i] == PROTO_STEP_FAILED && i != PROTO_STEP_ENTROPY)
                     log_warn("sandbox %s: agent step %d failed: %.*s", s->x.vm->id, i,
                              (int)rd.text[i].len, rd.text[i].p);
             return 0;
@@ -327,14 +329,18 @@ static void service_conn(struct sup *s, unsigned i, short cre, short are)
 {
     struct conn *c = s->conns[i];
     if (!c->connected) {
-        if (cre && conn_handshake(s, c) < 0)
+        if ((cre & (POLLHUP | POLLERR)) || (cre && conn_handshake(s, c) < 0))
             conn_free(s, i);
         return;
     }
-    (void)are;
     relay(c->cfd, c->afd, c->c2a, &c->c2a_len, &c->c_eof);
     relay(c->afd, c->cfd, c->a2c, &c->a2c_len, &c->a_eof);
-    if (c->c_eof && c->a_eof && !c->c2a_len && !c->a2c_len)
+    /* A hung-up side is reported by every poll: end the pair rather than spin.
+     * The session closed (nothing more can reach it), or the agent is gone
+     * and everything it sent has been delivered. */
+    int client_gone = (cre & (POLLHUP | POLLERR)) != 0;
+    int agent_gone = (are & POLLERR) || ((are & POLLHUP) && c->a_eof && !c->a2c_len);
+    if (client_gone || agent_gone || (c->c_eof && c->a_eof && !c->c2a_len && !c->a2c_len))
         conn_free(s, i);
 }
 
@@ -386,8 +392,10 @@ static void supervise(struct sup *s)
             if (!c)
                 continue;
             idx[k++] = i;
-            short ce = (!c->c_eof && c->c2a_len < SUP_BUF ? POLLIN : 0) | (c->a2c_len ? POLLOUT : 0);
-            short ae = (!c->a_eof && c->a2c_len < SUP_BUF ? POLLIN : 0) | (c->c2a_len ? POLLOUT : 0);
+            short ce =
+                (!c->c_eof && c->c2a_len < SUP_BUF ? POLLIN : 0) | (c->a2c_len ? POLLOUT : 0);
+            short ae =
+                (!c->a_eof && c->a2c_len < SUP_BUF ? POLLIN : 0) | (c->c2a_len ? POLLOUT : 0);
             pf[n++] = (struct pollfd){.fd = c->cfd, .events = c->connected ? ce : POLLIN};
             pf[n++] = (struct pollfd){.fd = c->afd, .events = c->connected ? ae : 0};
         }
@@ -496,7 +504,15 @@ static void supervisor_main(struct vmmgr *m, struct vm *vm, const struct user_re
     if ((size_t)snprintf(p, sizeof(p), "%s/vsock.sock", s->x.dir) >= sizeof(p))
         _exit(6);
     s->vs_lfd = listen_unix(p, sandbox_session_uid(rec->uid));
-    if (s->vs_lfd < 0 || write(3, "R", 1) != 1) {
+    struct vm_record reg;
+    memset(&reg, 0, sizeof(reg));
+    memcpy(reg.id, vm->id, sizeof(reg.id));
+    snprintf(reg.dir, sizeof(reg.dir), "%s", vm->dir);
+    snprintf(reg.user, sizeof(reg.user), "%s", rec->name);
+    snprintf(reg.template_name, sizeof(reg.template_name), "%s", vm->reg_template);
+    snprintf(reg.build, sizeof(reg.build), "sandbox");
+    reg.started = (uint64_t)time(NULL);
+    if (s->vs_lfd < 0 || registry_publish(&reg) != 0 || write(3, "R", 1) != 1) {
         kill(s->x.child, SIGKILL);
         _exit(6);
     }

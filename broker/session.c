@@ -66,8 +66,8 @@ static void send_banner(struct sess *s)
     }
 }
 
-static int on_auth_pubkey(ssh_session ssh, const char *user, struct ssh_key_struct *key,
-                          char state, void *ud)
+static int on_auth_pubkey(ssh_session ssh, const char *user, struct ssh_key_struct *key, char state,
+                          void *ud)
 {
     struct sess *s = ud;
     struct authkey_opts opts;
@@ -119,7 +119,6 @@ static int on_auth_password(ssh_session ssh, const char *user, const char *passw
     auth_succeeded(s, user, "password");
     return SSH_AUTH_SUCCESS;
 }
-
 
 /* The banner may only be sent once the client is in the userauth phase. */
 static int on_auth_none(ssh_session ssh, const char *user, void *ud)
@@ -227,7 +226,8 @@ static void proxy_loop(struct sess *s)
     channel_free_all(s);
 }
 
-static int setup(struct sess *s, const struct session_args *a, struct ssh_server_callbacks_struct *cb)
+static int setup(struct sess *s, const struct session_args *a,
+                 struct ssh_server_callbacks_struct *cb)
 {
     s->ssh = ssh_new();
     if (!s->ssh)

@@ -21,7 +21,7 @@
 #include "broker/mproto.h"
 
 #define SESSION_CHANS_MAX 32
-#define SESSION_ADDR_MAX 64
+#define SESSION_ADDR_MAX  64
 
 struct chan;
 
@@ -49,7 +49,6 @@ struct sess {
     int vm_asked;
     int quit;
 };
-
 
 struct session_args {
     int fd;  /* accepted TCP connection */

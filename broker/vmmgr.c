@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "vmm/registry.h"
 #include "common/log.h"
 
 /* Copy a string that must fit (names and paths validated elsewhere). */
@@ -76,8 +77,7 @@ static int choose_backend(struct vmmgr *m)
         log_info("vm backend: sandbox (configured)");
         return 0;
     case VM_BACKEND_KVM:
-        log_error("vm backend: kvm is configured but this build has no kvm backend yet (%s)",
-                  why);
+        log_error("vm backend: kvm is configured but this build has no kvm backend yet (%s)", why);
         return BURROW_ERR_UNSUPPORTED;
     case VM_BACKEND_AUTO:
     default:
@@ -90,42 +90,17 @@ static int choose_backend(struct vmmgr *m)
 
 /* --- registry ------------------------------------------------------------ */
 
-static unsigned long long proc_starttime(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = 0;
-    char *p = strrchr(buf, ')'); /* comm may contain spaces */
-    if (!p)
-        return 0;
-    unsigned long long v = 0;
-    int field = 2;
-    for (p++; *p && field < 22; p++)
-        if (*p == ' ')
-            field++;
-    if (field == 22)
-        v = strtoull(p, NULL, 10);
-    return v;
-}
-
 int vmmgr_write_meta(const struct vm *vm)
 {
     char path[VMMGR_PATH_MAX + 16], tmp[VMMGR_PATH_MAX + 16];
-    snprintf(path, sizeof(path), "%s/meta", vm->dir);
-    snprintf(tmp, sizeof(tmp), "%s/.meta.tmp", vm->dir);
+    if ((size_t)snprintf(path, sizeof(path), "%s/burrowd", vm->dir) >= sizeof(path) ||
+        (size_t)snprintf(tmp, sizeof(tmp), "%s/.burrowd.tmp", vm->dir) >= sizeof(tmp))
+        return BURROW_ERR_TOO_LARGE;
     FILE *f = fopen(tmp, "we");
     if (!f)
         return BURROW_ERR_SYSTEM;
-    fprintf(f, "user=%s\nuid=%u\nslot=%u\nbackend=%s\npid=%d\nstarttime=%llu\nsock=%s\n",
-            vm->user, vm->uid, vm->slot, vm->be->name, (int)vm->pid, proc_starttime(vm->pid),
-            vm->sock);
+    fprintf(f, "backend = %s\nuser = %s\nuid = %u\nslot = %u\nsock = %s\n", vm->be->name, vm->user,
+            vm->uid, vm->slot, vm->sock);
     int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, path) != 0) {
@@ -164,75 +139,72 @@ static struct vm *alloc_vm(struct vmmgr *m)
     return NULL;
 }
 
-/* Parse one meta file and take the VM over if its process still runs. */
-static void adopt_one(struct vmmgr *m, const char *dir, const char *name)
+/*
+ * Take over one live registry record (vmm/registry.h checked its pid and start
+ * time) if burrowd started it: its `burrowd` file names the user, uid, slot
+ * and socket. Records without it are standalone VMMs (`burrowctl vm boot`).
+ */
+static void adopt_one(struct vmmgr *m, const struct vm_record *rec)
 {
     char path[VMMGR_PATH_MAX + 16], line[VMMGR_PATH_MAX + 16], user[USERDB_NAME_MAX + 1] = "";
-    char sock[VMMGR_PATH_MAX] = "";
-    unsigned uid = 0, slot = 0;
-    int pid = 0;
-    unsigned long long start = 0;
-    if ((size_t)snprintf(path, sizeof(path), "%s/meta", dir) >= sizeof(path))
+    char sock[VMMGR_PATH_MAX] = "", backend[32] = "";
+    unsigned uid = 0, slot = VMMGR_MAX;
+    if ((size_t)snprintf(path, sizeof(path), "%s/burrowd", rec->dir) >= sizeof(path))
         return;
     FILE *f = fopen(path, "re");
-    while (f && fgets(line, sizeof(line), f)) {
+    if (!f)
+        return;
+    while (fgets(line, sizeof(line), f)) {
         line[strcspn(line, "\n")] = 0;
-        if (strncmp(line, "user=", 5) == 0 && strlen(line + 5) <= USERDB_NAME_MAX)
-            strcpy(user, line + 5);
-        else if (strncmp(line, "sock=", 5) == 0 && strlen(line + 5) < sizeof(sock))
-            strcpy(sock, line + 5);
-        else if (sscanf(line, "uid=%u", &uid) == 1 || sscanf(line, "slot=%u", &slot) == 1 ||
-                 sscanf(line, "pid=%d", &pid) == 1 || sscanf(line, "starttime=%llu", &start) == 1)
+        if (strncmp(line, "user = ", 7) == 0 && strlen(line + 7) <= USERDB_NAME_MAX)
+            strcpy(user, line + 7);
+        else if (strncmp(line, "sock = ", 7) == 0 && strlen(line + 7) < sizeof(sock))
+            strcpy(sock, line + 7);
+        else if (strncmp(line, "backend = ", 10) == 0 && strlen(line + 10) < sizeof(backend))
+            strcpy(backend, line + 10);
+        else if (sscanf(line, "uid = %u", &uid) == 1 || sscanf(line, "slot = %u", &slot) == 1)
             continue;
     }
-    if (f)
-        fclose(f);
-    int alive = pid > 1 && start && proc_starttime(pid) == start;
-    struct vm *vm = NULL;
-    if (alive && user[0] && sock[0] && slot < VMMGR_MAX && m->vms[slot].state == VM_FREE &&
-        !vmmgr_find(m, user)) {
-        vm = &m->vms[slot];
-        memset(vm, 0, sizeof(*vm));
-        vm->slot = slot;
-        vm->ready_fd = -1;
-        vm->pidfd = pidfd_open_(pid);
+    fclose(f);
+    if (strcmp(backend, m->be->name) != 0 || !user[0] || !sock[0] || slot >= VMMGR_MAX ||
+        m->vms[slot].state != VM_FREE || vmmgr_find(m, user) || strcmp(user, rec->user) != 0) {
+        log_warn("vm %s: not re-adopted (backend %s, user %s)", rec->id, backend, user);
+        return;
     }
-    if (!vm || vm->pidfd < 0) {
-        log_info("vm %s: stale registry entry removed", name);
-        remove_dir(dir);
+    struct vm *vm = &m->vms[slot];
+    memset(vm, 0, sizeof(*vm));
+    vm->slot = slot;
+    vm->ready_fd = -1;
+    vm->pidfd = pidfd_open_(rec->pid);
+    if (vm->pidfd < 0 || cpy(vm->id, sizeof(vm->id), rec->id) ||
+        cpy(vm->user, sizeof(vm->user), user) || cpy(vm->dir, sizeof(vm->dir), rec->dir) ||
+        cpy(vm->sock, sizeof(vm->sock), sock)) {
+        if (vm->pidfd >= 0)
+            close(vm->pidfd);
+        vm->pidfd = -1;
         return;
     }
     vm->state = VM_RUNNING;
-    vm->pid = pid;
+    vm->pid = rec->pid;
     vm->uid = uid;
     vm->be = m->be;
     vm->started = vm->idle_since = vmmgr_now();
-    if (cpy(vm->id, sizeof(vm->id), name) || cpy(vm->user, sizeof(vm->user), user) ||
-        cpy(vm->dir, sizeof(vm->dir), dir) || cpy(vm->sock, sizeof(vm->sock), sock)) {
-        close(vm->pidfd);
-        vm->pidfd = -1;
-        vm->state = VM_FREE;
-        return;
-    }
-    log_info("vm %s: re-adopted (user %s, pid %d)", name, user, pid);
+    snprintf(vm->rec.name, sizeof(vm->rec.name), "%s", user);
+    log_info("vm %s: re-adopted (user %s, pid %d)", vm->id, user, (int)rec->pid);
 }
 
 static void adopt_all(struct vmmgr *m)
 {
-    char base[VMMGR_PATH_MAX], dir[VMMGR_PATH_MAX * 2];
-    snprintf(base, sizeof(base), "%s/vm", m->cfg->paths.run_dir);
+    struct vm_record *recs = NULL;
+    size_t n = 0;
     mkdir(m->cfg->paths.run_dir, 0755);
-    mkdir(base, 0711);
-    DIR *d = opendir(base);
-    struct dirent *de;
-    while (d && (de = readdir(d))) {
-        if (de->d_name[0] == '.' || strncmp(de->d_name, "sbx-", 4) != 0)
-            continue; /* other backends' standalone VMs are not ours to adopt */
-        snprintf(dir, sizeof(dir), "%s/%s", base, de->d_name);
-        adopt_one(m, dir, de->d_name);
+    if (registry_list(m->cfg->paths.run_dir, &recs, &n) != 0) {
+        log_warn("cannot read the VM registry in %s/vm", m->cfg->paths.run_dir);
+        return;
     }
-    if (d)
-        closedir(d);
+    for (size_t i = 0; i < n; i++)
+        adopt_one(m, &recs[i]);
+    free(recs);
 }
 
 int vmmgr_init(struct vmmgr *m, const struct burrow_config *cfg, const struct vmmgr_hooks *hooks)
@@ -293,22 +265,30 @@ static void release(struct vm *vm)
 
 static int start_vm(struct vmmgr *m, struct vm *vm, const struct user_record *rec)
 {
-    char id[VMMGR_ID_MAX], dir[VMMGR_PATH_MAX], sock[VMMGR_PATH_MAX];
-    if ((size_t)snprintf(id, sizeof(id), "sbx-%s", rec->name) >= sizeof(id) ||
-        (size_t)snprintf(dir, sizeof(dir), "%s/vm/%s", m->cfg->paths.run_dir, id) >= sizeof(dir) ||
-        (size_t)snprintf(sock, sizeof(sock), "%s/vsock.sock", dir) >= 108)
-        return BURROW_ERR_TOO_LARGE; /* a unix socket path must fit sun_path */
+    struct vm_record reg;
+    memset(&reg, 0, sizeof(reg));
+    /* A registry entry (vmm/registry.h) so `burrowctl vm list` sees it too. */
+    int r = registry_create(m->cfg->paths.run_dir, &reg);
+    if (r != 0)
+        return r;
+    if (strlen(reg.dir) + sizeof("/agent/control.sock") > 108 ||
+        cpy(vm->dir, sizeof(vm->dir), reg.dir)) {
+        registry_remove(reg.dir);
+        return BURROW_ERR_TOO_LARGE; /* unix socket paths must fit sun_path */
+    }
+    chmod(reg.dir, 0711); /* the session uid reaches vsock.sock, nothing else */
+    memcpy(vm->id, reg.id, sizeof(reg.id));
+    snprintf(vm->sock, sizeof(vm->sock), "%s/vsock.sock", reg.dir);
+    snprintf(vm->reg_template, sizeof(vm->reg_template), "%.63s", m->cfg->vm.template_name);
     vm->rec = *rec;
     vm->uid = rec->uid;
     vm->be = m->be;
     memcpy(vm->user, rec->name, sizeof(vm->user));
-    memcpy(vm->id, id, sizeof(id));
-    memcpy(vm->dir, dir, sizeof(dir));
-    memcpy(vm->sock, sock, sizeof(sock));
     vm->state = VM_STARTING;
     vm->started = vmmgr_now();
-    int r = m->be->start(m, vm, rec);
+    r = m->be->start(m, vm, rec);
     if (r != 0) {
+        remove_dir(vm->dir);
         vm->state = VM_FREE;
         return r;
     }
@@ -379,12 +359,15 @@ static void stop_vm(struct vm *vm, const char *why)
     vm->be->stop(vm);
 }
 
-int vmmgr_kill(struct vmmgr *m, const char *user)
+int vmmgr_kill(struct vmmgr *m, const char *user_or_id)
 {
-    struct vm *vm = vmmgr_find(m, user);
+    struct vm *vm = vmmgr_find(m, user_or_id);
+    for (unsigned i = 0; i < VMMGR_MAX && !vm; i++)
+        if (m->vms[i].state != VM_FREE && strcmp(m->vms[i].id, user_or_id) == 0)
+            vm = &m->vms[i];
     if (!vm)
         return BURROW_ERR_NOT_FOUND;
-    m->hooks.vm_gone(m->hooks.ctx, user, "your environment was stopped by an administrator");
+    m->hooks.vm_gone(m->hooks.ctx, vm->user, "your environment was stopped by an administrator");
     stop_vm(vm, "killed by an administrator");
     return 0;
 }

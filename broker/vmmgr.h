@@ -20,9 +20,9 @@
 #include "broker/config.h"
 #include "broker/userdb.h"
 
-#define VMMGR_MAX 1024
-#define VMMGR_WAITERS 64
-#define VMMGR_ID_MAX 48
+#define VMMGR_MAX      1024
+#define VMMGR_WAITERS  64
+#define VMMGR_ID_MAX   48
 #define VMMGR_PATH_MAX 512
 
 enum vm_state { VM_FREE = 0, VM_STARTING, VM_RUNNING, VM_STOPPING };
@@ -43,23 +43,24 @@ struct vm_backend_ops {
 
 struct vm {
     enum vm_state state;
-    char id[VMMGR_ID_MAX];     /* directory name under run_dir/vm/ */
+    char id[VMMGR_ID_MAX]; /* directory name under run_dir/vm/ */
     char user[USERDB_NAME_MAX + 1];
     uint32_t uid;
-    unsigned slot;             /* index: selects the sandbox's host uid range */
-    pid_t pid;                 /* supervisor (sandbox) or VMM process */
-    int pidfd;                 /* readable when the process ends */
-    int ready_fd;              /* while STARTING */
+    unsigned slot; /* index: selects the sandbox's host uid range */
+    pid_t pid;     /* supervisor (sandbox) or VMM process */
+    int pidfd;     /* readable when the process ends */
+    int ready_fd;  /* while STARTING */
     unsigned sessions;
-    long idle_since;           /* monotonic seconds; valid when sessions == 0 */
+    long idle_since; /* monotonic seconds; valid when sessions == 0 */
     long started;
     char dir[VMMGR_PATH_MAX];  /* run_dir/vm/<id> */
     char sock[VMMGR_PATH_MAX]; /* dir/vsock.sock */
     const struct vm_backend_ops *be;
     int waiters[VMMGR_WAITERS]; /* session handles waiting for this VM */
     unsigned n_waiters;
-    int restart_after_stop;    /* someone asked while it was stopping */
-    struct user_record rec;    /* to start a fresh one for those */
+    int restart_after_stop; /* someone asked while it was stopping */
+    struct user_record rec; /* to start a fresh one for those */
+    char reg_template[64];  /* for the registry's meta */
 };
 
 /* Callbacks into the master: answer a waiting session, tell a user's sessions. */
@@ -80,8 +81,7 @@ struct vmmgr {
 };
 
 /* Pick the backend (logs which and why) and re-adopt running VMs. */
-__attribute__((warn_unused_result)) int vmmgr_init(struct vmmgr *m,
-                                                   const struct burrow_config *cfg,
+__attribute__((warn_unused_result)) int vmmgr_init(struct vmmgr *m, const struct burrow_config *cfg,
                                                    const struct vmmgr_hooks *hooks);
 /* A session of `user` (handle `waiter`) needs her VM; the answer comes via hooks. */
 void vmmgr_request(struct vmmgr *m, const struct user_record *rec, int waiter);
@@ -89,8 +89,8 @@ void vmmgr_request(struct vmmgr *m, const struct user_record *rec, int waiter);
 void vmmgr_session_end(struct vmmgr *m, const char *user);
 /* A session that was waiting went away. */
 void vmmgr_forget_waiter(struct vmmgr *m, int waiter);
-/* Stop a user's VM now (burrowctl vm kill): her sessions are told. */
-__attribute__((warn_unused_result)) int vmmgr_kill(struct vmmgr *m, const char *user);
+/* Stop a VM now, by user name or registry id (burrowctl vm kill): her sessions are told. */
+__attribute__((warn_unused_result)) int vmmgr_kill(struct vmmgr *m, const char *user_or_id);
 /* Fill fds to poll (ready pipes, pidfds); returns how many. */
 unsigned vmmgr_pollfds(struct vmmgr *m, int *fds, unsigned max);
 /* One of those fds is readable. */
@@ -108,7 +108,11 @@ long vmmgr_now(void);
 int vmmgr_hw_virt_available(char *why, size_t whysz);
 extern const struct vm_backend_ops backend_sandbox;
 
-/* Registry: run_dir/vm/<id>/{pid,meta} written atomically by the backend. */
+/*
+ * Registry (vmm/registry.h): run_dir/vm/<id>/ with `meta`, written by the
+ * backend's process (registry_publish), plus `burrowd` (backend, user, uid,
+ * slot, socket), written here once the VM is ready: what re-adoption needs.
+ */
 __attribute__((warn_unused_result)) int vmmgr_write_meta(const struct vm *vm);
 
 #endif /* BURROW_BROKER_VMMGR_H */

@@ -158,7 +158,7 @@ static void cp_readable(void *ctx, int fd, uint32_t events)
         return;
     }
     cp->in_len += (size_t)n;
-    static uint8_t out[4096];
+    uint8_t out[4096]; /* HELLO + IDENTITY, or ERROR frames */
     struct buf reply;
     buf_init_writer(&reply, out, sizeof(out));
     struct proto_frame f;
@@ -300,8 +300,8 @@ int fork_open_build(const char *build_dir, int *mem_fd, uint8_t **state, size_t 
         return say(why, whysz, BURROW_ERR_INVALID, "%s: not a regular file", path);
     if ((uint64_t)st.st_size != info->mem_size)
         return say(why, whysz, BURROW_ERR_FORMAT,
-                   "%s is %llu bytes but the state file says %llu: files of different builds",
-                   path, (unsigned long long)st.st_size, (unsigned long long)info->mem_size);
+                   "%s is %llu bytes but the state file says %llu: files of different builds", path,
+                   (unsigned long long)st.st_size, (unsigned long long)info->mem_size);
     return 0;
 }
 
@@ -334,8 +334,8 @@ int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, 
     f->mem_fd = -1;
     f->t.start_ns = fork_now_ns();
     struct snap_vm_info info;
-    int r = fork_open_build(cfg->build_dir, &f->mem_fd, &f->state, &f->state_len, &f->snap,
-                            &info, why, whysz);
+    int r = fork_open_build(cfg->build_dir, &f->mem_fd, &f->state, &f->state_len, &f->snap, &info,
+                            why, whysz);
     if (r)
         return r;
     if ((r = fork_build_machine(f, cfg, &info, why, whysz)))
@@ -345,17 +345,38 @@ int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, 
         return say(why, whysz, r, "control port: %s", burrow_strerror(r));
     if ((r = snap_restore_machine(&f->m, &f->snap, why, whysz)))
         return r;
-    if (cfg->home_disk) {
-        if (!f->m.devices.blk)
-            return say(why, whysz, BURROW_ERR_UNSUPPORTED, "the template has no disk slot");
-        r = virtio_blk_attach(f->m.devices.blk, cfg->home_disk, false);
-        if (r == BURROW_ERR_BUSY)
-            return say(why, whysz, r, "home disk %s is in use by another VM", cfg->home_disk);
-        if (r)
-            return say(why, whysz, r, "home disk %s: %s", cfg->home_disk, burrow_strerror(r));
-        f->cp.home_disk = true;
-    }
+    if (cfg->home_disk && (r = fork_vm_attach_home(f, cfg->home_disk, why, whysz)))
+        return r;
     f->t.restored_ns = fork_now_ns();
+    return 0;
+}
+
+int fork_vm_attach_home(struct fork_vm *f, const char *path, char *why, size_t whysz)
+{
+    if (!f->m.devices.blk)
+        return say(why, whysz, BURROW_ERR_UNSUPPORTED, "the template has no disk slot");
+    int r = virtio_blk_attach(f->m.devices.blk, path, false);
+    if (r == BURROW_ERR_BUSY)
+        return say(why, whysz, r, "home disk %s is in use by another VM", path);
+    if (r)
+        return say(why, whysz, r, "home disk %s: %s", path, burrow_strerror(r));
+    f->cp.home_disk = true;
+    return 0;
+}
+
+int fork_vm_reset_time(struct fork_vm *f)
+{
+    struct buf in;
+    uint64_t clock, tsc;
+    int r;
+    if ((r = snap_find(&f->snap, SNAP_SEC_CLOCK, &in)) || (r = buf_get_u64_le(&in, &clock)) ||
+        (r = snap_find(&f->snap, SNAP_SEC_VCPU0, &in)) || (r = snap_vcpu_tsc(in, &tsc)))
+        return r;
+    if ((r = snap_set_clock(&f->m, clock)))
+        return r;
+    for (unsigned i = 0; i < f->m.vm->nr_vcpus; i++)
+        if ((r = snap_set_tsc(&f->m.vm->vcpus[i], tsc)))
+            return r;
     return 0;
 }
 

@@ -44,8 +44,8 @@ struct control_port {
     size_t in_len;
     pthread_mutex_t lock;
     pthread_cond_t cond;
-    unsigned nr_ready;      /* READY frames received */
-    uint64_t ready_ns;      /* CLOCK_MONOTONIC of the last READY */
+    unsigned nr_ready;                  /* READY frames received */
+    uint64_t ready_ns;                  /* CLOCK_MONOTONIC of the last READY */
     uint8_t entropy[PROTO_ENTROPY_LEN]; /* the last entropy sent (tests) */
 };
 
@@ -54,21 +54,21 @@ void control_port_fini(struct control_port *cp);
 /* Register the handler on the vsock device (before the guest runs). */
 __attribute__((warn_unused_result)) int control_port_listen(struct control_port *cp,
                                                             struct devices *d);
-/* Wait until nr_ready > seen or timeout; BURROW_ERR_TIMEOUT, or the VM stopped: BURROW_ERR_CLOSED. */
+/* Wait until nr_ready > seen or timeout; BURROW_ERR_TIMEOUT, or the VM stopped: BURROW_ERR_CLOSED.
+ */
 __attribute__((warn_unused_result)) int control_port_wait_ready(struct control_port *cp,
-                                                                unsigned seen,
-                                                                unsigned timeout_ms);
+                                                                unsigned seen, unsigned timeout_ms);
 
 struct fork_config {
-    const char *build_dir;  /* templates/NAME-TS */
-    const char *vsock_uds;  /* the VM's host-side vsock socket (must not exist) */
-    const char *home_disk;  /* NULL: leave the blk slot empty */
+    const char *build_dir; /* templates/NAME-TS */
+    const char *vsock_uds; /* the VM's host-side vsock socket (must not exist) */
+    const char *home_disk; /* NULL: leave the blk slot empty */
     struct fork_identity id;
-    int console_fd;         /* -1: the guest's serial output is dropped */
+    int console_fd; /* -1: the guest's serial output is dropped */
 };
 
 struct fork_timings {
-    uint64_t start_ns;   /* fork_vm_create entered */
+    uint64_t start_ns;    /* fork_vm_create entered */
     uint64_t restored_ns; /* state restored, about to start the vCPUs */
 };
 
@@ -87,22 +87,28 @@ struct fork_vm {
  * fork_vm_destroy is still safe. Errors BUSY (home disk in use), FORMAT /
  * CHECKSUM / VERSION / TRUNCATED (template files), SYSTEM, KVM.
  */
-__attribute__((warn_unused_result)) int fork_vm_create(struct fork_vm *f,
-                                                       const struct fork_config *cfg, char *why,
-                                                       size_t whysz);
+__attribute__((warn_unused_result)) int
+fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, size_t whysz);
+/* Attach a home disk to the empty blk slot (locked; BURROW_ERR_BUSY if in use). */
+__attribute__((warn_unused_result)) int fork_vm_attach_home(struct fork_vm *f, const char *path,
+                                                            char *why, size_t whysz);
+/*
+ * A pooled VM being claimed: kvmclock back to its saved value and the TSC
+ * to its saved value on every vCPU, so the guest sees no jump for the time
+ * it sat in the pool.
+ */
+__attribute__((warn_unused_result)) int fork_vm_reset_time(struct fork_vm *f);
 /* Queue the fork signal and start the vCPUs and the event thread. */
 __attribute__((warn_unused_result)) int fork_vm_start(struct fork_vm *f);
 void fork_vm_destroy(struct fork_vm *f);
 
 /* Read a whole regular file of at most max bytes (malloc'd). */
-__attribute__((warn_unused_result)) int fork_read_file(const char *path, size_t max,
-                                                       uint8_t **out, size_t *len);
+__attribute__((warn_unused_result)) int fork_read_file(const char *path, size_t max, uint8_t **out,
+                                                       size_t *len);
 /* Open `memory` + parse `state` of a build; checks they belong together. */
-__attribute__((warn_unused_result)) int fork_open_build(const char *build_dir, int *mem_fd,
-                                                        uint8_t **state, size_t *state_len,
-                                                        struct snapshot *snap,
-                                                        struct snap_vm_info *info, char *why,
-                                                        size_t whysz);
+__attribute__((warn_unused_result)) int
+fork_open_build(const char *build_dir, int *mem_fd, uint8_t **state, size_t *state_len,
+                struct snapshot *snap, struct snap_vm_info *info, char *why, size_t whysz);
 
 uint64_t fork_now_ns(void);
 

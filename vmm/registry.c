@@ -97,9 +97,10 @@ int registry_publish(struct vm_record *rec)
     char text[META_MAX], tmp[600], path[600];
     int n = snprintf(text, sizeof(text),
                      "id = %s\npid = %d\npid_start = %llu\nuser = %s\ntemplate = %s\nbuild = %s\n"
-                     "started = %llu\n",
+                     "started = %llu\nstate = %s\n",
                      rec->id, (int)rec->pid, (unsigned long long)rec->pid_start, rec->user,
-                     rec->template_name, rec->build, (unsigned long long)rec->started);
+                     rec->template_name, rec->build, (unsigned long long)rec->started,
+                     rec->state[0] ? rec->state : "running");
     if (n < 0 || n >= (int)sizeof(text))
         return BURROW_ERR_TOO_LARGE;
     snprintf(tmp, sizeof(tmp), "%s/.meta.tmp", rec->dir);
@@ -116,8 +117,8 @@ int registry_publish(struct vm_record *rec)
 
 void registry_remove(const char *dir)
 {
-    static const char *const files[] = {"meta", ".meta.tmp", "vsock.sock", "console.log",
-                                        "vmm.log"};
+    static const char *const files[] = {"meta",    ".meta.tmp",  "vsock.sock", "console.log",
+                                        "vmm.log", "claim.sock", "claimed"};
     char path[600];
     for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         if (snprintf(path, sizeof(path), "%s/%s", dir, files[i]) < (int)sizeof(path))
@@ -150,9 +151,9 @@ static int read_record(const char *dir, const char *id, struct vm_record *rec)
     if (template_manifest_get(text, "started", v, sizeof(v)) == 0)
         rec->started = strtoull(v, NULL, 10);
     if (template_manifest_get(text, "user", rec->user, sizeof(rec->user)) ||
-        template_manifest_get(text, "template", rec->template_name,
-                              sizeof(rec->template_name)) ||
-        template_manifest_get(text, "build", rec->build, sizeof(rec->build)))
+        template_manifest_get(text, "template", rec->template_name, sizeof(rec->template_name)) ||
+        template_manifest_get(text, "build", rec->build, sizeof(rec->build)) ||
+        template_manifest_get(text, "state", rec->state, sizeof(rec->state)))
         return BURROW_ERR_FORMAT;
     return rec->pid > 1 ? 0 : BURROW_ERR_FORMAT;
 }
@@ -186,8 +187,9 @@ int registry_list(const char *run_dir, struct vm_record **out, size_t *n)
     while ((e = readdir(d))) {
         if (!registry_id_ok(e->d_name))
             continue;
-        char dir[600];
-        snprintf(dir, sizeof(dir), "%s/%s", base, e->d_name);
+        char dir[700];
+        if (snprintf(dir, sizeof(dir), "%s/%s", base, e->d_name) >= (int)sizeof(dir))
+            continue;
         struct vm_record rec;
         int r = read_record(dir, e->d_name, &rec);
         if (r || !alive(&rec)) {
@@ -236,7 +238,7 @@ unsigned registry_build_vms(const char *run_dir, const char *build)
     if (registry_list(run_dir, &v, &n))
         return 0;
     for (size_t i = 0; i < n; i++)
-        c += strcmp(v[i].build, build) == 0;
+        c += strcmp(v[i].build, build) == 0 && strcmp(v[i].state, "running") == 0;
     free(v);
     return c;
 }

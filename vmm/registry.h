@@ -4,7 +4,8 @@
  *
  * Owns: run_dir/vm/<id>/ with `meta` (key = value: id, pid, pid start
  * time, user, template, build, started, vsock) written atomically, plus the
- * VM's sockets (vsock.sock) and logs (console.log, vmm.log). A record whose
+ * VM's sockets (vsock.sock, claim.sock for a pooled VM) and logs
+ * (console.log, vmm.log). A record whose
  * process is gone (or whose pid was reused: the start time differs) is
  * stale and removed by registry_list.
  */
@@ -24,22 +25,23 @@ struct vm_record {
     char template_name[64];
     char build[80];
     uint64_t started; /* unix time */
+    char state[16];   /* "running", or "pool": restored, paused, waiting to be claimed */
     char dir[512];
 };
 
 /* Make run_dir/vm/<new id>/ (0700) and fill rec->id and rec->dir. */
-__attribute__((warn_unused_result)) int registry_create(const char *run_dir,
-                                                        struct vm_record *rec);
+__attribute__((warn_unused_result)) int registry_create(const char *run_dir, struct vm_record *rec);
 /* Write rec's meta for the calling process (pid and start time filled in). */
 __attribute__((warn_unused_result)) int registry_publish(struct vm_record *rec);
 void registry_remove(const char *dir);
 /* Live VMs (stale records removed), sorted by start time. malloc'd. */
-__attribute__((warn_unused_result)) int registry_list(const char *run_dir,
-                                                      struct vm_record **out, size_t *n);
+__attribute__((warn_unused_result)) int registry_list(const char *run_dir, struct vm_record **out,
+                                                      size_t *n);
 /* One VM by id; BURROW_ERR_NOT_FOUND if absent or stale. */
 __attribute__((warn_unused_result)) int registry_get(const char *run_dir, const char *id,
                                                      struct vm_record *rec);
 int registry_id_ok(const char *id);
+/* Running (not pooled) VMs on a build. */
 unsigned registry_build_vms(const char *run_dir, const char *build);
 int registry_build_in_use(const char *run_dir, const char *build);
 /* Private and shared kB of a process (/proc/PID/smaps_rollup). */

@@ -102,6 +102,8 @@ __attribute__((warn_unused_result)) int snap_save_vcpu(struct vcpu *v, struct bu
  */
 __attribute__((warn_unused_result)) int snap_restore_vcpu(struct vcpu *v, struct buf *in,
                                                           uint64_t tsc, char *why, size_t whysz);
+/* Write IA32_TSC (KVM re-synchronises vCPUs given the same value). */
+__attribute__((warn_unused_result)) int snap_set_tsc(struct vcpu *v, uint64_t tsc);
 /* The saved IA32_TSC of a vCPU section (restore uses vCPU 0's for all). */
 __attribute__((warn_unused_result)) int snap_vcpu_tsc(struct buf in, uint64_t *tsc);
 /*
@@ -136,9 +138,8 @@ __attribute__((warn_unused_result)) int snap_vm_info(const struct snapshot *s,
  * and devices created, nothing running), in design §5 order: irqchip, PIT2,
  * kvmclock; each vCPU; devices (each queue processed once).
  */
-__attribute__((warn_unused_result)) int snap_restore_machine(struct machine *m,
-                                                             const struct snapshot *s, char *why,
-                                                             size_t whysz);
+__attribute__((warn_unused_result)) int
+snap_restore_machine(struct machine *m, const struct snapshot *s, char *why, size_t whysz);
 /* Set kvmclock to `ns` (a pooled VM being claimed; never KVM_CLOCK_REALTIME). */
 __attribute__((warn_unused_result)) int snap_set_clock(struct machine *m, uint64_t ns);
 

@@ -17,13 +17,13 @@
 #include "vmm/snapshot.h"
 #include "vmm/vm.h"
 
-#define VS_MAX_CPUID    256u
-#define VS_MAX_MSRS     256u
-#define VS_XSAVE_MAX    (64u * 1024)
-#define VS_MAGIC        0x55504356u /* "VCPU" */
-#define MSR_IA32_TSC    0x10u
+#define VS_MAX_CPUID     256u
+#define VS_MAX_MSRS      256u
+#define VS_XSAVE_MAX     (64u * 1024)
+#define VS_MAGIC         0x55504356u /* "VCPU" */
+#define MSR_IA32_TSC     0x10u
 #define MSR_TSC_DEADLINE 0x6e0u
-#define APIC_TMCCT      0x390u /* timer current count: moves with time */
+#define APIC_TMCCT       0x390u /* timer current count: moves with time */
 
 struct vcpu_state {
     uint32_t index, tsc_khz;
@@ -62,28 +62,47 @@ static int say(char *why, size_t whysz, int r, const char *fmt, ...)
 
 /* ---- reading KVM ---- */
 
+/* KVM's variable-size request structs, zeroed, with room for n entries. */
+static struct kvm_msrs *msrs_new(uint32_t n)
+{
+    struct kvm_msrs *m = calloc(1, sizeof(*m) + n * sizeof(struct kvm_msr_entry));
+    if (m)
+        m->nmsrs = n;
+    return m;
+}
+
+static struct kvm_cpuid2 *cpuid_new(uint32_t n)
+{
+    struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(struct kvm_cpuid_entry2));
+    if (c)
+        c->nent = n;
+    return c;
+}
+
 static int get_msrs(struct vcpu *v, struct vcpu_state *s)
 {
-    struct {
-        struct kvm_msr_list hdr;
-        uint32_t idx[VS_MAX_MSRS];
-    } list = {.hdr.nmsrs = VS_MAX_MSRS};
-    if (ioctl(v->vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, &list) < 0)
-        return BURROW_ERR_SYSTEM;
-    struct {
-        struct kvm_msrs hdr;
-        struct kvm_msr_entry e[1];
-    } one;
+    struct kvm_msr_list *list = calloc(1, sizeof(*list) + VS_MAX_MSRS * sizeof(uint32_t));
+    struct kvm_msrs *one = msrs_new(1);
+    int r = BURROW_ERR_NOMEM;
+    if (!list || !one)
+        goto out;
+    list->nmsrs = VS_MAX_MSRS;
+    r = BURROW_ERR_SYSTEM;
+    if (ioctl(v->vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, list) < 0)
+        goto out;
     s->nr_msrs = 0;
     /* One at a time: KVM stops a batch at the first MSR this vCPU lacks. */
-    for (uint32_t i = 0; i < list.hdr.nmsrs && i < VS_MAX_MSRS; i++) {
-        memset(&one, 0, sizeof(one));
-        one.hdr.nmsrs = 1;
-        one.e[0].index = list.idx[i];
-        if (ioctl(v->fd, KVM_GET_MSRS, &one) == 1)
-            s->msrs[s->nr_msrs++] = one.e[0];
+    for (uint32_t i = 0; i < list->nmsrs && i < VS_MAX_MSRS; i++) {
+        one->nmsrs = 1;
+        one->entries[0] = (struct kvm_msr_entry){.index = list->indices[i]};
+        if (ioctl(v->fd, KVM_GET_MSRS, one) == 1)
+            s->msrs[s->nr_msrs++] = one->entries[0];
     }
-    return 0;
+    r = 0;
+out:
+    free(list);
+    free(one);
+    return r;
 }
 
 static int xsave_size(struct vcpu *v)
@@ -102,16 +121,18 @@ static int vcpu_read(struct vcpu *v, struct vcpu_state *s)
     if (khz <= 0)
         return BURROW_ERR_SYSTEM;
     s->tsc_khz = (uint32_t)khz;
-    struct {
-        struct kvm_cpuid2 hdr;
-        struct kvm_cpuid_entry2 e[VS_MAX_CPUID];
-    } c = {.hdr.nent = VS_MAX_CPUID};
-    if (ioctl(v->fd, KVM_GET_CPUID2, &c) < 0)
+    struct kvm_cpuid2 *c = cpuid_new(VS_MAX_CPUID);
+    if (!c)
+        return BURROW_ERR_NOMEM;
+    int got = ioctl(v->fd, KVM_GET_CPUID2, c);
+    s->nr_cpuid = c->nent <= VS_MAX_CPUID ? c->nent : 0;
+    memcpy(s->cpuid, c->entries, sizeof(c->entries[0]) * s->nr_cpuid);
+    free(c);
+    if (got < 0)
         return BURROW_ERR_SYSTEM;
-    s->nr_cpuid = c.hdr.nent;
-    memcpy(s->cpuid, c.e, sizeof(c.e[0]) * c.hdr.nent);
     s->xsave_len = (uint32_t)xsave_size(v);
-    unsigned long xs_ioctl = s->xsave_len > sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
+    unsigned long xs_ioctl =
+        s->xsave_len > sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
     if (ioctl(v->fd, KVM_GET_REGS, &s->regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &s->sregs) < 0 ||
         ioctl(v->fd, xs_ioctl, s->xsave) < 0 || ioctl(v->fd, KVM_GET_XCRS, &s->xcrs) < 0 ||
         ioctl(v->fd, KVM_GET_DEBUGREGS, &s->dregs) < 0 ||
@@ -157,8 +178,7 @@ static int encode(const struct vcpu_state *s, struct buf *b)
     }
     if ((r = put_blob(b, &s->regs, sizeof(s->regs))) ||
         (r = put_blob(b, &s->sregs, sizeof(s->sregs))) ||
-        (r = put_blob(b, s->xsave, s->xsave_len)) ||
-        (r = put_blob(b, &s->xcrs, sizeof(s->xcrs))) ||
+        (r = put_blob(b, s->xsave, s->xsave_len)) || (r = put_blob(b, &s->xcrs, sizeof(s->xcrs))) ||
         (r = put_blob(b, &s->dregs, sizeof(s->dregs))) ||
         (r = put_blob(b, &s->lapic, sizeof(s->lapic))) || (r = buf_put_u32_le(b, s->nr_msrs)))
         return r;
@@ -230,6 +250,17 @@ int snap_save_vcpu(struct vcpu *v, struct buf *out)
     return r;
 }
 
+int snap_set_tsc(struct vcpu *v, uint64_t tsc)
+{
+    struct kvm_msrs *m = msrs_new(1);
+    if (!m)
+        return BURROW_ERR_NOMEM;
+    m->entries[0] = (struct kvm_msr_entry){.index = MSR_IA32_TSC, .data = tsc};
+    int n = ioctl(v->fd, KVM_SET_MSRS, m);
+    free(m);
+    return n == 1 ? 0 : BURROW_ERR_SYSTEM;
+}
+
 int snap_vcpu_tsc(struct buf in, uint64_t *tsc)
 {
     struct vcpu_state *s = malloc(sizeof(*s));
@@ -252,46 +283,44 @@ int snap_vcpu_tsc(struct buf in, uint64_t *tsc)
 static int set_msrs(struct vcpu *v, const struct vcpu_state *s, int deadline_only, uint64_t tsc,
                     char *why, size_t whysz)
 {
-    struct {
-        struct kvm_msrs hdr;
-        struct kvm_msr_entry e[VS_MAX_MSRS];
-    } m;
-    memset(&m, 0, sizeof(m));
+    struct kvm_msrs *m = msrs_new(VS_MAX_MSRS);
+    if (!m)
+        return BURROW_ERR_NOMEM;
+    m->nmsrs = 0;
     for (uint32_t i = 0; i < s->nr_msrs; i++) {
         int is_deadline = s->msrs[i].index == MSR_TSC_DEADLINE;
         if (is_deadline != deadline_only)
             continue;
-        m.e[m.hdr.nmsrs] = s->msrs[i];
+        m->entries[m->nmsrs] = s->msrs[i];
         if (s->msrs[i].index == MSR_IA32_TSC)
-            m.e[m.hdr.nmsrs].data = tsc; /* one value on every vCPU: KVM keeps them in sync */
-        m.hdr.nmsrs++;
+            m->entries[m->nmsrs].data = tsc; /* one value on every vCPU: KVM keeps them in sync */
+        m->nmsrs++;
     }
-    if (m.hdr.nmsrs == 0)
-        return 0;
-    int n = ioctl(v->fd, KVM_SET_MSRS, &m);
+    int n = m->nmsrs ? ioctl(v->fd, KVM_SET_MSRS, m) : 0;
+    int r = 0;
     if (n < 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_MSRS", v->index);
-    if ((uint32_t)n != m.hdr.nmsrs)
-        return say(why, whysz, BURROW_ERR_KVM, "vCPU %u: KVM refused MSR 0x%x", v->index,
-                   m.e[n].index);
-    return 0;
+        r = say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_MSRS", v->index);
+    else if ((uint32_t)n != m->nmsrs)
+        r = say(why, whysz, BURROW_ERR_KVM, "vCPU %u: KVM refused MSR 0x%x", v->index,
+                m->entries[n].index);
+    free(m);
+    return r;
 }
 
 static int restore_state(struct vcpu *v, struct vcpu_state *s, uint64_t tsc, char *why,
                          size_t whysz)
 {
     if (s->index != v->index)
-        return say(why, whysz, BURROW_ERR_FORMAT, "vCPU section %u restored into vCPU %u",
-                   s->index, v->index);
-    struct {
-        struct kvm_cpuid2 hdr;
-        struct kvm_cpuid_entry2 e[VS_MAX_CPUID];
-    } c;
-    memset(&c, 0, sizeof(c));
-    c.hdr.nent = s->nr_cpuid;
-    memcpy(c.e, s->cpuid, sizeof(c.e[0]) * s->nr_cpuid);
+        return say(why, whysz, BURROW_ERR_FORMAT, "vCPU section %u restored into vCPU %u", s->index,
+                   v->index);
+    struct kvm_cpuid2 *c = cpuid_new(s->nr_cpuid);
+    if (!c)
+        return BURROW_ERR_NOMEM;
+    memcpy(c->entries, s->cpuid, sizeof(c->entries[0]) * s->nr_cpuid);
     unsigned idx = v->index;
-    if (ioctl(v->fd, KVM_SET_CPUID2, &c) < 0)
+    int set = ioctl(v->fd, KVM_SET_CPUID2, c);
+    free(c);
+    if (set < 0)
         return say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_CPUID2", idx);
     int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
     if (khz > 0 && (uint32_t)khz != s->tsc_khz &&
@@ -306,8 +335,8 @@ static int restore_state(struct vcpu *v, struct vcpu_state *s, uint64_t tsc, cha
     if (ioctl(v->fd, KVM_SET_REGS, &s->regs) < 0)
         return say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_REGS", idx);
     if ((int)s->xsave_len > xsave_size(v))
-        return say(why, whysz, BURROW_ERR_KVM, "vCPU %u: XSAVE area of %u bytes, KVM takes %d",
-                   idx, s->xsave_len, xsave_size(v));
+        return say(why, whysz, BURROW_ERR_KVM, "vCPU %u: XSAVE area of %u bytes, KVM takes %d", idx,
+                   s->xsave_len, xsave_size(v));
     if (ioctl(v->fd, xs, s->xsave) < 0)
         return say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_XSAVE", idx);
     if (ioctl(v->fd, KVM_SET_XCRS, &s->xcrs) < 0)

@@ -195,8 +195,7 @@ int snap_restore_machine(struct machine *m, const struct snapshot *s, char *why,
         return say(why, whysz, BURROW_ERR_FORMAT,
                    "state is for %llu MiB, %u vCPUs, %u devices; this VM has %llu MiB, %u, %u",
                    (unsigned long long)(info.mem_size / VM_MIB), info.nr_vcpus, info.nr_slots,
-                   (unsigned long long)(vm->ram_size / VM_MIB), vm->nr_vcpus,
-                   m->devices.nr_slots);
+                   (unsigned long long)(vm->ram_size / VM_MIB), vm->nr_vcpus, m->devices.nr_slots);
     for (unsigned i = 0; i < info.nr_slots; i++)
         if (info.slot_dev[i] != m->devices.slots[i].mmio.ops->device_id)
             return say(why, whysz, BURROW_ERR_FORMAT, "virtio slot %u: state for device %u", i,

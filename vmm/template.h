@@ -18,8 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TEMPLATE_NAME_MAX  32
-#define TEMPLATE_BUILD_MAX (TEMPLATE_NAME_MAX + 20) /* NAME-YYYYmmddTHHMMSS(-N) */
+#define TEMPLATE_NAME_MAX     32
+#define TEMPLATE_BUILD_MAX    (TEMPLATE_NAME_MAX + 20) /* NAME-YYYYmmddTHHMMSS(-N) */
 #define TEMPLATE_MANIFEST_MAX 8192
 
 /* Progress lines (NULL: silent). */
@@ -46,13 +46,11 @@ int template_build_id_ok(const char *build, size_t *name_len);
 __attribute__((warn_unused_result)) int template_build(const struct template_build_config *cfg,
                                                        char *build_out, char *why, size_t whysz);
 /* Verify (memory and state checksums against the manifest) and switch the symlink. */
-__attribute__((warn_unused_result)) int template_activate(const char *templates_dir,
-                                                          const char *build, char *why,
-                                                          size_t whysz);
+__attribute__((warn_unused_result)) int
+template_activate(const char *templates_dir, const char *build, char *why, size_t whysz);
 /* The active build of name (the symlink's target), or NOT_FOUND. */
-__attribute__((warn_unused_result)) int template_active(const char *templates_dir,
-                                                        const char *name, char *build,
-                                                        size_t buildsz);
+__attribute__((warn_unused_result)) int template_active(const char *templates_dir, const char *name,
+                                                        char *build, size_t buildsz);
 
 struct template_info {
     char build[TEMPLATE_BUILD_MAX + 1];
@@ -69,12 +67,11 @@ __attribute__((warn_unused_result)) int template_list(const char *templates_dir,
 typedef int (*template_in_use_fn)(void *ctx, const char *build);
 /* Remove a build: BUSY if in use or active. */
 __attribute__((warn_unused_result)) int template_rm(const char *templates_dir, const char *build,
-                                                    template_in_use_fn in_use, void *ctx,
-                                                    char *why, size_t whysz);
+                                                    template_in_use_fn in_use, void *ctx, char *why,
+                                                    size_t whysz);
 /* Remove every build that is neither active nor in use, and leftover temporaries. */
-__attribute__((warn_unused_result)) int template_gc(const char *templates_dir,
-                                                    template_in_use_fn in_use, void *ctx,
-                                                    unsigned *removed);
+__attribute__((warn_unused_result)) int
+template_gc(const char *templates_dir, template_in_use_fn in_use, void *ctx, unsigned *removed);
 
 /* Manifest value of key (from a manifest file's text). */
 int template_manifest_get(const char *text, const char *key, char *out, size_t outsz);

@@ -119,8 +119,7 @@ static int cmd_list(struct burrow_config *cfg)
     size_t n;
     if (template_list(dir, &v, &n))
         return cli_err(EXIT_RUNTIME, "cannot list %s: %s", dir, strerror(errno));
-    printf("%-40s %-6s %8s %5s %5s  %s\n", "BUILD", "ACTIVE", "MEM_MIB", "VCPUS", "VMS",
-           "CREATED");
+    printf("%-40s %-6s %8s %5s %5s  %s\n", "BUILD", "ACTIVE", "MEM_MIB", "VCPUS", "VMS", "CREATED");
     for (size_t i = 0; i < n; i++)
         printf("%-40s %-6s %8u %5u %5u  %s\n", v[i].build, v[i].active ? "*" : "", v[i].mem_mib,
                v[i].vcpus, registry_build_vms(cfg->paths.run_dir, v[i].build), v[i].created);

@@ -1,4 +1,5 @@
-/* broker/ctl/vm.c - `burrowctl vm`: dispatch to boot (vm_boot.c), fork, list, kill (vm_fork.c, ...). */
+/* broker/ctl/vm.c - `burrowctl vm`: dispatch to boot (vm_boot.c), fork, list, kill (vm_fork.c,
+ * ...). */
 #include <string.h>
 
 #include "broker/cli.h"

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -32,6 +33,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/fork.h"
+#include "vmm/pool.h"
 #include "vmm/registry.h"
 #include "vmm/template.h"
 
@@ -73,12 +75,92 @@ static void redirect(int target, const char *path, int flags)
     }
 }
 
-/* The VMM process: never returns. */
-static void __attribute__((noreturn)) vmm_process(const struct fork_request *req, int report_fd)
+static void vmm_fail(struct fork_vm *f, struct vm_record *rec, int report_fd, const char *fmt,
+                     const char *detail)
+{
+    report(report_fd, fmt, detail);
+    fork_vm_destroy(f);
+    registry_remove(rec->dir);
+    _exit(1);
+}
+
+/* Read one claim line from a claimer (bounded). */
+static int read_claim(int fd, struct pool_claim *c)
+{
+    char line[POOL_LINE_MAX];
+    size_t got = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    while (got + 1 < sizeof(line) && !memchr(line, '\n', got)) {
+        if (poll(&p, 1, 5000) <= 0)
+            return BURROW_ERR_TIMEOUT;
+        ssize_t n = read(fd, line + got, sizeof(line) - 1 - got);
+        if (n <= 0)
+            return BURROW_ERR_CLOSED;
+        got += (size_t)n;
+    }
+    line[got] = '\0';
+    char *nl = strchr(line, '\n');
+    if (!nl)
+        return BURROW_ERR_TOO_LARGE;
+    *nl = '\0';
+    return pool_claim_decode(line, c);
+}
+
+/*
+ * A pooled VMM waits (vCPUs not started) until claimed or told to stop.
+ * Returns the claimer's fd (the report goes there) with fc->id, the disk and
+ * *request_ns set; exits the process on SIGTERM.
+ */
+static int pool_wait_claim(struct fork_vm *f, struct vm_record *rec, struct fork_config *fc,
+                           sigset_t *sigs, int report_fd, uint64_t *request_ns)
+{
+    int lfd;
+    int r = pool_listen(rec->dir, &lfd);
+    if (r)
+        vmm_fail(f, rec, report_fd, "ERR cannot listen for claims: %s\n", burrow_strerror(r));
+    report(report_fd, "POOL %s %d\n", rec->id, (int)getpid());
+    close(report_fd);
+    struct timespec zero = {0, 0};
+    char marker[700];
+    snprintf(marker, sizeof(marker), "%s/claimed", rec->dir);
+    for (;;) {
+        if (sigtimedwait(sigs, NULL, &zero) > 0) {
+            close(lfd);
+            fork_vm_destroy(f);
+            registry_remove(rec->dir);
+            _exit(0);
+        }
+        struct pollfd p = {.fd = lfd, .events = POLLIN};
+        if (poll(&p, 1, 200) <= 0)
+            continue;
+        int cfd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (cfd < 0)
+            continue;
+        struct pool_claim c;
+        char why[512] = "";
+        if ((r = read_claim(cfd, &c)) == 0 && (r = fork_vm_reset_time(f)) == 0 && c.home_disk[0])
+            r = fork_vm_attach_home(f, c.home_disk, why, sizeof(why));
+        if (r) {
+            report(cfd, "ERR claim refused: %s\n", why[0] ? why : burrow_strerror(r));
+            close(cfd);
+            unlink(marker); /* still in the pool */
+            continue;
+        }
+        close(lfd);
+        fc->id = c.id;
+        *request_ns = c.request_ns;
+        snprintf(rec->user, sizeof(rec->user), "%s", c.id.user);
+        return cfd;
+    }
+}
+
+/* The VMM process: never returns. pooled: wait to be claimed before starting. */
+static void __attribute__((noreturn))
+vmm_process(const struct fork_request *req, int report_fd, int pooled)
 {
     static struct fork_vm f;
-    struct vm_record rec;
-    memset(&rec, 0, sizeof(rec));
+    static struct vm_record rec;
+    static struct fork_config fc; /* f.cp points at fc.id: it must outlive the VM */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -105,36 +187,38 @@ static void __attribute__((noreturn)) vmm_process(const struct fork_request *req
     snprintf(path, sizeof(path), "%s/console.log", rec.dir);
     int console = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     snprintf(vsock, sizeof(vsock), "%s/vsock.sock", rec.dir);
-    struct fork_config fc = {.build_dir = req->build_dir,
-                             .vsock_uds = vsock,
-                             .home_disk = req->home_disk[0] ? req->home_disk : NULL,
-                             .id = req->id,
-                             .console_fd = console};
+    fc = (struct fork_config){.build_dir = req->build_dir,
+                              .vsock_uds = vsock,
+                              .home_disk = !pooled && req->home_disk[0] ? req->home_disk : NULL,
+                              .id = req->id,
+                              .console_fd = console};
     char why[512] = "";
-    snprintf(rec.user, sizeof(rec.user), "%s", req->id.user);
+    snprintf(rec.user, sizeof(rec.user), "%s", pooled ? "-" : req->id.user);
     snprintf(rec.template_name, sizeof(rec.template_name), "%s", req->template_name);
     snprintf(rec.build, sizeof(rec.build), "%s", req->build);
+    snprintf(rec.state, sizeof(rec.state), "%s", pooled ? "pool" : "running");
     rec.started = (uint64_t)time(NULL);
     /* Registered before the restore, so `template rm` never races a starting fork. */
-    if ((r = registry_publish(&rec)) == 0 && (r = fork_vm_create(&f, &fc, why, sizeof(why))) == 0)
-        r = fork_vm_start(&f);
-    if (r) {
-        report(report_fd, "ERR %s\n", why[0] ? why : burrow_strerror(r));
-        fork_vm_destroy(&f);
-        registry_remove(rec.dir);
-        _exit(1);
+    if ((r = registry_publish(&rec)) || (r = fork_vm_create(&f, &fc, why, sizeof(why))))
+        vmm_fail(&f, &rec, report_fd, "ERR %s\n", why[0] ? why : burrow_strerror(r));
+    uint64_t request_ns = req->request_ns;
+    if (pooled) {
+        report_fd = pool_wait_claim(&f, &rec, &fc, &set, report_fd, &request_ns);
+        f.t.restored_ns = fork_now_ns();
+        snprintf(rec.state, sizeof(rec.state), "running");
+        rec.started = (uint64_t)time(NULL);
+        if ((r = registry_publish(&rec)))
+            vmm_fail(&f, &rec, report_fd, "ERR %s\n", burrow_strerror(r));
     }
+    if ((r = fork_vm_start(&f)))
+        vmm_fail(&f, &rec, report_fd, "ERR cannot start the VM: %s\n", burrow_strerror(r));
     r = control_port_wait_ready(&f.cp, 0, READY_TIMEOUT_MS);
-    if (r) {
-        report(report_fd, "ERR the guest did not report READY: %s\n",
-               r == BURROW_ERR_CLOSED ? f.m.vm->exit.detail : burrow_strerror(r));
-        fork_vm_destroy(&f);
-        registry_remove(rec.dir);
-        _exit(1);
-    }
+    if (r)
+        vmm_fail(&f, &rec, report_fd, "ERR the guest did not report READY: %s\n",
+                 r == BURROW_ERR_CLOSED ? f.m.vm->exit.detail : burrow_strerror(r));
     report(report_fd, "OK %s %d %llu %llu\n", rec.id, (int)getpid(),
-           (unsigned long long)(f.t.restored_ns - req->request_ns),
-           (unsigned long long)(f.cp.ready_ns - req->request_ns));
+           (unsigned long long)(f.t.restored_ns - request_ns),
+           (unsigned long long)(f.cp.ready_ns - request_ns));
     close(report_fd);
     log_info("VM %s running (build %s, user %s)", rec.id, rec.build, rec.user);
     struct timespec tick = {0, 200000000L};
@@ -174,12 +258,12 @@ static int read_report(int fd, char *line, size_t sz)
     return got ? 0 : BURROW_ERR_CLOSED;
 }
 
-static int fork_one(struct fork_request *req)
+/* Start a detached VMM process; its report line lands in line. */
+static int spawn_vmm(struct fork_request *req, int pooled, char *line, size_t sz)
 {
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return cli_err(EXIT_RUNTIME, "pipe: %s", strerror(errno));
-    req->request_ns = fork_now_ns();
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0)
@@ -190,27 +274,63 @@ static int fork_one(struct fork_request *req)
         pid_t g = fork();
         if (g != 0)
             _exit(g < 0 ? 1 : 0);
-        vmm_process(req, p[1]);
+        vmm_process(req, p[1], pooled);
     }
     close(p[1]);
     int st;
     waitpid(pid, &st, 0);
-    char line[600];
-    int r = read_report(p[0], line, sizeof(line));
+    int r = read_report(p[0], line, sz);
     close(p[0]);
     if (r)
         return cli_err(EXIT_RUNTIME, "the VMM process did not report (%s)", burrow_strerror(r));
     if (strncmp(line, "ERR ", 4) == 0)
         return cli_err(EXIT_RUNTIME, "fork failed: %s", line + 4);
+    return EXIT_OK;
+}
+
+static int print_report(const char *line, int from_pool)
+{
     char id[REGISTRY_ID_LEN + 1];
     int vpid;
     unsigned long long restore_ns, ready_ns;
+    if (strncmp(line, "ERR ", 4) == 0)
+        return cli_err(EXIT_RUNTIME, "fork failed: %s", line + 4);
     if (sscanf(line, "OK %12s %d %llu %llu", id, &vpid, &restore_ns, &ready_ns) != 4)
         return cli_err(EXIT_RUNTIME, "the VMM process reported '%s'", line);
-    printf("%s pid %d restore %.3f ms ready %.3f ms\n", id, vpid, restore_ns / 1e6,
-           ready_ns / 1e6);
+    printf("%s pid %d restore %.3f ms ready %.3f ms%s\n", id, vpid, restore_ns / 1e6,
+           ready_ns / 1e6, from_pool ? " (pool)" : "");
     fflush(stdout);
     return EXIT_OK;
+}
+
+static int fork_one(struct fork_request *req)
+{
+    char line[600];
+    req->request_ns = fork_now_ns();
+    if (req->cfg->vm.pool_size > 0) {
+        struct pool_claim c = {.request_ns = req->request_ns, .id = req->id};
+        snprintf(c.home_disk, sizeof(c.home_disk), "%s", req->home_disk);
+        int r = pool_take(req->cfg->paths.run_dir, req->build, &c, line, sizeof(line));
+        if (r == 0)
+            return print_report(line, 1);
+        if (r != BURROW_ERR_NOT_FOUND)
+            return cli_err(EXIT_RUNTIME, "pool: %s", burrow_strerror(r));
+    }
+    int rc = spawn_vmm(req, 0, line, sizeof(line));
+    return rc ? rc : print_report(line, 0);
+}
+
+/* Keep [vm] pool_size restored VMs of the active build waiting; retire other builds'. */
+static void pool_top_up(struct fork_request *req)
+{
+    const char *run_dir = req->cfg->paths.run_dir;
+    pool_retire_others(run_dir, req->build);
+    unsigned have = pool_count(run_dir, req->build);
+    for (unsigned i = have; i < req->cfg->vm.pool_size; i++) {
+        char line[600];
+        if (spawn_vmm(req, 1, line, sizeof(line)) != EXIT_OK)
+            break;
+    }
 }
 
 static int fork_identity_for(struct fork_request *req, struct ctl_ctx *ctx, const char *user)
@@ -320,5 +440,6 @@ int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
     for (unsigned long i = 0; i < count; i++)
         if ((rc = fork_one(&req)) != EXIT_OK)
             return rc;
+    pool_top_up(&req);
     return EXIT_OK;
 }

@@ -47,13 +47,17 @@ int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv)
     else
         printf("%-12s %-16s %-20s %8s %8s %12s %12s\n", "ID", "USER", "TEMPLATE", "PID", "UPTIME",
                "PRIVATE_KIB", "SHARED_KIB");
+    int first = 1;
     for (size_t i = 0; i < n; i++) {
+        if (strcmp(v[i].state, "running") != 0)
+            continue; /* pooled VMs are nobody's yet */
         uint64_t priv = 0, shared = 0;
         if (registry_memory(v[i].pid, &priv, &shared))
             priv = shared = 0;
         uint64_t up = now > v[i].started ? now - v[i].started : 0;
         if (json) {
-            printf("%s{\"id\":", i ? "," : "");
+            printf("%s{\"id\":", first ? "" : ",");
+            first = 0;
             json_str(v[i].id);
             printf(",\"user\":");
             json_str(v[i].user);

@@ -20,6 +20,13 @@ e2e_setup() {
     printf 'sesame-1234' | $BCTL user add bob --key-file "$T/bob.pub" --password-stdin --disk-size 32M >/dev/null
     $BCTL user add carol --key-file "$T/alice.pub" --disk-size 32M >/dev/null
     $BCTL user lock carol >/dev/null
+    # dave: authorized_keys options (restrict + a forced command); erin: from= elsewhere
+    ssh-keygen -q -t ed25519 -N '' -C dave -f "$T/dave"
+    ssh-keygen -q -t ed25519 -N '' -C erin -f "$T/erin"
+    printf 'restrict,command="echo forced:$SSH_ORIGINAL_COMMAND; tty" %s\n' "$(cat "$T/dave.pub")" > "$T/dave.keys"
+    printf 'from="192.0.2.0/24" %s\n' "$(cat "$T/erin.pub")" > "$T/erin.keys"
+    $BCTL user add dave --key-file "$T/dave.keys" --disk-size 32M >/dev/null
+    $BCTL user add erin --key-file "$T/erin.keys" --disk-size 32M >/dev/null
     SSHO=(-p "$PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
           -o LogLevel=ERROR -o ConnectTimeout=10 -o KexAlgorithms=curve25519-sha256)
 }
@@ -50,6 +57,7 @@ INI
 # e2e_start: run burrowd in the background (log in $T/log), wait for READY=1 on
 # a test NOTIFY_SOCKET (recorded in $T/notify.out).
 e2e_start() {
+    [ -n "${NOTIFY_PID:-}" ] && kill "$NOTIFY_PID" 2>/dev/null
     rm -f "$T/notify.sock" "$T/notify.out"
     python3 - "$T/notify.sock" "$T/notify.out" <<'PY' &
 import socket, sys
@@ -90,7 +98,7 @@ e2e_cleanup() {
     local f pid
     for f in "$T"/run/vm/*/meta; do
         [ -f "$f" ] || continue
-        pid=$(sed -n 's/^pid=//p' "$f")
+        pid=$(sed -n 's/^pid = //p' "$f")
         [ -n "$pid" ] && kill "$pid" 2>/dev/null
     done
     # Session processes and sandbox inits of this run carry our config path in
@@ -101,6 +109,15 @@ e2e_cleanup() {
     done
     sleep 0.5
     [ -n "${E2E_KEEP:-}" ] || rm -rf "$T"
+}
+
+# The registry directory (run_dir/vm/<id>) of USER's VM, or nothing.
+e2e_vmdir() {
+    local f
+    for f in "$T"/run/vm/*/meta; do
+        [ -f "$f" ] && grep -qx "user = $1" "$f" && { dirname "$f"; return 0; }
+    done
+    return 1
 }
 
 # ssh as USER with KEY: e2e_ssh USER KEY [ssh args / command...]

@@ -29,6 +29,11 @@ grep -q "vm backend: sandbox" "$T/log" && t_ok "backend choice logged" || t_fail
 grep -q "generated SSH host keys" "$T/log" && [ "$(stat -c %a "$T/state/hostkeys/ssh_host_ed25519_key")" = 600 ] \
     && t_ok "host keys generated (0600) with fingerprints printed" || t_fail "host keys" "$(ls -l "$T/state/hostkeys")"
 
+fp=$(ssh-keygen -lf "$T/state/hostkeys/ssh_host_ed25519_key.pub" | cut -d' ' -f2)
+hk=$($BCTL hostkeys)
+[ "$(echo "$hk" | wc -l)" = 3 ] && echo "$hk" | grep -q "ssh-ed25519 *$fp " && grep -q "$fp" "$T/log" \
+    && t_ok "burrowctl hostkeys shows the fingerprints burrowd printed" || t_fail "burrowctl hostkeys" "$hk"
+
 # --- basics ---
 t_check "ssh alice@host true" e2e_ssh alice alice true
 e2e_ssh alice alice 'exit 3'; rc=$?
@@ -59,7 +64,7 @@ m=$(e2e_ssh alice alice 'cat /tmp/marker; hostname')
 wait $p1
 case "$m" in shared-*burrow-alice) t_ok "two concurrent sessions share one environment";;
     *) t_fail "two sessions share one environment" "$m";; esac
-n=$(grep -c "vm sbx-alice: starting" "$T/log")
+n=$(grep -c "starting for alice" "$T/log")
 [ "$n" = 1 ] && t_ok "one VM per user across sessions" || t_fail "one VM per user" "started $n times"
 out=$(e2e_ssh alice alice 'ls /home; ls /; id -u' 2>&1)
 case "$out" in *alice*sbin*10000*) t_ok "sandbox root is the guest image, home mounted, user uid";;
@@ -85,6 +90,21 @@ l=$(refusal -i "$T/alice" carol@127.0.0.1)
 if [ -n "$a" ] && [ "$a" = "$u" ] && [ "$a" = "$l" ] && ! e2e_ssh alice wrong true 2>/dev/null; then
     t_ok "wrong key, unknown user, locked user refused alike ($a)"
 else t_fail "refused alike" "wrong='$a' unknown='$u' locked='$l'"; fi
+out=$(e2e_ssh dave dave "ls / it's" 2>/dev/null)
+pty=$(e2e_ssh dave dave -tt 'ls /' 2>&1; echo "rc=$?")
+case "$out" in "forced:ls / it's"*"not a tty"*) case "$pty" in *"PTY allocation request failed"*rc=255*)
+    t_ok "authorized_keys command= (with SSH_ORIGINAL_COMMAND) and restrict (no pty) honoured";;
+    *) t_fail "restrict: no pty" "$pty";; esac;;
+    *) t_fail "command=" "$out";; esac
+lport2=$(e2e_free_port)
+ssh "${SSHO[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -o ExitOnForwardFailure=yes -i "$T/dave" -N \
+    -L "$lport2:127.0.0.1:22" dave@127.0.0.1 & fwd=$!
+sleep 1.5
+got=$(python3 -c "import socket; s=socket.create_connection(('127.0.0.1',$lport2)); s.settimeout(3); print(repr(s.recv(100)))" 2>&1)
+kill $fwd 2>/dev/null; wait $fwd 2>/dev/null
+case "$got" in "b''"|*Refused*|*reset*) t_ok "restrict refuses port forwarding";; *) t_fail "restrict port forwarding" "$got";; esac
+e2e_ssh erin erin -b 127.0.0.5 true 2>/dev/null && t_fail "from= honoured" "login from 127.0.0.5 worked" \
+    || t_ok "authorized_keys from= honoured"
 printf '#!/bin/sh\necho "$E2E_PW"\n' > "$T/askpass"; chmod +x "$T/askpass"
 pw() { E2E_PW=$1 SSH_ASKPASS=$T/askpass SSH_ASKPASS_REQUIRE=force DISPLAY=: \
        ssh "${SSHO[@]}" -b "${3:-127.0.0.1}" -o PubkeyAuthentication=no -o PreferredAuthentications=password \
@@ -125,14 +145,18 @@ E2E_MAX_STARTUPS=100:30:200; e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
 [ "$res" = dropped ] && t_ok "max_startups drops excess unauthenticated connections" || t_fail "max_startups" "$res"
 # Per-source penalty: three failed connections from 127.0.0.9, then it is refused.
 for i in 1 2 3; do ssh "${SSHO[@]}" -b 127.0.0.9 -o BatchMode=yes -o IdentitiesOnly=yes -i "$T/wrong" alice@127.0.0.1 true 2>/dev/null; done
-sleep 0.3
-res=$(python3 - "$PORT" <<'PY'
+# The strike lands when the master reaps the session process: poll for it.
+for i in $(seq 20); do
+    sleep 0.3
+    res=$(python3 - "$PORT" <<'PY'
 import socket, sys
 s = socket.socket(); s.bind(("127.0.0.9", 0)); s.connect(("127.0.0.1", int(sys.argv[1]))); s.settimeout(5)
 try: print("refused" if s.recv(64) == b"" else "accepted")
 except Exception: print("refused")
 PY
 )
+    [ "$res" = refused ] && break
+done
 [ "$res" = refused ] && e2e_ssh alice alice true && t_ok "repeated failures from one source are penalised (others unaffected)" \
     || t_fail "per-source penalty" "$res"
 
@@ -145,7 +169,7 @@ okc=$(cat "$T"/par.* | grep -c '^ok')
 # --- VM lifecycle ---
 e2e_ssh alice alice 'echo before > /tmp/life; sleep 20' > /dev/null 2>"$T/killed.err" & p=$!
 sleep 1.5
-sup=$(sed -n 's/^pid=//p' "$T/run/vm/sbx-alice/meta")
+sup=$(sed -n 's/^pid = //p' "$(e2e_vmdir alice)/meta")
 kill -KILL "$sup"
 wait $p; rc=$?
 grep -Eq "stopped unexpectedly|connection to your environment was lost" "$T/killed.err" && [ $rc != 0 ] && t_ok "a killed backend gives a clear error ($(tr -d '\r' < "$T/killed.err" | head -1))" \
@@ -168,9 +192,10 @@ grep -q "re-adopted (user bob" "$T/log" && [ "$(e2e_ssh bob bob 'cat /tmp/keep')
     && t_ok "a restarted burrowd re-adopts running VMs and the next session reuses them" \
     || t_fail "re-adopt" "$(grep -i adopt "$T/log" | tail -3)"
 
+bobdir=$(e2e_vmdir bob); bobid=$(basename "$bobdir")
 E2E_IDLE=2; e2e_config; kill -HUP "$BURROWD_PID"
-for i in $(seq 40); do [ -d "$T/run/vm/sbx-bob" ] || break; sleep 0.25; done
-[ ! -d "$T/run/vm/sbx-bob" ] && grep -q "sbx-bob: stopping (idle)" "$T/log" \
+for i in $(seq 40); do [ -d "$bobdir" ] || break; sleep 0.25; done
+[ -n "$bobid" ] && [ ! -d "$bobdir" ] && grep -q "$bobid: stopping (idle)" "$T/log" \
     && t_ok "idle reap after idle_timeout (agent asked to sync first)" || t_fail "idle reap" "$(tail -3 "$T/log")"
 E2E_IDLE=600; E2E_MAX_VMS=1; e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
 e2e_ssh alice alice 'sleep 3' & p=$!
@@ -179,7 +204,36 @@ out=$(e2e_ssh bob bob true 2>&1); rc=$?
 wait $p
 case "$out" in *max_vms*) [ $rc != 0 ] && t_ok "max_vms admission with a clear message";;
     *) t_fail "max_vms" "rc=$rc $out";; esac
-grep -q "login: user=alice from=127.0.0.1 port [0-9]* method=publickey vm=sbx-alice" "$T/log" \
+E2E_MAX_VMS=8; E2E_GRACE=2; e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
+res=$(python3 - "$PORT" <<'PY'
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.settimeout(8)
+s.recv(64); t0 = time.time()            # version line, then say nothing
+try:
+    while s.recv(4096): pass
+except Exception: print("still open"); sys.exit()
+print("closed after %.0fs" % (time.time() - t0))
+PY
+)
+E2E_GRACE=30; e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
+case "$res" in "closed after "[2-4]s) t_ok "login_grace_time honoured ($res)";; *) t_fail "login_grace_time" "$res";; esac
+e2e_ssh alice alice 'sleep 10' > /dev/null 2>"$T/adm.err" & p=$!
+sleep 1.5
+ans=$(python3 - "$T/run/control.sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"vm list\n")
+lst = s.makefile().read(); s.close()
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b"vm kill alice\n")
+print(lst.replace("\n", "|") + s.makefile().read().strip())
+PY
+)
+wait $p; rc=$?
+case "$ans" in *" alice running "*"|ok|ok") grep -q "stopped by an administrator" "$T/adm.err" && [ $rc != 0 ] \
+    && t_ok "control socket: vm list, vm kill (the user is told)" || t_fail "vm kill message" "rc=$rc $(cat "$T/adm.err")";;
+    *) t_fail "control socket" "$ans";; esac
+grep -q "login: user=alice from=127.0.0.1 port [0-9]* method=publickey vm=[0-9a-f]\{12\}$" "$T/log" \
     && grep -q "logout: user=alice" "$T/log" && grep -q "auth failure: user=alice" "$T/log" \
     && t_ok "login, logout and failure log lines" || t_fail "log lines" "$(grep -E 'login|logout|failure' "$T/log" | tail -3)"
+crashes=$(grep -c "crashed" "$T/log")
+[ "$crashes" = 0 ] && t_ok "no session process crashed" || t_fail "session crashes" "$(grep crashed "$T/log" | head -3)"
 t_end

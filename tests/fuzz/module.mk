@@ -9,3 +9,6 @@ FUZZ_SRCS_fuzz_virtqueue := vmm/virtio/queue.c vmm/gmem.c common/log.c common/er
 FUZZ_SRCS_fuzz_vsock := vmm/virtio/vsock.c vmm/virtio/vsock_rx.c vmm/virtio/vsock_host.c \
                         vmm/virtio/mmio.c vmm/virtio/queue.c vmm/gmem.c common/buf.c \
                         common/log.c common/err.c
+# broker (issue 8): master <-> session messages.
+FUZZERS += mproto
+FUZZ_SRCS_mproto := broker/mproto.c $(COMMON_SRCS)

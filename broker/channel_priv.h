@@ -1,0 +1,58 @@
+/*
+ * broker/channel_priv.h - struct chan, shared by channel.c (opening channels,
+ * channel requests) and proxy.c (moving bytes). Not for other modules.
+ */
+#ifndef BURROW_BROKER_CHANNEL_PRIV_H
+#define BURROW_BROKER_CHANNEL_PRIV_H
+
+#include <libssh/callbacks.h>
+
+#include "broker/session.h"
+#include "common/buf.h"
+#include "common/proto.h"
+
+#define CHAN_ENV_MAX  16
+#define CHAN_OUT_HIGH (128u * 1024) /* stop reading SSH when this much waits for the agent */
+#define CHAN_IN_CAP   (256u * 1024) /* bytes buffered from the agent */
+
+enum chan_kind { CHAN_SESSION = 1, CHAN_TCP = 2 };
+
+struct chan {
+    struct sess *s;
+    ssh_channel ch;
+    struct ssh_channel_callbacks_struct cb;
+    enum chan_kind kind;
+    int afd;          /* agent connection, -1 before OPEN or after close */
+    short afd_events; /* what the ssh_event watches on afd */
+    struct buf *out;  /* frames for the agent */
+    uint8_t *in;      /* bytes from the agent */
+    size_t in_len;    /* valid bytes in `in` */
+    size_t partial;   /* bytes of the first data frame already sent to SSH */
+    int started;      /* shell/exec/subsystem accepted */
+    int pty;
+    char term[PROTO_NAME_MAX + 1];
+    struct proto_window win;
+    char env_name[CHAN_ENV_MAX][PROTO_NAME_MAX + 1];
+    char env_val[CHAN_ENV_MAX][PROTO_ENV_VALUE_MAX + 1];
+    unsigned n_env;
+    int stdin_eof_sent;
+    int eof_sent; /* SSH EOF to the client */
+    int exited;   /* exit-status/exit-signal sent */
+    int agent_gone;
+    int closing; /* we sent (or will send) CHANNEL_CLOSE */
+    int remote_closed;
+    char fail_text[MPROTO_FIELD_MAX + 1]; /* shown after the request is answered */
+    char forced[PROTO_COMMAND_MAX + 1];   /* authorized_keys command=, with the original */
+};
+
+/* Free the channel (closing its agent connection) and its slot. */
+void chan_destroy(struct chan *c);
+/* "burrow: <text>" on the channel's stderr, if the window allows. */
+void chan_stderr_text(struct chan *c, const char *text);
+/* End a session channel with text and exit status 255. */
+void chan_fail(struct chan *c, const char *text);
+/* What the ssh_event watches on the agent fd (0 = nothing). */
+void chan_watch_agent(struct chan *c, short events);
+void chan_close_agent(struct chan *c);
+
+#endif /* BURROW_BROKER_CHANNEL_PRIV_H */

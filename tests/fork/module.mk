@@ -1,0 +1,21 @@
+# tests/fork/: tier test-fork (templates, snapshots and copy-on-write forks
+# of the test guest on the host's KVM), the bench-fork benchmark and the
+# snapshot fuzzer. Needs /dev/kvm; fails saying so without it.
+FORKTEST_BINS := $(B)/tests/fork/restore_check $(B)/tests/fork/cold_boot
+TEST_TIERS += test-fork
+DEB_PKGS += python3
+BENCHES += bench-fork
+FUZZERS += snapshot
+FUZZ_SRCS_snapshot := vmm/snapshot.c vmm/snapshot_vcpu.c common/buf.c common/buf_alloc.c \
+                      common/err.c common/log.c
+
+$(B)/tests/fork/%: $(B)/obj/tests/fork/%.o $(HOST_LIBS_A)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) -o $@ $< $(HOST_LIBS_A) $(HOST_LDLIBS)
+
+.PHONY: test-fork bench-fork
+test-fork: all $(FORKTEST_BINS)
+	tests/fork/run-tests $(B)
+
+bench-fork: all $(FORKTEST_BINS)
+	tests/fork/run-bench $(B)

@@ -1,0 +1,51 @@
+/*
+ * tests/testguest/agent.h - what agent_mode.c (the agent behaviour and the
+ * state a restore must keep) and agent_vq.c (its virtio-vsock driver) share.
+ */
+#ifndef BURROW_TESTS_TESTGUEST_AGENT_H
+#define BURROW_TESTS_TESTGUEST_AGENT_H
+
+#include <stdint.h>
+
+static inline void outb(uint16_t port, uint8_t v)
+{
+    __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
+}
+static inline uint64_t rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+static inline void barrier(void)
+{
+    __asm__ volatile("mfence" ::: "memory");
+}
+
+/* Print "testguest: FAIL why" and leave through the debug exit port. */
+void tg_fail(const char *why) __attribute__((noreturn));
+
+/* A virtio_vsock_hdr as it sits in guest memory. */
+struct tgv_hdr {
+    uint64_t src_cid, dst_cid;
+    uint32_t src_port, dst_port, len;
+    uint16_t type, op;
+    uint32_t flags, buf_alloc, fwd_cnt;
+} __attribute__((packed));
+
+extern uint64_t tgv_cid; /* our CID, re-read after every transport reset */
+
+/* Find and start the device; its interrupts go to `vector` on APIC 0. */
+void tgv_init(unsigned vector);
+/* Send one packet (header + data) and wait until the device took it. */
+void tgv_send(const struct tgv_hdr *h, const void *data, uint32_t len);
+/* The next received packet (header first), or 0; hand it back with tgv_rx_done. */
+int tgv_rx_next(uint16_t *id, const uint8_t **pkt, uint32_t *len);
+void tgv_rx_done(uint16_t id);
+/* 1 if an event (TRANSPORT_RESET) arrived; the event buffer is re-armed. */
+int tgv_event_next(void);
+/* For idling: a mark of the used indices, and whether nothing arrived since. */
+uint32_t tgv_mark(void);
+int tgv_quiet_since(uint32_t mark);
+
+#endif /* BURROW_TESTS_TESTGUEST_AGENT_H */
