@@ -126,12 +126,13 @@ static void put_regs(struct out *o, const struct vcpu_dump *d)
 static void put_sregs(struct out *o, const struct vcpu_dump *d)
 {
     const struct kvm_sregs *s = &d->sregs;
-    put(o, "vCPU %u: cr0=%llx cr2=%llx cr3=%llx cr4=%llx cr8=%llx efer=%llx apic_base=%llx\n",
+    put(o, "vCPU %u: cr0=%llx cr2=%llx cr3=%llx cr4=%llx cr8=%llx efer=%llx apic_base=%llx",
         d->index, (unsigned long long)s->cr0, (unsigned long long)s->cr2,
         (unsigned long long)s->cr3, (unsigned long long)s->cr4, (unsigned long long)s->cr8,
         (unsigned long long)s->efer, (unsigned long long)s->apic_base);
     if (d->have & VCPU_DUMP_HAVE_XCR0)
-        put(o, "vCPU %u: xcr0=%llx\n", d->index, (unsigned long long)d->xcr0);
+        put(o, " xcr0=%llx", (unsigned long long)d->xcr0);
+    put(o, "\n");
     put(o, "vCPU %u:", d->index);
     put_seg(o, "cs", &s->cs);
     put_seg(o, "ss", &s->ss);

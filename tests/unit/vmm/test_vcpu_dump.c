@@ -64,7 +64,7 @@ static void test_dump_lines(void **state)
     assert_non_null(strstr(out, " r15=15\n"));
     assert_non_null(strstr(out, "cr0=80050033 cr2=0 cr3=13010000 cr4=3506b0"));
     assert_non_null(strstr(out, "efer=d01"));
-    assert_non_null(strstr(out, "vCPU 1: xcr0=7\n"));
+    assert_non_null(strstr(out, " apic_base=0 xcr0=7\n"));
     /* type b | S | P | L | G in the VMCB attribute layout */
     assert_non_null(strstr(out, " cs=0010:0/ffffffff/a9b"));
     assert_non_null(strstr(out, " tr=0040:fffffe0000003000/4087/08b"));
