@@ -29,6 +29,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,6 +39,7 @@
 #include "broker/vmmgr.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "vmm/template.h"
 
 /* Resolve the build and the disk in the master: errors show up at once. */
 static int kvm_prepare(const struct vmmgr *m, const struct vm *vm, const struct user_record *rec,
@@ -69,6 +71,29 @@ static int kvm_prepare(const struct vmmgr *m, const struct vm *vm, const struct 
     req->sock_owner = sandbox_session_uid(rec->uid);
     req->rec = *rec;
     return 0;
+}
+
+void kvm_backend_check(const struct burrow_config *cfg)
+{
+    char tdir[CONFIG_PATH_MAX + 16], build[TEMPLATE_BUILD_MAX + 1];
+    struct template_info *t = NULL;
+    size_t n = 0;
+    snprintf(tdir, sizeof(tdir), "%s/templates", cfg->paths.state_dir);
+    if (template_active(tdir, cfg->vm.template_name, build, sizeof(build)) != 0) {
+        log_warn("kvm: template %s has no active build in %s: logins fail until `burrowctl "
+                 "template build --name %s ...`",
+                 cfg->vm.template_name, tdir, cfg->vm.template_name);
+        return;
+    }
+    if (template_list(tdir, &t, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(t[i].build, build) == 0 &&
+            (t[i].mem_mib != cfg->vm.memory_mb || t[i].vcpus != cfg->vm.vcpus))
+            log_info("kvm: forks of %s get its %u MiB and %u vCPU(s) ([vm] memory_mb = %u, "
+                     "vcpus = %u apply to template builds and the sandbox)",
+                     build, t[i].mem_mib, t[i].vcpus, cfg->vm.memory_mb, cfg->vm.vcpus);
+    free(t);
 }
 
 /* --- vm_backend_ops ------------------------------------------------------ */

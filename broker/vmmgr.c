@@ -85,11 +85,14 @@ static int choose_backend(struct vmmgr *m)
         }
         m->be = &backend_kvm;
         log_info("vm backend: kvm (configured; %s), template %s", why, m->cfg->vm.template_name);
+        kvm_backend_check(m->cfg);
         return 0;
     case VM_BACKEND_AUTO:
     default:
         m->be = hw ? &backend_kvm : &backend_sandbox;
         log_info("vm backend: %s (auto: %s)", m->be->name, why);
+        if (hw)
+            kvm_backend_check(m->cfg);
         return 0;
     }
 }

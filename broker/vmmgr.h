@@ -109,6 +109,8 @@ long vmmgr_now(void);
 int vmmgr_hw_virt_available(char *why, size_t whysz);
 extern const struct vm_backend_ops backend_sandbox;
 extern const struct vm_backend_ops backend_kvm; /* broker/backend_kvm.c */
+/* At start with the kvm backend: warn if the template has no active build. */
+void kvm_backend_check(const struct burrow_config *cfg);
 
 /*
  * Registry (vmm/registry.h): run_dir/vm/<id>/ with `meta`, written by the
