@@ -22,6 +22,8 @@
  *     removes its registry entry and exits 0. A VM that stops on its own
  *     (power-off, reset, crash) makes the process exit 1: "died unexpectedly".
  *
+ *   - keeps dir/conns, its count of session connections, for idle decisions.
+ *
  * Not done here: the VMM jail (namespaces, own uid, seccomp) and the warm
  * pool; a burrowd VM is always a fresh fork.
  */
@@ -130,11 +132,18 @@ static void kvm_stop(struct vm *vm)
         kill(vm->pid, SIGTERM);
 }
 
-/* The VMM does not count its vsock connections for us (yet): unknown. */
+/* Session connections, as the VMM process counts them (dir/conns), or -1. */
 static int kvm_active(struct vm *vm)
 {
-    (void)vm;
-    return -1;
+    char path[VMMGR_PATH_MAX + 16];
+    unsigned n = 0;
+    snprintf(path, sizeof(path), "%s/conns", vm->dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    int ok = fscanf(f, "%u", &n) == 1 && n <= 100000;
+    fclose(f);
+    return ok ? (int)n : -1;
 }
 
 const struct vm_backend_ops backend_kvm = {

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "vmm/fork.h"
 #include "vmm/registry.h"
+#include "vmm/virtio/vsock.h"
 
 #define KVM_READY_TIMEOUT_MS    30000
 #define KVM_SHUTDOWN_TIMEOUT_MS 5000
@@ -60,6 +61,31 @@ static int create_with_disk(struct fork_vm *f, struct fork_config *fc,
         log_error("vm %s: cannot fork %s: %s", vm->id, fc->build_dir,
                   why[0] ? why : burrow_strerror(r));
     return r;
+}
+
+/*
+ * Session connections (vsock minus the agent's control connection) in
+ * dir/conns, for the master's idle decision (vm_backend_ops.active): a
+ * restarted master does not count sessions that outlived it.
+ */
+static void write_conns(struct fork_vm *f, const struct kvm_vmm_args *vm, unsigned *last)
+{
+    unsigned n = virtio_vsock_nr_conns(f->m.devices.vsock);
+    pthread_mutex_lock(&f->cp.lock);
+    if (f->cp.fd >= 0 && n > 0)
+        n--;
+    pthread_mutex_unlock(&f->cp.lock);
+    if (n == *last)
+        return;
+    char path[sizeof(vm->dir) + 16], tmp[sizeof(vm->dir) + 16];
+    snprintf(path, sizeof(path), "%s/conns", vm->dir);
+    snprintf(tmp, sizeof(tmp), "%s/.conns.tmp", vm->dir);
+    FILE *fp = fopen(tmp, "we");
+    if (!fp)
+        return;
+    fprintf(fp, "%u\n", n);
+    if (fclose(fp) == 0 && rename(tmp, path) == 0)
+        *last = n;
 }
 
 /* SIGTERM: the agent syncs and unmounts the home disk, then the VM stops. */
@@ -145,8 +171,10 @@ void kvm_vmm_main(const struct kvm_vmm_args *vm)
         vmm_exit(&f, vm, 6);
     close(3);
     int planned = 0;
+    unsigned conns = ~0u;
     struct timespec tick = {0, 200000000L};
     while (!f.m.vm->stopping) {
+        write_conns(&f, vm, &conns);
         if (sigtimedwait(&set, NULL, &tick) > 0) {
             planned = 1;
             graceful_stop(&f, vm);
