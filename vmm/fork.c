@@ -395,13 +395,16 @@ int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, 
                             why, whysz);
     if (r)
         return r;
+    f->t.files_ns = fork_now_ns();
     if ((r = fork_build_machine(f, cfg, &info, why, whysz)))
         return r;
+    f->t.machine_ns = fork_now_ns();
     control_port_init(&f->cp, f->m.vm, &cfg->id);
     if ((r = control_port_listen(&f->cp, &f->m.devices)))
         return say(why, whysz, r, "control port: %s", burrow_strerror(r));
     if ((r = snap_restore_machine(&f->m, &f->snap, why, whysz)))
         return r;
+    f->t.state_ns = fork_now_ns();
     if (cfg->home_disk && (r = fork_vm_attach_home(f, cfg->home_disk, why, whysz)))
         return r;
     f->t.restored_ns = fork_now_ns();

@@ -82,7 +82,10 @@ struct fork_config {
 
 struct fork_timings {
     uint64_t start_ns;    /* fork_vm_create entered */
-    uint64_t restored_ns; /* state restored, about to start the vCPUs */
+    uint64_t files_ns;    /* state read and checked, memory opened */
+    uint64_t machine_ns;  /* VM (memslots, irqchip, vCPUs) and devices created */
+    uint64_t state_ns;    /* KVM and device state restored */
+    uint64_t restored_ns; /* home disk attached: about to start the vCPUs */
 };
 
 struct fork_vm {
