@@ -4,7 +4,7 @@
 # state under /tmp/burrow-linux in L1 (tmpfs, gone when L1 stops): case 30
 # builds the template "linux" there from the default image, the later cases
 # fork it.
-LX=/tmp/burrow-linux
+LX=${NESTED_LINUX_STATE:-/tmp/burrow-linux}
 LX_CFG=$LX/burrow.ini
 LX_RUN=$LX/run
 ctl=$NESTED_BUILD/bin/burrowctl

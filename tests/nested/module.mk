@@ -42,3 +42,15 @@ NESTED_DEPS += $(GUEST_INITRD)
 test-linux: all $(NESTED_KVM_SMOKE)
 	@$(MAKE) --no-print-directory $(NESTED_DEPS)
 	B=$(B) NESTED_CASES='3*' tests/nested/test-nested
+
+# Fork->READY of a real Linux template against its cold boot, in one L1 boot
+# (cases 30 and 31 print the table; only same-run ratios mean anything there).
+.PHONY: bench-linux
+bench-linux: all $(NESTED_KVM_SMOKE)
+	@$(MAKE) --no-print-directory $(NESTED_DEPS)
+	@mkdir -p $(B)/nested
+	tests/nested/run --timeout 540 -- tests/nested/run-cases $(B)/nested/bench-linux.results '3[01]-*' \
+		>$(B)/nested/bench-linux.log 2>&1; rc=$$?; \
+		grep -h 'linux-bench\|linux-fork: idle\|linux-template: cold' $(B)/nested/bench-linux.log; \
+		[ $$rc = 0 ] || { tail -n 5 $(B)/nested/bench-linux.log; exit 1; }
+BENCHES += bench-linux

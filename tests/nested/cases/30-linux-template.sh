@@ -19,12 +19,16 @@ lx_init
 # and stamp each step, so the log says where the time goes.
 t0=$(now)
 script -qfec "$ctl -c $LX_CFG template build --name linux --kernel $kernel --initrd $initrd \
-    --cmdline 'console=ttyS0 panic=-1 quiet' --mem 128 --vcpus 2" /dev/null </dev/null >build.log 2>&1
-rc=$?
+    --cmdline 'console=ttyS0 panic=-1 quiet' --mem 128 --vcpus 2" /dev/null </dev/null 2>&1 |
+    while IFS= read -r line; do
+        line=${line//$'\r'/}
+        [ -n "$line" ] && echo "$(ms_since "$t0") $line"
+    done >build.log
+rc=${PIPESTATUS[0]}
 ms=$(ms_since "$t0")
-tr -d '\r' <build.log
+cat build.log
 expect_eq "template build exit status" "$rc" 0
-build=$(tr -d '\r' <build.log | grep '^linux-[0-9T]*$' | tail -n 1)
+build=$(sed -n 's/^[0-9]* \(linux-[0-9T]*\)$/\1/p' build.log | tail -n 1)
 tdir=$LX/state/templates
 [ -n "$build" ] || fail "template build printed no build name"
 expect_eq "active template" "$(readlink "$tdir/linux")" "$build"
@@ -33,4 +37,10 @@ used=$(du -k "$tdir/$build/memory" | cut -f1)
 [ "$used" -lt $((128 * 1024)) ] || fail "memory file not sparse: $used KiB for 128 MiB"
 grep -q '^vcpus = 2$' "$tdir/$build/manifest" || fail "manifest: $(cat "$tdir/$build/manifest")"
 grep -q "^initrd = $initrd\$" "$tdir/$build/manifest" || fail "manifest names another initrd"
+# Cold boot to READY: from "booting" to "pausing" (READY came in between).
+boot=$(sed -n 's/^\([0-9]*\) template: booting.*/\1/p' build.log)
+paused=$(sed -n 's/^\([0-9]*\) template: pausing.*/\1/p' build.log)
+[ -n "$boot" ] && [ -n "$paused" ] || fail "template build did not print its steps"
+echo $((paused - boot)) >"$LX/cold-ready-ms"
+echo "linux-template: cold boot to READY $((paused - boot)) ms"
 echo "linux-template: build $build in $ms ms; memory $used KiB on disk of 131072"
