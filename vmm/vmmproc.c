@@ -1,5 +1,6 @@
 /* vmm/vmmproc.c - detached VMM processes for forked VMs (see vmmproc.h). */
 #include "vmm/vmmproc.h"
+#include "vmm/jail/jail.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -89,7 +90,7 @@ static int pool_wait_claim(struct fork_vm *f, struct vm_record *rec, struct fork
     int r = pool_listen(rec->dir, &lfd);
     if (r)
         vmm_fail(f, rec, report_fd, "ERR cannot listen for claims: %s\n", burrow_strerror(r));
-    report(report_fd, "POOL %s %d\n", rec->id, (int)getpid());
+    report(report_fd, "POOL %s %d\n", rec->id, (int)jail_host_pid());
     close(report_fd);
     struct timespec zero = {0, 0};
     char marker[700];
@@ -125,6 +126,41 @@ static int pool_wait_claim(struct fork_vm *f, struct vm_record *rec, struct fork
     }
 }
 
+/*
+ * Jail the VMM (vmm/jail/jail.h) once its VM, memory, disk and sockets
+ * exist and before any guest code runs. Its run_dir/vm/<id>/ stays visible
+ * at the same path (guest connections to <vsock>_<port>); the VM's uid may
+ * only traverse it (root:vmgid 0710), never rewrite its meta.
+ */
+static int vmm_jail(const struct vmm_request *req, struct fork_vm *f, const struct vm_record *rec,
+                    char *why, size_t whysz)
+{
+    static char root[700];
+    uid_t uid = jail_uid_for(rec->id);
+    snprintf(root, sizeof(root), "%s/root", rec->dir);
+    if ((mkdir(root, 0755) != 0 && errno != EEXIST) || chown(rec->dir, 0, (gid_t)uid) != 0 ||
+        chmod(rec->dir, 0710) != 0) {
+        snprintf(why, whysz, "jail: prepare %.200s: %s", rec->dir, strerror(errno));
+        return BURROW_ERR_SYSTEM;
+    }
+    struct jail_config jc = {
+        .name = rec->id,
+        .root = root,
+        .uid = uid,
+        .gid = (gid_t)uid,
+        .binds = {rec->dir},
+        .nr_binds = 1,
+        .mem_bytes = f->m.vm->ram_size,
+        .nr_vcpus = f->m.vm->nr_vcpus,
+        .seccomp = true,
+        .seccomp_mode = sc_mode_effective(req->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE)};
+    char jwhy[300];
+    int r = jail_enter(&jc, jwhy, sizeof(jwhy));
+    if (r)
+        snprintf(why, whysz, "jail: %s", jwhy);
+    return r;
+}
+
 /* The VMM process: never returns. pooled: wait to be claimed before starting. */
 static void __attribute__((noreturn))
 vmm_process(const struct vmm_request *req, int report_fd, int pooled)
@@ -142,6 +178,12 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
     signal(SIGPIPE, SIG_IGN);
     if (chdir("/") < 0) {
         report(report_fd, "ERR chdir /: %s\n", strerror(errno));
+        _exit(1);
+    }
+    /* Only fds this process opens itself may reach the jail. */
+    int keep[1] = {report_fd};
+    if (jail_close_inherited(keep, 1) != 0) {
+        report(report_fd, "ERR close inherited fds: %s\n", strerror(errno));
         _exit(1);
     }
     int r = registry_create(req->run_dir, &rec);
@@ -183,13 +225,15 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
         if ((r = registry_publish(&rec)))
             vmm_fail(&f, &rec, report_fd, "ERR %s\n", burrow_strerror(r));
     }
+    if ((r = vmm_jail(req, &f, &rec, why, sizeof(why))))
+        vmm_fail(&f, &rec, report_fd, "ERR %s\n", why);
     if ((r = fork_vm_start(&f)))
         vmm_fail(&f, &rec, report_fd, "ERR cannot start the VM: %s\n", burrow_strerror(r));
     r = control_port_wait_ready(&f.cp, 0, READY_TIMEOUT_MS);
     if (r)
         vmm_fail(&f, &rec, report_fd, "ERR the guest did not report READY: %s\n",
                  r == BURROW_ERR_CLOSED ? f.m.vm->exit.detail : burrow_strerror(r));
-    report(report_fd, "OK %s %d %llu %llu\n", rec.id, (int)getpid(),
+    report(report_fd, "OK %s %d %llu %llu\n", rec.id, (int)jail_host_pid(),
            (unsigned long long)(f.t.restored_ns - request_ns),
            (unsigned long long)(f.cp.ready_ns - request_ns));
     close(report_fd);
@@ -252,8 +296,9 @@ int vmm_spawn_start(const struct vmm_request *req, int pooled, int *report_fd)
     if (pid == 0) {
         close(p[0]);
         setsid();
-        pid_t g = fork();
-        if (g != 0)
+        /* The VMM is PID 1 of a new pid namespace (before its VM exists: jail.h). */
+        pid_t g = -1;
+        if (jail_pidns_fork(&g) != 0 || g != 0)
             _exit(g < 0 ? 1 : 0);
         vmm_process(req, p[1], pooled);
     }

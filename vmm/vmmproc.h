@@ -35,6 +35,7 @@ struct vmm_request {
     char home_disk[1024]; /* "" = none */
     struct fork_identity id;
     uint64_t request_ns; /* set by vmm_fork */
+    int seccomp_log;     /* [security] seccomp = log: the jailed VMM's filters only log */
 };
 
 struct vmm_report {

@@ -157,6 +157,7 @@ int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
     req.cfg = &cfg;
     snprintf(req.v.run_dir, sizeof(req.v.run_dir), "%s", cfg.paths.run_dir);
     req.v.pool_size = cfg.vm.pool_size;
+    req.v.seccomp_log = cfg.security.seccomp;
     if (!tname)
         tname = cfg.vm.template_name;
     if (!template_name_ok(tname))
