@@ -26,9 +26,11 @@ struct kvm_vmm_args {
 };
 
 /*
- * The VMM process: fd 3 is the master's ready pipe ('R' once the guest is
- * READY). Never returns: exit 0 after a requested stop (SIGTERM), 1 when the
- * VM stopped on its own, >1 when it could not start.
+ * The VMM process, PID 1 of its own pid namespace (jail_pidns_fork done by
+ * the caller), jailed (vmm/jail/jail.h) before the guest runs: fd 3 is the
+ * master's ready pipe ('R' once the guest is READY). Never returns: exit 0
+ * after a requested stop (SIGTERM), 1 when the VM stopped on its own, >1
+ * when it could not start.
  */
 void kvm_vmm_main(const struct kvm_vmm_args *a) __attribute__((noreturn));
 
