@@ -77,6 +77,7 @@ static int kvm_prepare(const struct vmmgr *m, const struct vm *vm, const struct 
         (size_t)snprintf(req->sock, sizeof(req->sock), "%s", vm->sock) >= sizeof(req->sock))
         return BURROW_ERR_TOO_LARGE;
     req->sock_owner = sandbox_session_uid(rec->uid);
+    req->seccomp_log = cfg->security.seccomp;
     req->rec = *rec;
     return 0;
 }

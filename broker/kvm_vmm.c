@@ -109,16 +109,17 @@ static int vmm_jail(struct fork_vm *f, const struct kvm_vmm_args *vm)
         log_error("vm %s: jail: prepare %s: %s", vm->id, vm->dir, strerror(errno));
         return BURROW_ERR_SYSTEM;
     }
-    struct jail_config jc = {.name = vm->id,
-                             .root = root,
-                             .uid = uid,
-                             .gid = (gid_t)uid,
-                             .binds = {vm->dir},
-                             .nr_binds = 1,
-                             .mem_bytes = f->m.vm->ram_size,
-                             .nr_vcpus = f->m.vm->nr_vcpus,
-                             .seccomp = true,
-                             .seccomp_mode = sc_mode_effective(SC_MODE_ENFORCE)};
+    struct jail_config jc = {
+        .name = vm->id,
+        .root = root,
+        .uid = uid,
+        .gid = (gid_t)uid,
+        .binds = {vm->dir},
+        .nr_binds = 1,
+        .mem_bytes = f->m.vm->ram_size,
+        .nr_vcpus = f->m.vm->nr_vcpus,
+        .seccomp = true,
+        .seccomp_mode = sc_mode_effective(vm->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE)};
     char why[300];
     int r = jail_enter(&jc, why, sizeof(why));
     if (r)
