@@ -3,9 +3,11 @@
  * user's environment is a VM forked from the active build of the template
  * `[vm] template` (vmm/fork.h, docs/fork.md).
  *
- * Per VM the master forks one VMM process (a direct child, so the master's
- * pidfd and waitpid see it; setsid, so it outlives a master restart and is
- * re-adopted from run_dir/vm/<id>/). The VMM process:
+ * Per VM the master forks a child that closes every inherited fd but the
+ * ready pipe, calls setsid (so the VM outlives a master restart and is
+ * re-adopted from run_dir/vm/<id>/) and forks the VMM process as PID 1 of a
+ * new pid namespace (vmm/jail/jail.h), reports its host pid and exits; the
+ * master watches the VMM through a pidfd. The VMM process:
  *   - publishes the registry entry vmmgr.c created (`meta`: its own pid and
  *     start time, user, template, build), so `burrowctl vm list|kill` see it;
  *   - maps the build copy-on-write and restores it (fork_vm_create), with her
@@ -18,22 +20,25 @@
  *     sandbox;
  *   - writes 'R' to the master's ready pipe once the agent said READY;
  *   - on SIGTERM (idle reap, `vm kill`) sends the agent SHUTDOWN (sync and
- *     unmount the home disk), waits for its answer (bounded), stops the VM,
- *     removes its registry entry and exits 0. A VM that stops on its own
+ *     unmount the home disk), waits for its answer (bounded), stops the VM
+ *     and exits 0 (the master removes the registry directory). A VM that stops on its own
  *     (power-off, reset, crash) makes the process exit 1: "died unexpectedly".
  *
+ *   - enters the jail (jail_enter: cgroup, namespaces, pivot_root, its own
+ *     uid, no capabilities, seccomp) before any guest code runs;
  *   - keeps dir/conns, its count of session connections, for idle decisions.
  *
- * Not done here: the VMM jail (namespaces, own uid, seccomp) and the warm
- * pool; a burrowd VM is always a fresh fork.
+ * Not done here: the warm pool; a burrowd VM is always a fresh fork.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "broker/kvm_vmm.h"
@@ -41,6 +46,7 @@
 #include "broker/vmmgr.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "vmm/jail/jail.h"
 #include "vmm/template.h"
 
 /* Resolve the build and the disk in the master: errors show up at once. */
@@ -71,6 +77,7 @@ static int kvm_prepare(const struct vmmgr *m, const struct vm *vm, const struct 
         (size_t)snprintf(req->sock, sizeof(req->sock), "%s", vm->sock) >= sizeof(req->sock))
         return BURROW_ERR_TOO_LARGE;
     req->sock_owner = sandbox_session_uid(rec->uid);
+    req->seccomp_log = cfg->security.seccomp;
     req->rec = *rec;
     return 0;
 }
@@ -100,6 +107,32 @@ void kvm_backend_check(const struct burrow_config *cfg)
 
 /* --- vm_backend_ops ------------------------------------------------------ */
 
+/*
+ * Read the VMM's host pid from the intermediate child ("P<pid>\n", written
+ * before it exits): a pid namespace applies only to children, so the VMM is
+ * a grandchild and the master needs its pid for the pidfd.
+ */
+static int read_vmm_pid(int fd, pid_t *pid)
+{
+    char line[32];
+    size_t got = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    while (got + 1 < sizeof(line) && !memchr(line, '\n', got)) {
+        if (poll(&p, 1, 5000) <= 0)
+            return BURROW_ERR_TIMEOUT;
+        ssize_t n = read(fd, line + got, 1); /* byte by byte: 'R' follows later */
+        if (n <= 0)
+            return BURROW_ERR_CLOSED;
+        got += (size_t)n;
+    }
+    line[got] = 0;
+    int v;
+    if (sscanf(line, "P%d\n", &v) != 1 || v <= 1)
+        return BURROW_ERR_PROTOCOL;
+    *pid = v;
+    return 0;
+}
+
 static int kvm_start(struct vmmgr *m, struct vm *vm, const struct user_record *rec)
 {
     static struct kvm_vmm_args req;
@@ -112,8 +145,19 @@ static int kvm_start(struct vmmgr *m, struct vm *vm, const struct user_record *r
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
-        if (dup2(ready[1], 3) < 0)
+        /* Fixed fds: 0-2 (the log), 3 = ready pipe; nothing else of the master's. */
+        int keep[1] = {3};
+        if (dup2(ready[1], 3) < 0 || jail_close_inherited(keep, 1) != 0)
             _exit(2);
+        setsid();
+        pid_t g = -1;
+        if (jail_pidns_fork(&g) != 0)
+            _exit(2);
+        if (g > 0) {
+            char line[32];
+            int n = snprintf(line, sizeof(line), "P%d\n", (int)g);
+            _exit(write(3, line, (size_t)n) == n ? 0 : 2);
+        }
         kvm_vmm_main(&req);
     }
     close(ready[1]);
@@ -121,7 +165,15 @@ static int kvm_start(struct vmmgr *m, struct vm *vm, const struct user_record *r
         close(ready[0]);
         return BURROW_ERR_SYSTEM;
     }
-    vm->pid = pid;
+    pid_t vmm = -1;
+    r = read_vmm_pid(ready[0], &vmm);
+    waitpid(pid, NULL, 0);
+    if (r) {
+        log_error("kvm: the VMM process did not start: %s", burrow_strerror(r));
+        close(ready[0]);
+        return r;
+    }
+    vm->pid = vmm;
     vm->ready_fd = ready[0];
     return 0;
 }

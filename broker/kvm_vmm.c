@@ -17,6 +17,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/fork.h"
+#include "vmm/jail/jail.h"
 #include "vmm/registry.h"
 #include "vmm/virtio/vsock.h"
 
@@ -68,24 +69,62 @@ static int create_with_disk(struct fork_vm *f, struct fork_config *fc,
  * dir/conns, for the master's idle decision (vm_backend_ops.active): a
  * restarted master does not count sessions that outlived it.
  */
-static void write_conns(struct fork_vm *f, const struct kvm_vmm_args *vm, unsigned *last)
+static void write_conns(struct fork_vm *f, int fd, unsigned *last)
 {
     unsigned n = virtio_vsock_nr_conns(f->m.devices.vsock);
     pthread_mutex_lock(&f->cp.lock);
     if (f->cp.fd >= 0 && n > 0)
         n--;
     pthread_mutex_unlock(&f->cp.lock);
-    if (n == *last)
+    if (n == *last || fd < 0)
         return;
-    char path[sizeof(vm->dir) + 16], tmp[sizeof(vm->dir) + 16];
-    snprintf(path, sizeof(path), "%s/conns", vm->dir);
-    snprintf(tmp, sizeof(tmp), "%s/.conns.tmp", vm->dir);
-    FILE *fp = fopen(tmp, "we");
-    if (!fp)
-        return;
-    fprintf(fp, "%u\n", n);
-    if (fclose(fp) == 0 && rename(tmp, path) == 0)
+    /* Fixed width, one pwrite: a reader never sees a half-written count. */
+    char line[16];
+    int len = snprintf(line, sizeof(line), "%10u\n", n);
+    if (pwrite(fd, line, (size_t)len, 0) == len)
         *last = n;
+}
+
+/* dir/conns, opened before the jail (the jailed VMM cannot create files there). */
+static int open_conns(const struct kvm_vmm_args *vm)
+{
+    char path[sizeof(vm->dir) + 16];
+    snprintf(path, sizeof(path), "%s/conns", vm->dir);
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+}
+
+/*
+ * The VMM jail (vmm/jail/jail.h) once the VM, its memory, disk and sockets
+ * exist and before guest code runs. run_dir/vm/<id>/ stays visible at the
+ * same path; it becomes root:<vm gid> 0711: the VM's uid and her session
+ * uid may traverse it (to vsock.sock), neither may rewrite meta.
+ */
+static int vmm_jail(struct fork_vm *f, const struct kvm_vmm_args *vm)
+{
+    static char root[sizeof(vm->dir) + 8];
+    uid_t uid = jail_uid_for(vm->id);
+    snprintf(root, sizeof(root), "%s/root", vm->dir);
+    if ((mkdir(root, 0755) != 0 && errno != EEXIST) || chown(vm->dir, 0, (gid_t)uid) != 0 ||
+        chmod(vm->dir, 0711) != 0) {
+        log_error("vm %s: jail: prepare %s: %s", vm->id, vm->dir, strerror(errno));
+        return BURROW_ERR_SYSTEM;
+    }
+    struct jail_config jc = {
+        .name = vm->id,
+        .root = root,
+        .uid = uid,
+        .gid = (gid_t)uid,
+        .binds = {vm->dir},
+        .nr_binds = 1,
+        .mem_bytes = f->m.vm->ram_size,
+        .nr_vcpus = f->m.vm->nr_vcpus,
+        .seccomp = true,
+        .seccomp_mode = sc_mode_effective(vm->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE)};
+    char why[300];
+    int r = jail_enter(&jc, why, sizeof(why));
+    if (r)
+        log_error("vm %s: jail: %s", vm->id, why);
+    return r;
 }
 
 /* SIGTERM: the agent syncs and unmounts the home disk, then the VM stops. */
@@ -119,10 +158,7 @@ void kvm_vmm_main(const struct kvm_vmm_args *vm)
     sigprocmask(SIG_SETMASK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
     signal(SIGCHLD, SIG_DFL);
-    setsid();
     prctl(PR_SET_NAME, "burrow-vmm", 0, 0, 0);
-    /* Fixed fds: 0-2 (the log), 3 = ready pipe; nothing else of the master's. */
-    close_range(4, ~0u, 0);
     if (chdir("/") != 0)
         _exit(2);
     struct vm_record reg;
@@ -157,6 +193,9 @@ void kvm_vmm_main(const struct kvm_vmm_args *vm)
                   strerror(errno));
         vmm_exit(&f, vm, 4);
     }
+    int conns_fd = open_conns(vm);
+    if (vmm_jail(&f, vm) != 0)
+        vmm_exit(&f, vm, 7);
     int r = fork_vm_start(&f);
     if (r == 0)
         r = control_port_wait_ready(&f.cp, 0, KVM_READY_TIMEOUT_MS);
@@ -174,7 +213,7 @@ void kvm_vmm_main(const struct kvm_vmm_args *vm)
     unsigned conns = ~0u;
     struct timespec tick = {0, 200000000L};
     while (!f.m.vm->stopping) {
-        write_conns(&f, vm, &conns);
+        write_conns(&f, conns_fd, &conns);
         if (sigtimedwait(&set, NULL, &tick) > 0) {
             planned = 1;
             graceful_stop(&f, vm);

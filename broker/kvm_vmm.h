@@ -22,13 +22,16 @@ struct kvm_vmm_args {
     char build_dir[CONFIG_PATH_MAX + TEMPLATE_BUILD_MAX + 16];
     char home_disk[CONFIG_PATH_MAX + USERDB_NAME_MAX + 32]; /* "" = none */
     uid_t sock_owner;                                       /* the user's session uid */
+    int seccomp_log; /* [security] seccomp = log: the jail's filters only log */
     struct user_record rec;
 };
 
 /*
- * The VMM process: fd 3 is the master's ready pipe ('R' once the guest is
- * READY). Never returns: exit 0 after a requested stop (SIGTERM), 1 when the
- * VM stopped on its own, >1 when it could not start.
+ * The VMM process, PID 1 of its own pid namespace (jail_pidns_fork done by
+ * the caller), jailed (vmm/jail/jail.h) before the guest runs: fd 3 is the
+ * master's ready pipe ('R' once the guest is READY). Never returns: exit 0
+ * after a requested stop (SIGTERM), 1 when the VM stopped on its own, >1
+ * when it could not start.
  */
 void kvm_vmm_main(const struct kvm_vmm_args *a) __attribute__((noreturn));
 

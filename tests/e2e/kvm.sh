@@ -50,6 +50,20 @@ id1=$(vmid alice)
     || t_fail "vm list" "$($BCTL vm list) / $(grep 'login:' "$T/log" | tail -1)"
 [ "$(kssh whoami)" = alice ] && [ "$(kssh hostname)" = burrow-alice ] \
     && t_ok "the VM got her identity (whoami, hostname)" || t_fail "identity" "$(kssh whoami)"
+vpid=$(sed -n 's/^pid = //p' "$T/run/vm/$id1/meta")
+vuid=$(awk '/^Uid:/ {print $2}' "/proc/$vpid/status" 2>/dev/null)
+[ -n "$vuid" ] && [ "$vuid" -ge $((0x70000000)) ] && grep -q "^Seccomp:[[:space:]]*2" "/proc/$vpid/status" \
+    && [ "$(readlink "/proc/$vpid/ns/pid")" != "$(readlink /proc/self/ns/pid)" ] \
+    && [ "$(readlink "/proc/$vpid/ns/mnt")" != "$(readlink /proc/self/ns/mnt)" ] \
+    && t_ok "the VMM process is jailed (uid $vuid, seccomp filter, own pid and mount namespaces)" \
+    || t_fail "VMM jail" "pid=$vpid uid=$vuid $(grep Seccomp "/proc/$vpid/status" 2>/dev/null)"
+con=$T/run/vm/$id1/console.log
+grep -q "identity user=alice uid=[0-9]* hostname=burrow-alice disk=1" "$con" && grep -q "disk capacity=65536 sectors" "$con" \
+    && t_ok "her 32 MiB home.img is attached to the VM (the guest sees 65536 sectors)" \
+    || t_fail "home disk attached" "$(grep testguest "$con" 2>/dev/null | tail -3)"
+out=$($BCTL user disk resize alice 64M 2>&1) && t_fail "home disk locked" "resize allowed: $out" \
+    || { echo "$out" | grep -q "in use" && t_ok "her home disk is locked while the VM runs (resize refused)" \
+    || t_fail "home disk locked" "$out"; }
 kssh exit 3; rc=$?
 [ $rc = 3 ] && t_ok "exit status propagates (exit 3 -> 3)" || t_fail "exit status" "rc=$rc"
 sock=$T/run/vm/$id1/vsock.sock
