@@ -158,7 +158,7 @@ static int kvm_start(struct vmmgr *m, struct vm *vm, const struct user_record *r
             int n = snprintf(line, sizeof(line), "P%d\n", (int)g);
             _exit(write(3, line, (size_t)n) == n ? 0 : 2);
         }
-        kvm_vmm_main(&req);
+        kvm_vmm_exec(&req);
     }
     close(ready[1]);
     if (pid < 0) {

@@ -8,8 +8,10 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "broker/cli.h"
+#include "broker/kvm_vmm.h"
 #include "broker/master.h"
 #include "common/log.h"
 
@@ -23,6 +25,10 @@ int main(int argc, char **argv)
     const char *config = BURROW_DEFAULT_CONFIG;
     int explicit_config = 0, debug = 0, opt;
     cli_set_prog("burrowd");
+    if (argc == 2 && strcmp(argv[1], KVM_VMM_EXEC_ARG) == 0) {
+        log_init("burrowd-vmm", LOG_LVL_INFO);
+        return kvm_vmm_exec_main();
+    }
     while ((opt = getopt(argc, argv, "c:fdh")) != -1) {
         switch (opt) {
         case 'c':

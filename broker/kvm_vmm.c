@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -224,4 +225,51 @@ void kvm_vmm_main(const struct kvm_vmm_args *vm)
     if (!planned)
         log_warn("vm %s: the VM stopped: %s", vm->id, info.detail);
     vmm_exit(&f, vm, planned ? 0 : 1);
+}
+
+void kvm_vmm_exec(const struct kvm_vmm_args *a)
+{
+    static struct kvm_vmm_args copy;
+    copy = *a;
+    explicit_bzero(copy.rec.password_hash, sizeof(copy.rec.password_hash));
+    copy.log_level = (int)log_get_level();
+    int fd = memfd_create("burrow-vmm-args", 0);
+    if (fd < 0 || write(fd, &copy, sizeof(copy)) != (ssize_t)sizeof(copy) ||
+        lseek(fd, 0, SEEK_SET) != 0 || dup2(fd, KVM_VMM_ARGS_FD) < 0)
+        _exit(2);
+    if (fd != KVM_VMM_ARGS_FD)
+        close(fd);
+    char *argv[] = {"burrowd", KVM_VMM_EXEC_ARG, NULL};
+    execv("/proc/self/exe", argv);
+    log_error("kvm: cannot re-execute burrowd for the VMM process: %s", strerror(errno));
+    _exit(2);
+}
+
+/* Every string field must be NUL-terminated inside its array. */
+static int args_terminated(const struct kvm_vmm_args *a)
+{
+    const char *fields[] = {a->id, a->dir, a->sock, a->template_name, a->build,
+                            a->build_dir, a->home_disk, a->rec.name, a->rec.shell};
+    const size_t sizes[] = {sizeof(a->id), sizeof(a->dir), sizeof(a->sock),
+                            sizeof(a->template_name), sizeof(a->build), sizeof(a->build_dir),
+                            sizeof(a->home_disk), sizeof(a->rec.name), sizeof(a->rec.shell)};
+    for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+        if (!memchr(fields[i], 0, sizes[i]))
+            return 0;
+    return 1;
+}
+
+int kvm_vmm_exec_main(void)
+{
+    static struct kvm_vmm_args a;
+    ssize_t n = pread(KVM_VMM_ARGS_FD, &a, sizeof(a), 0);
+    close(KVM_VMM_ARGS_FD);
+    if (n != (ssize_t)sizeof(a) || !args_terminated(&a) || a.log_level < LOG_LVL_ERROR ||
+        a.log_level > LOG_LVL_DEBUG) {
+        log_error("%s: no valid arguments on fd %d (burrowd starts VMM processes itself)",
+                  KVM_VMM_EXEC_ARG, KVM_VMM_ARGS_FD);
+        return 2;
+    }
+    log_set_level((enum log_level)a.log_level);
+    kvm_vmm_main(&a);
 }

@@ -23,8 +23,14 @@ struct kvm_vmm_args {
     char home_disk[CONFIG_PATH_MAX + USERDB_NAME_MAX + 32]; /* "" = none */
     uid_t sock_owner;                                       /* the user's session uid */
     int seccomp_log; /* [security] seccomp = log: the jail's filters only log */
-    struct user_record rec;
+    int log_level;   /* the master's enum log_level */
+    struct user_record rec; /* password_hash is blanked before the exec */
 };
+
+/* The hidden burrowd argument that makes it a VMM process (kvm_vmm_exec). */
+#define KVM_VMM_EXEC_ARG "--vmm-process"
+/* The fd on which the exec'd VMM process reads its struct kvm_vmm_args. */
+#define KVM_VMM_ARGS_FD 4
 
 /*
  * The VMM process, PID 1 of its own pid namespace (jail_pidns_fork done by
@@ -34,5 +40,16 @@ struct kvm_vmm_args {
  * when it could not start.
  */
 void kvm_vmm_main(const struct kvm_vmm_args *a) __attribute__((noreturn));
+
+/*
+ * Called in the forked child instead of kvm_vmm_main: re-executes burrowd
+ * (/proc/self/exe KVM_VMM_EXEC_ARG) with the arguments on KVM_VMM_ARGS_FD,
+ * so the VMM process starts from a fresh image. A plain fork would leave a
+ * copy of the master's memory (host private keys, the user database's
+ * password hashes) in the one process a guest escape reaches first.
+ */
+void kvm_vmm_exec(const struct kvm_vmm_args *a) __attribute__((noreturn));
+/* burrowd's entry for KVM_VMM_EXEC_ARG: read the arguments, run kvm_vmm_main. */
+int kvm_vmm_exec_main(void);
 
 #endif /* BURROW_BROKER_KVM_VMM_H */
