@@ -12,13 +12,17 @@ chmod 0755 "$RUN"
 img=$B/guest/initramfs.cpio.gz
 [ -f "$img" ] || img=$SANDBOX_IMAGE
 cp "$img" "$state/sandbox/initramfs.cpio.gz.tmp" && mv "$state/sandbox/initramfs.cpio.gz.tmp" "$state/sandbox/initramfs.cpio.gz"
+# backend = auto picks kvm where hardware virtualization is real; it needs an
+# active template (state/templates/default). Without one, the sandbox.
+backend=auto
+[ -e "$state/templates/default" ] || backend=sandbox
 cat > "$cfg" <<INI
 ; written by make run
 [ssh]
 listen = 0.0.0.0 ::
 port = $PORT
 [vm]
-backend = auto
+backend = $backend
 idle_timeout = 10m
 [paths]
 state_dir = $state
