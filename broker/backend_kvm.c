@@ -24,7 +24,8 @@
  *
  *   - keeps dir/conns, its count of session connections, for idle decisions.
  *
- * Not done here: the VMM jail (namespaces, own uid, seccomp) and the warm
+ * The VMM jails itself before its vCPUs start (vmm/jail/jail.h: namespaces
+ * but pid, own uid, no caps, seccomp). Not done here: the warm
  * pool; a burrowd VM is always a fresh fork.
  */
 #include <errno.h>
@@ -71,6 +72,7 @@ static int kvm_prepare(const struct vmmgr *m, const struct vm *vm, const struct 
         (size_t)snprintf(req->sock, sizeof(req->sock), "%s", vm->sock) >= sizeof(req->sock))
         return BURROW_ERR_TOO_LARGE;
     req->sock_owner = sandbox_session_uid(rec->uid);
+    req->seccomp_mode = cfg->security.seccomp;
     req->rec = *rec;
     return 0;
 }

@@ -22,6 +22,7 @@ struct kvm_vmm_args {
     char build_dir[CONFIG_PATH_MAX + TEMPLATE_BUILD_MAX + 16];
     char home_disk[CONFIG_PATH_MAX + USERDB_NAME_MAX + 32]; /* "" = none */
     uid_t sock_owner;                                       /* the user's session uid */
+    int seccomp_mode;                                       /* [security] seccomp (enum sc_mode) */
     struct user_record rec;
 };
 
