@@ -126,41 +126,6 @@ static int pool_wait_claim(struct fork_vm *f, struct vm_record *rec, struct fork
     }
 }
 
-/*
- * Jail the VMM (vmm/jail/jail.h) once its VM, memory, disk and sockets
- * exist and before any guest code runs. Its run_dir/vm/<id>/ stays visible
- * at the same path (guest connections to <vsock>_<port>); the VM's uid may
- * only traverse it (root:vmgid 0710), never rewrite its meta.
- */
-static int vmm_jail(const struct vmm_request *req, struct fork_vm *f, const struct vm_record *rec,
-                    char *why, size_t whysz)
-{
-    static char root[700];
-    uid_t uid = jail_uid_for(rec->id);
-    snprintf(root, sizeof(root), "%s/root", rec->dir);
-    if ((mkdir(root, 0755) != 0 && errno != EEXIST) || chown(rec->dir, 0, (gid_t)uid) != 0 ||
-        chmod(rec->dir, 0710) != 0) {
-        snprintf(why, whysz, "jail: prepare %.200s: %s", rec->dir, strerror(errno));
-        return BURROW_ERR_SYSTEM;
-    }
-    struct jail_config jc = {
-        .name = rec->id,
-        .root = root,
-        .uid = uid,
-        .gid = (gid_t)uid,
-        .binds = {rec->dir},
-        .nr_binds = 1,
-        .mem_bytes = f->m.vm->ram_size,
-        .nr_vcpus = f->m.vm->nr_vcpus,
-        .seccomp = true,
-        .seccomp_mode = sc_mode_effective(req->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE)};
-    char jwhy[300];
-    int r = jail_enter(&jc, jwhy, sizeof(jwhy));
-    if (r)
-        snprintf(why, whysz, "jail: %s", jwhy);
-    return r;
-}
-
 /* The VMM process: never returns. pooled: wait to be claimed before starting. */
 static void __attribute__((noreturn))
 vmm_process(const struct vmm_request *req, int report_fd, int pooled)
@@ -225,7 +190,10 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
         if ((r = registry_publish(&rec)))
             vmm_fail(&f, &rec, report_fd, "ERR %s\n", burrow_strerror(r));
     }
-    if ((r = vmm_jail(req, &f, &rec, why, sizeof(why))))
+    /* Confined once the VM, its memory, disk and sockets exist; before any guest code runs. */
+    enum sc_mode mode = sc_mode_effective(req->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE);
+    if ((r = jail_enter_vm(rec.dir, rec.id, f.m.vm->ram_size, f.m.vm->nr_vcpus, mode, why,
+                           sizeof(why))))
         vmm_fail(&f, &rec, report_fd, "ERR %s\n", why);
     if ((r = fork_vm_start(&f)))
         vmm_fail(&f, &rec, report_fd, "ERR cannot start the VM: %s\n", burrow_strerror(r));

@@ -257,3 +257,30 @@ int jail_enter(const struct jail_config *c, char *why, size_t whysz)
     sc_test_trigger("vmm");
     return 0;
 }
+
+int jail_enter_vm(const char *vm_dir, const char *vm_id, uint64_t mem_bytes, unsigned nr_vcpus,
+                  enum sc_mode mode, char *why, size_t whysz)
+{
+    static char root[600];
+    uid_t uid = jail_uid_for(vm_id);
+    if (snprintf(root, sizeof(root), "%s/root", vm_dir) >= (int)sizeof(root))
+        return say(why, whysz, BURROW_ERR_TOO_LARGE, "jail: %s is too long", vm_dir);
+    if ((mkdir(root, 0755) != 0 && errno != EEXIST) || chown(vm_dir, 0, (gid_t)uid) != 0 ||
+        chmod(vm_dir, 0711) != 0)
+        return say(why, whysz, BURROW_ERR_SYSTEM, "jail: prepare %.200s", vm_dir);
+    struct jail_config jc = {.name = vm_id,
+                             .root = root,
+                             .uid = uid,
+                             .gid = (gid_t)uid,
+                             .binds = {vm_dir},
+                             .nr_binds = 1,
+                             .mem_bytes = mem_bytes,
+                             .nr_vcpus = nr_vcpus,
+                             .seccomp = true,
+                             .seccomp_mode = mode};
+    char jwhy[300];
+    int r = jail_enter(&jc, jwhy, sizeof(jwhy));
+    if (r)
+        snprintf(why, whysz, "jail: %s", jwhy);
+    return r;
+}

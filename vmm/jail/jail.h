@@ -76,6 +76,17 @@ void jail_pid1_signals(void);
 __attribute__((warn_unused_result)) int jail_enter(const struct jail_config *cfg, char *why,
                                                    size_t whysz);
 
+/*
+ * The usual VMM jail for a VM registered at vm_dir (run_dir/vm/<id>/):
+ * vm_dir/root is the jail's mount point, vm_dir is the one host path it
+ * shows (same path: guest connections to <vsock>_<port>), and vm_dir
+ * becomes root:<vm gid> 0711 so the VMM (and her sessions) reach its sockets but cannot
+ * rewrite its registry entry. Seccomp on, in `mode`.
+ */
+__attribute__((warn_unused_result)) int jail_enter_vm(const char *vm_dir, const char *vm_id,
+                                                      uint64_t mem_bytes, unsigned nr_vcpus,
+                                                      enum sc_mode mode, char *why, size_t whysz);
+
 /* The host pid of the caller (getpid() is 1 inside the pid namespace). */
 pid_t jail_host_pid(void);
 
