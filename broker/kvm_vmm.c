@@ -102,29 +102,12 @@ static int open_conns(const struct kvm_vmm_args *vm)
  */
 static int vmm_jail(struct fork_vm *f, const struct kvm_vmm_args *vm)
 {
-    static char root[sizeof(vm->dir) + 8];
-    uid_t uid = jail_uid_for(vm->id);
-    snprintf(root, sizeof(root), "%s/root", vm->dir);
-    if ((mkdir(root, 0755) != 0 && errno != EEXIST) || chown(vm->dir, 0, (gid_t)uid) != 0 ||
-        chmod(vm->dir, 0711) != 0) {
-        log_error("vm %s: jail: prepare %s: %s", vm->id, vm->dir, strerror(errno));
-        return BURROW_ERR_SYSTEM;
-    }
-    struct jail_config jc = {
-        .name = vm->id,
-        .root = root,
-        .uid = uid,
-        .gid = (gid_t)uid,
-        .binds = {vm->dir},
-        .nr_binds = 1,
-        .mem_bytes = f->m.vm->ram_size,
-        .nr_vcpus = f->m.vm->nr_vcpus,
-        .seccomp = true,
-        .seccomp_mode = sc_mode_effective(vm->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE)};
-    char why[300];
-    int r = jail_enter(&jc, why, sizeof(why));
+    char why[400];
+    enum sc_mode mode = sc_mode_effective(vm->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE);
+    int r = jail_enter_vm(vm->dir, vm->id, f->m.vm->ram_size, f->m.vm->nr_vcpus, mode, why,
+                          sizeof(why));
     if (r)
-        log_error("vm %s: jail: %s", vm->id, why);
+        log_error("vm %s: %s", vm->id, why);
     return r;
 }
 
