@@ -37,7 +37,7 @@ mkdir -p "$NESTED_BUILD/test-results"
 # fault, so what `vm boot -v` can read afterwards is the INIT state; L1's
 # kvm_exit events still hold the faulting RIP, the exits that led there and
 # the event being delivered (intr_info). Costs no measurable time here.
-ktrace=/sys/kernel/tracing ktrace_events="kvm_exit kvm_inj_exception kvm_page_fault"
+ktrace=/sys/kernel/tracing ktrace_events="kvm_exit kvm_inj_exception kvm_inj_virq kvm_page_fault kvm_msr kvm_hypercall"
 ktrace_set() { # 1|0
     [ -n "$ktrace" ] || return 0
     local e
