@@ -224,14 +224,18 @@ static void vcpu_report_death(struct vcpu *v)
     }
 }
 
-/* After a guest death elsewhere (or at any stop, at debug level): where this vCPU was. */
+/*
+ * Where this vCPU was when the VM stopped: after a guest death elsewhere or
+ * when asked (vm->report_positions: a signal stopped a possibly hung guest),
+ * at any stop with debug logging.
+ */
 static void vcpu_report_bystander(struct vcpu *v)
 {
     struct vm *vm = v->vm;
     if (v->reported)
         return;
-    if (!(atomic_load(&vm->death_reported) && log_get_level() >= LOG_LVL_INFO) &&
-        log_get_level() < LOG_LVL_DEBUG)
+    int asked = atomic_load(&vm->death_reported) || atomic_load(&vm->report_positions);
+    if (!(asked && log_get_level() >= LOG_LVL_INFO) && log_get_level() < LOG_LVL_DEBUG)
         return;
     char line[256];
     struct vcpu_dump d;

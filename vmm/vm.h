@@ -131,9 +131,10 @@ struct vm {
     pthread_cond_t cond;
     _Atomic int stopping;
     _Atomic int pause_req;
-    unsigned nr_parked;         /* vCPUs parked (or gone) while pause_req */
-    unsigned nr_exited;         /* vCPU threads that have left their loop */
-    _Atomic int death_reported; /* a vCPU logged its state on a triple fault or KVM error */
+    unsigned nr_parked;           /* vCPUs parked (or gone) while pause_req */
+    unsigned nr_exited;           /* vCPU threads that have left their loop */
+    _Atomic int death_reported;   /* a vCPU logged its state on a triple fault or KVM error */
+    _Atomic int report_positions; /* at the stop, each vCPU logs where it was (info level) */
     struct vm_exit_info exit;
 
     /* Console tail (ring), under its own lock: vCPUs write it, a dying vCPU reads it. */

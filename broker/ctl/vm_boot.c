@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +160,36 @@ static int vm_boot_jail(const struct machine_config *mc, const char *root, const
     return 0;
 }
 
+/*
+ * SIGINT/SIGTERM/SIGHUP stop the VM in order (each vCPU logs where it was
+ * with -v, the terminal is restored) instead of killing the process: a hung
+ * guest stopped by `timeout` or Ctrl-C still says what it was doing. The
+ * signals are blocked in every thread and taken here with sigwait.
+ */
+static void stop_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGHUP);
+}
+
+static void *vm_boot_signal_thread(void *arg)
+{
+    struct vm *vm = arg;
+    sigset_t set;
+    stop_signals(&set);
+    int sig;
+    if (sigwait(&set, &sig) == 0) {
+        atomic_store(&vm->report_positions, 1);
+        vm_request_stop(vm, VM_STOP_HOST, 0, "%s",
+                        sig == SIGINT    ? "SIGINT"
+                        : sig == SIGTERM ? "SIGTERM"
+                                         : "SIGHUP");
+    }
+    return NULL;
+}
+
 static int vm_boot_run(struct machine_config *mc, const char *jail_root, const char *uds)
 {
     static struct machine m; /* large: keep it off the stack */
@@ -173,14 +205,26 @@ static int vm_boot_run(struct machine_config *mc, const char *jail_root, const c
     }
     if (mc->console_in >= 0 && !jail_root)
         tty_raw();
-    if ((r = vm_start(m.vm))) {
+    sigset_t set, old;
+    stop_signals(&set);
+    pthread_sigmask(SIG_BLOCK, &set, &old); /* inherited by every VM thread */
+    pthread_t sigthr;
+    int have_sigthr = pthread_create(&sigthr, NULL, vm_boot_signal_thread, m.vm) == 0;
+    if ((r = vm_start(m.vm)))
+        vm_request_stop(m.vm, VM_STOP_ERROR, 0, "cannot start the VM");
+    struct vm_exit_info info;
+    vm_wait(m.vm, &info); /* after a failed start: waits for the threads that did start */
+    if (have_sigthr) {
+        pthread_cancel(sigthr); /* sigwait is a cancellation point */
+        pthread_join(sigthr, NULL);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    tty_restore();
+    if (r) {
         cli_err(EXIT_RUNTIME, "cannot start the VM: %s", burrow_strerror(r));
         machine_destroy(&m);
         return EXIT_RUNTIME;
     }
-    struct vm_exit_info info;
-    vm_wait(m.vm, &info);
-    tty_restore();
     log_info("VM stopped: %s", info.detail);
     machine_destroy(&m);
     return exit_status(&info);

@@ -37,7 +37,7 @@ mkdir -p "$NESTED_BUILD/test-results"
 # fault, so what `vm boot -v` can read afterwards is the INIT state; L1's
 # kvm_exit events still hold the faulting RIP, the exits that led there and
 # the event being delivered (intr_info). Costs no measurable time here.
-ktrace=/sys/kernel/tracing ktrace_events="kvm_exit kvm_inj_exception kvm_page_fault"
+ktrace=/sys/kernel/tracing ktrace_events="kvm_exit kvm_inj_exception kvm_inj_virq kvm_page_fault kvm_msr kvm_hypercall"
 ktrace_set() { # 1|0
     [ -n "$ktrace" ] || return 0
     local e
@@ -55,13 +55,16 @@ timeout 150 "$ctl" -v vm boot --kernel "$kernel" --initrd initrd.gz --mem 512 --
     --cmdline "$cmdline" >console.log 2>err.log </dev/null
 rc=$?
 t1=${EPOCHREALTIME/./}
-# A guest death: keep L1's trace and show the dying vCPU's last exits.
+# A failed boot: keep L1's trace; show a dying vCPU's last exits, or after a
+# hang (stopped by `timeout`) every vCPU's last ones.
 dead=$(sed -n 's/.*VM stopped: vCPU \([0-9]*\): \(triple fault\|KVM internal error\|VM entry failed\).*/\1/p' err.log)
-if [ -n "$ktrace" ] && [ -n "$dead" ]; then
+if [ -n "$ktrace" ] && [ "$rc" != 0 ]; then
     echo 0 >"$ktrace/tracing_on"
     cp "$ktrace/trace" "$NESTED_BUILD/test-results/nested-linux-$tag.kvmtrace" 2>/dev/null
-    echo "L1 kvm trace, vCPU $dead's last events (whole trace: test-results/nested-linux-$tag.kvmtrace):"
-    grep -E "^ *vcpu$dead-[0-9]+ " "$ktrace/trace" | tail -n 25
+    for v in ${dead:-0 1}; do
+        echo "L1 kvm trace, vCPU $v's last events (all: test-results/nested-linux-$tag.kvmtrace):"
+        grep -E "^ *vcpu$v-[0-9]+ " "$ktrace/trace" | tail -n "$([ -n "$dead" ] && echo 25 || echo 8)"
+    done
 fi
 ktrace_set 0
 [ -n "$ktrace" ] && echo >"$ktrace/trace"
