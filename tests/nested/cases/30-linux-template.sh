@@ -16,17 +16,33 @@ initrd=$NESTED_BUILD/guest/initramfs.cpio.gz
 rm -rf "$LX"
 lx_init
 # template build prints its steps only on a terminal: give it one (script)
-# and stamp each step, so the log says where the time goes.
+# and stamp each step (ms since start), so the log says where the time goes.
+# It runs in the background under our own deadline: if it hangs (an L1 soft
+# lockup in KVM_RUN was seen), the log gets the threads' kernel stacks and
+# L1's soft-lockup report before the case fails.
 t0=$(now)
-script -qfec "$ctl -c $LX_CFG template build --name linux --kernel $kernel --initrd $initrd \
-    --cmdline 'console=ttyS0 panic=-1 quiet' --mem 128 --vcpus 2" /dev/null </dev/null 2>&1 |
+{ script -qfec "$ctl -c $LX_CFG template build --name linux --kernel $kernel --initrd $initrd \
+    --cmdline 'console=ttyS0 panic=-1 quiet' --mem 128 --vcpus 2" /dev/null </dev/null 2>&1; echo "status $?"; } |
     while IFS= read -r line; do
         line=${line//$'\r'/}
         [ -n "$line" ] && echo "$(ms_since "$t0") $line"
-    done >build.log
-rc=${PIPESTATUS[0]}
+    done | tee build.log &
+bpid=$!
+for _ in $(seq 340); do kill -0 $bpid 2>/dev/null || break; sleep 0.5; done
+if kill -0 $bpid 2>/dev/null; then
+    for p in $(pgrep -f "burrowctl -c $LX_CFG template build"); do
+        for t in /proc/$p/task/*; do
+            echo "thread ${t##*/}: $(tr '\0' ' ' <"$t/comm") state $(cut -d' ' -f3 "$t/stat") wchan $(cat "$t/wchan")"
+            sed 's/^/    /' "$t/stack" 2>/dev/null
+        done
+    done
+    dmesg | grep -A30 -m1 "soft lockup" | sed 's/^/    dmesg: /'
+    lock=$(dmesg | grep -c "soft lockup")
+    fail "template build still running after 170 s (L1 soft lockup reports: $lock)"
+fi
+wait $bpid
+rc=$(sed -n 's/^[0-9]* status //p' build.log)
 ms=$(ms_since "$t0")
-cat build.log
 expect_eq "template build exit status" "$rc" 0
 build=$(sed -n 's/^[0-9]* \(linux-[0-9T]*\)$/\1/p' build.log | tail -n 1)
 tdir=$LX/state/templates
