@@ -21,6 +21,7 @@
     offsetof(struct burrow_config, member), sizeof(((struct burrow_config *)0)->member)
 
 static const char *const backend_names[] = {"auto", "kvm", "sandbox", NULL};
+static const char *const seccomp_names[] = {"enforce", "log", NULL};
 
 /* [ssh] listen: space-separated numeric addresses. */
 static int parse_listen(const char *value, void *field, char *err, size_t errsz)
@@ -136,6 +137,8 @@ static const struct config_key keys[] = {
      16ull << 40, NULL, NULL, "1G", "a size 16M-16T (bytes, or with K/M/G/T)"},
     {"users", "allow_root", CFG_BOOL, CFG_FIELD(users.allow_root), 0, 1, NULL, NULL, "no",
      "yes or no"},
+    {"security", "seccomp", CFG_ENUM, CFG_FIELD(security.seccomp), 0, 0, seccomp_names, NULL,
+     "enforce", "enforce or log (log: forbidden syscalls are logged by the kernel, not killed)"},
 };
 
 const struct config_key *config_keys(size_t *n)

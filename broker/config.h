@@ -80,6 +80,9 @@ struct burrow_config {
         uint64_t default_disk_size; /* bytes */
         int allow_root;             /* bool: users get root inside their VM */
     } users;
+    struct {
+        int seccomp; /* 0 enforce, 1 log (= enum sc_mode, vmm/jail/seccomp.h) */
+    } security;
 };
 
 /* --- Loading ------------------------------------------------------------ */

@@ -21,6 +21,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "vmm/jail/tool.h"
 
 const char homedisk_profile[] =
     "# ~/.profile: read by login shells. Created by Burrow for your home disk;\n"
@@ -93,8 +94,10 @@ static void last_line(const char *out, char *line, size_t linesz)
 /*
  * Run argv[0] (a bare tool name) with a minimal environment; returns its
  * exit status (>= 0) or a negative code. *output gets the last line printed.
+ * image_fd >= 0: a hostile image; the tool runs confined (vmm/jail/tool.h)
+ * and must name the image as JAIL_TOOL_PATH.
  */
-static int run_tool(char *const argv[], char *output, size_t outsz)
+static int run_tool_on(char *const argv[], int image_fd, char *output, size_t outsz)
 {
     static char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
     char exe[512];
@@ -116,8 +119,10 @@ static int run_tool(char *const argv[], char *output, size_t outsz)
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0)
             _exit(127);
+        if (image_fd >= 0 && jail_tool_enter(image_fd, sc_mode_effective(SC_MODE_ENFORCE)) != 0)
+            _exit(126);
         /* no inherited fds: image locks, sockets, the user database lock */
-        if (close_range(3, ~0u, 0) < 0)
+        if (image_fd < 0 && close_range(3, ~0u, 0) < 0)
             for (int fd = 3; fd < 65536; fd++)
                 close(fd);
         execve(exe, argv, envp);
@@ -158,6 +163,24 @@ static int run_tool(char *const argv[], char *output, size_t outsz)
         return BURROW_ERR_SYSTEM;
     }
     return WEXITSTATUS(status);
+}
+
+static int run_tool(char *const argv[], char *output, size_t outsz)
+{
+    return run_tool_on(argv, -1, output, outsz);
+}
+
+/* e2fsprogs on an image a guest may have written: confined, owned by the tool uid meanwhile. */
+static int run_tool_confined(char *const argv[], int image_fd, char *output, size_t outsz)
+{
+    struct jail_tool_owner saved;
+    if (jail_tool_own(image_fd, &saved) != 0) {
+        snprintf(output, outsz, "cannot hand the image to the tool uid: %s", strerror(errno));
+        return BURROW_ERR_SYSTEM;
+    }
+    int rc = run_tool_on(argv, image_fd, output, outsz);
+    jail_tool_disown(image_fd, &saved);
+    return rc;
 }
 
 /* Run a tool that must exit 0. */
@@ -367,9 +390,9 @@ int homedisk_resize(const char *path, uint64_t new_size, char *err, size_t errsz
                        (unsigned long long)rounded, (unsigned long long)old);
     }
     /* the image may have been written by a guest: check before resizing */
-    char *fsck[] = {"e2fsck", "-f", "-p", (char *)path, NULL};
+    char *fsck[] = {"e2fsck", "-f", "-p", JAIL_TOOL_PATH, NULL};
     char out[256];
-    int rc = run_tool(fsck, out, sizeof(out));
+    int rc = run_tool_confined(fsck, fd, out, sizeof(out));
     if (rc < 0 || rc >= 4) { /* 1 and 2 mean "errors corrected" */
         homedisk_unlock(fd);
         return set_err(err, errsz, rc < 0 ? rc : BURROW_ERR_FORMAT,
@@ -382,8 +405,8 @@ int homedisk_resize(const char *path, uint64_t new_size, char *err, size_t errsz
         homedisk_unlock(fd);
         return r;
     }
-    char *resize[] = {"resize2fs", (char *)path, NULL};
-    rc = run_tool(resize, out, sizeof(out));
+    char *resize[] = {"resize2fs", JAIL_TOOL_PATH, NULL};
+    rc = run_tool_confined(resize, fd, out, sizeof(out));
     if (rc != 0) {
         /* resize2fs leaves the filesystem at its old size on failure; the file
          * may stay larger, which ext4 does not mind. */

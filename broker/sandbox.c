@@ -2,10 +2,13 @@
 #include "broker/sandbox.h"
 
 #include <grp.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "broker/seccomp_policy.h"
 #include "common/err.h"
 
 uid_t sandbox_session_uid(uint32_t user_uid)
@@ -27,6 +30,31 @@ int sandbox_session_postauth(const struct user_record *rec)
         return BURROW_ERR_SYSTEM;
     /* No RLIMIT_FSIZE 0: stderr (the log) may be a regular file. */
     if (setrlimit(RLIMIT_NPROC, &zero) != 0 || setrlimit(RLIMIT_CORE, &zero) != 0)
+        return BURROW_ERR_SYSTEM;
+    return 0;
+}
+
+int sandbox_session_filter(const struct burrow_config *cfg, enum sandbox_phase phase)
+{
+    const struct sc_policy *p =
+        phase == SANDBOX_PREAUTH ? &session_policy_preauth : &session_policy_postauth;
+    /* The pre-auth filter already said which mode is on: one line per session is enough. */
+    unsigned flags = phase == SANDBOX_POSTAUTH ? SC_FLAG_QUIET : 0;
+    int r = sc_install(p, sc_mode_effective((enum sc_mode)cfg->security.seccomp), flags);
+    if (r == 0)
+        sc_test_trigger(p->name);
+    return r;
+}
+
+int sandbox_session_unshare(const struct burrow_config *cfg)
+{
+    if (geteuid() != 0)
+        return 0; /* tests of the session alone: nothing to hide */
+    if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        return BURROW_ERR_SYSTEM;
+    unsigned long fl = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (mount("burrow-hidden", cfg->paths.state_dir, "tmpfs", fl, "size=4k,mode=0555") != 0)
         return BURROW_ERR_SYSTEM;
     return 0;
 }

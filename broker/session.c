@@ -266,6 +266,10 @@ int session_main(const struct session_args *a)
     s->mfd = a->mfd;
     snprintf(s->addr, sizeof(s->addr), "%s", a->addr);
     srand((unsigned)getpid() ^ (unsigned)time(NULL));
+    if (sandbox_session_filter(s->cfg, SANDBOX_PREAUTH) != 0) {
+        log_error("%s: cannot load the pre-auth seccomp filter", s->addr);
+        return 1;
+    }
     if (auth_init(&s->auth, s->cfg, s->addr) != 0)
         return 1;
     /* login_grace_time covers key exchange and authentication. */
@@ -281,7 +285,8 @@ int session_main(const struct session_args *a)
     tell_master(s, MPROTO_AUTH_OK, s->user, s->method);
     auth_close(&s->auth);
     session_request_vm(s);
-    if (sandbox_session_postauth(&s->rec) != 0) {
+    if (sandbox_session_unshare(s->cfg) != 0 || sandbox_session_postauth(&s->rec) != 0 ||
+        sandbox_session_filter(s->cfg, SANDBOX_POSTAUTH) != 0) {
         log_error("%s: cannot drop privileges after auth", s->user);
         return 1;
     }

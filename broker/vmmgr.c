@@ -77,13 +77,22 @@ static int choose_backend(struct vmmgr *m)
         log_info("vm backend: sandbox (configured)");
         return 0;
     case VM_BACKEND_KVM:
-        log_error("vm backend: kvm is configured but this build has no kvm backend yet (%s)", why);
-        return BURROW_ERR_UNSUPPORTED;
+        /* Configured explicitly: emulated KVM (no VMX/SVM flag) is fine, no /dev/kvm is not. */
+        if (access("/dev/kvm", R_OK | W_OK) != 0) {
+            log_error("vm backend: kvm is configured but /dev/kvm is not usable: %s",
+                      strerror(errno));
+            return BURROW_ERR_UNSUPPORTED;
+        }
+        m->be = &backend_kvm;
+        log_info("vm backend: kvm (configured; %s), template %s", why, m->cfg->vm.template_name);
+        kvm_backend_check(m->cfg);
+        return 0;
     case VM_BACKEND_AUTO:
     default:
-        m->be = &backend_sandbox;
-        log_info("vm backend: sandbox (auto: %s%s)", why,
-                 hw ? "; the kvm backend is not in this build" : "");
+        m->be = hw ? &backend_kvm : &backend_sandbox;
+        log_info("vm backend: %s (auto: %s)", m->be->name, why);
+        if (hw)
+            kvm_backend_check(m->cfg);
         return 0;
     }
 }

@@ -6,7 +6,8 @@
  * without sessions; the backend asks the agent to sync and unmount first),
  * noticing dead VMs (pidfd), re-adopting running VMs from run_dir/vm/<id>/
  * after a restart, and the choice of backend (`auto`: kvm only where
- * hardware virtualization is real, else sandbox).
+ * hardware virtualization is real, else sandbox; `kvm` explicitly also
+ * where KVM is emulated).
  *
  * Everything here is non-blocking: starting a VM forks its supervisor, and
  * the answer to the waiting sessions comes when its ready pipe speaks.
@@ -107,6 +108,9 @@ long vmmgr_now(void);
 /* Backend probes and implementations. */
 int vmmgr_hw_virt_available(char *why, size_t whysz);
 extern const struct vm_backend_ops backend_sandbox;
+extern const struct vm_backend_ops backend_kvm; /* broker/backend_kvm.c */
+/* At start with the kvm backend: warn if the template has no active build. */
+void kvm_backend_check(const struct burrow_config *cfg);
 
 /*
  * Registry (vmm/registry.h): run_dir/vm/<id>/ with `meta`, written by the

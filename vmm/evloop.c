@@ -1,5 +1,6 @@
 /* vmm/evloop.c - epoll loop for the device/event thread (see evloop.h). */
 #include "vmm/evloop.h"
+#include "vmm/jail/policy_vmm.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -160,6 +161,7 @@ int evloop_run(struct evloop *l)
 static void *evloop_thread(void *arg)
 {
     struct evloop *l = arg;
+    vmm_policy_thread_enter(VMM_ROLE_EVENT);
     int r = evloop_run(l);
     if (r)
         log_error_r(r, "event loop failed");

@@ -70,8 +70,10 @@ static void cp_close(struct control_port *cp)
     if (cp->fd < 0)
         return;
     evloop_del(cp->vm->loop, cp->fd);
+    pthread_mutex_lock(&cp->lock); /* control_port_shutdown sends from another thread */
     close(cp->fd);
     cp->fd = -1;
+    pthread_mutex_unlock(&cp->lock);
     cp->in_len = 0;
 }
 
@@ -130,8 +132,22 @@ static void cp_frame(struct control_port *cp, const struct proto_frame *f, struc
         pthread_mutex_unlock(&cp->lock);
         return;
     }
+    case PROTO_SHUTDOWN_ANSWER: {
+        struct proto_shutdown_answer a;
+        if ((r = proto_get_shutdown_answer(f, &a)))
+            break;
+        pthread_mutex_lock(&cp->lock);
+        cp->shutdown_code = a.code;
+        snprintf(cp->shutdown_text, sizeof(cp->shutdown_text), "%.*s",
+                 (int)(a.text.len < sizeof(cp->shutdown_text) ? a.text.len
+                                                              : sizeof(cp->shutdown_text) - 1),
+                 a.text.p);
+        cp->nr_shutdown++;
+        pthread_cond_broadcast(&cp->cond);
+        pthread_mutex_unlock(&cp->lock);
+        return;
+    }
     case PROTO_HEARTBEAT:
-    case PROTO_SHUTDOWN_ANSWER:
     case PROTO_ERROR:
         return;
     default:
@@ -185,12 +201,14 @@ static void cp_accept(void *ctx, int fd, uint32_t guest_port)
     (void)guest_port;
     struct control_port *cp = ctx;
     cp_close(cp); /* one agent connection; a new one replaces the old */
-    cp->fd = fd;
     cp->in_len = 0;
     if (evloop_add(cp->vm->loop, fd, EPOLLIN, cp_readable, cp)) {
         close(fd);
-        cp->fd = -1;
+        return;
     }
+    pthread_mutex_lock(&cp->lock);
+    cp->fd = fd;
+    pthread_mutex_unlock(&cp->lock);
 }
 
 int control_port_listen(struct control_port *cp, struct devices *d)
@@ -231,6 +249,45 @@ int control_port_wait_ready(struct control_port *cp, unsigned seen, unsigned tim
         if (pthread_cond_timedwait(&cp->cond, &cp->lock, &step) == ETIMEDOUT &&
             (step.tv_sec == dl.tv_sec && step.tv_nsec == dl.tv_nsec))
             r = cp->nr_ready > seen ? 0 : BURROW_ERR_TIMEOUT;
+    }
+    pthread_mutex_unlock(&cp->lock);
+    return r;
+}
+
+static void deadline_after(struct timespec *dl, unsigned ms)
+{
+    clock_gettime(CLOCK_REALTIME, dl);
+    dl->tv_sec += ms / 1000;
+    dl->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (dl->tv_nsec >= 1000000000L) {
+        dl->tv_sec++;
+        dl->tv_nsec -= 1000000000L;
+    }
+}
+
+int control_port_shutdown(struct control_port *cp, unsigned timeout_ms, int32_t *code, char *text,
+                          size_t textsz)
+{
+    uint8_t mem[64];
+    struct buf b;
+    struct proto_shutdown sd = {.flags = 0};
+    buf_init_writer(&b, mem, sizeof(mem));
+    if (proto_put_shutdown(&b, &sd))
+        return BURROW_ERR_INVALID;
+    struct timespec dl;
+    deadline_after(&dl, timeout_ms);
+    int r = 0;
+    pthread_mutex_lock(&cp->lock);
+    unsigned seen = cp->nr_shutdown;
+    if (cp->fd < 0 || send(cp->fd, buf_data(&b), buf_used(&b), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+                          (ssize_t)buf_used(&b))
+        r = BURROW_ERR_CLOSED;
+    while (r == 0 && cp->nr_shutdown == seen)
+        if (pthread_cond_timedwait(&cp->cond, &cp->lock, &dl) == ETIMEDOUT)
+            r = cp->nr_shutdown != seen ? 0 : BURROW_ERR_TIMEOUT;
+    if (r == 0) {
+        *code = cp->shutdown_code;
+        snprintf(text, textsz, "%s", cp->shutdown_text);
     }
     pthread_mutex_unlock(&cp->lock);
     return r;
@@ -338,13 +395,16 @@ int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, 
                             why, whysz);
     if (r)
         return r;
+    f->t.files_ns = fork_now_ns();
     if ((r = fork_build_machine(f, cfg, &info, why, whysz)))
         return r;
+    f->t.machine_ns = fork_now_ns();
     control_port_init(&f->cp, f->m.vm, &cfg->id);
     if ((r = control_port_listen(&f->cp, &f->m.devices)))
         return say(why, whysz, r, "control port: %s", burrow_strerror(r));
     if ((r = snap_restore_machine(&f->m, &f->snap, why, whysz)))
         return r;
+    f->t.state_ns = fork_now_ns();
     if (cfg->home_disk && (r = fork_vm_attach_home(f, cfg->home_disk, why, whysz)))
         return r;
     f->t.restored_ns = fork_now_ns();

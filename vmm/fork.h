@@ -47,6 +47,9 @@ struct control_port {
     unsigned nr_ready;                  /* READY frames received */
     uint64_t ready_ns;                  /* CLOCK_MONOTONIC of the last READY */
     uint8_t entropy[PROTO_ENTROPY_LEN]; /* the last entropy sent (tests) */
+    unsigned nr_shutdown;               /* SHUTDOWN_ANSWER frames received */
+    int32_t shutdown_code;              /* the last answer's code and text */
+    char shutdown_text[128];
 };
 
 void control_port_init(struct control_port *cp, struct vm *vm, const struct fork_identity *id);
@@ -59,6 +62,16 @@ __attribute__((warn_unused_result)) int control_port_listen(struct control_port 
 __attribute__((warn_unused_result)) int control_port_wait_ready(struct control_port *cp,
                                                                 unsigned seen, unsigned timeout_ms);
 
+/*
+ * Ask the agent to sync and unmount the home disk (SHUTDOWN) and wait for its
+ * SHUTDOWN_ANSWER: 0 with *code/text set, BURROW_ERR_CLOSED (no agent
+ * connection), BURROW_ERR_TIMEOUT. Called from a thread other than the event
+ * thread (the fd is used under cp->lock).
+ */
+__attribute__((warn_unused_result)) int control_port_shutdown(struct control_port *cp,
+                                                              unsigned timeout_ms, int32_t *code,
+                                                              char *text, size_t textsz);
+
 struct fork_config {
     const char *build_dir; /* templates/NAME-TS */
     const char *vsock_uds; /* the VM's host-side vsock socket (must not exist) */
@@ -69,7 +82,10 @@ struct fork_config {
 
 struct fork_timings {
     uint64_t start_ns;    /* fork_vm_create entered */
-    uint64_t restored_ns; /* state restored, about to start the vCPUs */
+    uint64_t files_ns;    /* state read and checked, memory opened */
+    uint64_t machine_ns;  /* VM (memslots, irqchip, vCPUs) and devices created */
+    uint64_t state_ns;    /* KVM and device state restored */
+    uint64_t restored_ns; /* home disk attached: about to start the vCPUs */
 };
 
 struct fork_vm {

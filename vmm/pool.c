@@ -75,6 +75,9 @@ int pool_claim_decode(const char *line, struct pool_claim *c)
     memset(c, 0, sizeof(*c));
     char verb[8], ns[24], uid[12], gid[12], disk[sizeof(c->home_disk)];
     struct fork_identity *id = &c->id;
+    size_t len = strlen(line);
+    if (len == 0 || line[len - 1] == ' ') /* a space ends a field, never the line */
+        return BURROW_ERR_FORMAT;
     const char *p = line;
     p = field(p, verb, sizeof(verb));
     p = field(p, ns, sizeof(ns));

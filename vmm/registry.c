@@ -1,5 +1,6 @@
 /* vmm/registry.c - run_dir/vm/<id>/ records of running VMM processes (see registry.h). */
 #include "vmm/registry.h"
+#include "vmm/jail/jail.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -92,7 +93,7 @@ int registry_create(const char *run_dir, struct vm_record *rec)
 
 int registry_publish(struct vm_record *rec)
 {
-    rec->pid = getpid();
+    rec->pid = jail_host_pid(); /* getpid() is 1 in the VMM's pid namespace */
     rec->pid_start = registry_pid_start(rec->pid);
     char text[META_MAX], tmp[600], path[600];
     int n = snprintf(text, sizeof(text),
@@ -125,6 +126,8 @@ void registry_remove(const char *dir)
             unlink(path);
     }
     /* Sockets the guest's connections were forwarded to (<vsock>_<port>) are not ours. */
+    if (snprintf(path, sizeof(path), "%s/root", dir) < (int)sizeof(path))
+        rmdir(path); /* the jail's mount point (vmm/jail/jail.h) */
     rmdir(dir);
 }
 

@@ -198,8 +198,15 @@ int template_build(const struct template_build_config *cfg, char *build_out, cha
         return BURROW_ERR_NOMEM;
     b->cfg = cfg;
     snprintf(b->tmpdir, sizeof(b->tmpdir), "%s/.build-%s", cfg->templates_dir, build);
-    snprintf(b->sock, sizeof(b->sock), "/tmp/burrow-template-%d.sock", (int)getpid());
-    unlink(b->sock);
+    /*
+     * The template VM's vsock socket lives in its build directory (nobody
+     * else can pre-create it there); vsock allows 96 bytes of path, so a
+     * deep templates_dir falls back to a per-process name in /tmp.
+     */
+    if (tpl_pjoin(b->sock, 97, b->tmpdir, "vsock.sock")) {
+        snprintf(b->sock, sizeof(b->sock), "/tmp/burrow-template-%d.sock", (int)getpid());
+        unlink(b->sock);
+    }
     snprintf(final, sizeof(final), "%s/%s", cfg->templates_dir, build);
     int r;
     if (mkdir(b->tmpdir, 0755) < 0) {
@@ -218,6 +225,7 @@ int template_build(const struct template_build_config *cfg, char *build_out, cha
     if ((r = build_boot(b, why, whysz)) || (r = build_snapshot(b, why, whysz)) ||
         (r = build_write(b, why, whysz)))
         goto out;
+    unlink(b->sock); /* the VM is stopped: nothing listens there any more */
     if (rename(b->tmpdir, final) < 0 || tpl_fsync_dir(cfg->templates_dir)) {
         r = tpl_say(why, whysz, BURROW_ERR_SYSTEM, "cannot rename the build to %s", final);
         goto out;

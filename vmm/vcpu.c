@@ -1,5 +1,6 @@
 /* vmm/vcpu.c - vCPU set-up, run loop, kicks, pause/resume/stop (see vcpu.h). */
 #include "vmm/vcpu.h"
+#include "vmm/jail/policy_vmm.h"
 
 #include <errno.h>
 #include <linux/kvm.h>
@@ -15,6 +16,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/x86/cpuid.h"
+#include "vmm/x86/vcpu_dump.h"
 
 #define MSR_IA32_SYSENTER_CS  0x174
 #define MSR_IA32_SYSENTER_ESP 0x175
@@ -162,6 +164,8 @@ static void vcpu_handle_io(struct vcpu *v)
     int is_write = run->io.direction == KVM_EXIT_IO_OUT;
     /* String I/O: count accesses of size bytes, back to back in the page. */
     for (uint32_t i = 0; i < run->io.count; i++) {
+        if (is_write && run->io.port == VM_COM1_PORT && run->io.size == 1)
+            vm_console_record(v->vm, data[0]);
         if (bus_dispatch(&v->vm->bus, BUS_PIO, run->io.port, data, run->io.size, is_write) &&
             log_get_level() >= LOG_LVL_DEBUG && log_ratelimit_ok(&v->unclaimed_rl, 20, 1)) {
             uint32_t val = 0;
@@ -185,6 +189,57 @@ static void vcpu_handle_mmio(struct vcpu *v)
                   len);
 }
 
+/* Log a multi-line text one line at a time (each log line stays one line). */
+static void log_lines(const char *prefix, char *text)
+{
+    for (char *line = text, *nl; line && *line; line = nl ? nl + 1 : NULL) {
+        nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        log_info("%s%s", prefix, line);
+    }
+}
+
+/*
+ * The guest died on this vCPU: log its state and the console's last lines
+ * (at info level: `vm boot -v`, burrowd's log). Once per VM: the first
+ * vCPU to die wins, as its stop reason does.
+ */
+static void vcpu_report_death(struct vcpu *v)
+{
+    struct vm *vm = v->vm;
+    if (atomic_exchange(&vm->death_reported, 1))
+        return;
+    v->reported = 1;
+    if (log_get_level() < LOG_LVL_INFO)
+        return;
+    static _Thread_local char text[4096];
+    struct vcpu_dump d;
+    vcpu_dump_capture(v->fd, v->index, &vm->mem, &d);
+    vcpu_dump_format(&d, text, sizeof(text));
+    log_lines("", text);
+    if (vm_console_tail(vm, text, sizeof(text), 8)) {
+        log_info("console, last lines before the stop:");
+        log_lines("  | ", text);
+    }
+}
+
+/* After a guest death elsewhere (or at any stop, at debug level): where this vCPU was. */
+static void vcpu_report_bystander(struct vcpu *v)
+{
+    struct vm *vm = v->vm;
+    if (v->reported)
+        return;
+    if (!(atomic_load(&vm->death_reported) && log_get_level() >= LOG_LVL_INFO) &&
+        log_get_level() < LOG_LVL_DEBUG)
+        return;
+    char line[256];
+    struct vcpu_dump d;
+    vcpu_dump_capture(v->fd, v->index, &vm->mem, &d);
+    vcpu_dump_format_short(&d, line, sizeof(line));
+    log_info("%s", line);
+}
+
 /* Returns 0 to keep running, 1 when the VM is stopping. */
 static int vcpu_handle_exit(struct vcpu *v)
 {
@@ -201,6 +256,7 @@ static int vcpu_handle_exit(struct vcpu *v)
     case KVM_EXIT_HLT:
         return 0;
     case KVM_EXIT_SHUTDOWN:
+        vcpu_report_death(v);
         vm_request_stop(vm, VM_STOP_TRIPLE_FAULT, 0, "vCPU %u: triple fault", v->index);
         return 1;
     case KVM_EXIT_SYSTEM_EVENT:
@@ -210,10 +266,21 @@ static int vcpu_handle_exit(struct vcpu *v)
             vm_request_stop(vm, VM_STOP_POWEROFF, 0, "power-off");
         return 1;
     case KVM_EXIT_INTERNAL_ERROR:
+        if (log_get_level() >= LOG_LVL_INFO) {
+            uint32_t n = run->internal.ndata < 4 ? run->internal.ndata : 4;
+            log_info("vCPU %u: internal error suberror %u, %u data words: %llx %llx %llx %llx",
+                     v->index, run->internal.suberror, run->internal.ndata,
+                     (unsigned long long)(n > 0 ? run->internal.data[0] : 0),
+                     (unsigned long long)(n > 1 ? run->internal.data[1] : 0),
+                     (unsigned long long)(n > 2 ? run->internal.data[2] : 0),
+                     (unsigned long long)(n > 3 ? run->internal.data[3] : 0));
+        }
+        vcpu_report_death(v);
         vm_request_stop(vm, VM_STOP_ERROR, 0, "vCPU %u: KVM internal error, suberror %u", v->index,
                         run->internal.suberror);
         return 1;
     case KVM_EXIT_FAIL_ENTRY:
+        vcpu_report_death(v);
         vm_request_stop(vm, VM_STOP_ERROR, 0, "vCPU %u: VM entry failed, reason 0x%llx", v->index,
                         (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
         return 1;
@@ -277,6 +344,7 @@ static void vcpu_loop(struct vcpu *v)
     }
     /* Leave guest state consistent for a final snapshot or inspection. */
     vcpu_settle(v);
+    vcpu_report_bystander(v);
 }
 
 static void *vcpu_thread(void *arg)
@@ -286,6 +354,7 @@ static void *vcpu_thread(void *arg)
     char name[16];
     snprintf(name, sizeof(name), "vcpu%u", v->index);
     pthread_setname_np(pthread_self(), name);
+    vmm_policy_thread_enter(VMM_ROLE_VCPU);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, vcpu_kick_signal());

@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "common/log.h"
@@ -98,7 +99,11 @@ struct vcpu {
     uint64_t nr_exits;
     uint64_t first_exit_ns;            /* CLOCK_MONOTONIC of the first exit (bench-boot) */
     struct log_ratelimit unclaimed_rl; /* guest-triggered "unclaimed port/MMIO" logs */
+    int reported;                      /* this vCPU logged the guest's death */
 };
+
+/* The last bytes the guest wrote to COM1's data port: printed when the guest dies. */
+#define VM_CONSOLE_TAIL 2048
 
 struct vm_timings {
     /* Nanoseconds spent in each set-up step (bench-boot). */
@@ -126,9 +131,16 @@ struct vm {
     pthread_cond_t cond;
     _Atomic int stopping;
     _Atomic int pause_req;
-    unsigned nr_parked; /* vCPUs parked (or gone) while pause_req */
-    unsigned nr_exited; /* vCPU threads that have left their loop */
+    unsigned nr_parked;         /* vCPUs parked (or gone) while pause_req */
+    unsigned nr_exited;         /* vCPU threads that have left their loop */
+    _Atomic int death_reported; /* a vCPU logged its state on a triple fault or KVM error */
     struct vm_exit_info exit;
+
+    /* Console tail (ring), under its own lock: vCPUs write it, a dying vCPU reads it. */
+    pthread_mutex_t console_lock;
+    char console_tail[VM_CONSOLE_TAIL];
+    unsigned console_pos; /* next write */
+    unsigned console_len; /* bytes held, <= VM_CONSOLE_TAIL */
 };
 
 /*
@@ -170,5 +182,13 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code, const 
  */
 __attribute__((warn_unused_result)) int vm_pause(struct vm *vm, unsigned timeout_ms);
 void vm_resume(struct vm *vm);
+
+/* Keep one guest console byte (printable, tab and newline only) in the tail ring. */
+void vm_console_record(struct vm *vm, uint8_t c);
+/*
+ * The last max_lines lines of the console tail into out (NUL-terminated,
+ * lines separated by '\n'); returns the length.
+ */
+size_t vm_console_tail(struct vm *vm, char *out, size_t outsz, unsigned max_lines);
 
 #endif /* BURROW_VMM_VM_H */

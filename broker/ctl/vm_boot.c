@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -20,11 +21,12 @@
 #include "broker/ctl/ctl.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "vmm/jail/jail.h"
 #include "vmm/machine.h"
 
 static const char vm_boot_usage[] =
     "usage: burrowctl vm boot --kernel FILE [--initrd FILE] [--cmdline STR] [--mem MiB] "
-    "[--vcpus N] [--vsock-uds PATH [--cid N]] [--disk FILE[:ro]]";
+    "[--vcpus N] [--vsock-uds PATH [--cid N]] [--disk FILE[:ro]] [--jail]";
 
 /* Read a whole file of at most max bytes. */
 static int read_file(const char *path, size_t max, uint8_t **out, size_t *len)
@@ -127,7 +129,36 @@ static void tty_raw(void)
     }
 }
 
-static int vm_boot_run(struct machine_config *mc)
+/* With --jail: the VM exists, nothing has run yet; confine before the threads start. */
+static int vm_boot_jail(const struct machine_config *mc, const char *root, const char *uds)
+{
+    static char name[32], uds_dir[4096];
+    snprintf(name, sizeof(name), "boot-%d", (int)jail_host_pid());
+    struct jail_config jc = {.name = name,
+                             .root = root,
+                             .uid = jail_uid_for(name),
+                             .gid = (gid_t)jail_uid_for(name),
+                             .mem_bytes = mc->mem_size,
+                             .nr_vcpus = mc->nr_vcpus,
+                             .seccomp = true,
+                             .seccomp_mode = sc_mode_effective(SC_MODE_ENFORCE)};
+    /* Guest-initiated connections go to <uds>_<port>: keep that directory visible. */
+    if (uds && uds[0] == '/' && strlen(uds) < sizeof(uds_dir)) {
+        snprintf(uds_dir, sizeof(uds_dir), "%s", uds);
+        char *slash = strrchr(uds_dir, '/');
+        if (slash && slash != uds_dir) {
+            *slash = '\0';
+            jc.binds[jc.nr_binds++] = uds_dir;
+        }
+    }
+    char why[300];
+    int r = jail_enter(&jc, why, sizeof(why));
+    if (r)
+        return cli_err(EXIT_RUNTIME, "jail: %s", why);
+    return 0;
+}
+
+static int vm_boot_run(struct machine_config *mc, const char *jail_root, const char *uds)
 {
     static struct machine m; /* large: keep it off the stack */
     int r = machine_create(&m, mc);
@@ -136,7 +167,11 @@ static int vm_boot_run(struct machine_config *mc)
         machine_destroy(&m);
         return EXIT_RUNTIME;
     }
-    if (mc->console_in >= 0)
+    if (jail_root && vm_boot_jail(mc, jail_root, uds) != 0) {
+        machine_destroy(&m);
+        return EXIT_RUNTIME;
+    }
+    if (mc->console_in >= 0 && !jail_root)
         tty_raw();
     if ((r = vm_start(m.vm))) {
         cli_err(EXIT_RUNTIME, "cannot start the VM: %s", burrow_strerror(r));
@@ -151,19 +186,63 @@ static int vm_boot_run(struct machine_config *mc)
     return exit_status(&info);
 }
 
+/*
+ * --jail: this process stays outside (terminal mode, exit status); the VMM
+ * is its child, PID 1 of a new pid namespace, jailed once its VM exists.
+ */
+static int vm_boot_jailed(struct machine_config *mc, const char *uds)
+{
+    char root[] = "/tmp/burrow-jail-XXXXXX";
+    if (!mkdtemp(root))
+        return cli_err(EXIT_RUNTIME, "jail root: %s", strerror(errno));
+    if (mc->console_in >= 0)
+        tty_raw();
+    fflush(NULL);
+    pid_t child;
+    if (jail_pidns_fork(&child) != 0) {
+        tty_restore();
+        rmdir(root);
+        return cli_err(EXIT_RUNTIME, "new pid namespace: %s", strerror(errno));
+    }
+    if (child == 0) {
+        int keep[1] = {-1};
+        if (jail_close_inherited(keep, 0) != 0)
+            _exit(cli_err(EXIT_RUNTIME, "close inherited fds: %s", strerror(errno)));
+        int rc = vm_boot_run(mc, root, uds);
+        fflush(NULL);
+        _exit(rc);
+    }
+    int st = 0;
+    while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+        ;
+    tty_restore();
+    rmdir(root);
+    if (WIFSIGNALED(st)) {
+        cli_err(EXIT_RUNTIME, "the jailed VMM was killed by signal %d (%s)", WTERMSIG(st),
+                strsignal(WTERMSIG(st)));
+        return 128 + WTERMSIG(st);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : EXIT_RUNTIME;
+}
+
 int ctl_vm_boot(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
-        {"cmdline", required_argument, NULL, 'c'}, {"mem", required_argument, NULL, 'm'},
-        {"vcpus", required_argument, NULL, 'n'},   {"vsock-uds", required_argument, NULL, 'u'},
-        {"cid", required_argument, NULL, 'C'},     {"disk", required_argument, NULL, 'd'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"kernel", required_argument, NULL, 'k'},
+                                         {"initrd", required_argument, NULL, 'i'},
+                                         {"cmdline", required_argument, NULL, 'c'},
+                                         {"mem", required_argument, NULL, 'm'},
+                                         {"vcpus", required_argument, NULL, 'n'},
+                                         {"vsock-uds", required_argument, NULL, 'u'},
+                                         {"cid", required_argument, NULL, 'C'},
+                                         {"disk", required_argument, NULL, 'd'},
+                                         {"jail", no_argument, NULL, 'J'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
     unsigned long mem_mib = 256, vcpus = 1, cid = 3;
     struct devices_config dc = {0};
     static char disk[4096];
-    int opt;
+    int opt, jail = 0;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
@@ -195,6 +274,9 @@ int ctl_vm_boot(int argc, char **argv)
             if (parse_disk(optarg, disk, sizeof(disk), &dc.disk_ro))
                 return cli_err(EXIT_USAGE, "--disk: FILE or FILE:ro");
             dc.disk = disk;
+            break;
+        case 'J':
+            jail = 1;
             break;
         case 'h':
             printf("%s\n", vm_boot_usage);
@@ -228,7 +310,7 @@ int ctl_vm_boot(int argc, char **argv)
     struct stat st;
     if (fstat(STDIN_FILENO, &st) < 0 || S_ISREG(st.st_mode))
         mc.console_in = -1;
-    int rc = vm_boot_run(&mc);
+    int rc = jail ? vm_boot_jailed(&mc, dc.vsock_uds) : vm_boot_run(&mc, NULL, NULL);
     free(kbuf);
     free(ibuf);
     return rc;

@@ -1,5 +1,6 @@
 # tests/e2e/: end-to-end tier (real OpenSSH client against burrowd with the
-# sandbox backend) and the ssh benchmark against Debian's sshd.
+# sandbox backend, run.sh; then the kvm-backend group with a test-guest
+# template, kvm.sh) and the ssh benchmark against Debian's sshd.
 SANDBOX_IMAGE := $(B)/sandbox/rootfs.cpio.gz
 $(SANDBOX_IMAGE): $(B)/guest/burrow-agent broker/mkrootfs-sandbox.sh
 	broker/mkrootfs-sandbox.sh $@ $(B)/guest/burrow-agent
@@ -9,6 +10,6 @@ BENCHES += bench-ssh
 DEB_PKGS += openssh-client openssh-server openssh-sftp-server busybox-static cpio python3
 .PHONY: test-e2e bench-ssh
 test-e2e: all $(SANDBOX_IMAGE)
-	tests/e2e/run.sh $(B)
+	@rc=0; tests/e2e/run.sh $(B) || rc=1; tests/e2e/kvm.sh $(B) || rc=1; exit $$rc
 bench-ssh: all $(SANDBOX_IMAGE)
 	tests/e2e/bench-ssh.sh $(B)

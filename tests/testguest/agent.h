@@ -48,4 +48,20 @@ int tgv_event_next(void);
 uint32_t tgv_mark(void);
 int tgv_quiet_since(uint32_t mark);
 
+/* Connections (agent_mode.c): slot 0 is the control connection to port 1025. */
+#define TG_CONNS 4
+/* Send bytes on a connection (split into packets); close it (vsock SHUTDOWN). */
+void tg_conn_send(unsigned slot, const void *data, uint32_t len);
+void tg_conn_close(unsigned slot);
+
+/* agent_session.c: the agent protocol on port 1024 (built-in commands). */
+struct buf;
+struct proto_str;
+void tgs_open(unsigned slot);
+/* 1 if the bytes were session frames and handled, 0 for a plain echo connection. */
+int tgs_data(unsigned slot, const uint8_t *p, uint32_t len);
+void tgs_identity(struct proto_str user, struct proto_str hostname);
+/* Append the SHUTDOWN_ANSWER to the control port's SHUTDOWN. */
+int tgs_shutdown_answer(struct buf *b);
+
 #endif /* BURROW_TESTS_TESTGUEST_AGENT_H */

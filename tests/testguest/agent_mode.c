@@ -2,8 +2,10 @@
  * tests/testguest/agent_mode.c - `testguest.mode=agent`: the test guest as
  * a template VM. It behaves like burrow-agent on the control port (connects
  * to host CID 2 port 1025 over a polled virtio-vsock driver, HELLO, prints
- * the IDENTITY it gets, answers READY, reconnects after a TRANSPORT_RESET)
- * and echoes bytes on guest port 1024.
+ * the IDENTITY it gets, answers READY, reconnects after a TRANSPORT_RESET,
+ * answers SHUTDOWN) and echoes bytes on guest port 1024 — or, when a
+ * connection starts with a HELLO frame, runs agent_session.c's built-in
+ * commands.
  *
  * Its state while idle is chosen so that a shallow restore fails (design
  * §5, issue 6): a TSC-deadline timer armed, kvmclock enabled (and checked
@@ -314,7 +316,7 @@ struct conn {
     uint8_t in[8192];
     size_t in_len;
 };
-static struct conn conns[4];
+static struct conn conns[TG_CONNS];
 static uint32_t next_port = 50000;
 static int restored, ready_sent, restore_checked;
 
@@ -323,6 +325,27 @@ static void send_pkt(struct conn *c, uint32_t lport, uint32_t pport, uint16_t op
 {
     struct tgv_hdr h = {tgv_cid, 2, lport, pport, len, 1, op, 0, 65536, c ? c->fwd_cnt : 0};
     tgv_send(&h, data, len);
+}
+
+void tg_conn_send(unsigned slot, const void *data, uint32_t len)
+{
+    const uint8_t *p = data;
+    while (slot < TG_CONNS && conns[slot].state == C_OPEN && len) {
+        uint32_t k = len < 2048 ? len : 2048;
+        send_pkt(&conns[slot], conns[slot].lport, conns[slot].pport, 5, p, k);
+        p += k;
+        len -= k;
+    }
+}
+
+void tg_conn_close(unsigned slot)
+{
+    if (slot >= TG_CONNS || conns[slot].state != C_OPEN)
+        return;
+    struct conn *c = &conns[slot];
+    struct tgv_hdr h = {tgv_cid, 2, c->lport, c->pport, 0, 1, 4, 3, 65536, c->fwd_cnt};
+    tgv_send(&h, NULL, 0); /* SHUTDOWN, both directions; the host's RST finds no conn */
+    c->state = C_FREE;
 }
 
 static void control_connect(void)
@@ -417,6 +440,7 @@ static void on_identity(struct conn *c, const struct proto_frame *f)
     putx8(last_entropy, 16);
     puts_("\n");
     memcpy(last_entropy, id.entropy, 16);
+    tgs_identity(id.user, id.hostname);
     if (id.flags & PROTO_ID_F_HOME_DISK)
         report_disk();
     struct proto_ready r;
@@ -465,6 +489,14 @@ static void control_data(struct conn *c, const uint8_t *p, uint32_t len)
     while (c->in_len && proto_frame_parse(c->in, c->in_len, &f) == 0) {
         if (f.type == PROTO_IDENTITY)
             on_identity(c, &f);
+        if (f.type == PROTO_SHUTDOWN) {
+            uint8_t mem[128];
+            struct buf b;
+            buf_init_writer(&b, mem, sizeof(mem));
+            if (tgs_shutdown_answer(&b) == 0)
+                send_frame(c, &b);
+            puts_("testguest: shutdown answered\n");
+        }
         memmove(c->in, c->in + f.size, c->in_len - f.size);
         c->in_len -= f.size;
     }
@@ -472,7 +504,7 @@ static void control_data(struct conn *c, const uint8_t *p, uint32_t len)
 
 static struct conn *find_conn(uint32_t lport, uint32_t pport)
 {
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < TG_CONNS; i++)
         if (conns[i].state != C_FREE && conns[i].lport == lport && conns[i].pport == pport)
             return &conns[i];
     return NULL;
@@ -486,7 +518,7 @@ static void on_packet(const struct tgv_hdr *h, const uint8_t *data)
             send_pkt(NULL, h->dst_port, h->src_port, 3, NULL, 0);
             return;
         }
-        for (int i = 1; i < 4 && !c; i++)
+        for (int i = 1; i < TG_CONNS && !c; i++)
             if (conns[i].state == C_FREE)
                 c = &conns[i];
         if (!c) {
@@ -497,6 +529,7 @@ static void on_packet(const struct tgv_hdr *h, const uint8_t *data)
         c->state = C_OPEN;
         c->lport = 1024;
         c->pport = h->src_port;
+        tgs_open((unsigned)(c - conns));
         send_pkt(c, 1024, c->pport, 2, NULL, 0); /* RESPONSE */
         return;
     }
@@ -536,7 +569,7 @@ static void on_packet(const struct tgv_hdr *h, const uint8_t *data)
         c->fwd_cnt += h->len;
         if (c->control)
             control_data(c, data, h->len);
-        else
+        else if (!tgs_data((unsigned)(c - conns), data, h->len))
             send_pkt(c, c->lport, c->pport, 5, data, h->len); /* echo */
         break;
     case 7: /* CREDIT_REQUEST */

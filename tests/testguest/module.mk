@@ -2,7 +2,7 @@
 # VMM's ELF loader at 1 MiB, entered in 64-bit mode; main work at CPL3).
 TESTGUEST := $(B)/tests/testguest
 TESTGUEST_SRCS := tests/testguest/entry.S tests/testguest/main.c tests/testguest/agent_mode.c \
-	tests/testguest/agent_vq.c tests/testguest/tg_libc.c \
+	tests/testguest/agent_session.c tests/testguest/agent_vq.c tests/testguest/tg_libc.c \
 	common/buf.c common/proto.c
 TESTGUEST_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -g -I. -ffreestanding -fno-pic \
 	-fno-pie -mno-red-zone -mgeneral-regs-only -fno-stack-protector -fno-builtin \

@@ -1,0 +1,154 @@
+/*
+ * broker/backend_kvm.c - the kvm backend of burrowd's VM manager: each
+ * user's environment is a VM forked from the active build of the template
+ * `[vm] template` (vmm/fork.h, docs/fork.md).
+ *
+ * Per VM the master forks one VMM process (a direct child, so the master's
+ * pidfd and waitpid see it; setsid, so it outlives a master restart and is
+ * re-adopted from run_dir/vm/<id>/). The VMM process:
+ *   - publishes the registry entry vmmgr.c created (`meta`: its own pid and
+ *     start time, user, template, build), so `burrowctl vm list|kill` see it;
+ *   - maps the build copy-on-write and restores it (fork_vm_create), with her
+ *     identity (name, uid, gid, shell, /home/NAME, hostname burrow-NAME) and
+ *     her state_dir/users/NAME/home.img attached to the empty blk slot (OFD
+ *     lock: a second VM for her is refused);
+ *   - serves the host side of vsock at run_dir/vm/<id>/vsock.sock, owned by
+ *     her session uid (broker/sandbox.h) and 0600, so the session process
+ *     reaches it after dropping privileges and `CONNECT 1024` as with the
+ *     sandbox;
+ *   - writes 'R' to the master's ready pipe once the agent said READY;
+ *   - on SIGTERM (idle reap, `vm kill`) sends the agent SHUTDOWN (sync and
+ *     unmount the home disk), waits for its answer (bounded), stops the VM,
+ *     removes its registry entry and exits 0. A VM that stops on its own
+ *     (power-off, reset, crash) makes the process exit 1: "died unexpectedly".
+ *
+ *   - keeps dir/conns, its count of session connections, for idle decisions.
+ *
+ * Not done here: the VMM jail (namespaces, own uid, seccomp) and the warm
+ * pool; a burrowd VM is always a fresh fork.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "broker/kvm_vmm.h"
+#include "broker/sandbox.h"
+#include "broker/vmmgr.h"
+#include "common/err.h"
+#include "common/log.h"
+#include "vmm/template.h"
+
+/* Resolve the build and the disk in the master: errors show up at once. */
+static int kvm_prepare(const struct vmmgr *m, const struct vm *vm, const struct user_record *rec,
+                       struct kvm_vmm_args *req)
+{
+    const struct burrow_config *cfg = m->cfg;
+    char tdir[CONFIG_PATH_MAX + 16];
+    struct stat st;
+    memset(req, 0, sizeof(*req));
+    snprintf(tdir, sizeof(tdir), "%s/templates", cfg->paths.state_dir);
+    if (!template_name_ok(cfg->vm.template_name) ||
+        template_active(tdir, cfg->vm.template_name, req->build, sizeof(req->build)) != 0) {
+        log_error("kvm: template %s has no active build in %s (burrowctl template build)",
+                  cfg->vm.template_name, tdir);
+        return BURROW_ERR_NOT_FOUND;
+    }
+    if ((size_t)snprintf(req->build_dir, sizeof(req->build_dir), "%s/%s", tdir, req->build) >=
+            sizeof(req->build_dir) ||
+        (size_t)snprintf(req->home_disk, sizeof(req->home_disk), "%s/users/%s/home.img",
+                         cfg->paths.state_dir, rec->name) >= sizeof(req->home_disk))
+        return BURROW_ERR_TOO_LARGE;
+    if (stat(req->home_disk, &st) != 0 || !S_ISREG(st.st_mode))
+        req->home_disk[0] = 0; /* no home disk: the guest keeps /home/NAME in RAM */
+    snprintf(req->id, sizeof(req->id), "%s", vm->id);
+    snprintf(req->template_name, sizeof(req->template_name), "%s", cfg->vm.template_name);
+    if ((size_t)snprintf(req->dir, sizeof(req->dir), "%s", vm->dir) >= sizeof(req->dir) ||
+        (size_t)snprintf(req->sock, sizeof(req->sock), "%s", vm->sock) >= sizeof(req->sock))
+        return BURROW_ERR_TOO_LARGE;
+    req->sock_owner = sandbox_session_uid(rec->uid);
+    req->rec = *rec;
+    return 0;
+}
+
+void kvm_backend_check(const struct burrow_config *cfg)
+{
+    char tdir[CONFIG_PATH_MAX + 16], build[TEMPLATE_BUILD_MAX + 1];
+    struct template_info *t = NULL;
+    size_t n = 0;
+    snprintf(tdir, sizeof(tdir), "%s/templates", cfg->paths.state_dir);
+    if (template_active(tdir, cfg->vm.template_name, build, sizeof(build)) != 0) {
+        log_warn("kvm: template %s has no active build in %s: logins fail until `burrowctl "
+                 "template build --name %s ...`",
+                 cfg->vm.template_name, tdir, cfg->vm.template_name);
+        return;
+    }
+    if (template_list(tdir, &t, &n) != 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(t[i].build, build) == 0 &&
+            (t[i].mem_mib != cfg->vm.memory_mb || t[i].vcpus != cfg->vm.vcpus))
+            log_info("kvm: forks of %s get its %u MiB and %u vCPU(s) ([vm] memory_mb = %u, "
+                     "vcpus = %u apply to template builds and the sandbox)",
+                     build, t[i].mem_mib, t[i].vcpus, cfg->vm.memory_mb, cfg->vm.vcpus);
+    free(t);
+}
+
+/* --- vm_backend_ops ------------------------------------------------------ */
+
+static int kvm_start(struct vmmgr *m, struct vm *vm, const struct user_record *rec)
+{
+    static struct kvm_vmm_args req;
+    int ready[2];
+    int r = kvm_prepare(m, vm, rec, &req);
+    if (r)
+        return r;
+    if (pipe2(ready, O_CLOEXEC) != 0)
+        return BURROW_ERR_SYSTEM;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (dup2(ready[1], 3) < 0)
+            _exit(2);
+        kvm_vmm_main(&req);
+    }
+    close(ready[1]);
+    if (pid < 0) {
+        close(ready[0]);
+        return BURROW_ERR_SYSTEM;
+    }
+    vm->pid = pid;
+    vm->ready_fd = ready[0];
+    return 0;
+}
+
+static void kvm_stop(struct vm *vm)
+{
+    if (vm->pid > 1)
+        kill(vm->pid, SIGTERM);
+}
+
+/* Session connections, as the VMM process counts them (dir/conns), or -1. */
+static int kvm_active(struct vm *vm)
+{
+    char path[VMMGR_PATH_MAX + 16];
+    unsigned n = 0;
+    snprintf(path, sizeof(path), "%s/conns", vm->dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    int ok = fscanf(f, "%u", &n) == 1 && n <= 100000;
+    fclose(f);
+    return ok ? (int)n : -1;
+}
+
+const struct vm_backend_ops backend_kvm = {
+    .name = "kvm",
+    .start = kvm_start,
+    .stop = kvm_stop,
+    .active = kvm_active,
+};

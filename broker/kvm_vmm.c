@@ -1,0 +1,188 @@
+/*
+ * broker/kvm_vmm.c - the kvm backend's VMM process (see backend_kvm.c for
+ * the whole picture, kvm_vmm.h for its interface).
+ */
+#include "broker/kvm_vmm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/err.h"
+#include "common/log.h"
+#include "vmm/fork.h"
+#include "vmm/registry.h"
+#include "vmm/virtio/vsock.h"
+
+#define KVM_READY_TIMEOUT_MS    30000
+#define KVM_SHUTDOWN_TIMEOUT_MS 5000
+#define KVM_DISK_BUSY_WAIT_MS   5000
+
+static void __attribute__((noreturn))
+vmm_exit(struct fork_vm *f, const struct kvm_vmm_args *vm, int code)
+{
+    fork_vm_destroy(f);
+    registry_remove(vm->dir);
+    _exit(code);
+}
+
+static void identity_for(struct fork_identity *id, const struct user_record *rec)
+{
+    memset(id, 0, sizeof(*id));
+    snprintf(id->user, sizeof(id->user), "%s", rec->name);
+    id->uid = rec->uid;
+    id->gid = rec->gid;
+    snprintf(id->shell, sizeof(id->shell), "%s", rec->shell);
+    snprintf(id->home, sizeof(id->home), "/home/%s", rec->name);
+    snprintf(id->hostname, sizeof(id->hostname), "burrow-%s", rec->name);
+}
+
+/* Map and restore; a home disk still locked by a VM that just ended gets a moment. */
+static int create_with_disk(struct fork_vm *f, struct fork_config *fc,
+                            const struct kvm_vmm_args *vm)
+{
+    char why[512] = "";
+    int r = BURROW_ERR_BUSY;
+    for (int waited = 0; r == BURROW_ERR_BUSY && waited <= KVM_DISK_BUSY_WAIT_MS; waited += 100) {
+        if (waited)
+            usleep(100 * 1000);
+        why[0] = 0;
+        r = fork_vm_create(f, fc, why, sizeof(why));
+        if (r == BURROW_ERR_BUSY)
+            fork_vm_destroy(f);
+    }
+    if (r)
+        log_error("vm %s: cannot fork %s: %s", vm->id, fc->build_dir,
+                  why[0] ? why : burrow_strerror(r));
+    return r;
+}
+
+/*
+ * Session connections (vsock minus the agent's control connection) in
+ * dir/conns, for the master's idle decision (vm_backend_ops.active): a
+ * restarted master does not count sessions that outlived it.
+ */
+static void write_conns(struct fork_vm *f, const struct kvm_vmm_args *vm, unsigned *last)
+{
+    unsigned n = virtio_vsock_nr_conns(f->m.devices.vsock);
+    pthread_mutex_lock(&f->cp.lock);
+    if (f->cp.fd >= 0 && n > 0)
+        n--;
+    pthread_mutex_unlock(&f->cp.lock);
+    if (n == *last)
+        return;
+    char path[sizeof(vm->dir) + 16], tmp[sizeof(vm->dir) + 16];
+    snprintf(path, sizeof(path), "%s/conns", vm->dir);
+    snprintf(tmp, sizeof(tmp), "%s/.conns.tmp", vm->dir);
+    FILE *fp = fopen(tmp, "we");
+    if (!fp)
+        return;
+    fprintf(fp, "%u\n", n);
+    if (fclose(fp) == 0 && rename(tmp, path) == 0)
+        *last = n;
+}
+
+/* SIGTERM: the agent syncs and unmounts the home disk, then the VM stops. */
+static void graceful_stop(struct fork_vm *f, const struct kvm_vmm_args *vm)
+{
+    int32_t code = 0;
+    char text[128] = "";
+    int r = control_port_shutdown(&f->cp, KVM_SHUTDOWN_TIMEOUT_MS, &code, text, sizeof(text));
+    if (r)
+        log_warn("vm %s: the agent did not answer SHUTDOWN (%s); stopping anyway", vm->id,
+                 burrow_strerror(r));
+    else if (code)
+        log_warn("vm %s: agent shutdown: %s (%s)", vm->id, burrow_strerror(code), text);
+    else
+        log_info("vm %s: agent synced and unmounted the home disk%s%s", vm->id, text[0] ? ": " : "",
+                 text);
+    vm_request_stop(f->m.vm, VM_STOP_HOST, 0, "stopped by burrowd");
+}
+
+void kvm_vmm_main(const struct kvm_vmm_args *vm)
+{
+    const struct user_record *rec = &vm->rec;
+    static struct fork_vm f;
+    static struct fork_config fc; /* f.cp points at fc.id: it must outlive the VM */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    /* Exactly these blocked (the master's mask is not ours), before any thread exists. */
+    sigprocmask(SIG_SETMASK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGCHLD, SIG_DFL);
+    setsid();
+    prctl(PR_SET_NAME, "burrow-vmm", 0, 0, 0);
+    /* Fixed fds: 0-2 (the log), 3 = ready pipe; nothing else of the master's. */
+    close_range(4, ~0u, 0);
+    if (chdir("/") != 0)
+        _exit(2);
+    struct vm_record reg;
+    memset(&reg, 0, sizeof(reg));
+    memcpy(reg.id, vm->id, sizeof(reg.id) - 1);
+    snprintf(reg.dir, sizeof(reg.dir), "%s", vm->dir);
+    snprintf(reg.user, sizeof(reg.user), "%s", rec->name);
+    snprintf(reg.template_name, sizeof(reg.template_name), "%.63s", vm->template_name);
+    snprintf(reg.build, sizeof(reg.build), "%s", vm->build);
+    snprintf(reg.state, sizeof(reg.state), "running");
+    reg.started = (uint64_t)time(NULL);
+    /* Registered before the restore, so `template rm` never races this fork. */
+    if (registry_publish(&reg) != 0) {
+        log_error("vm %s: cannot write its registry entry", vm->id);
+        _exit(2);
+    }
+    char console[sizeof(vm->dir) + 16];
+    snprintf(console, sizeof(console), "%s/console.log", vm->dir);
+    fc = (struct fork_config){.build_dir = vm->build_dir,
+                              .vsock_uds = vm->sock,
+                              .home_disk = vm->home_disk[0] ? vm->home_disk : NULL,
+                              .console_fd =
+                                  open(console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)};
+    identity_for(&fc.id, rec);
+    f.mem_fd = -1;
+    if (create_with_disk(&f, &fc, vm) != 0)
+        vmm_exit(&f, vm, 3);
+    /* Only her session processes may connect (they run as her session uid). */
+    uid_t su = vm->sock_owner;
+    if (chown(vm->sock, su, su) != 0 || chmod(vm->sock, 0600) != 0) {
+        log_error("vm %s: cannot hand %s to uid %u: %s", vm->id, vm->sock, (unsigned)su,
+                  strerror(errno));
+        vmm_exit(&f, vm, 4);
+    }
+    int r = fork_vm_start(&f);
+    if (r == 0)
+        r = control_port_wait_ready(&f.cp, 0, KVM_READY_TIMEOUT_MS);
+    if (r) {
+        log_error("vm %s: the guest did not report READY: %s", vm->id,
+                  r == BURROW_ERR_CLOSED ? f.m.vm->exit.detail : burrow_strerror(r));
+        vmm_exit(&f, vm, 5);
+    }
+    log_info("vm %s: forked from %s in %.1f ms (guest ready)", vm->id, vm->build,
+             (double)(f.cp.ready_ns - f.t.start_ns) / 1e6);
+    if (write(3, "R", 1) != 1)
+        vmm_exit(&f, vm, 6);
+    close(3);
+    int planned = 0;
+    unsigned conns = ~0u;
+    struct timespec tick = {0, 200000000L};
+    while (!f.m.vm->stopping) {
+        write_conns(&f, vm, &conns);
+        if (sigtimedwait(&set, NULL, &tick) > 0) {
+            planned = 1;
+            graceful_stop(&f, vm);
+        }
+    }
+    struct vm_exit_info info;
+    vm_wait(f.m.vm, &info);
+    if (!planned)
+        log_warn("vm %s: the VM stopped: %s", vm->id, info.detail);
+    vmm_exit(&f, vm, planned ? 0 : 1);
+}

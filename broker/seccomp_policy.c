@@ -1,0 +1,113 @@
+/* broker/seccomp_policy.c - session process seccomp tables (see seccomp_policy.h). */
+#include "broker/seccomp_policy.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+
+/* Both phases: memory, time, signals, fd I/O on what is already open, exit. */
+static const struct sc_rule session_base[] = {
+    SC_ALLOW(read, "SSH socket, vsock socket, master"),
+    SC_ALLOW(write, "SSH socket, vsock socket, logs"),
+    SC_ALLOW(readv, "socket I/O"),
+    SC_ALLOW(writev, "socket I/O"),
+    SC_ALLOW(sendmsg, "master socket, vsock"),
+    SC_ALLOW(recvmsg, "master socket, vsock"),
+    SC_ALLOW(sendto, "send()"),
+    SC_ALLOW(recvfrom, "recv()"),
+    SC_ALLOW(shutdown, "half-close of a channel"),
+    SC_ALLOW(getsockopt, "SO_ERROR of a non-blocking connect"),
+    SC_ALLOW(setsockopt, "libssh sets TCP_NODELAY"),
+    SC_ALLOW(getsockname, "libssh"),
+    SC_ALLOW(getpeername, "libssh"),
+    SC_ALLOW(poll, "event loop"),
+    SC_ALLOW(ppoll, "event loop"),
+    SC_ALLOW(select, "libssh waits"),
+    SC_ALLOW(pselect6, "libssh waits"),
+    SC_ALLOW(close, "channels end"),
+    SC_ALLOW(fcntl, "O_NONBLOCK"),
+    SC_ALLOW(fstat, "stdio"),
+    SC_ALLOW_ARG(newfstatat, 3, SC_MASK_ALL, AT_EMPTY_PATH, "fstat() in glibc"),
+    SC_ALLOW(lseek, "stdio"),
+    SC_ALLOW(brk, "malloc"),
+    SC_ALLOW_ARG(mmap, 2, SC_MASK_NONE, PROT_EXEC, "malloc, argon2's 64 MiB; never executable"),
+    SC_ALLOW_ARG(mprotect, 2, SC_MASK_NONE, PROT_EXEC, "libsodium guard pages; never executable"),
+    SC_ALLOW(munmap, "free"),
+    SC_ALLOW(mremap, "realloc"),
+    SC_ALLOW(madvise, "free, libsodium"),
+    SC_ALLOW(mlock, "libsodium locks secrets"),
+    SC_ALLOW(munlock, "libsodium"),
+    SC_ALLOW(futex, "libcrypto locks"),
+    SC_ALLOW(getrandom, "key exchange, padding"),
+    SC_ALLOW(clock_gettime, "timeouts"),
+    SC_ALLOW(gettimeofday, "logs"),
+    SC_ALLOW(nanosleep, "back-off"),
+    SC_ALLOW(clock_nanosleep, "back-off"),
+    SC_ALLOW(rt_sigaction, "signal set-up"),
+    SC_ALLOW(rt_sigprocmask, "signal masks"),
+    SC_ALLOW(rt_sigreturn, "handlers return"),
+    SC_ALLOW(alarm, "login grace time"),
+    SC_ALLOW(setitimer, "alarm()"),
+    SC_ALLOW(getpid, "logs"),
+    SC_ALLOW(gettid, "logs"),
+    SC_ALLOW(getuid, "libssh, libcrypto"),
+    SC_ALLOW(geteuid, "libssh, libcrypto"),
+    SC_ALLOW(getgid, "libcrypto"),
+    SC_ALLOW(getegid, "libcrypto"),
+    SC_ALLOW(tgkill, "abort()"),
+    SC_ALLOW(sched_getaffinity, "glibc"),
+    SC_ALLOW_ARG(prlimit64, 2, SC_EQ64, 0, "read limits"),
+    SC_ALLOW_ARG(socket, 0, SC_EQ, AF_UNIX, "the VM's vsock socket, syslog; unix only"),
+    SC_ALLOW(connect, "the VM's vsock socket (unix only, see socket)"),
+    SC_ALLOW(restart_syscall, "interrupted sleeps"),
+    SC_ALLOW(exit, "end"),
+    SC_ALLOW(exit_group, "end"),
+    SC_DENY_ARG(ioctl, 1, SC_EQ, TCGETS, ENOTTY, "isatty() from stdio"),
+};
+
+/* Pre-auth extras: user records (root, read + lock files), the drop to the session uid. */
+static const struct sc_rule session_preauth_extra[] = {
+    SC_ALLOW(openat, "user.ini, authorized_keys, lock files"),
+    SC_ALLOW(open, "as openat"),
+    SC_ALLOW(newfstatat, "user records"),
+    SC_ALLOW(getdents64, "user directory"),
+    SC_ALLOW(mkdir, "the auth concurrency lock directory"),
+    SC_ALLOW(flock, "user record locks"),
+    SC_ALLOW(readlink, "paths"),
+    SC_ALLOW(access, "paths"),
+    SC_ALLOW(uname, "libcrypto"),
+    SC_ALLOW(sysinfo, "libsodium/argon2"),
+    SC_ALLOW_ARG(unshare, 0, SC_EQ, CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET,
+                 "sandbox_session_unshare: private mount/ipc/net namespaces"),
+    SC_ALLOW(mount, "make / private, hide state_dir (still root, before the drop)"),
+    SC_ALLOW(setgroups, "drop to the session uid"),
+    SC_ALLOW(setresgid, "drop to the session uid"),
+    SC_ALLOW(setresuid, "drop to the session uid"),
+    SC_ALLOW(setuid, "the check that uid 0 is gone"),
+    SC_ALLOW(prlimit64, "RLIMIT_NPROC/FSIZE/CORE to 0"),
+    SC_ALLOW(setrlimit, "as prlimit64"),
+    SC_ALLOW_ARG(prctl, 0, SC_EQ, PR_SET_NO_NEW_PRIVS, "before the post-auth filter"),
+    SC_ALLOW_ARG(prctl, 0, SC_EQ, PR_SET_DUMPABLE, "no ptrace between sessions"),
+    SC_ALLOW_ARG(seccomp, 0, SC_EQ, SECCOMP_SET_MODE_FILTER, "stack the post-auth filter"),
+};
+
+/* Post-auth: no file can be opened, libc probes fail quietly. */
+static const struct sc_rule session_postauth_extra[] = {
+    SC_DENY(openat, EACCES, "the state dir and every other file are out of reach"),
+    SC_DENY(open, EACCES, "as openat"),
+    SC_DENY_ARG(newfstatat, 3, SC_MASK_NONE, AT_EMPTY_PATH, EACCES, "path probes"),
+};
+
+static const struct sc_table preauth_tables[] = {SC_TABLE(session_base),
+                                                 SC_TABLE(session_preauth_extra)};
+static const struct sc_table postauth_tables[] = {SC_TABLE(session_base),
+                                                  SC_TABLE(session_postauth_extra)};
+
+const struct sc_policy session_policy_preauth = {"session-preauth", preauth_tables, 2};
+const struct sc_policy session_policy_postauth = {"session-postauth", postauth_tables, 2};

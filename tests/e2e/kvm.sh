@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# tests/e2e/kvm.sh B - the e2e tier's kvm-backend group: the real OpenSSH
+# client against burrowd with `backend = kvm` and a test-guest template
+# built here (`testguest.mode=agent` answers session frames with built-in
+# commands: tests/testguest/agent_session.c). Needs root and /dev/kvm.
+# About 25 s.
+set -u
+B=${1:-build}
+cd "$(dirname "$0")/../.."
+. tests/lib/testlib.sh
+. tests/e2e/lib.sh
+t_begin e2e-kvm "$B/test-results"
+
+E2E_IMAGE=${E2E_IMAGE:-$B/sandbox/rootfs.cpio.gz} # e2e_setup copies it; unused by kvm
+if [ "$(id -u)" != 0 ]; then t_fail setup "the e2e tier needs root"; t_end; exit 1; fi
+[ -w /dev/kvm ] || { t_fail setup "no usable /dev/kvm"; t_end; exit 1; }
+[ -f "$B/tests/testguest" ] || { t_fail setup "no test guest $B/tests/testguest"; t_end; exit 1; }
+[ -f "$E2E_IMAGE" ] || { t_fail setup "no sandbox image $E2E_IMAGE"; t_end; exit 1; }
+
+# kvm config: e2e_config writes [vm] backend = sandbox; switch it after each rewrite.
+kvm_config() {
+    e2e_config
+    sed -i "s/^backend = sandbox/backend = kvm\ntemplate = tg\npool_size = 0/" "$T/burrow.ini"
+}
+e2e_setup
+trap e2e_cleanup EXIT
+E2E_IDLE=600 kvm_config
+if ! build=$($BCTL template build --name tg --kernel "$B/tests/testguest" --cmdline testguest.mode=agent \
+        --mem 64 --vcpus 2 2>"$T/build.err"); then
+    t_fail "template build" "$(tail -3 "$T/build.err")"; t_end; exit 1
+fi
+t_ok "test-guest template $build built and active"
+if ! e2e_start; then t_fail start "burrowd did not start"; t_end; exit 1; fi
+grep -q "vm backend: kvm (configured" "$T/log" && t_ok "backend = kvm accepted and logged" \
+    || t_fail "backend = kvm" "$(grep 'vm backend' "$T/log")"
+
+# Every ssh bounded, so a hung session fails the check instead of the tier.
+kssh() { timeout 30 ssh "${SSHO[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -i "$T/alice" alice@127.0.0.1 "$@"; }
+vmid() { $BCTL vm list | awk -v u="$1" '$2 == u { print $1 }'; }
+nvms() { $BCTL vm list | awk -v u="$1" '$2 == u' | wc -l; }
+
+# --- first login forks a VM ---
+out=$(kssh echo hello from the guest 2>&1); rc=$?
+[ $rc = 0 ] && [ "$out" = "hello from the guest" ] && t_ok "ssh alice@host echo: the first login forks a VM" \
+    || t_fail "first login" "rc=$rc out=$out $(tail -5 "$T/log")"
+id1=$(vmid alice)
+[ -n "$id1" ] && [ "$(nvms alice)" = 1 ] && grep -q "login: user=alice .* vm=$id1" "$T/log" \
+    && grep -q "$id1 .*alice .*tg" <($BCTL vm list) \
+    && t_ok "burrowctl vm list shows it (id $id1, user alice, template tg)" \
+    || t_fail "vm list" "$($BCTL vm list) / $(grep 'login:' "$T/log" | tail -1)"
+[ "$(kssh whoami)" = alice ] && [ "$(kssh hostname)" = burrow-alice ] \
+    && t_ok "the VM got her identity (whoami, hostname)" || t_fail "identity" "$(kssh whoami)"
+kssh exit 3; rc=$?
+[ $rc = 3 ] && t_ok "exit status propagates (exit 3 -> 3)" || t_fail "exit status" "rc=$rc"
+sock=$T/run/vm/$id1/vsock.sock
+uid=$(sed -n 's/^uid = //p' "$T/state/users/alice/user.ini")
+[ -n "$uid" ] && [ "$(stat -c '%a %u' "$sock" 2>/dev/null)" = "600 $((0x50000000 + uid))" ] \
+    && t_ok "vsock.sock is 0600 and owned by her session uid" || t_fail "socket owner" "$(ls -ln "$sock")"
+
+# --- a second, concurrent session reuses the VM; a second VM for her is refused ---
+rm -f "$T/fifo"; mkfifo "$T/fifo"
+kssh cat < "$T/fifo" > "$T/cat.out" 2>&1 & catp=$!
+exec 9> "$T/fifo"
+sleep 1
+out=$(kssh echo second); rc=$?
+[ $rc = 0 ] && [ "$out" = second ] && [ "$(vmid alice)" = "$id1" ] && [ "$(nvms alice)" = 1 ] \
+    && t_ok "a second concurrent session reuses the VM" || t_fail "concurrent session" "rc=$rc $out $($BCTL vm list)"
+$BCTL vm fork --template tg --user alice > /dev/null 2>"$T/fork2.err"; rc=$?
+[ $rc != 0 ] && grep -q "already has a VM" "$T/fork2.err" && t_ok "a second VM for the same user is refused" \
+    || t_fail "second VM refused" "rc=$rc $(cat "$T/fork2.err")"
+echo "through the pipe" >&9; exec 9>&-
+wait $catp; rc=$?
+[ $rc = 0 ] && grep -q "through the pipe" "$T/cat.out" && t_ok "stdin reaches the guest (cat), EOF ends it" \
+    || t_fail "cat session" "rc=$rc $(cat "$T/cat.out")"
+
+# --- restart: re-adopted, reused; a session that outlived the master holds off the idle reap ---
+rm -f "$T/fifo"; mkfifo "$T/fifo"
+kssh cat < "$T/fifo" > "$T/cat2.out" 2>&1 & catp=$!
+exec 9> "$T/fifo"
+sleep 1
+kill -TERM "$BURROWD_PID"; wait "$BURROWD_PID" 2>/dev/null; BURROWD_PID=
+e2e_start 9>&- || true # burrowd must not hold the fifo open
+out=$(kssh echo again)
+grep -q "vm $id1: re-adopted (user alice" "$T/log" && [ "$out" = again ] && [ "$(vmid alice)" = "$id1" ] \
+    && t_ok "a restarted burrowd re-adopts the VM and the next session reuses it" \
+    || t_fail "re-adopt" "$out $(grep -i adopt "$T/log" | tail -2)"
+E2E_IDLE=2 kvm_config; kill -HUP "$BURROWD_PID"
+sleep 4
+echo "still here" >&9
+[ "$(vmid alice)" = "$id1" ] && ! grep -q "vm $id1: stopping" "$T/log" \
+    && t_ok "a session that outlived the restart keeps the VM from the idle reap (VMM's conns count)" \
+    || t_fail "idle with an old session" "$(grep "$id1" "$T/log" | tail -2)"
+exec 9>&-
+wait $catp; rc=$?
+[ $rc = 0 ] && grep -q "still here" "$T/cat2.out" && t_ok "that session continued through the restart" \
+    || t_fail "session across restart" "rc=$rc $(cat "$T/cat2.out")"
+
+# --- idle reap: SHUTDOWN to the agent first, then the VM ends ---
+for i in $(seq 60); do [ -z "$(vmid alice)" ] && break; sleep 0.25; done
+[ -z "$(vmid alice)" ] && grep -q "vm $id1: stopping (idle)" "$T/log" \
+    && grep -q "vm $id1: agent synced and unmounted the home disk" "$T/log" \
+    && grep -q "vm $id1: stopped" "$T/log" && t_ok "idle reap ends the VM (the agent answered SHUTDOWN first)" \
+    || t_fail "idle reap" "$($BCTL vm list) $(grep "$id1" "$T/log" | tail -3)"
+E2E_IDLE=600 kvm_config; kill -HUP "$BURROWD_PID"; sleep 0.3
+
+# --- a killed VMM is noticed; the next login gets a fresh VM ---
+kssh echo up > /dev/null; id2=$(vmid alice)
+pid2=$(sed -n 's/^pid = //p' "$T/run/vm/$id2/meta" 2>/dev/null)
+[ -n "$pid2" ] && kill -KILL "$pid2"
+for i in $(seq 40); do grep -q "vm $id2: died unexpectedly" "$T/log" && break; sleep 0.1; done
+out=$(kssh echo fresh); id3=$(vmid alice)
+grep -q "vm $id2: died unexpectedly" "$T/log" && [ "$out" = fresh ] && [ -n "$id3" ] && [ "$id3" != "$id2" ] \
+    && t_ok "a killed VMM is noticed and the next login gets a fresh VM ($id2 -> $id3)" \
+    || t_fail "killed VMM" "id2=$id2 id3=$id3 out=$out $(grep -E "$id2" "$T/log" | tail -2)"
+
+# --- burrowctl vm kill goes through burrowd: the session is told ---
+rm -f "$T/fifo"; mkfifo "$T/fifo"
+kssh cat < "$T/fifo" > /dev/null 2>"$T/kill.err" & catp=$!
+exec 9> "$T/fifo"
+sleep 1
+kout=$($BCTL vm kill "$id3" 2>&1); krc=$?
+wait $catp; rc=$?
+exec 9>&-
+[ $krc = 0 ] && [ $rc = 255 ] && grep -q "stopped by an administrator" "$T/kill.err" && [ -z "$(vmid alice)" ] \
+    && grep -q "vm $id3: stopping (killed by an administrator)" "$T/log" \
+    && t_ok "burrowctl vm kill goes through burrowd: the session is told (exit 255)" \
+    || t_fail "vm kill via burrowd" "krc=$krc $kout rc=$rc $(cat "$T/kill.err")"
+crashes=$(grep -c "crashed" "$T/log")
+[ "$crashes" = 0 ] && t_ok "no session process crashed" || t_fail "session crashes" "$(grep crashed "$T/log" | head -3)"
+t_end

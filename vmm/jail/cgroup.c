@@ -1,0 +1,119 @@
+/* vmm/jail/cgroup.c - one cgroup v2 per jailed VM (see cgroup.h). */
+#include "vmm/jail/cgroup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "common/err.h"
+
+#ifndef CGROUP2_SUPER_MAGIC
+#define CGROUP2_SUPER_MAGIC 0x63677270
+#endif
+
+static int write_file(const char *dir, const char *file, const char *text, char *why, size_t whysz)
+{
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, whysz, "open %s: %s", path, strerror(errno));
+        return BURROW_ERR_SYSTEM;
+    }
+    ssize_t n = write(fd, text, strlen(text));
+    int saved = errno;
+    close(fd);
+    if (n != (ssize_t)strlen(text)) {
+        snprintf(why, whysz, "write '%s' to %s: %s", text, path, strerror(saved));
+        return BURROW_ERR_SYSTEM;
+    }
+    return 0;
+}
+
+static int has_controllers(const char *dir, const char *file)
+{
+    char path[512], text[512];
+    snprintf(path, sizeof(path), "%s/%s", dir, file);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, text, sizeof(text) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    text[n] = '\0';
+    return strstr(text, "memory") && strstr(text, "pids");
+}
+
+/* Remove groups of VMs that ended (rmdir fails harmlessly on populated ones). */
+static void sweep_empty(const char *parent, const char *keep)
+{
+    DIR *d = opendir(parent);
+    if (!d)
+        return;
+    struct dirent *e;
+    char path[512];
+    while ((e = readdir(d))) {
+        if (e->d_type != DT_DIR || e->d_name[0] == '.' || strcmp(e->d_name, keep) == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", parent, e->d_name);
+        rmdir(path);
+    }
+    closedir(d);
+}
+
+int jail_cgroup_enter(const char *root, const char *name, const struct jail_cgroup_limits *lim,
+                      char *why, size_t whysz)
+{
+    struct statfs sf;
+    if (statfs(root, &sf) != 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
+        snprintf(why, whysz, "%s is not a cgroup2 mount (legacy or hybrid hierarchy)", root);
+        return BURROW_ERR_UNSUPPORTED;
+    }
+    if (access(root, W_OK) != 0) {
+        snprintf(why, whysz, "%s is not writable", root);
+        return BURROW_ERR_UNSUPPORTED;
+    }
+    if (!has_controllers(root, "cgroup.controllers")) {
+        snprintf(why, whysz, "%s lacks the memory and pids controllers", root);
+        return BURROW_ERR_UNSUPPORTED;
+    }
+    char parent[256], group[512], text[64];
+    snprintf(parent, sizeof(parent), "%s/burrow", root);
+    if (mkdir(parent, 0755) != 0 && errno != EEXIST) {
+        snprintf(why, whysz, "mkdir %s: %s", parent, strerror(errno));
+        return BURROW_ERR_SYSTEM;
+    }
+    /* Controllers must be enabled in every ancestor's subtree_control. */
+    if (!has_controllers(root, "cgroup.subtree_control") &&
+        write_file(root, "cgroup.subtree_control", "+memory +pids", why, whysz) != 0)
+        return BURROW_ERR_UNSUPPORTED;
+    if (write_file(parent, "cgroup.subtree_control", "+memory +pids", why, whysz) != 0)
+        return BURROW_ERR_UNSUPPORTED;
+    char cpu_why[200];
+    int have_cpu =
+        write_file(root, "cgroup.subtree_control", "+cpu", cpu_why, sizeof(cpu_why)) == 0 &&
+        write_file(parent, "cgroup.subtree_control", "+cpu", cpu_why, sizeof(cpu_why)) == 0;
+    sweep_empty(parent, name);
+    snprintf(group, sizeof(group), "%s/%s", parent, name);
+    if (mkdir(group, 0755) != 0 && errno != EEXIST) {
+        snprintf(why, whysz, "mkdir %s: %s", group, strerror(errno));
+        return BURROW_ERR_SYSTEM;
+    }
+    snprintf(text, sizeof(text), "%llu", (unsigned long long)lim->memory_max);
+    int r = write_file(group, "memory.max", text, why, whysz);
+    snprintf(text, sizeof(text), "%u", lim->pids_max);
+    if (!r)
+        r = write_file(group, "pids.max", text, why, whysz);
+    snprintf(text, sizeof(text), "%u", lim->cpu_weight);
+    if (!r && have_cpu)
+        r = write_file(group, "cpu.weight", text, why, whysz);
+    if (!r)
+        r = write_file(group, "cgroup.procs", "0", why, whysz);
+    return r;
+}

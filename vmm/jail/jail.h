@@ -1,0 +1,82 @@
+/*
+ * vmm/jail/jail.h - the VMM process jail (design §2; Firecracker's jailer steps).
+ *
+ * Owns: the order in which a VMM process gives up the host, and the per-VM
+ * uid range. The caller's sequence is:
+ *
+ *   1. jail_close_inherited()  at process start: only fds it opens itself remain
+ *   2. jail_pidns_fork()       a new pid namespace; the child is its PID 1
+ *   3. (as root) create the VM, map guest memory, open the disk, listen on
+ *      the VM's sockets: every fd the VMM needs exists before step 4
+ *   4. jail_enter()            cgroup v2; mount, ipc, uts, net namespaces;
+ *      pivot_root into cfg->root (a tmpfs holding only cfg->binds); rlimits;
+ *      per-VM uid/gid; no capabilities (bounding set dropped, capset empty);
+ *      NO_NEW_PRIVS; not dumpable; the VMM seccomp process filter (TSYNC),
+ *      armed so every VMM thread adds its role filter when it starts
+ *   5. start the vCPU and event threads
+ *
+ * Step 2 comes before the VM exists because a pid namespace only applies to
+ * children, and KVM ties a VM to the address space that created it (a
+ * process forked after KVM_CREATE_VM cannot use it).
+ */
+#ifndef BURROW_VMM_JAIL_JAIL_H
+#define BURROW_VMM_JAIL_JAIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "vmm/jail/seccomp.h"
+
+/*
+ * Per-VM host uids/gids: JAIL_UID_BASE + 24 bits of the VM id. Never a real
+ * user; above the session uids (0x50000000..0x5fffffff, broker/sandbox.h) and
+ * the sandbox backend's (0x60000000 + slot * 65536, slots < 4096).
+ */
+#define JAIL_UID_BASE  0x70000000u
+#define JAIL_UID_SPAN  0x01000000u
+#define JAIL_BINDS_MAX 8
+/* Extra memory the cgroup allows beyond guest RAM (VMM heap, page tables, vsock buffers). */
+#define JAIL_MEM_MARGIN (256ull << 20)
+
+struct jail_config {
+    const char *name; /* the VM id: names the cgroup, logs */
+    const char *root; /* an existing empty directory: becomes the jail's / (a tmpfs) */
+    uid_t uid;        /* jail_uid_for() */
+    gid_t gid;
+    /* host paths made visible at the same path inside (read-write, nosuid, nodev, noexec) */
+    const char *binds[JAIL_BINDS_MAX];
+    unsigned nr_binds;
+    uint64_t mem_bytes; /* guest RAM: cgroup memory.max = this + JAIL_MEM_MARGIN */
+    unsigned nr_vcpus;  /* sizes RLIMIT_NPROC and pids.max (threads count) */
+    bool seccomp;       /* load the VMM filters (tests of the jail alone may skip) */
+    enum sc_mode seccomp_mode;
+};
+
+/* The uid/gid for VM id (hex); also used for the cgroup's name. */
+uid_t jail_uid_for(const char *vm_id);
+
+/* Close every fd >= 3 except those listed (sorted or not). */
+__attribute__((warn_unused_result)) int jail_close_inherited(const int *keep, unsigned n);
+
+/*
+ * Fork into a new pid namespace. Returns in the parent with *child > 0 and
+ * in the child (PID 1 of the new namespace) with *child == 0.
+ */
+__attribute__((warn_unused_result)) int jail_pidns_fork(pid_t *child);
+
+/*
+ * PID 1 of a pid namespace ignores signals it has no handler for: exit on
+ * SIGTERM/SIGINT/SIGHUP unless the caller blocks them (sigtimedwait users).
+ */
+void jail_pid1_signals(void);
+
+/* Steps 4a..4k above. On failure `why` says which step; the caller must exit. */
+__attribute__((warn_unused_result)) int jail_enter(const struct jail_config *cfg, char *why,
+                                                   size_t whysz);
+
+/* The host pid of the caller (getpid() is 1 inside the pid namespace). */
+pid_t jail_host_pid(void);
+
+#endif /* BURROW_VMM_JAIL_JAIL_H */

@@ -1,0 +1,103 @@
+/*
+ * vmm/jail/seccomp.h - seccomp allow-lists as data, compiled by one function.
+ *
+ * Owns: the rule format `{nr, arg, op, value, why}` every policy table uses
+ * (vmm/jail/policy_vmm.c, broker/seccomp_policy.c), the compiler onto
+ * libseccomp, the enforce/log switch, and the test-only trigger that makes a
+ * confined process call a forbidden syscall.
+ *
+ * Every filter: checks the architecture first (x86-64 only; x32 numbers are
+ * refused), kills the whole process on anything not listed
+ * (SCMP_ACT_KILL_PROCESS: the parent sees SIGSYS), and answers the listed
+ * libc probes with an errno instead. In log mode (env BURROW_SECCOMP_LOG=1
+ * or `[security] seccomp = log`) the default becomes SCMP_ACT_LOG: the call
+ * proceeds and the kernel logs it (dmesg / audit: "type=1326 ... syscall=N").
+ *
+ * Host-only (libseccomp): never built for the guest.
+ */
+#ifndef BURROW_VMM_JAIL_SECCOMP_H
+#define BURROW_VMM_JAIL_SECCOMP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum sc_op {
+    SC_ANY = 0,   /* no argument check */
+    SC_EQ,        /* (uint32_t)arg == value (ioctl requests, flags) */
+    SC_EQ64,      /* arg == value, all 64 bits */
+    SC_MASK_NONE, /* (arg & value) == 0: none of these bits may be set */
+    SC_MASK_ALL   /* (arg & value) == value: all of these bits must be set */
+};
+
+struct sc_rule {
+    int nr;       /* SCMP_SYS(name) */
+    unsigned arg; /* argument index 0..5 (ignored for SC_ANY) */
+    enum sc_op op;
+    uint64_t value;
+    int err; /* 0: allow; else fail the call with this errno */
+    const char *why;
+};
+
+#define SC_ALLOW(name, why_)                                                                       \
+    {                                                                                              \
+        .nr = SCMP_SYS(name), .op = SC_ANY, .why = why_                                            \
+    }
+#define SC_ALLOW_ARG(name, a, o, v, why_)                                                          \
+    {                                                                                              \
+        .nr = SCMP_SYS(name), .arg = a, .op = o, .value = (uint64_t)(v), .why = why_               \
+    }
+#define SC_DENY(name, e, why_)                                                                     \
+    {                                                                                              \
+        .nr = SCMP_SYS(name), .op = SC_ANY, .err = e, .why = why_                                  \
+    }
+
+#define SC_DENY_ARG(name, a, o, v, e, why_)                                                        \
+    {                                                                                              \
+        .nr = SCMP_SYS(name), .arg = a, .op = o, .value = (uint64_t)(v), .err = e, .why = why_     \
+    }
+
+/* One table; a policy is a NULL-terminated list of tables (shared parts + role parts). */
+struct sc_table {
+    const struct sc_rule *rules;
+    size_t n;
+};
+#define SC_TABLE(t)                                                                                \
+    {                                                                                              \
+        t, sizeof(t) / sizeof(t[0])                                                                \
+    }
+
+struct sc_policy {
+    const char *name; /* "vmm", "vcpu", "session-preauth", ... (logs, test trigger) */
+    const struct sc_table *tables;
+    size_t nr_tables;
+};
+
+enum sc_mode { SC_MODE_ENFORCE = 0, SC_MODE_LOG = 1 };
+
+#define SC_FLAG_TSYNC 1u /* apply to every thread of the process */
+#define SC_FLAG_QUIET 2u /* no log line (stderr may be unwritable: RLIMIT_FSIZE 0) */
+
+/* The mode to use: `cfg` unless env BURROW_SECCOMP_LOG=1 asks for log. */
+enum sc_mode sc_mode_effective(enum sc_mode cfg);
+/* Parse "enforce" | "log". */
+__attribute__((warn_unused_result)) int sc_mode_parse(const char *s, enum sc_mode *out);
+
+/*
+ * Compile and load `p` for the calling thread (all threads with
+ * SC_FLAG_TSYNC). Sets NO_NEW_PRIVS first. Filters stack: a thread's role
+ * filter added on top of the process filter can only narrow it.
+ */
+__attribute__((warn_unused_result)) int sc_install(const struct sc_policy *p, enum sc_mode mode,
+                                                   unsigned flags);
+
+/* Rules in a policy (tests, logs). */
+size_t sc_policy_rules(const struct sc_policy *p);
+
+/*
+ * Test-only: if env BURROW_TEST_FORBIDDEN_SYSCALL is "1" or equals `role`,
+ * call a syscall no policy allows (ptrace). Under an enforcing filter the
+ * process dies with SIGSYS; otherwise this returns.
+ */
+void sc_test_trigger(const char *role);
+
+#endif /* BURROW_VMM_JAIL_SECCOMP_H */
