@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# timeout: 200
+# timeout: 240
 # Real Linux as a template (issue 9): `burrowctl template build` from the
 # default image (Debian's cloud kernel + build/guest/initramfs.cpio.gz, 2
 # vCPUs, 128 MiB) in L1: Linux boots in Burrow's VMM, binds the virtio-mmio
@@ -28,7 +28,7 @@ t0=$(now)
         [ -n "$line" ] && echo "$(ms_since "$t0") $line"
     done | tee build.log &
 bpid=$!
-for _ in $(seq 340); do kill -0 $bpid 2>/dev/null || break; sleep 0.5; done
+for _ in $(seq 440); do kill -0 $bpid 2>/dev/null || break; sleep 0.5; done
 if kill -0 $bpid 2>/dev/null; then
     for p in $(pgrep -f "burrowctl -c $LX_CFG template build"); do
         for t in /proc/$p/task/*; do
@@ -38,7 +38,7 @@ if kill -0 $bpid 2>/dev/null; then
     done
     dmesg | grep -A30 -m1 "soft lockup" | sed 's/^/    dmesg: /'
     lock=$(dmesg | grep -c "soft lockup")
-    fail "template build still running after 170 s (L1 soft lockup reports: $lock)"
+    fail "template build still running after 220 s (L1 soft lockup reports: $lock)"
 fi
 wait $bpid
 rc=$(sed -n 's/^[0-9]* status //p' build.log)
