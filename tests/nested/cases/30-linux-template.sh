@@ -22,7 +22,7 @@ lx_init
 # L1's soft-lockup report before the case fails.
 t0=$(now)
 { script -qfec "$ctl -c $LX_CFG template build --name linux --kernel $kernel --initrd $initrd \
-    --cmdline 'console=ttyS0 panic=-1 quiet' --mem 128 --vcpus 2" /dev/null </dev/null 2>&1; echo "status $?"; } |
+    --cmdline 'console=ttyS0 panic=-1 quiet' --mem $LX_MEM --vcpus 2" /dev/null </dev/null 2>&1; echo "status $?"; } |
     while IFS= read -r line; do
         line=${line//$'\r'/}
         [ -n "$line" ] && echo "$(ms_since "$t0") $line"
@@ -50,7 +50,7 @@ tdir=$LX/state/templates
 expect_eq "active template" "$(readlink "$tdir/linux")" "$build"
 expect_eq "memory file mode" "$(stat -c %a "$tdir/$build/memory")" 444
 used=$(du -k "$tdir/$build/memory" | cut -f1)
-[ "$used" -lt $((128 * 1024)) ] || fail "memory file not sparse: $used KiB for 128 MiB"
+[ "$used" -lt $((LX_MEM * 1024)) ] || fail "memory file not sparse: $used KiB for $LX_MEM MiB"
 grep -q '^vcpus = 2$' "$tdir/$build/manifest" || fail "manifest: $(cat "$tdir/$build/manifest")"
 grep -q "^initrd = $initrd\$" "$tdir/$build/manifest" || fail "manifest names another initrd"
 # Cold boot to READY: from "booting" to "pausing" (READY came in between).
@@ -59,4 +59,4 @@ paused=$(sed -n 's/^\([0-9]*\) template: pausing.*/\1/p' build.log)
 [ -n "$boot" ] && [ -n "$paused" ] || fail "template build did not print its steps"
 echo $((paused - boot)) >"$LX/cold-ready-ms"
 echo "linux-template: cold boot to READY $((paused - boot)) ms"
-echo "linux-template: build $build in $ms ms; memory $used KiB on disk of 131072"
+echo "linux-template: build $build in $ms ms; memory $used KiB on disk of $((LX_MEM * 1024))"

@@ -22,9 +22,11 @@ bpid=
 cleanup() {
     [ -n "$bpid" ] && kill "$bpid" 2>/dev/null
     lx_kill_vms
-    for f in /proc/[0-9]*/cmdline; do # session processes forked from burrowd
+    local f p a
+    for f in /proc/[0-9]*/cmdline; do # session processes forked from burrowd (bash builtins only)
         p=${f#/proc/}; p=${p%/cmdline}
-        { tr '\0' ' ' <"$f"; } 2>/dev/null | grep -qF -- "-c $cfg" && kill "$p" 2>/dev/null
+        mapfile -d '' a <"$f" 2>/dev/null || continue
+        [[ " ${a[*]} " == *" -c $cfg "* ]] && kill "$p" 2>/dev/null
     done
 }
 trap cleanup EXIT
