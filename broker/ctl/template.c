@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,17 @@ static int cmd_build(struct burrow_config *cfg, int argc, char **argv)
     }
     if (!bc.name || !bc.kernel || optind != argc)
         return cli_err(EXIT_USAGE, "%s", template_usage);
+    /* The files are read with O_NOFOLLOW; the administrator's own symlinks
+     * (make guest-kernel's build/guest/kernel/vmlinuz is one) are resolved here. */
+    char kernel[PATH_MAX], initrd[PATH_MAX];
+    if (!realpath(bc.kernel, kernel))
+        return cli_err(EXIT_RUNTIME, "--kernel %s: %s", bc.kernel, strerror(errno));
+    bc.kernel = kernel;
+    if (bc.initrd) {
+        if (!realpath(bc.initrd, initrd))
+            return cli_err(EXIT_RUNTIME, "--initrd %s: %s", bc.initrd, strerror(errno));
+        bc.initrd = initrd;
+    }
     if (isatty(STDERR_FILENO))
         bc.progress = tty_progress;
     char build[TEMPLATE_BUILD_MAX + 1], why[512];

@@ -6,6 +6,8 @@
 # fork it.
 LX=${NESTED_LINUX_STATE:-/tmp/burrow-linux}
 LX_CFG=$LX/burrow.ini
+# Guest memory of the template (MiB): writing and hashing it dominates case 30.
+LX_MEM=${NESTED_LINUX_MEM:-128}
 LX_RUN=$LX/run
 ctl=$NESTED_BUILD/bin/burrowctl
 vm_exec=$NESTED_BUILD/tests/nested/vm-exec

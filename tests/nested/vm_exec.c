@@ -79,8 +79,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "vm-exec: session ended without EXIT: %s\n", burrow_strerror(r));
         return 125;
     }
-    int status = res.exit.kind == PROTO_EXIT_SIGNAL ? 128 + (int)res.exit.value
-                                                    : (int)res.exit.value;
+    int status =
+        res.exit.kind == PROTO_EXIT_SIGNAL ? 128 + (int)res.exit.value : (int)res.exit.value;
     res_free(&res);
     return status;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# timeout: 200
+# timeout: 240
 # Real Linux as a template (issue 9): `burrowctl template build` from the
 # default image (Debian's cloud kernel + build/guest/initramfs.cpio.gz, 2
 # vCPUs, 128 MiB) in L1: Linux boots in Burrow's VMM, binds the virtio-mmio
@@ -16,17 +16,33 @@ initrd=$NESTED_BUILD/guest/initramfs.cpio.gz
 rm -rf "$LX"
 lx_init
 # template build prints its steps only on a terminal: give it one (script)
-# and stamp each step, so the log says where the time goes.
+# and stamp each step (ms since start), so the log says where the time goes.
+# It runs in the background under our own deadline: if it hangs (an L1 soft
+# lockup in KVM_RUN was seen), the log gets the threads' kernel stacks and
+# L1's soft-lockup report before the case fails.
 t0=$(now)
-script -qfec "$ctl -c $LX_CFG template build --name linux --kernel $kernel --initrd $initrd \
-    --cmdline 'console=ttyS0 panic=-1 quiet' --mem 128 --vcpus 2" /dev/null </dev/null 2>&1 |
+{ script -qfec "$ctl -c $LX_CFG template build --name linux --kernel $kernel --initrd $initrd \
+    --cmdline 'console=ttyS0 panic=-1 quiet' --mem $LX_MEM --vcpus 2" /dev/null </dev/null 2>&1; echo "status $?"; } |
     while IFS= read -r line; do
         line=${line//$'\r'/}
         [ -n "$line" ] && echo "$(ms_since "$t0") $line"
-    done >build.log
-rc=${PIPESTATUS[0]}
+    done | tee build.log &
+bpid=$!
+for _ in $(seq 440); do kill -0 $bpid 2>/dev/null || break; sleep 0.5; done
+if kill -0 $bpid 2>/dev/null; then
+    for p in $(pgrep -f "burrowctl -c $LX_CFG template build"); do
+        for t in /proc/$p/task/*; do
+            echo "thread ${t##*/}: $(tr '\0' ' ' <"$t/comm") state $(cut -d' ' -f3 "$t/stat") wchan $(cat "$t/wchan")"
+            sed 's/^/    /' "$t/stack" 2>/dev/null
+        done
+    done
+    dmesg | grep -A30 -m1 "soft lockup" | sed 's/^/    dmesg: /'
+    lock=$(dmesg | grep -c "soft lockup")
+    fail "template build still running after 220 s (L1 soft lockup reports: $lock)"
+fi
+wait $bpid
+rc=$(sed -n 's/^[0-9]* status //p' build.log)
 ms=$(ms_since "$t0")
-cat build.log
 expect_eq "template build exit status" "$rc" 0
 build=$(sed -n 's/^[0-9]* \(linux-[0-9T]*\)$/\1/p' build.log | tail -n 1)
 tdir=$LX/state/templates
@@ -34,7 +50,7 @@ tdir=$LX/state/templates
 expect_eq "active template" "$(readlink "$tdir/linux")" "$build"
 expect_eq "memory file mode" "$(stat -c %a "$tdir/$build/memory")" 444
 used=$(du -k "$tdir/$build/memory" | cut -f1)
-[ "$used" -lt $((128 * 1024)) ] || fail "memory file not sparse: $used KiB for 128 MiB"
+[ "$used" -lt $((LX_MEM * 1024)) ] || fail "memory file not sparse: $used KiB for $LX_MEM MiB"
 grep -q '^vcpus = 2$' "$tdir/$build/manifest" || fail "manifest: $(cat "$tdir/$build/manifest")"
 grep -q "^initrd = $initrd\$" "$tdir/$build/manifest" || fail "manifest names another initrd"
 # Cold boot to READY: from "booting" to "pausing" (READY came in between).
@@ -43,4 +59,4 @@ paused=$(sed -n 's/^\([0-9]*\) template: pausing.*/\1/p' build.log)
 [ -n "$boot" ] && [ -n "$paused" ] || fail "template build did not print its steps"
 echo $((paused - boot)) >"$LX/cold-ready-ms"
 echo "linux-template: cold boot to READY $((paused - boot)) ms"
-echo "linux-template: build $build in $ms ms; memory $used KiB on disk of 131072"
+echo "linux-template: build $build in $ms ms; memory $used KiB on disk of $((LX_MEM * 1024))"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# timeout: 150
+# timeout: 200
 # Forks of a real Linux template (issue 9): 5 users, each with a home disk,
 # get a fork of case 30's template (`vm fork --user NAME`) that reaches
 # READY. Through each VM's unix socket ("CONNECT 1024" + the agent protocol,
@@ -60,13 +60,13 @@ d=$(lx_vm_dir lx1)
 n=$("$vm_exec" "$d/vsock.sock" lx1 'ps -o args | grep -cx "sleep 4242"' 2>&1)
 [ "$n" = 1 ] || fails+=" lx1:sleep-4242-gone($n)"
 c vm list --json >list.json || fail "vm list --json failed"
-python3 - list.json $N <<'PY' || fails+=" vm-list"
+python3 - list.json $N "$LX_MEM" <<'PY' || fails+=" vm-list"
 import json, sys
 vms = json.load(open(sys.argv[1])); n = int(sys.argv[2])
 mine = [v for v in vms if v["user"].startswith("lx")]
 for v in mine:
     print("linux-fork: idle fork %s (%s): private %d KiB, shared %d KiB" % (v["id"], v["user"], v["private_kib"], v["shared_kib"]))
-ok = len(mine) == n and all(0 < v["private_kib"] < 128 * 1024 for v in mine)
+ok = len(mine) == n and all(0 < v["private_kib"] < int(sys.argv[3]) * 1024 for v in mine)
 sys.exit(0 if ok else 1)
 PY
 # Fork->READY against a cold boot of the same template (case 30 measured it):
