@@ -207,9 +207,18 @@ static int vm_boot_run(struct machine_config *mc, const char *jail_root, const c
         tty_raw();
     sigset_t set, old;
     stop_signals(&set);
-    pthread_sigmask(SIG_BLOCK, &set, &old); /* inherited by every VM thread */
     pthread_t sigthr;
-    int have_sigthr = pthread_create(&sigthr, NULL, vm_boot_signal_thread, m.vm) == 0;
+    int have_sigthr = 0;
+    /*
+     * A jailed VMM is PID 1 of its namespace and its jail installed handlers
+     * that end it on these signals (jail_pid1_signals); its seccomp filter
+     * and its root (no libgcc_s for pthread_cancel) are not made for the
+     * signal thread.
+     */
+    if (!jail_root) {
+        pthread_sigmask(SIG_BLOCK, &set, &old); /* inherited by every VM thread */
+        have_sigthr = pthread_create(&sigthr, NULL, vm_boot_signal_thread, m.vm) == 0;
+    }
     if ((r = vm_start(m.vm)))
         vm_request_stop(m.vm, VM_STOP_ERROR, 0, "cannot start the VM");
     struct vm_exit_info info;
@@ -218,7 +227,8 @@ static int vm_boot_run(struct machine_config *mc, const char *jail_root, const c
         pthread_cancel(sigthr); /* sigwait is a cancellation point */
         pthread_join(sigthr, NULL);
     }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!jail_root)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     tty_restore();
     if (r) {
         cli_err(EXIT_RUNTIME, "cannot start the VM: %s", burrow_strerror(r));
