@@ -27,6 +27,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 
 #define B64_MAX      8192 /* a 16384-bit RSA key is ~2.8 KB of base64 */
@@ -44,19 +45,6 @@ static const struct {
     {"sk-ssh-ed25519@openssh.com", SSH_KEYTYPE_SK_ED25519},
     {"sk-ecdsa-sha2-nistp256@openssh.com", SSH_KEYTYPE_SK_ECDSA},
 };
-
-static int fail(char *err, size_t errsz, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errsz, int r, const char *fmt, ...)
-{
-    if (err && errsz) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errsz, fmt, ap);
-        va_end(ap);
-    }
-    return r;
-}
 
 static int key_type_of(const char *word, size_t n, enum ssh_keytypes_e *type)
 {
@@ -259,20 +247,20 @@ static int apply_value_opt(struct authkey_opts *o, const char *name, char *value
 {
     if (strcasecmp(name, "command") == 0) {
         if (o->command || !*value)
-            return fail(err, errsz, BURROW_ERR_FORMAT, "command= given twice or empty");
+            return errmsg(err, errsz, BURROW_ERR_FORMAT, "command= given twice or empty");
         o->command = value;
     } else if (strcasecmp(name, "from") == 0) {
         if (o->from || !from_list_valid(value))
-            return fail(err, errsz, BURROW_ERR_FORMAT,
+            return errmsg(err, errsz, BURROW_ERR_FORMAT,
                         "from= must be one list of addresses, CIDRs or wildcards");
         o->from = value;
     } else if (strcasecmp(name, "environment") == 0) {
         if (!env_valid(value) || o->n_env == AUTHKEYS_ENV_MAX)
-            return fail(err, errsz, BURROW_ERR_FORMAT,
+            return errmsg(err, errsz, BURROW_ERR_FORMAT,
                         "environment= must be NAME=value (at most %d)", AUTHKEYS_ENV_MAX);
         o->env[o->n_env++] = value;
     } else {
-        return fail(err, errsz, BURROW_ERR_UNSUPPORTED, "unsupported option '%s'", name);
+        return errmsg(err, errsz, BURROW_ERR_UNSUPPORTED, "unsupported option '%s'", name);
     }
     return 0;
 }
@@ -289,13 +277,13 @@ static int parse_options(const char **pp, const char *end, struct authkey_opts *
             name[n++] = *p++;
         name[n] = '\0';
         if (n == 0)
-            return fail(err, errsz, BURROW_ERR_FORMAT, "malformed options");
+            return errmsg(err, errsz, BURROW_ERR_FORMAT, "malformed options");
         if (p < end && *p == '=') {
             p++;
             char *value;
             int r = p < end && *p == '"' ? parse_quoted(&p, end, &value) : BURROW_ERR_FORMAT;
             if (r < 0)
-                return fail(err, errsz, r, "option %s= needs a valid \"quoted value\"", name);
+                return errmsg(err, errsz, r, "option %s= needs a valid \"quoted value\"", name);
             if ((r = apply_value_opt(o, name, value, err, errsz)) < 0) {
                 free(value);
                 return r;
@@ -306,7 +294,7 @@ static int parse_options(const char **pp, const char *end, struct authkey_opts *
                 if (strcasecmp(flag_opts[i].name, name) == 0)
                     break;
             if (i == sizeof(flag_opts) / sizeof(flag_opts[0]))
-                return fail(err, errsz, BURROW_ERR_UNSUPPORTED, "unsupported option '%s'", name);
+                return errmsg(err, errsz, BURROW_ERR_UNSUPPORTED, "unsupported option '%s'", name);
             o->flags = (o->flags | flag_opts[i].set) & ~flag_opts[i].clear;
         }
         if (p < end && *p == ',') {
@@ -315,7 +303,7 @@ static int parse_options(const char **pp, const char *end, struct authkey_opts *
         }
         if (p == end || *p == ' ' || *p == '\t')
             break;
-        return fail(err, errsz, BURROW_ERR_FORMAT, "malformed options");
+        return errmsg(err, errsz, BURROW_ERR_FORMAT, "malformed options");
     }
     *pp = p;
     return 0;
@@ -401,7 +389,7 @@ static int import_key(const char *b64, size_t n, enum ssh_keytypes_e type, ssh_k
     for (size_t i = 0; ok && i < n; i++)
         ok = b64[i] != '\0' && strchr(b64chars, b64[i]) != NULL;
     if (!ok)
-        return fail(err, errsz, BURROW_ERR_FORMAT, "key data is not base64");
+        return errmsg(err, errsz, BURROW_ERR_FORMAT, "key data is not base64");
     char *copy = strndup(b64, n);
     if (!copy)
         return BURROW_ERR_NOMEM;
@@ -409,15 +397,15 @@ static int import_key(const char *b64, size_t n, enum ssh_keytypes_e type, ssh_k
     int rc = ssh_pki_import_pubkey_base64(copy, type, &key);
     free(copy);
     if (rc != SSH_OK || !key)
-        return fail(err, errsz, BURROW_ERR_FORMAT, "key data does not parse as %s",
+        return errmsg(err, errsz, BURROW_ERR_FORMAT, "key data does not parse as %s",
                     ssh_key_type_to_char(type));
     if (ssh_key_type(key) != type) {
         ssh_key_free(key);
-        return fail(err, errsz, BURROW_ERR_FORMAT, "key data is not of the named type");
+        return errmsg(err, errsz, BURROW_ERR_FORMAT, "key data is not of the named type");
     }
     if (type == SSH_KEYTYPE_RSA && rsa_bits(b64, n) < RSA_MIN_BITS) {
         ssh_key_free(key);
-        return fail(err, errsz, BURROW_ERR_FORMAT, "RSA keys need at least %d bits", RSA_MIN_BITS);
+        return errmsg(err, errsz, BURROW_ERR_FORMAT, "RSA keys need at least %d bits", RSA_MIN_BITS);
     }
     *out = key;
     return 0;
@@ -434,7 +422,7 @@ static int parse_line(const char *p, const char *end, struct authkey *k, char *e
         p = skip_ws(p, end);
         n = word_len(p, end);
         if (!key_type_of(p, n, &k->type))
-            return fail(err, errsz, BURROW_ERR_UNSUPPORTED,
+            return errmsg(err, errsz, BURROW_ERR_UNSUPPORTED,
                         "unknown or unsupported key type '%.*s'", (int)(n > 40 ? 40 : n), p);
     }
     p = skip_ws(p + n, end);
@@ -448,7 +436,7 @@ static int parse_line(const char *p, const char *end, struct authkey *k, char *e
         cend--;
     for (const char *c = p; c < cend; c++)
         if ((unsigned char)*c < 0x20 && *c != '\t')
-            return fail(err, errsz, BURROW_ERR_FORMAT, "control character in comment");
+            return errmsg(err, errsz, BURROW_ERR_FORMAT, "control character in comment");
     if (!(k->comment = strndup(p, (size_t)(cend - p))) ||
         !(k->line = strndup(start, (size_t)(cend - start))))
         return BURROW_ERR_NOMEM;
@@ -480,7 +468,7 @@ int authkeys_parse(const char *text, size_t len, unsigned flags, struct authkeys
     static struct log_ratelimit rl;
     memset(out, 0, sizeof(*out));
     if (len > AUTHKEYS_FILE_MAX)
-        return fail(err, errsz, BURROW_ERR_TOO_LARGE, "more than %u bytes", AUTHKEYS_FILE_MAX);
+        return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "more than %u bytes", AUTHKEYS_FILE_MAX);
     if (!(out->keys = calloc(AUTHKEYS_KEYS_MAX, sizeof(*out->keys))))
         return BURROW_ERR_NOMEM;
     const char *p = text, *end = text + len;
@@ -500,12 +488,12 @@ int authkeys_parse(const char *text, size_t len, unsigned flags, struct authkeys
             continue;
         }
         if ((size_t)(lend - p) > AUTHKEYS_LINE_MAX)
-            r = fail(why, sizeof(why), BURROW_ERR_TOO_LARGE, "line longer than %d bytes",
+            r = errmsg(why, sizeof(why), BURROW_ERR_TOO_LARGE, "line longer than %d bytes",
                      AUTHKEYS_LINE_MAX);
         else if (memchr(s, '\0', (size_t)(lend - s)))
-            r = fail(why, sizeof(why), BURROW_ERR_FORMAT, "NUL byte");
+            r = errmsg(why, sizeof(why), BURROW_ERR_FORMAT, "NUL byte");
         else if (out->n == AUTHKEYS_KEYS_MAX)
-            r = fail(why, sizeof(why), BURROW_ERR_TOO_LARGE, "more than %d keys",
+            r = errmsg(why, sizeof(why), BURROW_ERR_TOO_LARGE, "more than %d keys",
                      AUTHKEYS_KEYS_MAX);
         else
             r = parse_line(s, lend, &out->keys[out->n], why, sizeof(why));
@@ -514,7 +502,7 @@ int authkeys_parse(const char *text, size_t len, unsigned flags, struct authkeys
                 authkey_clear(&out->keys[out->n]);
             if ((flags & AUTHKEYS_STRICT) || r == BURROW_ERR_NOMEM) {
                 authkeys_free(out);
-                return fail(err, errsz, r == BURROW_ERR_NOMEM ? r : BURROW_ERR_FORMAT,
+                return errmsg(err, errsz, r == BURROW_ERR_NOMEM ? r : BURROW_ERR_FORMAT,
                             "line %u: %s", lineno, why);
             }
             if (log_ratelimit_ok(&rl, 10, 60))
@@ -534,12 +522,12 @@ int authkeys_load(const char *path, unsigned flags, struct authkeys *out, char *
     if (fd < 0) {
         if (errno == ENOENT)
             return 0;
-        return fail(err, errsz, BURROW_ERR_SYSTEM, "%s: %s", path, strerror(errno));
+        return errmsg(err, errsz, BURROW_ERR_SYSTEM, "%s: %s", path, strerror(errno));
     }
     struct stat st;
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > AUTHKEYS_FILE_MAX) {
         close(fd);
-        return fail(err, errsz, BURROW_ERR_FORMAT, "%s: not a regular file of at most %u bytes",
+        return errmsg(err, errsz, BURROW_ERR_FORMAT, "%s: not a regular file of at most %u bytes",
                     path, AUTHKEYS_FILE_MAX);
     }
     char *text = malloc(AUTHKEYS_FILE_MAX + 1);
@@ -554,7 +542,7 @@ int authkeys_load(const char *path, unsigned flags, struct authkeys *out, char *
         return BURROW_ERR_NOMEM;
     if (got < 0) {
         free(text);
-        return fail(err, errsz, BURROW_ERR_SYSTEM, "%s: %s", path, strerror(e));
+        return errmsg(err, errsz, BURROW_ERR_SYSTEM, "%s: %s", path, strerror(e));
     }
     int r = authkeys_parse(text, n, flags, out, err, errsz);
     free(text);

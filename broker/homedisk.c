@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 #include "vmm/jail/tool.h"
 
@@ -32,19 +33,6 @@ const char homedisk_profile[] =
     "export PATH\n";
 
 #define TOOL_OUTPUT_MAX 4096
-
-static int set_err(char *err, size_t errsz, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int set_err(char *err, size_t errsz, int r, const char *fmt, ...)
-{
-    if (err && errsz) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errsz, fmt, ap);
-        va_end(ap);
-    }
-    return r;
-}
 
 int homedisk_check_size(uint64_t requested, uint64_t *rounded_out)
 {
@@ -190,7 +178,7 @@ static int run_ok(char *const argv[], char *err, size_t errsz)
     int rc = run_tool(argv, out, sizeof(out));
     if (rc == 0)
         return 0;
-    return set_err(err, errsz, rc < 0 ? rc : BURROW_ERR_SYSTEM, "%s failed: %s", argv[0],
+    return errmsg(err, errsz, rc < 0 ? rc : BURROW_ERR_SYSTEM, "%s failed: %s", argv[0],
                    out[0] ? out : "no output");
 }
 
@@ -204,7 +192,7 @@ static int write_skeleton(const char *skel, char *err, size_t errsz)
         int e = errno;
         if (fd >= 0)
             close(fd);
-        return set_err(err, errsz, BURROW_ERR_SYSTEM, "cannot write skeleton: %s", strerror(e));
+        return errmsg(err, errsz, BURROW_ERR_SYSTEM, "cannot write skeleton: %s", strerror(e));
     }
     fchmod(fd, 0644); /* independent of the umask */
     close(fd);
@@ -265,22 +253,22 @@ int homedisk_create(const char *path, uint64_t size, uint32_t uid, uint32_t gid,
 {
     uint64_t rounded;
     if (homedisk_check_size(size, &rounded) < 0)
-        return set_err(err, errsz, BURROW_ERR_RANGE, "disk size must be 16M-16T");
+        return errmsg(err, errsz, BURROW_ERR_RANGE, "disk size must be 16M-16T");
     char tmp[PATH_MAX], skel[PATH_MAX];
     if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= (int)sizeof(tmp) ||
         snprintf(skel, sizeof(skel), "%s.skel-XXXXXX", path) >= (int)sizeof(skel))
-        return set_err(err, errsz, BURROW_ERR_TOO_LARGE, "path too long");
+        return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "path too long");
     if (access(path, F_OK) == 0)
-        return set_err(err, errsz, BURROW_ERR_EXISTS, "%s already exists", path);
+        return errmsg(err, errsz, BURROW_ERR_EXISTS, "%s already exists", path);
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0)
-        return set_err(err, errsz, BURROW_ERR_SYSTEM, "cannot create %s: %s", tmp, strerror(errno));
+        return errmsg(err, errsz, BURROW_ERR_SYSTEM, "cannot create %s: %s", tmp, strerror(errno));
     int r = 0;
     if (fchmod(fd, 0600) < 0 || ftruncate(fd, (off_t)rounded) < 0)
-        r = set_err(err, errsz, BURROW_ERR_SYSTEM, "cannot size %s: %s", tmp, strerror(errno));
+        r = errmsg(err, errsz, BURROW_ERR_SYSTEM, "cannot size %s: %s", tmp, strerror(errno));
     int skel_made = 0;
     if (r == 0 && !mkdtemp(skel))
-        r = set_err(err, errsz, BURROW_ERR_SYSTEM, "cannot create skeleton: %s", strerror(errno));
+        r = errmsg(err, errsz, BURROW_ERR_SYSTEM, "cannot create skeleton: %s", strerror(errno));
     else if (r == 0)
         skel_made = 1;
     if (r == 0)
@@ -288,9 +276,9 @@ int homedisk_create(const char *path, uint64_t size, uint32_t uid, uint32_t gid,
     if (r == 0)
         r = make_fs(tmp, skel, uid, gid, err, errsz);
     if (r == 0 && fsync(fd) < 0)
-        r = set_err(err, errsz, BURROW_ERR_SYSTEM, "fsync %s: %s", tmp, strerror(errno));
+        r = errmsg(err, errsz, BURROW_ERR_SYSTEM, "fsync %s: %s", tmp, strerror(errno));
     if (r == 0 && renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0)
-        r = set_err(err, errsz, errno == EEXIST ? BURROW_ERR_EXISTS : BURROW_ERR_SYSTEM,
+        r = errmsg(err, errsz, errno == EEXIST ? BURROW_ERR_EXISTS : BURROW_ERR_SYSTEM,
                     "cannot rename to %s: %s", path, strerror(errno));
     close(fd);
     if (skel_made)
@@ -300,7 +288,7 @@ int homedisk_create(const char *path, uint64_t size, uint32_t uid, uint32_t gid,
         return r;
     }
     if (fsync_parent(path) < 0)
-        return set_err(err, errsz, BURROW_ERR_SYSTEM, "fsync directory of %s: %s", path,
+        return errmsg(err, errsz, BURROW_ERR_SYSTEM, "fsync directory of %s: %s", path,
                        strerror(errno));
     return 0;
 }
@@ -369,23 +357,23 @@ int homedisk_resize(const char *path, uint64_t new_size, char *err, size_t errsz
 {
     uint64_t rounded;
     if (homedisk_check_size(new_size, &rounded) < 0)
-        return set_err(err, errsz, BURROW_ERR_RANGE, "disk size must be 16M-16T");
+        return errmsg(err, errsz, BURROW_ERR_RANGE, "disk size must be 16M-16T");
     int fd;
     int r = homedisk_open_locked(path, &fd);
     if (r == BURROW_ERR_BUSY)
-        return set_err(err, errsz, r, "%s is in use by a VM", path);
+        return errmsg(err, errsz, r, "%s is in use by a VM", path);
     if (r < 0)
-        return set_err(err, errsz, r, "cannot open %s: %s", path,
+        return errmsg(err, errsz, r, "cannot open %s: %s", path,
                        r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
     struct stat st;
     if (fstat(fd, &st) < 0) {
         homedisk_unlock(fd);
-        return set_err(err, errsz, BURROW_ERR_SYSTEM, "stat %s: %s", path, strerror(errno));
+        return errmsg(err, errsz, BURROW_ERR_SYSTEM, "stat %s: %s", path, strerror(errno));
     }
     uint64_t old = (uint64_t)st.st_size;
     if (rounded <= old) {
         homedisk_unlock(fd);
-        return set_err(err, errsz, BURROW_ERR_RANGE,
+        return errmsg(err, errsz, BURROW_ERR_RANGE,
                        "disk can only grow: new size %llu is not above %llu bytes",
                        (unsigned long long)rounded, (unsigned long long)old);
     }
@@ -395,11 +383,11 @@ int homedisk_resize(const char *path, uint64_t new_size, char *err, size_t errsz
     int rc = run_tool_confined(fsck, fd, out, sizeof(out));
     if (rc < 0 || rc >= 4) { /* 1 and 2 mean "errors corrected" */
         homedisk_unlock(fd);
-        return set_err(err, errsz, rc < 0 ? rc : BURROW_ERR_FORMAT,
+        return errmsg(err, errsz, rc < 0 ? rc : BURROW_ERR_FORMAT,
                        "e2fsck found problems it could not fix (%s); nothing was resized", out);
     }
     if (ftruncate(fd, (off_t)rounded) < 0 || fsync(fd) < 0) {
-        r = set_err(err, errsz, BURROW_ERR_SYSTEM, "cannot extend %s: %s", path, strerror(errno));
+        r = errmsg(err, errsz, BURROW_ERR_SYSTEM, "cannot extend %s: %s", path, strerror(errno));
         if (ftruncate(fd, (off_t)old) < 0)
             log_warn("cannot shrink %s back to %llu bytes", path, (unsigned long long)old);
         homedisk_unlock(fd);
@@ -411,7 +399,7 @@ int homedisk_resize(const char *path, uint64_t new_size, char *err, size_t errsz
         /* resize2fs leaves the filesystem at its old size on failure; the file
          * may stay larger, which ext4 does not mind. */
         homedisk_unlock(fd);
-        return set_err(err, errsz, rc < 0 ? rc : BURROW_ERR_SYSTEM, "resize2fs failed: %s", out);
+        return errmsg(err, errsz, rc < 0 ? rc : BURROW_ERR_SYSTEM, "resize2fs failed: %s", out);
     }
     r = fsync(fd) < 0 ? BURROW_ERR_SYSTEM : 0;
     homedisk_unlock(fd);

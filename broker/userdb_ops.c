@@ -28,6 +28,7 @@
 #include "broker/homedisk.h"
 #include "broker/userdb.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 
 #define PATHBUF 4096
@@ -39,19 +40,6 @@ void userdb_test_fail_add_step(int step)
     fail_step = step;
 }
 
-static int fail(char *err, size_t errsz, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errsz, int r, const char *fmt, ...)
-{
-    if (err && errsz) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errsz, fmt, ap);
-        va_end(ap);
-    }
-    return r;
-}
-
 /* "a/b" into out; BURROW_ERR_TOO_LARGE if it does not fit. */
 static int join(char *out, size_t outsz, const char *a, const char *b)
 {
@@ -61,7 +49,7 @@ static int join(char *out, size_t outsz, const char *a, const char *b)
 
 static int sys_fail(char *err, size_t errsz, const char *what, const char *path)
 {
-    return fail(err, errsz, BURROW_ERR_SYSTEM, "%s %s: %s", what, path, strerror(errno));
+    return errmsg(err, errsz, BURROW_ERR_SYSTEM, "%s %s: %s", what, path, strerror(errno));
 }
 
 /* Take the lock unless the caller holds it; *took says whether to release. */
@@ -72,7 +60,7 @@ static int lock_for_op(struct userdb *db, int *took, char *err, size_t errsz)
         return 0;
     int r = userdb_lock(db);
     if (r == BURROW_ERR_NOT_FOUND)
-        return fail(err, errsz, r, "no user database at %s", db->users_dir);
+        return errmsg(err, errsz, r, "no user database at %s", db->users_dir);
     if (r < 0)
         return sys_fail(err, errsz, "cannot lock", db->users_dir);
     return 0;
@@ -139,34 +127,34 @@ static int check_new_user(struct userdb *db, const struct userdb_new_user *nu,
     memset(ak, 0, sizeof(*ak));
     int r = userdb_name_check(nu->name, &why);
     if (r < 0)
-        return fail(err, errsz, r, "invalid user name: %s", why);
+        return errmsg(err, errsz, r, "invalid user name: %s", why);
     snprintf(rec->name, sizeof(rec->name), "%s", nu->name);
     const char *shell = nu->shell ? nu->shell : db->default_shell;
     if (userdb_shell_check(shell) < 0)
-        return fail(err, errsz, BURROW_ERR_INVALID, "invalid shell: expected an absolute path");
+        return errmsg(err, errsz, BURROW_ERR_INVALID, "invalid shell: expected an absolute path");
     snprintf(rec->shell, sizeof(rec->shell), "%s", shell);
     if (!nu->no_disk) {
         uint64_t want = nu->disk_size ? nu->disk_size : db->default_disk_size;
         if (homedisk_check_size(want, &rec->disk_size) < 0)
-            return fail(err, errsz, BURROW_ERR_RANGE, "disk size must be 16M-16T");
+            return errmsg(err, errsz, BURROW_ERR_RANGE, "disk size must be 16M-16T");
     }
     if (nu->keys_text) {
         char why2[AUTHKEYS_ERR_MAX];
         r = authkeys_parse(nu->keys_text, nu->keys_len, AUTHKEYS_STRICT, ak, why2, sizeof(why2));
         if (r < 0)
-            return fail(err, errsz, r, "authorized keys: %s", why2);
+            return errmsg(err, errsz, r, "authorized keys: %s", why2);
         for (size_t i = 0; i < ak->n; i++)
             for (size_t j = 0; j < i; j++)
                 if (ssh_key_cmp(ak->keys[i].key, ak->keys[j].key, SSH_KEY_CMP_PUBLIC) == 0)
-                    return fail(err, errsz, BURROW_ERR_EXISTS, "key %s is given twice",
+                    return errmsg(err, errsz, BURROW_ERR_EXISTS, "key %s is given twice",
                                 ak->keys[i].fingerprint);
     }
     if (nu->password) {
         r = userdb_password_hash(nu->password, nu->password_len, rec->password_hash);
         if (r == BURROW_ERR_INVALID)
-            return fail(err, errsz, r, "password must be 1-%d bytes", USERDB_PASSWORD_MAX);
+            return errmsg(err, errsz, r, "password must be 1-%d bytes", USERDB_PASSWORD_MAX);
         if (r < 0)
-            return fail(err, errsz, r, "cannot hash password: %s", burrow_strerror(r));
+            return errmsg(err, errsz, r, "cannot hash password: %s", burrow_strerror(r));
     }
     rec->created = (uint64_t)time(NULL);
     return 0;
@@ -177,24 +165,24 @@ static int claim_identity(struct userdb *db, const struct userdb_new_user *nu,
                           struct user_record *rec, char *err, size_t errsz)
 {
     if (user_exists(db, nu->name))
-        return fail(err, errsz, BURROW_ERR_EXISTS, "user '%s' already exists", nu->name);
+        return errmsg(err, errsz, BURROW_ERR_EXISTS, "user '%s' already exists", nu->name);
     if (nu->uid == 0) {
         int r = userdb_alloc_uid(db, &rec->uid);
         if (r < 0)
-            return fail(err, errsz, r == BURROW_ERR_RANGE ? BURROW_ERR_AGAIN : r,
+            return errmsg(err, errsz, r == BURROW_ERR_RANGE ? BURROW_ERR_AGAIN : r,
                         "no free uid in %u-%u", db->uid_min, db->uid_max);
     } else {
         if (nu->uid < db->uid_min || nu->uid > db->uid_max)
-            return fail(err, errsz, BURROW_ERR_RANGE, "uid %u is outside %u-%u", nu->uid,
+            return errmsg(err, errsz, BURROW_ERR_RANGE, "uid %u is outside %u-%u", nu->uid,
                         db->uid_min, db->uid_max);
         struct user_record *recs;
         size_t n;
         int r = userdb_list(db, &recs, &n);
         if (r < 0)
-            return fail(err, errsz, r, "cannot list users: %s", burrow_strerror(r));
+            return errmsg(err, errsz, r, "cannot list users: %s", burrow_strerror(r));
         for (size_t i = 0; i < n && r == 0; i++)
             if (recs[i].uid == nu->uid)
-                r = fail(err, errsz, BURROW_ERR_EXISTS, "uid %u belongs to '%s'", nu->uid,
+                r = errmsg(err, errsz, BURROW_ERR_EXISTS, "uid %u belongs to '%s'", nu->uid,
                          recs[i].name);
         free(recs);
         if (r < 0)
@@ -208,7 +196,7 @@ static int claim_identity(struct userdb *db, const struct userdb_new_user *nu,
 static int injected(int step, char *err, size_t errsz)
 {
     if (fail_step == step)
-        return fail(err, errsz, BURROW_ERR_SYSTEM, "injected failure at step %d", step);
+        return errmsg(err, errsz, BURROW_ERR_SYSTEM, "injected failure at step %d", step);
     return 0;
 }
 
@@ -219,7 +207,7 @@ static int build_user_dir(const char *tmpdir, const struct user_record *rec,
     char p[PATHBUF];
     int r;
     if (join(p, sizeof(p), tmpdir, "user.ini") < 0)
-        return fail(err, errsz, BURROW_ERR_TOO_LARGE, "path too long");
+        return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "path too long");
     if ((r = userdb_record_write(p, rec)) < 0)
         return sys_fail(err, errsz, "cannot write", p);
     if ((r = injected(2, err, errsz)) < 0)
@@ -227,9 +215,9 @@ static int build_user_dir(const char *tmpdir, const struct user_record *rec,
     char *text = NULL;
     size_t len = 0;
     if ((r = keys_text(ak, &text, &len)) < 0)
-        return fail(err, errsz, r, "out of memory");
+        return errmsg(err, errsz, r, "out of memory");
     if (join(p, sizeof(p), tmpdir, "authorized_keys") < 0)
-        return fail(err, errsz, BURROW_ERR_TOO_LARGE, "path too long");
+        return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "path too long");
     r = fs_write_atomic(p, text, len, 0600);
     free(text);
     if (r < 0)
@@ -238,10 +226,10 @@ static int build_user_dir(const char *tmpdir, const struct user_record *rec,
         return r;
     if (rec->disk_size) {
         if (join(p, sizeof(p), tmpdir, "home.img") < 0)
-            return fail(err, errsz, BURROW_ERR_TOO_LARGE, "path too long");
+            return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "path too long");
         char why[HOMEDISK_ERR_MAX];
         if ((r = homedisk_create(p, rec->disk_size, rec->uid, rec->gid, why, sizeof(why))) < 0)
-            return fail(err, errsz, r, "cannot create home disk: %s", why);
+            return errmsg(err, errsz, r, "cannot create home disk: %s", why);
     }
     return injected(4, err, errsz);
 }
@@ -300,7 +288,7 @@ static int keep_home(struct userdb *db, const char *name, const char *img, char 
         return sys_fail(err, errsz, "cannot create", dir);
     int n = snprintf(dst, sizeof(dst), "%s/%s-%lld.img", dir, name, (long long)time(NULL));
     if (n < 0 || (size_t)n >= sizeof(dst))
-        return fail(err, errsz, BURROW_ERR_TOO_LARGE, "path too long");
+        return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "path too long");
     if (renameat2(AT_FDCWD, img, AT_FDCWD, dst, RENAME_NOREPLACE) < 0)
         return sys_fail(err, errsz, "cannot move home disk to", dst);
     if (fs_fsync_dir(dir) < 0)
@@ -316,7 +304,7 @@ int userdb_del(struct userdb *db, const char *name, int keep, char *kept_path, s
     const char *why;
     int r = userdb_name_check(name, &why);
     if (r < 0)
-        return fail(err, errsz, r, "invalid user name: %s", why);
+        return errmsg(err, errsz, r, "invalid user name: %s", why);
     if (kept_path && keptsz)
         kept_path[0] = '\0';
     int took;
@@ -326,7 +314,7 @@ int userdb_del(struct userdb *db, const char *name, int keep, char *kept_path, s
     char dir[PATHBUF], img[PATHBUF], gone[PATHBUF], kept[PATHBUF] = "";
     int img_fd = -1;
     if (!user_exists(db, name)) {
-        r = fail(err, errsz, BURROW_ERR_NOT_FOUND, "no such user '%s'", name);
+        r = errmsg(err, errsz, BURROW_ERR_NOT_FOUND, "no such user '%s'", name);
         goto out;
     }
     if ((r = userdb_path(db, name, "", dir, sizeof(dir))) < 0 ||
@@ -335,7 +323,7 @@ int userdb_del(struct userdb *db, const char *name, int keep, char *kept_path, s
     /* hold the image lock across the rename so no VM can start using it */
     r = homedisk_open_locked(img, &img_fd);
     if (r == BURROW_ERR_BUSY) {
-        r = fail(err, errsz, r, "home disk of '%s' is in use by a VM", name);
+        r = errmsg(err, errsz, r, "home disk of '%s' is in use by a VM", name);
         goto out;
     }
     if (r < 0 && r != BURROW_ERR_NOT_FOUND) {
@@ -383,7 +371,7 @@ static int edit_record(struct userdb *db, const char *name, rec_edit_fn edit, co
     if (r == 0)
         r = edit(&rec, arg, err, errsz);
     if (r == 0 && (r = userdb_put(db, &rec)) < 0)
-        fail(err, errsz, r, "cannot write record of '%s': %s", name,
+        errmsg(err, errsz, r, "cannot write record of '%s': %s", name,
              r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
     sodium_memzero(&rec, sizeof(rec));
     unlock_after_op(db, took);
@@ -404,9 +392,9 @@ static int edit_password(struct user_record *rec, const void *arg, char *err, si
     }
     int r = userdb_password_hash(pw->password, pw->len, rec->password_hash);
     if (r == BURROW_ERR_INVALID)
-        return fail(err, errsz, r, "password must be 1-%d bytes", USERDB_PASSWORD_MAX);
+        return errmsg(err, errsz, r, "password must be 1-%d bytes", USERDB_PASSWORD_MAX);
     if (r < 0)
-        return fail(err, errsz, r, "cannot hash password: %s", burrow_strerror(r));
+        return errmsg(err, errsz, r, "cannot hash password: %s", burrow_strerror(r));
     return 0;
 }
 
@@ -415,7 +403,7 @@ int userdb_set_password(struct userdb *db, const char *name, const char *passwor
 {
     struct pw_arg a = {password, len};
     if (password && (len == 0 || len > USERDB_PASSWORD_MAX)) /* before taking the lock */
-        return fail(err, errsz, BURROW_ERR_INVALID, "password must be 1-%d bytes",
+        return errmsg(err, errsz, BURROW_ERR_INVALID, "password must be 1-%d bytes",
                     USERDB_PASSWORD_MAX);
     return edit_record(db, name, edit_password, &a, err, errsz);
 }
@@ -446,7 +434,7 @@ int userdb_set_shell(struct userdb *db, const char *name, const char *shell, cha
                      size_t errsz)
 {
     if (userdb_shell_check(shell) < 0)
-        return fail(err, errsz, BURROW_ERR_INVALID, "invalid shell: expected an absolute path");
+        return errmsg(err, errsz, BURROW_ERR_INVALID, "invalid shell: expected an absolute path");
     return edit_record(db, name, edit_shell, shell, err, errsz);
 }
 
@@ -464,7 +452,7 @@ static int load_user_keys(struct userdb *db, const char *name, struct authkeys *
     char why[AUTHKEYS_ERR_MAX];
     r = authkeys_load(path, 0, ak, why, sizeof(why));
     if (r < 0)
-        return fail(err, errsz, r, "%s", why);
+        return errmsg(err, errsz, r, "%s", why);
     return 0;
 }
 
@@ -474,7 +462,7 @@ static int save_user_keys(const char *path, const struct authkeys *ak, char *err
     size_t len;
     int r = keys_text(ak, &text, &len);
     if (r < 0)
-        return fail(err, errsz, r, "out of memory");
+        return errmsg(err, errsz, r, "out of memory");
     r = fs_write_atomic(path, text, len, 0600);
     free(text);
     if (r < 0)
@@ -489,10 +477,10 @@ int userdb_keys_add(struct userdb *db, const char *name, const char *text, size_
     char why[AUTHKEYS_ERR_MAX], path[PATHBUF];
     int r = authkeys_parse(text, len, AUTHKEYS_STRICT, &add, why, sizeof(why));
     if (r < 0)
-        return fail(err, errsz, r, "authorized keys: %s", why);
+        return errmsg(err, errsz, r, "authorized keys: %s", why);
     if (add.n == 0) {
         authkeys_free(&add);
-        return fail(err, errsz, BURROW_ERR_INVALID, "no key given");
+        return errmsg(err, errsz, BURROW_ERR_INVALID, "no key given");
     }
     int took;
     if ((r = lock_for_op(db, &took, err, errsz)) < 0) {
@@ -501,21 +489,21 @@ int userdb_keys_add(struct userdb *db, const char *name, const char *text, size_
     }
     r = load_user_keys(db, name, &cur, path, sizeof(path), err, errsz);
     if (r == 0 && cur.n + add.n > AUTHKEYS_KEYS_MAX)
-        r = fail(err, errsz, BURROW_ERR_TOO_LARGE, "at most %d keys per user", AUTHKEYS_KEYS_MAX);
+        r = errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "at most %d keys per user", AUTHKEYS_KEYS_MAX);
     for (size_t i = 0; r == 0 && i < add.n; i++) {
         if (authkeys_find(&cur, add.keys[i].key) >= 0)
-            r = fail(err, errsz, BURROW_ERR_EXISTS, "key %s is already authorized",
+            r = errmsg(err, errsz, BURROW_ERR_EXISTS, "key %s is already authorized",
                      add.keys[i].fingerprint);
         for (size_t j = 0; r == 0 && j < i; j++)
             if (ssh_key_cmp(add.keys[i].key, add.keys[j].key, SSH_KEY_CMP_PUBLIC) == 0)
-                r = fail(err, errsz, BURROW_ERR_EXISTS, "key %s is given twice",
+                r = errmsg(err, errsz, BURROW_ERR_EXISTS, "key %s is given twice",
                          add.keys[i].fingerprint);
     }
     if (r == 0) {
         /* the merged list: move add's entries after cur's */
         struct authkey *all = realloc(cur.keys, (cur.n + add.n) * sizeof(*all));
         if (!all) {
-            r = fail(err, errsz, BURROW_ERR_NOMEM, "out of memory");
+            r = errmsg(err, errsz, BURROW_ERR_NOMEM, "out of memory");
         } else {
             cur.keys = all;
             memcpy(all + cur.n, add.keys, add.n * sizeof(*all));
@@ -559,7 +547,7 @@ int userdb_keys_rm(struct userdb *db, const char *name, const char *which, char 
     if (r == 0 && i < 0) {
         char shown[80];
         log_escape(shown, sizeof(shown), which);
-        r = fail(err, errsz, BURROW_ERR_NOT_FOUND,
+        r = errmsg(err, errsz, BURROW_ERR_NOT_FOUND,
                  "user '%s' has no key '%s' (give an index or SHA256: fingerprint)", name, shown);
     }
     if (r == 0) {
@@ -580,7 +568,7 @@ int userdb_disk_resize(struct userdb *db, const char *name, uint64_t size, char 
     int took, r;
     uint64_t rounded;
     if (homedisk_check_size(size, &rounded) < 0)
-        return fail(err, errsz, BURROW_ERR_RANGE, "disk size must be 16M-16T");
+        return errmsg(err, errsz, BURROW_ERR_RANGE, "disk size must be 16M-16T");
     if ((r = lock_for_op(db, &took, err, errsz)) < 0)
         return r;
     struct user_record rec;
@@ -589,7 +577,7 @@ int userdb_disk_resize(struct userdb *db, const char *name, uint64_t size, char 
     if (r == 0)
         r = userdb_path(db, name, "home.img", img, sizeof(img));
     if (r == 0 && (r = homedisk_resize(img, rounded, why, sizeof(why))) < 0)
-        fail(err, errsz, r, "%s", why);
+        errmsg(err, errsz, r, "%s", why);
     if (r == 0) {
         rec.disk_size = rounded;
         if ((r = userdb_put(db, &rec)) < 0)

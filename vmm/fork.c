@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 #include "vmm/virtio/blk.h"
 #include "vmm/virtio/vsock.h"
@@ -24,22 +25,6 @@ uint64_t fork_now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int say(char *why, size_t whysz, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int say(char *why, size_t whysz, int r, const char *fmt, ...)
-{
-    int saved = errno;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whysz, fmt, ap);
-    va_end(ap);
-    if (r == BURROW_ERR_SYSTEM) {
-        size_t n = strlen(why);
-        snprintf(why + n, whysz - n, ": %s", strerror(saved));
-    }
-    return r;
 }
 
 /* ---- control port 1025 ---- */
@@ -340,23 +325,23 @@ int fork_open_build(const char *build_dir, int *mem_fd, uint8_t **state, size_t 
     snprintf(path, sizeof(path), "%s/state", build_dir);
     int r = fork_read_file(path, SNAP_FILE_MAX, state, state_len);
     if (r == BURROW_ERR_TOO_LARGE)
-        return say(why, whysz, r, "%s: %s", path, snap_strerror(r));
+        return errmsg_sys(why, whysz, r, "%s: %s", path, snap_strerror(r));
     if (r)
-        return say(why, whysz, r, "%s: %s", path,
+        return errmsg_sys(why, whysz, r, "%s: %s", path,
                    r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
     if ((r = snap_parse(*state, *state_len, snap)))
-        return say(why, whysz, r, "%s: %s", path, snap_strerror(r));
+        return errmsg_sys(why, whysz, r, "%s: %s", path, snap_strerror(r));
     if ((r = snap_vm_info(snap, info)))
-        return say(why, whysz, r, "%s: VM section: %s", path, snap_strerror(r));
+        return errmsg_sys(why, whysz, r, "%s: VM section: %s", path, snap_strerror(r));
     snprintf(path, sizeof(path), "%s/memory", build_dir);
     *mem_fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (*mem_fd < 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "%s", path);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "%s", path);
     struct stat st;
     if (fstat(*mem_fd, &st) < 0 || !S_ISREG(st.st_mode))
-        return say(why, whysz, BURROW_ERR_INVALID, "%s: not a regular file", path);
+        return errmsg_sys(why, whysz, BURROW_ERR_INVALID, "%s: not a regular file", path);
     if ((uint64_t)st.st_size != info->mem_size)
-        return say(why, whysz, BURROW_ERR_FORMAT,
+        return errmsg_sys(why, whysz, BURROW_ERR_FORMAT,
                    "%s is %llu bytes but the state file says %llu: files of different builds", path,
                    (unsigned long long)st.st_size, (unsigned long long)info->mem_size);
     return 0;
@@ -374,13 +359,13 @@ static int fork_build_machine(struct fork_vm *f, const struct fork_config *cfg,
                            .mem_private = 1};
     int r = vm_create(&vc, &m->vm);
     if (r)
-        return say(why, whysz, r, "cannot create the VM: %s",
+        return errmsg_sys(why, whysz, r, "cannot create the VM: %s",
                    m->vm && m->vm->exit.detail[0] ? m->vm->exit.detail : burrow_strerror(r));
     /* Pages forks dirtied back to identical content merge again (KSM). */
     madvise(m->vm->ram, m->vm->ram_size, MADV_MERGEABLE);
     if ((r = uart_init(&m->uart, m->vm, VM_COM1_PORT, VM_COM1_IRQ, -1, cfg->console_fd)) ||
         (r = legacy_init(&m->legacy, m->vm)))
-        return say(why, whysz, r, "legacy devices: %s", burrow_strerror(r));
+        return errmsg_sys(why, whysz, r, "legacy devices: %s", burrow_strerror(r));
     struct devices_config dc = {.vsock_uds = cfg->vsock_uds, .disk_empty_slot = true};
     return devices_create(&m->devices, m->vm, &dc, why, whysz);
 }
@@ -401,7 +386,7 @@ int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, 
     f->t.machine_ns = fork_now_ns();
     control_port_init(&f->cp, f->m.vm, &cfg->id);
     if ((r = control_port_listen(&f->cp, &f->m.devices)))
-        return say(why, whysz, r, "control port: %s", burrow_strerror(r));
+        return errmsg_sys(why, whysz, r, "control port: %s", burrow_strerror(r));
     if ((r = snap_restore_machine(&f->m, &f->snap, why, whysz)))
         return r;
     f->t.state_ns = fork_now_ns();
@@ -414,12 +399,12 @@ int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, 
 int fork_vm_attach_home(struct fork_vm *f, const char *path, char *why, size_t whysz)
 {
     if (!f->m.devices.blk)
-        return say(why, whysz, BURROW_ERR_UNSUPPORTED, "the template has no disk slot");
+        return errmsg_sys(why, whysz, BURROW_ERR_UNSUPPORTED, "the template has no disk slot");
     int r = virtio_blk_attach(f->m.devices.blk, path, false);
     if (r == BURROW_ERR_BUSY)
-        return say(why, whysz, r, "home disk %s is in use by another VM", path);
+        return errmsg_sys(why, whysz, r, "home disk %s is in use by another VM", path);
     if (r)
-        return say(why, whysz, r, "home disk %s: %s", path, burrow_strerror(r));
+        return errmsg_sys(why, whysz, r, "home disk %s: %s", path, burrow_strerror(r));
     f->cp.home_disk = true;
     return 0;
 }

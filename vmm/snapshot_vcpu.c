@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 #include "vmm/snapshot.h"
 #include "vmm/vm.h"
@@ -41,24 +42,6 @@ struct vcpu_state {
     struct kvm_vcpu_events events;
     struct kvm_mp_state mp;
 };
-
-static int say(char *why, size_t whysz, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int say(char *why, size_t whysz, int r, const char *fmt, ...)
-{
-    if (why && whysz) {
-        int saved = errno;
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, whysz, fmt, ap);
-        va_end(ap);
-        if (r == BURROW_ERR_SYSTEM) {
-            size_t n = strlen(why);
-            snprintf(why + n, whysz - n, ": %s", strerror(saved));
-        }
-    }
-    return r;
-}
 
 /* ---- reading KVM ---- */
 
@@ -299,9 +282,9 @@ static int set_msrs(struct vcpu *v, const struct vcpu_state *s, int deadline_onl
     int n = m->nmsrs ? ioctl(v->fd, KVM_SET_MSRS, m) : 0;
     int r = 0;
     if (n < 0)
-        r = say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_MSRS", v->index);
+        r = errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_MSRS", v->index);
     else if ((uint32_t)n != m->nmsrs)
-        r = say(why, whysz, BURROW_ERR_KVM, "vCPU %u: KVM refused MSR 0x%x", v->index,
+        r = errmsg_sys(why, whysz, BURROW_ERR_KVM, "vCPU %u: KVM refused MSR 0x%x", v->index,
                 m->entries[n].index);
     free(m);
     return r;
@@ -311,7 +294,7 @@ static int restore_state(struct vcpu *v, struct vcpu_state *s, uint64_t tsc, cha
                          size_t whysz)
 {
     if (s->index != v->index)
-        return say(why, whysz, BURROW_ERR_FORMAT, "vCPU section %u restored into vCPU %u", s->index,
+        return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "vCPU section %u restored into vCPU %u", s->index,
                    v->index);
     struct kvm_cpuid2 *c = cpuid_new(s->nr_cpuid);
     if (!c)
@@ -321,39 +304,39 @@ static int restore_state(struct vcpu *v, struct vcpu_state *s, uint64_t tsc, cha
     int set = ioctl(v->fd, KVM_SET_CPUID2, c);
     free(c);
     if (set < 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_CPUID2", idx);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_CPUID2", idx);
     int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
     if (khz > 0 && (uint32_t)khz != s->tsc_khz &&
         ioctl(v->fd, KVM_SET_TSC_KHZ, (unsigned long)s->tsc_khz) < 0)
-        return say(why, whysz, BURROW_ERR_KVM,
+        return errmsg_sys(why, whysz, BURROW_ERR_KVM,
                    "vCPU %u: template TSC runs at %u kHz, this host at %d kHz and KVM cannot "
                    "scale it",
                    idx, s->tsc_khz, khz);
     unsigned long xs = KVM_SET_XSAVE;
     if (ioctl(v->fd, KVM_SET_SREGS, &s->sregs) < 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_SREGS", idx);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_SREGS", idx);
     if (ioctl(v->fd, KVM_SET_REGS, &s->regs) < 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_REGS", idx);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_REGS", idx);
     if ((int)s->xsave_len > xsave_size(v))
-        return say(why, whysz, BURROW_ERR_KVM, "vCPU %u: XSAVE area of %u bytes, KVM takes %d", idx,
+        return errmsg_sys(why, whysz, BURROW_ERR_KVM, "vCPU %u: XSAVE area of %u bytes, KVM takes %d", idx,
                    s->xsave_len, xsave_size(v));
     if (ioctl(v->fd, xs, s->xsave) < 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_XSAVE", idx);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_XSAVE", idx);
     if (ioctl(v->fd, KVM_SET_XCRS, &s->xcrs) < 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_XCRS", idx);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_XCRS", idx);
     if (ioctl(v->fd, KVM_SET_DEBUGREGS, &s->dregs) < 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_DEBUGREGS", idx);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_DEBUGREGS", idx);
     if (ioctl(v->fd, KVM_SET_LAPIC, &s->lapic) < 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_LAPIC", idx);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_LAPIC", idx);
     int r;
     /* TSC_DEADLINE last: KVM drops it unless the LAPIC is in TSC-deadline mode already. */
     if ((r = set_msrs(v, s, 0, tsc, why, whysz)) || (r = set_msrs(v, s, 1, tsc, why, whysz)))
         return r;
     s->events.flags |= KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SIPI_VECTOR;
     if (ioctl(v->fd, KVM_SET_VCPU_EVENTS, &s->events) < 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_VCPU_EVENTS", idx);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_VCPU_EVENTS", idx);
     if (ioctl(v->fd, KVM_SET_MP_STATE, &s->mp) < 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_MP_STATE", idx);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_MP_STATE", idx);
     return 0;
 }
 
@@ -364,7 +347,7 @@ int snap_restore_vcpu(struct vcpu *v, struct buf *in, uint64_t tsc, char *why, s
         return BURROW_ERR_NOMEM;
     int r = decode(in, s);
     if (r)
-        say(why, whysz, r, "vCPU %u section: %s", v->index, burrow_strerror(r));
+        errmsg_sys(why, whysz, r, "vCPU %u section: %s", v->index, burrow_strerror(r));
     else
         r = restore_state(v, s, tsc, why, whysz);
     free(s);
@@ -373,7 +356,7 @@ int snap_restore_vcpu(struct vcpu *v, struct buf *in, uint64_t tsc, char *why, s
 
 static int differ(char *why, size_t whysz, unsigned idx, const char *what)
 {
-    return say(why, whysz, BURROW_ERR_FORMAT, "vCPU %u: %s differs after restore", idx, what);
+    return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "vCPU %u: %s differs after restore", idx, what);
 }
 
 static int compare(struct vcpu_state *a, struct vcpu_state *b, char *why, size_t whysz)
@@ -402,7 +385,7 @@ static int compare(struct vcpu_state *a, struct vcpu_state *b, char *why, size_t
         if (a->msrs[k].index != b->msrs[k].index)
             return differ(why, whysz, i, "MSR list");
         if (a->msrs[k].index != MSR_IA32_TSC && a->msrs[k].data != b->msrs[k].data)
-            return say(why, whysz, BURROW_ERR_FORMAT,
+            return errmsg_sys(why, whysz, BURROW_ERR_FORMAT,
                        "vCPU %u: MSR 0x%x differs after restore (0x%llx, saved 0x%llx)", i,
                        a->msrs[k].index, (unsigned long long)b->msrs[k].data,
                        (unsigned long long)a->msrs[k].data);
@@ -424,7 +407,7 @@ int snap_compare_vcpu(struct buf saved, struct buf now, char *why, size_t whysz)
         if (!r)
             r = decode(&now, b);
         if (r)
-            say(why, whysz, r, "vCPU section: %s", burrow_strerror(r));
+            errmsg_sys(why, whysz, r, "vCPU section: %s", burrow_strerror(r));
         else
             r = compare(a, b, why, whysz);
     }

@@ -11,26 +11,11 @@
 #include <sys/ioctl.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "vmm/machine.h"
 #include "vmm/snapshot.h"
 
 #define VMSEC_MAGIC 0x4d564e53u /* "SNVM" */
-
-static int say(char *why, size_t whysz, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int say(char *why, size_t whysz, int r, const char *fmt, ...)
-{
-    int saved = errno;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whysz, fmt, ap);
-    va_end(ap);
-    if (r == BURROW_ERR_SYSTEM) {
-        size_t n = strlen(why);
-        snprintf(why + n, whysz - n, ": %s", strerror(saved));
-    }
-    return r;
-}
 
 static int save_vm_section(struct machine *m, struct snap_writer *w)
 {
@@ -58,35 +43,35 @@ int snap_save_machine(struct machine *m, struct snap_writer *w, char *why, size_
     struct vm *vm = m->vm;
     int r;
     if ((r = save_vm_section(m, w)))
-        return say(why, whysz, r, "VM section: %s", burrow_strerror(r));
+        return errmsg_sys(why, whysz, r, "VM section: %s", burrow_strerror(r));
     struct kvm_irqchip chips[3];
     memset(chips, 0, sizeof(chips));
     for (unsigned i = 0; i < 3; i++) {
         chips[i].chip_id = i; /* PIC master, PIC slave, IOAPIC */
         if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &chips[i]) < 0)
-            return say(why, whysz, BURROW_ERR_SYSTEM, "KVM_GET_IRQCHIP %u", i);
+            return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "KVM_GET_IRQCHIP %u", i);
     }
     struct kvm_pit_state2 pit;
     struct kvm_clock_data clock;
     memset(&clock, 0, sizeof(clock));
     if (ioctl(vm->vm_fd, KVM_GET_PIT2, &pit) < 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "KVM_GET_PIT2");
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "KVM_GET_PIT2");
     if (ioctl(vm->vm_fd, KVM_GET_CLOCK, &clock) < 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "KVM_GET_CLOCK");
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "KVM_GET_CLOCK");
     if ((r = snap_add(w, SNAP_SEC_IRQCHIP, chips, sizeof(chips))) ||
         (r = snap_add(w, SNAP_SEC_PIT, &pit, sizeof(pit))) ||
         (r = snap_add(w, SNAP_SEC_CLOCK, &clock.clock, sizeof(clock.clock))))
-        return say(why, whysz, r, "VM state: %s", burrow_strerror(r));
+        return errmsg_sys(why, whysz, r, "VM state: %s", burrow_strerror(r));
     for (unsigned i = 0; i < vm->nr_vcpus; i++) {
         if ((r = snap_section_begin(w, SNAP_SEC_VCPU0 + i)) ||
             (r = snap_save_vcpu(&vm->vcpus[i], w->out)) || (r = snap_section_end(w)))
-            return say(why, whysz, r, "vCPU %u state: %s", i, burrow_strerror(r));
+            return errmsg_sys(why, whysz, r, "vCPU %u state: %s", i, burrow_strerror(r));
     }
     for (unsigned i = 0; i < m->devices.nr_slots; i++) {
         struct device_slot *s = &m->devices.slots[i];
         if ((r = snap_section_begin(w, SNAP_SEC_DEVICE0 + i)) ||
             (r = virtio_mmio_save(&s->mmio, w->out)) || (r = snap_section_end(w)))
-            return say(why, whysz, r, "%s state: %s", s->name, burrow_strerror(r));
+            return errmsg_sys(why, whysz, r, "%s state: %s", s->name, burrow_strerror(r));
     }
     return 0;
 }
@@ -168,18 +153,18 @@ static int restore_vm_state(struct machine *m, const struct snapshot *s, char *w
     if ((r = get_exact(s, SNAP_SEC_IRQCHIP, chips, sizeof(chips))) ||
         (r = get_exact(s, SNAP_SEC_PIT, &pit, sizeof(pit))) ||
         (r = get_exact(s, SNAP_SEC_CLOCK, &clock, sizeof(clock))))
-        return say(why, whysz, r, "irqchip/PIT/clock sections: %s", burrow_strerror(r));
+        return errmsg_sys(why, whysz, r, "irqchip/PIT/clock sections: %s", burrow_strerror(r));
     for (unsigned i = 0; i < 3; i++) {
         if (chips[i].chip_id != i)
-            return say(why, whysz, BURROW_ERR_FORMAT, "irqchip section: chip %u has id %u", i,
+            return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "irqchip section: chip %u has id %u", i,
                        chips[i].chip_id);
         if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &chips[i]) < 0)
-            return say(why, whysz, BURROW_ERR_SYSTEM, "KVM_SET_IRQCHIP %u", i);
+            return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "KVM_SET_IRQCHIP %u", i);
     }
     if (ioctl(vm->vm_fd, KVM_SET_PIT2, &pit) < 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "KVM_SET_PIT2");
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "KVM_SET_PIT2");
     if (snap_set_clock(m, clock))
-        return say(why, whysz, BURROW_ERR_SYSTEM, "KVM_SET_CLOCK");
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "KVM_SET_CLOCK");
     return 0;
 }
 
@@ -189,23 +174,23 @@ int snap_restore_machine(struct machine *m, const struct snapshot *s, char *why,
     struct snap_vm_info info;
     int r = snap_vm_info(s, &info);
     if (r)
-        return say(why, whysz, r, "VM section: %s", snap_strerror(r));
+        return errmsg_sys(why, whysz, r, "VM section: %s", snap_strerror(r));
     if (info.mem_size != vm->ram_size || info.nr_vcpus != vm->nr_vcpus ||
         info.nr_slots != m->devices.nr_slots)
-        return say(why, whysz, BURROW_ERR_FORMAT,
+        return errmsg_sys(why, whysz, BURROW_ERR_FORMAT,
                    "state is for %llu MiB, %u vCPUs, %u devices; this VM has %llu MiB, %u, %u",
                    (unsigned long long)(info.mem_size / VM_MIB), info.nr_vcpus, info.nr_slots,
                    (unsigned long long)(vm->ram_size / VM_MIB), vm->nr_vcpus, m->devices.nr_slots);
     for (unsigned i = 0; i < info.nr_slots; i++)
         if (info.slot_dev[i] != m->devices.slots[i].mmio.ops->device_id)
-            return say(why, whysz, BURROW_ERR_FORMAT, "virtio slot %u: state for device %u", i,
+            return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "virtio slot %u: state for device %u", i,
                        info.slot_dev[i]);
     if ((r = restore_vm_state(m, s, why, whysz)))
         return r;
     struct buf in;
     uint64_t tsc;
     if ((r = snap_find(s, SNAP_SEC_VCPU0, &in)) || (r = snap_vcpu_tsc(in, &tsc)))
-        return say(why, whysz, r, "vCPU 0 section: no TSC (%s)", burrow_strerror(r));
+        return errmsg_sys(why, whysz, r, "vCPU 0 section: no TSC (%s)", burrow_strerror(r));
     for (unsigned i = 0; i < vm->nr_vcpus; i++) {
         if ((r = snap_find(s, SNAP_SEC_VCPU0 + i, &in)) ||
             (r = snap_restore_vcpu(&vm->vcpus[i], &in, tsc, why, whysz)))
@@ -215,7 +200,7 @@ int snap_restore_machine(struct machine *m, const struct snapshot *s, char *why,
         struct device_slot *slot = &m->devices.slots[i];
         if ((r = snap_find(s, SNAP_SEC_DEVICE0 + i, &in)) ||
             (r = virtio_mmio_restore(&slot->mmio, &in)))
-            return say(why, whysz, r, "%s state: %s", slot->name, burrow_strerror(r));
+            return errmsg_sys(why, whysz, r, "%s state: %s", slot->name, burrow_strerror(r));
     }
     return 0;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 #include "vmm/fork.h"
 #include "vmm/machine.h"
@@ -86,12 +87,12 @@ static int verify_build(const char *dir, const char *build, char *why, size_t wh
     char *m = NULL;
     int r = tpl_read_manifest(dir, &m);
     if (r)
-        return tpl_say(why, whysz, r, "%s/manifest: %s", dir, burrow_strerror(r));
+        return errmsg_sys(why, whysz, r, "%s/manifest: %s", dir, burrow_strerror(r));
     char want[TPL_HASH_HEX + 1], got[TPL_HASH_HEX], bid[TEMPLATE_BUILD_MAX + 2], path[4096];
     static const char *const files[] = {"state", "memory"};
     if (template_manifest_get(m, "build", bid, sizeof(bid)) || strcmp(bid, build) != 0) {
         free(m);
-        return tpl_say(why, whysz, BURROW_ERR_FORMAT, "%s/manifest: not the manifest of %s", dir,
+        return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "%s/manifest: not the manifest of %s", dir,
                        build);
     }
     for (unsigned i = 0; i < 2; i++) {
@@ -100,15 +101,15 @@ static int verify_build(const char *dir, const char *build, char *why, size_t wh
         if (tpl_pjoin(path, sizeof(path), dir, files[i]) ||
             template_manifest_get(m, key, want, sizeof(want))) {
             free(m);
-            return tpl_say(why, whysz, BURROW_ERR_FORMAT, "%s/manifest: no %s", dir, key);
+            return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "%s/manifest: no %s", dir, key);
         }
         if ((r = tpl_hash_file(path, got))) {
             free(m);
-            return tpl_say(why, whysz, r, "%s", path);
+            return errmsg_sys(why, whysz, r, "%s", path);
         }
         if (strcmp(want, got) != 0) {
             free(m);
-            return tpl_say(why, whysz, BURROW_ERR_CHECKSUM,
+            return errmsg_sys(why, whysz, BURROW_ERR_CHECKSUM,
                            "%s: checksum does not match the manifest (corrupt or replaced)", path);
         }
     }
@@ -133,7 +134,7 @@ int template_activate(const char *templates_dir, const char *build, char *why, s
 {
     size_t nl;
     if (!template_build_id_ok(build, &nl))
-        return tpl_say(why, whysz, BURROW_ERR_INVALID, "'%s' is not a build name (NAME-TIMESTAMP)",
+        return errmsg_sys(why, whysz, BURROW_ERR_INVALID, "'%s' is not a build name (NAME-TIMESTAMP)",
                        build);
     char dir[4096], link[4096], tmp[4096], name[TEMPLATE_NAME_MAX + 1];
     memcpy(name, build, nl);
@@ -141,7 +142,7 @@ int template_activate(const char *templates_dir, const char *build, char *why, s
     snprintf(dir, sizeof(dir), "%s/%s", templates_dir, build);
     struct stat st;
     if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-        return tpl_say(why, whysz, BURROW_ERR_NOT_FOUND, "no template build %s", build);
+        return errmsg_sys(why, whysz, BURROW_ERR_NOT_FOUND, "no template build %s", build);
     int r = verify_build(dir, build, why, whysz);
     if (r)
         return r;
@@ -149,13 +150,13 @@ int template_activate(const char *templates_dir, const char *build, char *why, s
     snprintf(tmp, sizeof(tmp), "%s/.%s.link-%d", templates_dir, name, (int)getpid());
     unlink(tmp);
     if (symlink(build, tmp) < 0)
-        return tpl_say(why, whysz, BURROW_ERR_SYSTEM, "symlink %s", tmp);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "symlink %s", tmp);
     if (rename(tmp, link) < 0) {
         unlink(tmp);
-        return tpl_say(why, whysz, BURROW_ERR_SYSTEM, "rename to %s", link);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "rename to %s", link);
     }
     if (tpl_fsync_dir(templates_dir))
-        return tpl_say(why, whysz, BURROW_ERR_SYSTEM, "fsync %s", templates_dir);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "fsync %s", templates_dir);
     return 0;
 }
 
@@ -235,7 +236,7 @@ int template_rm(const char *templates_dir, const char *build, template_in_use_fn
 {
     size_t nl;
     if (!template_build_id_ok(build, &nl))
-        return tpl_say(why, whysz, BURROW_ERR_INVALID, "'%s' is not a build name (NAME-TIMESTAMP)",
+        return errmsg_sys(why, whysz, BURROW_ERR_INVALID, "'%s' is not a build name (NAME-TIMESTAMP)",
                        build);
     char dir[4096], name[TEMPLATE_NAME_MAX + 1], active[TEMPLATE_BUILD_MAX + 2];
     snprintf(dir, sizeof(dir), "%s/%s", templates_dir, build);
@@ -243,16 +244,16 @@ int template_rm(const char *templates_dir, const char *build, template_in_use_fn
     name[nl] = '\0';
     struct stat st;
     if (lstat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-        return tpl_say(why, whysz, BURROW_ERR_NOT_FOUND, "no template build %s", build);
+        return errmsg_sys(why, whysz, BURROW_ERR_NOT_FOUND, "no template build %s", build);
     if (template_active(templates_dir, name, active, sizeof(active)) == 0 &&
         strcmp(active, build) == 0)
-        return tpl_say(why, whysz, BURROW_ERR_BUSY,
+        return errmsg_sys(why, whysz, BURROW_ERR_BUSY,
                        "%s is the active build of %s; activate another build first", build, name);
     if (in_use && in_use(ctx, build))
-        return tpl_say(why, whysz, BURROW_ERR_BUSY, "%s is in use by a running VM", build);
+        return errmsg_sys(why, whysz, BURROW_ERR_BUSY, "%s is in use by a running VM", build);
     tpl_rm_build_dir(dir);
     if (access(dir, F_OK) == 0)
-        return tpl_say(why, whysz, BURROW_ERR_SYSTEM, "cannot remove %s", dir);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "cannot remove %s", dir);
     return tpl_fsync_dir(templates_dir);
 }
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 #include "vmm/fork.h"
 #include "vmm/machine.h"
@@ -58,7 +59,7 @@ static int build_boot(struct build_ctx *b, char *why, size_t whysz)
                                 .devices = &dc};
     int r = machine_create(&b->m, &mc);
     if (r)
-        return tpl_say(why, whysz, r, "%s", b->m.why);
+        return errmsg_sys(why, whysz, r, "%s", b->m.why);
     snprintf(b->id.user, sizeof(b->id.user), "root");
     snprintf(b->id.shell, sizeof(b->id.shell), "/bin/sh");
     snprintf(b->id.home, sizeof(b->id.home), "/root");
@@ -66,17 +67,17 @@ static int build_boot(struct build_ctx *b, char *why, size_t whysz)
     control_port_init(&b->cp, b->m.vm, &b->id);
     b->cp_inited = 1;
     if ((r = control_port_listen(&b->cp, &b->m.devices)))
-        return tpl_say(why, whysz, r, "control port: %s", burrow_strerror(r));
+        return errmsg_sys(why, whysz, r, "control port: %s", burrow_strerror(r));
     progress(b, "booting the template VM");
     if ((r = vm_start(b->m.vm)))
-        return tpl_say(why, whysz, r, "cannot start the VM: %s", burrow_strerror(r));
+        return errmsg_sys(why, whysz, r, "cannot start the VM: %s", burrow_strerror(r));
     progress(b, "waiting for the guest to report READY on port 1025");
     r = control_port_wait_ready(&b->cp, 0, cfg->ready_timeout_ms);
     if (r == BURROW_ERR_CLOSED)
-        return tpl_say(why, whysz, r, "the template VM stopped before READY: %s",
+        return errmsg_sys(why, whysz, r, "the template VM stopped before READY: %s",
                        b->m.vm->exit.detail);
     if (r)
-        return tpl_say(why, whysz, r, "the guest did not report READY within %u s",
+        return errmsg_sys(why, whysz, r, "the guest did not report READY within %u s",
                        cfg->ready_timeout_ms / 1000);
     return 0;
 }
@@ -88,12 +89,12 @@ static int build_snapshot(struct build_ctx *b, char *why, size_t whysz)
     struct vm *vm = b->m.vm;
     int r = vm_pause(vm, 5000);
     if (r)
-        return tpl_say(why, whysz, r, "the vCPUs did not reach a quiescent point");
+        return errmsg_sys(why, whysz, r, "the vCPUs did not reach a quiescent point");
     evloop_stop(vm->loop);
     evloop_join(vm->loop);
     if ((r = snap_writer_init(&b->w)) || (r = snap_save_machine(&b->m, &b->w, why, whysz)) ||
         (r = snap_finish(&b->w)))
-        return why[0] ? r : tpl_say(why, whysz, r, "snapshot: %s", burrow_strerror(r));
+        return why[0] ? r : errmsg_sys(why, whysz, r, "snapshot: %s", burrow_strerror(r));
     /* Stopped for good: parked vCPUs leave without running guest code again. */
     vm_request_stop(vm, VM_STOP_HOST, 0, "template snapshot taken");
     vm_wait(vm, NULL);
@@ -108,11 +109,11 @@ static int build_write(struct build_ctx *b, char *why, size_t whysz)
     int r;
     if ((r = tpl_pjoin(path, sizeof(path), b->tmpdir, "memory")) ||
         (r = tpl_write_memory(path, b->m.vm->ram, b->m.vm->ram_size, b->memory_hash)))
-        return tpl_say(why, whysz, r, "%s/memory", b->tmpdir);
+        return errmsg_sys(why, whysz, r, "%s/memory", b->tmpdir);
     if ((r = tpl_pjoin(path, sizeof(path), b->tmpdir, "state")) ||
         (r = tpl_write_new_file(path, buf_data(b->w.out), buf_used(b->w.out))) ||
         (r = tpl_hash_file(path, state_hash)))
-        return tpl_say(why, whysz, r, "%s", path);
+        return errmsg_sys(why, whysz, r, "%s", path);
     uint8_t h[crypto_generichash_BYTES];
     crypto_generichash(h, sizeof(h), b->kernel, b->kernel_len, NULL, 0);
     tpl_hex(h, sizeof(h), khash);
@@ -141,10 +142,10 @@ static int build_write(struct build_ctx *b, char *why, size_t whysz)
                      cfg->name, build, created, kernel, khash, initrd, ihash, b->m.cmdline,
                      cfg->mem_mib, cfg->vcpus, b->memory_hash, state_hash);
     if (n < 0 || (size_t)n >= sizeof(text))
-        return tpl_say(why, whysz, BURROW_ERR_TOO_LARGE, "manifest too large (command line?)");
+        return errmsg_sys(why, whysz, BURROW_ERR_TOO_LARGE, "manifest too large (command line?)");
     if ((r = tpl_pjoin(path, sizeof(path), b->tmpdir, "manifest")) ||
         (r = tpl_write_new_file(path, text, (size_t)n)) || (r = tpl_fsync_dir(b->tmpdir)))
-        return tpl_say(why, whysz, r, "%s", path);
+        return errmsg_sys(why, whysz, r, "%s", path);
     return 0;
 }
 
@@ -184,14 +185,14 @@ int template_build(const struct template_build_config *cfg, char *build_out, cha
 {
     why[0] = '\0';
     if (!template_name_ok(cfg->name))
-        return tpl_say(why, whysz, BURROW_ERR_INVALID,
+        return errmsg_sys(why, whysz, BURROW_ERR_INVALID,
                        "template name '%s': 1-%d of [a-z0-9_.-], starting with [a-z0-9_]",
                        cfg->name, TEMPLATE_NAME_MAX);
     if (mkdir(cfg->templates_dir, 0755) < 0 && errno != EEXIST)
-        return tpl_say(why, whysz, BURROW_ERR_SYSTEM, "cannot create %s", cfg->templates_dir);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "cannot create %s", cfg->templates_dir);
     char build[TEMPLATE_BUILD_MAX + 1], final[4096];
     if (build_name(cfg, build, sizeof(build)))
-        return tpl_say(why, whysz, BURROW_ERR_EXISTS, "too many builds of %s this second",
+        return errmsg_sys(why, whysz, BURROW_ERR_EXISTS, "too many builds of %s this second",
                        cfg->name);
     struct build_ctx *b = calloc(1, sizeof(*b));
     if (!b)
@@ -210,16 +211,16 @@ int template_build(const struct template_build_config *cfg, char *build_out, cha
     snprintf(final, sizeof(final), "%s/%s", cfg->templates_dir, build);
     int r;
     if (mkdir(b->tmpdir, 0755) < 0) {
-        r = tpl_say(why, whysz, BURROW_ERR_SYSTEM, "cannot create %s", b->tmpdir);
+        r = errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "cannot create %s", b->tmpdir);
         goto out;
     }
     if ((r = fork_read_file(cfg->kernel, MACHINE_KERNEL_MAX, &b->kernel, &b->kernel_len))) {
-        tpl_say(why, whysz, r, "kernel %s: %s", cfg->kernel, burrow_strerror(r));
+        errmsg_sys(why, whysz, r, "kernel %s: %s", cfg->kernel, burrow_strerror(r));
         goto out;
     }
     if (cfg->initrd &&
         (r = fork_read_file(cfg->initrd, MACHINE_INITRD_MAX, &b->initrd, &b->initrd_len))) {
-        tpl_say(why, whysz, r, "initrd %s: %s", cfg->initrd, burrow_strerror(r));
+        errmsg_sys(why, whysz, r, "initrd %s: %s", cfg->initrd, burrow_strerror(r));
         goto out;
     }
     if ((r = build_boot(b, why, whysz)) || (r = build_snapshot(b, why, whysz)) ||
@@ -227,7 +228,7 @@ int template_build(const struct template_build_config *cfg, char *build_out, cha
         goto out;
     unlink(b->sock); /* the VM is stopped: nothing listens there any more */
     if (rename(b->tmpdir, final) < 0 || tpl_fsync_dir(cfg->templates_dir)) {
-        r = tpl_say(why, whysz, BURROW_ERR_SYSTEM, "cannot rename the build to %s", final);
+        r = errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "cannot rename the build to %s", final);
         goto out;
     }
     progress(b, "verifying and activating");

@@ -12,24 +12,11 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "vmm/fork.h"
 #include "vmm/template.h"
 
 #define PAGE 4096u
-
-int tpl_say(char *why, size_t whysz, int r, const char *fmt, ...)
-{
-    int saved = errno;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whysz, fmt, ap);
-    va_end(ap);
-    if (r == BURROW_ERR_SYSTEM) {
-        size_t n = strlen(why);
-        snprintf(why + n, whysz - n, ": %s", strerror(saved));
-    }
-    return r;
-}
 
 /* dir + "/" + file into out; BURROW_ERR_TOO_LARGE if it does not fit. */
 int tpl_pjoin(char *out, size_t sz, const char *dir, const char *file)

@@ -12,9 +12,6 @@
 
 #define TPL_HASH_HEX (2 * crypto_generichash_BYTES + 1)
 
-/* One line in why (with strerror for BURROW_ERR_SYSTEM); returns r. */
-int tpl_say(char *why, size_t whysz, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 /* dir + "/" + file into out; BURROW_ERR_TOO_LARGE if it does not fit. */
 __attribute__((warn_unused_result)) int tpl_pjoin(char *out, size_t sz, const char *dir,
                                                   const char *file);

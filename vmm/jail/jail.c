@@ -20,26 +20,10 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 #include "vmm/jail/cgroup.h"
 #include "vmm/jail/policy_vmm.h"
-
-static int say(char *why, size_t whysz, int r, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int say(char *why, size_t whysz, int r, const char *fmt, ...)
-{
-    int saved = errno;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, whysz, fmt, ap);
-    va_end(ap);
-    if (r == BURROW_ERR_SYSTEM) {
-        size_t n = strlen(why);
-        snprintf(why + n, whysz - n, ": %s", strerror(saved));
-    }
-    errno = saved;
-    return r;
-}
 
 uid_t jail_uid_for(const char *vm_id)
 {
@@ -155,17 +139,17 @@ static int bind_into(const char *root, const char *src, char *why, size_t whysz)
     struct stat st;
     char dst[1024];
     if (src[0] != '/' || stat(src, &st) != 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "bind source %s", src);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "bind source %s", src);
     int r = make_target(root, src, S_ISDIR(st.st_mode));
     if (r)
-        return say(why, whysz, r, "bind target for %s", src);
+        return errmsg_sys(why, whysz, r, "bind target for %s", src);
     snprintf(dst, sizeof(dst), "%s%s", root, src);
     /* Not MS_REC: mounts below src (the jail's own root among them) stay out. */
     if (mount(src, dst, NULL, MS_BIND, NULL) != 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "bind %s", src);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "bind %s", src);
     unsigned long fl = MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | MS_NOEXEC;
     if (mount(NULL, dst, NULL, fl, NULL) != 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "remount %s nosuid,nodev,noexec", src);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "remount %s nosuid,nodev,noexec", src);
     return 0;
 }
 
@@ -173,15 +157,15 @@ static int bind_into(const char *root, const char *src, char *why, size_t whysz)
 static int enter_root(const struct jail_config *c, char *why, size_t whysz)
 {
     if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNET) != 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "unshare mount/ipc/uts/net");
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "unshare mount/ipc/uts/net");
     /* Nothing we mount from here on propagates back to the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "make / private");
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "make / private");
     if (sethostname("burrow-vmm", 10) != 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "sethostname");
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "sethostname");
     if (mount("jail", c->root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=0755") !=
         0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "tmpfs on %s", c->root);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "tmpfs on %s", c->root);
     for (unsigned i = 0; i < c->nr_binds; i++) {
         int r = bind_into(c->root, c->binds[i], why, whysz);
         if (r)
@@ -189,12 +173,12 @@ static int enter_root(const struct jail_config *c, char *why, size_t whysz)
     }
     /* pivot_root(".", "."): the old root ends up stacked on "/" and is detached. */
     if (chdir(c->root) != 0 || syscall(SYS_pivot_root, ".", ".") != 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "pivot_root into %s", c->root);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "pivot_root into %s", c->root);
     if (umount2(".", MNT_DETACH) != 0 || chdir("/") != 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "detach the old root");
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "detach the old root");
     if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
               NULL) != 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "remount the jail root read-only");
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "remount the jail root read-only");
     return 0;
 }
 
@@ -207,7 +191,7 @@ static int set_limits(const struct jail_config *c, char *why, size_t whysz)
     if (setrlimit(RLIMIT_CORE, &zero) != 0 || setrlimit(RLIMIT_NOFILE, &nofile) != 0 ||
         setrlimit(RLIMIT_NPROC, &nproc) != 0 || setrlimit(RLIMIT_MEMLOCK, &zero) != 0 ||
         setrlimit(RLIMIT_MSGQUEUE, &zero) != 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "setrlimit");
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "setrlimit");
     return 0;
 }
 
@@ -216,23 +200,23 @@ static int drop_privileges(const struct jail_config *c, char *why, size_t whysz)
     /* The bounding set needs CAP_SETPCAP to shrink: before the uid change. */
     for (int cap = 0; cap <= 63; cap++) {
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
-            return say(why, whysz, BURROW_ERR_SYSTEM, "drop capability %d from the bounding set",
+            return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "drop capability %d from the bounding set",
                        cap);
     }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "clear ambient capabilities");
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "clear ambient capabilities");
     if (setgroups(0, NULL) != 0 || setresgid(c->gid, c->gid, c->gid) != 0 ||
         setresuid(c->uid, c->uid, c->uid) != 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "switch to uid/gid %u", (unsigned)c->uid);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "switch to uid/gid %u", (unsigned)c->uid);
     if (setuid(0) == 0)
-        return say(why, whysz, BURROW_ERR_PERM, "uid 0 is still reachable");
+        return errmsg_sys(why, whysz, BURROW_ERR_PERM, "uid 0 is still reachable");
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct data[2];
     memset(data, 0, sizeof(data));
     if (syscall(SYS_capset, &hdr, data) != 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "capset to empty");
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "capset to empty");
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "no_new_privs / not dumpable");
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "no_new_privs / not dumpable");
     return 0;
 }
 
@@ -247,13 +231,13 @@ int jail_enter(const struct jail_config *c, char *why, size_t whysz)
     if (r == BURROW_ERR_UNSUPPORTED)
         log_info("jail %s: no cgroup (%s)", c->name, cwhy);
     else if (r)
-        return say(why, whysz, r, "cgroup: %s", cwhy);
+        return errmsg_sys(why, whysz, r, "cgroup: %s", cwhy);
     if ((r = enter_root(c, why, whysz)) || (r = set_limits(c, why, whysz)) ||
         (r = drop_privileges(c, why, whysz)))
         return r;
     jail_pid1_signals();
     if (c->seccomp && (r = vmm_policy_enter(c->seccomp_mode)))
-        return say(why, whysz, r, "seccomp");
+        return errmsg_sys(why, whysz, r, "seccomp");
     sc_test_trigger("vmm");
     return 0;
 }
@@ -264,10 +248,10 @@ int jail_enter_vm(const char *vm_dir, const char *vm_id, uint64_t mem_bytes, uns
     static char root[600];
     uid_t uid = jail_uid_for(vm_id);
     if (snprintf(root, sizeof(root), "%s/root", vm_dir) >= (int)sizeof(root))
-        return say(why, whysz, BURROW_ERR_TOO_LARGE, "jail: %s is too long", vm_dir);
+        return errmsg_sys(why, whysz, BURROW_ERR_TOO_LARGE, "jail: %s is too long", vm_dir);
     if ((mkdir(root, 0755) != 0 && errno != EEXIST) || chown(vm_dir, 0, (gid_t)uid) != 0 ||
         chmod(vm_dir, 0711) != 0)
-        return say(why, whysz, BURROW_ERR_SYSTEM, "jail: prepare %.200s", vm_dir);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "jail: prepare %.200s", vm_dir);
     struct jail_config jc = {.name = vm_id,
                              .root = root,
                              .uid = uid,
