@@ -178,29 +178,9 @@ static int kvm_start(struct vmmgr *m, struct vm *vm, const struct user_record *r
     return 0;
 }
 
-static void kvm_stop(struct vm *vm)
-{
-    if (vm->pid > 1)
-        kill(vm->pid, SIGTERM);
-}
-
-/* Session connections, as the VMM process counts them (dir/conns), or -1. */
-static int kvm_active(struct vm *vm)
-{
-    char path[VMMGR_PATH_MAX + 16];
-    unsigned n = 0;
-    snprintf(path, sizeof(path), "%s/conns", vm->dir);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;
-    int ok = fscanf(f, "%u", &n) == 1 && n <= 100000;
-    fclose(f);
-    return ok ? (int)n : -1;
-}
-
 const struct vm_backend_ops backend_kvm = {
     .name = "kvm",
     .start = kvm_start,
-    .stop = kvm_stop,
-    .active = kvm_active,
+    .stop = vmmgr_signal_stop,
+    .active = vmmgr_read_conns,
 };

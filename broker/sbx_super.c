@@ -548,28 +548,9 @@ static int sbx_start(struct vmmgr *m, struct vm *vm, const struct user_record *r
     return 0;
 }
 
-static void sbx_stop(struct vm *vm)
-{
-    if (vm->pid > 1)
-        kill(vm->pid, SIGTERM);
-}
-
-static int sbx_active(struct vm *vm)
-{
-    char path[VMMGR_PATH_MAX + 16];
-    unsigned n = 0;
-    snprintf(path, sizeof(path), "%s/conns", vm->dir);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;
-    int ok = fscanf(f, "%u", &n) == 1;
-    fclose(f);
-    return ok ? (int)n : -1;
-}
-
 const struct vm_backend_ops backend_sandbox = {
     .name = "sandbox",
     .start = sbx_start,
-    .stop = sbx_stop,
-    .active = sbx_active,
+    .stop = vmmgr_signal_stop,
+    .active = vmmgr_read_conns,
 };

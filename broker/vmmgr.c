@@ -479,3 +479,22 @@ void vmmgr_tick(struct vmmgr *m, long now)
         stop_vm(vm, "idle");
     }
 }
+
+int vmmgr_read_conns(struct vm *vm)
+{
+    char path[VMMGR_PATH_MAX + 16];
+    unsigned n = 0;
+    snprintf(path, sizeof(path), "%s/conns", vm->dir);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    int ok = fscanf(f, "%u", &n) == 1 && n <= 100000; /* written by a less trusted process */
+    fclose(f);
+    return ok ? (int)n : -1;
+}
+
+void vmmgr_signal_stop(struct vm *vm)
+{
+    if (vm->pid > 1)
+        kill(vm->pid, SIGTERM);
+}

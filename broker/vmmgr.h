@@ -105,6 +105,11 @@ unsigned vmmgr_count(const struct vmmgr *m);
 /* Monotonic seconds. */
 long vmmgr_now(void);
 
+/* Backend helpers: the session-connection count a backend's process keeps in
+ * dir/conns (-1 if unknown), and SIGTERM to its process (a graceful stop). */
+int vmmgr_read_conns(struct vm *vm);
+void vmmgr_signal_stop(struct vm *vm);
+
 /* Backend probes and implementations. */
 int vmmgr_hw_virt_available(char *why, size_t whysz);
 extern const struct vm_backend_ops backend_sandbox;
