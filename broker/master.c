@@ -563,6 +563,11 @@ int master_run(const char *config_path, int config_explicit)
                          "%s/sandbox/initramfs.cpio.gz",
                          m->cfg.paths.state_dir) >= sizeof(m->vm.guest_image))
         return cli_err(EXIT_USAGE, "state_dir is too long");
+    /* No image of this state dir's own: the one `make install` put in place. */
+    if (access(m->vm.guest_image, R_OK) != 0 &&
+        access(BURROW_GUEST_DIR "/initramfs.cpio.gz", R_OK) == 0)
+        snprintf(m->vm.guest_image, sizeof(m->vm.guest_image), "%s",
+                 BURROW_GUEST_DIR "/initramfs.cpio.gz");
     if (control_open(&m->ctl, &m->cfg, &m->vm) != 0)
         log_warn("control socket unavailable: burrowctl cannot reach this daemon");
     if (open_listeners(m) != 0)

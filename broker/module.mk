@@ -3,6 +3,8 @@
 BURROWD_SRCS   += broker/burrowd.c
 BURROWCTL_SRCS += $(wildcard broker/ctl/*.c)
 BROKER_SRCS    += $(filter-out $(BURROWD_SRCS),$(wildcard broker/*.c))
+# Where `make install` puts the guest image (guest/module.mk): burrowd's fallback.
+$(B)/obj/broker/master.o: HOST_CFLAGS += -DBURROW_GUEST_DIR='"$(BURROW_GUEST_DIR)"'
 
 # ---- make run: the README's first command (`make deps run`) ----------------
 # Builds everything, prepares the default template (kvm where hardware

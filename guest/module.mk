@@ -41,3 +41,14 @@ $(GUEST_INITRD): $(GUEST_B)/burrow-init $(GUEST_B)/burrow-agent $(GUEST_KERNEL_D
                  guest/mkimage.sh
 	guest/mkimage.sh $@ $(GUEST_B)/rootfs $(GUEST_B)/burrow-init $(GUEST_B)/burrow-agent \
 		$(GUEST_KERNEL_DIR)
+
+# ---- make install: the guest artifacts burrowd's backends use ----------------
+# $(PREFIX)/lib/burrow/guest/{burrow-init,burrow-agent,initramfs.cpio.gz};
+# burrowd falls back to that image when state_dir/sandbox/ has none.
+BURROW_GUEST_DIR := $(PREFIX)/lib/burrow/guest
+INSTALL_HOOKS += install-guest
+.PHONY: install-guest
+install-guest: $(GUEST_INITRD)
+	install -d -m 0755 $(DESTDIR)$(BURROW_GUEST_DIR)
+	install -m 0755 $(B)/guest/burrow-init $(B)/guest/burrow-agent $(DESTDIR)$(BURROW_GUEST_DIR)/
+	install -m 0644 $(GUEST_INITRD) $(DESTDIR)$(BURROW_GUEST_DIR)/initramfs.cpio.gz
