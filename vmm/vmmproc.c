@@ -47,12 +47,20 @@ static void redirect(int target, const char *path, int flags)
     }
 }
 
+/*
+ * Unregister before reporting: the requester acts on the ERR at once (burrowctl
+ * exits, a user retries), and a record still saying "running" would show a VM
+ * that is not there (`vm list`, "user already has a VM"). detail may live in
+ * the VM (its exit reason), so the line is formatted before the teardown.
+ */
 static void vmm_fail(struct fork_vm *f, struct vm_record *rec, int report_fd, const char *fmt,
                      const char *detail)
 {
-    report(report_fd, fmt, detail);
+    char line[600];
+    snprintf(line, sizeof(line), fmt, detail);
     fork_vm_destroy(f);
     registry_remove(rec->dir);
+    report(report_fd, "%s", line);
     _exit(1);
 }
 
