@@ -61,8 +61,10 @@ static int compare_vcpus(struct fork_vm *f)
 static void lapic_clear_vector(struct vcpu *v, unsigned vec)
 {
     struct kvm_lapic_state l;
-    if (ioctl(v->fd, KVM_GET_LAPIC, &l) < 0)
+    if (ioctl(v->fd, KVM_GET_LAPIC, &l) < 0) {
+        perror("restore_check: KVM_GET_LAPIC");
         return;
+    }
     for (unsigned base = 0x100; base <= 0x200; base += 0x100) { /* ISR, IRR */
         uint32_t *w = (uint32_t *)(void *)&l.regs[base + 0x10 * (vec / 32)];
         *w &= ~(1u << (vec % 32));
@@ -105,8 +107,10 @@ static void damage_xsave(struct fork_vm *f)
 {
     static struct kvm_xsave x;
     int fd = f->m.vm->vcpus[0].fd;
-    if (ioctl(fd, KVM_GET_XSAVE, &x) < 0)
+    if (ioctl(fd, KVM_GET_XSAVE, &x) < 0) {
+        perror("restore_check: KVM_GET_XSAVE");
         return;
+    }
     memset((uint8_t *)x.region + 160, 0, 256); /* XMM0-15 */
     memset((uint8_t *)x.region + 576, 0, 256); /* upper halves of YMM0-15 */
     if (ioctl(fd, KVM_SET_XSAVE, &x) < 0)
