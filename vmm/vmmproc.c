@@ -47,12 +47,20 @@ static void redirect(int target, const char *path, int flags)
     }
 }
 
+/*
+ * Unregister before reporting: the requester acts on the ERR at once (burrowctl
+ * exits, a user retries), and a record still saying "running" would show a VM
+ * that is not there (`vm list`, "user already has a VM"). detail may live in
+ * the VM (its exit reason), so the line is formatted before the teardown.
+ */
 static void vmm_fail(struct fork_vm *f, struct vm_record *rec, int report_fd, const char *fmt,
                      const char *detail)
 {
-    report(report_fd, fmt, detail);
+    char line[600];
+    snprintf(line, sizeof(line), fmt, detail);
     fork_vm_destroy(f);
     registry_remove(rec->dir);
+    report(report_fd, "%s", line);
     _exit(1);
 }
 
@@ -198,9 +206,16 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
     if ((r = fork_vm_start(&f)))
         vmm_fail(&f, &rec, report_fd, "ERR cannot start the VM: %s\n", burrow_strerror(r));
     r = control_port_wait_ready(&f.cp, 0, READY_TIMEOUT_MS);
-    if (r)
-        vmm_fail(&f, &rec, report_fd, "ERR the guest did not report READY: %s\n",
-                 r == BURROW_ERR_CLOSED ? f.m.vm->exit.detail : burrow_strerror(r));
+    if (r) {
+        /* The console's last line says why (it goes with the run directory). */
+        char last[200] = "";
+        vm_console_tail(f.m.vm, last, sizeof(last), 1);
+        last[strcspn(last, "\n")] = '\0';
+        snprintf(why, sizeof(why), "%s%s%s",
+                 r == BURROW_ERR_CLOSED ? f.m.vm->exit.detail : burrow_strerror(r),
+                 last[0] ? "; console: " : "", last);
+        vmm_fail(&f, &rec, report_fd, "ERR the guest did not report READY: %s\n", why);
+    }
     report(report_fd, "OK %s %d %llu %llu\n", rec.id, (int)jail_host_pid(),
            (unsigned long long)(f.t.restored_ns - request_ns),
            (unsigned long long)(f.cp.ready_ns - request_ns));

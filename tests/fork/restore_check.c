@@ -14,6 +14,7 @@
  * usage: restore_check TESTGUEST TMPDIR
  * Prints "restore_check: ok ..." and exits 0, or one reason and exits 1.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <sys/ioctl.h>
@@ -60,8 +61,10 @@ static int compare_vcpus(struct fork_vm *f)
 static void lapic_clear_vector(struct vcpu *v, unsigned vec)
 {
     struct kvm_lapic_state l;
-    if (ioctl(v->fd, KVM_GET_LAPIC, &l) < 0)
+    if (ioctl(v->fd, KVM_GET_LAPIC, &l) < 0) {
+        perror("restore_check: KVM_GET_LAPIC");
         return;
+    }
     for (unsigned base = 0x100; base <= 0x200; base += 0x100) { /* ISR, IRR */
         uint32_t *w = (uint32_t *)(void *)&l.regs[base + 0x10 * (vec / 32)];
         *w &= ~(1u << (vec % 32));
@@ -104,8 +107,10 @@ static void damage_xsave(struct fork_vm *f)
 {
     static struct kvm_xsave x;
     int fd = f->m.vm->vcpus[0].fd;
-    if (ioctl(fd, KVM_GET_XSAVE, &x) < 0)
+    if (ioctl(fd, KVM_GET_XSAVE, &x) < 0) {
+        perror("restore_check: KVM_GET_XSAVE");
         return;
+    }
     memset((uint8_t *)x.region + 160, 0, 256); /* XMM0-15 */
     memset((uint8_t *)x.region + 576, 0, 256); /* upper halves of YMM0-15 */
     if (ioctl(fd, KVM_SET_XSAVE, &x) < 0)
@@ -119,6 +124,11 @@ static void damage_pending(struct fork_vm *f)
 
 static void damage_clock(struct fork_vm *f)
 {
+    struct buf in;
+    uint64_t saved;
+    if (!snap_find(&f->snap, SNAP_SEC_CLOCK, &in) && !buf_get_u64_le(&in, &saved))
+        printf("restore_check: kvmclock: template clock %llu us at the snapshot, fork set to 0\n",
+               (unsigned long long)(saved / 1000));
     if (snap_set_clock(&f->m, 0))
         perror("KVM_SET_CLOCK");
 }
@@ -155,8 +165,21 @@ static int shallow(const char *name, void (*damage)(struct fork_vm *), const cha
     close(con);
     out[n > 0 ? n : 0] = '\0';
     char *failline = strstr(out, "testguest: FAIL ");
-    if (info.reason != VM_STOP_DEBUG_EXIT || info.code != 3 || !failline)
-        return die(name, "the guest did not notice the damaged restore");
+    if (info.reason != VM_STOP_DEBUG_EXIT || info.code != 3 || !failline) {
+        /* Say how the guest ended and what it printed last: the tier shows only our tail. */
+        char *last = out + strlen(out);
+        for (int k = 0; k < 3 && last > out; k++)
+            for (last--; last > out && last[-1] != '\n';)
+                last--;
+        for (char *c = last; *c; c++)
+            if (*c == '\n')
+                *c = '|';
+        snprintf(why, sizeof(why),
+                 "the guest did not notice the damaged restore: stop reason %d code %d (%s), "
+                 "console: %s",
+                 (int)info.reason, info.code, info.detail, *last ? last : "(empty)");
+        return die(name, why);
+    }
     char *nl = strchr(failline, '\n');
     if (nl)
         *nl = '\0';
@@ -164,8 +187,42 @@ static int shallow(const char *name, void (*damage)(struct fork_vm *), const cha
     return 0;
 }
 
+/*
+ * A shallow restore that forgets kvmclock leaves the fork with a fresh VM's
+ * clock, which starts near 0: the guest sees it step back by the template's
+ * age at the snapshot, less the time between the restore and the guest's
+ * first look. A template snapshotted ~40 ms after boot made that a race a
+ * loaded host loses (the fork's vCPUs started >40 ms after KVM_SET_CLOCK, so
+ * the damaged clock was already ahead of the guest's last reading). So the
+ * template is snapshotted no earlier than this after it starts booting; the
+ * guest reads its clock every ~1 ms while waiting, so its last reading is as
+ * old, and the damage stays a step back for any start delay below it.
+ */
+#define TEMPLATE_MIN_AGE_MS 2000
+
+static struct timespec boot_started;
+
+static void template_progress(void *ctx, const char *step)
+{
+    (void)ctx;
+    if (strstr(step, "booting"))
+        clock_gettime(CLOCK_MONOTONIC, &boot_started);
+    if (!strstr(step, "snapshotting"))
+        return;
+    struct timespec until = boot_started;
+    until.tv_sec += TEMPLATE_MIN_AGE_MS / 1000;
+    until.tv_nsec += (TEMPLATE_MIN_AGE_MS % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR)
+        ;
+}
+
 int main(int argc, char **argv)
 {
+    setvbuf(stdout, NULL, _IOLBF, 0); /* our lines and die()'s stay in order in a pipe */
     if (argc != 3)
         return die("usage", "restore_check TESTGUEST TMPDIR");
     char tdir[512], build[TEMPLATE_BUILD_MAX + 1], bdir[600], why[512], disk[600], sock[600];
@@ -177,7 +234,8 @@ int main(int argc, char **argv)
                                        .mem_mib = 64,
                                        .vcpus = 2,
                                        .ready_timeout_ms = 30000,
-                                       .console_fd = -1};
+                                       .console_fd = -1,
+                                       .progress = template_progress};
     if (template_build(&bc, build, why, sizeof(why)))
         return die("template build", why);
     snprintf(bdir, sizeof(bdir), "%s/%s", tdir, build);
