@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <libssh/callbacks.h>
@@ -28,14 +29,33 @@
  * backtrace to stderr (burrowd's log), since it makes no core dump. The
  * handler only writes (backtrace_symbols_fd) and re-raises (tgkill) after
  * SA_RESETHAND restored the default action; the post-auth seccomp filter
- * allows both.
+ * allows both. Frames are binary+offset: addr2line -e burrowd -f OFFSET.
  */
-static void on_crash(int sig)
+static void crash_write(const char *text)
 {
-    static const char head[] = "session process crashed; backtrace:\n";
+    if (write(STDERR_FILENO, text, strlen(text)) < 0)
+        return;
+}
+
+static void on_crash(int sig, siginfo_t *si, void *uctx)
+{
     void *frames[64];
-    if (write(STDERR_FILENO, head, sizeof(head) - 1) >= 0)
-        backtrace_symbols_fd(frames, backtrace(frames, 64), STDERR_FILENO);
+    (void)si;
+    crash_write("session process crashed; backtrace:\n");
+#if defined(__x86_64__)
+    /* First the faulting pc and the return address on top of the stack: after
+     * a call through a bad pointer the pc is garbage and libgcc's unwinder
+     * faults reading code there, so this may be all there is. */
+    const ucontext_t *uc = uctx;
+    void *at[2] = {(void *)uc->uc_mcontext.gregs[REG_RIP],
+                   *(void *const *)uc->uc_mcontext.gregs[REG_RSP]};
+    crash_write("  pc, then top of stack:\n");
+    backtrace_symbols_fd(at, 2, STDERR_FILENO);
+    crash_write("  unwound:\n");
+#else
+    (void)uctx;
+#endif
+    backtrace_symbols_fd(frames, backtrace(frames, 64), STDERR_FILENO);
     raise(sig);
 }
 
@@ -48,8 +68,8 @@ static void install_crash_backtrace(void)
     backtrace(frames, 1); /* loads libgcc_s now: no dlopen inside the handler, under seccomp */
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
-    sa.sa_handler = on_crash;
-    sa.sa_flags = (int)(SA_RESETHAND | SA_NODEFER);
+    sa.sa_sigaction = on_crash;
+    sa.sa_flags = (int)(SA_SIGINFO | SA_RESETHAND | SA_NODEFER);
     sigemptyset(&sa.sa_mask);
     sigaction(SIGSEGV, &sa, NULL);
     sigaction(SIGBUS, &sa, NULL);
