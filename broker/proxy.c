@@ -186,8 +186,10 @@ static void finish_if_agent_done(struct chan *c)
     if (!c->agent_gone || c->in_len > 0 || c->closing)
         return;
     chan_close_agent(c);
+    /* VM_GONE read in the same poll round (not acted on yet) says more. */
     if (c->kind == CHAN_SESSION && !c->exited)
-        chan_fail(c, "the connection to your environment was lost");
+        chan_fail(c, c->s->vm_gone_pending ? c->s->vm_err
+                                           : "the connection to your environment was lost");
     if (!c->eof_sent) {
         ssh_channel_send_eof(c->ch);
         c->eof_sent = 1;

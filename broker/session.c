@@ -2,12 +2,14 @@
 #include "broker/session.h"
 
 #include <errno.h>
+#include <execinfo.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include <libssh/callbacks.h>
@@ -20,6 +22,61 @@
 
 #define SESSION_VM_WAIT_MS 120000
 #define SESSION_BANNER_MAX 4096
+
+/*
+ * A test and debug aid: with BURROW_SESSION_BACKTRACE=1 in burrowd's
+ * environment (the e2e tier sets it), a crashing session process writes its
+ * backtrace to stderr (burrowd's log), since it makes no core dump. The
+ * handler only writes (backtrace_symbols_fd) and re-raises (tgkill) after
+ * SA_RESETHAND restored the default action; the post-auth seccomp filter
+ * allows both. Frames are binary+offset: addr2line -e burrowd -f OFFSET.
+ */
+static void crash_write(const char *text)
+{
+    if (write(STDERR_FILENO, text, strlen(text)) < 0)
+        return;
+}
+
+static void on_crash(int sig, siginfo_t *si, void *uctx)
+{
+    void *frames[64];
+    (void)si;
+    crash_write("session process crashed; backtrace:\n");
+#if defined(__x86_64__)
+    /* First the faulting pc and the return address on top of the stack: after
+     * a call through a bad pointer the pc is garbage and libgcc's unwinder
+     * faults reading code there, so this may be all there is. */
+    const ucontext_t *uc = uctx;
+    void *at[2] = {(void *)uc->uc_mcontext.gregs[REG_RIP],
+                   *(void *const *)uc->uc_mcontext.gregs[REG_RSP]};
+    crash_write("  pc, then top of stack:\n");
+    backtrace_symbols_fd(at, 2, STDERR_FILENO);
+    crash_write("  unwound:\n");
+#else
+    (void)uctx;
+#endif
+    backtrace_symbols_fd(frames, backtrace(frames, 64), STDERR_FILENO);
+    raise(sig);
+}
+
+static void install_crash_backtrace(void)
+{
+    const char *v = getenv("BURROW_SESSION_BACKTRACE");
+    void *frames[1];
+    if (!v || strcmp(v, "1") != 0)
+        return;
+    backtrace(frames, 1); /* loads libgcc_s now: no dlopen inside the handler, under seccomp */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_crash;
+    sa.sa_flags = (int)(SA_SIGINFO | SA_RESETHAND | SA_NODEFER);
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, NULL);
+    sigaction(SIGBUS, &sa, NULL);
+    sigaction(SIGABRT, &sa, NULL);
+    sigaction(SIGILL, &sa, NULL);
+    sigaction(SIGFPE, &sa, NULL);
+}
 
 static void tell_master(struct sess *s, int type, const char *a, const char *b)
 {
@@ -193,34 +250,56 @@ void session_request_vm(struct sess *s)
     }
 }
 
+/*
+ * Runs inside libssh's poll loop (ssh_event_dopoll, and the nested polls of
+ * ssh_channel_poll/read/write): it must not add or remove fds of the event
+ * there - libssh 0.10 keeps iterating its pollfd array and handle pointers
+ * after the callback, and a removed handle (freed) or a moved slot is then
+ * used after free. So it only records what happened; proxy_loop acts on it.
+ */
 static int on_master(socket_t fd, int revents, void *ud)
 {
     struct sess *s = ud;
     struct mproto_msg m;
     (void)fd;
     (void)revents;
+    if (s->master_closed)
+        return 0;
     int r = mproto_recv(s->mfd, &m);
     if (r == BURROW_ERR_AGAIN)
         return 0;
     if (r == 0 && m.type == MPROTO_VM_GONE) {
         snprintf(s->vm_err, sizeof(s->vm_err), "%s", m.n ? m.f[0] : "your environment stopped");
-        channel_fail_all(s, s->vm_err);
+        s->vm_gone_pending = 1;
         return 0;
     }
-    if (r == BURROW_ERR_CLOSED) {
-        /* The master restarted: sessions live on; stop watching the old pair. */
+    if (r == BURROW_ERR_CLOSED)
+        s->master_closed = 1; /* the master restarted: sessions live on */
+    return 0;
+}
+
+/* What on_master recorded, outside libssh's poll loop. */
+static void handle_master_events(struct sess *s)
+{
+    if (s->vm_gone_pending) {
+        s->vm_gone_pending = 0;
+        channel_fail_all(s, s->vm_err);
+    }
+    if (s->master_closed == 1) {
+        s->master_closed = 2; /* stop watching the old pair, once */
         ssh_event_remove_fd(s->ev, s->mfd);
     }
-    return 0;
 }
 
 static void proxy_loop(struct sess *s)
 {
     ssh_event_add_fd(s->ev, s->mfd, POLLIN, on_master, s);
     while (!s->quit && ssh_is_connected(s->ssh)) {
+        handle_master_events(s);
         channel_pump_all(s);
         if (ssh_event_dopoll(s->ev, 1000) == SSH_ERROR)
             break;
+        handle_master_events(s);
         channel_pump_all(s);
     }
     channel_free_all(s);
@@ -266,6 +345,7 @@ int session_main(const struct session_args *a)
     s->mfd = a->mfd;
     snprintf(s->addr, sizeof(s->addr), "%s", a->addr);
     srand((unsigned)getpid() ^ (unsigned)time(NULL));
+    install_crash_backtrace();
     if (sandbox_session_filter(s->cfg, SANDBOX_PREAUTH) != 0) {
         log_error("%s: cannot load the pre-auth seccomp filter", s->addr);
         return 1;

@@ -48,6 +48,9 @@ struct sess {
     struct chan *chans[SESSION_CHANS_MAX];
     int vm_asked;
     int quit;
+    /* Set by the master fd's callback, acted on after the poll (see on_master). */
+    int vm_gone_pending;
+    int master_closed;
 };
 
 struct session_args {

@@ -235,5 +235,5 @@ grep -q "login: user=alice from=127.0.0.1 port [0-9]* method=publickey vm=[0-9a-
     && grep -q "logout: user=alice" "$T/log" && grep -q "auth failure: user=alice" "$T/log" \
     && t_ok "login, logout and failure log lines" || t_fail "log lines" "$(grep -E 'login|logout|failure' "$T/log" | tail -3)"
 crashes=$(grep -c "crashed" "$T/log")
-[ "$crashes" = 0 ] && t_ok "no session process crashed" || t_fail "session crashes" "$(grep crashed "$T/log" | head -3)"
+[ "$crashes" = 0 ] && t_ok "no session process crashed" || t_fail "session crashes" "$(grep crashed "$T/log" | head -3; grep -A30 'backtrace:$' "$T/log" | head -60)"
 t_end
