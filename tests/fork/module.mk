@@ -7,7 +7,7 @@ DEB_PKGS += python3
 BENCHES += bench-fork
 FUZZERS += snapshot
 FUZZ_SRCS_snapshot := vmm/snapshot.c vmm/snapshot_vcpu.c common/buf.c common/buf_alloc.c \
-                      common/err.c common/log.c
+                      common/err.c common/errmsg.c common/log.c
 
 $(B)/tests/fork/%: $(B)/obj/tests/fork/%.o $(HOST_LIBS_A)
 	@mkdir -p $(@D)
