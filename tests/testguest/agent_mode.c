@@ -25,6 +25,7 @@
 #include "common/proto.h"
 #include "tests/testguest/abi.h"
 #include "tests/testguest/agent.h"
+#include "tests/testguest/console.h"
 
 void tg_agent_main(unsigned cpus) __attribute__((noreturn));
 extern uint8_t tg_idt[];
@@ -34,7 +35,7 @@ void tg_agent_ud(void), tg_agent_isr_deadline(void), tg_agent_isr_pending(void),
     tg_agent_isr_virtio(void);
 volatile uint64_t tg_agent_ticks, tg_agent_pending_hits, tg_agent_virtio_irqs;
 
-#define COM1             0x3f8
+#define COM1             TG_COM1
 #define DEBUG_EXIT       0xf4
 #define LAPIC            0xfee00000ul
 #define DEADLINE_VECTOR  0x40
@@ -98,22 +99,6 @@ __asm__(".text\n"
         "  iretq\n");
 
 /* ---- small helpers ---- */
-static void puts_(const char *s)
-{
-    while (*s)
-        outb(COM1, (uint8_t)*s++);
-}
-static void putu(uint64_t v)
-{
-    char b[24];
-    int i = 23;
-    b[i] = 0;
-    do {
-        b[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    puts_(b + i);
-}
 static void putx8(const uint8_t *p, unsigned n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -129,9 +114,9 @@ static void putstr(struct proto_str s)
 }
 void tg_fail(const char *why)
 {
-    puts_("testguest: FAIL ");
-    puts_(why);
-    puts_("\n");
+    tg_puts("testguest: FAIL ");
+    tg_puts(why);
+    tg_puts("\n");
     outb(DEBUG_EXIT, TG_EXIT_FAIL);
     for (;;)
         ;
@@ -376,9 +361,9 @@ static void restore_checks(void)
     }
     if (tg_agent_ticks < t0 + 10)
         tg_fail("no TSC-deadline timer interrupts after restore");
-    puts_("testguest: 10 ticks by ");
-    putu(kvmclock_ns() / 1000);
-    puts_(" us\n");
+    tg_puts("testguest: 10 ticks by ");
+    tg_putu(kvmclock_ns() / 1000);
+    tg_puts(" us\n");
     lapic_write(0x80, 0); /* let the pending interrupt in */
     for (volatile int i = 0; i < 100000 && !tg_agent_pending_hits; i++)
         ;
@@ -391,13 +376,13 @@ static void restore_checks(void)
         wait_aps(before + nr_cpus - 1);
         ap = "woke";
     }
-    puts_("testguest: restore ok ticks=");
-    putu(tg_agent_ticks);
-    puts_(" kvmclock=monotonic ymm=kept ap=");
-    puts_(ap);
-    puts_(" pending=delivered virtio_irqs=");
-    putu(tg_agent_virtio_irqs);
-    puts_("\n");
+    tg_puts("testguest: restore ok ticks=");
+    tg_putu(tg_agent_ticks);
+    tg_puts(" kvmclock=monotonic ymm=kept ap=");
+    tg_puts(ap);
+    tg_puts(" pending=delivered virtio_irqs=");
+    tg_putu(tg_agent_virtio_irqs);
+    tg_puts("\n");
     restore_checked = 1;
     tick_period = TICK_IDLE;
 }
@@ -410,12 +395,12 @@ static void report_disk(void)
         if (p[0] != 0x74726976u || p[2] != 2)
             continue;
         uint64_t sectors = p[0x100 / 4] | (uint64_t)p[0x104 / 4] << 32;
-        puts_("testguest: disk capacity=");
-        putu(sectors);
-        puts_(" sectors\n");
+        tg_puts("testguest: disk capacity=");
+        tg_putu(sectors);
+        tg_puts(" sectors\n");
         return;
     }
-    puts_("testguest: no blk device\n");
+    tg_puts("testguest: no blk device\n");
 }
 
 static uint8_t last_entropy[16];
@@ -425,20 +410,20 @@ static void on_identity(struct conn *c, const struct proto_frame *f)
     struct proto_identity id;
     if (proto_get_identity(f, &id))
         tg_fail("bad IDENTITY frame");
-    puts_("testguest: identity user=");
+    tg_puts("testguest: identity user=");
     putstr(id.user);
-    puts_(" uid=");
-    putu(id.uid);
-    puts_(" hostname=");
+    tg_puts(" uid=");
+    tg_putu(id.uid);
+    tg_puts(" hostname=");
     putstr(id.hostname);
-    puts_(" disk=");
-    putu(id.flags & PROTO_ID_F_HOME_DISK ? 1 : 0);
-    puts_(" entropy=");
+    tg_puts(" disk=");
+    tg_putu(id.flags & PROTO_ID_F_HOME_DISK ? 1 : 0);
+    tg_puts(" entropy=");
     putx8(id.entropy, 16);
     /* What this VM's memory held before: the template's, never another fork's. */
-    puts_(" previous=");
+    tg_puts(" previous=");
     putx8(last_entropy, 16);
-    puts_("\n");
+    tg_puts("\n");
     memcpy(last_entropy, id.entropy, 16);
     tgs_identity(id.user, id.hostname);
     if (id.flags & PROTO_ID_F_HOME_DISK)
@@ -471,9 +456,9 @@ static void on_identity(struct conn *c, const struct proto_frame *f)
     }
     send_frame(c, &b);
     ready_sent++;
-    puts_("testguest: ready at ");
-    putu(kvmclock_ns() / 1000);
-    puts_(" us\n");
+    tg_puts("testguest: ready at ");
+    tg_putu(kvmclock_ns() / 1000);
+    tg_puts(" us\n");
     /* After READY, so fork latency measures the fork signal path, not these checks. */
     if (restored && !restore_checked)
         restore_checks();
@@ -495,7 +480,7 @@ static void control_data(struct conn *c, const uint8_t *p, uint32_t len)
             buf_init_writer(&b, mem, sizeof(mem));
             if (tgs_shutdown_answer(&b) == 0)
                 send_frame(c, &b);
-            puts_("testguest: shutdown answered\n");
+            tg_puts("testguest: shutdown answered\n");
         }
         memmove(c->in, c->in + f.size, c->in_len - f.size);
         c->in_len -= f.size;
@@ -602,9 +587,9 @@ static void poll_events(void)
     restored = 1;
     tick_period = TICK_SHORT; /* until the restore checks are done */
     memset(conns, 0, sizeof(conns));
-    puts_("testguest: transport reset at ");
-    putu(kvmclock_ns() / 1000);
-    puts_(" us\n");
+    tg_puts("testguest: transport reset at ");
+    tg_putu(kvmclock_ns() / 1000);
+    tg_puts(" us\n");
     control_connect();
 }
 
@@ -613,9 +598,9 @@ void tg_agent_main(unsigned cpus)
     nr_cpus = cpus >= 1 && cpus <= 64 ? cpus : 1; /* from the MADT */
     template_state();
     tgv_init(VIRTIO_VECTOR);
-    puts_("testguest: agent cid=");
-    putu(tgv_cid);
-    puts_("\n");
+    tg_puts("testguest: agent cid=");
+    tg_putu(tgv_cid);
+    tg_puts("\n");
     control_connect();
     for (;;) {
         uint32_t mark = tgv_mark();

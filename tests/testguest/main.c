@@ -16,8 +16,9 @@
 #include <stdint.h>
 
 #include "tests/testguest/abi.h"
+#include "tests/testguest/console.h"
 
-#define COM1            0x3f8
+#define COM1            TG_COM1
 #define DEBUG_EXIT      0xf4
 #define LAPIC           0xfee00000ul
 #define TIMER_VECTOR    0x20
@@ -71,13 +72,13 @@ static uint32_t lapic_read(uint32_t reg)
     return *(volatile uint32_t *)(LAPIC + reg);
 }
 
-static void puts_(const char *s)
+void tg_puts(const char *s)
 {
     while (*s)
         outb(COM1, (uint8_t)*s++);
 }
 
-static void putu(uint64_t v)
+void tg_putu(uint64_t v)
 {
     char b[24];
     int i = 23;
@@ -86,7 +87,7 @@ static void putu(uint64_t v)
         b[--i] = (char)('0' + v % 10);
         v /= 10;
     } while (v);
-    puts_(b + i);
+    tg_puts(b + i);
 }
 
 static void __attribute__((noreturn)) guest_exit(uint8_t code)
@@ -98,9 +99,9 @@ static void __attribute__((noreturn)) guest_exit(uint8_t code)
 
 static void __attribute__((noreturn)) fail(const char *why)
 {
-    puts_("testguest: FAIL ");
-    puts_(why);
-    puts_("\n");
+    tg_puts("testguest: FAIL ");
+    tg_puts(why);
+    tg_puts("\n");
     guest_exit(TG_EXIT_FAIL);
 }
 
@@ -211,15 +212,15 @@ static void __attribute__((noreturn)) mode_smp(const uint8_t *zp)
     unsigned n = madt_cpus(zp);
     uint32_t a = 1, b, c = 0, dx;
     __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(dx)); /* at CPL3: whose table? */
-    puts_("testguest: cpus=");
-    putu(n);
-    puts_(" bsp_apic_id=");
-    putu(lapic_read(0x20) >> 24);
-    puts_(" cpl3_cpuid_apic_id=");
-    putu(b >> 24);
-    puts_(" cpl3_cpuid_count=");
-    putu((b >> 16) & 0xff);
-    puts_("\n");
+    tg_puts("testguest: cpus=");
+    tg_putu(n);
+    tg_puts(" bsp_apic_id=");
+    tg_putu(lapic_read(0x20) >> 24);
+    tg_puts(" cpl3_cpuid_apic_id=");
+    tg_putu(b >> 24);
+    tg_puts(" cpl3_cpuid_count=");
+    tg_putu((b >> 16) & 0xff);
+    tg_puts("\n");
     const uint8_t *s = tg_tramp_start;
     uint8_t *d = (uint8_t *)TG_TRAMPOLINE;
     while (s < tg_tramp_end)
@@ -241,13 +242,13 @@ static void __attribute__((noreturn)) mode_smp(const uint8_t *zp)
     if (mb->ap_started != n - 1)
         fail("not every AP started");
     for (unsigned i = 0; i < n - 1; i++) {
-        puts_("testguest: ap apic_id=");
-        putu(mb->ap_apic_id[i]);
-        puts_(" cpuid_apic_id=");
-        putu(mb->ap_cpuid_id[i]);
-        puts_("\n");
+        tg_puts("testguest: ap apic_id=");
+        tg_putu(mb->ap_apic_id[i]);
+        tg_puts(" cpuid_apic_id=");
+        tg_putu(mb->ap_cpuid_id[i]);
+        tg_puts("\n");
     }
-    puts_("testguest: ok\n");
+    tg_puts("testguest: ok\n");
     guest_exit(TG_EXIT_OK);
 }
 
@@ -268,16 +269,16 @@ static void __attribute__((noreturn)) mode_timer(void)
     lapic_write(0x320, 1u << 16); /* mask the timer */
     if (mb->ticks < 10)
         fail("timer interrupts did not arrive");
-    puts_("testguest: timer ticks=");
-    putu(mb->ticks);
-    puts_("\ntestguest: ok\n");
+    tg_puts("testguest: timer ticks=");
+    tg_putu(mb->ticks);
+    tg_puts("\ntestguest: ok\n");
     guest_exit(TG_EXIT_OK);
 }
 
 static void __attribute__((noreturn)) mode_spin(void)
 {
     timer_start();
-    puts_("testguest: spinning\n");
+    tg_puts("testguest: spinning\n");
     for (;;) {
         mb->spin_count++;
         if ((mb->spin_count & 0xfff) == 0)
@@ -303,9 +304,9 @@ static void __attribute__((noreturn)) mode_echo(void)
         line[n++] = c;
     }
     line[n] = 0;
-    puts_("testguest: echo ");
-    puts_(line);
-    puts_("\n");
+    tg_puts("testguest: echo ");
+    tg_puts(line);
+    tg_puts("\n");
     guest_exit(TG_EXIT_OK);
 }
 
@@ -330,9 +331,9 @@ static void __attribute__((noreturn)) mode_irqfd(void)
             if (rdtsc() - t0 > 30000000000ull)
                 fail("no interrupt back from the host");
     }
-    puts_("testguest: irqfd rounds=");
-    putu(mb->dev_irqs);
-    puts_("\ntestguest: ok\n");
+    tg_puts("testguest: irqfd rounds=");
+    tg_putu(mb->dev_irqs);
+    tg_puts("\ntestguest: ok\n");
     guest_exit(TG_EXIT_OK);
 }
 
@@ -370,11 +371,11 @@ static void __attribute__((noreturn)) mode_highmem(const uint8_t *zp)
     *hi = ~0x4249474d454d4c4full;
     if (*lo != 0x4249474d454d4c4full || *hi != ~0x4249474d454d4c4full)
         fail("RAM above 4 GiB does not hold data");
-    puts_("testguest: highmem base=");
-    putu(base >> 20);
-    puts_("MiB size=");
-    putu(size >> 20);
-    puts_("MiB\ntestguest: ok\n");
+    tg_puts("testguest: highmem base=");
+    tg_putu(base >> 20);
+    tg_puts("MiB size=");
+    tg_putu(size >> 20);
+    tg_puts("MiB\ntestguest: ok\n");
     guest_exit(TG_EXIT_OK);
 }
 
@@ -393,7 +394,7 @@ void tg_main(const uint8_t *zp)
     char mode[32] = "ok";
     cmdline_get(cl, "testguest.mode", mode, sizeof(mode));
     if (streq(mode, "ok")) {
-        puts_("testguest: ok\n");
+        tg_puts("testguest: ok\n");
         guest_exit(TG_EXIT_OK);
     }
     if (streq(mode, "smp"))

@@ -9,7 +9,7 @@ TESTGUEST_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -g -I. -ffreestanding -
 	-fno-asynchronous-unwind-tables -mcmodel=small
 ALL_TARGETS += $(TESTGUEST)
 
-$(TESTGUEST): $(TESTGUEST_SRCS) common/buf.h common/proto.h tests/testguest/abi.h tests/testguest/agent.h tests/testguest/testguest.ld
+$(TESTGUEST): $(TESTGUEST_SRCS) common/buf.h common/proto.h tests/testguest/abi.h tests/testguest/agent.h tests/testguest/console.h tests/testguest/testguest.ld
 	@mkdir -p $(@D)
 	$(CC) $(TESTGUEST_CFLAGS) -nostdlib -static -no-pie -Wl,-T,tests/testguest/testguest.ld \
 		-Wl,--build-id=none -Wa,--noexecstack -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments -o $@ $(TESTGUEST_SRCS)
