@@ -206,10 +206,9 @@ static void test_shipped_policies_load(void **state)
 {
     (void)state;
     SKIP_UNDER_SANITIZER();
-    const struct sc_policy *all[] = {&vmm_policy_process,      &vmm_policy_vcpu,
-                                     &vmm_policy_event,        &session_policy_preauth,
-                                     &session_policy_postauth, &jail_tool_policy,
-                                     &master_policy};
+    const struct sc_policy *all[] = {
+        &vmm_policy_process,      &vmm_policy_vcpu,  &vmm_policy_event, &session_policy_preauth,
+        &session_policy_postauth, &jail_tool_policy, &master_policy};
     for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         const struct sc_policy *p = all[i];
         assert_true(sc_policy_rules(p) > 0);
@@ -309,14 +308,10 @@ static void test_tool_confinement(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_allowed_and_errno),
-        cmocka_unit_test(test_kills_with_sigsys),
-        cmocka_unit_test(test_log_mode_does_not_kill),
-        cmocka_unit_test(test_mode_parse_and_env),
-        cmocka_unit_test(test_shipped_policies_load),
-        cmocka_unit_test(test_master_denylist),
-        cmocka_unit_test(test_close_inherited),
-        cmocka_unit_test(test_uid_range),
+        cmocka_unit_test(test_allowed_and_errno),      cmocka_unit_test(test_kills_with_sigsys),
+        cmocka_unit_test(test_log_mode_does_not_kill), cmocka_unit_test(test_mode_parse_and_env),
+        cmocka_unit_test(test_shipped_policies_load),  cmocka_unit_test(test_master_denylist),
+        cmocka_unit_test(test_close_inherited),        cmocka_unit_test(test_uid_range),
         cmocka_unit_test(test_tool_confinement),
     };
     return cmocka_run_group_tests_name("vmm/jail", tests, NULL, NULL);
