@@ -30,8 +30,7 @@
 void tg_agent_main(unsigned cpus) __attribute__((noreturn));
 extern uint8_t tg_idt[];
 extern const uint8_t tg_tramp_start[], tg_tramp_end[];
-void tg_agent_isr_deadline(void), tg_agent_isr_pending(void),
-    tg_agent_isr_virtio(void);
+void tg_agent_isr_deadline(void), tg_agent_isr_pending(void), tg_agent_isr_virtio(void);
 volatile uint64_t tg_agent_ticks, tg_agent_pending_hits, tg_agent_virtio_irqs;
 
 #define COM1             TG_COM1

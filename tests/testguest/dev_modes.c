@@ -25,14 +25,14 @@
 void tg_blk_main(const char *cmdline) __attribute__((noreturn));
 void tg_rng_main(void) __attribute__((noreturn));
 
-#define DEBUG_EXIT     0xf4
-#define BLK_F_FLUSH    (1u << 9)
-#define BLK_T_IN       0
-#define BLK_T_OUT      1
-#define BLK_T_FLUSH    4
-#define BLK_T_GET_ID   8
-#define BLK_PER_REQ    64
-#define RNG_BYTES      32
+#define DEBUG_EXIT   0xf4
+#define BLK_F_FLUSH  (1u << 9)
+#define BLK_T_IN     0
+#define BLK_T_OUT    1
+#define BLK_T_FLUSH  4
+#define BLK_T_GET_ID 8
+#define BLK_PER_REQ  64
+#define RNG_BYTES    32
 
 struct blk_req_hdr {
     uint32_t type, reserved;

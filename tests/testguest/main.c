@@ -38,7 +38,7 @@ extern void tg_exc0(void), tg_exc1(void), tg_exc2(void), tg_exc3(void), tg_exc4(
     tg_exc17(void), tg_exc18(void), tg_exc19(void);
 extern const uint8_t tg_tramp_start[], tg_tramp_end[];
 
-void tg_agent_main(unsigned cpus) __attribute__((noreturn)); /* agent_mode.c */
+void tg_agent_main(unsigned cpus) __attribute__((noreturn));       /* agent_mode.c */
 void tg_vsock_main(const char *cmdline) __attribute__((noreturn)); /* vsock_mode.c */
 void tg_blk_main(const char *cmdline) __attribute__((noreturn));   /* dev_modes.c */
 void tg_rng_main(void) __attribute__((noreturn));                  /* dev_modes.c */
@@ -109,8 +109,7 @@ void tg_idt_set(unsigned vec, void (*fn)(void))
     uint64_t a = (uint64_t)(uintptr_t)fn;
     uint8_t *e = tg_idt + vec * 16;
     /* 64-bit interrupt gate: offset, selector 0x08, type 0xE, present */
-    uint64_t lo = (a & 0xffff) | (0x08ull << 16) | (0x8eull << 40) |
-                  ((a >> 16 & 0xffff) << 48);
+    uint64_t lo = (a & 0xffff) | (0x08ull << 16) | (0x8eull << 40) | ((a >> 16 & 0xffff) << 48);
     uint64_t hi = a >> 32;
     __builtin_memcpy(e, &lo, 8);
     __builtin_memcpy(e + 8, &hi, 8);

@@ -10,9 +10,9 @@
 
 #include <stdint.h>
 
-#define TG_VIRTIO_BASE 0xd0000000ul
+#define TG_VIRTIO_BASE  0xd0000000ul
 #define TG_VIRTIO_SLOTS 8
-#define TGQ_MAX 256 /* largest ring a struct tg_vq holds */
+#define TGQ_MAX         256 /* largest ring a struct tg_vq holds */
 
 enum { TG_VIRTIO_ID_BLK = 2, TG_VIRTIO_ID_RNG = 4, TG_VIRTIO_ID_VSOCK = 19 };
 
@@ -52,7 +52,8 @@ struct tg_vbuf {
 
 /* The first device with this id; 0 if there is none. */
 int tg_vdev_find(uint32_t device_id, struct tg_vdev *d);
-/* Reset, ACKNOWLEDGE, DRIVER, features (VERSION_1 is added), FEATURES_OK; fails the guest if refused. */
+/* Reset, ACKNOWLEDGE, DRIVER, features (VERSION_1 is added), FEATURES_OK; fails the guest if
+ * refused. */
 void tg_vdev_start(struct tg_vdev *d, uint32_t features_lo);
 /* Set queue q up on r with size entries (before tg_vdev_ready). */
 void tg_vq_setup(struct tg_vdev *d, unsigned q, struct tg_vq *r, uint16_t size);

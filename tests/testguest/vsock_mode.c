@@ -18,7 +18,7 @@
  * every packet and in a CREDIT_UPDATE after each quarter ring. A host
  * SHUTDOWN(SEND) is answered with our SHUTDOWN once everything is echoed.
  *
- * Idle: with nothing to do, the queues' interrupts are switched on and the
+ * Idle: after SPIN_CYCLES with nothing to do, the queues' interrupts are switched on and the
  * vCPU halts (TG_PRIV_IDLE_IRQS) until the device signals, so a waiting
  * guest leaves the host's CPUs to the VMM.
  */
@@ -33,19 +33,28 @@
 
 void tg_vsock_main(const char *cmdline) __attribute__((noreturn));
 
-#define ECHO_PORT 1024
-#define HOST_CID  2
-#define HDR       44
-#define RXQ_N     64
-#define RXB       (HDR + 65536)
-#define TXQ_N     256
-#define TX_SLOTS  (TXQ_N / 2) /* two descriptors each */
-#define MAX_PKT   65536
-#define VC_MAX    64
-#define VC_BUF    (128u * 1024) /* per-connection ring = the credit we give */
-#define LAPIC     0xfee00000ul
+#define ECHO_PORT   1024
+#define HOST_CID    2
+#define HDR         44
+#define RXQ_N       64
+#define RXB         (HDR + 65536)
+#define TXQ_N       256
+#define TX_SLOTS    (TXQ_N / 2) /* two descriptors each */
+#define MAX_PKT     65536
+#define VC_MAX      64
+#define VC_BUF      (128u * 1024) /* per-connection ring = the credit we give */
+#define LAPIC       0xfee00000ul
+#define SPIN_CYCLES 200000ull /* ~70-100 us of polling before halting: a round trip's wake-up */
 
-enum { OP_REQUEST = 1, OP_RESPONSE, OP_RST, OP_SHUTDOWN, OP_RW, OP_CREDIT_UPDATE, OP_CREDIT_REQUEST };
+enum {
+    OP_REQUEST = 1,
+    OP_RESPONSE,
+    OP_RST,
+    OP_SHUTDOWN,
+    OP_RW,
+    OP_CREDIT_UPDATE,
+    OP_CREDIT_REQUEST
+};
 enum { SHUT_RCV = 1, SHUT_SEND = 2 };
 
 struct hdr {
@@ -117,8 +126,7 @@ static int tx_packet(int ci, uint32_t lport, uint32_t pport, uint16_t op, uint32
     t->conn = ci;
     t->gen = c ? c->gen : 0;
     t->len = len;
-    t->h = (struct hdr){cid,   HOST_CID, lport,  pport,  len,
-                        1,     op,       flags,  VC_BUF, c ? fwd_of(c) : 0};
+    t->h = (struct hdr){cid, HOST_CID, lport, pport, len, 1, op, flags, VC_BUF, c ? fwd_of(c) : 0};
     if (c)
         c->fwd_reported = fwd_of(c);
     struct tg_vbuf b[2] = {{&t->h, HDR, 0}, {(void *)(uintptr_t)data, len, 0}};
@@ -421,12 +429,17 @@ void tg_vsock_main(const char *cmdline)
         connect_ports(list);
         kick_pending();
     }
+    uint64_t last_work = rdtsc();
     for (;;) {
         int work = poll_tx();
         work += poll_rx();
         work += pump();
         kick_pending();
-        if (!work)
+        if (work)
+            last_work = rdtsc();
+        else if (rdtsc() - last_work > SPIN_CYCLES)
             idle();
+        else
+            __asm__ volatile("pause");
     }
 }
