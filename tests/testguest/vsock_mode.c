@@ -18,9 +18,11 @@
  * every packet and in a CREDIT_UPDATE after each quarter ring. A host
  * SHUTDOWN(SEND) is answered with our SHUTDOWN once everything is echoed.
  *
- * Idle: after SPIN_CYCLES with nothing to do, the queues' interrupts are switched on and the
- * vCPU halts (TG_PRIV_IDLE_IRQS) until the device signals, so a waiting
- * guest leaves the host's CPUs to the VMM.
+ * Idle: after SPIN_CYCLES with nothing to do, the queues' interrupts are
+ * switched on and the vCPU halts (TG_PRIV_IDLE_IRQS) until the device
+ * signals, so a waiting guest leaves the host's CPUs to the VMM. The event
+ * queue gets one buffer and is otherwise ignored (no TRANSPORT_RESET
+ * handling: this mode is never snapshotted).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -272,6 +274,10 @@ static void on_packet(const struct hdr *h, const uint8_t *data)
         break;
     case OP_CREDIT_REQUEST:
         c->need_reply = 1;
+        break;
+    case OP_REQUEST: /* on a connection that exists: the host lost track, reset it */
+        rst(c->lport, c->pport);
+        conn_free(c);
         break;
     default:
         break;
