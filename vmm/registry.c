@@ -256,23 +256,27 @@ int registry_build_in_use(const char *run_dir, const char *build)
     return registry_build_vms(run_dir, build) > 0;
 }
 
-int registry_memory(pid_t pid, uint64_t *private_kb, uint64_t *shared_kb)
+int registry_memory(pid_t pid, struct vm_memory *m)
 {
     char path[64], line[256];
     snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
     FILE *f = fopen(path, "re");
     if (!f)
         return BURROW_ERR_SYSTEM;
-    *private_kb = *shared_kb = 0;
+    memset(m, 0, sizeof(*m));
     while (fgets(line, sizeof(line), f)) {
         unsigned long long kb;
         char key[64];
         if (sscanf(line, "%63[^:]: %llu kB", key, &kb) != 2)
             continue;
         if (!strcmp(key, "Private_Clean") || !strcmp(key, "Private_Dirty"))
-            *private_kb += kb;
+            m->private_kb += kb;
         else if (!strcmp(key, "Shared_Clean") || !strcmp(key, "Shared_Dirty"))
-            *shared_kb += kb;
+            m->shared_kb += kb;
+        if (!strcmp(key, "Private_Dirty"))
+            m->dirty_kb = kb;
+        else if (!strcmp(key, "Pss"))
+            m->pss_kb = kb;
     }
     fclose(f);
     return 0;

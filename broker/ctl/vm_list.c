@@ -51,9 +51,9 @@ int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         if (strcmp(v[i].state, "running") != 0)
             continue; /* pooled VMs are nobody's yet */
-        uint64_t priv = 0, shared = 0;
-        if (registry_memory(v[i].pid, &priv, &shared))
-            priv = shared = 0;
+        struct vm_memory mem;
+        if (registry_memory(v[i].pid, &mem))
+            memset(&mem, 0, sizeof(mem));
         uint64_t up = now > v[i].started ? now - v[i].started : 0;
         if (json) {
             printf("%s{\"id\":", first ? "" : ",");
@@ -65,13 +65,15 @@ int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv)
             json_str(v[i].template_name);
             printf(",\"build\":");
             json_str(v[i].build);
-            printf(",\"pid\":%d,\"uptime_s\":%llu,\"private_kib\":%llu,\"shared_kib\":%llu}",
-                   (int)v[i].pid, (unsigned long long)up, (unsigned long long)priv,
-                   (unsigned long long)shared);
+            printf(",\"pid\":%d,\"uptime_s\":%llu,\"private_kib\":%llu,\"shared_kib\":%llu,"
+                   "\"private_dirty_kib\":%llu,\"pss_kib\":%llu}",
+                   (int)v[i].pid, (unsigned long long)up, (unsigned long long)mem.private_kb,
+                   (unsigned long long)mem.shared_kb, (unsigned long long)mem.dirty_kb,
+                   (unsigned long long)mem.pss_kb);
         } else {
             printf("%-12s %-16s %-20s %8d %7llus %12llu %12llu\n", v[i].id, v[i].user,
                    v[i].template_name, (int)v[i].pid, (unsigned long long)up,
-                   (unsigned long long)priv, (unsigned long long)shared);
+                   (unsigned long long)mem.private_kb, (unsigned long long)mem.shared_kb);
         }
     }
     if (json)
