@@ -273,8 +273,8 @@ int registry_memory(pid_t pid, struct vm_memory *m)
             m->private_kb += kb;
         else if (!strcmp(key, "Shared_Clean") || !strcmp(key, "Shared_Dirty"))
             m->shared_kb += kb;
-        if (!strcmp(key, "Private_Dirty"))
-            m->dirty_kb = kb;
+        if (!strcmp(key, "Anonymous"))
+            m->anon_kb = kb;
         else if (!strcmp(key, "Pss"))
             m->pss_kb = kb;
     }

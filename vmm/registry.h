@@ -48,13 +48,14 @@ unsigned registry_build_vms(const char *run_dir, const char *build);
 int registry_build_in_use(const char *run_dir, const char *build);
 /*
  * A process's memory in kB (/proc/PID/smaps_rollup). private counts pages
- * only it maps, clean ones too: a lone fork's template pages in the page
- * cache count as private until a second fork maps them. dirty (its
- * Private_Dirty: the copy-on-write copies and its own anonymous memory) is
- * what a fork really costs; pss shares every page among its mappers.
+ * only it maps: a lone fork's template pages in the page cache count as
+ * private until a second fork maps them (and as dirty when the template is
+ * on tmpfs: shmem pages are always dirty). anon (Anonymous: the
+ * copy-on-write copies of template pages and the VMM's own heap) is what a
+ * fork really costs; pss shares every page among its mappers.
  */
 struct vm_memory {
-    uint64_t private_kb, shared_kb, dirty_kb, pss_kb;
+    uint64_t private_kb, shared_kb, anon_kb, pss_kb;
 };
 __attribute__((warn_unused_result)) int registry_memory(pid_t pid, struct vm_memory *m);
 uint64_t registry_pid_start(pid_t pid);

@@ -66,9 +66,9 @@ int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv)
             printf(",\"build\":");
             json_str(v[i].build);
             printf(",\"pid\":%d,\"uptime_s\":%llu,\"private_kib\":%llu,\"shared_kib\":%llu,"
-                   "\"private_dirty_kib\":%llu,\"pss_kib\":%llu}",
+                   "\"anon_kib\":%llu,\"pss_kib\":%llu}",
                    (int)v[i].pid, (unsigned long long)up, (unsigned long long)mem.private_kb,
-                   (unsigned long long)mem.shared_kb, (unsigned long long)mem.dirty_kb,
+                   (unsigned long long)mem.shared_kb, (unsigned long long)mem.anon_kb,
                    (unsigned long long)mem.pss_kb);
         } else {
             printf("%-12s %-16s %-20s %8d %7llus %12llu %12llu\n", v[i].id, v[i].user,

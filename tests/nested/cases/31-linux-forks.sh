@@ -20,18 +20,18 @@ for i in $(seq $N); do
     c user add "lx$i" --uid $((10000 + i)) --disk-size 16M >/dev/null 2>user.err ||
         fail "user add lx$i: $(cat user.err)"
 done
-# fork_mem FILTER: "N DIRTY PSS": how many idle forks in `vm list --json`
+# fork_mem FILTER: "N ANON PSS": how many idle forks in `vm list --json`
 # have a user matching the python expression FILTER (on u), and their mean
-# private dirty memory (the copy-on-write copies: what a fork costs) and
-# mean PSS, in KiB. (private_kib would count a lone fork's template pages
-# in the page cache as its own until a second fork maps them.)
+# anonymous memory (the copy-on-write copies and the VMM's heap: what a
+# fork costs) and mean PSS, in KiB. (private_kib would count a lone fork's
+# template pages in the page cache as its own until a second fork maps them.)
 fork_mem() {
     c vm list --json >list.json || return 1
     python3 - list.json "$1" <<'PY'
 import json, sys
 vms = [v for v in json.load(open(sys.argv[1])) if eval(sys.argv[2], {"u": v["user"]})]
 n = max(len(vms), 1)
-print("%d %d %d" % (len(vms), sum(v["private_dirty_kib"] for v in vms) // n, sum(v["pss_kib"] for v in vms) // n))
+print("%d %d %d" % (len(vms), sum(v["anon_kib"] for v in vms) // n, sum(v["pss_kib"] for v in vms) // n))
 PY
 }
 for i in $(seq $N); do
@@ -109,8 +109,8 @@ ten=$(fork_mem 'True')
 read -r n1 d1 p1 <<<"$alone"
 read -r n10 d10 p10 <<<"$ten"
 if [ "$n1" = 1 ] && [ "$n10" = 10 ] && [ "$d1" -gt 0 ] && [ "$d10" -gt 0 ]; then
-    echo "linux-bench: private dirty memory per idle fork, 1 fork    ${d1} KiB   1.00x"
-    awk -v a="$d1" -v b="$d10" 'BEGIN { printf "linux-bench: private dirty memory per idle fork, 10 forks  %d KiB   %.2fx\n", b, b / a }'
+    echo "linux-bench: anonymous memory per idle fork, 1 fork    ${d1} KiB   1.00x"
+    awk -v a="$d1" -v b="$d10" 'BEGIN { printf "linux-bench: anonymous memory per idle fork, 10 forks  %d KiB   %.2fx\n", b, b / a }'
     echo "linux-bench: PSS per idle fork, 1 fork                     ${p1} KiB   1.00x"
     awk -v a="$p1" -v b="$p10" 'BEGIN { printf "linux-bench: PSS per idle fork, 10 forks                   %d KiB   %.2fx\n", b, b / a }'
 else

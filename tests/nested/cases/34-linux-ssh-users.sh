@@ -63,9 +63,10 @@ a=$(vmid amy) b=$(vmid bob)
 
 # 4. benchmark: ssh true through burrowd vs Debian's sshd in this L1. sshd
 # logs in a plain user with /bin/sh (as the VM runs busybox sh): root's bash
-# would read the host's ~/.bashrc, seconds under TCG.
+# would read the host's ~/.bashrc, seconds under TCG. Password "*" (none,
+# but not "!": sshd refuses locked accounts).
 mkdir -p /run/sshd sshd
-id burrowbench >/dev/null 2>&1 || useradd -M -d /tmp -s /bin/sh burrowbench ||
+id burrowbench >/dev/null 2>&1 || useradd -M -d /tmp -s /bin/sh -p "*" burrowbench ||
     fail "useradd burrowbench"
 ssh-keygen -q -t ed25519 -N '' -f sshd/host_key || fail "ssh-keygen"
 cp amy.pub sshd/authorized_keys
