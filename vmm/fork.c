@@ -367,6 +367,7 @@ static int fork_build_machine(struct fork_vm *f, const struct fork_config *cfg,
     if ((r = uart_init(&m->uart, m->vm, VM_COM1_PORT, VM_COM1_IRQ, -1, cfg->console_fd)) ||
         (r = legacy_init(&m->legacy, m->vm)))
         return errmsg_sys(why, whysz, r, "legacy devices: %s", burrow_strerror(r));
+    uart_limit_output(&m->uart, FORK_CONSOLE_MAX);
     struct devices_config dc = {.vsock_uds = cfg->vsock_uds, .disk_empty_slot = true};
     return devices_create(&m->devices, m->vm, &dc, why, whysz);
 }

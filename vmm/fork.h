@@ -24,6 +24,8 @@
 
 #define FORK_CONTROL_PORT 1025u
 #define FORK_NAME_MAX     64
+/* A fork's console log (run_dir/vm/<id>/console.log) keeps the first 4 MiB. */
+#define FORK_CONSOLE_MAX (4ull << 20)
 
 /* Who the VM is for (sent in IDENTITY). */
 struct fork_identity {

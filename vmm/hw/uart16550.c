@@ -52,13 +52,22 @@ static void uart_rx_push(struct uart16550 *u, uint8_t c)
     u->rx_len++;
 }
 
+static void uart_out(struct uart16550 *u, const void *p, size_t n)
+{
+    while (write(u->out_fd, p, n) < 0 && errno == EINTR)
+        ;
+}
+
 static void uart_tx(struct uart16550 *u, uint8_t c)
 {
     if (u->mcr & UART_MCR_LOOP) {
         uart_rx_push(u, c);
-    } else if (u->out_fd >= 0) {
-        while (write(u->out_fd, &c, 1) < 0 && errno == EINTR)
-            ;
+    } else if (u->out_fd >= 0 && (!u->out_max || u->out_count < u->out_max)) {
+        uart_out(u, &c, 1);
+        if (++u->out_count == u->out_max) {
+            static const char note[] = "\n[burrow: console output stopped here: size limit]\n";
+            uart_out(u, note, sizeof(note) - 1);
+        }
     }
     u->thri_pending = 1;
 }
@@ -158,6 +167,13 @@ static void uart_io(void *ctx, uint64_t off, uint8_t *data, uint32_t len, int is
     for (uint32_t i = 1; !is_write && i < len; i++)
         data[i] = 0;
     uart_update_irq(u);
+    pthread_mutex_unlock(&u->lock);
+}
+
+void uart_limit_output(struct uart16550 *u, uint64_t max_bytes)
+{
+    pthread_mutex_lock(&u->lock);
+    u->out_max = max_bytes;
     pthread_mutex_unlock(&u->lock);
 }
 

@@ -26,12 +26,19 @@ struct uart16550 {
     int thri_pending;
     uint8_t rx[UART_FIFO_LEN];
     unsigned rx_head, rx_len;
+    uint64_t out_max, out_count; /* out_max 0: no limit */
 };
 
 /* Register at port on vm's bus; in_fd < 0: no input. */
 __attribute__((warn_unused_result)) int uart_init(struct uart16550 *u, struct vm *vm, uint16_t port,
                                                   unsigned gsi, int in_fd, int out_fd);
 /* Queue bytes for the guest (drops what does not fit in the FIFO). */
+/*
+ * Stop writing guest output to out_fd after max_bytes (one notice line
+ * then): a console log file on the host (run_dir/vm/<id>/console.log) must
+ * not grow without bound for a chatty or hostile guest.
+ */
+void uart_limit_output(struct uart16550 *u, uint64_t max_bytes);
 unsigned uart_receive(struct uart16550 *u, const uint8_t *data, unsigned len);
 
 #endif /* BURROW_VMM_HW_UART16550_H */
