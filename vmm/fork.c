@@ -17,6 +17,7 @@
 #include "common/err.h"
 #include "common/errmsg.h"
 #include "common/log.h"
+#include "vmm/rootfs.h"
 #include "vmm/virtio/blk.h"
 #include "vmm/virtio/vsock.h"
 
@@ -328,7 +329,7 @@ int fork_open_build(const char *build_dir, int *mem_fd, uint8_t **state, size_t 
         return errmsg_sys(why, whysz, r, "%s: %s", path, snap_strerror(r));
     if (r)
         return errmsg_sys(why, whysz, r, "%s: %s", path,
-                   r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
+                          r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
     if ((r = snap_parse(*state, *state_len, snap)))
         return errmsg_sys(why, whysz, r, "%s: %s", path, snap_strerror(r));
     if ((r = snap_vm_info(snap, info)))
@@ -341,9 +342,10 @@ int fork_open_build(const char *build_dir, int *mem_fd, uint8_t **state, size_t 
     if (fstat(*mem_fd, &st) < 0 || !S_ISREG(st.st_mode))
         return errmsg_sys(why, whysz, BURROW_ERR_INVALID, "%s: not a regular file", path);
     if ((uint64_t)st.st_size != info->mem_size)
-        return errmsg_sys(why, whysz, BURROW_ERR_FORMAT,
-                   "%s is %llu bytes but the state file says %llu: files of different builds", path,
-                   (unsigned long long)st.st_size, (unsigned long long)info->mem_size);
+        return errmsg_sys(
+            why, whysz, BURROW_ERR_FORMAT,
+            "%s is %llu bytes but the state file says %llu: files of different builds", path,
+            (unsigned long long)st.st_size, (unsigned long long)info->mem_size);
     return 0;
 }
 
@@ -360,13 +362,19 @@ static int fork_build_machine(struct fork_vm *f, const struct fork_config *cfg,
     int r = vm_create(&vc, &m->vm);
     if (r)
         return errmsg_sys(why, whysz, r, "cannot create the VM: %s",
-                   m->vm && m->vm->exit.detail[0] ? m->vm->exit.detail : burrow_strerror(r));
+                          m->vm && m->vm->exit.detail[0] ? m->vm->exit.detail : burrow_strerror(r));
     /* Pages forks dirtied back to identical content merge again (KSM). */
     madvise(m->vm->ram, m->vm->ram_size, MADV_MERGEABLE);
     if ((r = uart_init(&m->uart, m->vm, VM_COM1_PORT, VM_COM1_IRQ, -1, cfg->console_fd)) ||
         (r = legacy_init(&m->legacy, m->vm)))
         return errmsg_sys(why, whysz, r, "legacy devices: %s", burrow_strerror(r));
-    struct devices_config dc = {.vsock_uds = cfg->vsock_uds, .disk_empty_slot = true};
+    /* A --rootfs build's disk: the same read-only image in every fork (checked at activation). */
+    char root[4096];
+    struct stat st;
+    snprintf(root, sizeof(root), "%s/%s", cfg->build_dir, ROOTFS_IMAGE_FILE);
+    bool has_root = lstat(root, &st) == 0 && S_ISREG(st.st_mode);
+    struct devices_config dc = {
+        .vsock_uds = cfg->vsock_uds, .disk_empty_slot = true, .root_disk = has_root ? root : NULL};
     return devices_create(&m->devices, m->vm, &dc, why, whysz);
 }
 

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "vmm/fork.h"
 #include "vmm/machine.h"
+#include "vmm/rootfs.h"
 #include "vmm/snapshot.h"
 #include "vmm/template_files.h"
 
@@ -89,16 +90,18 @@ static int verify_build(const char *dir, const char *build, char *why, size_t wh
     if (r)
         return errmsg_sys(why, whysz, r, "%s/manifest: %s", dir, burrow_strerror(r));
     char want[TPL_HASH_HEX + 1], got[TPL_HASH_HEX], bid[TEMPLATE_BUILD_MAX + 2], path[4096];
-    static const char *const files[] = {"state", "memory"};
+    static const char *const files[] = {"state", "memory", "rootfs"};
     if (template_manifest_get(m, "build", bid, sizeof(bid)) || strcmp(bid, build) != 0) {
         free(m);
         return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "%s/manifest: not the manifest of %s", dir,
-                       build);
+                          build);
     }
-    for (unsigned i = 0; i < 2; i++) {
+    /* rootfs.img only in a --rootfs build (whose manifest says rootfs_blake2b) */
+    unsigned nfiles = template_manifest_get(m, "rootfs_blake2b", want, sizeof(want)) == 0 ? 3 : 2;
+    for (unsigned i = 0; i < nfiles; i++) {
         char key[32];
         snprintf(key, sizeof(key), "%s_blake2b", files[i]);
-        if (tpl_pjoin(path, sizeof(path), dir, files[i]) ||
+        if (tpl_pjoin(path, sizeof(path), dir, i == 2 ? ROOTFS_IMAGE_FILE : files[i]) ||
             template_manifest_get(m, key, want, sizeof(want))) {
             free(m);
             return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "%s/manifest: no %s", dir, key);
@@ -110,7 +113,8 @@ static int verify_build(const char *dir, const char *build, char *why, size_t wh
         if (strcmp(want, got) != 0) {
             free(m);
             return errmsg_sys(why, whysz, BURROW_ERR_CHECKSUM,
-                           "%s: checksum does not match the manifest (corrupt or replaced)", path);
+                              "%s: checksum does not match the manifest (corrupt or replaced)",
+                              path);
         }
     }
     free(m);
@@ -134,8 +138,8 @@ int template_activate(const char *templates_dir, const char *build, char *why, s
 {
     size_t nl;
     if (!template_build_id_ok(build, &nl))
-        return errmsg_sys(why, whysz, BURROW_ERR_INVALID, "'%s' is not a build name (NAME-TIMESTAMP)",
-                       build);
+        return errmsg_sys(why, whysz, BURROW_ERR_INVALID,
+                          "'%s' is not a build name (NAME-TIMESTAMP)", build);
     char dir[4096], link[4096], tmp[4096], name[TEMPLATE_NAME_MAX + 1];
     memcpy(name, build, nl);
     name[nl] = '\0';
@@ -236,8 +240,8 @@ int template_rm(const char *templates_dir, const char *build, template_in_use_fn
 {
     size_t nl;
     if (!template_build_id_ok(build, &nl))
-        return errmsg_sys(why, whysz, BURROW_ERR_INVALID, "'%s' is not a build name (NAME-TIMESTAMP)",
-                       build);
+        return errmsg_sys(why, whysz, BURROW_ERR_INVALID,
+                          "'%s' is not a build name (NAME-TIMESTAMP)", build);
     char dir[4096], name[TEMPLATE_NAME_MAX + 1], active[TEMPLATE_BUILD_MAX + 2];
     snprintf(dir, sizeof(dir), "%s/%s", templates_dir, build);
     memcpy(name, build, nl);
@@ -248,7 +252,8 @@ int template_rm(const char *templates_dir, const char *build, template_in_use_fn
     if (template_active(templates_dir, name, active, sizeof(active)) == 0 &&
         strcmp(active, build) == 0)
         return errmsg_sys(why, whysz, BURROW_ERR_BUSY,
-                       "%s is the active build of %s; activate another build first", build, name);
+                          "%s is the active build of %s; activate another build first", build,
+                          name);
     if (in_use && in_use(ctx, build))
         return errmsg_sys(why, whysz, BURROW_ERR_BUSY, "%s is in use by a running VM", build);
     tpl_rm_build_dir(dir);
