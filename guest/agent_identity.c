@@ -314,6 +314,23 @@ static void step_hooks(const struct agent_config *cfg, const struct agent_user *
         outcome(rd, texts, PROTO_STEP_HOOKS, PROTO_STEP_OK, "%d ran", ran);
 }
 
+void identity_default_shell(const char *etc, char *shell, size_t shellsz)
+{
+    char path[AGENT_PATH_MAX + 32], line[AGENT_PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/burrow/default-shell", etc) >= (int)sizeof(path))
+        return;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    if (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0] == '/' && !strpbrk(line, ": ") && strlen(line) < shellsz &&
+            access(line, X_OK) == 0)
+            snprintf(shell, shellsz, "%s", line);
+    }
+    fclose(f);
+}
+
 /* Turn the wire identity into a user record; 0 if a field is unusable. */
 static int identity_user(const struct agent_config *cfg, const struct proto_identity *id,
                          struct agent_user *u)
@@ -333,6 +350,8 @@ static int identity_user(const struct agent_config *cfg, const struct proto_iden
         strcpy(u->shell, "/bin/sh");
     else if (proto_str_copy(id->shell, u->shell, sizeof(u->shell)) || u->shell[0] != '/')
         return 0;
+    if (strcmp(u->shell, "/bin/sh") == 0)
+        identity_default_shell(cfg->etc, u->shell, sizeof(u->shell));
     return !strpbrk(u->home, ":\n") && !strpbrk(u->shell, ":\n") && !strstr(u->home, "/../");
 }
 
@@ -352,9 +371,13 @@ void identity_apply(const struct agent_config *cfg, struct agent_state *st,
     step_clock(cfg, id, rd, texts);
     step_hostname(cfg, hostname, rd, texts);
     step_users(cfg, &u, valid, rd, texts);
-    if (valid)
+    if (valid) {
         step_home(cfg, st, id, &u, rd, texts);
-    else
+        char note[AGENT_PATH_MAX + 64];
+        if (skel_apply(cfg, &u, note, sizeof(note)) < 0 || note[0])
+            snprintf(texts[PROTO_STEP_HOME] + strlen(texts[PROTO_STEP_HOME]),
+                     TEXT_SZ - strlen(texts[PROTO_STEP_HOME]), "%s", note);
+    } else
         outcome(rd, texts, PROTO_STEP_HOME, PROTO_STEP_FAILED, "no valid user");
     step_hooks(cfg, &u, hostname, rd, texts);
 }

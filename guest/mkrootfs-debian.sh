@@ -25,7 +25,8 @@
 #   BURROW_DEBIAN_MIRROR        default http://deb.debian.org/debian
 set -euo pipefail
 [ $# -ge 4 ] && [ $# -le 5 ] || { echo "usage: $0 OUT.img WORKDIR INITRD CACHE_DIR [PACKAGES]" >&2; exit 2; }
-out=$1 work=$2 initrd=$3 cache=$4 extra=${5:-}
+out=$(realpath -m "$1") work=$(realpath -m "$2") initrd=$(realpath -m "$3") cache=$(realpath -m "$4")
+extra=${5:-}
 suite=${BURROW_DEBIAN_SUITE:-bookworm}
 mirror=${BURROW_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 export LC_ALL=C PATH=/usr/sbin:/usr/bin:/sbin:/bin
