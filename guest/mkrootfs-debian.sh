@@ -23,6 +23,8 @@
 #                               instead of the cache (no network; tests)
 #   BURROW_DEBIAN_SUITE         default bookworm
 #   BURROW_DEBIAN_MIRROR        default http://deb.debian.org/debian
+#   BURROW_ROOTFS_TREE          a prepared root directory used instead of
+#                               stages 2-3 (tests: configure + mke2fs only)
 set -euo pipefail
 [ $# -ge 4 ] && [ $# -le 5 ] || { echo "usage: $0 OUT.img WORKDIR INITRD CACHE_DIR [PACKAGES]" >&2; exit 2; }
 out=$(realpath -m "$1") work=$(realpath -m "$2") initrd=$(realpath -m "$3") cache=$(realpath -m "$4")
@@ -63,8 +65,12 @@ mkdir -p "$work/initrd"
     die "cannot read $initrd (a gzip'd cpio initramfs)"
 [ -f "$work/initrd/sbin/burrow-agent" ] || die "$initrd has no /sbin/burrow-agent (make guest-image)"
 
+tree=${BURROW_ROOTFS_TREE:-}
 tarball=${BURROW_DEBOOTSTRAP_TARBALL:-}
-if [ -n "$tarball" ]; then
+if [ -n "$tree" ]; then
+    [ -d "$tree" ] || die "BURROW_ROOTFS_TREE=$tree: not a directory"
+    stage "using the prepared tree $tree (BURROW_ROOTFS_TREE: no debootstrap)"
+elif [ -n "$tarball" ]; then
     [ -f "$tarball" ] || die "BURROW_DEBOOTSTRAP_TARBALL=$tarball: no such file"
     stage "packages from BURROW_DEBOOTSTRAP_TARBALL=$tarball"
 else
@@ -84,13 +90,17 @@ else
     fi
 fi
 
-stage "installing Debian $suite with $include (debootstrap)"
-run debootstrap.log debootstrap --variant=minbase --include="$include" \
-    --unpack-tarball="$(realpath "$tarball")" "$suite" "$root" "$mirror"
+if [ -n "$tree" ]; then
+    cp -a "$tree" "$root"
+else
+    stage "installing Debian $suite with $include (debootstrap)"
+    run debootstrap.log debootstrap --variant=minbase --include="$include" \
+        --unpack-tarball="$(realpath "$tarball")" "$suite" "$root" "$mirror"
+fi
 
 stage "configuring (burrow-agent, /etc/burrow, locale, hostname)"
 install -D -m 0755 "$work/initrd/sbin/burrow-agent" "$root/usr/sbin/burrow-agent"
-[ -e "$root/sbin/burrow-agent" ] || ln -s ../usr/sbin/burrow-agent "$root/sbin/burrow-agent"
+[ -e "$root/sbin/burrow-agent" ] || { mkdir -p "$root/sbin" && ln -s ../usr/sbin/burrow-agent "$root/sbin/burrow-agent"; }
 mkdir -p "$root/etc/burrow/post-fork.d" "$root/home" "$root/proc" "$root/sys" "$root/dev" \
          "$root/run" "$root/tmp"
 # Login shell for users whose shell is /bin/sh (the [users] default_shell
@@ -98,16 +108,22 @@ mkdir -p "$root/etc/burrow/post-fork.d" "$root/home" "$root/proc" "$root/sys" "$
 echo /bin/bash >"$root/etc/burrow/default-shell"
 echo burrow >"$root/etc/hostname"
 printf '127.0.0.1 localhost\n::1 localhost ip6-localhost ip6-loopback\n' >"$root/etc/hosts"
-sed -i 's/^# *\(en_US.UTF-8 UTF-8\)/\1/' "$root/etc/locale.gen"
-grep -q '^en_US.UTF-8 UTF-8' "$root/etc/locale.gen" || echo 'en_US.UTF-8 UTF-8' >>"$root/etc/locale.gen"
-run locale.log chroot "$root" /usr/sbin/locale-gen
-echo 'LANG=C.UTF-8' >"$root/etc/default/locale"
+if [ -x "$root/usr/sbin/locale-gen" ]; then
+    touch "$root/etc/locale.gen"
+    sed -i 's/^# *\(en_US.UTF-8 UTF-8\)/\1/' "$root/etc/locale.gen"
+    grep -q '^en_US.UTF-8 UTF-8' "$root/etc/locale.gen" || echo 'en_US.UTF-8 UTF-8' >>"$root/etc/locale.gen"
+    run locale.log chroot "$root" /usr/sbin/locale-gen
+    mkdir -p "$root/etc/default"
+    echo 'LANG=C.UTF-8' >"$root/etc/default/locale"
+fi
 : >"$root/etc/machine-id"
 # Trim: apt's caches and lists, documentation (copyright files stay), logs.
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/lists/* \
        "$root"/usr/share/man "$root"/usr/share/info "$root"/var/log/*.log "$root"/var/log/apt/*
-find "$root/usr/share/doc" -type f ! -name copyright -delete
-find "$root/usr/share/doc" -depth -type d -empty -delete
+if [ -d "$root/usr/share/doc" ]; then
+    find "$root/usr/share/doc" -type f ! -name copyright -delete
+    find "$root/usr/share/doc" -depth -type d -empty -delete
+fi
 
 stage "making the ext4 image (mke2fs -d)"
 kib=$(du -sk --apparent-size "$root" | cut -f1)
