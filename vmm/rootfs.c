@@ -124,10 +124,15 @@ int rootfs_build_image(const struct rootfs_build *rb, char *why, size_t whysz)
 
 static int block_is_zero(const uint8_t *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (p[i])
-            return 0;
-    return 1;
+    if (n < 16) {
+        for (size_t i = 0; i < n; i++)
+            if (p[i])
+                return 0;
+        return 1;
+    }
+    uint64_t first;
+    memcpy(&first, p, 8);
+    return first == 0 && memcmp(p, p + 8, n - 8) == 0;
 }
 
 int rootfs_copy_image(const char *src, const char *dst, char *why, size_t whysz)
