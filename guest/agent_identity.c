@@ -314,23 +314,6 @@ static void step_hooks(const struct agent_config *cfg, const struct agent_user *
         outcome(rd, texts, PROTO_STEP_HOOKS, PROTO_STEP_OK, "%d ran", ran);
 }
 
-void identity_default_shell(const char *etc, char *shell, size_t shellsz)
-{
-    char path[AGENT_PATH_MAX + 32], line[AGENT_PATH_MAX];
-    if (snprintf(path, sizeof(path), "%s/burrow/default-shell", etc) >= (int)sizeof(path))
-        return;
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return;
-    if (fgets(line, sizeof(line), f)) {
-        line[strcspn(line, "\n")] = '\0';
-        if (line[0] == '/' && !strpbrk(line, ": ") && strlen(line) < shellsz &&
-            access(line, X_OK) == 0)
-            snprintf(shell, shellsz, "%s", line);
-    }
-    fclose(f);
-}
-
 /* Turn the wire identity into a user record; 0 if a field is unusable. */
 static int identity_user(const struct agent_config *cfg, const struct proto_identity *id,
                          struct agent_user *u)

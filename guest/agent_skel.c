@@ -1,5 +1,7 @@
 /*
- * guest/agent_skel.c - the image's /etc/skel into a user's home, once.
+ * guest/agent_skel.c - what the image gives new users: its login shell for
+ * /bin/sh users (ETC/burrow/default-shell, see agent.h) and its /etc/skel
+ * in their home, once.
  *
  * A home disk is made on the host (broker/homedisk.c) with only Burrow's
  * .profile, before anyone knows which template the user will run. The
@@ -27,6 +29,23 @@
 #include <unistd.h>
 
 #include "guest/agent.h"
+
+void identity_default_shell(const char *etc, char *shell, size_t shellsz)
+{
+    char path[AGENT_PATH_MAX + 32], line[AGENT_PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/burrow/default-shell", etc) >= (int)sizeof(path))
+        return;
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    if (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0] == '/' && !strpbrk(line, ": ") && strlen(line) < shellsz &&
+            access(line, X_OK) == 0)
+            snprintf(shell, shellsz, "%s", line);
+    }
+    fclose(f);
+}
 
 #define SKEL_XATTR       "trusted.burrow.skel"
 #define SKEL_MAX_ENTRIES 256
