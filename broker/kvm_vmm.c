@@ -231,11 +231,12 @@ void kvm_vmm_exec(const struct kvm_vmm_args *a)
 /* Every string field must be NUL-terminated inside its array. */
 static int args_terminated(const struct kvm_vmm_args *a)
 {
-    const char *fields[] = {a->id, a->dir, a->sock, a->template_name, a->build,
+    const char *fields[] = {a->id,        a->dir,       a->sock,     a->template_name, a->build,
                             a->build_dir, a->home_disk, a->rec.name, a->rec.shell};
-    const size_t sizes[] = {sizeof(a->id), sizeof(a->dir), sizeof(a->sock),
-                            sizeof(a->template_name), sizeof(a->build), sizeof(a->build_dir),
-                            sizeof(a->home_disk), sizeof(a->rec.name), sizeof(a->rec.shell)};
+    const size_t sizes[] = {
+        sizeof(a->id),       sizeof(a->dir),       sizeof(a->sock),      sizeof(a->template_name),
+        sizeof(a->build),    sizeof(a->build_dir), sizeof(a->home_disk), sizeof(a->rec.name),
+        sizeof(a->rec.shell)};
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
         if (!memchr(fields[i], 0, sizes[i]))
             return 0;

@@ -22,8 +22,8 @@ struct kvm_vmm_args {
     char build_dir[CONFIG_PATH_MAX + TEMPLATE_BUILD_MAX + 16];
     char home_disk[CONFIG_PATH_MAX + USERDB_NAME_MAX + 32]; /* "" = none */
     uid_t sock_owner;                                       /* the user's session uid */
-    int seccomp_log; /* [security] seccomp = log: the jail's filters only log */
-    int log_level;   /* the master's enum log_level */
+    int seccomp_log;        /* [security] seccomp = log: the jail's filters only log */
+    int log_level;          /* the master's enum log_level */
     struct user_record rec; /* password_hash is blanked before the exec */
 };
 
