@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <ftw.h>
 #include <limits.h>
 #include <stdint.h>
@@ -84,6 +85,32 @@ int rootfs_script_path(char *out, size_t outsz)
     return access(out, X_OK) == 0 ? 0 : BURROW_ERR_NOT_FOUND;
 }
 
+/*
+ * The builder runs in its own process group (debootstrap, dpkg and their
+ * children with it). SIGINT, SIGTERM or SIGHUP to us is passed on to that
+ * group (unless it was ignored when we started, as under nohup), and we
+ * wait for the whole group to be gone, so the caller's
+ * clean-up never races a still-running debootstrap: an interrupted build
+ * leaves nothing either.
+ */
+static volatile sig_atomic_t builder_pgid, builder_signal;
+
+static void forward_signal(int sig)
+{
+    builder_signal = sig;
+    if (builder_pgid > 0)
+        kill(-(pid_t)builder_pgid, SIGTERM);
+}
+
+static void wait_group_gone(pid_t pgid)
+{
+    for (int i = 0; i < 200 && kill(-pgid, 0) == 0; i++) {
+        if (i == 100)
+            kill(-pgid, SIGKILL);
+        usleep(50 * 1000);
+    }
+}
+
 int rootfs_build_image(const struct rootfs_build *rb, char *why, size_t whysz)
 {
     char *argv[7] = {(char *)rb->script,
@@ -93,11 +120,22 @@ int rootfs_build_image(const struct rootfs_build *rb, char *why, size_t whysz)
                      (char *)rb->cache_dir,
                      (char *)rb->packages,
                      NULL};
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    struct sigaction sa = {.sa_handler = forward_signal}, old[3];
+    sigemptyset(&sa.sa_mask);
+    builder_signal = 0;
+    builder_pgid = 0;
+    for (int i = 0; i < 3; i++) {
+        sigaction(sigs[i], NULL, &old[i]);
+        if (old[i].sa_handler != SIG_IGN) /* nohup and friends keep their meaning */
+            sigaction(sigs[i], &sa, NULL);
+    }
     fflush(NULL);
     pid_t pid = fork();
-    if (pid < 0)
-        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "fork");
     if (pid == 0) {
+        for (int i = 0; i < 3; i++)
+            signal(sigs[i], SIG_DFL);
+        setpgid(0, 0);
         /* stdin from /dev/null: debootstrap and dpkg must never wait for an answer */
         int nul = open("/dev/null", O_RDONLY);
         if (nul >= 0 && nul != 0) {
@@ -108,10 +146,26 @@ int rootfs_build_image(const struct rootfs_build *rb, char *why, size_t whysz)
         fprintf(stderr, "rootfs: cannot run %s: %s\n", rb->script, strerror(errno));
         _exit(127);
     }
-    int st;
-    while (waitpid(pid, &st, 0) < 0)
-        if (errno != EINTR)
-            return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "waitpid");
+    int st = 0, e = errno;
+    if (pid > 0) {
+        setpgid(pid, pid); /* also here: no signal may find the group missing */
+        builder_pgid = pid;
+        if (builder_signal)
+            kill(-pid, SIGTERM);
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        wait_group_gone(pid);
+    }
+    builder_pgid = 0;
+    for (int i = 0; i < 3; i++)
+        sigaction(sigs[i], &old[i], NULL);
+    if (pid < 0) {
+        errno = e;
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "fork");
+    }
+    if (builder_signal)
+        return errmsg(why, whysz, BURROW_ERR_SYSTEM,
+                      "the root filesystem build was interrupted (signal %d)", (int)builder_signal);
     if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
         return 0;
     if (WIFSIGNALED(st))
