@@ -116,6 +116,16 @@ void identity_apply(const struct agent_config *cfg, struct agent_state *st,
 /* sync and unmount the home disk; 0 or negative; text says what happened. */
 int identity_shutdown(struct agent_state *st, char *text, size_t textsz);
 
+/* ETC/skel into the user's home, once per home (agent_skel.c); note gets "; N files ..." or "". */
+int skel_apply(const struct agent_config *cfg, const struct agent_user *u, char *note,
+               size_t notesz);
+/*
+ * The login shell for a user whose identity names /bin/sh or no shell: the
+ * absolute path in ETC/burrow/default-shell if that file exists and names an
+ * executable (the Debian rootfs says /bin/bash), else /bin/sh.
+ */
+void identity_default_shell(const char *etc, char *shell, size_t shellsz);
+
 /* ---- agent_control.c ---- */
 struct control;
 /* The control connection lives in the main loop: fd to poll (or -1), and when to call again. */

@@ -333,6 +333,8 @@ static int identity_user(const struct agent_config *cfg, const struct proto_iden
         strcpy(u->shell, "/bin/sh");
     else if (proto_str_copy(id->shell, u->shell, sizeof(u->shell)) || u->shell[0] != '/')
         return 0;
+    if (strcmp(u->shell, "/bin/sh") == 0)
+        identity_default_shell(cfg->etc, u->shell, sizeof(u->shell));
     return !strpbrk(u->home, ":\n") && !strpbrk(u->shell, ":\n") && !strstr(u->home, "/../");
 }
 
@@ -352,9 +354,13 @@ void identity_apply(const struct agent_config *cfg, struct agent_state *st,
     step_clock(cfg, id, rd, texts);
     step_hostname(cfg, hostname, rd, texts);
     step_users(cfg, &u, valid, rd, texts);
-    if (valid)
+    if (valid) {
         step_home(cfg, st, id, &u, rd, texts);
-    else
+        char note[AGENT_PATH_MAX + 64];
+        if (skel_apply(cfg, &u, note, sizeof(note)) < 0 || note[0])
+            snprintf(texts[PROTO_STEP_HOME] + strlen(texts[PROTO_STEP_HOME]),
+                     TEXT_SZ - strlen(texts[PROTO_STEP_HOME]), "%s", note);
+    } else
         outcome(rd, texts, PROTO_STEP_HOME, PROTO_STEP_FAILED, "no valid user");
     step_hooks(cfg, &u, hostname, rd, texts);
 }

@@ -8,6 +8,15 @@
  * cleanly (SIGTERM then SIGKILL to everything, sync, reboot(RB_POWER_OFF))
  * when the agent exits with AGENT_EXIT_POWEROFF or on SIGUSR2/SIGTERM
  * (busybox poweroff / reboot). Static, no libc beyond musl.
+ *
+ * Root disk (template build --rootfs, docs/guest.md): with burrow.root=DEV
+ * on the kernel command line, after the modules are loaded init mounts DEV
+ * (ext4) read-only, puts an overlay on it whose upper and work directories
+ * live in a tmpfs (per-VM writes stay in guest RAM), moves /dev, /proc,
+ * /sys, /run and /tmp into it, frees the initramfs and makes the overlay
+ * the root (switch_root semantics: MS_MOVE onto /, chroot). The agent then
+ * starts from the new root (the same binary, copied there from this image).
+ * Anything missing (no device, no agent in it) leaves the initramfs as root.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +31,7 @@
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -167,6 +177,157 @@ static void load_modules(void)
         load_module(&modules[i]);
 }
 
+/* ---- the root disk: overlay on a read-only ext4, then switch_root ---- */
+
+#define NEWROOT "/.burrow/root"
+#define ROOT_RO "/.burrow/ro"
+#define ROOT_RW "/.burrow/rw"
+
+/* Value of KEY=... on the kernel command line (words split on spaces). */
+static int cmdline_value(const char *key, char *out, size_t outsz)
+{
+    char line[4096];
+    int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, line, sizeof(line) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    line[n] = '\0';
+    size_t kl = strlen(key);
+    for (char *save = NULL, *w = strtok_r(line, " \n", &save); w; w = strtok_r(NULL, " \n", &save))
+        if (strncmp(w, key, kl) == 0 && w[kl] == '=') {
+            if (strlen(w + kl + 1) >= outsz)
+                return -1;
+            strcpy(out, w + kl + 1);
+            return 0;
+        }
+    return -1;
+}
+
+/* The driver probes synchronously, but give the node a moment (10 s at most). */
+static int wait_for_disk(const char *dev)
+{
+    char size_path[128];
+    snprintf(size_path, sizeof(size_path), "/sys/block/%s/size", dev + 5);
+    for (int i = 0; i < 500; i++) {
+        char buf[32] = "";
+        int fd = open(size_path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t n = read(fd, buf, sizeof(buf) - 1);
+            close(fd);
+            if (n > 0 && strtoull(buf, NULL, 10) > 0 && access(dev, F_OK) == 0)
+                return 0;
+        }
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return -1;
+}
+
+/* Free the initramfs: everything on the root's device, never crossing into a mount. */
+static void free_initramfs(int dirfd, dev_t rootdev, int depth)
+{
+    DIR *d = fdopendir(dirfd);
+    if (!d) {
+        close(dirfd);
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_dev != rootdev)
+            continue;
+        if (S_ISDIR(st.st_mode)) {
+            int sub = depth < 32 ? openat(dirfd, e->d_name,
+                                          O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                                 : -1;
+            if (sub >= 0)
+                free_initramfs(sub, rootdev, depth + 1);
+            unlinkat(dirfd, e->d_name, AT_REMOVEDIR); /* mount points stay: EBUSY */
+        } else {
+            unlinkat(dirfd, e->d_name, 0);
+        }
+    }
+    closedir(d);
+}
+
+static int move_mount(const char *what)
+{
+    char dst[64];
+    snprintf(dst, sizeof(dst), NEWROOT "%s", what);
+    mkdir(dst, 0755);
+    if (mount(what, dst, NULL, MS_MOVE, NULL) < 0) {
+        say("move %s: %s", what, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static int mount_root_overlay(const char *dev)
+{
+    mkdir("/.burrow", 0700);
+    mkdir(ROOT_RO, 0755);
+    mkdir(ROOT_RW, 0755);
+    mkdir(NEWROOT, 0755);
+    if (mount(dev, ROOT_RO, "ext4", MS_RDONLY, "") < 0) {
+        say("mount %s on " ROOT_RO ": %s", dev, strerror(errno));
+        return -1;
+    }
+    if (mount("tmpfs", ROOT_RW, "tmpfs", 0, "mode=0755") < 0 || mkdir(ROOT_RW "/upper", 0755) < 0 ||
+        mkdir(ROOT_RW "/work", 0755) < 0) {
+        say("tmpfs for the overlay: %s", strerror(errno));
+        return -1;
+    }
+    if (mount("overlay", NEWROOT, "overlay", 0,
+              "lowerdir=" ROOT_RO ",upperdir=" ROOT_RW "/upper,workdir=" ROOT_RW "/work") < 0) {
+        say("overlay on %s: %s", dev, strerror(errno));
+        return -1;
+    }
+    if (access(NEWROOT AGENT_PATH, X_OK) < 0) {
+        say("%s has no %s: staying on the initramfs", dev, AGENT_PATH);
+        umount2(NEWROOT, MNT_DETACH);
+        return -1;
+    }
+    return 0;
+}
+
+static void switch_to_root_disk(void)
+{
+    char dev[32];
+    if (cmdline_value("burrow.root", dev, sizeof(dev)) < 0)
+        return;
+    if (strncmp(dev, "/dev/", 5) != 0 || !dev[5] || strchr(dev + 5, '/')) {
+        say("burrow.root=%s: not /dev/NAME", dev);
+        return;
+    }
+    if (wait_for_disk(dev) < 0) {
+        say("root disk %s did not appear: staying on the initramfs", dev);
+        return;
+    }
+    if (mount_root_overlay(dev) < 0)
+        return;
+    static const char *const moved[] = {"/dev", "/proc", "/sys", "/run", "/tmp"};
+    for (size_t i = 0; i < sizeof(moved) / sizeof(moved[0]); i++)
+        if (move_mount(moved[i]) < 0)
+            return; /* half moved: still bootable from here, but say so */
+    struct stat st;
+    int rootfd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (rootfd >= 0 && fstat(rootfd, &st) == 0)
+        free_initramfs(rootfd, st.st_dev, 0);
+    else if (rootfd >= 0)
+        close(rootfd);
+    if (chdir(NEWROOT) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
+        chdir("/") < 0) {
+        say("switch_root to %s: %s", dev, strerror(errno));
+        return;
+    }
+    say("root is %s (read-only) with a tmpfs overlay", dev);
+}
+
 /* ---- the agent and the end ---- */
 
 static pid_t start_agent(void)
@@ -235,6 +396,7 @@ int main(void)
     open_console();
     lo_up();
     load_modules();
+    switch_to_root_disk();
     setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
 
     pid_t agent = start_agent();

@@ -16,9 +16,11 @@ out=$(realpath -m "$1") stage=$(realpath -m "$2") init=$3 agent=$4 kdir=$5
 epoch=${SOURCE_DATE_EPOCH:-0}
 release=$(cat "$kdir/release")
 kmods=$kdir/modules
-# Module names as modinfo spells them; rng-core is built into the cloud kernel.
+# Module names as modinfo spells them; rng-core and ext4 are built into the
+# cloud kernel; overlay is for the root disk of --rootfs templates (init.c).
 MODULES="virtio_ring virtio virtio_mmio vsock vmw_vsock_virtio_transport_common
-         vmw_vsock_virtio_transport virtio_blk virtio_rng rng-core virtio_balloon"
+         vmw_vsock_virtio_transport virtio_blk virtio_rng rng-core virtio_balloon
+         overlay"
 
 rm -rf "$stage"
 mkdir -p "$stage"

@@ -52,3 +52,18 @@ install-guest: $(GUEST_INITRD)
 	install -d -m 0755 $(DESTDIR)$(BURROW_GUEST_DIR)
 	install -m 0755 $(B)/guest/burrow-init $(B)/guest/burrow-agent $(DESTDIR)$(BURROW_GUEST_DIR)/
 	install -m 0644 $(GUEST_INITRD) $(DESTDIR)$(BURROW_GUEST_DIR)/initramfs.cpio.gz
+
+# ---- the Debian root filesystem builder (template build --rootfs debian) ----
+# burrowctl finds it at ../lib/burrow/mkrootfs-debian.sh from its own binary
+# (build/bin -> build/lib/burrow, PREFIX/bin -> PREFIX/lib/burrow).
+ROOTFS_SCRIPT := $(B)/lib/burrow/mkrootfs-debian.sh
+ALL_TARGETS += $(ROOTFS_SCRIPT)
+DEB_PKGS += debootstrap e2fsprogs
+$(ROOTFS_SCRIPT): guest/mkrootfs-debian.sh
+	@mkdir -p $(@D)
+	install -m 0755 $< $@
+INSTALL_HOOKS += install-rootfs-builder
+.PHONY: install-rootfs-builder
+install-rootfs-builder:
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/lib/burrow
+	install -m 0755 guest/mkrootfs-debian.sh $(DESTDIR)$(PREFIX)/lib/burrow/mkrootfs-debian.sh

@@ -9,6 +9,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "vmm/rootfs.h"
 #include "vmm/virtio/blk.h"
 #include "vmm/virtio/rng.h"
 #include "vmm/virtio/vsock.h"
@@ -172,6 +173,27 @@ static void rng_exit(struct devices *d)
     d->rng = NULL;
 }
 
+/* The root filesystem: read-only for the device's life (VIRTIO_BLK_F_RO), shared lock. */
+static int root_blk_init(struct devices *d, const struct devices_config *cfg)
+{
+    if (!cfg->root_disk)
+        return 0;
+    struct device_slot *s;
+    int r;
+    d->detail = cfg->root_disk;
+    if ((r = slot_open(d, "root-blk", &virtio_blk_ops, &s)) ||
+        (r = virtio_blk_create(&s->mmio.transport, cfg->root_disk, true, ROOTFS_SERIAL,
+                               &d->root_blk)))
+        return r;
+    return slot_wire(d, s, d->root_blk);
+}
+
+static void root_blk_exit(struct devices *d)
+{
+    virtio_blk_destroy(d->root_blk);
+    d->root_blk = NULL;
+}
+
 static const struct device_entry {
     const char *name;
     int (*init)(struct devices *d, const struct devices_config *cfg);
@@ -180,6 +202,7 @@ static const struct device_entry {
     {"virtio-vsock", vsock_init, vsock_exit},
     {"virtio-blk", blk_init, blk_exit},
     {"virtio-rng", rng_init, rng_exit},
+    {"virtio-blk (root)", root_blk_init, root_blk_exit},
 };
 
 #define NR_ENTRIES (sizeof(device_table) / sizeof(device_table[0]))

@@ -1,6 +1,6 @@
 /*
  * vmm/devices.h - the VM's virtio devices, wired to KVM: one ordered table
- * (vsock, blk, rng), initialised in order and torn down in reverse; a
+ * (vsock, blk, rng, root blk), initialised in order and torn down in reverse; a
  * failure names the device.
  *
  * Owns: each device's virtio-mmio slot (window at VM_VIRTIO_MMIO_BASE +
@@ -30,6 +30,9 @@ struct devices_config {
     bool disk_ro;
     bool disk_empty_slot; /* a blk slot with no medium yet (home disk at fork) */
     bool no_rng;
+    /* A read-only root filesystem disk (template --rootfs, vmm/rootfs.h) in a
+     * slot after the others, so the home slot stays the guest's vda. */
+    const char *root_disk;
 };
 
 struct virtio_vsock;
@@ -64,6 +67,7 @@ struct devices {
     struct virtio_vsock *vsock;
     struct virtio_blk *blk;
     struct virtio_rng *rng;
+    struct virtio_blk *root_blk;
 };
 
 /* On failure `why` names the device and the reason; devices_destroy is still safe. */

@@ -17,6 +17,7 @@
 #include "common/err.h"
 #include "common/errmsg.h"
 #include "common/log.h"
+#include "vmm/rootfs.h"
 #include "vmm/virtio/blk.h"
 #include "vmm/virtio/vsock.h"
 
@@ -368,7 +369,13 @@ static int fork_build_machine(struct fork_vm *f, const struct fork_config *cfg,
         (r = legacy_init(&m->legacy, m->vm)))
         return errmsg_sys(why, whysz, r, "legacy devices: %s", burrow_strerror(r));
     uart_limit_output(&m->uart, FORK_CONSOLE_MAX);
-    struct devices_config dc = {.vsock_uds = cfg->vsock_uds, .disk_empty_slot = true};
+    /* A --rootfs build's disk: the same read-only image in every fork (checked at activation). */
+    char root[4096];
+    struct stat st;
+    snprintf(root, sizeof(root), "%s/%s", cfg->build_dir, ROOTFS_IMAGE_FILE);
+    bool has_root = lstat(root, &st) == 0 && S_ISREG(st.st_mode);
+    struct devices_config dc = {
+        .vsock_uds = cfg->vsock_uds, .disk_empty_slot = true, .root_disk = has_root ? root : NULL};
     return devices_create(&m->devices, m->vm, &dc, why, whysz);
 }
 

@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "vmm/fork.h"
 #include "vmm/machine.h"
+#include "vmm/rootfs.h"
 #include "vmm/snapshot.h"
 #include "vmm/template_files.h"
 
@@ -89,16 +90,18 @@ static int verify_build(const char *dir, const char *build, char *why, size_t wh
     if (r)
         return errmsg_sys(why, whysz, r, "%s/manifest: %s", dir, burrow_strerror(r));
     char want[TPL_HASH_HEX + 1], got[TPL_HASH_HEX], bid[TEMPLATE_BUILD_MAX + 2], path[4096];
-    static const char *const files[] = {"state", "memory"};
+    static const char *const files[] = {"state", "memory", "rootfs"};
     if (template_manifest_get(m, "build", bid, sizeof(bid)) || strcmp(bid, build) != 0) {
         free(m);
         return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "%s/manifest: not the manifest of %s", dir,
                           build);
     }
-    for (unsigned i = 0; i < 2; i++) {
+    /* rootfs.img only in a --rootfs build (whose manifest says rootfs_blake2b) */
+    unsigned nfiles = template_manifest_get(m, "rootfs_blake2b", want, sizeof(want)) == 0 ? 3 : 2;
+    for (unsigned i = 0; i < nfiles; i++) {
         char key[32];
         snprintf(key, sizeof(key), "%s_blake2b", files[i]);
-        if (tpl_pjoin(path, sizeof(path), dir, files[i]) ||
+        if (tpl_pjoin(path, sizeof(path), dir, i == 2 ? ROOTFS_IMAGE_FILE : files[i]) ||
             template_manifest_get(m, key, want, sizeof(want))) {
             free(m);
             return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "%s/manifest: no %s", dir, key);

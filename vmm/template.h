@@ -1,7 +1,7 @@
 /*
  * vmm/template.h - template builds on disk (design §4).
  *
- * Owns: templates/<name>-<ts>/{memory,state,manifest}, the templates/<name>
+ * Owns: templates/<name>-<ts>/{memory,state,manifest[,rootfs.img]}, the templates/<name>
  * symlink (the active build, switched atomically: symlink to a temporary
  * name, then rename), building (boot, wait for READY on port 1025, pause,
  * snapshot, write, verify, activate), activation (memory checksum checked),
@@ -35,6 +35,17 @@ struct template_build_config {
     int console_fd; /* the template guest's serial output, -1: dropped */
     template_progress_fn progress;
     void *progress_ctx;
+    /*
+     * A root filesystem disk (vmm/rootfs.h): NULL, or "debian". The image
+     * is built into the build directory (rootfs.img, read-only, checksummed
+     * in the manifest), attached read-only, and burrow.root= is added to the
+     * command line; needs initrd (its burrow-init mounts the disk).
+     */
+    const char *rootfs;
+    const char *rootfs_packages; /* extra packages (checked by rootfs_packages_check), or NULL */
+    const char *rootfs_cache;    /* the download cache directory */
+    const char *rootfs_script;   /* rootfs_script_path() */
+    const char *rootfs_prebuilt; /* an image to copy instead of building one (tests), or NULL */
 };
 
 /* Name: [a-z0-9_] first, then [a-z0-9_.-], at most TEMPLATE_NAME_MAX. */

@@ -18,6 +18,7 @@
 #include "common/log.h"
 #include "vmm/fork.h"
 #include "vmm/machine.h"
+#include "vmm/rootfs.h"
 #include "vmm/snapshot.h"
 #include "vmm/template_files.h"
 
@@ -35,6 +36,9 @@ struct build_ctx {
     size_t kernel_len, initrd_len;
     struct snap_writer w;
     char memory_hash[TPL_HASH_HEX];
+    char rootfs_img[4096]; /* "" without --rootfs */
+    char rootfs_hash[TPL_HASH_HEX];
+    char cmdline[BOOT_CMDLINE_MAX]; /* with burrow.root= when there is a rootfs */
 };
 
 static void progress(const struct build_ctx *b, const char *step)
@@ -46,12 +50,14 @@ static void progress(const struct build_ctx *b, const char *step)
 static int build_boot(struct build_ctx *b, char *why, size_t whysz)
 {
     const struct template_build_config *cfg = b->cfg;
-    struct devices_config dc = {.vsock_uds = b->sock, .disk_empty_slot = true};
+    struct devices_config dc = {.vsock_uds = b->sock,
+                                .disk_empty_slot = true,
+                                .root_disk = b->rootfs_img[0] ? b->rootfs_img : NULL};
     struct machine_config mc = {.kernel = b->kernel,
                                 .kernel_len = b->kernel_len,
                                 .initrd = b->initrd,
                                 .initrd_len = b->initrd_len,
-                                .cmdline = cfg->cmdline,
+                                .cmdline = b->rootfs_img[0] ? b->cmdline : cfg->cmdline,
                                 .mem_size = (uint64_t)cfg->mem_mib * 1024 * 1024,
                                 .nr_vcpus = cfg->vcpus,
                                 .console_in = -1,
@@ -79,6 +85,50 @@ static int build_boot(struct build_ctx *b, char *why, size_t whysz)
     if (r)
         return errmsg_sys(why, whysz, r, "the guest did not report READY within %u s",
                           cfg->ready_timeout_ms / 1000);
+    return 0;
+}
+
+/*
+ * The root filesystem disk: built (or a prebuilt one copied) into the build
+ * directory, scratch removed, then made read-only and checksummed. A
+ * failure leaves the image and the scratch for template_build's cleanup.
+ */
+static int build_rootfs(struct build_ctx *b, char *why, size_t whysz)
+{
+    const struct template_build_config *cfg = b->cfg;
+    char work[4096];
+    int r;
+    if (!rootfs_kind_ok(cfg->rootfs))
+        return errmsg(why, whysz, BURROW_ERR_INVALID, "--rootfs %s: only '%s' is known",
+                      cfg->rootfs, ROOTFS_KIND_DEBIAN);
+    if (!cfg->initrd)
+        return errmsg(why, whysz, BURROW_ERR_INVALID,
+                      "--rootfs needs --initrd (its burrow-init mounts the root disk)");
+    if (cfg->rootfs_packages && (r = rootfs_packages_check(cfg->rootfs_packages, why, whysz)))
+        return r;
+    if ((r = tpl_pjoin(b->rootfs_img, sizeof(b->rootfs_img), b->tmpdir, ROOTFS_IMAGE_FILE)) ||
+        (r = tpl_pjoin(work, sizeof(work), b->tmpdir, "rootfs.work")) ||
+        (r = rootfs_cmdline(cfg->cmdline, b->cmdline, sizeof(b->cmdline))))
+        return errmsg(why, whysz, r, "build directory path or command line too long");
+    if (cfg->rootfs_prebuilt) {
+        progress(b, "copying the prebuilt root filesystem image");
+        r = rootfs_copy_image(cfg->rootfs_prebuilt, b->rootfs_img, why, whysz);
+    } else {
+        progress(b, "building the Debian root filesystem (debootstrap, mke2fs)");
+        struct rootfs_build rb = {.script = cfg->rootfs_script,
+                                  .image = b->rootfs_img,
+                                  .work_dir = work,
+                                  .initrd = cfg->initrd,
+                                  .cache_dir = cfg->rootfs_cache,
+                                  .packages = cfg->rootfs_packages};
+        r = rootfs_build_image(&rb, why, whysz);
+        rootfs_rm_tree(work);
+    }
+    if (r)
+        return r;
+    progress(b, "checksumming the root filesystem image");
+    if (chmod(b->rootfs_img, 0444) < 0 || (r = tpl_hash_file(b->rootfs_img, b->rootfs_hash)))
+        return errmsg_sys(why, whysz, r ? r : BURROW_ERR_SYSTEM, "%s", b->rootfs_img);
     return 0;
 }
 
@@ -132,15 +182,23 @@ static int build_write(struct build_ctx *b, char *why, size_t whysz)
         snprintf(initrd, sizeof(initrd), "%s", cfg->initrd);
     const char *slash = strrchr(b->tmpdir, '/');
     const char *build = strchr(slash ? slash + 1 : b->tmpdir, '-') + 1; /* ".build-" prefix */
-    char text[TEMPLATE_MANIFEST_MAX];
+    char text[TEMPLATE_MANIFEST_MAX], rootfs[1024 + ROOTFS_PKGS_LEN_MAX] = "";
+    if (b->rootfs_img[0] &&
+        snprintf(rootfs, sizeof(rootfs),
+                 "rootfs = %s\nrootfs_image = %s\nrootfs_blake2b = %s\nrootfs_packages = %s\n"
+                 "rootfs_device = %s\n",
+                 cfg->rootfs, ROOTFS_IMAGE_FILE, b->rootfs_hash,
+                 cfg->rootfs_packages ? cfg->rootfs_packages : "",
+                 ROOTFS_GUEST_DEV) >= (int)sizeof(rootfs))
+        return errmsg(why, whysz, BURROW_ERR_TOO_LARGE, "manifest too large (--packages?)");
     int n = snprintf(text, sizeof(text),
                      "# Burrow template build (design section 4). Never edited after writing.\n"
                      "format = 1\nname = %s\nbuild = %s\ncreated = %s\n"
                      "kernel = %s\nkernel_blake2b = %s\ninitrd = %s\ninitrd_blake2b = %s\n"
                      "cmdline = %s\nmemory_mib = %u\nvcpus = %u\n"
-                     "memory_blake2b = %s\nstate_blake2b = %s\n",
+                     "memory_blake2b = %s\nstate_blake2b = %s\n%s",
                      cfg->name, build, created, kernel, khash, initrd, ihash, b->m.cmdline,
-                     cfg->mem_mib, cfg->vcpus, b->memory_hash, state_hash);
+                     cfg->mem_mib, cfg->vcpus, b->memory_hash, state_hash, rootfs);
     if (n < 0 || (size_t)n >= sizeof(text))
         return errmsg_sys(why, whysz, BURROW_ERR_TOO_LARGE, "manifest too large (command line?)");
     if ((r = tpl_pjoin(path, sizeof(path), b->tmpdir, "manifest")) ||
@@ -223,6 +281,8 @@ int template_build(const struct template_build_config *cfg, char *build_out, cha
         errmsg_sys(why, whysz, r, "initrd %s: %s", cfg->initrd, burrow_strerror(r));
         goto out;
     }
+    if (cfg->rootfs && (r = build_rootfs(b, why, whysz)))
+        goto out;
     if ((r = build_boot(b, why, whysz)) || (r = build_snapshot(b, why, whysz)) ||
         (r = build_write(b, why, whysz)))
         goto out;

@@ -14,6 +14,7 @@
 #include "common/err.h"
 #include "common/errmsg.h"
 #include "vmm/fork.h"
+#include "vmm/rootfs.h"
 #include "vmm/template.h"
 
 #define PAGE 4096u
@@ -159,11 +160,15 @@ int tpl_read_manifest(const char *dir, char **text)
 
 void tpl_rm_build_dir(const char *dir)
 {
-    static const char *const files[] = {"memory", "state", "manifest", "vsock.sock"};
+    static const char *const files[] = {"memory", "state", "manifest", "vsock.sock",
+                                        ROOTFS_IMAGE_FILE};
     char path[4096];
-    for (unsigned i = 0; i < 4; i++) {
+    for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         if (tpl_pjoin(path, sizeof(path), dir, files[i]) == 0)
             unlink(path);
     }
+    /* A --rootfs build that died half-way leaves its debootstrap scratch tree. */
+    if (tpl_pjoin(path, sizeof(path), dir, "rootfs.work") == 0 && access(path, F_OK) == 0)
+        rootfs_rm_tree(path);
     rmdir(dir);
 }

@@ -18,12 +18,13 @@
 #include "broker/ctl/ctl.h"
 #include "common/err.h"
 #include "vmm/registry.h"
+#include "vmm/rootfs.h"
 #include "vmm/template.h"
 #include "vmm/vm.h"
 
 static const char template_usage[] =
     "usage: burrowctl template build --name NAME --kernel FILE [--initrd FILE] [--cmdline STR] "
-    "[--mem MiB] [--vcpus N]\n"
+    "[--mem MiB] [--vcpus N] [--rootfs debian [--packages LIST]]\n"
     "       burrowctl template list | activate NAME-TS | rm NAME-TS | gc";
 
 static void tty_progress(void *ctx, const char *step)
@@ -62,6 +63,8 @@ static int cmd_build(struct burrow_config *cfg, int argc, char **argv)
                                          {"cmdline", required_argument, NULL, 'c'},
                                          {"mem", required_argument, NULL, 'm'},
                                          {"vcpus", required_argument, NULL, 'n'},
+                                         {"rootfs", required_argument, NULL, 'r'},
+                                         {"packages", required_argument, NULL, 'p'},
                                          {NULL, 0, NULL, 0}};
     char dir[CONFIG_PATH_MAX + 16];
     templates_dir(cfg, dir, sizeof(dir));
@@ -71,6 +74,7 @@ static int cmd_build(struct burrow_config *cfg, int argc, char **argv)
                                        .ready_timeout_ms = 120000,
                                        .console_fd = -1};
     unsigned long v;
+    char why[512];
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -97,12 +101,43 @@ static int cmd_build(struct burrow_config *cfg, int argc, char **argv)
                 return cli_err(EXIT_USAGE, "--vcpus: 1..%u", VM_MAX_VCPUS);
             bc.vcpus = (unsigned)v;
             break;
+        case 'r':
+            if (!rootfs_kind_ok(optarg))
+                return cli_err(EXIT_USAGE, "--rootfs: only '%s' is known", ROOTFS_KIND_DEBIAN);
+            bc.rootfs = optarg;
+            break;
+        case 'p':
+            if (rootfs_packages_check(optarg, why, sizeof(why)))
+                return cli_err(EXIT_USAGE, "%s", why);
+            bc.rootfs_packages = optarg;
+            break;
         default:
             return cli_err(EXIT_USAGE, "%s", template_usage);
         }
     }
     if (!bc.name || !bc.kernel || optind != argc)
         return cli_err(EXIT_USAGE, "%s", template_usage);
+    if (bc.rootfs_packages && !bc.rootfs)
+        return cli_err(EXIT_USAGE, "--packages needs --rootfs debian");
+    if (bc.rootfs && !bc.initrd)
+        return cli_err(EXIT_USAGE,
+                       "--rootfs needs --initrd (its burrow-init mounts the root disk)");
+    char script[PATH_MAX], cache[CONFIG_PATH_MAX + 16];
+    if (bc.rootfs) {
+        snprintf(cache, sizeof(cache), "%s/cache/rootfs", cfg->paths.state_dir);
+        bc.rootfs_cache = cache;
+        /* Tests: an image made earlier (e.g. on the host before a nested run). */
+        const char *pre = getenv("BURROW_ROOTFS_IMAGE");
+        if (pre && *pre)
+            bc.rootfs_prebuilt = pre;
+        else if (rootfs_script_path(script, sizeof(script)))
+            return cli_err(EXIT_RUNTIME,
+                           "cannot find the root filesystem builder (%s next to burrowctl, or "
+                           "$BURROW_MKROOTFS)",
+                           ROOTFS_SCRIPT_REL);
+        else
+            bc.rootfs_script = script;
+    }
     /* The files are read with O_NOFOLLOW; the administrator's own symlinks
      * (make guest-kernel's build/guest/kernel/vmlinuz is one) are resolved here. */
     char kernel[PATH_MAX], initrd[PATH_MAX];
@@ -116,7 +151,7 @@ static int cmd_build(struct burrow_config *cfg, int argc, char **argv)
     }
     if (isatty(STDERR_FILENO))
         bc.progress = tty_progress;
-    char build[TEMPLATE_BUILD_MAX + 1], why[512];
+    char build[TEMPLATE_BUILD_MAX + 1];
     if (template_build(&bc, build, why, sizeof(why)))
         return cli_err(EXIT_RUNTIME, "template build failed: %s", why);
     printf("%s\n", build);
