@@ -1,6 +1,6 @@
 /*
  * vmm/devices.h - the VM's virtio devices, wired to KVM: one ordered table
- * (vsock, blk, rng), initialised in order and torn down in reverse; a
+ * (vsock, blk, rng, net), initialised in order and torn down in reverse; a
  * failure names the device.
  *
  * Owns: each device's virtio-mmio slot (window at VM_VIRTIO_MMIO_BASE +
@@ -30,11 +30,22 @@ struct devices_config {
     bool disk_ro;
     bool disk_empty_slot; /* a blk slot with no medium yet (home disk at fork) */
     bool no_rng;
+    /*
+     * A virtio-net slot (last in the table, so slot numbers of templates
+     * without one do not move). net_tap_fd: the backend, owned by the device
+     * from devices_create on (closed on failure too); -1: no backend yet
+     * (link down, attached at fork). net_mac all zero: 02:00:00:00:00:01.
+     */
+    bool net;
+    int net_tap_fd;
+    uint8_t net_mac[6];
+    uint64_t net_rate; /* bytes/s per direction, 0: unlimited */
 };
 
 struct virtio_vsock;
 struct virtio_blk;
 struct virtio_rng;
+struct virtio_net;
 
 struct device_slot;
 
@@ -64,6 +75,7 @@ struct devices {
     struct virtio_vsock *vsock;
     struct virtio_blk *blk;
     struct virtio_rng *rng;
+    struct virtio_net *net;
 };
 
 /* On failure `why` names the device and the reason; devices_destroy is still safe. */
