@@ -101,6 +101,9 @@ int netpolicy_ruleset(const struct netpolicy *np, char *outp, size_t outsz)
     put_cidr(&o, &np->subnet);
     put(&o, " drop\n");
     put(&o, "\t\tiifname \"%s\" meta nfproto ipv6 drop\n", br);
+    /* VM to VM inside the bridge (seen here only with br_netfilter): isolate decides, not egress.
+     */
+    put(&o, "\t\tiifname \"%s\" oifname \"%s\" accept\n", br, br);
     put(&o, "\t\tiifname \"%s\" ip daddr @egress_allow accept\n", br);
     put(&o, "\t\tiifname \"%s\" ip daddr @egress_deny reject with icmpx type admin-prohibited\n",
         br);
