@@ -55,7 +55,7 @@ struct config_cidr {
     uint8_t len; /* 0-32 */
 };
 
-#define CONFIG_CIDR_MAX 32 /* networks in one [net] list */
+#define CONFIG_CIDR_MAX 20 /* networks in one [net] list (the text is at most 255 bytes) */
 #define CONFIG_IFNAME   16 /* interface name with its NUL */
 
 /* [net] egress_allow / egress_deny / subnet: text first, so config_dump prints it. */

@@ -18,6 +18,7 @@
 #include "common/errmsg.h"
 #include "common/log.h"
 #include "vmm/virtio/blk.h"
+#include "vmm/virtio/net.h"
 #include "vmm/virtio/vsock.h"
 
 uint64_t fork_now_ns(void)
@@ -328,7 +329,7 @@ int fork_open_build(const char *build_dir, int *mem_fd, uint8_t **state, size_t 
         return errmsg_sys(why, whysz, r, "%s: %s", path, snap_strerror(r));
     if (r)
         return errmsg_sys(why, whysz, r, "%s: %s", path,
-                   r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
+                          r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
     if ((r = snap_parse(*state, *state_len, snap)))
         return errmsg_sys(why, whysz, r, "%s: %s", path, snap_strerror(r));
     if ((r = snap_vm_info(snap, info)))
@@ -341,9 +342,10 @@ int fork_open_build(const char *build_dir, int *mem_fd, uint8_t **state, size_t 
     if (fstat(*mem_fd, &st) < 0 || !S_ISREG(st.st_mode))
         return errmsg_sys(why, whysz, BURROW_ERR_INVALID, "%s: not a regular file", path);
     if ((uint64_t)st.st_size != info->mem_size)
-        return errmsg_sys(why, whysz, BURROW_ERR_FORMAT,
-                   "%s is %llu bytes but the state file says %llu: files of different builds", path,
-                   (unsigned long long)st.st_size, (unsigned long long)info->mem_size);
+        return errmsg_sys(
+            why, whysz, BURROW_ERR_FORMAT,
+            "%s is %llu bytes but the state file says %llu: files of different builds", path,
+            (unsigned long long)st.st_size, (unsigned long long)info->mem_size);
     return 0;
 }
 
@@ -360,21 +362,53 @@ static int fork_build_machine(struct fork_vm *f, const struct fork_config *cfg,
     int r = vm_create(&vc, &m->vm);
     if (r)
         return errmsg_sys(why, whysz, r, "cannot create the VM: %s",
-                   m->vm && m->vm->exit.detail[0] ? m->vm->exit.detail : burrow_strerror(r));
+                          m->vm && m->vm->exit.detail[0] ? m->vm->exit.detail : burrow_strerror(r));
     /* Pages forks dirtied back to identical content merge again (KSM). */
     madvise(m->vm->ram, m->vm->ram_size, MADV_MERGEABLE);
     if ((r = uart_init(&m->uart, m->vm, VM_COM1_PORT, VM_COM1_IRQ, -1, cfg->console_fd)) ||
         (r = legacy_init(&m->legacy, m->vm)))
         return errmsg_sys(why, whysz, r, "legacy devices: %s", burrow_strerror(r));
-    struct devices_config dc = {.vsock_uds = cfg->vsock_uds, .disk_empty_slot = true};
+    struct devices_config dc = {
+        .vsock_uds = cfg->vsock_uds, .disk_empty_slot = true, .net_tap_fd = -1};
+    /* The device table must match the template's; a net slot gets its backend after restore. */
+    for (uint32_t i = 0; i < info->nr_slots; i++)
+        dc.net |= info->slot_dev[i] == VIRTIO_ID_NET;
     return devices_create(&m->devices, m->vm, &dc, why, whysz);
 }
 
-int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, size_t whysz)
+/* After restore: the fork's MAC and backend, and the announce (see struct fork_net). */
+static int fork_attach_net(struct fork_vm *f, const struct fork_config *cfg, char *why,
+                           size_t whysz)
 {
-    memset(f, 0, sizeof(*f));
-    f->mem_fd = -1;
-    f->t.start_ns = fork_now_ns();
+    int tap = cfg->net ? cfg->net->tap_fd : -1;
+    if (!f->m.devices.net) {
+        if (tap >= 0)
+            close(tap);
+        return tap >= 0 ? errmsg_sys(why, whysz, BURROW_ERR_UNSUPPORTED,
+                                     "the template has no network device (build it again)")
+                        : 0;
+    }
+    static const uint8_t zero[6];
+    uint8_t mac[6];
+    if (cfg->net && memcmp(cfg->net->mac, zero, 6)) {
+        memcpy(mac, cfg->net->mac, 6);
+    } else {
+        char seed[2 * FORK_NAME_MAX + 16];
+        int n =
+            snprintf(seed, sizeof(seed), "%s/%u/%s", cfg->id.user, cfg->id.uid, cfg->id.hostname);
+        virtio_net_mac_from_seed(seed, n > 0 ? (size_t)n : 0, mac);
+    }
+    if (cfg->net)
+        virtio_net_set_limit(f->m.devices.net, cfg->net->rate, 0);
+    int r = virtio_net_attach(f->m.devices.net, tap, mac);
+    if (r)
+        return errmsg_sys(why, whysz, r, "network: %s", burrow_strerror(r));
+    return 0;
+}
+
+/* Files, machine, control port and restore: everything before the fork's own devices. */
+static int fork_restore(struct fork_vm *f, const struct fork_config *cfg, char *why, size_t whysz)
+{
     struct snap_vm_info info;
     int r = fork_open_build(cfg->build_dir, &f->mem_fd, &f->state, &f->state_len, &f->snap, &info,
                             why, whysz);
@@ -390,6 +424,22 @@ int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, 
     if ((r = snap_restore_machine(&f->m, &f->snap, why, whysz)))
         return r;
     f->t.state_ns = fork_now_ns();
+    return 0;
+}
+
+int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, size_t whysz)
+{
+    memset(f, 0, sizeof(*f));
+    f->mem_fd = -1;
+    f->t.start_ns = fork_now_ns();
+    int r = fork_restore(f, cfg, why, whysz);
+    if (r) {
+        if (cfg->net && cfg->net->tap_fd >= 0)
+            close(cfg->net->tap_fd); /* owned from the call on */
+        return r;
+    }
+    if ((r = fork_attach_net(f, cfg, why, whysz))) /* consumes the tap either way */
+        return r;
     if (cfg->home_disk && (r = fork_vm_attach_home(f, cfg->home_disk, why, whysz)))
         return r;
     f->t.restored_ns = fork_now_ns();

@@ -46,7 +46,9 @@ static void progress(const struct build_ctx *b, const char *step)
 static int build_boot(struct build_ctx *b, char *why, size_t whysz)
 {
     const struct template_build_config *cfg = b->cfg;
-    struct devices_config dc = {.vsock_uds = b->sock, .disk_empty_slot = true};
+    /* A virtio-net slot with no backend: forks attach their TAP and MAC (vmm/fork.c). */
+    struct devices_config dc = {
+        .vsock_uds = b->sock, .disk_empty_slot = true, .net = true, .net_tap_fd = -1};
     struct machine_config mc = {.kernel = b->kernel,
                                 .kernel_len = b->kernel_len,
                                 .initrd = b->initrd,
@@ -75,10 +77,10 @@ static int build_boot(struct build_ctx *b, char *why, size_t whysz)
     r = control_port_wait_ready(&b->cp, 0, cfg->ready_timeout_ms);
     if (r == BURROW_ERR_CLOSED)
         return errmsg_sys(why, whysz, r, "the template VM stopped before READY: %s",
-                       b->m.vm->exit.detail);
+                          b->m.vm->exit.detail);
     if (r)
         return errmsg_sys(why, whysz, r, "the guest did not report READY within %u s",
-                       cfg->ready_timeout_ms / 1000);
+                          cfg->ready_timeout_ms / 1000);
     return 0;
 }
 
@@ -186,14 +188,14 @@ int template_build(const struct template_build_config *cfg, char *build_out, cha
     why[0] = '\0';
     if (!template_name_ok(cfg->name))
         return errmsg_sys(why, whysz, BURROW_ERR_INVALID,
-                       "template name '%s': 1-%d of [a-z0-9_.-], starting with [a-z0-9_]",
-                       cfg->name, TEMPLATE_NAME_MAX);
+                          "template name '%s': 1-%d of [a-z0-9_.-], starting with [a-z0-9_]",
+                          cfg->name, TEMPLATE_NAME_MAX);
     if (mkdir(cfg->templates_dir, 0755) < 0 && errno != EEXIST)
         return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "cannot create %s", cfg->templates_dir);
     char build[TEMPLATE_BUILD_MAX + 1], final[4096];
     if (build_name(cfg, build, sizeof(build)))
         return errmsg_sys(why, whysz, BURROW_ERR_EXISTS, "too many builds of %s this second",
-                       cfg->name);
+                          cfg->name);
     struct build_ctx *b = calloc(1, sizeof(*b));
     if (!b)
         return BURROW_ERR_NOMEM;

@@ -1,11 +1,17 @@
 /*
  * broker/ctl/vm_fork.c - `burrowctl vm fork [--template NAME] [--user NAME]
- * [--count N]`: VMs forked from the active build of a template, each in its
+ * [--count N] [--net-tap NAME [--net-bridge BR] [--net-mac MAC]
+ * [--net-mbit N]]`: VMs forked from the active build of a template, each in its
  * own detached VMM process (vmm/vmmproc.c), claimed from the warm pool when
  * [vm] pool_size allows, which is topped up afterwards. One line per VM:
  *     <id> pid <pid> restore <ms> ms ready <ms> ms [(pool)]
  * counted from the request to the vCPUs starting (restore) and to the
  * guest's READY on port 1025 (ready).
+ *
+ * --net-tap: the VMM process creates that TAP before it is jailed, sets it up
+ * (on BR with --net-bridge) and backs the fork's virtio-net device with it;
+ * the MAC defaults to one derived from the identity, the limit to [net]
+ * bandwidth_mbit. Such a fork never comes from the pool.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,13 +34,15 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/fork.h"
+#include "vmm/net/tap.h"
 #include "vmm/pool.h"
 #include "vmm/registry.h"
 #include "vmm/template.h"
 #include "vmm/vmmproc.h"
 
 static const char vm_fork_usage[] =
-    "usage: burrowctl vm fork [--template NAME] [--user NAME] [--count N]";
+    "usage: burrowctl vm fork [--template NAME] [--user NAME] [--count N] "
+    "[--net-tap NAME [--net-bridge BR] [--net-mac MAC] [--net-mbit N]]";
 
 struct fork_request {
     const struct burrow_config *cfg;
@@ -119,12 +127,15 @@ static int fork_identity_for(struct fork_request *req, const char *user)
 
 int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {{"template", required_argument, NULL, 't'},
-                                         {"user", required_argument, NULL, 'u'},
-                                         {"count", required_argument, NULL, 'n'},
-                                         {NULL, 0, NULL, 0}};
-    const char *tname = NULL, *user = NULL;
+    static const struct option opts[] = {
+        {"template", required_argument, NULL, 't'},   {"user", required_argument, NULL, 'u'},
+        {"count", required_argument, NULL, 'n'},      {"net-tap", required_argument, NULL, 'T'},
+        {"net-bridge", required_argument, NULL, 'R'}, {"net-mac", required_argument, NULL, 'M'},
+        {"net-mbit", required_argument, NULL, 'B'},   {NULL, 0, NULL, 0}};
+    const char *tname = NULL, *user = NULL, *tap = NULL, *bridge = NULL;
     unsigned long count = 1;
+    long mbit = -1;
+    uint8_t mac[6] = {0};
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -142,10 +153,32 @@ int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
             if (errno || *end || optarg[0] == '-' || count < 1 || count > 1000)
                 return cli_err(EXIT_USAGE, "--count: 1..1000");
             break;
+        case 'T':
+        case 'R':
+            if (!tap_name_valid(optarg))
+                return cli_err(EXIT_USAGE, "--%s: 1-15 characters of A-Z a-z 0-9 _ . -",
+                               opt == 'T' ? "net-tap" : "net-bridge");
+            *(opt == 'T' ? &tap : &bridge) = optarg;
+            break;
+        case 'M':
+            if (net_mac_parse(optarg, mac))
+                return cli_err(EXIT_USAGE, "--net-mac: a unicast MAC like 02:00:00:00:00:01");
+            break;
+        case 'B':
+            errno = 0;
+            mbit = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || mbit < 0 || mbit > 100000)
+                return cli_err(EXIT_USAGE, "--net-mbit: 0..100000 (0: unlimited)");
+            break;
         default:
             return cli_err(EXIT_USAGE, "%s", vm_fork_usage);
         }
     }
+    static const uint8_t zero_mac[6];
+    if (!tap && (bridge || mbit >= 0 || memcmp(mac, zero_mac, 6)))
+        return cli_err(EXIT_USAGE, "--net-bridge, --net-mac and --net-mbit need --net-tap");
+    if (tap && count > 1)
+        return cli_err(EXIT_USAGE, "--net-tap allows one VM (--count 1)");
     if (optind != argc)
         return cli_err(EXIT_USAGE, "%s", vm_fork_usage);
     static struct burrow_config cfg;
@@ -158,6 +191,13 @@ int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
     snprintf(req.v.run_dir, sizeof(req.v.run_dir), "%s", cfg.paths.run_dir);
     req.v.pool_size = cfg.vm.pool_size;
     req.v.seccomp_log = cfg.security.seccomp;
+    if (tap) {
+        snprintf(req.v.net_tap, sizeof(req.v.net_tap), "%s", tap);
+        snprintf(req.v.net_bridge, sizeof(req.v.net_bridge), "%s", bridge ? bridge : "");
+        memcpy(req.v.net_mac, mac, sizeof(mac));
+        req.v.net_rate =
+            (uint64_t)(mbit >= 0 ? (unsigned long)mbit : cfg.net.bandwidth_mbit) * 1000000 / 8;
+    }
     if (!tname)
         tname = cfg.vm.template_name;
     if (!template_name_ok(tname))

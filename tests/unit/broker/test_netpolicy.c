@@ -93,11 +93,16 @@ static void test_bad_net_values_refused(void **state)
     policy_from("[net]\nbridge = a/b\n", NULL, BURROW_ERR_FORMAT);
     policy_from("[net]\nbridge = sixteen-chars-xx\n", NULL, BURROW_ERR_FORMAT);
     policy_from("[net]\nbandwidth_mbit = 100001\n", NULL, BURROW_ERR_RANGE);
-    char many[400] = "[net]\negress_allow =";
-    for (int i = 0; i < 33; i++)
-        snprintf(many + strlen(many), sizeof(many) - strlen(many), " 1.%d.0.0/16", i);
-    strcat(many, "\n");
+    char many[600] = "[net]\negress_allow =";
+    for (int i = 1; i <= CONFIG_CIDR_MAX + 1; i++) /* one network too many, text within bounds */
+        snprintf(many + strlen(many), sizeof(many) - strlen(many), " %d.0.0.0/8", i);
+    snprintf(many + strlen(many), sizeof(many) - strlen(many), "\n");
     policy_from(many, NULL, BURROW_ERR_TOO_LARGE);
+    char longer[600] = "[net]\negress_deny =";
+    for (int i = 0; i < 30; i++) /* text over CONFIG_STR_MAX */
+        snprintf(longer + strlen(longer), sizeof(longer) - strlen(longer), " 10.0.0.0/8");
+    snprintf(longer + strlen(longer), sizeof(longer) - strlen(longer), "\n");
+    policy_from(longer, NULL, BURROW_ERR_TOO_LARGE);
     policy_from("[net]\negress_allow =\nenabled = yes\n", NULL, 0);
 }
 
