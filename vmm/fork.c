@@ -17,6 +17,7 @@
 #include "common/err.h"
 #include "common/errmsg.h"
 #include "common/log.h"
+#include "vmm/net/tap.h"
 #include "vmm/virtio/blk.h"
 #include "vmm/virtio/net.h"
 #include "vmm/virtio/vsock.h"
@@ -403,6 +404,10 @@ static int fork_attach_net(struct fork_vm *f, const struct fork_config *cfg, cha
     int r = virtio_net_attach(f->m.devices.net, tap, mac);
     if (r)
         return errmsg_sys(why, whysz, r, "network: %s", burrow_strerror(r));
+    char text[18];
+    net_mac_format(mac, text, sizeof(text));
+    log_info("net: MAC %s, %s, limit %llu bytes/s", text, tap >= 0 ? "TAP attached" : "no backend",
+             cfg->net ? (unsigned long long)cfg->net->rate : 0ull);
     return 0;
 }
 

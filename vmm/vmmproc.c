@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "vmm/fork.h"
 #include "vmm/net/tap.h"
+#include "vmm/virtio/net.h"
 #include "vmm/pool.h"
 #include "vmm/registry.h"
 
@@ -209,6 +210,14 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
             _exit(1);
         }
         memcpy(net.mac, req->net_mac, sizeof(net.mac));
+        static const uint8_t zero[6];
+        if (!memcmp(net.mac, zero, sizeof(zero))) {
+            /* From the identity and this VM's id: two forks for one user still differ. */
+            char seed[300];
+            int n = snprintf(seed, sizeof(seed), "%s/%u/%s/%s", req->id.user, req->id.uid,
+                             req->id.hostname, rec.id);
+            virtio_net_mac_from_seed(seed, n > 0 ? (size_t)n : 0, net.mac);
+        }
         net.rate = req->net_rate;
         fc.net = &net;
     }
