@@ -167,6 +167,38 @@ static int parse_subnet(const char *value, void *field, char *err, size_t errsz)
     return 0;
 }
 
+/* [net] dns: up to 3 space-separated IPv4 addresses (stored as /32 networks). */
+static int parse_dns(const char *value, void *field, char *err, size_t errsz)
+{
+    struct config_cidrs tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    if (strlen(value) >= sizeof(tmp.text)) {
+        snprintf(err, errsz, "too long");
+        return BURROW_ERR_TOO_LARGE;
+    }
+    memcpy(tmp.text, value, strlen(value) + 1);
+    for (const char *p = value; *p;) {
+        p += strspn(p, " \t");
+        if (!*p)
+            break;
+        size_t n = strcspn(p, " \t");
+        char a[INET_ADDRSTRLEN];
+        struct in_addr in;
+        if (tmp.n == 3) {
+            snprintf(err, errsz, "more than 3 addresses");
+            return BURROW_ERR_TOO_LARGE;
+        }
+        if (n >= sizeof(a) || (memcpy(a, p, n), a[n] = '\0', inet_pton(AF_INET, a, &in) != 1)) {
+            snprintf(err, errsz, "'%.*s' is not an IPv4 address", (int)(n < 40 ? n : 40), p);
+            return BURROW_ERR_FORMAT;
+        }
+        tmp.v[tmp.n++] = (struct config_cidr){.addr = ntohl(in.s_addr), .len = 32};
+        p += n;
+    }
+    memcpy(field, &tmp, sizeof(tmp));
+    return 0;
+}
+
 /* [net] bridge: a Linux interface name. */
 static int parse_ifname(const char *value, void *field, char *err, size_t errsz)
 {
@@ -240,6 +272,8 @@ static const struct config_key keys[] = {
      "space-separated IPv4 networks"},
     {"net", "egress_deny", CFG_CUSTOM, CFG_FIELD(net.egress_deny), 0, 0, NULL, parse_cidrs,
      NET_DEFAULT_DENY, "space-separated IPv4 networks"},
+    {"net", "dns", CFG_CUSTOM, CFG_FIELD(net.dns), 0, 0, NULL, parse_dns, "",
+     "up to 3 space-separated IPv4 addresses"},
     {"net", "block_host", CFG_BOOL, CFG_FIELD(net.block_host), 0, 1, NULL, NULL, "yes",
      "yes or no"},
     {"net", "isolate", CFG_BOOL, CFG_FIELD(net.isolate), 0, 1, NULL, NULL, "yes", "yes or no"},

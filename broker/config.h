@@ -105,9 +105,10 @@ struct burrow_config {
         struct config_cidrs subnet;       /* exactly one network, /8 to /29 */
         struct config_cidrs egress_allow; /* allowed even inside egress_deny */
         struct config_cidrs egress_deny;  /* refused destinations */
-        int block_host;                   /* bool: VMs cannot reach the host's own addresses */
-        int isolate;                      /* bool: VMs cannot reach each other */
-        uint32_t bandwidth_mbit;          /* per VM and direction; 0 = unlimited */
+        struct config_cidrs dns; /* the VMs' resolv.conf (n <= 3, len 32); n = 0: untouched */
+        int block_host;          /* bool: VMs cannot reach the host's own addresses */
+        int isolate;             /* bool: VMs cannot reach each other */
+        uint32_t bandwidth_mbit; /* per VM and direction; 0 = unlimited */
     } net;
 };
 

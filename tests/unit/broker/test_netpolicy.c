@@ -103,6 +103,9 @@ static void test_bad_net_values_refused(void **state)
         snprintf(longer + strlen(longer), sizeof(longer) - strlen(longer), " 10.0.0.0/8");
     snprintf(longer + strlen(longer), sizeof(longer) - strlen(longer), "\n");
     policy_from(longer, NULL, BURROW_ERR_TOO_LARGE);
+    policy_from("[net]\ndns = 1.2.3\n", NULL, BURROW_ERR_FORMAT);
+    policy_from("[net]\ndns = 1.1.1.1 2.2.2.2 3.3.3.3 4.4.4.4\n", NULL, BURROW_ERR_TOO_LARGE);
+    policy_from("[net]\ndns = 10.213.0.1 9.9.9.9\n", NULL, 0);
     policy_from("[net]\negress_allow =\nenabled = yes\n", NULL, 0);
 }
 
