@@ -90,6 +90,11 @@ static int cp_put_identity(struct control_port *cp, struct buf *b)
     pi.time_sec = ts.tv_sec;
     pi.time_nsec = (uint32_t)ts.tv_nsec;
     pi.flags = cp->home_disk ? PROTO_ID_F_HOME_DISK : 0;
+    if (id->net_enabled) {
+        pi.flags |= PROTO_ID_F_NET;
+        pi.net = id->net;
+        memcpy(pi.net.mac, cp->net_mac, sizeof(pi.net.mac));
+    }
     int r = proto_put_identity(b, &pi);
     sodium_memzero(pi.entropy, sizeof(pi.entropy));
     return r;
@@ -401,6 +406,7 @@ static int fork_attach_net(struct fork_vm *f, const struct fork_config *cfg, cha
     }
     if (cfg->net)
         virtio_net_set_limit(f->m.devices.net, cfg->net->rate, 0);
+    memcpy(f->cp.net_mac, mac, sizeof(mac)); /* what IDENTITY tells the agent */
     int r = virtio_net_attach(f->m.devices.net, tap, mac);
     if (r)
         return errmsg_sys(why, whysz, r, "network: %s", burrow_strerror(r));

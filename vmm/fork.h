@@ -32,6 +32,13 @@ struct fork_identity {
     char shell[256];
     char home[256];
     char hostname[FORK_NAME_MAX + 1];
+    /*
+     * net_enabled: IDENTITY carries `net` (address, prefix, gateway, DNS)
+     * and the agent configures eth0 before READY. The MAC sent is the one
+     * the fork's device got (fork_config.net), whatever net.mac says.
+     */
+    int net_enabled;
+    struct proto_net net;
 };
 
 /* The VMM end of port 1025 (one agent connection at a time). */
@@ -47,6 +54,7 @@ struct control_port {
     unsigned nr_ready;                  /* READY frames received */
     uint64_t ready_ns;                  /* CLOCK_MONOTONIC of the last READY */
     uint8_t entropy[PROTO_ENTROPY_LEN]; /* the last entropy sent (tests) */
+    uint8_t net_mac[6];                 /* the fork's MAC, sent with id->net */
     unsigned nr_shutdown;               /* SHUTDOWN_ANSWER frames received */
     int32_t shutdown_code;              /* the last answer's code and text */
     char shutdown_text[128];
