@@ -13,3 +13,13 @@ $(NETTOOL): $(B)/obj/tests/net/nettool.o
 .PHONY: test-net
 test-net: all $(NETTOOL)
 	tests/net/run-tests $(B)
+
+# make bench-net: veth vs a bare TAP vs the virtio-net device path (sim guest), same run.
+BENCHES += bench-net
+BENCH_NET := $(B)/tests/net/bench_net
+$(BENCH_NET): $(B)/obj/tests/net/bench_net.o $(HOST_LIBS_A)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) -o $@ $< $(HOST_LIBS_A) $(HOST_LDLIBS)
+.PHONY: bench-net
+bench-net: $(BENCH_NET)
+	$(BENCH_NET)
