@@ -123,10 +123,10 @@ test-unit: $(UNIT_BINS)
 check:
 	$(MAKE) B=build/asan SAN=1 test-unit
 
-# Every tier that exists, then one closing summary line for CI.
+# The style check, every tier that exists, then one closing summary line for CI.
 test: all
 	@rm -rf $(B)/test-results
-	@rc=0; for t in check test-unit $(TEST_TIERS); do \
+	@rc=0; for t in format-check check test-unit $(TEST_TIERS); do \
 		$(MAKE) --no-print-directory $$t || rc=1; \
 	done; tests/lib/summary $(B)/test-results build/asan/test-results; exit $$rc
 
@@ -169,7 +169,7 @@ FORMAT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:
-	clang-format --dry-run -Werror $(FORMAT_FILES)
+	@clang-format --dry-run -Werror $(FORMAT_FILES) && echo "format-check: $(words $(FORMAT_FILES)) files clean"
 
 clean:
 	rm -rf build

@@ -252,12 +252,12 @@ static int apply_value_opt(struct authkey_opts *o, const char *name, char *value
     } else if (strcasecmp(name, "from") == 0) {
         if (o->from || !from_list_valid(value))
             return errmsg(err, errsz, BURROW_ERR_FORMAT,
-                        "from= must be one list of addresses, CIDRs or wildcards");
+                          "from= must be one list of addresses, CIDRs or wildcards");
         o->from = value;
     } else if (strcasecmp(name, "environment") == 0) {
         if (!env_valid(value) || o->n_env == AUTHKEYS_ENV_MAX)
             return errmsg(err, errsz, BURROW_ERR_FORMAT,
-                        "environment= must be NAME=value (at most %d)", AUTHKEYS_ENV_MAX);
+                          "environment= must be NAME=value (at most %d)", AUTHKEYS_ENV_MAX);
         o->env[o->n_env++] = value;
     } else {
         return errmsg(err, errsz, BURROW_ERR_UNSUPPORTED, "unsupported option '%s'", name);
@@ -398,14 +398,15 @@ static int import_key(const char *b64, size_t n, enum ssh_keytypes_e type, ssh_k
     free(copy);
     if (rc != SSH_OK || !key)
         return errmsg(err, errsz, BURROW_ERR_FORMAT, "key data does not parse as %s",
-                    ssh_key_type_to_char(type));
+                      ssh_key_type_to_char(type));
     if (ssh_key_type(key) != type) {
         ssh_key_free(key);
         return errmsg(err, errsz, BURROW_ERR_FORMAT, "key data is not of the named type");
     }
     if (type == SSH_KEYTYPE_RSA && rsa_bits(b64, n) < RSA_MIN_BITS) {
         ssh_key_free(key);
-        return errmsg(err, errsz, BURROW_ERR_FORMAT, "RSA keys need at least %d bits", RSA_MIN_BITS);
+        return errmsg(err, errsz, BURROW_ERR_FORMAT, "RSA keys need at least %d bits",
+                      RSA_MIN_BITS);
     }
     *out = key;
     return 0;
@@ -423,7 +424,7 @@ static int parse_line(const char *p, const char *end, struct authkey *k, char *e
         n = word_len(p, end);
         if (!key_type_of(p, n, &k->type))
             return errmsg(err, errsz, BURROW_ERR_UNSUPPORTED,
-                        "unknown or unsupported key type '%.*s'", (int)(n > 40 ? 40 : n), p);
+                          "unknown or unsupported key type '%.*s'", (int)(n > 40 ? 40 : n), p);
     }
     p = skip_ws(p + n, end);
     n = word_len(p, end);
@@ -489,12 +490,12 @@ int authkeys_parse(const char *text, size_t len, unsigned flags, struct authkeys
         }
         if ((size_t)(lend - p) > AUTHKEYS_LINE_MAX)
             r = errmsg(why, sizeof(why), BURROW_ERR_TOO_LARGE, "line longer than %d bytes",
-                     AUTHKEYS_LINE_MAX);
+                       AUTHKEYS_LINE_MAX);
         else if (memchr(s, '\0', (size_t)(lend - s)))
             r = errmsg(why, sizeof(why), BURROW_ERR_FORMAT, "NUL byte");
         else if (out->n == AUTHKEYS_KEYS_MAX)
             r = errmsg(why, sizeof(why), BURROW_ERR_TOO_LARGE, "more than %d keys",
-                     AUTHKEYS_KEYS_MAX);
+                       AUTHKEYS_KEYS_MAX);
         else
             r = parse_line(s, lend, &out->keys[out->n], why, sizeof(why));
         if (r < 0) {
@@ -503,7 +504,7 @@ int authkeys_parse(const char *text, size_t len, unsigned flags, struct authkeys
             if ((flags & AUTHKEYS_STRICT) || r == BURROW_ERR_NOMEM) {
                 authkeys_free(out);
                 return errmsg(err, errsz, r == BURROW_ERR_NOMEM ? r : BURROW_ERR_FORMAT,
-                            "line %u: %s", lineno, why);
+                              "line %u: %s", lineno, why);
             }
             if (log_ratelimit_ok(&rl, 10, 60))
                 log_warn("authorized_keys line %u skipped: %s", lineno, why);
@@ -528,7 +529,7 @@ int authkeys_load(const char *path, unsigned flags, struct authkeys *out, char *
     if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > AUTHKEYS_FILE_MAX) {
         close(fd);
         return errmsg(err, errsz, BURROW_ERR_FORMAT, "%s: not a regular file of at most %u bytes",
-                    path, AUTHKEYS_FILE_MAX);
+                      path, AUTHKEYS_FILE_MAX);
     }
     char *text = malloc(AUTHKEYS_FILE_MAX + 1);
     size_t n = 0;

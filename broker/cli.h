@@ -7,9 +7,9 @@
 #ifndef BURROW_BROKER_CLI_H
 #define BURROW_BROKER_CLI_H
 
-#define EXIT_OK 0
+#define EXIT_OK      0
 #define EXIT_RUNTIME 1
-#define EXIT_USAGE 2
+#define EXIT_USAGE   2
 
 #define BURROW_DEFAULT_CONFIG "/etc/burrow/burrow.ini"
 

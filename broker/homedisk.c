@@ -179,7 +179,7 @@ static int run_ok(char *const argv[], char *err, size_t errsz)
     if (rc == 0)
         return 0;
     return errmsg(err, errsz, rc < 0 ? rc : BURROW_ERR_SYSTEM, "%s failed: %s", argv[0],
-                   out[0] ? out : "no output");
+                  out[0] ? out : "no output");
 }
 
 static int write_skeleton(const char *skel, char *err, size_t errsz)
@@ -279,7 +279,7 @@ int homedisk_create(const char *path, uint64_t size, uint32_t uid, uint32_t gid,
         r = errmsg(err, errsz, BURROW_ERR_SYSTEM, "fsync %s: %s", tmp, strerror(errno));
     if (r == 0 && renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) < 0)
         r = errmsg(err, errsz, errno == EEXIST ? BURROW_ERR_EXISTS : BURROW_ERR_SYSTEM,
-                    "cannot rename to %s: %s", path, strerror(errno));
+                   "cannot rename to %s: %s", path, strerror(errno));
     close(fd);
     if (skel_made)
         remove_skeleton(skel);
@@ -289,7 +289,7 @@ int homedisk_create(const char *path, uint64_t size, uint32_t uid, uint32_t gid,
     }
     if (fsync_parent(path) < 0)
         return errmsg(err, errsz, BURROW_ERR_SYSTEM, "fsync directory of %s: %s", path,
-                       strerror(errno));
+                      strerror(errno));
     return 0;
 }
 
@@ -364,7 +364,7 @@ int homedisk_resize(const char *path, uint64_t new_size, char *err, size_t errsz
         return errmsg(err, errsz, r, "%s is in use by a VM", path);
     if (r < 0)
         return errmsg(err, errsz, r, "cannot open %s: %s", path,
-                       r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
+                      r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
     struct stat st;
     if (fstat(fd, &st) < 0) {
         homedisk_unlock(fd);
@@ -374,8 +374,8 @@ int homedisk_resize(const char *path, uint64_t new_size, char *err, size_t errsz
     if (rounded <= old) {
         homedisk_unlock(fd);
         return errmsg(err, errsz, BURROW_ERR_RANGE,
-                       "disk can only grow: new size %llu is not above %llu bytes",
-                       (unsigned long long)rounded, (unsigned long long)old);
+                      "disk can only grow: new size %llu is not above %llu bytes",
+                      (unsigned long long)rounded, (unsigned long long)old);
     }
     /* the image may have been written by a guest: check before resizing */
     char *fsck[] = {"e2fsck", "-f", "-p", JAIL_TOOL_PATH, NULL};
@@ -384,7 +384,7 @@ int homedisk_resize(const char *path, uint64_t new_size, char *err, size_t errsz
     if (rc < 0 || rc >= 4) { /* 1 and 2 mean "errors corrected" */
         homedisk_unlock(fd);
         return errmsg(err, errsz, rc < 0 ? rc : BURROW_ERR_FORMAT,
-                       "e2fsck found problems it could not fix (%s); nothing was resized", out);
+                      "e2fsck found problems it could not fix (%s); nothing was resized", out);
     }
     if (ftruncate(fd, (off_t)rounded) < 0 || fsync(fd) < 0) {
         r = errmsg(err, errsz, BURROW_ERR_SYSTEM, "cannot extend %s: %s", path, strerror(errno));

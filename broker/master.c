@@ -1,5 +1,6 @@
 /* broker/master.c - burrowd's master: listen, fork sessions, signals (see master.h). */
 #include "broker/master.h"
+#include "broker/sandbox.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -572,6 +573,10 @@ int master_run(const char *config_path, int config_explicit)
         log_warn("control socket unavailable: burrowctl cannot reach this daemon");
     if (open_listeners(m) != 0)
         return cli_err(EXIT_RUNTIME, "no listening socket could be opened");
+    /* Everything the master opens once is open: from here on, it and its children lose
+     * what none of them needs (modules, kexec, ptrace, eBPF, ...). */
+    if (sandbox_master_filter(&m->cfg) != 0)
+        return cli_err(EXIT_RUNTIME, "cannot load the master's seccomp filter");
     log_info("burrowd ready: %u listening socket(s), %u VM(s) re-adopted", m->n_lfd,
              vmmgr_count(&m->vm));
     if (notify_send("READY=1") != 0)

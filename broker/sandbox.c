@@ -46,6 +46,15 @@ int sandbox_session_filter(const struct burrow_config *cfg, enum sandbox_phase p
     return r;
 }
 
+int sandbox_master_filter(const struct burrow_config *cfg)
+{
+    int r = sc_install(&master_policy, sc_mode_effective((enum sc_mode)cfg->security.seccomp),
+                       SC_FLAG_TSYNC);
+    if (r == 0)
+        sc_test_trigger(master_policy.name);
+    return r;
+}
+
 int sandbox_session_unshare(const struct burrow_config *cfg)
 {
     if (geteuid() != 0)

@@ -47,4 +47,10 @@ enum sandbox_phase { SANDBOX_PREAUTH, SANDBOX_POSTAUTH };
 __attribute__((warn_unused_result)) int sandbox_session_filter(const struct burrow_config *cfg,
                                                                enum sandbox_phase phase);
 
+/*
+ * The master's deny-list (broker/seccomp_policy.h), on every thread; every
+ * process it starts afterwards inherits it.
+ */
+__attribute__((warn_unused_result)) int sandbox_master_filter(const struct burrow_config *cfg);
+
 #endif /* BURROW_BROKER_SANDBOX_H */

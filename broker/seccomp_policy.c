@@ -112,5 +112,47 @@ static const struct sc_table preauth_tables[] = {SC_TABLE(session_base),
 static const struct sc_table postauth_tables[] = {SC_TABLE(session_base),
                                                   SC_TABLE(session_postauth_extra)};
 
-const struct sc_policy session_policy_preauth = {"session-preauth", preauth_tables, 2};
-const struct sc_policy session_policy_postauth = {"session-postauth", postauth_tables, 2};
+const struct sc_policy session_policy_preauth = {"session-preauth", preauth_tables, 2, false};
+const struct sc_policy session_policy_postauth = {"session-postauth", postauth_tables, 2, false};
+
+/*
+ * The master and everything it starts (sessions, VMMs, the sandbox agent,
+ * e2fsprogs) never need these: kernel code and images, other processes'
+ * memory, the clock, swap, raw ports, keyrings, eBPF and perf, file handles
+ * that bypass path checks.
+ */
+static const struct sc_rule master_refused[] = {
+    SC_REFUSE(init_module, "kernel modules"),
+    SC_REFUSE(finit_module, "kernel modules"),
+    SC_REFUSE(delete_module, "kernel modules"),
+    SC_REFUSE(kexec_load, "replacing the kernel"),
+    SC_REFUSE(kexec_file_load, "replacing the kernel"),
+    SC_REFUSE(reboot, "the host's power"),
+    SC_REFUSE(ptrace, "other processes (sessions, VMMs)"),
+    SC_REFUSE(process_vm_readv, "other processes' memory"),
+    SC_REFUSE(process_vm_writev, "other processes' memory"),
+    SC_REFUSE(bpf, "eBPF programs"),
+    SC_REFUSE(perf_event_open, "perf: kernel and other processes"),
+    SC_REFUSE(userfaultfd, "widens kernel race windows"),
+    SC_REFUSE(open_by_handle_at, "file handles bypass path checks (a classic escape)"),
+    SC_REFUSE(name_to_handle_at, "file handles"),
+    SC_REFUSE(keyctl, "kernel keyrings"),
+    SC_REFUSE(add_key, "kernel keyrings"),
+    SC_REFUSE(request_key, "kernel keyrings"),
+    SC_REFUSE(swapon, "swap"),
+    SC_REFUSE(swapoff, "swap"),
+    SC_REFUSE(acct, "process accounting"),
+    SC_REFUSE(settimeofday, "the host clock"),
+    SC_REFUSE(clock_settime, "the host clock"),
+    SC_REFUSE(clock_adjtime, "the host clock"),
+    SC_REFUSE(adjtimex, "the host clock"),
+    SC_REFUSE(syslog, "the kernel log buffer (klogctl)"),
+    SC_REFUSE(iopl, "raw I/O ports"),
+    SC_REFUSE(ioperm, "raw I/O ports"),
+    SC_REFUSE(quotactl, "disk quotas"),
+    SC_REFUSE(uselib, "obsolete loader"),
+    SC_REFUSE(lookup_dcookie, "obsolete profiling"),
+    SC_REFUSE(vhangup, "terminals of others"),
+};
+static const struct sc_table master_tables[] = {SC_TABLE(master_refused)};
+const struct sc_policy master_policy = {"master", master_tables, 1, true};

@@ -13,9 +13,15 @@
  *   between SSH channels and the VM's vsock socket. Files cannot be opened
  *   (EACCES), nothing can change identity.
  *
- * The master has no filter: it forks sessions, runs the sandbox backend
- * (mounts, namespaces, exec of the agent) and e2fsprogs; a filter loose
- * enough for that would stop little, and children would inherit it.
+ * - master: a deny-list (everything else proceeds), loaded by burrowd once
+ *   its sockets are open. The master forks sessions, runs the sandbox
+ *   backend (mounts, namespaces, exec of the agent), the VMMs (exec, jails:
+ *   mount, pivot_root, setuid) and e2fsprogs, and every child inherits its
+ *   filter, so an allow-list would have to hold all of that and would stop
+ *   little; the deny-list instead takes away, from the master and every
+ *   child for good, what none of them needs: kernel modules and kexec,
+ *   ptrace and other processes' memory, eBPF, perf, keyrings, the clock,
+ *   swap, raw ports, file handles. Children stack their allow-lists on it.
  */
 #ifndef BURROW_BROKER_SECCOMP_POLICY_H
 #define BURROW_BROKER_SECCOMP_POLICY_H
@@ -24,5 +30,6 @@
 
 extern const struct sc_policy session_policy_preauth;
 extern const struct sc_policy session_policy_postauth;
+extern const struct sc_policy master_policy;
 
 #endif /* BURROW_BROKER_SECCOMP_POLICY_H */

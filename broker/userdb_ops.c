@@ -147,7 +147,7 @@ static int check_new_user(struct userdb *db, const struct userdb_new_user *nu,
             for (size_t j = 0; j < i; j++)
                 if (ssh_key_cmp(ak->keys[i].key, ak->keys[j].key, SSH_KEY_CMP_PUBLIC) == 0)
                     return errmsg(err, errsz, BURROW_ERR_EXISTS, "key %s is given twice",
-                                ak->keys[i].fingerprint);
+                                  ak->keys[i].fingerprint);
     }
     if (nu->password) {
         r = userdb_password_hash(nu->password, nu->password_len, rec->password_hash);
@@ -170,11 +170,11 @@ static int claim_identity(struct userdb *db, const struct userdb_new_user *nu,
         int r = userdb_alloc_uid(db, &rec->uid);
         if (r < 0)
             return errmsg(err, errsz, r == BURROW_ERR_RANGE ? BURROW_ERR_AGAIN : r,
-                        "no free uid in %u-%u", db->uid_min, db->uid_max);
+                          "no free uid in %u-%u", db->uid_min, db->uid_max);
     } else {
         if (nu->uid < db->uid_min || nu->uid > db->uid_max)
             return errmsg(err, errsz, BURROW_ERR_RANGE, "uid %u is outside %u-%u", nu->uid,
-                        db->uid_min, db->uid_max);
+                          db->uid_min, db->uid_max);
         struct user_record *recs;
         size_t n;
         int r = userdb_list(db, &recs, &n);
@@ -183,7 +183,7 @@ static int claim_identity(struct userdb *db, const struct userdb_new_user *nu,
         for (size_t i = 0; i < n && r == 0; i++)
             if (recs[i].uid == nu->uid)
                 r = errmsg(err, errsz, BURROW_ERR_EXISTS, "uid %u belongs to '%s'", nu->uid,
-                         recs[i].name);
+                           recs[i].name);
         free(recs);
         if (r < 0)
             return r;
@@ -372,7 +372,7 @@ static int edit_record(struct userdb *db, const char *name, rec_edit_fn edit, co
         r = edit(&rec, arg, err, errsz);
     if (r == 0 && (r = userdb_put(db, &rec)) < 0)
         errmsg(err, errsz, r, "cannot write record of '%s': %s", name,
-             r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
+               r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
     sodium_memzero(&rec, sizeof(rec));
     unlock_after_op(db, took);
     return r;
@@ -404,7 +404,7 @@ int userdb_set_password(struct userdb *db, const char *name, const char *passwor
     struct pw_arg a = {password, len};
     if (password && (len == 0 || len > USERDB_PASSWORD_MAX)) /* before taking the lock */
         return errmsg(err, errsz, BURROW_ERR_INVALID, "password must be 1-%d bytes",
-                    USERDB_PASSWORD_MAX);
+                      USERDB_PASSWORD_MAX);
     return edit_record(db, name, edit_password, &a, err, errsz);
 }
 
@@ -493,11 +493,11 @@ int userdb_keys_add(struct userdb *db, const char *name, const char *text, size_
     for (size_t i = 0; r == 0 && i < add.n; i++) {
         if (authkeys_find(&cur, add.keys[i].key) >= 0)
             r = errmsg(err, errsz, BURROW_ERR_EXISTS, "key %s is already authorized",
-                     add.keys[i].fingerprint);
+                       add.keys[i].fingerprint);
         for (size_t j = 0; r == 0 && j < i; j++)
             if (ssh_key_cmp(add.keys[i].key, add.keys[j].key, SSH_KEY_CMP_PUBLIC) == 0)
                 r = errmsg(err, errsz, BURROW_ERR_EXISTS, "key %s is given twice",
-                         add.keys[i].fingerprint);
+                           add.keys[i].fingerprint);
     }
     if (r == 0) {
         /* the merged list: move add's entries after cur's */
@@ -548,7 +548,7 @@ int userdb_keys_rm(struct userdb *db, const char *name, const char *which, char 
         char shown[80];
         log_escape(shown, sizeof(shown), which);
         r = errmsg(err, errsz, BURROW_ERR_NOT_FOUND,
-                 "user '%s' has no key '%s' (give an index or SHA256: fingerprint)", name, shown);
+                   "user '%s' has no key '%s' (give an index or SHA256: fingerprint)", name, shown);
     }
     if (r == 0) {
         struct authkey gone = cur.keys[i];

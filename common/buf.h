@@ -25,14 +25,14 @@
 #define BUF_SIZE_MAX (64u * 1024 * 1024) /* no buffer ever exceeds this */
 
 #define BUF_F_READONLY 0x1u /* view of caller memory: no writes */
-#define BUF_F_SECRET 0x2u   /* zero the memory on free/reset */
+#define BUF_F_SECRET   0x2u /* zero the memory on free/reset */
 
 struct buf {
     uint8_t *data;
-    size_t off;  /* next byte to read */
-    size_t len;  /* end of valid data */
-    size_t cap;  /* bytes available at data */
-    size_t max;  /* hard maximum capacity */
+    size_t off; /* next byte to read */
+    size_t len; /* end of valid data */
+    size_t cap; /* bytes available at data */
+    size_t max; /* hard maximum capacity */
     unsigned flags;
     /* grows data to at least `need` bytes; NULL for fixed buffers */
     int (*grow)(struct buf *b, size_t need);
@@ -74,7 +74,8 @@ BUF_MUST_CHECK int buf_peek_u32_le(const struct buf *b, uint32_t *v);
  */
 BUF_MUST_CHECK int buf_get_cstring(struct buf *b, char *out, size_t outsz, size_t *len_out);
 /* Same framing, binary-safe, zero-copy, at most max_len bytes. */
-BUF_MUST_CHECK int buf_get_string_ptr(struct buf *b, const uint8_t **p, size_t *len, size_t max_len);
+BUF_MUST_CHECK int buf_get_string_ptr(struct buf *b, const uint8_t **p, size_t *len,
+                                      size_t max_len);
 /* BURROW_ERR_TRAILING if unread bytes remain. */
 BUF_MUST_CHECK int buf_get_end(const struct buf *b);
 

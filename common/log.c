@@ -103,8 +103,8 @@ static void deliver(enum log_level level, const char *msg)
         fprintf(stderr, "%s: %s: %s\n", log_ident, level_name(level), msg);
 }
 
-void log_vemit(enum log_level level, const char *func, int line, int flags, int r,
-               const char *fmt, va_list ap)
+void log_vemit(enum log_level level, const char *func, int line, int flags, int r, const char *fmt,
+               va_list ap)
 {
     char raw[LOG_LINE_MAX], msg[LOG_LINE_MAX];
     int saved_errno = errno;
@@ -127,8 +127,8 @@ void log_vemit(enum log_level level, const char *func, int line, int flags, int 
     errno = saved_errno;
 }
 
-void log_emit(enum log_level level, const char *func, int line, int flags, int r,
-              const char *fmt, ...)
+void log_emit(enum log_level level, const char *func, int line, int flags, int r, const char *fmt,
+              ...)
 {
     va_list ap;
     va_start(ap, fmt);

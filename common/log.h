@@ -25,12 +25,12 @@ typedef void (*log_handler_fn)(enum log_level level, const char *msg, void *ctx)
 void log_set_handler(log_handler_fn fn, void *ctx);
 
 #define LOG_F_FUNC 0x1
-#define LOG_F_ERR 0x2
+#define LOG_F_ERR  0x2
 
-void log_emit(enum log_level level, const char *func, int line, int flags, int r,
-              const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-void log_vemit(enum log_level level, const char *func, int line, int flags, int r,
-               const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
+void log_emit(enum log_level level, const char *func, int line, int flags, int r, const char *fmt,
+              ...) __attribute__((format(printf, 6, 7)));
+void log_vemit(enum log_level level, const char *func, int line, int flags, int r, const char *fmt,
+               va_list ap) __attribute__((format(printf, 6, 0)));
 void log_fatal(const char *func, int line, int flags, int r, const char *fmt, ...)
     __attribute__((format(printf, 5, 6), noreturn));
 
@@ -50,21 +50,21 @@ void log_escape(char *out, unsigned long outsz, const char *in);
 
 #define LOG_AT(lvl, flags, r, ...) log_emit(lvl, __func__, __LINE__, flags, r, __VA_ARGS__)
 
-#define log_error(...) LOG_AT(LOG_LVL_ERROR, 0, 0, __VA_ARGS__)
-#define log_error_f(...) LOG_AT(LOG_LVL_ERROR, LOG_F_FUNC, 0, __VA_ARGS__)
-#define log_error_r(r, ...) LOG_AT(LOG_LVL_ERROR, LOG_F_ERR, r, __VA_ARGS__)
+#define log_error(...)       LOG_AT(LOG_LVL_ERROR, 0, 0, __VA_ARGS__)
+#define log_error_f(...)     LOG_AT(LOG_LVL_ERROR, LOG_F_FUNC, 0, __VA_ARGS__)
+#define log_error_r(r, ...)  LOG_AT(LOG_LVL_ERROR, LOG_F_ERR, r, __VA_ARGS__)
 #define log_error_fr(r, ...) LOG_AT(LOG_LVL_ERROR, LOG_F_FUNC | LOG_F_ERR, r, __VA_ARGS__)
-#define log_warn(...) LOG_AT(LOG_LVL_WARN, 0, 0, __VA_ARGS__)
-#define log_warn_f(...) LOG_AT(LOG_LVL_WARN, LOG_F_FUNC, 0, __VA_ARGS__)
-#define log_warn_r(r, ...) LOG_AT(LOG_LVL_WARN, LOG_F_ERR, r, __VA_ARGS__)
-#define log_warn_fr(r, ...) LOG_AT(LOG_LVL_WARN, LOG_F_FUNC | LOG_F_ERR, r, __VA_ARGS__)
-#define log_info(...) LOG_AT(LOG_LVL_INFO, 0, 0, __VA_ARGS__)
-#define log_info_f(...) LOG_AT(LOG_LVL_INFO, LOG_F_FUNC, 0, __VA_ARGS__)
-#define log_debug(...) LOG_AT(LOG_LVL_DEBUG, LOG_F_FUNC, 0, __VA_ARGS__)
-#define log_debug_r(r, ...) LOG_AT(LOG_LVL_DEBUG, LOG_F_FUNC | LOG_F_ERR, r, __VA_ARGS__)
-#define fatal(...) log_fatal(__func__, __LINE__, 0, 0, __VA_ARGS__)
-#define fatal_f(...) log_fatal(__func__, __LINE__, LOG_F_FUNC, 0, __VA_ARGS__)
-#define fatal_r(r, ...) log_fatal(__func__, __LINE__, LOG_F_ERR, r, __VA_ARGS__)
-#define fatal_fr(r, ...) log_fatal(__func__, __LINE__, LOG_F_FUNC | LOG_F_ERR, r, __VA_ARGS__)
+#define log_warn(...)        LOG_AT(LOG_LVL_WARN, 0, 0, __VA_ARGS__)
+#define log_warn_f(...)      LOG_AT(LOG_LVL_WARN, LOG_F_FUNC, 0, __VA_ARGS__)
+#define log_warn_r(r, ...)   LOG_AT(LOG_LVL_WARN, LOG_F_ERR, r, __VA_ARGS__)
+#define log_warn_fr(r, ...)  LOG_AT(LOG_LVL_WARN, LOG_F_FUNC | LOG_F_ERR, r, __VA_ARGS__)
+#define log_info(...)        LOG_AT(LOG_LVL_INFO, 0, 0, __VA_ARGS__)
+#define log_info_f(...)      LOG_AT(LOG_LVL_INFO, LOG_F_FUNC, 0, __VA_ARGS__)
+#define log_debug(...)       LOG_AT(LOG_LVL_DEBUG, LOG_F_FUNC, 0, __VA_ARGS__)
+#define log_debug_r(r, ...)  LOG_AT(LOG_LVL_DEBUG, LOG_F_FUNC | LOG_F_ERR, r, __VA_ARGS__)
+#define fatal(...)           log_fatal(__func__, __LINE__, 0, 0, __VA_ARGS__)
+#define fatal_f(...)         log_fatal(__func__, __LINE__, LOG_F_FUNC, 0, __VA_ARGS__)
+#define fatal_r(r, ...)      log_fatal(__func__, __LINE__, LOG_F_ERR, r, __VA_ARGS__)
+#define fatal_fr(r, ...)     log_fatal(__func__, __LINE__, LOG_F_FUNC | LOG_F_ERR, r, __VA_ARGS__)
 
 #endif /* BURROW_COMMON_LOG_H */

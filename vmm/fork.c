@@ -459,13 +459,24 @@ int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, 
 
 int fork_vm_attach_home(struct fork_vm *f, const char *path, char *why, size_t whysz)
 {
-    if (!f->m.devices.blk)
-        return errmsg_sys(why, whysz, BURROW_ERR_UNSUPPORTED, "the template has no disk slot");
-    int r = virtio_blk_attach(f->m.devices.blk, path, false);
+    int fd;
+    int r = blk_image_open_locked(path, false, &fd);
     if (r == BURROW_ERR_BUSY)
         return errmsg_sys(why, whysz, r, "home disk %s is in use by another VM", path);
     if (r)
         return errmsg_sys(why, whysz, r, "home disk %s: %s", path, burrow_strerror(r));
+    return fork_vm_attach_home_fd(f, fd, path, why, whysz);
+}
+
+int fork_vm_attach_home_fd(struct fork_vm *f, int fd, const char *name, char *why, size_t whysz)
+{
+    if (!f->m.devices.blk) {
+        close(fd);
+        return errmsg_sys(why, whysz, BURROW_ERR_UNSUPPORTED, "the template has no disk slot");
+    }
+    int r = virtio_blk_attach_fd(f->m.devices.blk, fd, false);
+    if (r)
+        return errmsg_sys(why, whysz, r, "home disk %s: %s", name, burrow_strerror(r));
     f->cp.home_disk = true;
     return 0;
 }

@@ -134,6 +134,9 @@ fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, size
 /* Attach a home disk to the empty blk slot (locked; BURROW_ERR_BUSY if in use). */
 __attribute__((warn_unused_result)) int fork_vm_attach_home(struct fork_vm *f, const char *path,
                                                             char *why, size_t whysz);
+/* The same for a disk fd the caller opened and locked (takes it); name is for messages. */
+__attribute__((warn_unused_result)) int
+fork_vm_attach_home_fd(struct fork_vm *f, int fd, const char *name, char *why, size_t whysz);
 /*
  * A pooled VM being claimed: kvmclock back to its saved value and the TSC
  * to its saved value on every vCPU, so the guest sees no jump for the time

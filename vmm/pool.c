@@ -11,10 +11,12 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/err.h"
 #include "vmm/registry.h"
+#include "vmm/virtio/blk.h"
 
 #define CLAIM_TIMEOUT_MS 40000
 
@@ -132,8 +134,29 @@ int pool_listen(const char *dir, int *fd_out)
     return 0;
 }
 
-/* Send the claim and read the one-line report. */
-static int claim_one(const char *dir, const char *line, char *reply, size_t sz)
+static int send_claim(int fd, const char *line, int disk_fd)
+{
+    struct iovec iov = {.iov_base = (void *)line, .iov_len = strlen(line)};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (disk_fd >= 0) {
+        memset(&u, 0, sizeof(u));
+        m.msg_control = u.buf;
+        m.msg_controllen = sizeof(u.buf);
+        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(c), &disk_fd, sizeof(int));
+    }
+    return sendmsg(fd, &m, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : BURROW_ERR_CLOSED;
+}
+
+/* Send the claim (with the locked home disk, if any) and read the one-line report. */
+static int claim_one(const char *dir, const char *line, int disk_fd, char *reply, size_t sz)
 {
     struct sockaddr_un sa;
     int r = sock_addr(dir, &sa);
@@ -142,8 +165,7 @@ static int claim_one(const char *dir, const char *line, char *reply, size_t sz)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return BURROW_ERR_SYSTEM;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        send(fd, line, strlen(line), MSG_NOSIGNAL) != (ssize_t)strlen(line)) {
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || send_claim(fd, line, disk_fd)) {
         close(fd);
         return BURROW_ERR_CLOSED;
     }
@@ -166,6 +188,36 @@ static int claim_one(const char *dir, const char *line, char *reply, size_t sz)
     return 0;
 }
 
+/*
+ * A claimed VMM is jailed and cannot write its own record: the claimer
+ * marks it running for the user (same pid; the VMM reported OK).
+ */
+static void publish_claimed(struct vm_record *rec, const struct pool_claim *c)
+{
+    snprintf(rec->user, sizeof(rec->user), "%s", c->id.user);
+    snprintf(rec->state, sizeof(rec->state), "running");
+    rec->started = (uint64_t)time(NULL);
+    if (registry_write(rec))
+        kill(rec->pid, SIGTERM); /* an unlisted VM would be nobody's */
+}
+
+/* Offer the claim to one pooled VM whose marker we created: 0, or NOT_FOUND to go on. */
+static int offer(struct vm_record *rec, const char *marker, const struct pool_claim *c,
+                 const char *line, int disk_fd, char *reply, size_t replysz)
+{
+    if (claim_one(rec->dir, line, disk_fd, reply, replysz) != 0) {
+        kill(rec->pid, SIGTERM); /* a pooled VMM that cannot answer is of no use */
+        return BURROW_ERR_NOT_FOUND;
+    }
+    if (strncmp(reply, POOL_REFUSED, strlen(POOL_REFUSED)) == 0) {
+        unlink(marker); /* still in the pool; the reply says why */
+        return 0;
+    }
+    if (strncmp(reply, "OK ", 3) == 0)
+        publish_claimed(rec, c);
+    return 0;
+}
+
 int pool_take(const char *run_dir, const char *build, const struct pool_claim *c, char *reply,
               size_t replysz)
 {
@@ -177,6 +229,12 @@ int pool_take(const char *run_dir, const char *build, const struct pool_claim *c
     size_t n;
     if ((r = registry_list(run_dir, &v, &n)))
         return r;
+    /* The claimer opens and locks the disk: the jailed VMM cannot reach its path. */
+    int disk_fd = -1;
+    if (c->home_disk[0] && (r = blk_image_open_locked(c->home_disk, false, &disk_fd))) {
+        free(v);
+        return r;
+    }
     r = BURROW_ERR_NOT_FOUND;
     for (size_t i = 0; i < n && r == BURROW_ERR_NOT_FOUND; i++) {
         if (strcmp(v[i].state, "pool") != 0 || strcmp(v[i].build, build) != 0)
@@ -187,11 +245,11 @@ int pool_take(const char *run_dir, const char *build, const struct pool_claim *c
         if (fd < 0)
             continue; /* someone else's */
         close(fd);
-        if (claim_one(v[i].dir, line, reply, replysz) == 0)
-            r = 0;
-        else
-            kill(v[i].pid, SIGTERM); /* a pooled VMM that cannot answer is of no use */
+        r = offer(&v[i], marker, c, line, disk_fd, reply, replysz);
     }
+    /* The VMM holds its own descriptor (and with it the lock) now. */
+    if (disk_fd >= 0)
+        close(disk_fd);
     free(v);
     return r;
 }

@@ -8,11 +8,15 @@
  * run_dir/vm/<id>/claim.sock. A claimer first creates run_dir/vm/<id>/claimed
  * with O_EXCL (so two claimers never get the same VM), then sends one line
  *     CLAIM <request_ns> <uid> <gid> <user> <hostname> <shell> <home> <disk|->
- * and reads the same report a fresh fork writes:
+ * with, when there is a disk, its descriptor (SCM_RIGHTS; the claimer opens
+ * and OFD-locks it), and reads the same report a fresh fork writes:
  *     OK <id> <pid> <restore_ns> <ready_ns>     or     ERR <reason>
- * The claimed VMM re-sets kvmclock and the TSC to their saved values (the
- * guest sees no jump for its time in the pool), attaches the disk, injects
- * the identity and resumes.
+ * A pooled VMM is jailed before it waits (vmm/jail/jail.h), so it can reach
+ * neither the disk's path nor write its record: the claimer passes the one
+ * and rewrites the other (state running, the user) after OK, and removes its
+ * marker after POOL_REFUSED. The claimed VMM re-sets kvmclock and the TSC to
+ * their saved values (the guest sees no jump for its time in the pool),
+ * attaches the disk, injects the identity and resumes.
  */
 #ifndef BURROW_VMM_POOL_H
 #define BURROW_VMM_POOL_H
@@ -23,6 +27,8 @@
 #include "vmm/fork.h"
 
 #define POOL_LINE_MAX 1400
+/* How a pooled VMM's report starts when it refuses a claim and stays in the pool. */
+#define POOL_REFUSED "ERR claim refused"
 
 struct pool_claim {
     uint64_t request_ns;

@@ -95,6 +95,11 @@ int registry_publish(struct vm_record *rec)
 {
     rec->pid = jail_host_pid(); /* getpid() is 1 in the VMM's pid namespace */
     rec->pid_start = registry_pid_start(rec->pid);
+    return registry_write(rec);
+}
+
+int registry_write(const struct vm_record *rec)
+{
     char text[META_MAX], tmp[600], path[600];
     int n = snprintf(text, sizeof(text),
                      "id = %s\npid = %d\npid_start = %llu\nuser = %s\ntemplate = %s\nbuild = %s\n"

@@ -33,6 +33,8 @@ struct vm_record {
 __attribute__((warn_unused_result)) int registry_create(const char *run_dir, struct vm_record *rec);
 /* Write rec's meta for the calling process (pid and start time filled in). */
 __attribute__((warn_unused_result)) int registry_publish(struct vm_record *rec);
+/* Write rec's meta as it is (atomically): for a claimer updating a jailed VMM's record. */
+__attribute__((warn_unused_result)) int registry_write(const struct vm_record *rec);
 void registry_remove(const char *dir);
 /* Live VMs (stale records removed), sorted by start time. malloc'd. */
 __attribute__((warn_unused_result)) int registry_list(const char *run_dir, struct vm_record **out,

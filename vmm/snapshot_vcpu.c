@@ -285,7 +285,7 @@ static int set_msrs(struct vcpu *v, const struct vcpu_state *s, int deadline_onl
         r = errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_MSRS", v->index);
     else if ((uint32_t)n != m->nmsrs)
         r = errmsg_sys(why, whysz, BURROW_ERR_KVM, "vCPU %u: KVM refused MSR 0x%x", v->index,
-                m->entries[n].index);
+                       m->entries[n].index);
     free(m);
     return r;
 }
@@ -294,8 +294,8 @@ static int restore_state(struct vcpu *v, struct vcpu_state *s, uint64_t tsc, cha
                          size_t whysz)
 {
     if (s->index != v->index)
-        return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "vCPU section %u restored into vCPU %u", s->index,
-                   v->index);
+        return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "vCPU section %u restored into vCPU %u",
+                          s->index, v->index);
     struct kvm_cpuid2 *c = cpuid_new(s->nr_cpuid);
     if (!c)
         return BURROW_ERR_NOMEM;
@@ -308,18 +308,20 @@ static int restore_state(struct vcpu *v, struct vcpu_state *s, uint64_t tsc, cha
     int khz = ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
     if (khz > 0 && (uint32_t)khz != s->tsc_khz &&
         ioctl(v->fd, KVM_SET_TSC_KHZ, (unsigned long)s->tsc_khz) < 0)
-        return errmsg_sys(why, whysz, BURROW_ERR_KVM,
-                   "vCPU %u: template TSC runs at %u kHz, this host at %d kHz and KVM cannot "
-                   "scale it",
-                   idx, s->tsc_khz, khz);
+        return errmsg_sys(
+            why, whysz, BURROW_ERR_KVM,
+            "vCPU %u: template TSC runs at %u kHz, this host at %d kHz and KVM cannot "
+            "scale it",
+            idx, s->tsc_khz, khz);
     unsigned long xs = KVM_SET_XSAVE;
     if (ioctl(v->fd, KVM_SET_SREGS, &s->sregs) < 0)
         return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_SREGS", idx);
     if (ioctl(v->fd, KVM_SET_REGS, &s->regs) < 0)
         return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_REGS", idx);
     if ((int)s->xsave_len > xsave_size(v))
-        return errmsg_sys(why, whysz, BURROW_ERR_KVM, "vCPU %u: XSAVE area of %u bytes, KVM takes %d", idx,
-                   s->xsave_len, xsave_size(v));
+        return errmsg_sys(why, whysz, BURROW_ERR_KVM,
+                          "vCPU %u: XSAVE area of %u bytes, KVM takes %d", idx, s->xsave_len,
+                          xsave_size(v));
     if (ioctl(v->fd, xs, s->xsave) < 0)
         return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "vCPU %u: KVM_SET_XSAVE", idx);
     if (ioctl(v->fd, KVM_SET_XCRS, &s->xcrs) < 0)
@@ -356,7 +358,8 @@ int snap_restore_vcpu(struct vcpu *v, struct buf *in, uint64_t tsc, char *why, s
 
 static int differ(char *why, size_t whysz, unsigned idx, const char *what)
 {
-    return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "vCPU %u: %s differs after restore", idx, what);
+    return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "vCPU %u: %s differs after restore", idx,
+                      what);
 }
 
 static int compare(struct vcpu_state *a, struct vcpu_state *b, char *why, size_t whysz)
@@ -386,9 +389,9 @@ static int compare(struct vcpu_state *a, struct vcpu_state *b, char *why, size_t
             return differ(why, whysz, i, "MSR list");
         if (a->msrs[k].index != MSR_IA32_TSC && a->msrs[k].data != b->msrs[k].data)
             return errmsg_sys(why, whysz, BURROW_ERR_FORMAT,
-                       "vCPU %u: MSR 0x%x differs after restore (0x%llx, saved 0x%llx)", i,
-                       a->msrs[k].index, (unsigned long long)b->msrs[k].data,
-                       (unsigned long long)a->msrs[k].data);
+                              "vCPU %u: MSR 0x%x differs after restore (0x%llx, saved 0x%llx)", i,
+                              a->msrs[k].index, (unsigned long long)b->msrs[k].data,
+                              (unsigned long long)a->msrs[k].data);
     }
     a->events.flags = b->events.flags = 0;
     if (memcmp(&a->events, &b->events, sizeof(a->events)))

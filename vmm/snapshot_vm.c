@@ -156,8 +156,8 @@ static int restore_vm_state(struct machine *m, const struct snapshot *s, char *w
         return errmsg_sys(why, whysz, r, "irqchip/PIT/clock sections: %s", burrow_strerror(r));
     for (unsigned i = 0; i < 3; i++) {
         if (chips[i].chip_id != i)
-            return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "irqchip section: chip %u has id %u", i,
-                       chips[i].chip_id);
+            return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "irqchip section: chip %u has id %u",
+                              i, chips[i].chip_id);
         if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &chips[i]) < 0)
             return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "KVM_SET_IRQCHIP %u", i);
     }
@@ -177,14 +177,15 @@ int snap_restore_machine(struct machine *m, const struct snapshot *s, char *why,
         return errmsg_sys(why, whysz, r, "VM section: %s", snap_strerror(r));
     if (info.mem_size != vm->ram_size || info.nr_vcpus != vm->nr_vcpus ||
         info.nr_slots != m->devices.nr_slots)
-        return errmsg_sys(why, whysz, BURROW_ERR_FORMAT,
-                   "state is for %llu MiB, %u vCPUs, %u devices; this VM has %llu MiB, %u, %u",
-                   (unsigned long long)(info.mem_size / VM_MIB), info.nr_vcpus, info.nr_slots,
-                   (unsigned long long)(vm->ram_size / VM_MIB), vm->nr_vcpus, m->devices.nr_slots);
+        return errmsg_sys(
+            why, whysz, BURROW_ERR_FORMAT,
+            "state is for %llu MiB, %u vCPUs, %u devices; this VM has %llu MiB, %u, %u",
+            (unsigned long long)(info.mem_size / VM_MIB), info.nr_vcpus, info.nr_slots,
+            (unsigned long long)(vm->ram_size / VM_MIB), vm->nr_vcpus, m->devices.nr_slots);
     for (unsigned i = 0; i < info.nr_slots; i++)
         if (info.slot_dev[i] != m->devices.slots[i].mmio.ops->device_id)
-            return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "virtio slot %u: state for device %u", i,
-                       info.slot_dev[i]);
+            return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "virtio slot %u: state for device %u",
+                              i, info.slot_dev[i]);
     if ((r = restore_vm_state(m, s, why, whysz)))
         return r;
     struct buf in;

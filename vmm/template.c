@@ -93,7 +93,7 @@ static int verify_build(const char *dir, const char *build, char *why, size_t wh
     if (template_manifest_get(m, "build", bid, sizeof(bid)) || strcmp(bid, build) != 0) {
         free(m);
         return errmsg_sys(why, whysz, BURROW_ERR_FORMAT, "%s/manifest: not the manifest of %s", dir,
-                       build);
+                          build);
     }
     for (unsigned i = 0; i < 2; i++) {
         char key[32];
@@ -110,7 +110,8 @@ static int verify_build(const char *dir, const char *build, char *why, size_t wh
         if (strcmp(want, got) != 0) {
             free(m);
             return errmsg_sys(why, whysz, BURROW_ERR_CHECKSUM,
-                           "%s: checksum does not match the manifest (corrupt or replaced)", path);
+                              "%s: checksum does not match the manifest (corrupt or replaced)",
+                              path);
         }
     }
     free(m);
@@ -134,8 +135,8 @@ int template_activate(const char *templates_dir, const char *build, char *why, s
 {
     size_t nl;
     if (!template_build_id_ok(build, &nl))
-        return errmsg_sys(why, whysz, BURROW_ERR_INVALID, "'%s' is not a build name (NAME-TIMESTAMP)",
-                       build);
+        return errmsg_sys(why, whysz, BURROW_ERR_INVALID,
+                          "'%s' is not a build name (NAME-TIMESTAMP)", build);
     char dir[4096], link[4096], tmp[4096], name[TEMPLATE_NAME_MAX + 1];
     memcpy(name, build, nl);
     name[nl] = '\0';
@@ -236,8 +237,8 @@ int template_rm(const char *templates_dir, const char *build, template_in_use_fn
 {
     size_t nl;
     if (!template_build_id_ok(build, &nl))
-        return errmsg_sys(why, whysz, BURROW_ERR_INVALID, "'%s' is not a build name (NAME-TIMESTAMP)",
-                       build);
+        return errmsg_sys(why, whysz, BURROW_ERR_INVALID,
+                          "'%s' is not a build name (NAME-TIMESTAMP)", build);
     char dir[4096], name[TEMPLATE_NAME_MAX + 1], active[TEMPLATE_BUILD_MAX + 2];
     snprintf(dir, sizeof(dir), "%s/%s", templates_dir, build);
     memcpy(name, build, nl);
@@ -248,7 +249,8 @@ int template_rm(const char *templates_dir, const char *build, template_in_use_fn
     if (template_active(templates_dir, name, active, sizeof(active)) == 0 &&
         strcmp(active, build) == 0)
         return errmsg_sys(why, whysz, BURROW_ERR_BUSY,
-                       "%s is the active build of %s; activate another build first", build, name);
+                          "%s is the active build of %s; activate another build first", build,
+                          name);
     if (in_use && in_use(ctx, build))
         return errmsg_sys(why, whysz, BURROW_ERR_BUSY, "%s is in use by a running VM", build);
     tpl_rm_build_dir(dir);

@@ -66,8 +66,33 @@ static void vmm_fail(struct fork_vm *f, struct vm_record *rec, int report_fd, co
     _exit(1);
 }
 
-/* Read one claim line from a claimer (bounded). */
-static int read_claim(int fd, struct pool_claim *c)
+/* One read of the claim; a descriptor passed with it (the home disk) lands in *disk_fd. */
+static ssize_t recv_part(int fd, char *buf, size_t len, int *disk_fd)
+{
+    struct iovec iov = {.iov_base = buf, .iov_len = len};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
+    for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; c; c = CMSG_NXTHDR(&m, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+            c->cmsg_len != CMSG_LEN(sizeof(int)))
+            continue;
+        int got;
+        memcpy(&got, CMSG_DATA(c), sizeof(int));
+        if (*disk_fd < 0)
+            *disk_fd = got;
+        else
+            close(got); /* one disk per claim */
+    }
+    return n;
+}
+
+/* Read one claim line from a claimer (bounded), and the disk fd if it sent one. */
+static int read_claim(int fd, struct pool_claim *c, int *disk_fd)
 {
     char line[POOL_LINE_MAX];
     size_t got = 0;
@@ -75,7 +100,7 @@ static int read_claim(int fd, struct pool_claim *c)
     while (got + 1 < sizeof(line) && !memchr(line, '\n', got)) {
         if (poll(&p, 1, 5000) <= 0)
             return BURROW_ERR_TIMEOUT;
-        ssize_t n = read(fd, line + got, sizeof(line) - 1 - got);
+        ssize_t n = recv_part(fd, line + got, sizeof(line) - 1 - got, disk_fd);
         if (n <= 0)
             return BURROW_ERR_CLOSED;
         got += (size_t)n;
@@ -85,7 +110,27 @@ static int read_claim(int fd, struct pool_claim *c)
     if (!nl)
         return BURROW_ERR_TOO_LARGE;
     *nl = '\0';
-    return pool_claim_decode(line, c);
+    int r = pool_claim_decode(line, c);
+    /* A disk path needs its descriptor, and a descriptor needs a path. */
+    if (!r && (c->home_disk[0] != '\0') != (*disk_fd >= 0))
+        r = BURROW_ERR_INVALID;
+    return r;
+}
+
+/* Apply a claim to the paused VM: clock and TSC back, the home disk in. */
+static int apply_claim(struct fork_vm *f, int cfd, struct pool_claim *c, char *why, size_t whysz)
+{
+    int disk_fd = -1;
+    int r = read_claim(cfd, c, &disk_fd);
+    if (!r)
+        r = fork_vm_reset_time(f);
+    if (!r && disk_fd >= 0) {
+        r = fork_vm_attach_home_fd(f, disk_fd, c->home_disk, why, whysz);
+        disk_fd = -1; /* taken */
+    }
+    if (disk_fd >= 0)
+        close(disk_fd);
+    return r;
 }
 
 /*
@@ -94,17 +139,12 @@ static int read_claim(int fd, struct pool_claim *c)
  * *request_ns set; exits the process on SIGTERM.
  */
 static int pool_wait_claim(struct fork_vm *f, struct vm_record *rec, struct fork_config *fc,
-                           sigset_t *sigs, int report_fd, uint64_t *request_ns)
+                           sigset_t *sigs, int lfd, int report_fd, uint64_t *request_ns)
 {
-    int lfd;
-    int r = pool_listen(rec->dir, &lfd);
-    if (r)
-        vmm_fail(f, rec, report_fd, "ERR cannot listen for claims: %s\n", burrow_strerror(r));
+    int r;
     report(report_fd, "POOL %s %d\n", rec->id, (int)jail_host_pid());
     close(report_fd);
     struct timespec zero = {0, 0};
-    char marker[700];
-    snprintf(marker, sizeof(marker), "%s/claimed", rec->dir);
     for (;;) {
         if (sigtimedwait(sigs, NULL, &zero) > 0) {
             close(lfd);
@@ -120,12 +160,10 @@ static int pool_wait_claim(struct fork_vm *f, struct vm_record *rec, struct fork
             continue;
         struct pool_claim c;
         char why[512] = "";
-        if ((r = read_claim(cfd, &c)) == 0 && (r = fork_vm_reset_time(f)) == 0 && c.home_disk[0])
-            r = fork_vm_attach_home(f, c.home_disk, why, sizeof(why));
-        if (r) {
-            report(cfd, "ERR claim refused: %s\n", why[0] ? why : burrow_strerror(r));
+        if ((r = apply_claim(f, cfd, &c, why, sizeof(why)))) {
+            /* Still in the pool: the claimer removes its marker (we cannot, jailed). */
+            report(cfd, POOL_REFUSED ": %s\n", why[0] ? why : burrow_strerror(r));
             close(cfd);
-            unlink(marker); /* still in the pool */
             continue;
         }
         close(lfd);
@@ -231,19 +269,22 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
     if ((r = registry_publish(&rec)) || (r = fork_vm_create(&f, &fc, why, sizeof(why))))
         vmm_fail(&f, &rec, report_fd, "ERR %s\n", why[0] ? why : burrow_strerror(r));
     uint64_t request_ns = req->request_ns;
-    if (pooled) {
-        report_fd = pool_wait_claim(&f, &rec, &fc, &set, report_fd, &request_ns);
-        f.t.restored_ns = fork_now_ns();
-        snprintf(rec.state, sizeof(rec.state), "running");
-        rec.started = (uint64_t)time(NULL);
-        if ((r = registry_publish(&rec)))
-            vmm_fail(&f, &rec, report_fd, "ERR %s\n", burrow_strerror(r));
-    }
-    /* Confined once the VM, its memory, disk and sockets exist; before any guest code runs. */
+    int claim_fd = -1;
+    if (pooled && (r = pool_listen(rec.dir, &claim_fd)))
+        vmm_fail(&f, &rec, report_fd, "ERR cannot listen for claims: %s\n", burrow_strerror(r));
+    /*
+     * Confined once the VM, its memory, disk and sockets exist, before any
+     * guest code runs; a pooled VMM before it waits (its claimer passes the
+     * home disk as a descriptor and rewrites its record).
+     */
     enum sc_mode mode = sc_mode_effective(req->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE);
     if ((r = jail_enter_vm(rec.dir, rec.id, f.m.vm->ram_size, f.m.vm->nr_vcpus, mode, why,
                            sizeof(why))))
         vmm_fail(&f, &rec, report_fd, "ERR %s\n", why);
+    if (pooled) {
+        report_fd = pool_wait_claim(&f, &rec, &fc, &set, claim_fd, report_fd, &request_ns);
+        f.t.restored_ns = fork_now_ns();
+    }
     if ((r = fork_vm_start(&f)))
         vmm_fail(&f, &rec, report_fd, "ERR cannot start the VM: %s\n", burrow_strerror(r));
     r = control_port_wait_ready(&f.cp, 0, READY_TIMEOUT_MS);

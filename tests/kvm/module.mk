@@ -1,6 +1,7 @@
 # tests/kvm/: tier test-kvm (the real VMM on the host's KVM with the test
 # guest) and the boot benchmark. Needs /dev/kvm; fails saying so without it.
-KVMTEST_BINS := $(addprefix $(B)/tests/kvm/,pause_test bench_boot linux_start irqfd_test memfile_test)
+KVMTEST_BINS := $(addprefix $(B)/tests/kvm/,pause_test bench_boot linux_start irqfd_test memfile_test \
+	virtio_host)
 TEST_TIERS += test-kvm
 BENCHES += bench-boot
 

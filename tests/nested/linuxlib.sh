@@ -30,3 +30,46 @@ lx_kill_vms() {
 }
 # Where the VM of USER's fork keeps its files.
 lx_vm_dir() { grep -l "^user = $1\$" "$LX_RUN"/vm/*/meta 2>/dev/null | head -n 1 | xargs -r dirname; }
+
+# burrowd with the kvm backend on template "linux" (cases 32 and 34): its
+# config, log and port; lx_burrowd_start writes the config, starts it and
+# waits for the port; lx_burrowd_stop (an EXIT trap) stops it, its session
+# processes and every VM.
+LX_PORT=2222
+LX_BCFG=$LX/burrowd.ini
+LX_BLOG=$LX/burrowd.log
+LX_BPID=
+lx_burrowd_cfg() { # IDLE_SECONDS
+    printf '[ssh]\nlisten = 127.0.0.1\nport = %s\npassword_auth = no\n[vm]\nbackend = kvm\ntemplate = linux\npool_size = 0\nidle_timeout = %s\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
+        "$LX_PORT" "$1" "$LX" "$LX_RUN" >"$LX_BCFG"
+}
+lx_burrowd_start() {
+    lx_burrowd_cfg 600
+    : >"$LX_BLOG"
+    setsid "$NESTED_BUILD/bin/burrowd" -f -c "$LX_BCFG" >>"$LX_BLOG" 2>&1 </dev/null &
+    LX_BPID=$!
+    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$LX_PORT) 2>/dev/null && break; sleep 0.2; done
+    grep -q "vm backend: kvm" "$LX_BLOG" || fail "burrowd: no kvm backend: $(tail -n 5 "$LX_BLOG")"
+}
+lx_burrowd_stop() {
+    [ -n "$LX_BPID" ] && kill "$LX_BPID" 2>/dev/null
+    lx_kill_vms
+    local f p a
+    for f in /proc/[0-9]*/cmdline; do # session processes forked from burrowd (bash builtins only)
+        p=${f#/proc/}; p=${p%/cmdline}
+        mapfile -d '' a <"$f" 2>/dev/null || continue
+        [[ " ${a[*]} " == *" -c $LX_BCFG "* ]] && kill "$p" 2>/dev/null
+    done
+}
+# lx_ssh_opts KEY: the OpenSSH client options for burrowd with identity KEY
+# (sets the array SSHO).
+lx_ssh_opts() {
+    SSHO=(-p "$LX_PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
+        -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=20 -i "$1")
+}
+# lx_user_key NAME: a key pair NAME/NAME.pub in the cwd and a user NAME with it.
+lx_user_key() {
+    ssh-keygen -q -t ed25519 -N '' -C "$1" -f "$1" || fail "ssh-keygen"
+    "$ctl" -c "$LX_BCFG" user add "$1" --key-file "$1.pub" --disk-size 16M >/dev/null 2>err ||
+        fail "user add $1: $(cat err)"
+}

@@ -15,6 +15,10 @@ sec_session() {
         t_fail session-start "burrowd did not start: $(tail -n 5 "$T/log")"
         return
     fi
+    local mst=/proc/$BURROWD_PID/status
+    grep -q "^Seccomp:[[:space:]]*2" "$mst" && grep -q "^NoNewPrivs:[[:space:]]*1" "$mst" &&
+        t_ok "burrowd master: Seccomp 2 (its deny-list), NoNewPrivs 1, and it serves logins" ||
+        t_fail master-seccomp "$(grep -E 'Seccomp|NoNewPrivs' "$mst" | tr '\n' ' ')"
     e2e_ssh alice alice 'sleep 3' &
     local sshpid=$! pid="" p
     for _ in $(seq 80); do
@@ -43,6 +47,11 @@ sec_session() {
     fi
     wait $sshpid
     sec_stop
+    # The master's filter: the test trigger (ptrace) right after it loads kills burrowd.
+    timeout 30 env BURROW_TEST_FORBIDDEN_SYSCALL=master "$B/bin/burrowd" -c "$T/burrow.ini" >"$T/master.log" 2>&1
+    local mrc=$?
+    [ $mrc = 159 ] && t_ok "forbidden syscall in the master's deny-list: burrowd dies by SIGSYS" ||
+        t_fail master-sigsys "exit $mrc: $(tail -n 2 "$T/master.log")"
     for role in session-preauth session-postauth; do
         BURROW_TEST_FORBIDDEN_SYSCALL=$role e2e_start >/dev/null || { t_fail "$role" "burrowd did not start"; continue; }
         e2e_ssh alice alice true >/dev/null 2>&1

@@ -17,6 +17,18 @@
 #define TG_DEV_NOTIFY 0xd0000050ull /* virtio slot 0's QueueNotify register */
 #define TG_DEV_ROUNDS 10
 
+/* mode=blk: the sectors it writes, and the 8-byte words that fill them. */
+#define TG_BLK_FIRST 8
+#define TG_BLK_COUNT 256
+static inline unsigned long long tg_blk_word(unsigned long long seed, unsigned long long sector,
+                                             unsigned word)
+{
+    unsigned long long z = seed * 0x9e3779b97f4a7c15ull + sector * 512 + word * 8 + 1;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull; /* splitmix64's finaliser */
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
 #define TG_EXIT_OK        0
 #define TG_EXIT_FAIL      3    /* a check inside the guest failed */
 #define TG_EXIT_EXCEPTION 0x40 /* + vector: an unexpected CPU exception */

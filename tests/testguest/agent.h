@@ -7,23 +7,8 @@
 
 #include <stdint.h>
 
-static inline void outb(uint16_t port, uint8_t v)
-{
-    __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
-}
-static inline uint64_t rdtsc(void)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return ((uint64_t)hi << 32) | lo;
-}
-static inline void barrier(void)
-{
-    __asm__ volatile("mfence" ::: "memory");
-}
-
-/* Print "testguest: FAIL why" and leave through the debug exit port. */
-void tg_fail(const char *why) __attribute__((noreturn));
+#include "tests/testguest/console.h"
+#include "tests/testguest/cpu.h"
 
 /* A virtio_vsock_hdr as it sits in guest memory. */
 struct tgv_hdr {

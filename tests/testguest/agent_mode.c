@@ -30,9 +30,7 @@
 void tg_agent_main(unsigned cpus) __attribute__((noreturn));
 extern uint8_t tg_idt[];
 extern const uint8_t tg_tramp_start[], tg_tramp_end[];
-extern void tg_exc6(void);
-void tg_agent_ud(void), tg_agent_isr_deadline(void), tg_agent_isr_pending(void),
-    tg_agent_isr_virtio(void);
+void tg_agent_isr_deadline(void), tg_agent_isr_pending(void), tg_agent_isr_virtio(void);
 volatile uint64_t tg_agent_ticks, tg_agent_pending_hits, tg_agent_virtio_irqs;
 
 #define COM1             TG_COM1
@@ -44,35 +42,11 @@ volatile uint64_t tg_agent_ticks, tg_agent_pending_hits, tg_agent_virtio_irqs;
 #define TICK_SHORT       2000000ull    /* TSC cycles between ticks while checking */
 #define TICK_IDLE        1000000000ull /* ... while idle (virtio interrupts wake us) */
 #define VIRTIO_BASE      0xd0000000ul
-#define PRIV_MAGIC       0x57525542u
 #define MSR_TSC_DEADLINE 0x6e0
 #define MSR_KVM_CLOCK    0x4b564d01
 
 /* ---- the CPL0 stubs ---- */
 __asm__(".text\n"
-        ".globl tg_agent_ud\n"
-        "tg_agent_ud:\n"
-        "  cmp $0x57525542, %r11d\n"
-        "  jne tg_exc6\n"
-        "  cmp $1, %r10\n"
-        "  jne 1f\n"
-        "  wrmsr\n"
-        "  jmp 9f\n"
-        "1: cmp $2, %r10\n"
-        "  jne 2f\n"
-        "  mov %cr4, %r9\n"
-        "  or %rax, %r9\n"
-        "  mov %r9, %cr4\n"
-        "  jmp 9f\n"
-        "2: cmp $3, %r10\n"
-        "  jne 3f\n"
-        "  xsetbv\n"
-        "  jmp 9f\n"
-        "3: sti\n" /* op 4: idle until an interrupt (the sti shadow covers hlt) */
-        "  hlt\n"
-        "  cli\n"
-        "9: addq $2, (%rsp)\n"
-        "  iretq\n"
         ".globl tg_agent_isr_deadline\n"
         "tg_agent_isr_deadline:\n"
         "  lock incq tg_agent_ticks(%rip)\n"
@@ -99,27 +73,10 @@ __asm__(".text\n"
         "  iretq\n");
 
 /* ---- small helpers ---- */
-static void putx8(const uint8_t *p, unsigned n)
-{
-    static const char hex[] = "0123456789abcdef";
-    for (unsigned i = 0; i < n; i++) {
-        outb(COM1, (uint8_t)hex[p[i] >> 4]);
-        outb(COM1, (uint8_t)hex[p[i] & 15]);
-    }
-}
 static void putstr(struct proto_str s)
 {
     for (uint32_t i = 0; i < s.len; i++)
         outb(COM1, (uint8_t)s.p[i]);
-}
-void tg_fail(const char *why)
-{
-    tg_puts("testguest: FAIL ");
-    tg_puts(why);
-    tg_puts("\n");
-    outb(DEBUG_EXIT, TG_EXIT_FAIL);
-    for (;;)
-        ;
 }
 static void lapic_write(uint32_t reg, uint32_t v)
 {
@@ -129,18 +86,9 @@ static uint32_t lapic_read(uint32_t reg)
 {
     return *(volatile uint32_t *)(LAPIC + reg);
 }
-static void priv(uint64_t op, uint32_t ecx, uint64_t val)
-{
-    register uint64_t r10 __asm__("r10") = op;
-    register uint64_t r11 __asm__("r11") = PRIV_MAGIC;
-    __asm__ volatile("ud2"
-                     :
-                     : "a"((uint32_t)val), "d"((uint32_t)(val >> 32)), "c"(ecx), "r"(r10), "r"(r11)
-                     : "r9", "memory");
-}
 static void wrmsr(uint32_t msr, uint64_t v)
 {
-    priv(1, msr, v);
+    tg_priv(TG_PRIV_WRMSR, msr, v);
 }
 static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
@@ -148,16 +96,6 @@ static void cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
                      : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
                      : "a"(leaf), "c"(sub));
 }
-static void idt_set(unsigned vec, void (*fn)(void))
-{
-    uint64_t a = (uint64_t)(uintptr_t)fn;
-    uint8_t *e = tg_idt + vec * 16;
-    uint64_t lo = (a & 0xffff) | (0x08ull << 16) | (0x8eull << 40) | ((a >> 16 & 0xffff) << 48);
-    uint64_t hi = a >> 32;
-    memcpy(e, &lo, 8);
-    memcpy(e + 8, &hi, 8);
-}
-
 /* ---- the state a shallow restore would lose ---- */
 struct pvclock {
     volatile uint32_t version, pad0;
@@ -258,14 +196,14 @@ static void template_state(void)
     if (!(r[2] & (1u << 24)))
         tg_fail("no TSC-deadline timer");
     have_avx = (r[2] & (1u << 28)) && (r[2] & (1u << 26));
-    idt_set(6, tg_agent_ud);
-    idt_set(DEADLINE_VECTOR, tg_agent_isr_deadline);
-    idt_set(PENDING_VECTOR, tg_agent_isr_pending);
-    idt_set(VIRTIO_VECTOR, tg_agent_isr_virtio);
+    tg_priv_install();
+    tg_idt_set(DEADLINE_VECTOR, tg_agent_isr_deadline);
+    tg_idt_set(PENDING_VECTOR, tg_agent_isr_pending);
+    tg_idt_set(VIRTIO_VECTOR, tg_agent_isr_virtio);
     /* SSE (and AVX) state with a known value in xmm5/ymm5. */
-    priv(2, 0, (1u << 9) | (1u << 10) | (have_avx ? (1u << 18) : 0));
+    tg_priv(TG_PRIV_CR4_OR, 0, (1u << 9) | (1u << 10) | (have_avx ? (1u << 18) : 0));
     if (have_avx) {
-        priv(3, 0, 7); /* XCR0 = x87 | SSE | AVX */
+        tg_priv(TG_PRIV_XSETBV, 0, 7); /* XCR0 = x87 | SSE | AVX */
         __asm__ volatile("vmovdqu %0, %%ymm5" : : "m"(ymm_pattern));
     } else {
         __asm__ volatile("movdqu %0, %%xmm5" : : "m"(*(const uint8_t(*)[16])ymm_pattern));
@@ -419,10 +357,10 @@ static void on_identity(struct conn *c, const struct proto_frame *f)
     tg_puts(" disk=");
     tg_putu(id.flags & PROTO_ID_F_HOME_DISK ? 1 : 0);
     tg_puts(" entropy=");
-    putx8(id.entropy, 16);
+    tg_puthex(id.entropy, 16);
     /* What this VM's memory held before: the template's, never another fork's. */
     tg_puts(" previous=");
-    putx8(last_entropy, 16);
+    tg_puthex(last_entropy, 16);
     tg_puts("\n");
     memcpy(last_entropy, id.entropy, 16);
     tgs_identity(id.user, id.hostname);
@@ -612,6 +550,6 @@ void tg_agent_main(unsigned cpus)
             tg_fail("XMM/YMM register changed");
         /* Nothing new: sleep until a virtio or timer interrupt (no busy host CPU when idle). */
         if (tgv_quiet_since(mark) && ready_sent)
-            priv(4, 0, 0);
+            tg_priv(TG_PRIV_IDLE, 0, 0);
     }
 }

@@ -5,7 +5,10 @@
  *   smp         start the APs (INIT/SIPI), print each AP's own APIC ID
  *   timer       take LAPIC timer interrupts, print the count
  *   spin        count forever in the mailbox (host pause/resume tests)
- *   echo        read a line from the UART, print it back
+ *   echo        with a virtio-vsock device: echo server on vsock port 1024
+ *               (vsock_mode.c); without: read a line from the UART, print it back
+ *   blk         write a pattern to virtio-blk sectors, FLUSH, report, idle (dev_modes.c)
+ *   rng         read two buffers from virtio-rng, print them in hex, exit 0
  *   highmem     write/read RAM above 4 GiB found in the e820 map
  *   irqfd       MMIO notify -> host ioeventfd -> irqfd -> IOAPIC interrupt, 10 rounds
  *   exit:N      exit with status N
@@ -17,6 +20,8 @@
 
 #include "tests/testguest/abi.h"
 #include "tests/testguest/console.h"
+#include "tests/testguest/cpu.h"
+#include "tests/testguest/virtio.h"
 
 #define COM1            TG_COM1
 #define DEBUG_EXIT      0xf4
@@ -33,7 +38,10 @@ extern void tg_exc0(void), tg_exc1(void), tg_exc2(void), tg_exc3(void), tg_exc4(
     tg_exc17(void), tg_exc18(void), tg_exc19(void);
 extern const uint8_t tg_tramp_start[], tg_tramp_end[];
 
-void tg_agent_main(unsigned cpus) __attribute__((noreturn)); /* agent_mode.c */
+void tg_agent_main(unsigned cpus) __attribute__((noreturn));       /* agent_mode.c */
+void tg_vsock_main(const char *cmdline) __attribute__((noreturn)); /* vsock_mode.c */
+void tg_blk_main(const char *cmdline) __attribute__((noreturn));   /* dev_modes.c */
+void tg_rng_main(void) __attribute__((noreturn));                  /* dev_modes.c */
 
 static struct tg_mailbox *const mb = (struct tg_mailbox *)TG_MAILBOX;
 /* entry.S addresses these fields by offset (MB_*). */
@@ -42,25 +50,6 @@ _Static_assert(offsetof(struct tg_mailbox, dev_irqs) == 16, "MB_DEV_IRQS");
 _Static_assert(offsetof(struct tg_mailbox, ap_started) == 24, "MB_AP_STARTED");
 _Static_assert(offsetof(struct tg_mailbox, ap_apic_id) == 28, "MB_AP_IDS");
 _Static_assert(offsetof(struct tg_mailbox, ap_cpuid_id) == 28 + 64 * 4, "MB_AP_CPUID_IDS");
-
-static inline void outb(uint16_t port, uint8_t v)
-{
-    __asm__ volatile("outb %0, %1" : : "a"(v), "Nd"(port));
-}
-
-static inline uint8_t inb(uint16_t port)
-{
-    uint8_t v;
-    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
-
-static inline uint64_t rdtsc(void)
-{
-    uint32_t lo, hi;
-    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
-    return ((uint64_t)hi << 32) | lo;
-}
 
 static void lapic_write(uint32_t reg, uint32_t v)
 {
@@ -90,6 +79,16 @@ void tg_putu(uint64_t v)
     tg_puts(b + i);
 }
 
+void tg_puthex(const void *p, unsigned n)
+{
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *b = p;
+    for (unsigned i = 0; i < n; i++) {
+        outb(COM1, (uint8_t)hex[b[i] >> 4]);
+        outb(COM1, (uint8_t)hex[b[i] & 15]);
+    }
+}
+
 static void __attribute__((noreturn)) guest_exit(uint8_t code)
 {
     outb(DEBUG_EXIT, code);
@@ -97,7 +96,7 @@ static void __attribute__((noreturn)) guest_exit(uint8_t code)
         ;
 }
 
-static void __attribute__((noreturn)) fail(const char *why)
+void tg_fail(const char *why)
 {
     tg_puts("testguest: FAIL ");
     tg_puts(why);
@@ -105,13 +104,12 @@ static void __attribute__((noreturn)) fail(const char *why)
     guest_exit(TG_EXIT_FAIL);
 }
 
-static void idt_set(unsigned vec, void (*fn)(void), unsigned dpl)
+void tg_idt_set(unsigned vec, void (*fn)(void))
 {
     uint64_t a = (uint64_t)(uintptr_t)fn;
     uint8_t *e = tg_idt + vec * 16;
     /* 64-bit interrupt gate: offset, selector 0x08, type 0xE, present */
-    uint64_t lo = (a & 0xffff) | (0x08ull << 16) | ((uint64_t)(0x8e | (dpl << 5)) << 40) |
-                  ((a >> 16 & 0xffff) << 48);
+    uint64_t lo = (a & 0xffff) | (0x08ull << 16) | (0x8eull << 40) | ((a >> 16 & 0xffff) << 48);
     uint64_t hi = a >> 32;
     __builtin_memcpy(e, &lo, 8);
     __builtin_memcpy(e + 8, &hi, 8);
@@ -124,10 +122,10 @@ static void idt_init(void)
                                           tg_exc10, tg_exc11, tg_exc12, tg_exc13, tg_exc14,
                                           tg_exc15, tg_exc16, tg_exc17, tg_exc18, tg_exc19};
     for (unsigned i = 0; i < 20; i++)
-        idt_set(i, exc[i], 0);
-    idt_set(TIMER_VECTOR, tg_isr_timer, 0);
-    idt_set(SPURIOUS_VECTOR, tg_isr_spurious, 0);
-    idt_set(TG_DEV_VECTOR, tg_isr_dev, 0);
+        tg_idt_set(i, exc[i]);
+    tg_idt_set(TIMER_VECTOR, tg_isr_timer);
+    tg_idt_set(SPURIOUS_VECTOR, tg_isr_spurious);
+    tg_idt_set(TG_DEV_VECTOR, tg_isr_dev);
 }
 
 /* ---- command line ---- */
@@ -139,8 +137,7 @@ static const char *cmdline_of(const uint8_t *zp)
     return p ? (const char *)(uintptr_t)p : "";
 }
 
-/* Value of key=... in the command line, copied to out. */
-static int cmdline_get(const char *cl, const char *key, char *out, size_t outsz)
+int tg_cmdline_get(const char *cl, const char *key, char *out, size_t outsz)
 {
     size_t kl = 0;
     while (key[kl])
@@ -181,7 +178,7 @@ static unsigned madt_cpus(const uint8_t *zp)
     uint64_t rsdp;
     __builtin_memcpy(&rsdp, zp + 0x70, 8);
     if (!rsdp)
-        fail("no RSDP in the zero page");
+        tg_fail("no RSDP in the zero page");
     const uint8_t *r = (const uint8_t *)(uintptr_t)rsdp;
     uint64_t xsdt;
     __builtin_memcpy(&xsdt, r + 24, 8);
@@ -202,7 +199,7 @@ static unsigned madt_cpus(const uint8_t *zp)
                 n++;
         return n;
     }
-    fail("no MADT");
+    tg_fail("no MADT");
 }
 
 /* ---- modes ---- */
@@ -240,7 +237,7 @@ static void __attribute__((noreturn)) mode_smp(const uint8_t *zp)
     for (volatile int i = 0; i < 1000000; i++) /* let the last AP store its ID */
         ;
     if (mb->ap_started != n - 1)
-        fail("not every AP started");
+        tg_fail("not every AP started");
     for (unsigned i = 0; i < n - 1; i++) {
         tg_puts("testguest: ap apic_id=");
         tg_putu(mb->ap_apic_id[i]);
@@ -268,7 +265,7 @@ static void __attribute__((noreturn)) mode_timer(void)
         ;
     lapic_write(0x320, 1u << 16); /* mask the timer */
     if (mb->ticks < 10)
-        fail("timer interrupts did not arrive");
+        tg_fail("timer interrupts did not arrive");
     tg_puts("testguest: timer ticks=");
     tg_putu(mb->ticks);
     tg_puts("\ntestguest: ok\n");
@@ -295,7 +292,7 @@ static void __attribute__((noreturn)) mode_echo(void)
     while (n + 1 < sizeof(line)) {
         if (!(inb(COM1 + 5) & 1)) {
             if (rdtsc() - t0 > 30000000000ull)
-                fail("no serial input");
+                tg_fail("no serial input");
             continue;
         }
         char c = (char)inb(COM1);
@@ -329,7 +326,7 @@ static void __attribute__((noreturn)) mode_irqfd(void)
         uint64_t t0 = rdtsc();
         while (mb->dev_irqs < i)
             if (rdtsc() - t0 > 30000000000ull)
-                fail("no interrupt back from the host");
+                tg_fail("no interrupt back from the host");
     }
     tg_puts("testguest: irqfd rounds=");
     tg_putu(mb->dev_irqs);
@@ -357,9 +354,9 @@ static void __attribute__((noreturn)) mode_highmem(const uint8_t *zp)
             base = a, size = l;
     }
     if (!base)
-        fail("no RAM above 4 GiB in the e820 map");
+        tg_fail("no RAM above 4 GiB in the e820 map");
     if (base != (4ull << 30))
-        fail("RAM above 4 GiB does not start at 4 GiB");
+        tg_fail("RAM above 4 GiB does not start at 4 GiB");
     uint64_t *pd = (uint64_t *)0x3000ul, *pdpt = (uint64_t *)0xa000ul;
     for (uint64_t i = 0; i < 512; i++)
         pd[i] = (base + (i << 21)) | 0x87; /* P, W, U, 2 MiB */
@@ -370,7 +367,7 @@ static void __attribute__((noreturn)) mode_highmem(const uint8_t *zp)
     *lo = 0x4249474d454d4c4full;
     *hi = ~0x4249474d454d4c4full;
     if (*lo != 0x4249474d454d4c4full || *hi != ~0x4249474d454d4c4full)
-        fail("RAM above 4 GiB does not hold data");
+        tg_fail("RAM above 4 GiB does not hold data");
     tg_puts("testguest: highmem base=");
     tg_putu(base >> 20);
     tg_puts("MiB size=");
@@ -392,7 +389,7 @@ void tg_main(const uint8_t *zp)
     idt_init();
     const char *cl = cmdline_of(zp);
     char mode[32] = "ok";
-    cmdline_get(cl, "testguest.mode", mode, sizeof(mode));
+    tg_cmdline_get(cl, "testguest.mode", mode, sizeof(mode));
     if (streq(mode, "ok")) {
         tg_puts("testguest: ok\n");
         guest_exit(TG_EXIT_OK);
@@ -403,8 +400,15 @@ void tg_main(const uint8_t *zp)
         mode_timer();
     if (streq(mode, "spin"))
         mode_spin();
+    struct tg_vdev vsock;
+    if (streq(mode, "echo") && tg_vdev_find(TG_VIRTIO_ID_VSOCK, &vsock))
+        tg_vsock_main(cl);
     if (streq(mode, "echo"))
         mode_echo();
+    if (streq(mode, "blk"))
+        tg_blk_main(cl);
+    if (streq(mode, "rng"))
+        tg_rng_main();
     if (streq(mode, "irqfd"))
         mode_irqfd();
     if (streq(mode, "highmem"))
@@ -423,5 +427,5 @@ void tg_main(const uint8_t *zp)
             tg_idt[i] = 0;
         __asm__ volatile("ud2");
     }
-    fail("unknown testguest.mode");
+    tg_fail("unknown testguest.mode");
 }

@@ -3,13 +3,15 @@
 TESTGUEST := $(B)/tests/testguest
 TESTGUEST_SRCS := tests/testguest/entry.S tests/testguest/main.c tests/testguest/agent_mode.c \
 	tests/testguest/agent_session.c tests/testguest/agent_vq.c tests/testguest/tg_libc.c \
+	tests/testguest/cpu.c tests/testguest/virtio.c tests/testguest/vsock_mode.c tests/testguest/dev_modes.c \
 	common/buf.c common/proto.c
 TESTGUEST_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -g -I. -ffreestanding -fno-pic \
 	-fno-pie -mno-red-zone -mgeneral-regs-only -fno-stack-protector -fno-builtin \
 	-fno-asynchronous-unwind-tables -mcmodel=small
 ALL_TARGETS += $(TESTGUEST)
 
-$(TESTGUEST): $(TESTGUEST_SRCS) common/buf.h common/proto.h tests/testguest/abi.h tests/testguest/agent.h tests/testguest/console.h tests/testguest/testguest.ld
+$(TESTGUEST): $(TESTGUEST_SRCS) common/buf.h common/proto.h tests/testguest/abi.h tests/testguest/agent.h tests/testguest/console.h \
+	tests/testguest/cpu.h tests/testguest/virtio.h tests/testguest/testguest.ld
 	@mkdir -p $(@D)
 	$(CC) $(TESTGUEST_CFLAGS) -nostdlib -static -no-pie -Wl,-T,tests/testguest/testguest.ld \
 		-Wl,--build-id=none -Wa,--noexecstack -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments -o $@ $(TESTGUEST_SRCS)

@@ -200,8 +200,8 @@ static int drop_privileges(const struct jail_config *c, char *why, size_t whysz)
     /* The bounding set needs CAP_SETPCAP to shrink: before the uid change. */
     for (int cap = 0; cap <= 63; cap++) {
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
-            return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "drop capability %d from the bounding set",
-                       cap);
+            return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM,
+                              "drop capability %d from the bounding set", cap);
     }
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
         return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "clear ambient capabilities");

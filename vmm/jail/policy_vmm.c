@@ -161,9 +161,9 @@ static const struct sc_table vcpu_tables[] = {SC_TABLE(vmm_base), SC_TABLE(vmm_v
 static const struct sc_table event_tables[] = {SC_TABLE(vmm_base), SC_TABLE(vmm_sockets),
                                                SC_TABLE(vmm_event_ioctls)};
 
-const struct sc_policy vmm_policy_process = {"vmm", process_tables, 5};
-const struct sc_policy vmm_policy_vcpu = {"vmm-vcpu", vcpu_tables, 2};
-const struct sc_policy vmm_policy_event = {"vmm-event", event_tables, 3};
+const struct sc_policy vmm_policy_process = {"vmm", process_tables, 5, false};
+const struct sc_policy vmm_policy_vcpu = {"vmm-vcpu", vcpu_tables, 2, false};
+const struct sc_policy vmm_policy_event = {"vmm-event", event_tables, 3, false};
 
 /* -1: no policy (unconfined VMM); else the mode the role filters use. */
 static atomic_int armed_mode = -1;

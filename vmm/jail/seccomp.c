@@ -40,9 +40,10 @@ size_t sc_policy_rules(const struct sc_policy *p)
     return n;
 }
 
-static int add_rule(scmp_filter_ctx ctx, const struct sc_rule *r)
+/* hit: what a listed call without an errno does (allow, or kill/log in a deny-list). */
+static int add_rule(scmp_filter_ctx ctx, const struct sc_rule *r, uint32_t hit)
 {
-    uint32_t action = r->err ? SCMP_ACT_ERRNO((uint32_t)r->err) : SCMP_ACT_ALLOW;
+    uint32_t action = r->err ? SCMP_ACT_ERRNO((uint32_t)r->err) : hit;
     struct scmp_arg_cmp cmp;
     switch (r->op) {
     case SC_ANY:
@@ -71,7 +72,9 @@ static int add_rule(scmp_filter_ctx ctx, const struct sc_rule *r)
 
 int sc_install(const struct sc_policy *p, enum sc_mode mode, unsigned flags)
 {
-    uint32_t def = mode == SC_MODE_LOG ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS;
+    uint32_t refuse = mode == SC_MODE_LOG ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS;
+    uint32_t def = p->default_allow ? SCMP_ACT_ALLOW : refuse;
+    uint32_t hit = p->default_allow ? refuse : SCMP_ACT_ALLOW;
     if (seccomp_api_get() < 3) {
         log_error("seccomp: libseccomp/kernel API level %u lacks KILL_PROCESS and LOG",
                   seccomp_api_get());
@@ -93,7 +96,7 @@ int sc_install(const struct sc_policy *p, enum sc_mode mode, unsigned flags)
     for (size_t t = 0; t < p->nr_tables; t++) {
         for (size_t i = 0; i < p->tables[t].n; i++) {
             const struct sc_rule *r = &p->tables[t].rules[i];
-            int e = add_rule(ctx, r);
+            int e = add_rule(ctx, r, hit);
             if (e != 0) {
                 log_error("seccomp %s: rule for syscall %d (%s) rejected: %s", p->name, r->nr,
                           r->why, strerror(-e));

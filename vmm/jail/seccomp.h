@@ -18,6 +18,7 @@
 #ifndef BURROW_VMM_JAIL_SECCOMP_H
 #define BURROW_VMM_JAIL_SECCOMP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,6 +57,12 @@ struct sc_rule {
         .nr = SCMP_SYS(name), .arg = a, .op = o, .value = (uint64_t)(v), .err = e, .why = why_     \
     }
 
+/* In a deny-list policy (default_allow): the call kills the process (logged in log mode). */
+#define SC_REFUSE(name, why_)                                                                      \
+    {                                                                                              \
+        .nr = SCMP_SYS(name), .op = SC_ANY, .why = why_                                            \
+    }
+
 /* One table; a policy is a NULL-terminated list of tables (shared parts + role parts). */
 struct sc_table {
     const struct sc_rule *rules;
@@ -70,6 +77,11 @@ struct sc_policy {
     const char *name; /* "vmm", "vcpu", "session-preauth", ... (logs, test trigger) */
     const struct sc_table *tables;
     size_t nr_tables;
+    /*
+     * A deny-list (burrowd's master): anything not listed proceeds, and a
+     * listed call (err 0) kills the process, or is logged in log mode.
+     */
+    bool default_allow;
 };
 
 enum sc_mode { SC_MODE_ENFORCE = 0, SC_MODE_LOG = 1 };

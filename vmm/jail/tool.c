@@ -105,7 +105,7 @@ static const struct sc_rule tool_rules[] = {
     SC_DENY(socket, EACCES, "no network, not even syslog"),
 };
 static const struct sc_table tool_tables[] = {SC_TABLE(tool_rules)};
-const struct sc_policy jail_tool_policy = {"e2fsprogs", tool_tables, 1};
+const struct sc_policy jail_tool_policy = {"e2fsprogs", tool_tables, 1, false};
 
 int jail_tool_own(int fd, struct jail_tool_owner *saved)
 {

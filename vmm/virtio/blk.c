@@ -96,10 +96,21 @@ int virtio_blk_attach(struct virtio_blk *b, const char *path, bool read_only)
         return BURROW_ERR_EXISTS;
     if ((r = blk_image_open_locked(path, read_only || b->ro_feature, &fd)))
         return r;
+    return virtio_blk_attach_fd(b, fd, read_only);
+}
+
+int virtio_blk_attach_fd(struct virtio_blk *b, int fd, bool read_only)
+{
     struct stat st;
-    if (fstat(fd, &st)) {
+    int acc = fcntl(fd, F_GETFL);
+    if (fstat(fd, &st) || acc < 0) {
         close(fd);
         return BURROW_ERR_SYSTEM;
+    }
+    /* A writable medium needs a writable descriptor: the fd may come from another process. */
+    if (!S_ISREG(st.st_mode) || (!(read_only || b->ro_feature) && (acc & O_ACCMODE) != O_RDWR)) {
+        close(fd);
+        return BURROW_ERR_INVALID;
     }
     pthread_mutex_lock(&b->lock);
     if (b->fd >= 0) {

@@ -67,6 +67,14 @@ void virtio_blk_destroy(struct virtio_blk *b);
  */
 __attribute__((warn_unused_result)) int virtio_blk_attach(struct virtio_blk *b, const char *path,
                                                           bool read_only);
+/*
+ * The same for an image the caller opened and OFD-locked (blk_image_open_locked),
+ * possibly in another process (a pool claim passes it over a unix socket).
+ * Takes ownership of fd, also on failure; BURROW_ERR_INVALID if it is not a
+ * regular file or not writable for a writable medium.
+ */
+__attribute__((warn_unused_result)) int virtio_blk_attach_fd(struct virtio_blk *b, int fd,
+                                                             bool read_only);
 /* Drop the medium (and its lock); capacity becomes 0, config interrupt. */
 void virtio_blk_detach(struct virtio_blk *b);
 uint64_t virtio_blk_capacity(struct virtio_blk *b);

@@ -8,7 +8,8 @@
 # writes a file there; /dev/urandom output differs between all forks; the
 # guest's wall clock is within 2 s of L1's; a process started in fork 1 is
 # invisible in fork 2; each idle fork's private memory (smaps_rollup) is
-# reported and below the guest's size. Prints fork->READY times.
+# reported and below the guest's size. Prints fork->READY times and the
+# private memory of one idle fork alone and the mean of 10 idle forks.
 . "$NESTED_REPO/tests/nested/caselib.sh"
 . "$NESTED_REPO/tests/nested/linuxlib.sh"
 [ -x "$vm_exec" ] || fail "$vm_exec is not built"
@@ -19,9 +20,21 @@ for i in $(seq $N); do
     c user add "lx$i" --uid $((10000 + i)) --disk-size 16M >/dev/null 2>user.err ||
         fail "user add lx$i: $(cat user.err)"
 done
+# private_kib FILTER: the mean private memory (KiB) of the idle forks in
+# `vm list --json` whose user matches the python expression FILTER (on u).
+private_kib() {
+    c vm list --json >list.json || return 1
+    python3 - list.json "$1" <<'PY'
+import json, sys
+vms = [v for v in json.load(open(sys.argv[1])) if eval(sys.argv[2], {"u": v["user"]})]
+print("%d %d" % (len(vms), sum(v["private_kib"] for v in vms) // max(len(vms), 1)))
+PY
+}
 for i in $(seq $N); do
     out=$(c vm fork --user "lx$i" 2>&1) || fail "vm fork --user lx$i: $out"
     echo "fork lx$i: $out" | tee -a forks.log
+    # the first fork alone, idle after READY: its private memory
+    [ $i = 1 ] && { sleep 1; alone=$(private_kib 'u == "lx1"'); }
 done
 rands="" fails=""
 for i in $(seq $N); do
@@ -71,19 +84,31 @@ sys.exit(0 if ok else 1)
 PY
 # Fork->READY against a cold boot of the same template (case 30 measured it):
 # forks without a user (no home disk), as the template itself booted.
-out=$(c vm fork --count 3 2>&1) || fails+=" vm-fork-count-3"
+out=$(c vm fork --count 5 2>&1) || fails+=" vm-fork-count-5"
 echo "$out"
 cold=$(cat "$LX/cold-ready-ms" 2>/dev/null)
 readys=$(echo "$out" | sed -n 's/.* ready \([0-9.]*\) ms.*/\1/p' | sort -n)
 disk=$(grep -h "^fork lx" "$NESTED_SCRATCH/forks.log" | sed -n 's/.* ready \([0-9.]*\) ms.*/\1/p' | sort -n)
 if [ -n "$cold" ] && [ -n "$readys" ]; then
-    p50=$(echo "$readys" | sed -n 2p)
+    p50=$(echo "$readys" | sed -n 3p)
     d50=$(echo "$disk" | sed -n 3p)
     echo "linux-bench: cold boot of the template to READY   ${cold} ms   1.00x"
-    awk -v c="$cold" -v f="$p50" 'BEGIN { printf "linux-bench: fork to READY, no disk (p50 of 3)  %.0f ms   %.4fx\n", f, f / c }'
+    awk -v c="$cold" -v f="$p50" 'BEGIN { printf "linux-bench: fork to READY, no disk (p50 of 5)  %.0f ms   %.4fx\n", f, f / c }'
     awk -v c="$cold" -v f="$d50" 'BEGIN { printf "linux-bench: fork to READY, home disk (p50 of 5) %.0f ms   %.4fx\n", f, f / c }'
 else
     fails+=" bench(cold='$cold' forks='$readys')"
+fi
+# Private memory per idle fork: the first fork alone against the mean of
+# all 10 (5 with a home disk and a finished session, 5 without).
+sleep 1
+ten=$(private_kib 'True')
+read -r n1 k1 <<<"$alone"
+read -r n10 k10 <<<"$ten"
+if [ "$n1" = 1 ] && [ "$n10" = 10 ] && [ "$k1" -gt 0 ] && [ "$k10" -gt 0 ]; then
+    echo "linux-bench: private memory per idle fork, 1 fork     ${k1} KiB   1.00x"
+    awk -v a="$k1" -v b="$k10" 'BEGIN { printf "linux-bench: private memory per idle fork, 10 forks    %d KiB   %.2fx\n", b, b / a }'
+else
+    fails+=" private-memory(1: '$alone', 10: '$ten')"
 fi
 [ -z "$fails" ] || fail "checks failed:$fails"
 echo "5 Linux forks READY: user, uid, hostname, home disk, distinct urandom, clock, process isolation"

@@ -11,34 +11,11 @@
 . "$NESTED_REPO/tests/nested/linuxlib.sh"
 [ -L "$LX/state/templates/linux" ] || fail "no template from case 30 (30-linux-template failed?)"
 command -v ssh >/dev/null && command -v sftp >/dev/null || fail "the OpenSSH client is not installed"
-port=2222
-log=$LX/burrowd.log
-cfg=$LX/burrowd.ini
-write_cfg() { # IDLE_SECONDS
-    printf '[ssh]\nlisten = 127.0.0.1\nport = %s\npassword_auth = no\n[vm]\nbackend = kvm\ntemplate = linux\npool_size = 0\nidle_timeout = %s\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
-        "$port" "$1" "$LX" "$LX_RUN" >"$cfg"
-}
-bpid=
-cleanup() {
-    [ -n "$bpid" ] && kill "$bpid" 2>/dev/null
-    lx_kill_vms
-    local f p a
-    for f in /proc/[0-9]*/cmdline; do # session processes forked from burrowd (bash builtins only)
-        p=${f#/proc/}; p=${p%/cmdline}
-        mapfile -d '' a <"$f" 2>/dev/null || continue
-        [[ " ${a[*]} " == *" -c $cfg "* ]] && kill "$p" 2>/dev/null
-    done
-}
-trap cleanup EXIT
-write_cfg 600
-ssh-keygen -q -t ed25519 -N '' -C sam -f sam || fail "ssh-keygen"
-"$ctl" -c "$cfg" user add sam --key-file sam.pub --disk-size 16M >/dev/null 2>err || fail "user add sam: $(cat err)"
-setsid "$NESTED_BUILD/bin/burrowd" -f -c "$cfg" >>"$log" 2>&1 </dev/null &
-bpid=$!
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.2; done
-grep -q "vm backend: kvm" "$log" || fail "burrowd: no kvm backend: $(tail -n 5 "$log")"
-SSHO=(-p "$port" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
-    -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=20 -i sam)
+trap lx_burrowd_stop EXIT
+lx_burrowd_start
+lx_user_key sam
+lx_ssh_opts sam
+log=$LX_BLOG bpid=$LX_BPID
 s() { timeout 60 ssh "${SSHO[@]}" sam@127.0.0.1 "$@"; }
 vmid() { sed -n 's/^id = //p' "$(lx_vm_dir sam)/meta" 2>/dev/null; }
 fails=""
@@ -67,11 +44,11 @@ out=$(s 'echo kept-1 >~/note; sync; sha256sum data.scp data.sftp' 2>&1)
 # logout and back: same VM, the file is there
 [ "$(s 'cat ~/note')" = kept-1 ] && [ "$(vmid)" = "$id1" ] || fails+=" note-after-logout"
 # idle reap: the agent syncs and unmounts, the VM ends; the next login forks a new one
-write_cfg 2; kill -HUP "$bpid"
+lx_burrowd_cfg 2; kill -HUP "$bpid"
 for _ in $(seq 150); do grep -q "vm $id1: stopped" "$log" && break; sleep 0.2; done
 grep -q "vm $id1: stopped" "$log" || fails+=" idle-reap($(grep "$id1" "$log" | tail -n 2 | tr '\n' ' '))"
 grep -q "vm $id1: agent synced and unmounted the home disk" "$log" || fails+=" no-shutdown-answer"
-write_cfg 600; kill -HUP "$bpid"; sleep 0.5
+lx_burrowd_cfg 600; kill -HUP "$bpid"; sleep 0.5
 t0=$(now); out=$(s 'cat ~/note; echo kept-2 >>~/note; sync' 2>&1)
 echo "login after the idle reap (new VM): $(ms_since "$t0") ms: $out"
 id2=$(vmid)
@@ -84,7 +61,7 @@ grep -q "vm $id2: died unexpectedly" "$log" || fails+=" sigkill-not-noticed"
 out=$(s 'cat ~/note' 2>&1 | tr '\n' ' '); id3=$(vmid)
 [ "$out" = "kept-1 kept-2 " ] && [ -n "$id3" ] && [ "$id3" != "$id2" ] || fails+=" after-sigkill(id $id2->$id3: $out)"
 # Stop it through burrowd (SHUTDOWN: sync, unmount), then the image is clean.
-"$ctl" -c "$cfg" vm kill "$id3" >/dev/null 2>err || fails+=" vm-kill($(cat err))"
+"$ctl" -c "$LX_BCFG" vm kill "$id3" >/dev/null 2>err || fails+=" vm-kill($(cat err))"
 for _ in $(seq 50); do grep -q "vm $id3: stopped" "$log" && break; sleep 0.2; done
 img=$LX/state/users/sam/home.img
 e2fsck -fn "$img" >fsck.log 2>&1 || fails+=" e2fsck($(tail -n 2 fsck.log | tr '\n' ' '))"

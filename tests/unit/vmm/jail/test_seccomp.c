@@ -52,7 +52,7 @@ static const struct sc_rule mini[] = {
     SC_ALLOW(close, "close"),
 };
 static const struct sc_table mini_tables[] = {SC_TABLE(mini)};
-static const struct sc_policy mini_policy = {"test-mini", mini_tables, 1};
+static const struct sc_policy mini_policy = {"test-mini", mini_tables, 1, false};
 
 enum probe { P_ALLOWED, P_OPENAT, P_MMAP_RW, P_MMAP_EXEC, P_UNIX, P_INET, P_FORBIDDEN, P_TRIGGER };
 
@@ -158,14 +158,57 @@ static void test_mode_parse_and_env(void **state)
     unsetenv("BURROW_SECCOMP_LOG");
 }
 
+/*
+ * The master's deny-list: what burrowd and its children do (fork, exec,
+ * sockets, unshare) proceeds; a listed call (ptrace) kills with SIGSYS, in
+ * every thread (TSYNC) and in a child forked after the filter.
+ */
+static void test_master_denylist(void **state)
+{
+    (void)state;
+    SKIP_UNDER_SANITIZER();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (sc_install(&master_policy, SC_MODE_ENFORCE, SC_FLAG_TSYNC | SC_FLAG_QUIET) != 0)
+            raw_exit(10);
+        int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        pid_t c = fork();
+        if (fd < 0 || c < 0)
+            raw_exit(11);
+        if (c == 0) {
+            execl("/bin/true", "true", (char *)NULL);
+            raw_exit(12);
+        }
+        int st;
+        if (waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+            raw_exit(13);
+        c = fork();
+        if (c == 0) {
+            syscall(SYS_ptrace, 0 /* PTRACE_TRACEME */, 0, 0, 0);
+            raw_exit(14); /* not reached */
+        }
+        if (waitpid(c, &st, 0) != c || !WIFSIGNALED(st) || WTERMSIG(st) != SIGSYS)
+            raw_exit(15);
+        syscall(SYS_init_module, NULL, 0, "");
+        raw_exit(16);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    if (WIFEXITED(st))
+        fail_msg("child exited %d instead of dying by SIGSYS", WEXITSTATUS(st));
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGSYS);
+}
+
 /* Every shipped policy compiles and loads (in a child), and every rule says why. */
 static void test_shipped_policies_load(void **state)
 {
     (void)state;
     SKIP_UNDER_SANITIZER();
-    const struct sc_policy *all[] = {&vmm_policy_process,      &vmm_policy_vcpu,
-                                     &vmm_policy_event,        &session_policy_preauth,
-                                     &session_policy_postauth, &jail_tool_policy};
+    const struct sc_policy *all[] = {
+        &vmm_policy_process,      &vmm_policy_vcpu,  &vmm_policy_event, &session_policy_preauth,
+        &session_policy_postauth, &jail_tool_policy, &master_policy};
     for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         const struct sc_policy *p = all[i];
         assert_true(sc_policy_rules(p) > 0);
@@ -265,13 +308,10 @@ static void test_tool_confinement(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_allowed_and_errno),
-        cmocka_unit_test(test_kills_with_sigsys),
-        cmocka_unit_test(test_log_mode_does_not_kill),
-        cmocka_unit_test(test_mode_parse_and_env),
-        cmocka_unit_test(test_shipped_policies_load),
-        cmocka_unit_test(test_close_inherited),
-        cmocka_unit_test(test_uid_range),
+        cmocka_unit_test(test_allowed_and_errno),      cmocka_unit_test(test_kills_with_sigsys),
+        cmocka_unit_test(test_log_mode_does_not_kill), cmocka_unit_test(test_mode_parse_and_env),
+        cmocka_unit_test(test_shipped_policies_load),  cmocka_unit_test(test_master_denylist),
+        cmocka_unit_test(test_close_inherited),        cmocka_unit_test(test_uid_range),
         cmocka_unit_test(test_tool_confinement),
     };
     return cmocka_run_group_tests_name("vmm/jail", tests, NULL, NULL);
