@@ -38,6 +38,28 @@ static void backend_warn(const char *what, int err)
         log_warn("virtio-net: backend %s: %s", what, strerror(err));
 }
 
+/*
+ * The backend is gone for good (a TAP whose interface was deleted reports
+ * EPOLLERR and EBADFD forever; a stream peer hung up). epoll reports ERR and
+ * HUP whatever the interest, so the fd must leave the set, or the event
+ * thread would spin. The link goes down and the guest is told.
+ */
+static void backend_lost(struct virtio_net *n)
+{
+    if (n->tap_fd < 0)
+        return;
+    if (log_ratelimit_ok(&io_rl, 10, 60))
+        log_warn("virtio-net: backend lost; link down");
+    epoll_ctl(n->ep_fd, EPOLL_CTL_DEL, n->tap_fd, NULL);
+    close(n->tap_fd);
+    n->tap_fd = -1;
+    n->tap_events = 0;
+    n->tx_wait_out = false;
+    n->rx_held = false;
+    n->status &= (uint16_t)~VIRTIO_NET_S_LINK_UP;
+    n->t->signal_config(n->t->ctx);
+}
+
 /* ---- tx: guest → backend ---- */
 
 /* One tx chain. 1 = consumed, 0 = must wait (chain given back), <0 = guest error. */
@@ -124,13 +146,13 @@ static bool rx_read(struct virtio_net *n)
         if (r < 0) {
             if (errno == EINTR)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
+            if (errno == EBADFD)
+                backend_lost(n);
+            else if (errno != EAGAIN && errno != EWOULDBLOCK)
                 backend_warn("read", errno);
             return false;
         }
-        if ((size_t)r < NET_MIN_FRAME) { /* runt (or EOF of a test socket): nothing to deliver */
-            if (r == 0)
-                return false;
+        if ((size_t)r < NET_MIN_FRAME) { /* runt, or an empty datagram: nothing to deliver */
             n->stats.rx_dropped++;
             continue;
         }
@@ -264,7 +286,9 @@ void virtio_net_host_process(struct virtio_net *n)
             uint64_t ticks;
             ssize_t r = read(n->timer_fd, &ticks, sizeof(ticks));
             (void)r;
-        } else if (evs[i].data.fd == n->tap_fd && (evs[i].events & (EPOLLOUT | EPOLLERR))) {
+        } else if (evs[i].data.fd == n->tap_fd && (evs[i].events & (EPOLLERR | EPOLLHUP))) {
+            backend_lost(n);
+        } else if (evs[i].data.fd == n->tap_fd && (evs[i].events & EPOLLOUT)) {
             n->tx_wait_out = false;
         }
     }

@@ -485,6 +485,30 @@ static void test_no_backend_link_down_and_drops(void **state)
     virtio_mmio_destroy(&m);
 }
 
+/* A backend that hangs up for good (a deleted TAP: EPOLLERR) leaves the epoll set: link down, no
+ * spin. */
+static void test_backend_lost_link_down(void **state)
+{
+    struct fx *f = *state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(virtio_net_attach(f->net, sv[0], mac0), 0);
+    uint32_t gen = mmio_rd(&f->m, VIRTIO_MMIO_CONFIG_GENERATION);
+    close(sv[1]); /* the peer hangs up: EPOLLHUP from now on */
+    assert_true(host_fd_readable(f));
+    virtio_net_host_process(f->net);
+    uint8_t mac[6];
+    uint16_t st;
+    virtio_net_get_config(f->net, mac, &st);
+    assert_false(st & VIRTIO_NET_S_LINK_UP);
+    assert_int_not_equal(mmio_rd(&f->m, VIRTIO_MMIO_CONFIG_GENERATION), gen);
+    assert_false(host_fd_readable(f)); /* nothing left to wake the event loop */
+    tx_post(f, 60, 1);
+    kick(f, 1); /* frames without a backend are dropped, chains returned */
+    assert_int_equal(sim_used_idx(&f->s, &f->q[1]), 1);
+    assert_false(status(f) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
 static void test_snapshot_roundtrip_and_tamper(void **state)
 {
     struct fx *f = *state;
@@ -621,6 +645,7 @@ int main(void)
         T(test_ctrl_mac_set_and_unknown),
         T(test_ctrl_without_ack_byte_needs_reset),
         T(test_no_backend_link_down_and_drops),
+        T(test_backend_lost_link_down),
         T(test_snapshot_roundtrip_and_tamper),
         T(test_bucket_rate_fake_clock),
         T(test_device_rate_limit_real_time),
