@@ -42,12 +42,49 @@
 #include <unistd.h>
 
 #include "broker/kvm_vmm.h"
+#include "broker/netpolicy.h"
 #include "broker/sandbox.h"
 #include "broker/vmmgr.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/jail/jail.h"
+#include "vmm/virtio/net.h"
 #include "vmm/template.h"
+
+/* [net] enabled and `burrowctl net apply`'s work done: VMs may get a TAP. */
+static int net_ready;
+
+/* The VM's network from [net]: TAP bvm<slot>, address .2+slot, MAC from user and id. */
+static int kvm_prepare_net(const struct burrow_config *cfg, const struct vm *vm,
+                           const struct user_record *rec, struct kvm_vmm_args *req)
+{
+    if (!cfg->net.enabled)
+        return 0;
+    if (!net_ready) {
+        log_error("kvm: [net] enabled but the network policy is not in place; no VM starts "
+                  "without it");
+        return BURROW_ERR_UNSUPPORTED;
+    }
+    struct netpolicy np;
+    netpolicy_from_config(cfg, &np);
+    struct proto_net *n = &req->net;
+    if (netpolicy_vm_addr(&np, vm->slot, &n->addr)) {
+        log_error("kvm: [net] subnet has no address for VM slot %u", vm->slot);
+        return BURROW_ERR_RANGE;
+    }
+    n->prefix = np.subnet.len;
+    n->gateway = netpolicy_gateway(&np);
+    for (unsigned i = 0; i < cfg->net.dns.n && i < PROTO_DNS_MAX; i++)
+        n->dns[n->nr_dns++] = cfg->net.dns.v[i].addr;
+    char seed[128];
+    int len = snprintf(seed, sizeof(seed), "%s/%u/%s", rec->name, rec->uid, vm->id);
+    virtio_net_mac_from_seed(seed, len > 0 ? (size_t)len : 0, n->mac);
+    snprintf(req->net_tap, sizeof(req->net_tap), "%s%u", NETPOLICY_TAP_PREFIX, vm->slot);
+    snprintf(req->net_bridge, sizeof(req->net_bridge), "%s", cfg->net.bridge);
+    req->net_rate = (uint64_t)cfg->net.bandwidth_mbit * 1000000 / 8;
+    req->net_enabled = 1;
+    return 0;
+}
 
 /* Resolve the build and the disk in the master: errors show up at once. */
 static int kvm_prepare(const struct vmmgr *m, const struct vm *vm, const struct user_record *rec,
@@ -79,7 +116,7 @@ static int kvm_prepare(const struct vmmgr *m, const struct vm *vm, const struct 
     req->sock_owner = sandbox_session_uid(rec->uid);
     req->seccomp_log = cfg->security.seccomp;
     req->rec = *rec;
-    return 0;
+    return kvm_prepare_net(cfg, vm, rec, req);
 }
 
 void kvm_backend_check(const struct burrow_config *cfg)
@@ -87,6 +124,16 @@ void kvm_backend_check(const struct burrow_config *cfg)
     char tdir[CONFIG_PATH_MAX + 16], build[TEMPLATE_BUILD_MAX + 1];
     struct template_info *t = NULL;
     size_t n = 0;
+    if (cfg->net.enabled) {
+        struct netpolicy np;
+        char err[512];
+        netpolicy_from_config(cfg, &np);
+        net_ready = netpolicy_apply(&np, err, sizeof(err)) == 0;
+        if (net_ready)
+            log_info("net: bridge %s, NAT and egress policy in place", np.bridge);
+        else
+            log_error("net: cannot set up VM networking (%s): VMs will not start", err);
+    }
     snprintf(tdir, sizeof(tdir), "%s/templates", cfg->paths.state_dir);
     if (template_active(tdir, cfg->vm.template_name, build, sizeof(build)) != 0) {
         log_warn("kvm: template %s has no active build in %s: logins fail until `burrowctl "

@@ -20,6 +20,12 @@
 #define CFG_FIELD(member)                                                                          \
     offsetof(struct burrow_config, member), sizeof(((struct burrow_config *)0)->member)
 
+/* RFC 1918, link-local (cloud metadata 169.254.169.254), CGNAT, loopback, "this network",
+ * multicast, reserved. */
+#define NET_DEFAULT_DENY                                                                           \
+    "10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 169.254.0.0/16 100.64.0.0/10 127.0.0.0/8 "            \
+    "0.0.0.0/8 224.0.0.0/4 240.0.0.0/4"
+
 static const char *const backend_names[] = {"auto", "kvm", "sandbox", NULL};
 static const char *const seccomp_names[] = {"enforce", "log", NULL};
 
@@ -89,6 +95,123 @@ static int parse_template_name(const char *value, void *field, char *err, size_t
     return 0;
 }
 
+/* One "a.b.c.d/len" (len 0-32, no host bits set) into c. */
+static int parse_one_cidr(const char *s, size_t n, struct config_cidr *c)
+{
+    char buf[24];
+    if (n >= sizeof(buf))
+        return BURROW_ERR_FORMAT;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    char *slash = strchr(buf, '/');
+    if (!slash)
+        return BURROW_ERR_FORMAT;
+    *slash = '\0';
+    struct in_addr a;
+    uint64_t len;
+    if (inet_pton(AF_INET, buf, &a) != 1 || config_parse_u64(slash + 1, 0, 32, &len) < 0)
+        return BURROW_ERR_FORMAT;
+    uint32_t host = ntohl(a.s_addr);
+    uint32_t mask = len ? ~0u << (32 - len) : 0;
+    if (host & ~mask)
+        return BURROW_ERR_INVALID;
+    c->addr = host;
+    c->len = (uint8_t)len;
+    return 0;
+}
+
+/* [net] egress_allow / egress_deny: space-separated IPv4 networks (may be empty). */
+static int parse_cidrs(const char *value, void *field, char *err, size_t errsz)
+{
+    struct config_cidrs tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    if (strlen(value) >= sizeof(tmp.text)) {
+        snprintf(err, errsz, "too long");
+        return BURROW_ERR_TOO_LARGE;
+    }
+    memcpy(tmp.text, value, strlen(value) + 1);
+    for (const char *p = value; *p;) {
+        p += strspn(p, " \t");
+        if (!*p)
+            break;
+        size_t n = strcspn(p, " \t");
+        if (tmp.n == CONFIG_CIDR_MAX) {
+            snprintf(err, errsz, "more than %d networks", CONFIG_CIDR_MAX);
+            return BURROW_ERR_TOO_LARGE;
+        }
+        int r = parse_one_cidr(p, n, &tmp.v[tmp.n]);
+        if (r < 0) {
+            snprintf(err, errsz, "'%.*s' is not an IPv4 network a.b.c.d/len without host bits",
+                     (int)(n < 40 ? n : 40), p);
+            return r;
+        }
+        tmp.n++;
+        p += n;
+    }
+    memcpy(field, &tmp, sizeof(tmp));
+    return 0;
+}
+
+/* [net] subnet: exactly one network, /8 to /29 (room for the gateway and VMs). */
+static int parse_subnet(const char *value, void *field, char *err, size_t errsz)
+{
+    struct config_cidrs tmp;
+    int r = parse_cidrs(value, &tmp, err, errsz);
+    if (r < 0)
+        return r;
+    if (tmp.n != 1 || tmp.v[0].len < 8 || tmp.v[0].len > 29) {
+        snprintf(err, errsz, "one IPv4 network from /8 to /29");
+        return BURROW_ERR_RANGE;
+    }
+    memcpy(field, &tmp, sizeof(tmp));
+    return 0;
+}
+
+/* [net] dns: up to 3 space-separated IPv4 addresses (stored as /32 networks). */
+static int parse_dns(const char *value, void *field, char *err, size_t errsz)
+{
+    struct config_cidrs tmp;
+    memset(&tmp, 0, sizeof(tmp));
+    if (strlen(value) >= sizeof(tmp.text)) {
+        snprintf(err, errsz, "too long");
+        return BURROW_ERR_TOO_LARGE;
+    }
+    memcpy(tmp.text, value, strlen(value) + 1);
+    for (const char *p = value; *p;) {
+        p += strspn(p, " \t");
+        if (!*p)
+            break;
+        size_t n = strcspn(p, " \t");
+        char a[INET_ADDRSTRLEN];
+        struct in_addr in;
+        if (tmp.n == 3) {
+            snprintf(err, errsz, "more than 3 addresses");
+            return BURROW_ERR_TOO_LARGE;
+        }
+        if (n >= sizeof(a) || (memcpy(a, p, n), a[n] = '\0', inet_pton(AF_INET, a, &in) != 1)) {
+            snprintf(err, errsz, "'%.*s' is not an IPv4 address", (int)(n < 40 ? n : 40), p);
+            return BURROW_ERR_FORMAT;
+        }
+        tmp.v[tmp.n++] = (struct config_cidr){.addr = ntohl(in.s_addr), .len = 32};
+        p += n;
+    }
+    memcpy(field, &tmp, sizeof(tmp));
+    return 0;
+}
+
+/* [net] bridge: a Linux interface name. */
+static int parse_ifname(const char *value, void *field, char *err, size_t errsz)
+{
+    size_t n = strlen(value);
+    if (n == 0 || n >= CONFIG_IFNAME || !strcmp(value, ".") || !strcmp(value, "..") ||
+        strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n) {
+        snprintf(err, errsz, "1-15 of [A-Za-z0-9._-]");
+        return BURROW_ERR_FORMAT;
+    }
+    memcpy(field, value, n + 1);
+    return 0;
+}
+
 /* The key table. `def` strings go through the same parsers as the file. */
 static const struct config_key keys[] = {
     /* [ssh] */
@@ -139,6 +262,23 @@ static const struct config_key keys[] = {
      "yes or no"},
     {"security", "seccomp", CFG_ENUM, CFG_FIELD(security.seccomp), 0, 0, seccomp_names, NULL,
      "enforce", "enforce or log (log: forbidden syscalls are logged by the kernel, not killed)"},
+    /* [net] */
+    {"net", "enabled", CFG_BOOL, CFG_FIELD(net.enabled), 0, 1, NULL, NULL, "no", "yes or no"},
+    {"net", "bridge", CFG_CUSTOM, CFG_FIELD(net.bridge), 0, 0, NULL, parse_ifname, "burrow0",
+     "an interface name"},
+    {"net", "subnet", CFG_CUSTOM, CFG_FIELD(net.subnet), 0, 0, NULL, parse_subnet, "10.213.0.0/16",
+     "one IPv4 network /8-/29"},
+    {"net", "egress_allow", CFG_CUSTOM, CFG_FIELD(net.egress_allow), 0, 0, NULL, parse_cidrs, "",
+     "space-separated IPv4 networks"},
+    {"net", "egress_deny", CFG_CUSTOM, CFG_FIELD(net.egress_deny), 0, 0, NULL, parse_cidrs,
+     NET_DEFAULT_DENY, "space-separated IPv4 networks"},
+    {"net", "dns", CFG_CUSTOM, CFG_FIELD(net.dns), 0, 0, NULL, parse_dns, "",
+     "up to 3 space-separated IPv4 addresses"},
+    {"net", "block_host", CFG_BOOL, CFG_FIELD(net.block_host), 0, 1, NULL, NULL, "yes",
+     "yes or no"},
+    {"net", "isolate", CFG_BOOL, CFG_FIELD(net.isolate), 0, 1, NULL, NULL, "yes", "yes or no"},
+    {"net", "bandwidth_mbit", CFG_U32, CFG_FIELD(net.bandwidth_mbit), 0, 100000, NULL, NULL, "100",
+     "an integer 0-100000 (Mbit/s per VM and direction; 0 = unlimited)"},
 };
 
 const struct config_key *config_keys(size_t *n)

@@ -49,6 +49,22 @@ struct config_listen {
     unsigned n;
 };
 
+/* An IPv4 network, host byte order; addr has no bits set beyond len. */
+struct config_cidr {
+    uint32_t addr;
+    uint8_t len; /* 0-32 */
+};
+
+#define CONFIG_CIDR_MAX 20 /* networks in one [net] list (the text is at most 255 bytes) */
+#define CONFIG_IFNAME   16 /* interface name with its NUL */
+
+/* [net] egress_allow / egress_deny / subnet: text first, so config_dump prints it. */
+struct config_cidrs {
+    char text[CONFIG_STR_MAX];
+    struct config_cidr v[CONFIG_CIDR_MAX];
+    unsigned n;
+};
+
 struct burrow_config {
     struct {
         struct config_listen listen;
@@ -83,6 +99,17 @@ struct burrow_config {
     struct {
         int seccomp; /* 0 enforce, 1 log (= enum sc_mode, vmm/jail/seccomp.h) */
     } security;
+    struct {
+        int enabled;                      /* bool: VMs get a virtio-net device, a TAP, NAT */
+        char bridge[CONFIG_IFNAME];       /* host bridge of the VMs' TAPs */
+        struct config_cidrs subnet;       /* exactly one network, /8 to /29 */
+        struct config_cidrs egress_allow; /* allowed even inside egress_deny */
+        struct config_cidrs egress_deny;  /* refused destinations */
+        struct config_cidrs dns; /* the VMs' resolv.conf (n <= 3, len 32); n = 0: untouched */
+        int block_host;          /* bool: VMs cannot reach the host's own addresses */
+        int isolate;             /* bool: VMs cannot reach each other */
+        uint32_t bandwidth_mbit; /* per VM and direction; 0 = unlimited */
+    } net;
 };
 
 /* --- Loading ------------------------------------------------------------ */

@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "vmm/fork.h"
 #include "vmm/jail/jail.h"
+#include "vmm/net/tap.h"
 #include "vmm/registry.h"
 #include "vmm/virtio/vsock.h"
 
@@ -45,6 +46,25 @@ static void identity_for(struct fork_identity *id, const struct user_record *rec
     snprintf(id->hostname, sizeof(id->hostname), "burrow-%s", rec->name);
 }
 
+/* The VM's TAP ([net] enabled): kept open here, each fork attempt gets a dup. */
+static int vm_tap = -1;
+static struct fork_net vm_net;
+
+static int open_net(const struct kvm_vmm_args *vm)
+{
+    int r = tap_open(vm->net_tap, &vm_tap);
+    if (r == 0 && (r = tap_set_up(vm->net_tap)) == 0)
+        r = tap_attach_bridge(vm->net_tap, vm->net_bridge);
+    if (r) {
+        log_error("vm %s: TAP %s on %s: %s", vm->id, vm->net_tap, vm->net_bridge,
+                  r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
+        return r;
+    }
+    memcpy(vm_net.mac, vm->net.mac, sizeof(vm_net.mac));
+    vm_net.rate = vm->net_rate;
+    return 0;
+}
+
 /* Map and restore; a home disk still locked by a VM that just ended gets a moment. */
 static int create_with_disk(struct fork_vm *f, struct fork_config *fc,
                             const struct kvm_vmm_args *vm)
@@ -55,6 +75,8 @@ static int create_with_disk(struct fork_vm *f, struct fork_config *fc,
         if (waited)
             usleep(100 * 1000);
         why[0] = 0;
+        if (fc->net) /* fork_vm_create owns (and on failure closes) the fd it gets */
+            vm_net.tap_fd = fcntl(vm_tap, F_DUPFD_CLOEXEC, 3);
         r = fork_vm_create(f, fc, why, sizeof(why));
         if (r == BURROW_ERR_BUSY)
             fork_vm_destroy(f);
@@ -168,8 +190,17 @@ void kvm_vmm_main(const struct kvm_vmm_args *vm)
                                   open(console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)};
     identity_for(&fc.id, rec);
     f.mem_fd = -1;
+    if (vm->net_enabled) {
+        if (open_net(vm) != 0)
+            vmm_exit(&f, vm, 3);
+        fc.net = &vm_net;
+        fc.id.net_enabled = 1;
+        fc.id.net = vm->net;
+    }
     if (create_with_disk(&f, &fc, vm) != 0)
         vmm_exit(&f, vm, 3);
+    if (vm_tap >= 0)
+        close(vm_tap); /* the device holds its own fd */
     /* Only her session processes may connect (they run as her session uid). */
     uid_t su = vm->sock_owner;
     if (chown(vm->sock, su, su) != 0 || chmod(vm->sock, 0600) != 0) {

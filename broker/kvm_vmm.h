@@ -10,6 +10,7 @@
 
 #include "broker/config.h"
 #include "broker/userdb.h"
+#include "common/proto.h"
 #include "vmm/template.h"
 
 /* Everything the VMM process needs, resolved in the master before the fork. */
@@ -25,6 +26,16 @@ struct kvm_vmm_args {
     int seccomp_log;        /* [security] seccomp = log: the jail's filters only log */
     int log_level;          /* the master's enum log_level */
     struct user_record rec; /* password_hash is blanked before the exec */
+    /*
+     * [net] enabled: the VMM creates TAP net_tap (as root, before its jail) on
+     * net_bridge, the device gets it with net.mac and net_rate (bytes/s), and
+     * IDENTITY tells the agent net (address, gateway, DNS).
+     */
+    int net_enabled;
+    char net_tap[16];
+    char net_bridge[16];
+    uint64_t net_rate;
+    struct proto_net net;
 };
 
 /* The hidden burrowd argument that makes it a VMM process (kvm_vmm_exec). */

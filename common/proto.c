@@ -530,7 +530,7 @@ int proto_get_exit(const struct proto_frame *f, struct proto_exit *x)
 
 /* ---- IDENTITY ---- */
 
-#define PROTO_ID_F_KNOWN (PROTO_ID_F_HOME_DISK | PROTO_ID_F_ALLOW_ROOT)
+#define PROTO_ID_F_KNOWN (PROTO_ID_F_HOME_DISK | PROTO_ID_F_ALLOW_ROOT | PROTO_ID_F_NET)
 
 int proto_put_identity(struct buf *b, const struct proto_identity *id)
 {
@@ -548,7 +548,34 @@ int proto_put_identity(struct buf *b, const struct proto_identity *id)
     ENC(&e, buf_put_u64_le(b, (uint64_t)id->time_sec));
     ENC(&e, buf_put_u32_le(b, id->time_nsec));
     ENC(&e, buf_put_u32_le(b, id->flags));
+    if (id->flags & PROTO_ID_F_NET) {
+        const struct proto_net *n = &id->net;
+        if (n->prefix < 1 || n->prefix > 32 || n->nr_dns > PROTO_DNS_MAX)
+            enc_fail(&e, BURROW_ERR_RANGE);
+        ENC(&e, buf_put_bytes(b, n->mac, sizeof(n->mac)));
+        ENC(&e, buf_put_u32_le(b, n->addr));
+        ENC(&e, buf_put_u32_le(b, n->prefix));
+        ENC(&e, buf_put_u32_le(b, n->gateway));
+        ENC(&e, buf_put_u32_le(b, n->nr_dns));
+        for (uint32_t i = 0; !e.r && i < n->nr_dns && i < PROTO_DNS_MAX; i++)
+            ENC(&e, buf_put_u32_le(b, n->dns[i]));
+    }
     return enc_end(&e);
+}
+
+static int get_net(struct buf *b, struct proto_net *n)
+{
+    int r = 0;
+    DEC(buf_get_bytes(b, n->mac, sizeof(n->mac)));
+    DEC(buf_get_u32_le(b, &n->addr));
+    DEC(buf_get_u32_le(b, &n->prefix));
+    DEC(buf_get_u32_le(b, &n->gateway));
+    DEC(buf_get_u32_le(b, &n->nr_dns));
+    if (!r && (n->prefix < 1 || n->prefix > 32 || n->nr_dns > PROTO_DNS_MAX))
+        r = BURROW_ERR_RANGE;
+    for (uint32_t i = 0; !r && i < n->nr_dns; i++)
+        DEC(buf_get_u32_le(b, &n->dns[i]));
+    return r;
 }
 
 int proto_get_identity(const struct proto_frame *f, struct proto_identity *id)
@@ -573,6 +600,9 @@ int proto_get_identity(const struct proto_frame *f, struct proto_identity *id)
         return BURROW_ERR_RANGE;
     /* Unknown flag bits and trailing bytes are later fields: ignored. */
     id->flags &= PROTO_ID_F_KNOWN;
+    memset(&id->net, 0, sizeof(id->net));
+    if (id->flags & PROTO_ID_F_NET)
+        return get_net(&b, &id->net);
     return 0;
 }
 

@@ -158,6 +158,21 @@ struct proto_exit {
     uint32_t core_dumped;
 };
 
+/*
+ * The VM's IPv4 network (PROTO_ID_F_NET): what the agent puts on eth0 before
+ * READY. Addresses in host byte order. Appended after `flags` on the wire, so
+ * older agents (which ignore trailing bytes and unknown flags) still work.
+ */
+#define PROTO_DNS_MAX 3
+struct proto_net {
+    uint8_t mac[6];
+    uint32_t addr;
+    uint32_t prefix; /* 1-32 */
+    uint32_t gateway;
+    uint32_t nr_dns; /* 0: resolv.conf is left alone */
+    uint32_t dns[PROTO_DNS_MAX];
+};
+
 struct proto_identity {
     struct proto_str user;
     uint32_t uid, gid;
@@ -167,11 +182,13 @@ struct proto_identity {
     uint8_t entropy[PROTO_ENTROPY_LEN];
     int64_t time_sec;
     uint32_t time_nsec;
-    uint32_t flags; /* PROTO_ID_F_* */
+    uint32_t flags;       /* PROTO_ID_F_* */
+    struct proto_net net; /* with PROTO_ID_F_NET only */
     /* Later versions append fields; decoders ignore bytes after these. */
 };
 #define PROTO_ID_F_HOME_DISK  0x1u /* a home disk is attached (virtio-blk slot) */
 #define PROTO_ID_F_ALLOW_ROOT 0x2u /* [users] allow_root */
+#define PROTO_ID_F_NET        0x4u /* `net` follows: configure eth0 */
 
 enum proto_step {
     PROTO_STEP_ENTROPY = 0,
@@ -180,7 +197,8 @@ enum proto_step {
     PROTO_STEP_USERS = 3,
     PROTO_STEP_HOME = 4,
     PROTO_STEP_HOOKS = 5,
-    PROTO_STEP_COUNT = 6
+    PROTO_STEP_NETWORK = 6,
+    PROTO_STEP_COUNT = 7
 };
 enum proto_outcome {
     PROTO_STEP_NONE = 0,

@@ -105,6 +105,14 @@ int env_allowed(const char *name);
 void session_main(int sock, const struct agent_config *cfg, const struct agent_state *st)
     __attribute__((noreturn));
 
+/* ---- agent_netcfg.c ---- */
+/*
+ * The identity's network step: MAC, address, default route on eth0 and
+ * ETC/resolv.conf. Returns a PROTO_STEP_* outcome; text says what happened.
+ */
+uint32_t netcfg_apply(const struct agent_config *cfg, const struct proto_identity *id, char *text,
+                      size_t textsz);
+
 /* ---- agent_identity.c ---- */
 /*
  * Apply an identity step by step; fills ready (texts point into `texts`).

@@ -8,6 +8,7 @@
  *             of its own, so a test cannot rename the host)
  *   users     passwd/group entries under --etc, home directory
  *   home      wait for /sys/block/DEV/size > 0, mount /dev/DEV at the home
+ *   network   MAC, address, route, resolv.conf (agent_netcfg.c)
  *   hooks     every executable in the post-fork directory, sorted, each with
  *             a timeout (killed with its process group when it expires)
  * A step that fails does not stop the later ones.
@@ -362,6 +363,9 @@ void identity_apply(const struct agent_config *cfg, struct agent_state *st,
                      TEXT_SZ - strlen(texts[PROTO_STEP_HOME]), "%s", note);
     } else
         outcome(rd, texts, PROTO_STEP_HOME, PROTO_STEP_FAILED, "no valid user");
+    /* Before the hooks: they may want the network. */
+    rd->outcome[PROTO_STEP_NETWORK] = netcfg_apply(cfg, id, texts[PROTO_STEP_NETWORK], TEXT_SZ);
+    rd->text[PROTO_STEP_NETWORK] = proto_str_c(texts[PROTO_STEP_NETWORK]);
     step_hooks(cfg, &u, hostname, rd, texts);
 }
 

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "vmm/rootfs.h"
 #include "vmm/virtio/blk.h"
+#include "vmm/virtio/net.h"
 #include "vmm/virtio/rng.h"
 #include "vmm/virtio/vsock.h"
 
@@ -173,6 +174,40 @@ static void rng_exit(struct devices *d)
     d->rng = NULL;
 }
 
+static void net_host_ready(void *ctx, int fd, uint32_t events)
+{
+    (void)fd;
+    (void)events;
+    virtio_net_host_process(ctx);
+}
+
+static int net_init(struct devices *d, const struct devices_config *cfg)
+{
+    if (!cfg->net)
+        return 0;
+    static const uint8_t zero[6], fallback[6] = {0x02, 0, 0, 0, 0, 1};
+    const uint8_t *mac = memcmp(cfg->net_mac, zero, 6) ? cfg->net_mac : fallback;
+    struct device_slot *s;
+    int r;
+    if ((r = slot_open(d, "net", &virtio_net_ops, &s))) {
+        if (cfg->net_tap_fd >= 0)
+            close(cfg->net_tap_fd);
+        return r;
+    }
+    if ((r = virtio_net_create(&s->mmio.transport, cfg->net_tap_fd, mac, &d->net)))
+        return r;
+    virtio_net_set_limit(d->net, cfg->net_rate, 0);
+    if ((r = slot_wire(d, s, d->net)))
+        return r;
+    return evloop_add(d->vm->loop, virtio_net_host_fd(d->net), EPOLLIN, net_host_ready, d->net);
+}
+
+static void net_exit(struct devices *d)
+{
+    virtio_net_destroy(d->net);
+    d->net = NULL;
+}
+
 /* The root filesystem: read-only for the device's life (VIRTIO_BLK_F_RO), shared lock. */
 static int root_blk_init(struct devices *d, const struct devices_config *cfg)
 {
@@ -202,6 +237,7 @@ static const struct device_entry {
     {"virtio-vsock", vsock_init, vsock_exit},
     {"virtio-blk", blk_init, blk_exit},
     {"virtio-rng", rng_init, rng_exit},
+    {"virtio-net", net_init, net_exit},
     {"virtio-blk (root)", root_blk_init, root_blk_exit},
 };
 

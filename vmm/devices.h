@@ -1,6 +1,6 @@
 /*
  * vmm/devices.h - the VM's virtio devices, wired to KVM: one ordered table
- * (vsock, blk, rng, root blk), initialised in order and torn down in reverse; a
+ * (vsock, blk, rng, net, root blk), initialised in order and torn down in reverse; a
  * failure names the device.
  *
  * Owns: each device's virtio-mmio slot (window at VM_VIRTIO_MMIO_BASE +
@@ -30,6 +30,16 @@ struct devices_config {
     bool disk_ro;
     bool disk_empty_slot; /* a blk slot with no medium yet (home disk at fork) */
     bool no_rng;
+    /*
+     * A virtio-net slot (last in the table, so slot numbers of templates
+     * without one do not move). net_tap_fd: the backend, owned by the device
+     * from devices_create on (closed on failure too); -1: no backend yet
+     * (link down, attached at fork). net_mac all zero: 02:00:00:00:00:01.
+     */
+    bool net;
+    int net_tap_fd;
+    uint8_t net_mac[6];
+    uint64_t net_rate; /* bytes/s per direction, 0: unlimited */
     /* A read-only root filesystem disk (template --rootfs, vmm/rootfs.h) in a
      * slot after the others, so the home slot stays the guest's vda. */
     const char *root_disk;
@@ -38,6 +48,7 @@ struct devices_config {
 struct virtio_vsock;
 struct virtio_blk;
 struct virtio_rng;
+struct virtio_net;
 
 struct device_slot;
 
@@ -67,6 +78,7 @@ struct devices {
     struct virtio_vsock *vsock;
     struct virtio_blk *blk;
     struct virtio_rng *rng;
+    struct virtio_net *net;
     struct virtio_blk *root_blk;
 };
 

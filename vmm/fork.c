@@ -17,8 +17,10 @@
 #include "common/err.h"
 #include "common/errmsg.h"
 #include "common/log.h"
+#include "vmm/net/tap.h"
 #include "vmm/rootfs.h"
 #include "vmm/virtio/blk.h"
+#include "vmm/virtio/net.h"
 #include "vmm/virtio/vsock.h"
 
 uint64_t fork_now_ns(void)
@@ -89,6 +91,11 @@ static int cp_put_identity(struct control_port *cp, struct buf *b)
     pi.time_sec = ts.tv_sec;
     pi.time_nsec = (uint32_t)ts.tv_nsec;
     pi.flags = cp->home_disk ? PROTO_ID_F_HOME_DISK : 0;
+    if (id->net_enabled) {
+        pi.flags |= PROTO_ID_F_NET;
+        pi.net = id->net;
+        memcpy(pi.net.mac, cp->net_mac, sizeof(pi.net.mac));
+    }
     int r = proto_put_identity(b, &pi);
     sodium_memzero(pi.entropy, sizeof(pi.entropy));
     return r;
@@ -374,16 +381,54 @@ static int fork_build_machine(struct fork_vm *f, const struct fork_config *cfg,
     struct stat st;
     snprintf(root, sizeof(root), "%s/%s", cfg->build_dir, ROOTFS_IMAGE_FILE);
     bool has_root = lstat(root, &st) == 0 && S_ISREG(st.st_mode);
-    struct devices_config dc = {
-        .vsock_uds = cfg->vsock_uds, .disk_empty_slot = true, .root_disk = has_root ? root : NULL};
+    struct devices_config dc = {.vsock_uds = cfg->vsock_uds,
+                                .disk_empty_slot = true,
+                                .root_disk = has_root ? root : NULL,
+                                .net_tap_fd = -1};
+    /* The device table must match the template's; a net slot gets its backend after restore. */
+    for (uint32_t i = 0; i < info->nr_slots; i++)
+        dc.net |= info->slot_dev[i] == VIRTIO_ID_NET;
     return devices_create(&m->devices, m->vm, &dc, why, whysz);
 }
 
-int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, size_t whysz)
+/* After restore: the fork's MAC and backend, and the announce (see struct fork_net). */
+static int fork_attach_net(struct fork_vm *f, const struct fork_config *cfg, char *why,
+                           size_t whysz)
 {
-    memset(f, 0, sizeof(*f));
-    f->mem_fd = -1;
-    f->t.start_ns = fork_now_ns();
+    int tap = cfg->net ? cfg->net->tap_fd : -1;
+    if (!f->m.devices.net) {
+        if (tap >= 0)
+            close(tap);
+        return tap >= 0 ? errmsg_sys(why, whysz, BURROW_ERR_UNSUPPORTED,
+                                     "the template has no network device (build it again)")
+                        : 0;
+    }
+    static const uint8_t zero[6];
+    uint8_t mac[6];
+    if (cfg->net && memcmp(cfg->net->mac, zero, 6)) {
+        memcpy(mac, cfg->net->mac, 6);
+    } else {
+        char seed[2 * FORK_NAME_MAX + 16];
+        int n =
+            snprintf(seed, sizeof(seed), "%s/%u/%s", cfg->id.user, cfg->id.uid, cfg->id.hostname);
+        virtio_net_mac_from_seed(seed, n > 0 ? (size_t)n : 0, mac);
+    }
+    if (cfg->net)
+        virtio_net_set_limit(f->m.devices.net, cfg->net->rate, 0);
+    memcpy(f->cp.net_mac, mac, sizeof(mac)); /* what IDENTITY tells the agent */
+    int r = virtio_net_attach(f->m.devices.net, tap, mac);
+    if (r)
+        return errmsg_sys(why, whysz, r, "network: %s", burrow_strerror(r));
+    char text[18];
+    net_mac_format(mac, text, sizeof(text));
+    log_info("net: MAC %s, %s, limit %llu bytes/s", text, tap >= 0 ? "TAP attached" : "no backend",
+             cfg->net ? (unsigned long long)cfg->net->rate : 0ull);
+    return 0;
+}
+
+/* Files, machine, control port and restore: everything before the fork's own devices. */
+static int fork_restore(struct fork_vm *f, const struct fork_config *cfg, char *why, size_t whysz)
+{
     struct snap_vm_info info;
     int r = fork_open_build(cfg->build_dir, &f->mem_fd, &f->state, &f->state_len, &f->snap, &info,
                             why, whysz);
@@ -399,6 +444,22 @@ int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, 
     if ((r = snap_restore_machine(&f->m, &f->snap, why, whysz)))
         return r;
     f->t.state_ns = fork_now_ns();
+    return 0;
+}
+
+int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, size_t whysz)
+{
+    memset(f, 0, sizeof(*f));
+    f->mem_fd = -1;
+    f->t.start_ns = fork_now_ns();
+    int r = fork_restore(f, cfg, why, whysz);
+    if (r) {
+        if (cfg->net && cfg->net->tap_fd >= 0)
+            close(cfg->net->tap_fd); /* owned from the call on */
+        return r;
+    }
+    if ((r = fork_attach_net(f, cfg, why, whysz))) /* consumes the tap either way */
+        return r;
     if (cfg->home_disk && (r = fork_vm_attach_home(f, cfg->home_disk, why, whysz)))
         return r;
     f->t.restored_ns = fork_now_ns();

@@ -34,6 +34,13 @@ struct fork_identity {
     char shell[256];
     char home[256];
     char hostname[FORK_NAME_MAX + 1];
+    /*
+     * net_enabled: IDENTITY carries `net` (address, prefix, gateway, DNS)
+     * and the agent configures eth0 before READY. The MAC sent is the one
+     * the fork's device got (fork_config.net), whatever net.mac says.
+     */
+    int net_enabled;
+    struct proto_net net;
 };
 
 /* The VMM end of port 1025 (one agent connection at a time). */
@@ -49,6 +56,7 @@ struct control_port {
     unsigned nr_ready;                  /* READY frames received */
     uint64_t ready_ns;                  /* CLOCK_MONOTONIC of the last READY */
     uint8_t entropy[PROTO_ENTROPY_LEN]; /* the last entropy sent (tests) */
+    uint8_t net_mac[6];                 /* the fork's MAC, sent with id->net */
     unsigned nr_shutdown;               /* SHUTDOWN_ANSWER frames received */
     int32_t shutdown_code;              /* the last answer's code and text */
     char shutdown_text[128];
@@ -74,12 +82,30 @@ __attribute__((warn_unused_result)) int control_port_shutdown(struct control_por
                                                               unsigned timeout_ms, int32_t *code,
                                                               char *text, size_t textsz);
 
+/*
+ * The fork's network (the template has a virtio-net slot with no backend):
+ * a TAP fd the fork owns from fork_vm_create on (closed on failure too), -1
+ * for none (link stays down); the MAC, all zero: derived from the identity
+ * (virtio_net_mac_from_seed over user and hostname); bytes/s per direction.
+ */
+struct fork_net {
+    int tap_fd;
+    uint8_t mac[6];
+    uint64_t rate;
+};
+
 struct fork_config {
     const char *build_dir; /* templates/NAME-TS */
     const char *vsock_uds; /* the VM's host-side vsock socket (must not exist) */
     const char *home_disk; /* NULL: leave the blk slot empty */
     struct fork_identity id;
     int console_fd; /* -1: the guest's serial output is dropped */
+    /*
+     * NULL: no backend. With a template that has a net slot, every fork gets
+     * a fresh MAC and the guest is told (VIRTIO_NET_S_ANNOUNCE + config
+     * interrupt) either way.
+     */
+    const struct fork_net *net;
 };
 
 struct fork_timings {

@@ -19,6 +19,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/fork.h"
+#include "vmm/net/tap.h"
+#include "vmm/virtio/net.h"
 #include "vmm/pool.h"
 #include "vmm/registry.h"
 
@@ -172,6 +174,26 @@ static int pool_wait_claim(struct fork_vm *f, struct vm_record *rec, struct fork
     }
 }
 
+/* As root, before the jail: the VM's TAP, up and on its bridge. why gets the reason. */
+static int vmm_open_tap(const struct vmm_request *req, int *fd, char *why, size_t whysz)
+{
+    int r = tap_open(req->net_tap, fd);
+    if (r) {
+        snprintf(why, whysz, "TAP %s: %s", req->net_tap,
+                 r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
+        return r;
+    }
+    if ((r = tap_set_up(req->net_tap)) ||
+        (req->net_bridge[0] && (r = tap_attach_bridge(req->net_tap, req->net_bridge)))) {
+        snprintf(why, whysz, "TAP %s%s%s: %s", req->net_tap,
+                 req->net_bridge[0] ? " on bridge " : "", req->net_bridge,
+                 r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
+        close(*fd);
+        return r;
+    }
+    return 0;
+}
+
 /* The VMM process: never returns. pooled: wait to be claimed before starting. */
 static void __attribute__((noreturn))
 vmm_process(const struct vmm_request *req, int report_fd, int pooled)
@@ -218,6 +240,25 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
                               .home_disk = !pooled && req->home_disk[0] ? req->home_disk : NULL,
                               .id = req->id,
                               .console_fd = console};
+    static struct fork_net net;
+    if (!pooled && req->net_tap[0]) {
+        if ((r = vmm_open_tap(req, &net.tap_fd, path, sizeof(path)))) {
+            registry_remove(rec.dir); /* no VM yet: nothing else to undo */
+            report(report_fd, "ERR %s\n", path);
+            _exit(1);
+        }
+        memcpy(net.mac, req->net_mac, sizeof(net.mac));
+        static const uint8_t zero[6];
+        if (!memcmp(net.mac, zero, sizeof(zero))) {
+            /* From the identity and this VM's id: two forks for one user still differ. */
+            char seed[300];
+            int n = snprintf(seed, sizeof(seed), "%s/%u/%s/%s", req->id.user, req->id.uid,
+                             req->id.hostname, rec.id);
+            virtio_net_mac_from_seed(seed, n > 0 ? (size_t)n : 0, net.mac);
+        }
+        net.rate = req->net_rate;
+        fc.net = &net;
+    }
     char why[512] = "";
     snprintf(rec.user, sizeof(rec.user), "%s", pooled ? "-" : req->id.user);
     snprintf(rec.template_name, sizeof(rec.template_name), "%s", req->template_name);
@@ -350,7 +391,9 @@ int vmm_fork(struct vmm_request *req, char *line, size_t sz, int *from_pool)
     req->request_ns = fork_now_ns();
     size_t disk_len = strlen(req->home_disk);
     /* A disk path the claim line cannot carry goes to a fresh VMM instead. */
-    if (req->pool_size > 0 && disk_len < sizeof(((struct pool_claim *)0)->home_disk)) {
+    /* A fork with a network is never claimed from the pool: its VMM is jailed already. */
+    if (req->pool_size > 0 && !req->net_tap[0] &&
+        disk_len < sizeof(((struct pool_claim *)0)->home_disk)) {
         struct pool_claim c = {.request_ns = req->request_ns, .id = req->id};
         memcpy(c.home_disk, req->home_disk, disk_len + 1);
         int r = pool_take(req->run_dir, req->build, &c, line, sz);

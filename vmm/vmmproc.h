@@ -36,6 +36,17 @@ struct vmm_request {
     struct fork_identity id;
     uint64_t request_ns; /* set by vmm_fork */
     int seccomp_log;     /* [security] seccomp = log: the jailed VMM's filters only log */
+    /*
+     * Network ("" = none): the VMM process creates the TAP net_tap as root
+     * before it is jailed, sets it up, enslaves it to net_bridge ("" = none)
+     * and gives it to the VM's virtio-net device. Such a fork never comes
+     * from the pool (a pooled VMM is jailed already). MAC all zero: derived
+     * from the identity. net_rate: bytes/s per direction, 0 = unlimited.
+     */
+    char net_tap[16];
+    char net_bridge[16];
+    uint8_t net_mac[6];
+    uint64_t net_rate;
 };
 
 struct vmm_report {

@@ -18,6 +18,7 @@ static const struct ctl_cmd ctl_cmds[] = {
     {"template", ctl_template_main, "build, list, activate and remove VM templates"},
     {"vm", ctl_vm_main, "boot, fork, list and kill VMs"},
     {"hostkeys", ctl_hostkeys_main, "show the SSH host key fingerprints"},
+    {"net", ctl_net_main, "VM networking: bridge, NAT and egress rules"},
 };
 
 static void usage(FILE *out)

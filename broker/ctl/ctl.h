@@ -20,6 +20,7 @@ int ctl_user_main(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_main(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_template_main(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_hostkeys_main(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_net_main(struct ctl_ctx *ctx, int argc, char **argv);
 
 /* `vm` subcommands (argv starts at the subcommand's name). */
 int ctl_vm_boot(int argc, char **argv);

@@ -25,10 +25,12 @@
 #include "common/log.h"
 #include "vmm/jail/jail.h"
 #include "vmm/machine.h"
+#include "vmm/net/tap.h"
 
 static const char vm_boot_usage[] =
     "usage: burrowctl vm boot --kernel FILE [--initrd FILE] [--cmdline STR] [--mem MiB] "
-    "[--vcpus N] [--vsock-uds PATH [--cid N]] [--disk FILE[:ro]] [--jail]";
+    "[--vcpus N] [--vsock-uds PATH [--cid N]] [--disk FILE[:ro]] "
+    "[--net-tap NAME [--net-mac MAC] [--net-mbit N]] [--jail]";
 
 /* Read a whole file of at most max bytes. */
 static int read_file(const char *path, size_t max, uint8_t **out, size_t *len)
@@ -244,7 +246,7 @@ static int vm_boot_run(struct machine_config *mc, const char *jail_root, const c
  * --jail: this process stays outside (terminal mode, exit status); the VMM
  * is its child, PID 1 of a new pid namespace, jailed once its VM exists.
  */
-static int vm_boot_jailed(struct machine_config *mc, const char *uds)
+static int vm_boot_jailed(struct machine_config *mc, const char *uds, int tap_fd)
 {
     char root[] = "/tmp/burrow-jail-XXXXXX";
     if (!mkdtemp(root))
@@ -259,8 +261,8 @@ static int vm_boot_jailed(struct machine_config *mc, const char *uds)
         return cli_err(EXIT_RUNTIME, "new pid namespace: %s", strerror(errno));
     }
     if (child == 0) {
-        int keep[1] = {-1};
-        if (jail_close_inherited(keep, 0) != 0)
+        int keep[1] = {tap_fd}; /* opened here as root; the jailed VMM cannot open it */
+        if (jail_close_inherited(keep, tap_fd >= 0 ? 1 : 0) != 0)
             _exit(cli_err(EXIT_RUNTIME, "close inherited fds: %s", strerror(errno)));
         int rc = vm_boot_run(mc, root, uds);
         fflush(NULL);
@@ -281,20 +283,19 @@ static int vm_boot_jailed(struct machine_config *mc, const char *uds)
 
 int ctl_vm_boot(int argc, char **argv)
 {
-    static const struct option opts[] = {{"kernel", required_argument, NULL, 'k'},
-                                         {"initrd", required_argument, NULL, 'i'},
-                                         {"cmdline", required_argument, NULL, 'c'},
-                                         {"mem", required_argument, NULL, 'm'},
-                                         {"vcpus", required_argument, NULL, 'n'},
-                                         {"vsock-uds", required_argument, NULL, 'u'},
-                                         {"cid", required_argument, NULL, 'C'},
-                                         {"disk", required_argument, NULL, 'd'},
-                                         {"jail", no_argument, NULL, 'J'},
-                                         {"help", no_argument, NULL, 'h'},
-                                         {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
+        {"cmdline", required_argument, NULL, 'c'}, {"mem", required_argument, NULL, 'm'},
+        {"vcpus", required_argument, NULL, 'n'},   {"vsock-uds", required_argument, NULL, 'u'},
+        {"cid", required_argument, NULL, 'C'},     {"disk", required_argument, NULL, 'd'},
+        {"jail", no_argument, NULL, 'J'},          {"net-tap", required_argument, NULL, 'T'},
+        {"net-mac", required_argument, NULL, 'M'}, {"net-mbit", required_argument, NULL, 'B'},
+        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0}};
     const char *kernel = NULL, *initrd = NULL, *cmdline = NULL;
-    unsigned long mem_mib = 256, vcpus = 1, cid = 3;
+    unsigned long mem_mib = 256, vcpus = 1, cid = 3, mbit = 0;
     struct devices_config dc = {0};
+    const char *tap = NULL;
+    bool have_mac = false;
     static char disk[4096];
     int opt, jail = 0;
     optind = 1;
@@ -332,6 +333,20 @@ int ctl_vm_boot(int argc, char **argv)
         case 'J':
             jail = 1;
             break;
+        case 'T':
+            if (!tap_name_valid(optarg))
+                return cli_err(EXIT_USAGE, "--net-tap: 1-15 characters of A-Z a-z 0-9 _ . -");
+            tap = optarg;
+            break;
+        case 'M':
+            if (net_mac_parse(optarg, dc.net_mac))
+                return cli_err(EXIT_USAGE, "--net-mac: a unicast MAC like 02:00:00:00:00:01");
+            have_mac = true;
+            break;
+        case 'B':
+            if (parse_uint(optarg, 1, 100000, &mbit))
+                return cli_err(EXIT_USAGE, "--net-mbit: 1..100000");
+            break;
         case 'h':
             printf("%s\n", vm_boot_usage);
             return EXIT_OK;
@@ -343,6 +358,22 @@ int ctl_vm_boot(int argc, char **argv)
         return cli_err(EXIT_USAGE, "%s", vm_boot_usage);
     if (cmdline && strlen(cmdline) >= BOOT_CMDLINE_MAX)
         return cli_err(EXIT_USAGE, "--cmdline: at most %u bytes", BOOT_CMDLINE_MAX - 1);
+    if (!tap && (have_mac || mbit))
+        return cli_err(EXIT_USAGE, "--net-mac and --net-mbit need --net-tap");
+    dc.net_tap_fd = -1;
+    if (tap) {
+        int r = tap_open(tap, &dc.net_tap_fd);
+        if (r)
+            return cli_err(EXIT_RUNTIME, "--net-tap %s: %s", tap,
+                           r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
+        if (tap_set_up(tap) != 0) {
+            close(dc.net_tap_fd);
+            return cli_err(EXIT_RUNTIME, "--net-tap %s: cannot set it up: %s", tap,
+                           strerror(errno));
+        }
+        dc.net = true;
+        dc.net_rate = (uint64_t)mbit * 1000000 / 8;
+    }
 
     struct machine_config mc = {.cmdline = cmdline,
                                 .mem_size = (uint64_t)mem_mib * VM_MIB,
@@ -352,10 +383,11 @@ int ctl_vm_boot(int argc, char **argv)
                                 .devices = &dc};
     dc.guest_cid = cid;
     uint8_t *kbuf = NULL, *ibuf = NULL;
-    if (read_file(kernel, MACHINE_KERNEL_MAX, &kbuf, &mc.kernel_len))
-        return EXIT_RUNTIME;
-    if (initrd && read_file(initrd, MACHINE_INITRD_MAX, &ibuf, &mc.initrd_len)) {
+    if (read_file(kernel, MACHINE_KERNEL_MAX, &kbuf, &mc.kernel_len) ||
+        (initrd && read_file(initrd, MACHINE_INITRD_MAX, &ibuf, &mc.initrd_len))) {
         free(kbuf);
+        if (dc.net_tap_fd >= 0)
+            close(dc.net_tap_fd);
         return EXIT_RUNTIME;
     }
     mc.kernel = kbuf;
@@ -364,7 +396,9 @@ int ctl_vm_boot(int argc, char **argv)
     struct stat st;
     if (fstat(STDIN_FILENO, &st) < 0 || S_ISREG(st.st_mode))
         mc.console_in = -1;
-    int rc = jail ? vm_boot_jailed(&mc, dc.vsock_uds) : vm_boot_run(&mc, NULL, NULL);
+    int rc = jail ? vm_boot_jailed(&mc, dc.vsock_uds, dc.net_tap_fd) : vm_boot_run(&mc, NULL, NULL);
+    if (jail && dc.net_tap_fd >= 0)
+        close(dc.net_tap_fd); /* the jailed child had its own copy */
     free(kbuf);
     free(ibuf);
     return rc;

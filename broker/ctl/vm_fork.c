@@ -1,12 +1,21 @@
 /*
  * broker/ctl/vm_fork.c - `burrowctl vm fork [--template NAME] [--user NAME]
- * [--count N]`: VMs forked from the active build of a template, each in its
- * own detached VMM process (vmm/vmmproc.c), claimed from the warm pool when
- * [vm] pool_size allows, which is topped up afterwards. One line per VM:
- *     <id> pid <pid> restore <ms> ms ready <ms> ms [(pool)]
- * counted from the request to the vCPUs starting (restore) and to the
- * guest's READY on port 1025 (ready).
+ * [--count N] [--net-tap NAME [--net-bridge BR] [--net-mac MAC]
+ * [--net-mbit N] [--net-addr A.B.C.D/P [--net-gateway A.B.C.D]]]`: VMs forked from the active build
+ * of a template, each in its own detached VMM process (vmm/vmmproc.c), claimed from the warm pool
+ * when [vm] pool_size allows, which is topped up afterwards. One line per VM: <id> pid <pid>
+ * restore <ms> ms ready <ms> ms [(pool)] counted from the request to the vCPUs starting (restore)
+ * and to the guest's READY on port 1025 (ready).
+ *
+ * --net-tap: the VMM process creates that TAP before it is jailed, sets it up
+ * (on BR with --net-bridge) and backs the fork's virtio-net device with it;
+ * the MAC defaults to one derived from the identity, the limit to [net]
+ * bandwidth_mbit. Such a fork never comes from the pool. --net-addr: the
+ * identity tells the agent to put that address on eth0 with a default route
+ * via --net-gateway (default: the network's first address) and [net] dns in
+ * resolv.conf, before READY.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -28,13 +37,16 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/fork.h"
+#include "vmm/net/tap.h"
 #include "vmm/pool.h"
 #include "vmm/registry.h"
 #include "vmm/template.h"
 #include "vmm/vmmproc.h"
 
 static const char vm_fork_usage[] =
-    "usage: burrowctl vm fork [--template NAME] [--user NAME] [--count N]";
+    "usage: burrowctl vm fork [--template NAME] [--user NAME] [--count N] "
+    "[--net-tap NAME [--net-bridge BR] [--net-mac MAC] [--net-mbit N] "
+    "[--net-addr A.B.C.D/P [--net-gateway A.B.C.D]]]";
 
 struct fork_request {
     const struct burrow_config *cfg;
@@ -65,6 +77,26 @@ static int fork_one(struct fork_request *req)
                        r == BURROW_ERR_SYSTEM ? ": " : "",
                        r == BURROW_ERR_SYSTEM ? strerror(errno) : "");
     return print_report(line, from_pool);
+}
+
+/* "A.B.C.D/P" (P 1-30) into host-order address and prefix; -1 if malformed. */
+static int parse_addr_prefix(const char *s, uint32_t *addr, uint32_t *prefix)
+{
+    char a[INET_ADDRSTRLEN];
+    const char *slash = strchr(s, '/');
+    char *end;
+    struct in_addr in;
+    if (!slash || (size_t)(slash - s) >= sizeof(a))
+        return -1;
+    memcpy(a, s, (size_t)(slash - s));
+    a[slash - s] = '\0';
+    errno = 0;
+    unsigned long p = strtoul(slash + 1, &end, 10);
+    if (inet_pton(AF_INET, a, &in) != 1 || errno || *end || end == slash + 1 || p < 1 || p > 30)
+        return -1;
+    *addr = ntohl(in.s_addr);
+    *prefix = (uint32_t)p;
+    return 0;
 }
 
 static int fork_identity_for(struct fork_request *req, const char *user)
@@ -119,12 +151,16 @@ static int fork_identity_for(struct fork_request *req, const char *user)
 
 int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
 {
-    static const struct option opts[] = {{"template", required_argument, NULL, 't'},
-                                         {"user", required_argument, NULL, 'u'},
-                                         {"count", required_argument, NULL, 'n'},
-                                         {NULL, 0, NULL, 0}};
-    const char *tname = NULL, *user = NULL;
+    static const struct option opts[] = {
+        {"template", required_argument, NULL, 't'},   {"user", required_argument, NULL, 'u'},
+        {"count", required_argument, NULL, 'n'},      {"net-tap", required_argument, NULL, 'T'},
+        {"net-bridge", required_argument, NULL, 'R'}, {"net-mac", required_argument, NULL, 'M'},
+        {"net-mbit", required_argument, NULL, 'B'},   {NULL, 0, NULL, 0}};
+    const char *tname = NULL, *user = NULL, *tap = NULL, *bridge = NULL, *addr = NULL,
+               *gateway = NULL;
     unsigned long count = 1;
+    long mbit = -1;
+    uint8_t mac[6] = {0};
     int opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -142,10 +178,40 @@ int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
             if (errno || *end || optarg[0] == '-' || count < 1 || count > 1000)
                 return cli_err(EXIT_USAGE, "--count: 1..1000");
             break;
+        case 'T':
+        case 'R':
+            if (!tap_name_valid(optarg))
+                return cli_err(EXIT_USAGE, "--%s: 1-15 characters of A-Z a-z 0-9 _ . -",
+                               opt == 'T' ? "net-tap" : "net-bridge");
+            *(opt == 'T' ? &tap : &bridge) = optarg;
+            break;
+        case 'M':
+            if (net_mac_parse(optarg, mac))
+                return cli_err(EXIT_USAGE, "--net-mac: a unicast MAC like 02:00:00:00:00:01");
+            break;
+        case 'B':
+            errno = 0;
+            mbit = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || mbit < 0 || mbit > 100000)
+                return cli_err(EXIT_USAGE, "--net-mbit: 0..100000 (0: unlimited)");
+            break;
+        case 'A':
+            addr = optarg;
+            break;
+        case 'G':
+            gateway = optarg;
+            break;
         default:
             return cli_err(EXIT_USAGE, "%s", vm_fork_usage);
         }
     }
+    static const uint8_t zero_mac[6];
+    if ((!tap && addr) || (gateway && !addr))
+        return cli_err(EXIT_USAGE, "--net-addr needs --net-tap, --net-gateway needs --net-addr");
+    if (!tap && (bridge || mbit >= 0 || memcmp(mac, zero_mac, 6)))
+        return cli_err(EXIT_USAGE, "--net-bridge, --net-mac and --net-mbit need --net-tap");
+    if (tap && count > 1)
+        return cli_err(EXIT_USAGE, "--net-tap allows one VM (--count 1)");
     if (optind != argc)
         return cli_err(EXIT_USAGE, "%s", vm_fork_usage);
     static struct burrow_config cfg;
@@ -158,6 +224,13 @@ int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
     snprintf(req.v.run_dir, sizeof(req.v.run_dir), "%s", cfg.paths.run_dir);
     req.v.pool_size = cfg.vm.pool_size;
     req.v.seccomp_log = cfg.security.seccomp;
+    if (tap) {
+        snprintf(req.v.net_tap, sizeof(req.v.net_tap), "%s", tap);
+        snprintf(req.v.net_bridge, sizeof(req.v.net_bridge), "%s", bridge ? bridge : "");
+        memcpy(req.v.net_mac, mac, sizeof(mac));
+        req.v.net_rate =
+            (uint64_t)(mbit >= 0 ? (unsigned long)mbit : cfg.net.bandwidth_mbit) * 1000000 / 8;
+    }
     if (!tname)
         tname = cfg.vm.template_name;
     if (!template_name_ok(tname))
@@ -173,6 +246,24 @@ int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
     snprintf(req.v.build_dir, sizeof(req.v.build_dir), "%s/%s", tdir, req.v.build);
     if ((rc = fork_identity_for(&req, user)) != EXIT_OK)
         return rc;
+    if (addr) {
+        struct proto_net *n = &req.v.id.net;
+        struct in_addr in;
+        if (parse_addr_prefix(addr, &n->addr, &n->prefix))
+            return cli_err(EXIT_USAGE, "--net-addr: A.B.C.D/P with P from 1 to 30");
+        uint32_t mask = ~0u << (32 - n->prefix);
+        n->gateway = (n->addr & mask) + 1;
+        if (gateway) {
+            if (inet_pton(AF_INET, gateway, &in) != 1)
+                return cli_err(EXIT_USAGE, "--net-gateway: an IPv4 address");
+            n->gateway = ntohl(in.s_addr);
+        }
+        if (n->gateway == n->addr || (n->gateway & mask) != (n->addr & mask))
+            return cli_err(EXIT_USAGE, "--net-gateway: another address inside %s", addr);
+        for (unsigned i = 0; i < cfg.net.dns.n && i < PROTO_DNS_MAX; i++)
+            n->dns[n->nr_dns++] = cfg.net.dns.v[i].addr;
+        req.v.id.net_enabled = 1;
+    }
     for (unsigned long i = 0; i < count; i++)
         if ((rc = fork_one(&req)) != EXIT_OK)
             return rc;

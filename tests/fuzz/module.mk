@@ -12,3 +12,7 @@ FUZZ_SRCS_fuzz_vsock := vmm/virtio/vsock.c vmm/virtio/vsock_rx.c vmm/virtio/vsoc
 # broker (issue 8): master <-> session messages.
 FUZZERS += mproto
 FUZZ_SRCS_mproto := broker/mproto.c $(COMMON_SRCS)
+# virtio-net (issue 11): guest chains on rx/tx/ctrl and backend frames.
+FUZZERS += fuzz_net
+FUZZ_SRCS_fuzz_net := vmm/virtio/net.c vmm/virtio/net_io.c vmm/net/ratelimit.c vmm/virtio/mmio.c \
+                      vmm/virtio/queue.c vmm/gmem.c common/buf.c common/log.c common/err.c

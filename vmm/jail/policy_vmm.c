@@ -41,6 +41,7 @@ static const struct sc_rule vmm_base[] = {
     SC_ALLOW(epoll_wait, "event loop"),
     SC_ALLOW(epoll_pwait, "event loop"),
     SC_ALLOW(epoll_ctl, "event loop: connections come and go"),
+    SC_ALLOW(timerfd_settime, "virtio-net rate limit: wake when tokens are back"),
     SC_ALLOW(eventfd2, "ioeventfd/irqfd at device activation"),
     SC_ALLOW(poll, "bounded waits"),
     SC_ALLOW(ppoll, "bounded waits"),

@@ -449,6 +449,34 @@ static void test_identity(void **state)
     parse_one(&b, &f);
     assert_int_equal(proto_get_identity(&f, &out), 0);
 
+    /* The network block (PROTO_ID_F_NET): round trip, truncation, ranges. */
+    id.flags = PROTO_ID_F_NET;
+    id.net = (struct proto_net){.mac = {2, 1, 2, 3, 4, 5},
+                                .addr = 0x0ad50002,
+                                .prefix = 16,
+                                .gateway = 0x0ad50001,
+                                .nr_dns = 2,
+                                .dns = {0x0ad50001, 0x01010101}};
+    ENCODE(b, proto_put_identity(&b, &id));
+    parse_one(&b, &f);
+    assert_int_equal(proto_get_identity(&f, &out), 0);
+    assert_int_equal(out.flags, PROTO_ID_F_NET);
+    assert_memory_equal(out.net.mac, id.net.mac, 6);
+    assert_int_equal(out.net.addr, 0x0ad50002);
+    assert_int_equal(out.net.prefix, 16);
+    assert_int_equal(out.net.gateway, 0x0ad50001);
+    assert_int_equal(out.net.nr_dns, 2);
+    assert_int_equal(out.net.dns[1], 0x01010101);
+    all_truncations_fail(&f, (decode_fn)proto_get_identity, &out);
+    id.net.prefix = 33;
+    buf_init_writer(&b, mem, sizeof(mem));
+    assert_int_equal(proto_put_identity(&b, &id), BURROW_ERR_RANGE);
+    id.net.prefix = 16;
+    id.net.nr_dns = PROTO_DNS_MAX + 1;
+    assert_int_equal(proto_put_identity(&b, &id), BURROW_ERR_RANGE);
+    id.net.nr_dns = 0;
+    id.flags = 0;
+
     id.time_nsec = 1000000000;
     buf_init_writer(&b, mem, sizeof(mem));
     assert_int_equal(proto_put_identity(&b, &id), BURROW_ERR_RANGE);

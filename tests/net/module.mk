@@ -1,0 +1,25 @@
+# tests/net/: tier test-net (issue 11): the host's VM networking policy
+# (broker/netpolicy.c through `burrowctl net apply`) in network namespaces
+# made by the test: veth "VMs" on the bridge, an "outside" namespace with
+# TCP/UDP servers. Never any address outside this machine. Needs root.
+TEST_TIERS += test-net
+DEB_PKGS += nftables iproute2
+NETTOOL := $(B)/tests/net/nettool
+
+$(NETTOOL): $(B)/obj/tests/net/nettool.o
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) -o $@ $< $(HOST_LDLIBS)
+
+.PHONY: test-net
+test-net: all $(NETTOOL)
+	tests/net/run-tests $(B)
+
+# make bench-net: veth vs a bare TAP vs the virtio-net device path (sim guest), same run.
+BENCHES += bench-net
+BENCH_NET := $(B)/tests/net/bench_net
+$(BENCH_NET): $(B)/obj/tests/net/bench_net.o $(HOST_LIBS_A)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) -o $@ $< $(HOST_LIBS_A) $(HOST_LDLIBS)
+.PHONY: bench-net
+bench-net: $(BENCH_NET)
+	$(BENCH_NET)
