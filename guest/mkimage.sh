@@ -17,10 +17,11 @@ epoch=${SOURCE_DATE_EPOCH:-0}
 release=$(cat "$kdir/release")
 kmods=$kdir/modules
 # Module names as modinfo spells them; rng-core and ext4 are built into the
-# cloud kernel; overlay is for the root disk of --rootfs templates (init.c).
+# cloud kernel; overlay is for the root disk of --rootfs templates (init.c);
+# failover, net_failover and virtio_net for the VM's network (docs/network.md).
 MODULES="virtio_ring virtio virtio_mmio vsock vmw_vsock_virtio_transport_common
          vmw_vsock_virtio_transport virtio_blk virtio_rng rng-core virtio_balloon
-         overlay"
+         overlay failover net_failover virtio_net"
 
 rm -rf "$stage"
 mkdir -p "$stage"

@@ -66,11 +66,12 @@ a=$(vmid amy) b=$(vmid bob)
 # would read the host's ~/.bashrc, seconds under TCG. Password "*" (none,
 # but not "!": sshd refuses locked accounts).
 mkdir -p /run/sshd sshd
+ssh-keygen -q -t ed25519 -N '' -f sshd/host_key || fail "ssh-keygen"
 id burrowbench >/dev/null 2>&1 || useradd -M -d /tmp -s /bin/sh -p "*" burrowbench ||
     fail "useradd burrowbench"
-ssh-keygen -q -t ed25519 -N '' -f sshd/host_key || fail "ssh-keygen"
 cp amy.pub sshd/authorized_keys
-chmod 600 sshd/authorized_keys
+# sshd reads it as the user, after dropping privileges
+chown burrowbench sshd/authorized_keys && chmod 600 sshd/authorized_keys
 cat >sshd/config <<CFG
 Port 2223
 ListenAddress 127.0.0.1
