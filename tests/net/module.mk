@@ -11,6 +11,9 @@ $(NETTOOL): $(B)/obj/tests/net/nettool.o
 	$(CC) $(HOST_LDFLAGS) -o $@ $< $(HOST_LDLIBS)
 
 .PHONY: test-net
+# Nested case 35 runs it in L1 (a server in a namespace).
+NESTED_DEPS += $(NETTOOL)
+
 test-net: all $(NETTOOL)
 	tests/net/run-tests $(B)
 
