@@ -34,7 +34,9 @@ trap cleanup EXIT
 { cat "$LX_CFG"; printf '[net]\nenabled = yes\n'; } >"$cfg"
 nsx() { ip netns exec "$O" "$@"; }
 setup() {
-    ip netns add "$O" && nsx ip link set lo up &&
+    # No udev in L1 to make /dev/net/tun from modules.devname: load tun first.
+    modprobe tun && [ -c /dev/net/tun ] &&
+        ip netns add "$O" && nsx ip link set lo up &&
         ip link add up0 type veth peer name out0 netns "$O" &&
         ip addr add 198.18.0.1/24 dev up0 && ip link set up0 up &&
         nsx ip addr add 198.18.0.2/24 dev out0 && nsx ip link set out0 up &&
