@@ -152,10 +152,10 @@ static int fork_identity_for(struct fork_request *req, const char *user)
 int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"template", required_argument, NULL, 't'},   {"user", required_argument, NULL, 'u'},
-        {"count", required_argument, NULL, 'n'},      {"net-tap", required_argument, NULL, 'T'},
-        {"net-bridge", required_argument, NULL, 'R'}, {"net-mac", required_argument, NULL, 'M'},
-        {"net-mbit", required_argument, NULL, 'B'},   {"net-addr", required_argument, NULL, 'A'},
+        {"template", required_argument, NULL, 't'},    {"user", required_argument, NULL, 'u'},
+        {"count", required_argument, NULL, 'n'},       {"net-tap", required_argument, NULL, 'T'},
+        {"net-bridge", required_argument, NULL, 'R'},  {"net-mac", required_argument, NULL, 'M'},
+        {"net-mbit", required_argument, NULL, 'B'},    {"net-addr", required_argument, NULL, 'A'},
         {"net-gateway", required_argument, NULL, 'G'}, {NULL, 0, NULL, 0}};
     const char *tname = NULL, *user = NULL, *tap = NULL, *bridge = NULL, *addr = NULL,
                *gateway = NULL;

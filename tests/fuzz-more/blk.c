@@ -23,25 +23,11 @@
 #include "common/log.h"
 #include "tests/unit/vmm/virtio/sim_driver.h"
 #include "vmm/virtio/blk.h"
+#include "tests/fuzz/fuzz_input.h"
 
 #define IMG_BYTES (1u << 20)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-struct in {
-    const uint8_t *p;
-    size_t n;
-};
-
-static int take(struct in *in, void *out, size_t len)
-{
-    if (in->n < len)
-        return -1;
-    memcpy(out, in->p, len);
-    in->p += len;
-    in->n -= len;
-    return 0;
-}
 
 static char img[64];
 

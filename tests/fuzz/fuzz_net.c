@@ -24,25 +24,11 @@
 #include "common/log.h"
 #include "tests/unit/vmm/virtio/sim_driver.h"
 #include "vmm/virtio/net.h"
+#include "tests/fuzz/fuzz_input.h"
 
 #define QN 32u
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-struct in {
-    const uint8_t *p;
-    size_t n;
-};
-
-static int take(struct in *in, void *out, size_t len)
-{
-    if (in->n < len)
-        return -1;
-    memcpy(out, in->p, len);
-    in->p += len;
-    in->n -= len;
-    return 0;
-}
 
 struct fz {
     struct sim s;

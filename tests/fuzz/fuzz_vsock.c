@@ -17,6 +17,7 @@
 #define SIM_REUSE_RAM 1
 #include "common/log.h"
 #include "tests/unit/vmm/virtio/vsock_guest.h"
+#include "tests/fuzz/fuzz_input.h"
 
 #define MAX_FDS 8
 
@@ -33,21 +34,6 @@ static void on_accept(void *ctx, int fd, uint32_t guest_port)
         fds[nr_fds++] = fd;
     else
         close(fd);
-}
-
-struct in {
-    const uint8_t *p;
-    size_t n;
-};
-
-static int take(struct in *in, void *out, size_t k)
-{
-    if (in->n < k)
-        return -1;
-    memcpy(out, in->p, k);
-    in->p += k;
-    in->n -= k;
-    return 0;
 }
 
 static void structured(struct gv *g, struct in *in)
