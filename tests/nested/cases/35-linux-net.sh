@@ -82,14 +82,14 @@ echo "lxn1: ${n1[*]}; lxn2: ${n2[*]}"
 # TCP out: 4 MiB through busybox nc (-e: the socket closes when cat ends),
 # timed in the guest (/proc/uptime), checksummed on both ends.
 send() { # N BYTES PORT: "<sha256> <seconds>" from the guest
-    x "$1" "head -c $2 /dev/urandom >/tmp/f; sha256sum /tmp/f | cut -d' ' -f1
+    timeout 90 "$vm_exec" "$(lx_vm_dir "lxn$1")/vsock.sock" "lxn$1" "head -c $2 /dev/urandom >/tmp/f; sha256sum /tmp/f | cut -d' ' -f1
         printf '#!/bin/sh\ncat /tmp/f\n' >/tmp/send; chmod +x /tmp/send
         a=\$(cut -d' ' -f1 /proc/uptime); nc -w 10 -e /tmp/send 198.18.0.2 $3; b=\$(cut -d' ' -f1 /proc/uptime)
         echo \"\$a \$b\" | awk '{print \$2 - \$1}'"
 }
 tcp_check() { # N BYTES PORT LABEL: sets rate_N (MB/s)
     local got want secs
-    nsx busybox nc -l -p "$3" >"recv.$1" 2>/dev/null &
+    nsx timeout 60 busybox nc -l -p "$3" >"recv.$1" 2>/dev/null </dev/null &
     local srv=$!
     sleep 0.3
     mapfile -t got < <(send "$1" "$2" "$3" 2>&1)
@@ -101,7 +101,20 @@ tcp_check() { # N BYTES PORT LABEL: sets rate_N (MB/s)
         echo "TCP $4: $2 bytes in $secs s, sha256 equal"
     else
         fails+=" tcp-$4(guest ${got[*]}, server $want, $(stat -c %s "recv.$1") bytes)"
+        diagnose "$1"
     fi
+}
+diagnose() { # N: what the guest and L1 see of the path, once
+    [ -n "${diagnosed:-}" ] && return
+    diagnosed=1
+    echo "--- diagnosis: guest lxn$1"
+    x "$1" 'ip -s link show eth0; ip route; ping -c 2 -W 2 10.213.0.1; ping -c 2 -W 2 198.18.0.2' 2>&1 | head -40
+    echo "--- diagnosis: L1"
+    ip -s link show "bvm$1" 2>&1 | head -8
+    ip -br link show master burrow0 2>&1
+    ip -br addr show burrow0 2>&1
+    sysctl net.ipv4.ip_forward 2>&1
+    nft list ruleset 2>&1 | head -60
 }
 rate_1=0 rate_2=0
 tcp_check 1 4194304 5001 unlimited
