@@ -1,6 +1,5 @@
 /* tests/fuzz/config.c - burrow.ini / user.ini text through iniparser and the
  * table-driven loader (config_parse_ini), via a memfd. */
-#define _GNU_SOURCE
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
