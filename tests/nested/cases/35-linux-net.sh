@@ -8,7 +8,7 @@
 # - different MACs, each its own address on eth0 (set by the agent before
 #   READY), the default route via 10.213.0.1;
 # - TCP: 4 MiB from the guest to a server outside, sha256 equal on both
-#   ends; UDP: a 2 MiB TFTP download (busybox tftp) from outside, equal;
+#   ends; UDP: a 1 MiB TFTP download (busybox tftp) from outside, equal;
 # - refused: RFC 1918 and the metadata address (TCP and UDP), the host;
 # - `--net-mbit 4` holds: the limited fork's rate is at most 110% of 0.5 MB/s
 #   (and at least 85% when the unlimited path is clearly faster);
@@ -46,7 +46,7 @@ setup() {
         "$ctl" -c "$cfg" net apply
 }
 out=$(setup 2>&1) || fail "network set-up: $out"
-head -c 2097152 /dev/urandom >tftp.blob
+head -c 1048576 /dev/urandom >tftp.blob
 nsx python3 "$NESTED_REPO/tests/nested/tftp_server.py" tftp.blob 6969 tftp.log >/dev/null 2>&1 &
 pids+=($!)
 nsx "$nettool" serve-tcp 5002 >/dev/null 2>&1 &
