@@ -52,12 +52,10 @@ static struct fork_net vm_net;
 
 static int open_net(const struct kvm_vmm_args *vm)
 {
-    int r = tap_open(vm->net_tap, &vm_tap);
-    if (r == 0 && (r = tap_set_up(vm->net_tap)) == 0)
-        r = tap_attach_bridge(vm->net_tap, vm->net_bridge);
+    char why[300];
+    int r = tap_create(vm->net_tap, vm->net_bridge, &vm_tap, why, sizeof(why));
     if (r) {
-        log_error("vm %s: TAP %s on %s: %s", vm->id, vm->net_tap, vm->net_bridge,
-                  r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
+        log_error("vm %s: %s", vm->id, why);
         return r;
     }
     memcpy(vm_net.mac, vm->net.mac, sizeof(vm_net.mac));

@@ -174,26 +174,6 @@ static int pool_wait_claim(struct fork_vm *f, struct vm_record *rec, struct fork
     }
 }
 
-/* As root, before the jail: the VM's TAP, up and on its bridge. why gets the reason. */
-static int vmm_open_tap(const struct vmm_request *req, int *fd, char *why, size_t whysz)
-{
-    int r = tap_open(req->net_tap, fd);
-    if (r) {
-        snprintf(why, whysz, "TAP %s: %s", req->net_tap,
-                 r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
-        return r;
-    }
-    if ((r = tap_set_up(req->net_tap)) ||
-        (req->net_bridge[0] && (r = tap_attach_bridge(req->net_tap, req->net_bridge)))) {
-        snprintf(why, whysz, "TAP %s%s%s: %s", req->net_tap,
-                 req->net_bridge[0] ? " on bridge " : "", req->net_bridge,
-                 r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
-        close(*fd);
-        return r;
-    }
-    return 0;
-}
-
 /* The VMM process: never returns. pooled: wait to be claimed before starting. */
 static void __attribute__((noreturn))
 vmm_process(const struct vmm_request *req, int report_fd, int pooled)
@@ -242,7 +222,8 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
                               .console_fd = console};
     static struct fork_net net;
     if (!pooled && req->net_tap[0]) {
-        if ((r = vmm_open_tap(req, &net.tap_fd, path, sizeof(path)))) {
+        /* As root, before the jail: the VM's TAP, up and on its bridge. */
+        if ((r = tap_create(req->net_tap, req->net_bridge, &net.tap_fd, path, sizeof(path)))) {
             registry_remove(rec.dir); /* no VM yet: nothing else to undo */
             report(report_fd, "ERR %s\n", path);
             _exit(1);

@@ -362,15 +362,9 @@ int ctl_vm_boot(int argc, char **argv)
         return cli_err(EXIT_USAGE, "--net-mac and --net-mbit need --net-tap");
     dc.net_tap_fd = -1;
     if (tap) {
-        int r = tap_open(tap, &dc.net_tap_fd);
-        if (r)
-            return cli_err(EXIT_RUNTIME, "--net-tap %s: %s", tap,
-                           r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
-        if (tap_set_up(tap) != 0) {
-            close(dc.net_tap_fd);
-            return cli_err(EXIT_RUNTIME, "--net-tap %s: cannot set it up: %s", tap,
-                           strerror(errno));
-        }
+        char why[300];
+        if (tap_create(tap, NULL, &dc.net_tap_fd, why, sizeof(why)) != 0)
+            return cli_err(EXIT_RUNTIME, "--net-tap: %s", why);
         dc.net = true;
         dc.net_rate = (uint64_t)mbit * 1000000 / 8;
     }

@@ -105,6 +105,27 @@ static int hex_digit(char c)
     return -1;
 }
 
+int tap_create(const char *name, const char *bridge, int *fd_out, char *why, size_t whysz)
+{
+    int fd = -1;
+    const char *step = "open";
+    int r = tap_open(name, &fd);
+    if (r == 0 && (r = tap_set_up(name)) != 0)
+        step = "set up";
+    else if (r == 0 && bridge && bridge[0] && (r = tap_attach_bridge(name, bridge)) != 0)
+        step = "add to the bridge";
+    if (r == 0) {
+        *fd_out = fd;
+        return 0;
+    }
+    int e = errno;
+    if (fd >= 0)
+        close(fd);
+    snprintf(why, whysz, "TAP %s%s%s: cannot %s: %s", name, bridge && bridge[0] ? " on " : "",
+             bridge ? bridge : "", step, r == BURROW_ERR_SYSTEM ? strerror(e) : burrow_strerror(r));
+    return r;
+}
+
 int net_mac_parse(const char *s, uint8_t mac[6])
 {
     uint8_t m[6];

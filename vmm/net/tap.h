@@ -32,6 +32,14 @@ __attribute__((warn_unused_result)) int tap_set_up(const char *name);
 /* Enslave `name` to the bridge `bridge` (SIOCBRADDIF). */
 __attribute__((warn_unused_result)) int tap_attach_bridge(const char *name, const char *bridge);
 
+/*
+ * All three for a VM: open the TAP, set it up and, with a non-empty
+ * bridge, enslave it. On failure nothing stays open and `why` names the
+ * TAP, the bridge and the reason.
+ */
+__attribute__((warn_unused_result)) int tap_create(const char *name, const char *bridge,
+                                                   int *fd_out, char *why, size_t whysz);
+
 /* "02:00:5e:10:00:01" (hex, colon-separated) into mac; unicast only. BURROW_ERR_FORMAT. */
 __attribute__((warn_unused_result)) int net_mac_parse(const char *s, uint8_t mac[6]);
 /* mac as "xx:xx:xx:xx:xx:xx" into out (at least 18 bytes). */
