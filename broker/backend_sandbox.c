@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "broker/backend_sandbox.h"
+#include "broker/fsutil.h"
 #include "broker/homedisk.h"
 #include "broker/sandbox.h"
 #include "broker/vmmgr.h"
@@ -55,16 +56,6 @@
 static int sbx_path(char *out, size_t sz, const char *a, const char *b)
 {
     return (size_t)snprintf(out, sz, "%s%s", a, b) < sz ? 0 : BURROW_ERR_TOO_LARGE;
-}
-
-static int write_file(const char *path, const char *text)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return BURROW_ERR_SYSTEM;
-    ssize_t n = write(fd, text, strlen(text));
-    close(fd);
-    return n == (ssize_t)strlen(text) ? 0 : BURROW_ERR_SYSTEM;
 }
 
 /* --- inside the sandbox: PID 1 ------------------------------------------- */
@@ -347,10 +338,10 @@ static int map_ids(const struct sbx *x)
     char p[64], text[64];
     snprintf(text, sizeof(text), "0 %u %u\n", (unsigned)x->base, SBX_UID_COUNT);
     snprintf(p, sizeof(p), "/proc/%d/uid_map", (int)x->child);
-    if (write_file(p, text) != 0)
+    if (fs_write_existing(p, text) != 0)
         return BURROW_ERR_SYSTEM;
     snprintf(p, sizeof(p), "/proc/%d/gid_map", (int)x->child);
-    return write_file(p, text);
+    return fs_write_existing(p, text);
 }
 
 /* Create the namespaces and PID 1; returns once its root is ready and it runs. */

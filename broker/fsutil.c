@@ -161,6 +161,19 @@ int fs_remove_tree(const char *path)
     return remove_at(AT_FDCWD, path, 0);
 }
 
+int fs_write_existing(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return BURROW_ERR_SYSTEM;
+    size_t len = strlen(text);
+    ssize_t n = write(fd, text, len);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return n == (ssize_t)len ? 0 : BURROW_ERR_SYSTEM;
+}
+
 int fs_ensure_dir(const char *path, mode_t mode)
 {
     if (mkdir(path, mode) == 0)

@@ -23,6 +23,9 @@ FSUTIL_MUST_CHECK int fs_read_file(const char *path, size_t max, char **out, siz
 /* rm -r of a directory tree Burrow made (depth <= 4, symlinks never followed).
  * A missing path is success. */
 FSUTIL_MUST_CHECK int fs_remove_tree(const char *path);
+/* Write text to a file that exists (procfs, sysfs: uid maps, sysctls) in one
+ * write, without creating or truncating it. BURROW_ERR_SYSTEM (errno). */
+FSUTIL_MUST_CHECK int fs_write_existing(const char *path, const char *text);
 /* mkdir with an exact mode; an existing directory gets its mode fixed. */
 FSUTIL_MUST_CHECK int fs_ensure_dir(const char *path, mode_t mode);
 

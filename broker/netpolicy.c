@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "broker/fsutil.h"
 #include "common/err.h"
 
 void netpolicy_from_config(const struct burrow_config *cfg, struct netpolicy *np)
@@ -207,16 +208,6 @@ static int step(const char *what, const char *const argv[], const char *input, c
     return r;
 }
 
-static int write_sysctl(const char *path, const char *value)
-{
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return BURROW_ERR_SYSTEM;
-    ssize_t n = write(fd, value, strlen(value));
-    close(fd);
-    return n == (ssize_t)strlen(value) ? 0 : BURROW_ERR_SYSTEM;
-}
-
 int netpolicy_apply(const struct netpolicy *np, char *err, size_t errsz)
 {
     static char rules[NETPOLICY_RULESET_MAX];
@@ -243,7 +234,7 @@ int netpolicy_apply(const struct netpolicy *np, char *err, size_t errsz)
     /* Rules first: forwarding is never on without the policy in place. */
     if ((r = step("nft", nft, rules, err, errsz)))
         return r;
-    if ((r = write_sysctl("/proc/sys/net/ipv4/ip_forward", "1"))) {
+    if ((r = fs_write_existing("/proc/sys/net/ipv4/ip_forward", "1"))) {
         snprintf(err, errsz, "ip_forward: %s", strerror(errno));
         return r;
     }
