@@ -3,6 +3,6 @@
 # through the i8042; its log shows our e820 map, command line, ACPI tables,
 # 2 vCPUs, COM1 and the RTC (tests/kvm/nested-linux-boot.sh).
 # Needs `make vmm-test-kernel` (build/kernel/vmlinuz).
-# timeout: 180
+# timeout: 330
 . "$NESTED_REPO/tests/nested/caselib.sh"
 . "$NESTED_REPO/tests/kvm/nested-linux-boot.sh" "$NESTED_BUILD/kernel/vmlinuz" bzimage reboot
