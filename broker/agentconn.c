@@ -129,17 +129,14 @@ static int send_frames(int fd, const struct proto_open *o)
     return write_all(fd, buf_data(&b), buf_used(&b));
 }
 
+/* HELLO and OPEN out, HELLO and OPENED (or the agent's ERROR) back. */
 static int handshake(int fd, const struct proto_open *o, char *err, size_t errsz)
 {
     static uint8_t mem[PROTO_FRAME_MAX];
     struct proto_frame f;
     long deadline = now_ms() + AGENTCONN_TIMEOUT_MS;
-    int r = vsock_connect(fd, deadline);
+    int r = send_frames(fd, o);
     if (r != 0) {
-        snprintf(err, errsz, "the environment's agent is not answering");
-        return r;
-    }
-    if ((r = send_frames(fd, o)) != 0) {
         snprintf(err, errsz, "cannot talk to the environment's agent");
         return r;
     }
@@ -174,8 +171,7 @@ static int handshake(int fd, const struct proto_open *o, char *err, size_t errsz
     return 0;
 }
 
-int agentconn_open(const char *sock_path, const struct proto_open *o, int *fd_out, char *err,
-                   size_t errsz)
+int agentconn_connect(const char *sock_path, int *fd_out, char *err, size_t errsz)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(sock_path) >= sizeof(sa.sun_path)) {
@@ -193,12 +189,20 @@ int agentconn_open(const char *sock_path, const struct proto_open *o, int *fd_ou
         close(fd);
         return BURROW_ERR_CLOSED;
     }
-    int r = handshake(fd, o, err, errsz);
+    int r = vsock_connect(fd, now_ms() + AGENTCONN_TIMEOUT_MS);
     if (r != 0) {
+        snprintf(err, errsz, "the environment's agent is not answering");
         close(fd);
         return r;
     }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     *fd_out = fd;
     return 0;
+}
+
+int agentconn_start(int fd, const struct proto_open *o, char *err, size_t errsz)
+{
+    int r = handshake(fd, o, err, errsz);
+    if (r == 0)
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return r;
 }

@@ -122,14 +122,12 @@ static int open_agent(struct chan *c, struct proto_open *o)
     char err[MPROTO_FIELD_MAX + 1];
     struct sess *s = c->s;
     o->user = proto_str_c(s->user);
-    session_request_vm(s);
-    if (s->vm_err[0]) {
-        snprintf(err, sizeof(err), "%s", s->vm_err);
+    if (session_connect_vm(s, &c->afd, err, sizeof(err)) != 0)
         goto fail;
-    }
-    int r = agentconn_open(s->vm_sock, o, &c->afd, err, sizeof(err));
-    if (r == 0)
+    if (agentconn_start(c->afd, o, err, sizeof(err)) == 0)
         return 0;
+    close(c->afd);
+    c->afd = -1;
     log_warn("%s: cannot open a session in the VM: %s", s->user, err);
 fail:
     /* Not now: the client must see the request's answer before exit-status. */

@@ -27,6 +27,7 @@
 #include "broker/mproto.h"
 #include "broker/notify.h"
 #include "broker/penalty.h"
+#include "broker/monitor.h"
 #include "broker/session.h"
 #include "broker/userdb.h"
 #include "broker/vmmgr.h"
@@ -167,7 +168,7 @@ static void run_session(struct master *m, int fd, int mfd, struct msess *s)
     signal(SIGHUP, SIG_IGN);
     signal(SIGTERM, SIG_DFL);
     struct session_args a = {.fd = 3, .mfd = 4, .cfg = &m->cfg, .bind = m->bind, .addr = s->ip};
-    _exit(session_main(&a));
+    _exit(session_monitor_main(&a));
 }
 
 static void accept_one(struct master *m, int lfd)

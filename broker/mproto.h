@@ -1,16 +1,27 @@
 /*
- * broker/mproto.h - the messages between the master and a session process.
+ * broker/mproto.h - the messages between burrowd's processes: the master
+ * and a session's monitor, and the monitor and its net child.
  *
  * Owns: the message types and their encoding. Transport: one SOCK_SEQPACKET
- * socketpair per session (message boundaries for free). A message is a u8
- * type and up to MPROTO_FIELDS strings (buf cstrings), each at most
- * MPROTO_FIELD_MAX bytes; the master treats every message as hostile
- * (a session process runs libssh, which faces the network).
+ * socketpair per pair of processes (message boundaries for free). A message
+ * is a u8 type and up to MPROTO_FIELDS strings (buf cstrings), each at most
+ * MPROTO_FIELD_MAX bytes, and at most one file descriptor (SCM_RIGHTS).
+ * The receiver treats every message as hostile: the net child runs libssh,
+ * which faces the network, and the monitor speaks for it to the master.
  *
- *   session -> master                      master -> session
+ *   monitor -> master                      master -> monitor
  *   AUTH_OK   user method                  VM_OK   socket-path vm-id
  *   AUTH_FAIL user method                  VM_ERR  text (shown to the user)
  *   VM_REQ    user                         VM_GONE text (VM died or was killed)
+ *
+ *   net child -> monitor                   monitor -> net child
+ *   PUBKEY    user key-type+base64 state   AUTH_ENV  "NAME=value" (0..16, then:)
+ *   PASSWORD  user password                AUTH_YES  flags forced-command
+ *   CONNECT   (none)                       AUTH_NO   "last" after max_auth_tries
+ *                                          CONN_OK   + fd: a connection to the
+ *                                                    VM's agent port
+ *                                          CONN_ERR  text (shown to the user)
+ *                                          VM_GONE   text (as from the master)
  */
 #ifndef BURROW_BROKER_MPROTO_H
 #define BURROW_BROKER_MPROTO_H
@@ -18,13 +29,21 @@
 #include <stddef.h>
 
 #define MPROTO_FIELDS    3
-#define MPROTO_FIELD_MAX 512
+#define MPROTO_FIELD_MAX 4096 /* an authorized_keys option value, an RSA key */
 #define MPROTO_MSG_MAX   (1 + MPROTO_FIELDS * (4 + MPROTO_FIELD_MAX))
 
 enum mproto_type {
     MPROTO_AUTH_OK = 1,
     MPROTO_AUTH_FAIL = 2,
     MPROTO_VM_REQ = 3,
+    MPROTO_PUBKEY = 16,
+    MPROTO_PASSWORD = 17,
+    MPROTO_CONNECT = 18,
+    MPROTO_AUTH_YES = 32,
+    MPROTO_AUTH_NO = 33,
+    MPROTO_AUTH_ENV = 34,
+    MPROTO_CONN_OK = 35,
+    MPROTO_CONN_ERR = 36,
     MPROTO_VM_OK = 64,
     MPROTO_VM_ERR = 65,
     MPROTO_VM_GONE = 66,
@@ -44,6 +63,15 @@ __attribute__((warn_unused_result)) int mproto_send(int fd, int type, unsigned n
  * BURROW_ERR_AGAIN if nothing is ready (non-blocking fd), or a parse error.
  */
 __attribute__((warn_unused_result)) int mproto_recv(int fd, struct mproto_msg *m);
+/* As mproto_send, passing pass_fd along (SCM_RIGHTS) when it is >= 0. */
+__attribute__((warn_unused_result)) int mproto_send_fd(int fd, int type, unsigned n,
+                                                       const char *const *fields, int pass_fd);
+/*
+ * As mproto_recv; a descriptor that came with the message lands in *fd_out
+ * (close-on-exec), else *fd_out is -1. Descriptors beyond the first, and any
+ * that came with a message that failed to decode, are closed.
+ */
+__attribute__((warn_unused_result)) int mproto_recv_fd(int fd, struct mproto_msg *m, int *fd_out);
 /* Decode one message from bytes (exposed for tests and fuzzing). */
 __attribute__((warn_unused_result)) int mproto_decode(const void *data, size_t len,
                                                       struct mproto_msg *m);

@@ -1,8 +1,9 @@
-/* broker/sandbox.c - what a session process gives up after auth (see sandbox.h). */
+/* broker/sandbox.c - what a session's processes give up, and when (see sandbox.h). */
 #include "broker/sandbox.h"
 
 #include <grp.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -16,30 +17,82 @@ uid_t sandbox_session_uid(uint32_t user_uid)
     return (uid_t)(SANDBOX_SESSION_UID_BASE + (user_uid & 0x0fffffffu));
 }
 
-int sandbox_session_postauth(const struct user_record *rec)
+uid_t sandbox_net_uid(pid_t pid)
 {
-    uid_t uid = sandbox_session_uid(rec->uid);
+    return (uid_t)(SANDBOX_NET_UID_BASE + ((uint32_t)pid & 0x00ffffffu));
+}
+
+/*
+ * Become uid for good: no groups, no way back to root, no new privileges,
+ * not dumpable (no ptrace between sessions), no fork, no core files. No
+ * RLIMIT_FSIZE 0: stderr (the log) may be a regular file.
+ */
+static int drop_to(uid_t uid)
+{
     struct rlimit zero = {0, 0};
-    if (geteuid() != 0)
-        return 0; /* not started as root (tests of the session alone): nothing to drop */
     if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0)
         return BURROW_ERR_SYSTEM;
     if (setuid(0) == 0)
         return BURROW_ERR_PERM; /* the drop did not stick */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
         return BURROW_ERR_SYSTEM;
-    /* No RLIMIT_FSIZE 0: stderr (the log) may be a regular file. */
     if (setrlimit(RLIMIT_NPROC, &zero) != 0 || setrlimit(RLIMIT_CORE, &zero) != 0)
         return BURROW_ERR_SYSTEM;
     return 0;
 }
 
+int sandbox_session_postauth(const struct user_record *rec)
+{
+    if (geteuid() != 0)
+        return 0; /* not started as root (tests of the session alone): nothing to drop */
+    return drop_to(sandbox_session_uid(rec->uid));
+}
+
+/* Own mount, ipc and net namespaces; nothing propagates back to the host. */
+static int own_namespaces(void)
+{
+    if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET) != 0 ||
+        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        return BURROW_ERR_SYSTEM;
+    return 0;
+}
+
+/* An empty read-only tmpfs over state_dir (user records, host key files). */
+static int hide_state_dir(const struct burrow_config *cfg)
+{
+    unsigned long fl = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (mount("burrow-hidden", cfg->paths.state_dir, "tmpfs", fl, "size=4k,mode=0555") != 0)
+        return BURROW_ERR_SYSTEM;
+    return 0;
+}
+
+int sandbox_net_child(const struct burrow_config *cfg, pid_t monitor)
+{
+    if (geteuid() != 0)
+        return 0; /* tests of the session alone: nothing to give up */
+    /* The empty tmpfs over state_dir becomes the whole filesystem. */
+    int r = own_namespaces();
+    if (r == 0)
+        r = hide_state_dir(cfg);
+    if (r == 0 && (chroot(cfg->paths.state_dir) != 0 || chdir("/") != 0))
+        r = BURROW_ERR_SYSTEM;
+    if (r == 0)
+        r = drop_to(sandbox_net_uid(getpid()));
+    /* After the drop: a change of credentials clears the parent-death signal. */
+    if (r == 0 && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
+        r = BURROW_ERR_SYSTEM;
+    if (r == 0 && getppid() != monitor)
+        r = BURROW_ERR_CLOSED; /* the monitor is already gone */
+    return r;
+}
+
 int sandbox_session_filter(const struct burrow_config *cfg, enum sandbox_phase phase)
 {
-    const struct sc_policy *p =
-        phase == SANDBOX_PREAUTH ? &session_policy_preauth : &session_policy_postauth;
-    /* The pre-auth filter already said which mode is on: one line per session is enough. */
-    unsigned flags = phase == SANDBOX_POSTAUTH ? SC_FLAG_QUIET : 0;
+    const struct sc_policy *p = phase == SANDBOX_PREAUTH    ? &session_policy_preauth
+                                : phase == SANDBOX_POSTAUTH ? &session_policy_postauth
+                                                            : &session_policy_net;
+    /* The monitor's pre-auth filter already said which mode is on: one line per session. */
+    unsigned flags = phase == SANDBOX_PREAUTH ? 0 : SC_FLAG_QUIET;
     int r = sc_install(p, sc_mode_effective((enum sc_mode)cfg->security.seccomp), flags);
     if (r == 0)
         sc_test_trigger(p->name);
@@ -59,11 +112,6 @@ int sandbox_session_unshare(const struct burrow_config *cfg)
 {
     if (geteuid() != 0)
         return 0; /* tests of the session alone: nothing to hide */
-    if (unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET) != 0 ||
-        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
-        return BURROW_ERR_SYSTEM;
-    unsigned long fl = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
-    if (mount("burrow-hidden", cfg->paths.state_dir, "tmpfs", fl, "size=4k,mode=0555") != 0)
-        return BURROW_ERR_SYSTEM;
-    return 0;
+    int r = own_namespaces();
+    return r == 0 ? hide_state_dir(cfg) : r;
 }

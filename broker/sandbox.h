@@ -1,21 +1,21 @@
 /*
- * broker/sandbox.h - confinement of the session process after auth.
+ * broker/sandbox.h - confinement of a session's two processes.
  *
- * Owns: what a session process gives up once the user is known, and the
- * host uid it runs as from then on. This is the clean place where the
- * hardening issue (issue 10) adds the seccomp table and the pre-auth jail.
+ * Owns: what the monitor and the net child (broker/monitor.h, session.h)
+ * give up, when, and the host uids they run as.
  *
- * In now: setgroups(0), setresgid/setresuid to a per-user session uid
- * (SANDBOX_SESSION_UID_BASE + the user's uid; owner of her VM's vsock
- * socket and nothing else), PR_SET_NO_NEW_PRIVS, not dumpable (no ptrace
- * between sessions), RLIMIT_NPROC 0 (no fork), RLIMIT_CORE 0 (RLIMIT_FSIZE stays:
- * its stderr, the log, may be a regular file).
- * Seccomp (broker/seccomp_policy.c): sandbox_session_filter loads the
- * pre-auth allow-list first thing in the session process and stacks the
- * post-auth one right after the drop (no file can be opened after auth).
- * sandbox_session_unshare hides state_dir in a private mount namespace.
- * Not yet: the pre-auth process still runs as root (it reads the user
- * database).
+ * - The net child, before libssh reads a byte (sandbox_net_child): its own
+ *   mount, ipc and net namespaces; chroot into an empty read-only tmpfs;
+ *   a per-connection uid (SANDBOX_NET_UID_BASE + its pid) with no groups,
+ *   no capabilities, PR_SET_NO_NEW_PRIVS, not dumpable, RLIMIT_NPROC 0;
+ *   killed with the monitor (PR_SET_PDEATHSIG); then the session-net
+ *   seccomp filter (broker/seccomp_policy.c): no file can be opened.
+ * - The monitor, before auth: root (it reads the user database) under the
+ *   session-preauth allow-list. After auth: its own namespaces with
+ *   state_dir hidden (sandbox_session_unshare), the user's session uid
+ *   (SANDBOX_SESSION_UID_BASE + her uid; owner of her VM's vsock socket
+ *   and nothing else) with the same drop, and the session-postauth filter
+ *   stacked on the pre-auth one.
  */
 #ifndef BURROW_BROKER_SANDBOX_H
 #define BURROW_BROKER_SANDBOX_H
@@ -26,10 +26,20 @@
 #include "broker/config.h"
 #include "broker/userdb.h"
 
-/* Host uids for session processes, one per Burrow user (never a real user). */
+/* Host uids for session monitors after auth, one per Burrow user (never a real user). */
 #define SANDBOX_SESSION_UID_BASE 0x50000000u
+/* Host uids for net children, one per connection (never a real user). */
+#define SANDBOX_NET_UID_BASE 0x4f000000u
 
 uid_t sandbox_session_uid(uint32_t user_uid);
+uid_t sandbox_net_uid(pid_t pid);
+
+/*
+ * The net child's jail (see above), from root; 0 or a negative code (the
+ * child exits). monitor is the pid the child must still have as its parent.
+ */
+__attribute__((warn_unused_result)) int sandbox_net_child(const struct burrow_config *cfg,
+                                                          pid_t monitor);
 
 /* Drop to the user's session uid; 0 or a negative code (the caller exits). */
 __attribute__((warn_unused_result)) int sandbox_session_postauth(const struct user_record *rec);
@@ -38,11 +48,11 @@ __attribute__((warn_unused_result)) int sandbox_session_postauth(const struct us
  * Before the drop (still root): own mount, ipc and net namespaces, with an
  * empty read-only tmpfs over state_dir (user records, host key files) and
  * nothing propagating back. Unix sockets are reached by path, so the VM's
- * vsock socket under run_dir still works; the TCP connection is already open.
+ * vsock socket under run_dir still works.
  */
 __attribute__((warn_unused_result)) int sandbox_session_unshare(const struct burrow_config *cfg);
 
-enum sandbox_phase { SANDBOX_PREAUTH, SANDBOX_POSTAUTH };
+enum sandbox_phase { SANDBOX_PREAUTH, SANDBOX_POSTAUTH, SANDBOX_NET };
 /* Load the phase's seccomp filter ([security] seccomp, BURROW_SECCOMP_LOG=1). */
 __attribute__((warn_unused_result)) int sandbox_session_filter(const struct burrow_config *cfg,
                                                                enum sandbox_phase phase);

@@ -64,12 +64,18 @@ static const struct sc_rule session_base[] = {
     SC_ALLOW(tgkill, "abort()"),
     SC_ALLOW(sched_getaffinity, "glibc"),
     SC_ALLOW_ARG(prlimit64, 2, SC_EQ64, 0, "read limits"),
-    SC_ALLOW_ARG(socket, 0, SC_EQ, AF_UNIX, "the VM's vsock socket, syslog; unix only"),
-    SC_ALLOW(connect, "the VM's vsock socket (unix only, see socket)"),
     SC_ALLOW(restart_syscall, "interrupted sleeps"),
     SC_ALLOW(exit, "end"),
     SC_ALLOW(exit_group, "end"),
     SC_DENY_ARG(ioctl, 1, SC_EQ, TCGETS, ENOTTY, "isatty() from stdio"),
+};
+
+/* The monitor, both phases: it connects to the VM and reaps the net child. */
+static const struct sc_rule session_monitor_extra[] = {
+    SC_ALLOW_ARG(socket, 0, SC_EQ, AF_UNIX, "the VM's vsock socket; unix only"),
+    SC_ALLOW(connect, "the VM's vsock socket (unix only, see socket)"),
+    SC_ALLOW(wait4, "reap the net child"),
+    SC_ALLOW(kill, "end a net child that broke the protocol (its own uid only after auth)"),
 };
 
 /* Pre-auth extras: user records (root, read + lock files), the drop to the session uid. */
@@ -100,20 +106,23 @@ static const struct sc_rule session_preauth_extra[] = {
     SC_ALLOW_ARG(seccomp, 0, SC_EQ, SECCOMP_SET_MODE_FILTER, "stack the post-auth filter"),
 };
 
-/* Post-auth: no file can be opened, libc probes fail quietly. */
+/* Post-auth monitor and net child: no file can be opened, libc probes fail quietly. */
 static const struct sc_rule session_postauth_extra[] = {
     SC_DENY(openat, EACCES, "the state dir and every other file are out of reach"),
     SC_DENY(open, EACCES, "as openat"),
     SC_DENY_ARG(newfstatat, 3, SC_MASK_NONE, AT_EMPTY_PATH, EACCES, "path probes"),
 };
 
-static const struct sc_table preauth_tables[] = {SC_TABLE(session_base),
-                                                 SC_TABLE(session_preauth_extra)};
-static const struct sc_table postauth_tables[] = {SC_TABLE(session_base),
-                                                  SC_TABLE(session_postauth_extra)};
+static const struct sc_table preauth_tables[] = {
+    SC_TABLE(session_base), SC_TABLE(session_monitor_extra), SC_TABLE(session_preauth_extra)};
+static const struct sc_table postauth_tables[] = {
+    SC_TABLE(session_base), SC_TABLE(session_monitor_extra), SC_TABLE(session_postauth_extra)};
+static const struct sc_table net_tables[] = {SC_TABLE(session_base),
+                                             SC_TABLE(session_postauth_extra)};
 
-const struct sc_policy session_policy_preauth = {"session-preauth", preauth_tables, 2, false};
-const struct sc_policy session_policy_postauth = {"session-postauth", postauth_tables, 2, false};
+const struct sc_policy session_policy_preauth = {"session-preauth", preauth_tables, 3, false};
+const struct sc_policy session_policy_postauth = {"session-postauth", postauth_tables, 3, false};
+const struct sc_policy session_policy_net = {"session-net", net_tables, 2, false};
 
 /*
  * The master and everything it starts (sessions, VMMs, the sandbox agent,

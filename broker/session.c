@@ -1,121 +1,72 @@
-/* broker/session.c - one SSH connection, from key exchange to disconnect. */
+/* broker/session.c - a session's net child: one SSH connection, in a jail (see session.h). */
 #include "broker/session.h"
 
 #include <errno.h>
-#include <execinfo.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <ucontext.h>
 #include <unistd.h>
 
 #include <libssh/callbacks.h>
 
+#include "broker/agentconn.h"
 #include "broker/channel.h"
 #include "broker/mproto.h"
 #include "broker/sandbox.h"
 #include "common/err.h"
 #include "common/log.h"
 
-#define SESSION_VM_WAIT_MS 120000
-#define SESSION_BANNER_MAX 4096
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
 
 /*
- * A test and debug aid: with BURROW_SESSION_BACKTRACE=1 in burrowd's
- * environment (the e2e tier sets it), a crashing session process writes its
- * backtrace to stderr (burrowd's log), since it makes no core dump. The
- * handler only writes (backtrace_symbols_fd) and re-raises (tgkill) after
- * SA_RESETHAND restored the default action; the post-auth seccomp filter
- * allows both. Frames are binary+offset: addr2line -e burrowd -f OFFSET.
+ * The next message from the monitor, waiting at most until deadline_ms (-1:
+ * no limit; before auth the monitor's login_grace_time bounds the wait).
+ * VM_GONE is recorded for proxy_loop and skipped. 0 or a negative code.
  */
-static void crash_write(const char *text)
+static int recv_monitor(struct sess *s, struct mproto_msg *m, int *fd, long deadline_ms)
 {
-    if (write(STDERR_FILENO, text, strlen(text)) < 0)
-        return;
-}
-
-static void on_crash(int sig, siginfo_t *si, void *uctx)
-{
-    void *frames[64];
-    (void)si;
-    crash_write("session process crashed; backtrace:\n");
-#if defined(__x86_64__)
-    /* First the faulting pc and the return address on top of the stack: after
-     * a call through a bad pointer the pc is garbage and libgcc's unwinder
-     * faults reading code there, so this may be all there is. */
-    const ucontext_t *uc = uctx;
-    void *at[2] = {(void *)uc->uc_mcontext.gregs[REG_RIP],
-                   *(void *const *)uc->uc_mcontext.gregs[REG_RSP]};
-    crash_write("  pc, then top of stack:\n");
-    backtrace_symbols_fd(at, 2, STDERR_FILENO);
-    crash_write("  unwound:\n");
-#else
-    (void)uctx;
-#endif
-    backtrace_symbols_fd(frames, backtrace(frames, 64), STDERR_FILENO);
-    raise(sig);
-}
-
-static void install_crash_backtrace(void)
-{
-    const char *v = getenv("BURROW_SESSION_BACKTRACE");
-    void *frames[1];
-    if (!v || strcmp(v, "1") != 0)
-        return;
-    backtrace(frames, 1); /* loads libgcc_s now: no dlopen inside the handler, under seccomp */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof(sa));
-    sa.sa_sigaction = on_crash;
-    sa.sa_flags = (int)(SA_SIGINFO | SA_RESETHAND | SA_NODEFER);
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGSEGV, &sa, NULL);
-    sigaction(SIGBUS, &sa, NULL);
-    sigaction(SIGABRT, &sa, NULL);
-    sigaction(SIGILL, &sa, NULL);
-    sigaction(SIGFPE, &sa, NULL);
-}
-
-static void tell_master(struct sess *s, int type, const char *a, const char *b)
-{
-    const char *f[2] = {a, b};
-    if (mproto_send(s->mfd, type, 2, f) != 0)
-        log_debug("master unreachable");
-}
-
-static void auth_failed(struct sess *s, const char *user, const char *method)
-{
-    s->failures++;
-    tell_master(s, MPROTO_AUTH_FAIL, user, method);
-    if (s->failures >= s->cfg->ssh.max_auth_tries) {
-        ssh_session_set_disconnect_message(s->ssh, "Too many authentication failures");
-        s->quit = 1;
+    for (;;) {
+        int left = -1;
+        if (deadline_ms >= 0) {
+            long l = deadline_ms - now_ms();
+            if (l <= 0)
+                return BURROW_ERR_TIMEOUT;
+            left = (int)l;
+        }
+        struct pollfd p = {.fd = s->mfd, .events = POLLIN};
+        if (poll(&p, 1, left) < 0 && errno != EINTR)
+            return BURROW_ERR_SYSTEM;
+        int r = mproto_recv_fd(s->mfd, m, fd);
+        if (r == BURROW_ERR_AGAIN)
+            continue;
+        if (r == 0 && m->type == MPROTO_VM_GONE) {
+            snprintf(s->vm_err, sizeof(s->vm_err), "%s",
+                     m->n ? m->f[0] : "your environment stopped");
+            s->vm_gone_pending = 1;
+            if (fd && *fd >= 0)
+                close(*fd);
+            continue;
+        }
+        return r;
     }
-}
-
-static void auth_succeeded(struct sess *s, const char *user, const char *method)
-{
-    s->authed = 1;
-    snprintf(s->user, sizeof(s->user), "%s", user);
-    snprintf(s->method, sizeof(s->method), "%s", method);
 }
 
 static void send_banner(struct sess *s)
 {
-    char text[SESSION_BANNER_MAX + 1];
-    if (!s->cfg->ssh.banner[0])
+    if (s->banner_sent)
         return;
-    FILE *f = fopen(s->cfg->ssh.banner, "re");
-    if (!f) {
-        log_warn("cannot read banner %s: %s", s->cfg->ssh.banner, strerror(errno));
+    s->banner_sent = 1;
+    if (!s->banner[0])
         return;
-    }
-    size_t n = fread(text, 1, SESSION_BANNER_MAX, f);
-    fclose(f);
-    text[n] = 0;
-    ssh_string str = ssh_string_from_char(text);
+    ssh_string str = ssh_string_from_char(s->banner);
     if (str) {
         if (ssh_send_issue_banner(s->ssh, str) != SSH_OK)
             log_debug("banner not sent");
@@ -123,78 +74,109 @@ static void send_banner(struct sess *s)
     }
 }
 
+/* The monitor's AUTH_YES for a login: the key's options become the session's. */
+static void take_options(struct sess *s, const struct mproto_msg *yes, struct authkey_opts *opts)
+{
+    opts->flags = (unsigned)strtoul(yes->f[0], NULL, 10);
+    if (yes->n >= 2)
+        opts->command = strdup(yes->f[1]);
+    authkey_opts_free(&s->opts);
+    s->opts = *opts;
+    memset(opts, 0, sizeof(*opts));
+}
+
+/*
+ * Ask the monitor whether this request (PUBKEY or PASSWORD, fields f) lets
+ * user in; a probe only asks "would this key do". The monitor counts the
+ * failures: its AUTH_NO "last" ends the connection.
+ */
+static int ask_monitor(struct sess *s, int type, const char *const *f, unsigned n, int probe,
+                       const char *method)
+{
+    struct mproto_msg ans;
+    struct authkey_opts opts;
+    int r = mproto_send(s->mfd, type, n, f);
+    memset(&opts, 0, sizeof(opts));
+    ans.type = 0;
+    /* AUTH_ENV lines first (environment= of the key), then the verdict. */
+    while (r == 0 && (r = recv_monitor(s, &ans, NULL, -1)) == 0 && ans.type == MPROTO_AUTH_ENV &&
+           ans.n == 1 && opts.n_env < AUTHKEYS_ENV_MAX) {
+        if (!(opts.env[opts.n_env] = strdup(ans.f[0])))
+            r = BURROW_ERR_NOMEM;
+        else
+            opts.n_env++;
+    }
+    if (r != 0 || (ans.type != MPROTO_AUTH_YES && ans.type != MPROTO_AUTH_NO) ||
+        (ans.type == MPROTO_AUTH_YES && ans.n < 1)) {
+        log_warn("%s: the session's monitor did not answer", s->addr);
+        s->quit = 1;
+    } else if (ans.type == MPROTO_AUTH_NO) {
+        if (ans.n >= 1 && strcmp(ans.f[0], "last") == 0) {
+            ssh_session_set_disconnect_message(s->ssh, "Too many authentication failures");
+            s->quit = 1;
+        }
+    } else if (!probe) {
+        take_options(s, &ans, &opts);
+        s->authed = 1;
+        snprintf(s->user, sizeof(s->user), "%s", f[0]);
+        snprintf(s->method, sizeof(s->method), "%s", method);
+    }
+    authkey_opts_free(&opts);
+    return !s->quit && ans.type == MPROTO_AUTH_YES ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
+}
+
+/* At most one byte past what the monitor accepts, so it still sees (and counts) a bad name. */
+static void clip(char *out, size_t outsz, const char *in)
+{
+    snprintf(out, outsz, "%s", in ? in : "");
+}
+
 static int on_auth_pubkey(ssh_session ssh, const char *user, struct ssh_key_struct *key, char state,
                           void *ud)
 {
     struct sess *s = ud;
-    struct authkey_opts opts;
-    struct user_record rec;
+    char name[USERDB_NAME_MAX + 2], text[MPROTO_FIELD_MAX + 1] = "", *b64 = NULL;
     (void)ssh;
-    if (!s->banner_sent) {
-        s->banner_sent = 1;
-        send_banner(s);
-    }
+    send_banner(s);
     if (s->authed || s->quit)
         return SSH_AUTH_DENIED;
-    if (state != SSH_PUBLICKEY_STATE_NONE && state != SSH_PUBLICKEY_STATE_VALID) {
-        auth_failed(s, user, "publickey");
-        return SSH_AUTH_DENIED;
-    }
-    int ok = auth_pubkey(&s->auth, user, key, &opts, &rec);
-    if (!ok) {
-        auth_failed(s, user, "publickey");
-        return SSH_AUTH_DENIED;
-    }
-    if (state == SSH_PUBLICKEY_STATE_NONE) {
-        authkey_opts_free(&opts); /* a probe: "this key would do" */
-        return SSH_AUTH_SUCCESS;
-    }
-    authkey_opts_free(&s->opts);
-    s->opts = opts;
-    s->rec = rec;
-    auth_succeeded(s, user, "publickey");
-    return SSH_AUTH_SUCCESS;
+    clip(name, sizeof(name), user);
+    /* "2": libssh found the signature bad (or the key cannot be passed on): a failure. */
+    const char *st = state == SSH_PUBLICKEY_STATE_NONE    ? "0"
+                     : state == SSH_PUBLICKEY_STATE_VALID ? "1"
+                                                          : "2";
+    if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK ||
+        (size_t)snprintf(text, sizeof(text), "%s %s", ssh_key_type_to_char(ssh_key_type(key)),
+                         b64) >= sizeof(text))
+        st = "2";
+    ssh_string_free_char(b64);
+    const char *f[3] = {name, text, st};
+    return ask_monitor(s, MPROTO_PUBKEY, f, 3, state == SSH_PUBLICKEY_STATE_NONE, "publickey");
 }
 
 static int on_auth_password(ssh_session ssh, const char *user, const char *password, void *ud)
 {
     struct sess *s = ud;
-    struct user_record rec;
+    char name[USERDB_NAME_MAX + 2], pw[USERDB_PASSWORD_MAX + 2];
     (void)ssh;
-    if (!s->banner_sent) {
-        s->banner_sent = 1;
-        send_banner(s);
-    }
+    send_banner(s);
     if (s->authed || s->quit || !s->cfg->ssh.password_auth)
         return SSH_AUTH_DENIED;
-    if (!auth_password(&s->auth, user, password, &rec)) {
-        auth_failed(s, user, "password");
-        return SSH_AUTH_DENIED;
-    }
-    memset(&s->opts, 0, sizeof(s->opts));
-    s->rec = rec;
-    auth_succeeded(s, user, "password");
-    return SSH_AUTH_SUCCESS;
+    clip(name, sizeof(name), user);
+    clip(pw, sizeof(pw), password);
+    const char *f[2] = {name, pw};
+    int r = ask_monitor(s, MPROTO_PASSWORD, f, 2, 0, "password");
+    explicit_bzero(pw, sizeof(pw));
+    return r;
 }
 
 /* The banner may only be sent once the client is in the userauth phase. */
 static int on_auth_none(ssh_session ssh, const char *user, void *ud)
 {
-    struct sess *s = ud;
     (void)ssh;
     (void)user;
-    if (!s->banner_sent) {
-        s->banner_sent = 1;
-        send_banner(s);
-    }
+    send_banner(ud);
     return SSH_AUTH_DENIED; /* the method list, not a failure */
-}
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
 }
 
 static int authenticate(struct sess *s)
@@ -212,42 +194,31 @@ static int authenticate(struct sess *s)
     return s->authed ? 0 : -1;
 }
 
-/* Ask the master for a VM; on failure remember the text every channel shows. */
-void session_request_vm(struct sess *s)
+int session_connect_vm(struct sess *s, int *fd, char *err, size_t errsz)
 {
     struct mproto_msg m;
-    const char *f[1] = {s->user};
-    if (s->vm_asked)
-        return;
-    s->vm_asked = 1;
-    if (mproto_send(s->mfd, MPROTO_VM_REQ, 1, f) != 0) {
-        snprintf(s->vm_err, sizeof(s->vm_err), "the service is restarting; try again shortly");
-        return;
-    }
-    long deadline = now_ms() + SESSION_VM_WAIT_MS;
-    for (;;) {
-        long left = deadline - now_ms();
-        struct pollfd p = {.fd = s->mfd, .events = POLLIN};
-        if (left <= 0 || (poll(&p, 1, (int)left) < 0 && errno != EINTR)) {
-            snprintf(s->vm_err, sizeof(s->vm_err), "your environment did not start in time");
-            return;
+    const char *none[1] = {NULL};
+    *fd = -1;
+    if (!s->vm_err[0] && mproto_send(s->mfd, MPROTO_CONNECT, 0, none) == 0) {
+        long deadline = now_ms() + SESSION_VM_WAIT_MS + AGENTCONN_TIMEOUT_MS;
+        int r = recv_monitor(s, &m, fd, deadline);
+        if (r == 0 && m.type == MPROTO_CONN_OK && *fd >= 0)
+            return 0;
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        if (r == 0 && m.type == MPROTO_CONN_ERR && m.n == 1) {
+            snprintf(err, errsz, "%s", m.f[0]);
+            return -1;
         }
-        int r = mproto_recv(s->mfd, &m);
-        if (r == BURROW_ERR_AGAIN)
-            continue;
-        if (r != 0) {
-            snprintf(s->vm_err, sizeof(s->vm_err), "the service is restarting; try again shortly");
-            return;
-        }
-        if (m.type == MPROTO_VM_OK && m.n >= 1) {
-            snprintf(s->vm_sock, sizeof(s->vm_sock), "%s", m.f[0]);
-            return;
-        }
-        if ((m.type == MPROTO_VM_ERR || m.type == MPROTO_VM_GONE) && m.n >= 1) {
-            snprintf(s->vm_err, sizeof(s->vm_err), "%s", m.f[0]);
-            return;
+        if (r == BURROW_ERR_TIMEOUT) {
+            snprintf(err, errsz, "your environment did not start in time");
+            return -1;
         }
     }
+    snprintf(err, errsz, "%s",
+             s->vm_err[0] ? s->vm_err : "the service is restarting; try again shortly");
+    return -1;
 }
 
 /*
@@ -334,7 +305,38 @@ static int setup(struct sess *s, const struct session_args *a,
     return 0;
 }
 
-int session_main(const struct session_args *a)
+/*
+ * Test-only (BURROW_TEST_HOSTILE_NET in burrowd's environment): the jailed
+ * net child acts as if libssh had been taken over, so test-security can
+ * check what the monitor then refuses. "connect": ask for a VM connection
+ * before any login; "flood": keep reporting failed logins past
+ * max_auth_tries. Logs what it got; the monitor should kill it first.
+ */
+static int act_hostile(struct sess *s, const char *how)
+{
+    struct mproto_msg m;
+    int fd = -1, answers = 0;
+    const char *connect[1] = {NULL}, *fail[3] = {"alice", "", "2"};
+    for (int i = 0; i < 64; i++) {
+        int flood = strcmp(how, "flood") == 0;
+        if (mproto_send(s->mfd, flood ? MPROTO_PUBKEY : MPROTO_CONNECT, flood ? 3 : 0,
+                        flood ? fail : connect) != 0 ||
+            recv_monitor(s, &m, &fd, now_ms() + 5000) != 0)
+            break;
+        answers++;
+        if (fd >= 0) {
+            log_warn("hostile net child: the monitor handed over a VM connection");
+            return 0;
+        }
+        if (!flood)
+            break;
+    }
+    log_warn("hostile net child (%s): %d answers, then the monitor stopped answering", how,
+             answers);
+    return 0;
+}
+
+int session_net_main(const struct session_args *a, int monfd, pid_t monitor, const char *banner)
 {
     static struct sess sess;
     struct ssh_server_callbacks_struct cb;
@@ -342,32 +344,20 @@ int session_main(const struct session_args *a)
 
     memset(s, 0, sizeof(*s));
     s->cfg = a->cfg;
-    s->mfd = a->mfd;
+    s->mfd = monfd;
+    s->banner = banner;
     snprintf(s->addr, sizeof(s->addr), "%s", a->addr);
-    srand((unsigned)getpid() ^ (unsigned)time(NULL));
-    install_crash_backtrace();
-    if (sandbox_session_filter(s->cfg, SANDBOX_PREAUTH) != 0) {
-        log_error("%s: cannot load the pre-auth seccomp filter", s->addr);
+    if (sandbox_net_child(s->cfg, monitor) != 0 ||
+        sandbox_session_filter(s->cfg, SANDBOX_NET) != 0) {
+        log_error("%s: cannot confine the session's net process", s->addr);
         return 1;
     }
-    if (auth_init(&s->auth, s->cfg, s->addr) != 0)
-        return 1;
-    /* login_grace_time covers key exchange and authentication. */
-    signal(SIGALRM, SIG_DFL);
-    alarm(s->cfg->ssh.login_grace_time);
+    const char *hostile = getenv("BURROW_TEST_HOSTILE_NET");
+    if (hostile)
+        return act_hostile(s, hostile);
     if (setup(s, a, &cb) != 0 || authenticate(s) != 0) {
-        if (s->ssh) {
+        if (s->ssh)
             ssh_disconnect(s->ssh);
-        }
-        return 1;
-    }
-    alarm(0);
-    tell_master(s, MPROTO_AUTH_OK, s->user, s->method);
-    auth_close(&s->auth);
-    session_request_vm(s);
-    if (sandbox_session_unshare(s->cfg) != 0 || sandbox_session_postauth(&s->rec) != 0 ||
-        sandbox_session_filter(s->cfg, SANDBOX_POSTAUTH) != 0) {
-        log_error("%s: cannot drop privileges after auth", s->user);
         return 1;
     }
     ssh_set_blocking(s->ssh, 0);

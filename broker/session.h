@@ -1,27 +1,33 @@
 /*
- * broker/session.h - the per-connection session process (design §2).
+ * broker/session.h - a session's net child: the process that speaks SSH.
  *
- * Owns: one SSH connection from key exchange to disconnect: libssh kex,
- * authentication (with login_grace_time and max_auth_tries), the request
- * for a VM to the master, the privilege drop after auth, and the event loop
- * that drives the channels (broker/channel.c).
+ * Owns: one SSH connection from key exchange to disconnect, run in a jail
+ * (sandbox_net_child: its own uid, an empty root, no capabilities, the
+ * session-net seccomp filter) before libssh reads a byte: kex, the auth
+ * callbacks (each decision asked of the monitor, broker/monitor.h), and the
+ * event loop that drives the channels (broker/channel.c) over agent
+ * connections the monitor hands it.
  *
- * The session process never touches the user database after auth and never
- * talks to the VM manager except through its socketpair to the master
- * (broker/mproto.h).
+ * It never sees the user database, the master, or a VM's socket path; all it
+ * holds is the TCP connection, the host keys (libssh signs every key
+ * exchange with them, rekeys included) and its socketpair to the monitor.
  */
 #ifndef BURROW_BROKER_SESSION_H
 #define BURROW_BROKER_SESSION_H
 
 #include <libssh/libssh.h>
 #include <libssh/server.h>
+#include <sys/types.h>
 
-#include "broker/auth.h"
+#include "broker/authkeys.h"
 #include "broker/config.h"
 #include "broker/mproto.h"
+#include "broker/userdb.h"
 
-#define SESSION_CHANS_MAX 32
-#define SESSION_ADDR_MAX  64
+#define SESSION_CHANS_MAX  32
+#define SESSION_ADDR_MAX   64
+#define SESSION_BANNER_MAX 4096
+#define SESSION_VM_WAIT_MS 120000 /* a VM start, as the monitor waits for it */
 
 struct chan;
 
@@ -29,9 +35,9 @@ struct sess {
     ssh_session ssh;
     ssh_event ev;
     const struct burrow_config *cfg;
-    int mfd; /* socketpair to the master */
+    int mfd; /* socketpair to the monitor */
     char addr[SESSION_ADDR_MAX];
-    struct auth_ctx auth;
+    const char *banner; /* read by the monitor; "" = none */
 
     /* authentication */
     int authed;
@@ -39,14 +45,11 @@ struct sess {
     unsigned failures;
     char user[USERDB_NAME_MAX + 1];
     char method[16];
-    struct user_record rec;
-    struct authkey_opts opts;
+    struct authkey_opts opts; /* the key's options, as the monitor sent them */
 
     /* after auth */
-    char vm_sock[MPROTO_FIELD_MAX + 1];
     char vm_err[MPROTO_FIELD_MAX + 1]; /* non-empty: every channel shows this and ends */
     struct chan *chans[SESSION_CHANS_MAX];
-    int vm_asked;
     int quit;
     /* Set by the master fd's callback, acted on after the poll (see on_master). */
     int vm_gone_pending;
@@ -55,16 +58,23 @@ struct sess {
 
 struct session_args {
     int fd;  /* accepted TCP connection */
-    int mfd; /* socketpair to the master */
+    int mfd; /* socketpair to the master (the monitor's) */
     const struct burrow_config *cfg;
     ssh_bind bind; /* host keys loaded */
     const char *addr;
 };
 
-/* Ask the master for the user's VM (once); fills vm_sock or vm_err. */
-void session_request_vm(struct sess *s);
+/*
+ * A connection to the agent of the user's VM, from the monitor: 0 and a
+ * blocking fd, or -1 with the text the channel shows in err.
+ */
+int session_connect_vm(struct sess *s, int *fd, char *err, size_t errsz);
 
-/* Run the whole connection; returns the process exit code. */
-int session_main(const struct session_args *args);
+/*
+ * The net child's whole life (after the monitor forked it): jail, kex, auth,
+ * channels. monfd is its socketpair to the monitor, whose pid is monitor.
+ * Returns the process exit code.
+ */
+int session_net_main(const struct session_args *args, int monfd, pid_t monitor, const char *banner);
 
 #endif /* BURROW_BROKER_SESSION_H */

@@ -1,6 +1,8 @@
 # tests/security/20-session.sh - sourced by run-tests: burrowd's session
-# processes, seen from outside (seccomp, uid, namespaces, hidden state_dir)
-# and killed by SIGSYS through the test-only trigger.
+# processes (the root monitor and its jailed net child, broker/monitor.h),
+# seen from outside (seccomp, uid, namespaces, hidden files, who holds the
+# TCP connection), killed by SIGSYS through the test-only trigger, and a
+# net child that acts hostile (BURROW_TEST_HOSTILE_NET) ended by its monitor.
 . tests/e2e/lib.sh
 E2E_IMAGE=$B/sandbox/rootfs.cpio.gz
 # e2e_start leaves a notify listener (60 s timeout) per start: end each one.
@@ -9,6 +11,81 @@ sec_stop() {
     [ -n "${NOTIFY_PID:-}" ] && kill "$NOTIFY_PID" 2>/dev/null
     NOTIFY_PID=
 }
+NET_UID_MIN=1325400064 # SANDBOX_NET_UID_BASE (0x4f000000)
+SESSION_UID_MIN=1342177280 # SANDBOX_SESSION_UID_BASE (0x50000000)
+
+# sec_net_child PID PHASE: the jailed net child's /proc view.
+sec_net_child() {
+    local nc=$1 phase=$2 st=/proc/$1/status uid
+    uid=$(awk '/^Uid:/ {print $2}' "$st")
+    if [ "$uid" -ge $NET_UID_MIN ] && [ "$uid" -lt $SESSION_UID_MIN ] &&
+        grep -q "^Seccomp:[[:space:]]*2" "$st" && grep -q "^NoNewPrivs:[[:space:]]*1" "$st" &&
+        grep -q "^CapEff:[[:space:]]*0000000000000000" "$st"; then
+        t_ok "net child $phase: per-connection uid $uid, Seccomp 2, NoNewPrivs 1, no capabilities"
+    else
+        t_fail "net-status-$phase" "$(grep -E 'Seccomp|NoNewPrivs|Uid|CapEff' "$st" | tr '\n' ' ')"
+    fi
+    if [ "$(readlink /proc/$nc/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] &&
+        [ "$(readlink /proc/$nc/ns/net)" != "$(readlink /proc/self/ns/net)" ] &&
+        [ -z "$(ls -A "/proc/$nc/root/")" ]; then
+        t_ok "net child $phase: own mount and net namespaces, its root is an empty directory"
+    else
+        t_fail "net-root-$phase" "root holds: $(ls -A "/proc/$nc/root/" | head -n 5 | tr '\n' ' ')"
+    fi
+}
+
+# sec_tcp_owner MONITOR CHILD PHASE: only the net child holds the client's TCP connection.
+sec_tcp_owner() {
+    local users
+    users=$(ss -Htnp state established "( sport = :$PORT )" 2>/dev/null)
+    if echo "$users" | grep -q "pid=$2," && ! echo "$users" | grep -q "pid=$1,"; then
+        t_ok "$3: the TCP connection is held by the net child only, not by the monitor"
+    else
+        t_fail "tcp-owner-$3" "monitor $1, net child $2: $users"
+    fi
+}
+
+# sec_preauth: a connection that has not logged in yet.
+sec_preauth() {
+    local mon="" nc="" banner p
+    exec 7<>"/dev/tcp/127.0.0.1/$PORT"
+    read -t 10 -r banner <&7
+    for _ in $(seq 50); do
+        for p in $(pgrep -P "$BURROWD_PID"); do
+            nc=$(pgrep -P "$p" | head -n 1)
+            [ -n "$nc" ] && mon=$p && break
+        done
+        [ -n "$nc" ] && grep -q "^Seccomp:[[:space:]]*2" "/proc/$nc/status" 2>/dev/null && break
+        sleep 0.1
+    done
+    if [ -z "$nc" ]; then
+        t_fail preauth-processes "no monitor with a net child under burrowd (banner: ${banner:-none})"
+    else
+        local st=/proc/$mon/status
+        [ "$(awk '/^Uid:/ {print $2}' "$st")" = 0 ] && grep -q "^Seccomp:[[:space:]]*2" "$st" &&
+            grep -q "^NoNewPrivs:[[:space:]]*1" "$st" &&
+            t_ok "monitor before auth: root (it reads user records), Seccomp 2, NoNewPrivs 1" ||
+            t_fail monitor-preauth "$(grep -E 'Seccomp|NoNewPrivs|Uid' "$st" | tr '\n' ' ')"
+        sec_net_child "$nc" "before auth"
+        sec_tcp_owner "$mon" "$nc" "before auth"
+    fi
+    exec 7>&-
+}
+
+# sec_hostile HOW WANT: a net child acting as if libssh were taken over.
+sec_hostile() {
+    BURROW_TEST_HOSTILE_NET=$1 e2e_start >/dev/null || { t_fail "hostile-$1" "burrowd did not start"; return; }
+    timeout 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$PORT; sleep 2" 2>/dev/null
+    sleep 0.3
+    if grep -q "broke the monitor protocol ($2): killed" "$T/log" && ! grep -q "handed over" "$T/log"; then
+        t_ok "a net child that $3 is killed by its monitor"
+    else
+        t_fail "hostile-$1" "$(grep -E 'hostile|monitor' "$T/log" | tail -n 3)"
+    fi
+    sec_stop
+    : >"$T/log"
+}
+
 sec_session() {
     e2e_setup
     if ! e2e_start; then
@@ -19,11 +96,12 @@ sec_session() {
     grep -q "^Seccomp:[[:space:]]*2" "$mst" && grep -q "^NoNewPrivs:[[:space:]]*1" "$mst" &&
         t_ok "burrowd master: Seccomp 2 (its deny-list), NoNewPrivs 1, and it serves logins" ||
         t_fail master-seccomp "$(grep -E 'Seccomp|NoNewPrivs' "$mst" | tr '\n' ' ')"
+    sec_preauth
     e2e_ssh alice alice 'sleep 3' &
     local sshpid=$! pid="" p
     for _ in $(seq 80); do
         for p in $(pgrep -P "$BURROWD_PID"); do
-            [ "$(awk '/^Uid:/ {print $2}' /proc/$p/status 2>/dev/null)" -ge 1342177280 ] 2>/dev/null && pid=$p
+            [ "$(awk '/^Uid:/ {print $2}' /proc/$p/status 2>/dev/null)" -ge $SESSION_UID_MIN ] 2>/dev/null && pid=$p
         done
         [ -n "$pid" ] && break
         sleep 0.1
@@ -31,16 +109,24 @@ sec_session() {
     if [ -z "$pid" ]; then
         t_fail session-process "no session process after auth under burrowd $BURROWD_PID"
     else
+        local nc
+        nc=$(pgrep -P "$pid" | head -n 1)
+        if [ -n "$nc" ]; then
+            sec_net_child "$nc" "after auth"
+            sec_tcp_owner "$pid" "$nc" "after auth"
+        else
+            t_fail net-child-postauth "the monitor $pid has no net child"
+        fi
         local st=/proc/$pid/status
         grep -q "^Seccomp:[[:space:]]*2" "$st" && grep -q "^NoNewPrivs:[[:space:]]*1" "$st" &&
-            t_ok "session process after auth: Seccomp 2, NoNewPrivs 1, uid $(awk '/^Uid:/ {print $2}' "$st")" ||
+            t_ok "monitor after auth: Seccomp 2, NoNewPrivs 1, session uid $(awk '/^Uid:/ {print $2}' "$st")" ||
             t_fail session-status "$(grep -E 'Seccomp|NoNewPrivs|Uid' "$st" | tr '\n' ' ')"
         [ "$(readlink /proc/$pid/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] &&
             [ "$(readlink /proc/$pid/ns/net)" != "$(readlink /proc/self/ns/net)" ] &&
-            t_ok "session process has its own mount and net namespaces" ||
+            t_ok "monitor after auth has its own mount and net namespaces" ||
             t_fail session-ns "shares the host's mount or net namespace"
         if [ -d "$T/state/users/alice" ] && [ -z "$(ls -A "/proc/$pid/root$T/state")" ]; then
-            t_ok "session process after auth cannot see state_dir (user records, host key files)"
+            t_ok "monitor after auth cannot see state_dir (user records, host key files)"
         else
             t_fail session-state "sees: $(ls -A "/proc/$pid/root$T/state" | tr '\n' ' ')"
         fi
@@ -52,7 +138,7 @@ sec_session() {
     local mrc=$?
     [ $mrc = 159 ] && t_ok "forbidden syscall in the master's deny-list: burrowd dies by SIGSYS" ||
         t_fail master-sigsys "exit $mrc: $(tail -n 2 "$T/master.log")"
-    for role in session-preauth session-postauth; do
+    for role in session-net session-preauth session-postauth; do
         BURROW_TEST_FORBIDDEN_SYSCALL=$role e2e_start >/dev/null || { t_fail "$role" "burrowd did not start"; continue; }
         e2e_ssh alice alice true >/dev/null 2>&1
         sleep 0.3
@@ -64,6 +150,8 @@ sec_session() {
         sec_stop
         : >"$T/log"
     done
+    sec_hostile connect "not an auth request before auth" "asks for a VM connection before any login"
+    sec_hostile flood "a request after max_auth_tries" "keeps asking past max_auth_tries"
     e2e_cleanup
 }
 sec_session

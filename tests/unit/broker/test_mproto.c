@@ -1,12 +1,16 @@
 /*
- * tests/unit/broker/test_mproto.c - master <-> session messages: round trips
- * over a real SEQPACKET socketpair, field limits, malformed messages, EOF.
+ * tests/unit/broker/test_mproto.c - master/monitor/net child messages: round
+ * trips over a real SEQPACKET socketpair, field limits, malformed messages,
+ * EOF, and descriptors passed along (kept, or closed when unwanted).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -113,14 +117,110 @@ static void test_eof(void **state)
     assert_int_equal(mproto_recv(sp[1], &m), BURROW_ERR_CLOSED);
 }
 
+/* Raw sendmsg of bytes with n descriptors (to hand-craft what a hostile peer sends). */
+static void send_raw(int fd, const void *data, size_t len, const int *fds, int n)
+{
+    union {
+        char buf[CMSG_SPACE(4 * sizeof(int))];
+        struct cmsghdr align;
+    } ctl;
+    struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    memset(&ctl, 0, sizeof(ctl));
+    mh.msg_control = ctl.buf;
+    mh.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+    struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, (size_t)n * sizeof(int));
+    assert_int_equal(sendmsg(fd, &mh, 0), (ssize_t)len);
+}
+
+/* 1 if nobody holds the read end of pipe p any more (a write fails with EPIPE). */
+static int read_end_gone(const int p[2])
+{
+    return write(p[1], "x", 1) < 0 && errno == EPIPE;
+}
+
+static void test_pass_fd(void **state)
+{
+    (void)state;
+    int p[2], got = -1;
+    char c = 0;
+    struct mproto_msg m;
+    assert_int_equal(pipe(p), 0);
+    const char *f[1] = {NULL};
+    assert_int_equal(mproto_send_fd(sp[0], MPROTO_CONN_OK, 0, f, p[0]), 0);
+    close(p[0]); /* from here on only the passed copy holds the read end */
+    assert_int_equal(mproto_recv_fd(sp[1], &m, &got), 0);
+    assert_int_equal(m.type, MPROTO_CONN_OK);
+    assert_int_equal(m.n, 0);
+    assert_true(got >= 0);
+    assert_true(fcntl(got, F_GETFD) & FD_CLOEXEC);
+    assert_int_equal(write(p[1], "k", 1), 1);
+    assert_int_equal(read(got, &c, 1), 1);
+    assert_int_equal(c, 'k');
+    close(got);
+    assert_true(read_end_gone(p));
+    close(p[1]);
+    /* A message without a descriptor: *fd_out is -1. */
+    const char *g[1] = {"no"};
+    assert_int_equal(mproto_send(sp[0], MPROTO_CONN_ERR, 1, g), 0);
+    assert_int_equal(mproto_recv_fd(sp[1], &m, &got), 0);
+    assert_int_equal(got, -1);
+}
+
+static void test_unwanted_fds_closed(void **state)
+{
+    (void)state;
+    int p[2], q[2], got = 7;
+    struct mproto_msg m;
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(pipe(q), 0);
+    const char *f[1] = {NULL};
+    /* mproto_recv does not take descriptors: one that came along is closed. */
+    assert_int_equal(mproto_send_fd(sp[0], MPROTO_CONN_OK, 0, f, p[0]), 0);
+    close(p[0]);
+    assert_int_equal(mproto_recv(sp[1], &m), 0);
+    assert_true(read_end_gone(p));
+    /* Two in one message: the first is kept, the second closed. */
+    const uint8_t ok[] = {MPROTO_CONN_OK};
+    int two[2] = {q[0], q[0]};
+    assert_int_equal(pipe(p), 0);
+    two[1] = p[0];
+    send_raw(sp[0], ok, sizeof(ok), two, 2);
+    close(p[0]);
+    close(q[0]);
+    assert_int_equal(mproto_recv_fd(sp[1], &m, &got), 0);
+    assert_true(got >= 0);
+    assert_true(read_end_gone(p));
+    assert_false(read_end_gone(q));
+    close(got);
+    close(p[1]);
+    close(q[1]);
+    /* A malformed message: its descriptor is closed and none is returned. */
+    const uint8_t bad[] = {MPROTO_CONN_OK, 10, 0, 0, 0, 'a'};
+    assert_int_equal(pipe(p), 0);
+    send_raw(sp[0], bad, sizeof(bad), &p[0], 1);
+    close(p[0]);
+    assert_int_not_equal(mproto_recv_fd(sp[1], &m, &got), 0);
+    assert_int_equal(got, -1);
+    assert_true(read_end_gone(p));
+    close(p[1]);
+}
+
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nothing_ready, setup, teardown),
         cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eof, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pass_fd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unwanted_fds_closed, setup, teardown),
     };
     return cmocka_run_group_tests_name("broker/mproto", tests, NULL, NULL);
 }

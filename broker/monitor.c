@@ -1,0 +1,473 @@
+/* broker/monitor.c - a session's privileged half: the net child's only authority (see monitor.h). */
+#include "broker/monitor.h"
+
+#include <errno.h>
+#include <execinfo.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "broker/agentconn.h"
+#include "broker/auth.h"
+#include "broker/sandbox.h"
+#include "common/err.h"
+#include "common/log.h"
+
+struct mon {
+    const struct burrow_config *cfg;
+    int mfd; /* the master */
+    int cfd; /* the net child */
+    pid_t child;
+    const char *addr;
+    struct auth_ctx auth;
+    unsigned failures;
+    int authed;
+    char user[USERDB_NAME_MAX + 1];
+    char method[16];
+    struct user_record rec;
+    char vm_sock[MPROTO_FIELD_MAX + 1];
+    char vm_err[MPROTO_FIELD_MAX + 1]; /* non-empty: every CONNECT gets this */
+    int master_closed;
+};
+
+/* --- crash backtraces ------------------------------------------------------ */
+
+/*
+ * A test and debug aid: with BURROW_SESSION_BACKTRACE=1 in burrowd's
+ * environment (the e2e tier sets it), a crashing session process (monitor
+ * or net child: installed before the fork) writes its backtrace to stderr
+ * (burrowd's log), since it makes no core dump. The handler only writes
+ * (backtrace_symbols_fd) and re-raises (tgkill) after SA_RESETHAND restored
+ * the default action; every session filter allows both. Frames are
+ * binary+offset: addr2line -e burrowd -f OFFSET.
+ */
+static void crash_write(const char *text)
+{
+    if (write(STDERR_FILENO, text, strlen(text)) < 0)
+        return;
+}
+
+static void on_crash(int sig, siginfo_t *si, void *uctx)
+{
+    void *frames[64];
+    (void)si;
+    crash_write("session process crashed; backtrace:\n");
+#if defined(__x86_64__)
+    /* First the faulting pc and the return address on top of the stack: after
+     * a call through a bad pointer the pc is garbage and libgcc's unwinder
+     * faults reading code there, so this may be all there is. */
+    const ucontext_t *uc = uctx;
+    void *at[2] = {(void *)uc->uc_mcontext.gregs[REG_RIP],
+                   *(void *const *)uc->uc_mcontext.gregs[REG_RSP]};
+    crash_write("  pc, then top of stack:\n");
+    backtrace_symbols_fd(at, 2, STDERR_FILENO);
+    crash_write("  unwound:\n");
+#else
+    (void)uctx;
+#endif
+    backtrace_symbols_fd(frames, backtrace(frames, 64), STDERR_FILENO);
+    raise(sig);
+}
+
+static void install_crash_backtrace(void)
+{
+    const char *v = getenv("BURROW_SESSION_BACKTRACE");
+    void *frames[1];
+    if (!v || strcmp(v, "1") != 0)
+        return;
+    backtrace(frames, 1); /* loads libgcc_s now: no dlopen inside the handler, in a jail */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = on_crash;
+    sa.sa_flags = (int)(SA_SIGINFO | SA_RESETHAND | SA_NODEFER);
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, NULL);
+    sigaction(SIGBUS, &sa, NULL);
+    sigaction(SIGABRT, &sa, NULL);
+    sigaction(SIGILL, &sa, NULL);
+    sigaction(SIGFPE, &sa, NULL);
+}
+
+/* --- talking to the master and the child ------------------------------------ */
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+static void tell_master(struct mon *m, int type, const char *a, const char *b)
+{
+    const char *f[2] = {a, b};
+    if (mproto_send(m->mfd, type, 2, f) != 0)
+        log_debug("master unreachable");
+}
+
+static int answer(struct mon *m, int type, unsigned n, const char *a, const char *b)
+{
+    const char *f[2] = {a, b};
+    return mproto_send(m->cfd, type, n, f);
+}
+
+/*
+ * The child runs libssh, which faces the network: a message it should not
+ * send means it is no longer ours. Before the drop the monitor can kill it;
+ * after, it is another uid, and dies with the monitor (PR_SET_PDEATHSIG).
+ */
+static int violation(struct mon *m, const char *what)
+{
+    log_warn("%s: the session's net process %d broke the monitor protocol (%s): killed", m->addr,
+             (int)m->child, what);
+    kill(m->child, SIGKILL);
+    return BURROW_ERR_PROTOCOL;
+}
+
+/* Block until the child sends something: 0, BURROW_ERR_CLOSED, or a parse error. */
+static int recv_child(struct mon *m, struct mproto_msg *msg)
+{
+    for (;;) {
+        struct pollfd p = {.fd = m->cfd, .events = POLLIN};
+        if (poll(&p, 1, -1) < 0 && errno != EINTR)
+            return BURROW_ERR_SYSTEM;
+        int r = mproto_recv(m->cfd, msg);
+        if (r != BURROW_ERR_AGAIN)
+            return r;
+    }
+}
+
+/* --- before auth -------------------------------------------------------------- */
+
+static int auth_failed(struct mon *m, const char *user, const char *method)
+{
+    m->failures++;
+    tell_master(m, MPROTO_AUTH_FAIL, user, method);
+    int last = m->failures >= m->cfg->ssh.max_auth_tries;
+    return answer(m, MPROTO_AUTH_NO, last ? 1 : 0, "last", NULL);
+}
+
+static void auth_succeeded(struct mon *m, const char *user, const char *method,
+                           const struct user_record *rec)
+{
+    m->authed = 1;
+    m->rec = *rec;
+    snprintf(m->user, sizeof(m->user), "%.*s", USERDB_NAME_MAX, user); /* lookup() checked it */
+    snprintf(m->method, sizeof(m->method), "%s", method);
+}
+
+/* "TYPE BASE64" (as the child exported it) into a key, or -1. */
+static int import_key(const char *text, ssh_key *key)
+{
+    char type[64];
+    const char *sp = strchr(text, ' ');
+    if (!sp || (size_t)(sp - text) >= sizeof(type))
+        return -1;
+    memcpy(type, text, (size_t)(sp - text));
+    type[sp - text] = 0;
+    enum ssh_keytypes_e t = ssh_key_type_from_name(type);
+    if (t == SSH_KEYTYPE_UNKNOWN)
+        return -1;
+    return ssh_pki_import_pubkey_base64(sp + 1, t, key) == SSH_OK ? 0 : -1;
+}
+
+/* The key's authorized_keys options: AUTH_ENV per variable, then AUTH_YES flags [command]. */
+static int send_options(struct mon *m, const struct authkey_opts *o)
+{
+    char flags[16];
+    int r = 0;
+    for (unsigned i = 0; r == 0 && i < o->n_env; i++)
+        r = answer(m, MPROTO_AUTH_ENV, 1, o->env[i], NULL);
+    snprintf(flags, sizeof(flags), "%u", o->flags);
+    if (r == 0)
+        r = answer(m, MPROTO_AUTH_YES, o->command ? 2 : 1, flags, o->command);
+    return r;
+}
+
+/* PUBKEY user "TYPE BASE64" state: "0" a probe, "1" libssh verified the signature, "2" it did not. */
+static int on_pubkey(struct mon *m, const struct mproto_msg *msg)
+{
+    struct authkey_opts opts;
+    struct user_record rec;
+    ssh_key key = NULL;
+    int ok = 0;
+    if (msg->n != 3 || (strcmp(msg->f[2], "0") && strcmp(msg->f[2], "1") && strcmp(msg->f[2], "2")))
+        return violation(m, "malformed PUBKEY");
+    const char *user = msg->f[0], *state = msg->f[2];
+    if (state[0] != '2' && import_key(msg->f[1], &key) == 0)
+        ok = auth_pubkey(&m->auth, user, key, &opts, &rec);
+    ssh_key_free(key);
+    if (!ok)
+        return auth_failed(m, user, "publickey");
+    if (state[0] == '0') {
+        authkey_opts_free(&opts); /* a probe: "this key would do" */
+        return answer(m, MPROTO_AUTH_YES, 1, "0", NULL);
+    }
+    int r = send_options(m, &opts);
+    authkey_opts_free(&opts);
+    if (r != 0) {
+        log_warn("%s: %s: cannot pass the key's options to the session: %s", m->addr, user,
+                 burrow_strerror(r));
+        return r;
+    }
+    auth_succeeded(m, user, "publickey", &rec);
+    return 0;
+}
+
+static int on_password(struct mon *m, struct mproto_msg *msg)
+{
+    struct user_record rec;
+    if (msg->n != 2)
+        return violation(m, "malformed PASSWORD");
+    int ok = m->cfg->ssh.password_auth && auth_password(&m->auth, msg->f[0], msg->f[1], &rec);
+    explicit_bzero(msg->f[1], sizeof(msg->f[1]));
+    if (!ok)
+        return auth_failed(m, msg->f[0], "password");
+    int r = answer(m, MPROTO_AUTH_YES, 1, "0", NULL);
+    if (r == 0)
+        auth_succeeded(m, msg->f[0], "password", &rec);
+    return r;
+}
+
+/* Answer auth requests until one succeeds: 0, or negative (the child left or misbehaved). */
+static int preauth_loop(struct mon *m)
+{
+    struct mproto_msg msg;
+    while (!m->authed) {
+        int r = recv_child(m, &msg);
+        if (r == BURROW_ERR_CLOSED)
+            return r; /* the client left before logging in */
+        if (r != 0)
+            return violation(m, "undecodable message");
+        if (m->failures >= m->cfg->ssh.max_auth_tries)
+            return violation(m, "a request after max_auth_tries");
+        if (msg.type == MPROTO_PUBKEY)
+            r = on_pubkey(m, &msg);
+        else if (msg.type == MPROTO_PASSWORD)
+            r = on_password(m, &msg);
+        else
+            r = violation(m, "not an auth request before auth");
+        if (r != 0)
+            return r;
+    }
+    return 0;
+}
+
+/* --- after auth ----------------------------------------------------------------- */
+
+/* Ask the master for the user's VM; on failure remember the text every channel shows. */
+static void request_vm(struct mon *m)
+{
+    struct mproto_msg msg;
+    const char *f[1] = {m->user};
+    if (mproto_send(m->mfd, MPROTO_VM_REQ, 1, f) != 0) {
+        snprintf(m->vm_err, sizeof(m->vm_err), "the service is restarting; try again shortly");
+        return;
+    }
+    long deadline = now_ms() + SESSION_VM_WAIT_MS;
+    for (;;) {
+        long left = deadline - now_ms();
+        struct pollfd p = {.fd = m->mfd, .events = POLLIN};
+        if (left <= 0 || (poll(&p, 1, (int)left) < 0 && errno != EINTR)) {
+            snprintf(m->vm_err, sizeof(m->vm_err), "your environment did not start in time");
+            return;
+        }
+        int r = mproto_recv(m->mfd, &msg);
+        if (r == BURROW_ERR_AGAIN)
+            continue;
+        if (r != 0) {
+            snprintf(m->vm_err, sizeof(m->vm_err), "the service is restarting; try again shortly");
+            return;
+        }
+        if (msg.type == MPROTO_VM_OK && msg.n >= 1) {
+            snprintf(m->vm_sock, sizeof(m->vm_sock), "%s", msg.f[0]);
+            return;
+        }
+        if ((msg.type == MPROTO_VM_ERR || msg.type == MPROTO_VM_GONE) && msg.n >= 1) {
+            snprintf(m->vm_err, sizeof(m->vm_err), "%s", msg.f[0]);
+            return;
+        }
+    }
+}
+
+/* CONNECT: a connection to the agent's session port of this user's VM, or why not. */
+static int on_connect(struct mon *m)
+{
+    char err[AGENTCONN_ERR_MAX];
+    int fd;
+    if (m->vm_err[0])
+        return answer(m, MPROTO_CONN_ERR, 1, m->vm_err, NULL);
+    if (agentconn_connect(m->vm_sock, &fd, err, sizeof(err)) != 0) {
+        log_warn("%s: cannot reach the VM's agent: %s", m->user, err);
+        return answer(m, MPROTO_CONN_ERR, 1, err, NULL);
+    }
+    const char *none[1] = {NULL};
+    int r = mproto_send_fd(m->cfd, MPROTO_CONN_OK, 0, none, fd);
+    close(fd);
+    return r;
+}
+
+static void on_master(struct mon *m)
+{
+    struct mproto_msg msg;
+    int r = mproto_recv(m->mfd, &msg);
+    if (r == BURROW_ERR_AGAIN)
+        return;
+    if (r == BURROW_ERR_CLOSED) {
+        m->master_closed = 1; /* the master restarted: sessions live on */
+        return;
+    }
+    if (r == 0 && msg.type == MPROTO_VM_GONE) {
+        snprintf(m->vm_err, sizeof(m->vm_err), "%s", msg.n ? msg.f[0] : "your environment stopped");
+        if (answer(m, MPROTO_VM_GONE, 1, m->vm_err, NULL) != 0)
+            log_debug("net child unreachable");
+    }
+}
+
+/* Serve CONNECTs and forward VM_GONE until the child is done: BURROW_ERR_CLOSED, or another error. */
+static int postauth_loop(struct mon *m)
+{
+    struct mproto_msg msg;
+    for (;;) {
+        struct pollfd p[2] = {{.fd = m->cfd, .events = POLLIN},
+                              {.fd = m->master_closed ? -1 : m->mfd, .events = POLLIN}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            return BURROW_ERR_SYSTEM;
+        }
+        if (p[1].revents)
+            on_master(m);
+        if (!p[0].revents)
+            continue;
+        int r = mproto_recv(m->cfd, &msg);
+        if (r == BURROW_ERR_AGAIN)
+            continue;
+        if (r != 0)
+            return r == BURROW_ERR_CLOSED ? r : violation(m, "undecodable message");
+        if (msg.type != MPROTO_CONNECT || msg.n != 0)
+            return violation(m, "not a CONNECT after auth");
+        if ((r = on_connect(m)) != 0)
+            return r;
+    }
+}
+
+/* --- the session process ---------------------------------------------------------- */
+
+/* The child's exit status is the session's; a crash is logged like the master logs one. */
+static int reap_child(struct mon *m)
+{
+    int st;
+    while (waitpid(m->child, &st, 0) < 0)
+        if (errno != EINTR)
+            return 1;
+    if (WIFSIGNALED(st)) {
+        if (WTERMSIG(st) != SIGKILL)
+            log_warn("session process %d (%s) crashed: signal %d", (int)m->child, m->addr,
+                     WTERMSIG(st));
+        return 1;
+    }
+    return WEXITSTATUS(st);
+}
+
+/* The banner is read here, as root, before the child gives up the filesystem. */
+static void read_banner(const struct burrow_config *cfg, char *text, size_t size)
+{
+    text[0] = 0;
+    if (!cfg->ssh.banner[0])
+        return;
+    FILE *f = fopen(cfg->ssh.banner, "re");
+    if (!f) {
+        log_warn("cannot read banner %s: %s", cfg->ssh.banner, strerror(errno));
+        return;
+    }
+    size_t n = fread(text, 1, size - 1, f);
+    fclose(f);
+    text[n] = 0;
+}
+
+static int start_child(struct mon *m, const struct session_args *a)
+{
+    static char banner[SESSION_BANNER_MAX + 1];
+    int sp[2];
+    read_banner(a->cfg, banner, sizeof(banner));
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0)
+        return BURROW_ERR_SYSTEM;
+    pid_t monitor = getpid();
+    m->child = fork();
+    if (m->child == 0) {
+        close(sp[0]);
+        close(a->mfd);
+        _exit(session_net_main(a, sp[1], monitor, banner));
+    }
+    close(sp[1]);
+    if (m->child < 0) {
+        close(sp[0]);
+        return BURROW_ERR_SYSTEM;
+    }
+    close(a->fd); /* the monitor never reads the network */
+    ssh_bind_free(a->bind); /* nor signs anything: only the child keeps the host keys */
+    m->cfd = sp[0];
+    return 0;
+}
+
+/* After auth: tell the master, start the VM, then give up root. 0 or negative. */
+static int become_user(struct mon *m)
+{
+    alarm(0);
+    tell_master(m, MPROTO_AUTH_OK, m->user, m->method);
+    auth_close(&m->auth);
+    request_vm(m);
+    if (sandbox_session_unshare(m->cfg) != 0 || sandbox_session_postauth(&m->rec) != 0 ||
+        sandbox_session_filter(m->cfg, SANDBOX_POSTAUTH) != 0) {
+        log_error("%s: cannot drop privileges after auth", m->user);
+        return BURROW_ERR_SYSTEM;
+    }
+    return 0;
+}
+
+int session_monitor_main(const struct session_args *a)
+{
+    static struct mon mon;
+    struct mon *m = &mon;
+    memset(m, 0, sizeof(*m));
+    m->cfg = a->cfg;
+    m->mfd = a->mfd;
+    m->addr = a->addr;
+    install_crash_backtrace();
+    if (start_child(m, a) != 0) {
+        log_error("%s: cannot start the session's net process", a->addr);
+        return 1;
+    }
+    if (sandbox_session_filter(m->cfg, SANDBOX_PREAUTH) != 0) {
+        log_error("%s: cannot load the pre-auth seccomp filter", m->addr);
+        kill(m->child, SIGKILL);
+        return 1;
+    }
+    if (auth_init(&m->auth, m->cfg, m->addr) != 0) {
+        kill(m->child, SIGKILL);
+        return 1;
+    }
+    /* login_grace_time covers key exchange and authentication. */
+    signal(SIGALRM, SIG_DFL);
+    alarm(m->cfg->ssh.login_grace_time);
+    int r = preauth_loop(m);
+    if (r == 0)
+        r = become_user(m);
+    if (r == 0)
+        r = postauth_loop(m);
+    if (r != BURROW_ERR_CLOSED) {
+        /* Not the child's own end: after the drop kill() is refused (another uid),
+         * and the monitor's exit ends it (PR_SET_PDEATHSIG). */
+        kill(m->child, SIGKILL);
+        return 1;
+    }
+    close(m->cfd);
+    return reap_child(m);
+}
