@@ -1,4 +1,5 @@
-/* broker/monitor.c - a session's privileged half: the net child's only authority (see monitor.h). */
+/* broker/monitor.c - a session's privileged half: the net child's only authority (see monitor.h).
+ */
 #include "broker/monitor.h"
 
 #include <errno.h>
@@ -190,7 +191,8 @@ static int send_options(struct mon *m, const struct authkey_opts *o)
     return r;
 }
 
-/* PUBKEY user "TYPE BASE64" state: "0" a probe, "1" libssh verified the signature, "2" it did not. */
+/* PUBKEY user "TYPE BASE64" state: "0" a probe, "1" libssh verified the signature, "2" it did not.
+ */
 static int on_pubkey(struct mon *m, const struct mproto_msg *msg)
 {
     struct authkey_opts opts;
@@ -330,7 +332,8 @@ static void on_master(struct mon *m)
     }
 }
 
-/* Serve CONNECTs and forward VM_GONE until the child is done: BURROW_ERR_CLOSED, or another error. */
+/* Serve CONNECTs and forward VM_GONE until the child is done: BURROW_ERR_CLOSED, or another error.
+ */
 static int postauth_loop(struct mon *m)
 {
     struct mproto_msg msg;
@@ -411,7 +414,7 @@ static int start_child(struct mon *m, const struct session_args *a)
         close(sp[0]);
         return BURROW_ERR_SYSTEM;
     }
-    close(a->fd); /* the monitor never reads the network */
+    close(a->fd);           /* the monitor never reads the network */
     ssh_bind_free(a->bind); /* nor signs anything: only the child keeps the host keys */
     m->cfd = sp[0];
     return 0;
@@ -424,7 +427,7 @@ static int become_user(struct mon *m)
     tell_master(m, MPROTO_AUTH_OK, m->user, m->method);
     auth_close(&m->auth);
     request_vm(m);
-    if (sandbox_session_unshare(m->cfg) != 0 || sandbox_session_postauth(&m->rec) != 0 ||
+    if (sandbox_session_hide(m->cfg) != 0 || sandbox_session_postauth(&m->rec) != 0 ||
         sandbox_session_filter(m->cfg, SANDBOX_POSTAUTH) != 0) {
         log_error("%s: cannot drop privileges after auth", m->user);
         return BURROW_ERR_SYSTEM;
@@ -441,7 +444,7 @@ int session_monitor_main(const struct session_args *a)
     m->mfd = a->mfd;
     m->addr = a->addr;
     install_crash_backtrace();
-    if (start_child(m, a) != 0) {
+    if (sandbox_monitor_namespaces() != 0 || start_child(m, a) != 0) {
         log_error("%s: cannot start the session's net process", a->addr);
         return 1;
     }

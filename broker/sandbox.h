@@ -10,9 +10,10 @@
  *   no capabilities, PR_SET_NO_NEW_PRIVS, not dumpable, RLIMIT_NPROC 0;
  *   killed with the monitor (PR_SET_PDEATHSIG); then the session-net
  *   seccomp filter (broker/seccomp_policy.c): no file can be opened.
- * - The monitor, before auth: root (it reads the user database) under the
- *   session-preauth allow-list. After auth: its own namespaces with
- *   state_dir hidden (sandbox_session_unshare), the user's session uid
+ * - The monitor, before auth: root (it reads the user database) in its own
+ *   mount, ipc and net namespaces (sandbox_monitor_namespaces, before it
+ *   forks the child) under the session-preauth allow-list. After auth:
+ *   state_dir hidden (sandbox_session_hide), the user's session uid
  *   (SANDBOX_SESSION_UID_BASE + her uid; owner of her VM's vsock socket
  *   and nothing else) with the same drop, and the session-postauth filter
  *   stacked on the pre-auth one.
@@ -45,12 +46,18 @@ __attribute__((warn_unused_result)) int sandbox_net_child(const struct burrow_co
 __attribute__((warn_unused_result)) int sandbox_session_postauth(const struct user_record *rec);
 
 /*
- * Before the drop (still root): own mount, ipc and net namespaces, with an
- * empty read-only tmpfs over state_dir (user records, host key files) and
- * nothing propagating back. Unix sockets are reached by path, so the VM's
- * vsock socket under run_dir still works.
+ * First thing in the monitor (root): its own mount, ipc and net namespaces,
+ * nothing propagating back; the net child starts from a copy of them.
+ * Unix sockets are reached by path, so the VM's vsock socket under run_dir
+ * still works in them.
  */
-__attribute__((warn_unused_result)) int sandbox_session_unshare(const struct burrow_config *cfg);
+__attribute__((warn_unused_result)) int sandbox_monitor_namespaces(void);
+
+/*
+ * After auth, before the drop (still root): an empty read-only tmpfs over
+ * state_dir (user records, host key files) in the monitor's namespace.
+ */
+__attribute__((warn_unused_result)) int sandbox_session_hide(const struct burrow_config *cfg);
 
 enum sandbox_phase { SANDBOX_PREAUTH, SANDBOX_POSTAUTH, SANDBOX_NET };
 /* Load the phase's seccomp filter ([security] seccomp, BURROW_SECCOMP_LOG=1). */

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/seccomp.h>
-#include <sched.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -90,9 +89,6 @@ static const struct sc_rule session_preauth_extra[] = {
     SC_ALLOW(access, "paths"),
     SC_ALLOW(uname, "libcrypto"),
     SC_ALLOW(sysinfo, "libsodium/argon2"),
-    SC_ALLOW_ARG(unshare, 0, SC_EQ, CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET,
-                 "sandbox_session_unshare: private mount/ipc/net namespaces"),
-    SC_ALLOW_ARG(mount, 3, SC_EQ64, MS_REC | MS_PRIVATE, "make / private (before the drop)"),
     SC_ALLOW_ARG(mount, 3, SC_EQ64, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                  "the empty tmpfs over state_dir; no bind, move or remount"),
     SC_ALLOW(setgroups, "drop to the session uid"),

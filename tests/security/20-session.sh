@@ -64,7 +64,9 @@ sec_preauth() {
         local st=/proc/$mon/status
         [ "$(awk '/^Uid:/ {print $2}' "$st")" = 0 ] && grep -q "^Seccomp:[[:space:]]*2" "$st" &&
             grep -q "^NoNewPrivs:[[:space:]]*1" "$st" &&
-            t_ok "monitor before auth: root (it reads user records), Seccomp 2, NoNewPrivs 1" ||
+            [ "$(readlink /proc/$mon/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] &&
+            [ "$(readlink /proc/$mon/ns/net)" != "$(readlink /proc/self/ns/net)" ] &&
+            t_ok "monitor before auth: root (it reads user records), Seccomp 2, NoNewPrivs 1, own mount and net namespaces" ||
             t_fail monitor-preauth "$(grep -E 'Seccomp|NoNewPrivs|Uid' "$st" | tr '\n' ' ')"
         sec_net_child "$nc" "before auth"
         sec_tcp_owner "$mon" "$nc" "before auth"
