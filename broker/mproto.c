@@ -8,6 +8,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/fdpass.h"
 
 /* One message into b: type and fields. */
 static int encode(struct buf *b, int type, unsigned n, const char *const *fields)
@@ -27,30 +28,14 @@ static int encode(struct buf *b, int type, unsigned n, const char *const *fields
 int mproto_send_fd(int fd, int type, unsigned n, const char *const *fields, int pass_fd)
 {
     uint8_t mem[MPROTO_MSG_MAX];
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } ctl;
     struct buf b;
     buf_init_writer(&b, mem, sizeof(mem));
     int r = encode(&b, type, n, fields);
     if (r != 0)
         return r;
-    struct iovec iov = {.iov_base = (void *)buf_data(&b), .iov_len = buf_used(&b)};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (pass_fd >= 0) {
-        memset(&ctl, 0, sizeof(ctl));
-        mh.msg_control = ctl.buf;
-        mh.msg_controllen = sizeof(ctl.buf);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
-    }
     ssize_t w;
     do {
-        w = sendmsg(fd, &mh, MSG_NOSIGNAL);
+        w = fdpass_send(fd, buf_data(&b), buf_used(&b), pass_fd, MSG_NOSIGNAL);
     } while (w < 0 && errno == EINTR);
     if (w < 0)
         return errno == EPIPE || errno == ECONNRESET ? BURROW_ERR_CLOSED : BURROW_ERR_SYSTEM;
@@ -83,56 +68,23 @@ int mproto_decode(const void *data, size_t len, struct mproto_msg *m)
     return 0;
 }
 
-/* Keep the first descriptor that came along (if want), close every other one. */
-static int take_fds(struct msghdr *mh, int want)
-{
-    int kept = -1;
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-            continue;
-        size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < n; i++) {
-            int one;
-            memcpy(&one, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-            if (want && kept < 0)
-                kept = one;
-            else
-                close(one);
-        }
-    }
-    return kept;
-}
-
 int mproto_recv_fd(int fd, struct mproto_msg *m, int *fd_out)
 {
     uint8_t mem[MPROTO_MSG_MAX + 1];
-    union {
-        char buf[CMSG_SPACE(4 * sizeof(int))];
-        struct cmsghdr align;
-    } ctl;
-    struct iovec iov = {.iov_base = mem, .iov_len = sizeof(mem)};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    int passed = -1, flags = 0;
     ssize_t n;
     if (fd_out)
         *fd_out = -1;
     do {
-        mh.msg_control = ctl.buf;
-        mh.msg_controllen = sizeof(ctl.buf);
-        n = recvmsg(fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        n = fdpass_recv(fd, mem, sizeof(mem), fd_out ? &passed : NULL, MSG_DONTWAIT, &flags);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return errno == EAGAIN       ? BURROW_ERR_AGAIN
                : errno == ECONNRESET ? BURROW_ERR_CLOSED
                                      : BURROW_ERR_SYSTEM;
-    int passed = take_fds(&mh, fd_out != NULL);
-    if (n == 0) {
-        if (passed >= 0)
-            close(passed);
-        return BURROW_ERR_CLOSED;
-    }
-    int r = (mh.msg_flags & MSG_TRUNC) || (size_t)n > MPROTO_MSG_MAX
-                ? BURROW_ERR_TOO_LARGE
-                : mproto_decode(mem, (size_t)n, m);
+    int r = n == 0                                              ? BURROW_ERR_CLOSED
+            : (flags & MSG_TRUNC) || (size_t)n > MPROTO_MSG_MAX ? BURROW_ERR_TOO_LARGE
+                                                                : mproto_decode(mem, (size_t)n, m);
     if (r != 0 && passed >= 0) {
         close(passed);
         passed = -1;

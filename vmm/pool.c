@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/fdpass.h"
 #include "vmm/registry.h"
 #include "vmm/virtio/blk.h"
 
@@ -136,23 +137,9 @@ int pool_listen(const char *dir, int *fd_out)
 
 static int send_claim(int fd, const char *line, int disk_fd)
 {
-    struct iovec iov = {.iov_base = (void *)line, .iov_len = strlen(line)};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (disk_fd >= 0) {
-        memset(&u, 0, sizeof(u));
-        m.msg_control = u.buf;
-        m.msg_controllen = sizeof(u.buf);
-        struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        memcpy(CMSG_DATA(c), &disk_fd, sizeof(int));
-    }
-    return sendmsg(fd, &m, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : BURROW_ERR_CLOSED;
+    size_t len = strlen(line);
+    return fdpass_send(fd, line, len, disk_fd, MSG_NOSIGNAL) == (ssize_t)len ? 0
+                                                                             : BURROW_ERR_CLOSED;
 }
 
 /* Send the claim (with the locked home disk, if any) and read the one-line report. */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/fdpass.h"
 #include "common/log.h"
 #include "vmm/fork.h"
 #include "vmm/net/tap.h"
@@ -66,31 +67,6 @@ static void vmm_fail(struct fork_vm *f, struct vm_record *rec, int report_fd, co
     _exit(1);
 }
 
-/* One read of the claim; a descriptor passed with it (the home disk) lands in *disk_fd. */
-static ssize_t recv_part(int fd, char *buf, size_t len, int *disk_fd)
-{
-    struct iovec iov = {.iov_base = buf, .iov_len = len};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    struct msghdr m = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-    ssize_t n = recvmsg(fd, &m, MSG_CMSG_CLOEXEC);
-    for (struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&m) : NULL; c; c = CMSG_NXTHDR(&m, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
-            c->cmsg_len != CMSG_LEN(sizeof(int)))
-            continue;
-        int got;
-        memcpy(&got, CMSG_DATA(c), sizeof(int));
-        if (*disk_fd < 0)
-            *disk_fd = got;
-        else
-            close(got); /* one disk per claim */
-    }
-    return n;
-}
-
 /* Read one claim line from a claimer (bounded), and the disk fd if it sent one. */
 static int read_claim(int fd, struct pool_claim *c, int *disk_fd)
 {
@@ -100,7 +76,7 @@ static int read_claim(int fd, struct pool_claim *c, int *disk_fd)
     while (got + 1 < sizeof(line) && !memchr(line, '\n', got)) {
         if (poll(&p, 1, 5000) <= 0)
             return BURROW_ERR_TIMEOUT;
-        ssize_t n = recv_part(fd, line + got, sizeof(line) - 1 - got, disk_fd);
+        ssize_t n = fdpass_recv(fd, line + got, sizeof(line) - 1 - got, disk_fd, 0, NULL);
         if (n <= 0)
             return BURROW_ERR_CLOSED;
         got += (size_t)n;
