@@ -13,17 +13,39 @@
 #include "common/err.h"
 #include "common/log.h"
 
+/*
+ * The slot files are opened here, before the session's pre-auth filter,
+ * which allows only read-only opens: a slot is then taken with flock alone.
+ * A slot that cannot be opened stays -1 (verifications then go unbounded
+ * by it rather than fail).
+ */
+static void open_slots(struct auth_ctx *a)
+{
+    char dir[CONFIG_PATH_MAX + 32], path[sizeof(dir) + 16];
+    snprintf(dir, sizeof(dir), "%s/pwslots", a->cfg->paths.run_dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        log_debug("%s: %s", dir, strerror(errno));
+    for (int i = 0; i < AUTH_PASSWORD_SLOTS; i++) {
+        snprintf(path, sizeof(path), "%s/%d", dir, i);
+        a->slot_fd[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    }
+}
+
 int auth_init(struct auth_ctx *a, const struct burrow_config *cfg, const char *client_addr)
 {
     memset(a, 0, sizeof(*a));
     a->cfg = cfg;
     a->client_addr = client_addr;
-    snprintf(a->lock_dir, sizeof(a->lock_dir), "%s/pwslots", cfg->paths.run_dir);
+    open_slots(a);
     return userdb_open(&a->db, cfg, 0);
 }
 
 void auth_close(struct auth_ctx *a)
 {
+    for (int i = 0; i < AUTH_PASSWORD_SLOTS; i++)
+        if (a->slot_fd[i] >= 0)
+            close(a->slot_fd[i]);
+    memset(a->slot_fd, 0xff, sizeof(a->slot_fd));
     userdb_close(&a->db);
 }
 
@@ -53,27 +75,18 @@ int auth_pubkey(struct auth_ctx *a, const char *user, const ssh_key key, struct 
 /*
  * Take one of AUTH_PASSWORD_SLOTS flock slots (blocking on a random one when
  * all are busy): bounds argon2id memory across all session processes.
+ * Returns the slot's fd (unlock it when done) or -1.
  */
 static int take_slot(struct auth_ctx *a)
 {
-    char path[sizeof(a->lock_dir) + 16];
-    mkdir(a->lock_dir, 0700);
     int start = rand() % AUTH_PASSWORD_SLOTS;
-    for (int pass = 0; pass < 2; pass++) {
-        for (int i = 0; i < AUTH_PASSWORD_SLOTS; i++) {
-            int slot = (start + i) % AUTH_PASSWORD_SLOTS;
-            snprintf(path, sizeof(path), "%s/%d", a->lock_dir, slot);
-            int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-            if (fd < 0)
-                return -1;
-            if (flock(fd, pass == 0 ? LOCK_EX | LOCK_NB : LOCK_EX) == 0)
-                return fd;
-            close(fd);
-            if (pass == 1)
-                break;
-        }
+    for (int i = 0; i < AUTH_PASSWORD_SLOTS; i++) {
+        int fd = a->slot_fd[(start + i) % AUTH_PASSWORD_SLOTS];
+        if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0)
+            return fd;
     }
-    return -1;
+    int fd = a->slot_fd[start];
+    return fd >= 0 && flock(fd, LOCK_EX) == 0 ? fd : -1;
 }
 
 int auth_password(struct auth_ctx *a, const char *user, const char *password,
@@ -89,6 +102,6 @@ int auth_password(struct auth_ctx *a, const char *user, const char *password,
     else
         userdb_password_burn(password, len);
     if (slot >= 0)
-        close(slot);
+        flock(slot, LOCK_UN);
     return ok;
 }

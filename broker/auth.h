@@ -22,10 +22,11 @@
 struct auth_ctx {
     const struct burrow_config *cfg;
     struct userdb db;
-    const char *client_addr;             /* numeric */
-    char lock_dir[CONFIG_PATH_MAX + 32]; /* run_dir/pwslots */
+    const char *client_addr;          /* numeric */
+    int slot_fd[AUTH_PASSWORD_SLOTS]; /* run_dir/pwslots/N, opened by auth_init */
 };
 
+/* Opens what auth needs to write (the slot files) now: call it before the pre-auth filter. */
 __attribute__((warn_unused_result)) int
 auth_init(struct auth_ctx *a, const struct burrow_config *cfg, const char *client_addr);
 void auth_close(struct auth_ctx *a);

@@ -448,12 +448,12 @@ int session_monitor_main(const struct session_args *a)
         log_error("%s: cannot start the session's net process", a->addr);
         return 1;
     }
-    if (sandbox_session_filter(m->cfg, SANDBOX_PREAUTH) != 0) {
-        log_error("%s: cannot load the pre-auth seccomp filter", m->addr);
+    if (auth_init(&m->auth, m->cfg, m->addr) != 0) {
         kill(m->child, SIGKILL);
         return 1;
     }
-    if (auth_init(&m->auth, m->cfg, m->addr) != 0) {
+    if (sandbox_session_filter(m->cfg, SANDBOX_PREAUTH) != 0) {
+        log_error("%s: cannot load the pre-auth seccomp filter", m->addr);
         kill(m->child, SIGKILL);
         return 1;
     }

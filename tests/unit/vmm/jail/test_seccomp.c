@@ -201,14 +201,62 @@ static void test_master_denylist(void **state)
     assert_int_equal(WTERMSIG(st), SIGSYS);
 }
 
+/* Run body in a child under policy p; its exit code, or -signal. */
+static int in_child(const struct sc_policy *p, int (*body)(void))
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (sc_install(p, SC_MODE_ENFORCE, SC_FLAG_QUIET) != 0)
+            raw_exit(100);
+        raw_exit(body());
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+static char write_probe_path[64];
+
+/* The root monitor before auth reads files, and never opens one to write. */
+static int monitor_preauth_body(void)
+{
+    long fd = syscall(SYS_openat, AT_FDCWD, "/etc/hostname", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    syscall(SYS_close, fd);
+    syscall(SYS_openat, AT_FDCWD, write_probe_path, O_WRONLY | O_CREAT, 0600);
+    return 2; /* not reached: the write open kills */
+}
+
+/* The net child opens nothing (EACCES) and makes no socket (killed). */
+static int net_child_body(void)
+{
+    if (syscall(SYS_openat, AT_FDCWD, "/etc/hostname", O_RDONLY) >= 0 || errno != EACCES)
+        return 1;
+    syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+    return 2;
+}
+
+static void test_session_policies(void **state)
+{
+    (void)state;
+    SKIP_UNDER_SANITIZER();
+    snprintf(write_probe_path, sizeof(write_probe_path), "/tmp/burrow-sc-probe.%d", (int)getpid());
+    unlink(write_probe_path);
+    assert_int_equal(in_child(&session_policy_preauth, monitor_preauth_body), -SIGSYS);
+    assert_int_equal(access(write_probe_path, F_OK), -1); /* nothing was created */
+    assert_int_equal(in_child(&session_policy_net, net_child_body), -SIGSYS);
+}
+
 /* Every shipped policy compiles and loads (in a child), and every rule says why. */
 static void test_shipped_policies_load(void **state)
 {
     (void)state;
     SKIP_UNDER_SANITIZER();
     const struct sc_policy *all[] = {
-        &vmm_policy_process,      &vmm_policy_vcpu,  &vmm_policy_event, &session_policy_preauth,
-        &session_policy_postauth, &jail_tool_policy, &master_policy};
+        &vmm_policy_process,      &vmm_policy_vcpu,    &vmm_policy_event, &session_policy_preauth,
+        &session_policy_postauth, &session_policy_net, &jail_tool_policy, &master_policy};
     for (unsigned i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
         const struct sc_policy *p = all[i];
         assert_true(sc_policy_rules(p) > 0);
@@ -308,10 +356,15 @@ static void test_tool_confinement(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_allowed_and_errno),      cmocka_unit_test(test_kills_with_sigsys),
-        cmocka_unit_test(test_log_mode_does_not_kill), cmocka_unit_test(test_mode_parse_and_env),
-        cmocka_unit_test(test_shipped_policies_load),  cmocka_unit_test(test_master_denylist),
-        cmocka_unit_test(test_close_inherited),        cmocka_unit_test(test_uid_range),
+        cmocka_unit_test(test_allowed_and_errno),
+        cmocka_unit_test(test_kills_with_sigsys),
+        cmocka_unit_test(test_log_mode_does_not_kill),
+        cmocka_unit_test(test_mode_parse_and_env),
+        cmocka_unit_test(test_shipped_policies_load),
+        cmocka_unit_test(test_session_policies),
+        cmocka_unit_test(test_master_denylist),
+        cmocka_unit_test(test_close_inherited),
+        cmocka_unit_test(test_uid_range),
         cmocka_unit_test(test_tool_confinement),
     };
     return cmocka_run_group_tests_name("vmm/jail", tests, NULL, NULL);
