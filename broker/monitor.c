@@ -191,8 +191,7 @@ static int send_options(struct mon *m, const struct authkey_opts *o)
     return r;
 }
 
-/* PUBKEY user "TYPE BASE64" state: "0" a probe, "1" libssh verified the signature, "2" it did not.
- */
+/* PUBKEY user "TYPE BASE64" state: 0 a probe, 1 libssh verified the signature, 2 it did not. */
 static int on_pubkey(struct mon *m, const struct mproto_msg *msg)
 {
     struct authkey_opts opts;

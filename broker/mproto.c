@@ -37,8 +37,10 @@ int mproto_send_fd(int fd, int type, unsigned n, const char *const *fields, int 
     do {
         w = fdpass_send(fd, buf_data(&b), buf_used(&b), pass_fd, MSG_NOSIGNAL);
     } while (w < 0 && errno == EINTR);
+    int e = errno;
+    explicit_bzero(mem, buf_used(&b)); /* a PASSWORD message holds a password */
     if (w < 0)
-        return errno == EPIPE || errno == ECONNRESET ? BURROW_ERR_CLOSED : BURROW_ERR_SYSTEM;
+        return e == EPIPE || e == ECONNRESET ? BURROW_ERR_CLOSED : BURROW_ERR_SYSTEM;
     return (size_t)w == buf_used(&b) ? 0 : BURROW_ERR_TRUNCATED;
 }
 
@@ -85,6 +87,7 @@ int mproto_recv_fd(int fd, struct mproto_msg *m, int *fd_out)
     int r = n == 0                                              ? BURROW_ERR_CLOSED
             : (flags & MSG_TRUNC) || (size_t)n > MPROTO_MSG_MAX ? BURROW_ERR_TOO_LARGE
                                                                 : mproto_decode(mem, (size_t)n, m);
+    explicit_bzero(mem, (size_t)n < sizeof(mem) ? (size_t)n : sizeof(mem)); /* passwords */
     if (r != 0 && passed >= 0) {
         close(passed);
         passed = -1;
