@@ -15,47 +15,9 @@ initrd=$NESTED_BUILD/guest/initramfs.cpio.gz
 [ -f "$kernel" ] && [ -f "$initrd" ] || fail "no guest kernel or image: run make guest-image"
 rm -rf "$LX"
 lx_init
-# template build prints its steps only on a terminal: give it one (script)
-# and stamp each step (ms since start), so the log says where the time goes.
-# It runs in the background under our own deadline: if it hangs (an L1 soft
-# lockup in KVM_RUN was seen), the log gets the threads' kernel stacks and
-# L1's soft-lockup report before the case fails.
-build_template() {
-    t0=$(now)
-    { script -qfec "$ctl -c $LX_CFG template build --name linux --kernel $kernel --initrd $initrd \
-        --cmdline 'console=ttyS0 panic=-1 quiet' --mem $LX_MEM --vcpus 2" /dev/null </dev/null 2>&1; echo "status $?"; } |
-        while IFS= read -r line; do
-            line=${line//$'\r'/}
-            [ -n "$line" ] && echo "$(ms_since "$t0") $line"
-        done | tee build.log &
-    bpid=$!
-    for _ in $(seq 440); do kill -0 $bpid 2>/dev/null || break; sleep 0.5; done
-    if kill -0 $bpid 2>/dev/null; then
-        for p in $(pgrep -f "burrowctl -c $LX_CFG template build"); do
-            for t in /proc/$p/task/*; do
-                echo "thread ${t##*/}: $(tr '\0' ' ' <"$t/comm") state $(cut -d' ' -f3 "$t/stat") wchan $(cat "$t/wchan")"
-                sed 's/^/    /' "$t/stack" 2>/dev/null
-            done
-        done
-        dmesg | grep -A30 -m1 "soft lockup" | sed 's/^/    dmesg: /'
-        lock=$(dmesg | grep -c "soft lockup")
-        fail "template build still running after 220 s (L1 soft lockup reports: $lock)"
-    fi
-    wait $bpid
-}
-build_template
-# The L2 hang of QEMU's emulated SVM (docs/testing.md: a vCPU spinning on
-# nested page faults early in an L1's first L2 boots, seen in cases 10/11
-# and once here) leaves the template VM without READY. Like cases 10/11,
-# such a boot gets one more try; any other failure fails at once, and so
-# does a second hang.
-if grep -q "did not report READY" build.log && ! grep -q '^[0-9]* status 0$' build.log; then
-    echo "the template VM did not report READY (the emulated-SVM L2 hang?); L1's last kernel lines:"
-    dmesg | tail -n 5 | sed 's/^/    dmesg: /'
-    echo "one more template build"
-    rm -rf "$LX/state/templates"
-    build_template
-fi
+# One more build if the VM hangs before READY (linuxlib.sh).
+lx_build_template 220 --name linux --kernel "$kernel" --initrd "$initrd" \
+    --cmdline 'console=ttyS0 panic=-1 quiet' --mem "$LX_MEM" --vcpus 2
 rc=$(sed -n 's/^[0-9]* status //p' build.log)
 ms=$(ms_since "$t0")
 expect_eq "template build exit status" "$rc" 0
