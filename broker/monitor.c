@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -98,13 +97,6 @@ static void install_crash_backtrace(void)
 
 /* --- talking to the master and the child ------------------------------------ */
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 static void tell_master(struct mon *m, int type, const char *a, const char *b)
 {
     const char *f[2] = {a, b};
@@ -134,14 +126,7 @@ static int violation(struct mon *m, const char *what)
 /* Block until the child sends something: 0, BURROW_ERR_CLOSED, or a parse error. */
 static int recv_child(struct mon *m, struct mproto_msg *msg)
 {
-    for (;;) {
-        struct pollfd p = {.fd = m->cfd, .events = POLLIN};
-        if (poll(&p, 1, -1) < 0 && errno != EINTR)
-            return BURROW_ERR_SYSTEM;
-        int r = mproto_recv(m->cfd, msg);
-        if (r != BURROW_ERR_AGAIN)
-            return r;
-    }
+    return mproto_recv_wait(m->cfd, msg, NULL, -1);
 }
 
 /* --- before auth -------------------------------------------------------------- */
@@ -271,17 +256,13 @@ static void request_vm(struct mon *m)
         snprintf(m->vm_err, sizeof(m->vm_err), "the service is restarting; try again shortly");
         return;
     }
-    long deadline = now_ms() + SESSION_VM_WAIT_MS;
+    long deadline = mproto_now_ms() + SESSION_VM_WAIT_MS;
     for (;;) {
-        long left = deadline - now_ms();
-        struct pollfd p = {.fd = m->mfd, .events = POLLIN};
-        if (left <= 0 || (poll(&p, 1, (int)left) < 0 && errno != EINTR)) {
+        int r = mproto_recv_wait(m->mfd, &msg, NULL, deadline);
+        if (r == BURROW_ERR_TIMEOUT) {
             snprintf(m->vm_err, sizeof(m->vm_err), "your environment did not start in time");
             return;
         }
-        int r = mproto_recv(m->mfd, &msg);
-        if (r == BURROW_ERR_AGAIN)
-            continue;
         if (r != 0) {
             snprintf(m->vm_err, sizeof(m->vm_err), "the service is restarting; try again shortly");
             return;

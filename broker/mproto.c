@@ -2,6 +2,8 @@
 #include "broker/mproto.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <time.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -100,4 +102,30 @@ int mproto_recv_fd(int fd, struct mproto_msg *m, int *fd_out)
 int mproto_recv(int fd, struct mproto_msg *m)
 {
     return mproto_recv_fd(fd, m, NULL);
+}
+
+long mproto_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+int mproto_recv_wait(int fd, struct mproto_msg *m, int *fd_out, long deadline_ms)
+{
+    for (;;) {
+        int left = -1;
+        if (deadline_ms >= 0) {
+            long l = deadline_ms - mproto_now_ms();
+            if (l <= 0)
+                return BURROW_ERR_TIMEOUT;
+            left = (int)l;
+        }
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, left) < 0 && errno != EINTR)
+            return BURROW_ERR_SYSTEM;
+        int r = mproto_recv_fd(fd, m, fd_out);
+        if (r != BURROW_ERR_AGAIN)
+            return r;
+    }
 }

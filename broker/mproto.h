@@ -72,6 +72,15 @@ __attribute__((warn_unused_result)) int mproto_send_fd(int fd, int type, unsigne
  * that came with a message that failed to decode, are closed.
  */
 __attribute__((warn_unused_result)) int mproto_recv_fd(int fd, struct mproto_msg *m, int *fd_out);
+/* CLOCK_MONOTONIC in milliseconds: what mproto_recv_wait's deadline counts in. */
+long mproto_now_ms(void);
+/*
+ * Wait for and receive one message (mproto_recv_fd on a socket that may be
+ * non-blocking), until deadline_ms (mproto_now_ms() time; -1: no limit):
+ * 0, BURROW_ERR_TIMEOUT, BURROW_ERR_CLOSED or another negative code.
+ */
+__attribute__((warn_unused_result)) int mproto_recv_wait(int fd, struct mproto_msg *m, int *fd_out,
+                                                         long deadline_ms);
 /* Decode one message from bytes (exposed for tests and fuzzing). */
 __attribute__((warn_unused_result)) int mproto_decode(const void *data, size_t len,
                                                       struct mproto_msg *m);

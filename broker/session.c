@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <libssh/callbacks.h>
@@ -19,13 +18,6 @@
 #include "common/err.h"
 #include "common/log.h"
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /*
  * The next message from the monitor, waiting at most until deadline_ms (-1:
  * no limit; before auth the monitor's login_grace_time bounds the wait).
@@ -34,28 +26,13 @@ static long now_ms(void)
 static int recv_monitor(struct sess *s, struct mproto_msg *m, int *fd, long deadline_ms)
 {
     for (;;) {
-        int left = -1;
-        if (deadline_ms >= 0) {
-            long l = deadline_ms - now_ms();
-            if (l <= 0)
-                return BURROW_ERR_TIMEOUT;
-            left = (int)l;
-        }
-        struct pollfd p = {.fd = s->mfd, .events = POLLIN};
-        if (poll(&p, 1, left) < 0 && errno != EINTR)
-            return BURROW_ERR_SYSTEM;
-        int r = mproto_recv_fd(s->mfd, m, fd);
-        if (r == BURROW_ERR_AGAIN)
-            continue;
-        if (r == 0 && m->type == MPROTO_VM_GONE) {
-            snprintf(s->vm_err, sizeof(s->vm_err), "%s",
-                     m->n ? m->f[0] : "your environment stopped");
-            s->vm_gone_pending = 1;
-            if (fd && *fd >= 0)
-                close(*fd);
-            continue;
-        }
-        return r;
+        int r = mproto_recv_wait(s->mfd, m, fd, deadline_ms);
+        if (r != 0 || m->type != MPROTO_VM_GONE)
+            return r;
+        snprintf(s->vm_err, sizeof(s->vm_err), "%s", m->n ? m->f[0] : "your environment stopped");
+        s->vm_gone_pending = 1;
+        if (fd && *fd >= 0)
+            close(*fd);
     }
 }
 
@@ -200,7 +177,7 @@ int session_connect_vm(struct sess *s, int *fd, char *err, size_t errsz)
     const char *none[1] = {NULL};
     *fd = -1;
     if (!s->vm_err[0] && mproto_send(s->mfd, MPROTO_CONNECT, 0, none) == 0) {
-        long deadline = now_ms() + SESSION_VM_WAIT_MS + AGENTCONN_TIMEOUT_MS;
+        long deadline = mproto_now_ms() + SESSION_VM_WAIT_MS + AGENTCONN_TIMEOUT_MS;
         int r = recv_monitor(s, &m, fd, deadline);
         if (r == 0 && m.type == MPROTO_CONN_OK && *fd >= 0)
             return 0;
@@ -321,7 +298,7 @@ static int act_hostile(struct sess *s, const char *how)
         int flood = strcmp(how, "flood") == 0;
         if (mproto_send(s->mfd, flood ? MPROTO_PUBKEY : MPROTO_CONNECT, flood ? 3 : 0,
                         flood ? fail : connect) != 0 ||
-            recv_monitor(s, &m, &fd, now_ms() + 5000) != 0)
+            recv_monitor(s, &m, &fd, mproto_now_ms() + 5000) != 0)
             break;
         answers++;
         if (fd >= 0) {

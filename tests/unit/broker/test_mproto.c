@@ -210,6 +210,23 @@ static void test_unwanted_fds_closed(void **state)
     close(p[1]);
 }
 
+static void test_recv_wait(void **state)
+{
+    (void)state;
+    struct mproto_msg m;
+    long t0 = mproto_now_ms();
+    assert_int_equal(mproto_recv_wait(sp[1], &m, NULL, t0 + 50), BURROW_ERR_TIMEOUT);
+    assert_true(mproto_now_ms() - t0 >= 50);
+    const char *f[1] = {"alice"};
+    assert_int_equal(mproto_send(sp[0], MPROTO_VM_REQ, 1, f), 0);
+    assert_int_equal(mproto_recv_wait(sp[1], &m, NULL, -1), 0);
+    assert_int_equal(m.type, MPROTO_VM_REQ);
+    assert_string_equal(m.f[0], "alice");
+    close(sp[0]);
+    sp[0] = -1;
+    assert_int_equal(mproto_recv_wait(sp[1], &m, NULL, -1), BURROW_ERR_CLOSED);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -220,6 +237,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_eof, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pass_fd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recv_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwanted_fds_closed, setup, teardown),
     };
     return cmocka_run_group_tests_name("broker/mproto", tests, NULL, NULL);
