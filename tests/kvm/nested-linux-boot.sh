@@ -50,33 +50,48 @@ ktrace_set() { # 1|0
     [ -d "$ktrace/events/kvm" ] && echo 4096 >"$ktrace/buffer_size_kb" && ktrace_set 1 || {
     echo "note: no kvm trace in L1 (tracefs or kvm events missing)"; ktrace=; }
 
-# An L2 that hangs (exit 124) under TCG's emulated SVM (docs/testing.md,
-# "The case-10 flake": a lost timer, or a CR3 with bit 32 set in an
-# endless nested page-fault loop) gets one more boot, after its evidence is
-# printed; any other failure fails at once.
+# keep_trace RC SUFFIX: after a failed boot, keep L1's trace whole (as
+# test-results/nested-linux-TAG.SUFFIXkvmtrace) and show a dying vCPU's
+# last exits, or after a hang (stopped by `timeout`) every vCPU's last ones.
+keep_trace() {
+    local rc=$1 kept=nested-linux-$tag.$2kvmtrace dead v
+    [ -n "$ktrace" ] && [ "$rc" != 0 ] || return 0
+    dead=$(sed -n 's/.*VM stopped: vCPU \([0-9]*\): \(triple fault\|KVM internal error\|VM entry failed\).*/\1/p' err.log)
+    echo 0 >"$ktrace/tracing_on"
+    cp "$ktrace/trace" "$NESTED_BUILD/test-results/$kept" 2>/dev/null
+    for v in ${dead:-0 1}; do
+        echo "L1 kvm trace, vCPU $v's last events (all: test-results/$kept):"
+        grep -E "^ *vcpu$v-[0-9]+ " "$ktrace/trace" | tail -n "$([ -n "$dead" ] && echo 25 || echo 8)"
+    done
+}
+
+# An L2 that hangs (exit 124) or triple-faults before reaching /init under
+# TCG's emulated SVM (docs/testing.md, "The case-10 flake": a lost timer, a
+# CR3 with bit 32 set in an endless nested page-fault loop, a #PF that
+# cannot be delivered early in the kernel's init) gets one more boot, after
+# its evidence is printed; any other failure fails at once.
 for attempt in 1 2; do
     t0=${EPOCHREALTIME/./}
     timeout 150 "$ctl" -v vm boot --kernel "$kernel" --initrd initrd.gz --mem 512 --vcpus 2 \
         --cmdline "$cmdline" >console.log 2>err.log </dev/null
     rc=$?
     t1=${EPOCHREALTIME/./}
-    [ "$rc" = 124 ] && [ "$attempt" = 1 ] || break
-    echo "note: boot 1 hung (150 s); console tail and vCPU state follow; booting once more"
+    [ "$attempt" = 1 ] || break
+    if [ "$rc" = 124 ]; then
+        how="hung (150 s)"
+    elif grep -q "VM stopped: vCPU [0-9]*: triple fault" err.log &&
+        ! grep -q "burrow-vmm-linux: init reached" console.log; then
+        how="triple-faulted before /init"
+    else
+        break
+    fi
+    echo "note: boot 1 $how; console tail, vCPU state and L1's trace follow; booting once more"
     tail -n 6 console.log | tr -d '\r'
-    grep "at stop" err.log
+    grep -E "at stop|VM stopped" err.log
+    keep_trace "$rc" boot1.
     ktrace_set 1
 done
-# A failed boot: keep L1's trace; show a dying vCPU's last exits, or after a
-# hang (stopped by `timeout`) every vCPU's last ones.
-dead=$(sed -n 's/.*VM stopped: vCPU \([0-9]*\): \(triple fault\|KVM internal error\|VM entry failed\).*/\1/p' err.log)
-if [ -n "$ktrace" ] && [ "$rc" != 0 ]; then
-    echo 0 >"$ktrace/tracing_on"
-    cp "$ktrace/trace" "$NESTED_BUILD/test-results/nested-linux-$tag.kvmtrace" 2>/dev/null
-    for v in ${dead:-0 1}; do
-        echo "L1 kvm trace, vCPU $v's last events (all: test-results/nested-linux-$tag.kvmtrace):"
-        grep -E "^ *vcpu$v-[0-9]+ " "$ktrace/trace" | tail -n "$([ -n "$dead" ] && echo 25 || echo 8)"
-    done
-fi
+keep_trace "$rc" ""
 ktrace_set 0
 [ -n "$ktrace" ] && echo >"$ktrace/trace"
 tr -d '\r' <console.log >log
