@@ -76,6 +76,30 @@ lx_build_template_once() {
 
 # Where the VM of USER's fork keeps its files.
 lx_vm_dir() { grep -l "^user = $1\$" "$LX_RUN"/vm/*/meta 2>/dev/null | head -n 1 | xargs -r dirname; }
+# lx_fork_alive DIR: true while the VMM of the fork in DIR runs.
+lx_fork_alive() {
+    local pid
+    pid=$(sed -n 's/^pid = //p' "$1/meta" 2>/dev/null)
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+# lx_fork_logs DIR: the ends of the fork's VMM log and console (kept in
+# test-results too), which `vm list` removes with a dead fork's record.
+lx_fork_logs() {
+    local f
+    [ -n "$1" ] || return 0
+    echo "fork in $1: VMM $(lx_fork_alive "$1" && echo running || echo gone); vmm.log and console.log end:"
+    tail -n 20 "$1/vmm.log" 2>&1 | sed 's/^/    vmm: /'
+    { tail -n 20 "$1/console.log" 2>&1 && echo; } | tr -d '\r' | sed 's/^/    console: /'
+    for f in vmm.log console.log; do
+        cp "$1/$f" "$NESTED_BUILD/test-results/nested-fork-${1##*/}.$f" 2>/dev/null
+    done
+}
+# lx_all_fork_logs: lx_fork_logs for every registered VM (a failed case's
+# evidence: a VMM that died leaves no exit status anywhere).
+lx_all_fork_logs() {
+    local m
+    for m in "$LX_RUN"/vm/*/meta; do [ -e "$m" ] && lx_fork_logs "${m%/meta}"; done
+}
 
 # burrowd with the kvm backend on template "linux" (cases 32 and 34): its
 # config, log and port; lx_burrowd_start writes the config, starts it and
@@ -113,9 +137,15 @@ lx_ssh_opts() {
     SSHO=(-p "$LX_PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
         -o BatchMode=yes -o IdentitiesOnly=yes -o ConnectTimeout=20 -i "$1")
 }
+# lx_user_add NAME ARGS...: `user add NAME ARGS`, after removing a NAME left
+# by an earlier run of the same case (run-cases reruns a case once after an
+# L2 guest died).
+lx_user_add() {
+    c user del "$1" >/dev/null 2>&1
+    c user add "$@" >/dev/null 2>user.err || fail "user add $1: $(cat user.err)"
+}
 # lx_user_key NAME: a key pair NAME/NAME.pub in the cwd and a user NAME with it.
 lx_user_key() {
     ssh-keygen -q -t ed25519 -N '' -C "$1" -f "$1" || fail "ssh-keygen"
-    "$ctl" -c "$LX_BCFG" user add "$1" --key-file "$1.pub" --disk-size 16M >/dev/null 2>err ||
-        fail "user add $1: $(cat err)"
+    lx_user_add "$1" --key-file "$1.pub" --disk-size 16M
 }

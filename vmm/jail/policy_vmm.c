@@ -108,6 +108,8 @@ static const struct sc_rule vmm_vcpu_ioctls[] = {
     SC_ALLOW_ARG(ioctl, 1, SC_EQ, KVM_SET_MSRS, "restore, TSC re-set at claim"),
     SC_ALLOW_ARG(ioctl, 1, SC_EQ, KVM_GET_LAPIC, "snapshot"),
     SC_ALLOW_ARG(ioctl, 1, SC_EQ, KVM_SET_LAPIC, "restore"),
+    SC_ALLOW_ARG(ioctl, 1, SC_EQ, KVM_GET_XCRS, "the death dump: XCR0 (x86/vcpu_dump.c)"),
+    SC_ALLOW_ARG(ioctl, 1, SC_EQ, KVM_TRANSLATE, "the death dump: code at RIP (x86/vcpu_dump.c)"),
 };
 
 /* The event thread only signals the guest and (re)arms notifications. */

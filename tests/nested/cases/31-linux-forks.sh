@@ -19,8 +19,7 @@
 N=5
 trap lx_kill_vms EXIT
 for i in $(seq $N); do
-    c user add "lx$i" --uid $((10000 + i)) --disk-size 16M >/dev/null 2>user.err ||
-        fail "user add lx$i: $(cat user.err)"
+    lx_user_add "lx$i" --uid $((10000 + i)) --disk-size 16M
 done
 # fork_mem FILTER: "N ANON PSS": how many idle forks in `vm list --json`
 # have a user matching the python expression FILTER (on u), and their mean
@@ -56,24 +55,6 @@ session() {
     rc=$?
     t1=$(now)
 }
-# fork_alive DIR: true while the VMM of the fork in DIR runs.
-fork_alive() {
-    local pid
-    pid=$(sed -n 's/^pid = //p' "$1/meta" 2>/dev/null)
-    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
-}
-# fork_logs DIR: the ends of the fork's VMM log and console (kept in
-# test-results too), which `vm list` removes with a dead fork's record.
-fork_logs() {
-    local f
-    [ -n "$1" ] || return 0
-    echo "fork in $1: VMM $(fork_alive "$1" && echo running || echo gone); vmm.log and console.log end:"
-    tail -n 20 "$1/vmm.log" 2>&1 | sed 's/^/    vmm: /'
-    { tail -n 20 "$1/console.log" 2>&1 && echo; } | tr -d '\r' | sed 's/^/    console: /'
-    for f in vmm.log console.log; do
-        cp "$1/$f" "$NESTED_BUILD/test-results/nested-forks-${1##*/}.$f" 2>/dev/null
-    done
-}
 rands="" fails="" reforked=""
 for i in $(seq $N); do
     d=$(lx_vm_dir "lx$i")
@@ -82,9 +63,9 @@ for i in $(seq $N); do
     # A fork whose VMM died after READY (the emulated SVM has killed L2
     # guests and L1 itself, docs/testing.md) is shown and replaced once per
     # case; a session that fails in a live fork, or a second death, fails.
-    if [ $rc != 0 ] && [ -z "$reforked" ] && { [ -z "$d" ] || ! fork_alive "$d"; }; then
+    if [ $rc != 0 ] && [ -z "$reforked" ] && { [ -z "$d" ] || ! lx_fork_alive "$d"; }; then
         echo "fork lx$i died after READY (record: ${d:-reaped}; session: $(tail -n 1 err.log 2>/dev/null))"
-        fork_logs "$d"
+        lx_fork_logs "$d"
         reforked=lx$i
         c vm list >/dev/null # reaps the dead record
         out=$(c vm fork --user "lx$i" 2>&1) || fail "vm fork --user lx$i (again): $out"
@@ -94,7 +75,7 @@ for i in $(seq $N); do
     fi
     [ -n "$d" ] || { fails+=" lx$i:no-vm-record"; continue; }
     echo "session lx$i (rc $rc):" $out
-    [ $rc = 0 ] || { fork_logs "$d"; fails+=" lx$i:exit-$rc($(tail -n 1 err.log))"; continue; }
+    [ $rc = 0 ] || { lx_fork_logs "$d"; fails+=" lx$i:exit-$rc($(tail -n 1 err.log))"; continue; }
     mapfile -t l <<<"$out"
     [ "${l[0]}" = "lx$i" ] || fails+=" lx$i:user=${l[0]}"
     [ "${l[1]}" = $((10000 + i)) ] || fails+=" lx$i:uid=${l[1]}"
@@ -155,5 +136,5 @@ if [ "$n1" = 1 ] && [ "$n10" = 10 ] && [ "$d1" -gt 0 ] && [ "$d10" -gt 0 ]; then
 else
     fails+=" fork-memory(1: '$alone', 10: '$ten')"
 fi
-[ -z "$fails" ] || fail "checks failed:$fails"
+[ -z "$fails" ] || { lx_all_fork_logs; fail "checks failed:$fails"; }
 echo "5 Linux forks READY: user, uid, hostname, home disk, distinct urandom, clock, process isolation"

@@ -65,5 +65,5 @@ out=$(s 'cat ~/note' 2>&1 | tr '\n' ' '); id3=$(vmid)
 for _ in $(seq 50); do grep -q "vm $id3: stopped" "$log" && break; sleep 0.2; done
 img=$LX/state/users/sam/home.img
 e2fsck -fn "$img" >fsck.log 2>&1 || fails+=" e2fsck($(tail -n 2 fsck.log | tr '\n' ' '))"
-[ -z "$fails" ] || { tail -n 15 "$log"; fail "checks failed:$fails"; }
+[ -z "$fails" ] || { lx_all_fork_logs; tail -n 15 "$log"; fail "checks failed:$fails"; }
 echo "ssh/scp/sftp through burrowd's kvm backend into forked Linux VMs; home disk survives reap and SIGKILL"

@@ -46,7 +46,7 @@ echo "linux-debian: build $build in $(ms_since "$t0") ms; cold boot to READY $((
 
 fails=""
 for u in deb1 deb2; do
-    c user add $u --disk-size 16M >/dev/null 2>user.err || fail "user add $u: $(cat user.err)"
+    lx_user_add "$u" --disk-size 16M
     out=$(c vm fork --user $u 2>&1) || fail "vm fork --user $u: $out"
     echo "fork $u: $out"
 done

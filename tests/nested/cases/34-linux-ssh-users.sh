@@ -106,5 +106,5 @@ else
     echo "linux-bench: ssh true, Debian sshd in L1 (p50 of 5)        ${st} ms   1.00x"
     awk -v s="$st" -v b="$bt" 'BEGIN { printf "linux-bench: ssh true, burrowd -> its Linux VM (p50 of 5) %d ms   %.2fx\n", b, b / s }'
 fi
-[ -z "$fails" ] || { tail -n 15 "$LX_BLOG"; fail "checks failed:$fails"; }
+[ -z "$fails" ] || { lx_all_fork_logs; tail -n 15 "$LX_BLOG"; fail "checks failed:$fails"; }
 echo "pty + window change, ssh -L into the VM, two users isolated, ssh true vs sshd measured"

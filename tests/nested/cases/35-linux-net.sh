@@ -54,7 +54,7 @@ pids+=($!)
 "$nettool" serve-tcp 5003 >/dev/null 2>&1 & # on the host itself (block_host)
 pids+=($!)
 for i in 1 2; do
-    c user add "lxn$i" --uid $((10100 + i)) --disk-size 16M >/dev/null 2>err || fail "user add lxn$i: $(cat err)"
+    lx_user_add "lxn$i" --uid $((10100 + i)) --disk-size 16M
 done
 mbit=4
 forkn() { # N EXTRA...: fork lxnN with its TAP and address
@@ -151,5 +151,5 @@ if [ -n "$vrate" ] && [ "$rate_1" != 0 ]; then
 else
     fails+=" bench(veth '$vrate', guest '$rate_1')"
 fi
-[ -z "$fails" ] || fail "checks failed:$fails"
+[ -z "$fails" ] || { lx_all_fork_logs; fail "checks failed:$fails"; }
 echo "two networked forks: own MAC and address, TCP and UDP out with checksums, RFC 1918/metadata/host refused, limit holds"
