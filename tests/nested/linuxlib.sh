@@ -33,22 +33,10 @@ lx_kill_vms() {
 # the start ($t0), into build.log and our output; its exit status ends up in
 # build.log as "status N". It runs under our own deadline: past LIMIT_S the
 # case fails, after printing the build's threads' kernel stacks and L1's
-# soft-lockup report (an L1 soft lockup in KVM_RUN was seen). A build whose VM
-# never reported READY or triple-faulted before it (the emulated-SVM L2
-# flakes, docs/testing.md; cases 10/11 retry their boots the same way) gets
-# one more try; any other failure, or a second one, is the caller's to fail on.
+# soft-lockup report (an L1 soft lockup in KVM_RUN was seen). A build whose
+# VM hung or triple-faulted before READY (the emulated-SVM L2 flakes) fails
+# its case with that in the output, and run-cases runs the case once more.
 lx_build_template() {
-    local limit=$1
-    shift
-    lx_build_template_once "$limit" "$@"
-    if grep -qE "did not report READY|stopped before READY: vCPU [0-9]+: triple fault" build.log &&
-        ! grep -q '^[0-9]* status 0$' build.log; then
-        echo "the template VM hung or triple-faulted before READY (the emulated-SVM L2 flakes?); one more build"
-        rm -rf "$LX/state/templates"
-        lx_build_template_once "$limit" "$@"
-    fi
-}
-lx_build_template_once() {
     local limit=$1 cmd bpid p t lock
     shift
     cmd=$(printf '%q ' "$ctl" -c "$LX_CFG" template build "$@")

@@ -15,7 +15,6 @@ initrd=$NESTED_BUILD/guest/initramfs.cpio.gz
 [ -f "$kernel" ] && [ -f "$initrd" ] || fail "no guest kernel or image: run make guest-image"
 rm -rf "$LX"
 lx_init
-# One more build if the VM hangs before READY (linuxlib.sh).
 lx_build_template 220 --name linux --kernel "$kernel" --initrd "$initrd" \
     --cmdline 'console=ttyS0 panic=-1 quiet' --mem "$LX_MEM" --vcpus 2
 rc=$(sed -n 's/^[0-9]* status //p' build.log)

@@ -30,7 +30,6 @@ mkdir -p "$LX/state" "$LX_RUN"
 printf '[vm]\ntemplate = debian\npool_size = 0\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
     "$LX" "$LX_RUN" >"$LX_CFG"
 trap lx_kill_vms EXIT
-# One more build if the VM hangs before READY (linuxlib.sh).
 BURROW_ROOTFS_IMAGE=$img lx_build_template 180 --name debian --kernel "$kernel" --initrd "$initrd" \
     --cmdline 'console=ttyS0 panic=-1 quiet' --mem "$LX_MEM" --vcpus 2 --rootfs debian
 expect_eq "template build exit status" "$(sed -n 's/^[0-9]* status //p' build.log)" 0
