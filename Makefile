@@ -40,8 +40,15 @@ CFLAGS_BASE += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitiz
 SAN_LDFLAGS := -fsanitize=address,undefined
 endif
 
-PKG_CFLAGS := $(shell pkg-config --cflags $(HOST_PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs libssh libsodium libseccomp 2>/dev/null)
+# Library flags are asked of pkg-config when a recipe first needs them, never
+# while this file is parsed: `make deps test` (and `make deps run`) installs
+# pkg-config and the -dev packages in the same invocation, after parsing. The
+# answer is kept (the eval turns each variable into a simple one); a failing
+# pkg-config stops the build naming the fix instead of linking without -lssh.
+pkg_flags = $(foreach w,$(shell pkg-config $1 $2 2>/dev/null || echo __pkg_config_failed__),$(if \
+    $(filter __pkg_config_failed__,$w),$(error pkg-config $1 $2 failed: run `make deps` first),$w))
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_flags,--cflags,$(HOST_PKGS)))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_flags,--libs,libssh libsodium libseccomp))$(PKG_LIBS)
 HOST_CFLAGS  = $(CFLAGS_BASE) $(PKG_CFLAGS)
 HOST_LDLIBS  = $(PKG_LIBS) -liniparser -lpthread -lrt
 HOST_LDFLAGS = $(SAN_LDFLAGS)
@@ -61,6 +68,14 @@ BENCHES :=
 FUZZERS :=
 INSTALL_HOOKS :=
 
+# The host libraries, named before the fragments: their rules list them as
+# prerequisites, which make expands as it reads each rule.
+LIBCOMMON := $(B)/lib/libcommon.a
+LIBVMM    := $(B)/lib/libvmm.a
+LIBBROKER := $(B)/lib/libbroker.a
+LIBTEST   := $(B)/lib/libtest.a
+HOST_LIBS_A := $(LIBBROKER) $(LIBVMM) $(LIBCOMMON)
+
 # Fragments, in dependency order. tests/ comes last so it can see everything.
 include common/module.mk
 include vmm/module.mk
@@ -73,11 +88,6 @@ include tests/module.mk
 host_obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 musl_obj = $(patsubst %.c,$(B)/musl/%.o,$(1))
 
-LIBCOMMON := $(B)/lib/libcommon.a
-LIBVMM    := $(B)/lib/libvmm.a
-LIBBROKER := $(B)/lib/libbroker.a
-LIBTEST   := $(B)/lib/libtest.a
-HOST_LIBS_A := $(LIBBROKER) $(LIBVMM) $(LIBCOMMON)
 TESTLIB_SRCS := $(wildcard tests/lib/*.c)
 
 .PHONY: all deps test check unit test-unit bench fuzz install clean format format-check
@@ -115,13 +125,21 @@ $(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(LIBTEST) $(HOST_LIBS_A)
 	@mkdir -p $(@D)
 	$(CC) $(HOST_LDFLAGS) -o $@ $< $(LIBTEST) $(HOST_LIBS_A) $(HOST_LDLIBS) -lcmocka
 
+# Unit tests that open /dev/kvm (UNIT_KVM_TESTS) are their own result,
+# unit-kvm, and run where tests/lib/kvm-tier says: on the host's KVM, or in
+# the nested L1 when the host has none. The rest run here.
+UNIT_KVM_BINS := $(patsubst %,$(B)/tests/unit/%,$(UNIT_KVM_TESTS))
 unit: $(UNIT_BINS)
 test-unit: $(UNIT_BINS)
-	tests/lib/run-unit $(B)/test-results/unit.result $(UNIT_BINS)
+	@rc=0; tests/lib/run-unit $(B)/test-results/unit.result $(filter-out $(UNIT_KVM_BINS),$(UNIT_BINS)) || rc=1; \
+	B=$(B) tests/lib/kvm-tier unit-kvm --timeout 600 -- \
+		tests/lib/run-unit --label unit-kvm $(B)/test-results/unit-kvm.result $(UNIT_KVM_BINS) || rc=1; \
+	exit $$rc
 
-# The unit tier again under ASan + UBSan, in its own build tree.
+# The unit tier again under ASan + UBSan, in its own build tree (the nested
+# L1's image stays in this tree's build/nested).
 check:
-	$(MAKE) B=build/asan SAN=1 test-unit
+	$(MAKE) B=build/asan SAN=1 NESTED_HOME=$(abspath $(B))/nested test-unit
 
 # The style check, every tier that exists, then one closing summary line for CI.
 test: all
@@ -135,7 +153,7 @@ bench: all
 
 # libFuzzer harnesses (clang). FUZZ_SECONDS bounds each run.
 FUZZ_SECONDS ?= 20
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
+FUZZ_CFLAGS = -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -fsanitize=fuzzer,address,undefined \
                $(PKG_CFLAGS)
 FUZZ_BINS := $(patsubst %,$(B)/fuzz/%,$(FUZZERS))
 $(B)/fuzz/%: tests/fuzz/%.c $(COMMON_SRCS) $(VMM_SRCS) $(BROKER_SRCS)
