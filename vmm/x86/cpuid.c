@@ -22,8 +22,16 @@ int cpuid_get_supported(int kvm_fd, struct kvm_cpuid2 **out)
         free(c);
         return BURROW_ERR_SYSTEM;
     }
+    cpuid_offer_tsc_deadline(c, ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0);
     *out = c;
     return 0;
+}
+
+void cpuid_offer_tsc_deadline(struct kvm_cpuid2 *c, bool kvm_emulates_it)
+{
+    for (unsigned i = 0; i < c->nent && kvm_emulates_it; i++)
+        if (c->entries[i].function == 1)
+            c->entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
 }
 
 static unsigned order_base_2(unsigned n)
