@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <linux/kvm.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,11 @@
 #define VS_MAGIC         0x55504356u /* "VCPU" */
 #define MSR_IA32_TSC     0x10u
 #define MSR_TSC_DEADLINE 0x6e0u
-#define APIC_TMCCT       0x390u /* timer current count: moves with time */
+/* Hyper-V's vCPU run time and reference time counter: KVM lists them
+ * (kvm_amd does), they count 100 ns units of time and ignore host writes. */
+#define MSR_HV_VP_RUNTIME     0x40000010u
+#define MSR_HV_TIME_REF_COUNT 0x40000020u
+#define APIC_TMCCT            0x390u /* timer current count: moves with time */
 
 struct vcpu_state {
     uint32_t index, tsc_khz;
@@ -362,6 +367,12 @@ static int differ(char *why, size_t whysz, unsigned idx, const char *what)
                       what);
 }
 
+/* MSRs that are clocks: they have moved on by the time a restore is read back. */
+static bool msr_runs_with_time(uint32_t index)
+{
+    return index == MSR_IA32_TSC || index == MSR_HV_VP_RUNTIME || index == MSR_HV_TIME_REF_COUNT;
+}
+
 static int compare(struct vcpu_state *a, struct vcpu_state *b, char *why, size_t whysz)
 {
     unsigned i = a->index;
@@ -387,7 +398,7 @@ static int compare(struct vcpu_state *a, struct vcpu_state *b, char *why, size_t
     for (uint32_t k = 0; k < a->nr_msrs; k++) {
         if (a->msrs[k].index != b->msrs[k].index)
             return differ(why, whysz, i, "MSR list");
-        if (a->msrs[k].index != MSR_IA32_TSC && a->msrs[k].data != b->msrs[k].data)
+        if (!msr_runs_with_time(a->msrs[k].index) && a->msrs[k].data != b->msrs[k].data)
             return errmsg_sys(why, whysz, BURROW_ERR_FORMAT,
                               "vCPU %u: MSR 0x%x differs after restore (0x%llx, saved 0x%llx)", i,
                               a->msrs[k].index, (unsigned long long)b->msrs[k].data,
