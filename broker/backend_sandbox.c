@@ -24,6 +24,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <grp.h>
 #include <linux/loop.h>
 #include <net/if.h>
@@ -181,18 +182,59 @@ static int sandbox_init(void *arg)
 
 /* --- mounts, done by a root helper inside the sandbox's mount namespace --- */
 
-static int idmap_move(const char *from, const char *to, int userns_fd)
+/*
+ * Move the mount at `from` to `to`, id-mapped through userns_fd (-1: as it
+ * is). BURROW_ERR_UNSUPPORTED when the filesystem takes no id-mapped mount;
+ * `from` stays mounted on any failure.
+ */
+static int move_tree(const char *from, const char *to, int userns_fd)
 {
     int fd = open_tree(AT_FDCWD, from, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     if (fd < 0)
         return BURROW_ERR_SYSTEM;
     struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns_fd};
     int r = 0;
-    if (mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) != 0 ||
-        move_mount(fd, "", AT_FDCWD, to, MOVE_MOUNT_F_EMPTY_PATH) != 0)
+    if (userns_fd >= 0 && mount_setattr(fd, "", AT_EMPTY_PATH, &attr, sizeof(attr)) != 0)
+        r = errno == EINVAL ? BURROW_ERR_UNSUPPORTED : BURROW_ERR_SYSTEM;
+    else if (move_mount(fd, "", AT_FDCWD, to, MOVE_MOUNT_F_EMPTY_PATH) != 0)
         r = BURROW_ERR_SYSTEM;
     close(fd);
-    umount2(from, MNT_DETACH);
+    if (r == 0)
+        umount2(from, MNT_DETACH);
+    return r;
+}
+
+static uid_t shift_base; /* for shift_one: nftw passes no context */
+
+static int shift_one(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)ftw;
+    if (st->st_uid >= SBX_UID_COUNT || st->st_gid >= SBX_UID_COUNT)
+        return -1; /* not an owner the namespace can map */
+    if (lchown(path, shift_base + st->st_uid, shift_base + st->st_gid) != 0)
+        return -1;
+    if (type != FTW_SL && (st->st_mode & (S_ISUID | S_ISGID)) && chmod(path, st->st_mode & 07777))
+        return -1;
+    return 0;
+}
+
+/*
+ * The root tree's owners moved to the host ids the namespace maps them
+ * from (0 -> base), for kernels whose tmpfs takes no id-mapped mount
+ * (before Linux 6.3: Debian 12's 6.1). chown clears set-id bits: put them
+ * back where the image had them.
+ */
+static int shift_owners(const char *root, uid_t base)
+{
+    shift_base = base;
+    return nftw(root, shift_one, 32, FTW_PHYS | FTW_MOUNT) == 0 ? 0 : BURROW_ERR_SYSTEM;
+}
+
+static int idmap_move(const char *from, const char *to, int userns_fd)
+{
+    int r = move_tree(from, to, userns_fd);
+    if (r != 0)
+        umount2(from, MNT_DETACH);
     return r;
 }
 
@@ -287,8 +329,16 @@ static int build_root(const struct sbx *x, int userns_fd)
     unlink(p);
     if (symlink("pts/ptmx", p) != 0)
         return BURROW_ERR_SYSTEM;
-    if ((r = idmap_move(x->stage, x->root, userns_fd)) != 0) {
-        log_error("sandbox: id-mapped root mount: %s", strerror(errno));
+    r = move_tree(x->stage, x->root, userns_fd);
+    if (r == BURROW_ERR_UNSUPPORTED) {
+        log_info("sandbox: tmpfs takes no id-mapped mount here (Linux < 6.3): "
+                 "the root's owners are shifted to the namespace's host ids instead");
+        if ((r = shift_owners(x->stage, x->base)) == 0)
+            r = move_tree(x->stage, x->root, -1);
+    }
+    if (r != 0) {
+        log_error("sandbox: root mount: %s",
+                  r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
         return r;
     }
     for (size_t i = 0; i < sizeof(dev_nodes) / sizeof(dev_nodes[0]); i++) {
