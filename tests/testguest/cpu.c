@@ -59,8 +59,11 @@ void tg_priv(enum tg_priv_op op, uint32_t ecx, uint64_t val)
 {
     register uint64_t r10 __asm__("r10") = op;
     register uint64_t r11 __asm__("r11") = PRIV_MAGIC;
-    __asm__ volatile("ud2"
-                     :
-                     : "a"((uint32_t)val), "d"((uint32_t)(val >> 32)), "c"(ecx), "r"(r10), "r"(r11)
+    /* r11 is cleared after the call, so that a genuine #UD later (an
+     * instruction the vCPU lacks) never finds the magic left over and is
+     * reported as exception 6 instead of running a stale operation. */
+    __asm__ volatile("ud2\n\txor %%r11d, %%r11d"
+                     : "+r"(r11)
+                     : "a"((uint32_t)val), "d"((uint32_t)(val >> 32)), "c"(ecx), "r"(r10)
                      : "r9", "memory");
 }

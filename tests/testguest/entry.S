@@ -1,7 +1,8 @@
 /*
  * tests/testguest/entry.S - the test guest's CPL0 part, kept tiny because
  * CPL0 code is emulated (~1 us/instruction) on KVM-PVM hosts: load our GDT,
- * TSS (whose I/O bitmap lets CPL3 use ports 0-0x7ff: KVM-PVM ignores IOPL)
+ * TSS (whose I/O bitmap lets CPL3 use ports 0-0x7ff: KVM-PVM ignores IOPL,
+ * which is 3 for the others)
  * and IDT, then iretq to tg_main at CPL3 with IF=1. Interrupt stubs, the AP trampoline and the AP's
  * 64-bit entry live here too.
  */
@@ -46,8 +47,14 @@ tg_entry:
      * IF=1 from the start: KVM-PVM raises #GP for sti/cli at CPL3 whatever
      * IOPL says, and #UD for int n, so CPL3 cannot change IF later. No
      * interrupt source is programmed until a mode asks for one.
+     * IOPL=3 as well as the I/O bitmap: KVM on AMD reports the TSS as busy
+     * (type 11), and a forked vCPU restored with that TR fails QEMU TCG's
+     * I/O bitmap check (it wants type 9), so in the nested L1 CPL3 port I/O
+     * after a fork would #GP; with IOPL=3 no bitmap is consulted (KVM-PVM
+     * ignores IOPL and still uses the bitmap). The guest never uses cli/sti
+     * at CPL3, so IOPL grants nothing else it relies on.
      */
-    pushq $0x0202
+    pushq $0x3202
     pushq $UCODE
     lea tg_user_start(%rip), %rax
     push %rax
