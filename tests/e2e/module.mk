@@ -10,6 +10,6 @@ BENCHES += bench-ssh
 DEB_PKGS += openssh-client openssh-server openssh-sftp-server busybox-static cpio python3
 .PHONY: test-e2e bench-ssh
 test-e2e: all $(SANDBOX_IMAGE)
-	@rc=0; tests/e2e/run.sh $(B) || rc=1; tests/e2e/kvm.sh $(B) || rc=1; exit $$rc
+	@rc=0; tests/e2e/run.sh $(B) || rc=1; B=$(B) tests/lib/kvm-tier e2e-kvm --timeout 1200 -- tests/e2e/kvm.sh $(B) || rc=1; exit $$rc
 bench-ssh: all $(SANDBOX_IMAGE)
 	tests/e2e/bench-ssh.sh $(B)

@@ -15,7 +15,7 @@ $(B)/tests/fork/%: $(B)/obj/tests/fork/%.o $(HOST_LIBS_A)
 
 .PHONY: test-fork bench-fork
 test-fork: all $(FORKTEST_BINS)
-	tests/fork/run-tests $(B)
+	B=$(B) tests/lib/kvm-tier test-fork --timeout 1500 -- tests/fork/run-tests $(B)
 
 bench-fork: all $(FORKTEST_BINS)
-	tests/fork/run-bench $(B)
+	B=$(B) tests/lib/kvm-tier bench-fork --bench -- tests/fork/run-bench $(B)

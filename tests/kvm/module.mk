@@ -12,7 +12,7 @@ $(B)/tests/kvm/%: $(B)/obj/tests/kvm/%.o $(B)/obj/tests/kvm/kvmtest.o $(HOST_LIB
 .PHONY: test-kvm bench-boot
 # The real-kernel cases need Debian's cloud kernel (fetched once into $(B)/kernel).
 test-kvm: all $(KVMTEST_BINS) $(B)/tests/unit/vmm/test_bzimage $(VMM_TEST_KERNEL)
-	tests/kvm/run-tests $(B)
+	B=$(B) tests/lib/kvm-tier test-kvm --timeout 1500 -- tests/kvm/run-tests $(B)
 
 bench-boot: all $(KVMTEST_BINS)
-	tests/kvm/run-bench $(B)
+	B=$(B) tests/lib/kvm-tier bench-boot --bench -- tests/kvm/run-bench $(B)

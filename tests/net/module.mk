@@ -15,7 +15,7 @@ $(NETTOOL): $(B)/obj/tests/net/nettool.o
 NESTED_DEPS += $(NETTOOL)
 
 test-net: all $(NETTOOL)
-	tests/net/run-tests $(B)
+	B=$(B) tests/lib/kvm-tier test-net --timeout 900 -- tests/net/run-tests $(B)
 
 # make bench-net: veth vs a bare TAP vs the virtio-net device path (sim guest), same run.
 BENCHES += bench-net

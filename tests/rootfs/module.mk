@@ -7,7 +7,7 @@
 TEST_TIERS += test-rootfs
 .PHONY: test-rootfs
 test-rootfs: all $(TESTGUEST) $(GUEST_INITRD)
-	tests/rootfs/run-tests $(B)
+	B=$(B) tests/lib/kvm-tier test-rootfs --timeout 900 -- tests/rootfs/run-tests $(B)
 
 # The Debian root filesystem image nested case 33 boots (L1 has neither the
 # time nor, necessarily, the network for debootstrap): built on the host

@@ -6,4 +6,4 @@ TEST_TIERS += test-security
 
 .PHONY: test-security
 test-security: all $(SANDBOX_IMAGE)
-	tests/security/run-tests $(B)
+	B=$(B) tests/lib/kvm-tier test-security --timeout 1200 -- tests/security/run-tests $(B)

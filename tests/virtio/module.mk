@@ -11,4 +11,4 @@ $(BENCH_VSOCK): $(B)/obj/tests/virtio/bench_vsock.o $(HOST_LIBS_A)
 	$(CC) $(HOST_LDFLAGS) -o $@ $< $(HOST_LIBS_A) $(HOST_LDLIBS)
 
 bench-vsock: all $(BENCH_VSOCK) $(B)/tests/kvm/virtio_host
-	tests/virtio/run-bench $(B)
+	B=$(B) tests/lib/kvm-tier bench-vsock --bench -- tests/virtio/run-bench $(B)
