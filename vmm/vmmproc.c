@@ -462,7 +462,8 @@ static int args_ok(const struct vmm_exec_args *a)
         if (!memchr(fields[i], 0, sizes[i]))
             return 0;
     return r->log_level >= LOG_LVL_ERROR && r->log_level <= LOG_LVL_DEBUG &&
-           id->net.nr_dns <= PROTO_DNS_MAX && (a->pooled == 0 || a->pooled == 1);
+           id->net.nr_dns <= PROTO_DNS_MAX && (a->pooled == 0 || a->pooled == 1) &&
+           (r->log_inherit == 0 || r->log_inherit == 1);
 }
 
 int vmm_exec_main(void)
@@ -556,6 +557,11 @@ static int vmm_claim(const struct vmm_request *req, int out_fd)
         close(tap_fd); /* the VMM has its own now; the link goes with the last one */
     if (r)
         return r;
+    if (strncmp(line, POOL_REFUSED, strlen(POOL_REFUSED)) == 0) {
+        /* It stays in the pool; this request gets a fresh VMM, which will say if it fails too. */
+        log_warn("pool: %s", line + 4);
+        return BURROW_ERR_NOT_FOUND;
+    }
     if (strncmp(line, "OK ", 3) == 0 && hand_socket_in(rec.dir, req->sock_owner) != 0)
         log_warn("pool: cannot hand %s/vsock.sock to uid %u: %s", rec.dir, req->sock_owner,
                  strerror(errno));
@@ -565,7 +571,8 @@ static int vmm_claim(const struct vmm_request *req, int out_fd)
 
 int vmm_fork_report(struct vmm_request *req, int out_fd)
 {
-    req->request_ns = fork_now_ns();
+    if (!req->request_ns) /* burrowd's counts from the login's request */
+        req->request_ns = fork_now_ns();
     /* A fork with a TAP but no addresses (burrowctl vm fork --net-tap alone) is always fresh. */
     if (req->pool_size > 0) {
         int r = vmm_claim(req, out_fd);

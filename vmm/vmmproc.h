@@ -48,7 +48,7 @@ struct vmm_request {
     char build_dir[1024]; /* templates/<build> */
     char home_disk[1024]; /* "" = none */
     struct fork_identity id;
-    uint64_t request_ns; /* set by vmm_fork_report */
+    uint64_t request_ns; /* CLOCK_MONOTONIC of the request; 0: vmm_fork_report sets it */
     int seccomp_log;     /* [security] seccomp = log: the jailed VMM's filters only log */
     int log_level;       /* the requester's enum log_level (the VMM logs at least info) */
     int log_inherit;     /* 1: log to the requester's stderr (burrowd's), 0: dir/vmm.log */

@@ -72,6 +72,7 @@ static int print_report(const struct fork_request *req, const char *line)
 static int fork_one(struct fork_request *req)
 {
     char line[600];
+    req->v.request_ns = 0; /* each VM of --count N is its own request */
     int r = vmm_fork(&req->v, line, sizeof(line));
     if (r)
         return cli_err(EXIT_RUNTIME, "fork failed: %s%s%s", burrow_strerror(r),
