@@ -1,39 +1,39 @@
 /*
  * broker/backend_kvm.c - the kvm backend of burrowd's VM manager: each
  * user's environment is a VM forked from the active build of the template
- * `[vm] template` (vmm/fork.h, docs/fork.md).
+ * `[vm] template` (vmm/fork.h, docs/fork.md), in the one VMM process that
+ * `burrowctl vm fork` starts too (vmm/vmmproc.h).
  *
- * Per VM the master forks a child that closes every inherited fd but the
- * ready pipe, calls setsid (so the VM outlives a master restart and is
- * re-adopted from run_dir/vm/<id>/) and forks the VMM process as PID 1 of a
- * new pid namespace (vmm/jail/jail.h), reports its host pid and exits; the
- * master watches the VMM through a pidfd. The VMM process:
- *   - publishes the registry entry vmmgr.c created (`meta`: its own pid and
- *     start time, user, template, build), so `burrowctl vm list|kill` see it;
- *   - maps the build copy-on-write and restores it (fork_vm_create), with her
- *     identity (name, uid, gid, shell, /home/NAME, hostname burrow-NAME) and
- *     her state_dir/users/NAME/home.img attached to the empty blk slot (OFD
- *     lock: a second VM for her is refused);
- *   - serves the host side of vsock at run_dir/vm/<id>/vsock.sock, owned by
- *     her session uid (broker/sandbox.h) and 0600, so the session process
- *     reaches it after dropping privileges and `CONNECT 1024` as with the
- *     sandbox;
- *   - writes 'R' to the master's ready pipe once the agent said READY;
- *   - on SIGTERM (idle reap, `vm kill`) sends the agent SHUTDOWN (sync and
- *     unmount the home disk), waits for its answer (bounded), stops the VM
- *     and exits 0 (the master removes the registry directory). A VM that stops on its own
- *     (power-off, reset, crash) makes the process exit 1: "died unexpectedly".
+ * A login that needs a VM: the master forks a short-lived starter that
+ * closes every inherited descriptor but the report pipe and runs
+ * vmm_fork_report: it claims a pooled VM of the active build ([vm]
+ * pool_size > 0; the home disk's descriptor and, with [net] enabled, the
+ * TAP's go along) or, with the pool empty, starts a fresh VMM process
+ * (fork, setsid, a new pid namespace, a re-exec of burrowd). The master
+ * reads "PID <pid>" (it watches that process through a pidfd) and then the
+ * report: OK (the guest said READY; the VM's id and run directory come with
+ * it) or ERR. The VMM:
+ *   - registers under run_dir/vm/<id>/ (`burrowctl vm list|kill` see it);
+ *   - maps the build copy-on-write and restores it with her identity
+ *     (broker/vmident.h: name, uid, gid, shell, /home/NAME, burrow-NAME,
+ *     allow_root) and her state_dir/users/NAME/home.img on the empty blk
+ *     slot (OFD lock: a second VM for her is refused);
+ *   - serves the host side of vsock at dir/vsock.sock, owned by her session
+ *     uid (broker/sandbox.h) and 0600, so her session processes reach it
+ *     after dropping privileges;
+ *   - enters its jail before any guest code runs, keeps dir/conns;
+ *   - on SIGTERM (idle reap, `vm kill`) has the agent sync and unmount the
+ *     home disk, stops and exits 0; a VM that stops on its own exits 1
+ *     ("died unexpectedly").
  *
- *   - enters the jail (jail_enter: cgroup, namespaces, pivot_root, its own
- *     uid, no capabilities, seccomp) before any guest code runs;
- *   - keeps dir/conns, its count of session connections, for idle decisions.
- *
- * Not done here: the warm pool; a burrowd VM is always a fresh fork.
+ * The warm pool: the master keeps pool_size pooled VMMs of the active build
+ * in the background (a tick, never on the login path), retires those of
+ * another build after a template switch and the surplus after a SIGHUP that
+ * lowered pool_size. Pooled VMMs are registry records like running ones, so
+ * a restarted master finds them (and counts, retires or claims them).
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,22 +41,61 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "broker/kvm_vmm.h"
 #include "broker/netpolicy.h"
 #include "broker/sandbox.h"
+#include "broker/vmident.h"
 #include "broker/vmmgr.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/jail/jail.h"
+#include "vmm/pool.h"
 #include "vmm/virtio/net.h"
-#include "vmm/template.h"
+#include "vmm/vmmproc.h"
+
+#define KVM_POOL_SPAWN_MAX 8  /* pooled VMMs starting at once */
+#define KVM_POOL_CHECK_S   2  /* how often the pool is looked at */
+#define KVM_POOL_SPAWN_S   60 /* a pooled VMM that has not reported by then is given up */
 
 /* [net] enabled and `burrowctl net apply`'s work done: VMs may get a TAP. */
 static int net_ready;
 
-/* The VM's network from [net]: TAP bvm<slot>, address .2+slot, MAC from user and id. */
+/* The warm pool as the master sees it. */
+static struct {
+    char build[TEMPLATE_BUILD_MAX + 1]; /* the active build it was last filled for */
+    struct {
+        int fd; /* the starting pooled VMM's report pipe, -1: free */
+        long since;
+    } spawn[KVM_POOL_SPAWN_MAX];
+    long next_check;
+} pool = {.spawn = {[0 ... KVM_POOL_SPAWN_MAX - 1] = {.fd = -1}}};
+
+/* What every VMM request of this burrowd shares: paths, the active build, the pool. */
+static int kvm_request_base(const struct burrow_config *cfg, struct vmm_request *req)
+{
+    char tdir[CONFIG_PATH_MAX + 16];
+    memset(req, 0, sizeof(*req));
+    snprintf(tdir, sizeof(tdir), "%s/templates", cfg->paths.state_dir);
+    if (!template_name_ok(cfg->vm.template_name) ||
+        template_active(tdir, cfg->vm.template_name, req->build, sizeof(req->build)) != 0)
+        return BURROW_ERR_NOT_FOUND;
+    if ((size_t)snprintf(req->build_dir, sizeof(req->build_dir), "%s/%s", tdir, req->build) >=
+            sizeof(req->build_dir) ||
+        (size_t)snprintf(req->run_dir, sizeof(req->run_dir), "%s", cfg->paths.run_dir) >=
+            sizeof(req->run_dir))
+        return BURROW_ERR_TOO_LARGE;
+    /* template_name_ok bounds it */
+    memcpy(req->template_name, cfg->vm.template_name, strlen(cfg->vm.template_name) + 1);
+    req->pool_size = cfg->vm.pool_size;
+    req->seccomp_log = cfg->security.seccomp;
+    req->log_level = (int)log_get_level();
+    req->log_inherit = 1; /* VM lifecycle lines go where burrowd's go (the journal) */
+    req->sock_owner = VMM_SOCK_ROOT;
+    return 0;
+}
+
+/* The VM's network from [net]: TAP bvm<slot>, address .2+slot, MAC from user and slot. */
 static int kvm_prepare_net(const struct burrow_config *cfg, const struct vm *vm,
-                           const struct user_record *rec, struct kvm_vmm_args *req)
+                           const struct user_record *rec, struct vmm_request *req)
 {
     if (!cfg->net.enabled)
         return 0;
@@ -67,7 +106,7 @@ static int kvm_prepare_net(const struct burrow_config *cfg, const struct vm *vm,
     }
     struct netpolicy np;
     netpolicy_from_config(cfg, &np);
-    struct proto_net *n = &req->net;
+    struct proto_net *n = &req->id.net;
     if (netpolicy_vm_addr(&np, vm->slot, &n->addr)) {
         log_error("kvm: [net] subnet has no address for VM slot %u", vm->slot);
         return BURROW_ERR_RANGE;
@@ -77,45 +116,36 @@ static int kvm_prepare_net(const struct burrow_config *cfg, const struct vm *vm,
     for (unsigned i = 0; i < cfg->net.dns.n && i < PROTO_DNS_MAX; i++)
         n->dns[n->nr_dns++] = cfg->net.dns.v[i].addr;
     char seed[128];
-    int len = snprintf(seed, sizeof(seed), "%s/%u/%s", rec->name, rec->uid, vm->id);
-    virtio_net_mac_from_seed(seed, len > 0 ? (size_t)len : 0, n->mac);
+    int len = snprintf(seed, sizeof(seed), "%s/%u/slot%u", rec->name, rec->uid, vm->slot);
+    virtio_net_mac_from_seed(seed, len > 0 ? (size_t)len : 0, req->net_mac);
     snprintf(req->net_tap, sizeof(req->net_tap), "%s%u", NETPOLICY_TAP_PREFIX, vm->slot);
     snprintf(req->net_bridge, sizeof(req->net_bridge), "%s", cfg->net.bridge);
     req->net_rate = (uint64_t)cfg->net.bandwidth_mbit * 1000000 / 8;
-    req->net_enabled = 1;
+    req->id.net_enabled = 1;
     return 0;
 }
 
-/* Resolve the build and the disk in the master: errors show up at once. */
+/* Resolve the build, identity and disk in the master: errors show up at once. */
 static int kvm_prepare(const struct vmmgr *m, const struct vm *vm, const struct user_record *rec,
-                       struct kvm_vmm_args *req)
+                       struct vmm_request *req)
 {
     const struct burrow_config *cfg = m->cfg;
-    char tdir[CONFIG_PATH_MAX + 16];
+    int r = kvm_request_base(cfg, req);
+    if (r == BURROW_ERR_NOT_FOUND)
+        log_error("kvm: template %s has no active build in %s/templates (burrowctl template "
+                  "build)",
+                  cfg->vm.template_name, cfg->paths.state_dir);
+    if (r)
+        return r;
     struct stat st;
-    memset(req, 0, sizeof(*req));
-    snprintf(tdir, sizeof(tdir), "%s/templates", cfg->paths.state_dir);
-    if (!template_name_ok(cfg->vm.template_name) ||
-        template_active(tdir, cfg->vm.template_name, req->build, sizeof(req->build)) != 0) {
-        log_error("kvm: template %s has no active build in %s (burrowctl template build)",
-                  cfg->vm.template_name, tdir);
-        return BURROW_ERR_NOT_FOUND;
-    }
-    if ((size_t)snprintf(req->build_dir, sizeof(req->build_dir), "%s/%s", tdir, req->build) >=
-            sizeof(req->build_dir) ||
-        (size_t)snprintf(req->home_disk, sizeof(req->home_disk), "%s/users/%s/home.img",
+    if ((size_t)snprintf(req->home_disk, sizeof(req->home_disk), "%s/users/%s/home.img",
                          cfg->paths.state_dir, rec->name) >= sizeof(req->home_disk))
         return BURROW_ERR_TOO_LARGE;
     if (stat(req->home_disk, &st) != 0 || !S_ISREG(st.st_mode))
         req->home_disk[0] = 0; /* no home disk: the guest keeps /home/NAME in RAM */
-    snprintf(req->id, sizeof(req->id), "%s", vm->id);
-    snprintf(req->template_name, sizeof(req->template_name), "%s", cfg->vm.template_name);
-    if ((size_t)snprintf(req->dir, sizeof(req->dir), "%s", vm->dir) >= sizeof(req->dir) ||
-        (size_t)snprintf(req->sock, sizeof(req->sock), "%s", vm->sock) >= sizeof(req->sock))
-        return BURROW_ERR_TOO_LARGE;
+    vm_identity(cfg, rec, &req->id);
     req->sock_owner = sandbox_session_uid(rec->uid);
-    req->seccomp_log = cfg->security.seccomp;
-    req->rec = *rec;
+    req->request_ns = vm->request_ns;
     return kvm_prepare_net(cfg, vm, rec, req);
 }
 
@@ -150,84 +180,191 @@ void kvm_backend_check(const struct burrow_config *cfg)
                      "vcpus = %u apply to template builds and the sandbox)",
                      build, t[i].mem_mib, t[i].vcpus, cfg->vm.memory_mb, cfg->vm.vcpus);
     free(t);
+    log_info("kvm: warm pool of %u VM(s) of %s", cfg->vm.pool_size, build);
 }
 
-/* --- vm_backend_ops ------------------------------------------------------ */
+/* --- vm_backend_ops: starting a user's VM --------------------------------- */
 
 /*
- * Read the VMM's host pid from the intermediate child ("P<pid>\n", written
- * before it exits): a pid namespace applies only to children, so the VMM is
- * a grandchild and the master needs its pid for the pidfd.
+ * The starter: a child of the master with nothing of it but the report pipe
+ * (fd 3), which claims or spawns (blocking there, not in the master).
  */
-static int read_vmm_pid(int fd, pid_t *pid)
+static void __attribute__((noreturn)) kvm_starter(struct vmm_request *req, int report_fd)
 {
-    char line[32];
-    size_t got = 0;
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    while (got + 1 < sizeof(line) && !memchr(line, '\n', got)) {
-        if (poll(&p, 1, 5000) <= 0)
-            return BURROW_ERR_TIMEOUT;
-        ssize_t n = read(fd, line + got, 1); /* byte by byte: 'R' follows later */
-        if (n <= 0)
-            return BURROW_ERR_CLOSED;
-        got += (size_t)n;
+    int keep[1] = {3};
+    if (dup2(report_fd, 3) < 0 || jail_close_inherited(keep, 1) != 0)
+        _exit(2);
+    int r = vmm_fork_report(req, 3);
+    if (r) {
+        dprintf(3, "ERR cannot start the VMM process: %s\n",
+                r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
+        _exit(1);
     }
-    line[got] = 0;
-    int v;
-    if (sscanf(line, "P%d\n", &v) != 1 || v <= 1)
-        return BURROW_ERR_PROTOCOL;
-    *pid = v;
-    return 0;
+    _exit(0);
 }
 
 static int kvm_start(struct vmmgr *m, struct vm *vm, const struct user_record *rec)
 {
-    static struct kvm_vmm_args req;
-    int ready[2];
+    static struct vmm_request req;
+    int p[2];
     int r = kvm_prepare(m, vm, rec, &req);
     if (r)
         return r;
-    if (pipe2(ready, O_CLOEXEC) != 0)
+    if (pipe2(p, O_CLOEXEC) != 0)
         return BURROW_ERR_SYSTEM;
     fflush(NULL);
     pid_t pid = fork();
-    if (pid == 0) {
-        /* Fixed fds: 0-2 (the log), 3 = ready pipe; nothing else of the master's. */
-        int keep[1] = {3};
-        if (dup2(ready[1], 3) < 0 || jail_close_inherited(keep, 1) != 0)
-            _exit(2);
-        setsid();
-        pid_t g = -1;
-        if (jail_pidns_fork(&g) != 0)
-            _exit(2);
-        if (g > 0) {
-            char line[32];
-            int n = snprintf(line, sizeof(line), "P%d\n", (int)g);
-            _exit(write(3, line, (size_t)n) == n ? 0 : 2);
-        }
-        kvm_vmm_exec(&req);
-    }
-    close(ready[1]);
+    if (pid == 0)
+        kvm_starter(&req, p[1]);
+    close(p[1]);
     if (pid < 0) {
-        close(ready[0]);
+        close(p[0]);
         return BURROW_ERR_SYSTEM;
     }
-    pid_t vmm = -1;
-    r = read_vmm_pid(ready[0], &vmm);
-    waitpid(pid, NULL, 0);
-    if (r) {
-        log_error("kvm: the VMM process did not start: %s", burrow_strerror(r));
-        close(ready[0]);
-        return r;
+    vm->helper = pid;
+    vm->ready_fd = p[0];
+    return 0;
+}
+
+/* OK from the VMM: the VM is hers; a claimed one brings its own id and directory. */
+static int kvm_started(struct vmmgr *m, struct vm *vm, const char *line)
+{
+    struct vmm_report rep;
+    if (vmm_parse_report(line, &rep) != 0 || (vm->pid > 1 && rep.pid != vm->pid))
+        return BURROW_ERR_PROTOCOL;
+    if ((size_t)snprintf(vm->dir, sizeof(vm->dir), "%s/vm/%s", m->cfg->paths.run_dir, rep.id) >=
+            sizeof(vm->dir) ||
+        (size_t)snprintf(vm->sock, sizeof(vm->sock), "%s/vsock.sock", vm->dir) >= sizeof(vm->sock))
+        return BURROW_ERR_TOO_LARGE;
+    snprintf(vm->id, sizeof(vm->id), "%s", rep.id);
+    vmm_note_report(m->cfg->paths.run_dir, &rep);
+    log_debug("vm %s: %s for %s: vCPUs running %.1f ms and READY %.1f ms after the request", vm->id,
+              rep.from_pool ? "claimed from the pool" : "forked fresh", vm->user,
+              rep.restore_ns / 1e6, rep.ready_ns / 1e6);
+    if (rep.from_pool)
+        pool.next_check = 0; /* refill soon, in the background */
+    return 0;
+}
+
+/* --- the warm pool ---------------------------------------------------------- */
+
+static unsigned pool_inflight(void)
+{
+    unsigned n = 0;
+    for (unsigned i = 0; i < KVM_POOL_SPAWN_MAX; i++)
+        n += pool.spawn[i].fd >= 0;
+    return n;
+}
+
+static void pool_spawn_done(unsigned i)
+{
+    close(pool.spawn[i].fd);
+    pool.spawn[i].fd = -1;
+}
+
+static int pool_spawn_one(const struct vmm_request *req, long now)
+{
+    for (unsigned i = 0; i < KVM_POOL_SPAWN_MAX; i++) {
+        if (pool.spawn[i].fd >= 0)
+            continue;
+        int p[2];
+        if (pipe2(p, O_CLOEXEC | O_NONBLOCK) != 0)
+            return BURROW_ERR_SYSTEM;
+        int r = vmm_spawn_pooled(req, p[1]);
+        close(p[1]);
+        if (r) {
+            close(p[0]);
+            return r;
+        }
+        pool.spawn[i].fd = p[0];
+        pool.spawn[i].since = now;
+        return 0;
     }
-    vm->pid = vmm;
-    vm->ready_fd = ready[0];
+    return BURROW_ERR_AGAIN;
+}
+
+/* The active build's pool up to pool_size (and not beyond), other builds' retired. */
+static void kvm_pool_tick(struct vmmgr *m, long now)
+{
+    for (unsigned i = 0; i < KVM_POOL_SPAWN_MAX; i++)
+        if (pool.spawn[i].fd >= 0 && now - pool.spawn[i].since > KVM_POOL_SPAWN_S) {
+            log_warn("pool: a pooled VMM did not report within %d s", KVM_POOL_SPAWN_S);
+            pool_spawn_done(i);
+        }
+    if (now < pool.next_check)
+        return;
+    pool.next_check = now + KVM_POOL_CHECK_S;
+    static struct vmm_request req;
+    if (kvm_request_base(m->cfg, &req) != 0)
+        return; /* no active build: kvm_backend_check said so */
+    vm_identity_guest(m->cfg, &req.id);
+    if (strcmp(req.build, pool.build) != 0) {
+        if (pool.build[0])
+            log_info("pool: template %s switched to %s: pooled VMs of other builds retired",
+                     req.template_name, req.build);
+        snprintf(pool.build, sizeof(pool.build), "%s", req.build);
+    }
+    pool_retire_others(req.run_dir, req.build);
+    unsigned have = pool_count(req.run_dir, req.build), inflight = pool_inflight();
+    if (have > req.pool_size) {
+        pool_retire_extra(req.run_dir, req.build, req.pool_size);
+        return;
+    }
+    for (unsigned n = have + inflight; n < req.pool_size; n++) {
+        int r = pool_spawn_one(&req, now);
+        if (r == BURROW_ERR_AGAIN)
+            break;
+        if (r) {
+            log_warn("pool: cannot start a pooled VMM: %s",
+                     r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
+            break;
+        }
+    }
+}
+
+static unsigned kvm_pollfds(struct vmmgr *m, int *fds, unsigned max)
+{
+    (void)m;
+    unsigned n = 0;
+    for (unsigned i = 0; i < KVM_POOL_SPAWN_MAX && n < max; i++)
+        if (pool.spawn[i].fd >= 0)
+            fds[n++] = pool.spawn[i].fd;
+    return n;
+}
+
+/* A starting pooled VMM's report: POOL (it waits now), ERR, or its end. */
+static int kvm_event(struct vmmgr *m, int fd)
+{
+    (void)m;
+    for (unsigned i = 0; i < KVM_POOL_SPAWN_MAX; i++) {
+        if (pool.spawn[i].fd != fd)
+            continue;
+        char buf[600];
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return 1;
+        buf[n > 0 ? n : 0] = '\0';
+        char *err = strstr(buf, "ERR ");
+        if (err) {
+            err[strcspn(err, "\n")] = '\0';
+            log_warn("pool: a pooled VMM failed: %s", err + 4);
+        }
+        /* PID first, then POOL or ERR: done once anything but the PID line arrived. */
+        if (n <= 0 || err || strstr(buf, "POOL "))
+            pool_spawn_done(i);
+        return 1;
+    }
     return 0;
 }
 
 const struct vm_backend_ops backend_kvm = {
     .name = "kvm",
+    .own_registry = 1,
     .start = kvm_start,
+    .started = kvm_started,
     .stop = vmmgr_signal_stop,
     .active = vmmgr_read_conns,
+    .tick = kvm_pool_tick,
+    .pollfds = kvm_pollfds,
+    .event = kvm_event,
 };

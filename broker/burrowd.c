@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "broker/cli.h"
-#include "broker/kvm_vmm.h"
+#include "vmm/vmmproc.h"
 #include "broker/master.h"
 #include "common/log.h"
 
@@ -25,9 +25,9 @@ int main(int argc, char **argv)
     const char *config = BURROW_DEFAULT_CONFIG;
     int explicit_config = 0, debug = 0, opt;
     cli_set_prog("burrowd");
-    if (argc == 2 && strcmp(argv[1], KVM_VMM_EXEC_ARG) == 0) {
+    if (argc == 2 && strcmp(argv[1], VMM_EXEC_ARG) == 0) {
         log_init("burrowd-vmm", LOG_LVL_INFO);
-        return kvm_vmm_exec_main();
+        vmm_exec_main(); /* a user VM's VMM process, re-executed (vmm/vmmproc.h) */
     }
     while ((opt = getopt(argc, argv, "c:fdh")) != -1) {
         switch (opt) {

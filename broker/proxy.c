@@ -15,6 +15,7 @@
 #include "broker/channel.h"
 #include "broker/channel_priv.h"
 #include "common/buf.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -70,6 +71,13 @@ static void read_from_agent(struct chan *c)
         if (n <= 0) {
             c->agent_gone = 1;
             return;
+        }
+        if (!c->s->first_byte_seen) {
+            /* Where a login's time goes (the VM's own split is burrowd's "vm ... READY"). */
+            c->s->first_byte_seen = 1;
+            log_debug("login: user=%s first byte from the environment %.1f ms after "
+                      "authentication",
+                      c->s->user, (clock_now_ns() - c->s->authed_ns) / 1e6);
         }
         c->in_len += (size_t)n;
     }

@@ -6,7 +6,7 @@
  * the agent's control connection (HELLO, IDENTITY -> READY, SHUTDOWN) and
  * the vsock-style socket run_dir/vm/<id>/vsock.sock, owned by the user's
  * session uid, where each "CONNECT 1024\n" becomes a connection to the
- * agent's unix socket. It writes 'R' to the master's ready pipe once the
+ * agent's unix socket. It writes "OK" to the master's ready pipe once the
  * agent is READY, and exits when the sandbox's PID 1 dies or after a stop.
  */
 #include <errno.h>
@@ -29,6 +29,7 @@
 #include "broker/backend_sandbox.h"
 #include "broker/homedisk.h"
 #include "broker/sandbox.h"
+#include "broker/vmident.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -155,27 +156,18 @@ static int ctl_next(struct sup *s, struct proto_frame *f, long deadline)
 static int send_identity(struct sup *s)
 {
     static uint8_t mem[PROTO_FRAME_MAX * 2];
-    char home[PROTO_PATH_MAX], host[64];
+    static struct fork_identity who;
     struct buf b;
     struct timespec ts;
-    const struct user_record *rec = s->x.rec;
     struct proto_hello h = {.version = PROTO_VERSION, .role = PROTO_ROLE_VMM};
     struct proto_identity id;
-    memset(&id, 0, sizeof(id));
-    snprintf(home, sizeof(home), "/home/%s", rec->name);
-    snprintf(host, sizeof(host), "burrow-%s", rec->name);
-    id.user = proto_str_c(rec->name);
-    id.uid = rec->uid;
-    id.gid = rec->gid;
-    id.shell = proto_str_c(rec->shell);
-    id.home = proto_str_c(home);
-    id.hostname = proto_str_c(host);
+    vm_identity(s->x.cfg, s->x.rec, &who);
+    fork_identity_to_proto(&who, &id);
     if (getrandom(id.entropy, sizeof(id.entropy), 0) != (ssize_t)sizeof(id.entropy))
         return BURROW_ERR_SYSTEM;
     clock_gettime(CLOCK_REALTIME, &ts);
     id.time_sec = ts.tv_sec;
     id.time_nsec = (uint32_t)ts.tv_nsec;
-    id.flags = s->x.cfg->users.allow_root ? PROTO_ID_F_ALLOW_ROOT : 0;
     buf_init_writer(&b, mem, sizeof(mem));
     int r = proto_put_hello(&b, &h);
     if (r == 0)
@@ -436,7 +428,7 @@ static void supervise(struct sup *s)
 /*
  * Lock her home image. A sandbox that just died may still hold it for a
  * moment (its loop device lets go when its mount namespace is torn down), so
- * wait a little; the master is not blocked, the session waits for 'R'.
+ * wait a little; the master is not blocked, the session waits for OK.
  */
 static int lock_home(const struct burrow_config *cfg, const struct user_record *rec)
 {
@@ -512,7 +504,7 @@ static void supervisor_main(struct vmmgr *m, struct vm *vm, const struct user_re
     snprintf(reg.template_name, sizeof(reg.template_name), "%s", vm->reg_template);
     snprintf(reg.build, sizeof(reg.build), "sandbox");
     reg.started = (uint64_t)time(NULL);
-    if (s->vs_lfd < 0 || registry_publish(&reg) != 0 || write(3, "R", 1) != 1) {
+    if (s->vs_lfd < 0 || registry_publish(&reg) != 0 || write(3, "OK\n", 3) != 3) {
         kill(s->x.child, SIGKILL);
         _exit(6);
     }

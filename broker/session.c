@@ -15,6 +15,7 @@
 #include "broker/channel.h"
 #include "broker/mproto.h"
 #include "broker/sandbox.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -95,6 +96,7 @@ static int ask_monitor(struct sess *s, int type, const char *const *f, unsigned 
     } else if (!probe) {
         take_options(s, &ans, &opts);
         s->authed = 1;
+        s->authed_ns = clock_now_ns();
         snprintf(s->user, sizeof(s->user), "%s", f[0]);
         snprintf(s->method, sizeof(s->method), "%s", method);
     }

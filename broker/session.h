@@ -46,6 +46,8 @@ struct sess {
     char user[USERDB_NAME_MAX + 1];
     char method[16];
     struct authkey_opts opts; /* the key's options, as the monitor sent them */
+    uint64_t authed_ns;       /* CLOCK_MONOTONIC of the login, for the first-byte time */
+    int first_byte_seen;
 
     /* after auth */
     char vm_err[MPROTO_FIELD_MAX + 1]; /* non-empty: every channel shows this and ends */

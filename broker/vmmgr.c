@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "vmm/registry.h"
 #include "common/log.h"
@@ -162,7 +163,7 @@ static void adopt_one(struct vmmgr *m, const struct vm_record *rec)
         return;
     FILE *f = fopen(path, "re");
     if (!f)
-        return;
+        return; /* a pooled VM, or a standalone VMM: nobody's session's */
     while (fgets(line, sizeof(line), f)) {
         line[strcspn(line, "\n")] = 0;
         if (strncmp(line, "user = ", 7) == 0 && strlen(line + 7) <= USERDB_NAME_MAX)
@@ -261,22 +262,30 @@ static void answer_all(struct vmmgr *m, struct vm *vm, const char *fail_text)
     vm->n_waiters = 0;
 }
 
+/* A starter child the master forked: reaped once it ended (it never takes long). */
+static void reap_helper(struct vm *vm)
+{
+    if (vm->helper > 0 && waitpid(vm->helper, NULL, WNOHANG) == vm->helper)
+        vm->helper = 0;
+}
+
 static void release(struct vm *vm)
 {
     if (vm->pidfd >= 0)
         close(vm->pidfd);
     if (vm->ready_fd >= 0)
         close(vm->ready_fd);
+    reap_helper(vm);
     remove_dir(vm->dir);
     vm->state = VM_FREE;
     vm->pidfd = vm->ready_fd = -1;
 }
 
-static int start_vm(struct vmmgr *m, struct vm *vm, const struct user_record *rec)
+/* A registry entry (vmm/registry.h) for backends that do not make their own. */
+static int make_registry_entry(struct vmmgr *m, struct vm *vm)
 {
     struct vm_record reg;
     memset(&reg, 0, sizeof(reg));
-    /* A registry entry (vmm/registry.h) so `burrowctl vm list` sees it too. */
     int r = registry_create(m->cfg->paths.run_dir, &reg);
     if (r != 0)
         return r;
@@ -288,7 +297,27 @@ static int start_vm(struct vmmgr *m, struct vm *vm, const struct user_record *re
     chmod(reg.dir, 0711); /* the session uid reaches vsock.sock, nothing else */
     memcpy(vm->id, reg.id, sizeof(reg.id));
     snprintf(vm->sock, sizeof(vm->sock), "%s/vsock.sock", reg.dir);
+    return 0;
+}
+
+/* The VM's process is known: watch it. */
+static void watch_pid(struct vm *vm, pid_t pid)
+{
+    if (vm->pid == pid && vm->pidfd >= 0)
+        return;
+    if (vm->pidfd >= 0)
+        close(vm->pidfd);
+    vm->pid = pid;
+    vm->pidfd = pidfd_open_(pid);
+}
+
+static int start_vm(struct vmmgr *m, struct vm *vm, const struct user_record *rec)
+{
+    int r;
+    if (!m->be->own_registry && (r = make_registry_entry(m, vm)) != 0)
+        return r;
     snprintf(vm->reg_template, sizeof(vm->reg_template), "%.63s", m->cfg->vm.template_name);
+    vm->request_ns = clock_now_ns();
     vm->rec = *rec;
     vm->uid = rec->uid;
     vm->be = m->be;
@@ -301,9 +330,11 @@ static int start_vm(struct vmmgr *m, struct vm *vm, const struct user_record *re
         vm->state = VM_FREE;
         return r;
     }
-    vm->pidfd = pidfd_open_(vm->pid);
-    log_info("vm %s: starting for %s (backend %s, pid %d)", vm->id, vm->user, vm->be->name,
-             (int)vm->pid);
+    fcntl(vm->ready_fd, F_SETFL, O_NONBLOCK);
+    if (vm->pid > 0)
+        watch_pid(vm, vm->pid);
+    log_info("vm %s: starting for %s (backend %s, pid %d)", vm->id[0] ? vm->id : "-", vm->user,
+             vm->be->name, (int)(vm->pid > 0 ? vm->pid : vm->helper));
     return 0;
 }
 
@@ -383,7 +414,7 @@ int vmmgr_kill(struct vmmgr *m, const char *user_or_id)
 
 unsigned vmmgr_pollfds(struct vmmgr *m, int *fds, unsigned max)
 {
-    unsigned n = 0;
+    unsigned n = m->be->pollfds ? m->be->pollfds(m, fds, max) : 0;
     for (unsigned i = 0; i < VMMGR_MAX && n < max; i++) {
         struct vm *vm = &m->vms[i];
         if (vm->state == VM_FREE)
@@ -396,25 +427,80 @@ unsigned vmmgr_pollfds(struct vmmgr *m, int *fds, unsigned max)
     return n;
 }
 
+static void vm_running(struct vmmgr *m, struct vm *vm)
+{
+    vm->state = VM_RUNNING;
+    vm->idle_since = vmmgr_now();
+    if (vmmgr_write_meta(vm) != 0)
+        log_warn("vm %s: cannot write its registry entry", vm->id);
+    log_info("vm %s: running for %s after %.0f ms", vm->id, vm->user,
+             (clock_now_ns() - vm->request_ns) / 1e6);
+    answer_all(m, vm, NULL);
+}
+
+/*
+ * It did not start. A process we watch ends on its own (its exit releases
+ * the VM, planned); without one there is nothing left to wait for.
+ */
+static void vm_start_failed(struct vmmgr *m, struct vm *vm, const char *why)
+{
+    log_error("vm %s: failed to start for %s: %s", vm->id[0] ? vm->id : "-", vm->user, why);
+    answer_all(m, vm, "your environment failed to start; please try again later");
+    if (vm->pidfd < 0) {
+        release(vm);
+        return;
+    }
+    vm->state = VM_STOPPING;
+    kill(vm->pid, SIGTERM);
+}
+
+/* One report line while STARTING: 1 once the start is decided. */
+static int ready_line(struct vmmgr *m, struct vm *vm, const char *line)
+{
+    int pid;
+    char tail;
+    if (sscanf(line, "PID %d%c", &pid, &tail) == 1 && pid > 1) {
+        watch_pid(vm, pid);
+        return 0;
+    }
+    if (strncmp(line, "OK", 2) == 0 && (line[2] == '\0' || line[2] == ' ')) {
+        if (vm->be->started && vm->be->started(m, vm, line) != 0)
+            vm_start_failed(m, vm, "a report that does not parse");
+        else
+            vm_running(m, vm);
+        return 1;
+    }
+    vm_start_failed(m, vm, strncmp(line, "ERR ", 4) == 0 ? line + 4 : line);
+    return 1;
+}
+
 static void on_ready_fd(struct vmmgr *m, struct vm *vm)
 {
-    char c = 0;
-    ssize_t n = read(vm->ready_fd, &c, 1);
-    if (n < 0 && errno == EINTR)
+    char buf[256];
+    ssize_t n = read(vm->ready_fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    for (ssize_t i = 0; i < n; i++) {
+        if (buf[i] != '\n') {
+            if (vm->rlen + 1 < sizeof(vm->rline))
+                vm->rline[vm->rlen++] = buf[i];
+            continue;
+        }
+        vm->rline[vm->rlen] = '\0';
+        vm->rlen = 0;
+        if (ready_line(m, vm, vm->rline)) {
+            close(vm->ready_fd);
+            vm->ready_fd = -1;
+            reap_helper(vm);
+            return;
+        }
+    }
+    if (n > 0)
         return;
     close(vm->ready_fd);
     vm->ready_fd = -1;
-    if (n == 1 && c == 'R' && vm->state == VM_STARTING) {
-        vm->state = VM_RUNNING;
-        vm->idle_since = vmmgr_now();
-        if (vmmgr_write_meta(vm) != 0)
-            log_warn("vm %s: cannot write its registry entry", vm->id);
-        log_info("vm %s: running for %s after %lds", vm->id, vm->user, vmmgr_now() - vm->started);
-        answer_all(m, vm, NULL);
-        return;
-    }
-    log_error("vm %s: failed to start for %s", vm->id, vm->user);
-    answer_all(m, vm, "your environment failed to start; please try again later");
+    reap_helper(vm);
+    vm_start_failed(m, vm, "its starter ended without a report");
 }
 
 static void on_exit_fd(struct vmmgr *m, struct vm *vm)
@@ -448,6 +534,8 @@ static void on_exit_fd(struct vmmgr *m, struct vm *vm)
 
 void vmmgr_event(struct vmmgr *m, int fd)
 {
+    if (m->be->event && m->be->event(m, fd))
+        return;
     for (unsigned i = 0; i < VMMGR_MAX; i++) {
         struct vm *vm = &m->vms[i];
         if (vm->state == VM_FREE)
@@ -466,6 +554,11 @@ void vmmgr_event(struct vmmgr *m, int fd)
 void vmmgr_tick(struct vmmgr *m, long now)
 {
     uint32_t idle = m->cfg->vm.idle_timeout;
+    for (unsigned i = 0; i < VMMGR_MAX; i++)
+        if (m->vms[i].state != VM_FREE)
+            reap_helper(&m->vms[i]);
+    if (m->be->tick)
+        m->be->tick(m, now);
     for (unsigned i = 0; i < VMMGR_MAX && idle; i++) {
         struct vm *vm = &m->vms[i];
         if (vm->state != VM_RUNNING || vm->sessions || vm->n_waiters ||

@@ -31,15 +31,31 @@ enum vm_state { VM_FREE = 0, VM_STARTING, VM_RUNNING, VM_STOPPING };
 struct vm;
 struct vmmgr;
 
-/* What a backend provides. All calls run in the master and must not block. */
+/*
+ * What a backend provides. All calls run in the master and must not block.
+ *
+ * start forks what starts the VM and sets vm->ready_fd, on which lines come:
+ *     PID <pid>     the VM's process (watched through a pidfd from then on)
+ *     OK ...        ready (the rest is the backend's, see `started`)
+ *     ERR <reason>  (or the end of the pipe) it did not start
+ * and vm->pid when it knows the process already, vm->helper for a child of
+ * the master that ends on its own (reaped here).
+ */
 struct vm_backend_ops {
     const char *name;
-    /* Fork the VM's supervisor; set vm->pid and vm->ready_fd (a byte 'R' = ready). */
+    /* The backend's process registers run_dir/vm/<id>/ itself (told in `started`). */
+    int own_registry;
     int (*start)(struct vmmgr *m, struct vm *vm, const struct user_record *rec);
+    /* Optional: the OK line; may set vm->id, dir, sock. Non-zero: the start failed. */
+    int (*started)(struct vmmgr *m, struct vm *vm, const char *line);
     /* Ask for a graceful stop (sync + unmount home, then exit). */
     void (*stop)(struct vm *vm);
     /* Number of live agent connections (for idle decisions), or -1 if unknown. */
     int (*active)(struct vm *vm);
+    /* Optional background work: once a second, and descriptors of its own to poll. */
+    void (*tick)(struct vmmgr *m, long now);
+    unsigned (*pollfds)(struct vmmgr *m, int *fds, unsigned max);
+    int (*event)(struct vmmgr *m, int fd); /* 1: fd was the backend's */
 };
 
 struct vm {
@@ -47,10 +63,14 @@ struct vm {
     char id[VMMGR_ID_MAX]; /* directory name under run_dir/vm/ */
     char user[USERDB_NAME_MAX + 1];
     uint32_t uid;
-    unsigned slot; /* index: selects the sandbox's host uid range */
-    pid_t pid;     /* supervisor (sandbox) or VMM process */
-    int pidfd;     /* readable when the process ends */
-    int ready_fd;  /* while STARTING */
+    unsigned slot;   /* index: selects the sandbox's host uid range */
+    pid_t pid;       /* supervisor (sandbox) or VMM process; 0 until known */
+    pid_t helper;    /* a starter child of the master, reaped here; 0: none */
+    int pidfd;       /* readable when the process ends */
+    int ready_fd;    /* while STARTING: the report lines */
+    char rline[640]; /* a report line being read */
+    size_t rlen;
+    uint64_t request_ns; /* CLOCK_MONOTONIC of the request that started it */
     unsigned sessions;
     long idle_since; /* monotonic seconds; valid when sessions == 0 */
     long started;

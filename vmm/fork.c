@@ -75,27 +75,18 @@ static void cp_send(struct control_port *cp, struct buf *b)
 
 static int cp_put_identity(struct control_port *cp, struct buf *b)
 {
-    const struct fork_identity *id = cp->id;
     struct proto_identity pi;
-    memset(&pi, 0, sizeof(pi));
-    pi.user = proto_str_c(id->user);
-    pi.uid = id->uid;
-    pi.gid = id->gid;
-    pi.shell = proto_str_c(id->shell);
-    pi.home = proto_str_c(id->home);
-    pi.hostname = proto_str_c(id->hostname);
+    fork_identity_to_proto(cp->id, &pi);
     randombytes_buf(pi.entropy, sizeof(pi.entropy));
     memcpy(cp->entropy, pi.entropy, sizeof(pi.entropy));
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     pi.time_sec = ts.tv_sec;
     pi.time_nsec = (uint32_t)ts.tv_nsec;
-    pi.flags = cp->home_disk ? PROTO_ID_F_HOME_DISK : 0;
-    if (id->net_enabled) {
-        pi.flags |= PROTO_ID_F_NET;
-        pi.net = id->net;
+    if (cp->home_disk)
+        pi.flags |= PROTO_ID_F_HOME_DISK;
+    if (pi.flags & PROTO_ID_F_NET) /* the MAC the fork's device really got */
         memcpy(pi.net.mac, cp->net_mac, sizeof(pi.net.mac));
-    }
     int r = proto_put_identity(b, &pi);
     sodium_memzero(pi.entropy, sizeof(pi.entropy));
     return r;
@@ -391,11 +382,10 @@ static int fork_build_machine(struct fork_vm *f, const struct fork_config *cfg,
     return devices_create(&m->devices, m->vm, &dc, why, whysz);
 }
 
-/* After restore: the fork's MAC and backend, and the announce (see struct fork_net). */
-static int fork_attach_net(struct fork_vm *f, const struct fork_config *cfg, char *why,
-                           size_t whysz)
+int fork_vm_attach_net(struct fork_vm *f, const struct fork_net *net,
+                       const struct fork_identity *id, char *why, size_t whysz)
 {
-    int tap = cfg->net ? cfg->net->tap_fd : -1;
+    int tap = net ? net->tap_fd : -1;
     if (!f->m.devices.net) {
         if (tap >= 0)
             close(tap);
@@ -405,16 +395,15 @@ static int fork_attach_net(struct fork_vm *f, const struct fork_config *cfg, cha
     }
     static const uint8_t zero[6];
     uint8_t mac[6];
-    if (cfg->net && memcmp(cfg->net->mac, zero, 6)) {
-        memcpy(mac, cfg->net->mac, 6);
+    if (net && memcmp(net->mac, zero, 6)) {
+        memcpy(mac, net->mac, 6);
     } else {
         char seed[2 * FORK_NAME_MAX + 16];
-        int n =
-            snprintf(seed, sizeof(seed), "%s/%u/%s", cfg->id.user, cfg->id.uid, cfg->id.hostname);
+        int n = snprintf(seed, sizeof(seed), "%s/%u/%s", id->user, id->uid, id->hostname);
         virtio_net_mac_from_seed(seed, n > 0 ? (size_t)n : 0, mac);
     }
-    if (cfg->net)
-        virtio_net_set_limit(f->m.devices.net, cfg->net->rate, 0);
+    if (net)
+        virtio_net_set_limit(f->m.devices.net, net->rate, 0);
     memcpy(f->cp.net_mac, mac, sizeof(mac)); /* what IDENTITY tells the agent */
     int r = virtio_net_attach(f->m.devices.net, tap, mac);
     if (r)
@@ -422,7 +411,7 @@ static int fork_attach_net(struct fork_vm *f, const struct fork_config *cfg, cha
     char text[18];
     net_mac_format(mac, text, sizeof(text));
     log_info("net: MAC %s, %s, limit %llu bytes/s", text, tap >= 0 ? "TAP attached" : "no backend",
-             cfg->net ? (unsigned long long)cfg->net->rate : 0ull);
+             net ? (unsigned long long)net->rate : 0ull);
     return 0;
 }
 
@@ -458,7 +447,7 @@ int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, 
             close(cfg->net->tap_fd); /* owned from the call on */
         return r;
     }
-    if ((r = fork_attach_net(f, cfg, why, whysz))) /* consumes the tap either way */
+    if ((r = fork_vm_attach_net(f, cfg->net, &cfg->id, why, whysz))) /* consumes the tap */
         return r;
     if (cfg->home_disk && (r = fork_vm_attach_home(f, cfg->home_disk, why, whysz)))
         return r;

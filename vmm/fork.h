@@ -19,29 +19,13 @@
 #include <stdint.h>
 
 #include "common/proto.h"
+#include "vmm/identity.h"
 #include "vmm/machine.h"
 #include "vmm/snapshot.h"
 
 #define FORK_CONTROL_PORT 1025u
-#define FORK_NAME_MAX     64
 /* A fork's console log (run_dir/vm/<id>/console.log) keeps the first 4 MiB. */
 #define FORK_CONSOLE_MAX (4ull << 20)
-
-/* Who the VM is for (sent in IDENTITY). */
-struct fork_identity {
-    char user[FORK_NAME_MAX + 1];
-    uint32_t uid, gid;
-    char shell[256];
-    char home[256];
-    char hostname[FORK_NAME_MAX + 1];
-    /*
-     * net_enabled: IDENTITY carries `net` (address, prefix, gateway, DNS)
-     * and the agent configures eth0 before READY. The MAC sent is the one
-     * the fork's device got (fork_config.net), whatever net.mac says.
-     */
-    int net_enabled;
-    struct proto_net net;
-};
 
 /* The VMM end of port 1025 (one agent connection at a time). */
 struct control_port {
@@ -139,6 +123,15 @@ __attribute__((warn_unused_result)) int fork_vm_attach_home(struct fork_vm *f, c
 /* The same for a disk fd the caller opened and locked (takes it); name is for messages. */
 __attribute__((warn_unused_result)) int
 fork_vm_attach_home_fd(struct fork_vm *f, int fd, const char *name, char *why, size_t whysz);
+/*
+ * The fork's MAC and network backend (net->tap_fd, taken, closed on failure
+ * too; net NULL or tap_fd -1: none, the link stays down) and the announce:
+ * at create time, and again when a pooled VM is claimed with a network.
+ */
+__attribute__((warn_unused_result)) int fork_vm_attach_net(struct fork_vm *f,
+                                                           const struct fork_net *net,
+                                                           const struct fork_identity *id,
+                                                           char *why, size_t whysz);
 /*
  * A pooled VM being claimed: kvmclock back to its saved value and the TSC
  * to its saved value on every vCPU, so the guest sees no jump for the time

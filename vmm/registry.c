@@ -103,10 +103,12 @@ int registry_write(const struct vm_record *rec)
     char text[META_MAX], tmp[600], path[600];
     int n = snprintf(text, sizeof(text),
                      "id = %s\npid = %d\npid_start = %llu\nuser = %s\ntemplate = %s\nbuild = %s\n"
-                     "started = %llu\nstate = %s\n",
+                     "started = %llu\nstate = %s\norigin = %s\nrestore_ns = %llu\n"
+                     "ready_ns = %llu\n",
                      rec->id, (int)rec->pid, (unsigned long long)rec->pid_start, rec->user,
                      rec->template_name, rec->build, (unsigned long long)rec->started,
-                     rec->state[0] ? rec->state : "running");
+                     rec->state[0] ? rec->state : "running", rec->origin[0] ? rec->origin : "-",
+                     (unsigned long long)rec->restore_ns, (unsigned long long)rec->ready_ns);
     if (n < 0 || n >= (int)sizeof(text))
         return BURROW_ERR_TOO_LARGE;
     snprintf(tmp, sizeof(tmp), "%s/.meta.tmp", rec->dir);
@@ -123,8 +125,9 @@ int registry_write(const struct vm_record *rec)
 
 void registry_remove(const char *dir)
 {
-    static const char *const files[] = {"meta",    ".meta.tmp",  "vsock.sock", "console.log",
-                                        "vmm.log", "claim.sock", "claimed"};
+    static const char *const files[] = {"meta",    ".meta.tmp",   "vsock.sock", "console.log",
+                                        "vmm.log", "claim.sock",  "claimed",    "conns",
+                                        "burrowd", ".burrowd.tmp"};
     char path[600];
     for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         if (snprintf(path, sizeof(path), "%s/%s", dir, files[i]) < (int)sizeof(path))
@@ -163,6 +166,14 @@ static int read_record(const char *dir, const char *id, struct vm_record *rec)
         template_manifest_get(text, "build", rec->build, sizeof(rec->build)) ||
         template_manifest_get(text, "state", rec->state, sizeof(rec->state)))
         return BURROW_ERR_FORMAT;
+    /* Noted after the start (absent in records of older VMMs). */
+    if (template_manifest_get(text, "origin", rec->origin, sizeof(rec->origin)) ||
+        strcmp(rec->origin, "-") == 0)
+        rec->origin[0] = '\0';
+    if (template_manifest_get(text, "restore_ns", v, sizeof(v)) == 0)
+        rec->restore_ns = strtoull(v, NULL, 10);
+    if (template_manifest_get(text, "ready_ns", v, sizeof(v)) == 0)
+        rec->ready_ns = strtoull(v, NULL, 10);
     return rec->pid > 1 ? 0 : BURROW_ERR_FORMAT;
 }
 

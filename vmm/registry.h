@@ -3,8 +3,9 @@
  * (`burrowctl vm list|kill`, burrowd, `template rm`).
  *
  * Owns: run_dir/vm/<id>/ with `meta` (key = value: id, pid, pid start
- * time, user, template, build, started, vsock) written atomically, plus the
- * VM's sockets (vsock.sock, claim.sock for a pooled VM) and logs
+ * time, user, template, build, started, state, origin, restore_ns,
+ * ready_ns) written atomically, plus the VM's sockets (vsock.sock,
+ * claim.sock for a pooled VM), its session count (conns) and logs
  * (console.log, vmm.log). A record whose
  * process is gone (or whose pid was reused: the start time differs) is
  * stale and removed by registry_list.
@@ -27,6 +28,10 @@ struct vm_record {
     uint64_t started; /* unix time */
     char state[16];   /* "running", or "pool": restored, paused, waiting to be claimed */
     char dir[512];
+    /* How a running VM came to be, noted by whoever read its report (vmm/vmmproc.h). */
+    char origin[8];      /* "pool" (claimed), "fresh", or "" (not noted yet) */
+    uint64_t restore_ns; /* request -> vCPUs running */
+    uint64_t ready_ns;   /* request -> the guest's READY */
 };
 
 /* Make run_dir/vm/<new id>/ (0700) and fill rec->id and rec->dir. */

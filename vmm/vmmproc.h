@@ -1,19 +1,28 @@
 /*
- * vmm/vmmproc.h - VMM processes for forked VMs: started detached (fork,
- * setsid, fork) so they outlive whoever asked, registered under
- * run_dir/vm/<id>/ (vmm/registry.h), restored from a template build
- * (vmm/fork.h), and either started at once or kept paused in the warm pool
- * (vmm/pool.h). `burrowctl vm fork` uses this; burrowd's kvm backend can too
- * (vmm_spawn_start gives a pipe that speaks once, without blocking).
+ * vmm/vmmproc.h - the VMM process of a forked VM: the one implementation
+ * that `burrowctl vm fork`, burrowd's kvm backend and the warm pool all
+ * start, the same way.
  *
- * A VMM process blocks SIGTERM/SIGINT/SIGHUP before it creates any thread
- * and waits for them with sigtimedwait: on one it stops the VM, unregisters
- * and exits. Its report, one line on the pipe (or on the claim socket):
- *     OK <id> <pid> <restore_ns> <ready_ns>     started, the guest said READY
- *     POOL <id> <pid>                           restored and waiting in the pool
- *     ERR <reason>                              nothing left behind
- * Times count from request_ns (CLOCK_MONOTONIC) to the vCPUs starting and to
- * READY.
+ * Owns: starting it (fork, setsid, a new pid namespace, then a re-exec of
+ * the calling binary with VMM_EXEC_ARG, so it holds no copy of its
+ * parent's memory: burrowd's user records, keys, sessions), its life
+ * (registry record under run_dir/vm/<id>/, restore from a template build
+ * (vmm/fork.h), the jail, waiting in the pool until claimed (vmm/pool.h),
+ * READY, dir/conns, the graceful stop through the agent), and the report
+ * it gives its requester, one line each on the report descriptor:
+ *     PID <host pid>                                  at once, from the spawner
+ *     POOL <id> <pid>                                 restored, waiting in the pool
+ *     OK <id> <pid> <restore_ns> <ready_ns> [pool]    running, the guest said READY
+ *     ERR <reason>                                    nothing left behind
+ * Times count from request_ns (CLOCK_MONOTONIC) to the vCPUs starting and
+ * to READY; "pool" says the VM was claimed from the pool.
+ *
+ * A VMM process blocks SIGTERM/SIGINT/SIGHUP before any thread exists and
+ * waits for them with sigtimedwait. On one, a running VM's agent is asked
+ * to sync and unmount the home disk (SHUTDOWN, bounded), then the VM stops,
+ * its record goes and the process exits 0; a VM that stops on its own
+ * (power-off, crash) makes it exit 1. Its session connections (vsock minus
+ * the agent's control connection) are kept in dir/conns for idle decisions.
  */
 #ifndef BURROW_VMM_VMMPROC_H
 #define BURROW_VMM_VMMPROC_H
@@ -22,9 +31,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "vmm/fork.h"
+#include "vmm/identity.h"
 #include "vmm/registry.h"
 #include "vmm/template.h"
+
+/* The hidden first argument that makes burrowd or burrowctl a VMM process. */
+#define VMM_EXEC_ARG "--vmm-process"
+/* vsock.sock stays root's (0600): only root reaches the VM (burrowctl vm fork). */
+#define VMM_SOCK_ROOT ((uint32_t)-1)
 
 struct vmm_request {
     char run_dir[512];
@@ -34,14 +48,18 @@ struct vmm_request {
     char build_dir[1024]; /* templates/<build> */
     char home_disk[1024]; /* "" = none */
     struct fork_identity id;
-    uint64_t request_ns; /* set by vmm_fork */
+    uint64_t request_ns; /* CLOCK_MONOTONIC of the request; 0: vmm_fork_report sets it */
     int seccomp_log;     /* [security] seccomp = log: the jailed VMM's filters only log */
+    int log_level;       /* the requester's enum log_level (the VMM logs at least info) */
+    int log_inherit;     /* 1: log to the requester's stderr (burrowd's), 0: dir/vmm.log */
+    /* Who may connect to vsock.sock (chowned, 0600): burrowd's session uid of the user. */
+    uint32_t sock_owner;
     /*
-     * Network ("" = none): the VMM process creates the TAP net_tap as root
-     * before it is jailed, sets it up, enslaves it to net_bridge ("" = none)
-     * and gives it to the VM's virtio-net device. Such a fork never comes
-     * from the pool (a pooled VMM is jailed already). MAC all zero: derived
-     * from the identity. net_rate: bytes/s per direction, 0 = unlimited.
+     * Network ("" = none): a TAP net_tap, up and on net_bridge ("" = none),
+     * backs the VM's virtio-net device: created by the VMM process as root
+     * before its jail, or for a pool claim by the claimer, which passes it.
+     * MAC all zero: derived from the identity and the VM's id. net_rate:
+     * bytes/s per direction, 0 = unlimited.
      */
     char net_tap[16];
     char net_bridge[16];
@@ -53,27 +71,39 @@ struct vmm_report {
     char id[REGISTRY_ID_LEN + 1];
     pid_t pid;
     uint64_t restore_ns, ready_ns;
+    int from_pool;
     char error[512]; /* for ERR */
 };
 
 /*
- * Start a detached VMM process (pooled: restore and wait to be claimed).
- * *report_fd is the read end of its report pipe (O_CLOEXEC); read it with
- * vmm_read_report.
+ * Blocking: claim a pooled VM of req->build if pooling is on and the pool
+ * has one, else start a fresh VMM process. Writes "PID <pid>" to out_fd as
+ * soon as the VMM's pid is known, then its report line (a fresh VMM writes
+ * that itself). 0 once the last line is written or handed to the VMM.
  */
-__attribute__((warn_unused_result)) int vmm_spawn_start(const struct vmm_request *req, int pooled,
-                                                        int *report_fd);
-/* One report line (newline stripped), bounded wait. */
-__attribute__((warn_unused_result)) int vmm_read_report(int fd, char *line, size_t sz);
+__attribute__((warn_unused_result)) int vmm_fork_report(struct vmm_request *req, int out_fd);
+/*
+ * The same, for a caller that waits: the final report line (PID line
+ * skipped) into line, without its newline.
+ */
+__attribute__((warn_unused_result)) int vmm_fork(struct vmm_request *req, char *line, size_t sz);
+/* Start a pooled VMM (restore, jail, wait to be claimed); its report goes to out_fd. */
+__attribute__((warn_unused_result)) int vmm_spawn_pooled(const struct vmm_request *req, int out_fd);
+/* Bring the pool of req->build up to req->pool_size; retire other builds' pooled VMs. Blocking. */
+void vmm_pool_top_up(const struct vmm_request *req);
+
 /* OK line into *out; BURROW_ERR_GUEST for an ERR line (out->error says why), FORMAT otherwise. */
 __attribute__((warn_unused_result)) int vmm_parse_report(const char *line, struct vmm_report *out);
+/* "PID <pid>" into *pid; FORMAT otherwise. */
+__attribute__((warn_unused_result)) int vmm_parse_pid(const char *line, pid_t *pid);
 /*
- * Blocking: claim a pooled VM of req->build if the pool has one, else spawn
- * a fresh VMM process; line gets its report.
+ * Whoever reads an OK report keeps its origin and timings in the VM's
+ * record (`burrowctl vm list --json`: pooled, restore_ms, ready_ms); the
+ * jailed VMM cannot rewrite its own.
  */
-__attribute__((warn_unused_result)) int vmm_fork(struct vmm_request *req, char *line, size_t sz,
-                                                 int *from_pool);
-/* Bring the pool of req->build up to req->pool_size; retire other builds' pooled VMs. */
-void vmm_pool_top_up(const struct vmm_request *req);
+void vmm_note_report(const char *run_dir, const struct vmm_report *rep);
+
+/* Entry point of a re-executed VMM process (main() with VMM_EXEC_ARG); never returns. */
+int vmm_exec_main(void) __attribute__((noreturn));
 
 #endif /* BURROW_VMM_VMMPROC_H */

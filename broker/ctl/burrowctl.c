@@ -6,6 +6,7 @@
 #include "broker/cli.h"
 #include "broker/ctl/ctl.h"
 #include "common/log.h"
+#include "vmm/vmmproc.h"
 
 struct ctl_cmd {
     const char *name;
@@ -35,6 +36,10 @@ int main(int argc, char **argv)
     int opt;
 
     cli_set_prog("burrowctl");
+    if (argc == 2 && strcmp(argv[1], VMM_EXEC_ARG) == 0) {
+        log_init("burrowctl-vmm", LOG_LVL_INFO);
+        vmm_exec_main(); /* `vm fork`'s VMM process, re-executed (vmm/vmmproc.h) */
+    }
     log_init("burrowctl", LOG_LVL_WARN);
     /* '+': stop at the first non-option so subcommands parse their own flags. */
     while ((opt = getopt(argc, argv, "+c:vh")) != -1) {

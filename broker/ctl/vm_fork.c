@@ -34,6 +34,7 @@
 #include "broker/config.h"
 #include "broker/ctl/ctl.h"
 #include "broker/userdb.h"
+#include "broker/vmident.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/fork.h"
@@ -53,7 +54,7 @@ struct fork_request {
     struct vmm_request v;
 };
 
-static int print_report(const char *line, int from_pool)
+static int print_report(const struct fork_request *req, const char *line)
 {
     struct vmm_report rep;
     int r = vmm_parse_report(line, &rep);
@@ -61,8 +62,9 @@ static int print_report(const char *line, int from_pool)
         return cli_err(EXIT_RUNTIME, "fork failed: %s", rep.error);
     if (r)
         return cli_err(EXIT_RUNTIME, "the VMM process reported '%s'", line);
+    vmm_note_report(req->v.run_dir, &rep);
     printf("%s pid %d restore %.3f ms ready %.3f ms%s\n", rep.id, (int)rep.pid,
-           rep.restore_ns / 1e6, rep.ready_ns / 1e6, from_pool ? " (pool)" : "");
+           rep.restore_ns / 1e6, rep.ready_ns / 1e6, rep.from_pool ? " (pool)" : "");
     fflush(stdout);
     return EXIT_OK;
 }
@@ -70,13 +72,13 @@ static int print_report(const char *line, int from_pool)
 static int fork_one(struct fork_request *req)
 {
     char line[600];
-    int from_pool;
-    int r = vmm_fork(&req->v, line, sizeof(line), &from_pool);
+    req->v.request_ns = 0; /* each VM of --count N is its own request */
+    int r = vmm_fork(&req->v, line, sizeof(line));
     if (r)
         return cli_err(EXIT_RUNTIME, "fork failed: %s%s%s", burrow_strerror(r),
                        r == BURROW_ERR_SYSTEM ? ": " : "",
                        r == BURROW_ERR_SYSTEM ? strerror(errno) : "");
-    return print_report(line, from_pool);
+    return print_report(req, line);
 }
 
 /* "A.B.C.D/P" (P 1-30) into host-order address and prefix; -1 if malformed. */
@@ -103,11 +105,7 @@ static int fork_identity_for(struct fork_request *req, const char *user)
 {
     struct fork_identity *id = &req->v.id;
     if (!user) {
-        snprintf(id->user, sizeof(id->user), "guest");
-        id->uid = id->gid = 1000;
-        snprintf(id->shell, sizeof(id->shell), "/bin/sh");
-        snprintf(id->home, sizeof(id->home), "/home/guest");
-        snprintf(id->hostname, sizeof(id->hostname), "burrow");
+        vm_identity_guest(req->cfg, id);
         return EXIT_OK;
     }
     struct userdb db;
@@ -120,12 +118,7 @@ static int fork_identity_for(struct fork_request *req, const char *user)
         userdb_close(&db);
         return cli_err(EXIT_RUNTIME, "user %s: %s", user, err);
     }
-    snprintf(id->user, sizeof(id->user), "%s", rec.name);
-    id->uid = rec.uid;
-    id->gid = rec.gid;
-    snprintf(id->shell, sizeof(id->shell), "%s", rec.shell);
-    snprintf(id->home, sizeof(id->home), "/home/%s", rec.name);
-    snprintf(id->hostname, sizeof(id->hostname), "%s", rec.name);
+    vm_identity(req->cfg, &rec, id);
     if (rec.disk_size &&
         userdb_path(&db, rec.name, "home.img", req->v.home_disk, sizeof(req->v.home_disk))) {
         userdb_close(&db);
@@ -225,6 +218,8 @@ int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
     snprintf(req.v.run_dir, sizeof(req.v.run_dir), "%s", cfg.paths.run_dir);
     req.v.pool_size = cfg.vm.pool_size;
     req.v.seccomp_log = cfg.security.seccomp;
+    req.v.log_level = (int)log_get_level();
+    req.v.sock_owner = VMM_SOCK_ROOT;
     if (tap) {
         snprintf(req.v.net_tap, sizeof(req.v.net_tap), "%s", tap);
         snprintf(req.v.net_bridge, sizeof(req.v.net_bridge), "%s", bridge ? bridge : "");

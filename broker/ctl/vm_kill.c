@@ -4,8 +4,9 @@
  * (broker/control.h: "vm kill <id>"), so the user's sessions get a clear
  * message and the master's table stays right; then we wait for the process
  * to end. Otherwise (no daemon, or a standalone VMM burrowd does not know):
- * SIGTERM to the VMM process (it stops its VM, unregisters and exits);
- * SIGKILL after 5 s, and the record is removed then.
+ * SIGTERM to the VMM process (its agent syncs and unmounts the home disk,
+ * within 5 s, then it stops its VM, unregisters and exits); SIGKILL after
+ * 10 s, and the record is removed then.
  */
 #include <errno.h>
 #include <signal.h>
@@ -74,7 +75,7 @@ int ctl_vm_kill(struct ctl_ctx *ctx, int argc, char **argv)
     }
     if (kill(rec.pid, SIGTERM) < 0 && errno != ESRCH)
         return cli_err(EXIT_RUNTIME, "cannot signal pid %d: %s", (int)rec.pid, strerror(errno));
-    if (!wait_gone(&rec, 5000)) {
+    if (!wait_gone(&rec, 10000)) {
         kill(rec.pid, SIGKILL);
         wait_gone(&rec, 2000);
         registry_remove(rec.dir);

@@ -1,8 +1,12 @@
 /*
  * broker/ctl/vm_list.c - `burrowctl vm list [--json]`: the VMs registered
- * under run_dir/vm (with or without burrowd). Memory is the VMM process's
- * own, from /proc/PID/smaps_rollup: private (its copy-on-write guest pages
- * and its heap) and shared (template pages it maps from the page cache).
+ * under run_dir/vm (with or without burrowd): running ones and the warm
+ * pool's (STATE pool: restored, waiting to be claimed; nobody's yet).
+ * Memory is the VMM process's own, from /proc/PID/smaps_rollup: private
+ * (its copy-on-write guest pages and its heap) and shared (template pages
+ * it maps from the page cache). --json adds how a running VM started:
+ * "origin" (pool: claimed from the warm pool; fresh), restore_ms (request
+ * to vCPUs running) and ready_ms (to the guest's READY).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,12 +49,10 @@ int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv)
     if (json)
         printf("[");
     else
-        printf("%-12s %-16s %-20s %8s %8s %12s %12s\n", "ID", "USER", "TEMPLATE", "PID", "UPTIME",
-               "PRIVATE_KIB", "SHARED_KIB");
+        printf("%-12s %-16s %-20s %-7s %8s %8s %12s %12s\n", "ID", "USER", "TEMPLATE", "STATE",
+               "PID", "UPTIME", "PRIVATE_KIB", "SHARED_KIB");
     int first = 1;
     for (size_t i = 0; i < n; i++) {
-        if (strcmp(v[i].state, "running") != 0)
-            continue; /* pooled VMs are nobody's yet */
         struct vm_memory mem;
         if (registry_memory(v[i].pid, &mem))
             memset(&mem, 0, sizeof(mem));
@@ -65,14 +67,20 @@ int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv)
             json_str(v[i].template_name);
             printf(",\"build\":");
             json_str(v[i].build);
+            printf(",\"state\":");
+            json_str(v[i].state);
+            printf(",\"origin\":");
+            json_str(v[i].origin[0] ? v[i].origin : "unknown");
+            printf(",\"restore_ms\":%.3f,\"ready_ms\":%.3f", v[i].restore_ns / 1e6,
+                   v[i].ready_ns / 1e6);
             printf(",\"pid\":%d,\"uptime_s\":%llu,\"private_kib\":%llu,\"shared_kib\":%llu,"
                    "\"anon_kib\":%llu,\"pss_kib\":%llu}",
                    (int)v[i].pid, (unsigned long long)up, (unsigned long long)mem.private_kb,
                    (unsigned long long)mem.shared_kb, (unsigned long long)mem.anon_kb,
                    (unsigned long long)mem.pss_kb);
         } else {
-            printf("%-12s %-16s %-20s %8d %7llus %12llu %12llu\n", v[i].id, v[i].user,
-                   v[i].template_name, (int)v[i].pid, (unsigned long long)up,
+            printf("%-12s %-16s %-20s %-7s %8d %7llus %12llu %12llu\n", v[i].id, v[i].user,
+                   v[i].template_name, v[i].state, (int)v[i].pid, (unsigned long long)up,
                    (unsigned long long)mem.private_kb, (unsigned long long)mem.shared_kb);
         }
     }

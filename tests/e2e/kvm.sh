@@ -163,6 +163,104 @@ kill "$cmp" 2>/dev/null; wait "$cmp" 2>/dev/null
     && ! grep -q "crashed" "$T/log" \
     && t_ok "vm kill with VM_GONE and hang-ups in one poll round: three channels of one connection told (exit 255), no crash" \
     || t_fail "vm kill, several channels" "id4=$id4 krc=$krc $kout rcs=$mrcs $(cat "$T"/mux?.err | head -4) $(grep crashed "$T/log" | head -2)"
+# --- the warm pool: logins claim pre-restored VMs; burrowd refills it in the background ---
+npool() { # [BUILD]: pooled VMs (of BUILD)
+    $BCTL vm list --json | python3 -c 'import json,sys
+b = sys.argv[1]
+print(sum(1 for v in json.load(sys.stdin) if v["state"] == "pool" and b in ("", v["build"])))' "${1:-}"
+}
+wait_pool() { # N [BUILD]: up to 30 s for exactly N pooled VMs (of BUILD)
+    for _ in $(seq 300); do [ "$(npool "${2:-}")" = "$1" ] && return 0; sleep 0.1; done
+    return 1
+}
+vmfield() { # ID FIELD
+    $BCTL vm list --json | python3 -c 'import json,sys
+for v in json.load(sys.stdin):
+    if v["id"] == sys.argv[1]: print(v[sys.argv[2]])' "$1" "$2"
+}
+pool_ids() { $BCTL vm list | awk '$4 == "pool" { print $1 }' | sort | tr '\n' ' '; }
+E2E_IDLE=600 kvm_config
+sed -i 's/^pool_size = 0/pool_size = 2/' "$T/burrow.ini"
+kill -HUP "$BURROWD_PID"
+wait_pool 2 "$build" && t_ok "pool_size 2 after SIGHUP: burrowd fills the pool in the background (2 pooled VMs of $build)" \
+    || t_fail "pool fill" "$(npool) pooled: $($BCTL vm list)"
+before=$(pool_ids)
+out=$(kssh hostname); idp=$(vmid alice)
+[ "$out" = burrow-alice ] && [ -n "$idp" ] && [[ " $before " == *" $idp "* ]] && [ "$(vmfield "$idp" origin)" = pool ] \
+    && python3 -c 'import sys; r, y = map(float, sys.argv[1:]); sys.exit(0 if 0 < r <= y else 1)' \
+        "$(vmfield "$idp" restore_ms)" "$(vmfield "$idp" ready_ms)" \
+    && t_ok "a login is served from the pool: her VM $idp was pooled, its record says origin pool with restore_ms/ready_ms, hostname burrow-alice" \
+    || t_fail "login from the pool" "out=$out id=$idp pooled before: $before origin=$(vmfield "$idp" origin)"
+sock=$T/run/vm/$idp/vsock.sock
+[ "$(stat -c '%a %u' "$sock" 2>/dev/null)" = "600 $((0x50000000 + uid))" ] \
+    && grep -q "identity user=alice uid=[0-9]* hostname=burrow-alice disk=1" "$T/run/vm/$idp/console.log" \
+    && t_ok "the claimed VM got her disk, her identity and a vsock.sock owned by her session uid" \
+    || t_fail "claimed VM set-up" "$(ls -ln "$sock") $(grep identity "$T/run/vm/$idp/console.log")"
+wait_pool 2 "$build" && t_ok "after the claim the pool is back to pool_size (2)" || t_fail "pool refill" "$(npool) pooled"
+# Pooled VMs outlive a master restart, like running ones: the same ones, no more.
+before=$(pool_ids)
+kill -TERM "$BURROWD_PID"; wait "$BURROWD_PID" 2>/dev/null; BURROWD_PID=
+e2e_start || true
+sleep 3 # a few pool ticks
+[ "$(pool_ids)" = "$before" ] && [ "$(vmid alice)" = "$idp" ] \
+    && t_ok "a restarted burrowd keeps the pooled VMs ($before) and her running VM; none leaked or added" \
+    || t_fail "pool across a restart" "before: $before after: $(pool_ids) alice: $(vmid alice)"
+# A template switch: the old build's pooled VMs go, the new build's come, the next login gets it.
+build2=$($BCTL template build --name tg --kernel "$B/tests/testguest" --cmdline testguest.mode=agent \
+    --mem 64 --vcpus 2 2>"$T/build2.err")
+wait_pool 2 "$build2" && wait_pool 0 "$build" && t_ok "template switch to $build2: pooled VMs of $build retired, 2 of $build2 made" \
+    || t_fail "pool after a template switch" "$(cat "$T/build2.err") $($BCTL vm list)"
+$BCTL vm kill "$idp" >/dev/null 2>&1
+out=$(kssh echo new build); idn=$(vmid alice)
+[ "$out" = "new build" ] && [ "$(vmfield "$idn" build)" = "$build2" ] && [ "$(vmfield "$idn" origin)" = pool ] \
+    && t_ok "after the switch her next login gets a VM of $build2 (from the pool)" \
+    || t_fail "login after the switch" "$out $idn $(vmfield "$idn" build) $(vmfield "$idn" origin)"
+# pool_size back to 0: the pool is emptied; logins fork fresh.
+$BCTL vm kill "$idn" >/dev/null 2>&1
+E2E_IDLE=600 kvm_config; kill -HUP "$BURROWD_PID"
+wait_pool 0 && out=$(kssh echo fresh again) && idf=$(vmid alice) && [ "$out" = "fresh again" ] \
+    && [ "$(vmfield "$idf" origin)" = fresh ] && [ "$(npool)" = 0 ] \
+    && t_ok "pool_size 0 after SIGHUP: pooled VMs retired, the next login forks fresh" \
+    || t_fail "pool_size 0" "$(npool) pooled, $out $(vmfield "$idf" origin)"
+$BCTL vm kill "$idf" >/dev/null 2>&1
+
+# --- a login storm: 50 users at once, max_vms 40, pool_size 2: every login gets its
+#     VM or a clear refusal within a bounded wait; afterwards nothing is left over ---
+STORM=50
+for i in $(seq $STORM); do $BCTL user add "s$i" --key-file "$T/alice.pub" --disk-size 16M >/dev/null; done
+E2E_MAX_VMS=40 E2E_IDLE=600 kvm_config
+sed -i 's/^pool_size = 0/pool_size = 2/' "$T/burrow.ini"
+kill -HUP "$BURROWD_PID"
+wait_pool 2 "$build2"
+t0=$SECONDS
+spids=()
+for i in $(seq $STORM); do
+    timeout 300 ssh "${SSHO[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -i "$T/alice" "s$i@127.0.0.1" \
+        echo "ok-s$i" >"$T/storm.$i" 2>&1 &
+    spids+=($!)
+done
+wait "${spids[@]}" # not burrowd, a background job of this shell too
+took=$((SECONDS - t0))
+got=$(grep -l "^ok-s[0-9]*$" "$T"/storm.* | wc -l)
+refused=$(grep -l "limit of running environments" "$T"/storm.* | wc -l)
+running() { $BCTL vm list | awk '$4 == "running" && $2 ~ /^s[0-9]+$/' | wc -l; }
+[ "$got" = 40 ] && [ "$refused" = 10 ] && [ "$(running)" = 40 ] \
+    && t_ok "$STORM logins at once: 40 got their VM (max_vms 40), 10 a clear refusal, all within $took s" \
+    || t_fail "login storm" "$got in, $refused refused, $(running) running after $took s: $(grep -Lh "^ok-s\|limit of" "$T"/storm.* | head -3 | xargs cat 2>/dev/null | head -3)"
+kpids=()
+for id in $($BCTL vm list | awk '$4 == "running" && $2 ~ /^s[0-9]+$/ { print $1 }'); do
+    $BCTL vm kill "$id" >/dev/null 2>&1 &
+    kpids+=($!)
+done
+wait "${kpids[@]}"
+leftover=$(ls -d "$T"/run/vm/*/ 2>/dev/null | wc -l)
+locks=0
+for i in 1 17 33 50; do $BCTL user disk resize "s$i" 32M >/dev/null 2>&1 || locks=$((locks + 1)); done
+wait_pool 2 "$build2" && [ "$(running)" = 0 ] && [ "$locks" = 0 ] && [ "$leftover" = 2 ] \
+    && ! grep -q "crashed\|did not report" "$T/log" \
+    && t_ok "after the storm: no VM, registry entry or disk lock left over; the pool is back to 2" \
+    || t_fail "storm leftovers" "running $(running), run dirs $leftover, locked disks $locks, pool $(npool)"
+
 crashes=$(grep -c "crashed" "$T/log")
 [ "$crashes" = 0 ] && t_ok "no session process crashed" || t_fail "session crashes" "$(grep crashed "$T/log" | head -3; grep -A30 'backtrace:$' "$T/log" | head -60)"
 t_end

@@ -6,10 +6,13 @@ $(SANDBOX_IMAGE): $(B)/guest/burrow-agent broker/mkrootfs-sandbox.sh
 	broker/mkrootfs-sandbox.sh $@ $(B)/guest/burrow-agent
 
 TEST_TIERS += test-e2e
-BENCHES += bench-ssh
+BENCHES += bench-ssh bench-login
 DEB_PKGS += openssh-client openssh-server openssh-sftp-server busybox-static cpio python3
-.PHONY: test-e2e bench-ssh
+.PHONY: test-e2e bench-ssh bench-login
 test-e2e: all $(SANDBOX_IMAGE)
 	@rc=0; tests/e2e/run.sh $(B) || rc=1; B=$(B) tests/lib/kvm-tier e2e-kvm --timeout 1200 -- tests/e2e/kvm.sh $(B) || rc=1; exit $$rc
 bench-ssh: all $(SANDBOX_IMAGE)
 	tests/e2e/bench-ssh.sh $(B)
+# A login into a new VM: warm pool vs fresh forks vs Debian's sshd (needs a KVM).
+bench-login: all $(SANDBOX_IMAGE)
+	B=$(B) tests/lib/kvm-tier bench-login --bench -- tests/e2e/bench-login.sh $(B)

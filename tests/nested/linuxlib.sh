@@ -97,9 +97,23 @@ LX_PORT=2222
 LX_BCFG=$LX/burrowd.ini
 LX_BLOG=$LX/burrowd.log
 LX_BPID=
+# Logins through burrowd are served from the warm pool (pool_size 1): the
+# pool fills in the background after burrowd starts and after each claim.
+LX_POOL=${LX_POOL:-1}
+# lx_wait_pool: until a pooled VM waits for a claim (bounded: 90 s).
+lx_wait_pool() {
+    local m
+    for _ in $(seq 450); do
+        for m in "$LX_RUN"/vm/*/meta; do
+            grep -q "^state = pool" "$m" 2>/dev/null && [ -S "${m%/meta}/claim.sock" ] && return 0
+        done
+        sleep 0.2
+    done
+    return 1
+}
 lx_burrowd_cfg() { # IDLE_SECONDS
-    printf '[ssh]\nlisten = 127.0.0.1\nport = %s\npassword_auth = no\n[vm]\nbackend = kvm\ntemplate = linux\npool_size = 0\nidle_timeout = %s\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
-        "$LX_PORT" "$1" "$LX" "$LX_RUN" >"$LX_BCFG"
+    printf '[ssh]\nlisten = 127.0.0.1\nport = %s\npassword_auth = no\n[vm]\nbackend = kvm\ntemplate = linux\npool_size = %s\nidle_timeout = %s\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
+        "$LX_PORT" "$LX_POOL" "$1" "$LX" "$LX_RUN" >"$LX_BCFG"
 }
 lx_burrowd_start() {
     lx_burrowd_cfg 600
@@ -108,6 +122,7 @@ lx_burrowd_start() {
     LX_BPID=$!
     for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$LX_PORT) 2>/dev/null && break; sleep 0.2; done
     grep -q "vm backend: kvm" "$LX_BLOG" || fail "burrowd: no kvm backend: $(tail -n 5 "$LX_BLOG")"
+    [ "$LX_POOL" = 0 ] || lx_wait_pool || fail "burrowd's pool did not fill: $(tail -n 5 "$LX_BLOG")"
 }
 lx_burrowd_stop() {
     [ -n "$LX_BPID" ] && kill "$LX_BPID" 2>/dev/null

@@ -29,6 +29,14 @@ static inline unsigned long long tg_blk_word(unsigned long long seed, unsigned l
     return z ^ (z >> 31);
 }
 
+/*
+ * Agent mode: on SHUTDOWN with a home disk attached, the guest writes this
+ * line (NUL-padded) into sector TG_SYNC_SECTOR and FLUSHes before it
+ * answers: the host reads it from the image to see the graceful stop.
+ */
+#define TG_SYNC_SECTOR 1
+#define TG_SYNC_MARK   "burrow-testguest: synced at shutdown\n"
+
 #define TG_EXIT_OK        0
 #define TG_EXIT_FAIL      3    /* a check inside the guest failed */
 #define TG_EXIT_EXCEPTION 0x40 /* + vector: an unexpected CPU exception */

@@ -49,4 +49,7 @@ void tgs_identity(struct proto_str user, struct proto_str hostname);
 /* Append the SHUTDOWN_ANSWER to the control port's SHUTDOWN. */
 int tgs_shutdown_answer(struct buf *b);
 
+/* dev_modes.c: TG_SYNC_MARK into TG_SYNC_SECTOR of the home disk, FLUSHed (abi.h). */
+void tg_blk_mark_synced(void);
+
 #endif /* BURROW_TESTS_TESTGUEST_AGENT_H */

@@ -358,6 +358,7 @@ static void report_disk(void)
 }
 
 static uint8_t last_entropy[16];
+static int home_disk; /* this fork got one: SHUTDOWN syncs it */
 
 static void on_identity(struct conn *c, const struct proto_frame *f)
 {
@@ -372,6 +373,8 @@ static void on_identity(struct conn *c, const struct proto_frame *f)
     putstr(id.hostname);
     tg_puts(" disk=");
     tg_putu(id.flags & PROTO_ID_F_HOME_DISK ? 1 : 0);
+    tg_puts(" root=");
+    tg_putu(id.flags & PROTO_ID_F_ALLOW_ROOT ? 1 : 0);
     tg_puts(" entropy=");
     tg_puthex(id.entropy, 16);
     /* What this VM's memory held before: the template's, never another fork's. */
@@ -379,6 +382,7 @@ static void on_identity(struct conn *c, const struct proto_frame *f)
     tg_puthex(last_entropy, 16);
     tg_puts("\n");
     memcpy(last_entropy, id.entropy, 16);
+    home_disk = (id.flags & PROTO_ID_F_HOME_DISK) != 0;
     tgs_identity(id.user, id.hostname);
     if (id.flags & PROTO_ID_F_HOME_DISK)
         report_disk();
@@ -429,6 +433,8 @@ static void control_data(struct conn *c, const uint8_t *p, uint32_t len)
         if (f.type == PROTO_IDENTITY)
             on_identity(c, &f);
         if (f.type == PROTO_SHUTDOWN) {
+            if (home_disk)
+                tg_blk_mark_synced(); /* what the real agent's sync + unmount stands for */
             uint8_t mem[128];
             struct buf b;
             buf_init_writer(&b, mem, sizeof(mem));

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "tests/testguest/abi.h"
+#include "tests/testguest/agent.h"
 #include "tests/testguest/console.h"
 #include "tests/testguest/cpu.h"
 #include "tests/testguest/virtio.h"
@@ -62,6 +63,22 @@ static uint8_t blk_do(uint32_t type, uint64_t sector, void *buf, uint32_t len, i
     uint32_t id, used;
     tg_vq_wait(&dev, &q, &id, &used, "virtio-blk request not completed");
     return status;
+}
+
+void tg_blk_mark_synced(void)
+{
+    if (!tg_vdev_find(TG_VIRTIO_ID_BLK, &dev))
+        tg_fail("no virtio-blk device for the home disk");
+    tg_vdev_start(&dev, BLK_F_FLUSH);
+    tg_vq_setup(&dev, 0, &q, 4);
+    tg_vdev_ready(&dev);
+    tg_vq_irq(&q, 0);
+    memset(data, 0, 512);
+    memcpy(data, TG_SYNC_MARK, sizeof(TG_SYNC_MARK) - 1);
+    if (blk_do(BLK_T_OUT, TG_SYNC_SECTOR, data, 512, 0) != 0 ||
+        blk_do(BLK_T_FLUSH, 0, NULL, 0, 0) != 0)
+        tg_fail("home disk: the sync mark was not written");
+    tg_puts("testguest: home disk synced\n");
 }
 
 static void fill(uint64_t seed, uint64_t first)

@@ -25,6 +25,8 @@ echo "first login (forks the VM): $(ms_since "$t0") ms: rc $rc: $out"
 [ $rc = 0 ] && [ "$out" = 42 ] || fail "ssh sam@host 'echo \$((6*7))': rc $rc: $out; $(tail -n 5 "$log")"
 id1=$(vmid)
 [ -n "$id1" ] || fails+=" no-vm-record"
+# ... claimed from burrowd's warm pool (linuxlib: pool_size 1, filled before the login)
+grep -q "^origin = pool" "$LX_RUN/vm/$id1/meta" || fails+=" first-vm-not-pooled($(grep origin "$LX_RUN/vm/$id1/meta"))"
 t0=$(now); out=$(s 'hostname; id -un; awk "\$2 == \"$HOME\" {print \$1}" /proc/mounts' 2>&1)
 echo "second login (same VM): $(ms_since "$t0") ms:" $out
 [ "$(echo $out)" = "burrow-sam sam /dev/vda" ] || fails+=" identity($(echo $out))"

@@ -151,5 +151,19 @@ if [ -n "$vrate" ] && [ "$rate_1" != 0 ]; then
 else
     fails+=" bench(veth '$vrate', guest '$rate_1')"
 fi
+# A networked fork from the warm pool: the pooled VMM (jailed, no network
+# yet) gets its TAP as a descriptor with the claim, and reaches outside.
+sed 's/^pool_size = 0$/pool_size = 1/' "$cfg" >pool.ini
+lx_user_add lxn3 --uid 10103 --disk-size 16M
+out=$("$ctl" -c pool.ini vm fork 2>&1) && "$ctl" -c pool.ini vm kill "${out%% *}" >/dev/null 2>&1 # fills the pool
+for _ in $(seq 100); do grep -q "^state = pool" "$LX_RUN"/vm/*/meta 2>/dev/null && [ -S "$(dirname "$(grep -l "^state = pool" "$LX_RUN"/vm/*/meta | head -n 1)")/claim.sock" ] && break; sleep 0.2; done
+out3=$("$ctl" -c pool.ini vm fork --user lxn3 --net-tap bvm3 --net-bridge burrow0 \
+    --net-addr 10.213.0.4/16 --net-gateway 10.213.0.1 2>&1)
+echo "fork lxn3 (pool): $out3"
+[[ $out3 == *"(pool)"* ]] || fails+=" lxn3-not-pooled($out3)"
+mapfile -t n3 < <(ident 3 2>&1)
+[ "${n3[1]}" = 10.213.0.4/16 ] && [ "${n3[2]}" = 10.213.0.1 ] && [ "${n3[0]}" != "${n1[0]}" ] ||
+    fails+=" lxn3-net(${n3[*]})"
+tcp_check 3 1048576 5005 "from a pooled fork"
 [ -z "$fails" ] || { lx_all_fork_logs; fail "checks failed:$fails"; }
-echo "two networked forks: own MAC and address, TCP and UDP out with checksums, RFC 1918/metadata/host refused, limit holds"
+echo "three networked forks (one claimed from the pool): own MAC and address, TCP and UDP out with checksums, RFC 1918/metadata/host refused, limit holds"

@@ -45,7 +45,7 @@ static int fake_start(struct vmmgr *m, struct vm *vm, const struct user_record *
         snprintf(reg.dir, sizeof(reg.dir), "%s", vm->dir);
         snprintf(reg.user, sizeof(reg.user), "%s", vm->user);
         close(p[0]);
-        if (registry_publish(&reg) != 0 || write(p[1], "R", 1) != 1)
+        if (registry_publish(&reg) != 0 || write(p[1], "OK\n", 3) != 3)
             _exit(1);
         pause();
         _exit(0);
@@ -67,7 +67,8 @@ static int fake_active_fn(struct vm *vm)
     return fake_active;
 }
 
-static const struct vm_backend_ops fake = {"sandbox", fake_start, fake_stop, fake_active_fn};
+static const struct vm_backend_ops fake = {
+    .name = "sandbox", .start = fake_start, .stop = fake_stop, .active = fake_active_fn};
 
 static void hook_ready(void *ctx, int waiter, struct vm *vm)
 {

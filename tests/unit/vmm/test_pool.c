@@ -1,8 +1,9 @@
 /*
- * tests/unit/vmm/test_pool.c - the warm pool's claim line: round trip, and
- * every malformed line refused (wrong verb, missing or extra fields,
- * numbers out of range, characters outside [A-Za-z0-9/._+-], overlong
- * fields); identities that cannot be encoded are refused too.
+ * tests/unit/vmm/test_pool.c - the warm pool's claim line: round trip (with
+ * allow_root and a network), and every malformed line refused (wrong verb,
+ * missing or extra fields, numbers out of range, characters outside
+ * [A-Za-z0-9/._+-], overlong fields, bad network parts); identities that
+ * cannot be encoded are refused too.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -50,14 +51,72 @@ static void test_round_trip(void **state)
     assert_string_equal(d.home_disk, "");
 }
 
+static void test_round_trip_root_and_network(void **state)
+{
+    (void)state;
+    struct pool_claim c = sample(), d;
+    c.id.allow_root = 1;
+    c.id.net_enabled = 1;
+    c.id.net.addr = 0x0ad50007;    /* 10.213.0.7 */
+    c.id.net.gateway = 0x0ad50001; /* 10.213.0.1 */
+    c.id.net.prefix = 16;
+    c.id.net.nr_dns = 2;
+    c.id.net.dns[0] = 0x01010101;
+    c.id.net.dns[1] = 0x08080808;
+    const uint8_t mac[6] = {0x02, 0xab, 0x00, 0x10, 0xfe, 0x01};
+    memcpy(c.net_mac, mac, 6);
+    c.net_rate = 1250000;
+    char line[POOL_LINE_MAX];
+    assert_int_equal(pool_claim_encode(&c, line, sizeof(line)), 0);
+    assert_non_null(
+        strstr(line, " 1 10.213.0.7/16/10.213.0.1/02ab0010fe01/1250000/1.1.1.1+8.8.8.8\n"));
+    line[strlen(line) - 1] = '\0';
+    assert_int_equal(pool_claim_decode(line, &d), 0);
+    assert_memory_equal(&c, &d, sizeof(c));
+    /* no DNS */
+    c.id.net.nr_dns = 0;
+    memset(c.id.net.dns, 0, sizeof(c.id.net.dns));
+    assert_int_equal(pool_claim_encode(&c, line, sizeof(line)), 0);
+    line[strlen(line) - 1] = '\0';
+    assert_int_equal(pool_claim_decode(line, &d), 0);
+    assert_memory_equal(&c, &d, sizeof(c));
+}
+
+static void test_bad_network(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "CLAIM 1 2 3 u h /bin/sh /home/u - 0 10.0.0.2/16/10.0.0.1/020000000001/0",     /* 5 parts */
+        "CLAIM 1 2 3 u h /bin/sh /home/u - 0 10.0.0.2/16/10.0.0.1/020000000001/0/-/x", /* 7 */
+        "CLAIM 1 2 3 u h /bin/sh /home/u - 0 10.0.0.2/31/10.0.0.1/020000000001/0/-",   /* prefix */
+        "CLAIM 1 2 3 u h /bin/sh /home/u - 0 10.0.0.2/0/10.0.0.1/020000000001/0/-",    /* prefix */
+        "CLAIM 1 2 3 u h /bin/sh /home/u - 0 10.0.0.256/16/10.0.0.1/020000000001/0/-",
+        "CLAIM 1 2 3 u h /bin/sh /home/u - 0 10.0.0.2/16/10.0.0.1/02000000000/0/-", /* MAC */
+        "CLAIM 1 2 3 u h /bin/sh /home/u - 0 10.0.0.2/16/10.0.0.1/02000000000G/0/-",
+        "CLAIM 1 2 3 u h /bin/sh /home/u - 0 10.0.0.2/16/10.0.0.1/020000000001/x/-", /* rate */
+        "CLAIM 1 2 3 u h /bin/sh /home/u - 0 10.0.0.2/16/10.0.0.1/020000000001/0/1.1.1.1+"
+        "2.2.2.2+3.3.3.3+4.4.4.4+5.5.5.5", /* too many DNS servers */
+        "CLAIM 1 2 3 u h /bin/sh /home/u - 0 10.0.0.2//16/10.0.0.1/020000000001/0/-",
+        "CLAIM 1 2 3 u h /bin/sh /home/u - 2 -", /* an unknown flag */
+        "CLAIM 1 2 3 u h /bin/sh /home/u - x -",
+    };
+    struct pool_claim c;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (pool_claim_decode(bad[i], &c) == 0)
+            fail_msg("accepted: %s", bad[i]);
+    assert_int_equal(pool_claim_decode("CLAIM 1 2 3 u h /bin/sh /home/u - 1 -", &c), 0);
+    assert_int_equal(c.id.allow_root, 1);
+    assert_int_equal(c.id.net_enabled, 0);
+}
+
 static void test_bad_lines(void **state)
 {
     (void)state;
     static const char *const bad[] = {
         "",
         "CLAIM",
-        "CLAIM 1 2 3 u h /bin/sh /home/u",               /* a field missing */
-        "CLAIM 1 2 3 u h /bin/sh /home/u - extra",       /* one too many */
+        "CLAIM 1 2 3 u h /bin/sh /home/u - 0",           /* a field missing */
+        "CLAIM 1 2 3 u h /bin/sh /home/u - 0 - extra",   /* one too many */
         "GRAB 1 2 3 u h /bin/sh /home/u -",              /* verb */
         "CLAIM  1 2 3 u h /bin/sh /home/u -",            /* empty field */
         "CLAIM 1 2 3 u h /bin/sh /home/u - ",            /* trailing space */
@@ -99,8 +158,8 @@ static void test_unencodable(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_round_trip),
-        cmocka_unit_test(test_bad_lines),
+        cmocka_unit_test(test_round_trip),  cmocka_unit_test(test_round_trip_root_and_network),
+        cmocka_unit_test(test_bad_network), cmocka_unit_test(test_bad_lines),
         cmocka_unit_test(test_unencodable),
     };
     return cmocka_run_group_tests_name("vmm/pool", tests, NULL, NULL);
