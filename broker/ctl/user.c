@@ -552,6 +552,8 @@ int ctl_user_main(struct ctl_ctx *ctx, int argc, char **argv)
             return user_cmds[i].fn(ctx, argc - 1, argv + 1);
         }
     }
-    return cli_err(EXIT_USAGE, "unknown user command '%.40s' (try 'burrowctl user --help')",
-                   argv[1]);
+    const char *names[sizeof(user_cmds) / sizeof(user_cmds[0])];
+    for (size_t i = 0; i < sizeof(user_cmds) / sizeof(user_cmds[0]); i++)
+        names[i] = user_cmds[i].name;
+    return cli_unknown("user", argv[1], names, sizeof(names) / sizeof(names[0]));
 }
