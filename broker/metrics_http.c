@@ -100,9 +100,11 @@ static int listen_socket(struct metrics_http *h, const struct config_metrics_lis
         return -1;
     if (ss.ss_family != AF_UNIX)
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    mode_t old = umask(077); /* a unix socket: root only */
+    mode_t old = umask(077); /* a unix socket: root only, from the start */
     int r = bind(fd, (struct sockaddr *)&ss, len);
     umask(old);
+    if (r == 0 && l->kind == METRICS_UNIX)
+        r = chmod(l->path, 0600);
     if (r != 0 || listen(fd, METRICS_CONNECTIONS) != 0) {
         int e = errno;
         close(fd);

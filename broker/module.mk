@@ -40,8 +40,28 @@ RUN_DIR  ?= /run/burrow-demo
 run: all $(SANDBOX_IMAGE)
 	@B=$(B) RUN_PORT=$(RUN_PORT) RUN_DIR=$(RUN_DIR) SANDBOX_IMAGE=$(SANDBOX_IMAGE) broker/run.sh
 
-INSTALL_HOOKS += install-systemd
-.PHONY: install-systemd
-install-systemd:
-	install -d -m 0755 $(DESTDIR)/lib/systemd/system
-	install -m 0644 systemd/burrowd.service $(DESTDIR)/lib/systemd/system/burrowd.service
+# ---- the systemd unit, the man pages and the documentation -------------------
+# The unit's ExecStart and Documentation follow PREFIX; the docs it names are
+# installed. The man pages are mdoc (man/), checked by `make test-man`.
+SYSTEMD_UNIT := $(B)/systemd/burrowd.service
+SYSTEMD_UNIT_DIR ?= /lib/systemd/system
+DOC_DIR := $(PREFIX)/share/doc/burrow
+MAN_PAGES := man/burrowd.8 man/burrowctl.8 man/burrow.ini.5
+ALL_TARGETS += $(SYSTEMD_UNIT)
+$(SYSTEMD_UNIT): systemd/burrowd.service.in $(BUILDINFO_C)
+	@mkdir -p $(@D)
+	sed -e 's|@SBINDIR@|$(PREFIX)/sbin|g' -e 's|@DOCDIR@|$(DOC_DIR)|g' $< > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+
+INSTALL_HOOKS += install-systemd install-man install-doc
+.PHONY: install-systemd install-man install-doc
+install-systemd: $(SYSTEMD_UNIT)
+	install -d -m 0755 $(DESTDIR)$(SYSTEMD_UNIT_DIR)
+	install -m 0644 $(SYSTEMD_UNIT) $(DESTDIR)$(SYSTEMD_UNIT_DIR)/burrowd.service
+install-man:
+	install -d -m 0755 $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 0644 man/burrowd.8 man/burrowctl.8 $(DESTDIR)$(PREFIX)/share/man/man8/
+	install -m 0644 man/burrow.ini.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+install-doc:
+	install -d -m 0755 $(DESTDIR)$(DOC_DIR)
+	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOC_DIR)/

@@ -73,7 +73,9 @@ PY
     NOTIFY_PID=$!
     local i
     for i in $(seq 50); do [ -S "$T/notify.sock" ] && break; sleep 0.05; done
-    NOTIFY_SOCKET=$T/notify.sock BURROW_SESSION_BACKTRACE=1 setsid "$B/bin/burrowd" -c "$T/burrow.ini" >> "$T/log" 2>&1 &
+    # E2E_WRAP: a command line burrowd runs under (ops.sh: the unit's capability set).
+    # shellcheck disable=SC2086
+    NOTIFY_SOCKET=$T/notify.sock BURROW_SESSION_BACKTRACE=1 setsid ${E2E_WRAP:-} "$B/bin/burrowd" -c "$T/burrow.ini" >> "$T/log" 2>&1 &
     BURROWD_PID=$!
     for i in $(seq 200); do
         grep -q READY=1 "$T/notify.out" 2>/dev/null && return 0
