@@ -623,7 +623,7 @@ int master_run(const char *config_path, int config_explicit)
     int rc = setup_operations(m);
     if (rc != EXIT_OK)
         return rc;
-    struct vmmgr_hooks hooks = {hook_ready, hook_failed, hook_gone, ev_vm, m};
+    struct vmmgr_hooks hooks = {hook_ready, hook_failed, hook_gone, m, ev_vm};
     if (vmmgr_init(&m->vm, &m->cfg, &hooks) != 0)
         return cli_err(EXIT_RUNTIME, "no usable VM backend");
     snprintf(m->vm.guest_image, sizeof(m->vm.guest_image), "%s", pf.guest_image);

@@ -87,9 +87,9 @@ struct vmmgr_hooks {
     void (*vm_ready)(void *ctx, int waiter, struct vm *vm);
     void (*vm_failed)(void *ctx, int waiter, const char *text);
     void (*vm_gone)(void *ctx, const char *user, const char *text);
+    void *ctx;
     /* Optional: every VM event (vm NULL for VMEV_REFUSED, where user is the one refused). */
     void (*vm_event)(void *ctx, enum vmmgr_event ev, const struct vm *vm, const char *user);
-    void *ctx;
 };
 
 struct vmmgr {
