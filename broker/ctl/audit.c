@@ -66,6 +66,25 @@ static const char *name_option(int argc, char **argv)
     return NULL;
 }
 
+/* Options of the audited commands that take no value (the others take the next argument). */
+static int is_flag(const char *opt)
+{
+    return strcmp(opt, "--password-stdin") == 0 || strcmp(opt, "--keep-home") == 0 ||
+           strcmp(opt, "--json") == 0;
+}
+
+/* The first positional argument from argv[from] on, skipping "--opt VALUE" pairs. */
+static const char *positional(int argc, char **argv, int from)
+{
+    for (int i = from; i < argc; i++) {
+        if (argv[i][0] != '-')
+            return argv[i];
+        if (!strchr(argv[i], '=') && !is_flag(argv[i]))
+            i++;
+    }
+    return NULL;
+}
+
 void ctl_audit(const struct burrow_config *cfg, const char *action, const char *target, int rc)
 {
     char req[CONTROL_LINE_MAX], *ans = NULL;
@@ -90,26 +109,32 @@ void ctl_audit(const struct burrow_config *cfg, const char *action, const char *
     audit_close(&a);
 }
 
-void ctl_audit_command(const struct ctl_ctx *ctx, int argc, char **argv, int rc)
+void ctl_audit_plan(struct ctl_audit_plan *p, int argc, char **argv)
 {
-    struct burrow_config cfg;
-    if (rc != EXIT_OK && rc != EXIT_RUNTIME)
-        return; /* a usage error did nothing */
+    memset(p, 0, sizeof(*p));
     for (size_t i = 0; i < sizeof(audited) / sizeof(audited[0]); i++) {
         const struct audited *a = &audited[i];
         if (argc < 2 || strcmp(argv[0], a->group) != 0 || strcmp(argv[1], a->sub) != 0 ||
             (a->sub2 && (argc < 3 || strcmp(argv[2], a->sub2) != 0)))
             continue;
-        const char *target = a->target == -1    ? name_option(argc, argv)
-                             : a->target == 0   ? NULL
-                             : a->target < argc ? argv[a->target]
-                                                : NULL;
-        /* The command loaded this config already; a broken one never gets here. */
-        if (config_load(&cfg, ctx->config_path, ctx->config_explicit ? 0 : CONFIG_LOAD_OPTIONAL,
-                        NULL, 0) == 0)
-            ctl_audit(&cfg, a->action, target, rc);
+        const char *target = a->target == -1  ? name_option(argc, argv)
+                             : a->target == 0 ? NULL
+                                              : positional(argc, argv, a->target);
+        p->action = a->action;
+        snprintf(p->target, sizeof(p->target), "%s", target_word(target));
         return;
     }
+}
+
+void ctl_audit_command(const struct ctl_ctx *ctx, const struct ctl_audit_plan *p, int rc)
+{
+    struct burrow_config cfg;
+    if (!p->action || (rc != EXIT_OK && rc != EXIT_RUNTIME))
+        return; /* not an administrative command, or a usage error that did nothing */
+    /* The command loaded this config already; a broken one never gets here. */
+    if (config_load(&cfg, ctx->config_path, ctx->config_explicit ? 0 : CONFIG_LOAD_OPTIONAL, NULL,
+                    0) == 0)
+        ctl_audit(&cfg, p->action, p->target, rc);
 }
 
 int ctl_daemon_request(const struct burrow_config *cfg, const char *req, char **answer)

@@ -73,9 +73,11 @@ int main(int argc, char **argv)
         if (strcmp(argv[optind], ctl_cmds[i].name) == 0) {
             char **sub = argv + optind;
             int subc = argc - optind;
+            struct ctl_audit_plan audit;
+            ctl_audit_plan(&audit, subc, sub);
             optind = 1; /* reset getopt for the subcommand */
             int rc = ctl_cmds[i].main(&ctx, subc, sub);
-            ctl_audit_command(&ctx, subc, sub, rc);
+            ctl_audit_command(&ctx, &audit, rc);
             return rc;
         }
     }

@@ -33,12 +33,18 @@ int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_kill(struct ctl_ctx *ctx, int argc, char **argv);
 
 /*
- * broker/ctl/audit.c: the audit record of an administrative command that
- * ran (argv from the group name on, its exit code): sent to burrowd, which
- * writes it, or written here when no burrowd runs. Read-only commands and
- * usage errors leave no record.
+ * broker/ctl/audit.c: the audit record of an administrative command: its
+ * action and target, taken from argv (from the group name on) before the
+ * command runs (getopt permutes argv), then the record with its exit code,
+ * sent to burrowd, which writes it, or written here when no burrowd runs.
+ * Read-only commands and usage errors leave no record.
  */
-void ctl_audit_command(const struct ctl_ctx *ctx, int argc, char **argv, int rc);
+struct ctl_audit_plan {
+    const char *action; /* NULL: nothing to record */
+    char target[128];
+};
+void ctl_audit_plan(struct ctl_audit_plan *p, int argc, char **argv);
+void ctl_audit_command(const struct ctl_ctx *ctx, const struct ctl_audit_plan *p, int rc);
 /* One admin record as above, for a command that knows its action itself. */
 void ctl_audit(const struct burrow_config *cfg, const char *action, const char *target, int rc);
 

@@ -12,21 +12,8 @@
 #include "broker/cli.h"
 #include "broker/config.h"
 #include "broker/ctl/ctl.h"
+#include "broker/json.h"
 #include "vmm/registry.h"
-
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", *s);
-        else
-            putchar(*s);
-    }
-    putchar('"');
-}
 
 int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv)
 {
@@ -58,13 +45,13 @@ int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv)
         if (json) {
             printf("%s{\"id\":", first ? "" : ",");
             first = 0;
-            json_str(v[i].id);
+            json_fput_str(stdout, v[i].id);
             printf(",\"user\":");
-            json_str(v[i].user);
+            json_fput_str(stdout, v[i].user);
             printf(",\"template\":");
-            json_str(v[i].template_name);
+            json_fput_str(stdout, v[i].template_name);
             printf(",\"build\":");
-            json_str(v[i].build);
+            json_fput_str(stdout, v[i].build);
             printf(",\"pid\":%d,\"uptime_s\":%llu,\"private_kib\":%llu,\"shared_kib\":%llu,"
                    "\"anon_kib\":%llu,\"pss_kib\":%llu}",
                    (int)v[i].pid, (unsigned long long)up, (unsigned long long)mem.private_kb,
