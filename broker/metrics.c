@@ -202,6 +202,21 @@ static void render_vms(FILE *o, const struct metrics *m, const struct metrics_li
               &m->ready);
 }
 
+/* One per-VM TAP family: bytes (drops = 0) or drops (1), both directions. */
+static void net_family(FILE *o, const char *name, const char *help, const struct metrics_live *l,
+                       int drops)
+{
+    family(o, name, "counter", help);
+    for (size_t i = 0; i < l->n_net; i++) {
+        const struct metrics_vm_net *v = &l->net[i];
+        uint64_t out =
+            drops ? v->dev.rx_dropped : v->dev.rx_bytes; /* the TAP receives what the VM sends */
+        uint64_t in = drops ? v->dev.tx_dropped : v->dev.tx_bytes;
+        sample(o, name, out, "vm", v->vm, "user", v->user, "direction", "out", NULL);
+        sample(o, name, in, "vm", v->vm, "user", v->user, "direction", "in", NULL);
+    }
+}
+
 static void render_host(FILE *o, const struct metrics_live *l)
 {
     family(o, "burrow_vm_memory_bytes", "gauge",
@@ -223,24 +238,10 @@ static void render_host(FILE *o, const struct metrics_live *l)
               k->pages_volatile * k->page_size);
         counter(o, "burrow_ksm_full_scans_total", "KSM: full scans done.", k->full_scans);
     }
-    family(o, "burrow_vm_network_bytes_total", "counter",
-           "Bytes through a VM's TAP ([net] enabled): out = sent by the VM, in = to it.");
-    for (size_t i = 0; i < l->n_net; i++) {
-        const struct metrics_vm_net *v = &l->net[i];
-        sample(o, "burrow_vm_network_bytes_total", v->dev.rx_bytes, "vm", v->vm, "user", v->user,
-               "direction", "out", NULL);
-        sample(o, "burrow_vm_network_bytes_total", v->dev.tx_bytes, "vm", v->vm, "user", v->user,
-               "direction", "in", NULL);
-    }
-    family(o, "burrow_vm_network_drops_total", "counter",
-           "Packets dropped at a VM's TAP: out = from the VM, in = to it.");
-    for (size_t i = 0; i < l->n_net; i++) {
-        const struct metrics_vm_net *v = &l->net[i];
-        sample(o, "burrow_vm_network_drops_total", v->dev.rx_dropped, "vm", v->vm, "user", v->user,
-               "direction", "out", NULL);
-        sample(o, "burrow_vm_network_drops_total", v->dev.tx_dropped, "vm", v->vm, "user", v->user,
-               "direction", "in", NULL);
-    }
+    net_family(o, "burrow_vm_network_bytes_total",
+               "Bytes through a VM's TAP ([net] enabled): out = sent by the VM, in = to it.", l, 0);
+    net_family(o, "burrow_vm_network_drops_total",
+               "Packets dropped at a VM's TAP: out = from the VM, in = to it.", l, 1);
 }
 
 int metrics_render(const struct metrics *m, const struct metrics_live *l, FILE *o)
