@@ -244,10 +244,8 @@ static void session_ended(struct master *m, int i, int status)
             log_info("connection closed without login: from=%s failures=%u", s->addr, s->failures);
         }
     }
-    const char *how = s->authed ? "logout" : "no_login";
+    const char *how = s->killed ? "killed" : s->authed ? "logout" : "no_login";
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    if (s->kill_deadline || (sig == SIGKILL && !s->authed && s->failures == 0))
-        how = s->kill_deadline ? "killed" : how;
     if (sig && sig != SIGALRM && sig != SIGTERM && sig != SIGKILL) {
         log_warn("session process %d (%s) crashed: signal %d", (int)s->pid, s->addr, sig);
         how = "crashed";

@@ -224,7 +224,7 @@ static void session_list(struct master *m, FILE *out)
         unsigned chans = 0;
         for (int c = 0; c < SESSION_CHANS_MAX; c++)
             chans += s->chans[c].no != 0;
-        const char *state = s->kill_deadline ? "ending" : s->authed ? "active" : "authenticating";
+        const char *state = s->killed ? "ending" : s->authed ? "active" : "authenticating";
         fprintf(out, "%s %d %s %s %s %u %s %s %lld %u\n", s->id, (int)s->pid, state,
                 s->authed ? s->user : "-", s->ip, s->port, s->authed ? s->method : "-",
                 s->vm_id[0] ? s->vm_id : "-", (long long)s->started, chans);
@@ -255,6 +255,7 @@ static void session_kill(struct master *m, const char *id, const struct ucred *w
     }
     const char *f[1] = {SESSION_KILL_TEXT};
     m->mx.sessions_killed++;
+    s->killed = 1;
     /* Before login there is no one to tell; after it the monitor passes END to the child. */
     if (!s->authed || mproto_send(s->mfd, MPROTO_END, 1, f) != 0)
         kill(s->pid, SIGKILL);

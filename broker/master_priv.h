@@ -56,7 +56,8 @@ struct msess {
     long start_ms;  /* monotonic milliseconds */
     time_t started; /* wall clock, for burrowctl */
     struct mchan chans[SESSION_CHANS_MAX];
-    long kill_deadline; /* monotonic seconds; 0 = not being killed */
+    int killed;         /* burrowctl session kill */
+    long kill_deadline; /* monotonic seconds; 0 = no SIGKILL pending */
     int reaped;         /* its pid is gone: never signal it */
 };
 
