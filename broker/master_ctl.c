@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "broker/buildinfo.h"
@@ -115,7 +116,12 @@ static void status_builds(const struct master *m, FILE *out)
     if (registry_list(m->cfg.paths.run_dir, &recs, &nr) != 0)
         return;
     for (size_t i = 0; i < nr; i++) {
-        if (strcmp(recs[i].state, "running") != 0 || !recs[i].build[0])
+        char dir[CONFIG_PATH_MAX + sizeof(recs->build) + 16];
+        struct stat st;
+        /* Builds under state_dir/templates only (a sandbox's record says "sandbox"). */
+        snprintf(dir, sizeof(dir), "%s/templates/%s", m->cfg.paths.state_dir, recs[i].build);
+        if (strcmp(recs[i].state, "running") != 0 || !recs[i].build[0] ||
+            !registry_id_ok(recs[i].id) || strchr(recs[i].build, '/') || stat(dir, &st) != 0)
             continue;
         unsigned b = 0;
         while (b < nb && strcmp(builds[b], recs[i].build) != 0)
