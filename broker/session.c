@@ -18,6 +18,22 @@
 #include "common/err.h"
 #include "common/log.h"
 
+/* VM_GONE and END are recorded for proxy_loop to act on: 1 if m was one of them. */
+static int note_master_msg(struct sess *s, const struct mproto_msg *m)
+{
+    if (m->type == MPROTO_END) {
+        snprintf(s->end_text, sizeof(s->end_text), "%s", m->n ? m->f[0] : "your session was ended");
+        s->end_pending = 1;
+        return 1;
+    }
+    if (m->type == MPROTO_VM_GONE) {
+        snprintf(s->vm_err, sizeof(s->vm_err), "%s", m->n ? m->f[0] : "your environment stopped");
+        s->vm_gone_pending = 1;
+        return 1;
+    }
+    return 0;
+}
+
 /*
  * The next message from the monitor, waiting at most until deadline_ms (-1:
  * no limit; before auth the monitor's login_grace_time bounds the wait).
@@ -27,16 +43,8 @@ static int recv_monitor(struct sess *s, struct mproto_msg *m, int *fd, long dead
 {
     for (;;) {
         int r = mproto_recv_wait(s->mfd, m, fd, deadline_ms);
-        if (r != 0 || (m->type != MPROTO_VM_GONE && m->type != MPROTO_END))
+        if (r != 0 || !note_master_msg(s, m))
             return r;
-        if (m->type == MPROTO_END) {
-            snprintf(s->end_text, sizeof(s->end_text), "%s", m->n ? m->f[0] : "session ended");
-            s->end_pending = 1;
-        } else {
-            snprintf(s->vm_err, sizeof(s->vm_err), "%s",
-                     m->n ? m->f[0] : "your environment stopped");
-            s->vm_gone_pending = 1;
-        }
         if (fd && *fd >= 0)
             close(*fd);
     }
@@ -222,16 +230,8 @@ static int on_master(socket_t fd, int revents, void *ud)
     int r = mproto_recv(s->mfd, &m);
     if (r == BURROW_ERR_AGAIN)
         return 0;
-    if (r == 0 && m.type == MPROTO_VM_GONE) {
-        snprintf(s->vm_err, sizeof(s->vm_err), "%s", m.n ? m.f[0] : "your environment stopped");
-        s->vm_gone_pending = 1;
+    if (r == 0 && note_master_msg(s, &m))
         return 0;
-    }
-    if (r == 0 && m.type == MPROTO_END) {
-        snprintf(s->end_text, sizeof(s->end_text), "%s", m.n ? m.f[0] : "your session was ended");
-        s->end_pending = 1;
-        return 0;
-    }
     if (r == BURROW_ERR_CLOSED)
         s->master_closed = 1; /* the master restarted: sessions live on */
     return 0;
