@@ -237,6 +237,8 @@ static int kvm_started(struct vmmgr *m, struct vm *vm, const char *line)
         (size_t)snprintf(vm->sock, sizeof(vm->sock), "%s/vsock.sock", vm->dir) >= sizeof(vm->sock))
         return BURROW_ERR_TOO_LARGE;
     snprintf(vm->id, sizeof(vm->id), "%s", rep.id);
+    vm->fork_us = (long)(rep.restore_ns / 1000);
+    vm->from_pool = rep.from_pool;
     vmm_note_report(m->cfg->paths.run_dir, &rep);
     log_debug("vm %s: %s for %s: vCPUs running %.1f ms and READY %.1f ms after the request", vm->id,
               rep.from_pool ? "claimed from the pool" : "forked fresh", vm->user,

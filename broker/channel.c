@@ -54,6 +54,7 @@ static struct chan *chan_alloc(struct sess *s, enum chan_kind kind)
 void chan_destroy(struct chan *c)
 {
     struct sess *s = c->s;
+    chan_report_close(c);
     chan_close_agent(c);
     if (c->ch) {
         ssh_remove_channel_callbacks(c->ch, &c->cb);
@@ -81,6 +82,7 @@ void chan_fail(struct chan *c, const char *text)
     if (c->kind == CHAN_SESSION && !c->exited && c->ch) {
         chan_stderr_text(c, text);
         ssh_channel_request_send_exit_status(c->ch, 255);
+        chan_report_exit(c, 0, 255);
         c->exited = 1;
     }
     chan_close_agent(c);
@@ -203,6 +205,11 @@ static int start_session(struct chan *c, uint32_t kind, const char *command)
         o.n_env++;
     }
     c->started = 1;
+    chan_report_open(c,
+                     kind == PROTO_OPEN_SHELL  ? "shell"
+                     : kind == PROTO_OPEN_EXEC ? "exec"
+                                               : "sftp",
+                     command && kind == PROTO_OPEN_EXEC ? command : NULL);
     /* Accept the request even when the VM is unavailable, so the user sees why. */
     open_agent(c, &o);
     return SSH_OK;
@@ -368,6 +375,9 @@ static int on_message(ssh_session ssh, ssh_message msg, void *userdata)
         return 0;
     }
     c->started = 1;
+    char target[PROTO_HOST_MAX + 16];
+    snprintf(target, sizeof(target), "%s:%d", host, port);
+    chan_report_open(c, "direct-tcpip", target);
     chan_callbacks(c);
     return 0;
 }

@@ -43,6 +43,10 @@ struct chan {
     int remote_closed;
     char fail_text[MPROTO_FIELD_MAX + 1]; /* shown after the request is answered */
     char forced[PROTO_COMMAND_MAX + 1];   /* authorized_keys command=, with the original */
+    /* What the audit log and metrics hear of it (broker/chanreport.c). */
+    unsigned no;                  /* > 0 once CHAN_OPEN was sent */
+    uint64_t bytes_in, bytes_out; /* client -> VM, VM -> client */
+    char exit_text[32];           /* "status N" or "signal NAME"; "" = none */
 };
 
 /* Free the channel (closing its agent connection) and its slot. */
@@ -54,5 +58,10 @@ void chan_fail(struct chan *c, const char *text);
 /* What the ssh_event watches on the agent fd (0 = nothing). */
 void chan_watch_agent(struct chan *c, short events);
 void chan_close_agent(struct chan *c);
+
+/* broker/chanreport.c: tell the monitor (for the master) a channel began or ended. */
+void chan_report_open(struct chan *c, const char *type, const char *detail);
+void chan_report_close(struct chan *c);
+void chan_report_exit(struct chan *c, int is_signal, uint32_t value);
 
 #endif /* BURROW_BROKER_CHANNEL_PRIV_H */

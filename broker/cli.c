@@ -26,3 +26,13 @@ int cli_err(int code, const char *fmt, ...)
     fputc('\n', stderr);
     return code;
 }
+
+int cli_unknown(const char *group, const char *got, const char *const *names, size_t n)
+{
+    fprintf(stderr, "%s: unknown %s%scommand '%.40s'; commands:", prog, group, group[0] ? " " : "",
+            got);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "%s %s", i ? "," : "", names[i]);
+    fputc('\n', stderr);
+    return EXIT_USAGE;
+}

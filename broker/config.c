@@ -9,6 +9,7 @@
 #include "broker/config.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -212,6 +213,65 @@ static int parse_ifname(const char *value, void *field, char *err, size_t errsz)
     return 0;
 }
 
+/* Loopback only: metrics name users and must not be served beyond the host. */
+static int metrics_addr_loopback(const char *addr, size_t n)
+{
+    char a[INET6_ADDRSTRLEN];
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (n >= sizeof(a))
+        return 0;
+    memcpy(a, addr, n);
+    a[n] = '\0';
+    if (inet_pton(AF_INET, a, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    return inet_pton(AF_INET6, a, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
+/* [metrics] listen: empty (off), ADDR:PORT with a loopback ADDR ([::1]:PORT), or a socket path. */
+static int parse_metrics_listen(const char *value, void *field, char *err, size_t errsz)
+{
+    struct config_metrics_listen tmp;
+    size_t n = strlen(value);
+    memset(&tmp, 0, sizeof(tmp));
+    if (n >= sizeof(tmp.text) || (value[0] == '/' && n >= sizeof(tmp.path))) {
+        snprintf(err, errsz, "too long");
+        return BURROW_ERR_TOO_LARGE;
+    }
+    memcpy(tmp.text, value, n + 1);
+    if (n > 0 && value[0] == '/') {
+        if (config_check_abs_path(value) != 0) {
+            snprintf(err, errsz, "not a clean absolute path");
+            return BURROW_ERR_FORMAT;
+        }
+        tmp.kind = METRICS_UNIX;
+        memcpy(tmp.path, value, n + 1);
+    } else if (n > 0) {
+        const char *colon = strrchr(value, ':'), *host = value;
+        size_t hlen = colon ? (size_t)(colon - value) : 0;
+        if (host[0] == '[' && hlen >= 2 && host[hlen - 1] == ']') {
+            host++;
+            hlen -= 2;
+        } else if (hlen && memchr(host, ':', hlen)) {
+            hlen = 0; /* an IPv6 address needs brackets */
+        }
+        uint64_t port;
+        if (!colon || hlen == 0 || config_parse_u64(colon + 1, 1, 65535, &port) != 0) {
+            snprintf(err, errsz, "ADDRESS:PORT");
+            return BURROW_ERR_FORMAT;
+        }
+        if (!metrics_addr_loopback(host, hlen)) {
+            snprintf(err, errsz, "loopback addresses only: the metrics name users");
+            return BURROW_ERR_FORMAT;
+        }
+        tmp.kind = METRICS_TCP;
+        memcpy(tmp.addr, host, hlen);
+        tmp.port = (uint16_t)port;
+    }
+    memcpy(field, &tmp, sizeof(tmp));
+    return 0;
+}
+
 /* The key table. `def` strings go through the same parsers as the file. */
 static const struct config_key keys[] = {
     /* [ssh] */
@@ -279,6 +339,13 @@ static const struct config_key keys[] = {
     {"net", "isolate", CFG_BOOL, CFG_FIELD(net.isolate), 0, 1, NULL, NULL, "yes", "yes or no"},
     {"net", "bandwidth_mbit", CFG_U32, CFG_FIELD(net.bandwidth_mbit), 0, 100000, NULL, NULL, "100",
      "an integer 0-100000 (Mbit/s per VM and direction; 0 = unlimited)"},
+    /* [metrics] */
+    {"metrics", "listen", CFG_CUSTOM, CFG_FIELD(metrics.listen), 0, 0, NULL, parse_metrics_listen,
+     "", "127.0.0.1:PORT, [::1]:PORT or a unix socket path (empty: off)"},
+    /* [audit] */
+    {"audit", "file", CFG_PATH, CFG_FIELD(audit.file), 0, 0, NULL, NULL, "",
+     "an absolute path (empty: no audit file)"},
+    {"audit", "journald", CFG_BOOL, CFG_FIELD(audit.journald), 0, 1, NULL, NULL, "no", "yes or no"},
 };
 
 const struct config_key *config_keys(size_t *n)

@@ -65,6 +65,17 @@ struct config_cidrs {
     unsigned n;
 };
 
+/* [metrics] listen: "" (off), "127.0.0.1:PORT", "[::1]:PORT" or a unix socket path. */
+enum metrics_listen_kind { METRICS_OFF = 0, METRICS_TCP, METRICS_UNIX };
+#define CONFIG_UNIX_PATH_MAX 108 /* sun_path, with its NUL */
+struct config_metrics_listen {
+    char text[CONFIG_PATH_MAX]; /* as written (first: config_dump prints it) */
+    enum metrics_listen_kind kind;
+    char addr[CONFIG_ADDR_MAX];      /* METRICS_TCP: numeric loopback address */
+    uint16_t port;                   /* METRICS_TCP */
+    char path[CONFIG_UNIX_PATH_MAX]; /* METRICS_UNIX */
+};
+
 struct burrow_config {
     struct {
         struct config_listen listen;
@@ -110,6 +121,13 @@ struct burrow_config {
         int isolate;             /* bool: VMs cannot reach each other */
         uint32_t bandwidth_mbit; /* per VM and direction; 0 = unlimited */
     } net;
+    struct {
+        struct config_metrics_listen listen; /* Prometheus text format over HTTP */
+    } metrics;
+    struct {
+        char file[CONFIG_PATH_MAX]; /* JSON lines; "" = no file */
+        int journald;               /* bool: each line to the journal as well */
+    } audit;
 };
 
 /* --- Loading ------------------------------------------------------------ */

@@ -1,5 +1,6 @@
 /* broker/master.c - burrowd's master: listen, fork sessions, signals (see master.h). */
 #include "broker/master.h"
+#include "broker/master_priv.h"
 #include "broker/sandbox.h"
 
 #include <arpa/inet.h>
@@ -16,61 +17,21 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libssh/libssh.h>
 #include <libssh/server.h>
 
+#include "broker/buildinfo.h"
 #include "broker/cli.h"
-#include "broker/control.h"
-#include "broker/hostkeys.h"
+#include "broker/monitor.h"
 #include "broker/mproto.h"
 #include "broker/notify.h"
-#include "broker/penalty.h"
-#include "broker/monitor.h"
-#include "broker/session.h"
-#include "broker/userdb.h"
-#include "broker/vmmgr.h"
+#include "broker/preflight.h"
 #include "common/err.h"
-#include "common/log.h"
 
-#define MASTER_SESS_MAX 4096
-#define MASTER_POLL_MAX (MASTER_SESS_MAX + 2 * VMMGR_MAX + CONFIG_LISTEN_MAX + CONTROL_CLIENTS + 4)
-
-struct msess {
-    pid_t pid;
-    int mfd;
-    struct sockaddr_storage sa;
-    char addr[SESSION_ADDR_MAX + 16]; /* "host port N" */
-    char ip[SESSION_ADDR_MAX];
-    int authed;
-    unsigned failures;
-    int has_vm;
-    char user[USERDB_NAME_MAX + 1];
-    char method[16];
-    char vm_id[VMMGR_ID_MAX];
-    long start;
-    int reaped; /* its pid is gone: never signal it */
-};
-
-struct master {
-    struct burrow_config cfg;
-    const char *config_path;
-    int config_explicit;
-    struct hostkeys hk;
-    ssh_bind bind;
-    int lfd[CONFIG_LISTEN_MAX];
-    unsigned n_lfd;
-    int sigfd;
-    int stopping;
-    struct msess *sess[MASTER_SESS_MAX];
-    unsigned unauth;
-    struct penalty pen;
-    struct vmmgr vm;
-    struct userdb db;
-    struct control ctl;
-    struct log_ratelimit fail_rl;
-};
+#define MASTER_POLL_MAX (MASTER_SESS_MAX + 2 * VMMGR_MAX + CONFIG_LISTEN_MAX + CONTROL_CLIENTS + 5)
 
 static struct master M;
 
@@ -153,6 +114,25 @@ static void describe_peer(struct msess *s)
     }
     snprintf(s->ip, sizeof(s->ip), "%s", ip);
     snprintf(s->addr, sizeof(s->addr), "%s port %u", ip, port);
+    s->port = port;
+}
+
+long master_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A random id for burrowctl session list/kill (12 hex characters). */
+static void new_session_id(char out[MASTER_SID_LEN + 1])
+{
+    unsigned char r[MASTER_SID_LEN / 2];
+    if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r))
+        for (size_t i = 0; i < sizeof(r); i++)
+            r[i] = (unsigned char)rand();
+    for (size_t i = 0; i < sizeof(r); i++)
+        snprintf(out + 2 * i, 3, "%02x", r[i]);
 }
 
 static void run_session(struct master *m, int fd, int mfd, struct msess *s)
@@ -185,6 +165,7 @@ static void accept_one(struct master *m, int lfd)
     if (wait > 0) {
         if (log_ratelimit_ok(&m->fail_rl, 20, 10))
             log_info("refused %s: penalised for %lds after repeated failures", tmp.addr, wait);
+        ev_connection_refused(m, &tmp, MX_REFUSED_PENALTY, wait);
         close(fd);
         return;
     }
@@ -194,6 +175,7 @@ static void accept_one(struct master *m, int lfd)
     if (penalty_startups_drop(&m->cfg.ssh.max_startups, m->unauth, rnd)) {
         if (log_ratelimit_ok(&m->fail_rl, 20, 10))
             log_info("dropped %s: max_startups (%u unauthenticated)", tmp.addr, m->unauth);
+        ev_connection_refused(m, &tmp, MX_REFUSED_MAX_STARTUPS, 0);
         close(fd);
         return;
     }
@@ -205,9 +187,11 @@ static void accept_one(struct master *m, int lfd)
         }
     int sp[2];
     if (slot < 0 || socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) {
+        ev_connection_refused(m, &tmp, MX_REFUSED_CAPACITY, 0);
         close(fd);
         return;
     }
+    new_session_id(tmp.id);
     pid_t pid = fork();
     if (pid == 0) {
         close(sp[0]);
@@ -215,24 +199,25 @@ static void accept_one(struct master *m, int lfd)
     }
     close(fd);
     close(sp[1]);
-    if (pid < 0) {
-        close(sp[0]);
-        return;
-    }
-    struct msess *s = malloc(sizeof(*s));
+    struct msess *s = pid < 0 ? NULL : malloc(sizeof(*s));
     if (!s) {
-        kill(pid, SIGKILL);
+        if (pid > 0)
+            kill(pid, SIGKILL);
         close(sp[0]);
+        ev_connection_refused(m, &tmp, MX_REFUSED_CAPACITY, 0);
         return;
     }
     *s = tmp;
     s->pid = pid;
     s->mfd = sp[0];
     s->start = now;
+    s->start_ms = master_now_ms();
+    s->started = time(NULL);
     fcntl(s->mfd, F_SETFL, O_NONBLOCK);
     m->sess[slot] = s;
     m->unauth++;
-    log_debug("connection from %s (pid %d)", s->addr, (int)pid);
+    log_debug("connection %s from %s (pid %d)", s->id, s->addr, (int)pid);
+    ev_connection_accepted(m, s);
 }
 
 static int on_session_msg(struct master *m, int i);
@@ -246,6 +231,7 @@ static void session_ended(struct master *m, int i, int status)
     for (int n = 0; n < 64 && on_session_msg(m, i) == 0; n++)
         ;
     vmmgr_forget_waiter(&m->vm, i);
+    ev_channels_lost(m, s);
     if (s->authed) {
         log_info("logout: user=%s from=%s vm=%s duration=%lds", s->user, s->addr,
                  s->vm_id[0] ? s->vm_id : "none", dur);
@@ -254,15 +240,20 @@ static void session_ended(struct master *m, int i, int status)
     } else {
         m->unauth--;
         if (s->failures) {
-            penalty_strike(&m->pen, &s->sa, vmmgr_now());
+            ev_penalty(m, s, penalty_strike(&m->pen, &s->sa, vmmgr_now()));
             log_info("connection closed without login: from=%s failures=%u", s->addr, s->failures);
         }
     }
-    if (WIFSIGNALED(status) && WTERMSIG(status) != SIGALRM && WTERMSIG(status) != SIGTERM)
-        log_warn("session process %d (%s) crashed: signal %d", (int)s->pid, s->addr,
-                 WTERMSIG(status));
-    else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
+    const char *how = s->killed ? "killed" : s->authed ? "logout" : "no_login";
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    if (sig && sig != SIGALRM && sig != SIGTERM && sig != SIGKILL) {
+        log_warn("session process %d (%s) crashed: signal %d", (int)s->pid, s->addr, sig);
+        how = "crashed";
+    } else if (sig == SIGALRM) {
         log_info("login grace time over: from=%s", s->addr);
+        how = "login_grace_time";
+    }
+    ev_connection_closed(m, s, how);
     close(s->mfd);
     free(s);
     m->sess[i] = NULL;
@@ -283,6 +274,17 @@ static void send_to(struct msess *s, int type, const char *a, const char *b)
     const char *f[2] = {a, b};
     if (mproto_send(s->mfd, type, 2, f) != 0)
         log_debug("session %d unreachable", (int)s->pid);
+}
+
+/* A key fingerprint as the monitor reported it ("SHA256:" + base64), or "" if it is not one. */
+static void fingerprint_copy(char out[MASTER_FP_MAX], const char *fp)
+{
+    size_t n = strlen(fp);
+    out[0] = 0;
+    if (n < MASTER_FP_MAX && strncmp(fp, "SHA256:", 7) == 0 &&
+        strspn(fp + 7, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") ==
+            n - 7)
+        memcpy(out, fp, n + 1);
 }
 
 /* One message from session i: 0 handled, else a negative code (AGAIN, CLOSED, bad). */
@@ -307,17 +309,30 @@ static int on_session_msg(struct master *m, int i)
         m->unauth--;
         memcpy(s->user, msg.f[0], strlen(msg.f[0]) + 1); /* name_check bounded it */
         snprintf(s->method, sizeof(s->method), "%.15s", msg.f[1]);
+        fingerprint_copy(s->fingerprint, msg.n > 2 ? msg.f[2] : "");
         penalty_clear(&m->pen, &s->sa);
+        ev_auth(m, s, 1, s->user, s->method, s->fingerprint);
         return 0;
-    case MPROTO_AUTH_FAIL:
+    case MPROTO_AUTH_FAIL: {
+        char fp[MASTER_FP_MAX], method[16];
         s->failures++;
+        snprintf(method, sizeof(method), "%.15s", msg.n > 1 ? msg.f[1] : "?");
         if (log_ratelimit_ok(&m->fail_rl, 20, 10)) {
             char u[2 * USERDB_NAME_MAX];
             log_escape(u, sizeof(u), msg.f[0]);
-            log_info("auth failure: user=%s from=%s method=%.15s", u, s->addr,
-                     msg.n > 1 ? msg.f[1] : "?");
+            log_info("auth failure: user=%s from=%s method=%s", u, s->addr, method);
         }
+        fingerprint_copy(fp, msg.n > 2 ? msg.f[2] : "");
+        ev_auth(m, s, 0, msg.f[0], method, fp);
         return 0;
+    }
+    case MPROTO_CHAN_OPEN:
+    case MPROTO_CHAN_CLOSE: {
+        const char *f[3] = {msg.f[0], msg.f[1], msg.f[2]};
+        if (msg.n == 3 && ev_channel_report(m, s, msg.type, f) == 0)
+            return 0;
+        break;
+    }
     case MPROTO_VM_REQ: {
         struct user_record rec;
         char err[USERDB_ERR_MAX];
@@ -353,6 +368,7 @@ static void hook_ready(void *ctx, int waiter, struct vm *vm)
     snprintf(s->vm_id, sizeof(s->vm_id), "%s", vm->id);
     send_to(s, MPROTO_VM_OK, vm->sock, vm->id);
     log_info("login: user=%s from=%s method=%s vm=%s", s->user, s->addr, s->method, vm->id);
+    ev_login(m, s, vm->id, NULL);
 }
 
 static void hook_failed(void *ctx, int waiter, const char *text)
@@ -363,6 +379,7 @@ static void hook_failed(void *ctx, int waiter, const char *text)
         return;
     send_to(s, MPROTO_VM_ERR, text, NULL);
     log_info("login: user=%s from=%s method=%s vm=none (%s)", s->user, s->addr, s->method, text);
+    ev_login(m, s, NULL, text);
 }
 
 static void hook_gone(void *ctx, const char *user, const char *text)
@@ -378,6 +395,16 @@ static void hook_gone(void *ctx, const char *user, const char *text)
 }
 
 /* --- signals and reload ---------------------------------------------------- */
+
+static void start_metrics(struct master *m)
+{
+    char err[CONFIG_ERR_MAX];
+    if (metrics_http_start(&m->http, &m->cfg.metrics.listen, ev_render_metrics, m, err,
+                           sizeof(err)) != 0)
+        log_error("metrics unavailable: %s", err);
+    else if (m->cfg.metrics.listen.kind != METRICS_OFF)
+        log_info("metrics on %s (GET /metrics)", m->cfg.metrics.listen.text);
+}
 
 static void reload(struct master *m)
 {
@@ -397,12 +424,20 @@ static void reload(struct master *m)
         log_warn("reload: [paths] changes need a restart; keeping the old paths");
         memcpy(&next.paths, &m->cfg.paths, sizeof(next.paths));
     }
+    int remetrics = strcmp(next.metrics.listen.text, m->cfg.metrics.listen.text) != 0;
     m->cfg = next;
     if (relisten) {
         close_listeners(m);
         if (open_listeners(m) != 0)
             log_error("reload: no listening socket could be opened");
     }
+    if (remetrics) {
+        metrics_http_stop(&m->http);
+        start_metrics(m);
+    }
+    /* The audit file again: logrotate moved it, or [audit] names another. */
+    if (audit_reopen(&m->audit, &m->cfg, err, sizeof(err)) != 0)
+        log_error("reload: %s; audit records still go to the old file", err);
     log_info("configuration reloaded from %s (running sessions kept)", m->config_path);
     notify_send("READY=1");
 }
@@ -434,7 +469,7 @@ static int loop(struct master *m)
 {
     static struct pollfd pf[MASTER_POLL_MAX];
     static int owner[MASTER_POLL_MAX]; /* what each pollfd is */
-    enum { O_SIG = -1, O_LISTEN = -2, O_VM = -3, O_CTL = -4 };
+    enum { O_SIG = -1, O_LISTEN = -2, O_VM = -3, O_CTL = -4, O_METRICS = -5 };
     long last_tick = vmmgr_now();
     while (!m->stopping) {
         unsigned n = 0;
@@ -456,6 +491,10 @@ static int loop(struct master *m)
             pf[n] = (struct pollfd){.fd = cfds[i], .events = POLLIN};
             owner[n++] = O_CTL;
         }
+        if (metrics_http_fd(&m->http) >= 0) {
+            pf[n] = (struct pollfd){.fd = metrics_http_fd(&m->http), .events = POLLIN};
+            owner[n++] = O_METRICS;
+        }
         for (int i = 0; i < MASTER_SESS_MAX; i++)
             if (m->sess[i]) {
                 pf[n] = (struct pollfd){.fd = m->sess[i]->mfd, .events = POLLIN};
@@ -474,6 +513,8 @@ static int loop(struct master *m)
                 vmmgr_event(&m->vm, pf[i].fd);
             else if (owner[i] == O_CTL)
                 control_event(&m->ctl, pf[i].fd);
+            else if (owner[i] == O_METRICS)
+                metrics_http_run(&m->http);
             else if (owner[i] >= 0 && m->sess[owner[i]] && m->sess[owner[i]]->mfd == pf[i].fd)
                 (void)on_session_msg(m, owner[i]);
         }
@@ -481,6 +522,8 @@ static int loop(struct master *m)
         if (now != last_tick) {
             last_tick = now;
             vmmgr_tick(&m->vm, now);
+            master_ctl_tick(m, now);
+            metrics_http_run(&m->http); /* connection timeouts */
         }
     }
     return EXIT_OK;
@@ -526,51 +569,63 @@ static int setup_keys(struct master *m)
     return 0;
 }
 
+/* A preflight problem at start: on stderr (the unit's journal) and in the log. */
+static void report_problem(void *ctx, const char *problem)
+{
+    (void)ctx;
+    log_error("cannot start: %s", problem);
+}
+
+/* Audit log and metrics endpoint: a configured one that cannot open stops the start. */
+static int setup_operations(struct master *m)
+{
+    char err[CONFIG_ERR_MAX];
+    if (audit_open(&m->audit, &m->cfg, "burrowd", NULL, err, sizeof(err)) != 0)
+        return cli_err(EXIT_RUNTIME, "%s", err);
+    if (metrics_http_start(&m->http, &m->cfg.metrics.listen, ev_render_metrics, m, err,
+                           sizeof(err)) != 0)
+        return cli_err(EXIT_RUNTIME, "%s", err);
+    if (m->cfg.metrics.listen.kind != METRICS_OFF)
+        log_info("metrics on %s (GET /metrics)", m->cfg.metrics.listen.text);
+    return EXIT_OK;
+}
+
 int master_run(const char *config_path, int config_explicit)
 {
     struct master *m = &M;
+    struct preflight pf;
     char err[CONFIG_ERR_MAX];
     memset(m, 0, sizeof(*m));
     m->config_path = config_path;
     m->config_explicit = config_explicit;
+    clock_gettime(CLOCK_REALTIME, &m->started);
+    m->started_mono = vmmgr_now();
     if (config_load(&m->cfg, config_path, config_explicit ? 0 : CONFIG_LOAD_OPTIONAL, err,
                     sizeof(err)) != 0)
         return cli_err(EXIT_USAGE, "%s", err);
     if (geteuid() != 0)
         log_warn("not running as root: the sandbox backend and privilege drops need root");
+    /* What every login needs is checked now, not at the first login (burrowd -t runs the same). */
+    if (preflight_check(&m->cfg, &pf, report_problem, NULL) != 0)
+        return EXIT_RUNTIME;
     if (ssh_init() != SSH_OK)
         return cli_err(EXIT_RUNTIME, "libssh initialisation failed");
     mkdir(m->cfg.paths.state_dir, 0755);
     mkdir(m->cfg.paths.run_dir, 0755);
-    /* Session processes drop to an unprivileged uid and then connect to
-     * run_dir/vm/<id>/vsock.sock: every directory on the way must be searchable. */
-    if (access(m->cfg.paths.run_dir, X_OK) == 0) {
-        struct stat st;
-        if (stat(m->cfg.paths.run_dir, &st) == 0 && !(st.st_mode & S_IXOTH))
-            log_warn("run_dir %s is not searchable by other users: sessions will not reach "
-                     "their VMs after dropping privileges (chmod o+x)",
-                     m->cfg.paths.run_dir);
-    }
     if (setup_keys(m) != 0)
         return cli_err(EXIT_RUNTIME, "host keys unavailable in %s", m->cfg.ssh.host_key_dir);
     if (userdb_open(&m->db, &m->cfg, USERDB_CREATE) != 0)
         return cli_err(EXIT_RUNTIME, "cannot open the user database in %s", m->cfg.paths.state_dir);
     if (setup_signals(m) != 0)
         return cli_err(EXIT_RUNTIME, "signalfd: %s", strerror(errno));
-    struct vmmgr_hooks hooks = {hook_ready, hook_failed, hook_gone, m};
-    snprintf(m->vm.guest_image, sizeof(m->vm.guest_image), "%s", "");
+    int rc = setup_operations(m);
+    if (rc != EXIT_OK)
+        return rc;
+    struct vmmgr_hooks hooks = {hook_ready, hook_failed, hook_gone, m, ev_vm};
     if (vmmgr_init(&m->vm, &m->cfg, &hooks) != 0)
         return cli_err(EXIT_RUNTIME, "no usable VM backend");
-    if ((size_t)snprintf(m->vm.guest_image, sizeof(m->vm.guest_image),
-                         "%s/sandbox/initramfs.cpio.gz",
-                         m->cfg.paths.state_dir) >= sizeof(m->vm.guest_image))
-        return cli_err(EXIT_USAGE, "state_dir is too long");
-    /* No image of this state dir's own: the one `make install` put in place. */
-    if (access(m->vm.guest_image, R_OK) != 0 &&
-        access(BURROW_GUEST_DIR "/initramfs.cpio.gz", R_OK) == 0)
-        snprintf(m->vm.guest_image, sizeof(m->vm.guest_image), "%s",
-                 BURROW_GUEST_DIR "/initramfs.cpio.gz");
-    if (control_open(&m->ctl, &m->cfg, &m->vm) != 0)
+    snprintf(m->vm.guest_image, sizeof(m->vm.guest_image), "%s", pf.guest_image);
+    if (control_open(&m->ctl, &m->cfg, master_ctl_request, m) != 0)
         log_warn("control socket unavailable: burrowctl cannot reach this daemon");
     if (open_listeners(m) != 0)
         return cli_err(EXIT_RUNTIME, "no listening socket could be opened");
@@ -578,14 +633,16 @@ int master_run(const char *config_path, int config_explicit)
      * what none of them needs (modules, kexec, ptrace, eBPF, ...). */
     if (sandbox_master_filter(&m->cfg) != 0)
         return cli_err(EXIT_RUNTIME, "cannot load the master's seccomp filter");
-    log_info("burrowd ready: %u listening socket(s), %u VM(s) re-adopted", m->n_lfd,
-             vmmgr_count(&m->vm));
+    log_info("burrowd %s ready: %u listening socket(s), %u VM(s) re-adopted", burrow_version,
+             m->n_lfd, vmmgr_count(&m->vm));
     if (notify_send("READY=1") != 0)
         log_warn("readiness notification failed: %s", strerror(errno));
-    int rc = loop(m);
+    rc = loop(m);
     notify_send("STOPPING=1");
     close_listeners(m);
     control_close(&m->ctl);
+    metrics_http_stop(&m->http);
+    audit_close(&m->audit);
     log_info("burrowd stopping: no longer accepting; running sessions and VMs continue");
     return rc;
 }

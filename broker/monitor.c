@@ -20,6 +20,8 @@
 #include "common/err.h"
 #include "common/log.h"
 
+#define MONITOR_FP_MAX 128 /* "SHA256:" and 43 base64 characters, with room */
+
 struct mon {
     const struct burrow_config *cfg;
     int mfd; /* the master */
@@ -35,6 +37,7 @@ struct mon {
     char vm_sock[MPROTO_FIELD_MAX + 1];
     char vm_err[MPROTO_FIELD_MAX + 1]; /* non-empty: every CONNECT gets this */
     int master_closed;
+    char fingerprint[MONITOR_FP_MAX]; /* of the key she logged in with, for the audit log */
 };
 
 /* --- crash backtraces ------------------------------------------------------ */
@@ -97,10 +100,9 @@ static void install_crash_backtrace(void)
 
 /* --- talking to the master and the child ------------------------------------ */
 
-static void tell_master(struct mon *m, int type, const char *a, const char *b)
+static void tell_master(struct mon *m, int type, unsigned n, const char *const *f)
 {
-    const char *f[2] = {a, b};
-    if (mproto_send(m->mfd, type, 2, f) != 0)
+    if (mproto_send(m->mfd, type, n, f) != 0)
         log_debug("master unreachable");
 }
 
@@ -131,21 +133,38 @@ static int recv_child(struct mon *m, struct mproto_msg *msg)
 
 /* --- before auth -------------------------------------------------------------- */
 
-static int auth_failed(struct mon *m, const char *user, const char *method)
+static int auth_failed(struct mon *m, const char *user, const char *method, const char *fp)
 {
+    const char *f[3] = {user, method, fp};
     m->failures++;
-    tell_master(m, MPROTO_AUTH_FAIL, user, method);
+    tell_master(m, MPROTO_AUTH_FAIL, 3, f);
     int last = m->failures >= m->cfg->ssh.max_auth_tries;
     return answer(m, MPROTO_AUTH_NO, last ? 1 : 0, "last", NULL);
 }
 
-static void auth_succeeded(struct mon *m, const char *user, const char *method,
+static void auth_succeeded(struct mon *m, const char *user, const char *method, const char *fp,
                            const struct user_record *rec)
 {
     m->authed = 1;
     m->rec = *rec;
     snprintf(m->user, sizeof(m->user), "%.*s", USERDB_NAME_MAX, user); /* lookup() checked it */
     snprintf(m->method, sizeof(m->method), "%s", method);
+    snprintf(m->fingerprint, sizeof(m->fingerprint), "%s", fp);
+}
+
+/* "SHA256:<base64>" of a key, as ssh-keygen -l prints it (for the audit log), or "". */
+static void key_fingerprint(ssh_key key, char *out, size_t outsz)
+{
+    unsigned char *hash = NULL;
+    size_t hlen = 0;
+    out[0] = 0;
+    if (!key || ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) != 0)
+        return;
+    char *fp = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen);
+    if (fp)
+        snprintf(out, outsz, "%s", fp);
+    ssh_string_free_char(fp);
+    ssh_clean_pubkey_hash(&hash);
 }
 
 /* "TYPE BASE64" (as the child exported it) into a key, or -1. */
@@ -182,15 +201,20 @@ static int on_pubkey(struct mon *m, const struct mproto_msg *msg)
     struct authkey_opts opts;
     struct user_record rec;
     ssh_key key = NULL;
+    char fp[MONITOR_FP_MAX];
     int ok = 0;
     if (msg->n != 3 || (strcmp(msg->f[2], "0") && strcmp(msg->f[2], "1") && strcmp(msg->f[2], "2")))
         return violation(m, "malformed PUBKEY");
     const char *user = msg->f[0], *state = msg->f[2];
-    if (state[0] != '2' && import_key(msg->f[1], &key) == 0)
-        ok = auth_pubkey(&m->auth, user, key, &opts, &rec);
+    fp[0] = 0;
+    if (import_key(msg->f[1], &key) == 0) {
+        key_fingerprint(key, fp, sizeof(fp));
+        if (state[0] != '2')
+            ok = auth_pubkey(&m->auth, user, key, &opts, &rec);
+    }
     ssh_key_free(key);
     if (!ok)
-        return auth_failed(m, user, "publickey");
+        return auth_failed(m, user, "publickey", fp);
     if (state[0] == '0') {
         authkey_opts_free(&opts); /* a probe: "this key would do" */
         return answer(m, MPROTO_AUTH_YES, 1, "0", NULL);
@@ -202,7 +226,7 @@ static int on_pubkey(struct mon *m, const struct mproto_msg *msg)
                  burrow_strerror(r));
         return r;
     }
-    auth_succeeded(m, user, "publickey", &rec);
+    auth_succeeded(m, user, "publickey", fp, &rec);
     return 0;
 }
 
@@ -214,10 +238,10 @@ static int on_password(struct mon *m, struct mproto_msg *msg)
     int ok = m->cfg->ssh.password_auth && auth_password(&m->auth, msg->f[0], msg->f[1], &rec);
     explicit_bzero(msg->f[1], sizeof(msg->f[1]));
     if (!ok)
-        return auth_failed(m, msg->f[0], "password");
+        return auth_failed(m, msg->f[0], "password", "");
     int r = answer(m, MPROTO_AUTH_YES, 1, "0", NULL);
     if (r == 0)
-        auth_succeeded(m, msg->f[0], "password", &rec);
+        auth_succeeded(m, msg->f[0], "password", "", &rec);
     return r;
 }
 
@@ -310,6 +334,20 @@ static void on_master(struct mon *m)
         if (answer(m, MPROTO_VM_GONE, 1, m->vm_err, NULL) != 0)
             log_debug("net child unreachable");
     }
+    if (r == 0 && msg.type == MPROTO_END && msg.n == 1 &&
+        answer(m, MPROTO_END, 1, msg.f[0], NULL) != 0)
+        log_debug("net child unreachable");
+}
+
+/* A channel report from the child, passed on to the master as it is (the master checks it). */
+static int forward_report(struct mon *m, const struct mproto_msg *msg)
+{
+    const char *f[3] = {msg->f[0], msg->f[1], msg->f[2]};
+    if (msg->n != 3)
+        return violation(m, "malformed channel report");
+    if (!m->master_closed)
+        tell_master(m, msg->type, 3, f);
+    return 0;
 }
 
 /* Serve CONNECTs and forward VM_GONE until the child is done: BURROW_ERR_CLOSED, or another error.
@@ -334,9 +372,13 @@ static int postauth_loop(struct mon *m)
             continue;
         if (r != 0)
             return r == BURROW_ERR_CLOSED ? r : violation(m, "undecodable message");
-        if (msg.type != MPROTO_CONNECT || msg.n != 0)
-            return violation(m, "not a CONNECT after auth");
-        if ((r = on_connect(m)) != 0)
+        if (msg.type == MPROTO_CHAN_OPEN || msg.type == MPROTO_CHAN_CLOSE)
+            r = forward_report(m, &msg);
+        else if (msg.type != MPROTO_CONNECT || msg.n != 0)
+            return violation(m, "not a CONNECT or a channel report after auth");
+        else
+            r = on_connect(m);
+        if (r != 0)
             return r;
     }
 }
@@ -403,8 +445,9 @@ static int start_child(struct mon *m, const struct session_args *a)
 /* After auth: tell the master, start the VM, then give up root. 0 or negative. */
 static int become_user(struct mon *m)
 {
+    const char *f[3] = {m->user, m->method, m->fingerprint};
     alarm(0);
-    tell_master(m, MPROTO_AUTH_OK, m->user, m->method);
+    tell_master(m, MPROTO_AUTH_OK, 3, f);
     auth_close(&m->auth);
     request_vm(m);
     if (sandbox_session_hide(m->cfg) != 0 || sandbox_session_postauth(&m->rec) != 0 ||

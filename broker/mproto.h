@@ -10,18 +10,27 @@
  * which faces the network, and the monitor speaks for it to the master.
  *
  *   monitor -> master                      master -> monitor
- *   AUTH_OK   user method                  VM_OK   socket-path vm-id
- *   AUTH_FAIL user method                  VM_ERR  text (shown to the user)
+ *   AUTH_OK   user method fingerprint      VM_OK   socket-path vm-id
+ *   AUTH_FAIL user method fingerprint      VM_ERR  text (shown to the user)
  *   VM_REQ    user                         VM_GONE text (VM died or was killed)
+ *   CHAN_OPEN  (the net child's, passed    END     text (burrowctl session kill:
+ *   CHAN_CLOSE  on after auth, see below)           tell the user, disconnect)
  *
  *   net child -> monitor                   monitor -> net child
  *   PUBKEY    user key-type+base64 state   AUTH_ENV  "NAME=value" (0..16, then:)
  *   PASSWORD  user password                AUTH_YES  flags forced-command
  *   CONNECT   (none)                       AUTH_NO   "last" after max_auth_tries
- *                                          CONN_OK   + fd: a connection to the
- *                                                    VM's agent port
+ *   CHAN_OPEN  number type detail          CONN_OK   + fd: a connection to the
+ *   CHAN_CLOSE number "in out" exit                  VM's agent port
  *                                          CONN_ERR  text (shown to the user)
  *                                          VM_GONE   text (as from the master)
+ *                                          END       text (as from the master)
+ *
+ * CHAN_OPEN/CHAN_CLOSE report a channel for the audit log and metrics
+ * (type shell, exec, sftp or direct-tcpip; detail the command or the
+ * forwarding target; bytes client->VM and VM->client; exit "status N",
+ * "signal NAME" or "none"). They are the net child's word: the master
+ * checks their form and keeps its own clock for durations.
  */
 #ifndef BURROW_BROKER_MPROTO_H
 #define BURROW_BROKER_MPROTO_H
@@ -36,6 +45,8 @@ enum mproto_type {
     MPROTO_AUTH_OK = 1,
     MPROTO_AUTH_FAIL = 2,
     MPROTO_VM_REQ = 3,
+    MPROTO_CHAN_OPEN = 4,
+    MPROTO_CHAN_CLOSE = 5,
     MPROTO_PUBKEY = 16,
     MPROTO_PASSWORD = 17,
     MPROTO_CONNECT = 18,
@@ -47,6 +58,7 @@ enum mproto_type {
     MPROTO_VM_OK = 64,
     MPROTO_VM_ERR = 65,
     MPROTO_VM_GONE = 66,
+    MPROTO_END = 67,
 };
 
 struct mproto_msg {

@@ -62,7 +62,7 @@ long penalty_refused(struct penalty *p, const struct sockaddr_storage *sa, long 
     return e && e->until > now ? e->until - now : 0;
 }
 
-void penalty_strike(struct penalty *p, const struct sockaddr_storage *sa, long now)
+long penalty_strike(struct penalty *p, const struct sockaddr_storage *sa, long now)
 {
     uint8_t key[16];
     key_of(sa, key);
@@ -73,7 +73,9 @@ void penalty_strike(struct penalty *p, const struct sockaddr_storage *sa, long n
         unsigned shift = e->strikes - PENALTY_STRIKES;
         long secs = shift > 5 ? PENALTY_MAX_S : (long)PENALTY_BASE_S << shift;
         e->until = now + (secs > PENALTY_MAX_S ? PENALTY_MAX_S : secs);
+        return e->until - now;
     }
+    return 0;
 }
 
 void penalty_clear(struct penalty *p, const struct sockaddr_storage *sa)

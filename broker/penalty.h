@@ -42,8 +42,9 @@ struct penalty {
 int penalty_startups_drop(const struct config_startups *ms, unsigned unauth, unsigned rnd);
 /* Seconds the source is still refused (0 = allowed). */
 long penalty_refused(struct penalty *p, const struct sockaddr_storage *sa, long now);
-/* A connection from sa ended unauthenticated after failures. */
-void penalty_strike(struct penalty *p, const struct sockaddr_storage *sa, long now);
+/* A connection from sa ended unauthenticated after failures: the penalty it
+ * started, in seconds (0 when the source is not refused yet). */
+long penalty_strike(struct penalty *p, const struct sockaddr_storage *sa, long now);
 /* A login succeeded from sa. */
 void penalty_clear(struct penalty *p, const struct sockaddr_storage *sa);
 

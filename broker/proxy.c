@@ -35,6 +35,7 @@ static void pump_from_ssh(struct chan *c)
         n = ssh_channel_read_nonblocking(c->ch, tmp, sizeof(tmp), 0);
         if (n <= 0)
             return;
+        c->bytes_in += (uint64_t)n;
         if (proto_put_data(c->out, PROTO_STDIN, tmp, (size_t)n) != 0) {
             chan_fail(c, "internal buffer overflow");
             return;
@@ -103,6 +104,7 @@ static int deliver_data(struct chan *c, uint16_t type, const uint8_t *data, size
         if (w == 0)
             return 0;
         c->partial += (size_t)w;
+        c->bytes_out += (uint64_t)w;
     }
     c->partial = 0;
     return 1;
@@ -119,6 +121,7 @@ static void deliver_exit(struct chan *c, const struct proto_exit *e)
     } else {
         ssh_channel_request_send_exit_status(c->ch, (int)(e->value & 0xff));
     }
+    chan_report_exit(c, e->kind == PROTO_EXIT_SIGNAL, e->value);
     c->exited = 1;
 }
 

@@ -19,19 +19,33 @@
 #include "common/err.h"
 #include "common/log.h"
 
+/* VM_GONE and END are recorded for proxy_loop to act on: 1 if m was one of them. */
+static int note_master_msg(struct sess *s, const struct mproto_msg *m)
+{
+    if (m->type == MPROTO_END) {
+        snprintf(s->end_text, sizeof(s->end_text), "%s", m->n ? m->f[0] : "your session was ended");
+        s->end_pending = 1;
+        return 1;
+    }
+    if (m->type == MPROTO_VM_GONE) {
+        snprintf(s->vm_err, sizeof(s->vm_err), "%s", m->n ? m->f[0] : "your environment stopped");
+        s->vm_gone_pending = 1;
+        return 1;
+    }
+    return 0;
+}
+
 /*
  * The next message from the monitor, waiting at most until deadline_ms (-1:
  * no limit; before auth the monitor's login_grace_time bounds the wait).
- * VM_GONE is recorded for proxy_loop and skipped. 0 or a negative code.
+ * VM_GONE and END are recorded for proxy_loop and skipped. 0 or a negative code.
  */
 static int recv_monitor(struct sess *s, struct mproto_msg *m, int *fd, long deadline_ms)
 {
     for (;;) {
         int r = mproto_recv_wait(s->mfd, m, fd, deadline_ms);
-        if (r != 0 || m->type != MPROTO_VM_GONE)
+        if (r != 0 || !note_master_msg(s, m))
             return r;
-        snprintf(s->vm_err, sizeof(s->vm_err), "%s", m->n ? m->f[0] : "your environment stopped");
-        s->vm_gone_pending = 1;
         if (fd && *fd >= 0)
             close(*fd);
     }
@@ -218,19 +232,34 @@ static int on_master(socket_t fd, int revents, void *ud)
     int r = mproto_recv(s->mfd, &m);
     if (r == BURROW_ERR_AGAIN)
         return 0;
-    if (r == 0 && m.type == MPROTO_VM_GONE) {
-        snprintf(s->vm_err, sizeof(s->vm_err), "%s", m.n ? m.f[0] : "your environment stopped");
-        s->vm_gone_pending = 1;
+    if (r == 0 && note_master_msg(s, &m))
         return 0;
-    }
     if (r == BURROW_ERR_CLOSED)
         s->master_closed = 1; /* the master restarted: sessions live on */
     return 0;
 }
 
+/*
+ * burrowctl session kill: every channel shows the text and ends (exit 255),
+ * what is queued goes out, then the connection is closed with the text as
+ * the disconnect message.
+ */
+static void end_session(struct sess *s)
+{
+    s->end_pending = 0;
+    channel_fail_all(s, s->end_text);
+    channel_pump_all(s);
+    if (ssh_blocking_flush(s->ssh, 2000) != SSH_OK)
+        log_debug("%s: output not flushed before the disconnect", s->addr);
+    ssh_session_set_disconnect_message(s->ssh, s->end_text);
+    s->quit = 1;
+}
+
 /* What on_master recorded, outside libssh's poll loop. */
 static void handle_master_events(struct sess *s)
 {
+    if (s->end_pending)
+        end_session(s);
     if (s->vm_gone_pending) {
         s->vm_gone_pending = 0;
         channel_fail_all(s, s->vm_err);

@@ -56,6 +56,9 @@ struct sess {
     /* Set by the master fd's callback, acted on after the poll (see on_master). */
     int vm_gone_pending;
     int master_closed;
+    int end_pending;                     /* burrowctl session kill */
+    char end_text[MPROTO_FIELD_MAX + 1]; /* what the user is told */
+    unsigned chan_seq;                   /* channels reported so far */
 };
 
 struct session_args {

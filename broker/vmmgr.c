@@ -15,10 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "broker/buildinfo.h"
 #include "common/clock.h"
 #include "common/err.h"
-#include "vmm/registry.h"
 #include "common/log.h"
+#include "vmm/registry.h"
 
 /* Copy a string that must fit (names and paths validated elsewhere). */
 static int cpy(char *dst, size_t sz, const char *src)
@@ -68,34 +69,73 @@ int vmmgr_hw_virt_available(char *why, size_t whysz)
     return 1;
 }
 
-static int choose_backend(struct vmmgr *m)
+const struct vm_backend_ops *vmmgr_pick_backend(const struct burrow_config *cfg, char *why,
+                                                size_t whysz)
 {
-    char why[128];
-    int hw = vmmgr_hw_virt_available(why, sizeof(why));
-    switch (m->cfg->vm.backend) {
+    char hwwhy[96];
+    int hw = vmmgr_hw_virt_available(hwwhy, sizeof(hwwhy));
+    switch (cfg->vm.backend) {
     case VM_BACKEND_SANDBOX:
-        m->be = &backend_sandbox;
-        log_info("vm backend: sandbox (configured)");
-        return 0;
+        snprintf(why, whysz, "configured");
+        return &backend_sandbox;
     case VM_BACKEND_KVM:
         /* Configured explicitly: emulated KVM (no VMX/SVM flag) is fine, no /dev/kvm is not. */
         if (access("/dev/kvm", R_OK | W_OK) != 0) {
-            log_error("vm backend: kvm is configured but /dev/kvm is not usable: %s",
-                      strerror(errno));
-            return BURROW_ERR_UNSUPPORTED;
+            snprintf(why, whysz, "kvm is configured but /dev/kvm is not usable: %s",
+                     strerror(errno));
+            return NULL;
         }
-        m->be = &backend_kvm;
-        log_info("vm backend: kvm (configured; %s), template %s", why, m->cfg->vm.template_name);
-        kvm_backend_check(m->cfg);
-        return 0;
+        snprintf(why, whysz, "configured; %s", hwwhy);
+        return &backend_kvm;
     case VM_BACKEND_AUTO:
     default:
-        m->be = hw ? &backend_kvm : &backend_sandbox;
-        log_info("vm backend: %s (auto: %s)", m->be->name, why);
-        if (hw)
-            kvm_backend_check(m->cfg);
-        return 0;
+        snprintf(why, whysz, "auto: %s", hwwhy);
+        return hw ? &backend_kvm : &backend_sandbox;
     }
+}
+
+int vmmgr_guest_image(const struct burrow_config *cfg, char *out, size_t outsz)
+{
+    char installed[VMMGR_PATH_MAX];
+    if ((size_t)snprintf(out, outsz, "%s/sandbox/initramfs.cpio.gz", cfg->paths.state_dir) >= outsz)
+        return BURROW_ERR_TOO_LARGE;
+    if (access(out, R_OK) == 0)
+        return 0;
+    snprintf(installed, sizeof(installed), "%s/initramfs.cpio.gz", burrow_guest_dir);
+    if (access(installed, R_OK) != 0 || strlen(installed) >= outsz)
+        return BURROW_ERR_NOT_FOUND;
+    memcpy(out, installed, strlen(installed) + 1);
+    return 0;
+}
+
+static int choose_backend(struct vmmgr *m)
+{
+    char why[192];
+    m->be = vmmgr_pick_backend(m->cfg, why, sizeof(why));
+    if (!m->be) {
+        log_error("vm backend: %s", why);
+        return BURROW_ERR_UNSUPPORTED;
+    }
+    if (m->be == &backend_kvm)
+        log_info("vm backend: kvm (%s), template %s", why, m->cfg->vm.template_name);
+    else
+        log_info("vm backend: sandbox (%s)", why);
+    if (m->be == &backend_kvm)
+        kvm_backend_check(m->cfg);
+    return 0;
+}
+
+static void event(struct vmmgr *m, enum vmmgr_event ev, const struct vm *vm, const char *user)
+{
+    if (m->hooks.vm_event)
+        m->hooks.vm_event(m->hooks.ctx, ev, vm, user ? user : vm->user);
+}
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* --- registry ------------------------------------------------------------ */
@@ -199,8 +239,10 @@ static void adopt_one(struct vmmgr *m, const struct vm_record *rec)
     vm->uid = uid;
     vm->be = m->be;
     vm->started = vm->idle_since = vmmgr_now();
+    vm->fork_us = -1;
     snprintf(vm->rec.name, sizeof(vm->rec.name), "%s", user);
     log_info("vm %s: re-adopted (user %s, pid %d)", vm->id, user, (int)rec->pid);
+    event(m, VMEV_ADOPTED, vm, NULL);
 }
 
 static void adopt_all(struct vmmgr *m)
@@ -324,6 +366,9 @@ static int start_vm(struct vmmgr *m, struct vm *vm, const struct user_record *re
     memcpy(vm->user, rec->name, sizeof(vm->user));
     vm->state = VM_STARTING;
     vm->started = vmmgr_now();
+    vm->start_ms = now_ms();
+    vm->fork_us = -1;
+    vm->stop_reason = VM_STOP_NONE;
     r = m->be->start(m, vm, rec);
     if (r != 0) {
         remove_dir(vm->dir);
@@ -335,6 +380,7 @@ static int start_vm(struct vmmgr *m, struct vm *vm, const struct user_record *re
         watch_pid(vm, vm->pid);
     log_info("vm %s: starting for %s (backend %s, pid %d)", vm->id[0] ? vm->id : "-", vm->user,
              vm->be->name, (int)(vm->pid > 0 ? vm->pid : vm->helper));
+    event(m, VMEV_STARTING, vm, NULL);
     return 0;
 }
 
@@ -349,6 +395,7 @@ void vmmgr_request(struct vmmgr *m, const struct user_record *rec, int waiter)
     if (!vm) {
         if (m->cfg->vm.max_vms && vmmgr_count(m) >= m->cfg->vm.max_vms) {
             log_warn("%s: refused a VM: max_vms (%u) reached", rec->name, m->cfg->vm.max_vms);
+            event(m, VMEV_REFUSED, NULL, rec->name);
             m->hooks.vm_failed(m->hooks.ctx, waiter,
                                "the server is at its limit of running environments "
                                "(max_vms); please try again later");
@@ -390,12 +437,14 @@ void vmmgr_session_end(struct vmmgr *m, const char *user)
         vm->idle_since = vmmgr_now();
 }
 
-static void stop_vm(struct vm *vm, const char *why)
+static void stop_vm(struct vmmgr *m, struct vm *vm, enum vm_stop_reason reason, const char *why)
 {
     if (vm->state == VM_STOPPING)
         return;
     log_info("vm %s: stopping (%s)", vm->id, why);
     vm->state = VM_STOPPING;
+    vm->stop_reason = reason;
+    event(m, VMEV_STOPPING, vm, NULL);
     vm->be->stop(vm);
 }
 
@@ -408,7 +457,7 @@ int vmmgr_kill(struct vmmgr *m, const char *user_or_id)
     if (!vm)
         return BURROW_ERR_NOT_FOUND;
     m->hooks.vm_gone(m->hooks.ctx, vm->user, "your environment was stopped by an administrator");
-    stop_vm(vm, "killed by an administrator");
+    stop_vm(m, vm, VM_STOP_ADMIN, "killed by an administrator");
     return 0;
 }
 
@@ -431,10 +480,12 @@ static void vm_running(struct vmmgr *m, struct vm *vm)
 {
     vm->state = VM_RUNNING;
     vm->idle_since = vmmgr_now();
+    vm->ready_ms = now_ms() - vm->start_ms;
     if (vmmgr_write_meta(vm) != 0)
         log_warn("vm %s: cannot write its registry entry", vm->id);
     log_info("vm %s: running for %s after %.0f ms", vm->id, vm->user,
              (clock_now_ns() - vm->request_ns) / 1e6);
+    event(m, VMEV_READY, vm, NULL);
     answer_all(m, vm, NULL);
 }
 
@@ -445,12 +496,14 @@ static void vm_running(struct vmmgr *m, struct vm *vm)
 static void vm_start_failed(struct vmmgr *m, struct vm *vm, const char *why)
 {
     log_error("vm %s: failed to start for %s: %s", vm->id[0] ? vm->id : "-", vm->user, why);
+    event(m, VMEV_START_FAILED, vm, NULL);
     answer_all(m, vm, "your environment failed to start; please try again later");
     if (vm->pidfd < 0) {
         release(vm);
         return;
     }
     vm->state = VM_STOPPING;
+    vm->stop_reason = VM_STOP_FAILED_START;
     kill(vm->pid, SIGTERM);
 }
 
@@ -509,10 +562,17 @@ static void on_exit_fd(struct vmmgr *m, struct vm *vm)
     if (waitpid(vm->pid, &status, WNOHANG) <= 0)
         status = 0; /* adopted: not our child */
     int planned = vm->state == VM_STOPPING;
+    vm->exit_status = status;
     if (planned)
         log_info("vm %s: stopped (user %s)", vm->id, vm->user);
     else
         log_warn("vm %s: died unexpectedly (user %s, status 0x%x)", vm->id, vm->user, status);
+    if (planned && vm->stop_reason == VM_STOP_FAILED_START)
+        ; /* VMEV_START_FAILED was its event */
+    else if (planned || vm->state == VM_RUNNING)
+        event(m, planned ? VMEV_STOPPED : VMEV_DIED, vm, NULL);
+    else if (vm->ready_fd >= 0) /* before READY; an answered ready pipe reported it already */
+        event(m, VMEV_START_FAILED, vm, NULL);
     if (!planned && vm->sessions)
         m->hooks.vm_gone(m->hooks.ctx, vm->user,
                          "your environment stopped unexpectedly; log in again for a fresh one");
@@ -569,7 +629,7 @@ void vmmgr_tick(struct vmmgr *m, long now)
             vm->idle_since = now;
             continue;
         }
-        stop_vm(vm, "idle");
+        stop_vm(m, vm, VM_STOP_IDLE, "idle");
     }
 }
 

@@ -27,6 +27,20 @@
 #define VMMGR_PATH_MAX 512
 
 enum vm_state { VM_FREE = 0, VM_STARTING, VM_RUNNING, VM_STOPPING };
+/* VM_STOP_FAILED_START: its start failed; the process it left is being stopped. */
+enum vm_stop_reason { VM_STOP_NONE = 0, VM_STOP_IDLE, VM_STOP_ADMIN, VM_STOP_FAILED_START };
+
+/* What happened to a VM, for the audit log and metrics (hook vm_event). */
+enum vmmgr_event {
+    VMEV_STARTING,     /* a VM is being created for vm->user */
+    VMEV_READY,        /* its agent said READY (vm->ready_ms, vm->fork_us) */
+    VMEV_START_FAILED, /* it ended or failed before READY */
+    VMEV_REFUSED,      /* no VM: max_vms reached (vm is NULL) */
+    VMEV_STOPPING,     /* a planned stop began (vm->stop_reason) */
+    VMEV_STOPPED,      /* a planned stop ended */
+    VMEV_DIED,         /* it ended unexpectedly (vm->exit_status, a waitpid status) */
+    VMEV_ADOPTED,      /* a restarted burrowd took it over */
+};
 
 struct vm;
 struct vmmgr;
@@ -74,6 +88,12 @@ struct vm {
     unsigned sessions;
     long idle_since; /* monotonic seconds; valid when sessions == 0 */
     long started;
+    long start_ms; /* monotonic milliseconds of the start (READY latency) */
+    long ready_ms; /* start to READY; valid from VMEV_READY */
+    long fork_us;  /* kvm: request -> vCPUs running (a restore, or a pool claim); -1 = none */
+    int from_pool; /* kvm: claimed from the warm pool (fork_us is the claim's time) */
+    enum vm_stop_reason stop_reason;
+    int exit_status;           /* waitpid status at VMEV_DIED (0 for an adopted VM) */
     char dir[VMMGR_PATH_MAX];  /* run_dir/vm/<id> */
     char sock[VMMGR_PATH_MAX]; /* dir/vsock.sock */
     const struct vm_backend_ops *be;
@@ -90,6 +110,8 @@ struct vmmgr_hooks {
     void (*vm_failed)(void *ctx, int waiter, const char *text);
     void (*vm_gone)(void *ctx, const char *user, const char *text);
     void *ctx;
+    /* Optional: every VM event (vm NULL for VMEV_REFUSED, where user is the one refused). */
+    void (*vm_event)(void *ctx, enum vmmgr_event ev, const struct vm *vm, const char *user);
 };
 
 struct vmmgr {
@@ -132,6 +154,19 @@ void vmmgr_signal_stop(struct vm *vm);
 
 /* Backend probes and implementations. */
 int vmmgr_hw_virt_available(char *why, size_t whysz);
+/*
+ * The backend [vm] backend selects on this host, without side effects;
+ * why says why (logged at start, shown by burrowd -t). NULL when kvm is
+ * configured and /dev/kvm is not usable (why says so).
+ */
+const struct vm_backend_ops *vmmgr_pick_backend(const struct burrow_config *cfg, char *why,
+                                                size_t whysz);
+/*
+ * The sandbox's root filesystem image: state_dir/sandbox/initramfs.cpio.gz,
+ * else the one `make install` put in the guest directory (buildinfo.h).
+ * 0 with its path in out; BURROW_ERR_NOT_FOUND with the state_dir path.
+ */
+int vmmgr_guest_image(const struct burrow_config *cfg, char *out, size_t outsz);
 extern const struct vm_backend_ops backend_sandbox;
 extern const struct vm_backend_ops backend_kvm; /* broker/backend_kvm.c */
 /* At start with the kvm backend: warn if the template has no active build. */

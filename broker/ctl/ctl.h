@@ -9,6 +9,8 @@
 #ifndef BURROW_BROKER_CTL_CTL_H
 #define BURROW_BROKER_CTL_CTL_H
 
+#include "broker/config.h"
+
 struct ctl_ctx {
     const char *config_path; /* -c FILE, or BURROW_DEFAULT_CONFIG */
     int config_explicit;     /* -c was given: a missing file is an error */
@@ -21,11 +23,32 @@ int ctl_vm_main(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_template_main(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_hostkeys_main(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_net_main(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_status_main(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_session_main(struct ctl_ctx *ctx, int argc, char **argv);
 
 /* `vm` subcommands (argv starts at the subcommand's name). */
 int ctl_vm_boot(int argc, char **argv);
 int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_kill(struct ctl_ctx *ctx, int argc, char **argv);
+
+/*
+ * broker/ctl/audit.c: the audit record of an administrative command: its
+ * action and target, taken from argv (from the group name on) before the
+ * command runs (getopt permutes argv), then the record with its exit code,
+ * sent to burrowd, which writes it, or written here when no burrowd runs.
+ * Read-only commands and usage errors leave no record.
+ */
+struct ctl_audit_plan {
+    const char *action; /* NULL: nothing to record */
+    char target[128];
+};
+void ctl_audit_plan(struct ctl_audit_plan *p, int argc, char **argv);
+void ctl_audit_command(const struct ctl_ctx *ctx, const struct ctl_audit_plan *p, int rc);
+/* One admin record as above, for a command that knows its action itself. */
+void ctl_audit(const struct burrow_config *cfg, const char *action, const char *target, int rc);
+
+/* The answer of burrowd to one control request (broker/control.h), or an exit code. */
+int ctl_daemon_request(const struct burrow_config *cfg, const char *req, char **answer);
 
 #endif /* BURROW_BROKER_CTL_CTL_H */

@@ -39,6 +39,10 @@ int ctl_net_main(struct ctl_ctx *ctx, int argc, char **argv)
         return cli_err(EXIT_USAGE, "%s", net_usage);
     }
     const char *cmd = argv[1];
+    static const char *const cmds[] = {"rules", "apply", "remove", "addr"};
+    if (strcmp(cmd, "rules") && strcmp(cmd, "apply") && strcmp(cmd, "remove") &&
+        strcmp(cmd, "addr"))
+        return cli_unknown("net", cmd, cmds, sizeof(cmds) / sizeof(cmds[0]));
     bool is_addr = !strcmp(cmd, "addr");
     if ((is_addr && argc != 3) || (!is_addr && argc != 2))
         return cli_err(EXIT_USAGE, "%s", net_usage);

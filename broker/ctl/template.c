@@ -151,6 +151,10 @@ static int cmd_build(struct burrow_config *cfg, int argc, char **argv)
     }
     if (isatty(STDERR_FILENO))
         bc.progress = tty_progress;
+    /* A new state directory: make what is missing, as `user add` does. */
+    if ((mkdir(cfg->paths.state_dir, 0755) != 0 && errno != EEXIST) ||
+        (mkdir(dir, 0755) != 0 && errno != EEXIST))
+        return cli_err(EXIT_RUNTIME, "cannot create %s: %s", dir, strerror(errno));
     char build[TEMPLATE_BUILD_MAX + 1];
     if (template_build(&bc, build, why, sizeof(why)))
         return cli_err(EXIT_RUNTIME, "template build failed: %s", why);
@@ -184,6 +188,12 @@ int ctl_template_main(struct ctl_ctx *ctx, int argc, char **argv)
         return rc;
     const char *cmd = argv[1];
     char dir[CONFIG_PATH_MAX + 16], why[512];
+    static const char *const cmds[] = {"build", "list", "activate", "rm", "gc"};
+    size_t i = 0;
+    while (i < sizeof(cmds) / sizeof(cmds[0]) && strcmp(cmd, cmds[i]) != 0)
+        i++;
+    if (i == sizeof(cmds) / sizeof(cmds[0]))
+        return cli_unknown("template", cmd, cmds, i);
     templates_dir(&cfg, dir, sizeof(dir));
     if (strcmp(cmd, "build") == 0)
         return cmd_build(&cfg, argc - 1, argv + 1);

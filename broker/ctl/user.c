@@ -22,6 +22,7 @@
 #include "broker/cli.h"
 #include "broker/config.h"
 #include "broker/ctl/ctl.h"
+#include "broker/json.h"
 #include "broker/homedisk.h"
 #include "broker/userdb.h"
 #include "common/err.h"
@@ -282,21 +283,6 @@ static size_t key_count(const struct userdb *db, const char *name)
 }
 
 /* JSON string: names and shells are validated ASCII, but escape anyway. */
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        if (ch == '"' || ch == '\\')
-            printf("\\%c", ch);
-        else if (ch < 0x20 || ch >= 0x7f)
-            printf("\\u%04x", ch);
-        else
-            putchar(ch);
-    }
-    putchar('"');
-}
-
 static int cmd_list(struct ctl_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {{"json", no_argument, NULL, 'j'}, {NULL, 0, NULL, 0}};
@@ -328,9 +314,9 @@ static int cmd_list(struct ctl_ctx *ctx, int argc, char **argv)
         size_t keys = key_count(&db, u->name);
         if (json) {
             printf("%s\n  {\"name\": ", i ? "," : "");
-            json_str(u->name);
+            json_fput_str(stdout, u->name);
             printf(", \"uid\": %" PRIu32 ", \"gid\": %" PRIu32 ", \"shell\": ", u->uid, u->gid);
-            json_str(u->shell);
+            json_fput_str(stdout, u->shell);
             printf(", \"disk_size\": %" PRIu64 ", \"keys\": %zu, \"password\": %s, "
                    "\"locked\": %s, \"created\": %" PRIu64 "}",
                    u->disk_size, keys, u->password_hash[0] ? "true" : "false",
@@ -552,6 +538,8 @@ int ctl_user_main(struct ctl_ctx *ctx, int argc, char **argv)
             return user_cmds[i].fn(ctx, argc - 1, argv + 1);
         }
     }
-    return cli_err(EXIT_USAGE, "unknown user command '%.40s' (try 'burrowctl user --help')",
-                   argv[1]);
+    const char *names[sizeof(user_cmds) / sizeof(user_cmds[0])];
+    for (size_t i = 0; i < sizeof(user_cmds) / sizeof(user_cmds[0]); i++)
+        names[i] = user_cmds[i].name;
+    return cli_unknown("user", argv[1], names, sizeof(names) / sizeof(names[0]));
 }

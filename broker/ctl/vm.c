@@ -26,5 +26,6 @@ int ctl_vm_main(struct ctl_ctx *ctx, int argc, char **argv)
         if (strcmp(argv[1], vm_subcmds[i].name) == 0)
             return vm_subcmds[i].main ? vm_subcmds[i].main(argc - 1, argv + 1)
                                       : vm_subcmds[i].main_ctx(ctx, argc - 1, argv + 1);
-    return cli_err(EXIT_RUNTIME, "'vm %s' is not available in this build yet", argv[1]);
+    static const char *const names[] = {"boot", "fork", "list", "kill"};
+    return cli_unknown("vm", argv[1], names, sizeof(names) / sizeof(names[0]));
 }

@@ -46,10 +46,7 @@ static int kill_via_burrowd(const char *run_dir, const struct vm_record *rec)
 {
     char req[64], ans[512];
     snprintf(req, sizeof(req), "vm kill %s", rec->id);
-    if (control_request(run_dir, req, ans, sizeof(ans)) != 0)
-        return 0;
-    size_t n = strlen(ans);
-    if (n < 3 || strcmp(ans + n - 3, "ok\n") != 0 || (n > 3 && ans[n - 4] != '\n'))
+    if (control_request(run_dir, req, ans, sizeof(ans)) != 0 || !control_answer_ok(ans))
         return 0;
     /* burrowd asks the agent to sync first (up to 5 s), then stops the VM. */
     return wait_gone(rec, 10000);
@@ -73,8 +70,11 @@ int ctl_vm_kill(struct ctl_ctx *ctx, int argc, char **argv)
         printf("killed %s\n", rec.id);
         return EXIT_OK;
     }
-    if (kill(rec.pid, SIGTERM) < 0 && errno != ESRCH)
-        return cli_err(EXIT_RUNTIME, "cannot signal pid %d: %s", (int)rec.pid, strerror(errno));
+    /* Not through burrowd (which audits what it does): this command's own record. */
+    int r2 = kill(rec.pid, SIGTERM) < 0 && errno != ESRCH ? errno : 0;
+    ctl_audit(&cfg, "vm.kill", rec.id, r2 ? EXIT_RUNTIME : EXIT_OK);
+    if (r2)
+        return cli_err(EXIT_RUNTIME, "cannot signal pid %d: %s", (int)rec.pid, strerror(r2));
     if (!wait_gone(&rec, 10000)) {
         kill(rec.pid, SIGKILL);
         wait_gone(&rec, 2000);

@@ -16,21 +16,8 @@
 #include "broker/cli.h"
 #include "broker/config.h"
 #include "broker/ctl/ctl.h"
+#include "broker/json.h"
 #include "vmm/registry.h"
-
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", *s);
-        else
-            putchar(*s);
-    }
-    putchar('"');
-}
 
 int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv)
 {
@@ -60,17 +47,17 @@ int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv)
         if (json) {
             printf("%s{\"id\":", first ? "" : ",");
             first = 0;
-            json_str(v[i].id);
+            json_fput_str(stdout, v[i].id);
             printf(",\"user\":");
-            json_str(v[i].user);
+            json_fput_str(stdout, v[i].user);
             printf(",\"template\":");
-            json_str(v[i].template_name);
+            json_fput_str(stdout, v[i].template_name);
             printf(",\"build\":");
-            json_str(v[i].build);
+            json_fput_str(stdout, v[i].build);
             printf(",\"state\":");
-            json_str(v[i].state);
+            json_fput_str(stdout, v[i].state);
             printf(",\"origin\":");
-            json_str(v[i].origin[0] ? v[i].origin : "unknown");
+            json_fput_str(stdout, v[i].origin[0] ? v[i].origin : "unknown");
             printf(",\"restore_ms\":%.3f,\"ready_ms\":%.3f", v[i].restore_ns / 1e6,
                    v[i].ready_ns / 1e6);
             printf(",\"pid\":%d,\"uptime_s\":%llu,\"private_kib\":%llu,\"shared_kib\":%llu,"

@@ -21,7 +21,9 @@ if [ "$(id -u)" != 0 ]; then t_fail setup "the e2e tier needs root"; t_end; exit
 kvm_config() {
     e2e_config
     sed -i "s/^backend = sandbox/backend = kvm\ntemplate = tg\npool_size = 0/" "$T/burrow.ini"
+    printf '[metrics]\nlisten = 127.0.0.1:%s\n' "$KMPORT" >> "$T/burrow.ini"
 }
+KMPORT=$(e2e_free_port)
 e2e_setup
 trap e2e_cleanup EXIT
 E2E_IDLE=600 kvm_config
@@ -48,6 +50,15 @@ id1=$(vmid alice)
     && grep -q "$id1 .*alice .*tg" <($BCTL vm list) \
     && t_ok "burrowctl vm list shows it (id $id1, user alice, template tg)" \
     || t_fail "vm list" "$($BCTL vm list) / $(grep 'login:' "$T/log" | tail -1)"
+# The VMM reports its restore time with READY: one fork observed; status names the build.
+m=$(curl -sf "http://127.0.0.1:$KMPORT/metrics")
+st=$($BCTL status --json)
+if grep -q '^burrow_vm_fork_seconds_count 1$' <<<"$m" && grep -q '^burrow_vm_ready_seconds_count 1$' <<<"$m" &&
+    python3 -c 'import json,sys; s=json.loads(sys.argv[1]); assert s["backend"]=="kvm" and s["templates"]==[{"build":sys.argv[2],"vms":1}], s' "$st" "$build"; then
+    t_ok "metrics: the fork's restore and READY latencies observed; status --json names build $build (1 VM)"
+else
+    t_fail "fork metrics and status" "$(grep -E '^burrow_vm_(fork|ready)_seconds_(count|sum)' <<<"$m" | tr '\n' ' ') $st"
+fi
 [ "$(kssh whoami)" = alice ] && [ "$(kssh hostname)" = burrow-alice ] \
     && t_ok "the VM got her identity (whoami, hostname)" || t_fail "identity" "$(kssh whoami)"
 vpid=$(sed -n 's/^pid = //p' "$T/run/vm/$id1/meta")

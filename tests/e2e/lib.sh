@@ -73,8 +73,10 @@ PY
     NOTIFY_PID=$!
     local i
     for i in $(seq 50); do [ -S "$T/notify.sock" ] && break; sleep 0.05; done
-    # shellcheck disable=SC2086 # E2E_BURROWD_ARGS: extra options, e.g. -d
-    NOTIFY_SOCKET=$T/notify.sock BURROW_SESSION_BACKTRACE=1 setsid "$B/bin/burrowd" ${E2E_BURROWD_ARGS:-} -c "$T/burrow.ini" >> "$T/log" 2>&1 &
+    # E2E_WRAP: a command line burrowd runs under (ops.sh: the unit's capability set);
+    # E2E_BURROWD_ARGS: extra options, e.g. -d.
+    # shellcheck disable=SC2086
+    NOTIFY_SOCKET=$T/notify.sock BURROW_SESSION_BACKTRACE=1 setsid ${E2E_WRAP:-} "$B/bin/burrowd" ${E2E_BURROWD_ARGS:-} -c "$T/burrow.ini" >> "$T/log" 2>&1 &
     BURROWD_PID=$!
     for i in $(seq 200); do
         grep -q READY=1 "$T/notify.out" 2>/dev/null && return 0

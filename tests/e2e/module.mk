@@ -1,6 +1,6 @@
 # tests/e2e/: end-to-end tier (real OpenSSH client against burrowd with the
-# sandbox backend, run.sh; then the kvm-backend group with a test-guest
-# template, kvm.sh) and the ssh benchmark against Debian's sshd.
+# sandbox backend, run.sh; the operations group: metrics, audit, sessions,
+# ops.sh; then the kvm-backend group with a test-guest template, kvm.sh) and the ssh benchmark against Debian's sshd.
 SANDBOX_IMAGE := $(B)/sandbox/rootfs.cpio.gz
 $(SANDBOX_IMAGE): $(B)/guest/burrow-agent broker/mkrootfs-sandbox.sh
 	broker/mkrootfs-sandbox.sh $@ $(B)/guest/burrow-agent
@@ -8,9 +8,12 @@ $(SANDBOX_IMAGE): $(B)/guest/burrow-agent broker/mkrootfs-sandbox.sh
 TEST_TIERS += test-e2e
 BENCHES += bench-ssh bench-login
 DEB_PKGS += openssh-client openssh-server openssh-sftp-server busybox-static cpio python3
+# The operations scenario scrapes /metrics with curl and checks it with promtool (prometheus).
+DEB_PKGS += curl prometheus
 .PHONY: test-e2e bench-ssh bench-login
 test-e2e: all $(SANDBOX_IMAGE)
-	@rc=0; tests/e2e/run.sh $(B) || rc=1; B=$(B) tests/lib/kvm-tier e2e-kvm --timeout 1200 -- tests/e2e/kvm.sh $(B) || rc=1; exit $$rc
+	@rc=0; tests/e2e/run.sh $(B) || rc=1; tests/e2e/ops.sh $(B) || rc=1; \
+	B=$(B) tests/lib/kvm-tier e2e-kvm --timeout 1200 -- tests/e2e/kvm.sh $(B) || rc=1; exit $$rc
 bench-ssh: all $(SANDBOX_IMAGE)
 	tests/e2e/bench-ssh.sh $(B)
 # A login into a new VM: warm pool vs fresh forks vs Debian's sshd (needs a KVM).

@@ -273,6 +273,46 @@ static void test_sample_file_documents_every_key(void **state)
     free(text);
 }
 
+/* [metrics] listen: off, loopback TCP, a unix socket; anything else names the key. */
+static void test_metrics_and_audit_keys(void **state)
+{
+    struct fixture *f = *state;
+    struct burrow_config c;
+    char err[CONFIG_ERR_MAX];
+    config_defaults(&c);
+    assert_int_equal(c.metrics.listen.kind, METRICS_OFF);
+    assert_string_equal(c.audit.file, "");
+    assert_int_equal(c.audit.journald, 0);
+    assert_int_equal(
+        load_text(f,
+                  "[metrics]\nlisten = 127.0.0.1:9478\n[audit]\nfile = /var/log/b/a.log\n"
+                  "journald = yes\n",
+                  &c, err),
+        0);
+    assert_int_equal(c.metrics.listen.kind, METRICS_TCP);
+    assert_string_equal(c.metrics.listen.addr, "127.0.0.1");
+    assert_int_equal(c.metrics.listen.port, 9478);
+    assert_string_equal(c.audit.file, "/var/log/b/a.log");
+    assert_int_equal(c.audit.journald, 1);
+    assert_int_equal(load_text(f, "[metrics]\nlisten = [::1]:80\n", &c, err), 0);
+    assert_string_equal(c.metrics.listen.addr, "::1");
+    assert_int_equal(load_text(f, "[metrics]\nlisten = /run/burrow/metrics.sock\n", &c, err), 0);
+    assert_int_equal(c.metrics.listen.kind, METRICS_UNIX);
+    assert_string_equal(c.metrics.listen.path, "/run/burrow/metrics.sock");
+    static const char *const bad[] = {"0.0.0.0:9478", "192.168.1.1:80", "127.0.0.1",
+                                      "127.0.0.1:0",  "::1:80",         "[::1]",
+                                      "localhost:80", "run/m.sock",     "/a/../b"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char text[128];
+        snprintf(text, sizeof(text), "[metrics]\nlisten = %s\n", bad[i]);
+        assert_int_not_equal(load_text(f, text, &c, err), 0);
+        assert_non_null(strstr(err, "[metrics] listen"));
+    }
+    assert_non_null(strstr(err, "'/a/../b'"));
+    assert_int_not_equal(load_text(f, "[audit]\nfile = audit.log\n", &c, err), 0);
+    assert_non_null(strstr(err, "[audit] file"));
+}
+
 static void test_dump_roundtrip(void **state)
 {
     struct fixture *f = *state;
@@ -297,6 +337,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_and_unreadable, setup, teardown),
         cmocka_unit_test(test_value_forms),
         cmocka_unit_test(test_sample_file_documents_every_key),
+        cmocka_unit_test_setup_teardown(test_metrics_and_audit_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_roundtrip, setup, teardown),
     };
     return cmocka_run_group_tests_name("broker/config", tests, NULL, NULL);

@@ -123,7 +123,7 @@ static struct user_record user(const char *name, uint32_t uid)
 static int setup(void **state)
 {
     (void)state;
-    struct vmmgr_hooks h = {hook_ready, hook_failed, hook_gone, NULL};
+    struct vmmgr_hooks h = {hook_ready, hook_failed, hook_gone, NULL, NULL};
     dir = tu_mkdtemp("vmmgr");
     config_defaults(&cfg);
     cfg.vm.backend = VM_BACKEND_SANDBOX;
@@ -231,7 +231,7 @@ static void test_readopt(void **state)
     PUMP_UNTIL(ready_calls == 1);
     pid_t pid = vmmgr_find(&mgr, "alice")->pid;
     static struct vmmgr again;
-    struct vmmgr_hooks h = {hook_ready, hook_failed, hook_gone, NULL};
+    struct vmmgr_hooks h = {hook_ready, hook_failed, hook_gone, NULL, NULL};
     assert_int_equal(vmmgr_init(&again, &cfg, &h), 0);
     struct vm *vm = vmmgr_find(&again, "alice");
     assert_non_null(vm);
