@@ -62,6 +62,8 @@ static const char *const type_names[] = {
     [PROTO_EXIT] = "exit",         [PROTO_IDENTITY] = "identity",
     [PROTO_READY] = "ready",       [PROTO_HEARTBEAT] = "heartbeat",
     [PROTO_SHUTDOWN] = "shutdown", [PROTO_SHUTDOWN_ANSWER] = "shutdown-answer",
+    [PROTO_HIBERNATE] = "hibernate", [PROTO_HIBERNATE_ANSWER] = "hibernate-answer",
+    [PROTO_RESUME] = "resume",
 };
 
 int proto_type_known(uint32_t type)
@@ -532,6 +534,21 @@ int proto_get_exit(const struct proto_frame *f, struct proto_exit *x)
 
 #define PROTO_ID_F_KNOWN (PROTO_ID_F_HOME_DISK | PROTO_ID_F_ALLOW_ROOT | PROTO_ID_F_NET)
 
+/* The network block of IDENTITY and RESUME (PROTO_ID_F_NET). */
+static void put_net(struct enc *e, const struct proto_net *n)
+{
+    struct buf *b = e->b;
+    if (n->prefix < 1 || n->prefix > 32 || n->nr_dns > PROTO_DNS_MAX)
+        enc_fail(e, BURROW_ERR_RANGE);
+    ENC(e, buf_put_bytes(b, n->mac, sizeof(n->mac)));
+    ENC(e, buf_put_u32_le(b, n->addr));
+    ENC(e, buf_put_u32_le(b, n->prefix));
+    ENC(e, buf_put_u32_le(b, n->gateway));
+    ENC(e, buf_put_u32_le(b, n->nr_dns));
+    for (uint32_t i = 0; !e->r && i < n->nr_dns && i < PROTO_DNS_MAX; i++)
+        ENC(e, buf_put_u32_le(b, n->dns[i]));
+}
+
 int proto_put_identity(struct buf *b, const struct proto_identity *id)
 {
     struct enc e;
@@ -548,18 +565,8 @@ int proto_put_identity(struct buf *b, const struct proto_identity *id)
     ENC(&e, buf_put_u64_le(b, (uint64_t)id->time_sec));
     ENC(&e, buf_put_u32_le(b, id->time_nsec));
     ENC(&e, buf_put_u32_le(b, id->flags));
-    if (id->flags & PROTO_ID_F_NET) {
-        const struct proto_net *n = &id->net;
-        if (n->prefix < 1 || n->prefix > 32 || n->nr_dns > PROTO_DNS_MAX)
-            enc_fail(&e, BURROW_ERR_RANGE);
-        ENC(&e, buf_put_bytes(b, n->mac, sizeof(n->mac)));
-        ENC(&e, buf_put_u32_le(b, n->addr));
-        ENC(&e, buf_put_u32_le(b, n->prefix));
-        ENC(&e, buf_put_u32_le(b, n->gateway));
-        ENC(&e, buf_put_u32_le(b, n->nr_dns));
-        for (uint32_t i = 0; !e.r && i < n->nr_dns && i < PROTO_DNS_MAX; i++)
-            ENC(&e, buf_put_u32_le(b, n->dns[i]));
-    }
+    if (id->flags & PROTO_ID_F_NET)
+        put_net(&e, &id->net);
     return enc_end(&e);
 }
 
@@ -689,25 +696,103 @@ int proto_get_shutdown(const struct proto_frame *f, struct proto_shutdown *s)
     return r;
 }
 
-int proto_put_shutdown_answer(struct buf *b, const struct proto_shutdown_answer *a)
+/* SHUTDOWN_ANSWER and HIBERNATE_ANSWER: a code and a text. */
+static int put_answer(struct buf *b, uint32_t type, int32_t code, struct proto_str text)
 {
     struct enc e;
-    enc_begin(&e, b, PROTO_SHUTDOWN_ANSWER);
-    ENC(&e, buf_put_u32_le(b, (uint32_t)a->code));
-    enc_str(&e, a->text, PROTO_TEXT_MAX);
+    enc_begin(&e, b, type);
+    ENC(&e, buf_put_u32_le(b, (uint32_t)code));
+    enc_str(&e, text, PROTO_TEXT_MAX);
     return enc_end(&e);
+}
+
+static int get_answer(const struct proto_frame *f, uint32_t type, int32_t *code,
+                      struct proto_str *text)
+{
+    struct buf b;
+    uint32_t c;
+    int r = dec_begin(&b, f, type);
+    DEC(buf_get_u32_le(&b, &c));
+    DEC(get_str(&b, text, PROTO_TEXT_MAX));
+    DEC(buf_get_end(&b));
+    *code = (int32_t)c;
+    return r;
+}
+
+int proto_put_shutdown_answer(struct buf *b, const struct proto_shutdown_answer *a)
+{
+    return put_answer(b, PROTO_SHUTDOWN_ANSWER, a->code, a->text);
 }
 
 int proto_get_shutdown_answer(const struct proto_frame *f, struct proto_shutdown_answer *a)
 {
-    struct buf b;
-    uint32_t code;
-    int r = dec_begin(&b, f, PROTO_SHUTDOWN_ANSWER);
-    DEC(buf_get_u32_le(&b, &code));
-    DEC(get_str(&b, &a->text, PROTO_TEXT_MAX));
-    DEC(buf_get_end(&b));
-    a->code = (int32_t)code;
+    return get_answer(f, PROTO_SHUTDOWN_ANSWER, &a->code, &a->text);
+}
+
+/* ---- HIBERNATE, HIBERNATE_ANSWER, RESUME ---- */
+
+int proto_put_hibernate(struct buf *b, const struct proto_hibernate *h)
+{
+    if (h->flags)
+        return BURROW_ERR_RANGE;
+    return put_u32_frame(b, PROTO_HIBERNATE, h->flags);
+}
+
+int proto_get_hibernate(const struct proto_frame *f, struct proto_hibernate *h)
+{
+    int r = get_u32_frame(f, PROTO_HIBERNATE, &h->flags);
+    if (!r && h->flags)
+        r = BURROW_ERR_RANGE;
     return r;
+}
+
+int proto_put_hibernate_answer(struct buf *b, const struct proto_hibernate_answer *a)
+{
+    return put_answer(b, PROTO_HIBERNATE_ANSWER, a->code, a->text);
+}
+
+int proto_get_hibernate_answer(const struct proto_frame *f, struct proto_hibernate_answer *a)
+{
+    return get_answer(f, PROTO_HIBERNATE_ANSWER, &a->code, &a->text);
+}
+
+int proto_put_resume(struct buf *b, const struct proto_resume *rs)
+{
+    struct enc e;
+    enc_begin(&e, b, PROTO_RESUME);
+    if (rs->time_nsec >= 1000000000u)
+        enc_fail(&e, BURROW_ERR_RANGE);
+    ENC(&e, buf_put_bytes(b, rs->entropy, PROTO_ENTROPY_LEN));
+    ENC(&e, buf_put_u64_le(b, (uint64_t)rs->time_sec));
+    ENC(&e, buf_put_u32_le(b, rs->time_nsec));
+    ENC(&e, buf_put_u32_le(b, rs->flags & PROTO_ID_F_NET));
+    ENC(&e, buf_put_u64_le(b, rs->slept_ms));
+    if (rs->flags & PROTO_ID_F_NET)
+        put_net(&e, &rs->net);
+    return enc_end(&e);
+}
+
+int proto_get_resume(const struct proto_frame *f, struct proto_resume *rs)
+{
+    struct buf b;
+    uint64_t sec;
+    int r = dec_begin(&b, f, PROTO_RESUME);
+    DEC(buf_get_bytes(&b, rs->entropy, PROTO_ENTROPY_LEN));
+    DEC(buf_get_u64_le(&b, &sec));
+    DEC(buf_get_u32_le(&b, &rs->time_nsec));
+    DEC(buf_get_u32_le(&b, &rs->flags));
+    DEC(buf_get_u64_le(&b, &rs->slept_ms));
+    if (r)
+        return r;
+    rs->time_sec = (int64_t)sec;
+    if (rs->time_nsec >= 1000000000u)
+        return BURROW_ERR_RANGE;
+    /* As in IDENTITY: unknown flag bits and trailing bytes are later fields. */
+    rs->flags &= PROTO_ID_F_NET;
+    memset(&rs->net, 0, sizeof(rs->net));
+    if (rs->flags & PROTO_ID_F_NET)
+        return get_net(&b, &rs->net);
+    return 0;
 }
 
 /* ---- signal names (Linux x86-64 numbering) ---- */

@@ -30,6 +30,9 @@
  *   control (agent -> host CID 2 port 1025, served by the VMM):
  *     A: HELLO  V: HELLO  V: IDENTITY  A: READY  A: HEARTBEAT ...
  *     V: SHUTDOWN  A: SHUTDOWN_ANSWER
+ *     V: HIBERNATE A: HIBERNATE_ANSWER   (sync the disks: the VM is about to be saved)
+ *   control after a resume from a hibernated image (instead of IDENTITY):
+ *     A: HELLO  V: HELLO  V: RESUME  A: READY
  */
 #ifndef BURROW_COMMON_PROTO_H
 #define BURROW_COMMON_PROTO_H
@@ -78,6 +81,10 @@ enum proto_type {
     PROTO_HEARTBEAT = 34,
     PROTO_SHUTDOWN = 35,
     PROTO_SHUTDOWN_ANSWER = 36,
+    /* hibernation (port 1025; vmm/hibernate.h) */
+    PROTO_HIBERNATE = 40,
+    PROTO_HIBERNATE_ANSWER = 41,
+    PROTO_RESUME = 42,
 };
 
 /* A zero-copy string: points into the frame, NOT NUL-terminated. */
@@ -227,6 +234,38 @@ struct proto_shutdown_answer {
     struct proto_str text;
 };
 
+/*
+ * HIBERNATE: the VMM is about to pause the VM and write it to disk. The agent
+ * syncs every filesystem (the home disk's FLUSH reaches the image as
+ * fdatasync) and answers; the VMM saves the VM only after a 0 answer. No
+ * flags are defined yet.
+ */
+struct proto_hibernate {
+    uint32_t flags;
+};
+
+struct proto_hibernate_answer {
+    int32_t code; /* 0 or enum burrow_err: the sync's outcome */
+    struct proto_str text;
+};
+
+/*
+ * RESUME: sent instead of IDENTITY when the VM was resumed from a hibernated
+ * image. Its processes, users, hostname and mounts are the running system's
+ * and stay; the agent only sets the wall clock (kvmclock continued from the
+ * moment of hibernation), mixes in fresh entropy and, with PROTO_ID_F_NET,
+ * applies the network (the TAP and address may differ from before), then
+ * answers READY. Like IDENTITY, later fields may follow.
+ */
+struct proto_resume {
+    uint8_t entropy[PROTO_ENTROPY_LEN];
+    int64_t time_sec;
+    uint32_t time_nsec;
+    uint32_t flags;    /* PROTO_ID_F_NET only; other bits are ignored */
+    uint64_t slept_ms; /* how long the VM was on disk (for the agent's log) */
+    struct proto_net net;
+};
+
 #define PROTO_MUST_CHECK __attribute__((warn_unused_result))
 
 /*
@@ -269,6 +308,10 @@ PROTO_MUST_CHECK int proto_get_heartbeat(const struct proto_frame *f, struct pro
 PROTO_MUST_CHECK int proto_get_shutdown(const struct proto_frame *f, struct proto_shutdown *out);
 PROTO_MUST_CHECK int proto_get_shutdown_answer(const struct proto_frame *f,
                                                struct proto_shutdown_answer *out);
+PROTO_MUST_CHECK int proto_get_hibernate(const struct proto_frame *f, struct proto_hibernate *out);
+PROTO_MUST_CHECK int proto_get_hibernate_answer(const struct proto_frame *f,
+                                                struct proto_hibernate_answer *out);
+PROTO_MUST_CHECK int proto_get_resume(const struct proto_frame *f, struct proto_resume *out);
 
 /*
  * Encoders append one whole frame to `b`, or nothing: on error (BURROW_ERR_AGAIN
@@ -294,6 +337,10 @@ PROTO_MUST_CHECK int proto_put_heartbeat(struct buf *b, const struct proto_heart
 PROTO_MUST_CHECK int proto_put_shutdown(struct buf *b, const struct proto_shutdown *s);
 PROTO_MUST_CHECK int proto_put_shutdown_answer(struct buf *b,
                                                const struct proto_shutdown_answer *a);
+PROTO_MUST_CHECK int proto_put_hibernate(struct buf *b, const struct proto_hibernate *h);
+PROTO_MUST_CHECK int proto_put_hibernate_answer(struct buf *b,
+                                                const struct proto_hibernate_answer *a);
+PROTO_MUST_CHECK int proto_put_resume(struct buf *b, const struct proto_resume *r);
 
 /* Helpers for encoders: a proto_str over a C string (NULL -> empty). */
 struct proto_str proto_str_c(const char *s);

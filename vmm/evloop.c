@@ -172,6 +172,10 @@ int evloop_start(struct evloop *l)
 {
     if (l->thread_started)
         return BURROW_ERR_EXISTS;
+    /* A restart (after a failed hibernation): the last stop's wake-up must not linger. */
+    uint64_t pending;
+    if (read(l->stopfd, &pending, sizeof(pending)) < 0 && errno != EAGAIN)
+        log_warn_f("cannot drain the event loop's stop signal");
     l->stop = 0;
     if (pthread_create(&l->thread, NULL, evloop_thread, l) != 0)
         return BURROW_ERR_SYSTEM;

@@ -17,6 +17,7 @@
 #include "common/err.h"
 #include "common/errmsg.h"
 #include "common/log.h"
+#include "vmm/hibernate.h"
 #include "vmm/net/tap.h"
 #include "vmm/rootfs.h"
 #include "vmm/virtio/blk.h"
@@ -92,6 +93,49 @@ static int cp_put_identity(struct control_port *cp, struct buf *b)
     return r;
 }
 
+/*
+ * The agent's answer to SHUTDOWN or HIBERNATE (control_port_ask waits for
+ * it); an ERROR frame counts only while a request waits (only_if_asking).
+ */
+static void cp_answer(struct control_port *cp, int32_t code, struct proto_str text,
+                      bool only_if_asking)
+{
+    pthread_mutex_lock(&cp->lock);
+    if (only_if_asking && !cp->asking) {
+        pthread_mutex_unlock(&cp->lock);
+        return;
+    }
+    cp->shutdown_code = code;
+    snprintf(cp->shutdown_text, sizeof(cp->shutdown_text), "%.*s",
+             (int)(text.len < sizeof(cp->shutdown_text) ? text.len
+                                                        : sizeof(cp->shutdown_text) - 1),
+             text.p);
+    cp->nr_shutdown++;
+    pthread_cond_broadcast(&cp->cond);
+    pthread_mutex_unlock(&cp->lock);
+}
+
+/* After a resume: the clock, fresh entropy and the network; nothing else changes. */
+static int cp_put_resume(struct control_port *cp, struct buf *b)
+{
+    struct proto_resume rs;
+    memset(&rs, 0, sizeof(rs));
+    randombytes_buf(rs.entropy, sizeof(rs.entropy));
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    rs.time_sec = ts.tv_sec;
+    rs.time_nsec = (uint32_t)ts.tv_nsec;
+    rs.slept_ms = cp->slept_ms;
+    if (cp->id->net_enabled) {
+        rs.flags |= PROTO_ID_F_NET;
+        rs.net = cp->id->net;
+        memcpy(rs.net.mac, cp->net_mac, sizeof(rs.net.mac));
+    }
+    int r = proto_put_resume(b, &rs);
+    sodium_memzero(rs.entropy, sizeof(rs.entropy));
+    return r;
+}
+
 static void cp_frame(struct control_port *cp, const struct proto_frame *f, struct buf *reply)
 {
     int r = 0;
@@ -101,7 +145,8 @@ static void cp_frame(struct control_port *cp, const struct proto_frame *f, struc
         if ((r = proto_get_hello(f, &h)) || (r = proto_hello_check(&h)))
             break;
         struct proto_hello mine = {.version = PROTO_VERSION, .role = PROTO_ROLE_VMM};
-        if ((r = proto_put_hello(reply, &mine)) || (r = cp_put_identity(cp, reply)))
+        if ((r = proto_put_hello(reply, &mine)) ||
+            (r = cp->resumed ? cp_put_resume(cp, reply) : cp_put_identity(cp, reply)))
             break;
         return;
     }
@@ -120,19 +165,24 @@ static void cp_frame(struct control_port *cp, const struct proto_frame *f, struc
         struct proto_shutdown_answer a;
         if ((r = proto_get_shutdown_answer(f, &a)))
             break;
-        pthread_mutex_lock(&cp->lock);
-        cp->shutdown_code = a.code;
-        snprintf(cp->shutdown_text, sizeof(cp->shutdown_text), "%.*s",
-                 (int)(a.text.len < sizeof(cp->shutdown_text) ? a.text.len
-                                                              : sizeof(cp->shutdown_text) - 1),
-                 a.text.p);
-        cp->nr_shutdown++;
-        pthread_cond_broadcast(&cp->cond);
-        pthread_mutex_unlock(&cp->lock);
+        cp_answer(cp, a.code, a.text, false);
+        return;
+    }
+    case PROTO_HIBERNATE_ANSWER: {
+        struct proto_hibernate_answer a;
+        if ((r = proto_get_hibernate_answer(f, &a)))
+            break;
+        cp_answer(cp, a.code, a.text, false);
+        return;
+    }
+    case PROTO_ERROR: {
+        /* An agent that does not know what we asked says so: that is its answer. */
+        struct proto_error e;
+        if (proto_get_error(f, &e) == 0)
+            cp_answer(cp, e.code ? e.code : BURROW_ERR_PROTOCOL, e.text, true);
         return;
     }
     case PROTO_HEARTBEAT:
-    case PROTO_ERROR:
         return;
     default:
         if (proto_put_error_unknown(reply, f->type) == 0)
@@ -249,6 +299,31 @@ static void deadline_after(struct timespec *dl, unsigned ms)
     }
 }
 
+/* Send one request frame and wait for its answer (SHUTDOWN_ANSWER, HIBERNATE_ANSWER, ERROR). */
+static int control_port_ask(struct control_port *cp, const struct buf *b, unsigned timeout_ms,
+                            int32_t *code, char *text, size_t textsz)
+{
+    struct timespec dl;
+    deadline_after(&dl, timeout_ms);
+    int r = 0;
+    pthread_mutex_lock(&cp->lock);
+    unsigned seen = cp->nr_shutdown;
+    cp->asking = true;
+    if (cp->fd < 0 || send(cp->fd, buf_data(b), buf_used(b), MSG_NOSIGNAL | MSG_DONTWAIT) !=
+                          (ssize_t)buf_used(b))
+        r = BURROW_ERR_CLOSED;
+    while (r == 0 && cp->nr_shutdown == seen)
+        if (pthread_cond_timedwait(&cp->cond, &cp->lock, &dl) == ETIMEDOUT)
+            r = cp->nr_shutdown != seen ? 0 : BURROW_ERR_TIMEOUT;
+    if (r == 0) {
+        *code = cp->shutdown_code;
+        snprintf(text, textsz, "%s", cp->shutdown_text);
+    }
+    cp->asking = false;
+    pthread_mutex_unlock(&cp->lock);
+    return r;
+}
+
 int control_port_shutdown(struct control_port *cp, unsigned timeout_ms, int32_t *code, char *text,
                           size_t textsz)
 {
@@ -258,23 +333,19 @@ int control_port_shutdown(struct control_port *cp, unsigned timeout_ms, int32_t 
     buf_init_writer(&b, mem, sizeof(mem));
     if (proto_put_shutdown(&b, &sd))
         return BURROW_ERR_INVALID;
-    struct timespec dl;
-    deadline_after(&dl, timeout_ms);
-    int r = 0;
-    pthread_mutex_lock(&cp->lock);
-    unsigned seen = cp->nr_shutdown;
-    if (cp->fd < 0 || send(cp->fd, buf_data(&b), buf_used(&b), MSG_NOSIGNAL | MSG_DONTWAIT) !=
-                          (ssize_t)buf_used(&b))
-        r = BURROW_ERR_CLOSED;
-    while (r == 0 && cp->nr_shutdown == seen)
-        if (pthread_cond_timedwait(&cp->cond, &cp->lock, &dl) == ETIMEDOUT)
-            r = cp->nr_shutdown != seen ? 0 : BURROW_ERR_TIMEOUT;
-    if (r == 0) {
-        *code = cp->shutdown_code;
-        snprintf(text, textsz, "%s", cp->shutdown_text);
-    }
-    pthread_mutex_unlock(&cp->lock);
-    return r;
+    return control_port_ask(cp, &b, timeout_ms, code, text, textsz);
+}
+
+int control_port_hibernate(struct control_port *cp, unsigned timeout_ms, int32_t *code, char *text,
+                           size_t textsz)
+{
+    uint8_t mem[64];
+    struct buf b;
+    struct proto_hibernate h = {.flags = 0};
+    buf_init_writer(&b, mem, sizeof(mem));
+    if (proto_put_hibernate(&b, &h))
+        return BURROW_ERR_INVALID;
+    return control_port_ask(cp, &b, timeout_ms, code, text, textsz);
 }
 
 /* ---- template files ---- */
@@ -430,7 +501,10 @@ static int fork_restore(struct fork_vm *f, const struct fork_config *cfg, char *
     control_port_init(&f->cp, f->m.vm, &cfg->id);
     if ((r = control_port_listen(&f->cp, &f->m.devices)))
         return errmsg_sys(why, whysz, r, "control port: %s", burrow_strerror(r));
-    if ((r = snap_restore_machine(&f->m, &f->snap, why, whysz)))
+    /* A resume lays the saved pages over the mapping and restores the saved state instead. */
+    r = cfg->resume ? hib_resume_apply(cfg->resume, f, why, whysz)
+                    : snap_restore_machine(&f->m, &f->snap, why, whysz);
+    if (r)
         return r;
     f->t.state_ns = fork_now_ns();
     return 0;

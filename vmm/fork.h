@@ -23,6 +23,8 @@
 #include "vmm/machine.h"
 #include "vmm/snapshot.h"
 
+struct hib_resume;
+
 #define FORK_CONTROL_PORT 1025u
 /* A fork's console log (run_dir/vm/<id>/console.log) keeps the first 4 MiB. */
 #define FORK_CONSOLE_MAX (4ull << 20)
@@ -41,9 +43,12 @@ struct control_port {
     uint64_t ready_ns;                  /* CLOCK_MONOTONIC of the last READY */
     uint8_t entropy[PROTO_ENTROPY_LEN]; /* the last entropy sent (tests) */
     uint8_t net_mac[6];                 /* the fork's MAC, sent with id->net */
-    unsigned nr_shutdown;               /* SHUTDOWN_ANSWER frames received */
+    unsigned nr_shutdown;               /* answers to SHUTDOWN or HIBERNATE received */
     int32_t shutdown_code;              /* the last answer's code and text */
     char shutdown_text[128];
+    bool asking;       /* a request waits: an ERROR frame from the agent answers it */
+    bool resumed;      /* from a hibernated image: RESUME instead of IDENTITY */
+    uint64_t slept_ms; /* how long it was on disk (told in RESUME) */
 };
 
 void control_port_init(struct control_port *cp, struct vm *vm, const struct fork_identity *id);
@@ -65,6 +70,16 @@ __attribute__((warn_unused_result)) int control_port_wait_ready(struct control_p
 __attribute__((warn_unused_result)) int control_port_shutdown(struct control_port *cp,
                                                               unsigned timeout_ms, int32_t *code,
                                                               char *text, size_t textsz);
+
+/*
+ * Ask the agent to sync every filesystem before the VM is hibernated
+ * (HIBERNATE) and wait for its HIBERNATE_ANSWER, as control_port_shutdown.
+ * An agent that does not know the frame answers with an ERROR: *code is
+ * its code then (BURROW_ERR_UNSUPPORTED).
+ */
+__attribute__((warn_unused_result)) int control_port_hibernate(struct control_port *cp,
+                                                               unsigned timeout_ms, int32_t *code,
+                                                               char *text, size_t textsz);
 
 /*
  * The fork's network (the template has a virtio-net slot with no backend):
@@ -90,6 +105,8 @@ struct fork_config {
      * interrupt) either way.
      */
     const struct fork_net *net;
+    /* A hibernated image to resume (vmm/hibernate.h), NULL: a fresh fork. */
+    struct hib_resume *resume;
 };
 
 struct fork_timings {

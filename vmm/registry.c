@@ -127,7 +127,7 @@ void registry_remove(const char *dir)
 {
     static const char *const files[] = {"meta",    ".meta.tmp",   "vsock.sock", "console.log",
                                         "vmm.log", "claim.sock",  "claimed",    "conns",
-                                        "burrowd", ".burrowd.tmp"};
+                                        "burrowd", ".burrowd.tmp", "hibernate.sock"};
     char path[600];
     for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         if (snprintf(path, sizeof(path), "%s/%s", dir, files[i]) < (int)sizeof(path))
@@ -182,6 +182,14 @@ static int alive(const struct vm_record *rec)
     if (kill(rec->pid, 0) < 0 && errno == ESRCH)
         return 0;
     return registry_pid_start(rec->pid) == rec->pid_start;
+}
+
+int registry_wait_gone(const struct vm_record *rec, unsigned ms)
+{
+    struct timespec step = {0, 20000000L};
+    for (unsigned t = 0; t < ms && alive(rec); t += 20)
+        nanosleep(&step, NULL);
+    return !alive(rec);
 }
 
 static int cmp_rec(const void *a, const void *b)

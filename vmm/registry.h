@@ -6,7 +6,8 @@
  * time, user, template, build, started, state, origin, restore_ns,
  * ready_ns) written atomically, plus the VM's sockets (vsock.sock,
  * claim.sock for a pooled VM), its session count (conns) and logs
- * (console.log, vmm.log). A record whose
+ * (console.log, vmm.log) and, for a running VM, hibernate.sock
+ * (vmm/hibernate.h). A record whose
  * process is gone (or whose pid was reused: the start time differs) is
  * stale and removed by registry_list.
  */
@@ -48,6 +49,8 @@ __attribute__((warn_unused_result)) int registry_list(const char *run_dir, struc
 __attribute__((warn_unused_result)) int registry_get(const char *run_dir, const char *id,
                                                      struct vm_record *rec);
 int registry_id_ok(const char *id);
+/* Wait up to ms for rec's process to end (or its pid to be reused): 1 once gone. */
+int registry_wait_gone(const struct vm_record *rec, unsigned ms);
 /* Running (not pooled) VMs on a build. */
 unsigned registry_build_vms(const char *run_dir, const char *build);
 int registry_build_in_use(const char *run_dir, const char *build);

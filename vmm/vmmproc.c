@@ -22,6 +22,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/fork.h"
+#include "vmm/hibernate.h"
 #include "vmm/net/tap.h"
 #include "vmm/pool.h"
 #include "vmm/registry.h"
@@ -78,6 +79,8 @@ struct vmm_state {
     int conns_fd;
     unsigned conns_last;
     sigset_t sigs;
+    struct hib_vmm hib;       /* hibernate.sock and the pagemap */
+    struct hib_resume resume; /* with req->hib_image: the image being resumed */
 };
 
 /*
@@ -317,20 +320,48 @@ static void vmm_restore(struct vmm_state *s)
         _exit(1);
     }
     /* Registered before the restore, so `template rm` never races a starting fork. */
-    if ((r = registry_publish(&s->rec)) || (r = create_vm(s, why, sizeof(why))))
+    if ((r = registry_publish(&s->rec)))
+        vmm_fail(s, "ERR %s\n", burrow_strerror(r));
+    if (req->hib_image[0]) {
+        if ((r = hib_resume_open(&s->resume, req->hib_image, req->build, why, sizeof(why))))
+            vmm_fail(s, "ERR %s\n", why);
+        s->fc.resume = &s->resume;
+    }
+    if ((r = create_vm(s, why, sizeof(why))) ||
+        (s->fc.resume && (r = hib_resume_finish(&s->resume, &s->f, why, sizeof(why)))))
         vmm_fail(s, "ERR %s\n", why[0] ? why : burrow_strerror(r));
+    hib_resume_close(&s->resume);
+    /* Hibernation requests come on dir/hibernate.sock (made now: the jail cannot). */
+    if ((r = hib_vmm_init(&s->hib, s->rec.dir)))
+        log_warn("vm %s: no hibernation for this VM: %s", s->rec.id,
+                 r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
     if (!s->pooled && hand_socket(vsock, req->sock_owner))
         vmm_fail(s, "ERR cannot hand vsock.sock to its owner: %s\n", strerror(errno));
 }
 
-/* Running until a signal or the guest stops it; the exit code says which. */
+/* Saved to disk: nothing of the VM is left to run (vmm/hibernate.h). */
+static void __attribute__((noreturn)) vmm_hibernated(struct vmm_state *s)
+{
+    log_info("vm %s: hibernated; the VMM exits", s->rec.id);
+    hib_vmm_fini(&s->hib);
+    fork_vm_destroy(&s->f);
+    registry_remove(s->rec.dir);
+    _exit(0);
+}
+
+/* Running until a signal, a hibernation or the guest stops it; the exit code says which. */
 static void __attribute__((noreturn)) vmm_run(struct vmm_state *s)
 {
     int planned = 0;
-    struct timespec tick = {0, 200000000L};
+    struct timespec zero = {0, 0};
+    struct hib_vmm_meta meta = {s->rec.id, s->rec.user, s->rec.build};
     while (!s->f.m.vm->stopping) {
         write_conns(s);
-        int sig = sigtimedwait(&s->sigs, NULL, &tick);
+        /* The tick waits on hibernate.sock; signals are looked at after it. */
+        struct pollfd p = {.fd = s->hib.listen_fd, .events = POLLIN};
+        if (poll(&p, 1, 200) > 0 && hib_vmm_serve(&s->hib, &s->f, &meta))
+            vmm_hibernated(s);
+        int sig = sigtimedwait(&s->sigs, NULL, &zero);
         if (sig > 0) {
             planned = 1;
             graceful_stop(s, sig);
@@ -366,6 +397,7 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
     static struct vmm_state s;
     s = (struct vmm_state){.req = req, .pooled = pooled, .report_fd = report_fd, .conns_fd = -1};
     s.net.tap_fd = -1;
+    s.resume.fd = s.hib.listen_fd = s.hib.pagemap_fd = -1;
     block_stop_signals(&s);
     prctl(PR_SET_NAME, "burrow-vmm", 0, 0, 0);
     if (chdir("/") < 0) {
@@ -413,7 +445,8 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
     }
     report(s.report_fd, "OK %s %d %llu %llu%s\n", s.rec.id, (int)jail_host_pid(),
            (unsigned long long)(s.f.t.restored_ns - request_ns),
-           (unsigned long long)(s.f.cp.ready_ns - request_ns), pooled ? " pool" : "");
+           (unsigned long long)(s.f.cp.ready_ns - request_ns),
+           pooled ? " pool" : s.f.cp.resumed ? " resume" : "");
     close(s.report_fd);
     s.report_fd = -1;
     log_restore(&s);
@@ -453,11 +486,13 @@ static int args_ok(const struct vmm_exec_args *a)
     const struct fork_identity *id = &r->id;
     const char *fields[] = {r->run_dir,   r->template_name, r->build,      r->build_dir,
                             r->home_disk, r->net_tap,       r->net_bridge, id->user,
-                            id->shell,    id->home,         id->hostname};
+                            id->shell,    id->home,         id->hostname,  r->user_dir,
+                            r->hib_image};
     const size_t sizes[] = {sizeof(r->run_dir),    sizeof(r->template_name), sizeof(r->build),
                             sizeof(r->build_dir),  sizeof(r->home_disk),     sizeof(r->net_tap),
                             sizeof(r->net_bridge), sizeof(id->user),         sizeof(id->shell),
-                            sizeof(id->home),      sizeof(id->hostname)};
+                            sizeof(id->home),      sizeof(id->hostname),     sizeof(r->user_dir),
+                            sizeof(r->hib_image)};
     for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
         if (!memchr(fields[i], 0, sizes[i]))
             return 0;
@@ -571,6 +606,9 @@ static int vmm_claim(const struct vmm_request *req, int out_fd)
 
 int vmm_fork_report(struct vmm_request *req, int out_fd)
 {
+    /* A user's next VM resumes her hibernated one, if she has one (vmm/hibernate.h). */
+    if (req->user_dir[0] && !req->hib_image[0])
+        return hib_fork_report(req, out_fd);
     if (!req->request_ns) /* burrowd's counts from the login's request */
         req->request_ns = fork_now_ns();
     /* A fork with a TAP but no addresses (burrowctl vm fork --net-tap alone) is always fresh. */
@@ -612,8 +650,12 @@ static int read_report(int fd, char *line, size_t sz)
 {
     int r;
     pid_t pid;
-    while ((r = read_line(fd, line, sz)) == 0 && vmm_parse_pid(line, &pid) == 0)
-        ;
+    while ((r = read_line(fd, line, sz)) == 0) {
+        if (strncmp(line, "REFUSED ", 8) == 0)
+            log_warn("%s; forking a fresh VM", line + 8);
+        else if (vmm_parse_pid(line, &pid) != 0)
+            break;
+    }
     return r;
 }
 
@@ -676,6 +718,8 @@ int vmm_parse_report(const char *line, struct vmm_report *out)
     const char *rest = line + used;
     if (strcmp(rest, " pool") == 0)
         out->from_pool = 1;
+    else if (strcmp(rest, " resume") == 0)
+        out->resumed = 1;
     else if (*rest)
         return BURROW_ERR_FORMAT;
     out->pid = pid;
@@ -689,7 +733,8 @@ void vmm_note_report(const char *run_dir, const struct vmm_report *rep)
     struct vm_record rec;
     if (registry_get(run_dir, rep->id, &rec) != 0)
         return;
-    snprintf(rec.origin, sizeof(rec.origin), "%s", rep->from_pool ? "pool" : "fresh");
+    snprintf(rec.origin, sizeof(rec.origin), "%s",
+             rep->from_pool ? "pool" : rep->resumed ? "resume" : "fresh");
     rec.restore_ns = rep->restore_ns;
     rec.ready_ns = rep->ready_ns;
     if (registry_write(&rec) != 0)

@@ -12,10 +12,12 @@
  * it gives its requester, one line each on the report descriptor:
  *     PID <host pid>                                  at once, from the spawner
  *     POOL <id> <pid>                                 restored, waiting in the pool
- *     OK <id> <pid> <restore_ns> <ready_ns> [pool]    running, the guest said READY
+ *     OK <id> <pid> <restore_ns> <ready_ns> [pool|resume]   running, the guest said READY
+ *     REFUSED <reason>                 a hibernated image was refused; a fresh fork follows
  *     ERR <reason>                                    nothing left behind
  * Times count from request_ns (CLOCK_MONOTONIC) to the vCPUs starting and
- * to READY; "pool" says the VM was claimed from the pool.
+ * to READY; "pool" says the VM was claimed from the pool, "resume" that it
+ * was resumed from a hibernated image (vmm/hibernate.h).
  *
  * A VMM process blocks SIGTERM/SIGINT/SIGHUP before any thread exists and
  * waits for them with sigtimedwait. On one, a running VM's agent is asked
@@ -65,6 +67,14 @@ struct vmm_request {
     char net_bridge[16];
     uint8_t net_mac[6];
     uint64_t net_rate;
+    /*
+     * Hibernation (vmm/hibernate.h): user_dir is state_dir/users/NAME ("" =
+     * none): a hibernated image there is resumed instead of a fork.
+     * hib_image is the image a resuming VMM restores ("" = a fork); the
+     * starter sets it, with the image's build.
+     */
+    char user_dir[1024];
+    char hib_image[1100];
 };
 
 struct vmm_report {
@@ -72,6 +82,7 @@ struct vmm_report {
     pid_t pid;
     uint64_t restore_ns, ready_ns;
     int from_pool;
+    int resumed; /* from a hibernated image */
     char error[512]; /* for ERR */
 };
 

@@ -12,7 +12,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "broker/cli.h"
 #include "broker/config.h"
@@ -20,23 +19,6 @@
 #include "broker/ctl/ctl.h"
 #include "common/err.h"
 #include "vmm/registry.h"
-
-static int gone(const struct vm_record *rec)
-{
-    return (kill(rec->pid, 0) < 0 && errno == ESRCH) ||
-           registry_pid_start(rec->pid) != rec->pid_start;
-}
-
-static int wait_gone(const struct vm_record *rec, unsigned ms)
-{
-    struct timespec step = {0, 20000000L};
-    for (unsigned t = 0; t < ms; t += 20) {
-        if (gone(rec))
-            return 1;
-        nanosleep(&step, NULL);
-    }
-    return gone(rec);
-}
 
 /*
  * 1 if burrowd took the request and the VM is gone; 0: kill it ourselves
@@ -49,7 +31,7 @@ static int kill_via_burrowd(const char *run_dir, const struct vm_record *rec)
     if (control_request(run_dir, req, ans, sizeof(ans)) != 0 || !control_answer_ok(ans))
         return 0;
     /* burrowd asks the agent to sync first (up to 5 s), then stops the VM. */
-    return wait_gone(rec, 10000);
+    return registry_wait_gone(rec, 10000);
 }
 
 int ctl_vm_kill(struct ctl_ctx *ctx, int argc, char **argv)
@@ -75,9 +57,9 @@ int ctl_vm_kill(struct ctl_ctx *ctx, int argc, char **argv)
     ctl_audit(&cfg, "vm.kill", rec.id, r2 ? EXIT_RUNTIME : EXIT_OK);
     if (r2)
         return cli_err(EXIT_RUNTIME, "cannot signal pid %d: %s", (int)rec.pid, strerror(r2));
-    if (!wait_gone(&rec, 10000)) {
+    if (!registry_wait_gone(&rec, 10000)) {
         kill(rec.pid, SIGKILL);
-        wait_gone(&rec, 2000);
+        registry_wait_gone(&rec, 2000);
         registry_remove(rec.dir);
     }
     printf("killed %s\n", rec.id);

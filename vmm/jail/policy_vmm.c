@@ -151,6 +151,8 @@ static const struct sc_rule vmm_main_ioctls[] = {
     SC_ALLOW_ARG(ioctl, 1, SC_EQ, KVM_GET_DEBUGREGS, "snapshot"),
     SC_ALLOW_ARG(ioctl, 1, SC_EQ, KVM_SET_DEBUGREGS, "restore"),
     SC_ALLOW_ARG(ioctl, 1, SC_EQ, KVM_GET_CPUID2, "snapshot"),
+    SC_ALLOW_ARG(ioctl, 1, SC_EQ, KVM_GET_MSR_INDEX_LIST, "hibernation: the MSRs to save"),
+    SC_ALLOW_ARG(ioctl, 1, SC_EQ, KVM_CHECK_EXTENSION, "hibernation: the XSAVE2 size"),
 #ifdef KVM_GET_XSAVE2
     SC_ALLOW_ARG(ioctl, 1, SC_EQ, KVM_GET_XSAVE2, "snapshot with AMX-sized state"),
 #endif

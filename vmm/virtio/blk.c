@@ -137,6 +137,14 @@ void virtio_blk_detach(struct virtio_blk *b)
     b->t->signal_config(b->t->ctx);
 }
 
+int virtio_blk_sync(struct virtio_blk *b)
+{
+    pthread_mutex_lock(&b->lock);
+    int r = b->fd >= 0 && fdatasync(b->fd) < 0 ? BURROW_ERR_SYSTEM : 0;
+    pthread_mutex_unlock(&b->lock);
+    return r;
+}
+
 uint64_t virtio_blk_capacity(struct virtio_blk *b)
 {
     pthread_mutex_lock(&b->lock);

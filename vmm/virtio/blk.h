@@ -78,6 +78,8 @@ __attribute__((warn_unused_result)) int virtio_blk_attach_fd(struct virtio_blk *
 /* Drop the medium (and its lock); capacity becomes 0, config interrupt. */
 void virtio_blk_detach(struct virtio_blk *b);
 uint64_t virtio_blk_capacity(struct virtio_blk *b);
+/* fdatasync the medium (a VM about to be hibernated); 0 without one. */
+__attribute__((warn_unused_result)) int virtio_blk_sync(struct virtio_blk *b);
 
 /*
  * Open `path` and take its OFD lock (exclusive unless read_only) without
