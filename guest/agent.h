@@ -123,6 +123,19 @@ void identity_apply(const struct agent_config *cfg, struct agent_state *st,
                     char texts[PROTO_STEP_COUNT][256]);
 /* sync and unmount the home disk; 0 or negative; text says what happened. */
 int identity_shutdown(struct agent_state *st, char *text, size_t textsz);
+/*
+ * The VM is about to be hibernated: sync every filesystem (the home disk's
+ * errors reported); nothing is unmounted, every process keeps running.
+ */
+int identity_hibernate(const struct agent_state *st, char *text, size_t textsz);
+/*
+ * Resumed from a hibernated image: only what a running system can take
+ * without being clobbered: fresh entropy, the wall clock and, with
+ * PROTO_ID_F_NET, the network. Users, hostname, home and hooks are kept
+ * (SKIPPED in READY).
+ */
+void identity_resume(const struct agent_config *cfg, const struct proto_resume *rs,
+                     struct proto_ready *ready, char texts[PROTO_STEP_COUNT][256]);
 
 /* ETC/skel into the user's home, once per home (agent_skel.c); note gets "; N files ..." or "". */
 int skel_apply(const struct agent_config *cfg, const struct agent_user *u, char *note,

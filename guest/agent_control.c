@@ -4,9 +4,11 @@
  *
  * On start and after every failure (a vsock transport reset after a fork
  * looks exactly like one) the agent reconnects with backoff, says HELLO,
- * waits for IDENTITY, applies it and answers READY; sessions are served only
- * between READY and the next failure. HEARTBEAT goes out periodically;
- * SHUTDOWN is answered after sync and unmount.
+ * waits for IDENTITY (or RESUME after a resume from a hibernated image:
+ * only the clock, entropy and network are applied), applies it and answers
+ * READY; sessions are served only between READY and the next failure.
+ * HEARTBEAT goes out periodically; SHUTDOWN is answered after sync and
+ * unmount, HIBERNATE after a sync.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -130,6 +132,46 @@ static void on_identity(struct control *c, const struct proto_frame *f)
     }
 }
 
+static void on_resume(struct control *c, const struct proto_frame *f)
+{
+    static struct proto_resume rs;
+    static char texts[PROTO_STEP_COUNT][256];
+    static uint8_t mem[PROTO_FRAME_MAX];
+    struct proto_ready rd;
+    struct buf out;
+    buf_init_writer(&out, mem, sizeof(mem));
+    int r = proto_get_resume(f, &rs);
+    if (r) {
+        log_warn_r(r, "malformed resume");
+        send_buf(c, &out, proto_put_error(&out, r, "malformed resume"));
+        return;
+    }
+    identity_resume(c->cfg, &rs, &rd, texts);
+    explicit_bzero(&rs.entropy, sizeof(rs.entropy));
+    log_info("resumed after %llu ms on disk", (unsigned long long)rs.slept_ms);
+    if (send_buf(c, &out, proto_put_ready(&out, &rd)) == 0) {
+        c->st->ready = 1;
+        log_info("ready");
+    }
+}
+
+static void on_hibernate(struct control *c, const struct proto_frame *f)
+{
+    struct proto_hibernate h;
+    uint8_t mem[PROTO_TEXT_MAX + 64];
+    char text[256];
+    struct buf out;
+    buf_init_writer(&out, mem, sizeof(mem));
+    if (proto_get_hibernate(f, &h)) {
+        send_buf(c, &out, proto_put_error(&out, BURROW_ERR_PROTOCOL, "malformed hibernate"));
+        return;
+    }
+    struct proto_hibernate_answer a = {.code = identity_hibernate(c->st, text, sizeof(text)),
+                                       .text = proto_str_c(text)};
+    log_info("hibernate: %s", text);
+    send_buf(c, &out, proto_put_hibernate_answer(&out, &a));
+}
+
 /* Returns 1 when the host asked for a power-off and has been answered. */
 static int on_shutdown(struct control *c, const struct proto_frame *f)
 {
@@ -172,6 +214,12 @@ static int handle(struct control *c, const struct proto_frame *f)
         return 0;
     case PROTO_SHUTDOWN:
         return on_shutdown(c, f);
+    case PROTO_HIBERNATE:
+        on_hibernate(c, f);
+        return 0;
+    case PROTO_RESUME:
+        on_resume(c, f);
+        return 0;
     case PROTO_HEARTBEAT:
         return 0;
     case PROTO_ERROR: {

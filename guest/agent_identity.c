@@ -369,6 +369,50 @@ void identity_apply(const struct agent_config *cfg, struct agent_state *st,
     step_hooks(cfg, &u, hostname, rd, texts);
 }
 
+void identity_resume(const struct agent_config *cfg, const struct proto_resume *rs,
+                     struct proto_ready *rd, char texts[PROTO_STEP_COUNT][256])
+{
+    /* The steps that fit a running system take their inputs from an identity. */
+    static struct proto_identity id;
+    memset(&id, 0, sizeof(id));
+    memcpy(id.entropy, rs->entropy, sizeof(id.entropy));
+    id.time_sec = rs->time_sec;
+    id.time_nsec = rs->time_nsec;
+    id.flags = rs->flags & PROTO_ID_F_NET;
+    id.net = rs->net;
+    memset(rd, 0, sizeof(*rd));
+    for (int i = 0; i < PROTO_STEP_COUNT; i++)
+        outcome(rd, texts, i, PROTO_STEP_SKIPPED, "resumed: kept as it was");
+    step_entropy(cfg, &id, rd, texts);
+    step_clock(cfg, &id, rd, texts);
+    if (id.flags & PROTO_ID_F_NET) {
+        rd->outcome[PROTO_STEP_NETWORK] =
+            netcfg_apply(cfg, &id, texts[PROTO_STEP_NETWORK], TEXT_SZ);
+        rd->text[PROTO_STEP_NETWORK] = proto_str_c(texts[PROTO_STEP_NETWORK]);
+    }
+    explicit_bzero(id.entropy, sizeof(id.entropy));
+}
+
+int identity_hibernate(const struct agent_state *st, char *text, size_t textsz)
+{
+    sync();
+    if (!st->home_mounted[0]) {
+        snprintf(text, textsz, "synced; no home disk mounted");
+        return 0;
+    }
+    /* syncfs reports the home disk's write errors, which sync() would not. */
+    int fd = open(st->home_mounted, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd) < 0) {
+        snprintf(text, textsz, "syncfs %s: %s", st->home_mounted, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return BURROW_ERR_SYSTEM;
+    }
+    close(fd);
+    snprintf(text, textsz, "synced %s", st->home_mounted);
+    return 0;
+}
+
 int identity_shutdown(struct agent_state *st, char *text, size_t textsz)
 {
     sync();

@@ -171,7 +171,8 @@ __attribute__((warn_unused_result)) int hib_discard(const char *user_dir, char *
  */
 struct hib_result {
     uint64_t bytes, pages;
-    uint64_t ms; /* request to committed image */
+    uint64_t save_ms; /* the VMM's part: the agent's sync, the pause, the write */
+    uint64_t ms;      /* request to committed image and the VMM gone */
 };
 __attribute__((warn_unused_result)) int hib_request(const char *run_dir, const char *id,
                                                    const char *user_dir, struct hib_result *res,

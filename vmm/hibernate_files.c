@@ -365,8 +365,12 @@ static int run_request(struct request *q, struct hib_result *res, char *why, siz
         return r;
     res->bytes = bytes;
     res->pages = pages;
+    res->save_ms = ms;
+    /* The jailed VMM cannot remove its record: ours once it is gone. */
     if (write(q->sock, "DONE\n", 5) != 5 || !registry_wait_gone(&q->rec, HIB_GONE_WAIT_MS))
         log_warn("vm %s: saved, but its VMM did not end in time", q->rec.id);
+    else
+        registry_remove(q->rec.dir);
     return 0;
 }
 

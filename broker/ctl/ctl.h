@@ -31,6 +31,8 @@ int ctl_vm_boot(int argc, char **argv);
 int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_kill(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_vm_hibernate(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_vm_discard(struct ctl_ctx *ctx, int argc, char **argv);
 
 /*
  * broker/ctl/audit.c: the audit record of an administrative command: its

@@ -1,5 +1,5 @@
 /* broker/ctl/vm.c - `burrowctl vm`: dispatch to boot (vm_boot.c), fork, list, kill (vm_fork.c,
- * ...). */
+ * ...), hibernate and discard (vm_hibernate.c). */
 #include <string.h>
 
 #include "broker/cli.h"
@@ -16,16 +16,18 @@ static const struct vm_subcmd vm_subcmds[] = {
     {"fork", NULL, ctl_vm_fork},
     {"list", NULL, ctl_vm_list},
     {"kill", NULL, ctl_vm_kill},
+    {"hibernate", NULL, ctl_vm_hibernate},
+    {"discard", NULL, ctl_vm_discard},
 };
 
 int ctl_vm_main(struct ctl_ctx *ctx, int argc, char **argv)
 {
     if (argc < 2)
-        return cli_err(EXIT_USAGE, "usage: burrowctl vm boot|fork|list|kill ...");
+        return cli_err(EXIT_USAGE, "usage: burrowctl vm boot|fork|list|kill|hibernate|discard ...");
     for (size_t i = 0; i < sizeof(vm_subcmds) / sizeof(vm_subcmds[0]); i++)
         if (strcmp(argv[1], vm_subcmds[i].name) == 0)
             return vm_subcmds[i].main ? vm_subcmds[i].main(argc - 1, argv + 1)
                                       : vm_subcmds[i].main_ctx(ctx, argc - 1, argv + 1);
-    static const char *const names[] = {"boot", "fork", "list", "kill"};
+    static const char *const names[] = {"boot", "fork", "list", "kill", "hibernate", "discard"};
     return cli_unknown("vm", argv[1], names, sizeof(names) / sizeof(names[0]));
 }

@@ -5,7 +5,8 @@
  * of a template, each in its own detached VMM process (vmm/vmmproc.c), claimed from the warm pool
  * when [vm] pool_size allows, which is topped up afterwards. One line per VM: <id> pid <pid>
  * restore <ms> ms ready <ms> ms [(pool)] counted from the request to the vCPUs starting (restore)
- * and to the guest's READY on port 1025 (ready).
+ * and to the guest's READY on port 1025 (ready). With --user, a VM of hers that was hibernated
+ * (`vm hibernate`, vmm/hibernate.h) is resumed instead: "(resume)".
  *
  * --net-tap: the VMM process creates that TAP before it is jailed, sets it up
  * (on BR with --net-bridge) and backs the fork's virtio-net device with it;
@@ -64,7 +65,8 @@ static int print_report(const struct fork_request *req, const char *line)
         return cli_err(EXIT_RUNTIME, "the VMM process reported '%s'", line);
     vmm_note_report(req->v.run_dir, &rep);
     printf("%s pid %d restore %.3f ms ready %.3f ms%s\n", rep.id, (int)rep.pid,
-           rep.restore_ns / 1e6, rep.ready_ns / 1e6, rep.from_pool ? " (pool)" : "");
+           rep.restore_ns / 1e6, rep.ready_ns / 1e6,
+           rep.from_pool ? " (pool)" : rep.resumed ? " (resume)" : "");
     fflush(stdout);
     return EXIT_OK;
 }
@@ -119,8 +121,10 @@ static int fork_identity_for(struct fork_request *req, const char *user)
         return cli_err(EXIT_RUNTIME, "user %s: %s", user, err);
     }
     vm_identity(req->cfg, &rec, id);
-    if (rec.disk_size &&
-        userdb_path(&db, rec.name, "home.img", req->v.home_disk, sizeof(req->v.home_disk))) {
+    /* Her directory: a hibernated VM there is resumed instead of a fork (vmm/hibernate.h). */
+    if ((rec.disk_size &&
+         userdb_path(&db, rec.name, "home.img", req->v.home_disk, sizeof(req->v.home_disk))) ||
+        userdb_path(&db, rec.name, "", req->v.user_dir, sizeof(req->v.user_dir))) {
         userdb_close(&db);
         return cli_err(EXIT_RUNTIME, "user %s: home disk path too long", user);
     }

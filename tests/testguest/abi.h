@@ -36,6 +36,20 @@ static inline unsigned long long tg_blk_word(unsigned long long seed, unsigned l
  */
 #define TG_SYNC_SECTOR 1
 #define TG_SYNC_MARK   "burrow-testguest: synced at shutdown\n"
+/* The same at HIBERNATE (the agent's sync before the VM is saved), in its own sector. */
+#define TG_HIB_SECTOR 2
+#define TG_HIB_MARK   "burrow-testguest: synced at hibernate\n"
+
+/*
+ * Agent mode: TG_MEM_PAGES pages at TG_MEM_BASE that the template fills with
+ * tg_blk_word(TG_MEM_TEMPLATE_SEED, page, word) before its snapshot; the
+ * session built-ins `mem write SEED` (even pages get the SEED pattern) and
+ * `mem check SEED` (even pages hold it, odd pages still the template's)
+ * test what a fork, a hibernation and a resume keep (tests/fork/hibernate.sh).
+ */
+#define TG_MEM_BASE          0x1000000ul /* 16 MiB: above the image, below any template's end */
+#define TG_MEM_PAGES         64u
+#define TG_MEM_TEMPLATE_SEED 0x5eedull
 
 #define TG_EXIT_OK        0
 #define TG_EXIT_FAIL      3    /* a check inside the guest failed */

@@ -46,10 +46,13 @@ void tgs_open(unsigned slot);
 /* 1 if the bytes were session frames and handled, 0 for a plain echo connection. */
 int tgs_data(unsigned slot, const uint8_t *p, uint32_t len);
 void tgs_identity(struct proto_str user, struct proto_str hostname);
-/* Append the SHUTDOWN_ANSWER to the control port's SHUTDOWN. */
+/* Append the SHUTDOWN_ANSWER to the control port's SHUTDOWN, HIBERNATE_ANSWER to HIBERNATE. */
 int tgs_shutdown_answer(struct buf *b);
+int tgs_hibernate_answer(struct buf *b);
 
-/* dev_modes.c: TG_SYNC_MARK into TG_SYNC_SECTOR of the home disk, FLUSHed (abi.h). */
-void tg_blk_mark_synced(void);
+/* dev_modes.c: a mark (TG_SYNC_MARK, TG_HIB_MARK) into a sector of the home disk, FLUSHed. */
+void tg_blk_mark_synced(unsigned sector, const char *mark, unsigned len);
+/* agent_session.c: fill the TG_MEM_BASE pages with the template's pattern (abi.h). */
+void tgs_mem_template(void);
 
 #endif /* BURROW_TESTS_TESTGUEST_AGENT_H */

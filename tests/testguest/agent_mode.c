@@ -422,6 +422,51 @@ static void on_identity(struct conn *c, const struct proto_frame *f)
         restore_checks();
 }
 
+/*
+ * Resumed from a hibernated image: nothing of the running system changes; the
+ * clock continued from the moment it was saved (kvmclock), the wall clock
+ * comes with RESUME. READY, then the timer, kvmclock and YMM are checked.
+ */
+static void on_resume(struct conn *c, const struct proto_frame *f)
+{
+    struct proto_resume rs;
+    if (proto_get_resume(f, &rs))
+        tg_fail("bad RESUME frame");
+    struct proto_ready r;
+    memset(&r, 0, sizeof(r));
+    for (int i = 0; i < PROTO_STEP_COUNT; i++)
+        r.outcome[i] = i == PROTO_STEP_CLOCK ? PROTO_STEP_OK : PROTO_STEP_SKIPPED;
+    uint8_t mem[256];
+    struct buf b;
+    buf_init_writer(&b, mem, sizeof(mem));
+    if (proto_put_ready(&b, &r))
+        tg_fail("cannot encode READY");
+    send_frame(c, &b);
+    ready_sent++;
+    tg_puts("testguest: resume time=");
+    tg_putu((uint64_t)rs.time_sec);
+    tg_puts(" slept_ms=");
+    tg_putu(rs.slept_ms);
+    tg_puts(" entropy=");
+    tg_puthex(rs.entropy, 16);
+    tg_puts(" ready at ");
+    tg_putu(kvmclock_ns() / 1000);
+    tg_puts(" us\n");
+    uint64_t t0 = tg_agent_ticks, s0 = rdtsc();
+    while (tg_agent_ticks < t0 + 3 && rdtsc() - s0 < 3 * TICK_IDLE) {
+        tick_service();
+        check_clock();
+    }
+    if (tg_agent_ticks < t0 + 3)
+        tg_fail("no TSC-deadline timer interrupts after the resume");
+    if (!ymm_kept())
+        tg_fail("XMM/YMM register lost in the resume");
+    tg_puts("testguest: resume ok ticks=");
+    tg_putu(tg_agent_ticks);
+    tg_puts(" kvmclock=monotonic ymm=kept\n");
+    tick_period = TICK_IDLE;
+}
+
 static void control_data(struct conn *c, const uint8_t *p, uint32_t len)
 {
     if (len > sizeof(c->in) - c->in_len)
@@ -432,9 +477,23 @@ static void control_data(struct conn *c, const uint8_t *p, uint32_t len)
     while (c->in_len && proto_frame_parse(c->in, c->in_len, &f) == 0) {
         if (f.type == PROTO_IDENTITY)
             on_identity(c, &f);
+        if (f.type == PROTO_RESUME)
+            on_resume(c, &f);
+        if (f.type == PROTO_HIBERNATE) {
+            if (home_disk) /* what the real agent's sync stands for */
+                tg_blk_mark_synced(TG_HIB_SECTOR, TG_HIB_MARK, sizeof(TG_HIB_MARK) - 1);
+            uint8_t mem[128];
+            struct buf b;
+            buf_init_writer(&b, mem, sizeof(mem));
+            if (tgs_hibernate_answer(&b) == 0)
+                send_frame(c, &b);
+            tg_puts("testguest: hibernate answered at ");
+            tg_putu(kvmclock_ns() / 1000);
+            tg_puts(" us\n");
+        }
         if (f.type == PROTO_SHUTDOWN) {
-            if (home_disk)
-                tg_blk_mark_synced(); /* what the real agent's sync + unmount stands for */
+            if (home_disk) /* what the real agent's sync + unmount stands for */
+                tg_blk_mark_synced(TG_SYNC_SECTOR, TG_SYNC_MARK, sizeof(TG_SYNC_MARK) - 1);
             uint8_t mem[128];
             struct buf b;
             buf_init_writer(&b, mem, sizeof(mem));
@@ -545,7 +604,7 @@ static void poll_events(void)
         return;
     /* TRANSPORT_RESET: every socket is gone; the CID may have changed. */
     restored = 1;
-    tick_period = TICK_SHORT; /* until the restore checks are done */
+    tick_period = TICK_SHORT; /* until the restore (or resume) checks are done */
     memset(conns, 0, sizeof(conns));
     tg_puts("testguest: transport reset at ");
     tg_putu(kvmclock_ns() / 1000);
@@ -557,6 +616,7 @@ void tg_agent_main(unsigned cpus)
 {
     nr_cpus = cpus >= 1 && cpus <= 64 ? cpus : 1; /* from the MADT */
     template_state();
+    tgs_mem_template(); /* pages forks never write must read these after a resume */
     tgv_init(VIRTIO_VECTOR);
     tg_puts("testguest: agent cid=");
     tg_putu(tgv_cid);

@@ -10,9 +10,11 @@
  * Any other connection is the plain echo the fork tests use.
  *
  * Built-in commands (OPEN exec; the command line is split on spaces):
- *   true | false | exit N | echo ARGS... | whoami | hostname | cat
+ *   true | false | exit N | echo ARGS... | whoami | hostname | cat |
+ *   mem write SEED | mem check SEED | mem check template
  * `whoami` and `hostname` print what the last IDENTITY said; `cat` copies
- * STDIN frames to STDOUT until EOF(stdin). Anything else: "not found" on
+ * STDIN frames to STDOUT until EOF(stdin); `mem` writes or checks the
+ * pattern pages at TG_MEM_BASE (abi.h). Anything else: "not found" on
  * stderr, status 127. A shell (OPEN shell) is refused with status 1, other
  * open kinds with an ERROR frame. WINDOW, SIGNAL and unknown frames are
  * ignored. A frame larger than the per-connection buffer ends the
@@ -28,6 +30,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/proto.h"
+#include "tests/testguest/abi.h"
 #include "tests/testguest/agent.h"
 
 enum { S_UNDECIDED, S_ECHO, S_FRAMES };
@@ -115,6 +118,84 @@ static int is(const char *w, size_t n, const char *lit)
     return strlen(lit) == n && memcmp(w, lit, n) == 0;
 }
 
+/* ---- mem: what a fork, hibernation and resume keep of guest memory ---- */
+
+static volatile uint64_t *mem_page(unsigned page)
+{
+    return (volatile uint64_t *)(TG_MEM_BASE + (uint64_t)page * 4096);
+}
+
+static void mem_fill(unsigned page, uint64_t seed)
+{
+    for (unsigned w = 0; w < 512; w++)
+        mem_page(page)[w] = tg_blk_word(seed, page, w);
+}
+
+static int mem_holds(unsigned page, uint64_t seed)
+{
+    for (unsigned w = 0; w < 512; w++)
+        if (mem_page(page)[w] != tg_blk_word(seed, page, w))
+            return 0;
+    return 1;
+}
+
+void tgs_mem_template(void)
+{
+    for (unsigned p = 0; p < TG_MEM_PAGES; p++)
+        mem_fill(p, TG_MEM_TEMPLATE_SEED);
+}
+
+static uint64_t number(const char *w, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n && w[i] >= '0' && w[i] <= '9'; i++)
+        v = v * 10 + (uint64_t)(w[i] - '0');
+    return v;
+}
+
+static void put_num(unsigned slot, struct buf *b, uint64_t v)
+{
+    char d[24];
+    int n = 0;
+    do
+        d[sizeof(d) - 1 - n++] = (char)('0' + v % 10);
+    while ((v /= 10) && n < (int)sizeof(d));
+    put_text(slot, b, PROTO_STDOUT, d + sizeof(d) - n, (size_t)n);
+}
+
+/* `mem write SEED`: even pages; `mem check SEED|template`: even SEED, odd the template's. */
+static void run_mem(unsigned slot, struct buf *b, const char *p, const char *end)
+{
+    const char *w, *a;
+    size_t n, an;
+    if (!word(&p, end, &w, &n) || !word(&p, end, &a, &an)) {
+        put_text(slot, b, PROTO_STDERR, "usage: mem write|check SEED\n", 29);
+        return finish(slot, b, 2);
+    }
+    uint64_t seed = is(a, an, "template") ? TG_MEM_TEMPLATE_SEED : number(a, an);
+    unsigned written = 0, kept = 0;
+    for (unsigned pg = 0; pg < TG_MEM_PAGES; pg++) {
+        uint64_t want = pg % 2 == 0 ? seed : TG_MEM_TEMPLATE_SEED;
+        if (is(w, n, "write") && pg % 2 == 0) {
+            mem_fill(pg, seed);
+            written++;
+        } else if (is(w, n, "check") && !mem_holds(pg, want)) {
+            put_text(slot, b, PROTO_STDOUT, "mem bad page ", 13);
+            put_num(slot, b, pg);
+            put_text(slot, b, PROTO_STDOUT, "\n", 1);
+            return finish(slot, b, 1);
+        } else if (is(w, n, "check")) {
+            *(pg % 2 == 0 ? &written : &kept) += 1;
+        }
+    }
+    put_text(slot, b, PROTO_STDOUT, "mem ok pattern=", 15);
+    put_num(slot, b, written);
+    put_text(slot, b, PROTO_STDOUT, " template=", 10);
+    put_num(slot, b, kept);
+    put_text(slot, b, PROTO_STDOUT, "\n", 1);
+    finish(slot, b, 0);
+}
+
 static void run(unsigned slot, struct buf *b, struct proto_str cmd)
 {
     const char *p = cmd.p, *end = cmd.p + cmd.len, *w;
@@ -123,13 +204,8 @@ static void run(unsigned slot, struct buf *b, struct proto_str cmd)
         return finish(slot, b, 0);
     if (is(w, n, "false"))
         return finish(slot, b, 1);
-    if (is(w, n, "exit")) {
-        uint32_t v = 0;
-        if (word(&p, end, &w, &n))
-            for (size_t i = 0; i < n && w[i] >= '0' && w[i] <= '9' && v < 1000; i++)
-                v = v * 10 + (uint32_t)(w[i] - '0');
-        return finish(slot, b, v);
-    }
+    if (is(w, n, "exit"))
+        return finish(slot, b, word(&p, end, &w, &n) ? (uint32_t)(number(w, n) & 255) : 0);
     if (is(w, n, "echo")) {
         int first = 1;
         while (word(&p, end, &w, &n)) {
@@ -147,6 +223,8 @@ static void run(unsigned slot, struct buf *b, struct proto_str cmd)
         put_text(slot, b, PROTO_STDOUT, "\n", 1);
         return finish(slot, b, 0);
     }
+    if (is(w, n, "mem"))
+        return run_mem(slot, b, p, end);
     if (is(w, n, "cat")) {
         sess[slot].cat = 1;
         return flush(slot, b);
@@ -249,4 +327,10 @@ int tgs_shutdown_answer(struct buf *b)
 {
     struct proto_shutdown_answer a = {0, proto_str_c("test guest: nothing to unmount")};
     return proto_put_shutdown_answer(b, &a);
+}
+
+int tgs_hibernate_answer(struct buf *b)
+{
+    struct proto_hibernate_answer a = {0, proto_str_c("test guest: disk flushed")};
+    return proto_put_hibernate_answer(b, &a);
 }

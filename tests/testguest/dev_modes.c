@@ -65,7 +65,7 @@ static uint8_t blk_do(uint32_t type, uint64_t sector, void *buf, uint32_t len, i
     return status;
 }
 
-void tg_blk_mark_synced(void)
+void tg_blk_mark_synced(unsigned sector, const char *mark, unsigned len)
 {
     if (!tg_vdev_find(TG_VIRTIO_ID_BLK, &dev))
         tg_fail("no virtio-blk device for the home disk");
@@ -74,8 +74,8 @@ void tg_blk_mark_synced(void)
     tg_vdev_ready(&dev);
     tg_vq_irq(&q, 0);
     memset(data, 0, 512);
-    memcpy(data, TG_SYNC_MARK, sizeof(TG_SYNC_MARK) - 1);
-    if (blk_do(BLK_T_OUT, TG_SYNC_SECTOR, data, 512, 0) != 0 ||
+    memcpy(data, mark, len < 512 ? len : 512);
+    if (blk_do(BLK_T_OUT, sector, data, 512, 0) != 0 ||
         blk_do(BLK_T_FLUSH, 0, NULL, 0, 0) != 0)
         tg_fail("home disk: the sync mark was not written");
     tg_puts("testguest: home disk synced\n");
