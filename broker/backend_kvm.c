@@ -24,7 +24,11 @@
  *   - enters its jail before any guest code runs, keeps dir/conns;
  *   - on SIGTERM (idle reap, `vm kill`) has the agent sync and unmount the
  *     home disk, stops and exits 0; a VM that stops on its own exits 1
- *     ("died unexpectedly").
+ *     ("died unexpectedly");
+ *   - on a hibernate request (vm.idle_hibernate, `vm hibernate`;
+ *     broker/kvm_hibernate.c) saves itself to state_dir/users/NAME/hibernate/
+ *     and exits 0; her next login resumes it instead of forking (the
+ *     starter, vmm_fork_report, sees the image).
  *
  * The warm pool: the master keeps pool_size pooled VMMs of the active build
  * in the background (a tick, never on the login path), retires those of
@@ -144,6 +148,9 @@ static int kvm_prepare(const struct vmmgr *m, const struct vm *vm, const struct 
     if (stat(req->home_disk, &st) != 0 || !S_ISREG(st.st_mode))
         req->home_disk[0] = 0; /* no home disk: the guest keeps /home/NAME in RAM */
     vm_identity(cfg, rec, &req->id);
+    /* Her hibernated VM, if she has one, is resumed instead (vmm/hibernate.h). */
+    if (vmmgr_user_dir(cfg, rec->name, req->user_dir, sizeof(req->user_dir)))
+        return BURROW_ERR_TOO_LARGE;
     req->sock_owner = sandbox_session_uid(rec->uid);
     req->request_ns = vm->request_ns;
     return kvm_prepare_net(cfg, vm, rec, req);
@@ -239,9 +246,13 @@ static int kvm_started(struct vmmgr *m, struct vm *vm, const char *line)
     snprintf(vm->id, sizeof(vm->id), "%s", rep.id);
     vm->fork_us = (long)(rep.restore_ns / 1000);
     vm->from_pool = rep.from_pool;
+    vm->resumed = rep.resumed;
     vmm_note_report(m->cfg->paths.run_dir, &rep);
     log_debug("vm %s: %s for %s: vCPUs running %.1f ms and READY %.1f ms after the request", vm->id,
-              rep.from_pool ? "claimed from the pool" : "forked fresh", vm->user,
+              rep.from_pool  ? "claimed from the pool"
+              : rep.resumed ? "resumed from her hibernated image"
+                            : "forked fresh",
+              vm->user,
               rep.restore_ns / 1e6, rep.ready_ns / 1e6);
     if (rep.from_pool)
         pool.next_check = 0; /* refill soon, in the background */
@@ -369,4 +380,5 @@ const struct vm_backend_ops backend_kvm = {
     .tick = kvm_pool_tick,
     .pollfds = kvm_pollfds,
     .event = kvm_event,
+    .hibernate = kvm_hibernate,
 };

@@ -300,6 +300,8 @@ static const struct config_key keys[] = {
     {"vm", "vcpus", CFG_U32, CFG_FIELD(vm.vcpus), 1, 64, NULL, NULL, "1", "an integer 1-64"},
     {"vm", "idle_timeout", CFG_DURATION, CFG_FIELD(vm.idle_timeout), 0, 7 * 24 * 3600, NULL, NULL,
      "30m", "a duration up to 168h (seconds, or with s/m/h; 0 = never)"},
+    {"vm", "idle_hibernate", CFG_DURATION, CFG_FIELD(vm.idle_hibernate), 0, 7 * 24 * 3600, NULL,
+     NULL, "0", "a duration up to 168h (seconds, or with s/m/h; 0 = never)"},
     {"vm", "max_vms", CFG_U32, CFG_FIELD(vm.max_vms), 1, 4096, NULL, NULL, "64",
      "an integer 1-4096"},
     {"vm", "pool_size", CFG_U32, CFG_FIELD(vm.pool_size), 0, 64, NULL, NULL, "2",

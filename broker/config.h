@@ -92,7 +92,8 @@ struct burrow_config {
         char template_name[CONFIG_STR_MAX]; /* key "template" */
         uint32_t memory_mb;
         uint32_t vcpus;
-        uint32_t idle_timeout; /* seconds; 0 = never reap */
+        uint32_t idle_timeout;   /* seconds; 0 = never reap */
+        uint32_t idle_hibernate; /* seconds; 0 = never hibernate (kvm only, vmm/hibernate.h) */
         uint32_t max_vms;
         uint32_t pool_size;
     } vm;

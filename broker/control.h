@@ -9,6 +9,8 @@
  * requests mean is the master's (broker/master_ctl.c):
  *   vm list             one line per VM: "<id> <user> <state> <pid> <sessions>"
  *   vm kill <user|id>   stop that VM now; its user's sessions get a clear message
+ *   vm hibernate <user|id>   save that VM to disk in the background (kvm; "error
+ *                       unknown vm ..." when it is not burrowd's)
  *   session list        one line per SSH connection (see master_ctl.c)
  *   session kill <id>   end that connection; the user is told
  *   status              "key value" lines (see master_ctl.c)

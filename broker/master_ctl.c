@@ -28,6 +28,7 @@
 #include "broker/mproto.h"
 #include "broker/netpolicy.h"
 #include "common/err.h"
+#include "vmm/hibernate.h"
 #include "vmm/registry.h"
 
 #define SESSION_KILL_TEXT "your session was ended by an administrator"
@@ -102,6 +103,7 @@ void master_live(struct master *m, struct metrics_live *l, struct metrics_vm_net
             l->vms_pooled += strcmp(recs[i].state, "pool") == 0;
         free(recs);
     }
+    l->vms_hibernated = hib_count(m->cfg.paths.state_dir);
     l->ksm_ok = hoststats_ksm("/sys", &l->ksm) == 0;
 }
 
@@ -184,15 +186,15 @@ static void status(struct master *m, FILE *out)
 
 /* --- VMs --------------------------------------------------------------------- */
 
-static const char *state_name(enum vm_state s)
+static const char *state_name(const struct vm *vm)
 {
-    switch (s) {
+    switch (vm->state) {
     case VM_STARTING:
         return "starting";
     case VM_RUNNING:
         return "running";
     case VM_STOPPING:
-        return "stopping";
+        return vm->stop_reason == VM_STOP_HIBERNATE ? "hibernating" : "stopping";
     default:
         return "free";
     }
@@ -203,7 +205,7 @@ static void vm_list(struct master *m, FILE *out)
     for (unsigned i = 0; i < VMMGR_MAX; i++) {
         const struct vm *vm = &m->vm.vms[i];
         if (vm->state != VM_FREE)
-            fprintf(out, "%s %s %s %d %u\n", vm->id, vm->user, state_name(vm->state), (int)vm->pid,
+            fprintf(out, "%s %s %s %d %u\n", vm->id, vm->user, state_name(vm), (int)vm->pid,
                     vm->sessions);
     }
     fprintf(out, "ok\n");
@@ -217,6 +219,27 @@ static void vm_kill(struct master *m, const char *target, const struct ucred *wh
         fprintf(out, "ok\n");
     else
         fprintf(out, "error no running VM for %s\n", target);
+}
+
+/*
+ * "vm hibernate <user|id>": started in the background (burrowctl watches for
+ * the outcome). "error unknown vm" tells burrowctl to do it itself: not ours.
+ */
+static void vm_hibernate(struct master *m, const char *target, const struct ucred *who, FILE *out)
+{
+    int r = vmmgr_hibernate(&m->vm, target);
+    ev_admin(m, "vm.hibernate", target, r == 0 ? "ok" : "failed", who, "control");
+    if (r == 0)
+        fprintf(out, "ok\n");
+    else if (r == BURROW_ERR_NOT_FOUND)
+        fprintf(out, "error unknown vm %s\n", target);
+    else if (r == BURROW_ERR_UNSUPPORTED)
+        fprintf(out, "error hibernation is kvm-only (this burrowd runs the %s backend)\n",
+                m->vm.be->name);
+    else if (r == BURROW_ERR_BUSY)
+        fprintf(out, "error VM %s is starting or stopping\n", target);
+    else
+        fprintf(out, "error cannot hibernate %s: %s\n", target, burrow_strerror(r));
 }
 
 /* --- sessions ------------------------------------------------------------------ */
@@ -318,6 +341,9 @@ void master_ctl_request(void *ctx, const char *line, const struct ucred *who, FI
     else if (strncmp(line, "vm kill ", 8) == 0 &&
              (userdb_name_check(line + 8, NULL) == 0 || registry_id_ok(line + 8)))
         vm_kill(m, line + 8, who, out);
+    else if (strncmp(line, "vm hibernate ", 13) == 0 &&
+             (userdb_name_check(line + 13, NULL) == 0 || registry_id_ok(line + 13)))
+        vm_hibernate(m, line + 13, who, out);
     else if (strcmp(line, "session list") == 0)
         session_list(m, out);
     else if (strncmp(line, "session kill ", 13) == 0 && session_id_ok(line + 13))

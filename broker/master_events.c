@@ -263,7 +263,15 @@ static const char *vm_event_name(enum vmmgr_event ev, const struct vm *vm)
     case VMEV_REFUSED:
         return "vm_refused";
     case VMEV_STOPPING:
-        return vm->stop_reason == VM_STOP_IDLE ? "vm_reaped" : "vm_killed";
+        return vm->stop_reason == VM_STOP_IDLE        ? "vm_reaped"
+               : vm->stop_reason == VM_STOP_HIBERNATE ? "vm_hibernating"
+                                                      : "vm_killed";
+    case VMEV_HIBERNATED:
+        return "vm_hibernated";
+    case VMEV_HIBERNATE_FAILED:
+        return "vm_hibernate_failed";
+    case VMEV_RESUME_REFUSED:
+        return "vm_resume_refused";
     case VMEV_STOPPED:
         return "vm_stopped";
     case VMEV_DIED:
@@ -283,7 +291,20 @@ static void vm_count(struct master *m, enum vmmgr_event ev, const struct vm *vm)
     case VMEV_READY:
         metrics_observe(&m->mx.ready, vm->ready_ms / 1000.0);
         if (vm->fork_us >= 0)
-            metrics_observe(vm->from_pool ? &m->mx.pool_claim : &m->mx.fork, vm->fork_us / 1e6);
+            metrics_observe(vm->from_pool ? &m->mx.pool_claim
+                            : vm->resumed ? &m->mx.resume
+                                          : &m->mx.fork,
+                            vm->fork_us / 1e6);
+        m->mx.resumes[MX_HIB_OK] += vm->resumed != 0;
+        break;
+    case VMEV_HIBERNATED:
+        m->mx.hibernations[MX_HIB_OK]++;
+        break;
+    case VMEV_HIBERNATE_FAILED:
+        m->mx.hibernations[MX_HIB_FAILED]++;
+        break;
+    case VMEV_RESUME_REFUSED:
+        m->mx.resumes[MX_HIB_FAILED]++;
         break;
     case VMEV_START_FAILED:
         m->mx.vm_start_failures++;
@@ -292,13 +313,31 @@ static void vm_count(struct master *m, enum vmmgr_event ev, const struct vm *vm)
         m->mx.vm_refusals++;
         break;
     case VMEV_STOPPING:
-        m->mx.vm_stops[vm->stop_reason == VM_STOP_IDLE ? MX_STOP_IDLE : MX_STOP_ADMIN]++;
+        m->mx.vm_stops[vm->stop_reason == VM_STOP_IDLE        ? MX_STOP_IDLE
+                       : vm->stop_reason == VM_STOP_HIBERNATE ? MX_STOP_HIBERNATE
+                                                              : MX_STOP_ADMIN]++;
         break;
     case VMEV_DIED:
         m->mx.vm_deaths[death_cause(vm->exit_status)]++;
         break;
     default:
         break;
+    }
+}
+
+/* What a hibernation record says: why it began, how large the image is, why it failed. */
+static void hib_fields(struct master *m, struct audit_rec *r, enum vmmgr_event ev,
+                       const struct vm *vm)
+{
+    if (ev == VMEV_STOPPING && vm->stop_reason == VM_STOP_HIBERNATE) {
+        json_kv_str(&r->j, "trigger", vm->hib_admin ? "admin" : "idle");
+        if (!vm->hib_admin)
+            json_kv_u64(&r->j, "idle_hibernate_s", m->cfg.vm.idle_hibernate);
+    } else if (ev == VMEV_HIBERNATED) {
+        json_kv_u64(&r->j, "pages", vm->hib_pages);
+        json_kv_u64(&r->j, "bytes", vm->hib_bytes);
+    } else if (ev == VMEV_HIBERNATE_FAILED || ev == VMEV_RESUME_REFUSED) {
+        json_kv_str(&r->j, "reason", vm->hib_why);
     }
 }
 
@@ -321,7 +360,8 @@ void ev_vm(void *ctx, enum vmmgr_event ev, const struct vm *vm, const char *user
         json_kv_i64(&r.j, "ready_ms", vm->ready_ms);
         if (vm->fork_us >= 0) {
             json_kv_i64(&r.j, "fork_us", vm->fork_us);
-            json_kv_str(&r.j, "origin", vm->from_pool ? "pool" : "fresh");
+            json_kv_str(&r.j, "origin",
+                        vm->from_pool ? "pool" : vm->resumed ? "resume" : "fresh");
         }
     } else if (ev == VMEV_DIED) {
         json_kv_str(&r.j, "cause", causes[death_cause(vm->exit_status)]);
@@ -331,6 +371,8 @@ void ev_vm(void *ctx, enum vmmgr_event ev, const struct vm *vm, const char *user
             json_kv_i64(&r.j, "signal", WTERMSIG(vm->exit_status));
     } else if (ev == VMEV_STOPPING && vm->stop_reason == VM_STOP_IDLE) {
         json_kv_u64(&r.j, "idle_timeout_s", m->cfg.vm.idle_timeout);
+    } else {
+        hib_fields(m, &r, ev, vm);
     }
     commit(m, &r);
 }

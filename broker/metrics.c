@@ -9,7 +9,9 @@ static const char *const method_names[MX_METHODS] = {"publickey", "password", "o
 static const char *const login_names[MX_LOGIN_RESULTS] = {"success", "no_vm"};
 static const char *const refusal_names[MX_REFUSALS] = {"penalty", "max_startups", "capacity"};
 static const char *const chan_names[MX_CHANS] = {"shell", "exec", "sftp", "direct-tcpip"};
-static const char *const stop_names[MX_STOPS] = {"idle", "admin"};
+static const char *const stop_names[MX_STOPS] = {"idle", "admin", "hibernate"};
+static const char *const hib_names[MX_HIBS] = {"saved", "failed"};
+static const char *const resume_names[MX_HIBS] = {"resumed", "refused"};
 static const char *const death_names[MX_DEATHS] = {"guest_stopped", "killed", "error", "unknown"};
 
 /* Upper bounds of the latency buckets, seconds: a fork is milliseconds, a cold start seconds. */
@@ -176,7 +178,8 @@ static void render_vms(FILE *o, const struct metrics *m, const struct metrics_li
                                           "hibernated"};
     uint64_t n[5] = {l->vms_starting, l->vms_running, l->vms_stopping, l->vms_pooled,
                      l->vms_hibernated};
-    by_label(o, "burrow_vms", "gauge", "VMs by state (pooled: paused forks in run_dir).", "state",
+    by_label(o, "burrow_vms", "gauge",
+             "VMs by state (pooled: paused forks in run_dir; hibernated: images on disk).", "state",
              states, n, 5);
     gauge(o, "burrow_vms_max", "The [vm] max_vms limit.", l->max_vms);
     counter(o, "burrow_vm_starts_total", "VMs started for users.", m->vm_starts);
@@ -184,8 +187,16 @@ static void render_vms(FILE *o, const struct metrics *m, const struct metrics_li
             m->vm_start_failures);
     counter(o, "burrow_vm_refusals_total", "VM requests refused at the max_vms limit.",
             m->vm_refusals);
-    by_label(o, "burrow_vm_stops_total", "counter", "Planned VM stops by reason.", "reason",
-             stop_names, m->vm_stops, MX_STOPS);
+    by_label(o, "burrow_vm_stops_total", "counter",
+             "Planned VM stops by reason (hibernate: a hibernation began).", "reason", stop_names,
+             m->vm_stops, MX_STOPS);
+    by_label(o, "burrow_vm_hibernations_total", "counter",
+             "Hibernations by result (failed: the VM ran on).", "result", hib_names,
+             m->hibernations, MX_HIBS);
+    by_label(o, "burrow_vm_resumes_total", "counter",
+             "Logins that found a hibernated VM, by result (refused: the image was kept aside "
+             "and a fresh fork followed).",
+             "result", resume_names, m->resumes, MX_HIBS);
     by_label(o, "burrow_vm_deaths_total", "counter",
              "VMs that ended unexpectedly, by cause (guest_stopped: power-off, reset or crash "
              "of the guest; killed: the VM process got a signal; error: it exited with an error; "
@@ -197,6 +208,9 @@ static void render_vms(FILE *o, const struct metrics *m, const struct metrics_li
     histogram(o, "burrow_vm_pool_claim_seconds",
               "Time from a login's VM request to a pooled VM's vCPUs running (the claim).",
               &m->pool_claim);
+    histogram(o, "burrow_vm_resume_seconds",
+              "Time from a login's VM request to a hibernated VM's vCPUs running (its resume).",
+              &m->resume);
     histogram(o, "burrow_vm_ready_seconds",
               "Time from a VM request to the guest agent's READY (fork or sandbox start included).",
               &m->ready);

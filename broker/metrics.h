@@ -22,7 +22,9 @@ enum mx_method { MX_PUBLICKEY, MX_PASSWORD, MX_METHOD_OTHER, MX_METHODS };
 enum mx_login { MX_LOGIN_SUCCESS, MX_LOGIN_NO_VM, MX_LOGIN_RESULTS };
 enum mx_refusal { MX_REFUSED_PENALTY, MX_REFUSED_MAX_STARTUPS, MX_REFUSED_CAPACITY, MX_REFUSALS };
 enum mx_chan { MX_CHAN_SHELL, MX_CHAN_EXEC, MX_CHAN_SFTP, MX_CHAN_TCP, MX_CHANS };
-enum mx_stop { MX_STOP_IDLE, MX_STOP_ADMIN, MX_STOPS };
+enum mx_stop { MX_STOP_IDLE, MX_STOP_ADMIN, MX_STOP_HIBERNATE, MX_STOPS };
+/* Hibernations (kvm): saved or failed (it ran on); resumes: resumed or refused (fresh fork). */
+enum mx_hib { MX_HIB_OK, MX_HIB_FAILED, MX_HIBS };
 enum mx_death {
     MX_DEATH_GUEST_STOPPED,
     MX_DEATH_KILLED,
@@ -51,9 +53,10 @@ struct metrics {
     uint64_t vm_starts, vm_start_failures, vm_refusals;
     uint64_t vm_stops[MX_STOPS];
     uint64_t vm_deaths[MX_DEATHS];
+    uint64_t hibernations[MX_HIBS], resumes[MX_HIBS];
     uint64_t sessions_killed;
     uint64_t audit_errors;
-    struct mx_hist fork, pool_claim, ready;
+    struct mx_hist fork, pool_claim, resume, ready;
 };
 
 /* A VM's network counters (its TAP; rx = sent by the VM). */
@@ -69,7 +72,8 @@ struct metrics_live {
     double start_time; /* unix seconds */
     unsigned connections, unauthenticated, sessions;
     unsigned channels[MX_CHANS];
-    unsigned vms_starting, vms_running, vms_stopping, vms_pooled, vms_hibernated;
+    unsigned vms_starting, vms_running, vms_stopping, vms_pooled;
+    unsigned vms_hibernated; /* images under state_dir/users (vmm/hibernate.h) */
     unsigned max_vms;
     struct vm_memory mem; /* summed over burrowd's VMs */
     int ksm_ok;

@@ -30,6 +30,7 @@
 #include "common/err.h"
 #include "common/errmsg.h"
 #include "common/log.h"
+#include "vmm/hibernate.h"
 
 #define PATHBUF 4096
 
@@ -298,6 +299,20 @@ static int keep_home(struct userdb *db, const char *name, const char *img, char 
     return 0;
 }
 
+/*
+ * A hibernated VM reserves her home disk (vmm/hibernate.h): its running
+ * filesystem must find the disk as it left it.
+ */
+static int hibernated_refusal(const char *name, const char *user_dir, char *err, size_t errsz)
+{
+    if (!hib_present(user_dir))
+        return 0;
+    return errmsg(err, errsz, BURROW_ERR_BUSY,
+                  "'%s' has a hibernated VM that reserves her home disk; `burrowctl vm discard %s` "
+                  "first (its processes are lost) or let her log in to resume it",
+                  name, name);
+}
+
 int userdb_del(struct userdb *db, const char *name, int keep, char *kept_path, size_t keptsz,
                char *err, size_t errsz)
 {
@@ -319,6 +334,8 @@ int userdb_del(struct userdb *db, const char *name, int keep, char *kept_path, s
     }
     if ((r = userdb_path(db, name, "", dir, sizeof(dir))) < 0 ||
         (r = userdb_path(db, name, "home.img", img, sizeof(img))) < 0)
+        goto out;
+    if ((r = hibernated_refusal(name, dir, err, errsz)))
         goto out;
     /* hold the image lock across the rename so no VM can start using it */
     r = homedisk_open_locked(img, &img_fd);
@@ -572,10 +589,12 @@ int userdb_disk_resize(struct userdb *db, const char *name, uint64_t size, char 
     if ((r = lock_for_op(db, &took, err, errsz)) < 0)
         return r;
     struct user_record rec;
-    char img[PATHBUF], why[HOMEDISK_ERR_MAX];
+    char img[PATHBUF], dir[PATHBUF], why[HOMEDISK_ERR_MAX];
     r = userdb_get(db, name, &rec, err, errsz);
     if (r == 0)
         r = userdb_path(db, name, "home.img", img, sizeof(img));
+    if (r == 0 && (r = userdb_path(db, name, "", dir, sizeof(dir))) == 0)
+        r = hibernated_refusal(name, dir, err, errsz);
     if (r == 0 && (r = homedisk_resize(img, rounded, why, sizeof(why))) < 0)
         errmsg(err, errsz, r, "%s", why);
     if (r == 0) {

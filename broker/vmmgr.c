@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "vmm/hibernate.h"
 #include "vmm/registry.h"
 
 /* Copy a string that must fit (names and paths validated elsewhere). */
@@ -122,7 +123,22 @@ static int choose_backend(struct vmmgr *m)
         log_info("vm backend: sandbox (%s)", why);
     if (m->be == &backend_kvm)
         kvm_backend_check(m->cfg);
+    if (m->cfg->vm.idle_hibernate && !m->be->hibernate)
+        log_warn("[vm] idle_hibernate is ignored: hibernation is kvm-only (backend %s)",
+                 m->be->name);
+    else if (m->cfg->vm.idle_hibernate && m->cfg->vm.idle_timeout &&
+             m->cfg->vm.idle_timeout <= m->cfg->vm.idle_hibernate)
+        log_warn("[vm] idle_timeout (%us) <= idle_hibernate (%us): idle VMs are stopped before "
+                 "they would be hibernated",
+                 m->cfg->vm.idle_timeout, m->cfg->vm.idle_hibernate);
     return 0;
+}
+
+int vmmgr_user_dir(const struct burrow_config *cfg, const char *user, char *out, size_t sz)
+{
+    return (size_t)snprintf(out, sz, "%s/users/%s", cfg->paths.state_dir, user) >= sz
+               ? BURROW_ERR_TOO_LARGE
+               : 0;
 }
 
 static void event(struct vmmgr *m, enum vmmgr_event ev, const struct vm *vm, const char *user)
@@ -183,7 +199,7 @@ static struct vm *alloc_vm(struct vmmgr *m)
         if (m->vms[i].state == VM_FREE) {
             memset(&m->vms[i], 0, sizeof(m->vms[i]));
             m->vms[i].slot = i;
-            m->vms[i].pidfd = m->vms[i].ready_fd = -1;
+            m->vms[i].pidfd = m->vms[i].ready_fd = m->vms[i].hib_fd = -1;
             return &m->vms[i];
         }
     return NULL;
@@ -224,7 +240,7 @@ static void adopt_one(struct vmmgr *m, const struct vm_record *rec)
     struct vm *vm = &m->vms[slot];
     memset(vm, 0, sizeof(*vm));
     vm->slot = slot;
-    vm->ready_fd = -1;
+    vm->ready_fd = vm->hib_fd = -1;
     vm->pidfd = pidfd_open_(rec->pid);
     if (vm->pidfd < 0 || cpy(vm->id, sizeof(vm->id), rec->id) ||
         cpy(vm->user, sizeof(vm->user), user) || cpy(vm->dir, sizeof(vm->dir), rec->dir) ||
@@ -265,7 +281,7 @@ int vmmgr_init(struct vmmgr *m, const struct burrow_config *cfg, const struct vm
     m->cfg = cfg;
     m->hooks = *hooks;
     for (unsigned i = 0; i < VMMGR_MAX; i++)
-        m->vms[i].pidfd = m->vms[i].ready_fd = -1;
+        m->vms[i].pidfd = m->vms[i].ready_fd = m->vms[i].hib_fd = -1;
     int r = choose_backend(m);
     if (r != 0)
         return r;
@@ -317,10 +333,12 @@ static void release(struct vm *vm)
         close(vm->pidfd);
     if (vm->ready_fd >= 0)
         close(vm->ready_fd);
+    if (vm->hib_fd >= 0)
+        close(vm->hib_fd);
     reap_helper(vm);
     remove_dir(vm->dir);
     vm->state = VM_FREE;
-    vm->pidfd = vm->ready_fd = -1;
+    vm->pidfd = vm->ready_fd = vm->hib_fd = -1;
 }
 
 /* A registry entry (vmm/registry.h) for backends that do not make their own. */
@@ -369,6 +387,7 @@ static int start_vm(struct vmmgr *m, struct vm *vm, const struct user_record *re
     vm->start_ms = now_ms();
     vm->fork_us = -1;
     vm->stop_reason = VM_STOP_NONE;
+    vm->resumed = vm->hib_failed = 0;
     r = m->be->start(m, vm, rec);
     if (r != 0) {
         remove_dir(vm->dir);
@@ -382,6 +401,21 @@ static int start_vm(struct vmmgr *m, struct vm *vm, const struct user_record *re
              vm->be->name, (int)(vm->pid > 0 ? vm->pid : vm->helper));
     event(m, VMEV_STARTING, vm, NULL);
     return 0;
+}
+
+/*
+ * Her hibernated image reserves her home disk: a backend that cannot resume
+ * it (the sandbox) must not use the disk either (burrowctl vm discard frees it).
+ */
+static int hibernated_elsewhere(const struct vmmgr *m, const char *user)
+{
+    char dir[VMMGR_PATH_MAX];
+    if (m->be->hibernate || vmmgr_user_dir(m->cfg, user, dir, sizeof(dir)) || !hib_present(dir))
+        return 0;
+    log_error("%s: refused a VM: her VM is hibernated, which backend %s cannot resume (`burrowctl "
+              "vm discard %s` drops it)",
+              user, m->be->name, user);
+    return 1;
 }
 
 void vmmgr_request(struct vmmgr *m, const struct user_record *rec, int waiter)
@@ -399,6 +433,12 @@ void vmmgr_request(struct vmmgr *m, const struct user_record *rec, int waiter)
             m->hooks.vm_failed(m->hooks.ctx, waiter,
                                "the server is at its limit of running environments "
                                "(max_vms); please try again later");
+            return;
+        }
+        if (hibernated_elsewhere(m, rec->name)) {
+            m->hooks.vm_failed(m->hooks.ctx, waiter,
+                               "your environment is hibernated (kvm backend) and this server now "
+                               "runs another backend; ask the administrator");
             return;
         }
         vm = alloc_vm(m);
@@ -448,17 +488,60 @@ static void stop_vm(struct vmmgr *m, struct vm *vm, enum vm_stop_reason reason, 
     vm->be->stop(vm);
 }
 
-int vmmgr_kill(struct vmmgr *m, const char *user_or_id)
+static struct vm *find_by_user_or_id(struct vmmgr *m, const char *user_or_id)
 {
     struct vm *vm = vmmgr_find(m, user_or_id);
     for (unsigned i = 0; i < VMMGR_MAX && !vm; i++)
         if (m->vms[i].state != VM_FREE && strcmp(m->vms[i].id, user_or_id) == 0)
             vm = &m->vms[i];
+    return vm;
+}
+
+int vmmgr_kill(struct vmmgr *m, const char *user_or_id)
+{
+    struct vm *vm = find_by_user_or_id(m, user_or_id);
     if (!vm)
         return BURROW_ERR_NOT_FOUND;
     m->hooks.vm_gone(m->hooks.ctx, vm->user, "your environment was stopped by an administrator");
     stop_vm(m, vm, VM_STOP_ADMIN, "killed by an administrator");
     return 0;
+}
+
+/* Start saving vm to disk (the backend's helper reports on vm->hib_fd). */
+static int hibernate_vm(struct vmmgr *m, struct vm *vm, int admin)
+{
+    int r = vm->be->hibernate(m, vm);
+    if (r) {
+        log_warn("vm %s: cannot start its hibernation: %s", vm->id, burrow_strerror(r));
+        vm->hib_failed = 1;
+        return r;
+    }
+    log_info("vm %s: hibernating (%s)", vm->id, admin ? "asked by an administrator" : "idle");
+    fcntl(vm->hib_fd, F_SETFL, O_NONBLOCK);
+    vm->state = VM_STOPPING;
+    vm->stop_reason = VM_STOP_HIBERNATE;
+    vm->hib_admin = admin;
+    vm->hib_bytes = vm->hib_pages = 0;
+    vm->hib_why[0] = '\0';
+    event(m, VMEV_STOPPING, vm, NULL);
+    return 0;
+}
+
+int vmmgr_hibernate(struct vmmgr *m, const char *user_or_id)
+{
+    struct vm *vm = find_by_user_or_id(m, user_or_id);
+    if (!vm)
+        return BURROW_ERR_NOT_FOUND;
+    if (!m->be->hibernate)
+        return BURROW_ERR_UNSUPPORTED;
+    if (vm->state != VM_RUNNING)
+        return BURROW_ERR_BUSY;
+    int r = hibernate_vm(m, vm, 1);
+    if (r == 0 && vm->sessions)
+        m->hooks.vm_gone(m->hooks.ctx, vm->user,
+                         "your environment was hibernated by an administrator; log in again to "
+                         "resume it");
+    return r;
 }
 
 unsigned vmmgr_pollfds(struct vmmgr *m, int *fds, unsigned max)
@@ -470,6 +553,8 @@ unsigned vmmgr_pollfds(struct vmmgr *m, int *fds, unsigned max)
             continue;
         if (vm->ready_fd >= 0 && n < max)
             fds[n++] = vm->ready_fd;
+        if (vm->hib_fd >= 0 && n < max)
+            fds[n++] = vm->hib_fd;
         if (vm->pidfd >= 0 && n < max)
             fds[n++] = vm->pidfd;
     }
@@ -516,6 +601,12 @@ static int ready_line(struct vmmgr *m, struct vm *vm, const char *line)
         watch_pid(vm, pid);
         return 0;
     }
+    if (strncmp(line, "REFUSED ", 8) == 0) { /* her hibernated image; a fresh fork follows */
+        snprintf(vm->hib_why, sizeof(vm->hib_why), "%.255s", line + 8);
+        log_error("vm for %s: %s; she gets a fresh VM", vm->user, vm->hib_why);
+        event(m, VMEV_RESUME_REFUSED, vm, NULL);
+        return 0;
+    }
     if (strncmp(line, "OK", 2) == 0 && (line[2] == '\0' || line[2] == ' ')) {
         if (vm->be->started && vm->be->started(m, vm, line) != 0)
             vm_start_failed(m, vm, "a report that does not parse");
@@ -556,6 +647,50 @@ static void on_ready_fd(struct vmmgr *m, struct vm *vm)
     vm_start_failed(m, vm, "its starter ended without a report");
 }
 
+/* A hibernating VM's process ended: saved if her image is in place (its size for the record). */
+static int hibernated(struct vmmgr *m, struct vm *vm)
+{
+    char dir[VMMGR_PATH_MAX];
+    struct hib_info info;
+    if (vmmgr_user_dir(m->cfg, vm->user, dir, sizeof(dir)) || hib_info_read(dir, &info) != 0)
+        return 0;
+    vm->hib_bytes = info.h.file_len;
+    vm->hib_pages = info.h.nr_pages;
+    log_info("vm %s: hibernated (user %s, %llu pages, %llu bytes)", vm->id, vm->user,
+             (unsigned long long)vm->hib_pages, (unsigned long long)vm->hib_bytes);
+    return 1;
+}
+
+/*
+ * The hibernation helper's report. OK: the VMM ends by itself (on_exit_fd).
+ * ERR (or no report) while the VM still runs: it goes on running, and
+ * sessions that arrived meanwhile get it.
+ */
+static void on_hib_fd(struct vmmgr *m, struct vm *vm)
+{
+    char buf[320];
+    ssize_t n = read(vm->hib_fd, buf, sizeof(buf) - 1);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    buf[n > 0 ? n : 0] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    close(vm->hib_fd);
+    vm->hib_fd = -1;
+    if (strncmp(buf, "OK ", 3) == 0 || vm->state != VM_STOPPING ||
+        vm->stop_reason != VM_STOP_HIBERNATE)
+        return;
+    snprintf(vm->hib_why, sizeof(vm->hib_why), "%.255s",
+             strncmp(buf, "ERR ", 4) == 0 ? buf + 4 : "the hibernation helper ended without a report");
+    log_warn("vm %s: not hibernated, it runs on: %s", vm->id, vm->hib_why);
+    vm->state = VM_RUNNING;
+    vm->stop_reason = VM_STOP_NONE;
+    vm->hib_failed = 1;
+    vm->idle_since = vmmgr_now();
+    vm->restart_after_stop = 0;
+    event(m, VMEV_HIBERNATE_FAILED, vm, NULL);
+    answer_all(m, vm, NULL);
+}
+
 static void on_exit_fd(struct vmmgr *m, struct vm *vm)
 {
     int status = 0;
@@ -569,6 +704,8 @@ static void on_exit_fd(struct vmmgr *m, struct vm *vm)
         log_warn("vm %s: died unexpectedly (user %s, status 0x%x)", vm->id, vm->user, status);
     if (planned && vm->stop_reason == VM_STOP_FAILED_START)
         ; /* VMEV_START_FAILED was its event */
+    else if (planned && vm->stop_reason == VM_STOP_HIBERNATE)
+        event(m, hibernated(m, vm) ? VMEV_HIBERNATED : VMEV_STOPPED, vm, NULL);
     else if (planned || vm->state == VM_RUNNING)
         event(m, planned ? VMEV_STOPPED : VMEV_DIED, vm, NULL);
     else if (vm->ready_fd >= 0) /* before READY; an answered ready pipe reported it already */
@@ -608,29 +745,41 @@ void vmmgr_event(struct vmmgr *m, int fd)
             on_exit_fd(m, vm);
             return;
         }
+        if (vm->hib_fd == fd) {
+            on_hib_fd(m, vm);
+            return;
+        }
     }
+}
+
+/* Idle long enough to be hibernated (kvm, vm.idle_hibernate) or stopped (vm.idle_timeout)? */
+static void idle_check(struct vmmgr *m, struct vm *vm, long now)
+{
+    long idle_for = now - vm->idle_since, reap = m->cfg->vm.idle_timeout,
+         hib = vm->be->hibernate && !vm->hib_failed ? (long)m->cfg->vm.idle_hibernate : 0;
+    if (vm->state != VM_RUNNING || vm->sessions || vm->n_waiters ||
+        ((!hib || idle_for < hib) && (!reap || idle_for < reap)))
+        return;
+    /* Sessions that outlived a master restart are not counted: ask the backend. */
+    if (vm->be->active && vm->be->active(vm) > 0) {
+        vm->idle_since = now;
+        return;
+    }
+    if (hib && idle_for >= hib && hibernate_vm(m, vm, 0) == 0)
+        return;
+    if (reap && idle_for >= reap)
+        stop_vm(m, vm, VM_STOP_IDLE, "idle");
 }
 
 void vmmgr_tick(struct vmmgr *m, long now)
 {
-    uint32_t idle = m->cfg->vm.idle_timeout;
     for (unsigned i = 0; i < VMMGR_MAX; i++)
         if (m->vms[i].state != VM_FREE)
             reap_helper(&m->vms[i]);
     if (m->be->tick)
         m->be->tick(m, now);
-    for (unsigned i = 0; i < VMMGR_MAX && idle; i++) {
-        struct vm *vm = &m->vms[i];
-        if (vm->state != VM_RUNNING || vm->sessions || vm->n_waiters ||
-            now - vm->idle_since < (long)idle)
-            continue;
-        /* Sessions that outlived a master restart are not counted: ask the backend. */
-        if (vm->be->active && vm->be->active(vm) > 0) {
-            vm->idle_since = now;
-            continue;
-        }
-        stop_vm(m, vm, VM_STOP_IDLE, "idle");
-    }
+    for (unsigned i = 0; i < VMMGR_MAX; i++)
+        idle_check(m, &m->vms[i], now);
 }
 
 int vmmgr_read_conns(struct vm *vm)

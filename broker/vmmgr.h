@@ -4,6 +4,8 @@
  * Owns: the user -> VM table (one VM per user, shared by all her sessions),
  * session counting, admission (vm.max_vms), idle reaping (vm.idle_timeout
  * without sessions; the backend asks the agent to sync and unmount first),
+ * idle hibernation (vm.idle_hibernate, kvm only: the VM is saved to disk and
+ * her next login resumes it),
  * noticing dead VMs (pidfd), re-adopting running VMs from run_dir/vm/<id>/
  * after a restart, and the choice of backend (`auto`: kvm only where
  * hardware virtualization is real, else sandbox; `kvm` explicitly also
@@ -27,8 +29,17 @@
 #define VMMGR_PATH_MAX 512
 
 enum vm_state { VM_FREE = 0, VM_STARTING, VM_RUNNING, VM_STOPPING };
-/* VM_STOP_FAILED_START: its start failed; the process it left is being stopped. */
-enum vm_stop_reason { VM_STOP_NONE = 0, VM_STOP_IDLE, VM_STOP_ADMIN, VM_STOP_FAILED_START };
+/*
+ * VM_STOP_FAILED_START: its start failed; the process it left is being stopped.
+ * VM_STOP_HIBERNATE: it is being saved to disk (vm.idle_hibernate, or an admin).
+ */
+enum vm_stop_reason {
+    VM_STOP_NONE = 0,
+    VM_STOP_IDLE,
+    VM_STOP_ADMIN,
+    VM_STOP_FAILED_START,
+    VM_STOP_HIBERNATE
+};
 
 /* What happened to a VM, for the audit log and metrics (hook vm_event). */
 enum vmmgr_event {
@@ -40,6 +51,10 @@ enum vmmgr_event {
     VMEV_STOPPED,      /* a planned stop ended */
     VMEV_DIED,         /* it ended unexpectedly (vm->exit_status, a waitpid status) */
     VMEV_ADOPTED,      /* a restarted burrowd took it over */
+    /* Hibernation (kvm; vmm/hibernate.h): a planned stop (VMEV_STOPPING) that saves it. */
+    VMEV_HIBERNATED,       /* its VMM ended with the image in place (vm->hib_bytes, hib_pages) */
+    VMEV_HIBERNATE_FAILED, /* not saved (vm->hib_why); it runs on */
+    VMEV_RESUME_REFUSED,   /* her hibernated image was refused (vm->hib_why); a fresh fork follows */
 };
 
 struct vm;
@@ -70,6 +85,13 @@ struct vm_backend_ops {
     void (*tick)(struct vmmgr *m, long now);
     unsigned (*pollfds)(struct vmmgr *m, int *fds, unsigned max);
     int (*event)(struct vmmgr *m, int fd); /* 1: fd was the backend's */
+    /*
+     * Optional (kvm only): save the running VM to its user's hibernate
+     * directory in the background; vm->hib_fd gets one line, "OK <bytes>
+     * <pages> <ms>" or "ERR <reason>" (then the VM runs on). NULL: this
+     * backend cannot hibernate.
+     */
+    int (*hibernate)(struct vmmgr *m, struct vm *vm);
 };
 
 struct vm {
@@ -92,6 +114,12 @@ struct vm {
     long ready_ms; /* start to READY; valid from VMEV_READY */
     long fork_us;  /* kvm: request -> vCPUs running (a restore, or a pool claim); -1 = none */
     int from_pool; /* kvm: claimed from the warm pool (fork_us is the claim's time) */
+    int resumed;   /* kvm: resumed from a hibernated image (fork_us is the resume's time) */
+    int hib_fd;    /* while hibernating: the helper's report, -1 otherwise */
+    int hib_admin; /* the hibernation was asked for by an administrator */
+    int hib_failed; /* a hibernation failed: idle ones are not tried again for this VM */
+    uint64_t hib_bytes, hib_pages; /* the image, at VMEV_HIBERNATED */
+    char hib_why[256];             /* VMEV_HIBERNATE_FAILED, VMEV_RESUME_REFUSED */
     enum vm_stop_reason stop_reason;
     int exit_status;           /* waitpid status at VMEV_DIED (0 for an adopted VM) */
     char dir[VMMGR_PATH_MAX];  /* run_dir/vm/<id> */
@@ -134,6 +162,14 @@ void vmmgr_session_end(struct vmmgr *m, const char *user);
 void vmmgr_forget_waiter(struct vmmgr *m, int waiter);
 /* Stop a VM now, by user name or registry id (burrowctl vm kill): her sessions are told. */
 __attribute__((warn_unused_result)) int vmmgr_kill(struct vmmgr *m, const char *user_or_id);
+/*
+ * Hibernate a running VM (burrowctl vm hibernate), by user name or id: her
+ * sessions are told. NOT_FOUND (no such VM here), UNSUPPORTED (the backend
+ * cannot), BUSY (starting or stopping), or what the backend said.
+ */
+__attribute__((warn_unused_result)) int vmmgr_hibernate(struct vmmgr *m, const char *user_or_id);
+/* state_dir/users/NAME: where her home disk and hibernated image live. */
+int vmmgr_user_dir(const struct burrow_config *cfg, const char *user, char *out, size_t sz);
 /* Fill fds to poll (ready pipes, pidfds); returns how many. */
 unsigned vmmgr_pollfds(struct vmmgr *m, int *fds, unsigned max);
 /* One of those fds is readable. */
@@ -169,6 +205,8 @@ const struct vm_backend_ops *vmmgr_pick_backend(const struct burrow_config *cfg,
 int vmmgr_guest_image(const struct burrow_config *cfg, char *out, size_t outsz);
 extern const struct vm_backend_ops backend_sandbox;
 extern const struct vm_backend_ops backend_kvm; /* broker/backend_kvm.c */
+/* The kvm backend's hibernate op (broker/kvm_hibernate.c). */
+int kvm_hibernate(struct vmmgr *m, struct vm *vm);
 /* At start with the kvm backend: warn if the template has no active build. */
 void kvm_backend_check(const struct burrow_config *cfg);
 

@@ -255,7 +255,8 @@ int template_rm(const char *templates_dir, const char *build, template_in_use_fn
                           "%s is the active build of %s; activate another build first", build,
                           name);
     if (in_use && in_use(ctx, build))
-        return errmsg_sys(why, whysz, BURROW_ERR_BUSY, "%s is in use by a running VM", build);
+        return errmsg_sys(why, whysz, BURROW_ERR_BUSY, "%s is in use by a running or hibernated VM",
+                          build);
     tpl_rm_build_dir(dir);
     if (access(dir, F_OK) == 0)
         return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "cannot remove %s", dir);

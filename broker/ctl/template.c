@@ -17,6 +17,7 @@
 #include "broker/config.h"
 #include "broker/ctl/ctl.h"
 #include "common/err.h"
+#include "vmm/hibernate.h"
 #include "vmm/registry.h"
 #include "vmm/rootfs.h"
 #include "vmm/template.h"
@@ -44,10 +45,12 @@ static int parse_num(const char *s, unsigned long min, unsigned long max, unsign
     return 0;
 }
 
+/* A running VM maps the build, or a hibernated one will map it again when it resumes. */
 static int in_use(void *ctx, const char *build)
 {
     const struct burrow_config *cfg = ctx;
-    return registry_build_in_use(cfg->paths.run_dir, build);
+    return registry_build_in_use(cfg->paths.run_dir, build) ||
+           hib_build_in_use(cfg->paths.state_dir, build);
 }
 
 static void templates_dir(const struct burrow_config *cfg, char *out, size_t sz)

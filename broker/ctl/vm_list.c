@@ -7,6 +7,11 @@
  * it maps from the page cache). --json adds how a running VM started:
  * "origin" (pool: claimed from the warm pool; fresh), restore_ms (request
  * to vCPUs running) and ready_ms (to the guest's READY).
+ *
+ * Hibernated VMs (vmm/hibernate.h: images under state_dir/users/NAME/
+ * hibernate/) follow with STATE hibernated, the id they ran under, no
+ * process, and DISK_KIB, their image's size on disk ("unreadable" images
+ * too: they still reserve her disk; their id is "-").
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +22,60 @@
 #include "broker/config.h"
 #include "broker/ctl/ctl.h"
 #include "broker/json.h"
+#include "vmm/hibernate.h"
 #include "vmm/registry.h"
+
+/* The template a hibernated VM's build belongs to ("" when its header does not read). */
+static void template_of(const struct hib_info *h, char tname[TEMPLATE_NAME_MAX + 1])
+{
+    size_t nl;
+    tname[0] = '\0';
+    if (!h->err && template_build_id_ok(h->h.build, &nl))
+        snprintf(tname, TEMPLATE_NAME_MAX + 1, "%.*s", (int)nl, h->h.build);
+}
+
+static void hibernated_json(const struct hib_info *h, uint64_t saved, uint64_t now)
+{
+    char tname[TEMPLATE_NAME_MAX + 1];
+    template_of(h, tname);
+    printf("{\"id\":");
+    json_fput_str(stdout, h->err ? "-" : h->h.vm_id);
+    printf(",\"user\":");
+    json_fput_str(stdout, h->h.user);
+    printf(",\"template\":");
+    json_fput_str(stdout, tname);
+    printf(",\"build\":");
+    json_fput_str(stdout, h->h.build);
+    printf(",\"state\":\"hibernated\",\"image_ok\":%s,\"pages\":%llu,\"disk_kib\":%llu,"
+           "\"hibernated_s\":%llu}",
+           h->err ? "false" : "true", (unsigned long long)h->h.nr_pages,
+           (unsigned long long)h->disk_kib, (unsigned long long)(now > saved ? now - saved : 0));
+}
+
+/* Hibernated VMs after the running ones; `first`: nothing printed yet (for the JSON commas). */
+static void list_hibernated(const struct burrow_config *cfg, int json, int first, uint64_t now)
+{
+    struct hib_info *h;
+    size_t n;
+    if (hib_list(cfg->paths.state_dir, &h, &n))
+        return;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t saved = h[i].h.created_ns / 1000000000ull;
+        if (json) {
+            printf("%s", first ? "" : ",");
+            first = 0;
+            hibernated_json(&h[i], saved, now);
+            continue;
+        }
+        char tname[TEMPLATE_NAME_MAX + 1];
+        template_of(&h[i], tname);
+        printf("%-12s %-16s %-20s %-11s %8s %7llus %12s %12s %12llu\n",
+               h[i].err ? "-" : h[i].h.vm_id, h[i].h.user, h[i].err ? "(unreadable)" : tname,
+               "hibernated", "-", (unsigned long long)(now > saved ? now - saved : 0), "-", "-",
+               (unsigned long long)h[i].disk_kib);
+    }
+    free(h);
+}
 
 int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv)
 {
@@ -36,8 +94,8 @@ int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv)
     if (json)
         printf("[");
     else
-        printf("%-12s %-16s %-20s %-7s %8s %8s %12s %12s\n", "ID", "USER", "TEMPLATE", "STATE",
-               "PID", "UPTIME", "PRIVATE_KIB", "SHARED_KIB");
+        printf("%-12s %-16s %-20s %-11s %8s %8s %12s %12s %12s\n", "ID", "USER", "TEMPLATE",
+               "STATE", "PID", "UPTIME", "PRIVATE_KIB", "SHARED_KIB", "DISK_KIB");
     int first = 1;
     for (size_t i = 0; i < n; i++) {
         struct vm_memory mem;
@@ -66,11 +124,12 @@ int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv)
                    (unsigned long long)mem.shared_kb, (unsigned long long)mem.anon_kb,
                    (unsigned long long)mem.pss_kb);
         } else {
-            printf("%-12s %-16s %-20s %-7s %8d %7llus %12llu %12llu\n", v[i].id, v[i].user,
+            printf("%-12s %-16s %-20s %-11s %8d %7llus %12llu %12llu %12s\n", v[i].id, v[i].user,
                    v[i].template_name, v[i].state, (int)v[i].pid, (unsigned long long)up,
-                   (unsigned long long)mem.private_kb, (unsigned long long)mem.shared_kb);
+                   (unsigned long long)mem.private_kb, (unsigned long long)mem.shared_kb, "-");
         }
     }
+    list_hibernated(&cfg, json, first, now);
     if (json)
         printf("]\n");
     free(v);
