@@ -755,10 +755,11 @@ void vmmgr_event(struct vmmgr *m, int fd)
 /* Idle long enough to be hibernated (kvm, vm.idle_hibernate) or stopped (vm.idle_timeout)? */
 static void idle_check(struct vmmgr *m, struct vm *vm, long now)
 {
+    if (vm->state != VM_RUNNING || vm->sessions || vm->n_waiters)
+        return;
     long idle_for = now - vm->idle_since, reap = m->cfg->vm.idle_timeout,
          hib = vm->be->hibernate && !vm->hib_failed ? (long)m->cfg->vm.idle_hibernate : 0;
-    if (vm->state != VM_RUNNING || vm->sessions || vm->n_waiters ||
-        ((!hib || idle_for < hib) && (!reap || idle_for < reap)))
+    if ((!hib || idle_for < hib) && (!reap || idle_for < reap))
         return;
     /* Sessions that outlived a master restart are not counted: ask the backend. */
     if (vm->be->active && vm->be->active(vm) > 0) {

@@ -345,7 +345,8 @@ static int commit(struct request *q, uint64_t bytes, char *why, size_t whysz)
     return 0;
 }
 
-static int run_request(struct request *q, struct hib_result *res, char *why, size_t whysz)
+static int run_request(struct request *q, int *lock, struct hib_result *res, char *why,
+                       size_t whysz)
 {
     char line[600];
     unsigned long long bytes, pages, ms;
@@ -363,6 +364,9 @@ static int run_request(struct request *q, struct hib_result *res, char *why, siz
         return errmsg(why, whysz, BURROW_ERR_PROTOCOL, "VM %s answered '%.100s'", q->rec.id, line);
     if ((r = commit(q, bytes, why, whysz)))
         return r;
+    /* Committed: her next VM may resume it now (it waits for the disk this VMM still holds). */
+    close(*lock);
+    *lock = -1;
     res->bytes = bytes;
     res->pages = pages;
     res->save_ms = ms;
@@ -400,7 +404,7 @@ int hib_request(const char *run_dir, const char *id, const char *user_dir, struc
                       r == BURROW_ERR_BUSY ? "a hibernation or resume of %s is in progress"
                                            : "cannot lock the hibernate directory of %s",
                       q.rec.user);
-    r = run_request(&q, res, why, whysz);
+    r = run_request(&q, &lock, res, why, whysz);
     if (q.sock >= 0)
         close(q.sock);
     if (q.fd >= 0)
@@ -409,7 +413,8 @@ int hib_request(const char *run_dir, const char *id, const char *user_dir, struc
         unlink(q.tmp);
         note_error(user_dir, why);
     }
-    close(lock);
+    if (lock >= 0)
+        close(lock);
     res->ms = (now_ns(CLOCK_MONOTONIC) - t0) / 1000000;
     return r;
 }

@@ -27,6 +27,7 @@
 #include "vmm/vmmproc.h"
 
 #define RELAY_TIMEOUT_MS 90000 /* restore + READY (30 s) with room */
+#define LOCK_WAIT_MS     10000
 
 /* An image problem: the text says so, and rs->refused makes the starter keep it aside. */
 static int refuse(struct hib_resume *rs, char *why, size_t whysz, int r, const char *what)
@@ -285,7 +286,12 @@ int hib_fork_report(struct vmm_request *req, int out_fd)
         req->user_dir[0] = '\0';
         return vmm_fork_report(req, out_fd);
     }
+    /* A hibernation that just committed this image lets go of the lock a moment later. */
     int err, lock = hib_lock(req->user_dir, &err);
+    for (int waited = 0; lock < 0 && err == BURROW_ERR_BUSY && waited < LOCK_WAIT_MS; waited += 50) {
+        usleep(50 * 1000);
+        lock = hib_lock(req->user_dir, &err);
+    }
     if (lock < 0) {
         dprintf(out_fd, "ERR the VM of %s is being hibernated, resumed or discarded (%s)\n",
                 req->id.user, burrow_strerror(err));

@@ -1,6 +1,7 @@
 # tests/e2e/: end-to-end tier (real OpenSSH client against burrowd with the
 # sandbox backend, run.sh; the operations group: metrics, audit, sessions,
-# ops.sh; then the kvm-backend group with a test-guest template, kvm.sh) and the ssh benchmark against Debian's sshd.
+# ops.sh; then the kvm-backend group with a test-guest template, kvm.sh, and
+# its hibernation group, hibernate.sh) and the ssh benchmark against Debian's sshd.
 SANDBOX_IMAGE := $(B)/sandbox/rootfs.cpio.gz
 $(SANDBOX_IMAGE): $(B)/guest/burrow-agent broker/mkrootfs-sandbox.sh
 	broker/mkrootfs-sandbox.sh $@ $(B)/guest/burrow-agent
@@ -13,7 +14,8 @@ DEB_PKGS += curl prometheus
 .PHONY: test-e2e bench-ssh bench-login
 test-e2e: all $(SANDBOX_IMAGE)
 	@rc=0; tests/e2e/run.sh $(B) || rc=1; tests/e2e/ops.sh $(B) || rc=1; \
-	B=$(B) tests/lib/kvm-tier e2e-kvm --timeout 1200 -- tests/e2e/kvm.sh $(B) || rc=1; exit $$rc
+	B=$(B) tests/lib/kvm-tier e2e-kvm --timeout 1200 -- tests/e2e/kvm.sh $(B) || rc=1; \
+	B=$(B) tests/lib/kvm-tier e2e-hibernate --timeout 900 -- tests/e2e/hibernate.sh $(B) || rc=1; exit $$rc
 bench-ssh: all $(SANDBOX_IMAGE)
 	tests/e2e/bench-ssh.sh $(B)
 # A login into a new VM: warm pool vs fresh forks vs Debian's sshd (needs a KVM).
