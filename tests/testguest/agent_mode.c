@@ -427,6 +427,8 @@ static void on_identity(struct conn *c, const struct proto_frame *f)
  * clock continued from the moment it was saved (kvmclock), the wall clock
  * comes with RESUME. READY, then the timer, kvmclock and YMM are checked.
  */
+static uint64_t hibernated_ns; /* kvmclock when HIBERNATE was answered: part of the image */
+
 static void on_resume(struct conn *c, const struct proto_frame *f)
 {
     struct proto_resume rs;
@@ -449,8 +451,11 @@ static void on_resume(struct conn *c, const struct proto_frame *f)
     tg_putu(rs.slept_ms);
     tg_puts(" entropy=");
     tg_puthex(rs.entropy, 16);
+    uint64_t now = kvmclock_ns();
     tg_puts(" ready at ");
-    tg_putu(kvmclock_ns() / 1000);
+    tg_putu(now / 1000);
+    tg_puts(" us since_hibernate=");
+    tg_putu((now - hibernated_ns) / 1000);
     tg_puts(" us\n");
     uint64_t t0 = tg_agent_ticks, s0 = rdtsc();
     while (tg_agent_ticks < t0 + 3 && rdtsc() - s0 < 3 * TICK_IDLE) {
@@ -487,8 +492,9 @@ static void control_data(struct conn *c, const uint8_t *p, uint32_t len)
             buf_init_writer(&b, mem, sizeof(mem));
             if (tgs_hibernate_answer(&b) == 0)
                 send_frame(c, &b);
+            hibernated_ns = kvmclock_ns();
             tg_puts("testguest: hibernate answered at ");
-            tg_putu(kvmclock_ns() / 1000);
+            tg_putu(hibernated_ns / 1000);
             tg_puts(" us\n");
         }
         if (f.type == PROTO_SHUTDOWN) {
