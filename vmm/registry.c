@@ -19,17 +19,6 @@
 
 #define META_MAX 4096
 
-int registry_id_ok(const char *id)
-{
-    size_t n = strlen(id);
-    if (n != REGISTRY_ID_LEN)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((id[i] >= '0' && id[i] <= '9') || (id[i] >= 'a' && id[i] <= 'f')))
-            return 0;
-    return 1;
-}
-
 uint64_t registry_pid_start(pid_t pid)
 {
     char path[64], b[1024];

@@ -33,6 +33,7 @@
 #define SNAP_MAX_SECTIONS 256u
 #define SNAP_HASH_LEN     32u
 #define SNAP_HDR_LEN      16u
+#define SNAP_VM_MAGIC     0x4d564e53u /* "SNVM": the VM section's first word */
 
 /* Section ids. */
 enum snap_section_id {
@@ -130,7 +131,7 @@ struct snap_vm_info {
  */
 __attribute__((warn_unused_result)) int snap_save_machine(struct machine *m, struct snap_writer *w,
                                                           char *why, size_t whysz);
-/* Read and check the VM section. */
+/* Read and check the VM section (vmm/snapshot.c: a parser, no KVM). */
 __attribute__((warn_unused_result)) int snap_vm_info(const struct snapshot *s,
                                                      struct snap_vm_info *info);
 /*

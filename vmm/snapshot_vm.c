@@ -15,14 +15,12 @@
 #include "vmm/machine.h"
 #include "vmm/snapshot.h"
 
-#define VMSEC_MAGIC 0x4d564e53u /* "SNVM" */
-
 static int save_vm_section(struct machine *m, struct snap_writer *w)
 {
     struct vm *vm = m->vm;
     struct buf *b = w->out;
     int r;
-    if ((r = snap_section_begin(w, SNAP_SEC_VM)) || (r = buf_put_u32_le(b, VMSEC_MAGIC)) ||
+    if ((r = snap_section_begin(w, SNAP_SEC_VM)) || (r = buf_put_u32_le(b, SNAP_VM_MAGIC)) ||
         (r = buf_put_u64_le(b, vm->ram_size)) || (r = buf_put_u32_le(b, vm->nr_vcpus)) ||
         (r = buf_put_u32_le(b, vm->mem.nr)))
         return r;
@@ -73,53 +71,6 @@ int snap_save_machine(struct machine *m, struct snap_writer *w, char *why, size_
             (r = virtio_mmio_save(&s->mmio, w->out)) || (r = snap_section_end(w)))
             return errmsg_sys(why, whysz, r, "%s state: %s", s->name, burrow_strerror(r));
     }
-    return 0;
-}
-
-int snap_vm_info(const struct snapshot *s, struct snap_vm_info *info)
-{
-    memset(info, 0, sizeof(*info));
-    struct buf in;
-    uint32_t magic, nr_regions;
-    int r;
-    if ((r = snap_find(s, SNAP_SEC_VM, &in)) || (r = buf_get_u32_le(&in, &magic)) ||
-        (r = buf_get_u64_le(&in, &info->mem_size)) || (r = buf_get_u32_le(&in, &info->nr_vcpus)) ||
-        (r = buf_get_u32_le(&in, &nr_regions)))
-        return r;
-    if (magic != VMSEC_MAGIC)
-        return BURROW_ERR_FORMAT;
-    if (info->nr_vcpus < 1 || info->nr_vcpus > VM_MAX_VCPUS || nr_regions > GMEM_MAX_REGIONS ||
-        info->mem_size < 32 * VM_MIB || info->mem_size > 1024 * VM_GIB ||
-        info->mem_size % (2 * VM_MIB))
-        return BURROW_ERR_RANGE;
-    /* The layout must be the one vm_create makes for this size. */
-    uint64_t low = info->mem_size < VM_MMIO_GAP_START ? info->mem_size : VM_MMIO_GAP_START;
-    uint64_t want[2][2] = {{0, low}, {VM_MMIO_GAP_END, info->mem_size - low}};
-    if (nr_regions != (info->mem_size > low ? 2u : 1u))
-        return BURROW_ERR_FORMAT;
-    for (uint32_t i = 0; i < nr_regions; i++) {
-        uint64_t gpa, size;
-        if ((r = buf_get_u64_le(&in, &gpa)) || (r = buf_get_u64_le(&in, &size)))
-            return r;
-        if (gpa != want[i][0] || size != want[i][1])
-            return BURROW_ERR_FORMAT;
-    }
-    if ((r = buf_get_u32_le(&in, &info->nr_slots)))
-        return r;
-    if (info->nr_slots > VM_VIRTIO_MAX)
-        return BURROW_ERR_RANGE;
-    for (uint32_t i = 0; i < info->nr_slots; i++)
-        if ((r = buf_get_u32_le(&in, &info->slot_dev[i])))
-            return r;
-    if (buf_get_end(&in))
-        return BURROW_ERR_TRAILING;
-    /* Every vCPU and slot must have its section. */
-    for (uint32_t i = 0; i < info->nr_vcpus; i++)
-        if ((r = snap_find(s, SNAP_SEC_VCPU0 + i, &in)))
-            return r;
-    for (uint32_t i = 0; i < info->nr_slots; i++)
-        if ((r = snap_find(s, SNAP_SEC_DEVICE0 + i, &in)))
-            return r;
     return 0;
 }
 

@@ -21,48 +21,6 @@
 #include "vmm/snapshot.h"
 #include "vmm/template_files.h"
 
-int template_name_ok(const char *name)
-{
-    size_t n = strlen(name);
-    if (n == 0 || n > TEMPLATE_NAME_MAX)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
-        if (!alnum && (i == 0 || (c != '-' && c != '.')))
-            return 0;
-    }
-    return 1;
-}
-
-int template_build_id_ok(const char *build, size_t *name_len)
-{
-    const char *dash = strrchr(build, '-');
-    if (!dash || strlen(build) > TEMPLATE_BUILD_MAX)
-        return 0;
-    size_t nl = (size_t)(dash - build);
-    char name[TEMPLATE_NAME_MAX + 1];
-    if (nl == 0 || nl > TEMPLATE_NAME_MAX)
-        return 0;
-    memcpy(name, build, nl);
-    name[nl] = '\0';
-    const char *ts = dash + 1;
-    /* YYYYmmddTHHMMSS, optionally .N */
-    if (strlen(ts) < 15 || ts[8] != 'T')
-        return 0;
-    for (size_t i = 0; ts[i]; i++) {
-        if (i == 8)
-            continue;
-        if (i == 15 && ts[i] == '.' && ts[i + 1])
-            continue;
-        if (ts[i] < '0' || ts[i] > '9')
-            return 0;
-    }
-    if (name_len)
-        *name_len = nl;
-    return template_name_ok(name);
-}
-
 int template_manifest_get(const char *text, const char *key, char *out, size_t outsz)
 {
     size_t kl = strlen(key);

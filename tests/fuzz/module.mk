@@ -16,3 +16,7 @@ FUZZ_SRCS_mproto := broker/mproto.c $(COMMON_SRCS)
 FUZZERS += fuzz_net
 FUZZ_SRCS_fuzz_net := vmm/virtio/net.c vmm/virtio/net_io.c vmm/net/ratelimit.c vmm/virtio/mmio.c \
                       vmm/virtio/queue.c vmm/gmem.c common/buf.c common/log.c common/err.c
+# hibernation (issue 19): the hibernated image (header, state, index, checksum).
+FUZZERS += hibernate
+FUZZ_SRCS_hibernate := vmm/hibernate_image.c vmm/snapshot.c vmm/names.c common/buf.c \
+                       common/buf_alloc.c common/err.c common/errmsg.c common/log.c

@@ -42,6 +42,21 @@ static void check_identity(const struct proto_frame *f)
         __builtin_trap();
 }
 
+static void check_resume(const struct proto_frame *f)
+{
+    struct proto_resume rs, rs2;
+    if (proto_get_resume(f, &rs))
+        return;
+    struct buf b;
+    struct proto_frame f2;
+    buf_init_writer(&b, out_mem, sizeof(out_mem));
+    if (proto_put_resume(&b, &rs) || proto_frame_parse(buf_data(&b), buf_used(&b), &f2) ||
+        proto_get_resume(&f2, &rs2) || rs2.time_sec != rs.time_sec || rs2.flags != rs.flags ||
+        rs2.slept_ms != rs.slept_ms || rs2.net.addr != rs.net.addr ||
+        memcmp(rs2.entropy, rs.entropy, sizeof(rs.entropy)))
+        __builtin_trap();
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -58,6 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct proto_heartbeat hb;
         struct proto_shutdown s;
         struct proto_shutdown_answer a;
+        struct proto_hibernate hi;
+        struct proto_hibernate_answer ha;
         const uint8_t *d;
         size_t n;
         uint32_t v;
@@ -74,9 +91,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc |= proto_get_heartbeat(&f, &hb);
         rc |= proto_get_shutdown(&f, &s);
         rc |= proto_get_shutdown_answer(&f, &a);
+        rc |= proto_get_hibernate(&f, &hi);
+        rc |= proto_get_hibernate_answer(&f, &ha);
         (void)rc;
         check_open(&f);
         check_identity(&f);
+        check_resume(&f);
         if (!proto_type_known(f.type)) {
             struct buf b;
             buf_init_writer(&b, out_mem, sizeof(out_mem));

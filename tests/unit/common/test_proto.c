@@ -1,6 +1,7 @@
 /*
  * tests/unit/common/test_proto.c - the agent protocol codec: round trips of
- * every frame type, framing (need-more, size limit, flags), every malformed
+ * every frame type (hibernation's HIBERNATE, HIBERNATE_ANSWER and RESUME
+ * included), framing (need-more, size limit, flags), every malformed
  * body (each truncation, trailing bytes, bad fields), encoder limits and
  * all-or-nothing writes, unknown types answered with an error frame.
  */
@@ -16,6 +17,12 @@
 #include "common/proto.h"
 
 static uint8_t mem[2 * PROTO_FRAME_MAX];
+
+static void put_u32_at(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
 
 /* Encode with `put`, then parse the one frame back. */
 #define ENCODE(b, call)                                                                            \
@@ -486,6 +493,89 @@ static void test_identity(void **state)
     assert_int_equal(buf_used(&b), 0);
 }
 
+/* Hibernation: HIBERNATE (no flags yet), its answer, and RESUME instead of IDENTITY. */
+static void test_hibernation_frames(void **state)
+{
+    (void)state;
+    struct buf b;
+    struct proto_frame f;
+    struct proto_hibernate h = {0}, ho;
+    ENCODE(b, proto_put_hibernate(&b, &h));
+    parse_one(&b, &f);
+    assert_int_equal(f.type, PROTO_HIBERNATE);
+    assert_string_equal(proto_type_name(PROTO_HIBERNATE), "hibernate");
+    assert_int_equal(proto_get_hibernate(&f, &ho), 0);
+    all_truncations_fail(&f, (decode_fn)proto_get_hibernate, &ho);
+    trailing_fails(&b, (decode_fn)proto_get_hibernate, &ho);
+    h.flags = 1;
+    buf_init_writer(&b, mem, sizeof(mem));
+    assert_int_equal(proto_put_hibernate(&b, &h), BURROW_ERR_RANGE);
+    assert_int_equal(buf_used(&b), 0);
+    /* A flag this codec does not know is refused: the agent must not guess. */
+    ENCODE(b, proto_put_hibernate(&b, &(struct proto_hibernate){0}));
+    mem[PROTO_HDR_LEN] = 2;
+    parse_one(&b, &f);
+    assert_int_equal(proto_get_hibernate(&f, &ho), BURROW_ERR_RANGE);
+    /* Another frame's decoder refuses it. */
+    assert_int_equal(proto_get_shutdown(&f, &(struct proto_shutdown){0}), BURROW_ERR_PROTOCOL);
+
+    struct proto_hibernate_answer a = {BURROW_ERR_SYSTEM, proto_str_c("syncfs /home/a: EIO")}, ao;
+    ENCODE(b, proto_put_hibernate_answer(&b, &a));
+    parse_one(&b, &f);
+    assert_int_equal(proto_get_hibernate_answer(&f, &ao), 0);
+    assert_int_equal(ao.code, BURROW_ERR_SYSTEM);
+    assert_true(proto_str_eq(ao.text, "syncfs /home/a: EIO"));
+    assert_int_equal(proto_get_shutdown_answer(&f, &(struct proto_shutdown_answer){0}),
+                     BURROW_ERR_PROTOCOL);
+    all_truncations_fail(&f, (decode_fn)proto_get_hibernate_answer, &ao);
+    trailing_fails(&b, (decode_fn)proto_get_hibernate_answer, &ao);
+
+    struct proto_resume rs = {.time_sec = 1796000000, .time_nsec = 5, .slept_ms = 3600000},
+                        ro;
+    for (int i = 0; i < PROTO_ENTROPY_LEN; i++)
+        rs.entropy[i] = (uint8_t)(i * 7);
+    ENCODE(b, proto_put_resume(&b, &rs));
+    parse_one(&b, &f);
+    assert_int_equal(proto_get_resume(&f, &ro), 0);
+    assert_memory_equal(ro.entropy, rs.entropy, PROTO_ENTROPY_LEN);
+    assert_int_equal(ro.time_sec, 1796000000);
+    assert_int_equal(ro.time_nsec, 5);
+    assert_int_equal(ro.slept_ms, 3600000);
+    assert_int_equal(ro.flags, 0);
+    all_truncations_fail(&f, (decode_fn)proto_get_resume, &ro);
+    /* Later fields and unknown flags are tolerated, as in IDENTITY. */
+    mem[PROTO_HDR_LEN + PROTO_ENTROPY_LEN + 12] |= 0x80;
+    assert_int_equal(buf_put_u32_le(&b, 0xdeadbeef), 0);
+    assert_int_equal(buf_poke_u32_le(&b, 0, (uint32_t)(buf_used(&b) - PROTO_HDR_LEN)), 0);
+    parse_one(&b, &f);
+    assert_int_equal(proto_get_resume(&f, &ro), 0);
+    assert_int_equal(ro.flags, 0);
+    /* With the network: round trip and every truncation; bad ranges refused both ways. */
+    rs.flags = PROTO_ID_F_NET | PROTO_ID_F_HOME_DISK; /* only NET goes on the wire */
+    rs.net = (struct proto_net){.mac = {2, 9, 8, 7, 6, 5}, .addr = 0x0ad50003, .prefix = 24,
+                                .gateway = 0x0ad50001, .nr_dns = 1, .dns = {0x08080808}};
+    ENCODE(b, proto_put_resume(&b, &rs));
+    parse_one(&b, &f);
+    assert_int_equal(proto_get_resume(&f, &ro), 0);
+    assert_int_equal(ro.flags, PROTO_ID_F_NET);
+    assert_memory_equal(ro.net.mac, rs.net.mac, 6);
+    assert_int_equal(ro.net.addr, 0x0ad50003);
+    assert_int_equal(ro.net.dns[0], 0x08080808);
+    all_truncations_fail(&f, (decode_fn)proto_get_resume, &ro);
+    rs.net.prefix = 0;
+    buf_init_writer(&b, mem, sizeof(mem));
+    assert_int_equal(proto_put_resume(&b, &rs), BURROW_ERR_RANGE);
+    rs.net.prefix = 24;
+    rs.time_nsec = 1000000000;
+    assert_int_equal(proto_put_resume(&b, &rs), BURROW_ERR_RANGE);
+    assert_int_equal(buf_used(&b), 0);
+    rs.time_nsec = 0;
+    ENCODE(b, proto_put_resume(&b, &rs));
+    put_u32_at(mem + PROTO_HDR_LEN + PROTO_ENTROPY_LEN + 8, 1000000000); /* time_nsec */
+    parse_one(&b, &f);
+    assert_int_equal(proto_get_resume(&f, &ro), BURROW_ERR_RANGE);
+}
+
 static void test_ready(void **state)
 {
     (void)state;
@@ -563,6 +653,7 @@ int main(void)
         cmocka_unit_test(test_data),
         cmocka_unit_test(test_small_frames),
         cmocka_unit_test(test_identity),
+        cmocka_unit_test(test_hibernation_frames),
         cmocka_unit_test(test_ready),
         cmocka_unit_test(test_signal_names),
         cmocka_unit_test(test_str_helpers),
