@@ -412,9 +412,9 @@ static int hibernated_elsewhere(const struct vmmgr *m, const char *user)
     char dir[VMMGR_PATH_MAX];
     if (m->be->hibernate || vmmgr_user_dir(m->cfg, user, dir, sizeof(dir)) || !hib_present(dir))
         return 0;
-    log_error("%s: refused a VM: her VM is hibernated, which backend %s cannot resume (`burrowctl "
-              "vm discard %s` drops it)",
-              user, m->be->name, user);
+    log_error("%s: refused a VM: the VM of %s is hibernated and backend %s cannot resume it "
+              "(`burrowctl vm discard %s` drops it)",
+              user, user, m->be->name, user);
     return 1;
 }
 

@@ -63,6 +63,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.vm.backend, VM_BACKEND_AUTO);
     assert_int_equal(c.vm.pool_size, 2);
     assert_int_equal(c.vm.idle_timeout, 1800);
+    assert_int_equal(c.vm.idle_hibernate, 0); /* off unless asked for */
     assert_string_equal(c.paths.state_dir, "/var/lib/burrow");
     assert_string_equal(c.paths.run_dir, "/run/burrow");
     assert_true(c.users.default_disk_size == (1ull << 30));
@@ -79,7 +80,7 @@ static void test_valid_file(void **state)
                       "; comment\n# another\n[ssh]\nlisten = 127.0.0.1 ::1\nPort = 2222\n"
                       "password_auth = yes\nlogin_grace_time = 2m\nmax_startups = 5:50:20\n"
                       "[vm]\nbackend = sandbox\ntemplate = tiny-1\nidle_timeout = 1h\n"
-                      "pool_size = 0\n"
+                      "pool_size = 0\nidle_hibernate = 10m\n"
                       "[paths]\nstate_dir = /srv/burrow\n"
                       "[users]\nuid_min = 20000\nuid_max = 20010\ndefault_disk_size = 64M\n"
                       "allow_root = on\n",
@@ -95,6 +96,7 @@ static void test_valid_file(void **state)
     assert_string_equal(c.vm.template_name, "tiny-1");
     assert_int_equal(c.vm.idle_timeout, 3600);
     assert_int_equal(c.vm.pool_size, 0);
+    assert_int_equal(c.vm.idle_hibernate, 600);
     /* derived default follows state_dir */
     assert_string_equal(c.ssh.host_key_dir, "/srv/burrow/hostkeys");
     assert_int_equal(c.users.uid_min, 20000);
@@ -142,6 +144,8 @@ static void test_bad_values(void **state)
         {"[ssh]\nlogin_grace_time = 2h\n", "[ssh] login_grace_time"},
         {"[vm]\nbackend = xen\n", "[vm] backend: expected auto, kvm or sandbox"},
         {"[vm]\ntemplate = ../etc\n", "[vm] template"},
+        {"[vm]\nidle_hibernate = 169h\n", "[vm] idle_hibernate: expected a duration up to 168h"},
+        {"[vm]\nidle_hibernate = soon\n", "[vm] idle_hibernate"},
         {"[vm]\nvcpus = 99999999999999999999999\n", "[vm] vcpus"},
         {"[paths]\nstate_dir = relative/dir\n", "[paths] state_dir: expected an absolute path"},
         {"[paths]\nstate_dir = /var/../etc\n", "[paths] state_dir"},

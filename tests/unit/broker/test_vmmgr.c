@@ -3,7 +3,11 @@
  * "VM" is a child process: one VM per user shared by sessions, waiters
  * answered when ready, max_vms admission, idle reaping (and the backend's own
  * connection count keeping a VM), unexpected death noticed and reported,
- * the registry written and re-adopted by a fresh manager.
+ * the registry written and re-adopted by a fresh manager; idle hibernation
+ * (vm.idle_hibernate) through a fake hibernate op: saved (the VM's process
+ * ends, her image is in place), failed (it runs on, is not tried again, and
+ * sessions that arrived meanwhile get it), a backend that cannot hibernate
+ * (not tried; an image it cannot resume refuses her login).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,8 +25,11 @@
 #include <cmocka.h>
 
 #include "broker/vmmgr.h"
-#include "vmm/registry.h"
+#include "common/err.h"
+#include "tests/lib/hibimage.h"
 #include "tests/lib/testutil.h"
+#include "vmm/hibernate.h"
+#include "vmm/registry.h"
 
 static struct burrow_config cfg;
 static struct vmmgr mgr;
@@ -69,6 +76,48 @@ static int fake_active_fn(struct vm *vm)
 
 static const struct vm_backend_ops fake = {
     .name = "sandbox", .start = fake_start, .stop = fake_stop, .active = fake_active_fn};
+
+/*
+ * A fake hibernation: fake_hib_ok 1 puts her image in place, ends the VM's
+ * process and reports OK; 0 reports ERR and leaves the VM running.
+ */
+static int fake_hib_ok, fake_hib_calls;
+static int fake_hibernate(struct vmmgr *m, struct vm *vm)
+{
+    int p[2];
+    char udir[600];
+    fake_hib_calls++;
+    if (pipe(p) != 0 || vmmgr_user_dir(m->cfg, vm->user, udir, sizeof(udir)))
+        return -1;
+    if (fake_hib_ok) {
+        size_t len;
+        uint8_t *img = tu_hib_image(TU_HIB_MEM, vm->user, &len);
+        tu_hib_put(udir, img, len);
+        free(img);
+        kill(vm->pid, SIGTERM);
+    }
+    const char *line = fake_hib_ok ? "OK 1 3 5\n" : "ERR the agent did not answer HIBERNATE\n";
+    assert_int_equal(write(p[1], line, strlen(line)), (ssize_t)strlen(line));
+    close(p[1]);
+    vm->hib_fd = p[0];
+    return 0;
+}
+
+static const struct vm_backend_ops fake_kvm = {.name = "kvm",
+                                               .start = fake_start,
+                                               .stop = fake_stop,
+                                               .active = fake_active_fn,
+                                               .hibernate = fake_hibernate};
+
+static int events[16];
+static void hook_event(void *ctx, enum vmmgr_event ev, const struct vm *vm, const char *user)
+{
+    (void)ctx;
+    (void)vm;
+    (void)user;
+    if ((unsigned)ev < 16)
+        events[ev]++;
+}
 
 static void hook_ready(void *ctx, int waiter, struct vm *vm)
 {
@@ -123,7 +172,7 @@ static struct user_record user(const char *name, uint32_t uid)
 static int setup(void **state)
 {
     (void)state;
-    struct vmmgr_hooks h = {hook_ready, hook_failed, hook_gone, NULL, NULL};
+    struct vmmgr_hooks h = {hook_ready, hook_failed, hook_gone, NULL, hook_event};
     dir = tu_mkdtemp("vmmgr");
     config_defaults(&cfg);
     cfg.vm.backend = VM_BACKEND_SANDBOX;
@@ -131,7 +180,13 @@ static int setup(void **state)
     cfg.vm.idle_timeout = 5;
     snprintf(cfg.paths.run_dir, sizeof(cfg.paths.run_dir), "%s/run", dir);
     snprintf(cfg.paths.state_dir, sizeof(cfg.paths.state_dir), "%s/state", dir);
-    ready_calls = failed_calls = gone_calls = fake_active = 0;
+    ready_calls = failed_calls = gone_calls = fake_active = fake_hib_calls = 0;
+    memset(events, 0, sizeof(events));
+    char users[700];
+    snprintf(users, sizeof(users), "%s/state", dir);
+    mkdir(users, 0700);
+    snprintf(users, sizeof(users), "%s/state/users", dir);
+    mkdir(users, 0700);
     if (vmmgr_init(&mgr, &cfg, &h) != 0)
         return -1;
     mgr.be = &fake;
@@ -240,6 +295,88 @@ static void test_readopt(void **state)
     close(vm->pidfd);
 }
 
+/* An idle VM is saved (kvm): its process ends, her image is there, no death reported. */
+static void test_idle_hibernate(void **state)
+{
+    (void)state;
+    struct user_record a = user("alice", 10000);
+    mgr.be = &fake_kvm;
+    cfg.vm.idle_hibernate = 3;
+    fake_hib_ok = 1;
+    vmmgr_request(&mgr, &a, 1);
+    PUMP_UNTIL(ready_calls == 1);
+    struct vm *vm = vmmgr_find(&mgr, "alice");
+    vmmgr_session_end(&mgr, "alice");
+    vmmgr_tick(&mgr, vm->idle_since + 2);
+    assert_int_equal(fake_hib_calls, 0); /* not idle long enough */
+    vmmgr_tick(&mgr, vm->idle_since + 3); /* before idle_timeout (5): hibernated, not reaped */
+    assert_int_equal(fake_hib_calls, 1);
+    assert_int_equal(vm->state, VM_STOPPING);
+    assert_int_equal(vm->stop_reason, VM_STOP_HIBERNATE);
+    assert_int_equal(events[VMEV_STOPPING], 1);
+    PUMP_UNTIL(vmmgr_find(&mgr, "alice") == NULL);
+    assert_int_equal(events[VMEV_HIBERNATED], 1);
+    assert_int_equal(events[VMEV_DIED] + events[VMEV_STOPPED], 0);
+    assert_int_equal(gone_calls, 0);
+}
+
+/* A failed hibernation: the VM runs on, is not tried again, and is reaped at idle_timeout. */
+static void test_hibernate_failed(void **state)
+{
+    (void)state;
+    struct user_record a = user("alice", 10000);
+    mgr.be = &fake_kvm;
+    cfg.vm.idle_hibernate = 1;
+    fake_hib_ok = 0;
+    vmmgr_request(&mgr, &a, 1);
+    PUMP_UNTIL(ready_calls == 1);
+    struct vm *vm = vmmgr_find(&mgr, "alice");
+    vmmgr_session_end(&mgr, "alice");
+    long t = vm->idle_since;
+    vmmgr_tick(&mgr, t + 1);
+    assert_int_equal(vm->state, VM_STOPPING);
+    vmmgr_request(&mgr, &a, 2); /* a login while it is being saved waits */
+    PUMP_UNTIL(events[VMEV_HIBERNATE_FAILED] == 1);
+    assert_int_equal(vm->state, VM_RUNNING);
+    assert_non_null(strstr(vm->hib_why, "did not answer HIBERNATE"));
+    assert_int_equal(ready_calls, 2); /* the waiting login got the running VM */
+    vmmgr_session_end(&mgr, "alice");
+    vmmgr_tick(&mgr, vm->idle_since + 2);
+    assert_int_equal(fake_hib_calls, 1); /* not tried again for this VM */
+    assert_int_equal(vm->state, VM_RUNNING);
+    vmmgr_tick(&mgr, vm->idle_since + 5);
+    assert_int_equal(vm->state, VM_STOPPING); /* idle_timeout still applies */
+    assert_int_equal(vm->stop_reason, VM_STOP_IDLE);
+}
+
+/* A backend without hibernation: never tried; an admin request is refused; her image blocks it. */
+static void test_hibernate_unsupported(void **state)
+{
+    (void)state;
+    struct user_record a = user("alice", 10000), b = user("bob", 10001);
+    cfg.vm.idle_hibernate = 1;
+    cfg.vm.idle_timeout = 0;
+    vmmgr_request(&mgr, &a, 1);
+    PUMP_UNTIL(ready_calls == 1);
+    struct vm *vm = vmmgr_find(&mgr, "alice");
+    vmmgr_session_end(&mgr, "alice");
+    vmmgr_tick(&mgr, vm->idle_since + 100);
+    assert_int_equal(vm->state, VM_RUNNING);
+    assert_int_equal(vmmgr_hibernate(&mgr, "alice"), BURROW_ERR_UNSUPPORTED);
+    assert_int_equal(vmmgr_hibernate(&mgr, "nobody"), BURROW_ERR_NOT_FOUND);
+    /* bob was hibernated under kvm: this backend must not take his disk. */
+    char bdir[700];
+    size_t len;
+    assert_int_equal(vmmgr_user_dir(&cfg, "bob", bdir, sizeof(bdir)), 0);
+    uint8_t *img = tu_hib_image(TU_HIB_MEM, "bob", &len);
+    tu_hib_put(bdir, img, len);
+    free(img);
+    vmmgr_request(&mgr, &b, 2);
+    assert_int_equal(failed_calls, 1);
+    assert_non_null(strstr(last_text, "hibernated"));
+    assert_null(vmmgr_find(&mgr, "bob"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -248,6 +385,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_idle_reap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_death_noticed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readopt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idle_hibernate, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hibernate_failed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hibernate_unsupported, setup, teardown),
     };
     return cmocka_run_group_tests_name("broker/vmmgr", tests, NULL, NULL);
 }

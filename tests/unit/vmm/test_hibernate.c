@@ -24,71 +24,18 @@
 #include <sodium.h>
 
 #include "common/err.h"
+#include "tests/lib/hibimage.h"
 #include "tests/lib/testutil.h"
 #include "vmm/hibernate.h"
 #include "vmm/vm.h"
 
-#define MEM     (64ull << 20)
-#define BUILD   "tg-20261201T120000"
-#define NPAGES  3
-static const uint64_t page_nrs[NPAGES] = {1, 2, 100};
+#define MEM    TU_HIB_MEM
+#define BUILD  TU_HIB_BUILD
+#define NPAGES TU_HIB_PAGES
 
-/* A state file with a VM section for MEM, one vCPU, no devices. */
-static struct snap_writer state_of(uint64_t mem)
-{
-    struct snap_writer w;
-    assert_int_equal(snap_writer_init(&w), 0);
-    assert_int_equal(snap_section_begin(&w, SNAP_SEC_VM), 0);
-    assert_int_equal(buf_put_u32_le(w.out, SNAP_VM_MAGIC), 0);
-    assert_int_equal(buf_put_u64_le(w.out, mem), 0);
-    assert_int_equal(buf_put_u32_le(w.out, 1), 0);
-    assert_int_equal(buf_put_u32_le(w.out, 1), 0);
-    assert_int_equal(buf_put_u64_le(w.out, 0), 0);
-    assert_int_equal(buf_put_u64_le(w.out, mem), 0);
-    assert_int_equal(buf_put_u32_le(w.out, 0), 0);
-    assert_int_equal(snap_section_end(&w), 0);
-    assert_int_equal(snap_add(&w, SNAP_SEC_VCPU0, "x", 1), 0);
-    assert_int_equal(snap_finish(&w), 0);
-    return w;
-}
-
-static void page_fill(uint8_t *p, uint64_t nr)
-{
-    for (unsigned i = 0; i < HIB_PAGE; i++)
-        p[i] = (uint8_t)(nr * 31 + i);
-}
-
-/* A whole image through the writer into a file, read back; *len its size. */
 static uint8_t *make_image_for(uint64_t state_mem, size_t *len)
 {
-    struct snap_writer w = state_of(state_mem);
-    struct hib_header h = {.mem_size = MEM,
-                           .nr_pages = NPAGES,
-                           .state_len = buf_used(w.out),
-                           .created_ns = 1234,
-                           .disk_bytes = 16ull << 20};
-    snprintf(h.vm_id, sizeof(h.vm_id), "0123456789ab");
-    snprintf(h.user, sizeof(h.user), "alice");
-    snprintf(h.build, sizeof(h.build), BUILD);
-    hib_layout(&h);
-    FILE *f = tmpfile();
-    assert_non_null(f);
-    struct hib_writer wr;
-    assert_int_equal(hib_writer_begin(&wr, fileno(f), &h, buf_data(w.out), page_nrs), 0);
-    uint8_t page[HIB_PAGE];
-    for (unsigned i = 0; i < NPAGES; i++) {
-        page_fill(page, page_nrs[i]);
-        assert_int_equal(hib_writer_pages(&wr, page, 1), 0);
-    }
-    assert_int_equal(hib_writer_end(&wr), 0);
-    assert_int_equal(wr.off, h.file_len);
-    hib_writer_free(&wr);
-    snap_writer_free(&w);
-    uint8_t *p = malloc(h.file_len);
-    assert_int_equal(pread(fileno(f), p, h.file_len, 0), (ssize_t)h.file_len);
-    fclose(f);
-    *len = h.file_len;
-    return p;
+    return tu_hib_image(state_mem, "alice", len);
 }
 
 static uint8_t *make_image(size_t *len)
@@ -136,8 +83,8 @@ static void test_round_trip(void **state)
                      0);
     uint8_t page[HIB_PAGE];
     for (unsigned i = 0; i < NPAGES; i++) {
-        assert_int_equal(hib_index_at(index, i), page_nrs[i]);
-        page_fill(page, page_nrs[i]);
+        assert_int_equal(hib_index_at(index, i), tu_hib_page_nrs[i]);
+        tu_hib_page(page, tu_hib_page_nrs[i]);
         assert_memory_equal(p + h.pages_off + i * HIB_PAGE, page, HIB_PAGE);
     }
     struct snap_vm_info info;
@@ -339,13 +286,8 @@ static char *user_with_image(const char *root, const char *name, uint8_t *img, s
     mkdir(d, 0700);
     snprintf(path, sizeof(path), "%s/%s", d, HIB_DIR);
     mkdir(path, 0700);
-    if (img) {
-        snprintf(path, sizeof(path), "%s/%s/%s", d, HIB_DIR, HIB_IMAGE);
-        FILE *f = fopen(path, "w");
-        assert_non_null(f);
-        assert_int_equal(fwrite(img, 1, len, f), len);
-        fclose(f);
-    }
+    if (img)
+        tu_hib_put(d, img, len);
     return d;
 }
 
