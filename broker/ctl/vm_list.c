@@ -67,12 +67,14 @@ static void list_hibernated(const struct burrow_config *cfg, int json, int first
             hibernated_json(&h[i], saved, now);
             continue;
         }
-        char tname[TEMPLATE_NAME_MAX + 1];
+        char tname[TEMPLATE_NAME_MAX + 1], since[24] = "-";
         template_of(&h[i], tname);
-        printf("%-12s %-16s %-20s %-11s %8s %7llus %12s %12s %12llu\n",
+        if (!h[i].err) /* how long it has been on disk */
+            snprintf(since, sizeof(since), "%llus",
+                     (unsigned long long)(now > saved ? now - saved : 0));
+        printf("%-12s %-16s %-20s %-11s %8s %8s %12s %12s %12llu\n",
                h[i].err ? "-" : h[i].h.vm_id, h[i].h.user, h[i].err ? "(unreadable)" : tname,
-               "hibernated", "-", (unsigned long long)(now > saved ? now - saved : 0), "-", "-",
-               (unsigned long long)h[i].disk_kib);
+               "hibernated", "-", since, "-", "-", (unsigned long long)h[i].disk_kib);
     }
     free(h);
 }
