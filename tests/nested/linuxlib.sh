@@ -111,9 +111,9 @@ lx_wait_pool() {
     done
     return 1
 }
-lx_burrowd_cfg() { # IDLE_SECONDS
-    printf '[ssh]\nlisten = 127.0.0.1\nport = %s\npassword_auth = no\n[vm]\nbackend = kvm\ntemplate = linux\npool_size = %s\nidle_timeout = %s\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
-        "$LX_PORT" "$LX_POOL" "$1" "$LX" "$LX_RUN" >"$LX_BCFG"
+lx_burrowd_cfg() { # IDLE_SECONDS [IDLE_HIBERNATE_SECONDS]
+    printf '[ssh]\nlisten = 127.0.0.1\nport = %s\npassword_auth = no\n[vm]\nbackend = kvm\ntemplate = linux\npool_size = %s\nidle_timeout = %s\nidle_hibernate = %s\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
+        "$LX_PORT" "$LX_POOL" "$1" "${2:-0}" "$LX" "$LX_RUN" >"$LX_BCFG"
 }
 lx_burrowd_start() {
     lx_burrowd_cfg 600
@@ -142,8 +142,9 @@ lx_ssh_opts() {
 }
 # lx_user_add NAME ARGS...: `user add NAME ARGS`, after removing a NAME left
 # by an earlier run of the same case (run-cases reruns a case once after an
-# L2 guest died).
+# L2 guest died), with her hibernated VM if she has one.
 lx_user_add() {
+    c vm discard "$1" >/dev/null 2>&1 # a hibernated VM of a first run reserves the disk
     c user del "$1" >/dev/null 2>&1
     c user add "$@" >/dev/null 2>user.err || fail "user add $1: $(cat user.err)"
 }
