@@ -249,11 +249,10 @@ static int kvm_started(struct vmmgr *m, struct vm *vm, const char *line)
     vm->resumed = rep.resumed;
     vmm_note_report(m->cfg->paths.run_dir, &rep);
     log_debug("vm %s: %s for %s: vCPUs running %.1f ms and READY %.1f ms after the request", vm->id,
-              rep.from_pool  ? "claimed from the pool"
+              rep.from_pool ? "claimed from the pool"
               : rep.resumed ? "resumed from her hibernated image"
                             : "forked fresh",
-              vm->user,
-              rep.restore_ns / 1e6, rep.ready_ns / 1e6);
+              vm->user, rep.restore_ns / 1e6, rep.ready_ns / 1e6);
     if (rep.from_pool)
         pool.next_check = 0; /* refill soon, in the background */
     return 0;

@@ -360,8 +360,7 @@ void ev_vm(void *ctx, enum vmmgr_event ev, const struct vm *vm, const char *user
         json_kv_i64(&r.j, "ready_ms", vm->ready_ms);
         if (vm->fork_us >= 0) {
             json_kv_i64(&r.j, "fork_us", vm->fork_us);
-            json_kv_str(&r.j, "origin",
-                        vm->from_pool ? "pool" : vm->resumed ? "resume" : "fresh");
+            json_kv_str(&r.j, "origin", vm->from_pool ? "pool" : vm->resumed ? "resume" : "fresh");
         }
     } else if (ev == VMEV_DIED) {
         json_kv_str(&r.j, "cause", causes[death_cause(vm->exit_status)]);

@@ -680,7 +680,8 @@ static void on_hib_fd(struct vmmgr *m, struct vm *vm)
         vm->stop_reason != VM_STOP_HIBERNATE)
         return;
     snprintf(vm->hib_why, sizeof(vm->hib_why), "%.255s",
-             strncmp(buf, "ERR ", 4) == 0 ? buf + 4 : "the hibernation helper ended without a report");
+             strncmp(buf, "ERR ", 4) == 0 ? buf + 4
+                                          : "the hibernation helper ended without a report");
     log_warn("vm %s: not hibernated, it runs on: %s", vm->id, vm->hib_why);
     vm->state = VM_RUNNING;
     vm->stop_reason = VM_STOP_NONE;

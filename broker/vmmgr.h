@@ -54,7 +54,7 @@ enum vmmgr_event {
     /* Hibernation (kvm; vmm/hibernate.h): a planned stop (VMEV_STOPPING) that saves it. */
     VMEV_HIBERNATED,       /* its VMM ended with the image in place (vm->hib_bytes, hib_pages) */
     VMEV_HIBERNATE_FAILED, /* not saved (vm->hib_why); it runs on */
-    VMEV_RESUME_REFUSED,   /* her hibernated image was refused (vm->hib_why); a fresh fork follows */
+    VMEV_RESUME_REFUSED, /* her hibernated image was refused (vm->hib_why); a fresh fork follows */
 };
 
 struct vm;
@@ -110,13 +110,13 @@ struct vm {
     unsigned sessions;
     long idle_since; /* monotonic seconds; valid when sessions == 0 */
     long started;
-    long start_ms; /* monotonic milliseconds of the start (READY latency) */
-    long ready_ms; /* start to READY; valid from VMEV_READY */
-    long fork_us;  /* kvm: request -> vCPUs running (a restore, or a pool claim); -1 = none */
-    int from_pool; /* kvm: claimed from the warm pool (fork_us is the claim's time) */
-    int resumed;   /* kvm: resumed from a hibernated image (fork_us is the resume's time) */
-    int hib_fd;    /* while hibernating: the helper's report, -1 otherwise */
-    int hib_admin; /* the hibernation was asked for by an administrator */
+    long start_ms;  /* monotonic milliseconds of the start (READY latency) */
+    long ready_ms;  /* start to READY; valid from VMEV_READY */
+    long fork_us;   /* kvm: request -> vCPUs running (a restore, or a pool claim); -1 = none */
+    int from_pool;  /* kvm: claimed from the warm pool (fork_us is the claim's time) */
+    int resumed;    /* kvm: resumed from a hibernated image (fork_us is the resume's time) */
+    int hib_fd;     /* while hibernating: the helper's report, -1 otherwise */
+    int hib_admin;  /* the hibernation was asked for by an administrator */
     int hib_failed; /* a hibernation failed: idle ones are not tried again for this VM */
     uint64_t hib_bytes, hib_pages; /* the image, at VMEV_HIBERNATED */
     char hib_why[256];             /* VMEV_HIBERNATE_FAILED, VMEV_RESUME_REFUSED */

@@ -107,8 +107,7 @@ static void cp_answer(struct control_port *cp, int32_t code, struct proto_str te
     }
     cp->shutdown_code = code;
     snprintf(cp->shutdown_text, sizeof(cp->shutdown_text), "%.*s",
-             (int)(text.len < sizeof(cp->shutdown_text) ? text.len
-                                                        : sizeof(cp->shutdown_text) - 1),
+             (int)(text.len < sizeof(cp->shutdown_text) ? text.len : sizeof(cp->shutdown_text) - 1),
              text.p);
     cp->nr_shutdown++;
     pthread_cond_broadcast(&cp->cond);
@@ -309,8 +308,8 @@ static int control_port_ask(struct control_port *cp, const struct buf *b, unsign
     pthread_mutex_lock(&cp->lock);
     unsigned seen = cp->nr_shutdown;
     cp->asking = true;
-    if (cp->fd < 0 || send(cp->fd, buf_data(b), buf_used(b), MSG_NOSIGNAL | MSG_DONTWAIT) !=
-                          (ssize_t)buf_used(b))
+    if (cp->fd < 0 ||
+        send(cp->fd, buf_data(b), buf_used(b), MSG_NOSIGNAL | MSG_DONTWAIT) != (ssize_t)buf_used(b))
         r = BURROW_ERR_CLOSED;
     while (r == 0 && cp->nr_shutdown == seen)
         if (pthread_cond_timedwait(&cp->cond, &cp->lock, &dl) == ETIMEDOUT)

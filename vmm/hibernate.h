@@ -44,16 +44,16 @@
 #include "vmm/snapshot.h"
 #include "vmm/template.h"
 
-#define HIB_MAGIC     "BRWHIBR"
-#define HIB_MAJOR     1u
-#define HIB_MINOR     0u
-#define HIB_HDR_LEN   256u
-#define HIB_PAGE      4096u
-#define HIB_HASH_LEN  32u
-#define HIB_USER_MAX  64u
-#define HIB_DIR       "hibernate" /* under state_dir/users/NAME/ */
-#define HIB_IMAGE     "image"
-#define HIB_SOCK      "hibernate.sock" /* under run_dir/vm/<id>/ */
+#define HIB_MAGIC    "BRWHIBR"
+#define HIB_MAJOR    1u
+#define HIB_MINOR    0u
+#define HIB_HDR_LEN  256u
+#define HIB_PAGE     4096u
+#define HIB_HASH_LEN 32u
+#define HIB_USER_MAX 64u
+#define HIB_DIR      "hibernate" /* under state_dir/users/NAME/ */
+#define HIB_IMAGE    "image"
+#define HIB_SOCK     "hibernate.sock" /* under run_dir/vm/<id>/ */
 /* How an image the VMM cannot use is reported ("ERR " HIB_REFUSED ": why"). */
 #define HIB_REFUSED "hibernated image refused"
 
@@ -85,8 +85,7 @@ __attribute__((warn_unused_result)) int hib_header_encode(const struct hib_heade
  * Errors TRUNCATED, FORMAT, VERSION, RANGE, TOO_LARGE.
  */
 __attribute__((warn_unused_result)) int hib_header_decode(const uint8_t *p, size_t len,
-                                                          uint64_t file_size,
-                                                          struct hib_header *h);
+                                                          uint64_t file_size, struct hib_header *h);
 /*
  * The bytes between the header and the pages ([HIB_HDR_LEN, pages_off)):
  * the state (snap_parse, its VM section agreeing with the header), zero
@@ -103,9 +102,8 @@ uint64_t hib_index_at(const uint8_t *index, uint64_t i);
  * A whole image in memory (tests, the fuzzer): header, meta and the
  * checksum over everything. The resume path does the same over a file.
  */
-__attribute__((warn_unused_result)) int hib_image_check_buf(const uint8_t *p, size_t len,
-                                                            struct hib_header *h,
-                                                            struct snapshot *snap);
+__attribute__((warn_unused_result)) int
+hib_image_check_buf(const uint8_t *p, size_t len, struct hib_header *h, struct snapshot *snap);
 /* One line for a human, for the errors above. */
 const char *hib_strerror(int err);
 
@@ -175,8 +173,8 @@ struct hib_result {
     uint64_t ms;      /* request to committed image and the VMM gone */
 };
 __attribute__((warn_unused_result)) int hib_request(const char *run_dir, const char *id,
-                                                   const char *user_dir, struct hib_result *res,
-                                                   char *why, size_t whysz);
+                                                    const char *user_dir, struct hib_result *res,
+                                                    char *why, size_t whysz);
 /* The reason of the last failed hibernation, if it is newer than since (unix seconds). */
 int hib_last_error(const char *user_dir, uint64_t since, char *why, size_t whysz);
 
@@ -201,9 +199,8 @@ struct hib_vmm_meta {
  */
 int hib_vmm_serve(struct hib_vmm *h, struct fork_vm *f, const struct hib_vmm_meta *meta);
 /* The private pages of [ram, ram + size): page numbers into out (size / 4096 entries). */
-__attribute__((warn_unused_result)) int hib_private_pages(int pagemap_fd, const uint8_t *ram,
-                                                          uint64_t size, uint64_t *out,
-                                                          uint64_t *n);
+__attribute__((warn_unused_result)) int
+hib_private_pages(int pagemap_fd, const uint8_t *ram, uint64_t size, uint64_t *out, uint64_t *n);
 
 /* ---- resuming (vmm/hibernate_resume.c) ---- */
 
@@ -223,8 +220,7 @@ struct hib_resume {
  * failure rs->refused says whether the image is at fault, why says why.
  */
 __attribute__((warn_unused_result)) int hib_resume_open(struct hib_resume *rs, const char *path,
-                                                        const char *build, char *why,
-                                                        size_t whysz);
+                                                        const char *build, char *why, size_t whysz);
 /*
  * In fork_vm_create, in place of the template's state: the saved pages
  * over the fresh mapping (checksum verified), then the saved state.

@@ -352,8 +352,7 @@ static int run_request(struct request *q, int *lock, struct hib_result *res, cha
     unsigned long long bytes, pages, ms;
     int r;
     if (hib_present(q->user_dir))
-        return errmsg(why, whysz, BURROW_ERR_EXISTS, "%s already has a hibernated VM",
-                      q->rec.user);
+        return errmsg(why, whysz, BURROW_ERR_EXISTS, "%s already has a hibernated VM", q->rec.user);
     unlink(q->tmp); /* a crashed run's; we hold the lock */
     q->fd = open(q->tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (q->fd < 0)
@@ -392,8 +391,7 @@ int hib_request(const char *run_dir, const char *id, const char *user_dir, struc
         return errmsg(why, whysz, r == BURROW_ERR_INVALID ? r : BURROW_ERR_NOT_FOUND,
                       "no running VM %s", id);
     if (strcmp(q.rec.state, "running") != 0)
-        return errmsg(why, whysz, BURROW_ERR_INVALID, "VM %s is %s, not running", id,
-                      q.rec.state);
+        return errmsg(why, whysz, BURROW_ERR_INVALID, "VM %s is %s, not running", id, q.rec.state);
     if ((r = hib_path(q.tmp, sizeof(q.tmp), user_dir, HIB_TMP)) ||
         (r = hib_path(q.img, sizeof(q.img), user_dir, HIB_IMAGE)) ||
         (r = hib_path(q.dir, sizeof(q.dir), user_dir, NULL)))

@@ -106,8 +106,7 @@ static int sizes_ok(const struct hib_header *h)
 {
     if (h->mem_size < 32 * VM_MIB || h->mem_size > 1024 * VM_GIB || h->mem_size % (2 * VM_MIB))
         return BURROW_ERR_RANGE;
-    if (h->nr_pages > h->mem_size / HIB_PAGE || h->disk_bytes > HIB_DISK_MAX ||
-        h->disk_bytes % 512)
+    if (h->nr_pages > h->mem_size / HIB_PAGE || h->disk_bytes > HIB_DISK_MAX || h->disk_bytes % 512)
         return BURROW_ERR_RANGE;
     if (h->state_len < SNAP_HDR_LEN + SNAP_HASH_LEN || h->state_len > SNAP_FILE_MAX)
         return BURROW_ERR_RANGE;
@@ -305,8 +304,8 @@ static int build_meta(const struct hib_header *h, const uint8_t *state, const ui
     return 0;
 }
 
-int hib_writer_begin(struct hib_writer *w, int fd, const struct hib_header *h,
-                     const uint8_t *state, const uint64_t *pages)
+int hib_writer_begin(struct hib_writer *w, int fd, const struct hib_header *h, const uint8_t *state,
+                     const uint64_t *pages)
 {
     memset(w, 0, sizeof(*w));
     w->fd = fd;

@@ -67,8 +67,8 @@ static int read_meta(struct hib_resume *rs, char *why, size_t whysz)
     int r = hib_meta_decode(&rs->h, rs->meta, len, &rs->snap, &rs->index);
     if (r && !whole_file_ok(rs->fd, rs->h.file_len))
         r = BURROW_ERR_CHECKSUM;
-    return r ? refuse(rs, why, whysz, r, r == BURROW_ERR_CHECKSUM ? hib_strerror(r)
-                                                                   : snap_strerror(r))
+    return r ? refuse(rs, why, whysz, r,
+                      r == BURROW_ERR_CHECKSUM ? hib_strerror(r) : snap_strerror(r))
              : 0;
 }
 
@@ -193,8 +193,8 @@ static int resume_request(const struct vmm_request *req, const struct hib_info *
     if (!template_build_id_ok(info->h.build, &nl) ||
         (size_t)snprintf(rq->build_dir, sizeof(rq->build_dir), "%s/%s", dirname(tdir),
                          info->h.build) >= sizeof(rq->build_dir) ||
-        (size_t)snprintf(rq->hib_image, sizeof(rq->hib_image), "%s/%s/%s", req->user_dir,
-                         HIB_DIR, HIB_IMAGE) >= sizeof(rq->hib_image))
+        (size_t)snprintf(rq->hib_image, sizeof(rq->hib_image), "%s/%s/%s", req->user_dir, HIB_DIR,
+                         HIB_IMAGE) >= sizeof(rq->hib_image))
         return errmsg(why, whysz, BURROW_ERR_TOO_LARGE, "path too long");
     snprintf(rq->build, sizeof(rq->build), "%s", info->h.build);
     snprintf(rq->template_name, sizeof(rq->template_name), "%.*s", (int)nl, info->h.build);
@@ -262,8 +262,8 @@ static int resume_locked(struct vmm_request *req, int out_fd)
         return vmm_fork_report(req, out_fd);
     }
     if (r) {
-        errmsg(why, sizeof(why), r, HIB_REFUSED ": %s/%s/%s: %s", req->user_dir, HIB_DIR,
-               HIB_IMAGE, hib_strerror(r));
+        errmsg(why, sizeof(why), r, HIB_REFUSED ": %s/%s/%s: %s", req->user_dir, HIB_DIR, HIB_IMAGE,
+               hib_strerror(r));
         return refused_then_fork(req, out_fd, why);
     }
     if ((r = resume_request(req, &info, &rq, why, sizeof(why)))) {
@@ -288,7 +288,8 @@ int hib_fork_report(struct vmm_request *req, int out_fd)
     }
     /* A hibernation that just committed this image lets go of the lock a moment later. */
     int err, lock = hib_lock(req->user_dir, &err);
-    for (int waited = 0; lock < 0 && err == BURROW_ERR_BUSY && waited < LOCK_WAIT_MS; waited += 50) {
+    for (int waited = 0; lock < 0 && err == BURROW_ERR_BUSY && waited < LOCK_WAIT_MS;
+         waited += 50) {
         usleep(50 * 1000);
         lock = hib_lock(req->user_dir, &err);
     }

@@ -81,8 +81,7 @@ void hib_vmm_fini(struct hib_vmm *h)
  * or swapped out; one that is absent or a page-cache page still reads the
  * template's bytes.
  */
-int hib_private_pages(int pagemap_fd, const uint8_t *ram, uint64_t size, uint64_t *out,
-                      uint64_t *n)
+int hib_private_pages(int pagemap_fd, const uint8_t *ram, uint64_t size, uint64_t *out, uint64_t *n)
 {
     uint64_t first = (uint64_t)(uintptr_t)ram / HIB_PAGE, pages = size / HIB_PAGE;
     uint64_t *pm = malloc(PAGEMAP_CHUNK * sizeof(*pm));
@@ -201,8 +200,7 @@ static int agent_sync(struct fork_vm *f, char *why, size_t whysz)
     char text[128] = "";
     int r = control_port_hibernate(&f->cp, SYNC_TIMEOUT_MS, &code, text, sizeof(text));
     if (r)
-        return errmsg(why, whysz, r, "the agent did not answer HIBERNATE (%s)",
-                      burrow_strerror(r));
+        return errmsg(why, whysz, r, "the agent did not answer HIBERNATE (%s)", burrow_strerror(r));
     if (code == BURROW_ERR_UNSUPPORTED)
         return errmsg(why, whysz, BURROW_ERR_UNSUPPORTED,
                       "the guest's agent cannot hibernate (a template built with an older agent)");
@@ -242,8 +240,9 @@ static int save(struct save *s, int pagemap_fd, char *why, size_t whysz)
         return 0;
     /* Not saved: the guest goes on where it was. */
     if (evloop_start(vm->loop))
-        vm_request_stop(vm, VM_STOP_ERROR, 0, "cannot restart the event thread after a failed "
-                                              "hibernation");
+        vm_request_stop(vm, VM_STOP_ERROR, 0,
+                        "cannot restart the event thread after a failed "
+                        "hibernation");
     vm_resume(vm);
     return r;
 }

@@ -114,8 +114,8 @@ int registry_write(const struct vm_record *rec)
 
 void registry_remove(const char *dir)
 {
-    static const char *const files[] = {"meta",    ".meta.tmp",   "vsock.sock", "console.log",
-                                        "vmm.log", "claim.sock",  "claimed",    "conns",
+    static const char *const files[] = {"meta",    ".meta.tmp",    "vsock.sock",    "console.log",
+                                        "vmm.log", "claim.sock",   "claimed",       "conns",
                                         "burrowd", ".burrowd.tmp", "hibernate.sock"};
     char path[600];
     for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++) {

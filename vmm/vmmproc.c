@@ -446,7 +446,9 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
     report(s.report_fd, "OK %s %d %llu %llu%s\n", s.rec.id, (int)jail_host_pid(),
            (unsigned long long)(s.f.t.restored_ns - request_ns),
            (unsigned long long)(s.f.cp.ready_ns - request_ns),
-           pooled ? " pool" : s.f.cp.resumed ? " resume" : "");
+           pooled           ? " pool"
+           : s.f.cp.resumed ? " resume"
+                            : "");
     close(s.report_fd);
     s.report_fd = -1;
     log_restore(&s);
@@ -484,10 +486,9 @@ static int args_ok(const struct vmm_exec_args *a)
 {
     const struct vmm_request *r = &a->req;
     const struct fork_identity *id = &r->id;
-    const char *fields[] = {r->run_dir,   r->template_name, r->build,      r->build_dir,
-                            r->home_disk, r->net_tap,       r->net_bridge, id->user,
-                            id->shell,    id->home,         id->hostname,  r->user_dir,
-                            r->hib_image};
+    const char *fields[] = {r->run_dir,   r->template_name, r->build,    r->build_dir, r->home_disk,
+                            r->net_tap,   r->net_bridge,    id->user,    id->shell,    id->home,
+                            id->hostname, r->user_dir,      r->hib_image};
     const size_t sizes[] = {sizeof(r->run_dir),    sizeof(r->template_name), sizeof(r->build),
                             sizeof(r->build_dir),  sizeof(r->home_disk),     sizeof(r->net_tap),
                             sizeof(r->net_bridge), sizeof(id->user),         sizeof(id->shell),
@@ -734,7 +735,9 @@ void vmm_note_report(const char *run_dir, const struct vmm_report *rep)
     if (registry_get(run_dir, rep->id, &rec) != 0)
         return;
     snprintf(rec.origin, sizeof(rec.origin), "%s",
-             rep->from_pool ? "pool" : rep->resumed ? "resume" : "fresh");
+             rep->from_pool ? "pool"
+             : rep->resumed ? "resume"
+                            : "fresh");
     rec.restore_ns = rep->restore_ns;
     rec.ready_ns = rep->ready_ns;
     if (registry_write(&rec) != 0)

@@ -82,7 +82,7 @@ struct vmm_report {
     pid_t pid;
     uint64_t restore_ns, ready_ns;
     int from_pool;
-    int resumed; /* from a hibernated image */
+    int resumed;     /* from a hibernated image */
     char error[512]; /* for ERR */
 };
 

@@ -12,12 +12,9 @@ struct vm_subcmd {
 };
 
 static const struct vm_subcmd vm_subcmds[] = {
-    {"boot", ctl_vm_boot, NULL},
-    {"fork", NULL, ctl_vm_fork},
-    {"list", NULL, ctl_vm_list},
-    {"kill", NULL, ctl_vm_kill},
-    {"hibernate", NULL, ctl_vm_hibernate},
-    {"discard", NULL, ctl_vm_discard},
+    {"boot", ctl_vm_boot, NULL},           {"fork", NULL, ctl_vm_fork},
+    {"list", NULL, ctl_vm_list},           {"kill", NULL, ctl_vm_kill},
+    {"hibernate", NULL, ctl_vm_hibernate}, {"discard", NULL, ctl_vm_discard},
 };
 
 int ctl_vm_main(struct ctl_ctx *ctx, int argc, char **argv)

@@ -66,7 +66,9 @@ static int print_report(const struct fork_request *req, const char *line)
     vmm_note_report(req->v.run_dir, &rep);
     printf("%s pid %d restore %.3f ms ready %.3f ms%s\n", rep.id, (int)rep.pid,
            rep.restore_ns / 1e6, rep.ready_ns / 1e6,
-           rep.from_pool ? " (pool)" : rep.resumed ? " (resume)" : "");
+           rep.from_pool ? " (pool)"
+           : rep.resumed ? " (resume)"
+                         : "");
     fflush(stdout);
     return EXIT_OK;
 }

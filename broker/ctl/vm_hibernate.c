@@ -73,8 +73,7 @@ static int wait_outcome(const char *run_dir, const struct vm_record *rec, const 
                 return print_saved(rec->id, rec->user, dir, ms, 0);
             if (!hib_last_error(dir, (uint64_t)since, why, sizeof(why)))
                 snprintf(why, sizeof(why), "no reason was recorded");
-            return cli_err(EXIT_RUNTIME, "VM %s ended without being hibernated: %s", rec->id,
-                           why);
+            return cli_err(EXIT_RUNTIME, "VM %s ended without being hibernated: %s", rec->id, why);
         }
         if (hib_last_error(dir, (uint64_t)since, why, sizeof(why)))
             return cli_err(EXIT_RUNTIME, "not hibernated (VM %s keeps running): %s", rec->id, why);

@@ -72,9 +72,9 @@ static void list_hibernated(const struct burrow_config *cfg, int json, int first
         if (!h[i].err) /* how long it has been on disk */
             snprintf(since, sizeof(since), "%llus",
                      (unsigned long long)(now > saved ? now - saved : 0));
-        printf("%-12s %-16s %-20s %-11s %8s %8s %12s %12s %12llu\n",
-               h[i].err ? "-" : h[i].h.vm_id, h[i].h.user, h[i].err ? "(unreadable)" : tname,
-               "hibernated", "-", since, "-", "-", (unsigned long long)h[i].disk_kib);
+        printf("%-12s %-16s %-20s %-11s %8s %8s %12s %12s %12llu\n", h[i].err ? "-" : h[i].h.vm_id,
+               h[i].h.user, h[i].err ? "(unreadable)" : tname, "hibernated", "-", since, "-", "-",
+               (unsigned long long)h[i].disk_kib);
     }
     free(h);
 }

@@ -75,8 +75,7 @@ void tg_blk_mark_synced(unsigned sector, const char *mark, unsigned len)
     tg_vq_irq(&q, 0);
     memset(data, 0, 512);
     memcpy(data, mark, len < 512 ? len : 512);
-    if (blk_do(BLK_T_OUT, sector, data, 512, 0) != 0 ||
-        blk_do(BLK_T_FLUSH, 0, NULL, 0, 0) != 0)
+    if (blk_do(BLK_T_OUT, sector, data, 512, 0) != 0 || blk_do(BLK_T_FLUSH, 0, NULL, 0, 0) != 0)
         tg_fail("home disk: the sync mark was not written");
     tg_puts("testguest: home disk synced\n");
 }

@@ -308,7 +308,7 @@ static void test_idle_hibernate(void **state)
     struct vm *vm = vmmgr_find(&mgr, "alice");
     vmmgr_session_end(&mgr, "alice");
     vmmgr_tick(&mgr, vm->idle_since + 2);
-    assert_int_equal(fake_hib_calls, 0); /* not idle long enough */
+    assert_int_equal(fake_hib_calls, 0);  /* not idle long enough */
     vmmgr_tick(&mgr, vm->idle_since + 3); /* before idle_timeout (5): hibernated, not reaped */
     assert_int_equal(fake_hib_calls, 1);
     assert_int_equal(vm->state, VM_STOPPING);

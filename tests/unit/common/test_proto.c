@@ -530,8 +530,7 @@ static void test_hibernation_frames(void **state)
     all_truncations_fail(&f, (decode_fn)proto_get_hibernate_answer, &ao);
     trailing_fails(&b, (decode_fn)proto_get_hibernate_answer, &ao);
 
-    struct proto_resume rs = {.time_sec = 1796000000, .time_nsec = 5, .slept_ms = 3600000},
-                        ro;
+    struct proto_resume rs = {.time_sec = 1796000000, .time_nsec = 5, .slept_ms = 3600000}, ro;
     for (int i = 0; i < PROTO_ENTROPY_LEN; i++)
         rs.entropy[i] = (uint8_t)(i * 7);
     ENCODE(b, proto_put_resume(&b, &rs));
@@ -552,8 +551,12 @@ static void test_hibernation_frames(void **state)
     assert_int_equal(ro.flags, 0);
     /* With the network: round trip and every truncation; bad ranges refused both ways. */
     rs.flags = PROTO_ID_F_NET | PROTO_ID_F_HOME_DISK; /* only NET goes on the wire */
-    rs.net = (struct proto_net){.mac = {2, 9, 8, 7, 6, 5}, .addr = 0x0ad50003, .prefix = 24,
-                                .gateway = 0x0ad50001, .nr_dns = 1, .dns = {0x08080808}};
+    rs.net = (struct proto_net){.mac = {2, 9, 8, 7, 6, 5},
+                                .addr = 0x0ad50003,
+                                .prefix = 24,
+                                .gateway = 0x0ad50001,
+                                .nr_dns = 1,
+                                .dns = {0x08080808}};
     ENCODE(b, proto_put_resume(&b, &rs));
     parse_one(&b, &f);
     assert_int_equal(proto_get_resume(&f, &ro), 0);

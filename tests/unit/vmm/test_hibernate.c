@@ -79,8 +79,7 @@ static void test_round_trip(void **state)
     assert_string_equal(h.build, BUILD);
     assert_int_equal(h.pages_off % HIB_PAGE, 0);
     const uint8_t *index;
-    assert_int_equal(hib_meta_decode(&h, p + HIB_HDR_LEN, h.pages_off - HIB_HDR_LEN, s, &index),
-                     0);
+    assert_int_equal(hib_meta_decode(&h, p + HIB_HDR_LEN, h.pages_off - HIB_HDR_LEN, s, &index), 0);
     uint8_t page[HIB_PAGE];
     for (unsigned i = 0; i < NPAGES; i++) {
         assert_int_equal(hib_index_at(index, i), tu_hib_page_nrs[i]);
@@ -179,31 +178,31 @@ static void test_header_fields(void **state)
     (void)state;
     size_t len;
     uint8_t *p = make_image(&len);
-    assert_int_equal(with_byte(p, len, 13, 0), BURROW_ERR_FORMAT);             /* header_len */
-    assert_int_equal(with64(p, len, 16, len + 4096), BURROW_ERR_FORMAT);       /* file_len */
-    assert_int_equal(with64(p, len, 24, MEM + 4096), BURROW_ERR_RANGE);        /* mem unaligned */
-    assert_int_equal(with64(p, len, 24, 16ull << 20), BURROW_ERR_RANGE);       /* too small */
-    assert_int_equal(with64(p, len, 24, 2048ull << 30), BURROW_ERR_RANGE);     /* too large */
+    assert_int_equal(with_byte(p, len, 13, 0), BURROW_ERR_FORMAT);              /* header_len */
+    assert_int_equal(with64(p, len, 16, len + 4096), BURROW_ERR_FORMAT);        /* file_len */
+    assert_int_equal(with64(p, len, 24, MEM + 4096), BURROW_ERR_RANGE);         /* mem unaligned */
+    assert_int_equal(with64(p, len, 24, 16ull << 20), BURROW_ERR_RANGE);        /* too small */
+    assert_int_equal(with64(p, len, 24, 2048ull << 30), BURROW_ERR_RANGE);      /* too large */
     assert_int_equal(with64(p, len, 32, MEM / HIB_PAGE + 1), BURROW_ERR_RANGE); /* nr_pages */
     assert_int_equal(with64(p, len, 32, UINT64_MAX), BURROW_ERR_RANGE);
-    assert_int_equal(with64(p, len, 32, 2), BURROW_ERR_FORMAT);                /* layout */
-    assert_int_equal(with64(p, len, 40, 1ull << 40), BURROW_ERR_RANGE);        /* state_len */
+    assert_int_equal(with64(p, len, 32, 2), BURROW_ERR_FORMAT);         /* layout */
+    assert_int_equal(with64(p, len, 40, 1ull << 40), BURROW_ERR_RANGE); /* state_len */
     assert_int_equal(with64(p, len, 40, 8), BURROW_ERR_RANGE);
-    assert_int_equal(with64(p, len, 48, 256), BURROW_ERR_FORMAT);              /* index_off */
-    assert_int_equal(with64(p, len, 56, 8192), BURROW_ERR_FORMAT);             /* pages_off */
-    assert_int_equal(with64(p, len, 72, 513), BURROW_ERR_RANGE);               /* disk_bytes */
+    assert_int_equal(with64(p, len, 48, 256), BURROW_ERR_FORMAT);  /* index_off */
+    assert_int_equal(with64(p, len, 56, 8192), BURROW_ERR_FORMAT); /* pages_off */
+    assert_int_equal(with64(p, len, 72, 513), BURROW_ERR_RANGE);   /* disk_bytes */
     assert_int_equal(with64(p, len, 72, 32ull << 40), BURROW_ERR_RANGE);
-    assert_int_equal(with_byte(p, len, 80, 1), BURROW_ERR_FORMAT);             /* flags */
-    assert_int_equal(with_byte(p, len, 85, 0x20), BURROW_ERR_FORMAT);          /* page size */
+    assert_int_equal(with_byte(p, len, 80, 1), BURROW_ERR_FORMAT);    /* flags */
+    assert_int_equal(with_byte(p, len, 85, 0x20), BURROW_ERR_FORMAT); /* page size */
     /* Names: vm_id at 88, user at 104, build at 176; reserved at 240. */
     assert_int_equal(with_byte(p, len, 88, 'X'), BURROW_ERR_FORMAT);
-    assert_int_equal(with_byte(p, len, 88 + 12, 'a'), BURROW_ERR_FORMAT);      /* 13 characters */
-    assert_int_equal(with_byte(p, len, 88 + 14, 'a'), BURROW_ERR_FORMAT);      /* after the NUL */
+    assert_int_equal(with_byte(p, len, 88 + 12, 'a'), BURROW_ERR_FORMAT); /* 13 characters */
+    assert_int_equal(with_byte(p, len, 88 + 14, 'a'), BURROW_ERR_FORMAT); /* after the NUL */
     assert_int_equal(with_byte(p, len, 104, '.'), BURROW_ERR_FORMAT);
-    assert_int_equal(with_byte(p, len, 104, 0), BURROW_ERR_FORMAT);            /* empty */
+    assert_int_equal(with_byte(p, len, 104, 0), BURROW_ERR_FORMAT); /* empty */
     assert_int_equal(with_byte(p, len, 106, '/'), BURROW_ERR_FORMAT);
     assert_int_equal(with_byte(p, len, 176, '/'), BURROW_ERR_FORMAT);
-    assert_int_equal(with_byte(p, len, 176 + 7, 'x'), BURROW_ERR_FORMAT);      /* timestamp */
+    assert_int_equal(with_byte(p, len, 176 + 7, 'x'), BURROW_ERR_FORMAT); /* timestamp */
     uint8_t full[72];
     memset(full, 'a', sizeof(full));
     uint8_t save[72];
@@ -212,7 +211,7 @@ static void test_header_fields(void **state)
     reseal(p, len);
     assert_int_equal(check(p, len), BURROW_ERR_FORMAT);
     memcpy(p + 104, save, 72);
-    assert_int_equal(with_byte(p, len, 250, 1), BURROW_ERR_FORMAT);            /* reserved */
+    assert_int_equal(with_byte(p, len, 250, 1), BURROW_ERR_FORMAT); /* reserved */
     reseal(p, len);
     assert_int_equal(check(p, len), 0);
     free(p);
@@ -226,11 +225,11 @@ static void test_index_and_state(void **state)
     struct hib_header h;
     assert_int_equal(hib_header_decode(p, len, len, &h), 0);
     size_t idx = h.index_off;
-    assert_int_equal(with64(p, len, idx + 8, 1), BURROW_ERR_FORMAT);          /* duplicate */
-    assert_int_equal(with64(p, len, idx + 16, 0), BURROW_ERR_FORMAT);         /* decreasing */
+    assert_int_equal(with64(p, len, idx + 8, 1), BURROW_ERR_FORMAT);               /* duplicate */
+    assert_int_equal(with64(p, len, idx + 16, 0), BURROW_ERR_FORMAT);              /* decreasing */
     assert_int_equal(with64(p, len, idx + 16, MEM / HIB_PAGE), BURROW_ERR_FORMAT); /* past RAM */
     assert_int_equal(with64(p, len, idx + 16, UINT64_MAX), BURROW_ERR_FORMAT);
-    assert_int_equal(with_byte(p, len, idx + 24, 1), BURROW_ERR_FORMAT);      /* padding */
+    assert_int_equal(with_byte(p, len, idx + 24, 1), BURROW_ERR_FORMAT); /* padding */
     assert_int_equal(with_byte(p, len, HIB_HDR_LEN + h.state_len, 1), BURROW_ERR_FORMAT);
     /* The embedded state is checked by its own checksum, even under a valid outer one. */
     assert_int_equal(with_byte(p, len, HIB_HDR_LEN + 20, 0x55), BURROW_ERR_CHECKSUM);
@@ -372,8 +371,7 @@ static void test_request_refusals(void **state)
     assert_int_equal(hib_request(root, "0123456789ab", dave, &res, why, sizeof(why)),
                      BURROW_ERR_NOT_FOUND);
     assert_non_null(strstr(why, "no running VM"));
-    assert_int_equal(hib_request(root, "../etc", dave, &res, why, sizeof(why)),
-                     BURROW_ERR_INVALID);
+    assert_int_equal(hib_request(root, "../etc", dave, &res, why, sizeof(why)), BURROW_ERR_INVALID);
     assert_false(hib_present(dave));
     free(dave);
     tu_rmrf(root);
