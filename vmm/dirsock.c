@@ -11,23 +11,27 @@
 
 #include "common/err.h"
 
-static int sock_addr(const char *dir, const char *name, struct sockaddr_un *sa)
+/* A stream socket and the address of dir/name: the fd, or -1 with *r set. */
+static int sock_for(const char *dir, const char *name, struct sockaddr_un *sa, int *r)
 {
     memset(sa, 0, sizeof(*sa));
     sa->sun_family = AF_UNIX;
     int n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", dir, name);
-    return n < 0 || (size_t)n >= sizeof(sa->sun_path) ? BURROW_ERR_TOO_LARGE : 0;
+    if (n < 0 || (size_t)n >= sizeof(sa->sun_path)) {
+        *r = BURROW_ERR_TOO_LARGE;
+        return -1;
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    *r = fd < 0 ? BURROW_ERR_SYSTEM : 0;
+    return fd;
 }
 
 int dirsock_listen(const char *dir, const char *name, int *fd_out)
 {
     struct sockaddr_un sa;
-    int r = sock_addr(dir, name, &sa);
-    if (r)
-        return r;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int r, fd = sock_for(dir, name, &sa, &r);
     if (fd < 0)
-        return BURROW_ERR_SYSTEM;
+        return r;
     unlink(sa.sun_path);
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
         close(fd);
@@ -40,12 +44,9 @@ int dirsock_listen(const char *dir, const char *name, int *fd_out)
 int dirsock_connect(const char *dir, const char *name, int *fd_out)
 {
     struct sockaddr_un sa;
-    int r = sock_addr(dir, name, &sa);
-    if (r)
-        return r;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int r, fd = sock_for(dir, name, &sa, &r);
     if (fd < 0)
-        return BURROW_ERR_SYSTEM;
+        return r;
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
         r = errno == ENOENT ? BURROW_ERR_NOT_FOUND : BURROW_ERR_CLOSED;
         close(fd);

@@ -3,7 +3,6 @@
  * header, layout, meta (state + index) checks, the whole-buffer check the
  * tests and the fuzzer use, and the hashing writer.
  */
-#include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +10,7 @@
 
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/fdio.h"
 #include "vmm/hibernate.h"
 #include "vmm/vm.h"
 
@@ -265,25 +265,10 @@ const char *hib_strerror(int err)
 
 /* ---- writing ---- */
 
-static int write_all(int fd, const void *p, size_t len)
-{
-    const uint8_t *b = p;
-    while (len) {
-        ssize_t n = write(fd, b, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return BURROW_ERR_SYSTEM;
-        b += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int emit(struct hib_writer *w, const void *p, size_t len)
 {
     crypto_generichash_update(w->hash, p, len);
-    int r = write_all(w->fd, p, len);
+    int r = fd_write_all(w->fd, p, len);
     if (!r)
         w->off += len;
     return r;
@@ -331,7 +316,7 @@ int hib_writer_end(struct hib_writer *w)
 {
     uint8_t hash[HIB_HASH_LEN];
     crypto_generichash_final(w->hash, hash, sizeof(hash));
-    int r = write_all(w->fd, hash, sizeof(hash));
+    int r = fd_write_all(w->fd, hash, sizeof(hash));
     if (!r)
         w->off += sizeof(hash);
     return r;

@@ -13,6 +13,7 @@
 
 #include "common/err.h"
 #include "common/errmsg.h"
+#include "common/fdio.h"
 #include "vmm/fork.h"
 #include "vmm/rootfs.h"
 #include "vmm/template.h"
@@ -41,28 +42,13 @@ int tpl_fsync_dir(const char *dir)
     return r;
 }
 
-static int write_all_(int fd, const void *p, size_t len)
-{
-    const uint8_t *b = p;
-    while (len) {
-        ssize_t n = write(fd, b, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return BURROW_ERR_SYSTEM;
-        b += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* A new read-only file (it must not exist), fsynced. */
 int tpl_write_new_file(const char *path, const void *data, size_t len)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
     if (fd < 0)
         return BURROW_ERR_SYSTEM;
-    int r = write_all_(fd, data, len);
+    int r = fd_write_all(fd, data, len);
     if (!r && fsync(fd) < 0)
         r = BURROW_ERR_SYSTEM;
     close(fd);

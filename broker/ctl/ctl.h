@@ -10,6 +10,7 @@
 #define BURROW_BROKER_CTL_CTL_H
 
 #include "broker/config.h"
+#include "vmm/registry.h"
 
 struct ctl_ctx {
     const char *config_path; /* -c FILE, or BURROW_DEFAULT_CONFIG */
@@ -33,6 +34,12 @@ int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_kill(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_hibernate(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_discard(struct ctl_ctx *ctx, int argc, char **argv);
+/*
+ * `vm CMD ID` (argv from CMD): the config and the live record of ID, or the
+ * exit code of why not (usage, not a VM id, no running VM ID).
+ */
+int ctl_vm_record(struct ctl_ctx *ctx, int argc, char **argv, const char *usage,
+                  struct burrow_config *cfg, struct vm_record *rec);
 
 /*
  * broker/ctl/audit.c: the audit record of an administrative command: its

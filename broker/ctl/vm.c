@@ -4,6 +4,7 @@
 
 #include "broker/cli.h"
 #include "broker/ctl/ctl.h"
+#include "common/err.h"
 
 struct vm_subcmd {
     const char *name;
@@ -27,4 +28,20 @@ int ctl_vm_main(struct ctl_ctx *ctx, int argc, char **argv)
                                       : vm_subcmds[i].main_ctx(ctx, argc - 1, argv + 1);
     static const char *const names[] = {"boot", "fork", "list", "kill", "hibernate", "discard"};
     return cli_unknown("vm", argv[1], names, sizeof(names) / sizeof(names[0]));
+}
+
+int ctl_vm_record(struct ctl_ctx *ctx, int argc, char **argv, const char *usage,
+                  struct burrow_config *cfg, struct vm_record *rec)
+{
+    if (argc != 2)
+        return cli_err(EXIT_USAGE, "%s", usage);
+    int rc = config_load_cli(cfg, ctx->config_path, ctx->config_explicit);
+    if (rc != EXIT_OK)
+        return rc;
+    int r = registry_get(cfg->paths.run_dir, argv[1], rec);
+    if (r == BURROW_ERR_INVALID)
+        return cli_err(EXIT_USAGE, "'%s' is not a VM id", argv[1]);
+    if (r)
+        return cli_err(EXIT_RUNTIME, "no running VM %s", argv[1]);
+    return EXIT_OK;
 }

@@ -108,19 +108,12 @@ static int via_burrowd(const struct burrow_config *cfg, const struct vm_record *
 
 int ctl_vm_hibernate(struct ctl_ctx *ctx, int argc, char **argv)
 {
-    if (argc != 2)
-        return cli_err(EXIT_USAGE, "usage: burrowctl vm hibernate ID");
     struct burrow_config cfg;
-    int rc = config_load_cli(&cfg, ctx->config_path, ctx->config_explicit);
-    if (rc != EXIT_OK)
-        return rc;
     struct vm_record rec;
     char dir[CONFIG_PATH_MAX + 64], why[600];
-    int r = registry_get(cfg.paths.run_dir, argv[1], &rec);
-    if (r == BURROW_ERR_INVALID)
-        return cli_err(EXIT_USAGE, "'%s' is not a VM id", argv[1]);
-    if (r)
-        return cli_err(EXIT_RUNTIME, "no running VM %s", argv[1]);
+    int rc = ctl_vm_record(ctx, argc, argv, "usage: burrowctl vm hibernate ID", &cfg, &rec);
+    if (rc != EXIT_OK)
+        return rc;
     if (strcmp(rec.state, "running") != 0)
         return cli_err(EXIT_RUNTIME, "VM %s is %s, not a user's running VM", rec.id, rec.state);
     if (user_dir(&cfg, rec.user, dir, sizeof(dir)))
@@ -131,7 +124,7 @@ int ctl_vm_hibernate(struct ctl_ctx *ctx, int argc, char **argv)
     if (via_burrowd(&cfg, &rec, dir, &rc))
         return rc;
     struct hib_result res;
-    r = hib_request(cfg.paths.run_dir, rec.id, dir, &res, why, sizeof(why));
+    int r = hib_request(cfg.paths.run_dir, rec.id, dir, &res, why, sizeof(why));
     ctl_audit(&cfg, "vm.hibernate", rec.id, r ? EXIT_RUNTIME : EXIT_OK);
     if (r)
         return cli_err(EXIT_RUNTIME, "not hibernated: %s", why);

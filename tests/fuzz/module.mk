@@ -19,4 +19,4 @@ FUZZ_SRCS_fuzz_net := vmm/virtio/net.c vmm/virtio/net_io.c vmm/net/ratelimit.c v
 # hibernation (issue 19): the hibernated image (header, state, index, checksum).
 FUZZERS += hibernate
 FUZZ_SRCS_hibernate := vmm/hibernate_image.c vmm/snapshot.c vmm/names.c common/buf.c \
-                       common/buf_alloc.c common/err.c common/errmsg.c common/log.c
+                       common/buf_alloc.c common/err.c common/errmsg.c common/fdio.c common/log.c
