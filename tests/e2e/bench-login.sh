@@ -37,26 +37,7 @@ for i in $(seq "$USERS"); do
 done
 E2E_BURROWD_ARGS=-d e2e_start || exit 1
 
-SPORT=$(e2e_free_port)
-ssh-keygen -q -t ed25519 -N '' -f "$T/sshd_host_ed25519"
-cp "$T/alice.pub" "$T/sshd_authorized_keys"
-mkdir -p /run/sshd
-cat >"$T/sshd_config" <<CFG
-Port $SPORT
-ListenAddress 127.0.0.1
-HostKey $T/sshd_host_ed25519
-PidFile $T/sshd.pid
-AuthorizedKeysFile $T/sshd_authorized_keys
-StrictModes no
-UsePAM no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PubkeyAuthentication yes
-KexAlgorithms curve25519-sha256
-CFG
-/usr/sbin/sshd -D -f "$T/sshd_config" -E "$T/sshd.log" & SSHD_PID=$!
-for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$SPORT) 2>/dev/null && break; sleep 0.1; done
+e2e_sshd_start
 
 C=(-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes
    -o IdentitiesOnly=yes -i "$T/alice" -o KexAlgorithms=curve25519-sha256 -o ConnectTimeout=30)

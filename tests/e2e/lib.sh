@@ -128,3 +128,32 @@ e2e_ssh() {
     local user=$1 key=$2; shift 2
     ssh "${SSHO[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -i "$T/$key" "$user@127.0.0.1" "$@"
 }
+
+# e2e_sshd_start: Debian's OpenSSH sshd as the benchmarks' baseline, on a free
+# port SPORT (pid SSHD_PID, log $T/sshd.log), root logging in with alice's key,
+# the same key exchange as the client asks of burrowd (curve25519-sha256).
+e2e_sshd_start() {
+    SPORT=$(e2e_free_port)
+    ssh-keygen -q -t ed25519 -N '' -f "$T/sshd_host_ed25519"
+    cp "$T/alice.pub" "$T/sshd_authorized_keys"
+    mkdir -p /run/sshd
+    cat >"$T/sshd_config" <<CFG
+Port $SPORT
+ListenAddress 127.0.0.1
+HostKey $T/sshd_host_ed25519
+PidFile $T/sshd.pid
+AuthorizedKeysFile $T/sshd_authorized_keys
+StrictModes no
+UsePAM no
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+KexAlgorithms curve25519-sha256
+Subsystem sftp /usr/lib/openssh/sftp-server
+CFG
+    /usr/sbin/sshd -D -f "$T/sshd_config" -E "$T/sshd.log" &
+    SSHD_PID=$!
+    local i
+    for i in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$SPORT) 2>/dev/null && break; sleep 0.1; done
+}

@@ -22,11 +22,11 @@ bench-fork: all $(FORKTEST_BINS)
 
 # Hibernation of a test-guest fork (hibernate time, image size, resume -> READY
 # against a fresh fork and a cold boot); NESTED=1 adds the Linux numbers of
-# nested case 36 (with cases 30 and 33 it needs), run in one L1 boot.
+# nested case 37 (with cases 30 and 33 it needs), run in one L1 boot.
 bench-hibernate: all $(FORKTEST_BINS)
 	B=$(B) tests/lib/kvm-tier bench-hibernate --bench -- tests/fork/run-bench-hibernate $(B)
 	$(if $(NESTED),@$(MAKE) --no-print-directory $(NESTED_DEPS) && mkdir -p $(B)/nested && \
-	tests/nested/run --timeout 1500 -- tests/nested/run-cases $(B)/nested/bench-hibernate.results '3[036]-*' \
+	tests/nested/run --timeout 1500 -- tests/nested/run-cases $(B)/nested/bench-hibernate.results '3[037]-*' \
 		>$(B)/nested/bench-hibernate.log 2>&1; rc=$$?; \
 	grep -h 'linux-hibernate\|linux-template: cold' $(B)/nested/bench-hibernate.log; \
 	[ $$rc = 0 ] || { tail -n 5 $(B)/nested/bench-hibernate.log; exit 1; })

@@ -153,3 +153,47 @@ lx_user_key() {
     ssh-keygen -q -t ed25519 -N '' -C "$1" -f "$1" || fail "ssh-keygen"
     lx_user_add "$1" --key-file "$1.pub" --disk-size 16M
 }
+
+# Debian's OpenSSH sshd in this L1, as the baseline of the login benchmarks:
+# lx_sshd_start PUBKEY starts it on LX_SSHD_PORT (pid LX_SSHD_PID, log
+# sshd/log in the cwd) for the plain user burrowbench with /bin/sh (as the
+# VMs run busybox sh: root's bash would read the host's ~/.bashrc, seconds
+# under TCG; password "*": none, but not "!", which sshd refuses).
+LX_SSHD_PORT=2223
+LX_SSHD_PID=
+lx_sshd_start() {
+    mkdir -p /run/sshd sshd
+    ssh-keygen -q -t ed25519 -N '' -f sshd/host_key || fail "ssh-keygen"
+    id burrowbench >/dev/null 2>&1 || useradd -M -d /tmp -s /bin/sh -p "*" burrowbench ||
+        fail "useradd burrowbench"
+    cp "$1" sshd/authorized_keys
+    # sshd reads it as the user, after dropping privileges
+    chown burrowbench sshd/authorized_keys && chmod 600 sshd/authorized_keys
+    cat >sshd/config <<CFG
+Port $LX_SSHD_PORT
+ListenAddress 127.0.0.1
+HostKey $PWD/sshd/host_key
+AuthorizedKeysFile $PWD/sshd/authorized_keys
+PermitRootLogin no
+UseDNS no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+PidFile none
+CFG
+    /usr/sbin/sshd -D -e -f sshd/config 2>sshd/log &
+    LX_SSHD_PID=$!
+    for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$LX_SSHD_PORT) 2>/dev/null && break; sleep 0.2; done
+}
+# lx_time_login PORT USER KEY: one `ssh USER@127.0.0.1 true` (curve25519-sha256);
+# prints its ms, fails with ssh's status.
+lx_time_login() {
+    local t0 rc
+    t0=$(now)
+    timeout 120 ssh -p "$1" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+        -o BatchMode=yes -o IdentitiesOnly=yes -o KexAlgorithms=curve25519-sha256 -i "$3" "$2@127.0.0.1" true
+    rc=$?
+    ms_since "$t0"
+    return $rc
+}

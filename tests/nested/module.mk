@@ -49,7 +49,8 @@ test-linux: all $(NESTED_KVM_SMOKE)
 bench-linux: all $(NESTED_KVM_SMOKE)
 	@$(MAKE) --no-print-directory $(NESTED_DEPS)
 	@mkdir -p $(B)/nested
-	tests/nested/run --timeout 540 -- tests/nested/run-cases $(B)/nested/bench-linux.results '3[014]-*' \
+	tests/nested/run --timeout 900 --env LX_BENCH_RUNS=10 -- \
+		tests/nested/run-cases $(B)/nested/bench-linux.results '3[0146]-*' \
 		>$(B)/nested/bench-linux.log 2>&1; rc=$$?; \
 		grep -h 'linux-bench\|linux-fork: idle\|linux-template: cold' $(B)/nested/bench-linux.log; \
 		[ $$rc = 0 ] || { tail -n 5 $(B)/nested/bench-linux.log; exit 1; }

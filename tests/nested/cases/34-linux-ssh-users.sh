@@ -61,45 +61,16 @@ out=$(as amy 'cat ~/secret; ps -o args | grep -cx "sleep 4343"; ls /home' 2>&1)
 a=$(vmid amy) b=$(vmid bob)
 [ -n "$a" ] && [ -n "$b" ] && [ "$a" != "$b" ] || fails+=" vms(amy=$a bob=$b)"
 
-# 4. benchmark: ssh true through burrowd vs Debian's sshd in this L1. sshd
-# logs in a plain user with /bin/sh (as the VM runs busybox sh): root's bash
-# would read the host's ~/.bashrc, seconds under TCG. Password "*" (none,
-# but not "!": sshd refuses locked accounts).
-mkdir -p /run/sshd sshd
-ssh-keygen -q -t ed25519 -N '' -f sshd/host_key || fail "ssh-keygen"
-id burrowbench >/dev/null 2>&1 || useradd -M -d /tmp -s /bin/sh -p "*" burrowbench ||
-    fail "useradd burrowbench"
-cp amy.pub sshd/authorized_keys
-# sshd reads it as the user, after dropping privileges
-chown burrowbench sshd/authorized_keys && chmod 600 sshd/authorized_keys
-cat >sshd/config <<CFG
-Port 2223
-ListenAddress 127.0.0.1
-HostKey $PWD/sshd/host_key
-AuthorizedKeysFile $PWD/sshd/authorized_keys
-PermitRootLogin no
-UseDNS no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-PidFile none
-CFG
-/usr/sbin/sshd -D -e -f sshd/config 2>sshd/log &
-sshd_pid=$!
-for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/2223) 2>/dev/null && break; sleep 0.2; done
+# 4. benchmark: ssh true through burrowd vs Debian's sshd in this L1.
+lx_sshd_start amy.pub
+sshd_pid=$LX_SSHD_PID
 p50() { sort -n | sed -n 3p; }
 time_logins() { # PORT USER: 5 `ssh USER@ true`, one ms value per line
-    local t0 i
-    for i in 1 2 3 4 5; do
-        t0=$(now)
-        timeout 60 ssh -p "$1" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
-            -o BatchMode=yes -o IdentitiesOnly=yes -i amy "$2@127.0.0.1" true || echo "login $i failed" >&2
-        ms_since "$t0"
-    done
+    local i
+    for i in 1 2 3 4 5; do lx_time_login "$1" "$2" amy || echo "login $i failed" >&2; done
 }
 bt=$(time_logins "$LX_PORT" amy 2>>bench.err | p50)
-st=$(time_logins 2223 burrowbench 2>>bench.err | p50)
+st=$(time_logins "$LX_SSHD_PORT" burrowbench 2>>bench.err | p50)
 if [ -s bench.err ] || [ -z "$bt" ] || [ -z "$st" ]; then
     fails+=" bench($(head -n 2 bench.err | tr '\n' ' ') sshd: $(tail -n 2 sshd/log | tr '\n' ' '))"
 else
