@@ -2,7 +2,7 @@
  * tests/agent/cases_control.c - control-channel cases of the agent tier: a
  * second agent with a unix control socket in fresh UTS and mount namespaces
  * (identity steps, readiness, home disk on a loop device, hooks, heartbeat,
- * shutdown, reset), and the vsock listener.
+ * shutdown, reset; HIBERNATE and RESUME), and the vsock listener.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -253,6 +253,71 @@ static void t_identity(void)
     gethostname(host, sizeof(host));
     report(strcmp(host, "burrow-test-host") != 0, "host-hostname-untouched", "host renamed!");
 
+    /*
+     * Hibernation (docs/hibernate.md): HIBERNATE is answered after a sync
+     * (the home disk's syncfs), nothing unmounted; after a reset, RESUME
+     * instead of IDENTITY runs only the entropy and clock steps: users,
+     * hostname, home and hooks are the running system's (SKIPPED, no hook
+     * run again), and the home stays mounted.
+     */
+    buf_reset(&b);
+    int got = 0;
+    struct proto_hibernate hib = {0};
+    struct proto_hibernate_answer hans;
+    char htext[256] = "";
+    if (proto_put_hibernate(&b, &hib) == 0 && cl_send_raw(&c, buf_data(&b), buf_used(&b)) == 0)
+        for (int i = 0; i < 10 && !got; i++)
+            got = cl_read_frame(&c, &f, 5000) == 0 && f.type == PROTO_HIBERNATE_ANSWER &&
+                  proto_get_hibernate_answer(&f, &hans) == 0 && hans.code == 0;
+    if (got && proto_str_copy(hans.text, htext, sizeof(htext)))
+        htext[0] = 0;
+    report(got && (loopname ? strstr(htext, "synced") && strstr(htext, home2) != NULL
+                            : strstr(htext, "no home disk") != NULL),
+           "hibernate-answer", "answer: %s", htext);
+    unlink(marker);
+    cl_close(&c);
+    int resumed = poll(&p, 1, 5000) == 1;
+    if (resumed) {
+        c.fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+        buf_init_writer(&c.in, c.in_mem, sizeof(c.in_mem));
+        resumed = c.fd >= 0 && cl_read_frame(&c, &f, 5000) == 0 && f.type == PROTO_HELLO;
+    }
+    struct proto_resume rsm = {.time_sec = 1, .slept_ms = 60000};
+    memcpy(rsm.entropy, id.entropy, sizeof(rsm.entropy));
+    buf_reset(&b);
+    resumed = resumed && proto_put_hello(&b, &vh) == 0 && proto_put_resume(&b, &rsm) == 0 &&
+              cl_send_raw(&c, buf_data(&b), buf_used(&b)) == 0;
+    got_ready = 0;
+    for (int i = 0; resumed && i < 10 && !got_ready; i++) {
+        if (cl_read_frame(&c, &f, 10000))
+            break;
+        if (f.type == PROTO_READY)
+            got_ready = proto_get_ready(&f, &rd) == 0;
+    }
+    int kept = got_ready && rd.outcome[PROTO_STEP_ENTROPY] == PROTO_STEP_OK &&
+               rd.outcome[PROTO_STEP_CLOCK] == PROTO_STEP_SKIPPED;
+    for (int st = PROTO_STEP_HOSTNAME; kept && st < PROTO_STEP_COUNT; st++)
+        kept = rd.outcome[st] == PROTO_STEP_SKIPPED;
+    report(kept && access(marker, F_OK) != 0, "resume-ready-kept",
+           "READY %d, outcomes %u %u %u %u %u %u, hooks %s", got_ready, rd.outcome[0],
+           rd.outcome[1], rd.outcome[2], rd.outcome[3], rd.outcome[4], rd.outcome[5],
+           access(marker, F_OK) == 0 ? "ran again" : "not run");
+    res = (struct result){0};
+    open_init(&o, PROTO_OPEN_EXEC, ID_USER,
+              "hostname; awk -v h=$HOME '$5 == h' /proc/self/mountinfo | wc -l");
+    r = cl_connect(&s, l2) == 0 && cl_send_hello(&s) == 0 && cl_send_open(&s, &o) == 0 ? 0 : -1;
+    if (r == 0)
+        r = cl_read_frame(&s, &sf, 5000) == 0 && sf.type == PROTO_HELLO ? 0 : -1;
+    if (r == 0)
+        r = cl_read_frame(&s, &sf, 5000) == 0 && sf.type == PROTO_OPENED ? 0 : -1;
+    if (r == 0)
+        r = cl_run(&s, NULL, 0, 1, &res, 5000, 0);
+    snprintf(expect, sizeof(expect), "burrow-test-host\n%d\n", loopname ? 1 : 0);
+    report(r == 0 && res.out && strcmp((char *)res.out, expect) == 0, "resume-session",
+           "r=%d out=%s", r, res.out ? (char *)res.out : "");
+    cl_close(&s);
+    res_free(&res);
+
     /* Heartbeats arrive; shutdown is answered. */
     int hb = 0;
     for (int i = 0; i < 5 && !hb; i++)
@@ -261,7 +326,7 @@ static void t_identity(void)
     buf_reset(&b);
     struct proto_shutdown sd = {0};
     struct proto_shutdown_answer ans;
-    int got = 0;
+    got = 0;
     if (proto_put_shutdown(&b, &sd) == 0 && cl_send_raw(&c, buf_data(&b), buf_used(&b)) == 0)
         for (int i = 0; i < 10 && !got; i++)
             got = cl_read_frame(&c, &f, 5000) == 0 && f.type == PROTO_SHUTDOWN_ANSWER &&
