@@ -142,6 +142,7 @@ __attribute__((warn_unused_result)) int hib_info_read(const char *user_dir, stru
 /* Every hibernated VM under state_dir/users (malloc'd, sorted by user). */
 __attribute__((warn_unused_result)) int hib_list(const char *state_dir, struct hib_info **out,
                                                  size_t *n);
+/* How many (metrics, status: no image is read, only looked for). */
 unsigned hib_count(const char *state_dir);
 /* Some hibernated image under state_dir/users names build (template rm and gc keep it). */
 int hib_build_in_use(const char *state_dir, const char *build);

@@ -82,9 +82,12 @@ static int cmp_info(const void *a, const void *b)
     return strcmp(((const struct hib_info *)a)->h.user, ((const struct hib_info *)b)->h.user);
 }
 
-/* Visit every user directory that holds an image; fn gets its info and read status. */
+/*
+ * Visit every user directory that holds an image; fn gets its info and read
+ * status (with fn NULL, only *count: no image is opened).
+ */
 static int each_image(const char *state_dir, int (*fn)(void *ctx, struct hib_info *i, int err),
-                      void *ctx)
+                      void *ctx, unsigned *count)
 {
     char users[HIB_PATH], dir[HIB_PATH];
     snprintf(users, sizeof(users), "%s/users", state_dir);
@@ -97,6 +100,10 @@ static int each_image(const char *state_dir, int (*fn)(void *ctx, struct hib_inf
         if (e->d_name[0] == '.' ||
             (size_t)snprintf(dir, sizeof(dir), "%s/%s", users, e->d_name) >= sizeof(dir) ||
             !hib_present(dir))
+            continue;
+        if (count)
+            (*count)++;
+        if (!fn)
             continue;
         struct hib_info info;
         int err = hib_info_read(dir, &info);
@@ -132,7 +139,7 @@ static int list_one(void *ctx, struct hib_info *info, int err)
 int hib_list(const char *state_dir, struct hib_info **out, size_t *n)
 {
     struct list_ctx l = {0};
-    int r = each_image(state_dir, list_one, &l);
+    int r = each_image(state_dir, list_one, &l, NULL);
     if (r) {
         free(l.v);
         return r;
@@ -146,12 +153,8 @@ int hib_list(const char *state_dir, struct hib_info **out, size_t *n)
 
 unsigned hib_count(const char *state_dir)
 {
-    struct hib_info *v;
-    size_t n;
-    if (hib_list(state_dir, &v, &n))
-        return 0;
-    free(v);
-    return (unsigned)n;
+    unsigned n = 0;
+    return each_image(state_dir, NULL, NULL, &n) == 0 ? n : 0;
 }
 
 int hib_build_in_use(const char *state_dir, const char *build)
