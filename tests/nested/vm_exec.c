@@ -2,12 +2,13 @@
  * tests/nested/vm_exec.c - run one exec session in a VM through its vsock
  * unix socket, the way burrowd's kvm backend reaches the agent:
  *
- *   vm-exec SOCKET USER COMMAND
+ *   vm-exec [-t] SOCKET USER COMMAND
  *
  * Connects to SOCKET (run_dir/vm/<id>/vsock.sock), sends "CONNECT 1024\n",
  * expects "OK <port>\n", then speaks the agent protocol (tests/agent/client.c
  * on common/proto): HELLO, OPEN exec COMMAND as USER, EOF on stdin, and
- * copies the session's stdout and stderr to ours. Exits with the command's
+ * copies the session's stdout and stderr to ours; -t asks for a pty (TERM
+ * xterm, 80x24: what `tmux attach` needs). Exits with the command's
  * status (128 + N if killed by signal N), or 125 with one line on stderr if
  * the session could not run (refused, closed, timed out).
  */
@@ -53,8 +54,11 @@ static void write_all(int fd, const uint8_t *p, size_t n)
 
 int main(int argc, char **argv)
 {
+    int pty = argc == 5 && strcmp(argv[1], "-t") == 0;
+    argv += pty;
+    argc -= pty;
     if (argc != 4) {
-        fprintf(stderr, "usage: vm-exec SOCKET USER COMMAND\n");
+        fprintf(stderr, "usage: vm-exec [-t] SOCKET USER COMMAND\n");
         return 2;
     }
     static struct cl c;
@@ -65,6 +69,11 @@ int main(int argc, char **argv)
     }
     struct proto_open o;
     open_init(&o, PROTO_OPEN_EXEC, argv[2], argv[3]);
+    if (pty) {
+        o.flags |= PROTO_OPEN_F_PTY;
+        o.term = proto_str_c("xterm");
+        o.window = (struct proto_window){80, 24, 0, 0};
+    }
     int r = cl_start(&c, &o, &res);
     if (r) {
         fprintf(stderr, "vm-exec: session refused: %s%s%s\n", burrow_strerror(r),

@@ -2,8 +2,10 @@
 # timeout: 600
 # Hibernation of real Linux forks (issue 19, docs/hibernate.md).
 # A. Through burrowd and the OpenSSH client on case 30's template "linux"
-#    (busybox): `ssh hib@host 'nohup sleep 100000 & echo $!'` and a file
-#    written to her home disk; with a short [vm] idle_hibernate the VM is
+#    (busybox, whose Debian busybox-static has no nohup applet: the job is
+#    started with its input and output detached instead, which is what
+#    nohup is for): `ssh hib@host 'sleep 100000 </dev/null >/dev/null 2>&1
+#    & echo $!'` and a file written to her home disk; with a short [vm] idle_hibernate the VM is
 #    saved to disk; the next `ssh hib@host 'kill -0 PID && cat ~/file'`
 #    resumes it: the process is alive, the file intact, the hostname and
 #    users untouched (no fork identity re-run), the wall clock right. Three
@@ -12,8 +14,9 @@
 #    image passes e2fsck -fn. A corrupted image: the next login gets a fresh
 #    VM, the image is kept aside with its reason and burrowd's log says why.
 # B. On case 33's Debian template (when it ran and its image has tmux):
-#    a fork with a tmux session and a shell is hibernated and resumed through
-#    burrowctl; the session is still there and `tmux attach` shows its pane.
+#    a fork with `nohup sleep 100000 &` (coreutils' nohup) and a tmux session
+#    is hibernated and resumed through burrowctl; the sleep is alive, the
+#    session is still there and `tmux attach` (in a pty) shows its pane.
 # Prints "linux-hibernate:" lines: hibernate time, image size against the
 # fork's private memory, resume->READY p50 against fresh fork->READY p50.
 . "$NESTED_REPO/tests/nested/caselib.sh"
@@ -41,7 +44,7 @@ wait_saved() {
 }
 img=$LX/state/users/hib/hibernate/image
 fails="" resumes="" freshes="" hibs=""
-out=$(s 'nohup sleep 100000 >/dev/null 2>&1 & echo $!; echo data-1 >~/file; sync' 2>&1)
+out=$(s 'sleep 100000 </dev/null >/dev/null 2>&1 & echo $!; echo data-1 >~/file; sync' 2>&1)
 pid=$(echo "$out" | head -n 1)
 id=$(vmid)
 [ -n "$id" ] && [ "$pid" -gt 1 ] 2>/dev/null || fail "first login: $out; $(tail -n 5 "$log")"
@@ -88,7 +91,7 @@ $B vm kill "$id" >/dev/null 2>&1
 for _ in $(seq 100); do grep -q "vm $id: stopped" "$log" && break; sleep 0.2; done
 e2fsck -fn "$LX/state/users/hib/home.img" >fsck.log 2>&1 || fails+=" e2fsck($(tail -n 2 fsck.log | tr '\n' ' '))"
 # A corrupted image: kept aside with its reason; the login gets a fresh VM.
-out=$(s 'nohup sleep 100000 >/dev/null 2>&1 & echo $!' 2>&1); pid=$(echo "$out" | head -n 1); id=$(vmid)
+out=$(s 'sleep 100000 </dev/null >/dev/null 2>&1 & echo $!' 2>&1); pid=$(echo "$out" | head -n 1); id=$(vmid)
 $B vm hibernate "$id" >hib.out 2>&1 || fails+=" vm-hibernate($(cat hib.out))"
 size=$(stat -c %s "$img" 2>/dev/null || echo 0)
 [ "$size" -gt 8192 ] && printf 'X' | dd of="$img" bs=1 seek=$((size - 4096)) conv=notrunc status=none
@@ -110,7 +113,8 @@ if [ -L "$DEB/state/templates/debian" ] && debugfs -R "stat /usr/bin/tmux" \
     out=$($D vm fork --user tmx 2>&1) || fails+=" tmux:fork($out)"
     d=$(grep -l "^user = tmx\$" "$DEB"/run/vm/*/meta 2>/dev/null | head -n 1 | xargs -r dirname)
     tid=${d##*/}
-    "$vm_exec" "$d/vsock.sock" tmx 'tmux new-session -d -s work "echo pane-started; exec sleep 100000"; sleep 1; tmux ls' >tmux.out 2>&1
+    tpid=$("$vm_exec" "$d/vsock.sock" tmx 'nohup sleep 100000 >/dev/null 2>&1 & echo $!
+        tmux new-session -d -s work "echo pane-started; exec sleep 100000"; sleep 1' 2>&1 | head -n 1)
     sleep 3
     anon=$($D vm list --json | python3 -c 'import json,sys
 print(next((v["anon_kib"] for v in json.load(sys.stdin) if v["user"] == "tmx"), 0))')
@@ -120,9 +124,12 @@ print(next((v["anon_kib"] for v in json.load(sys.stdin) if v["user"] == "tmx"), 
     out=$($D vm fork --user tmx 2>&1)
     echo "linux-hibernate: Debian resume: $out"
     d=$(grep -l "^user = tmx\$" "$DEB"/run/vm/*/meta 2>/dev/null | head -n 1 | xargs -r dirname)
-    att=$("$vm_exec" "$d/vsock.sock" tmx 'tmux has-session -t work && echo has-session; script -qfc "timeout 3 tmux attach -t work" /dev/null </dev/null | tr -d "\r" | grep -o pane-started | head -n 1' 2>&1 | tr '\n' ' ')
+    att=$("$vm_exec" "$d/vsock.sock" tmx "kill -0 $tpid && echo sleep-alive; tmux has-session -t work && echo has-session" 2>&1 | tr '\n' ' ')
+    "$vm_exec" -t "$d/vsock.sock" tmx 'timeout 3 tmux attach -t work' >attach.out 2>&1
+    grep -q pane-started attach.out && att+="attach-shows-pane"
     echo "linux-hibernate: after the resume: $att"
-    echo "$out" | grep -q "(resume)" && [ "$att" = "has-session pane-started " ] || fails+=" tmux($out / $att)"
+    echo "$out" | grep -q "(resume)" && [ "$att" = "sleep-alive has-session attach-shows-pane" ] ||
+        fails+=" tmux($out / $att / $(tr -cd '[:print:]' <attach.out | tail -c 200))"
     $D vm kill "${d##*/}" >/dev/null 2>&1
 else
     echo "linux-hibernate: part B not run: no Debian template with tmux from case 33 in this L1"
