@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "broker/cli.h"
+#include "broker/sshalgo.h"
 #include "common/err.h"
 
 #define CFG_FIELD(member)                                                                          \
@@ -80,6 +81,36 @@ static int parse_startups(const char *value, void *field, char *err, size_t errs
     if (r < 0)
         snprintf(err, errsz, "start <= full, rate <= 100");
     return r;
+}
+
+/* [ssh] kex / hostkey_algorithms / ciphers / macs: names libssh implements. */
+static int parse_algos(enum sshalgo_kind kind, const char *value, void *field, char *err,
+                       size_t errsz)
+{
+    int r = sshalgo_check(kind, value, err, errsz);
+    if (r == 0)
+        memcpy(field, value, strlen(value) + 1);
+    return r;
+}
+
+static int parse_kex(const char *value, void *field, char *err, size_t errsz)
+{
+    return parse_algos(SSHALGO_KEX, value, field, err, errsz);
+}
+
+static int parse_hostkey_algos(const char *value, void *field, char *err, size_t errsz)
+{
+    return parse_algos(SSHALGO_HOSTKEY, value, field, err, errsz);
+}
+
+static int parse_ciphers(const char *value, void *field, char *err, size_t errsz)
+{
+    return parse_algos(SSHALGO_CIPHER, value, field, err, errsz);
+}
+
+static int parse_macs(const char *value, void *field, char *err, size_t errsz)
+{
+    return parse_algos(SSHALGO_MAC, value, field, err, errsz);
 }
 
 /* template: a template name, used as a directory name under templates/. */
@@ -230,6 +261,14 @@ static const struct config_key keys[] = {
      "10:30:100", "start:rate:full"},
     {"ssh", "banner", CFG_PATH, CFG_FIELD(ssh.banner), 0, 0, NULL, NULL, "",
      "an absolute path of a file, or empty for none"},
+    {"ssh", "kex", CFG_CUSTOM, CFG_FIELD(ssh.kex), 0, 0, NULL, parse_kex, SSHALGO_DEFAULT_KEX,
+     "comma-separated key exchange algorithms"},
+    {"ssh", "hostkey_algorithms", CFG_CUSTOM, CFG_FIELD(ssh.hostkey_algorithms), 0, 0, NULL,
+     parse_hostkey_algos, SSHALGO_DEFAULT_HOSTKEY, "comma-separated host key algorithms"},
+    {"ssh", "ciphers", CFG_CUSTOM, CFG_FIELD(ssh.ciphers), 0, 0, NULL, parse_ciphers,
+     SSHALGO_DEFAULT_CIPHER, "comma-separated ciphers"},
+    {"ssh", "macs", CFG_CUSTOM, CFG_FIELD(ssh.macs), 0, 0, NULL, parse_macs, SSHALGO_DEFAULT_MAC,
+     "comma-separated MACs"},
     /* [vm] */
     {"vm", "backend", CFG_ENUM, CFG_FIELD(vm.backend), 0, 0, backend_names, NULL, "auto",
      "auto, kvm or sandbox"},

@@ -29,6 +29,7 @@
 #include "broker/penalty.h"
 #include "broker/monitor.h"
 #include "broker/session.h"
+#include "broker/sshalgo.h"
 #include "broker/userdb.h"
 #include "broker/vmmgr.h"
 #include "common/err.h"
@@ -398,6 +399,8 @@ static void reload(struct master *m)
         memcpy(&next.paths, &m->cfg.paths, sizeof(next.paths));
     }
     m->cfg = next;
+    if (sshalgo_apply(m->bind, &m->cfg) != 0)
+        log_error("reload: the new algorithm lists were not applied");
     if (relisten) {
         close_listeners(m);
         if (open_listeners(m) != 0)
@@ -523,7 +526,7 @@ static int setup_keys(struct master *m)
         }
         m->hk.k[i].key = NULL;
     }
-    return 0;
+    return sshalgo_apply(m->bind, &m->cfg);
 }
 
 int master_run(const char *config_path, int config_explicit)

@@ -31,7 +31,8 @@ e2e_setup() {
           -o LogLevel=ERROR -o ConnectTimeout=10 -o KexAlgorithms=curve25519-sha256)
 }
 
-# e2e_config EXTRA: (re)write burrow.ini; EXTRA lines go into [ssh].
+# e2e_config EXTRA: (re)write burrow.ini; EXTRA lines go into [ssh] (they may
+# open further sections, e.g. [auth], after their [ssh] lines).
 e2e_config() {
     cat > "$T/burrow.ini" <<INI
 [ssh]
@@ -42,6 +43,7 @@ max_auth_tries = ${E2E_MAX_AUTH_TRIES:-6}
 max_startups = ${E2E_MAX_STARTUPS:-100:30:200}
 login_grace_time = ${E2E_GRACE:-30}
 banner = $T/banner
+${1:-}
 [vm]
 backend = sandbox
 idle_timeout = ${E2E_IDLE:-600}

@@ -7,9 +7,10 @@ $(SANDBOX_IMAGE): $(B)/guest/burrow-agent broker/mkrootfs-sandbox.sh
 
 TEST_TIERS += test-e2e
 BENCHES += bench-ssh
-DEB_PKGS += openssh-client openssh-server openssh-sftp-server busybox-static cpio python3
+DEB_PKGS += openssh-client openssh-server openssh-sftp-server busybox-static cpio python3 \
+            python3-paramiko ssh-audit oathtool
 .PHONY: test-e2e bench-ssh
 test-e2e: all $(SANDBOX_IMAGE)
-	@rc=0; tests/e2e/run.sh $(B) || rc=1; B=$(B) tests/lib/kvm-tier e2e-kvm --timeout 1200 -- tests/e2e/kvm.sh $(B) || rc=1; exit $$rc
+	@rc=0; tests/e2e/run.sh $(B) || rc=1; tests/e2e/parity.sh $(B) || rc=1; B=$(B) tests/lib/kvm-tier e2e-kvm --timeout 1200 -- tests/e2e/kvm.sh $(B) || rc=1; exit $$rc
 bench-ssh: all $(SANDBOX_IMAGE)
 	tests/e2e/bench-ssh.sh $(B)
