@@ -322,11 +322,24 @@ static void chan_callbacks(struct chan *c)
     ssh_set_channel_callbacks(c->ch, &c->cb);
 }
 
+static unsigned count_kind(const struct sess *s, enum chan_kind kind)
+{
+    unsigned n = 0;
+    for (int i = 0; i < SESSION_CHANS_MAX; i++)
+        n += s->chans[i] && s->chans[i]->kind == kind;
+    return n;
+}
+
 ssh_channel channel_on_open_session(ssh_session ssh, void *userdata)
 {
     struct sess *s = userdata;
     if (!s->authed)
         return NULL;
+    if (count_kind(s, CHAN_SESSION) >= s->cfg->ssh.max_sessions) {
+        log_info("%s: session refused: max_sessions (%u) open on this connection", s->user,
+                 s->cfg->ssh.max_sessions);
+        return NULL; /* "administratively prohibited", as sshd answers at MaxSessions */
+    }
     struct chan *c = chan_alloc(s, CHAN_SESSION);
     if (!c)
         return NULL;

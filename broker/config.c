@@ -261,6 +261,8 @@ static const struct config_key keys[] = {
      "10:30:100", "start:rate:full"},
     {"ssh", "banner", CFG_PATH, CFG_FIELD(ssh.banner), 0, 0, NULL, NULL, "",
      "an absolute path of a file, or empty for none"},
+    {"ssh", "max_sessions", CFG_U32, CFG_FIELD(ssh.max_sessions), 0, CONFIG_CHANNELS_MAX, NULL,
+     NULL, "10", "an integer 0-64 (0: forwarding only)"},
     {"ssh", "kex", CFG_CUSTOM, CFG_FIELD(ssh.kex), 0, 0, NULL, parse_kex, SSHALGO_DEFAULT_KEX,
      "comma-separated key exchange algorithms"},
     {"ssh", "hostkey_algorithms", CFG_CUSTOM, CFG_FIELD(ssh.hostkey_algorithms), 0, 0, NULL,

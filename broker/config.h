@@ -27,6 +27,7 @@
 #define CONFIG_PATH_MAX   256   /* bytes, incl. NUL, of any path value */
 #define CONFIG_STR_MAX    256   /* bytes, incl. NUL, of any other string value */
 #define CONFIG_LIST_MAX   512   /* bytes, incl. NUL, of an algorithm or pattern list */
+#define CONFIG_CHANNELS_MAX 64  /* channels of any kind per connection */
 #define CONFIG_LISTEN_MAX 8     /* addresses in [ssh] listen */
 #define CONFIG_ADDR_MAX   64    /* bytes of one listen address */
 #define CONFIG_ERR_MAX    512   /* suggested size of an error buffer */
@@ -76,6 +77,7 @@ struct burrow_config {
         uint32_t login_grace_time; /* seconds; 0 = no limit */
         struct config_startups max_startups;
         char banner[CONFIG_PATH_MAX]; /* file shown before auth; "" = none */
+        uint32_t max_sessions; /* session channels per connection (sshd MaxSessions) */
         /* Offered algorithms, comma-separated (broker/sshalgo.h checks the names). */
         char kex[CONFIG_LIST_MAX];
         char hostkey_algorithms[CONFIG_LIST_MAX];

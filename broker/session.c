@@ -163,10 +163,11 @@ static int authenticate(struct sess *s)
         methods |= SSH_AUTH_METHOD_PASSWORD;
     ssh_set_auth_methods(s->ssh, methods);
     while (!s->authed && !s->quit) {
-        if (ssh_event_dopoll(s->ev, 1000) == SSH_ERROR)
+        if (ssh_event_dopoll(s->ev, 1000) == SSH_ERROR || !ssh_is_connected(s->ssh)) {
+            log_info("connection closed before authentication: from=%s: %s", s->addr,
+                     ssh_get_error(s->ssh));
             return -1;
-        if (!ssh_is_connected(s->ssh))
-            return -1;
+        }
     }
     return s->authed ? 0 : -1;
 }
@@ -272,7 +273,9 @@ static int setup(struct sess *s, const struct session_args *a,
     ssh_callbacks_init(cb);
     ssh_set_server_callbacks(s->ssh, cb);
     if (ssh_handle_key_exchange(s->ssh) != SSH_OK) {
-        log_debug("%s: key exchange failed: %s", s->addr, ssh_get_error(s->ssh));
+        /* Like sshd, one line per connection that never got past the banner or
+         * key exchange (garbage, bad banners, bad packet lengths, scanners). */
+        log_info("key exchange failed: from=%s: %s", s->addr, ssh_get_error(s->ssh));
         return -1;
     }
     s->ev = ssh_event_new();

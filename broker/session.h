@@ -24,7 +24,7 @@
 #include "broker/mproto.h"
 #include "broker/userdb.h"
 
-#define SESSION_CHANS_MAX  32
+#define SESSION_CHANS_MAX  CONFIG_CHANNELS_MAX /* channels of every kind */
 #define SESSION_ADDR_MAX   64
 #define SESSION_BANNER_MAX 4096
 #define SESSION_VM_WAIT_MS 120000 /* a VM start, as the monitor waits for it */

@@ -61,4 +61,44 @@ grep -q "reload refused.*\[ssh\] ciphers.*'none' is not an algorithm" "$T/log" \
     || t_fail "bad cipher refused" "$(tail -2 "$T/log")"
 e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
 
+# --- paramiko, a second client ---
+pc() { local user=$1; shift; $PYDEB tests/e2e/pclient.py --port "$PORT" --user "$user" "$@"; }
+out=$(pc alice --key "$T/alice" exec 'echo paramiko-$((6*7)); exit 5' 2>&1)
+case "$out" in *paramiko-42*"status 5"*) t_ok "paramiko: exec with exit status";; *) t_fail "paramiko exec" "$out";; esac
+t_check "paramiko: invoke_shell with a pty, resize_pty followed by stty size" pc alice --key "$T/alice" shell
+t_check "paramiko: sftp put/get 5 MiB, checksums equal" pc alice --key "$T/alice" sftp $((5 << 20))
+(e2e_ssh alice alice 'busybox nc -l -p 8082 -e echo hello-paramiko' >/dev/null 2>&1 &)
+sleep 1
+out=$(pc alice --key "$T/alice" tcpip 8082 2>&1)
+[ "$out" = hello-paramiko ] && t_ok "paramiko: direct-tcpip to a listener inside" || t_fail "paramiko direct-tcpip" "$out"
+
+# --- protocol conformance ---
+out=$(pc alice --key "$T/alice" sessions 12 2>/dev/null)
+case "$out" in "opened 10 refused 1 "*alive*) t_ok "max_sessions: the 11th session on a connection is refused, the others work";;
+    *) t_fail "max_sessions default 10" "$out";; esac
+e2e_config 'max_sessions = 2'; kill -HUP "$BURROWD_PID"; sleep 0.5
+out=$(pc alice --key "$T/alice" sessions 3 2>/dev/null)
+e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
+case "$out" in "opened 2 refused 1 "*alive*) t_ok "[ssh] max_sessions = 2 honoured";; *) t_fail "max_sessions 2" "$out";; esac
+# Garbage, a bad banner and a bad packet length are each logged, as sshd does.
+$PYDEB - "$PORT" <<'PY'
+import socket, struct, sys, time
+def conn(data):
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1]))); s.settimeout(5)
+    s.recv(256)
+    s.sendall(data)
+    try:
+        while s.recv(4096): pass
+    except Exception: pass
+    s.close()
+conn(b"GET / HTTP/1.0\r\n\r\n")
+conn(b"\x00\xff garbage \x01\x02\r\n")
+conn(b"SSH-2.0-e2e\r\n" + struct.pack(">I", 0x7fffffff) + b"\x00" * 64)
+PY
+sleep 0.5
+if grep -q 'key exchange failed: from=127.0.0.1: .*banner: GET / HTTP/1.0' "$T/log" \
+    && grep -q 'key exchange failed: from=127.0.0.1: .*banner: )' "$T/log" \
+    && grep -q 'key exchange failed: from=127.0.0.1: .*Packet len too high' "$T/log"; then
+    t_ok "garbage, a bad banner and a bad packet length are each logged"
+else t_fail "kex failure log lines" "$(grep 'key exchange failed' "$T/log" | tail -3)"; fi
 t_end
