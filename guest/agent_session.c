@@ -208,8 +208,11 @@ static void handle_frame(struct session *s, const struct proto_frame *f)
     case PROTO_SIGNAL:
         if (proto_get_signal(f, &v))
             fail(s, BURROW_ERR_PROTOCOL, "malformed signal");
+        /* To the session's process group, as sshd does (killpg): the user's
+         * process called setsid(), so its pid is the group; a shell's children
+         * (sleep in "echo a; sleep 30") get it too, not only the shell. */
         if (!s->tcp && !s->child_exited)
-            kill(s->sp.pid, (int)v);
+            kill(-s->sp.pid, (int)v);
         return;
     default:
         if (!proto_type_known(f->type)) {

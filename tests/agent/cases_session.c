@@ -261,6 +261,26 @@ static void t_signals(void)
     report(ok, "signal-term", "exit=%u/%u", res.exit.kind, res.exit.value);
     cl_close(&c);
     res_free(&res);
+
+    /* RFC 4254 6.9 as sshd does it: the whole process group, so the shell's
+     * sleep dies too and the session ends at once (not when sleep would). */
+    open_init(&o, PROTO_OPEN_EXEC, TEST_USER, "echo started; sleep 30; echo notkilled");
+    if (cl_connect(&c, sock_path) || cl_start(&c, &o, &res)) {
+        report(0, "signal-group", "open failed");
+        return;
+    }
+    ok = cl_wait_output(&c, &res, "started", 5000) == 0;
+    usleep(100000); /* sleep is running */
+    double t0 = now_s();
+    ok = ok && cl_send_signal(&c, proto_signal_from_name("TERM")) == 0 &&
+         cl_run(&c, NULL, 0, 0, &res, 10000, 0) == 0;
+    long took = (long)((now_s() - t0) * 1000);
+    ok = ok && took < 3000 && !strstr((char *)res.out, "notkilled") &&
+         res.exit.kind == PROTO_EXIT_SIGNAL && res.exit.value == 15;
+    report(ok, "signal-group", "ended %ld ms after TERM, exit=%u/%u", took, res.exit.kind,
+           res.exit.value);
+    cl_close(&c);
+    res_free(&res);
 }
 
 static void t_env(void)

@@ -101,4 +101,10 @@ if grep -q 'key exchange failed: from=127.0.0.1: .*banner: GET / HTTP/1.0' "$T/l
     && grep -q 'key exchange failed: from=127.0.0.1: .*Packet len too high' "$T/log"; then
     t_ok "garbage, a bad banner and a bad packet length are each logged"
 else t_fail "kex failure log lines" "$(grep 'key exchange failed' "$T/log" | tail -3)"; fi
+# --- the signal channel request (RFC 4254 6.9), to the whole process group ---
+out=$(pc alice --key "$T/alice" signal TERM 'echo started; sleep 30; echo notkilled' 2>&1)
+case "$out" in "closed after "[0-2].*notkilled*) t_fail "signal to the process group" "$out";;
+    "closed after "[0-2].*"['started']") t_ok "signal TERM ends 'echo started; sleep 30; echo notkilled' at once ($out)";;
+    *) t_fail "signal to the process group" "$out";; esac
+
 t_end
