@@ -2,7 +2,7 @@
 # sandbox backend, run.sh; then the kvm-backend group with a test-guest
 # template, kvm.sh) and the ssh benchmark against Debian's sshd.
 SANDBOX_IMAGE := $(B)/sandbox/rootfs.cpio.gz
-$(SANDBOX_IMAGE): $(B)/guest/burrow-agent broker/mkrootfs-sandbox.sh
+$(SANDBOX_IMAGE): $(B)/guest/burrow-agent broker/mkrootfs-sandbox.sh guest/imagelib.sh
 	broker/mkrootfs-sandbox.sh $@ $(B)/guest/burrow-agent
 
 TEST_TIERS += test-e2e

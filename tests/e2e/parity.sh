@@ -107,4 +107,17 @@ case "$out" in "closed after "[0-2].*notkilled*) t_fail "signal to the process g
     "closed after "[0-2].*"['started']") t_ok "signal TERM ends 'echo started; sleep 30; echo notkilled' at once ($out)";;
     *) t_fail "signal to the process group" "$out";; esac
 
+# --- legacy scp (scp -O: the SCP protocol, `scp -t`/`scp -f` on the server) ---
+SCPO=(-O -P "$PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR
+      -o BatchMode=yes -o IdentitiesOnly=yes -i "$T/alice")
+head -c 3000000 /dev/urandom > "$T/s1"
+if scp "${SCPO[@]}" "$T/s1" alice@127.0.0.1:s1 && scp "${SCPO[@]}" alice@127.0.0.1:s1 "$T/s1.back" \
+    && cmp -s "$T/s1" "$T/s1.back"; then t_ok "scp -O upload and download (3 MB, equal)"
+else t_fail "scp -O" "files differ or scp -O failed"; fi
+mkdir -p "$T/tree/a/b" "$T/tree/c"
+head -c 100000 /dev/urandom > "$T/tree/a/b/x"; echo hello > "$T/tree/c/y"; : > "$T/tree/empty"
+if scp -r "${SCPO[@]}" "$T/tree" alice@127.0.0.1:tree && scp -r "${SCPO[@]}" alice@127.0.0.1:tree "$T/tree.back" \
+    && diff -r "$T/tree" "$T/tree.back" >/dev/null; then t_ok "scp -O -r both ways (a tree with subdirectories)"
+else t_fail "scp -O -r" "$(diff -r "$T/tree" "$T/tree.back" 2>&1 | head -3)"; fi
+
 t_end
