@@ -12,6 +12,7 @@
 #include <libssh/callbacks.h>
 
 #include "broker/agentconn.h"
+#include "broker/envpolicy.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -235,7 +236,7 @@ static int on_window(ssh_session ssh, ssh_channel ch, int w, int h, int pw, int 
     return SSH_OK;
 }
 
-/* Like OpenSSH's default AcceptEnv: LANG and LC_* only. */
+/* A client's env request (SetEnv/SendEnv): only names [ssh] accept_env matches. */
 static int on_env(ssh_session ssh, ssh_channel ch, const char *name, const char *value, void *ud)
 {
     struct chan *c = ud;
@@ -244,7 +245,7 @@ static int on_env(ssh_session ssh, ssh_channel ch, const char *name, const char 
     if (c->started || c->n_env >= CHAN_ENV_MAX || strlen(name) > PROTO_NAME_MAX ||
         strlen(value) > PROTO_ENV_VALUE_MAX)
         return SSH_ERROR;
-    if (strcmp(name, "LANG") != 0 && strncmp(name, "LC_", 3) != 0)
+    if (!envpolicy_match(c->s->cfg->ssh.accept_env, name))
         return SSH_ERROR;
     snprintf(c->env_name[c->n_env], sizeof(c->env_name[0]), "%s", name);
     snprintf(c->env_val[c->n_env], sizeof(c->env_val[0]), "%s", value);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "broker/cli.h"
+#include "broker/envpolicy.h"
 #include "broker/sshalgo.h"
 #include "common/err.h"
 
@@ -111,6 +112,24 @@ static int parse_ciphers(const char *value, void *field, char *err, size_t errsz
 static int parse_macs(const char *value, void *field, char *err, size_t errsz)
 {
     return parse_algos(SSHALGO_MAC, value, field, err, errsz);
+}
+
+/* [ssh] accept_env: space-separated variable name patterns. */
+static int parse_accept_env(const char *value, void *field, char *err, size_t errsz)
+{
+    int r = envpolicy_check(value, 0, err, errsz);
+    if (r == 0)
+        memcpy(field, value, strlen(value) + 1);
+    return r;
+}
+
+/* [ssh] permit_user_environment: yes, no, or name patterns. */
+static int parse_permit_user_env(const char *value, void *field, char *err, size_t errsz)
+{
+    int r = envpolicy_check(value, 1, err, errsz);
+    if (r == 0)
+        memcpy(field, value, strlen(value) + 1);
+    return r;
 }
 
 /* template: a template name, used as a directory name under templates/. */
@@ -263,6 +282,10 @@ static const struct config_key keys[] = {
      "an absolute path of a file, or empty for none"},
     {"ssh", "max_sessions", CFG_U32, CFG_FIELD(ssh.max_sessions), 0, CONFIG_CHANNELS_MAX, NULL,
      NULL, "10", "an integer 0-64 (0: forwarding only)"},
+    {"ssh", "accept_env", CFG_CUSTOM, CFG_FIELD(ssh.accept_env), 0, 0, NULL, parse_accept_env,
+     ENVPOLICY_DEFAULT_ACCEPT, "space-separated variable name patterns (* and ?)"},
+    {"ssh", "permit_user_environment", CFG_CUSTOM, CFG_FIELD(ssh.permit_user_environment), 0, 0,
+     NULL, parse_permit_user_env, "no", "yes, no, or space-separated variable name patterns"},
     {"ssh", "kex", CFG_CUSTOM, CFG_FIELD(ssh.kex), 0, 0, NULL, parse_kex, SSHALGO_DEFAULT_KEX,
      "comma-separated key exchange algorithms"},
     {"ssh", "hostkey_algorithms", CFG_CUSTOM, CFG_FIELD(ssh.hostkey_algorithms), 0, 0, NULL,

@@ -16,6 +16,7 @@
 
 #include "broker/agentconn.h"
 #include "broker/auth.h"
+#include "broker/envpolicy.h"
 #include "broker/sandbox.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -163,13 +164,30 @@ static int import_key(const char *text, ssh_key *key)
     return ssh_pki_import_pubkey_base64(sp + 1, t, key) == SSH_OK ? 0 : -1;
 }
 
-/* The key's authorized_keys options: AUTH_ENV per variable, then AUTH_YES flags [command]. */
+/* Does [ssh] permit_user_environment pass this "NAME=value" of an environment= option? */
+static int env_permitted(const struct mon *m, const char *assignment)
+{
+    char name[AUTHKEYS_OPT_MAX + 1];
+    size_t n = strcspn(assignment, "=");
+    if (n >= sizeof(name))
+        return 0;
+    memcpy(name, assignment, n);
+    name[n] = '\0';
+    return envpolicy_match(m->cfg->ssh.permit_user_environment, name);
+}
+
+/*
+ * The key's authorized_keys options: AUTH_ENV per variable permit_user_environment
+ * passes (the monitor decides; the child never sees the others), then AUTH_YES
+ * flags [command].
+ */
 static int send_options(struct mon *m, const struct authkey_opts *o)
 {
     char flags[16];
     int r = 0;
     for (unsigned i = 0; r == 0 && i < o->n_env; i++)
-        r = answer(m, MPROTO_AUTH_ENV, 1, o->env[i], NULL);
+        if (env_permitted(m, o->env[i]))
+            r = answer(m, MPROTO_AUTH_ENV, 1, o->env[i], NULL);
     snprintf(flags, sizeof(flags), "%u", o->flags);
     if (r == 0)
         r = answer(m, MPROTO_AUTH_YES, o->command ? 2 : 1, flags, o->command);

@@ -97,7 +97,7 @@ struct spawned {
 /* Start the session's process; err is a message for the ERROR frame. */
 int spawn_session(const struct agent_config *cfg, const struct proto_open *o,
                   const struct agent_user *u, struct spawned *out, char *err, size_t errsz);
-/* Build the user's environment from the allow-list (exposed for tests). */
+/* May the broker set this variable? A shell identifier, not HOME/USER/LOGNAME/SHELL (tests). */
 int env_allowed(const char *name);
 
 /* ---- agent_session.c ---- */

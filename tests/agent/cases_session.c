@@ -283,30 +283,34 @@ static void t_signals(void)
     res_free(&res);
 }
 
+/* The broker decides which variables reach a session; the agent keeps the identity. */
 static void t_env(void)
 {
     struct cl c;
     struct proto_open o;
     struct result res = {0};
     open_init(&o, PROTO_OPEN_EXEC, TEST_USER, "env");
-    const char *kv[][2] = {{"LANG", "C.UTF-8"}, {"LC_TIME", "C"},        {"EVIL", "1"},
-                           {"PATH", "/evil"},   {"LD_PRELOAD", "/x.so"}, {"HOME", "/evil"}};
+    const char *kv[][2] = {{"LANG", "C.UTF-8"}, {"LC_TIME", "C"},          {"SSH_AUTH_SOCK", "/a"},
+                           {"GIT_AUTHOR", "x"}, {"PATH", "/opt/bin:/bin"}, {"HOME", "/evil"},
+                           {"USER", "evil"},    {"BAD-NAME", "1"}};
     for (size_t i = 0; i < sizeof(kv) / sizeof(kv[0]); i++) {
         o.env[i].name = proto_str_c(kv[i][0]);
         o.env[i].value = proto_str_c(kv[i][1]);
     }
     o.n_env = sizeof(kv) / sizeof(kv[0]);
     if (cl_connect(&c, sock_path) || cl_start(&c, &o, &res)) {
-        report(0, "env-allow-list", "open failed");
+        report(0, "env-broker-policy", "open failed");
         return;
     }
     int r = cl_run(&c, NULL, 0, 1, &res, 5000, 0);
     const char *out = res.out ? (char *)res.out : "";
     int ok = r == 0 && strstr(out, "LANG=C.UTF-8\n") && strstr(out, "LC_TIME=C\n") &&
-             !strstr(out, "EVIL") && !strstr(out, "/evil") && !strstr(out, "LD_PRELOAD") &&
+             strstr(out, "SSH_AUTH_SOCK=/a\n") && strstr(out, "GIT_AUTHOR=x\n") &&
+             strstr(out, "PATH=/opt/bin:/bin\n") && !strstr(out, "/evil") &&
+             !strstr(out, "=evil") && !strstr(out, "BAD-NAME") &&
              strstr(out, "USER=" TEST_USER "\n") && strstr(out, "LOGNAME=" TEST_USER "\n") &&
-             strstr(out, "SHELL=/bin/sh\n") && strstr(out, "PATH=/usr/local/bin:/usr/bin:/bin\n");
-    report(ok, "env-allow-list", "env=%s", out);
+             strstr(out, "SHELL=/bin/sh\n");
+    report(ok, "env-broker-policy", "env=%s", out);
     cl_close(&c);
     res_free(&res);
 }

@@ -120,4 +120,25 @@ if scp -r "${SCPO[@]}" "$T/tree" alice@127.0.0.1:tree && scp -r "${SCPO[@]}" ali
     && diff -r "$T/tree" "$T/tree.back" >/dev/null; then t_ok "scp -O -r both ways (a tree with subdirectories)"
 else t_fail "scp -O -r" "$(diff -r "$T/tree" "$T/tree.back" 2>&1 | head -3)"; fi
 
+# --- environment: SetEnv/SendEnv ([ssh] accept_env) and environment= (permit_user_environment) ---
+out=$(e2e_ssh alice alice -o 'SetEnv=LC_PARITY=lc FOO=foo' 'echo "[$LC_PARITY/$FOO]"')
+e2e_config 'accept_env = LANG LC_* FOO'; kill -HUP "$BURROWD_PID"; sleep 0.5
+out2=$(e2e_ssh alice alice -o 'SetEnv=LC_PARITY=lc FOO=foo' 'echo "[$LC_PARITY/$FOO]"')
+[ "$out" = "[lc/]" ] && [ "$out2" = "[lc/foo]" ] && t_ok "SetEnv: LC_* by default, FOO once accept_env names it" \
+    || t_fail "accept_env" "default '$out', with FOO '$out2'"
+out=$(pc alice --key "$T/alice" env FOO=from-paramiko 'echo "[$FOO]"' 2>&1)
+[ "$out" = "[from-paramiko]" ] && t_ok "paramiko: environment request" || t_fail "paramiko env" "$out"
+ssh-keygen -q -t ed25519 -N '' -C frank -f "$T/frank"
+printf 'environment="GREETING=hi",environment="PATH=/opt/x:/usr/bin:/bin" %s\n' "$(cat "$T/frank.pub")" > "$T/frank.keys"
+$BCTL user add frank --key-file "$T/frank.keys" --disk-size 32M >/dev/null
+envcheck() { e2e_ssh frank frank 'echo "[$GREETING|$PATH]"'; }
+o1=$(envcheck)
+e2e_config 'permit_user_environment = GREETING'; kill -HUP "$BURROWD_PID"; sleep 0.5; o2=$(envcheck)
+e2e_config 'permit_user_environment = yes'; kill -HUP "$BURROWD_PID"; sleep 0.5; o3=$(envcheck)
+e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
+if [ "$o1" = "[|/usr/local/bin:/usr/bin:/bin]" ] && [ "$o2" = "[hi|/usr/local/bin:/usr/bin:/bin]" ] \
+    && [ "$o3" = "[hi|/opt/x:/usr/bin:/bin]" ]; then
+    t_ok "environment=: none by default, the names permit_user_environment passes, all with yes"
+else t_fail "permit_user_environment" "no '$o1', GREETING '$o2', yes '$o3'"; fi
+
 t_end
