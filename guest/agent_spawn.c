@@ -205,13 +205,8 @@ child_exec(struct child_plan *plan, const struct agent_user *u, int fds[3], int 
     for (int i = 0; i < 3; i++)
         if (dup2(fds[i], i) < 0)
             child_fail("dup2");
-    if (setgroups((size_t)plan->n_groups, plan->groups) < 0 || setgid(u->gid) < 0 ||
-        setuid(u->uid) < 0)
+    if (users_drop_to(u, plan->groups, plan->n_groups))
         child_fail("dropping privileges");
-    if (u->uid != 0 && setuid(0) == 0) {
-        errno = EPERM;
-        child_fail("root could be regained");
-    }
     if (chdir(u->home) < 0 && chdir("/") < 0)
         child_fail("chdir");
     execve(plan->prog, plan->argv, plan->env.vars);
