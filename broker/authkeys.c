@@ -57,13 +57,31 @@ static int key_type_of(const char *word, size_t n, enum ssh_keytypes_e *type)
     return 0;
 }
 
+static void free_list(char **v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        free(v[i]);
+}
+
 void authkey_opts_free(struct authkey_opts *o)
 {
     free(o->command);
     free(o->from);
-    for (unsigned i = 0; i < o->n_env; i++)
-        free(o->env[i]);
+    free_list(o->env, o->n_env);
+    free_list(o->permit_open, o->n_permit_open);
+    free_list(o->permit_listen, o->n_permit_listen);
     memset(o, 0, sizeof(*o));
+}
+
+/* Copy n strings; *dst_n counts the ones copied (for the free on failure). */
+static int copy_list(char **dst, unsigned *dst_n, char *const *src, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (!(dst[i] = strdup(src[i])))
+            return BURROW_ERR_NOMEM;
+        (*dst_n)++;
+    }
+    return 0;
 }
 
 int authkey_opts_copy(struct authkey_opts *dst, const struct authkey_opts *src)
@@ -71,17 +89,95 @@ int authkey_opts_copy(struct authkey_opts *dst, const struct authkey_opts *src)
     memset(dst, 0, sizeof(*dst));
     dst->flags = src->flags;
     if ((src->command && !(dst->command = strdup(src->command))) ||
-        (src->from && !(dst->from = strdup(src->from))))
-        goto nomem;
-    for (unsigned i = 0; i < src->n_env; i++) {
-        if (!(dst->env[i] = strdup(src->env[i])))
-            goto nomem;
-        dst->n_env++;
+        (src->from && !(dst->from = strdup(src->from))) ||
+        copy_list(dst->env, &dst->n_env, src->env, src->n_env) ||
+        copy_list(dst->permit_open, &dst->n_permit_open, src->permit_open, src->n_permit_open) ||
+        copy_list(dst->permit_listen, &dst->n_permit_listen, src->permit_listen,
+                  src->n_permit_listen)) {
+        authkey_opts_free(dst);
+        return BURROW_ERR_NOMEM;
     }
     return 0;
-nomem:
-    authkey_opts_free(dst);
-    return BURROW_ERR_NOMEM;
+}
+
+/* --- permitopen= / permitlisten= ------------------------------------------ */
+
+/*
+ * Split "host:port" (host may be "[v6]") at its last colon into host (brackets
+ * dropped) and port; "port" alone when !need_host. 0, or -1 if malformed.
+ */
+static int split_host_port(const char *v, int need_host, char *host, size_t hostsz, char *port,
+                           size_t portsz)
+{
+    const char *colon = strrchr(v, ':');
+    const char *h = v, *p = colon ? colon + 1 : v;
+    size_t hlen = colon ? (size_t)(colon - v) : 0;
+    if (!colon && need_host)
+        return -1;
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    } else if (memchr(h, ':', hlen) || memchr(h, '[', hlen)) {
+        return -1; /* a bare IPv6 address: sshd wants it in brackets */
+    }
+    if ((colon && hlen == 0) || hlen >= hostsz || strlen(p) == 0 || strlen(p) >= portsz)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    strcpy(port, p);
+    return 0;
+}
+
+/* A decimal port 1-65535 (no sign, no spaces, no leading zeros), or 0. */
+static unsigned port_number(const char *p)
+{
+    size_t n = strlen(p);
+    if (n == 0 || n > 5 || p[0] == '0' || strspn(p, "0123456789") != n)
+        return 0;
+    unsigned long v = strtoul(p, NULL, 10);
+    return v <= 65535 ? (unsigned)v : 0;
+}
+
+static int port_valid(const char *p)
+{
+    return strcmp(p, "*") == 0 || port_number(p) != 0;
+}
+
+int authkeys_permit_valid(const char *value, int need_host)
+{
+    char host[256], port[8];
+    if (split_host_port(value, need_host, host, sizeof(host), port, sizeof(port)) != 0)
+        return 0;
+    size_t n = strlen(host);
+    return port_valid(port) &&
+           strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:*_") == n;
+}
+
+static int permit_match(char *const *list, unsigned n, const char *host, unsigned port,
+                        int need_host)
+{
+    if (n == 0)
+        return 1;
+    for (unsigned i = 0; i < n; i++) {
+        char h[256], p[8];
+        if (split_host_port(list[i], need_host, h, sizeof(h), p, sizeof(p)) != 0)
+            continue;
+        int host_ok = (!need_host && !h[0]) || strcmp(h, "*") == 0 || strcasecmp(h, host) == 0;
+        int port_ok = strcmp(p, "*") == 0 || (port != 0 && port_number(p) == port);
+        if (host_ok && port_ok)
+            return 1;
+    }
+    return 0;
+}
+
+int authkeys_permits_open(const struct authkey_opts *o, const char *host, unsigned port)
+{
+    return permit_match(o->permit_open, o->n_permit_open, host, port, 1);
+}
+
+int authkeys_permits_listen(const struct authkey_opts *o, const char *host, unsigned port)
+{
+    return permit_match(o->permit_listen, o->n_permit_listen, host, port, 0);
 }
 
 /* --- from="..." ----------------------------------------------------------- */
@@ -259,6 +355,18 @@ static int apply_value_opt(struct authkey_opts *o, const char *name, char *value
             return errmsg(err, errsz, BURROW_ERR_FORMAT,
                           "environment= must be NAME=value (at most %d)", AUTHKEYS_ENV_MAX);
         o->env[o->n_env++] = value;
+    } else if (strcasecmp(name, "permitopen") == 0) {
+        if (!authkeys_permit_valid(value, 1) || o->n_permit_open == AUTHKEYS_PERMIT_MAX)
+            return errmsg(err, errsz, BURROW_ERR_FORMAT,
+                          "permitopen= must be host:port, * for any (at most %d)",
+                          AUTHKEYS_PERMIT_MAX);
+        o->permit_open[o->n_permit_open++] = value;
+    } else if (strcasecmp(name, "permitlisten") == 0) {
+        if (!authkeys_permit_valid(value, 0) || o->n_permit_listen == AUTHKEYS_PERMIT_MAX)
+            return errmsg(err, errsz, BURROW_ERR_FORMAT,
+                          "permitlisten= must be [host:]port, * for any (at most %d)",
+                          AUTHKEYS_PERMIT_MAX);
+        o->permit_listen[o->n_permit_listen++] = value;
     } else {
         return errmsg(err, errsz, BURROW_ERR_UNSUPPORTED, "unsupported option '%s'", name);
     }

@@ -14,6 +14,15 @@
 #define CHAN_ENV_MAX  16
 #define CHAN_OUT_HIGH (128u * 1024) /* stop reading SSH when this much waits for the agent */
 #define CHAN_IN_CAP   (256u * 1024) /* bytes buffered from the agent */
+/*
+ * The client's bytes are copied as libssh receives them (chan_on_data) while
+ * fewer than CHAN_MIRROR_SOFT wait for the agent; beyond that they stay in
+ * libssh's buffer (its window then stops growing) and are pulled once the
+ * copy drains. Capacity: the soft limit plus what libssh may hold (its 1.28 MB
+ * window and two packets).
+ */
+#define CHAN_MIRROR_SOFT (2u << 20)
+#define CHAN_MIRROR_CAP  (CHAN_MIRROR_SOFT + 1280000u + 2 * 32768)
 
 enum chan_kind { CHAN_SESSION = 1, CHAN_TCP = 2 };
 
@@ -25,10 +34,15 @@ struct chan {
     int afd;          /* agent connection, -1 before OPEN or after close */
     short afd_events; /* what the ssh_event watches on afd */
     struct buf *out;  /* frames for the agent */
-    uint8_t *in;      /* bytes from the agent */
-    size_t in_len;    /* valid bytes in `in` */
-    size_t partial;   /* bytes of the first data frame already sent to SSH */
-    int started;      /* shell/exec/subsystem accepted */
+    /* The client's data, copied by the data callback as libssh buffers it: libssh
+     * 0.10 refuses to read buffered data once the client's CLOSE is processed, and
+     * ssh -L/-R clients send data, EOF and CLOSE together (see CHAN_MIRROR_SOFT). */
+    uint8_t *mirror;
+    size_t mirror_off, mirror_len; /* unsent bytes: mirror[mirror_off, +mirror_len) */
+    uint8_t *in;                   /* bytes from the agent */
+    size_t in_len;                 /* valid bytes in `in` */
+    size_t partial;                /* bytes of the first data frame already sent to SSH */
+    int started;                   /* shell/exec/subsystem accepted */
     int pty;
     char term[PROTO_NAME_MAX + 1];
     struct proto_window win;
@@ -41,9 +55,28 @@ struct chan {
     int agent_gone;
     int closing; /* we sent (or will send) CHANNEL_CLOSE */
     int remote_closed;
+    int remote_eof;                       /* the client's EOF (or CLOSE) has been processed */
     char fail_text[MPROTO_FIELD_MAX + 1]; /* shown after the request is answered */
     char forced[PROTO_COMMAND_MAX + 1];   /* authorized_keys command=, with the original */
+    int agent_req; /* auth-agent-req@openssh.com seen (only asked for where allowed) */
+    /* A channel we open to the client (broker/forward.c): forwarded-tcpip or
+     * auth-agent@openssh.com, not answered yet while `opening`. */
+    int opening;
+    int fwd_agent;
+    char fwd_addr[PROTO_HOST_MAX + 1];  /* the listen address the client asked for */
+    uint32_t fwd_port;                  /* the port bound in the VM */
+    char orig_addr[PROTO_HOST_MAX + 1]; /* who connected, inside the VM */
+    uint32_t orig_port;
 };
+
+/* A new channel of kind in a free slot (no SSH channel, no agent connection yet), or NULL. */
+struct chan *chan_new(struct sess *s, enum chan_kind kind);
+/* The channel callbacks for c->ch (the session requests for CHAN_SESSION). */
+void chan_set_callbacks(struct chan *c);
+
+/* The channel data callback (stdin of a session, the stream of a tcp channel). */
+int chan_on_data(ssh_session ssh, ssh_channel ch, void *data, uint32_t len, int is_stderr,
+                 void *ud);
 
 /* Free the channel (closing its agent connection) and its slot. */
 void chan_destroy(struct chan *c);

@@ -30,6 +30,7 @@
 
 static const char *const backend_names[] = {"auto", "kvm", "sandbox", NULL};
 static const char *const seccomp_names[] = {"enforce", "log", NULL};
+static const char *const tcp_fwd_names[] = {"yes", "no", "local", "remote", NULL};
 
 /* [ssh] listen: space-separated numeric addresses. */
 static int parse_listen(const char *value, void *field, char *err, size_t errsz)
@@ -284,6 +285,10 @@ static const struct config_key keys[] = {
      NULL, "10", "an integer 0-64 (0: forwarding only)"},
     {"ssh", "accept_env", CFG_CUSTOM, CFG_FIELD(ssh.accept_env), 0, 0, NULL, parse_accept_env,
      ENVPOLICY_DEFAULT_ACCEPT, "space-separated variable name patterns (* and ?)"},
+    {"ssh", "allow_agent_forwarding", CFG_BOOL, CFG_FIELD(ssh.allow_agent_forwarding), 0, 1, NULL,
+     NULL, "yes", "yes or no"},
+    {"ssh", "allow_tcp_forwarding", CFG_ENUM, CFG_FIELD(ssh.allow_tcp_forwarding), 0, 0,
+     tcp_fwd_names, NULL, "yes", "yes, no, local (ssh -L only) or remote (ssh -R only)"},
     {"ssh", "permit_user_environment", CFG_CUSTOM, CFG_FIELD(ssh.permit_user_environment), 0, 0,
      NULL, parse_permit_user_env, "no", "yes, no, or space-separated variable name patterns"},
     {"ssh", "kex", CFG_CUSTOM, CFG_FIELD(ssh.kex), 0, 0, NULL, parse_kex, SSHALGO_DEFAULT_KEX,

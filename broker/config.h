@@ -36,6 +36,8 @@
 #define CONFIG_MUST_CHECK __attribute__((warn_unused_result))
 
 enum vm_backend { VM_BACKEND_AUTO = 0, VM_BACKEND_KVM, VM_BACKEND_SANDBOX };
+/* [ssh] allow_tcp_forwarding, as sshd's AllowTcpForwarding. */
+enum tcp_forwarding { TCP_FWD_YES = 0, TCP_FWD_NO, TCP_FWD_LOCAL, TCP_FWD_REMOTE };
 
 /* OpenSSH MaxStartups start:rate:full. */
 struct config_startups {
@@ -79,6 +81,8 @@ struct burrow_config {
         char banner[CONFIG_PATH_MAX];     /* file shown before auth; "" = none */
         uint32_t max_sessions;            /* session channels per connection (sshd MaxSessions) */
         char accept_env[CONFIG_LIST_MAX]; /* client env requests (broker/envpolicy.h) */
+        int allow_agent_forwarding;       /* bool: ssh -A */
+        int allow_tcp_forwarding;         /* enum tcp_forwarding: ssh -L (local), ssh -R (remote) */
         char permit_user_environment[CONFIG_LIST_MAX]; /* authorized_keys environment= */
         /* Offered algorithms, comma-separated (broker/sshalgo.h checks the names). */
         char kex[CONFIG_LIST_MAX];

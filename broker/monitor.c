@@ -178,8 +178,8 @@ static int env_permitted(const struct mon *m, const char *assignment)
 
 /*
  * The key's authorized_keys options: AUTH_ENV per variable permit_user_environment
- * passes (the monitor decides; the child never sees the others), then AUTH_YES
- * flags [command].
+ * passes (the monitor decides; the child never sees the others), AUTH_PERMIT per
+ * permitopen=/permitlisten=, then AUTH_YES flags [command].
  */
 static int send_options(struct mon *m, const struct authkey_opts *o)
 {
@@ -188,6 +188,10 @@ static int send_options(struct mon *m, const struct authkey_opts *o)
     for (unsigned i = 0; r == 0 && i < o->n_env; i++)
         if (env_permitted(m, o->env[i]))
             r = answer(m, MPROTO_AUTH_ENV, 1, o->env[i], NULL);
+    for (unsigned i = 0; r == 0 && i < o->n_permit_open; i++)
+        r = answer(m, MPROTO_AUTH_PERMIT, 2, "open", o->permit_open[i]);
+    for (unsigned i = 0; r == 0 && i < o->n_permit_listen; i++)
+        r = answer(m, MPROTO_AUTH_PERMIT, 2, "listen", o->permit_listen[i]);
     snprintf(flags, sizeof(flags), "%u", o->flags);
     if (r == 0)
         r = answer(m, MPROTO_AUTH_YES, o->command ? 2 : 1, flags, o->command);

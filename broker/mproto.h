@@ -15,7 +15,9 @@
  *   VM_REQ    user                         VM_GONE text (VM died or was killed)
  *
  *   net child -> monitor                   monitor -> net child
- *   PUBKEY    user key-type+base64 state   AUTH_ENV  "NAME=value" (0..16, then:)
+ *   PUBKEY    user key-type+base64 state   AUTH_ENV  "NAME=value" (0..16)
+ *                                          AUTH_PERMIT "open"|"listen" value
+ *                                                    (0..16 each, then:)
  *   PASSWORD  user password                AUTH_YES  flags forced-command
  *   CONNECT   (none)                       AUTH_NO   "last" after max_auth_tries
  *                                          CONN_OK   + fd: a connection to the
@@ -44,6 +46,7 @@ enum mproto_type {
     MPROTO_AUTH_ENV = 34,
     MPROTO_CONN_OK = 35,
     MPROTO_CONN_ERR = 36,
+    MPROTO_AUTH_PERMIT = 37,
     MPROTO_VM_OK = 64,
     MPROTO_VM_ERR = 65,
     MPROTO_VM_GONE = 66,

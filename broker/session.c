@@ -62,6 +62,32 @@ static void take_options(struct sess *s, const struct mproto_msg *yes, struct au
     memset(opts, 0, sizeof(*opts));
 }
 
+/* Append a copy of value to a bounded list: 0, or a negative code. */
+static int list_add(char **list, unsigned *n, unsigned max, const char *value)
+{
+    if (*n >= max)
+        return BURROW_ERR_TOO_LARGE;
+    if (!(list[*n] = strdup(value)))
+        return BURROW_ERR_NOMEM;
+    (*n)++;
+    return 0;
+}
+
+/* One option line before the verdict: 1 taken, 0 not an option line, or a negative code. */
+static int take_option_line(struct authkey_opts *opts, const struct mproto_msg *m)
+{
+    int r;
+    if (m->type == MPROTO_AUTH_ENV && m->n == 1)
+        r = list_add(opts->env, &opts->n_env, AUTHKEYS_ENV_MAX, m->f[0]);
+    else if (m->type == MPROTO_AUTH_PERMIT && m->n == 2 && strcmp(m->f[0], "open") == 0)
+        r = list_add(opts->permit_open, &opts->n_permit_open, AUTHKEYS_PERMIT_MAX, m->f[1]);
+    else if (m->type == MPROTO_AUTH_PERMIT && m->n == 2 && strcmp(m->f[0], "listen") == 0)
+        r = list_add(opts->permit_listen, &opts->n_permit_listen, AUTHKEYS_PERMIT_MAX, m->f[1]);
+    else
+        return 0;
+    return r == 0 ? 1 : r;
+}
+
 /*
  * Ask the monitor whether this request (PUBKEY or PASSWORD, fields f) lets
  * user in; a probe only asks "would this key do". The monitor counts the
@@ -75,14 +101,10 @@ static int ask_monitor(struct sess *s, int type, const char *const *f, unsigned 
     int r = mproto_send(s->mfd, type, n, f);
     memset(&opts, 0, sizeof(opts));
     ans.type = 0;
-    /* AUTH_ENV lines first (environment= of the key), then the verdict. */
-    while (r == 0 && (r = recv_monitor(s, &ans, NULL, -1)) == 0 && ans.type == MPROTO_AUTH_ENV &&
-           ans.n == 1 && opts.n_env < AUTHKEYS_ENV_MAX) {
-        if (!(opts.env[opts.n_env] = strdup(ans.f[0])))
-            r = BURROW_ERR_NOMEM;
-        else
-            opts.n_env++;
-    }
+    /* AUTH_ENV and AUTH_PERMIT lines first (the key's options), then the verdict. */
+    while (r == 0 && (r = recv_monitor(s, &ans, NULL, -1)) == 0 &&
+           (r = take_option_line(&opts, &ans)) == 1)
+        r = 0;
     if (r != 0 || (ans.type != MPROTO_AUTH_YES && ans.type != MPROTO_AUTH_NO) ||
         (ans.type == MPROTO_AUTH_YES && ans.n < 1)) {
         log_warn("%s: the session's monitor did not answer", s->addr);

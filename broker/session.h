@@ -28,8 +28,10 @@
 #define SESSION_ADDR_MAX   64
 #define SESSION_BANNER_MAX 4096
 #define SESSION_VM_WAIT_MS 120000 /* a VM start, as the monitor waits for it */
+#define SESSION_FWD_MAX    17     /* ssh -R listeners (16) and the agent socket */
 
 struct chan;
+struct fwd_listener;
 
 struct sess {
     ssh_session ssh;
@@ -50,6 +52,7 @@ struct sess {
     /* after auth */
     char vm_err[MPROTO_FIELD_MAX + 1]; /* non-empty: every channel shows this and ends */
     struct chan *chans[SESSION_CHANS_MAX];
+    struct fwd_listener *fwd[SESSION_FWD_MAX]; /* broker/forward.h */
     int quit;
     /* Set by the master fd's callback, acted on after the poll (see on_master). */
     int vm_gone_pending;

@@ -29,6 +29,7 @@ $PYDEB -c 'import paramiko' 2>/dev/null || { t_fail setup "python3-paramiko is m
 e2e_setup
 trap e2e_cleanup EXIT
 if ! e2e_start; then t_fail start "burrowd did not start"; t_end; exit 1; fi
+[ -n "${E2E_KEEP:-}" ] && echo "e2e-parity: temp tree $T (kept)"
 
 # --- algorithm audit ---
 # ssh-audit (2.5 here) marks what it considers weak with [fail] or [warn]; an
@@ -101,6 +102,22 @@ if grep -q 'key exchange failed: from=127.0.0.1: .*banner: GET / HTTP/1.0' "$T/l
     && grep -q 'key exchange failed: from=127.0.0.1: .*Packet len too high' "$T/log"; then
     t_ok "garbage, a bad banner and a bad packet length are each logged"
 else t_fail "kex failure log lines" "$(grep 'key exchange failed' "$T/log" | tail -3)"; fi
+# ssh -L: a client that sends its data, EOF and CLOSE back to back (the local
+# socket closed at once) loses nothing (libssh 0.10 will not read buffered data
+# after a CLOSE: the channel copies it as it arrives).
+head -c $((4 << 20)) /dev/urandom > "$T/l4"
+want=$(sha256sum < "$T/l4" | cut -d' ' -f1)
+(e2e_ssh alice alice 'busybox nc -l -p 8090 > /tmp/l4; sha256sum < /tmp/l4 | cut -d" " -f1; rm /tmp/l4' > "$T/l4.sum" 2>&1 &)
+sleep 1
+lport=$(e2e_free_port)
+ssh "${SSHO[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -i "$T/alice" -N -L "$lport:127.0.0.1:8090" alice@127.0.0.1 & fwd=$!
+sleep 1
+python3 -c "import socket; s=socket.create_connection(('127.0.0.1',$lport)); s.sendall(open('$T/l4','rb').read()); s.close()"
+for i in $(seq 50); do [ -s "$T/l4.sum" ] && break; sleep 0.2; done
+kill $fwd 2>/dev/null; wait $fwd 2>/dev/null
+[ "$(cat "$T/l4.sum")" = "$want" ] && t_ok "ssh -L: 4 MiB followed at once by EOF and CLOSE arrive whole" \
+    || t_fail "ssh -L data before CLOSE" "want $want got $(cat "$T/l4.sum")"
+
 # --- the signal channel request (RFC 4254 6.9), to the whole process group ---
 out=$(pc alice --key "$T/alice" signal TERM 'echo started; sleep 30; echo notkilled' 2>&1)
 case "$out" in "closed after "[0-2].*notkilled*) t_fail "signal to the process group" "$out";;
@@ -140,5 +157,83 @@ if [ "$o1" = "[|/usr/local/bin:/usr/bin:/bin]" ] && [ "$o2" = "[hi|/usr/local/bi
     && [ "$o3" = "[hi|/opt/x:/usr/bin:/bin]" ]; then
     t_ok "environment=: none by default, the names permit_user_environment passes, all with yes"
 else t_fail "permit_user_environment" "no '$o1', GREETING '$o2', yes '$o3'"; fi
+
+# --- agent forwarding (ssh -A) ---
+eval "$(ssh-agent -s)" >/dev/null
+trap 'ssh-agent -k >/dev/null 2>&1; e2e_cleanup' EXIT
+ssh-add -q "$T/bob"
+bobfp=$(ssh-keygen -lf "$T/bob.pub" | cut -d' ' -f2)
+out=$(e2e_ssh alice alice -A 'ssh-add -l; d=$(dirname "$SSH_AUTH_SOCK"); stat -c "%a %U" "$d" "$SSH_AUTH_SOCK"; echo "sock=$SSH_AUTH_SOCK"' 2>&1)
+alicesock=$(printf '%s\n' "$out" | sed -n 's/^sock=//p')
+case "$out" in *"$bobfp"*"700 alice"*"600 alice"*) t_ok "ssh -A: ssh-add -l inside lists the client's key; the socket is hers alone (0700 dir, 0600 socket)";;
+    *) t_fail "agent forwarding" "$out";; esac
+out=$(e2e_ssh bob bob -A "SSH_AUTH_SOCK=$alicesock ssh-add -l" 2>&1); rc=$?
+[ $rc != 0 ] && [ -n "$alicesock" ] && t_ok "another user cannot use her agent socket ($(echo "$out" | head -1))" \
+    || t_fail "agent socket of another user" "rc=$rc $out"
+ssh-keygen -q -t ed25519 -N '' -C gina -f "$T/gina"
+printf 'no-agent-forwarding,permitlisten="40200",permitopen="127.0.0.1:8083" %s\n' "$(cat "$T/gina.pub")" > "$T/gina.keys"
+$BCTL user add gina --key-file "$T/gina.keys" --disk-size 32M >/dev/null
+out=$(e2e_ssh gina gina -A 'echo "[$SSH_AUTH_SOCK]"; ssh-add -l' 2>&1); rc=$?
+case "$out" in "[]"*) [ $rc != 0 ] && t_ok "no-agent-forwarding refuses ssh -A";; *) t_fail "no-agent-forwarding" "rc=$rc $out";; esac
+e2e_config 'allow_agent_forwarding = no'; kill -HUP "$BURROWD_PID"; sleep 0.5
+out=$(e2e_ssh alice alice -A 'echo "[$SSH_AUTH_SOCK]"' 2>&1)
+e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
+[ "$out" = "[]" ] && t_ok "[ssh] allow_agent_forwarding = no refuses ssh -A" || t_fail "allow_agent_forwarding" "$out"
+
+# --- remote forwarding (ssh -R) ---
+SIZE=$((4 << 20))
+# rfwd USER KEY SPEC VMPORT: ssh -R SPEC in the background, then inside her VM
+# send SIZE bytes to VMPORT (or the allocated port) and check both directions.
+rfwd() {
+    local user=$1 key=$2 spec=$3 vmport=$4 srvport
+    rm -f "$T/rfwd.port" "$T/rfwd.sums" "$T/rfwd.err"
+    "$PYDEB" tests/e2e/rfwd-server.py "$SIZE" "$T/rfwd.sums" > "$T/rfwd.port" & local srv=$!
+    for i in $(seq 50); do [ -s "$T/rfwd.port" ] && break; sleep 0.1; done
+    srvport=$(head -1 "$T/rfwd.port")
+    local n0; n0=$(grep -c "remote forward: port" "$T/log")
+    ssh -o LogLevel=INFO "${SSHO[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -o ExitOnForwardFailure=yes \
+        -i "$T/$key" -N -R "${spec/SRV/$srvport}" "$user@127.0.0.1" 2> "$T/rfwd.err" & local fwd=$!
+    for i in $(seq 100); do   # until burrowd logged the listener (or ssh gave up)
+        [ "$(grep -c "remote forward: port" "$T/log")" -gt "$n0" ] && break
+        kill -0 $fwd 2>/dev/null || break; sleep 0.1
+    done
+    for i in $(seq 20); do [ "$vmport" != dynamic ] || grep -q "Allocated port" "$T/rfwd.err" && break; sleep 0.1; done
+    [ "$vmport" = dynamic ] && vmport=$(sed -n 's/^Allocated port \([0-9]*\) .*/\1/p' "$T/rfwd.err")
+    e2e_ssh "$user" "$key" "head -c $SIZE /dev/urandom > /tmp/up; sha256sum < /tmp/up | cut -d' ' -f1;
+        busybox nc 127.0.0.1 ${vmport:-0} < /tmp/up > /tmp/down; head -n 1 /tmp/down;
+        tail -c $SIZE /tmp/down | sha256sum | cut -d' ' -f1; rm -f /tmp/up /tmp/down" > "$T/rfwd.vm" 2>&1
+    kill $fwd $srv 2>/dev/null; wait $fwd $srv 2>/dev/null
+    local up up_srv down_vm down_srv got
+    up=$(sed -n 1p "$T/rfwd.vm"); up_srv=$(sed -n 2p "$T/rfwd.vm"); down_vm=$(sed -n 3p "$T/rfwd.vm")
+    read -r got_srv got down_srv < "$T/rfwd.sums" 2>/dev/null || true
+    [ -n "$up" ] && [ "$up" = "$up_srv" ] && [ "$up" = "${got_srv:-}" ] && [ "${got:-}" = "$SIZE" ] \
+        && [ -n "${down_srv:-}" ] && [ "$down_vm" = "$down_srv" ]
+}
+if rfwd alice alice 0:127.0.0.1:SRV dynamic; then t_ok "ssh -R 0:127.0.0.1:PORT (allocated port printed): 4 MiB each way, checksums equal"
+else t_fail "ssh -R dynamic port" "$(cat "$T/rfwd.err" "$T/rfwd.vm" 2>/dev/null | head -8)"; fi
+if rfwd alice alice 40123:127.0.0.1:SRV 40123; then t_ok "ssh -R 40123:127.0.0.1:PORT (a fixed port): 4 MiB each way, checksums equal"
+else t_fail "ssh -R fixed port" "$(cat "$T/rfwd.err" "$T/rfwd.vm" 2>/dev/null | head -8)"; fi
+out=$(ssh "${SSHO[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -o ExitOnForwardFailure=yes -i "$T/dave" \
+      -N -R 0:127.0.0.1:9 dave@127.0.0.1 2>&1); rc=$?
+case "$out" in *"forwarding failed"*) [ $rc = 255 ] && t_ok "restrict refuses ssh -R";; *) t_fail "restrict: ssh -R" "rc=$rc $out";; esac
+rfwd gina gina 40200:127.0.0.1:SRV 40200 && ok1=1 || ok1=0
+out=$(ssh "${SSHO[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -o ExitOnForwardFailure=yes -i "$T/gina" \
+      -N -R 40201:127.0.0.1:9 gina@127.0.0.1 2>&1); rc=$?
+[ $ok1 = 1 ] && [ $rc = 255 ] && t_ok "permitlisten=\"40200\": port 40200 forwarded, 40201 refused" \
+    || t_fail "permitlisten" "first ok=$ok1; second rc=$rc $out"
+e2e_config 'allow_tcp_forwarding = local'; kill -HUP "$BURROWD_PID"; sleep 0.5
+out=$(ssh "${SSHO[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -o ExitOnForwardFailure=yes -i "$T/alice" \
+      -N -R 0:127.0.0.1:9 alice@127.0.0.1 2>&1); rc=$?
+e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
+[ $rc = 255 ] && t_ok "[ssh] allow_tcp_forwarding = local refuses ssh -R" || t_fail "allow_tcp_forwarding local" "rc=$rc $out"
+(e2e_ssh gina gina 'busybox nc -l -p 8083 -e echo permitted; ' >/dev/null 2>&1 &)
+(e2e_ssh gina gina 'busybox nc -l -p 8084 -e echo forbidden; ' >/dev/null 2>&1 &)
+sleep 1
+o1=$(pc gina --key "$T/gina" tcpip 8083 2>&1); o2=$(pc gina --key "$T/gina" tcpip 8084 2>/dev/null)
+[ "$o1" = permitted ] && [ "$o2" != forbidden ] && t_ok "permitopen=\"127.0.0.1:8083\": that destination only" \
+    || t_fail "permitopen" "8083: $o1, 8084: $o2"
+out=$(pc alice --key "$T/alice" rforward 2>&1)
+case "$out" in *"forwarded: hello-through-paramiko"*"after cancel: refused"*) t_ok "paramiko: tcpip-forward, a forwarded-tcpip channel, cancel-tcpip-forward";;
+    *) t_fail "paramiko rforward" "$out";; esac
 
 t_end

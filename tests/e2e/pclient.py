@@ -13,6 +13,8 @@ usage: pclient.py --port P --user U [--key FILE] [--password PW] [--code C] CMD 
   env NAME=VALUE COMMAND  environment request, then exec
   signal SIG COMMAND      exec, send a raw "signal" request once "started" is read,
                           print the seconds until the channel closed and the exit
+  rforward                tcpip-forward a dynamic port, a connection made inside
+                          reaches us as forwarded-tcpip, then cancel-tcpip-forward
   kbdint                  keyboard-interactive only (answers --password, then --code)
 """
 import argparse, hashlib, os, socket, sys, time
@@ -179,6 +181,26 @@ def cmd_signal(a, t):
         out += d
     st = ch.recv_exit_status()
     print("closed after %.1f s" % (time.time() - t0), "status", st, out.decode().split())
+    return 0
+
+
+def cmd_rforward(a, t):
+    port = t.request_port_forward("localhost", 0)
+    ch = t.open_session(timeout=20)
+    ch.exec_command("busybox nc 127.0.0.1 %d" % port)
+    fwd = t.accept(timeout=20)
+    if fwd is None:
+        print("no forwarded channel")
+        return 1
+    fwd.sendall(b"hello-through-paramiko\n")
+    fwd.close()
+    print("forwarded:", read_until(ch, b"\n").decode().strip())
+    ch.close()
+    t.cancel_port_forward("localhost", port)
+    time.sleep(0.3)
+    out, st = run_exec(t, "busybox nc 127.0.0.1 %d </dev/null && echo connected || echo refused"
+                       % port)
+    print("after cancel:", out.decode().strip())
     return 0
 
 
