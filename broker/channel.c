@@ -427,6 +427,9 @@ static int on_message(ssh_session ssh, ssh_message msg, void *userdata)
 {
     struct sess *s = userdata;
     (void)ssh;
+    if (ssh_message_type(msg) == SSH_REQUEST_AUTH &&
+        ssh_message_subtype(msg) == SSH_AUTH_METHOD_INTERACTIVE)
+        return session_on_kbdint(s, msg);
     if (!s->authed)
         return 1;
     if (ssh_message_type(msg) == SSH_REQUEST_GLOBAL)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/authflow.h"
 #include "broker/cli.h"
 #include "broker/envpolicy.h"
 #include "broker/sshalgo.h"
@@ -128,6 +129,18 @@ static int parse_accept_env(const char *value, void *field, char *err, size_t er
 static int parse_permit_user_env(const char *value, void *field, char *err, size_t errsz)
 {
     int r = envpolicy_check(value, 1, err, errsz);
+    if (r == 0)
+        memcpy(field, value, strlen(value) + 1);
+    return r;
+}
+
+/* [auth] methods: "any" or chains of methods (broker/authflow.h). */
+static int parse_auth_methods(const char *value, void *field, char *err, size_t errsz)
+{
+    struct af_policy p = {0};
+    int r = authflow_parse(value, &p, err, errsz);
+    if (r == 0 && strlen(value) >= CONFIG_LIST_MAX)
+        r = BURROW_ERR_TOO_LARGE;
     if (r == 0)
         memcpy(field, value, strlen(value) + 1);
     return r;
@@ -299,6 +312,11 @@ static const struct config_key keys[] = {
      SSHALGO_DEFAULT_CIPHER, "comma-separated ciphers"},
     {"ssh", "macs", CFG_CUSTOM, CFG_FIELD(ssh.macs), 0, 0, NULL, parse_macs, SSHALGO_DEFAULT_MAC,
      "comma-separated MACs"},
+    /* [auth] */
+    {"auth", "methods", CFG_CUSTOM, CFG_FIELD(auth.methods), 0, 0, NULL, parse_auth_methods, "any",
+     "any, or space-separated chains such as publickey,keyboard-interactive"},
+    {"auth", "trusted_user_ca_keys", CFG_PATH, CFG_FIELD(auth.trusted_user_ca_keys), 0, 0, NULL,
+     NULL, "", "an absolute path of a file of CA public keys, or empty for none"},
     /* [vm] */
     {"vm", "backend", CFG_ENUM, CFG_FIELD(vm.backend), 0, 0, backend_names, NULL, "auto",
      "auto, kvm or sandbox"},

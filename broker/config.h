@@ -91,6 +91,10 @@ struct burrow_config {
         char macs[CONFIG_LIST_MAX];
     } ssh;
     struct {
+        char methods[CONFIG_LIST_MAX];              /* "any" or chains (broker/authflow.h) */
+        char trusted_user_ca_keys[CONFIG_PATH_MAX]; /* OpenSSH TrustedUserCAKeys; "" = none */
+    } auth;
+    struct {
         enum vm_backend backend;
         char template_name[CONFIG_STR_MAX]; /* key "template" */
         uint32_t memory_mb;

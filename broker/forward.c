@@ -104,8 +104,8 @@ int fwd_request(struct sess *s, const char *addr, int port, uint16_t *bound)
     snprintf(l->addr, sizeof(l->addr), "%s", addr);
     s->fwd[slot] = l;
     *bound = (uint16_t)l->info.port;
-    log_info("%s: remote forward: port %u in the VM to the client's %s:%d", s->user,
-             l->info.port, addr, port);
+    log_info("%s: remote forward: port %u in the VM to the client's %s:%d", s->user, l->info.port,
+             addr, port);
     return 0;
 }
 
@@ -269,8 +269,7 @@ void fwd_pump_all(struct sess *s)
             listener_free(s, i);
             continue;
         }
-        if (!l->watched &&
-            ssh_event_add_fd(s->ev, l->afd, POLLIN, listener_event_cb, l) == SSH_OK)
+        if (!l->watched && ssh_event_add_fd(s->ev, l->afd, POLLIN, listener_event_cb, l) == SSH_OK)
             l->watched = POLLIN;
     }
 }

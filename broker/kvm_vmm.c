@@ -244,6 +244,7 @@ void kvm_vmm_exec(const struct kvm_vmm_args *a)
     static struct kvm_vmm_args copy;
     copy = *a;
     explicit_bzero(copy.rec.password_hash, sizeof(copy.rec.password_hash));
+    explicit_bzero(copy.rec.totp, sizeof(copy.rec.totp));
     copy.log_level = (int)log_get_level();
     int fd = memfd_create("burrow-vmm-args", 0);
     if (fd < 0 || write(fd, &copy, sizeof(copy)) != (ssize_t)sizeof(copy) ||

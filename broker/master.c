@@ -48,7 +48,7 @@ struct msess {
     unsigned failures;
     int has_vm;
     char user[USERDB_NAME_MAX + 1];
-    char method[16];
+    char method[64]; /* "publickey", or the methods of a multi-step login */
     char vm_id[VMMGR_ID_MAX];
     long start;
     int reaped; /* its pid is gone: never signal it */
@@ -307,7 +307,7 @@ static int on_session_msg(struct master *m, int i)
         s->authed = 1;
         m->unauth--;
         memcpy(s->user, msg.f[0], strlen(msg.f[0]) + 1); /* name_check bounded it */
-        snprintf(s->method, sizeof(s->method), "%.15s", msg.f[1]);
+        snprintf(s->method, sizeof(s->method), "%.63s", msg.f[1]);
         penalty_clear(&m->pen, &s->sa);
         return 0;
     case MPROTO_AUTH_FAIL:
@@ -315,7 +315,7 @@ static int on_session_msg(struct master *m, int i)
         if (log_ratelimit_ok(&m->fail_rl, 20, 10)) {
             char u[2 * USERDB_NAME_MAX];
             log_escape(u, sizeof(u), msg.f[0]);
-            log_info("auth failure: user=%s from=%s method=%.15s", u, s->addr,
+            log_info("auth failure: user=%s from=%s method=%.63s", u, s->addr,
                      msg.n > 1 ? msg.f[1] : "?");
         }
         return 0;

@@ -3,6 +3,12 @@
 BURROWD_SRCS   += broker/burrowd.c
 BURROWCTL_SRCS += $(wildcard broker/ctl/*.c)
 BROKER_SRCS    += $(filter-out $(BURROWD_SRCS),$(wildcard broker/*.c))
+# HMAC-SHA1 for TOTP (broker/totp.c) and certificate signatures (broker/usercert.c):
+# OpenSSL's libcrypto, which libssh links already.
+HOST_LDLIBS    += -lcrypto
+DEB_PKGS       += libssl-dev
+# What broker/config.c calls to check values, for harnesses that link it alone.
+CONFIG_VALUE_SRCS := broker/sshalgo.c broker/envpolicy.c broker/authflow.c
 # Where `make install` puts the guest image (guest/module.mk): burrowd's fallback.
 $(B)/obj/broker/master.o: HOST_CFLAGS += -DBURROW_GUEST_DIR='"$(BURROW_GUEST_DIR)"'
 

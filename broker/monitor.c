@@ -11,13 +11,16 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include "broker/agentconn.h"
 #include "broker/auth.h"
+#include "broker/authflow.h"
 #include "broker/envpolicy.h"
 #include "broker/sandbox.h"
+#include "broker/totp.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -31,8 +34,16 @@ struct mon {
     unsigned failures;
     int authed;
     char user[USERDB_NAME_MAX + 1];
-    char method[16];
+    char method[64]; /* the methods that succeeded, in order */
     struct user_record rec;
+    /* Before auth: the login so far (broker/authflow.h), for af_user only. */
+    struct af_policy policy;
+    struct af_state af;
+    char af_user[USERDB_NAME_MAX + 1];
+    struct user_record af_rec;   /* the record its first method found */
+    struct authkey_opts af_opts; /* the options of the key (or certificate) it used */
+    int kbd_asked;               /* a keyboard-interactive prompt is out: 1 password, 2 code */
+    int totp_fd;                 /* the replay table (broker/totp.h), opened before the filter */
     char vm_sock[MPROTO_FIELD_MAX + 1];
     char vm_err[MPROTO_FIELD_MAX + 1]; /* non-empty: every CONNECT gets this */
     int master_closed;
@@ -140,13 +151,25 @@ static int auth_failed(struct mon *m, const char *user, const char *method)
     return answer(m, MPROTO_AUTH_NO, last ? 1 : 0, "last", NULL);
 }
 
-static void auth_succeeded(struct mon *m, const char *user, const char *method,
-                           const struct user_record *rec)
+/*
+ * The login's progress is for one user name: a request for another starts
+ * over (nothing a first method achieved carries to another account).
+ */
+static void af_begin(struct mon *m, const char *user)
 {
-    m->authed = 1;
-    m->rec = *rec;
-    snprintf(m->user, sizeof(m->user), "%.*s", USERDB_NAME_MAX, user); /* lookup() checked it */
-    snprintf(m->method, sizeof(m->method), "%s", method);
+    if (strcmp(m->af_user, user) == 0)
+        return;
+    authkey_opts_free(&m->af_opts);
+    memset(&m->af, 0, sizeof(m->af));
+    memset(&m->af_rec, 0, sizeof(m->af_rec));
+    m->kbd_asked = 0;
+    m->method[0] = '\0';
+    snprintf(m->af_user, sizeof(m->af_user), "%.*s", USERDB_NAME_MAX, user);
+}
+
+static int af_allows(const struct mon *m, enum af_method method)
+{
+    return (authflow_next(&m->policy, &m->af) & (unsigned)method) != 0;
 }
 
 /* "TYPE BASE64" (as the child exported it) into a key, or -1. */
@@ -198,6 +221,38 @@ static int send_options(struct mon *m, const struct authkey_opts *o)
     return r;
 }
 
+/*
+ * A method succeeded for af_user: with the login complete, the options and
+ * AUTH_YES; otherwise AUTH_PARTIAL with the methods that may follow.
+ */
+static int af_success(struct mon *m, enum af_method method, int totp, const struct user_record *rec)
+{
+    if (m->af.n_done == 0) {
+        m->af_rec = *rec;
+        m->af.totp_required = rec->totp[0] != '\0';
+    }
+    if (authflow_record(&m->af, method, totp) != 0)
+        return violation(m, "too many methods");
+    char names[64];
+    size_t used = strlen(m->method);
+    authflow_names((unsigned)method, names, sizeof(names));
+    snprintf(m->method + used, sizeof(m->method) - used, "%s%s", used ? "," : "", names);
+    if (!authflow_complete(&m->policy, &m->af)) {
+        authflow_names(authflow_next(&m->policy, &m->af), names, sizeof(names));
+        return answer(m, MPROTO_AUTH_PARTIAL, 1, names, NULL);
+    }
+    int r = send_options(m, &m->af_opts);
+    if (r != 0) {
+        log_warn("%s: %s: cannot pass the key's options to the session: %s", m->addr, m->af_user,
+                 burrow_strerror(r));
+        return r;
+    }
+    m->authed = 1;
+    m->rec = m->af_rec;
+    snprintf(m->user, sizeof(m->user), "%s", m->af_user); /* lookup() checked it */
+    return 0;
+}
+
 /* PUBKEY user "TYPE BASE64" state: 0 a probe, 1 libssh verified the signature, 2 it did not. */
 static int on_pubkey(struct mon *m, const struct mproto_msg *msg)
 {
@@ -208,7 +263,9 @@ static int on_pubkey(struct mon *m, const struct mproto_msg *msg)
     if (msg->n != 3 || (strcmp(msg->f[2], "0") && strcmp(msg->f[2], "1") && strcmp(msg->f[2], "2")))
         return violation(m, "malformed PUBKEY");
     const char *user = msg->f[0], *state = msg->f[2];
-    if (state[0] != '2' && import_key(msg->f[1], &key) == 0)
+    af_begin(m, user);
+    memset(&opts, 0, sizeof(opts));
+    if (state[0] != '2' && af_allows(m, AF_PUBLICKEY) && import_key(msg->f[1], &key) == 0)
         ok = auth_pubkey(&m->auth, user, key, &opts, &rec);
     ssh_key_free(key);
     if (!ok)
@@ -217,15 +274,9 @@ static int on_pubkey(struct mon *m, const struct mproto_msg *msg)
         authkey_opts_free(&opts); /* a probe: "this key would do" */
         return answer(m, MPROTO_AUTH_YES, 1, "0", NULL);
     }
-    int r = send_options(m, &opts);
-    authkey_opts_free(&opts);
-    if (r != 0) {
-        log_warn("%s: %s: cannot pass the key's options to the session: %s", m->addr, user,
-                 burrow_strerror(r));
-        return r;
-    }
-    auth_succeeded(m, user, "publickey", &rec);
-    return 0;
+    authkey_opts_free(&m->af_opts);
+    m->af_opts = opts; /* applies when the login completes */
+    return af_success(m, AF_PUBLICKEY, 0, &rec);
 }
 
 static int on_password(struct mon *m, struct mproto_msg *msg)
@@ -233,14 +284,61 @@ static int on_password(struct mon *m, struct mproto_msg *msg)
     struct user_record rec;
     if (msg->n != 2)
         return violation(m, "malformed PASSWORD");
-    int ok = m->cfg->ssh.password_auth && auth_password(&m->auth, msg->f[0], msg->f[1], &rec);
+    af_begin(m, msg->f[0]);
+    int ok = af_allows(m, AF_PASSWORD) && auth_password(&m->auth, msg->f[0], msg->f[1], &rec);
     explicit_bzero(msg->f[1], sizeof(msg->f[1]));
     if (!ok)
         return auth_failed(m, msg->f[0], "password");
-    int r = answer(m, MPROTO_AUTH_YES, 1, "0", NULL);
-    if (r == 0)
-        auth_succeeded(m, msg->f[0], "password", &rec);
-    return r;
+    return af_success(m, AF_PASSWORD, 0, &rec);
+}
+
+/*
+ * KBDINT user: the one prompt keyboard-interactive asks now, the code (after
+ * another method, for a user with a TOTP secret) or else the password; the
+ * same answer for unknown users as for real ones.
+ */
+static int on_kbdint(struct mon *m, const struct mproto_msg *msg)
+{
+    if (msg->n != 1)
+        return violation(m, "malformed KBDINT");
+    af_begin(m, msg->f[0]);
+    if (!af_allows(m, AF_KBDINT))
+        return auth_failed(m, msg->f[0], "keyboard-interactive");
+    m->kbd_asked = authflow_kbdint_wants_code(&m->af) ? 2 : 1;
+    return answer(m, MPROTO_KBDINT_PROMPT, 2,
+                  m->kbd_asked == 2 ? "Verification code: " : "Password: ", "0");
+}
+
+/* The code for af_user, once: a replayed or earlier code is refused (broker/totp.h). */
+static int code_ok(struct mon *m, const char *code)
+{
+    uint64_t step;
+    time_t now = time(NULL);
+    if (totp_check(m->af_rec.totp, code, (uint64_t)now, &step) != 0)
+        return 0;
+    if (totp_replay_claim(m->totp_fd, m->af_rec.uid, step) != 0) {
+        log_info("%s: %s: a one-time code used before was refused", m->addr, m->af_user);
+        return 0;
+    }
+    return 1;
+}
+
+/* KBDINT_ANSWER user answer: the reply to the prompt on_kbdint sent. */
+static int on_kbdint_answer(struct mon *m, struct mproto_msg *msg)
+{
+    struct user_record rec;
+    int ok = 0, asked = m->kbd_asked;
+    if (msg->n != 2 || !asked || strcmp(msg->f[0], m->af_user) != 0)
+        return violation(m, "a KBDINT_ANSWER without a prompt");
+    m->kbd_asked = 0;
+    if (asked == 2)
+        ok = code_ok(m, msg->f[1]);
+    else
+        ok = auth_password(&m->auth, msg->f[0], msg->f[1], &rec);
+    explicit_bzero(msg->f[1], sizeof(msg->f[1]));
+    if (!ok)
+        return auth_failed(m, msg->f[0], "keyboard-interactive");
+    return af_success(m, AF_KBDINT, asked == 2, asked == 2 ? &m->af_rec : &rec);
 }
 
 /* Answer auth requests until one succeeds: 0, or negative (the child left or misbehaved). */
@@ -259,6 +357,10 @@ static int preauth_loop(struct mon *m)
             r = on_pubkey(m, &msg);
         else if (msg.type == MPROTO_PASSWORD)
             r = on_password(m, &msg);
+        else if (msg.type == MPROTO_KBDINT)
+            r = on_kbdint(m, &msg);
+        else if (msg.type == MPROTO_KBDINT_ANSWER)
+            r = on_kbdint_answer(m, &msg);
         else
             r = violation(m, "not an auth request before auth");
         if (r != 0)
@@ -454,6 +556,12 @@ int session_monitor_main(const struct session_args *a)
         kill(m->child, SIGKILL);
         return 1;
     }
+    m->policy.password_auth = m->cfg->ssh.password_auth;
+    if (authflow_parse(m->cfg->auth.methods, &m->policy, m->vm_err, sizeof(m->vm_err)) != 0) {
+        kill(m->child, SIGKILL); /* the config loader checked it: cannot happen */
+        return 1;
+    }
+    m->totp_fd = totp_replay_open(m->cfg->paths.run_dir); /* before the read-only filter */
     if (sandbox_session_filter(m->cfg, SANDBOX_PREAUTH) != 0) {
         log_error("%s: cannot load the pre-auth seccomp filter", m->addr);
         kill(m->child, SIGKILL);

@@ -46,8 +46,8 @@ struct sess {
     int banner_sent;
     unsigned failures;
     char user[USERDB_NAME_MAX + 1];
-    char method[16];
-    struct authkey_opts opts; /* the key's options, as the monitor sent them */
+    char kbd_user[USERDB_NAME_MAX + 2]; /* the user of the keyboard-interactive under way */
+    struct authkey_opts opts;           /* the key's options, as the monitor sent them */
 
     /* after auth */
     char vm_err[MPROTO_FIELD_MAX + 1]; /* non-empty: every channel shows this and ends */
@@ -66,6 +66,9 @@ struct session_args {
     ssh_bind bind; /* host keys loaded */
     const char *addr;
 };
+
+/* A keyboard-interactive message before auth: 0 answered, 1 for libssh's refusal. */
+int session_on_kbdint(struct sess *s, ssh_message msg);
 
 /*
  * A connection to the agent of the user's VM, from the monitor: 0 and a

@@ -236,4 +236,47 @@ out=$(pc alice --key "$T/alice" rforward 2>&1)
 case "$out" in *"forwarded: hello-through-paramiko"*"after cancel: refused"*) t_ok "paramiko: tcpip-forward, a forwarded-tcpip channel, cancel-tcpip-forward";;
     *) t_fail "paramiko rforward" "$out";; esac
 
+# --- keyboard-interactive, TOTP, [auth] methods ---
+printf '#!/bin/sh\necho "$E2E_PW"\n' > "$T/askpass"; chmod +x "$T/askpass"
+# kbd ANSWER SSH-ARGS...: ssh answering every prompt with ANSWER (SSH_ASKPASS), one try.
+kbd() { local ans=$1; shift; E2E_PW=$ans SSH_ASKPASS=$T/askpass SSH_ASKPASS_REQUIRE=force DISPLAY=: \
+        ssh "${SSHO[@]}" -o NumberOfPasswordPrompts=1 "$@" 'echo in-as-$(id -un)' 2>&1 | grep -v Welcome | tr -d '\r'; }
+kbonly=(-b 127.0.0.7 -o PubkeyAuthentication=no -o PreferredAuthentications=keyboard-interactive)
+ok=$(kbd sesame-1234 "${kbonly[@]}" bob@127.0.0.1)
+bad=$(kbd wrong-pass "${kbonly[@]}" bob@127.0.0.1 | sed 's/^[^:]*: //')
+unk=$(kbd sesame-1234 "${kbonly[@]}" nobody_here@127.0.0.1 | sed 's/^[^:]*: //')
+[ "$ok" = in-as-bob ] && [ -n "$bad" ] && [ "$bad" = "$unk" ] \
+    && t_ok "keyboard-interactive with the password as its prompt; wrong password and unknown user refused alike" \
+    || t_fail "keyboard-interactive" "ok='$ok' bad='$bad' unknown='$unk'"
+grep -q "auth failure: user=bob .*method=keyboard-interactive" "$T/log" \
+    && t_ok "a keyboard-interactive failure is counted and logged like password's" || t_fail "kbdint failure log" "$(grep 'auth failure' "$T/log" | tail -2)"
+out=$(pc bob --password sesame-1234 kbdint 2>&1); out2=$(pc bob --password nope kbdint 2>&1)
+case "$out" in *"'Password: '"*kbdint-ok*) case "$out2" in *"auth failed"*) t_ok "paramiko: auth_interactive (one prompt, the password)";;
+    *) t_fail "paramiko kbdint wrong password" "$out2";; esac;; *) t_fail "paramiko kbdint" "$out";; esac
+ssh-keygen -q -t ed25519 -N '' -C hank -f "$T/hank"
+$BCTL user add hank --key-file "$T/hank.pub" --disk-size 32M >/dev/null
+uri=$($BCTL user totp hank); secret=$(printf '%s' "$uri" | sed -n 's/.*secret=\([A-Z2-7]*\).*/\1/p')
+case "$uri" in otpauth://totp/Burrow:hank\?secret=*) t_ok "burrowctl user totp shows an otpauth:// URI";; *) t_fail "user totp" "$uri";; esac
+keyonly=$(e2e_ssh hank hank 'echo in' 2>&1 | tr -d '\r')
+wrongcode=$(kbd 000000 -o IdentitiesOnly=yes -i "$T/hank" hank@127.0.0.1)
+code=$(oathtool --totp -b "$secret")
+right=$(kbd "$code" -o IdentitiesOnly=yes -i "$T/hank" hank@127.0.0.1)
+replay=$(kbd "$code" -o IdentitiesOnly=yes -i "$T/hank" hank@127.0.0.1)
+case "$keyonly" in *"Permission denied (keyboard-interactive)"*) [ "$right" = in-as-hank ] \
+    && case "$wrongcode$replay" in *in-as-hank*) t_fail "TOTP" "wrong '$wrongcode' replay '$replay'";;
+       *) t_ok "TOTP after publickey: the key alone is not enough, the right code gets in, a wrong or replayed one does not";; esac \
+    || t_fail "TOTP right code" "$right";; *) t_fail "TOTP: key alone" "$keyonly";; esac
+grep -q "login: user=hank .*method=publickey,keyboard-interactive" "$T/log" && grep -q "hank: a one-time code used before was refused" "$T/log" \
+    && t_ok "the login names both methods; the replay is logged" || t_fail "TOTP log lines" "$(grep hank "$T/log" | tail -3)"
+e2e_config '
+[auth]
+methods = publickey,keyboard-interactive'; kill -HUP "$BURROWD_PID"; sleep 0.5
+keyonly=$(e2e_ssh bob bob 'echo in' 2>&1 | tr -d '\r')
+both=$(kbd sesame-1234 -o IdentitiesOnly=yes -i "$T/bob" bob@127.0.0.1)
+pwonly=$(kbd sesame-1234 -b 127.0.0.8 -o PubkeyAuthentication=no bob@127.0.0.1)
+e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
+case "$keyonly" in *"Permission denied (keyboard-interactive)"*) [ "$both" = in-as-bob ] && case "$pwonly" in *in-as-bob*) t_fail "[auth] methods" "password alone got in";;
+    *) t_ok "[auth] methods = publickey,keyboard-interactive: key then password; neither alone";; esac \
+    || t_fail "[auth] methods both" "$both";; *) t_fail "[auth] methods key alone" "$keyonly";; esac
+
 t_end

@@ -15,7 +15,8 @@ usage: pclient.py --port P --user U [--key FILE] [--password PW] [--code C] CMD 
                           print the seconds until the channel closed and the exit
   rforward                tcpip-forward a dynamic port, a connection made inside
                           reaches us as forwarded-tcpip, then cancel-tcpip-forward
-  kbdint                  keyboard-interactive only (answers --password, then --code)
+  kbdint                  keyboard-interactive (after --key's publickey if given),
+                          answering --password, then --code
 """
 import argparse, hashlib, os, socket, sys, time
 
@@ -31,6 +32,9 @@ def connect(a, auth=True):
     if not auth:
         return t
     if a.kbdint:
+        if a.key:  # a first method, then keyboard-interactive for what is left
+            key = paramiko.Ed25519Key.from_private_key_file(a.key)
+            print("after publickey:", t.auth_publickey(a.user, key))
         answers = [x for x in (a.password, a.code) if x is not None]
         prompts_seen = []
 
