@@ -67,6 +67,7 @@ void authkey_opts_free(struct authkey_opts *o)
 {
     free(o->command);
     free(o->from);
+    free(o->principals);
     free_list(o->env, o->n_env);
     free_list(o->permit_open, o->n_permit_open);
     free_list(o->permit_listen, o->n_permit_listen);
@@ -88,8 +89,10 @@ int authkey_opts_copy(struct authkey_opts *dst, const struct authkey_opts *src)
 {
     memset(dst, 0, sizeof(*dst));
     dst->flags = src->flags;
+    dst->cert_authority = src->cert_authority;
     if ((src->command && !(dst->command = strdup(src->command))) ||
         (src->from && !(dst->from = strdup(src->from))) ||
+        (src->principals && !(dst->principals = strdup(src->principals))) ||
         copy_list(dst->env, &dst->n_env, src->env, src->n_env) ||
         copy_list(dst->permit_open, &dst->n_permit_open, src->permit_open, src->n_permit_open) ||
         copy_list(dst->permit_listen, &dst->n_permit_listen, src->permit_listen,
@@ -355,6 +358,15 @@ static int apply_value_opt(struct authkey_opts *o, const char *name, char *value
             return errmsg(err, errsz, BURROW_ERR_FORMAT,
                           "environment= must be NAME=value (at most %d)", AUTHKEYS_ENV_MAX);
         o->env[o->n_env++] = value;
+    } else if (strcasecmp(name, "principals") == 0) {
+        size_t n = strlen(value);
+        if (o->principals || n == 0 || n > 1024 || value[0] == ',' || value[n - 1] == ',' ||
+            strstr(value, ",,") ||
+            strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-,") !=
+                n)
+            return errmsg(err, errsz, BURROW_ERR_FORMAT,
+                          "principals= must be one comma-separated list of names");
+        o->principals = value;
     } else if (strcasecmp(name, "permitopen") == 0) {
         if (!authkeys_permit_valid(value, 1) || o->n_permit_open == AUTHKEYS_PERMIT_MAX)
             return errmsg(err, errsz, BURROW_ERR_FORMAT,
@@ -398,6 +410,10 @@ static int parse_options(const char **pp, const char *end, struct authkey_opts *
             }
         } else {
             size_t i;
+            if (strcasecmp(name, "cert-authority") == 0) {
+                o->cert_authority = 1;
+                goto next;
+            }
             for (i = 0; i < sizeof(flag_opts) / sizeof(flag_opts[0]); i++)
                 if (strcasecmp(flag_opts[i].name, name) == 0)
                     break;
@@ -405,6 +421,7 @@ static int parse_options(const char **pp, const char *end, struct authkey_opts *
                 return errmsg(err, errsz, BURROW_ERR_UNSUPPORTED, "unsupported option '%s'", name);
             o->flags = (o->flags | flag_opts[i].set) & ~flag_opts[i].clear;
         }
+    next:
         if (p < end && *p == ',') {
             p++;
             continue;
@@ -449,16 +466,6 @@ int authkeys_fingerprint(const ssh_key key, char *out, size_t outsz)
     return r;
 }
 
-/* An SSH wire string: u32 big-endian length, then the bytes. */
-static int get_ssh_string(struct buf *b, const uint8_t **p, size_t *len)
-{
-    uint32_t n;
-    int r = buf_get_u32_be(b, &n);
-    if (r == 0 && (r = buf_get_ptr(b, p, n)) == 0)
-        *len = n;
-    return r;
-}
-
 /* Modulus size of an ssh-rsa blob (string type, mpint e, mpint n); 0 if bad. */
 static unsigned rsa_bits(const char *b64, size_t n)
 {
@@ -471,8 +478,9 @@ static unsigned rsa_bits(const char *b64, size_t n)
     const uint8_t *type, *e, *mod;
     size_t tlen = 0, elen = 0, mlen = 0;
     buf_init_reader(&b, blob, bloblen);
-    if (get_ssh_string(&b, &type, &tlen) < 0 || get_ssh_string(&b, &e, &elen) < 0 ||
-        get_ssh_string(&b, &mod, &mlen) < 0)
+    if (buf_get_ssh_string(&b, &type, &tlen, B64_MAX) < 0 ||
+        buf_get_ssh_string(&b, &e, &elen, B64_MAX) < 0 ||
+        buf_get_ssh_string(&b, &mod, &mlen, B64_MAX) < 0)
         return 0;
     while (mlen > 0 && mod[0] == 0) { /* mpint sign padding */
         mod++;
@@ -528,6 +536,8 @@ static int parse_line(const char *p, const char *end, struct authkey *k, char *e
         int r = parse_options(&p, end, &k->opts, err, errsz);
         if (r < 0)
             return r;
+        if (k->opts.principals && !k->opts.cert_authority)
+            return errmsg(err, errsz, BURROW_ERR_FORMAT, "principals= needs cert-authority");
         p = skip_ws(p, end);
         n = word_len(p, end);
         if (!key_type_of(p, n, &k->type))
@@ -666,13 +676,14 @@ long authkeys_find(const struct authkeys *ak, const ssh_key key)
     return -1;
 }
 
-int authkeys_match(const struct authkeys *ak, const ssh_key key, const char *client_addr,
-                   struct authkey_opts *opts_out)
+/* The first entry for key (a CA entry only if ca) whose from= allows the client. */
+static int match_entry(const struct authkeys *ak, const ssh_key key, int ca,
+                       const char *client_addr, struct authkey_opts *opts_out)
 {
     memset(opts_out, 0, sizeof(*opts_out));
     for (size_t i = 0; i < ak->n; i++) {
         const struct authkey *k = &ak->keys[i];
-        if (ssh_key_cmp(k->key, key, SSH_KEY_CMP_PUBLIC) != 0)
+        if (!k->opts.cert_authority != !ca || ssh_key_cmp(k->key, key, SSH_KEY_CMP_PUBLIC) != 0)
             continue;
         /* like sshd: a from= refusal only rules out this line; keep looking */
         if (k->opts.from && !authkeys_from_allows(k->opts.from, client_addr))
@@ -681,6 +692,18 @@ int authkeys_match(const struct authkeys *ak, const ssh_key key, const char *cli
         return r < 0 ? r : 1;
     }
     return 0;
+}
+
+int authkeys_match(const struct authkeys *ak, const ssh_key key, const char *client_addr,
+                   struct authkey_opts *opts_out)
+{
+    return match_entry(ak, key, 0, client_addr, opts_out);
+}
+
+int authkeys_match_ca(const struct authkeys *ak, const ssh_key ca, const char *client_addr,
+                      struct authkey_opts *opts_out)
+{
+    return match_entry(ak, ca, 1, client_addr, opts_out);
 }
 
 int authkeys_match_file(const char *path, const ssh_key key, const char *client_addr,

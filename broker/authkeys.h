@@ -12,7 +12,9 @@
  *   pty, port-forwarding, agent-forwarding, X11-forwarding, user-rc;
  *   command="...", from="pattern-list", environment="NAME=value",
  *   permitopen="host:port" and permitlisten="[host:]port" (each repeatable,
- *   `*` for any host or port).
+ *   `*` for any host or port); cert-authority (the key is a CA: certificates
+ *   it signed log in, the key itself does not) with principals="a,b" (the
+ *   certificate must name one of them; without it, the user's own name).
  * Any other option (tunnel, ...) is refused rather than silently ignored: a
  * restriction Burrow would not enforce must not look accepted. Certificate
  * key types are refused.
@@ -56,6 +58,8 @@ struct authkey_opts {
     unsigned n_permit_open;
     char *permit_listen[AUTHKEYS_PERMIT_MAX]; /* "[host:]port" (tcpip-forward) */
     unsigned n_permit_listen;
+    int cert_authority; /* the key is a CA (never matched as a key itself) */
+    char *principals;   /* cert-authority principals="a,b", or NULL */
 };
 
 struct authkey {
@@ -101,6 +105,12 @@ long authkeys_find(const struct authkeys *ak, const ssh_key key);
  */
 AUTHKEYS_MUST_CHECK int authkeys_match(const struct authkeys *ak, const ssh_key key,
                                        const char *client_addr, struct authkey_opts *opts_out);
+/*
+ * A cert-authority entry for the CA key ca (from= allowing client_addr):
+ * 1 and its options, 0 none, or a negative code. Plain entries never match.
+ */
+AUTHKEYS_MUST_CHECK int authkeys_match_ca(const struct authkeys *ak, const ssh_key ca,
+                                          const char *client_addr, struct authkey_opts *opts_out);
 /* The same against a file: load (lenient), match, free. */
 AUTHKEYS_MUST_CHECK int authkeys_match_file(const char *path, const ssh_key key,
                                             const char *client_addr, struct authkey_opts *opts_out);

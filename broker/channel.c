@@ -240,9 +240,11 @@ static int on_window(ssh_session ssh, ssh_channel ch, int w, int h, int pw, int 
     struct chan *c = ud;
     (void)ssh;
     (void)ch;
-    c->win = (struct proto_window){(uint32_t)w, (uint32_t)h, (uint32_t)pw, (uint32_t)ph};
-    if (c->afd >= 0 && proto_put_window(c->out, &c->win) != 0)
+    struct proto_window win = {(uint32_t)w, (uint32_t)h, (uint32_t)pw, (uint32_t)ph};
+    if (win.cols > 65535 || win.rows > 65535 || win.xpixel > 65535 || win.ypixel > 65535)
         return SSH_ERROR;
+    c->win = win;
+    c->win_pending = 1; /* sent after the bytes that came before it (proxy.c) */
     return SSH_OK;
 }
 

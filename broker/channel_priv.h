@@ -15,14 +15,13 @@
 #define CHAN_OUT_HIGH (128u * 1024) /* stop reading SSH when this much waits for the agent */
 #define CHAN_IN_CAP   (256u * 1024) /* bytes buffered from the agent */
 /*
- * The client's bytes are copied as libssh receives them (chan_on_data) while
- * fewer than CHAN_MIRROR_SOFT wait for the agent; beyond that they stay in
- * libssh's buffer (its window then stops growing) and are pulled once the
- * copy drains. Capacity: the soft limit plus what libssh may hold (its 1.28 MB
- * window and two packets).
+ * The client's bytes are copied as libssh receives them (chan_on_data) and
+ * stay in libssh's buffer too until they are framed for the agent, so
+ * libssh's window accounting (it grants more only while little is held)
+ * bounds what a client can send ahead: at most about two windows (2 x 1.28
+ * MB) plus a packet.
  */
-#define CHAN_MIRROR_SOFT (2u << 20)
-#define CHAN_MIRROR_CAP  (CHAN_MIRROR_SOFT + 1280000u + 2 * 32768)
+#define CHAN_MIRROR_CAP (2 * 1280000u + 2 * 32768)
 
 enum chan_kind { CHAN_SESSION = 1, CHAN_TCP = 2 };
 
@@ -36,16 +35,20 @@ struct chan {
     struct buf *out;  /* frames for the agent */
     /* The client's data, copied by the data callback as libssh buffers it: libssh
      * 0.10 refuses to read buffered data once the client's CLOSE is processed, and
-     * ssh -L/-R clients send data, EOF and CLOSE together (see CHAN_MIRROR_SOFT). */
+     * ssh -L/-R clients send data, EOF and CLOSE together. libssh holds `held`
+     * bytes: the `released` oldest are framed (it drops them at its next data
+     * callback, or at once when nothing else waits), the rest are the mirror's. */
     uint8_t *mirror;
-    size_t mirror_off, mirror_len; /* unsent bytes: mirror[mirror_off, +mirror_len) */
-    uint8_t *in;                   /* bytes from the agent */
-    size_t in_len;                 /* valid bytes in `in` */
-    size_t partial;                /* bytes of the first data frame already sent to SSH */
-    int started;                   /* shell/exec/subsystem accepted */
+    size_t mirror_off, mirror_len; /* unframed bytes: mirror[mirror_off, +mirror_len) */
+    size_t held, released;
+    uint8_t *in;    /* bytes from the agent */
+    size_t in_len;  /* valid bytes in `in` */
+    size_t partial; /* bytes of the first data frame already sent to SSH */
+    int started;    /* shell/exec/subsystem accepted */
     int pty;
     char term[PROTO_NAME_MAX + 1];
     struct proto_window win;
+    int win_pending; /* a window change to pass on once the bytes before it are framed */
     char env_name[CHAN_ENV_MAX][PROTO_NAME_MAX + 1];
     char env_val[CHAN_ENV_MAX][PROTO_ENV_VALUE_MAX + 1];
     unsigned n_env;

@@ -172,6 +172,15 @@ static int af_allows(const struct mon *m, enum af_method method)
     return (authflow_next(&m->policy, &m->af) & (unsigned)method) != 0;
 }
 
+/* Is "TYPE BASE64" an OpenSSH certificate (checked by broker/usercert.c, not libssh)? */
+static int is_certificate(const char *text)
+{
+    static const char suffix[] = "-cert-v01@openssh.com ";
+    const char *sp = strchr(text, ' ');
+    size_t n = sizeof(suffix) - 1;
+    return sp && (size_t)(sp + 1 - text) > n && memcmp(sp + 1 - n, suffix, n) == 0;
+}
+
 /* "TYPE BASE64" (as the child exported it) into a key, or -1. */
 static int import_key(const char *text, ssh_key *key)
 {
@@ -265,7 +274,11 @@ static int on_pubkey(struct mon *m, const struct mproto_msg *msg)
     const char *user = msg->f[0], *state = msg->f[2];
     af_begin(m, user);
     memset(&opts, 0, sizeof(opts));
-    if (state[0] != '2' && af_allows(m, AF_PUBLICKEY) && import_key(msg->f[1], &key) == 0)
+    if (state[0] == '2' || !af_allows(m, AF_PUBLICKEY))
+        ok = 0;
+    else if (is_certificate(msg->f[1]))
+        ok = auth_cert(&m->auth, user, msg->f[1], &opts, &rec);
+    else if (import_key(msg->f[1], &key) == 0)
         ok = auth_pubkey(&m->auth, user, key, &opts, &rec);
     ssh_key_free(key);
     if (!ok)

@@ -32,9 +32,10 @@ static void mirror_append(struct chan *c, const void *p, size_t n)
 
 /*
  * Runs inside libssh's packet processing; data is all libssh holds for the
- * channel. Take it while little waits for the agent, so a CLOSE right behind
- * it loses nothing; otherwise leave it there, which stops the client's window
- * from growing, until pump_from_ssh pulls it.
+ * channel, of which the first c->held bytes were seen before. Copy the new
+ * ones (so a CLOSE right behind them loses nothing), and let libssh drop
+ * only what has been framed: what it still holds keeps its window from
+ * growing, so a slow VM slows the client.
  */
 int chan_on_data(ssh_session ssh, ssh_channel ch, void *data, uint32_t len, int is_stderr, void *ud)
 {
@@ -43,32 +44,46 @@ int chan_on_data(ssh_session ssh, ssh_channel ch, void *data, uint32_t len, int 
     (void)ch;
     if (is_stderr)
         return (int)len; /* a client's extended data has no use here: dropped, as sshd does */
-    if (c->mirror_len >= CHAN_MIRROR_SOFT || len > CHAN_MIRROR_CAP - c->mirror_len)
+    if (len < c->held) { /* cannot happen: libssh only appends; start over from here */
+        c->held = len;
+        c->released = c->released < len ? c->released : len;
+    }
+    size_t add = len - c->held;
+    if (add > CHAN_MIRROR_CAP - c->mirror_len) {
+        c->closing = 1; /* more than the windows libssh granted: not a client to serve */
         return 0;
-    mirror_append(c, data, len);
-    return (int)len;
+    }
+    mirror_append(c, (const uint8_t *)data + c->held, add);
+    c->held = len;
+    size_t drop = c->released;
+    c->held -= drop;
+    c->released = 0;
+    return (int)drop;
 }
 
-/* Pull what libssh kept while the copy was full (before the client's CLOSE, or it is lost). */
-static void pull_from_libssh(struct chan *c)
+/*
+ * Everything libssh holds is framed and no data callback may come (the
+ * client's window may be used up): take it all out, which lets libssh grant
+ * a new window with nothing held.
+ */
+static void release_all(struct chan *c)
 {
     uint8_t tmp[PROTO_DATA_MAX];
-    while (c->mirror_len < CHAN_MIRROR_SOFT && ssh_channel_poll(c->ch, 0) > 0) {
-        int n = ssh_channel_read_nonblocking(c->ch, tmp, sizeof(tmp), 0);
+    while (c->held > 0 && c->released == c->held && !c->remote_closed) {
+        size_t want = c->held < sizeof(tmp) ? c->held : sizeof(tmp);
+        int n = ssh_channel_read_nonblocking(c->ch, tmp, (uint32_t)want, 0);
         if (n <= 0)
             return;
-        mirror_append(c, tmp, (size_t)n);
+        c->held -= (size_t)n;
+        c->released -= (size_t)n;
     }
 }
 
 /* SSH -> agent: the client's bytes into STDIN frames while there is room, then EOF. */
 static void pump_from_ssh(struct chan *c)
 {
-    while (c->afd >= 0 && !c->stdin_eof_sent && buf_len(c->out) < CHAN_OUT_HIGH) {
-        if (c->mirror_len == 0)
-            pull_from_libssh(c);
-        if (c->mirror_len == 0)
-            break;
+    while (c->afd >= 0 && !c->stdin_eof_sent && c->mirror_len > 0 &&
+           buf_len(c->out) < CHAN_OUT_HIGH) {
         size_t n = c->mirror_len < PROTO_DATA_MAX ? c->mirror_len : PROTO_DATA_MAX;
         if (proto_put_data(c->out, PROTO_STDIN, c->mirror + c->mirror_off, n) != 0) {
             chan_fail(c, "internal buffer overflow");
@@ -76,12 +91,18 @@ static void pump_from_ssh(struct chan *c)
         }
         c->mirror_off += n;
         c->mirror_len -= n;
+        c->released += n;
         if (c->mirror_len == 0)
             c->mirror_off = 0;
     }
+    if (c->mirror_len == 0)
+        release_all(c);
+    /* A window change after the bytes the client sent before it. */
+    if (c->afd >= 0 && c->win_pending && c->mirror_len == 0 &&
+        proto_put_window(c->out, &c->win) == 0)
+        c->win_pending = 0;
     /* The client's EOF (a CLOSE implies it) once every byte before it is framed. */
     if (c->afd >= 0 && !c->stdin_eof_sent && c->mirror_len == 0 && c->remote_eof &&
-        (c->remote_closed || ssh_channel_poll(c->ch, 0) <= 0) &&
         proto_put_eof(c->out, PROTO_STREAM_STDIN) == 0)
         c->stdin_eof_sent = 1;
 }

@@ -85,7 +85,7 @@ uint32_t totp_code(const uint8_t *key, size_t keylen, uint64_t step)
         step >>= 8;
     }
     if (!HMAC(EVP_sha1(), key, (int)keylen, msg, sizeof(msg), mac, &maclen) || maclen < 20)
-        return UINT32_MAX; /* matches no 6-digit code */
+        return UINT32_MAX;                 /* matches no 6-digit code */
     unsigned off = mac[maclen - 1] & 0x0f; /* RFC 4226 dynamic truncation */
     uint32_t bin = ((uint32_t)(mac[off] & 0x7f) << 24) | ((uint32_t)mac[off + 1] << 16) |
                    ((uint32_t)mac[off + 2] << 8) | mac[off + 3];

@@ -171,6 +171,26 @@ int buf_get_string_ptr(struct buf *b, const uint8_t **p, size_t *len, size_t max
     return 0;
 }
 
+int buf_get_ssh_string(struct buf *b, const uint8_t **p, size_t *len, size_t max_len)
+{
+    uint32_t n;
+    size_t saved = b->off;
+    int r = buf_get_u32_be(b, &n);
+    if (r)
+        return r;
+    if (n > max_len) {
+        b->off = saved;
+        return BURROW_ERR_TOO_LARGE;
+    }
+    r = buf_get_ptr(b, p, n);
+    if (r) {
+        b->off = saved;
+        return r;
+    }
+    *len = n;
+    return 0;
+}
+
 int buf_get_cstring(struct buf *b, char *out, size_t outsz, size_t *len_out)
 {
     const uint8_t *p;

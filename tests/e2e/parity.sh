@@ -257,11 +257,12 @@ ssh-keygen -q -t ed25519 -N '' -C hank -f "$T/hank"
 $BCTL user add hank --key-file "$T/hank.pub" --disk-size 32M >/dev/null
 uri=$($BCTL user totp hank); secret=$(printf '%s' "$uri" | sed -n 's/.*secret=\([A-Z2-7]*\).*/\1/p')
 case "$uri" in otpauth://totp/Burrow:hank\?secret=*) t_ok "burrowctl user totp shows an otpauth:// URI";; *) t_fail "user totp" "$uri";; esac
-keyonly=$(e2e_ssh hank hank 'echo in' 2>&1 | tr -d '\r')
-wrongcode=$(kbd 000000 -o IdentitiesOnly=yes -i "$T/hank" hank@127.0.0.1)
+keyonly=$(e2e_ssh hank hank -b 127.0.0.23 'echo in' 2>&1 | tr -d '\r')
+# Failing logins from sources of their own (three from one earn it a penalty).
+wrongcode=$(kbd 000000 -b 127.0.0.21 -o IdentitiesOnly=yes -i "$T/hank" hank@127.0.0.1)
 code=$(oathtool --totp -b "$secret")
 right=$(kbd "$code" -o IdentitiesOnly=yes -i "$T/hank" hank@127.0.0.1)
-replay=$(kbd "$code" -o IdentitiesOnly=yes -i "$T/hank" hank@127.0.0.1)
+replay=$(kbd "$code" -b 127.0.0.22 -o IdentitiesOnly=yes -i "$T/hank" hank@127.0.0.1)
 case "$keyonly" in *"Permission denied (keyboard-interactive)"*) [ "$right" = in-as-hank ] \
     && case "$wrongcode$replay" in *in-as-hank*) t_fail "TOTP" "wrong '$wrongcode' replay '$replay'";;
        *) t_ok "TOTP after publickey: the key alone is not enough, the right code gets in, a wrong or replayed one does not";; esac \
@@ -271,12 +272,57 @@ grep -q "login: user=hank .*method=publickey,keyboard-interactive" "$T/log" && g
 e2e_config '
 [auth]
 methods = publickey,keyboard-interactive'; kill -HUP "$BURROWD_PID"; sleep 0.5
-keyonly=$(e2e_ssh bob bob 'echo in' 2>&1 | tr -d '\r')
+keyonly=$(e2e_ssh bob bob -b 127.0.0.24 'echo in' 2>&1 | tr -d '\r')
 both=$(kbd sesame-1234 -o IdentitiesOnly=yes -i "$T/bob" bob@127.0.0.1)
-pwonly=$(kbd sesame-1234 -b 127.0.0.8 -o PubkeyAuthentication=no bob@127.0.0.1)
+pwonly=$(kbd sesame-1234 -b 127.0.0.25 -o PubkeyAuthentication=no bob@127.0.0.1)
 e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
 case "$keyonly" in *"Permission denied (keyboard-interactive)"*) [ "$both" = in-as-bob ] && case "$pwonly" in *in-as-bob*) t_fail "[auth] methods" "password alone got in";;
     *) t_ok "[auth] methods = publickey,keyboard-interactive: key then password; neither alone";; esac \
     || t_fail "[auth] methods both" "$both";; *) t_fail "[auth] methods key alone" "$keyonly";; esac
+
+# --- user certificates ---
+mkdir -p "$T/certs"
+ssh-keygen -q -t ed25519 -N '' -C ca -f "$T/certs/ca"; ssh-keygen -q -t ed25519 -N '' -C ca2 -f "$T/certs/ca2"
+ssh-keygen -q -t ed25519 -N '' -C ivy -f "$T/ivy"
+$BCTL user add ivy --disk-size 32M >/dev/null   # no authorized_keys at all
+# mkcert NAME CA SSH-KEYGEN-ARGS...: a certificate of ivy's key in $T/certs/NAME.pub
+mkcert() { local name=$1 ca=$2; shift 2; cp "$T/ivy.pub" "$T/certs/$name.key.pub"
+    ssh-keygen -q -s "$T/certs/$ca" -I "id-$name" "$@" "$T/certs/$name.key.pub" && mv "$T/certs/$name.key-cert.pub" "$T/certs/$name.pub"; }
+cssh() { local user=$1 name=$2; shift 2
+    ssh "${SSHO[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -i "$T/ivy" -o CertificateFile="$T/certs/$name.pub" "$@" \
+        "$user@127.0.0.1" 'echo in-as-$(id -un)' 2>&1 | tr -d '\r'; }
+mkcert good ca -n ivy -V +1h; mkcert expired ca -n ivy -V -2h:-1h; mkcert other ca -n someoneelse -V +1h
+mkcert untrusted ca2 -n ivy -V +1h; mkcert src ca -n ivy -V +1h -O source-address=192.0.2.0/24
+mkcert forced ca -n ivy -V +1h -O force-command="echo forced-by-cert"; mkcert nopty ca -n ivy -V +1h -O no-pty
+e2e_config "
+[auth]
+trusted_user_ca_keys = $T/certs/ca.pub"; kill -HUP "$BURROWD_PID"; sleep 0.5
+good=$(cssh ivy good)
+[ "$good" = in-as-ivy ] && t_ok "a certificate from ssh-keygen -s ca -I id -n ivy -V +1h logs in ([auth] trusted_user_ca_keys)" \
+    || t_fail "certificate login" "$good"
+# Each refusal from a source of its own: three failures from one source earn a penalty.
+out=""; src=10; for c in expired other untrusted src; do
+    src=$((src + 1)); out="$out $c:$(cssh ivy $c -b 127.0.0.$src | grep -c in-as)"; done
+[ "$out" = " expired:0 other:0 untrusted:0 src:0" ] \
+    && grep -q "certificate for ivy refused: certificate expired" "$T/log" \
+    && grep -q "certificate for ivy refused: no principal" "$T/log" \
+    && grep -q "certificate for ivy refused: signed by a CA that is not trusted" "$T/log" \
+    && grep -q "certificate for ivy refused: source-address" "$T/log" \
+    && t_ok "expired, wrong principal, untrusted CA, source-address mismatch refused (each reason logged)" \
+    || t_fail "certificate refusals" "$out; $(grep 'certificate for' "$T/log" | tail -4)"
+forced=$(cssh ivy forced)
+pty=$(cssh ivy nopty -tt; echo "rc=$?")
+case "$forced" in forced-by-cert) case "$pty" in *"PTY allocation request failed"*) t_ok "force-command runs; a certificate without permit-pty gets no pty";;
+    *) t_fail "certificate no-pty" "$pty";; esac;; *) t_fail "certificate force-command" "$forced";; esac
+# cert-authority in authorized_keys (ca2, principals= deploy) for jack.
+printf 'cert-authority,principals="deploy" %s\n' "$(cat "$T/certs/ca2.pub")" > "$T/jack.keys"
+$BCTL user add jack --key-file "$T/jack.keys" --disk-size 32M >/dev/null
+mkcert deploy ca2 -n deploy -V +1h; mkcert jackname ca2 -n jack -V +1h
+a1=$(cssh jack deploy); a2=$(cssh jack jackname -b 127.0.0.15 | grep -c in-as); a3=$(cssh jack untrusted -b 127.0.0.16 | grep -c in-as)
+e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
+[ "$a1" = in-as-jack ] && [ "$a2" = 0 ] && [ "$a3" = 0 ] \
+    && t_ok "cert-authority,principals=\"deploy\" in authorized_keys: a deploy certificate logs in, one naming jack does not, and the CA key alone is no key" \
+    || t_fail "cert-authority" "deploy '$a1', jack-principal $a2, ivy-principal $a3"
+e2e_ssh jack ivy true 2>/dev/null && t_fail "a CA key logs in as a key" "it did" || true
 
 t_end

@@ -108,9 +108,13 @@ def cmd_shell(a, t):
     ch.send(b"stty size; echo MARK1\n")
     first = read_until(ch, b"MARK1\r\n")
     ch.resize_pty(width=132, height=40)
-    time.sleep(0.3)
-    ch.send(b"stty size; echo MARK2\n")
-    second = read_until(ch, b"MARK2\r\n")
+    second = b""
+    for i in range(20):  # the window change travels beside the data: ask until it shows
+        ch.send(b"stty size; echo MARK%d\n" % (i + 2))
+        second = read_until(ch, b"MARK%d\r\n" % (i + 2))
+        if b"40 132" in second:
+            break
+        time.sleep(0.25)
     ch.send(b"exit 7\n")
     st = ch.recv_exit_status()
     ok = b"24 80" in first and b"40 132" in second and st == 7

@@ -23,14 +23,17 @@ static void test_parse(void **state)
     struct af_policy p = {0};
     char why[160];
     (void)state;
-    assert_int_equal(authflow_parse("publickey,keyboard-interactive password", &p, why,
-                                    sizeof(why)),
-                     0);
+    assert_int_equal(
+        authflow_parse("publickey,keyboard-interactive password", &p, why, sizeof(why)), 0);
     assert_int_equal(p.n, 2);
     assert_int_equal(p.len[0], 2);
     assert_int_equal(p.m[0][1], AF_KBDINT);
-    static const char *const bad[] = {"",         "publickey,",        ",publickey",
-                                      "hostbased", "publickey,,password", "a b c d e f g h i",
+    static const char *const bad[] = {"",
+                                      "publickey,",
+                                      ",publickey",
+                                      "hostbased",
+                                      "publickey,,password",
+                                      "a b c d e f g h i",
                                       "publickey,publickey,publickey,publickey,publickey"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_not_equal(authflow_parse(bad[i], &p, why, sizeof(why)), 0);

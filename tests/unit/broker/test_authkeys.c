@@ -100,7 +100,9 @@ static void test_malformed_lines(void **state)
         {"permitopen=\":22\" " TK_ED1, "permitopen="},
         {"permitopen=\"a b:22\" " TK_ED1, "permitopen="},
         {"permitlisten=\"x\" " TK_ED1, "permitlisten="},
-        {"cert-authority " TK_ED1, "unsupported option 'cert-authority'"},
+        {"principals=\"alice\" " TK_ED1, "needs cert-authority"},
+        {"cert-authority,principals=\"a,,b\" " TK_ED1, "principals="},
+        {"cert-authority,principals=\"a b\" " TK_ED1, "principals="},
         {"command=\"unterminated " TK_ED1, "needs a valid"},
         {"command=noquotes " TK_ED1, "needs a valid"},
         {"command=\"a\",command=\"b\" " TK_ED1, "twice"},
@@ -276,6 +278,32 @@ static void test_permits(void **state)
     assert_non_null(strstr(err, "at most"));
 }
 
+static void test_cert_authority(void **state)
+{
+    (void)state;
+    struct authkeys ak;
+    char err[AUTHKEYS_ERR_MAX];
+    const char *text =
+        "cert-authority,principals=\"ops,alice\",from=\"10.0.0.0/8\" " TK_ED1 "\n" TK_ED2 "\n";
+    assert_int_equal(parse_strict(text, &ak, err), 0);
+    ssh_key k1 = key_of(TK_ED1), k2 = key_of(TK_ED2);
+    struct authkey_opts o;
+    /* A CA key never logs in as a key. */
+    assert_int_equal(authkeys_match(&ak, k1, "10.1.1.1", &o), 0);
+    assert_int_equal(authkeys_match_ca(&ak, k1, "10.1.1.1", &o), 1);
+    assert_true(o.cert_authority);
+    assert_string_equal(o.principals, "ops,alice");
+    authkey_opts_free(&o);
+    assert_int_equal(authkeys_match_ca(&ak, k1, "192.0.2.1", &o), 0); /* from= */
+    /* A plain key is no CA. */
+    assert_int_equal(authkeys_match_ca(&ak, k2, "10.1.1.1", &o), 0);
+    assert_int_equal(authkeys_match(&ak, k2, "10.1.1.1", &o), 1);
+    authkey_opts_free(&o);
+    authkeys_free(&ak);
+    ssh_key_free(k1);
+    ssh_key_free(k2);
+}
+
 static void test_opts_copy(void **state)
 {
     (void)state;
@@ -300,6 +328,7 @@ int main(void)
         cmocka_unit_test(test_malformed_lines), cmocka_unit_test(test_limits),
         cmocka_unit_test(test_from_patterns),   cmocka_unit_test(test_match),
         cmocka_unit_test(test_opts_copy),       cmocka_unit_test(test_permits),
+        cmocka_unit_test(test_cert_authority),
     };
     return cmocka_run_group_tests_name("broker/authkeys", tests, NULL, NULL);
 }
