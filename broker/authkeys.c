@@ -367,18 +367,15 @@ static int apply_value_opt(struct authkey_opts *o, const char *name, char *value
             return errmsg(err, errsz, BURROW_ERR_FORMAT,
                           "principals= must be one comma-separated list of names");
         o->principals = value;
-    } else if (strcasecmp(name, "permitopen") == 0) {
-        if (!authkeys_permit_valid(value, 1) || o->n_permit_open == AUTHKEYS_PERMIT_MAX)
-            return errmsg(err, errsz, BURROW_ERR_FORMAT,
-                          "permitopen= must be host:port, * for any (at most %d)",
+    } else if (strcasecmp(name, "permitopen") == 0 || strcasecmp(name, "permitlisten") == 0) {
+        int open = strcasecmp(name, "permitopen") == 0;
+        char **list = open ? o->permit_open : o->permit_listen;
+        unsigned *n = open ? &o->n_permit_open : &o->n_permit_listen;
+        if (!authkeys_permit_valid(value, open) || *n == AUTHKEYS_PERMIT_MAX)
+            return errmsg(err, errsz, BURROW_ERR_FORMAT, "%s= must be %s, * for any (at most %d)",
+                          open ? "permitopen" : "permitlisten", open ? "host:port" : "[host:]port",
                           AUTHKEYS_PERMIT_MAX);
-        o->permit_open[o->n_permit_open++] = value;
-    } else if (strcasecmp(name, "permitlisten") == 0) {
-        if (!authkeys_permit_valid(value, 0) || o->n_permit_listen == AUTHKEYS_PERMIT_MAX)
-            return errmsg(err, errsz, BURROW_ERR_FORMAT,
-                          "permitlisten= must be [host:]port, * for any (at most %d)",
-                          AUTHKEYS_PERMIT_MAX);
-        o->permit_listen[o->n_permit_listen++] = value;
+        list[(*n)++] = value;
     } else {
         return errmsg(err, errsz, BURROW_ERR_UNSUPPORTED, "unsupported option '%s'", name);
     }

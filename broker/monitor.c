@@ -543,6 +543,11 @@ static int become_user(struct mon *m)
     alarm(0);
     tell_master(m, MPROTO_AUTH_OK, m->user, m->method);
     auth_close(&m->auth);
+    /* The replay table is root's: a monitor running as her must not keep it writable. */
+    if (m->totp_fd >= 0)
+        close(m->totp_fd);
+    m->totp_fd = -1;
+    authkey_opts_free(&m->af_opts);
     request_vm(m);
     if (sandbox_session_hide(m->cfg) != 0 || sandbox_session_postauth(&m->rec) != 0 ||
         sandbox_session_filter(m->cfg, SANDBOX_POSTAUTH) != 0) {

@@ -86,8 +86,8 @@ static int option_value(const uint8_t *data, size_t n, char *out, size_t outsz)
     return r ? r : buf_get_end(&b);
 }
 
-static int take_critical(struct usercert *c, const uint8_t *name, size_t nlen,
-                         const uint8_t *data, size_t dlen)
+static int take_critical(struct usercert *c, const uint8_t *name, size_t nlen, const uint8_t *data,
+                         size_t dlen)
 {
     if (str_is(name, nlen, "force-command")) {
         if (c->force_command[0])

@@ -35,11 +35,11 @@ struct usercert {
     const uint8_t *principals; /* the packed list, inside the blob */
     size_t principals_len;
     uint64_t valid_after, valid_before;
-    char force_command[4097];   /* "" = none */
-    char source_address[4097];  /* "" = none; comma-separated CIDRs or addresses */
-    char unknown_critical[64];  /* the first critical option Burrow does not know, or "" */
-    unsigned restrict_flags;    /* AUTHKEY_NO_* for the extensions it lacks */
-    const uint8_t *ca_key;      /* the signature key's blob, inside the certificate */
+    char force_command[4097];  /* "" = none */
+    char source_address[4097]; /* "" = none; comma-separated CIDRs or addresses */
+    char unknown_critical[64]; /* the first critical option Burrow does not know, or "" */
+    unsigned restrict_flags;   /* AUTHKEY_NO_* for the extensions it lacks */
+    const uint8_t *ca_key;     /* the signature key's blob, inside the certificate */
     size_t ca_key_len;
     const uint8_t *signed_data; /* everything the CA signed */
     size_t signed_len;

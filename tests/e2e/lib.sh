@@ -1,6 +1,14 @@
 # tests/e2e/lib.sh - start/stop burrowd for the e2e tier and the ssh benchmark.
 # Needs: B (build dir), E2E_IMAGE (sandbox root image). Sets T, PORT, SSHO.
 
+# e2e_pick_image: E2E_IMAGE, else the full guest image when built, else the
+# kernel-less sandbox image.
+e2e_pick_image() {
+    [ -n "${E2E_IMAGE:-}" ] && return 0
+    if [ -f "$B/guest/initramfs.cpio.gz" ]; then E2E_IMAGE=$B/guest/initramfs.cpio.gz
+    else E2E_IMAGE=$B/sandbox/rootfs.cpio.gz; fi
+}
+
 e2e_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }

@@ -141,8 +141,8 @@ static void test_tampering(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_plain),   cmocka_unit_test(test_ca_kinds),
-        cmocka_unit_test(test_refusals), cmocka_unit_test(test_options),
+        cmocka_unit_test(test_plain),     cmocka_unit_test(test_ca_kinds),
+        cmocka_unit_test(test_refusals),  cmocka_unit_test(test_options),
         cmocka_unit_test(test_tampering),
     };
     return cmocka_run_group_tests_name("broker/usercert", tests, NULL, NULL);
