@@ -29,6 +29,7 @@
 #include "broker/mproto.h"
 #include "broker/notify.h"
 #include "broker/preflight.h"
+#include "broker/sshalgo.h"
 #include "common/err.h"
 
 #define MASTER_POLL_MAX (MASTER_SESS_MAX + 2 * VMMGR_MAX + CONFIG_LISTEN_MAX + CONTROL_CLIENTS + 5)
@@ -308,7 +309,7 @@ static int on_session_msg(struct master *m, int i)
         s->authed = 1;
         m->unauth--;
         memcpy(s->user, msg.f[0], strlen(msg.f[0]) + 1); /* name_check bounded it */
-        snprintf(s->method, sizeof(s->method), "%.15s", msg.f[1]);
+        snprintf(s->method, sizeof(s->method), "%.63s", msg.f[1]);
         fingerprint_copy(s->fingerprint, msg.n > 2 ? msg.f[2] : "");
         penalty_clear(&m->pen, &s->sa);
         ev_auth(m, s, 1, s->user, s->method, s->fingerprint);
@@ -320,7 +321,8 @@ static int on_session_msg(struct master *m, int i)
         if (log_ratelimit_ok(&m->fail_rl, 20, 10)) {
             char u[2 * USERDB_NAME_MAX];
             log_escape(u, sizeof(u), msg.f[0]);
-            log_info("auth failure: user=%s from=%s method=%s", u, s->addr, method);
+            log_info("auth failure: user=%s from=%s method=%.63s", u, s->addr,
+                     msg.n > 1 ? msg.f[1] : "?");
         }
         fingerprint_copy(fp, msg.n > 2 ? msg.f[2] : "");
         ev_auth(m, s, 0, msg.f[0], method, fp);
@@ -426,6 +428,8 @@ static void reload(struct master *m)
     }
     int remetrics = strcmp(next.metrics.listen.text, m->cfg.metrics.listen.text) != 0;
     m->cfg = next;
+    if (sshalgo_apply(m->bind, &m->cfg) != 0)
+        log_error("reload: the new algorithm lists were not applied");
     if (relisten) {
         close_listeners(m);
         if (open_listeners(m) != 0)
@@ -566,7 +570,7 @@ static int setup_keys(struct master *m)
         }
         m->hk.k[i].key = NULL;
     }
-    return 0;
+    return sshalgo_apply(m->bind, &m->cfg);
 }
 
 /* A preflight problem at start: on stderr (the unit's journal) and in the log. */

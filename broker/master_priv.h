@@ -49,7 +49,7 @@ struct msess {
     unsigned failures;
     int has_vm;
     char user[USERDB_NAME_MAX + 1];
-    char method[16];
+    char method[64]; /* "publickey", or the methods of a multi-step login */
     char fingerprint[MASTER_FP_MAX];
     char vm_id[VMMGR_ID_MAX];
     long start;     /* monotonic seconds */
