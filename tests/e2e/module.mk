@@ -12,7 +12,8 @@ DEB_PKGS += openssh-client openssh-server openssh-sftp-server busybox-static cpi
 # The operations scenario scrapes /metrics with curl and checks it with promtool (prometheus).
 DEB_PKGS += curl prometheus
 .PHONY: test-e2e bench-ssh bench-login
-test-e2e: all $(SANDBOX_IMAGE)
+# e2e_pick_image prefers the full guest image once it is built: keep it current too.
+test-e2e: all $(SANDBOX_IMAGE) $(if $(wildcard $(GUEST_INITRD)),$(GUEST_INITRD))
 	@rc=0; tests/e2e/run.sh $(B) || rc=1; tests/e2e/ops.sh $(B) || rc=1; tests/e2e/parity.sh $(B) || rc=1; \
 	B=$(B) tests/lib/kvm-tier e2e-kvm --timeout 1200 -- tests/e2e/kvm.sh $(B) || rc=1; exit $$rc
 bench-ssh: all $(SANDBOX_IMAGE)
