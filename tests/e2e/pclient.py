@@ -105,12 +105,14 @@ def cmd_shell(a, t):
     ch = t.open_session(timeout=20)
     ch.get_pty(term="xterm", width=80, height=24)
     ch.invoke_shell()
-    ch.send(b"stty size; echo MARK1\n")
+    # The marker is computed by the shell: the pty echoes the typed line first,
+    # and a literal marker there ended the read before stty's answer came.
+    ch.send(b"stty size; echo MARK$((0+1))\n")
     first = read_until(ch, b"MARK1\r\n")
     ch.resize_pty(width=132, height=40)
     second = b""
     for i in range(20):  # the window change travels beside the data: ask until it shows
-        ch.send(b"stty size; echo MARK%d\n" % (i + 2))
+        ch.send(b"stty size; echo MARK$((0+%d))\n" % (i + 2))
         second = read_until(ch, b"MARK%d\r\n" % (i + 2))
         if b"40 132" in second:
             break
