@@ -238,7 +238,7 @@ void etcd_close(struct etcd *e)
 
 /* POST a JSON request to one endpoint. 0 with the answer parsed, else an error. */
 static int post_one(struct etcd *e, unsigned ep, const char *path, const char *req,
-                    struct json_object **ans)
+                    struct json_object **ans, int *refused)
 {
     CURL *c = e->curl;
     char url[ETCD_URL_MAX + 64];
@@ -265,6 +265,9 @@ static int post_one(struct etcd *e, unsigned ep, const char *path, const char *r
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     int r = 0;
     if (cr != CURLE_OK) {
+        long oserr = 0;
+        curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &oserr);
+        *refused = cr == CURLE_COULDNT_CONNECT && oserr == ECONNREFUSED;
         snprintf(e->err, sizeof(e->err), "%s: %s", e->url[ep],
                  b.over ? "answer too large" : curl_easy_strerror(cr));
         r = cr == CURLE_OPERATION_TIMEDOUT ? BURROW_ERR_TIMEOUT : BURROW_ERR_CLOSED;
@@ -289,9 +292,12 @@ static int post(struct etcd *e, const char *path, struct json_object *req, struc
     const char *text = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
     int r = BURROW_ERR_CLOSED;
     *ans = NULL;
+    e->all_refused = text != NULL;
     for (unsigned i = 0; i < e->n && text; i++) {
         unsigned ep = (e->cur + i) % e->n;
-        r = post_one(e, ep, path, text, ans);
+        int refused = 0;
+        r = post_one(e, ep, path, text, ans, &refused);
+        e->all_refused &= refused;
         /* A member's refusal (no leader, bad request) is its answer; try another only
          * when it could not be reached. */
         if (r == 0 || r == BURROW_ERR_PROTOCOL) {

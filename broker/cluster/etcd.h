@@ -45,6 +45,7 @@ struct etcd {
     char ca[ETCD_URL_MAX], cert[ETCD_URL_MAX], key[ETCD_URL_MAX];
     void *curl;       /* CURL *, reused: keeps connections */
     char err[256];    /* the last failure, for messages */
+    int all_refused;  /* the last call: every endpoint refused the connection */
 };
 
 struct etcd_kv {
@@ -98,6 +99,12 @@ __attribute__((warn_unused_result)) int etcd_delete(struct etcd *e, const char *
 __attribute__((warn_unused_result)) int etcd_lease_grant(struct etcd *e, int ttl, int64_t *id);
 __attribute__((warn_unused_result)) int etcd_lease_keepalive(struct etcd *e, int64_t id, int *ttl);
 __attribute__((warn_unused_result)) int etcd_lease_revoke(struct etcd *e, int64_t id);
+
+/* The last call failed because every member refused the connection (no etcd runs). */
+static inline int etcd_all_refused(const struct etcd *e)
+{
+    return e->all_refused;
+}
 
 /* Parsers, exported for the unit tests (and the fuzzer): body is an answer. */
 __attribute__((warn_unused_result)) int etcd_parse_kvs(const char *body, size_t len,
