@@ -52,10 +52,12 @@ struct cluster_hooks {
     void *ctx;
 };
 
-/* Fork the cluster process; its host key is the ed25519 key of hk. */
+/*
+ * Fork the cluster process (it pins this host's ed25519 host key from
+ * [ssh] host_key_dir in etcd) and open the peer listener.
+ */
 __attribute__((warn_unused_result)) int cluster_start(struct cluster **out,
                                                       const struct burrow_config *cfg,
-                                                      const struct hostkeys *hk,
                                                       const struct cluster_hooks *hooks);
 void cluster_stop(struct cluster *c);
 unsigned cluster_pollfds(struct cluster *c, int *fds, unsigned max);
@@ -67,6 +69,15 @@ int cluster_event(struct cluster *c, int fd);
  * served here or not at all. The answer comes through hooks->routed.
  */
 void cluster_route(struct cluster *c, const struct user_record *rec, int waiter, int peer);
+/*
+ * The master's VM request in a cluster: refused while etcd is unreachable
+ * (a login through this host; a forwarded one is still served by a VM that
+ * runs here), served at once by a VM this host has, else routed.
+ */
+void cluster_request(struct cluster *c, struct vmmgr *vm, const struct user_record *rec,
+                     int waiter, int peer);
+/* Stop every VM of this host (fencing), the forwarders excepted. */
+void cluster_fence_all(struct vmmgr *vm);
 /* Forget a waiter that went away (its answer is dropped). */
 void cluster_forget(struct cluster *c, int waiter);
 /* The VM manager's events: a VM of ours that ended releases her ownership. */
@@ -78,6 +89,8 @@ int cluster_peer_fd(const struct cluster *c);
 /* Run a peer session in a forked child (fd 3 = the peer's TCP connection, 4 = the master). */
 int cluster_peer_main(int fd, int mfd, const struct burrow_config *cfg, void *bind);
 
+/* The host her VM runs on, for the forwarder (fwd.c): 0, or BURROW_ERR_NOT_FOUND. */
+int cluster_remote_target(const char *user, char *host, size_t hostsz);
 /* The forwarder backend: her VM runs on another host. */
 extern const struct vm_backend_ops backend_remote;
 
@@ -105,5 +118,7 @@ int cluster_path(const struct burrow_config *cfg, const char *leaf, char *out, s
 /* The fencing deadline (CLOCK_MONOTONIC ns) the cluster process last wrote; 0 if none. */
 int64_t cluster_deadline(const struct burrow_config *cfg);
 int64_t cluster_now_ns(void);
+/* A TCP connection that notices a dead peer within seconds (keep-alive, TCP_USER_TIMEOUT). */
+int cluster_tcp_connect(const char *host, const char *port);
 
 #endif /* BURROW_BROKER_CLUSTER_CLUSTER_H */

@@ -370,9 +370,14 @@ static void on_master(struct cd *c)
     }
 }
 
-static int self_record(struct cd *c, const struct hostkeys *hk)
+static int self_record(struct cd *c)
 {
     char *b64 = NULL;
+    struct hostkeys hks, *hk = &hks;
+    if (hostkeys_load(hk, c->cfg->ssh.host_key_dir, 0) != 0) {
+        log_error("cluster: cannot read the host keys in %s", c->cfg->ssh.host_key_dir);
+        return BURROW_ERR_NOT_FOUND;
+    }
     memset(&c->self, 0, sizeof(c->self));
     if (ccfg_host_name(c->cfg, c->self.name, sizeof(c->self.name)) != 0) {
         log_error("cluster: this host has no usable name: set [cluster] name");
@@ -385,6 +390,7 @@ static int self_record(struct cd *c, const struct hostkeys *hk)
         if (hk->k[i].key && ssh_key_type(hk->k[i].key) == SSH_KEYTYPE_ED25519 &&
             ssh_pki_export_pubkey_base64(hk->k[i].key, &b64) == SSH_OK)
             break;
+    hostkeys_free(hk);
     if (!b64 || strlen(b64) >= sizeof(c->self.key)) {
         log_error("cluster: no ed25519 host key to pin for the host-to-host link");
         free(b64);
@@ -396,7 +402,7 @@ static int self_record(struct cd *c, const struct hostkeys *hk)
     return 0;
 }
 
-int clusterd_main(const struct burrow_config *cfg, const struct hostkeys *hk, int mfd)
+int clusterd_main(const struct burrow_config *cfg, int mfd)
 {
     static struct cd cd;
     struct cd *c = &cd;
@@ -407,7 +413,7 @@ int clusterd_main(const struct burrow_config *cfg, const struct hostkeys *hk, in
     memset(c, 0, sizeof(*c));
     c->cfg = cfg;
     c->mfd = mfd;
-    if (self_record(c, hk) != 0 ||
+    if (self_record(c) != 0 ||
         cluster_etcd_open(cfg, &c->e, (long)cfg->cluster.lease_ttl * 100) != 0)
         return 1;
     int reused = rejoin(c) == 0;

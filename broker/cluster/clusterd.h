@@ -12,7 +12,7 @@
 #include "broker/hostkeys.h"
 
 /* The cluster process (forked by cmaster.c); mfd is its end of the socketpair. */
-int clusterd_main(const struct burrow_config *cfg, const struct hostkeys *hk, int mfd);
+int clusterd_main(const struct burrow_config *cfg, int mfd);
 
 /*
  * Make state_dir/users/ what PREFIX/users/ says (user.ini, authorized_keys

@@ -14,38 +14,11 @@
 #include <unistd.h>
 
 #include "broker/cluster/ccfg.h"
+#include "broker/cluster/cluster.h"
 #include "broker/cluster/cnbd.h"
 #include "common/err.h"
 
 #define CNBD_CHUNK (1u << 20)
-
-/* A TCP connection that notices a dead peer within seconds (unacked data, idle). */
-static int tcp_connect(const char *host, const char *port)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res, *a;
-    int fd = -1;
-    if (getaddrinfo(host, port, &hints, &res) != 0)
-        return -1;
-    for (a = res; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            continue;
-        int one = 1, idle = 2, intvl = 1, cnt = 3;
-        unsigned utimeout = 5000;
-        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
-        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &utimeout, sizeof(utimeout));
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-        if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    return fd;
-}
 
 int cnbd_connect(const struct burrow_config *cfg, const char *user, struct nbd_handle **out,
                  uint64_t *size, char *err, size_t errsz)
@@ -61,7 +34,7 @@ int cnbd_connect(const struct burrow_config *cfg, const char *user, struct nbd_h
         snprintf(err, errsz, "libnbd: %s", nbd_get_error());
         return BURROW_ERR_NOMEM;
     }
-    int fd = nbd_set_export_name(h, user) == 0 ? tcp_connect(host, port) : -1;
+    int fd = nbd_set_export_name(h, user) == 0 ? cluster_tcp_connect(host, port) : -1;
     /* libnbd owns fd from here, also when the handshake fails. */
     if (fd < 0 || nbd_connect_socket(h, fd) != 0) {
         snprintf(err, errsz, "NBD %s:%s export %s: %s", host, port, user,

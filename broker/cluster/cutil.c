@@ -3,7 +3,12 @@
  * run_dir/cluster/ paths, the fencing deadline file, the monotonic clock,
  * and opening etcd as [cluster] says.
  */
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,3 +51,32 @@ int cluster_etcd_open(const struct burrow_config *cfg, struct etcd *e, long time
                            cfg->cluster.etcd_key[0] ? cfg->cluster.etcd_key : NULL};
     return etcd_open(e, cfg->cluster.etcd, &tls, timeout_ms);
 }
+
+/* A TCP connection that notices a dead peer within seconds (unacked data, idle). */
+int cluster_tcp_connect(const char *host, const char *port)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV}, *res, *a;
+    int fd = -1;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return -1;
+    for (a = res; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        int one = 1, idle = 2, intvl = 1, cnt = 3;
+        unsigned utimeout = 5000;
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &utimeout, sizeof(utimeout));
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        if (connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
