@@ -174,8 +174,10 @@ static void keepalive(struct cd *c)
     if (r == 0 && ttl > 0) {
         c->last_ok_ns = sent;
         c->deadline_ns = sent + ttl_ns(c, 2);
-        if (!c->reachable || c->fenced)
+        if (!c->reachable || c->fenced) {
             log_info("cluster: etcd reachable again, lease %llx kept", (long long)c->self.lease);
+            send_master(c, "UP kept");
+        }
         c->reachable = 1;
         c->fenced = 0;
     } else if (r == 0) {
@@ -187,6 +189,10 @@ static void keepalive(struct cd *c)
             log_info("cluster: joined again with lease %llx", (long long)c->self.lease);
         return;
     } else {
+        if (c->reachable) {
+            log_warn("cluster: etcd unreachable (%s): new logins are refused", c->e.err);
+            send_master(c, "DOWN");
+        }
         c->reachable = 0;
         if (etcd_all_refused(&c->e))
             c->deadline_ns = sent + ttl_ns(c, 2); /* no etcd process runs: see the top */
