@@ -145,10 +145,10 @@ struct burrow_config {
         char etcd_key[CONFIG_PATH_MAX];
         char name[CONFIG_CLUSTER_NAME_MAX]; /* this host; "" = its hostname */
         struct config_peer_listen peer_listen;
-        uint32_t lease_ttl;          /* seconds */
-        char home_nbd[CONFIG_STR_MAX]; /* nbd://HOST[:PORT]: export NAME is her disk */
+        uint32_t lease_ttl;                   /* seconds */
+        char home_nbd[CONFIG_STR_MAX];        /* nbd://HOST[:PORT]: export NAME is her disk */
         char prefix[CONFIG_CLUSTER_NAME_MAX]; /* of every etcd key */
-        uint32_t capacity;           /* VMs advertised; 0 = [vm] max_vms */
+        uint32_t capacity;                    /* VMs advertised; 0 = [vm] max_vms */
     } cluster;
 };
 

@@ -510,7 +510,15 @@ static int loop(struct master *m)
 {
     static struct pollfd pf[MASTER_POLL_MAX];
     static int owner[MASTER_POLL_MAX]; /* what each pollfd is */
-    enum { O_SIG = -1, O_LISTEN = -2, O_VM = -3, O_CTL = -4, O_METRICS = -5, O_PEER = -6, O_CLUSTER = -7 };
+    enum {
+        O_SIG = -1,
+        O_LISTEN = -2,
+        O_VM = -3,
+        O_CTL = -4,
+        O_METRICS = -5,
+        O_PEER = -6,
+        O_CLUSTER = -7
+    };
     long last_tick = vmmgr_now();
     while (!m->stopping) {
         unsigned n = 0;

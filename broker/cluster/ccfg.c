@@ -83,7 +83,8 @@ int ccfg_parse_peer_listen(const char *value, void *field, char *err, size_t err
         }
         memcpy(tmp.addr, host, hlen);
         static const unsigned char zero[16];
-        int v4 = inet_pton(AF_INET, tmp.addr, a) == 1, v6 = !v4 && inet_pton(AF_INET6, tmp.addr, a) == 1;
+        int v4 = inet_pton(AF_INET, tmp.addr, a) == 1,
+            v6 = !v4 && inet_pton(AF_INET6, tmp.addr, a) == 1;
         if ((!v4 && !v6) || memcmp(a, zero, v4 ? 4 : 16) == 0) {
             snprintf(err, errsz, "a numeric address other hosts can reach (not 0.0.0.0 or ::)");
             return BURROW_ERR_FORMAT;
@@ -149,7 +150,7 @@ int ccfg_host_name(const struct burrow_config *cfg, char *out, size_t outsz)
     char h[256];
     if (cfg->cluster.name[0])
         return (size_t)snprintf(out, outsz, "%s", cfg->cluster.name) < outsz ? 0
-                                                                          : BURROW_ERR_TOO_LARGE;
+                                                                             : BURROW_ERR_TOO_LARGE;
     if (gethostname(h, sizeof(h)) != 0)
         return BURROW_ERR_SYSTEM;
     h[sizeof(h) - 1] = 0;

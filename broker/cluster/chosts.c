@@ -79,8 +79,9 @@ int chosts_write(const struct burrow_config *cfg, const struct chost *hs, size_t
 }
 
 /* Walk the mirror file; match(h, ctx) returning 1 stops with *out = h. */
-static int chosts_scan(const struct burrow_config *cfg, int (*match)(const struct chost *, const void *),
-                       const void *ctx, struct chost *out)
+static int chosts_scan(const struct burrow_config *cfg,
+                       int (*match)(const struct chost *, const void *), const void *ctx,
+                       struct chost *out)
 {
     char path[CONFIG_PATH_MAX + 32], *text = NULL;
     size_t len;

@@ -16,9 +16,9 @@
 
 #include "broker/config.h"
 
-#define CHOST_KEY_MAX   1024 /* base64 of an ed25519/ecdsa public key fits easily */
-#define CHOST_LINE_MAX  1400
-#define CHOSTS_MAX      256
+#define CHOST_KEY_MAX  1024 /* base64 of an ed25519/ecdsa public key fits easily */
+#define CHOST_LINE_MAX 1400
+#define CHOSTS_MAX     256
 
 struct chost {
     char name[CONFIG_CLUSTER_NAME_MAX];

@@ -59,7 +59,8 @@ int clink_connect(const struct burrow_config *cfg, const struct chost *h, ssh_ke
     ssh_session s = ssh_new();
     long timeout = 10;
     int no = 0;
-    if (!s || ssh_options_set(s, SSH_OPTIONS_FD, &fd) || ssh_options_set(s, SSH_OPTIONS_HOST, h->addr) ||
+    if (!s || ssh_options_set(s, SSH_OPTIONS_FD, &fd) ||
+        ssh_options_set(s, SSH_OPTIONS_HOST, h->addr) ||
         ssh_options_set(s, SSH_OPTIONS_USER, CLINK_USER) ||
         ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &timeout) ||
         ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no) ||
@@ -89,7 +90,8 @@ int clink_connect(const struct burrow_config *cfg, const struct chost *h, ssh_ke
 int clink_exec(ssh_session s, const char *cmd, ssh_channel *out)
 {
     ssh_channel ch = ssh_channel_new(s);
-    if (!ch || ssh_channel_open_session(ch) != SSH_OK || ssh_channel_request_exec(ch, cmd) != SSH_OK) {
+    if (!ch || ssh_channel_open_session(ch) != SSH_OK ||
+        ssh_channel_request_exec(ch, cmd) != SSH_OK) {
         if (ch)
             ssh_channel_free(ch);
         return BURROW_ERR_CLOSED;

@@ -23,7 +23,8 @@
 #include "broker/cluster/chosts.h"
 #include "broker/config.h"
 
-#define CLINK_USER "burrow-peer" /* the SSH user name of the link; the VM's user is in the command */
+#define CLINK_USER                                                                                 \
+    "burrow-peer" /* the SSH user name of the link; the VM's user is in the command */
 
 /* Connect to host h, check its key against the pinned one, authenticate with ours. */
 int clink_connect(const struct burrow_config *cfg, const struct chost *h, ssh_key ours,

@@ -74,8 +74,8 @@ void cluster_route(struct cluster *c, const struct user_record *rec, int waiter,
  * (a login through this host; a forwarded one is still served by a VM that
  * runs here), served at once by a VM this host has, else routed.
  */
-void cluster_request(struct cluster *c, struct vmmgr *vm, const struct user_record *rec,
-                     int waiter, int peer);
+void cluster_request(struct cluster *c, struct vmmgr *vm, const struct user_record *rec, int waiter,
+                     int peer);
 /* Stop every VM of this host (fencing), the forwarders excepted. */
 void cluster_fence_all(struct vmmgr *vm);
 /* Forget a waiter that went away (its answer is dropped). */

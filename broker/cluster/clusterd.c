@@ -53,7 +53,7 @@
 #include "common/log.h"
 
 #define DOWN_TEXT                                                                                  \
-    "the cluster's state store (etcd) cannot be reached: new logins are refused until it is "     \
+    "the cluster's state store (etcd) cannot be reached: new logins are refused until it is "      \
     "back; please try again later"
 
 struct cd {
@@ -61,13 +61,13 @@ struct cd {
     struct etcd e;
     int mfd;
     struct chost self;
-    int64_t last_ok_ns;     /* monotonic time the last successful keep-alive was sent */
-    int64_t deadline_ns;    /* fencing deadline written to run_dir/cluster/lease */
+    int64_t last_ok_ns;  /* monotonic time the last successful keep-alive was sent */
+    int64_t deadline_ns; /* fencing deadline written to run_dir/cluster/lease */
     int64_t next_ka_ns, next_sync_ns;
-    int fenced;             /* FENCE sent since the last success */
-    int reachable;          /* the last etcd call succeeded */
+    int fenced;    /* FENCE sent since the last success */
+    int reachable; /* the last etcd call succeeded */
     unsigned load, published_load;
-    int64_t users_rev;      /* revision of the last users mirror */
+    int64_t users_rev; /* revision of the last users mirror */
 };
 
 static int64_t ttl_ns(const struct cd *c, unsigned div)
@@ -89,8 +89,8 @@ static void send_master(struct cd *c, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    if (n > 0 && send(c->mfd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1,
-                      MSG_NOSIGNAL) < 0)
+    if (n > 0 &&
+        send(c->mfd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1, MSG_NOSIGNAL) < 0)
         _exit(0); /* the master is gone */
 }
 
@@ -215,7 +215,8 @@ static void sync_hosts(struct cd *c)
     if (etcd_get_prefix(&c->e, prefix, &kvs) != 0)
         return;
     for (size_t i = 0; i < kvs.n && n < CHOSTS_MAX; i++)
-        if (chost_parse(kvs.v[i].key + pl, kvs.v[i].value, &hs[n]) == 0 && hs[n].lease == kvs.v[i].lease)
+        if (chost_parse(kvs.v[i].key + pl, kvs.v[i].value, &hs[n]) == 0 &&
+            hs[n].lease == kvs.v[i].lease)
             n++;
         else
             log_warn("cluster: ignoring a malformed host record in etcd");
@@ -256,7 +257,8 @@ static int place(struct cd *c, struct chost *out)
         double score = (double)h.load / (double)h.capacity;
         int self = strcmp(h.name, c->self.name) == 0;
         if (!found || score < best ||
-            (score == best && (self || (strcmp(out->name, c->self.name) && strcmp(h.name, out->name) < 0)))) {
+            (score == best &&
+             (self || (strcmp(out->name, c->self.name) && strcmp(h.name, out->name) < 0)))) {
             *out = h;
             best = score;
             found = 1;

@@ -44,7 +44,7 @@ struct cluster {
     pid_t pid;
     int fd;
     int peer_lfd;
-    int up;   /* the cluster process joined (UP) */
+    int up; /* the cluster process joined (UP) */
     unsigned seq, last_load;
     struct pending pend[PENDING_MAX];
     struct remote_target targets[VMMGR_MAX];
@@ -60,14 +60,16 @@ static void send_cd(struct cluster *c, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    if (n <= 0 || (size_t)n >= sizeof(buf) || send(c->fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+    if (n <= 0 || (size_t)n >= sizeof(buf) ||
+        send(c->fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
         log_warn("cluster: the cluster process is not listening");
 }
 
 static int open_peer_listener(const struct burrow_config *cfg)
 {
     char port[8];
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV},
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_NUMERICSERV},
                     *res;
     snprintf(port, sizeof(port), "%u", (unsigned)cfg->cluster.peer_listen.port);
     if (getaddrinfo(cfg->cluster.peer_listen.addr, port, &hints, &res) != 0)
@@ -186,7 +188,9 @@ int cluster_remote_target(const char *user, char *host, size_t hostsz)
     struct cluster *c = the_cluster;
     for (int i = 0; c && i < VMMGR_MAX; i++)
         if (strcmp(c->targets[i].user, user) == 0)
-            return (size_t)snprintf(host, hostsz, "%s", c->targets[i].host) < hostsz ? 0 : BURROW_ERR_TOO_LARGE;
+            return (size_t)snprintf(host, hostsz, "%s", c->targets[i].host) < hostsz
+                       ? 0
+                       : BURROW_ERR_TOO_LARGE;
     return BURROW_ERR_NOT_FOUND;
 }
 
@@ -210,7 +214,8 @@ static void on_routed(struct cluster *c, char *rest)
         c->hooks.routed(c->hooks.ctx, p->waiter, &p->rec, &backend_remote, NULL);
     } else {
         c->hooks.routed(c->hooks.ctx, p->waiter, &p->rec, NULL,
-                        arg && what[0] == 'e' ? arg : "the cluster could not place your environment");
+                        arg && what[0] == 'e' ? arg
+                                              : "the cluster could not place your environment");
     }
 }
 
@@ -270,8 +275,8 @@ void cluster_forget(struct cluster *c, int waiter)
             c->pend[i].waiter = -1;
 }
 
-void cluster_request(struct cluster *c, struct vmmgr *vm, const struct user_record *rec,
-                     int waiter, int peer)
+void cluster_request(struct cluster *c, struct vmmgr *vm, const struct user_record *rec, int waiter,
+                     int peer)
 {
     struct vm *have = vmmgr_find(vm, rec->name);
     if (!peer && (!c->up || c->fd < 0)) {

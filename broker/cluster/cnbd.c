@@ -46,10 +46,10 @@ int cnbd_connect(const struct burrow_config *cfg, const char *user, struct nbd_h
     if (sz < 0 || (uint64_t)sz > CNBD_SIZE_MAX || nbd_is_read_only(h) != 0 ||
         nbd_can_flush(h) != 1) {
         snprintf(err, errsz, "NBD export %s: %s", user,
-                 sz < 0                      ? nbd_get_error()
+                 sz < 0                         ? nbd_get_error()
                  : (uint64_t)sz > CNBD_SIZE_MAX ? "larger than 16 TiB"
-                 : nbd_is_read_only(h) != 0  ? "read-only"
-                                             : "the server cannot flush (data could be lost)");
+                 : nbd_is_read_only(h) != 0     ? "read-only"
+                                                : "the server cannot flush (data could be lost)");
         nbd_close(h);
         return BURROW_ERR_UNSUPPORTED;
     }
@@ -120,7 +120,8 @@ int cnbd_upload(const struct burrow_config *cfg, const char *user, const char *p
         r = BURROW_ERR_RANGE;
     } else if (fs != 0) {
         snprintf(err, errsz, "NBD export %s %s", user,
-                 fs < 0 ? "cannot be read" : "already holds a filesystem: refusing to overwrite it");
+                 fs < 0 ? "cannot be read"
+                        : "already holds a filesystem: refusing to overwrite it");
         r = BURROW_ERR_EXISTS;
     } else if (copy_extents(h, fd, (uint64_t)st.st_size, buf) != 0 || nbd_flush(h, 0) != 0) {
         snprintf(err, errsz, "NBD export %s: %s", user, nbd_get_error());

@@ -95,7 +95,8 @@ static int snap_local(const struct userdb *db, struct usnap *s)
         char p[CONFIG_PATH_MAX * 2];
         struct uent *e;
         if (de->d_name[0] == '.' || userdb_name_check(de->d_name, NULL) != 0 ||
-            userdb_path(db, de->d_name, "user.ini", p, sizeof(p)) != 0 || !(e = snap_add(s, de->d_name)))
+            userdb_path(db, de->d_name, "user.ini", p, sizeof(p)) != 0 ||
+            !(e = snap_add(s, de->d_name)))
             continue;
         if (fs_read_file(p, USERDB_RECORD_MAX, &e->ini, &e->ini_len) != 0) {
             e->ini = NULL;
@@ -142,7 +143,8 @@ static int snap_etcd(const struct burrow_config *cfg, struct etcd *e, struct usn
             continue;
         memcpy(name, rest, nl);
         name[nl] = 0;
-        int ini = strcmp(slash + 1, "user.ini") == 0, keys = strcmp(slash + 1, "authorized_keys") == 0;
+        int ini = strcmp(slash + 1, "user.ini") == 0,
+            keys = strcmp(slash + 1, "authorized_keys") == 0;
         if (userdb_name_check(name, NULL) != 0 || (!ini && !keys) ||
             kvs.v[i].value_len > (ini ? USERDB_RECORD_MAX : KEYS_MAX))
             continue;
@@ -301,8 +303,9 @@ static int publish(const struct burrow_config *cfg, struct etcd *e, const struct
     int rc = EXIT_OK;
     for (size_t i = 0; i < after->n; i++) {
         const struct uent *u = &after->v[i], *old = snap_find(before, u->name);
-        int r = !u->ini ? EXIT_OK : !old || !old->ini ? publish_new(cfg, e, db, u)
-                                                     : publish_changed(cfg, e, old, u);
+        int r = !u->ini             ? EXIT_OK
+                : !old || !old->ini ? publish_new(cfg, e, db, u)
+                                    : publish_changed(cfg, e, old, u);
         rc = r != EXIT_OK ? r : rc;
     }
     for (size_t i = 0; i < before->n; i++)

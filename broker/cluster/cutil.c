@@ -79,4 +79,3 @@ int cluster_tcp_connect(const char *host, const char *port)
     freeaddrinfo(res);
     return fd;
 }
-

@@ -80,9 +80,8 @@ static int jint(struct json_object *o, const char *name, int64_t *out)
         *out = json_object_get_int64(v);
         return 0;
     }
-    return etcd_parse_int64(json_object_is_type(v, json_type_string) ? json_object_get_string(v)
-                                                                     : NULL,
-                            out);
+    return etcd_parse_int64(
+        json_object_is_type(v, json_type_string) ? json_object_get_string(v) : NULL, out);
 }
 
 static int parse_kv(struct json_object *o, struct etcd_kv *kv)
@@ -148,7 +147,8 @@ static struct json_object *parse_body(const char *body, size_t len)
     if (!t)
         return NULL;
     struct json_object *o = json_tokener_parse_ex(t, body, (int)len);
-    if (o && (json_tokener_get_error(t) != json_tokener_success || !json_object_is_type(o, json_type_object))) {
+    if (o && (json_tokener_get_error(t) != json_tokener_success ||
+              !json_object_is_type(o, json_type_object))) {
         json_object_put(o);
         o = NULL;
     }
@@ -276,8 +276,7 @@ static int post_one(struct etcd *e, unsigned ep, const char *path, const char *r
         r = BURROW_ERR_PROTOCOL;
     } else if (code != 200 || jstr(*ans, "error")) {
         const char *m = jstr(*ans, "message");
-        snprintf(e->err, sizeof(e->err), "%s: HTTP %ld: %.160s", e->url[ep], code,
-                 m ? m : "error");
+        snprintf(e->err, sizeof(e->err), "%s: HTTP %ld: %.160s", e->url[ep], code, m ? m : "error");
         json_object_put(*ans);
         *ans = NULL;
         r = BURROW_ERR_PROTOCOL;
@@ -350,7 +349,8 @@ static int range(struct etcd *e, const char *key, int prefix, struct etcd_kvs *o
     struct json_object *req = json_object_new_object(), *ans;
     memset(out, 0, sizeof(*out));
     if (strlen(key) > ETCD_KEY_MAX || add_b64(req, "key", key, strlen(key)) ||
-        (prefix && (prefix_end(key, end, sizeof(end)) || add_b64(req, "range_end", end, strlen(end))))) {
+        (prefix &&
+         (prefix_end(key, end, sizeof(end)) || add_b64(req, "range_end", end, strlen(end))))) {
         json_object_put(req);
         return BURROW_ERR_INVALID;
     }
@@ -375,8 +375,9 @@ int etcd_get_prefix(struct etcd *e, const char *prefix, struct etcd_kvs *out)
 int etcd_put(struct etcd *e, const char *key, const void *val, size_t len, int64_t lease)
 {
     struct json_object *req = json_object_new_object(), *ans;
-    if (strlen(key) > ETCD_KEY_MAX || len > ETCD_VALUE_MAX || add_b64(req, "key", key, strlen(key)) ||
-        add_b64(req, "value", val, len) || (lease && add_i64(req, "lease", lease))) {
+    if (strlen(key) > ETCD_KEY_MAX || len > ETCD_VALUE_MAX ||
+        add_b64(req, "key", key, strlen(key)) || add_b64(req, "value", val, len) ||
+        (lease && add_i64(req, "lease", lease))) {
         json_object_put(req);
         return BURROW_ERR_INVALID;
     }
@@ -481,7 +482,8 @@ int etcd_delete(struct etcd *e, const char *key, int prefix)
     char end[ETCD_KEY_MAX + 1];
     struct json_object *req = json_object_new_object(), *ans;
     if (strlen(key) > ETCD_KEY_MAX || add_b64(req, "key", key, strlen(key)) ||
-        (prefix && (prefix_end(key, end, sizeof(end)) || add_b64(req, "range_end", end, strlen(end))))) {
+        (prefix &&
+         (prefix_end(key, end, sizeof(end)) || add_b64(req, "range_end", end, strlen(end))))) {
         json_object_put(req);
         return BURROW_ERR_INVALID;
     }

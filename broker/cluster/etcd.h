@@ -40,12 +40,12 @@ struct etcd_tls {
 
 struct etcd {
     char url[ETCD_ENDPOINTS_MAX][ETCD_URL_MAX];
-    unsigned n, cur;  /* endpoints; the one that answered last */
-    long timeout_ms;  /* per call, connection included */
+    unsigned n, cur; /* endpoints; the one that answered last */
+    long timeout_ms; /* per call, connection included */
     char ca[ETCD_URL_MAX], cert[ETCD_URL_MAX], key[ETCD_URL_MAX];
-    void *curl;       /* CURL *, reused: keeps connections */
-    char err[256];    /* the last failure, for messages */
-    int all_refused;  /* the last call: every endpoint refused the connection */
+    void *curl;      /* CURL *, reused: keeps connections */
+    char err[256];   /* the last failure, for messages */
+    int all_refused; /* the last call: every endpoint refused the connection */
 };
 
 struct etcd_kv {

@@ -130,7 +130,8 @@ static int hold(struct fwd *f, ssh_session *s, ssh_channel *ch, int ready)
     char err[256], line[256], cmd[64];
     snprintf(cmd, sizeof(cmd), "hold %s", f->user);
     if (clink_connect(f->cfg, &f->owner, f->key, s, err, sizeof(err)) != 0 ||
-        (clink_exec(*s, cmd, ch) != 0 && snprintf(err, sizeof(err), "no channel to %s", f->owner.name))) {
+        (clink_exec(*s, cmd, ch) != 0 &&
+         snprintf(err, sizeof(err), "no channel to %s", f->owner.name))) {
         dprintf(ready, "ERR %s\n", err);
         return -1;
     }
@@ -138,7 +139,8 @@ static int hold(struct fwd *f, ssh_session *s, ssh_channel *ch, int ready)
     int r = clink_read_line(*ch, line, sizeof(line), 130000);
     if (r != 0 || strcmp(line, "OK") != 0) {
         dprintf(ready, "ERR %s\n",
-                r == 0 && strncmp(line, "ERR ", 4) == 0 ? line + 4 : "her environment's host did not answer");
+                r == 0 && strncmp(line, "ERR ", 4) == 0 ? line + 4
+                                                        : "her environment's host did not answer");
         return -1;
     }
     return 0;

@@ -44,7 +44,8 @@
 static int key_known(const struct burrow_config *cfg, ssh_key k, struct chost *who)
 {
     char *b64 = NULL;
-    int ok = ssh_key_type(k) == SSH_KEYTYPE_ED25519 && ssh_pki_export_pubkey_base64(k, &b64) == SSH_OK &&
+    int ok = ssh_key_type(k) == SSH_KEYTYPE_ED25519 &&
+             ssh_pki_export_pubkey_base64(k, &b64) == SSH_OK &&
              chosts_find_key(cfg, "ssh-ed25519", b64, who) == 0;
     ssh_string_free_char(b64);
     return ok;
@@ -138,7 +139,8 @@ static void say(ssh_channel ch, const char *fmt, const char *arg)
     char line[512];
     int n = snprintf(line, sizeof(line), fmt, arg);
     if (n > 0)
-        ssh_channel_write(ch, line, (uint32_t)((size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1));
+        ssh_channel_write(ch, line,
+                          (uint32_t)((size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1));
 }
 
 /* Ask the master for her VM here: its socket path, or the refusal in text. */
@@ -148,7 +150,8 @@ static int get_vm(int mfd, const char *user, const struct chost *who, char *sock
     const char *auth[3] = {user, "peer", ""}, *req[1] = {user};
     struct mproto_msg m;
     (void)who;
-    if (mproto_send(mfd, MPROTO_AUTH_OK, 3, auth) != 0 || mproto_send(mfd, MPROTO_VM_REQ, 1, req) != 0)
+    if (mproto_send(mfd, MPROTO_AUTH_OK, 3, auth) != 0 ||
+        mproto_send(mfd, MPROTO_VM_REQ, 1, req) != 0)
         return BURROW_ERR_CLOSED;
     int fd = -1, r = mproto_recv_wait(mfd, &m, &fd, mproto_now_ms() + 130000);
     if (fd >= 0)
@@ -187,7 +190,8 @@ static void hold_loop(ssh_session s, ssh_channel ch, int mfd)
         if (p[1].revents) {
             struct mproto_msg m;
             int r = mproto_recv(mfd, &m);
-            if (r == BURROW_ERR_CLOSED || (r == 0 && (m.type == MPROTO_VM_GONE || m.type == MPROTO_END)))
+            if (r == BURROW_ERR_CLOSED ||
+                (r == 0 && (m.type == MPROTO_VM_GONE || m.type == MPROTO_END)))
                 return;
         }
         int n = ssh_channel_read_nonblocking(ch, &c, 1, 0);
