@@ -395,6 +395,22 @@ static int txn_succeeded(struct json_object *ans)
            json_object_is_type(v, json_type_boolean) && json_object_get_boolean(v);
 }
 
+/* Send a transaction (fail may be NULL); a request built with bad set is not sent. */
+static int txn_post(struct etcd *e, struct json_object *req, struct json_object *cmp,
+                    struct json_object *ok, struct json_object *fail, int bad,
+                    struct json_object **ans)
+{
+    json_object_object_add(req, "compare", cmp);
+    json_object_object_add(req, "success", ok);
+    if (fail)
+        json_object_object_add(req, "failure", fail);
+    if (bad) {
+        json_object_put(req);
+        return BURROW_ERR_INVALID;
+    }
+    return post(e, "/v3/kv/txn", req, ans);
+}
+
 int etcd_create(struct etcd *e, unsigned n, const char *const *keys, const char *const *vals,
                 int64_t lease, struct etcd_kvs *existing)
 {
@@ -426,14 +442,7 @@ int etcd_create(struct etcd *e, unsigned n, const char *const *keys, const char 
         json_object_object_add(op, "request_range", get);
         json_object_array_add(fail, op);
     }
-    json_object_object_add(req, "compare", cmp);
-    json_object_object_add(req, "success", ok);
-    json_object_object_add(req, "failure", fail);
-    if (bad) {
-        json_object_put(req);
-        return BURROW_ERR_INVALID;
-    }
-    int r = post(e, "/v3/kv/txn", req, &ans);
+    int r = txn_post(e, req, cmp, ok, fail, bad, &ans);
     if (r)
         return r;
     if (!txn_succeeded(ans)) {
@@ -463,13 +472,7 @@ int etcd_delete_if(struct etcd *e, const char *key, const char *val)
     bad |= add_b64(del, "key", key, strlen(key));
     json_object_object_add(op, "request_delete_range", del);
     json_object_array_add(ok, op);
-    json_object_object_add(req, "compare", cmp);
-    json_object_object_add(req, "success", ok);
-    if (bad) {
-        json_object_put(req);
-        return BURROW_ERR_INVALID;
-    }
-    int r = post(e, "/v3/kv/txn", req, &ans);
+    int r = txn_post(e, req, cmp, ok, NULL, bad, &ans);
     if (r)
         return r;
     r = txn_succeeded(ans) ? 0 : BURROW_ERR_NOT_FOUND;
