@@ -17,6 +17,7 @@
 
 #include "broker/authflow.h"
 #include "broker/cli.h"
+#include "broker/cluster/ccfg.h"
 #include "broker/envpolicy.h"
 #include "broker/sshalgo.h"
 #include "common/err.h"
@@ -433,6 +434,27 @@ static const struct config_key keys[] = {
     {"audit", "file", CFG_PATH, CFG_FIELD(audit.file), 0, 0, NULL, NULL, "",
      "an absolute path (empty: no audit file)"},
     {"audit", "journald", CFG_BOOL, CFG_FIELD(audit.journald), 0, 1, NULL, NULL, "no", "yes or no"},
+    /* [cluster]: broker/cluster/ccfg.c, docs/cluster.md */
+    {"cluster", "etcd", CFG_CUSTOM, CFG_FIELD(cluster.etcd), 0, 0, NULL, ccfg_parse_etcd, "",
+     "space-separated http:// or https:// URLs (at most 8)"},
+    {"cluster", "etcd_ca", CFG_PATH, CFG_FIELD(cluster.etcd_ca), 0, 0, NULL, NULL, "",
+     "an absolute path"},
+    {"cluster", "etcd_cert", CFG_PATH, CFG_FIELD(cluster.etcd_cert), 0, 0, NULL, NULL, "",
+     "an absolute path"},
+    {"cluster", "etcd_key", CFG_PATH, CFG_FIELD(cluster.etcd_key), 0, 0, NULL, NULL, "",
+     "an absolute path"},
+    {"cluster", "name", CFG_CUSTOM, CFG_FIELD(cluster.name), 0, 0, NULL, ccfg_parse_name, "",
+     "1-63 of [a-z0-9-], not starting with '-'"},
+    {"cluster", "peer_listen", CFG_CUSTOM, CFG_FIELD(cluster.peer_listen), 0, 0, NULL,
+     ccfg_parse_peer_listen, "", "IPV4:PORT or [IPV6]:PORT, not an unspecified address"},
+    {"cluster", "lease_ttl", CFG_DURATION, CFG_FIELD(cluster.lease_ttl), 4, 120, NULL, NULL, "10",
+     "a duration of 4-120 seconds"},
+    {"cluster", "home_nbd", CFG_CUSTOM, CFG_FIELD(cluster.home_nbd), 0, 0, NULL, ccfg_parse_nbd, "",
+     "nbd://HOST[:PORT]"},
+    {"cluster", "prefix", CFG_CUSTOM, CFG_FIELD(cluster.prefix), 0, 0, NULL, ccfg_parse_prefix,
+     "/burrow/", "1-63 of [A-Za-z0-9/._-], starting and ending with '/'"},
+    {"cluster", "capacity", CFG_U32, CFG_FIELD(cluster.capacity), 0, 4096, NULL, NULL, "0",
+     "an integer 0-4096"},
 };
 
 const struct config_key *config_keys(size_t *n)
@@ -457,7 +479,7 @@ static int config_finish(struct burrow_config *cfg, char *err, size_t errsz)
             return BURROW_ERR_TOO_LARGE;
         }
     }
-    return 0;
+    return ccfg_finish(cfg, err, errsz);
 }
 
 /* Every key at its table default, before derived values are filled in. */

@@ -80,6 +80,15 @@ struct config_metrics_listen {
     char path[CONFIG_UNIX_PATH_MAX]; /* METRICS_UNIX */
 };
 
+/* [cluster] peer_listen: "IPV4:PORT" or "[IPV6]:PORT" (advertised to the other hosts). */
+struct config_peer_listen {
+    char text[CONFIG_ADDR_MAX + 8]; /* as written (first: config_dump prints it) */
+    char addr[CONFIG_ADDR_MAX];     /* numeric, never unspecified */
+    uint16_t port;
+};
+
+#define CONFIG_CLUSTER_NAME_MAX 64 /* bytes of [cluster] name, with its NUL */
+
 struct burrow_config {
     struct {
         struct config_listen listen;
@@ -146,6 +155,19 @@ struct burrow_config {
         char file[CONFIG_PATH_MAX]; /* JSON lines; "" = no file */
         int journald;               /* bool: each line to the journal as well */
     } audit;
+    /* docs/cluster.md; broker/cluster/ccfg.c parses and cross-checks these. */
+    struct {
+        char etcd[CONFIG_STR_MAX]; /* space-separated http(s) URLs; "" = one host, no cluster */
+        char etcd_ca[CONFIG_PATH_MAX];
+        char etcd_cert[CONFIG_PATH_MAX];
+        char etcd_key[CONFIG_PATH_MAX];
+        char name[CONFIG_CLUSTER_NAME_MAX]; /* this host; "" = its hostname */
+        struct config_peer_listen peer_listen;
+        uint32_t lease_ttl;                   /* seconds */
+        char home_nbd[CONFIG_STR_MAX];        /* nbd://HOST[:PORT]: export NAME is her disk */
+        char prefix[CONFIG_CLUSTER_NAME_MAX]; /* of every etcd key */
+        uint32_t capacity;                    /* VMs advertised; 0 = [vm] max_vms */
+    } cluster;
 };
 
 /* --- Loading ------------------------------------------------------------ */

@@ -72,3 +72,4 @@ install-man:
 install-doc:
 	install -d -m 0755 $(DESTDIR)$(DOC_DIR)
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOC_DIR)/
+include broker/cluster/module.mk

@@ -20,6 +20,7 @@
 
 #include "broker/authkeys.h"
 #include "broker/cli.h"
+#include "broker/cluster/cluster.h"
 #include "broker/config.h"
 #include "broker/ctl/ctl.h"
 #include "broker/json.h"
@@ -548,6 +549,20 @@ static const struct {
     {"unlock", cmd_lock}, {"set", cmd_set},       {"totp", cmd_totp},
 };
 
+/* The chosen subcommand, run by cluster_user_command (directly without [cluster]). */
+struct user_run {
+    struct ctl_ctx *ctx;
+    int (*fn)(struct ctl_ctx *ctx, int argc, char **argv);
+};
+
+static int run_user_cmd(void *arg, int argc, char **argv)
+{
+    const struct user_run *u = arg;
+    optind = 0; /* full getopt reset (glibc) */
+    opterr = 0; /* one-line errors are ours */
+    return u->fn(u->ctx, argc - 1, argv + 1);
+}
+
 int ctl_user_main(struct ctl_ctx *ctx, int argc, char **argv)
 {
     if (argc < 2)
@@ -560,9 +575,9 @@ int ctl_user_main(struct ctl_ctx *ctx, int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof(user_cmds) / sizeof(user_cmds[0]); i++) {
         if (strcmp(argv[1], user_cmds[i].name) == 0) {
-            optind = 0; /* full getopt reset (glibc) */
-            opterr = 0; /* one-line errors are ours */
-            return user_cmds[i].fn(ctx, argc - 1, argv + 1);
+            struct user_run u = {ctx, user_cmds[i].fn};
+            return cluster_user_command(ctx->config_path, ctx->config_explicit, run_user_cmd, &u,
+                                        argc, argv);
         }
     }
     const char *names[sizeof(user_cmds) / sizeof(user_cmds[0])];
