@@ -29,7 +29,7 @@ DESTDIR ?=
 
 CC      := gcc
 MUSL_CC := musl-gcc
-HOST_PKGS := libssh libsodium libseccomp libmicrohttpd cmocka
+HOST_LIB_PKGS := libssh libsodium libseccomp libmicrohttpd
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral \
         -Wmissing-prototypes -Wstrict-prototypes -Wpointer-arith -Wvla
@@ -47,8 +47,8 @@ endif
 # pkg-config stops the build naming the fix instead of linking without -lssh.
 pkg_flags = $(foreach w,$(shell pkg-config $1 $2 2>/dev/null || echo __pkg_config_failed__),$(if \
     $(filter __pkg_config_failed__,$w),$(error pkg-config $1 $2 failed: run `make deps` first),$w))
-PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_flags,--cflags,$(HOST_PKGS)))$(PKG_CFLAGS)
-PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_flags,--libs,libssh libsodium libseccomp libmicrohttpd))$(PKG_LIBS)
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(call pkg_flags,--cflags,$(HOST_LIB_PKGS) cmocka))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $(call pkg_flags,--libs,$(HOST_LIB_PKGS)))$(PKG_LIBS)
 HOST_CFLAGS  = $(CFLAGS_BASE) $(PKG_CFLAGS)
 HOST_LDLIBS  = $(PKG_LIBS) -liniparser -lpthread -lrt
 # LDFLAGS from the environment (dpkg-buildflags: -z relro -z now) apply to the host binaries.

@@ -129,8 +129,29 @@ static int send_frames(int fd, const struct proto_open *o)
     return write_all(fd, buf_data(&b), buf_used(&b));
 }
 
-/* HELLO and OPEN out, HELLO and OPENED (or the agent's ERROR) back. */
-static int handshake(int fd, const struct proto_open *o, char *err, size_t errsz)
+/* A listener's LISTENING frame, copied out of the frame (whose memory is reused). */
+static int take_listening(const struct proto_frame *f, struct agentconn_listener *l, char *err,
+                          size_t errsz)
+{
+    struct proto_listening pl;
+    int r = proto_get_listening(f, &pl);
+    if (r == 0)
+        r = proto_str_copy(pl.path, l->path, sizeof(l->path));
+    if (r != 0) {
+        snprintf(err, errsz, "unexpected answer from the environment's agent");
+        return r;
+    }
+    l->port = pl.port;
+    memcpy(l->token, pl.token, sizeof(l->token));
+    return 0;
+}
+
+/*
+ * HELLO and OPEN out, HELLO and OPENED (or the agent's ERROR) back, and for
+ * a listener (l not NULL) its LISTENING.
+ */
+static int handshake(int fd, const struct proto_open *o, struct agentconn_listener *l, char *err,
+                     size_t errsz)
 {
     static uint8_t mem[PROTO_FRAME_MAX];
     struct proto_frame f;
@@ -140,7 +161,7 @@ static int handshake(int fd, const struct proto_open *o, char *err, size_t errsz
         snprintf(err, errsz, "cannot talk to the environment's agent");
         return r;
     }
-    for (int step = 0; step < 2; step++) {
+    for (int step = 0; step < (l ? 3 : 2); step++) {
         r = read_frame(fd, mem, sizeof(mem), &f, deadline);
         if (r != 0) {
             snprintf(err, errsz, "the environment's agent closed the connection");
@@ -160,6 +181,9 @@ static int handshake(int fd, const struct proto_open *o, char *err, size_t errsz
                 snprintf(err, errsz, "the environment's agent speaks another protocol version");
                 return r;
             }
+        } else if (step == 2) {
+            if ((r = take_listening(&f, l, err, errsz)) != 0)
+                return r;
         } else {
             struct proto_opened op;
             if ((r = proto_get_opened(&f, &op)) != 0) {
@@ -201,7 +225,16 @@ int agentconn_connect(const char *sock_path, int *fd_out, char *err, size_t errs
 
 int agentconn_start(int fd, const struct proto_open *o, char *err, size_t errsz)
 {
-    int r = handshake(fd, o, err, errsz);
+    int r = handshake(fd, o, NULL, err, errsz);
+    if (r == 0)
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return r;
+}
+
+int agentconn_listen(int fd, const struct proto_open *o, struct agentconn_listener *l, char *err,
+                     size_t errsz)
+{
+    int r = handshake(fd, o, l, err, errsz);
     if (r == 0)
         fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
     return r;

@@ -28,4 +28,15 @@ __attribute__((warn_unused_result)) int agentconn_connect(const char *sock_path,
 __attribute__((warn_unused_result)) int agentconn_start(int fd, const struct proto_open *o,
                                                         char *err, size_t errsz);
 
+/* What OPEN(listen) got: LISTENING, copied. */
+struct agentconn_listener {
+    uint32_t port;                  /* tcp: bound */
+    char path[PROTO_PATH_MAX + 1];  /* unix: the socket */
+    uint8_t token[PROTO_TOKEN_LEN]; /* for OPEN(accept) */
+};
+/* As agentconn_start for OPEN(listen), then its LISTENING into *l. */
+__attribute__((warn_unused_result)) int agentconn_listen(int fd, const struct proto_open *o,
+                                                         struct agentconn_listener *l, char *err,
+                                                         size_t errsz);
+
 #endif /* BURROW_BROKER_AGENTCONN_H */

@@ -8,8 +8,13 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
+#include "broker/usercert.h"
+#include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -70,6 +75,119 @@ int auth_pubkey(struct auth_ctx *a, const char *user, const ssh_key key, struct 
     if (userdb_path(&a->db, user, "authorized_keys", path, sizeof(path)) != 0)
         return 0;
     return authkeys_match_file(path, key, a->client_addr, opts) == 1;
+}
+
+/* The CA key inside a certificate as an ssh_key (for the key lists), or NULL. */
+static ssh_key ca_key_of(const struct usercert *c)
+{
+    char b64[sodium_base64_ENCODED_LEN(USERCERT_MAX, sodium_base64_VARIANT_ORIGINAL)];
+    char type[64];
+    struct buf b;
+    size_t n;
+    const uint8_t *t;
+    ssh_key key = NULL;
+    buf_init_reader(&b, c->ca_key, c->ca_key_len);
+    if (buf_get_ssh_string(&b, &t, &n, sizeof(type) - 1) != 0)
+        return NULL;
+    memcpy(type, t, n);
+    type[n] = '\0';
+    sodium_bin2base64(b64, sizeof(b64), c->ca_key, c->ca_key_len, sodium_base64_VARIANT_ORIGINAL);
+    enum ssh_keytypes_e kt = ssh_key_type_from_name(type);
+    if (kt == SSH_KEYTYPE_UNKNOWN || ssh_pki_import_pubkey_base64(b64, kt, &key) != SSH_OK)
+        return NULL;
+    return key;
+}
+
+/* Is ca listed in [auth] trusted_user_ca_keys (a plain line: options are not for CAs there)? */
+static int globally_trusted(const struct auth_ctx *a, const ssh_key ca)
+{
+    struct authkeys ak;
+    if (!a->cfg->auth.trusted_user_ca_keys[0] ||
+        authkeys_load(a->cfg->auth.trusted_user_ca_keys, 0, &ak, NULL, 0) != 0)
+        return 0;
+    long i = authkeys_find(&ak, ca);
+    int ok = i >= 0 && ak.keys[i].opts.flags == 0 && !ak.keys[i].opts.command &&
+             !ak.keys[i].opts.from && !ak.keys[i].opts.cert_authority;
+    authkeys_free(&ak);
+    return ok;
+}
+
+/*
+ * Who vouches for the certificate's CA: 1 with the options of her cert-authority
+ * line (empty for the global file), or 0.
+ */
+static int ca_trusted(struct auth_ctx *a, const char *user, const ssh_key ca,
+                      struct authkey_opts *opts)
+{
+    char path[CONFIG_PATH_MAX * 2];
+    memset(opts, 0, sizeof(*opts));
+    if (globally_trusted(a, ca))
+        return 1;
+    if (userdb_path(&a->db, user, "authorized_keys", path, sizeof(path)) != 0)
+        return 0;
+    struct authkeys ak;
+    if (authkeys_load(path, 0, &ak, NULL, 0) != 0)
+        return 0;
+    int r = authkeys_match_ca(&ak, ca, a->client_addr, opts);
+    authkeys_free(&ak);
+    return r == 1;
+}
+
+/* The certificate's force-command and missing extensions on top of the line's options. */
+static int fold_cert(const struct usercert *c, struct authkey_opts *opts, char *why, size_t whysz)
+{
+    opts->flags |= c->restrict_flags;
+    if (!c->force_command[0])
+        return 0;
+    if (opts->command && strcmp(opts->command, c->force_command) != 0) {
+        snprintf(why, whysz, "certificate and cert-authority line force different commands");
+        return BURROW_ERR_PERM;
+    }
+    if (!opts->command && !(opts->command = strdup(c->force_command)))
+        return BURROW_ERR_NOMEM;
+    return 0;
+}
+
+int auth_cert(struct auth_ctx *a, const char *user, const char *cert_text,
+              struct authkey_opts *opts, struct user_record *rec)
+{
+    static uint8_t blob[USERCERT_MAX];
+    struct usercert c = {0};
+    char why[160] = "";
+    size_t len = 0;
+    const char *sp = strchr(cert_text, ' ');
+    memset(opts, 0, sizeof(*opts));
+    if (!lookup(a, user, rec) || !sp)
+        return 0;
+    int r = sodium_base642bin(blob, sizeof(blob), sp + 1, strlen(sp + 1), NULL, &len, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) == 0
+                ? usercert_parse(blob, len, &c, why, sizeof(why))
+                : BURROW_ERR_FORMAT;
+    if (r == 0 && (strlen(c.type_name) != (size_t)(sp - cert_text) ||
+                   memcmp(c.type_name, cert_text, (size_t)(sp - cert_text)) != 0))
+        r = BURROW_ERR_FORMAT; /* the blob is of another type than announced */
+    if (r == 0)
+        r = usercert_verify(&c, why, sizeof(why));
+    ssh_key ca = r == 0 ? ca_key_of(&c) : NULL;
+    if (r == 0 && (!ca || !ca_trusted(a, user, ca, opts))) {
+        snprintf(why, sizeof(why), "signed by a CA that is not trusted");
+        r = BURROW_ERR_PERM;
+    }
+    ssh_key_free(ca);
+    if (r == 0)
+        r = usercert_check(&c, user, opts->principals, a->client_addr, (uint64_t)time(NULL), why,
+                           sizeof(why));
+    if (r == 0)
+        r = fold_cert(&c, opts, why, sizeof(why));
+    if (r != 0) {
+        log_info("%s: certificate for %s refused: %s (key id \"%s\")", a->client_addr, user,
+                 why[0] ? why : "malformed", c.key_id);
+        authkey_opts_free(opts);
+        return 0;
+    }
+    log_info("%s: certificate for %s accepted (key id \"%s\", serial %llu)", a->client_addr, user,
+             c.key_id, (unsigned long long)c.serial);
+    return 1;
 }
 
 /*

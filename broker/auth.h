@@ -38,6 +38,15 @@ void auth_close(struct auth_ctx *a);
  */
 int auth_pubkey(struct auth_ctx *a, const char *user, const ssh_key key, struct authkey_opts *opts,
                 struct user_record *rec);
+/*
+ * The same for an OpenSSH user certificate ("TYPE BASE64" as the client sent
+ * it; broker/usercert.h): signed by a CA of [auth] trusted_user_ca_keys or of
+ * a cert-authority line of her authorized_keys, valid now, naming her (or a
+ * principals= name), its critical options and extensions folded into *opts.
+ * A refusal is logged with its reason; the client sees the same answer.
+ */
+int auth_cert(struct auth_ctx *a, const char *user, const char *cert_text,
+              struct authkey_opts *opts, struct user_record *rec);
 /* 1 if the password is right for an unlocked user, 0 otherwise. */
 int auth_password(struct auth_ctx *a, const char *user, const char *password,
                   struct user_record *rec);

@@ -57,31 +57,130 @@ static int key_type_of(const char *word, size_t n, enum ssh_keytypes_e *type)
     return 0;
 }
 
+static void free_list(char **v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        free(v[i]);
+}
+
 void authkey_opts_free(struct authkey_opts *o)
 {
     free(o->command);
     free(o->from);
-    for (unsigned i = 0; i < o->n_env; i++)
-        free(o->env[i]);
+    free(o->principals);
+    free_list(o->env, o->n_env);
+    free_list(o->permit_open, o->n_permit_open);
+    free_list(o->permit_listen, o->n_permit_listen);
     memset(o, 0, sizeof(*o));
+}
+
+/* Copy n strings; *dst_n counts the ones copied (for the free on failure). */
+static int copy_list(char **dst, unsigned *dst_n, char *const *src, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (!(dst[i] = strdup(src[i])))
+            return BURROW_ERR_NOMEM;
+        (*dst_n)++;
+    }
+    return 0;
 }
 
 int authkey_opts_copy(struct authkey_opts *dst, const struct authkey_opts *src)
 {
     memset(dst, 0, sizeof(*dst));
     dst->flags = src->flags;
+    dst->cert_authority = src->cert_authority;
     if ((src->command && !(dst->command = strdup(src->command))) ||
-        (src->from && !(dst->from = strdup(src->from))))
-        goto nomem;
-    for (unsigned i = 0; i < src->n_env; i++) {
-        if (!(dst->env[i] = strdup(src->env[i])))
-            goto nomem;
-        dst->n_env++;
+        (src->from && !(dst->from = strdup(src->from))) ||
+        (src->principals && !(dst->principals = strdup(src->principals))) ||
+        copy_list(dst->env, &dst->n_env, src->env, src->n_env) ||
+        copy_list(dst->permit_open, &dst->n_permit_open, src->permit_open, src->n_permit_open) ||
+        copy_list(dst->permit_listen, &dst->n_permit_listen, src->permit_listen,
+                  src->n_permit_listen)) {
+        authkey_opts_free(dst);
+        return BURROW_ERR_NOMEM;
     }
     return 0;
-nomem:
-    authkey_opts_free(dst);
-    return BURROW_ERR_NOMEM;
+}
+
+/* --- permitopen= / permitlisten= ------------------------------------------ */
+
+/*
+ * Split "host:port" (host may be "[v6]") at its last colon into host (brackets
+ * dropped) and port; "port" alone when !need_host. 0, or -1 if malformed.
+ */
+static int split_host_port(const char *v, int need_host, char *host, size_t hostsz, char *port,
+                           size_t portsz)
+{
+    const char *colon = strrchr(v, ':');
+    const char *h = v, *p = colon ? colon + 1 : v;
+    size_t hlen = colon ? (size_t)(colon - v) : 0;
+    if (!colon && need_host)
+        return -1;
+    if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+        h++;
+        hlen -= 2;
+    } else if (memchr(h, ':', hlen) || memchr(h, '[', hlen)) {
+        return -1; /* a bare IPv6 address: sshd wants it in brackets */
+    }
+    if ((colon && hlen == 0) || hlen >= hostsz || strlen(p) == 0 || strlen(p) >= portsz)
+        return -1;
+    memcpy(host, h, hlen);
+    host[hlen] = '\0';
+    strcpy(port, p);
+    return 0;
+}
+
+/* A decimal port 1-65535 (no sign, no spaces, no leading zeros), or 0. */
+static unsigned port_number(const char *p)
+{
+    size_t n = strlen(p);
+    if (n == 0 || n > 5 || p[0] == '0' || strspn(p, "0123456789") != n)
+        return 0;
+    unsigned long v = strtoul(p, NULL, 10);
+    return v <= 65535 ? (unsigned)v : 0;
+}
+
+static int port_valid(const char *p)
+{
+    return strcmp(p, "*") == 0 || port_number(p) != 0;
+}
+
+int authkeys_permit_valid(const char *value, int need_host)
+{
+    char host[256], port[8];
+    if (split_host_port(value, need_host, host, sizeof(host), port, sizeof(port)) != 0)
+        return 0;
+    size_t n = strlen(host);
+    return port_valid(port) &&
+           strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:*_") == n;
+}
+
+static int permit_match(char *const *list, unsigned n, const char *host, unsigned port,
+                        int need_host)
+{
+    if (n == 0)
+        return 1;
+    for (unsigned i = 0; i < n; i++) {
+        char h[256], p[8];
+        if (split_host_port(list[i], need_host, h, sizeof(h), p, sizeof(p)) != 0)
+            continue;
+        int host_ok = (!need_host && !h[0]) || strcmp(h, "*") == 0 || strcasecmp(h, host) == 0;
+        int port_ok = strcmp(p, "*") == 0 || (port != 0 && port_number(p) == port);
+        if (host_ok && port_ok)
+            return 1;
+    }
+    return 0;
+}
+
+int authkeys_permits_open(const struct authkey_opts *o, const char *host, unsigned port)
+{
+    return permit_match(o->permit_open, o->n_permit_open, host, port, 1);
+}
+
+int authkeys_permits_listen(const struct authkey_opts *o, const char *host, unsigned port)
+{
+    return permit_match(o->permit_listen, o->n_permit_listen, host, port, 0);
 }
 
 /* --- from="..." ----------------------------------------------------------- */
@@ -259,6 +358,24 @@ static int apply_value_opt(struct authkey_opts *o, const char *name, char *value
             return errmsg(err, errsz, BURROW_ERR_FORMAT,
                           "environment= must be NAME=value (at most %d)", AUTHKEYS_ENV_MAX);
         o->env[o->n_env++] = value;
+    } else if (strcasecmp(name, "principals") == 0) {
+        size_t n = strlen(value);
+        if (o->principals || n == 0 || n > 1024 || value[0] == ',' || value[n - 1] == ',' ||
+            strstr(value, ",,") ||
+            strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-,") !=
+                n)
+            return errmsg(err, errsz, BURROW_ERR_FORMAT,
+                          "principals= must be one comma-separated list of names");
+        o->principals = value;
+    } else if (strcasecmp(name, "permitopen") == 0 || strcasecmp(name, "permitlisten") == 0) {
+        int open = strcasecmp(name, "permitopen") == 0;
+        char **list = open ? o->permit_open : o->permit_listen;
+        unsigned *n = open ? &o->n_permit_open : &o->n_permit_listen;
+        if (!authkeys_permit_valid(value, open) || *n == AUTHKEYS_PERMIT_MAX)
+            return errmsg(err, errsz, BURROW_ERR_FORMAT, "%s= must be %s, * for any (at most %d)",
+                          open ? "permitopen" : "permitlisten", open ? "host:port" : "[host:]port",
+                          AUTHKEYS_PERMIT_MAX);
+        list[(*n)++] = value;
     } else {
         return errmsg(err, errsz, BURROW_ERR_UNSUPPORTED, "unsupported option '%s'", name);
     }
@@ -290,6 +407,10 @@ static int parse_options(const char **pp, const char *end, struct authkey_opts *
             }
         } else {
             size_t i;
+            if (strcasecmp(name, "cert-authority") == 0) {
+                o->cert_authority = 1;
+                goto next;
+            }
             for (i = 0; i < sizeof(flag_opts) / sizeof(flag_opts[0]); i++)
                 if (strcasecmp(flag_opts[i].name, name) == 0)
                     break;
@@ -297,6 +418,7 @@ static int parse_options(const char **pp, const char *end, struct authkey_opts *
                 return errmsg(err, errsz, BURROW_ERR_UNSUPPORTED, "unsupported option '%s'", name);
             o->flags = (o->flags | flag_opts[i].set) & ~flag_opts[i].clear;
         }
+    next:
         if (p < end && *p == ',') {
             p++;
             continue;
@@ -341,16 +463,6 @@ int authkeys_fingerprint(const ssh_key key, char *out, size_t outsz)
     return r;
 }
 
-/* An SSH wire string: u32 big-endian length, then the bytes. */
-static int get_ssh_string(struct buf *b, const uint8_t **p, size_t *len)
-{
-    uint32_t n;
-    int r = buf_get_u32_be(b, &n);
-    if (r == 0 && (r = buf_get_ptr(b, p, n)) == 0)
-        *len = n;
-    return r;
-}
-
 /* Modulus size of an ssh-rsa blob (string type, mpint e, mpint n); 0 if bad. */
 static unsigned rsa_bits(const char *b64, size_t n)
 {
@@ -363,8 +475,9 @@ static unsigned rsa_bits(const char *b64, size_t n)
     const uint8_t *type, *e, *mod;
     size_t tlen = 0, elen = 0, mlen = 0;
     buf_init_reader(&b, blob, bloblen);
-    if (get_ssh_string(&b, &type, &tlen) < 0 || get_ssh_string(&b, &e, &elen) < 0 ||
-        get_ssh_string(&b, &mod, &mlen) < 0)
+    if (buf_get_ssh_string(&b, &type, &tlen, B64_MAX) < 0 ||
+        buf_get_ssh_string(&b, &e, &elen, B64_MAX) < 0 ||
+        buf_get_ssh_string(&b, &mod, &mlen, B64_MAX) < 0)
         return 0;
     while (mlen > 0 && mod[0] == 0) { /* mpint sign padding */
         mod++;
@@ -420,6 +533,8 @@ static int parse_line(const char *p, const char *end, struct authkey *k, char *e
         int r = parse_options(&p, end, &k->opts, err, errsz);
         if (r < 0)
             return r;
+        if (k->opts.principals && !k->opts.cert_authority)
+            return errmsg(err, errsz, BURROW_ERR_FORMAT, "principals= needs cert-authority");
         p = skip_ws(p, end);
         n = word_len(p, end);
         if (!key_type_of(p, n, &k->type))
@@ -558,13 +673,14 @@ long authkeys_find(const struct authkeys *ak, const ssh_key key)
     return -1;
 }
 
-int authkeys_match(const struct authkeys *ak, const ssh_key key, const char *client_addr,
-                   struct authkey_opts *opts_out)
+/* The first entry for key (a CA entry only if ca) whose from= allows the client. */
+static int match_entry(const struct authkeys *ak, const ssh_key key, int ca,
+                       const char *client_addr, struct authkey_opts *opts_out)
 {
     memset(opts_out, 0, sizeof(*opts_out));
     for (size_t i = 0; i < ak->n; i++) {
         const struct authkey *k = &ak->keys[i];
-        if (ssh_key_cmp(k->key, key, SSH_KEY_CMP_PUBLIC) != 0)
+        if (!k->opts.cert_authority != !ca || ssh_key_cmp(k->key, key, SSH_KEY_CMP_PUBLIC) != 0)
             continue;
         /* like sshd: a from= refusal only rules out this line; keep looking */
         if (k->opts.from && !authkeys_from_allows(k->opts.from, client_addr))
@@ -573,6 +689,18 @@ int authkeys_match(const struct authkeys *ak, const ssh_key key, const char *cli
         return r < 0 ? r : 1;
     }
     return 0;
+}
+
+int authkeys_match(const struct authkeys *ak, const ssh_key key, const char *client_addr,
+                   struct authkey_opts *opts_out)
+{
+    return match_entry(ak, key, 0, client_addr, opts_out);
+}
+
+int authkeys_match_ca(const struct authkeys *ak, const ssh_key ca, const char *client_addr,
+                      struct authkey_opts *opts_out)
+{
+    return match_entry(ak, ca, 1, client_addr, opts_out);
 }
 
 int authkeys_match_file(const char *path, const ssh_key key, const char *client_addr,

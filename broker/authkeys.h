@@ -10,10 +10,14 @@
  *   restrict, no-pty, no-port-forwarding, no-agent-forwarding,
  *   no-X11-forwarding, no-user-rc, and after `restrict` the re-enabling
  *   pty, port-forwarding, agent-forwarding, X11-forwarding, user-rc;
- *   command="...", from="pattern-list", environment="NAME=value".
- * Any other option (permitopen, cert-authority, principals, tunnel, ...) is
- * refused rather than silently ignored: a restriction Burrow would not
- * enforce must not look accepted. Certificate key types are refused.
+ *   command="...", from="pattern-list", environment="NAME=value",
+ *   permitopen="host:port" and permitlisten="[host:]port" (each repeatable,
+ *   `*` for any host or port); cert-authority (the key is a CA: certificates
+ *   it signed log in, the key itself does not) with principals="a,b" (the
+ *   certificate must name one of them; without it, the user's own name).
+ * Any other option (tunnel, ...) is refused rather than silently ignored: a
+ * restriction Burrow would not enforce must not look accepted. Certificate
+ * key types are refused.
  *
  * The file is hostile input: lines, options and counts are bounded.
  */
@@ -24,13 +28,14 @@
 
 #include <libssh/libssh.h>
 
-#define AUTHKEYS_FILE_MAX (256u * 1024) /* bytes of a whole file */
-#define AUTHKEYS_LINE_MAX 16384         /* bytes of one line */
-#define AUTHKEYS_KEYS_MAX 256           /* keys in one file */
-#define AUTHKEYS_OPT_MAX  4096          /* bytes of one quoted option value */
-#define AUTHKEYS_ENV_MAX  16            /* environment="..." per key */
-#define AUTHKEYS_FROM_MAX 64            /* patterns in one from="..." */
-#define AUTHKEYS_ERR_MAX  256           /* suggested error buffer size */
+#define AUTHKEYS_FILE_MAX   (256u * 1024) /* bytes of a whole file */
+#define AUTHKEYS_LINE_MAX   16384         /* bytes of one line */
+#define AUTHKEYS_KEYS_MAX   256           /* keys in one file */
+#define AUTHKEYS_OPT_MAX    4096          /* bytes of one quoted option value */
+#define AUTHKEYS_ENV_MAX    16            /* environment="..." per key */
+#define AUTHKEYS_FROM_MAX   64            /* patterns in one from="..." */
+#define AUTHKEYS_PERMIT_MAX 16            /* permitopen= / permitlisten= per key */
+#define AUTHKEYS_ERR_MAX    256           /* suggested error buffer size */
 
 #define AUTHKEYS_MUST_CHECK __attribute__((warn_unused_result))
 
@@ -49,6 +54,12 @@ struct authkey_opts {
     char *from;                  /* the from= pattern list as written, or NULL */
     char *env[AUTHKEYS_ENV_MAX]; /* "NAME=value" */
     unsigned n_env;
+    char *permit_open[AUTHKEYS_PERMIT_MAX]; /* "host:port" (direct-tcpip) */
+    unsigned n_permit_open;
+    char *permit_listen[AUTHKEYS_PERMIT_MAX]; /* "[host:]port" (tcpip-forward) */
+    unsigned n_permit_listen;
+    int cert_authority; /* the key is a CA (never matched as a key itself) */
+    char *principals;   /* cert-authority principals="a,b", or NULL */
 };
 
 struct authkey {
@@ -94,9 +105,25 @@ long authkeys_find(const struct authkeys *ak, const ssh_key key);
  */
 AUTHKEYS_MUST_CHECK int authkeys_match(const struct authkeys *ak, const ssh_key key,
                                        const char *client_addr, struct authkey_opts *opts_out);
+/*
+ * A cert-authority entry for the CA key ca (from= allowing client_addr):
+ * 1 and its options, 0 none, or a negative code. Plain entries never match.
+ */
+AUTHKEYS_MUST_CHECK int authkeys_match_ca(const struct authkeys *ak, const ssh_key ca,
+                                          const char *client_addr, struct authkey_opts *opts_out);
 /* The same against a file: load (lenient), match, free. */
 AUTHKEYS_MUST_CHECK int authkeys_match_file(const char *path, const ssh_key key,
                                             const char *client_addr, struct authkey_opts *opts_out);
+
+/*
+ * permitopen= / permitlisten=: 1 if the key lists none, or one entry's host
+ * (case-insensitive; `*` any; a missing permitlisten host any) and port
+ * (`*` any) match; else 0. A dynamic listen (port 0) needs port `*`.
+ */
+int authkeys_permits_open(const struct authkey_opts *o, const char *host, unsigned port);
+int authkeys_permits_listen(const struct authkey_opts *o, const char *host, unsigned port);
+/* A permitopen= ("host:port", need_host) or permitlisten= ("[host:]port") value is valid. */
+int authkeys_permit_valid(const char *value, int need_host);
 
 /* from="..." check alone: 1 allowed, 0 refused (a negated match refuses). */
 int authkeys_from_allows(const char *pattern_list, const char *client_addr);

@@ -12,6 +12,8 @@
 #include <libssh/callbacks.h>
 
 #include "broker/agentconn.h"
+#include "broker/envpolicy.h"
+#include "broker/forward.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -26,7 +28,7 @@ static int slot_of(struct sess *s, struct chan *c)
     return -1;
 }
 
-static struct chan *chan_alloc(struct sess *s, enum chan_kind kind)
+struct chan *chan_new(struct sess *s, enum chan_kind kind)
 {
     int slot = slot_of(s, NULL);
     if (slot < 0)
@@ -36,9 +38,11 @@ static struct chan *chan_alloc(struct sess *s, enum chan_kind kind)
         return NULL;
     c->in = malloc(CHAN_IN_CAP);
     c->out = buf_new(CHAN_OUT_HIGH + 2 * PROTO_FRAME_MAX);
-    if (!c->in || !c->out) {
+    c->mirror = malloc(CHAN_MIRROR_CAP); /* pages are touched only as data comes */
+    if (!c->in || !c->out || !c->mirror) {
         free(c->in);
         buf_free(c->out);
+        free(c->mirror);
         free(c);
         return NULL;
     }
@@ -65,6 +69,7 @@ void chan_destroy(struct chan *c)
         s->chans[slot] = NULL;
     free(c->in);
     buf_free(c->out);
+    free(c->mirror);
     free(c);
 }
 
@@ -195,6 +200,12 @@ static int start_session(struct chan *c, uint32_t kind, const char *command)
         o.env[o.n_env].value = proto_str_c(c->env_val[i]);
         o.n_env++;
     }
+    const char *agent_sock = c->agent_req ? fwd_agent_socket(s) : NULL;
+    if (agent_sock && o.n_env < PROTO_ENV_MAX) {
+        o.env[o.n_env].name = proto_str_c("SSH_AUTH_SOCK");
+        o.env[o.n_env].value = proto_str_c(agent_sock);
+        o.n_env++;
+    }
     for (unsigned i = 0; i < s->opts.n_env && o.n_env < PROTO_ENV_MAX; i++) {
         const char *eq = strchr(s->opts.env[i], '=');
         if (!eq)
@@ -236,13 +247,15 @@ static int on_window(ssh_session ssh, ssh_channel ch, int w, int h, int pw, int 
     struct chan *c = ud;
     (void)ssh;
     (void)ch;
-    c->win = (struct proto_window){(uint32_t)w, (uint32_t)h, (uint32_t)pw, (uint32_t)ph};
-    if (c->afd >= 0 && proto_put_window(c->out, &c->win) != 0)
+    struct proto_window win = {(uint32_t)w, (uint32_t)h, (uint32_t)pw, (uint32_t)ph};
+    if (win.cols > 65535 || win.rows > 65535 || win.xpixel > 65535 || win.ypixel > 65535)
         return SSH_ERROR;
+    c->win = win;
+    c->win_pending = 1; /* sent after the bytes that came before it (proxy.c) */
     return SSH_OK;
 }
 
-/* Like OpenSSH's default AcceptEnv: LANG and LC_* only. */
+/* A client's env request (SetEnv/SendEnv): only names [ssh] accept_env matches. */
 static int on_env(ssh_session ssh, ssh_channel ch, const char *name, const char *value, void *ud)
 {
     struct chan *c = ud;
@@ -251,7 +264,7 @@ static int on_env(ssh_session ssh, ssh_channel ch, const char *name, const char 
     if (c->started || c->n_env >= CHAN_ENV_MAX || strlen(name) > PROTO_NAME_MAX ||
         strlen(value) > PROTO_ENV_VALUE_MAX)
         return SSH_ERROR;
-    if (strcmp(name, "LANG") != 0 && strncmp(name, "LC_", 3) != 0)
+    if (!envpolicy_match(c->s->cfg->ssh.accept_env, name))
         return SSH_ERROR;
     snprintf(c->env_name[c->n_env], sizeof(c->env_name[0]), "%s", name);
     snprintf(c->env_val[c->n_env], sizeof(c->env_val[0]), "%s", value);
@@ -294,29 +307,49 @@ static void on_signal(ssh_session ssh, ssh_channel ch, const char *sig, void *ud
         log_debug("signal frame dropped");
 }
 
-static void on_eof(ssh_session ssh, ssh_channel ch, void *ud)
+/* ssh -A: registered only where agent forwarding is allowed (libssh answers
+ * success whenever the callback exists); start_session adds SSH_AUTH_SOCK. */
+static void on_agent_req(ssh_session ssh, ssh_channel ch, void *ud)
 {
+    struct chan *c = ud;
     (void)ssh;
     (void)ch;
-    (void)ud; /* noticed by ssh_channel_poll() returning SSH_EOF once drained */
+    c->agent_req = 1;
 }
 
+/* After every data packet before it: chan_on_data has copied them all. */
+static void on_eof(ssh_session ssh, ssh_channel ch, void *ud)
+{
+    struct chan *c = ud;
+    (void)ssh;
+    (void)ch;
+    c->remote_eof = 1;
+}
+
+/*
+ * The client closed the channel. A session ends at once (its process gets
+ * the hang-up, as with sshd); a tcp channel first hands the VM side every
+ * byte the client sent and the EOF, and ends when the agent does (proxy.c).
+ */
 static void on_close(ssh_session ssh, ssh_channel ch, void *ud)
 {
     struct chan *c = ud;
     (void)ssh;
     (void)ch;
     c->remote_closed = 1;
-    c->closing = 1;
+    c->remote_eof = 1;
+    if (c->kind == CHAN_SESSION || c->afd < 0)
+        c->closing = 1;
 }
 
-static void chan_callbacks(struct chan *c)
+void chan_set_callbacks(struct chan *c)
 {
     memset(&c->cb, 0, sizeof(c->cb));
     c->cb.userdata = c;
     c->cb.channel_eof_function = on_eof;
     c->cb.channel_close_function = on_close;
     c->cb.channel_signal_function = on_signal;
+    c->cb.channel_data_function = chan_on_data;
     if (c->kind == CHAN_SESSION) {
         c->cb.channel_pty_request_function = on_pty;
         c->cb.channel_shell_request_function = on_shell;
@@ -324,9 +357,19 @@ static void chan_callbacks(struct chan *c)
         c->cb.channel_exec_request_function = on_exec;
         c->cb.channel_env_request_function = on_env;
         c->cb.channel_subsystem_request_function = on_subsystem;
+        if (fwd_agent_allowed(c->s))
+            c->cb.channel_auth_agent_req_function = on_agent_req;
     }
     ssh_callbacks_init(&c->cb);
     ssh_set_channel_callbacks(c->ch, &c->cb);
+}
+
+static unsigned count_kind(const struct sess *s, enum chan_kind kind)
+{
+    unsigned n = 0;
+    for (int i = 0; i < SESSION_CHANS_MAX; i++)
+        n += s->chans[i] && s->chans[i]->kind == kind;
+    return n;
 }
 
 ssh_channel channel_on_open_session(ssh_session ssh, void *userdata)
@@ -334,7 +377,12 @@ ssh_channel channel_on_open_session(ssh_session ssh, void *userdata)
     struct sess *s = userdata;
     if (!s->authed)
         return NULL;
-    struct chan *c = chan_alloc(s, CHAN_SESSION);
+    if (count_kind(s, CHAN_SESSION) >= s->cfg->ssh.max_sessions) {
+        log_info("%s: session refused: max_sessions (%u) open on this connection", s->user,
+                 s->cfg->ssh.max_sessions);
+        return NULL; /* "administratively prohibited", as sshd answers at MaxSessions */
+    }
+    struct chan *c = chan_new(s, CHAN_SESSION);
     if (!c)
         return NULL;
     c->ch = ssh_channel_new(ssh);
@@ -342,25 +390,29 @@ ssh_channel channel_on_open_session(ssh_session ssh, void *userdata)
         chan_destroy(c);
         return NULL;
     }
-    chan_callbacks(c);
+    chan_set_callbacks(c);
     return c->ch;
 }
 
-/* direct-tcpip ("ssh -L"): libssh 0.10 has no server callback, so the message API. */
-static int on_message(ssh_session ssh, ssh_message msg, void *userdata)
+static int local_allowed(const struct sess *s, const char *host, int port)
 {
-    struct sess *s = userdata;
-    (void)ssh;
-    if (!s->authed || ssh_message_type(msg) != SSH_REQUEST_CHANNEL_OPEN ||
-        ssh_message_subtype(msg) != SSH_CHANNEL_DIRECT_TCPIP)
-        return 1; /* libssh answers with the default refusal */
-    if (s->opts.flags & AUTHKEY_NO_PORT_FWD)
-        return 1;
+    int sw = s->cfg->ssh.allow_tcp_forwarding;
+    return (sw == TCP_FWD_YES || sw == TCP_FWD_LOCAL) && !(s->opts.flags & AUTHKEY_NO_PORT_FWD) &&
+           authkeys_permits_open(&s->opts, host, (unsigned)port);
+}
+
+/* direct-tcpip ("ssh -L"): libssh 0.10 has no server callback, so the message API. */
+static int open_direct_tcpip(struct sess *s, ssh_message msg)
+{
     const char *host = ssh_message_channel_request_open_destination(msg);
     int port = ssh_message_channel_request_open_destination_port(msg);
     if (!host || strlen(host) > PROTO_HOST_MAX || port < 1 || port > 65535)
         return 1;
-    struct chan *c = chan_alloc(s, CHAN_TCP);
+    if (!local_allowed(s, host, port)) {
+        log_info("%s: port forwarding to %s:%d refused", s->user, host, port);
+        return 1;
+    }
+    struct chan *c = chan_new(s, CHAN_TCP);
     if (!c)
         return 1;
     struct proto_open o = {.kind = PROTO_OPEN_TCP, .port = (uint32_t)port};
@@ -378,8 +430,26 @@ static int on_message(ssh_session ssh, ssh_message msg, void *userdata)
     char target[PROTO_HOST_MAX + 16];
     snprintf(target, sizeof(target), "%s:%d", host, port);
     chan_report_open(c, "direct-tcpip", target);
-    chan_callbacks(c);
+    chan_set_callbacks(c);
     return 0;
+}
+
+/* What libssh 0.10 hands the message API (1: libssh's default refusal). */
+static int on_message(ssh_session ssh, ssh_message msg, void *userdata)
+{
+    struct sess *s = userdata;
+    (void)ssh;
+    if (ssh_message_type(msg) == SSH_REQUEST_AUTH &&
+        ssh_message_subtype(msg) == SSH_AUTH_METHOD_INTERACTIVE)
+        return session_on_kbdint(s, msg);
+    if (!s->authed)
+        return 1;
+    if (ssh_message_type(msg) == SSH_REQUEST_GLOBAL)
+        return fwd_on_global(s, msg);
+    if (ssh_message_type(msg) == SSH_REQUEST_CHANNEL_OPEN &&
+        ssh_message_subtype(msg) == SSH_CHANNEL_DIRECT_TCPIP)
+        return open_direct_tcpip(s, msg);
+    return 1;
 }
 
 void channel_setup(struct sess *s)
@@ -407,4 +477,5 @@ void channel_free_all(struct sess *s)
     for (int i = 0; i < SESSION_CHANS_MAX; i++)
         if (s->chans[i])
             chan_destroy(s->chans[i]);
+    fwd_free_all(s);
 }

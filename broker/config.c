@@ -15,7 +15,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "broker/authflow.h"
 #include "broker/cli.h"
+#include "broker/cluster/ccfg.h"
+#include "broker/envpolicy.h"
+#include "broker/sshalgo.h"
 #include "common/err.h"
 
 #define CFG_FIELD(member)                                                                          \
@@ -29,6 +33,7 @@
 
 static const char *const backend_names[] = {"auto", "kvm", "sandbox", NULL};
 static const char *const seccomp_names[] = {"enforce", "log", NULL};
+static const char *const tcp_fwd_names[] = {"yes", "no", "local", "remote", NULL};
 
 /* [ssh] listen: space-separated numeric addresses. */
 static int parse_listen(const char *value, void *field, char *err, size_t errsz)
@@ -80,6 +85,66 @@ static int parse_startups(const char *value, void *field, char *err, size_t errs
     int r = config_parse_startups(value, field);
     if (r < 0)
         snprintf(err, errsz, "start <= full, rate <= 100");
+    return r;
+}
+
+/* [ssh] kex / hostkey_algorithms / ciphers / macs: names libssh implements. */
+static int parse_algos(enum sshalgo_kind kind, const char *value, void *field, char *err,
+                       size_t errsz)
+{
+    int r = sshalgo_check(kind, value, err, errsz);
+    if (r == 0)
+        memcpy(field, value, strlen(value) + 1);
+    return r;
+}
+
+static int parse_kex(const char *value, void *field, char *err, size_t errsz)
+{
+    return parse_algos(SSHALGO_KEX, value, field, err, errsz);
+}
+
+static int parse_hostkey_algos(const char *value, void *field, char *err, size_t errsz)
+{
+    return parse_algos(SSHALGO_HOSTKEY, value, field, err, errsz);
+}
+
+static int parse_ciphers(const char *value, void *field, char *err, size_t errsz)
+{
+    return parse_algos(SSHALGO_CIPHER, value, field, err, errsz);
+}
+
+static int parse_macs(const char *value, void *field, char *err, size_t errsz)
+{
+    return parse_algos(SSHALGO_MAC, value, field, err, errsz);
+}
+
+/* [ssh] accept_env: space-separated variable name patterns. */
+static int parse_accept_env(const char *value, void *field, char *err, size_t errsz)
+{
+    int r = envpolicy_check(value, 0, err, errsz);
+    if (r == 0)
+        memcpy(field, value, strlen(value) + 1);
+    return r;
+}
+
+/* [ssh] permit_user_environment: yes, no, or name patterns. */
+static int parse_permit_user_env(const char *value, void *field, char *err, size_t errsz)
+{
+    int r = envpolicy_check(value, 1, err, errsz);
+    if (r == 0)
+        memcpy(field, value, strlen(value) + 1);
+    return r;
+}
+
+/* [auth] methods: "any" or chains of methods (broker/authflow.h). */
+static int parse_auth_methods(const char *value, void *field, char *err, size_t errsz)
+{
+    struct af_policy p = {0};
+    int r = authflow_parse(value, &p, err, errsz);
+    if (r == 0 && strlen(value) >= CONFIG_LIST_MAX)
+        r = BURROW_ERR_TOO_LARGE;
+    if (r == 0)
+        memcpy(field, value, strlen(value) + 1);
     return r;
 }
 
@@ -290,6 +355,29 @@ static const struct config_key keys[] = {
      "10:30:100", "start:rate:full"},
     {"ssh", "banner", CFG_PATH, CFG_FIELD(ssh.banner), 0, 0, NULL, NULL, "",
      "an absolute path of a file, or empty for none"},
+    {"ssh", "max_sessions", CFG_U32, CFG_FIELD(ssh.max_sessions), 0, CONFIG_CHANNELS_MAX, NULL,
+     NULL, "10", "an integer 0-64 (0: forwarding only)"},
+    {"ssh", "accept_env", CFG_CUSTOM, CFG_FIELD(ssh.accept_env), 0, 0, NULL, parse_accept_env,
+     ENVPOLICY_DEFAULT_ACCEPT, "space-separated variable name patterns (* and ?)"},
+    {"ssh", "allow_agent_forwarding", CFG_BOOL, CFG_FIELD(ssh.allow_agent_forwarding), 0, 1, NULL,
+     NULL, "yes", "yes or no"},
+    {"ssh", "allow_tcp_forwarding", CFG_ENUM, CFG_FIELD(ssh.allow_tcp_forwarding), 0, 0,
+     tcp_fwd_names, NULL, "yes", "yes, no, local (ssh -L only) or remote (ssh -R only)"},
+    {"ssh", "permit_user_environment", CFG_CUSTOM, CFG_FIELD(ssh.permit_user_environment), 0, 0,
+     NULL, parse_permit_user_env, "no", "yes, no, or space-separated variable name patterns"},
+    {"ssh", "kex", CFG_CUSTOM, CFG_FIELD(ssh.kex), 0, 0, NULL, parse_kex, SSHALGO_DEFAULT_KEX,
+     "comma-separated key exchange algorithms"},
+    {"ssh", "hostkey_algorithms", CFG_CUSTOM, CFG_FIELD(ssh.hostkey_algorithms), 0, 0, NULL,
+     parse_hostkey_algos, SSHALGO_DEFAULT_HOSTKEY, "comma-separated host key algorithms"},
+    {"ssh", "ciphers", CFG_CUSTOM, CFG_FIELD(ssh.ciphers), 0, 0, NULL, parse_ciphers,
+     SSHALGO_DEFAULT_CIPHER, "comma-separated ciphers"},
+    {"ssh", "macs", CFG_CUSTOM, CFG_FIELD(ssh.macs), 0, 0, NULL, parse_macs, SSHALGO_DEFAULT_MAC,
+     "comma-separated MACs"},
+    /* [auth] */
+    {"auth", "methods", CFG_CUSTOM, CFG_FIELD(auth.methods), 0, 0, NULL, parse_auth_methods, "any",
+     "any, or space-separated chains such as publickey,keyboard-interactive"},
+    {"auth", "trusted_user_ca_keys", CFG_PATH, CFG_FIELD(auth.trusted_user_ca_keys), 0, 0, NULL,
+     NULL, "", "an absolute path of a file of CA public keys, or empty for none"},
     /* [vm] */
     {"vm", "backend", CFG_ENUM, CFG_FIELD(vm.backend), 0, 0, backend_names, NULL, "auto",
      "auto, kvm or sandbox"},
@@ -348,6 +436,27 @@ static const struct config_key keys[] = {
     {"audit", "file", CFG_PATH, CFG_FIELD(audit.file), 0, 0, NULL, NULL, "",
      "an absolute path (empty: no audit file)"},
     {"audit", "journald", CFG_BOOL, CFG_FIELD(audit.journald), 0, 1, NULL, NULL, "no", "yes or no"},
+    /* [cluster]: broker/cluster/ccfg.c, docs/cluster.md */
+    {"cluster", "etcd", CFG_CUSTOM, CFG_FIELD(cluster.etcd), 0, 0, NULL, ccfg_parse_etcd, "",
+     "space-separated http:// or https:// URLs (at most 8)"},
+    {"cluster", "etcd_ca", CFG_PATH, CFG_FIELD(cluster.etcd_ca), 0, 0, NULL, NULL, "",
+     "an absolute path"},
+    {"cluster", "etcd_cert", CFG_PATH, CFG_FIELD(cluster.etcd_cert), 0, 0, NULL, NULL, "",
+     "an absolute path"},
+    {"cluster", "etcd_key", CFG_PATH, CFG_FIELD(cluster.etcd_key), 0, 0, NULL, NULL, "",
+     "an absolute path"},
+    {"cluster", "name", CFG_CUSTOM, CFG_FIELD(cluster.name), 0, 0, NULL, ccfg_parse_name, "",
+     "1-63 of [a-z0-9-], not starting with '-'"},
+    {"cluster", "peer_listen", CFG_CUSTOM, CFG_FIELD(cluster.peer_listen), 0, 0, NULL,
+     ccfg_parse_peer_listen, "", "IPV4:PORT or [IPV6]:PORT, not an unspecified address"},
+    {"cluster", "lease_ttl", CFG_DURATION, CFG_FIELD(cluster.lease_ttl), 4, 120, NULL, NULL, "10",
+     "a duration of 4-120 seconds"},
+    {"cluster", "home_nbd", CFG_CUSTOM, CFG_FIELD(cluster.home_nbd), 0, 0, NULL, ccfg_parse_nbd, "",
+     "nbd://HOST[:PORT]"},
+    {"cluster", "prefix", CFG_CUSTOM, CFG_FIELD(cluster.prefix), 0, 0, NULL, ccfg_parse_prefix,
+     "/burrow/", "1-63 of [A-Za-z0-9/._-], starting and ending with '/'"},
+    {"cluster", "capacity", CFG_U32, CFG_FIELD(cluster.capacity), 0, 4096, NULL, NULL, "0",
+     "an integer 0-4096"},
 };
 
 const struct config_key *config_keys(size_t *n)
@@ -372,7 +481,7 @@ static int config_finish(struct burrow_config *cfg, char *err, size_t errsz)
             return BURROW_ERR_TOO_LARGE;
         }
     }
-    return 0;
+    return ccfg_finish(cfg, err, errsz);
 }
 
 /* Every key at its table default, before derived values are filled in. */

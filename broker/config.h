@@ -24,16 +24,20 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define CONFIG_PATH_MAX   256   /* bytes, incl. NUL, of any path value */
-#define CONFIG_STR_MAX    256   /* bytes, incl. NUL, of any other string value */
-#define CONFIG_LISTEN_MAX 8     /* addresses in [ssh] listen */
-#define CONFIG_ADDR_MAX   64    /* bytes of one listen address */
-#define CONFIG_ERR_MAX    512   /* suggested size of an error buffer */
-#define CONFIG_FILE_MAX   65536 /* a config file larger than this is refused */
+#define CONFIG_PATH_MAX     256   /* bytes, incl. NUL, of any path value */
+#define CONFIG_STR_MAX      256   /* bytes, incl. NUL, of any other string value */
+#define CONFIG_LIST_MAX     512   /* bytes, incl. NUL, of an algorithm or pattern list */
+#define CONFIG_CHANNELS_MAX 64    /* channels of any kind per connection */
+#define CONFIG_LISTEN_MAX   8     /* addresses in [ssh] listen */
+#define CONFIG_ADDR_MAX     64    /* bytes of one listen address */
+#define CONFIG_ERR_MAX      512   /* suggested size of an error buffer */
+#define CONFIG_FILE_MAX     65536 /* a config file larger than this is refused */
 
 #define CONFIG_MUST_CHECK __attribute__((warn_unused_result))
 
 enum vm_backend { VM_BACKEND_AUTO = 0, VM_BACKEND_KVM, VM_BACKEND_SANDBOX };
+/* [ssh] allow_tcp_forwarding, as sshd's AllowTcpForwarding. */
+enum tcp_forwarding { TCP_FWD_YES = 0, TCP_FWD_NO, TCP_FWD_LOCAL, TCP_FWD_REMOTE };
 
 /* OpenSSH MaxStartups start:rate:full. */
 struct config_startups {
@@ -76,6 +80,15 @@ struct config_metrics_listen {
     char path[CONFIG_UNIX_PATH_MAX]; /* METRICS_UNIX */
 };
 
+/* [cluster] peer_listen: "IPV4:PORT" or "[IPV6]:PORT" (advertised to the other hosts). */
+struct config_peer_listen {
+    char text[CONFIG_ADDR_MAX + 8]; /* as written (first: config_dump prints it) */
+    char addr[CONFIG_ADDR_MAX];     /* numeric, never unspecified */
+    uint16_t port;
+};
+
+#define CONFIG_CLUSTER_NAME_MAX 64 /* bytes of [cluster] name, with its NUL */
+
 struct burrow_config {
     struct {
         struct config_listen listen;
@@ -85,8 +98,22 @@ struct burrow_config {
         uint32_t max_auth_tries;
         uint32_t login_grace_time; /* seconds; 0 = no limit */
         struct config_startups max_startups;
-        char banner[CONFIG_PATH_MAX]; /* file shown before auth; "" = none */
+        char banner[CONFIG_PATH_MAX];     /* file shown before auth; "" = none */
+        uint32_t max_sessions;            /* session channels per connection (sshd MaxSessions) */
+        char accept_env[CONFIG_LIST_MAX]; /* client env requests (broker/envpolicy.h) */
+        int allow_agent_forwarding;       /* bool: ssh -A */
+        int allow_tcp_forwarding;         /* enum tcp_forwarding: ssh -L (local), ssh -R (remote) */
+        char permit_user_environment[CONFIG_LIST_MAX]; /* authorized_keys environment= */
+        /* Offered algorithms, comma-separated (broker/sshalgo.h checks the names). */
+        char kex[CONFIG_LIST_MAX];
+        char hostkey_algorithms[CONFIG_LIST_MAX];
+        char ciphers[CONFIG_LIST_MAX];
+        char macs[CONFIG_LIST_MAX];
     } ssh;
+    struct {
+        char methods[CONFIG_LIST_MAX];              /* "any" or chains (broker/authflow.h) */
+        char trusted_user_ca_keys[CONFIG_PATH_MAX]; /* OpenSSH TrustedUserCAKeys; "" = none */
+    } auth;
     struct {
         enum vm_backend backend;
         char template_name[CONFIG_STR_MAX]; /* key "template" */
@@ -129,6 +156,19 @@ struct burrow_config {
         char file[CONFIG_PATH_MAX]; /* JSON lines; "" = no file */
         int journald;               /* bool: each line to the journal as well */
     } audit;
+    /* docs/cluster.md; broker/cluster/ccfg.c parses and cross-checks these. */
+    struct {
+        char etcd[CONFIG_STR_MAX]; /* space-separated http(s) URLs; "" = one host, no cluster */
+        char etcd_ca[CONFIG_PATH_MAX];
+        char etcd_cert[CONFIG_PATH_MAX];
+        char etcd_key[CONFIG_PATH_MAX];
+        char name[CONFIG_CLUSTER_NAME_MAX]; /* this host; "" = its hostname */
+        struct config_peer_listen peer_listen;
+        uint32_t lease_ttl;                   /* seconds */
+        char home_nbd[CONFIG_STR_MAX];        /* nbd://HOST[:PORT]: export NAME is her disk */
+        char prefix[CONFIG_CLUSTER_NAME_MAX]; /* of every etcd key */
+        uint32_t capacity;                    /* VMs advertised; 0 = [vm] max_vms */
+    } cluster;
 };
 
 /* --- Loading ------------------------------------------------------------ */

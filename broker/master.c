@@ -29,9 +29,10 @@
 #include "broker/mproto.h"
 #include "broker/notify.h"
 #include "broker/preflight.h"
+#include "broker/sshalgo.h"
 #include "common/err.h"
 
-#define MASTER_POLL_MAX (MASTER_SESS_MAX + 2 * VMMGR_MAX + CONFIG_LISTEN_MAX + CONTROL_CLIENTS + 5)
+#define MASTER_POLL_MAX (MASTER_SESS_MAX + 2 * VMMGR_MAX + CONFIG_LISTEN_MAX + CONTROL_CLIENTS + 7)
 
 static struct master M;
 
@@ -147,15 +148,18 @@ static void run_session(struct master *m, int fd, int mfd, struct msess *s)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     signal(SIGTERM, SIG_DFL);
+    if (s->peer)
+        _exit(cluster_peer_main(3, 4, &m->cfg, m->bind));
     struct session_args a = {.fd = 3, .mfd = 4, .cfg = &m->cfg, .bind = m->bind, .addr = s->ip};
     _exit(session_monitor_main(&a));
 }
 
-static void accept_one(struct master *m, int lfd)
+static void accept_one(struct master *m, int lfd, int peer)
 {
     struct msess tmp;
     socklen_t salen = sizeof(tmp.sa);
     memset(&tmp, 0, sizeof(tmp));
+    tmp.peer = peer;
     int fd = accept4(lfd, (struct sockaddr *)&tmp.sa, &salen, SOCK_CLOEXEC);
     if (fd < 0)
         return;
@@ -231,6 +235,7 @@ static void session_ended(struct master *m, int i, int status)
     for (int n = 0; n < 64 && on_session_msg(m, i) == 0; n++)
         ;
     vmmgr_forget_waiter(&m->vm, i);
+    cluster_forget(m->cluster, i);
     ev_channels_lost(m, s);
     if (s->authed) {
         log_info("logout: user=%s from=%s vm=%s duration=%lds", s->user, s->addr,
@@ -308,7 +313,7 @@ static int on_session_msg(struct master *m, int i)
         s->authed = 1;
         m->unauth--;
         memcpy(s->user, msg.f[0], strlen(msg.f[0]) + 1); /* name_check bounded it */
-        snprintf(s->method, sizeof(s->method), "%.15s", msg.f[1]);
+        snprintf(s->method, sizeof(s->method), "%.63s", msg.f[1]);
         fingerprint_copy(s->fingerprint, msg.n > 2 ? msg.f[2] : "");
         penalty_clear(&m->pen, &s->sa);
         ev_auth(m, s, 1, s->user, s->method, s->fingerprint);
@@ -320,7 +325,8 @@ static int on_session_msg(struct master *m, int i)
         if (log_ratelimit_ok(&m->fail_rl, 20, 10)) {
             char u[2 * USERDB_NAME_MAX];
             log_escape(u, sizeof(u), msg.f[0]);
-            log_info("auth failure: user=%s from=%s method=%s", u, s->addr, method);
+            log_info("auth failure: user=%s from=%s method=%.63s", u, s->addr,
+                     msg.n > 1 ? msg.f[1] : "?");
         }
         fingerprint_copy(fp, msg.n > 2 ? msg.f[2] : "");
         ev_auth(m, s, 0, msg.f[0], method, fp);
@@ -342,7 +348,10 @@ static int on_session_msg(struct master *m, int i)
             send_to(s, MPROTO_VM_ERR, "your account is not available", NULL);
             return 0;
         }
-        vmmgr_request(&m->vm, &rec, i);
+        if (m->cluster)
+            cluster_request(m->cluster, &m->vm, &rec, i, s->peer);
+        else
+            vmmgr_request(&m->vm, &rec, i);
         return 0;
     }
     default:
@@ -394,6 +403,40 @@ static void hook_gone(void *ctx, const char *user, const char *text)
     }
 }
 
+/* --- cluster hooks (docs/cluster.md; the logic is in broker/cluster/) ------ */
+
+static void hook_routed(void *ctx, int waiter, const struct user_record *rec,
+                        const struct vm_backend_ops *be, const char *text)
+{
+    struct master *m = ctx;
+    if (text)
+        hook_failed(m, waiter, text);
+    else
+        vmmgr_request_on(&m->vm, rec, waiter, be);
+}
+
+static void hook_fence(void *ctx, const char *why)
+{
+    struct master *m = ctx;
+    log_warn("cluster: stopping every VM: %s", why);
+    cluster_fence_all(&m->vm);
+}
+
+static void hook_vm_event(void *ctx, enum vmmgr_event ev, const struct vm *vm, const char *user)
+{
+    struct master *m = ctx;
+    ev_vm(ctx, ev, vm, user);
+    cluster_vm_event(m->cluster, ev, vm);
+}
+
+static int setup_cluster(struct master *m)
+{
+    struct cluster_hooks ch = {hook_routed, hook_fence, m};
+    if (!cluster_enabled(&m->cfg))
+        return 0;
+    return cluster_start(&m->cluster, &m->cfg, &ch);
+}
+
 /* --- signals and reload ---------------------------------------------------- */
 
 static void start_metrics(struct master *m)
@@ -426,6 +469,8 @@ static void reload(struct master *m)
     }
     int remetrics = strcmp(next.metrics.listen.text, m->cfg.metrics.listen.text) != 0;
     m->cfg = next;
+    if (sshalgo_apply(m->bind, &m->cfg) != 0)
+        log_error("reload: the new algorithm lists were not applied");
     if (relisten) {
         close_listeners(m);
         if (open_listeners(m) != 0)
@@ -469,7 +514,15 @@ static int loop(struct master *m)
 {
     static struct pollfd pf[MASTER_POLL_MAX];
     static int owner[MASTER_POLL_MAX]; /* what each pollfd is */
-    enum { O_SIG = -1, O_LISTEN = -2, O_VM = -3, O_CTL = -4, O_METRICS = -5 };
+    enum {
+        O_SIG = -1,
+        O_LISTEN = -2,
+        O_VM = -3,
+        O_CTL = -4,
+        O_METRICS = -5,
+        O_PEER = -6,
+        O_CLUSTER = -7
+    };
     long last_tick = vmmgr_now();
     while (!m->stopping) {
         unsigned n = 0;
@@ -495,6 +548,15 @@ static int loop(struct master *m)
             pf[n] = (struct pollfd){.fd = metrics_http_fd(&m->http), .events = POLLIN};
             owner[n++] = O_METRICS;
         }
+        if (cluster_peer_fd(m->cluster) >= 0) {
+            pf[n] = (struct pollfd){.fd = cluster_peer_fd(m->cluster), .events = POLLIN};
+            owner[n++] = O_PEER;
+        }
+        int clfd[1];
+        if (cluster_pollfds(m->cluster, clfd, 1) && clfd[0] >= 0) {
+            pf[n] = (struct pollfd){.fd = clfd[0], .events = POLLIN};
+            owner[n++] = O_CLUSTER;
+        }
         for (int i = 0; i < MASTER_SESS_MAX; i++)
             if (m->sess[i]) {
                 pf[n] = (struct pollfd){.fd = m->sess[i]->mfd, .events = POLLIN};
@@ -507,8 +569,10 @@ static int loop(struct master *m)
                 continue;
             if (owner[i] == O_SIG)
                 on_signal(m);
-            else if (owner[i] == O_LISTEN && !m->stopping)
-                accept_one(m, pf[i].fd);
+            else if ((owner[i] == O_LISTEN || owner[i] == O_PEER) && !m->stopping)
+                accept_one(m, pf[i].fd, owner[i] == O_PEER);
+            else if (owner[i] == O_CLUSTER)
+                cluster_event(m->cluster, pf[i].fd);
             else if (owner[i] == O_VM)
                 vmmgr_event(&m->vm, pf[i].fd);
             else if (owner[i] == O_CTL)
@@ -522,6 +586,7 @@ static int loop(struct master *m)
         if (now != last_tick) {
             last_tick = now;
             vmmgr_tick(&m->vm, now);
+            cluster_load(m->cluster, vmmgr_count(&m->vm));
             master_ctl_tick(m, now);
             metrics_http_run(&m->http); /* connection timeouts */
         }
@@ -566,7 +631,7 @@ static int setup_keys(struct master *m)
         }
         m->hk.k[i].key = NULL;
     }
-    return 0;
+    return sshalgo_apply(m->bind, &m->cfg);
 }
 
 /* A preflight problem at start: on stderr (the unit's journal) and in the log. */
@@ -621,10 +686,12 @@ int master_run(const char *config_path, int config_explicit)
     int rc = setup_operations(m);
     if (rc != EXIT_OK)
         return rc;
-    struct vmmgr_hooks hooks = {hook_ready, hook_failed, hook_gone, m, ev_vm};
+    struct vmmgr_hooks hooks = {hook_ready, hook_failed, hook_gone, m, hook_vm_event};
     if (vmmgr_init(&m->vm, &m->cfg, &hooks) != 0)
         return cli_err(EXIT_RUNTIME, "no usable VM backend");
     snprintf(m->vm.guest_image, sizeof(m->vm.guest_image), "%s", pf.guest_image);
+    if (setup_cluster(m) != 0)
+        return cli_err(EXIT_RUNTIME, "cannot join the cluster ([cluster], docs/cluster.md)");
     if (control_open(&m->ctl, &m->cfg, master_ctl_request, m) != 0)
         log_warn("control socket unavailable: burrowctl cannot reach this daemon");
     if (open_listeners(m) != 0)

@@ -14,6 +14,7 @@
 #include <libssh/server.h>
 
 #include "broker/audit.h"
+#include "broker/cluster/cluster.h"
 #include "broker/config.h"
 #include "broker/control.h"
 #include "broker/hostkeys.h"
@@ -49,7 +50,7 @@ struct msess {
     unsigned failures;
     int has_vm;
     char user[USERDB_NAME_MAX + 1];
-    char method[16];
+    char method[64]; /* "publickey", or the methods of a multi-step login */
     char fingerprint[MASTER_FP_MAX];
     char vm_id[VMMGR_ID_MAX];
     long start;     /* monotonic seconds */
@@ -59,6 +60,7 @@ struct msess {
     int killed;         /* burrowctl session kill */
     long kill_deadline; /* monotonic seconds; 0 = no SIGKILL pending */
     int reaped;         /* its pid is gone: never signal it */
+    int peer;           /* a peer session of the cluster's host-to-host link */
 };
 
 struct master {
@@ -84,6 +86,7 @@ struct master {
     struct metrics_http http;
     struct timespec started; /* CLOCK_REALTIME at start */
     long started_mono;       /* vmmgr_now() at start */
+    struct cluster *cluster; /* [cluster] configured: broker/cluster/cluster.h; else NULL */
 };
 
 /* master.c */

@@ -3,9 +3,11 @@
 # A kernel-less guest image for the sandbox backend, used when the full guest
 # image (make guest-image: build/guest/initramfs.cpio.gz, which needs the
 # Debian cloud kernel) is not built. Same userland layout as guest/mkimage.sh:
-# /sbin/burrow-agent, busybox-static and its applets, Debian's sftp-server
-# with the libraries ldd names, a skeleton /etc. Owner 0:0, sorted, gzip -n.
+# /sbin/burrow-agent, busybox-static and its applets, Debian's sftp-server,
+# scp, ssh and ssh-add with the libraries ldd names (guest/imagelib.sh), a
+# skeleton /etc. Owner 0:0, sorted, gzip -n.
 set -euo pipefail
+. "$(dirname "$0")/../guest/imagelib.sh"
 out=$(realpath -m "$1") agent=$2
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
@@ -20,13 +22,7 @@ install -m 0755 "$bb" "$stage/bin/busybox"
     [ "$app" = bin/busybox ] && continue
     [ -e "$stage/$app" ] || ln -s /bin/busybox "$stage/$app"
 done
-sftp=/usr/lib/openssh/sftp-server
-[ -x "$sftp" ] || { echo "mkrootfs: $sftp missing (install openssh-sftp-server)" >&2; exit 1; }
-install -m 0755 "$sftp" "$stage$sftp"
-for lib in $(ldd "$sftp" | grep -o '/[^ ]*'); do
-    mkdir -p "$stage$(dirname "$lib")"
-    install -m 0755 "$(readlink -f "$lib")" "$stage$lib"
-done
+image_install_dynamic "$stage" $IMAGE_OPENSSH_BINS
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$stage/etc/passwd"
 printf 'root:x:0:\ntty:x:5:\nusers:x:100:\nnogroup:x:65534:\n' > "$stage/etc/group"
 printf 'passwd: files\ngroup: files\nhosts: files\n' > "$stage/etc/nsswitch.conf"

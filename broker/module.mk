@@ -26,6 +26,13 @@ $(BUILDINFO_C): FORCE
 		'$(BURROW_VERSION)' '$(BURROW_GUEST_DIR)' > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
+# HMAC-SHA1 for TOTP (broker/totp.c) and certificate signatures (broker/usercert.c):
+# OpenSSL's libcrypto, which libssh links already.
+HOST_LDLIBS    += -lcrypto
+DEB_PKGS       += libssl-dev
+# What broker/config.c calls to check values, for harnesses that link it alone.
+CONFIG_VALUE_SRCS := broker/sshalgo.c broker/envpolicy.c broker/authflow.c
+
 # ---- make run: the README's first command (`make deps run`) ----------------
 # Builds everything, prepares the default template (kvm where hardware
 # virtualization is real and a kvm backend is built; otherwise the sandbox
@@ -65,3 +72,4 @@ install-man:
 install-doc:
 	install -d -m 0755 $(DESTDIR)$(DOC_DIR)
 	install -m 0644 README.md docs/*.md $(DESTDIR)$(DOC_DIR)/
+include broker/cluster/module.mk

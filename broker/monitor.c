@@ -11,12 +11,16 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
 #include "broker/agentconn.h"
 #include "broker/auth.h"
+#include "broker/authflow.h"
+#include "broker/envpolicy.h"
 #include "broker/sandbox.h"
+#include "broker/totp.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -32,8 +36,16 @@ struct mon {
     unsigned failures;
     int authed;
     char user[USERDB_NAME_MAX + 1];
-    char method[16];
+    char method[64]; /* the methods that succeeded, in order */
     struct user_record rec;
+    /* Before auth: the login so far (broker/authflow.h), for af_user only. */
+    struct af_policy policy;
+    struct af_state af;
+    char af_user[USERDB_NAME_MAX + 1];
+    struct user_record af_rec;   /* the record its first method found */
+    struct authkey_opts af_opts; /* the options of the key (or certificate) it used */
+    int kbd_asked;               /* a keyboard-interactive prompt is out: 1 password, 2 code */
+    int totp_fd;                 /* the replay table (broker/totp.h), opened before the filter */
     char vm_sock[MPROTO_FIELD_MAX + 1];
     char vm_err[MPROTO_FIELD_MAX + 1]; /* non-empty: every CONNECT gets this */
     int master_closed;
@@ -142,14 +154,34 @@ static int auth_failed(struct mon *m, const char *user, const char *method, cons
     return answer(m, MPROTO_AUTH_NO, last ? 1 : 0, "last", NULL);
 }
 
-static void auth_succeeded(struct mon *m, const char *user, const char *method, const char *fp,
-                           const struct user_record *rec)
+/*
+ * The login's progress is for one user name: a request for another starts
+ * over (nothing a first method achieved carries to another account).
+ */
+static void af_begin(struct mon *m, const char *user)
 {
-    m->authed = 1;
-    m->rec = *rec;
-    snprintf(m->user, sizeof(m->user), "%.*s", USERDB_NAME_MAX, user); /* lookup() checked it */
-    snprintf(m->method, sizeof(m->method), "%s", method);
-    snprintf(m->fingerprint, sizeof(m->fingerprint), "%s", fp);
+    if (strcmp(m->af_user, user) == 0)
+        return;
+    authkey_opts_free(&m->af_opts);
+    memset(&m->af, 0, sizeof(m->af));
+    memset(&m->af_rec, 0, sizeof(m->af_rec));
+    m->kbd_asked = 0;
+    m->method[0] = '\0';
+    snprintf(m->af_user, sizeof(m->af_user), "%.*s", USERDB_NAME_MAX, user);
+}
+
+static int af_allows(const struct mon *m, enum af_method method)
+{
+    return (authflow_next(&m->policy, &m->af) & (unsigned)method) != 0;
+}
+
+/* Is "TYPE BASE64" an OpenSSH certificate (checked by broker/usercert.c, not libssh)? */
+static int is_certificate(const char *text)
+{
+    static const char suffix[] = "-cert-v01@openssh.com ";
+    const char *sp = strchr(text, ' ');
+    size_t n = sizeof(suffix) - 1;
+    return sp && (size_t)(sp + 1 - text) > n && memcmp(sp + 1 - n, suffix, n) == 0;
 }
 
 /* "SHA256:<base64>" of a key, as ssh-keygen -l prints it (for the audit log), or "". */
@@ -182,17 +214,70 @@ static int import_key(const char *text, ssh_key *key)
     return ssh_pki_import_pubkey_base64(sp + 1, t, key) == SSH_OK ? 0 : -1;
 }
 
-/* The key's authorized_keys options: AUTH_ENV per variable, then AUTH_YES flags [command]. */
+/* Does [ssh] permit_user_environment pass this "NAME=value" of an environment= option? */
+static int env_permitted(const struct mon *m, const char *assignment)
+{
+    char name[AUTHKEYS_OPT_MAX + 1];
+    size_t n = strcspn(assignment, "=");
+    if (n >= sizeof(name))
+        return 0;
+    memcpy(name, assignment, n);
+    name[n] = '\0';
+    return envpolicy_match(m->cfg->ssh.permit_user_environment, name);
+}
+
+/*
+ * The key's authorized_keys options: AUTH_ENV per variable permit_user_environment
+ * passes (the monitor decides; the child never sees the others), AUTH_PERMIT per
+ * permitopen=/permitlisten=, then AUTH_YES flags [command].
+ */
 static int send_options(struct mon *m, const struct authkey_opts *o)
 {
     char flags[16];
     int r = 0;
     for (unsigned i = 0; r == 0 && i < o->n_env; i++)
-        r = answer(m, MPROTO_AUTH_ENV, 1, o->env[i], NULL);
+        if (env_permitted(m, o->env[i]))
+            r = answer(m, MPROTO_AUTH_ENV, 1, o->env[i], NULL);
+    for (unsigned i = 0; r == 0 && i < o->n_permit_open; i++)
+        r = answer(m, MPROTO_AUTH_PERMIT, 2, "open", o->permit_open[i]);
+    for (unsigned i = 0; r == 0 && i < o->n_permit_listen; i++)
+        r = answer(m, MPROTO_AUTH_PERMIT, 2, "listen", o->permit_listen[i]);
     snprintf(flags, sizeof(flags), "%u", o->flags);
     if (r == 0)
         r = answer(m, MPROTO_AUTH_YES, o->command ? 2 : 1, flags, o->command);
     return r;
+}
+
+/*
+ * A method succeeded for af_user: with the login complete, the options and
+ * AUTH_YES; otherwise AUTH_PARTIAL with the methods that may follow.
+ */
+static int af_success(struct mon *m, enum af_method method, int totp, const struct user_record *rec)
+{
+    if (m->af.n_done == 0) {
+        m->af_rec = *rec;
+        m->af.totp_required = rec->totp[0] != '\0';
+    }
+    if (authflow_record(&m->af, method, totp) != 0)
+        return violation(m, "too many methods");
+    char names[64];
+    size_t used = strlen(m->method);
+    authflow_names((unsigned)method, names, sizeof(names));
+    snprintf(m->method + used, sizeof(m->method) - used, "%s%s", used ? "," : "", names);
+    if (!authflow_complete(&m->policy, &m->af)) {
+        authflow_names(authflow_next(&m->policy, &m->af), names, sizeof(names));
+        return answer(m, MPROTO_AUTH_PARTIAL, 1, names, NULL);
+    }
+    int r = send_options(m, &m->af_opts);
+    if (r != 0) {
+        log_warn("%s: %s: cannot pass the key's options to the session: %s", m->addr, m->af_user,
+                 burrow_strerror(r));
+        return r;
+    }
+    m->authed = 1;
+    m->rec = m->af_rec;
+    snprintf(m->user, sizeof(m->user), "%s", m->af_user); /* lookup() checked it */
+    return 0;
 }
 
 /* PUBKEY user "TYPE BASE64" state: 0 a probe, 1 libssh verified the signature, 2 it did not. */
@@ -201,17 +286,22 @@ static int on_pubkey(struct mon *m, const struct mproto_msg *msg)
     struct authkey_opts opts;
     struct user_record rec;
     ssh_key key = NULL;
-    char fp[MONITOR_FP_MAX];
+    char fp[MONITOR_FP_MAX] = "";
     int ok = 0;
     if (msg->n != 3 || (strcmp(msg->f[2], "0") && strcmp(msg->f[2], "1") && strcmp(msg->f[2], "2")))
         return violation(m, "malformed PUBKEY");
     const char *user = msg->f[0], *state = msg->f[2];
-    fp[0] = 0;
-    if (import_key(msg->f[1], &key) == 0) {
+    af_begin(m, user);
+    memset(&opts, 0, sizeof(opts));
+    int cert = is_certificate(msg->f[1]);
+    if (!cert && import_key(msg->f[1], &key) == 0)
         key_fingerprint(key, fp, sizeof(fp));
-        if (state[0] != '2')
-            ok = auth_pubkey(&m->auth, user, key, &opts, &rec);
-    }
+    if (state[0] == '2' || !af_allows(m, AF_PUBLICKEY))
+        ok = 0;
+    else if (cert)
+        ok = auth_cert(&m->auth, user, msg->f[1], &opts, &rec);
+    else if (key)
+        ok = auth_pubkey(&m->auth, user, key, &opts, &rec);
     ssh_key_free(key);
     if (!ok)
         return auth_failed(m, user, "publickey", fp);
@@ -219,15 +309,10 @@ static int on_pubkey(struct mon *m, const struct mproto_msg *msg)
         authkey_opts_free(&opts); /* a probe: "this key would do" */
         return answer(m, MPROTO_AUTH_YES, 1, "0", NULL);
     }
-    int r = send_options(m, &opts);
-    authkey_opts_free(&opts);
-    if (r != 0) {
-        log_warn("%s: %s: cannot pass the key's options to the session: %s", m->addr, user,
-                 burrow_strerror(r));
-        return r;
-    }
-    auth_succeeded(m, user, "publickey", fp, &rec);
-    return 0;
+    authkey_opts_free(&m->af_opts);
+    m->af_opts = opts; /* applies when the login completes */
+    snprintf(m->fingerprint, sizeof(m->fingerprint), "%s", fp);
+    return af_success(m, AF_PUBLICKEY, 0, &rec);
 }
 
 static int on_password(struct mon *m, struct mproto_msg *msg)
@@ -235,14 +320,61 @@ static int on_password(struct mon *m, struct mproto_msg *msg)
     struct user_record rec;
     if (msg->n != 2)
         return violation(m, "malformed PASSWORD");
-    int ok = m->cfg->ssh.password_auth && auth_password(&m->auth, msg->f[0], msg->f[1], &rec);
+    af_begin(m, msg->f[0]);
+    int ok = af_allows(m, AF_PASSWORD) && auth_password(&m->auth, msg->f[0], msg->f[1], &rec);
     explicit_bzero(msg->f[1], sizeof(msg->f[1]));
     if (!ok)
         return auth_failed(m, msg->f[0], "password", "");
-    int r = answer(m, MPROTO_AUTH_YES, 1, "0", NULL);
-    if (r == 0)
-        auth_succeeded(m, msg->f[0], "password", "", &rec);
-    return r;
+    return af_success(m, AF_PASSWORD, 0, &rec);
+}
+
+/*
+ * KBDINT user: the one prompt keyboard-interactive asks now, the code (after
+ * another method, for a user with a TOTP secret) or else the password; the
+ * same answer for unknown users as for real ones.
+ */
+static int on_kbdint(struct mon *m, const struct mproto_msg *msg)
+{
+    if (msg->n != 1)
+        return violation(m, "malformed KBDINT");
+    af_begin(m, msg->f[0]);
+    if (!af_allows(m, AF_KBDINT))
+        return auth_failed(m, msg->f[0], "keyboard-interactive", "");
+    m->kbd_asked = authflow_kbdint_wants_code(&m->af) ? 2 : 1;
+    return answer(m, MPROTO_KBDINT_PROMPT, 2,
+                  m->kbd_asked == 2 ? "Verification code: " : "Password: ", "0");
+}
+
+/* The code for af_user, once: a replayed or earlier code is refused (broker/totp.h). */
+static int code_ok(struct mon *m, const char *code)
+{
+    uint64_t step;
+    time_t now = time(NULL);
+    if (totp_check(m->af_rec.totp, code, (uint64_t)now, &step) != 0)
+        return 0;
+    if (totp_replay_claim(m->totp_fd, m->af_rec.uid, step) != 0) {
+        log_info("%s: %s: a one-time code used before was refused", m->addr, m->af_user);
+        return 0;
+    }
+    return 1;
+}
+
+/* KBDINT_ANSWER user answer: the reply to the prompt on_kbdint sent. */
+static int on_kbdint_answer(struct mon *m, struct mproto_msg *msg)
+{
+    struct user_record rec;
+    int ok = 0, asked = m->kbd_asked;
+    if (msg->n != 2 || !asked || strcmp(msg->f[0], m->af_user) != 0)
+        return violation(m, "a KBDINT_ANSWER without a prompt");
+    m->kbd_asked = 0;
+    if (asked == 2)
+        ok = code_ok(m, msg->f[1]);
+    else
+        ok = auth_password(&m->auth, msg->f[0], msg->f[1], &rec);
+    explicit_bzero(msg->f[1], sizeof(msg->f[1]));
+    if (!ok)
+        return auth_failed(m, msg->f[0], "keyboard-interactive", "");
+    return af_success(m, AF_KBDINT, asked == 2, asked == 2 ? &m->af_rec : &rec);
 }
 
 /* Answer auth requests until one succeeds: 0, or negative (the child left or misbehaved). */
@@ -261,6 +393,10 @@ static int preauth_loop(struct mon *m)
             r = on_pubkey(m, &msg);
         else if (msg.type == MPROTO_PASSWORD)
             r = on_password(m, &msg);
+        else if (msg.type == MPROTO_KBDINT)
+            r = on_kbdint(m, &msg);
+        else if (msg.type == MPROTO_KBDINT_ANSWER)
+            r = on_kbdint_answer(m, &msg);
         else
             r = violation(m, "not an auth request before auth");
         if (r != 0)
@@ -449,6 +585,11 @@ static int become_user(struct mon *m)
     alarm(0);
     tell_master(m, MPROTO_AUTH_OK, 3, f);
     auth_close(&m->auth);
+    /* The replay table is root's: a monitor running as her must not keep it writable. */
+    if (m->totp_fd >= 0)
+        close(m->totp_fd);
+    m->totp_fd = -1;
+    authkey_opts_free(&m->af_opts);
     request_vm(m);
     if (sandbox_session_hide(m->cfg) != 0 || sandbox_session_postauth(&m->rec) != 0 ||
         sandbox_session_filter(m->cfg, SANDBOX_POSTAUTH) != 0) {
@@ -475,6 +616,12 @@ int session_monitor_main(const struct session_args *a)
         kill(m->child, SIGKILL);
         return 1;
     }
+    m->policy.password_auth = m->cfg->ssh.password_auth;
+    if (authflow_parse(m->cfg->auth.methods, &m->policy, m->vm_err, sizeof(m->vm_err)) != 0) {
+        kill(m->child, SIGKILL); /* the config loader checked it: cannot happen */
+        return 1;
+    }
+    m->totp_fd = totp_replay_open(m->cfg->paths.run_dir); /* before the read-only filter */
     if (sandbox_session_filter(m->cfg, SANDBOX_PREAUTH) != 0) {
         log_error("%s: cannot load the pre-auth seccomp filter", m->addr);
         kill(m->child, SIGKILL);

@@ -17,8 +17,12 @@
  *   CHAN_CLOSE  on after auth, see below)           tell the user, disconnect)
  *
  *   net child -> monitor                   monitor -> net child
- *   PUBKEY    user key-type+base64 state   AUTH_ENV  "NAME=value" (0..16, then:)
+ *   PUBKEY    user key-type+base64 state   AUTH_ENV  "NAME=value" (0..16)
+ *                                          AUTH_PERMIT "open"|"listen" value
+ *                                                    (0..16 each, then:)
  *   PASSWORD  user password                AUTH_YES  flags forced-command
+ *   KBDINT    user (keyboard-interactive)  AUTH_PARTIAL methods (more must follow)
+ *   KBDINT_ANSWER user answer              KBDINT_PROMPT prompt echo (0/1)
  *   CONNECT   (none)                       AUTH_NO   "last" after max_auth_tries
  *   CHAN_OPEN  number type detail          CONN_OK   + fd: a connection to the
  *   CHAN_CLOSE number "in out" exit                  VM's agent port
@@ -50,11 +54,16 @@ enum mproto_type {
     MPROTO_PUBKEY = 16,
     MPROTO_PASSWORD = 17,
     MPROTO_CONNECT = 18,
+    MPROTO_KBDINT = 19,
+    MPROTO_KBDINT_ANSWER = 20,
     MPROTO_AUTH_YES = 32,
     MPROTO_AUTH_NO = 33,
     MPROTO_AUTH_ENV = 34,
     MPROTO_CONN_OK = 35,
     MPROTO_CONN_ERR = 36,
+    MPROTO_AUTH_PERMIT = 37,
+    MPROTO_AUTH_PARTIAL = 38,
+    MPROTO_KBDINT_PROMPT = 39,
     MPROTO_VM_OK = 64,
     MPROTO_VM_ERR = 65,
     MPROTO_VM_GONE = 66,

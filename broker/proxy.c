@@ -14,33 +14,99 @@
 
 #include "broker/channel.h"
 #include "broker/channel_priv.h"
+#include "broker/forward.h"
 #include "common/buf.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 
-/* SSH -> agent: move what libssh buffered into STDIN frames while there is room. */
-static void pump_from_ssh(struct chan *c)
+/* Append n bytes to the copy of the client's data (room is there: see CHAN_MIRROR_CAP). */
+static void mirror_append(struct chan *c, const void *p, size_t n)
+{
+    if (c->mirror_off + c->mirror_len + n > CHAN_MIRROR_CAP) {
+        memmove(c->mirror, c->mirror + c->mirror_off, c->mirror_len);
+        c->mirror_off = 0;
+    }
+    memcpy(c->mirror + c->mirror_off + c->mirror_len, p, n);
+    c->mirror_len += n;
+}
+
+/*
+ * Runs inside libssh's packet processing; data is all libssh holds for the
+ * channel, of which the first c->held bytes were seen before. Copy the new
+ * ones (so a CLOSE right behind them loses nothing), and let libssh drop
+ * only what has been framed: what it still holds keeps its window from
+ * growing, so a slow VM slows the client.
+ */
+int chan_on_data(ssh_session ssh, ssh_channel ch, void *data, uint32_t len, int is_stderr, void *ud)
+{
+    struct chan *c = ud;
+    (void)ssh;
+    (void)ch;
+    if (is_stderr)
+        return (int)len; /* a client's extended data has no use here: dropped, as sshd does */
+    if (len < c->held) { /* cannot happen: libssh only appends; start over from here */
+        c->held = len;
+        c->released = c->released < len ? c->released : len;
+    }
+    size_t add = len - c->held;
+    if (add > CHAN_MIRROR_CAP - c->mirror_len) {
+        c->closing = 1; /* more than the windows libssh granted: not a client to serve */
+        return 0;
+    }
+    mirror_append(c, (const uint8_t *)data + c->held, add);
+    c->held = len;
+    size_t drop = c->released;
+    c->held -= drop;
+    c->released = 0;
+    return (int)drop;
+}
+
+/*
+ * Everything libssh holds is framed and no data callback may come (the
+ * client's window may be used up): take it all out, which lets libssh grant
+ * a new window with nothing held.
+ */
+static void release_all(struct chan *c)
 {
     uint8_t tmp[PROTO_DATA_MAX];
-    while (c->afd >= 0 && !c->stdin_eof_sent && buf_len(c->out) < CHAN_OUT_HIGH) {
-        int n = ssh_channel_poll(c->ch, 0);
-        if (n == SSH_EOF) {
-            if (proto_put_eof(c->out, PROTO_STREAM_STDIN) == 0)
-                c->stdin_eof_sent = 1;
-            return;
-        }
+    while (c->held > 0 && c->released == c->held && !c->remote_closed) {
+        size_t want = c->held < sizeof(tmp) ? c->held : sizeof(tmp);
+        int n = ssh_channel_read_nonblocking(c->ch, tmp, (uint32_t)want, 0);
         if (n <= 0)
             return;
-        n = ssh_channel_read_nonblocking(c->ch, tmp, sizeof(tmp), 0);
-        if (n <= 0)
-            return;
-        c->bytes_in += (uint64_t)n;
-        if (proto_put_data(c->out, PROTO_STDIN, tmp, (size_t)n) != 0) {
+        c->held -= (size_t)n;
+        c->released -= (size_t)n;
+    }
+}
+
+/* SSH -> agent: the client's bytes into STDIN frames while there is room, then EOF. */
+static void pump_from_ssh(struct chan *c)
+{
+    while (c->afd >= 0 && !c->stdin_eof_sent && c->mirror_len > 0 &&
+           buf_len(c->out) < CHAN_OUT_HIGH) {
+        size_t n = c->mirror_len < PROTO_DATA_MAX ? c->mirror_len : PROTO_DATA_MAX;
+        if (proto_put_data(c->out, PROTO_STDIN, c->mirror + c->mirror_off, n) != 0) {
             chan_fail(c, "internal buffer overflow");
             return;
         }
+        c->bytes_in += n;
+        c->mirror_off += n;
+        c->mirror_len -= n;
+        c->released += n;
+        if (c->mirror_len == 0)
+            c->mirror_off = 0;
     }
+    if (c->mirror_len == 0)
+        release_all(c);
+    /* A window change after the bytes the client sent before it. */
+    if (c->afd >= 0 && c->win_pending && c->mirror_len == 0 &&
+        proto_put_window(c->out, &c->win) == 0)
+        c->win_pending = 0;
+    /* The client's EOF (a CLOSE implies it) once every byte before it is framed. */
+    if (c->afd >= 0 && !c->stdin_eof_sent && c->mirror_len == 0 && c->remote_eof &&
+        proto_put_eof(c->out, PROTO_STREAM_STDIN) == 0)
+        c->stdin_eof_sent = 1;
 }
 
 static void flush_to_agent(struct chan *c)
@@ -112,7 +178,7 @@ static int deliver_data(struct chan *c, uint16_t type, const uint8_t *data, size
 
 static void deliver_exit(struct chan *c, const struct proto_exit *e)
 {
-    if (c->exited)
+    if (c->exited || c->remote_closed)
         return;
     if (e->kind == PROTO_EXIT_SIGNAL) {
         const char *name = proto_signal_name(e->value);
@@ -140,13 +206,13 @@ static int handle_frame(struct chan *c, const struct proto_frame *f)
     case PROTO_STDERR:
         if (proto_get_data(f, &data, &len) != 0)
             return -1;
-        if (c->eof_sent)
-            return 1;
+        if (c->eof_sent || c->remote_closed)
+            return 1; /* nowhere to go: the client is done with the channel */
         return deliver_data(c, f->type, data, len);
     case PROTO_EOF:
         if (proto_get_eof(f, &stream) != 0)
             return -1;
-        if (stream == PROTO_STREAM_STDOUT && !c->eof_sent) {
+        if (stream == PROTO_STREAM_STDOUT && !c->eof_sent && !c->remote_closed) {
             ssh_channel_send_eof(c->ch);
             c->eof_sent = 1;
         }
@@ -201,7 +267,7 @@ static void finish_if_agent_done(struct chan *c)
     if (c->kind == CHAN_SESSION && !c->exited)
         chan_fail(c, c->s->vm_gone_pending ? c->s->vm_err
                                            : "the connection to your environment was lost");
-    if (!c->eof_sent) {
+    if (!c->eof_sent && !c->remote_closed) {
         ssh_channel_send_eof(c->ch);
         c->eof_sent = 1;
     }
@@ -212,6 +278,15 @@ static void pump_one(struct chan *c)
 {
     if (!c->ch)
         return;
+    if (c->opening) {
+        int r = fwd_open_step(c);
+        if (r > 0)
+            return; /* the client has not answered the open yet */
+        if (r < 0) {
+            c->closing = 1; /* refused: the connection in the VM is closed */
+            return;
+        }
+    }
     if (!c->closing && c->afd >= 0) {
         pump_from_ssh(c);
         flush_to_agent(c);
@@ -240,6 +315,7 @@ static void pump_one(struct chan *c)
 
 void channel_pump_all(struct sess *s)
 {
+    fwd_pump_all(s); /* new forwarded connections first: their channels pump below */
     for (int i = 0; i < SESSION_CHANS_MAX; i++) {
         struct chan *c = s->chans[i];
         if (!c)

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "broker/backend_sandbox.h"
+#include "broker/cluster/cluster.h"
 #include "broker/homedisk.h"
 #include "broker/sandbox.h"
 #include "broker/vmident.h"
@@ -434,6 +435,8 @@ static int lock_home(const struct burrow_config *cfg, const struct user_record *
 {
     char home[CONFIG_PATH_MAX * 2];
     int fd = -1;
+    if (cluster_enabled(cfg)) /* her disk is an NBD export (docs/cluster.md) */
+        return cluster_home_open(cfg, rec->name, getpid(), &fd) == 0 ? fd : -2;
     snprintf(home, sizeof(home), "%s/users/%s/home.img", cfg->paths.state_dir, rec->name);
     for (int i = 0; i < 100; i++) {
         int r = homedisk_open_locked(home, &fd);

@@ -12,6 +12,7 @@
 #include <libssh/callbacks.h>
 
 #include "broker/agentconn.h"
+#include "broker/authflow.h"
 #include "broker/channel.h"
 #include "broker/mproto.h"
 #include "broker/sandbox.h"
@@ -77,28 +78,61 @@ static void take_options(struct sess *s, const struct mproto_msg *yes, struct au
     memset(opts, 0, sizeof(*opts));
 }
 
+/* Append a copy of value to a bounded list: 0, or a negative code. */
+static int list_add(char **list, unsigned *n, unsigned max, const char *value)
+{
+    if (*n >= max)
+        return BURROW_ERR_TOO_LARGE;
+    if (!(list[*n] = strdup(value)))
+        return BURROW_ERR_NOMEM;
+    (*n)++;
+    return 0;
+}
+
+/* One option line before the verdict: 1 taken, 0 not an option line, or a negative code. */
+static int take_option_line(struct authkey_opts *opts, const struct mproto_msg *m)
+{
+    int r;
+    if (m->type == MPROTO_AUTH_ENV && m->n == 1)
+        r = list_add(opts->env, &opts->n_env, AUTHKEYS_ENV_MAX, m->f[0]);
+    else if (m->type == MPROTO_AUTH_PERMIT && m->n == 2 && strcmp(m->f[0], "open") == 0)
+        r = list_add(opts->permit_open, &opts->n_permit_open, AUTHKEYS_PERMIT_MAX, m->f[1]);
+    else if (m->type == MPROTO_AUTH_PERMIT && m->n == 2 && strcmp(m->f[0], "listen") == 0)
+        r = list_add(opts->permit_listen, &opts->n_permit_listen, AUTHKEYS_PERMIT_MAX, m->f[1]);
+    else
+        return 0;
+    return r == 0 ? 1 : r;
+}
+
+/* libssh's method bits for a mask of broker/authflow.h methods. */
+static int ssh_methods(unsigned af_mask)
+{
+    return ((af_mask & AF_PUBLICKEY) ? SSH_AUTH_METHOD_PUBLICKEY : 0) |
+           ((af_mask & AF_PASSWORD) ? SSH_AUTH_METHOD_PASSWORD : 0) |
+           ((af_mask & AF_KBDINT) ? SSH_AUTH_METHOD_INTERACTIVE : 0);
+}
+
 /*
- * Ask the monitor whether this request (PUBKEY or PASSWORD, fields f) lets
- * user in; a probe only asks "would this key do". The monitor counts the
- * failures: its AUTH_NO "last" ends the connection.
+ * The monitor's verdict on the request just sent for user: SSH_AUTH_SUCCESS
+ * (the key's options become the session's), SSH_AUTH_PARTIAL (more methods
+ * must follow: libssh now offers those), or SSH_AUTH_DENIED. A probe only
+ * asks "would this key do". The monitor counts the failures: its AUTH_NO
+ * "last" ends the connection.
  */
-static int ask_monitor(struct sess *s, int type, const char *const *f, unsigned n, int probe,
-                       const char *method)
+static int monitor_verdict(struct sess *s, const char *user, int probe)
 {
     struct mproto_msg ans;
     struct authkey_opts opts;
-    int r = mproto_send(s->mfd, type, n, f);
+    int r = 0, mask = -1;
     memset(&opts, 0, sizeof(opts));
     ans.type = 0;
-    /* AUTH_ENV lines first (environment= of the key), then the verdict. */
-    while (r == 0 && (r = recv_monitor(s, &ans, NULL, -1)) == 0 && ans.type == MPROTO_AUTH_ENV &&
-           ans.n == 1 && opts.n_env < AUTHKEYS_ENV_MAX) {
-        if (!(opts.env[opts.n_env] = strdup(ans.f[0])))
-            r = BURROW_ERR_NOMEM;
-        else
-            opts.n_env++;
-    }
-    if (r != 0 || (ans.type != MPROTO_AUTH_YES && ans.type != MPROTO_AUTH_NO) ||
+    /* AUTH_ENV and AUTH_PERMIT lines first (the key's options), then the verdict. */
+    while (r == 0 && (r = recv_monitor(s, &ans, NULL, -1)) == 0 &&
+           (r = take_option_line(&opts, &ans)) == 1)
+        r = 0;
+    if (r == 0 && ans.type == MPROTO_AUTH_PARTIAL && ans.n == 1)
+        mask = authflow_mask(ans.f[0]);
+    if (r != 0 || (ans.type != MPROTO_AUTH_YES && ans.type != MPROTO_AUTH_NO && mask <= 0) ||
         (ans.type == MPROTO_AUTH_YES && ans.n < 1)) {
         log_warn("%s: the session's monitor did not answer", s->addr);
         s->quit = 1;
@@ -107,15 +141,31 @@ static int ask_monitor(struct sess *s, int type, const char *const *f, unsigned 
             ssh_session_set_disconnect_message(s->ssh, "Too many authentication failures");
             s->quit = 1;
         }
+    } else if (ans.type == MPROTO_AUTH_PARTIAL) {
+        ssh_set_auth_methods(s->ssh, ssh_methods((unsigned)mask));
     } else if (!probe) {
         take_options(s, &ans, &opts);
         s->authed = 1;
         s->authed_ns = clock_now_ns();
-        snprintf(s->user, sizeof(s->user), "%s", f[0]);
-        snprintf(s->method, sizeof(s->method), "%s", method);
+        snprintf(s->user, sizeof(s->user), "%s", user);
     }
     authkey_opts_free(&opts);
-    return !s->quit && ans.type == MPROTO_AUTH_YES ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
+    if (s->quit)
+        return SSH_AUTH_DENIED;
+    return ans.type == MPROTO_AUTH_YES       ? SSH_AUTH_SUCCESS
+           : ans.type == MPROTO_AUTH_PARTIAL ? SSH_AUTH_PARTIAL
+                                             : SSH_AUTH_DENIED;
+}
+
+/* Send a PUBKEY or PASSWORD request (fields f, f[0] the user) and take the verdict. */
+static int ask_monitor(struct sess *s, int type, const char *const *f, unsigned n, int probe)
+{
+    if (mproto_send(s->mfd, type, n, f) != 0) {
+        log_warn("%s: the session's monitor did not answer", s->addr);
+        s->quit = 1;
+        return SSH_AUTH_DENIED;
+    }
+    return monitor_verdict(s, f[0], probe);
 }
 
 /* At most one byte past what the monitor accepts, so it still sees (and counts) a bad name. */
@@ -144,7 +194,7 @@ static int on_auth_pubkey(ssh_session ssh, const char *user, struct ssh_key_stru
         st = "2";
     ssh_string_free_char(b64);
     const char *f[3] = {name, text, st};
-    return ask_monitor(s, MPROTO_PUBKEY, f, 3, state == SSH_PUBLICKEY_STATE_NONE, "publickey");
+    return ask_monitor(s, MPROTO_PUBKEY, f, 3, state == SSH_PUBLICKEY_STATE_NONE);
 }
 
 static int on_auth_password(ssh_session ssh, const char *user, const char *password, void *ud)
@@ -158,7 +208,7 @@ static int on_auth_password(ssh_session ssh, const char *user, const char *passw
     clip(name, sizeof(name), user);
     clip(pw, sizeof(pw), password);
     const char *f[2] = {name, pw};
-    int r = ask_monitor(s, MPROTO_PASSWORD, f, 2, 0, "password");
+    int r = ask_monitor(s, MPROTO_PASSWORD, f, 2, 0);
     explicit_bzero(pw, sizeof(pw));
     return r;
 }
@@ -172,17 +222,70 @@ static int on_auth_none(ssh_session ssh, const char *user, void *ud)
     return SSH_AUTH_DENIED; /* the method list, not a failure */
 }
 
+/*
+ * keyboard-interactive (libssh 0.10: the message API). The monitor says what
+ * the one prompt asks (the password, or a one-time code after another
+ * method) and judges the answer; a request starts it, the response ends it.
+ */
+int session_on_kbdint(struct sess *s, ssh_message msg)
+{
+    struct mproto_msg ans;
+    send_banner(s);
+    if (s->authed || s->quit)
+        return 1;
+    if (!ssh_message_auth_kbdint_is_response(msg)) {
+        clip(s->kbd_user, sizeof(s->kbd_user), ssh_message_auth_user(msg));
+        const char *f[1] = {s->kbd_user};
+        if (mproto_send(s->mfd, MPROTO_KBDINT, 1, f) != 0 || recv_monitor(s, &ans, NULL, -1) != 0) {
+            s->quit = 1;
+            return 1;
+        }
+        if (ans.type == MPROTO_KBDINT_PROMPT && ans.n == 2) {
+            const char *prompt = ans.f[0];
+            char echo = ans.f[1][0] == '1';
+            if (ssh_message_auth_interactive_request(msg, "", "", 1, &prompt, &echo) != SSH_OK)
+                s->quit = 1;
+            return 0;
+        }
+        if (ans.type == MPROTO_AUTH_NO && ans.n >= 1 && strcmp(ans.f[0], "last") == 0) {
+            ssh_session_set_disconnect_message(s->ssh, "Too many authentication failures");
+            s->quit = 1;
+        }
+        return 1; /* refused: the failure lists the methods that may go on */
+    }
+    char answer[USERDB_PASSWORD_MAX + 2] = "";
+    if (ssh_userauth_kbdint_getnanswers(s->ssh) == 1)
+        clip(answer, sizeof(answer), ssh_userauth_kbdint_getanswer(s->ssh, 0));
+    const char *f[2] = {s->kbd_user, answer};
+    int verdict = ask_monitor(s, MPROTO_KBDINT_ANSWER, f, 2, 0);
+    explicit_bzero(answer, sizeof(answer));
+    if (verdict == SSH_AUTH_DENIED)
+        return 1;
+    if (ssh_message_auth_reply_success(msg, verdict == SSH_AUTH_PARTIAL) != SSH_OK)
+        s->quit = 1;
+    return 0;
+}
+
+/* What may be tried first: [auth] methods and password_auth (broker/authflow.h). */
+static int first_methods(const struct burrow_config *cfg)
+{
+    struct af_policy p = {.password_auth = cfg->ssh.password_auth};
+    struct af_state none = {0};
+    char why[160];
+    if (authflow_parse(cfg->auth.methods, &p, why, sizeof(why)) != 0)
+        return SSH_AUTH_METHOD_PUBLICKEY; /* the config loader checked it: cannot happen */
+    return ssh_methods(authflow_next(&p, &none));
+}
+
 static int authenticate(struct sess *s)
 {
-    int methods = SSH_AUTH_METHOD_PUBLICKEY;
-    if (s->cfg->ssh.password_auth)
-        methods |= SSH_AUTH_METHOD_PASSWORD;
-    ssh_set_auth_methods(s->ssh, methods);
+    ssh_set_auth_methods(s->ssh, first_methods(s->cfg));
     while (!s->authed && !s->quit) {
-        if (ssh_event_dopoll(s->ev, 1000) == SSH_ERROR)
+        if (ssh_event_dopoll(s->ev, 1000) == SSH_ERROR || !ssh_is_connected(s->ssh)) {
+            log_info("connection closed before authentication: from=%s: %s", s->addr,
+                     ssh_get_error(s->ssh));
             return -1;
-        if (!ssh_is_connected(s->ssh))
-            return -1;
+        }
     }
     return s->authed ? 0 : -1;
 }
@@ -303,7 +406,9 @@ static int setup(struct sess *s, const struct session_args *a,
     ssh_callbacks_init(cb);
     ssh_set_server_callbacks(s->ssh, cb);
     if (ssh_handle_key_exchange(s->ssh) != SSH_OK) {
-        log_debug("%s: key exchange failed: %s", s->addr, ssh_get_error(s->ssh));
+        /* Like sshd, one line per connection that never got past the banner or
+         * key exchange (garbage, bad banners, bad packet lengths, scanners). */
+        log_info("key exchange failed: from=%s: %s", s->addr, ssh_get_error(s->ssh));
         return -1;
     }
     s->ev = ssh_event_new();

@@ -24,12 +24,14 @@
 #include "broker/mproto.h"
 #include "broker/userdb.h"
 
-#define SESSION_CHANS_MAX  32
+#define SESSION_CHANS_MAX  CONFIG_CHANNELS_MAX /* channels of every kind */
 #define SESSION_ADDR_MAX   64
 #define SESSION_BANNER_MAX 4096
 #define SESSION_VM_WAIT_MS 120000 /* a VM start, as the monitor waits for it */
+#define SESSION_FWD_MAX    17     /* ssh -R listeners (16) and the agent socket */
 
 struct chan;
+struct fwd_listener;
 
 struct sess {
     ssh_session ssh;
@@ -44,14 +46,15 @@ struct sess {
     int banner_sent;
     unsigned failures;
     char user[USERDB_NAME_MAX + 1];
-    char method[16];
-    struct authkey_opts opts; /* the key's options, as the monitor sent them */
-    uint64_t authed_ns;       /* CLOCK_MONOTONIC of the login, for the first-byte time */
+    char kbd_user[USERDB_NAME_MAX + 2]; /* the user of the keyboard-interactive under way */
+    struct authkey_opts opts;           /* the key's options, as the monitor sent them */
+    uint64_t authed_ns;                 /* CLOCK_MONOTONIC of the login, for the first-byte time */
     int first_byte_seen;
 
     /* after auth */
     char vm_err[MPROTO_FIELD_MAX + 1]; /* non-empty: every channel shows this and ends */
     struct chan *chans[SESSION_CHANS_MAX];
+    struct fwd_listener *fwd[SESSION_FWD_MAX]; /* broker/forward.h */
     int quit;
     /* Set by the master fd's callback, acted on after the poll (see on_master). */
     int vm_gone_pending;
@@ -68,6 +71,9 @@ struct session_args {
     ssh_bind bind; /* host keys loaded */
     const char *addr;
 };
+
+/* A keyboard-interactive message before auth: 0 answered, 1 for libssh's refusal. */
+int session_on_kbdint(struct sess *s, ssh_message msg);
 
 /*
  * A connection to the agent of the user's VM, from the monitor: 0 and a

@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "broker/fsutil.h"
+#include "broker/totp.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -220,6 +221,16 @@ static int parse_rec_hash(const char *v, void *field, char *err, size_t errsz)
     return 0;
 }
 
+static int parse_rec_totp(const char *v, void *field, char *err, size_t errsz)
+{
+    (void)err;
+    (void)errsz;
+    if (!totp_secret_valid(v))
+        return BURROW_ERR_FORMAT;
+    memcpy(field, v, strlen(v) + 1);
+    return 0;
+}
+
 #define REC(m) offsetof(struct user_record, m), sizeof(((struct user_record *)0)->m)
 static const struct config_key rec_keys[] = {
     {"user", "name", CFG_CUSTOM, REC(name), 0, 0, NULL, parse_rec_name, NULL, "a user name"},
@@ -229,6 +240,8 @@ static const struct config_key rec_keys[] = {
      "an absolute path"},
     {"user", "password", CFG_CUSTOM, REC(password_hash), 0, 0, NULL, parse_rec_hash, "",
      "an argon2id hash or empty"},
+    {"user", "totp", CFG_CUSTOM, REC(totp), 0, 0, NULL, parse_rec_totp, "",
+     "a base32 TOTP secret or empty"},
     {"user", "locked", CFG_BOOL, REC(locked), 0, 1, NULL, NULL, "no", "yes or no"},
     {"user", "disk_size", CFG_U64, REC(disk_size), 0, 16ull << 40, NULL, NULL, "0", "bytes"},
     {"user", "created", CFG_U64, REC(created), 0, UINT64_MAX, NULL, NULL, "0", "unix time"},
@@ -287,15 +300,16 @@ int userdb_record_write(const char *path, const struct user_record *rec)
     /* write only what a reader would accept */
     if (userdb_name_check(rec->name, NULL) < 0 || userdb_shell_check(rec->shell) < 0 ||
         parse_rec_hash(rec->password_hash, (char[USERDB_HASH_MAX]){0}, err, sizeof(err)) < 0 ||
-        rec->uid < 1000 || rec->gid < 1000)
+        !totp_secret_valid(rec->totp) || rec->uid < 1000 || rec->gid < 1000)
         return BURROW_ERR_INVALID;
     int n = snprintf(text, sizeof(text),
                      "# Burrow user record; edit with burrowctl user ...\n"
                      "[user]\n"
                      "name = %s\nuid = %" PRIu32 "\ngid = %" PRIu32 "\nshell = \"%s\"\n"
-                     "password = \"%s\"\nlocked = %s\ndisk_size = %" PRIu64 "\n"
+                     "password = \"%s\"\n%s%s%slocked = %s\ndisk_size = %" PRIu64 "\n"
                      "created = %" PRIu64 "\n",
                      rec->name, rec->uid, rec->gid, rec->shell, rec->password_hash,
+                     rec->totp[0] ? "totp = " : "", rec->totp, rec->totp[0] ? "\n" : "",
                      rec->locked ? "yes" : "no", rec->disk_size, rec->created);
     if (n < 0 || (size_t)n >= sizeof(text))
         return BURROW_ERR_TOO_LARGE;

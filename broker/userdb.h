@@ -42,6 +42,7 @@ struct user_record {
     uint32_t gid;
     char shell[CONFIG_PATH_MAX];
     char password_hash[USERDB_HASH_MAX]; /* "" = no password login */
+    char totp[33];                       /* base32 TOTP secret (broker/totp.h); "" = none */
     int locked;                          /* no logins at all while set */
     uint64_t disk_size;                  /* bytes; 0 = no home disk */
     uint64_t created;                    /* unix time */
@@ -133,6 +134,9 @@ USERDB_MUST_CHECK int userdb_set_password(struct userdb *db, const char *name, c
                                           size_t len, char *err, size_t errsz);
 USERDB_MUST_CHECK int userdb_set_locked(struct userdb *db, const char *name, int locked, char *err,
                                         size_t errsz);
+/* Set (a secret from totp_new_secret) or clear ("") the user's TOTP secret. */
+USERDB_MUST_CHECK int userdb_set_totp(struct userdb *db, const char *name, const char *secret,
+                                      char *err, size_t errsz);
 USERDB_MUST_CHECK int userdb_set_shell(struct userdb *db, const char *name, const char *shell,
                                        char *err, size_t errsz);
 

@@ -26,6 +26,7 @@
 #include "broker/authkeys.h"
 #include "broker/fsutil.h"
 #include "broker/homedisk.h"
+#include "broker/totp.h"
 #include "broker/userdb.h"
 #include "common/err.h"
 #include "common/errmsg.h"
@@ -437,6 +438,22 @@ int userdb_set_locked(struct userdb *db, const char *name, int locked, char *err
 {
     locked = !!locked;
     return edit_record(db, name, edit_locked, &locked, err, errsz);
+}
+
+static int edit_totp(struct user_record *rec, const void *arg, char *err, size_t errsz)
+{
+    (void)err;
+    (void)errsz;
+    snprintf(rec->totp, sizeof(rec->totp), "%s", (const char *)arg);
+    return 0;
+}
+
+int userdb_set_totp(struct userdb *db, const char *name, const char *secret, char *err,
+                    size_t errsz)
+{
+    if (!totp_secret_valid(secret))
+        return errmsg(err, errsz, BURROW_ERR_INVALID, "invalid TOTP secret");
+    return edit_record(db, name, edit_totp, secret, err, errsz);
 }
 
 static int edit_shell(struct user_record *rec, const void *arg, char *err, size_t errsz)

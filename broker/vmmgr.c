@@ -371,16 +371,17 @@ static void watch_pid(struct vm *vm, pid_t pid)
     vm->pidfd = pidfd_open_(pid);
 }
 
-static int start_vm(struct vmmgr *m, struct vm *vm, const struct user_record *rec)
+static int start_vm(struct vmmgr *m, struct vm *vm, const struct user_record *rec,
+                    const struct vm_backend_ops *be)
 {
     int r;
-    if (!m->be->own_registry && (r = make_registry_entry(m, vm)) != 0)
+    if (!be->own_registry && (r = make_registry_entry(m, vm)) != 0)
         return r;
     snprintf(vm->reg_template, sizeof(vm->reg_template), "%.63s", m->cfg->vm.template_name);
     vm->request_ns = clock_now_ns();
     vm->rec = *rec;
     vm->uid = rec->uid;
-    vm->be = m->be;
+    vm->be = be;
     memcpy(vm->user, rec->name, sizeof(vm->user));
     vm->state = VM_STARTING;
     vm->started = vmmgr_now();
@@ -388,7 +389,7 @@ static int start_vm(struct vmmgr *m, struct vm *vm, const struct user_record *re
     vm->fork_us = -1;
     vm->stop_reason = VM_STOP_NONE;
     vm->resumed = vm->hib_failed = 0;
-    r = m->be->start(m, vm, rec);
+    r = be->start(m, vm, rec);
     if (r != 0) {
         remove_dir(vm->dir);
         vm->state = VM_FREE;
@@ -420,6 +421,12 @@ static int hibernated_elsewhere(const struct vmmgr *m, const char *user)
 
 void vmmgr_request(struct vmmgr *m, const struct user_record *rec, int waiter)
 {
+    vmmgr_request_on(m, rec, waiter, NULL);
+}
+
+void vmmgr_request_on(struct vmmgr *m, const struct user_record *rec, int waiter,
+                      const struct vm_backend_ops *be)
+{
     struct vm *vm = vmmgr_find(m, rec->name);
     if (vm && vm->state == VM_RUNNING) {
         vm->sessions++;
@@ -442,7 +449,7 @@ void vmmgr_request(struct vmmgr *m, const struct user_record *rec, int waiter)
             return;
         }
         vm = alloc_vm(m);
-        if (!vm || start_vm(m, vm, rec) != 0) {
+        if (!vm || start_vm(m, vm, rec, be ? be : m->be) != 0) {
             m->hooks.vm_failed(m->hooks.ctx, waiter, "your environment could not be started");
             return;
         }

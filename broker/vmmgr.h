@@ -156,6 +156,10 @@ __attribute__((warn_unused_result)) int vmmgr_init(struct vmmgr *m, const struct
                                                    const struct vmmgr_hooks *hooks);
 /* A session of `user` (handle `waiter`) needs her VM; the answer comes via hooks. */
 void vmmgr_request(struct vmmgr *m, const struct user_record *rec, int waiter);
+/* The same on a given backend for a VM it has to start (NULL: the configured one):
+ * the cluster's forwarder to another host (broker/cluster/). */
+void vmmgr_request_on(struct vmmgr *m, const struct user_record *rec, int waiter,
+                      const struct vm_backend_ops *be);
 /* A session that got a VM ended. */
 void vmmgr_session_end(struct vmmgr *m, const char *user);
 /* A session that was waiting went away. */

@@ -151,11 +151,12 @@ int buf_peek_u32_le(const struct buf *b, uint32_t *v)
     return 0;
 }
 
-int buf_get_string_ptr(struct buf *b, const uint8_t **p, size_t *len, size_t max_len)
+/* A u32-length-prefixed byte string (little or big endian length), at most max_len. */
+static int get_counted(struct buf *b, const uint8_t **p, size_t *len, size_t max_len, int be)
 {
     uint32_t n;
     size_t saved = b->off;
-    int r = buf_get_u32_le(b, &n);
+    int r = be ? buf_get_u32_be(b, &n) : buf_get_u32_le(b, &n);
     if (r)
         return r;
     if (n > max_len) {
@@ -169,6 +170,16 @@ int buf_get_string_ptr(struct buf *b, const uint8_t **p, size_t *len, size_t max
     }
     *len = n;
     return 0;
+}
+
+int buf_get_string_ptr(struct buf *b, const uint8_t **p, size_t *len, size_t max_len)
+{
+    return get_counted(b, p, len, max_len, 0);
+}
+
+int buf_get_ssh_string(struct buf *b, const uint8_t **p, size_t *len, size_t max_len)
+{
+    return get_counted(b, p, len, max_len, 1);
 }
 
 int buf_get_cstring(struct buf *b, char *out, size_t outsz, size_t *len_out)

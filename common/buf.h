@@ -77,6 +77,9 @@ BUF_MUST_CHECK int buf_get_cstring(struct buf *b, char *out, size_t outsz, size_
 BUF_MUST_CHECK int buf_get_string_ptr(struct buf *b, const uint8_t **p, size_t *len,
                                       size_t max_len);
 /* BURROW_ERR_TRAILING if unread bytes remain. */
+/* An SSH wire string (RFC 4251: u32 big-endian length, then the bytes), at most max_len. */
+BUF_MUST_CHECK int buf_get_ssh_string(struct buf *b, const uint8_t **p, size_t *len,
+                                      size_t max_len);
 BUF_MUST_CHECK int buf_get_end(const struct buf *b);
 
 BUF_MUST_CHECK int buf_put_u8(struct buf *b, uint8_t v);

@@ -54,14 +54,15 @@ int proto_frame_next(struct buf *in, struct proto_frame *f)
 }
 
 static const char *const type_names[] = {
-    [PROTO_HELLO] = "hello",         [PROTO_ERROR] = "error",
-    [PROTO_OPEN] = "open",           [PROTO_OPENED] = "opened",
-    [PROTO_STDIN] = "stdin",         [PROTO_STDOUT] = "stdout",
-    [PROTO_STDERR] = "stderr",       [PROTO_EOF] = "eof",
-    [PROTO_WINDOW] = "window",       [PROTO_SIGNAL] = "signal",
-    [PROTO_EXIT] = "exit",           [PROTO_IDENTITY] = "identity",
-    [PROTO_READY] = "ready",         [PROTO_HEARTBEAT] = "heartbeat",
-    [PROTO_SHUTDOWN] = "shutdown",   [PROTO_SHUTDOWN_ANSWER] = "shutdown-answer",
+    [PROTO_HELLO] = "hello",       [PROTO_ERROR] = "error",
+    [PROTO_OPEN] = "open",         [PROTO_OPENED] = "opened",
+    [PROTO_STDIN] = "stdin",       [PROTO_STDOUT] = "stdout",
+    [PROTO_STDERR] = "stderr",     [PROTO_EOF] = "eof",
+    [PROTO_WINDOW] = "window",     [PROTO_SIGNAL] = "signal",
+    [PROTO_EXIT] = "exit",         [PROTO_LISTENING] = "listening",
+    [PROTO_ACCEPTED] = "accepted", [PROTO_IDENTITY] = "identity",
+    [PROTO_READY] = "ready",       [PROTO_HEARTBEAT] = "heartbeat",
+    [PROTO_SHUTDOWN] = "shutdown", [PROTO_SHUTDOWN_ANSWER] = "shutdown-answer",
     [PROTO_HIBERNATE] = "hibernate", [PROTO_HIBERNATE_ANSWER] = "hibernate-answer",
     [PROTO_RESUME] = "resume",
 };
@@ -274,21 +275,36 @@ int proto_get_error(const struct proto_frame *f, struct proto_error *out)
 
 /* ---- OPEN ---- */
 
+/* The flags and port each kind may carry. */
+static int open_kind_valid(const struct proto_open *o)
+{
+    switch (o->kind) {
+    case PROTO_OPEN_SHELL:
+    case PROTO_OPEN_EXEC:
+    case PROTO_OPEN_SUBSYSTEM:
+        return (o->flags & ~PROTO_OPEN_F_PTY) || o->port != 0 ? BURROW_ERR_RANGE : 0;
+    case PROTO_OPEN_TCP:
+        return o->flags || o->port == 0 || o->port > 65535 ? BURROW_ERR_RANGE : 0;
+    case PROTO_OPEN_LISTEN:
+        if (o->flags & ~PROTO_OPEN_F_UNIX || o->port > 65535)
+            return BURROW_ERR_RANGE;
+        return (o->flags & PROTO_OPEN_F_UNIX) && o->port ? BURROW_ERR_RANGE : 0;
+    case PROTO_OPEN_ACCEPT:
+        return o->flags || o->port != 0 || o->conn_id == 0 ? BURROW_ERR_RANGE : 0;
+    }
+    return BURROW_ERR_RANGE;
+}
+
 static int open_fields_valid(const struct proto_open *o)
 {
-    if (o->kind < PROTO_OPEN_SHELL || o->kind > PROTO_OPEN_TCP)
-        return BURROW_ERR_RANGE;
-    if (o->flags & ~PROTO_OPEN_F_PTY)
-        return BURROW_ERR_RANGE;
+    int r = open_kind_valid(o);
+    if (r)
+        return r;
     if (o->n_modes > PROTO_MODES_MAX || o->n_env > PROTO_ENV_MAX)
         return BURROW_ERR_TOO_LARGE;
     for (uint32_t i = 0; i < o->n_modes; i++)
         if (o->modes[i].op == 0)
             return BURROW_ERR_RANGE;
-    if (o->kind == PROTO_OPEN_TCP && (o->port == 0 || o->port > 65535))
-        return BURROW_ERR_RANGE;
-    if (o->kind != PROTO_OPEN_TCP && o->port != 0)
-        return BURROW_ERR_RANGE;
     return 0;
 }
 
@@ -320,6 +336,10 @@ int proto_put_open(struct buf *b, const struct proto_open *o)
     enc_str(&e, o->command, PROTO_COMMAND_MAX);
     enc_str(&e, o->host, PROTO_HOST_MAX);
     ENC(&e, buf_put_u32_le(b, o->port));
+    if (o->kind == PROTO_OPEN_ACCEPT) {
+        ENC(&e, buf_put_bytes(b, o->token, PROTO_TOKEN_LEN));
+        ENC(&e, buf_put_u32_le(b, o->conn_id));
+    }
     return enc_end(&e);
 }
 
@@ -354,6 +374,12 @@ int proto_get_open(const struct proto_frame *f, struct proto_open *o)
     DEC(get_str(&b, &o->command, PROTO_COMMAND_MAX));
     DEC(get_str(&b, &o->host, PROTO_HOST_MAX));
     DEC(buf_get_u32_le(&b, &o->port));
+    memset(o->token, 0, sizeof(o->token));
+    o->conn_id = 0;
+    if (!r && o->kind == PROTO_OPEN_ACCEPT) {
+        DEC(buf_get_bytes(&b, o->token, PROTO_TOKEN_LEN));
+        DEC(buf_get_u32_le(&b, &o->conn_id));
+    }
     DEC(buf_get_end(&b));
     DEC(open_fields_valid(o));
     return r;
@@ -526,6 +552,58 @@ int proto_get_exit(const struct proto_frame *f, struct proto_exit *x)
     DEC(buf_get_u32_le(&b, &x->core_dumped));
     DEC(buf_get_end(&b));
     if (!r && !exit_valid(x))
+        r = BURROW_ERR_RANGE;
+    return r;
+}
+
+/* ---- LISTENING, ACCEPTED ---- */
+
+int proto_put_listening(struct buf *b, const struct proto_listening *l)
+{
+    struct enc e;
+    enc_begin(&e, b, PROTO_LISTENING);
+    if (l->port > 65535)
+        enc_fail(&e, BURROW_ERR_RANGE);
+    ENC(&e, buf_put_u32_le(b, l->port));
+    enc_str(&e, l->path, PROTO_PATH_MAX);
+    ENC(&e, buf_put_bytes(b, l->token, PROTO_TOKEN_LEN));
+    return enc_end(&e);
+}
+
+int proto_get_listening(const struct proto_frame *f, struct proto_listening *l)
+{
+    struct buf b;
+    int r = dec_begin(&b, f, PROTO_LISTENING);
+    DEC(buf_get_u32_le(&b, &l->port));
+    DEC(get_str(&b, &l->path, PROTO_PATH_MAX));
+    DEC(buf_get_bytes(&b, l->token, PROTO_TOKEN_LEN));
+    DEC(buf_get_end(&b));
+    if (!r && l->port > 65535)
+        r = BURROW_ERR_RANGE;
+    return r;
+}
+
+int proto_put_accepted(struct buf *b, const struct proto_accepted *a)
+{
+    struct enc e;
+    enc_begin(&e, b, PROTO_ACCEPTED);
+    if (a->id == 0 || a->origin_port > 65535)
+        enc_fail(&e, BURROW_ERR_RANGE);
+    ENC(&e, buf_put_u32_le(b, a->id));
+    enc_str(&e, a->origin, PROTO_HOST_MAX);
+    ENC(&e, buf_put_u32_le(b, a->origin_port));
+    return enc_end(&e);
+}
+
+int proto_get_accepted(const struct proto_frame *f, struct proto_accepted *a)
+{
+    struct buf b;
+    int r = dec_begin(&b, f, PROTO_ACCEPTED);
+    DEC(buf_get_u32_le(&b, &a->id));
+    DEC(get_str(&b, &a->origin, PROTO_HOST_MAX));
+    DEC(buf_get_u32_le(&b, &a->origin_port));
+    DEC(buf_get_end(&b));
+    if (!r && (a->id == 0 || a->origin_port > 65535))
         r = BURROW_ERR_RANGE;
     return r;
 }

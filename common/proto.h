@@ -25,6 +25,13 @@
  *     B: STDIN, EOF(stdin), WINDOW, SIGNAL
  *     A: STDOUT, STDERR, EOF(stdout), EXIT (last frame, then close)
  *     tcp sessions: STDIN/STDOUT carry the byte stream, EOF each way, no EXIT.
+ *   listeners (ssh -R, ssh -A; one connection per listener):
+ *     B: HELLO  A: HELLO  B: OPEN(listen)  A: OPENED, LISTENING | ERROR(+close)
+ *     A: ACCEPTED (one per connection made to the listener inside the guest)
+ *     The broker's close ends the listener. Each ACCEPTED connection is taken
+ *     on a connection of its own, OPEN(accept) with the listener's token and
+ *     the connection's id, then relayed like a tcp session. Unclaimed ones
+ *     are closed after a while.
  *     End of input is the EOF frame, never a socket half-close: the agent
  *     treats a closed connection as a hang-up (SIGHUP to the session).
  *   control (agent -> host CID 2 port 1025, served by the VMM):
@@ -75,6 +82,8 @@ enum proto_type {
     PROTO_WINDOW = 22,
     PROTO_SIGNAL = 23,
     PROTO_EXIT = 24,
+    PROTO_LISTENING = 25,
+    PROTO_ACCEPTED = 26,
     /* control (port 1025) */
     PROTO_IDENTITY = 32,
     PROTO_READY = 33,
@@ -120,8 +129,12 @@ enum proto_open_kind {
     PROTO_OPEN_EXEC = 2,
     PROTO_OPEN_SUBSYSTEM = 3,
     PROTO_OPEN_TCP = 4,
+    PROTO_OPEN_LISTEN = 5, /* a listener inside the guest, created as `user` */
+    PROTO_OPEN_ACCEPT = 6, /* take a connection a listener accepted (claim) */
 };
-#define PROTO_OPEN_F_PTY 0x1u /* allocate a pty (shell/exec/subsystem) */
+#define PROTO_OPEN_F_PTY  0x1u /* allocate a pty (shell/exec/subsystem) */
+#define PROTO_OPEN_F_UNIX 0x2u /* LISTEN: a unix socket (the agent socket), not tcp */
+#define PROTO_TOKEN_LEN   16   /* a listener's claim token */
 
 struct proto_window {
     uint32_t cols, rows, xpixel, ypixel;
@@ -148,12 +161,30 @@ struct proto_open {
     uint32_t n_env;
     struct proto_env env[PROTO_ENV_MAX];
     struct proto_str command; /* EXEC: command line; SUBSYSTEM: name ("sftp") */
-    struct proto_str host;    /* TCP: destination inside the guest */
-    uint32_t port;            /* TCP: 1..65535 */
+    struct proto_str host;    /* TCP: destination inside the guest; LISTEN: "" */
+    uint32_t port;            /* TCP: 1..65535; LISTEN (tcp): 0 (any free port)..65535 */
+    /* ACCEPT only (appended on the wire after `port` for that kind alone, so
+     * every other OPEN is byte for byte what agents before it expect): */
+    uint8_t token[PROTO_TOKEN_LEN]; /* the listener's, from LISTENING */
+    uint32_t conn_id;               /* from ACCEPTED */
 };
 
 struct proto_opened {
     uint32_t pid; /* session leader's pid in the guest, 0 for tcp */
+};
+
+/* LISTEN answered: what the broker needs to use the listener. */
+struct proto_listening {
+    uint32_t port;                  /* tcp: the bound port (the free one for port 0) */
+    struct proto_str path;          /* unix: the socket's path (for SSH_AUTH_SOCK) */
+    uint8_t token[PROTO_TOKEN_LEN]; /* random: names the listener in OPEN(accept) */
+};
+
+/* A connection to a listener, waiting to be claimed. */
+struct proto_accepted {
+    uint32_t id;             /* per listener, never 0 */
+    struct proto_str origin; /* the peer's address ("" for unix sockets) */
+    uint32_t origin_port;    /* 0..65535 */
 };
 
 enum proto_stream { PROTO_STREAM_STDIN = 0, PROTO_STREAM_STDOUT = 1, PROTO_STREAM_STDERR = 2 };
@@ -302,6 +333,8 @@ PROTO_MUST_CHECK int proto_get_eof(const struct proto_frame *f, uint32_t *stream
 PROTO_MUST_CHECK int proto_get_window(const struct proto_frame *f, struct proto_window *out);
 PROTO_MUST_CHECK int proto_get_signal(const struct proto_frame *f, uint32_t *signo);
 PROTO_MUST_CHECK int proto_get_exit(const struct proto_frame *f, struct proto_exit *out);
+PROTO_MUST_CHECK int proto_get_listening(const struct proto_frame *f, struct proto_listening *out);
+PROTO_MUST_CHECK int proto_get_accepted(const struct proto_frame *f, struct proto_accepted *out);
 PROTO_MUST_CHECK int proto_get_identity(const struct proto_frame *f, struct proto_identity *out);
 PROTO_MUST_CHECK int proto_get_ready(const struct proto_frame *f, struct proto_ready *out);
 PROTO_MUST_CHECK int proto_get_heartbeat(const struct proto_frame *f, struct proto_heartbeat *out);
@@ -331,6 +364,8 @@ PROTO_MUST_CHECK int proto_put_eof(struct buf *b, uint32_t stream);
 PROTO_MUST_CHECK int proto_put_window(struct buf *b, const struct proto_window *w);
 PROTO_MUST_CHECK int proto_put_signal(struct buf *b, uint32_t signo);
 PROTO_MUST_CHECK int proto_put_exit(struct buf *b, const struct proto_exit *e);
+PROTO_MUST_CHECK int proto_put_listening(struct buf *b, const struct proto_listening *l);
+PROTO_MUST_CHECK int proto_put_accepted(struct buf *b, const struct proto_accepted *a);
 PROTO_MUST_CHECK int proto_put_identity(struct buf *b, const struct proto_identity *id);
 PROTO_MUST_CHECK int proto_put_ready(struct buf *b, const struct proto_ready *r);
 PROTO_MUST_CHECK int proto_put_heartbeat(struct buf *b, const struct proto_heartbeat *h);

@@ -210,6 +210,7 @@ static void accept_sessions(int lfd, int sigfd, const struct agent_config *cfg,
             return; /* EAGAIN, or a transient error: try on the next wakeup */
         pid_t pid = fork();
         if (pid == 0) {
+            fwd_hub_in_child();
             close(lfd);
             close(sigfd);
             if (ctl && control_fd(ctl) >= 0)
@@ -245,7 +246,7 @@ int main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &set, NULL);
     int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     int lfd = net_listen(&cfg.listen);
-    if (sigfd < 0 || lfd < 0) {
+    if (sigfd < 0 || lfd < 0 || fwd_hub_init() != 0) {
         log_error("listen: %s", strerror(errno));
         return 1;
     }
@@ -260,16 +261,21 @@ int main(int argc, char **argv)
     log_info("listening");
 
     for (;;) {
-        struct pollfd p[3] = {{.fd = sigfd, .events = POLLIN},
+        struct pollfd p[4] = {{.fd = sigfd, .events = POLLIN},
                               {.fd = st.ready ? lfd : -1, .events = POLLIN},
-                              {.fd = ctl ? control_fd(ctl) : -1, .events = POLLIN}};
+                              {.fd = ctl ? control_fd(ctl) : -1, .events = POLLIN},
+                              {.fd = fwd_hub_fd(), .events = POLLIN}};
+        int64_t deadline = fwd_hub_deadline();
+        if (ctl && control_deadline_ms(ctl) < deadline)
+            deadline = control_deadline_ms(ctl);
         int timeout = -1;
-        if (ctl) {
-            int64_t left = control_deadline_ms(ctl) - now_ms();
+        if (deadline != INT64_MAX) {
+            int64_t left = deadline - now_ms();
             timeout = left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
         }
-        if (poll(p, 3, timeout) < 0 && errno != EINTR)
+        if (poll(p, 4, timeout) < 0 && errno != EINTR)
             break;
+        fwd_hub_step(); /* offers, claims, expiry */
         if (p[0].revents) {
             struct signalfd_siginfo si;
             while (read(sigfd, &si, sizeof(si)) == sizeof(si)) {

@@ -85,6 +85,12 @@ int users_groups(const char *etc, const char *name, gid_t primary, gid_t *groups
 int users_install(const char *etc, const struct agent_user *u);
 /* A name safe for passwd/group and paths: [A-Za-z0-9._-], not starting with - or . */
 int users_name_ok(const char *name);
+struct agent_state;
+/* The user an OPEN names, looked up; root only with allow_root. err says why not. */
+int users_for_session(const struct agent_config *cfg, const struct agent_state *st,
+                      struct proto_str user, struct agent_user *u, char *err, size_t errsz);
+/* setgroups, setgid, setuid to u for good (and check root cannot be regained). */
+int users_drop_to(const struct agent_user *u, const gid_t *groups, int n_groups);
 
 /* ---- agent_spawn.c ---- */
 struct spawned {
@@ -97,12 +103,28 @@ struct spawned {
 /* Start the session's process; err is a message for the ERROR frame. */
 int spawn_session(const struct agent_config *cfg, const struct proto_open *o,
                   const struct agent_user *u, struct spawned *out, char *err, size_t errsz);
-/* Build the user's environment from the allow-list (exposed for tests). */
+/* May the broker set this variable? A shell identifier, not HOME/USER/LOGNAME/SHELL (tests). */
 int env_allowed(const char *name);
 
 /* ---- agent_session.c ---- */
 /* Runs one session on an accepted connection; never returns. */
 void session_main(int sock, const struct agent_config *cfg, const struct agent_state *st)
+    __attribute__((noreturn));
+
+/* ---- agent_fwd.c: listeners (ssh -R, ssh -A) and the hub that hands connections on ---- */
+/* In the main process, before any session: the socketpair between sessions and the hub. */
+int fwd_hub_init(void);
+/* The main process's end (poll it; fwd_hub_step when readable or at the deadline). */
+int fwd_hub_fd(void);
+void fwd_hub_step(void);
+int64_t fwd_hub_deadline(void);
+/* In a session process right after fork: drop the hub's end and the waiting connections. */
+void fwd_hub_in_child(void);
+/* OPEN(accept): the connection the hub holds for (token, id), nonblocking, or err says why. */
+int fwd_claim(const uint8_t *token, uint32_t id, int *fd_out, char *err, size_t errsz);
+/* OPEN(listen): a listener session, as the user; out holds what is queued for the broker. */
+void fwd_listen_session(int sock, struct buf *out, const struct agent_config *cfg,
+                        const struct agent_state *st, const struct proto_open *o)
     __attribute__((noreturn));
 
 /* ---- agent_netcfg.c ---- */

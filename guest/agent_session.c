@@ -110,6 +110,16 @@ static void handshake(struct session *s, struct proto_frame *f)
         fail(s, r, "no open");
 }
 
+/* The session relays the byte stream of a connected socket (no process, no EXIT). */
+static void become_tcp(struct session *s, int fd)
+{
+    s->tcp = 1;
+    s->sp.pid = 0;
+    s->sp.in_fd = s->sp.out_fd = fd;
+    s->sp.err_fd = -1;
+    s->sp.pty = 0;
+}
+
 static int open_tcp(struct session *s, const struct proto_open *o, char *err, size_t errsz)
 {
     char host[PROTO_HOST_MAX + 1];
@@ -120,33 +130,28 @@ static int open_tcp(struct session *s, const struct proto_open *o, char *err, si
     int fd = tcp_connect(host, (uint16_t)o->port, err, errsz);
     if (fd < 0)
         return BURROW_ERR_SYSTEM;
-    s->tcp = 1;
-    s->sp.pid = 0;
-    s->sp.in_fd = s->sp.out_fd = fd;
-    s->sp.err_fd = -1;
-    s->sp.pty = 0;
+    become_tcp(s, fd);
     return 0;
+}
+
+/* A connection one of our listeners accepted (ssh -R, ssh -A), from the hub. */
+static int open_claimed(struct session *s, const struct proto_open *o, char *err, size_t errsz)
+{
+    int fd;
+    int r = fwd_claim(o->token, o->conn_id, &fd, err, errsz);
+    if (r == 0)
+        become_tcp(s, fd);
+    return r;
 }
 
 static int open_user(struct session *s, const struct agent_config *cfg,
                      const struct agent_state *st, const struct proto_open *o, char *err,
                      size_t errsz)
 {
-    char name[PROTO_NAME_MAX + 1];
     struct agent_user u;
-    if (proto_str_copy(o->user, name, sizeof(name)) || !users_name_ok(name)) {
-        snprintf(err, errsz, "bad user name");
-        return BURROW_ERR_INVALID;
-    }
-    int r = users_lookup(cfg->etc, name, &u);
-    if (r) {
-        snprintf(err, errsz, "no such user: %s", name);
-        return BURROW_ERR_NOT_FOUND;
-    }
-    if (u.uid == 0 && !st->allow_root) {
-        snprintf(err, errsz, "root login is not allowed");
-        return BURROW_ERR_PERM;
-    }
+    int r = users_for_session(cfg, st, o->user, &u, err, errsz);
+    if (r)
+        return r;
     return spawn_session(cfg, o, &u, &s->sp, err, errsz);
 }
 
@@ -208,8 +213,11 @@ static void handle_frame(struct session *s, const struct proto_frame *f)
     case PROTO_SIGNAL:
         if (proto_get_signal(f, &v))
             fail(s, BURROW_ERR_PROTOCOL, "malformed signal");
+        /* To the session's process group, as sshd does (killpg): the user's
+         * process called setsid(), so its pid is the group; a shell's children
+         * (sleep in "echo a; sleep 30") get it too, not only the shell. */
         if (!s->tcp && !s->child_exited)
-            kill(s->sp.pid, (int)v);
+            kill(-s->sp.pid, (int)v);
         return;
     default:
         if (!proto_type_known(f->type)) {
@@ -451,9 +459,12 @@ void session_main(int sock, const struct agent_config *cfg, const struct agent_s
     if (f.type != PROTO_OPEN || proto_get_open(&f, &o))
         fail(&s, BURROW_ERR_PROTOCOL, "expected a valid open");
 
+    if (o.kind == PROTO_OPEN_LISTEN)
+        fwd_listen_session(s.sock, &s.out, cfg, st, &o);
     char err[256] = "";
-    int r = o.kind == PROTO_OPEN_TCP ? open_tcp(&s, &o, err, sizeof(err))
-                                     : open_user(&s, cfg, st, &o, err, sizeof(err));
+    int r = o.kind == PROTO_OPEN_TCP      ? open_tcp(&s, &o, err, sizeof(err))
+            : o.kind == PROTO_OPEN_ACCEPT ? open_claimed(&s, &o, err, sizeof(err))
+                                          : open_user(&s, cfg, st, &o, err, sizeof(err));
     if (r)
         fail(&s, r, err[0] ? err : burrow_strerror(r));
     struct proto_opened opened = {.pid = s.tcp ? 0 : (uint32_t)s.sp.pid};

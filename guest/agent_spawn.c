@@ -5,8 +5,10 @@
  *
  * The child drops privileges in the order setgroups, setgid, setuid, checks
  * that root cannot be regained, and gets a fresh environment: HOME, USER,
- * LOGNAME, SHELL, PATH, plus client variables from a short allow-list.
+ * LOGNAME, SHELL, PATH, TERM, plus the variables the broker sent (its
+ * policy decides which; PATH and TERM may be replaced, the identity not).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -24,13 +26,24 @@
 
 #define ENV_MAX (PROTO_ENV_MAX + 8)
 
+/*
+ * A variable the broker may set: any shell identifier except the identity the
+ * agent itself sets. Which names a client or an authorized_keys
+ * environment= may send is the broker's policy ([ssh] accept_env,
+ * permit_user_environment); the agent only keeps who the user is.
+ */
 int env_allowed(const char *name)
 {
-    static const char *const exact[] = {"TERM", "LANG", "LANGUAGE", "TZ", "COLORTERM"};
-    for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++)
-        if (strcmp(name, exact[i]) == 0)
-            return 1;
-    return strncmp(name, "LC_", 3) == 0 && name[3] != '\0';
+    static const char *const identity[] = {"HOME", "USER", "LOGNAME", "SHELL"};
+    if (!(isalpha((unsigned char)name[0]) || name[0] == '_'))
+        return 0;
+    for (const char *p = name; *p; p++)
+        if (!isalnum((unsigned char)*p) && *p != '_')
+            return 0;
+    for (size_t i = 0; i < sizeof(identity) / sizeof(identity[0]); i++)
+        if (strcmp(name, identity[i]) == 0)
+            return 0;
+    return 1;
 }
 
 /* ---- terminal modes (RFC 4254 §8) ---- */
@@ -129,6 +142,11 @@ static void env_add(struct env_block *e, const char *name, const char *value, si
     e->vars[e->n] = NULL;
 }
 
+/*
+ * The identity first (env_add keeps the first definition, so nothing can
+ * replace it), then what the broker sent, then the defaults it did not
+ * override (PATH, TERM), as sshd lets AcceptEnv/environment= replace them.
+ */
 static void env_build(struct env_block *e, const struct proto_open *o, const struct agent_user *u)
 {
     e->n = 0;
@@ -140,15 +158,15 @@ static void env_build(struct env_block *e, const struct proto_open *o, const str
     env_add(e, "USER", u->name, strlen(u->name));
     env_add(e, "LOGNAME", u->name, strlen(u->name));
     env_add(e, "SHELL", u->shell, strlen(u->shell));
-    env_add(e, "PATH", path, strlen(path));
-    if ((o->flags & PROTO_OPEN_F_PTY) && o->term.len)
-        env_add(e, "TERM", o->term.p, o->term.len);
     for (uint32_t i = 0; i < o->n_env; i++) {
         char name[PROTO_NAME_MAX + 1];
         if (proto_str_copy(o->env[i].name, name, sizeof(name)) || !env_allowed(name))
             continue;
         env_add(e, name, o->env[i].value.p, o->env[i].value.len);
     }
+    env_add(e, "PATH", path, strlen(path));
+    if ((o->flags & PROTO_OPEN_F_PTY) && o->term.len)
+        env_add(e, "TERM", o->term.p, o->term.len);
 }
 
 /* ---- the child ---- */
@@ -187,13 +205,8 @@ child_exec(struct child_plan *plan, const struct agent_user *u, int fds[3], int 
     for (int i = 0; i < 3; i++)
         if (dup2(fds[i], i) < 0)
             child_fail("dup2");
-    if (setgroups((size_t)plan->n_groups, plan->groups) < 0 || setgid(u->gid) < 0 ||
-        setuid(u->uid) < 0)
+    if (users_drop_to(u, plan->groups, plan->n_groups))
         child_fail("dropping privileges");
-    if (u->uid != 0 && setuid(0) == 0) {
-        errno = EPERM;
-        child_fail("root could be regained");
-    }
     if (chdir(u->home) < 0 && chdir("/") < 0)
         child_fail("chdir");
     execve(plan->prog, plan->argv, plan->env.vars);

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,4 +203,34 @@ int users_install(const char *etc, const struct agent_user *u)
     snprintf(entry, sizeof(entry), "%s:x:%u:", u->name, (unsigned)u->gid);
     /* Groups are replaced by name only: a shared gid (e.g. "users") stays. */
     return rewrite_db(etc, "group", u->name, NO_ID, entry);
+}
+
+int users_for_session(const struct agent_config *cfg, const struct agent_state *st,
+                      struct proto_str user, struct agent_user *u, char *err, size_t errsz)
+{
+    char name[PROTO_NAME_MAX + 1];
+    if (proto_str_copy(user, name, sizeof(name)) || !users_name_ok(name)) {
+        snprintf(err, errsz, "bad user name");
+        return BURROW_ERR_INVALID;
+    }
+    if (users_lookup(cfg->etc, name, u)) {
+        snprintf(err, errsz, "no such user: %s", name);
+        return BURROW_ERR_NOT_FOUND;
+    }
+    if (u->uid == 0 && !st->allow_root) {
+        snprintf(err, errsz, "root login is not allowed");
+        return BURROW_ERR_PERM;
+    }
+    return 0;
+}
+
+int users_drop_to(const struct agent_user *u, const gid_t *groups, int n_groups)
+{
+    if (setgroups((size_t)n_groups, groups) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0)
+        return BURROW_ERR_SYSTEM;
+    if (u->uid != 0 && setuid(0) == 0) {
+        errno = EPERM;
+        return BURROW_ERR_PERM; /* root could be regained */
+    }
+    return 0;
 }

@@ -6,12 +6,14 @@
 #   /bin/busybox + applet links (busybox-static; `busybox --list-full`)
 #   /lib/modules/REL/...       the virtio/vsock/blk/rng/balloon modules and
 #                              their dependencies, modules.dep from depmod -b
-#   /usr/lib/openssh/sftp-server with the shared libraries ldd names (glibc)
+#   /usr/lib/openssh/sftp-server, /usr/bin/{scp,ssh,ssh-add} with the shared
+#                              libraries ldd names (glibc; guest/imagelib.sh)
 #   /etc passwd, group, nsswitch.conf, hostname; /etc/burrow/post-fork.d/
 # Every file gets mtime SOURCE_DATE_EPOCH (default 0), owner 0:0, and the
 # archive lists paths sorted (cpio --reproducible, gzip -n), so the same
 # inputs give the same bytes. A sorted listing goes to OUT.list.
 set -euo pipefail
+. "$(dirname "$0")/imagelib.sh"
 out=$(realpath -m "$1") stage=$(realpath -m "$2") init=$3 agent=$4 kdir=$5
 epoch=${SOURCE_DATE_EPOCH:-0}
 release=$(cat "$kdir/release")
@@ -77,15 +79,8 @@ done
 /sbin/depmod -b "$stage" "$release"
 [ -s "$stage/lib/modules/$release/modules.dep" ] || { echo "mkimage: depmod made no modules.dep" >&2; exit 1; }
 
-# sftp-server: Debian's (dynamically linked against glibc) plus its libraries.
-sftp=/usr/lib/openssh/sftp-server
-[ -x "$sftp" ] || { echo "mkimage: $sftp missing (install openssh-sftp-server)" >&2; exit 1; }
-install -m 0755 "$sftp" "$stage$sftp"
-for lib in $(ldd "$sftp" | grep -o '/[^ ]*'); do
-    real=$(readlink -f "$lib")
-    mkdir -p "$stage$(dirname "$lib")"
-    install -m 0755 "$real" "$stage$lib"
-done
+# sftp-server, scp, ssh, ssh-add: Debian's (dynamically linked against glibc) plus their libraries.
+image_install_dynamic "$stage" $IMAGE_OPENSSH_BINS
 
 # A skeleton /etc; the agent adds the user at fork time.
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$stage/etc/passwd"

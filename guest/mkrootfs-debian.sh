@@ -50,7 +50,7 @@ name_re='[a-z0-9][a-z0-9+.-]+'
 [[ -z $extra || $extra =~ ^$name_re(,$name_re)*$ ]] || die "bad package list '$extra'"
 [[ $suite =~ ^[a-z]+$ ]] || die "bad suite '$suite'"
 [[ $mirror =~ ^https?://[A-Za-z0-9._:/-]+$ ]] || die "bad mirror '$mirror'"
-base=bash,coreutils,less,nano,procps,iproute2,ca-certificates,openssh-sftp-server,locales,tmux
+base=bash,coreutils,less,nano,procps,iproute2,ca-certificates,openssh-sftp-server,openssh-client,locales,tmux
 include=$base${extra:+,$extra}
 
 for tool in debootstrap mke2fs e2fsck cpio gzip; do

@@ -38,7 +38,7 @@ $(GUEST_KERNEL_DIR)/release:
 
 guest-image: $(GUEST_INITRD)
 $(GUEST_INITRD): $(GUEST_B)/burrow-init $(GUEST_B)/burrow-agent $(GUEST_KERNEL_DIR)/release \
-                 guest/mkimage.sh
+                 guest/mkimage.sh guest/imagelib.sh
 	guest/mkimage.sh $@ $(GUEST_B)/rootfs $(GUEST_B)/burrow-init $(GUEST_B)/burrow-agent \
 		$(GUEST_KERNEL_DIR)
 

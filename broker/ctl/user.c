@@ -20,10 +20,12 @@
 
 #include "broker/authkeys.h"
 #include "broker/cli.h"
+#include "broker/cluster/cluster.h"
 #include "broker/config.h"
 #include "broker/ctl/ctl.h"
 #include "broker/json.h"
 #include "broker/homedisk.h"
+#include "broker/totp.h"
 #include "broker/userdb.h"
 #include "common/err.h"
 
@@ -42,7 +44,9 @@ static const char usage_text[] =
     "  passwd NAME                  (password on stdin)\n"
     "  disk resize NAME SIZE        (grow only, while no VM uses the disk)\n"
     "  lock NAME | unlock NAME\n"
-    "  set NAME --shell PATH\n";
+    "  set NAME --shell PATH\n"
+    "  totp NAME [--remove]         (a new TOTP second factor: its otpauth:// URI is\n"
+    "                               shown once; --remove turns it off)\n";
 
 /* Validation-class errors exit 2, everything else 1. */
 static int exit_for(int r)
@@ -380,9 +384,9 @@ static int cmd_show(struct ctl_ctx *ctx, int argc, char **argv)
     struct tm tm;
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&created, &tm));
     printf("name:     %s\nuid:      %" PRIu32 "\ngid:      %" PRIu32 "\nshell:    %s\n"
-           "password: %s\nlocked:   %s\ncreated:  %s\n",
+           "password: %s\ntotp:     %s\nlocked:   %s\ncreated:  %s\n",
            u.name, u.uid, u.gid, u.shell, u.password_hash[0] ? "set" : "not set",
-           u.locked ? "yes" : "no", when);
+           u.totp[0] ? "set" : "not set", u.locked ? "yes" : "no", when);
     if (userdb_path(&db, u.name, "home.img", img, sizeof(img)) == 0 && u.disk_size) {
         human_size(u.disk_size, size, sizeof(size));
         int locked = homedisk_is_locked(img);
@@ -512,20 +516,58 @@ static int cmd_set(struct ctl_ctx *ctx, int argc, char **argv)
     return r < 0 ? fail_r(r, err) : EXIT_OK;
 }
 
+/* A fresh TOTP secret (replacing any), shown once as an otpauth:// URI; or --remove. */
+static int cmd_totp(struct ctl_ctx *ctx, int argc, char **argv)
+{
+    int remove = argc == 3 && strcmp(argv[2], "--remove") == 0;
+    if (argc != 2 && !remove)
+        return cli_err(EXIT_USAGE, "usage: burrowctl user totp NAME [--remove]");
+    char secret[TOTP_B32_MAX] = "", uri[TOTP_URI_MAX], err[USERDB_ERR_MAX] = "";
+    struct userdb db;
+    if (userdb_name_check(argv[1], NULL) < 0)
+        return cli_err(EXIT_USAGE, "invalid user name '%.40s'", argv[1]);
+    if (!remove && (totp_new_secret(secret) != 0 || totp_uri(argv[1], secret, uri, sizeof(uri))))
+        return cli_err(EXIT_RUNTIME, "cannot make a TOTP secret");
+    int rc = open_db(ctx, &db, 0);
+    if (rc == EXIT_OK) {
+        int r = userdb_set_totp(&db, argv[1], secret, err, sizeof(err));
+        rc = r < 0 ? fail_r(r, err) : EXIT_OK;
+        userdb_close(&db);
+    }
+    if (rc == EXIT_OK && !remove)
+        printf("%s\n", uri);
+    sodium_memzero(secret, sizeof(secret));
+    return rc;
+}
+
 static const struct {
     const char *name;
     int (*fn)(struct ctl_ctx *ctx, int argc, char **argv);
 } user_cmds[] = {
     {"add", cmd_add},     {"del", cmd_del},       {"list", cmd_list}, {"show", cmd_show},
     {"key", cmd_key},     {"passwd", cmd_passwd}, {"disk", cmd_disk}, {"lock", cmd_lock},
-    {"unlock", cmd_lock}, {"set", cmd_set},
+    {"unlock", cmd_lock}, {"set", cmd_set},       {"totp", cmd_totp},
 };
+
+/* The chosen subcommand, run by cluster_user_command (directly without [cluster]). */
+struct user_run {
+    struct ctl_ctx *ctx;
+    int (*fn)(struct ctl_ctx *ctx, int argc, char **argv);
+};
+
+static int run_user_cmd(void *arg, int argc, char **argv)
+{
+    const struct user_run *u = arg;
+    optind = 0; /* full getopt reset (glibc) */
+    opterr = 0; /* one-line errors are ours */
+    return u->fn(u->ctx, argc - 1, argv + 1);
+}
 
 int ctl_user_main(struct ctl_ctx *ctx, int argc, char **argv)
 {
     if (argc < 2)
         return cli_err(EXIT_USAGE, "usage: burrowctl user add|del|list|show|key|passwd|disk|"
-                                   "lock|unlock|set ... (try 'burrowctl user --help')");
+                                   "lock|unlock|set|totp ... (try 'burrowctl user --help')");
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(usage_text, stdout);
@@ -533,9 +575,9 @@ int ctl_user_main(struct ctl_ctx *ctx, int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof(user_cmds) / sizeof(user_cmds[0]); i++) {
         if (strcmp(argv[1], user_cmds[i].name) == 0) {
-            optind = 0; /* full getopt reset (glibc) */
-            opterr = 0; /* one-line errors are ours */
-            return user_cmds[i].fn(ctx, argc - 1, argv + 1);
+            struct user_run u = {ctx, user_cmds[i].fn};
+            return cluster_user_command(ctx->config_path, ctx->config_explicit, run_user_cmd, &u,
+                                        argc, argv);
         }
     }
     const char *names[sizeof(user_cmds) / sizeof(user_cmds[0])];

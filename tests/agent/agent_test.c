@@ -214,6 +214,7 @@ int main(int argc, char **argv)
         return rc;
     }
     run_session_cases();
+    run_fwd_cases();
     run_control_cases();
 
     kill(agent_pid, SIGTERM);

@@ -32,6 +32,7 @@ int run_exec(const char *cmd, const void *in, size_t len, int eof, struct result
 double now_s(void);
 
 void run_session_cases(void);
+void run_fwd_cases(void);
 void run_control_cases(void);
 int bench_mode(void);
 

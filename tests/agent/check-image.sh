@@ -41,12 +41,16 @@ for m in virtio_ring virtio virtio_mmio vsock vmw_vsock_virtio_transport_common 
 done
 if [ -z "$missing" ]; then t_ok modules-present; else t_fail modules-present "missing:$missing"; fi
 t_check vsock-dep-order grep -q '^kernel/net/vmw_vsock/vmw_vsock_virtio_transport.ko: .*vmw_vsock_virtio_transport_common.ko.*vsock.ko.*virtio.ko.*virtio_ring.ko' "$dep"
-sftp_ok=1
-[ -x "$x/usr/lib/openssh/sftp-server" ] || sftp_ok=0
-for lib in $(ldd /usr/lib/openssh/sftp-server | grep -o '/[^ ]*'); do
-    [ -e "$x$lib" ] || sftp_ok=0
+. guest/imagelib.sh
+for bin in $IMAGE_OPENSSH_BINS; do
+    ok=1
+    [ -x "$x$bin" ] || ok=0
+    for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+        [ -e "$x$lib" ] || ok=0
+    done
+    name=$(basename "$bin")
+    if [ $ok = 1 ]; then t_ok "$name-and-libs"; else t_fail "$name-and-libs" "missing"; fi
 done
-if [ $sftp_ok = 1 ]; then t_ok sftp-server-and-libs; else t_fail sftp-server-and-libs "missing"; fi
 t_check skeleton test -d "$x/etc/burrow/post-fork.d" -a -f "$x/etc/passwd" -a -f "$x/etc/group"
 t_check root-entry grep -q '^root:x:0:0:' "$x/etc/passwd"
 # Reproducible: a rebuild gives the same bytes.

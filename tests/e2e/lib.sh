@@ -1,6 +1,14 @@
 # tests/e2e/lib.sh - start/stop burrowd for the e2e tier and the ssh benchmark.
 # Needs: B (build dir), E2E_IMAGE (sandbox root image). Sets T, PORT, SSHO.
 
+# e2e_pick_image: E2E_IMAGE, else the full guest image when built, else the
+# kernel-less sandbox image.
+e2e_pick_image() {
+    [ -n "${E2E_IMAGE:-}" ] && return 0
+    if [ -f "$B/guest/initramfs.cpio.gz" ]; then E2E_IMAGE=$B/guest/initramfs.cpio.gz
+    else E2E_IMAGE=$B/sandbox/rootfs.cpio.gz; fi
+}
+
 e2e_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
@@ -31,7 +39,8 @@ e2e_setup() {
           -o LogLevel=ERROR -o ConnectTimeout=10 -o KexAlgorithms=curve25519-sha256)
 }
 
-# e2e_config EXTRA: (re)write burrow.ini; EXTRA lines go into [ssh].
+# e2e_config EXTRA: (re)write burrow.ini; EXTRA lines go into [ssh] (they may
+# open further sections, e.g. [auth], after their [ssh] lines).
 e2e_config() {
     cat > "$T/burrow.ini" <<INI
 [ssh]
@@ -42,6 +51,7 @@ max_auth_tries = ${E2E_MAX_AUTH_TRIES:-6}
 max_startups = ${E2E_MAX_STARTUPS:-100:30:200}
 login_grace_time = ${E2E_GRACE:-30}
 banner = $T/banner
+${1:-}
 [vm]
 backend = sandbox
 idle_timeout = ${E2E_IDLE:-600}

@@ -9,11 +9,7 @@ cd "$(dirname "$0")/../.."
 . tests/e2e/lib.sh
 t_begin e2e "$B/test-results"
 
-E2E_IMAGE=${E2E_IMAGE:-}
-if [ -z "$E2E_IMAGE" ]; then
-    if [ -f "$B/guest/initramfs.cpio.gz" ]; then E2E_IMAGE=$B/guest/initramfs.cpio.gz
-    else E2E_IMAGE=$B/sandbox/rootfs.cpio.gz; fi
-fi
+e2e_pick_image
 if [ "$(id -u)" != 0 ]; then t_fail setup "the e2e tier needs root (namespaces, loop devices)"; t_end; exit 1; fi
 for tool in ssh scp sftp python3; do
     command -v $tool >/dev/null || { t_fail setup "$tool is missing"; t_end; exit 1; }

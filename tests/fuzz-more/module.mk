@@ -5,8 +5,8 @@
 #   userini  a user record (user.ini) through broker/userdb.c
 #   blk      virtio-blk requests from a hostile guest (vmm/virtio/blk.c)
 FUZZERS += userini blk
-FUZZ_SRCS_userini := broker/userdb.c broker/config.c broker/config_ini.c broker/fsutil.c \
-                     broker/cli.c $(COMMON_SRCS)
+FUZZ_SRCS_userini := broker/userdb.c broker/config.c broker/config_ini.c broker/fsutil.c broker/totp.c \
+                     broker/cli.c $(CONFIG_VALUE_SRCS) $(COMMON_SRCS)
 FUZZ_SRCS_blk := vmm/virtio/blk.c vmm/virtio/mmio.c vmm/virtio/queue.c vmm/gmem.c \
                  common/log.c common/err.c common/buf.c
 

@@ -24,6 +24,7 @@ static void check_open(const struct proto_frame *f)
         proto_get_open(&f2, &o2))
         __builtin_trap();
     if (o2.kind != o.kind || o2.n_env != o.n_env || o2.n_modes != o.n_modes ||
+        o2.conn_id != o.conn_id || memcmp(o2.token, o.token, sizeof(o.token)) ||
         o2.command.len != o.command.len || memcmp(o2.command.p, o.command.p, o.command.len))
         __builtin_trap();
 }
@@ -73,6 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct proto_heartbeat hb;
         struct proto_shutdown s;
         struct proto_shutdown_answer a;
+        struct proto_listening li;
+        struct proto_accepted ac;
         struct proto_hibernate hi;
         struct proto_hibernate_answer ha;
         const uint8_t *d;
@@ -91,6 +94,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         rc |= proto_get_heartbeat(&f, &hb);
         rc |= proto_get_shutdown(&f, &s);
         rc |= proto_get_shutdown_answer(&f, &a);
+        rc |= proto_get_listening(&f, &li);
+        rc |= proto_get_accepted(&f, &ac);
         rc |= proto_get_hibernate(&f, &hi);
         rc |= proto_get_hibernate_answer(&f, &ha);
         (void)rc;

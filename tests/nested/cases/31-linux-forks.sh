@@ -4,7 +4,7 @@
 # get a fork of case 30's template (`vm fork --user NAME`) that reaches
 # READY. Through each VM's unix socket ("CONNECT 1024" + the agent protocol,
 # build/tests/nested/vm-exec) one exec session shows the right user name,
-# uid, hostname (the user's name) and /dev/vda mounted on the home directory,
+# uid, hostname (burrow-NAME, the rule of every path) and /dev/vda mounted on the home directory,
 # writes a file there; /dev/urandom output differs between all forks; the
 # guest's wall clock is within 2 s of L1's; a process started in fork 1 is
 # invisible in fork 2; each idle fork's private memory (smaps_rollup) is
@@ -62,7 +62,7 @@ for i in $(seq $N); do
     mapfile -t l <<<"$out"
     [ "${l[0]}" = "lx$i" ] || fails+=" lx$i:user=${l[0]}"
     [ "${l[1]}" = $((10000 + i)) ] || fails+=" lx$i:uid=${l[1]}"
-    [ "${l[2]}" = "lx$i" ] || fails+=" lx$i:hostname=${l[2]}"
+    [ "${l[2]}" = "burrow-lx$i" ] || fails+=" lx$i:hostname=${l[2]}"
     [ "${l[3]}" = "/dev/vda ext4" ] || fails+=" lx$i:home-mount='${l[3]}'"
     [ "${l[4]}" = "hello-lx$i" ] || fails+=" lx$i:home-write='${l[4]}'"
     [ "${#l[5]}" = 64 ] || fails+=" lx$i:urandom='${l[5]}'"

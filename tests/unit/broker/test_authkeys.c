@@ -92,8 +92,17 @@ static void test_malformed_lines(void **state)
         {"ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIOSHq6qSafyMn4+1cZox2oTfpdDbTRyCPJjoDE/MZM7V",
          "key data"}, /* libssh or our type check refuses it */
         {TK_RSA1024, "at least 2048 bits"},
-        {"permitopen=\"host:22\" " TK_ED1, "unsupported option 'permitopen'"},
-        {"cert-authority " TK_ED1, "unsupported option 'cert-authority'"},
+        {"tunnel=\"1\" " TK_ED1, "unsupported option 'tunnel'"},
+        {"permitopen=\"host\" " TK_ED1, "permitopen="},
+        {"permitopen=\"host:0\" " TK_ED1, "permitopen="},
+        {"permitopen=\"host:65536\" " TK_ED1, "permitopen="},
+        {"permitopen=\"::1:22\" " TK_ED1, "permitopen="},
+        {"permitopen=\":22\" " TK_ED1, "permitopen="},
+        {"permitopen=\"a b:22\" " TK_ED1, "permitopen="},
+        {"permitlisten=\"x\" " TK_ED1, "permitlisten="},
+        {"principals=\"alice\" " TK_ED1, "needs cert-authority"},
+        {"cert-authority,principals=\"a,,b\" " TK_ED1, "principals="},
+        {"cert-authority,principals=\"a b\" " TK_ED1, "principals="},
         {"command=\"unterminated " TK_ED1, "needs a valid"},
         {"command=noquotes " TK_ED1, "needs a valid"},
         {"command=\"a\",command=\"b\" " TK_ED1, "twice"},
@@ -228,6 +237,73 @@ static void test_match(void **state)
     ssh_key_free(k3);
 }
 
+static void test_permits(void **state)
+{
+    (void)state;
+    struct authkeys ak;
+    char err[AUTHKEYS_ERR_MAX];
+    const char *text = "permitopen=\"db.local:5432\",permitopen=\"[::1]:*\","
+                       "permitopen=\"*:8080\",permitlisten=\"8000\","
+                       "permitlisten=\"localhost:*\" " TK_ED1 "\n" TK_ED2 "\n";
+    assert_int_equal(parse_strict(text, &ak, err), 0);
+    const struct authkey_opts *o = &ak.keys[0].opts;
+    assert_int_equal(o->n_permit_open, 3);
+    assert_int_equal(o->n_permit_listen, 2);
+    assert_true(authkeys_permits_open(o, "db.local", 5432));
+    assert_true(authkeys_permits_open(o, "DB.LOCAL", 5432));
+    assert_false(authkeys_permits_open(o, "db.local", 5433));
+    assert_true(authkeys_permits_open(o, "::1", 22));
+    assert_true(authkeys_permits_open(o, "anything", 8080));
+    assert_false(authkeys_permits_open(o, "127.0.0.1", 22));
+    assert_true(authkeys_permits_listen(o, "127.0.0.1", 8000));
+    assert_true(authkeys_permits_listen(o, "localhost", 9999));
+    assert_true(authkeys_permits_listen(o, "localhost", 0)); /* port * allows a dynamic one */
+    assert_false(authkeys_permits_listen(o, "127.0.0.1", 0));
+    assert_false(authkeys_permits_listen(o, "127.0.0.1", 9000));
+    /* A key without the options: no restriction from them. */
+    assert_true(authkeys_permits_open(&ak.keys[1].opts, "x", 1));
+    assert_true(authkeys_permits_listen(&ak.keys[1].opts, "", 0));
+    struct authkey_opts c;
+    assert_int_equal(authkey_opts_copy(&c, o), 0);
+    assert_string_equal(c.permit_listen[1], "localhost:*");
+    assert_string_equal(c.permit_open[1], "[::1]:*");
+    authkey_opts_free(&c);
+    authkeys_free(&ak);
+    /* At most AUTHKEYS_PERMIT_MAX of each. */
+    char many[4096] = "";
+    for (int i = 0; i <= AUTHKEYS_PERMIT_MAX; i++)
+        strcat(many, "permitopen=\"h:1\",");
+    strcat(many, "no-pty " TK_ED1);
+    assert_int_not_equal(parse_strict(many, &ak, err), 0);
+    assert_non_null(strstr(err, "at most"));
+}
+
+static void test_cert_authority(void **state)
+{
+    (void)state;
+    struct authkeys ak;
+    char err[AUTHKEYS_ERR_MAX];
+    const char *text =
+        "cert-authority,principals=\"ops,alice\",from=\"10.0.0.0/8\" " TK_ED1 "\n" TK_ED2 "\n";
+    assert_int_equal(parse_strict(text, &ak, err), 0);
+    ssh_key k1 = key_of(TK_ED1), k2 = key_of(TK_ED2);
+    struct authkey_opts o;
+    /* A CA key never logs in as a key. */
+    assert_int_equal(authkeys_match(&ak, k1, "10.1.1.1", &o), 0);
+    assert_int_equal(authkeys_match_ca(&ak, k1, "10.1.1.1", &o), 1);
+    assert_true(o.cert_authority);
+    assert_string_equal(o.principals, "ops,alice");
+    authkey_opts_free(&o);
+    assert_int_equal(authkeys_match_ca(&ak, k1, "192.0.2.1", &o), 0); /* from= */
+    /* A plain key is no CA. */
+    assert_int_equal(authkeys_match_ca(&ak, k2, "10.1.1.1", &o), 0);
+    assert_int_equal(authkeys_match(&ak, k2, "10.1.1.1", &o), 1);
+    authkey_opts_free(&o);
+    authkeys_free(&ak);
+    ssh_key_free(k1);
+    ssh_key_free(k2);
+}
+
 static void test_opts_copy(void **state)
 {
     (void)state;
@@ -251,7 +327,8 @@ int main(void)
         cmocka_unit_test(test_plain_keys),      cmocka_unit_test(test_options),
         cmocka_unit_test(test_malformed_lines), cmocka_unit_test(test_limits),
         cmocka_unit_test(test_from_patterns),   cmocka_unit_test(test_match),
-        cmocka_unit_test(test_opts_copy),
+        cmocka_unit_test(test_opts_copy),       cmocka_unit_test(test_permits),
+        cmocka_unit_test(test_cert_authority),
     };
     return cmocka_run_group_tests_name("broker/authkeys", tests, NULL, NULL);
 }

@@ -295,6 +295,119 @@ static void test_open_limits(void **state)
     assert_int_equal(proto_get_open(&f, &out), BURROW_ERR_FORMAT);
 }
 
+/* ssh -R / ssh -A: LISTEN and ACCEPT opens, LISTENING and ACCEPTED frames. */
+static void test_listeners(void **state)
+{
+    (void)state;
+    struct buf b;
+    struct proto_frame f;
+    static struct proto_open o, out;
+    uint8_t token[PROTO_TOKEN_LEN];
+    for (size_t i = 0; i < sizeof(token); i++)
+        token[i] = (uint8_t)(0xa0 + i);
+
+    /* LISTEN: tcp with port 0 (any), unix without a port. */
+    memset(&o, 0, sizeof(o));
+    o.kind = PROTO_OPEN_LISTEN;
+    o.user = proto_str_c("alice");
+    ENCODE(b, proto_put_open(&b, &o));
+    parse_one(&b, &f);
+    assert_int_equal(proto_get_open(&f, &out), 0);
+    assert_int_equal(out.kind, PROTO_OPEN_LISTEN);
+    assert_int_equal(out.port, 0);
+    o.flags = PROTO_OPEN_F_UNIX;
+    ENCODE(b, proto_put_open(&b, &o));
+    parse_one(&b, &f);
+    assert_int_equal(proto_get_open(&f, &out), 0);
+    assert_int_equal(out.flags, PROTO_OPEN_F_UNIX);
+    o.port = 22;
+    buf_init_writer(&b, mem, sizeof(mem));
+    assert_int_equal(proto_put_open(&b, &o), BURROW_ERR_RANGE); /* unix has no port */
+    o.flags = PROTO_OPEN_F_PTY;
+    assert_int_equal(proto_put_open(&b, &o), BURROW_ERR_RANGE);
+    o.flags = 0;
+    o.port = 65536;
+    assert_int_equal(proto_put_open(&b, &o), BURROW_ERR_RANGE);
+    /* UNIX is LISTEN's flag only. */
+    o.kind = PROTO_OPEN_TCP;
+    o.port = 80;
+    o.flags = PROTO_OPEN_F_UNIX;
+    assert_int_equal(proto_put_open(&b, &o), BURROW_ERR_RANGE);
+    assert_int_equal(buf_used(&b), 0);
+
+    /* ACCEPT: the token and id follow the port on the wire, for this kind only. */
+    memset(&o, 0, sizeof(o));
+    o.kind = PROTO_OPEN_ACCEPT;
+    o.user = proto_str_c("alice");
+    memcpy(o.token, token, sizeof(token));
+    o.conn_id = 7;
+    ENCODE(b, proto_put_open(&b, &o));
+    parse_one(&b, &f);
+    assert_int_equal(proto_get_open(&f, &out), 0);
+    assert_memory_equal(out.token, token, sizeof(token));
+    assert_int_equal(out.conn_id, 7);
+    all_truncations_fail(&f, (decode_fn)proto_get_open, &out);
+    trailing_fails(&b, (decode_fn)proto_get_open, &out);
+    o.conn_id = 0;
+    buf_init_writer(&b, mem, sizeof(mem));
+    assert_int_equal(proto_put_open(&b, &o), BURROW_ERR_RANGE);
+    /* Other kinds carry no token: an exec OPEN is as long as before. */
+    fill_open(&o);
+    memcpy(o.token, token, sizeof(token));
+    o.conn_id = 9;
+    ENCODE(b, proto_put_open(&b, &o));
+    size_t with = buf_used(&b);
+    fill_open(&o);
+    ENCODE(b, proto_put_open(&b, &o));
+    assert_int_equal(buf_used(&b), with);
+    parse_one(&b, &f);
+    assert_int_equal(proto_get_open(&f, &out), 0);
+    assert_int_equal(out.conn_id, 0);
+
+    /* LISTENING */
+    struct proto_listening l = {.port = 40001, .path = proto_str_c("/tmp/burrow-agent.x/s")}, lo;
+    memcpy(l.token, token, sizeof(token));
+    ENCODE(b, proto_put_listening(&b, &l));
+    parse_one(&b, &f);
+    assert_int_equal(proto_get_listening(&f, &lo), 0);
+    assert_int_equal(lo.port, 40001);
+    assert_true(proto_str_eq(lo.path, "/tmp/burrow-agent.x/s"));
+    assert_memory_equal(lo.token, token, sizeof(token));
+    all_truncations_fail(&f, (decode_fn)proto_get_listening, &lo);
+    trailing_fails(&b, (decode_fn)proto_get_listening, &lo);
+    l.port = 65536;
+    buf_init_writer(&b, mem, sizeof(mem));
+    assert_int_equal(proto_put_listening(&b, &l), BURROW_ERR_RANGE);
+    assert_int_equal(buf_used(&b), 0);
+
+    /* ACCEPTED */
+    struct proto_accepted a = {.id = 3, .origin = proto_str_c("127.0.0.1"), .origin_port = 5555};
+    struct proto_accepted ao;
+    ENCODE(b, proto_put_accepted(&b, &a));
+    parse_one(&b, &f);
+    assert_int_equal(proto_get_accepted(&f, &ao), 0);
+    assert_int_equal(ao.id, 3);
+    assert_true(proto_str_eq(ao.origin, "127.0.0.1"));
+    assert_int_equal(ao.origin_port, 5555);
+    all_truncations_fail(&f, (decode_fn)proto_get_accepted, &ao);
+    trailing_fails(&b, (decode_fn)proto_get_accepted, &ao);
+    /* Hostile values, patched in: id 0 and a port above 65535 are refused. */
+    ENCODE(b, proto_put_accepted(&b, &a));
+    parse_one(&b, &f);
+    memset(mem + PROTO_HDR_LEN, 0, 4);
+    assert_int_equal(proto_get_accepted(&f, &ao), BURROW_ERR_RANGE);
+    ENCODE(b, proto_put_accepted(&b, &a));
+    parse_one(&b, &f);
+    uint32_t big = 70000;
+    memcpy(mem + f.size - 4, &big, 4);
+    assert_int_equal(proto_get_accepted(&f, &ao), BURROW_ERR_RANGE);
+    a.id = 0;
+    buf_init_writer(&b, mem, sizeof(mem));
+    assert_int_equal(proto_put_accepted(&b, &a), BURROW_ERR_RANGE);
+    assert_string_equal(proto_type_name(PROTO_ACCEPTED), "accepted");
+    assert_string_equal(proto_type_name(PROTO_LISTENING), "listening");
+}
+
 static void test_data(void **state)
 {
     (void)state;
@@ -653,6 +766,7 @@ int main(void)
         cmocka_unit_test(test_error_and_unknown),
         cmocka_unit_test(test_open),
         cmocka_unit_test(test_open_limits),
+        cmocka_unit_test(test_listeners),
         cmocka_unit_test(test_data),
         cmocka_unit_test(test_small_frames),
         cmocka_unit_test(test_identity),

@@ -144,10 +144,17 @@ static void test_names_and_env(void **state)
     assert_true(env_allowed("LANG"));
     assert_true(env_allowed("LC_ALL"));
     assert_true(env_allowed("TERM"));
-    assert_false(env_allowed("LC_"));
-    assert_false(env_allowed("PATH"));
-    assert_false(env_allowed("LD_PRELOAD"));
+    assert_true(env_allowed("PATH"));
+    assert_true(env_allowed("SSH_AUTH_SOCK"));
+    assert_true(env_allowed("_x1"));
     assert_false(env_allowed("HOME"));
+    assert_false(env_allowed("USER"));
+    assert_false(env_allowed("LOGNAME"));
+    assert_false(env_allowed("SHELL"));
+    assert_false(env_allowed(""));
+    assert_false(env_allowed("1X"));
+    assert_false(env_allowed("A-B"));
+    assert_false(env_allowed("A B"));
 }
 
 int main(void)

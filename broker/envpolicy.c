@@ -1,0 +1,57 @@
+/* broker/envpolicy.c - environment variable policy lists (see envpolicy.h). */
+#include "broker/envpolicy.h"
+
+#include <fnmatch.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "broker/config.h"
+#include "common/err.h"
+
+#define PATTERN_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_*?"
+#define SPACE         " \t"
+
+int envpolicy_check(const char *list, int allow_bool, char *why, size_t whysz)
+{
+    int b;
+    unsigned n = 0;
+    if (allow_bool && config_parse_bool(list, &b) == 0)
+        return 0;
+    if (strlen(list) >= CONFIG_LIST_MAX) {
+        snprintf(why, whysz, "longer than %d bytes", CONFIG_LIST_MAX - 1);
+        return BURROW_ERR_TOO_LARGE;
+    }
+    for (const char *p = list + strspn(list, SPACE); *p; p += strspn(p, SPACE)) {
+        size_t len = strcspn(p, SPACE);
+        if (strspn(p, PATTERN_CHARS) < len) {
+            snprintf(why, whysz, "'%.*s' is not a pattern of [A-Za-z0-9_*?]",
+                     (int)(len > 64 ? 64 : len), p);
+            return BURROW_ERR_FORMAT;
+        }
+        if (++n > ENVPOLICY_PATTERNS_MAX) {
+            snprintf(why, whysz, "more than %d patterns", ENVPOLICY_PATTERNS_MAX);
+            return BURROW_ERR_TOO_LARGE;
+        }
+        p += len;
+    }
+    return 0;
+}
+
+int envpolicy_match(const char *list, const char *name)
+{
+    char pat[CONFIG_LIST_MAX];
+    int b;
+    if (config_parse_bool(list, &b) == 0)
+        return b;
+    for (const char *p = list + strspn(list, SPACE); *p; p += strspn(p, SPACE)) {
+        size_t len = strcspn(p, SPACE);
+        if (len >= sizeof(pat))
+            return 0;
+        memcpy(pat, p, len);
+        pat[len] = '\0';
+        if (fnmatch(pat, name, 0) == 0)
+            return 1;
+        p += len;
+    }
+    return 0;
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# tests/cluster/run.sh - the cluster tier (make test-cluster; docs/cluster.md,
+# docs/testing.md): three burrowd hosts (sandbox backend), a three-member etcd,
+# an NBD server with a write log, all in network namespaces on this machine.
+set -u
+B=${1:-build}
+B=$(cd "$B" && pwd)
+IMAGE=${IMAGE:-$B/sandbox/rootfs.cpio.gz}
+cd "$(dirname "$0")/../.." || exit 1
+. tests/lib/testlib.sh
+. tests/cluster/lib.sh
+t_begin cluster "$B/test-results"
+for tool in etcd etcdctl nbdkit ip ssh; do
+    command -v $tool >/dev/null || { t_fail setup "$tool missing: make deps"; t_end; exit 1; }
+done
+trap c_teardown EXIT
+c_setup || { t_fail setup "the cluster did not come up"; t_end; exit 1; }
+for h in $HOSTS; do c_start $h || { t_fail setup "burrowd $h"; t_end; exit 1; }; done
+t_ok "three hosts joined (etcd 3 members, NBD server)"
+
+# --- the user database lives in etcd -------------------------------------------
+out=$(c_add alice 2>&1)
+t_check "user add on h1" grep -q "added user alice" <<<"$out"
+seen=0
+for i in $(seq 30); do
+    "$B/bin/burrowctl" -c "$T/h3.ini" user list 2>/dev/null | grep -q alice && { seen=1; break; }
+    sleep 0.2
+done
+[ $seen = 1 ] && t_ok "alice added on h1 is in h3's user list" || t_fail "user list on h3" "no alice"
+out=$(c_add alice 2>&1)
+t_check "a second user add alice is refused (name taken in the cluster)" grep -q "already exists" <<<"$out"
+sleep 1.5 # the mirror's round
+
+# --- one VM through any host ----------------------------------------------------
+a=$(c_ssh h2 'echo $$-$(date +%N) > /tmp/mark; cat /tmp/mark; readlink /proc/self/ns/pid; hostname' 2>&1)
+b=$(c_ssh h3 'cat /tmp/mark; readlink /proc/self/ns/pid; hostname' 2>&1)
+if [ -n "$a" ] && [ "$a" = "$b" ] && grep -q burrow-alice <<<"$a"; then
+    t_ok "logins through h2 and h3 land in the same VM (file, pid namespace, hostname)"
+else
+    t_fail "same VM through h2 and h3" "h2: $a / h3: $b"
+fi
+owner=$(c_owner alice)
+[ "$(c_total alice)" = 1 ] && [ -n "$owner" ] && t_ok "exactly one VM of alice, owned by $owner" \
+    || t_fail "one VM of alice" "sandboxes $(c_total alice), owner '$owner'"
+# Home data written and synced now must survive everything below.
+c_ssh h1 'echo precious-$(date +%s) > ~/precious; sync; cat ~/precious' > "$T/precious" 2>&1
+t_check "her home disk (NBD) is mounted and written" grep -q precious- "$T/precious"
+
+# --- two first logins at once through two hosts -----------------------------------
+c_add bob >/dev/null 2>&1
+sleep 1.5
+U=bob c_ssh h2 'readlink /proc/self/ns/pid; sleep 1' > "$T/bob2" 2>&1 &
+p2=$!
+U=bob c_ssh h3 'readlink /proc/self/ns/pid; sleep 1' > "$T/bob3" 2>&1 &
+p3=$!
+wait $p2 $p3
+if grep -q "pid:" "$T/bob2" && cmp -s "$T/bob2" "$T/bob3" && [ "$(c_total bob)" = 1 ]; then
+    t_ok "two simultaneous first logins of bob (h2, h3) made exactly one VM"
+else
+    t_fail "one VM for two first logins" "h2: $(cat "$T/bob2") h3: $(cat "$T/bob3") VMs: $(c_total bob)"
+fi
+
+# --- etcd down: new logins refused, existing sessions keep working ----------------
+c_ssh h1 'for i in $(seq 40); do echo tick $i; sleep 0.5; done' > "$T/ticks" 2>&1 &
+ticker=$!
+sleep 2
+for m in $ETCDS; do ip netns pids "$(c_ns $m)" | xargs -r kill -9; done
+sleep $((TTL + 2)) # longer than a lease: a fenced host would have stopped her VM by now
+out=$(U=bob c_ssh h3 true 2>&1); rc=$?
+[ $rc = 255 ] && grep -q "etcd" <<<"$out" && t_ok "etcd down: a new login is refused clearly" \
+    || t_fail "etcd down: new login refused" "rc $rc: $out"
+wait $ticker
+n=$(grep -c tick "$T/ticks")
+[ "$n" = 40 ] && t_ok "etcd down: an existing session kept working (40 ticks over 20 s)" \
+    || t_fail "etcd down: existing session" "$n ticks"
+for m in $ETCDS; do c_etcd_start $m; done
+c_etcd_wait || t_fail "etcd restart" "not healthy"
+ok=0
+for i in $(seq 40); do U=bob c_ssh h3 true 2>/dev/null && { ok=1; break; }; sleep 0.5; done
+[ $ok = 1 ] && t_ok "etcd back: logins work again" || t_fail "etcd back" "no login"
+
+# --- partition the owner from etcd (not from storage): fencing before expiry -------
+owner=$(c_owner alice)
+c_ssh "$owner" 'i=0; while :; do i=$((i+1)); echo $i > ~/counter; sync; sleep 0.1; done' > /dev/null 2>&1 &
+writer=$!
+sleep 2
+for m in $ETCDS; do c_in "$owner" ip route add blackhole "$(c_ip $m)/32"; done
+t0=$(date +%s.%N)
+fenced=""
+for i in $(seq 100); do
+    [ "$(c_sandboxes "$owner" alice)" = 0 ] && { fenced=$(date +%s.%N); break; }
+    sleep 0.1
+done
+still=$(c_owner alice)
+if [ -n "$fenced" ] && [ "$still" = "$owner" ]; then
+    t_ok "partitioned $owner stopped alice's VM after $(echo "$fenced - $t0" | bc) s, while its lease still held"
+else
+    t_fail "fencing before expiry" "fenced='$fenced' owner now '$still'"
+fi
+wait $writer 2>/dev/null
+for i in $(seq 100); do [ -z "$(c_owner alice)" ] && break; sleep 0.2; done
+other=$(for h in $HOSTS; do [ "$h" != "$owner" ] && echo $h; done | head -1)
+got=$(c_ssh "$other" 'cat ~/precious; cat ~/counter' 2>&1)
+if grep -qx "$(cat "$T/precious")" <<<"$got" && [ -n "$(c_owner alice)" ] && [ "$(c_owner alice)" != "$owner" ]; then
+    t_ok "after expiry her next login (via $other) got a VM on $(c_owner alice) with her home intact"
+else
+    t_fail "new VM after the partition" "$got; owner $(c_owner alice)"
+fi
+for m in $ETCDS; do c_in "$owner" ip route del blackhole "$(c_ip $m)/32"; done
+
+# --- kill the owner host ------------------------------------------------------------
+owner=$(c_owner alice)
+c_ssh "$owner" 'echo survived-kill > ~/killtest; sync; sleep 60' > "$T/through-owner" 2>&1 &
+sess=$!
+sleep 2
+tk=$(date +%s.%N)
+c_kill_host "$owner"
+ip link set "bc23$owner" down
+ended=0
+for i in $(seq 100); do kill -0 $sess 2>/dev/null || { ended=1; break; }; sleep 0.1; done
+[ $ended = 1 ] && t_ok "killed $owner: her session through it ended" || t_fail "session through the dead host" "still up"
+other=$(for h in $HOSTS; do [ "$h" != "$owner" ] && echo $h; done | tail -1)
+got=""
+for i in $(seq 100); do
+    got=$(c_ssh "$other" 'cat ~/killtest' 2>/dev/null) && [ "$got" = survived-kill ] && break
+    sleep 0.2
+done
+tl=$(date +%s.%N)
+if [ "$got" = survived-kill ]; then
+    echo "$tk $tl" > "$B/test-results/cluster-death-to-login.txt"
+    t_ok "after the lease expired her next login via $other worked, home intact ($(echo "$tl - $tk" | bc) s after the kill)"
+else
+    t_fail "login after the owner died" "$got"
+fi
+newowner=$(c_owner alice)
+ip link set "bc23$owner" up
+c_start "$owner" >/dev/null
+sleep 3
+c_ssh "$owner" true >/dev/null 2>&1
+if [ "$(c_sandboxes "$owner" alice)" = 0 ] && [ "$(c_owner alice)" = "$newowner" ] && [ "$(c_total alice)" = 1 ]; then
+    t_ok "$owner back: no second VM for alice (owner stays $newowner)"
+else
+    t_fail "dead host back" "on $owner: $(c_sandboxes "$owner" alice), owner $(c_owner alice), total $(c_total alice)"
+fi
+stale=$(find "/run/bc23$owner/vm" -mindepth 1 -maxdepth 1 -type d 2>/dev/null | while read -r d; do
+    [ -f "$d/burrowd" ] && grep -q "backend = sandbox" "$d/burrowd" && echo "$d"; done)
+"$B/bin/burrowctl" -c "$T/$owner.ini" vm list >/dev/null 2>&1
+stale=$(for d in $stale; do [ -d "$d" ] && echo "$d"; done)
+[ -z "$stale" ] && t_ok "$owner cleaned up its dead VMs' records" || t_fail "cleanup on $owner" "$stale"
+
+# --- the write log: never two writers of her disk at once ---------------------------
+if python3 tests/cluster/nbdlog.py "$T/nbd.log" alice > "$T/nbdlog.out" 2>&1; then
+    t_ok "NBD write log: $(tail -1 "$T/nbdlog.out")"
+else
+    t_fail "NBD write log" "$(tail -3 "$T/nbdlog.out")"
+fi
+t_end
