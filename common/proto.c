@@ -54,15 +54,15 @@ int proto_frame_next(struct buf *in, struct proto_frame *f)
 }
 
 static const char *const type_names[] = {
-    [PROTO_HELLO] = "hello",       [PROTO_ERROR] = "error",
-    [PROTO_OPEN] = "open",         [PROTO_OPENED] = "opened",
-    [PROTO_STDIN] = "stdin",       [PROTO_STDOUT] = "stdout",
-    [PROTO_STDERR] = "stderr",     [PROTO_EOF] = "eof",
-    [PROTO_WINDOW] = "window",     [PROTO_SIGNAL] = "signal",
-    [PROTO_EXIT] = "exit",         [PROTO_LISTENING] = "listening",
-    [PROTO_ACCEPTED] = "accepted", [PROTO_IDENTITY] = "identity",
-    [PROTO_READY] = "ready",       [PROTO_HEARTBEAT] = "heartbeat",
-    [PROTO_SHUTDOWN] = "shutdown", [PROTO_SHUTDOWN_ANSWER] = "shutdown-answer",
+    [PROTO_HELLO] = "hello",         [PROTO_ERROR] = "error",
+    [PROTO_OPEN] = "open",           [PROTO_OPENED] = "opened",
+    [PROTO_STDIN] = "stdin",         [PROTO_STDOUT] = "stdout",
+    [PROTO_STDERR] = "stderr",       [PROTO_EOF] = "eof",
+    [PROTO_WINDOW] = "window",       [PROTO_SIGNAL] = "signal",
+    [PROTO_EXIT] = "exit",           [PROTO_LISTENING] = "listening",
+    [PROTO_ACCEPTED] = "accepted",   [PROTO_IDENTITY] = "identity",
+    [PROTO_READY] = "ready",         [PROTO_HEARTBEAT] = "heartbeat",
+    [PROTO_SHUTDOWN] = "shutdown",   [PROTO_SHUTDOWN_ANSWER] = "shutdown-answer",
     [PROTO_HIBERNATE] = "hibernate", [PROTO_HIBERNATE_ANSWER] = "hibernate-answer",
     [PROTO_RESUME] = "resume",
 };
