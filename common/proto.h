@@ -30,6 +30,7 @@
  *   control (agent -> host CID 2 port 1025, served by the VMM):
  *     A: HELLO  V: HELLO  V: IDENTITY  A: READY  A: HEARTBEAT ...
  *     V: SHUTDOWN  A: SHUTDOWN_ANSWER
+ *     V: RECLAIM   A: RECLAIM_ANSWER   (idle policy: drop caches, compact)
  */
 #ifndef BURROW_COMMON_PROTO_H
 #define BURROW_COMMON_PROTO_H
@@ -78,6 +79,8 @@ enum proto_type {
     PROTO_HEARTBEAT = 34,
     PROTO_SHUTDOWN = 35,
     PROTO_SHUTDOWN_ANSWER = 36,
+    PROTO_RECLAIM = 37,
+    PROTO_RECLAIM_ANSWER = 38,
 };
 
 /* A zero-copy string: points into the frame, NOT NUL-terminated. */
@@ -227,6 +230,27 @@ struct proto_shutdown_answer {
     struct proto_str text;
 };
 
+/*
+ * RECLAIM: the VMM saw no session byte for [vm] idle_reclaim seconds and asks
+ * the agent to give memory back: drop the page cache (sync first) and compact,
+ * so the freed pages coalesce into blocks the guest's free page reporting
+ * (virtio-balloon) hands to the host. The answer carries MemFree before and
+ * after, for the VMM's log. An agent that does not know RECLAIM answers with
+ * an ERROR frame (unknown type), which the VMM takes as "not supported".
+ */
+#define PROTO_RECLAIM_F_DROP_CACHES 0x1u
+#define PROTO_RECLAIM_F_COMPACT     0x2u
+#define PROTO_RECLAIM_F_KNOWN       (PROTO_RECLAIM_F_DROP_CACHES | PROTO_RECLAIM_F_COMPACT)
+struct proto_reclaim {
+    uint32_t flags; /* PROTO_RECLAIM_F_* */
+};
+
+struct proto_reclaim_answer {
+    int32_t code;             /* 0, or enum burrow_err: the first step that failed */
+    uint64_t free_before_kib; /* MemFree before and after (0: unknown) */
+    uint64_t free_after_kib;
+};
+
 #define PROTO_MUST_CHECK __attribute__((warn_unused_result))
 
 /*
@@ -269,6 +293,9 @@ PROTO_MUST_CHECK int proto_get_heartbeat(const struct proto_frame *f, struct pro
 PROTO_MUST_CHECK int proto_get_shutdown(const struct proto_frame *f, struct proto_shutdown *out);
 PROTO_MUST_CHECK int proto_get_shutdown_answer(const struct proto_frame *f,
                                                struct proto_shutdown_answer *out);
+PROTO_MUST_CHECK int proto_get_reclaim(const struct proto_frame *f, struct proto_reclaim *out);
+PROTO_MUST_CHECK int proto_get_reclaim_answer(const struct proto_frame *f,
+                                              struct proto_reclaim_answer *out);
 
 /*
  * Encoders append one whole frame to `b`, or nothing: on error (BURROW_ERR_AGAIN
@@ -294,6 +321,8 @@ PROTO_MUST_CHECK int proto_put_heartbeat(struct buf *b, const struct proto_heart
 PROTO_MUST_CHECK int proto_put_shutdown(struct buf *b, const struct proto_shutdown *s);
 PROTO_MUST_CHECK int proto_put_shutdown_answer(struct buf *b,
                                                const struct proto_shutdown_answer *a);
+PROTO_MUST_CHECK int proto_put_reclaim(struct buf *b, const struct proto_reclaim *r);
+PROTO_MUST_CHECK int proto_put_reclaim_answer(struct buf *b, const struct proto_reclaim_answer *a);
 
 /* Helpers for encoders: a proto_str over a C string (NULL -> empty). */
 struct proto_str proto_str_c(const char *s);

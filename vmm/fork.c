@@ -19,6 +19,7 @@
 #include "common/log.h"
 #include "vmm/net/tap.h"
 #include "vmm/rootfs.h"
+#include "vmm/virtio/balloon.h"
 #include "vmm/virtio/blk.h"
 #include "vmm/virtio/net.h"
 #include "vmm/virtio/vsock.h"
@@ -361,8 +362,9 @@ static int fork_build_machine(struct fork_vm *f, const struct fork_config *cfg,
     if (r)
         return errmsg_sys(why, whysz, r, "cannot create the VM: %s",
                           m->vm && m->vm->exit.detail[0] ? m->vm->exit.detail : burrow_strerror(r));
-    /* Pages forks dirtied back to identical content merge again (KSM). */
-    madvise(m->vm->ram, m->vm->ram_size, MADV_MERGEABLE);
+    /* Pages forks dirtied back to identical content merge again ([vm] ksm). */
+    if (cfg->ksm)
+        madvise(m->vm->ram, m->vm->ram_size, MADV_MERGEABLE);
     if ((r = uart_init(&m->uart, m->vm, VM_COM1_PORT, VM_COM1_IRQ, -1, cfg->console_fd)) ||
         (r = legacy_init(&m->legacy, m->vm)))
         return errmsg_sys(why, whysz, r, "legacy devices: %s", burrow_strerror(r));
@@ -376,9 +378,19 @@ static int fork_build_machine(struct fork_vm *f, const struct fork_config *cfg,
                                 .disk_empty_slot = true,
                                 .root_disk = has_root ? root : NULL,
                                 .net_tap_fd = -1};
-    /* The device table must match the template's; a net slot gets its backend after restore. */
-    for (uint32_t i = 0; i < info->nr_slots; i++)
+    /*
+     * The device table must match the template's; a net slot gets its backend
+     * after restore. A template built before the balloon existed has none:
+     * its forks run without free page reporting (rebuild it to get one).
+     */
+    for (uint32_t i = 0; i < info->nr_slots; i++) {
         dc.net |= info->slot_dev[i] == VIRTIO_ID_NET;
+        dc.balloon |= info->slot_dev[i] == VIRTIO_ID_BALLOON;
+    }
+    if (!dc.balloon)
+        log_info("template %s has no virtio-balloon (built before it existed): no free page "
+                 "reporting in this VM; build the template again to get it",
+                 cfg->build_dir);
     return devices_create(&m->devices, m->vm, &dc, why, whysz);
 }
 

@@ -2,7 +2,7 @@
  * vmm/fork.h - a VM forked from a template build (design §1, §3, §5).
  *
  * Owns: the copy-on-write mapping of the template's `memory`
- * (MAP_PRIVATE | MAP_NORESERVE, MADV_MERGEABLE), the restore of `state` into
+ * (MAP_PRIVATE | MAP_NORESERVE, MADV_MERGEABLE with [vm] ksm), the restore of `state` into
  * a fresh KVM VM, the home disk attached to the empty blk slot, the fork
  * signal (TRANSPORT_RESET) and the VMM's side of the control port 1025:
  * HELLO + IDENTITY to the agent, then wait for its READY.
@@ -90,6 +90,8 @@ struct fork_config {
      * interrupt) either way.
      */
     const struct fork_net *net;
+    /* [vm] ksm: guest RAM is madvise(MADV_MERGEABLE), so KSM may merge its pages. */
+    bool ksm;
 };
 
 struct fork_timings {
