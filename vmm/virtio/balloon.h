@@ -63,10 +63,10 @@
 #define BALLOON_PAGE        (1u << BALLOON_PAGE_SHIFT)
 #define BALLOON_QUEUES      4 /* inflate, deflate, stats, reporting (at most) */
 #define BALLOON_QUEUE_MAX   256u
-#define BALLOON_CONFIG_SIZE 16u     /* num_pages, actual, cmd id, poison value */
-#define BALLOON_PFNS_MAX    65536u  /* page frames in one inflate/deflate chain */
-#define BALLOON_STAT_SIZE   10u     /* le16 tag, le64 value */
-#define BALLOON_STATS_MAX   64u     /* entries in one stats buffer */
+#define BALLOON_CONFIG_SIZE 16u    /* num_pages, actual, cmd id, poison value */
+#define BALLOON_PFNS_MAX    65536u /* page frames in one inflate/deflate chain */
+#define BALLOON_STAT_SIZE   10u    /* le16 tag, le64 value */
+#define BALLOON_STATS_MAX   64u    /* entries in one stats buffer */
 
 /* Statistics tags (virtio 1.2 §5.5.6.3); later ones are accepted and ignored. */
 enum balloon_stat {
@@ -85,12 +85,12 @@ enum balloon_stat {
 
 /* What the host knows about the balloon (virtio_balloon_info). */
 struct balloon_info {
-    bool active;         /* the driver set DRIVER_OK */
-    uint64_t features;   /* negotiated */
-    uint64_t ram_pages;  /* guest RAM, in 4 KiB pages */
-    uint32_t target;     /* num_pages: pages the host asks the guest to give up */
-    uint32_t actual;     /* pages the driver says it gave up (config `actual`) */
-    uint32_t held;       /* pages inflated and not deflated, as the device counted them */
+    bool active;        /* the driver set DRIVER_OK */
+    uint64_t features;  /* negotiated */
+    uint64_t ram_pages; /* guest RAM, in 4 KiB pages */
+    uint32_t target;    /* num_pages: pages the host asks the guest to give up */
+    uint32_t actual;    /* pages the driver says it gave up (config `actual`) */
+    uint32_t held;      /* pages inflated and not deflated, as the device counted them */
     uint64_t stats[BALLOON_S_NR];
     uint32_t stats_seen;    /* bit per tag the guest ever sent */
     uint64_t stats_updates; /* stats buffers received */

@@ -96,7 +96,7 @@ struct virtio_vsock {
         uint32_t local_port, peer_port;
     } rst_queue[VSOCK_RST_QUEUE];
     unsigned rst_len;
-    bool event_pending; /* TRANSPORT_RESET not yet delivered */
+    bool event_pending;     /* TRANSPORT_RESET not yet delivered */
     uint64_t session_bytes; /* atomic: payload both ways on connections that are not internal */
 
     struct vq_chain chain; /* scratch */
@@ -138,8 +138,7 @@ __attribute__((warn_unused_result)) int vsock_host_watch(struct virtio_vsock *v,
  * Guest asked for host port `port`: a connected fd, or -1 (then RST).
  * *internal: the VMM's own handler took it (its bytes are no session's).
  */
-int vsock_host_connect(struct virtio_vsock *v, uint32_t port, uint32_t guest_port,
-                       bool *internal);
+int vsock_host_connect(struct virtio_vsock *v, uint32_t port, uint32_t guest_port, bool *internal);
 /* Payload of a session connection moved (either way): the idle clock restarts. */
 void vsock_count_session(struct virtio_vsock *v, const struct vsock_conn *c, uint32_t bytes);
 /*

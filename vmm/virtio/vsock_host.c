@@ -98,8 +98,7 @@ int vsock_host_watch(struct virtio_vsock *v, struct vsock_conn *c)
     return epoll_add(v->epfd, c->fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, conn_tag(v, c));
 }
 
-int vsock_host_connect(struct virtio_vsock *v, uint32_t port, uint32_t guest_port,
-                       bool *internal)
+int vsock_host_connect(struct virtio_vsock *v, uint32_t port, uint32_t guest_port, bool *internal)
 {
     *internal = false;
     for (unsigned i = 0; i < v->nr_handlers; i++) {

@@ -596,18 +596,12 @@ static void test_str_helpers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_framing),
-        cmocka_unit_test(test_hello),
-        cmocka_unit_test(test_error_and_unknown),
-        cmocka_unit_test(test_open),
-        cmocka_unit_test(test_open_limits),
-        cmocka_unit_test(test_data),
-        cmocka_unit_test(test_small_frames),
-        cmocka_unit_test(test_reclaim),
-        cmocka_unit_test(test_identity),
-        cmocka_unit_test(test_ready),
-        cmocka_unit_test(test_signal_names),
-        cmocka_unit_test(test_str_helpers),
+        cmocka_unit_test(test_framing),           cmocka_unit_test(test_hello),
+        cmocka_unit_test(test_error_and_unknown), cmocka_unit_test(test_open),
+        cmocka_unit_test(test_open_limits),       cmocka_unit_test(test_data),
+        cmocka_unit_test(test_small_frames),      cmocka_unit_test(test_reclaim),
+        cmocka_unit_test(test_identity),          cmocka_unit_test(test_ready),
+        cmocka_unit_test(test_signal_names),      cmocka_unit_test(test_str_helpers),
     };
     return cmocka_run_group_tests_name("common/proto", tests, NULL, NULL);
 }

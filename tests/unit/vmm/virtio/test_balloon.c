@@ -120,8 +120,8 @@ static uint16_t post(struct fx *f, unsigned qi, const uint64_t *gpa, const uint3
     uint16_t head = (uint16_t)(f->next_desc[qi] % q->num);
     for (unsigned i = 0; i < n; i++) {
         uint16_t d = (uint16_t)((head + i) % q->num);
-        uint16_t flags = (uint16_t)((writable ? VRING_DESC_F_WRITE : 0) |
-                                    (i + 1 < n ? VRING_DESC_F_NEXT : 0));
+        uint16_t flags =
+            (uint16_t)((writable ? VRING_DESC_F_WRITE : 0) | (i + 1 < n ? VRING_DESC_F_NEXT : 0));
         sim_desc(&f->s, q->desc, d, gpa[i], len[i], flags, (uint16_t)((d + 1) % q->num));
     }
     f->next_desc[qi] = (uint16_t)(f->next_desc[qi] + n);
@@ -243,8 +243,10 @@ static void test_inflate_drops_pages_deflate_accounts(void **state)
     uint32_t base = (uint32_t)(TEST_PAGES / PAGE);
     dirty(f, TEST_PAGES, 8 * PAGE);
     /* Pages 0-5 (two of them twice), one frame beyond RAM, one in the MMIO-like hole below it. */
-    uint32_t pfns[] = {base, base + 1, base + 2, base + 3, base + 4, base + 5, base + 1, base + 3,
-                       (uint32_t)((SIM_BASE + SIM_SIZE) / PAGE) + 7, 3};
+    uint32_t pfns[] = {base,     base + 1, base + 2,
+                       base + 3, base + 4, base + 5,
+                       base + 1, base + 3, (uint32_t)((SIM_BASE + SIM_SIZE) / PAGE) + 7,
+                       3};
     uint16_t h = post_pfns(f, 0, pfns, 10);
     expect_used(f, 0, h);
     struct balloon_info i = info(f);
@@ -329,8 +331,7 @@ static void test_stats_held_and_requested(void **state)
 {
     struct fx *f = *state;
     assert_int_equal(virtio_balloon_request_stats(f->b), BURROW_ERR_AGAIN); /* nothing held yet */
-    uint16_t tags[] = {BALLOON_S_MEMFREE, BALLOON_S_MEMTOT, BALLOON_S_AVAIL, BALLOON_S_CACHES,
-                       99};
+    uint16_t tags[] = {BALLOON_S_MEMFREE, BALLOON_S_MEMTOT, BALLOON_S_AVAIL, BALLOON_S_CACHES, 99};
     uint64_t vals[] = {40 << 20, 64 << 20, 50 << 20, 8 << 20, 12345};
     uint16_t h = post_stats(f, tags, vals, 5);
     expect_no_used(f, 2); /* the device keeps it until it wants fresh numbers */
