@@ -16,3 +16,7 @@ FUZZ_SRCS_mproto := broker/mproto.c $(COMMON_SRCS)
 FUZZERS += fuzz_net
 FUZZ_SRCS_fuzz_net := vmm/virtio/net.c vmm/virtio/net_io.c vmm/net/ratelimit.c vmm/virtio/mmio.c \
                       vmm/virtio/queue.c vmm/gmem.c common/buf.c common/log.c common/err.c
+# virtio-balloon (issue 18): inflate/deflate/stats/reporting chains, targets, snapshots.
+FUZZERS += fuzz_balloon
+FUZZ_SRCS_fuzz_balloon := vmm/virtio/balloon.c vmm/virtio/mmio.c vmm/virtio/queue.c vmm/gmem.c \
+                          common/buf.c common/log.c common/err.c
