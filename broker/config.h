@@ -84,6 +84,8 @@ struct burrow_config {
         uint32_t idle_timeout; /* seconds; 0 = never reap */
         uint32_t max_vms;
         uint32_t pool_size;
+        int ksm;               /* bool: guest RAM mergeable, /sys/kernel/mm/ksm/run switched on */
+        uint32_t idle_reclaim; /* seconds without a session byte before a RECLAIM; 0 = never */
     } vm;
     struct {
         char state_dir[CONFIG_PATH_MAX];

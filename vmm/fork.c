@@ -93,6 +93,21 @@ static int cp_put_identity(struct control_port *cp, struct buf *b)
     return r;
 }
 
+static void cp_reclaimed(struct control_port *cp, const struct proto_reclaim_answer *a)
+{
+    pthread_mutex_lock(&cp->lock);
+    cp->last_reclaim = *a;
+    cp->nr_reclaim_answers++;
+    pthread_mutex_unlock(&cp->lock);
+    if (a->code)
+        log_warn("idle reclaim: the agent answered %s (MemFree %llu -> %llu KiB)",
+                 burrow_strerror(a->code), (unsigned long long)a->free_before_kib,
+                 (unsigned long long)a->free_after_kib);
+    else
+        log_info("idle reclaim: the agent dropped caches and compacted: MemFree %llu -> %llu KiB",
+                 (unsigned long long)a->free_before_kib, (unsigned long long)a->free_after_kib);
+}
+
 static void cp_frame(struct control_port *cp, const struct proto_frame *f, struct buf *reply)
 {
     int r = 0;
@@ -130,6 +145,13 @@ static void cp_frame(struct control_port *cp, const struct proto_frame *f, struc
         cp->nr_shutdown++;
         pthread_cond_broadcast(&cp->cond);
         pthread_mutex_unlock(&cp->lock);
+        return;
+    }
+    case PROTO_RECLAIM_ANSWER: {
+        struct proto_reclaim_answer a;
+        if ((r = proto_get_reclaim_answer(f, &a)))
+            break;
+        cp_reclaimed(cp, &a);
         return;
     }
     case PROTO_HEARTBEAT:
@@ -239,6 +261,18 @@ int control_port_wait_ready(struct control_port *cp, unsigned seen, unsigned tim
     return r;
 }
 
+/*
+ * A frame from a thread other than the event thread, which closes and
+ * replaces cp->fd under cp->lock (held by the caller): whole, or CLOSED.
+ */
+static int cp_send_locked(struct control_port *cp, struct buf *b)
+{
+    if (cp->fd < 0)
+        return BURROW_ERR_CLOSED;
+    ssize_t n = send(cp->fd, buf_data(b), buf_used(b), MSG_NOSIGNAL | MSG_DONTWAIT);
+    return n == (ssize_t)buf_used(b) ? 0 : BURROW_ERR_CLOSED;
+}
+
 static void deadline_after(struct timespec *dl, unsigned ms)
 {
     clock_gettime(CLOCK_REALTIME, dl);
@@ -261,12 +295,9 @@ int control_port_shutdown(struct control_port *cp, unsigned timeout_ms, int32_t 
         return BURROW_ERR_INVALID;
     struct timespec dl;
     deadline_after(&dl, timeout_ms);
-    int r = 0;
     pthread_mutex_lock(&cp->lock);
     unsigned seen = cp->nr_shutdown;
-    if (cp->fd < 0 || send(cp->fd, buf_data(&b), buf_used(&b), MSG_NOSIGNAL | MSG_DONTWAIT) !=
-                          (ssize_t)buf_used(&b))
-        r = BURROW_ERR_CLOSED;
+    int r = cp_send_locked(cp, &b);
     while (r == 0 && cp->nr_shutdown == seen)
         if (pthread_cond_timedwait(&cp->cond, &cp->lock, &dl) == ETIMEDOUT)
             r = cp->nr_shutdown != seen ? 0 : BURROW_ERR_TIMEOUT;
@@ -274,6 +305,22 @@ int control_port_shutdown(struct control_port *cp, unsigned timeout_ms, int32_t 
         *code = cp->shutdown_code;
         snprintf(text, textsz, "%s", cp->shutdown_text);
     }
+    pthread_mutex_unlock(&cp->lock);
+    return r;
+}
+
+int control_port_reclaim(struct control_port *cp, uint32_t flags)
+{
+    uint8_t mem[32];
+    struct buf b;
+    struct proto_reclaim rc = {.flags = flags};
+    buf_init_writer(&b, mem, sizeof(mem));
+    if (proto_put_reclaim(&b, &rc))
+        return BURROW_ERR_INVALID;
+    pthread_mutex_lock(&cp->lock);
+    int r = cp_send_locked(cp, &b);
+    if (!r)
+        cp->nr_reclaim++;
     pthread_mutex_unlock(&cp->lock);
     return r;
 }

@@ -44,6 +44,9 @@ struct control_port {
     unsigned nr_shutdown;               /* SHUTDOWN_ANSWER frames received */
     int32_t shutdown_code;              /* the last answer's code and text */
     char shutdown_text[128];
+    unsigned nr_reclaim;                      /* RECLAIM frames sent (idle policy) */
+    unsigned nr_reclaim_answers;              /* RECLAIM_ANSWER frames received */
+    struct proto_reclaim_answer last_reclaim; /* the last answer */
 };
 
 void control_port_init(struct control_port *cp, struct vm *vm, const struct fork_identity *id);
@@ -65,6 +68,14 @@ __attribute__((warn_unused_result)) int control_port_wait_ready(struct control_p
 __attribute__((warn_unused_result)) int control_port_shutdown(struct control_port *cp,
                                                               unsigned timeout_ms, int32_t *code,
                                                               char *text, size_t textsz);
+
+/*
+ * Ask the agent to give memory back (RECLAIM with `flags`, PROTO_RECLAIM_F_*)
+ * without waiting: its RECLAIM_ANSWER is logged and counted when it comes.
+ * 0, or BURROW_ERR_CLOSED (no agent connection). Any thread.
+ */
+__attribute__((warn_unused_result)) int control_port_reclaim(struct control_port *cp,
+                                                             uint32_t flags);
 
 /*
  * The fork's network (the template has a virtio-net slot with no backend):

@@ -216,30 +216,9 @@ int pool_claim_decode(const char *line, struct pool_claim *c)
     return 0;
 }
 
-static int sock_addr(const char *dir, struct sockaddr_un *sa)
-{
-    memset(sa, 0, sizeof(*sa));
-    sa->sun_family = AF_UNIX;
-    int n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/claim.sock", dir);
-    return n < 0 || (size_t)n >= sizeof(sa->sun_path) ? BURROW_ERR_TOO_LARGE : 0;
-}
-
 int pool_listen(const char *dir, int *fd_out)
 {
-    struct sockaddr_un sa;
-    int r = sock_addr(dir, &sa);
-    if (r)
-        return r;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return BURROW_ERR_SYSTEM;
-    unlink(sa.sun_path);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
-        close(fd);
-        return BURROW_ERR_SYSTEM;
-    }
-    *fd_out = fd;
-    return 0;
+    return registry_sock_listen(dir, "claim.sock", fd_out);
 }
 
 /* The claim line and its descriptors (disk, then TAP: those that exist) in one message. */
@@ -306,35 +285,17 @@ int pool_read_claim(int fd, struct pool_claim *c, int *disk_fd, int *tap_fd)
 static int claim_one(const char *dir, const char *line, int disk_fd, int tap_fd, char *reply,
                      size_t sz)
 {
-    struct sockaddr_un sa;
-    int r = sock_addr(dir, &sa);
+    int fd;
+    int r = registry_sock_connect(dir, "claim.sock", &fd);
     if (r)
-        return r;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return BURROW_ERR_SYSTEM;
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        send_claim(fd, line, disk_fd, tap_fd)) {
+        return r == BURROW_ERR_TOO_LARGE ? r : BURROW_ERR_CLOSED;
+    if (send_claim(fd, line, disk_fd, tap_fd)) {
         close(fd);
         return BURROW_ERR_CLOSED;
     }
-    size_t got = 0;
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    while (got + 1 < sz && !memchr(reply, '\n', got)) {
-        if (poll(&p, 1, CLAIM_TIMEOUT_MS) <= 0)
-            break;
-        ssize_t n = read(fd, reply + got, sz - 1 - got);
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
+    r = registry_sock_read_line(fd, reply, sz, CLAIM_TIMEOUT_MS);
     close(fd);
-    reply[got] = '\0';
-    char *nl = strchr(reply, '\n');
-    if (!nl)
-        return BURROW_ERR_CLOSED;
-    *nl = '\0';
-    return 0;
+    return r ? BURROW_ERR_CLOSED : 0;
 }
 
 /*

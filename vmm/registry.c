@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -125,9 +128,9 @@ int registry_write(const struct vm_record *rec)
 
 void registry_remove(const char *dir)
 {
-    static const char *const files[] = {"meta",    ".meta.tmp",   "vsock.sock", "console.log",
-                                        "vmm.log", "claim.sock",  "claimed",    "conns",
-                                        "burrowd", ".burrowd.tmp"};
+    static const char *const files[] = {"meta",    ".meta.tmp",    "vsock.sock",   "console.log",
+                                        "vmm.log", "claim.sock",   "claimed",      "conns",
+                                        "burrowd", ".burrowd.tmp", "control.sock", "balloon"};
     char path[600];
     for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         if (snprintf(path, sizeof(path), "%s/%s", dir, files[i]) < (int)sizeof(path))
@@ -137,6 +140,72 @@ void registry_remove(const char *dir)
     if (snprintf(path, sizeof(path), "%s/root", dir) < (int)sizeof(path))
         rmdir(path); /* the jail's mount point (vmm/jail/jail.h) */
     rmdir(dir);
+}
+
+static int sock_addr(const char *dir, const char *name, struct sockaddr_un *sa)
+{
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    int n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", dir, name);
+    return n < 0 || (size_t)n >= sizeof(sa->sun_path) ? BURROW_ERR_TOO_LARGE : 0;
+}
+
+int registry_sock_listen(const char *dir, const char *name, int *fd_out)
+{
+    struct sockaddr_un sa;
+    int r = sock_addr(dir, name, &sa);
+    if (r)
+        return r;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return BURROW_ERR_SYSTEM;
+    unlink(sa.sun_path);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+        close(fd);
+        return BURROW_ERR_SYSTEM;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+int registry_sock_connect(const char *dir, const char *name, int *fd_out)
+{
+    struct sockaddr_un sa;
+    int r = sock_addr(dir, name, &sa);
+    if (r)
+        return r;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return BURROW_ERR_SYSTEM;
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        close(fd);
+        return errno == ENOENT ? BURROW_ERR_NOT_FOUND : BURROW_ERR_CLOSED;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+int registry_sock_read_line(int fd, char *line, size_t sz, unsigned timeout_ms)
+{
+    size_t got = 0;
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int r = 0;
+    while (got + 1 < sz && !memchr(line, '\n', got)) {
+        if (poll(&p, 1, (int)timeout_ms) <= 0) {
+            r = BURROW_ERR_TIMEOUT;
+            break;
+        }
+        ssize_t n = read(fd, line + got, sz - 1 - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    line[got] = '\0';
+    char *nl = strchr(line, '\n');
+    if (!nl)
+        return r ? r : BURROW_ERR_CLOSED;
+    *nl = '\0';
+    return 0;
 }
 
 static int read_record(const char *dir, const char *id, struct vm_record *rec)

@@ -5,7 +5,8 @@
  * Owns: run_dir/vm/<id>/ with `meta` (key = value: id, pid, pid start
  * time, user, template, build, started, state, origin, restore_ns,
  * ready_ns) written atomically, plus the VM's sockets (vsock.sock,
- * claim.sock for a pooled VM), its session count (conns) and logs
+ * claim.sock for a pooled VM, control.sock: vmm/vmmctl.h), its session
+ * count (conns), its memory record (balloon: vmm/vmmctl.h) and logs
  * (console.log, vmm.log). A record whose
  * process is gone (or whose pid was reused: the start time differs) is
  * stale and removed by registry_list.
@@ -13,6 +14,7 @@
 #ifndef BURROW_VMM_REGISTRY_H
 #define BURROW_VMM_REGISTRY_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -33,6 +35,19 @@ struct vm_record {
     uint64_t restore_ns; /* request -> vCPUs running */
     uint64_t ready_ns;   /* request -> the guest's READY */
 };
+
+/*
+ * The VM directory's unix sockets (claim.sock, control.sock): listen on
+ * dir/name (made by root before the VMM is jailed; an old file is replaced),
+ * connect to it, and read one reply line (up to and without its newline)
+ * within timeout_ms: 0, BURROW_ERR_CLOSED (no whole line), TIMEOUT.
+ */
+__attribute__((warn_unused_result)) int registry_sock_listen(const char *dir, const char *name,
+                                                             int *fd_out);
+__attribute__((warn_unused_result)) int registry_sock_connect(const char *dir, const char *name,
+                                                              int *fd_out);
+__attribute__((warn_unused_result)) int registry_sock_read_line(int fd, char *line, size_t sz,
+                                                                unsigned timeout_ms);
 
 /* Make run_dir/vm/<new id>/ (0700) and fill rec->id and rec->dir. */
 __attribute__((warn_unused_result)) int registry_create(const char *run_dir, struct vm_record *rec);

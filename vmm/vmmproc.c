@@ -27,6 +27,7 @@
 #include "vmm/registry.h"
 #include "vmm/virtio/net.h"
 #include "vmm/virtio/vsock.h"
+#include "vmm/vmmctl.h"
 
 #define READY_TIMEOUT_MS    30000
 #define SHUTDOWN_TIMEOUT_MS 5000
@@ -77,6 +78,7 @@ struct vmm_state {
     int report_fd;
     int conns_fd;
     unsigned conns_last;
+    struct vmmctl ctl; /* control.sock, the memory record, the idle policy */
     sigset_t sigs;
 };
 
@@ -309,6 +311,7 @@ static void vmm_restore(struct vmm_state *s)
     s->fc.vsock_uds = vsock;
     s->fc.home_disk = !s->pooled && req->home_disk[0] ? req->home_disk : NULL;
     s->fc.id = req->id;
+    s->fc.ksm = req->ksm != 0;
     s->f.mem_fd = -1;
     int r;
     if (!s->pooled && req->net_tap[0] && (r = open_net(s, why, sizeof(why)))) {
@@ -321,16 +324,23 @@ static void vmm_restore(struct vmm_state *s)
         vmm_fail(s, "ERR %s\n", why[0] ? why : burrow_strerror(r));
     if (!s->pooled && hand_socket(vsock, req->sock_owner))
         vmm_fail(s, "ERR cannot hand vsock.sock to its owner: %s\n", strerror(errno));
+    /* Made as root like the VM's other files: the jailed VMM cannot create them. */
+    if ((r = vmmctl_open(&s->ctl, s->rec.dir)))
+        vmm_fail(s, "ERR cannot make the VM's control socket and memory record: %s\n",
+                 r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
 }
 
 /* Running until a signal or the guest stops it; the exit code says which. */
 static void __attribute__((noreturn)) vmm_run(struct vmm_state *s)
 {
     int planned = 0;
-    struct timespec tick = {0, 200000000L};
+    struct timespec zero = {0, 0};
+    vmmctl_start(&s->ctl, &s->f, s->req->idle_reclaim, fork_now_ns());
     while (!s->f.m.vm->stopping) {
         write_conns(s);
-        int sig = sigtimedwait(&s->sigs, NULL, &tick);
+        vmmctl_tick(&s->ctl, fork_now_ns());
+        vmmctl_serve(&s->ctl, 200); /* the loop's tick: a request, or 200 ms */
+        int sig = sigtimedwait(&s->sigs, NULL, &zero);
         if (sig > 0) {
             planned = 1;
             graceful_stop(s, sig);
@@ -365,6 +375,7 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
 {
     static struct vmm_state s;
     s = (struct vmm_state){.req = req, .pooled = pooled, .report_fd = report_fd, .conns_fd = -1};
+    s.ctl.listen_fd = s.ctl.record_fd = -1;
     s.net.tap_fd = -1;
     block_stop_signals(&s);
     prctl(PR_SET_NAME, "burrow-vmm", 0, 0, 0);
@@ -463,7 +474,7 @@ static int args_ok(const struct vmm_exec_args *a)
             return 0;
     return r->log_level >= LOG_LVL_ERROR && r->log_level <= LOG_LVL_DEBUG &&
            id->net.nr_dns <= PROTO_DNS_MAX && (a->pooled == 0 || a->pooled == 1) &&
-           (r->log_inherit == 0 || r->log_inherit == 1);
+           (r->log_inherit == 0 || r->log_inherit == 1) && (r->ksm == 0 || r->ksm == 1);
 }
 
 int vmm_exec_main(void)

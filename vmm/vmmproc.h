@@ -23,6 +23,8 @@
  * its record goes and the process exits 0; a VM that stops on its own
  * (power-off, crash) makes it exit 1. Its session connections (vsock minus
  * the agent's control connection) are kept in dir/conns for idle decisions.
+ * A running VM also serves dir/control.sock, keeps dir/balloon and applies
+ * [vm] idle_reclaim (vmm/vmmctl.h).
  */
 #ifndef BURROW_VMM_VMMPROC_H
 #define BURROW_VMM_VMMPROC_H
@@ -65,6 +67,8 @@ struct vmm_request {
     char net_bridge[16];
     uint8_t net_mac[6];
     uint64_t net_rate;
+    int ksm;               /* [vm] ksm: the guest's RAM is MADV_MERGEABLE */
+    uint32_t idle_reclaim; /* [vm] idle_reclaim: seconds without a session byte; 0 = never */
 };
 
 struct vmm_report {

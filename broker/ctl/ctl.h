@@ -9,6 +9,8 @@
 #ifndef BURROW_BROKER_CTL_CTL_H
 #define BURROW_BROKER_CTL_CTL_H
 
+#include <stdio.h>
+
 struct ctl_ctx {
     const char *config_path; /* -c FILE, or BURROW_DEFAULT_CONFIG */
     int config_explicit;     /* -c was given: a missing file is an error */
@@ -21,11 +23,17 @@ int ctl_vm_main(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_template_main(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_hostkeys_main(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_net_main(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_status_main(struct ctl_ctx *ctx, int argc, char **argv);
+
+/* broker/ctl/status_mem.c: the memory and KSM section of `status`, "key value" lines. */
+struct burrow_config;
+int ctl_status_memory(const struct burrow_config *cfg, FILE *out);
 
 /* `vm` subcommands (argv starts at the subcommand's name). */
 int ctl_vm_boot(int argc, char **argv);
 int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_kill(struct ctl_ctx *ctx, int argc, char **argv);
+int ctl_vm_balloon(struct ctl_ctx *ctx, int argc, char **argv);
 
 #endif /* BURROW_BROKER_CTL_CTL_H */

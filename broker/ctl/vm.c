@@ -1,5 +1,5 @@
-/* broker/ctl/vm.c - `burrowctl vm`: dispatch to boot (vm_boot.c), fork, list, kill (vm_fork.c,
- * ...). */
+/* broker/ctl/vm.c - `burrowctl vm`: dispatch to boot (vm_boot.c), fork, list, kill, balloon
+ * (vm_fork.c, ...). */
 #include <string.h>
 
 #include "broker/cli.h"
@@ -12,16 +12,14 @@ struct vm_subcmd {
 };
 
 static const struct vm_subcmd vm_subcmds[] = {
-    {"boot", ctl_vm_boot, NULL},
-    {"fork", NULL, ctl_vm_fork},
-    {"list", NULL, ctl_vm_list},
-    {"kill", NULL, ctl_vm_kill},
+    {"boot", ctl_vm_boot, NULL}, {"fork", NULL, ctl_vm_fork},       {"list", NULL, ctl_vm_list},
+    {"kill", NULL, ctl_vm_kill}, {"balloon", NULL, ctl_vm_balloon},
 };
 
 int ctl_vm_main(struct ctl_ctx *ctx, int argc, char **argv)
 {
     if (argc < 2)
-        return cli_err(EXIT_USAGE, "usage: burrowctl vm boot|fork|list|kill ...");
+        return cli_err(EXIT_USAGE, "usage: burrowctl vm boot|fork|list|kill|balloon ...");
     for (size_t i = 0; i < sizeof(vm_subcmds) / sizeof(vm_subcmds[0]); i++)
         if (strcmp(argv[1], vm_subcmds[i].name) == 0)
             return vm_subcmds[i].main ? vm_subcmds[i].main(argc - 1, argv + 1)

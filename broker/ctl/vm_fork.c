@@ -33,6 +33,7 @@
 #include "broker/cli.h"
 #include "broker/config.h"
 #include "broker/ctl/ctl.h"
+#include "broker/ksm.h"
 #include "broker/userdb.h"
 #include "broker/vmident.h"
 #include "common/err.h"
@@ -220,6 +221,8 @@ int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
     req.v.seccomp_log = cfg.security.seccomp;
     req.v.log_level = (int)log_get_level();
     req.v.sock_owner = VMM_SOCK_ROOT;
+    req.v.ksm = cfg.vm.ksm;
+    req.v.idle_reclaim = cfg.vm.idle_reclaim;
     if (tap) {
         snprintf(req.v.net_tap, sizeof(req.v.net_tap), "%s", tap);
         snprintf(req.v.net_bridge, sizeof(req.v.net_bridge), "%s", bridge ? bridge : "");
@@ -260,6 +263,9 @@ int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
             n->dns[n->nr_dns++] = cfg.net.dns.v[i].addr;
         req.v.id.net_enabled = 1;
     }
+    enum ksm_outcome ksm;
+    if (cfg.vm.ksm && ksm_switch_on(KSM_SYSFS, LOG_LVL_WARN, &ksm) != 0)
+        log_debug("ksm: not switched on (see above); forks run without it");
     for (unsigned long i = 0; i < count; i++)
         if ((rc = fork_one(&req)) != EXIT_OK)
             return rc;

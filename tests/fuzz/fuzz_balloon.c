@@ -111,8 +111,7 @@ static void round_trip(struct fz *z)
     if (virtio_balloon_ops.restore(z->b, &in))
         abort();
     virtio_balloon_info(z->b, &after);
-    if (after.held != before.held || after.target != before.target ||
-        after.actual != before.actual)
+    if (after.held != before.held || after.target != before.target || after.actual != before.actual)
         abort();
 }
 
