@@ -145,7 +145,8 @@ int vmmctl_call(const char *dir, const char *request, char *answer, size_t sz)
     if (r)
         return r;
     size_t len = strlen(request);
-    if (send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len || send(fd, "\n", 1, MSG_NOSIGNAL) != 1)
+    if (send(fd, request, len, MSG_NOSIGNAL) != (ssize_t)len ||
+        send(fd, "\n", 1, MSG_NOSIGNAL) != 1)
         r = BURROW_ERR_CLOSED;
     else
         r = registry_sock_read_line(fd, answer, sz, VMMCTL_TIMEOUT_MS);
@@ -197,8 +198,9 @@ static void do_balloon(struct vmmctl *c, const char *arg, char *ans, size_t sz)
     struct virtio_balloon *b = c->f->m.devices.balloon;
     uint64_t mib;
     if (!b) {
-        snprintf(ans, sz, "ERR this VM has no balloon device (its template was built before "
-                          "virtio-balloon existed: build it again)");
+        snprintf(ans, sz,
+                 "ERR this VM has no balloon device (its template was built before "
+                 "virtio-balloon existed: build it again)");
         return;
     }
     if (parse_u64(arg, strlen(arg), &mib) || mib > UINT32_MAX / PAGES_PER_MIB) {
@@ -310,16 +312,27 @@ static void build_record(struct vmmctl *c, struct vmm_mem_record *r)
     pthread_mutex_unlock(&cp->lock);
 }
 
+/*
+ * The guest's figures are worth asking for again when its memory just moved:
+ * an answered RECLAIM, or a balloon that reached a new size.
+ */
+static bool memory_moved(const struct vmmctl *c, const struct vmm_mem_record *r)
+{
+    return c->rec_written &&
+           (r->reclaim_before != c->rec.reclaim_before ||
+            r->reclaim_after != c->rec.reclaim_after || r->actual_pages != c->rec.actual_pages);
+}
+
 void vmmctl_tick(struct vmmctl *c, uint64_t now_ns)
 {
     struct virtio_balloon *b = c->f->m.devices.balloon;
-    if (b && now_ns >= c->next_stats_ns) {
-        (void)virtio_balloon_request_stats(b); /* AGAIN: no stats buffer with us (yet) */
-        c->next_stats_ns = now_ns + VMMCTL_STATS_PERIOD_S * NS_PER_S;
-    }
     idle_policy(c, now_ns);
     struct vmm_mem_record r;
     build_record(c, &r);
+    if (b && (now_ns >= c->next_stats_ns || memory_moved(c, &r))) {
+        (void)virtio_balloon_request_stats(b); /* AGAIN: no stats buffer with us (yet) */
+        c->next_stats_ns = now_ns + VMMCTL_STATS_PERIOD_S * NS_PER_S;
+    }
     if (c->rec_written && memcmp(&r, &c->rec, sizeof(r)) == 0)
         return;
     char line[VMMCTL_RECORD_LEN];

@@ -11,8 +11,9 @@
  *     key=value pairs (struct vmm_mem_record) rewritten in place with one
  *     pwrite whenever it changes (opened before the jail, like dir/conns);
  *     `burrowctl vm list --json` and `burrowctl status` read it.
- *   - the guest's statistics, asked for at the start and then every
- *     VMMCTL_STATS_PERIOD_S (the balloon's stats queue);
+ *   - the guest's statistics, asked for at the start, every
+ *     VMMCTL_STATS_PERIOD_S, and when its memory just moved (an answered
+ *     RECLAIM, the balloon at a new size) (the balloon's stats queue);
  *   - the idle policy: after [vm] idle_reclaim seconds without a session
  *     byte (virtio_vsock_session_bytes), one RECLAIM to the agent (drop
  *     caches, compact), then nothing until a session byte moves again.

@@ -50,8 +50,8 @@ int ctl_vm_balloon(struct ctl_ctx *ctx, int argc, char **argv)
     if (r)
         return cli_err(EXIT_RUNTIME, "no running VM %s", argv[1]);
     if (strcmp(rec.state, "pool") == 0)
-        return cli_err(EXIT_RUNTIME, "VM %s waits in the warm pool: nobody's yet, no balloon to set",
-                       rec.id);
+        return cli_err(EXIT_RUNTIME,
+                       "VM %s waits in the warm pool: nobody's yet, no balloon to set", rec.id);
     char req[64], ans[256];
     snprintf(req, sizeof(req), "BALLOON %lu", mib);
     r = vmmctl_call(rec.dir, req, ans, sizeof(ans));

@@ -37,6 +37,25 @@ static inline unsigned long long tg_blk_word(unsigned long long seed, unsigned l
 #define TG_SYNC_SECTOR 1
 #define TG_SYNC_MARK   "burrow-testguest: synced at shutdown\n"
 
+/*
+ * Agent mode's memory for the density tests (the guest needs >= 48 MiB):
+ * the built-in commands `fill`, `check` and `report` work on
+ * [TG_FILL_BASE, + MiB); the balloon driver gives up pages from
+ * TG_BALLOON_BASE upwards. The template writes tg_fill_word(TG_TPL_SEED, .)
+ * over the first TG_TPL_BYTES of the fill range before its snapshot and
+ * leaves the rest zero, so a fork's dropped page shows the template's bytes.
+ */
+#define TG_FILL_BASE    0x1000000ull /* 16 MiB */
+#define TG_FILL_MAX_MIB 16u
+#define TG_BALLOON_BASE 0x2000000ull /* 32 MiB */
+#define TG_BALLOON_MAX  4096u        /* pages (16 MiB) */
+#define TG_TPL_SEED     0x7e3ull
+#define TG_TPL_BYTES    (64u * 1024)
+static inline unsigned long long tg_fill_word(unsigned long long seed, unsigned long long gpa)
+{
+    return tg_blk_word(seed, gpa >> 9, (unsigned)(gpa & 511) / 8);
+}
+
 #define TG_EXIT_OK        0
 #define TG_EXIT_FAIL      3    /* a check inside the guest failed */
 #define TG_EXIT_EXCEPTION 0x40 /* + vector: an unexpected CPU exception */

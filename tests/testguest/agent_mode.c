@@ -3,9 +3,10 @@
  * a template VM. It behaves like burrow-agent on the control port (connects
  * to host CID 2 port 1025 over a polled virtio-vsock driver, HELLO, prints
  * the IDENTITY it gets, answers READY, reconnects after a TRANSPORT_RESET,
- * answers SHUTDOWN) and echoes bytes on guest port 1024 — or, when a
- * connection starts with a HELLO frame, runs agent_session.c's built-in
- * commands.
+ * answers SHUTDOWN and RECLAIM) and echoes bytes on guest port 1024 — or,
+ * when a connection starts with a HELLO frame, runs agent_session.c's
+ * built-in commands. With a virtio-balloon it follows the host's target,
+ * answers stats requests and reports free memory (balloon.c).
  *
  * Its state while idle is chosen so that a shallow restore fails (design
  * §5, issue 6): a TSC-deadline timer armed, kvmclock enabled (and checked
@@ -422,6 +423,29 @@ static void on_identity(struct conn *c, const struct proto_frame *f)
         restore_checks();
 }
 
+/* The VMM's idle policy: the "cache" (the fill range) is reported free, then the answer. */
+static void on_reclaim(struct conn *c, const struct proto_frame *f)
+{
+    struct proto_reclaim rq;
+    struct proto_reclaim_answer a = {0, 0, 0};
+    if (proto_get_reclaim(f, &rq))
+        tg_fail("bad RECLAIM frame");
+    tgb_reclaim(&a.free_before_kib, &a.free_after_kib);
+    uint8_t mem[64];
+    struct buf b;
+    buf_init_writer(&b, mem, sizeof(mem));
+    if (proto_put_reclaim_answer(&b, &a))
+        tg_fail("cannot encode RECLAIM_ANSWER");
+    send_frame(c, &b);
+    tg_puts("testguest: reclaim flags=");
+    tg_putu(rq.flags);
+    tg_puts(" free ");
+    tg_putu(a.free_before_kib);
+    tg_puts(" -> ");
+    tg_putu(a.free_after_kib);
+    tg_puts(" KiB\n");
+}
+
 static void control_data(struct conn *c, const uint8_t *p, uint32_t len)
 {
     if (len > sizeof(c->in) - c->in_len)
@@ -432,6 +456,8 @@ static void control_data(struct conn *c, const uint8_t *p, uint32_t len)
     while (c->in_len && proto_frame_parse(c->in, c->in_len, &f) == 0) {
         if (f.type == PROTO_IDENTITY)
             on_identity(c, &f);
+        if (f.type == PROTO_RECLAIM)
+            on_reclaim(c, &f);
         if (f.type == PROTO_SHUTDOWN) {
             if (home_disk)
                 tg_blk_mark_synced(); /* what the real agent's sync + unmount stands for */
@@ -558,14 +584,17 @@ void tg_agent_main(unsigned cpus)
     nr_cpus = cpus >= 1 && cpus <= 64 ? cpus : 1; /* from the MADT */
     template_state();
     tgv_init(VIRTIO_VECTOR);
+    tgb_init(VIRTIO_VECTOR);
+    tgb_template_image(); /* only the template runs this: forks resume in the loop */
     tg_puts("testguest: agent cid=");
     tg_putu(tgv_cid);
-    tg_puts("\n");
+    tg_puts(tgb_present() ? " balloon=yes\n" : " balloon=no\n");
     control_connect();
     for (;;) {
         uint32_t mark = tgv_mark();
         poll_events();
         poll_rx();
+        tgb_poll(tg_agent_virtio_irqs);
         tick_service();
         check_clock();
         if (!ymm_kept())

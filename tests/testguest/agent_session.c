@@ -11,6 +11,7 @@
  *
  * Built-in commands (OPEN exec; the command line is split on spaces):
  *   true | false | exit N | echo ARGS... | whoami | hostname | cat
+ *   fill SEED MIB | check SEED MIB | report MIB   (density tests, balloon.c)
  * `whoami` and `hostname` print what the last IDENTITY said; `cat` copies
  * STDIN frames to STDOUT until EOF(stdin). Anything else: "not found" on
  * stderr, status 127. A shell (OPEN shell) is refused with status 1, other
@@ -115,6 +116,60 @@ static int is(const char *w, size_t n, const char *lit)
     return strlen(lit) == n && memcmp(w, lit, n) == 0;
 }
 
+/* A decimal word (at most 9 digits); 0 when absent. */
+static uint64_t number(const char **p, const char *end)
+{
+    const char *w;
+    size_t n;
+    uint64_t v = 0;
+    if (word(p, end, &w, &n))
+        for (size_t i = 0; i < n && i < 9 && w[i] >= '0' && w[i] <= '9'; i++)
+            v = v * 10 + (uint64_t)(w[i] - '0');
+    return v;
+}
+
+static void put_number(unsigned slot, struct buf *b, uint64_t v)
+{
+    char d[24];
+    int i = (int)sizeof(d);
+    do
+        d[--i] = (char)('0' + v % 10);
+    while ((v /= 10) && i > 0);
+    put_text(slot, b, PROTO_STDOUT, d + i, sizeof(d) - (size_t)i);
+}
+
+/* fill SEED MIB | check SEED MIB (seed 0: the template's bytes) | report MIB (balloon.c). */
+static void memory_command(unsigned slot, struct buf *b, const char *w, size_t n, const char *p,
+                           const char *end)
+{
+    if (is(w, n, "report")) {
+        unsigned mib = (unsigned)number(&p, end);
+        if (!tgb_present()) {
+            put_text(slot, b, PROTO_STDERR, "no balloon\n", 11);
+            return finish(slot, b, 1);
+        }
+        put_text(slot, b, PROTO_STDOUT, "reported ", 9);
+        put_number(slot, b, tgb_report_fill(mib) / 1024);
+        put_text(slot, b, PROTO_STDOUT, " KiB\n", 5);
+        return finish(slot, b, 0);
+    }
+    uint64_t seed = number(&p, end), bad = 0;
+    unsigned mib = (unsigned)number(&p, end);
+    if (is(w, n, "fill")) {
+        tgb_fill(seed, mib);
+        put_text(slot, b, PROTO_STDOUT, "filled\n", 7);
+        return finish(slot, b, 0);
+    }
+    if (tgb_check(seed, mib, &bad)) {
+        put_text(slot, b, PROTO_STDOUT, "match\n", 6);
+        return finish(slot, b, 0);
+    }
+    put_text(slot, b, PROTO_STDOUT, "mismatch at ", 12);
+    put_number(slot, b, bad);
+    put_text(slot, b, PROTO_STDOUT, "\n", 1);
+    finish(slot, b, 1);
+}
+
 static void run(unsigned slot, struct buf *b, struct proto_str cmd)
 {
     const char *p = cmd.p, *end = cmd.p + cmd.len, *w;
@@ -147,6 +202,8 @@ static void run(unsigned slot, struct buf *b, struct proto_str cmd)
         put_text(slot, b, PROTO_STDOUT, "\n", 1);
         return finish(slot, b, 0);
     }
+    if (is(w, n, "fill") || is(w, n, "check") || is(w, n, "report"))
+        return memory_command(slot, b, w, n, p, end);
     if (is(w, n, "cat")) {
         sess[slot].cat = 1;
         return flush(slot, b);
