@@ -28,7 +28,7 @@
 #include "tests/testguest/agent.h"
 #include "tests/testguest/console.h"
 
-void tg_agent_main(unsigned cpus) __attribute__((noreturn));
+void tg_agent_main(unsigned cpus, const char *cmdline) __attribute__((noreturn));
 extern uint8_t tg_idt[];
 extern const uint8_t tg_tramp_start[], tg_tramp_end[];
 void tg_agent_isr_deadline(void), tg_agent_isr_pending(void), tg_agent_isr_virtio(void);
@@ -579,12 +579,16 @@ static void poll_events(void)
     control_connect();
 }
 
-void tg_agent_main(unsigned cpus)
+void tg_agent_main(unsigned cpus, const char *cmdline)
 {
+    char balloon[8] = "on";
     nr_cpus = cpus >= 1 && cpus <= 64 ? cpus : 1; /* from the MADT */
     template_state();
     tgv_init(VIRTIO_VECTOR);
-    tgb_init(VIRTIO_VECTOR);
+    /* testguest.balloon=off: a guest that never binds the balloon, as one older than it */
+    tg_cmdline_get(cmdline, "testguest.balloon", balloon, sizeof(balloon));
+    if (strcmp(balloon, "off") != 0)
+        tgb_init(VIRTIO_VECTOR);
     tgb_template_image(); /* only the template runs this: forks resume in the loop */
     tg_puts("testguest: agent cid=");
     tg_putu(tgv_cid);

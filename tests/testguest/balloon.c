@@ -45,7 +45,7 @@ static int present;
 static uint32_t held;
 static uint32_t pfns[PFN_BATCH] __attribute__((aligned(64)));
 static struct stat_entry stats[4] __attribute__((aligned(64)));
-static uint64_t cached;   /* bytes of the fill range in use as "cache" */
+static uint64_t cached; /* bytes of the fill range in use as "cache" */
 static uint64_t seen_irqs = ~0ull;
 
 static uint64_t free_bytes(void)
@@ -87,7 +87,8 @@ static void pfn_request(unsigned q, uint32_t first, uint32_t n)
     tg_vq_add(&vq[q], 0, &b, 1);
     tg_vq_kick(&dev, q);
     uint32_t id, len;
-    tg_vq_wait(&dev, &vq[q], &id, &len, q == Q_INFLATE ? "balloon inflate stuck" : "balloon deflate stuck");
+    tg_vq_wait(&dev, &vq[q], &id, &len,
+               q == Q_INFLATE ? "balloon inflate stuck" : "balloon deflate stuck");
 }
 
 /* Towards the target, a batch at a time; `actual` tells the host where we are. */
@@ -156,14 +157,16 @@ static uint64_t fill_bytes(unsigned mib)
 void tgb_template_image(void)
 {
     for (uint64_t off = 0; off < TG_TPL_BYTES; off += 8)
-        *(volatile uint64_t *)(uintptr_t)(TG_FILL_BASE + off) = tg_fill_word(TG_TPL_SEED, TG_FILL_BASE + off);
+        *(volatile uint64_t *)(uintptr_t)(TG_FILL_BASE + off) =
+            tg_fill_word(TG_TPL_SEED, TG_FILL_BASE + off);
 }
 
 void tgb_fill(uint64_t seed, unsigned mib)
 {
     uint64_t len = fill_bytes(mib);
     for (uint64_t off = 0; off < len; off += 8)
-        *(volatile uint64_t *)(uintptr_t)(TG_FILL_BASE + off) = tg_fill_word(seed, TG_FILL_BASE + off);
+        *(volatile uint64_t *)(uintptr_t)(TG_FILL_BASE + off) =
+            tg_fill_word(seed, TG_FILL_BASE + off);
     if (len > cached)
         cached = len;
 }
