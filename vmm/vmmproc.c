@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/exepath.h"
 #include "common/log.h"
 #include "vmm/fork.h"
 #include "vmm/net/tap.h"
@@ -451,7 +454,16 @@ vmm_exec(const struct vmm_request *req, int pooled, int report_fd)
         report(report_fd, "ERR cannot pass the VMM its descriptors: %s\n", strerror(errno));
         _exit(1);
     }
+    /*
+     * burrow-vmm links only the VMM (no libssh and its crypto and Kerberos
+     * libraries, whose relocated data every VMM would hold privately); a
+     * build or install without it re-executes the calling binary, which
+     * serves too.
+     */
     char *argv[] = {"burrow-vmm", VMM_EXEC_ARG, NULL};
+    char path[PATH_MAX];
+    if (exepath_beside(VMM_PROGRAM_REL, path, sizeof(path)) == 0 && access(path, X_OK) == 0)
+        execv(path, argv);
     execv("/proc/self/exe", argv);
     report(VMM_REPORT_FD, "ERR cannot re-execute for the VMM process: %s\n", strerror(errno));
     _exit(1);
@@ -480,6 +492,8 @@ static int args_ok(const struct vmm_exec_args *a)
 int vmm_exec_main(void)
 {
     static struct vmm_exec_args a;
+    /* One malloc arena: a thread's own arena is ~100 KiB resident per thread, per VM. */
+    mallopt(M_ARENA_MAX, 1);
     ssize_t n = pread(VMM_ARGS_FD, &a, sizeof(a), 0);
     close(VMM_ARGS_FD);
     if (n != (ssize_t)sizeof(a) || !args_ok(&a)) {

@@ -3,9 +3,10 @@
  * that `burrowctl vm fork`, burrowd's kvm backend and the warm pool all
  * start, the same way.
  *
- * Owns: starting it (fork, setsid, a new pid namespace, then a re-exec of
- * the calling binary with VMM_EXEC_ARG, so it holds no copy of its
- * parent's memory: burrowd's user records, keys, sessions), its life
+ * Owns: starting it (fork, setsid, a new pid namespace, then an exec of
+ * burrow-vmm, the VMM alone (VMM_PROGRAM_REL; without it, a re-exec of the
+ * calling binary), with VMM_EXEC_ARG, so it holds no copy of its parent's
+ * memory: burrowd's user records, keys, sessions), its life
  * (registry record under run_dir/vm/<id>/, restore from a template build
  * (vmm/fork.h), the jail, waiting in the pool until claimed (vmm/pool.h),
  * READY, dir/conns, the graceful stop through the agent), and the report
@@ -37,8 +38,10 @@
 #include "vmm/registry.h"
 #include "vmm/template.h"
 
-/* The hidden first argument that makes burrowd or burrowctl a VMM process. */
+/* The hidden first argument that makes burrow-vmm (or burrowd, burrowctl) a VMM process. */
 #define VMM_EXEC_ARG "--vmm-process"
+/* The VMM's own program, beside burrowd and burrowctl (build/bin -> build/lib/burrow). */
+#define VMM_PROGRAM_REL "../lib/burrow/burrow-vmm"
 /* vsock.sock stays root's (0600): only root reaches the VM (burrowctl vm fork). */
 #define VMM_SOCK_ROOT ((uint32_t)-1)
 

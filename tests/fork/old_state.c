@@ -29,16 +29,15 @@ static int copy_vm_section(const struct snapshot *s, struct snap_writer *w, uint
     uint32_t magic, vcpus, regions, slots, dev;
     uint64_t mem, v;
     if (snap_find(s, SNAP_SEC_VM, &in) || buf_get_u32_le(&in, &magic) ||
-        buf_get_u64_le(&in, &mem) || buf_get_u32_le(&in, &vcpus) ||
-        buf_get_u32_le(&in, &regions) || snap_section_begin(w, SNAP_SEC_VM) ||
-        buf_put_u32_le(w->out, magic) || buf_put_u64_le(w->out, mem) ||
-        buf_put_u32_le(w->out, vcpus) || buf_put_u32_le(w->out, regions))
+        buf_get_u64_le(&in, &mem) || buf_get_u32_le(&in, &vcpus) || buf_get_u32_le(&in, &regions) ||
+        snap_section_begin(w, SNAP_SEC_VM) || buf_put_u32_le(w->out, magic) ||
+        buf_put_u64_le(w->out, mem) || buf_put_u32_le(w->out, vcpus) ||
+        buf_put_u32_le(w->out, regions))
         return -1;
     for (uint32_t i = 0; i < 2 * regions; i++)
         if (buf_get_u64_le(&in, &v) || buf_put_u64_le(w->out, v))
             return -1;
-    if (buf_get_u32_le(&in, &slots) || slots != nr_slots + 1 ||
-        buf_put_u32_le(w->out, nr_slots))
+    if (buf_get_u32_le(&in, &slots) || slots != nr_slots + 1 || buf_put_u32_le(w->out, nr_slots))
         return -1;
     for (uint32_t i = 0; i < nr_slots; i++)
         if (buf_get_u32_le(&in, &dev) || buf_put_u32_le(w->out, dev))

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# tests/density/linux-bench.sh - bench-density, nested part: runs INSIDE L1
+# after case 30 built the Linux template "linux" (tests/nested/linuxlib.sh).
+# A second template, "linuxoff", is built the same way but with
+# module_blacklist=virtio_balloon on the kernel command line: its guest never
+# binds the balloon, so nothing is reported (the same-run baseline: Linux
+# before this issue). For each: N (default 20) idle forks; in each at once
+# allocate and touch 64 MiB (a dd buffer, held 20 s) and free it; anonymous
+# memory (the copy-on-write copies and the VMM's heap: what a fork costs)
+# per fork before, at the peak and 10 s after the free. Idle reclaim is off
+# (reporting alone). Prints one table; only same-run ratios mean anything
+# under TCG.
+set -uo pipefail
+. "$NESTED_REPO/tests/nested/caselib.sh"
+. "$NESTED_REPO/tests/nested/linuxlib.sh"
+N=${DENSITY_LINUX_FORKS:-20}
+[ -L "$LX/state/templates/linux" ] || fail "no template from case 30"
+kernel=$(readlink -f "$NESTED_BUILD/guest/kernel/vmlinuz")
+initrd=$NESTED_BUILD/guest/initramfs.cpio.gz
+trap lx_kill_vms EXIT
+lx_build_template 300 --name linuxoff --kernel "$kernel" --initrd "$initrd" \
+    --cmdline 'console=ttyS0 panic=-1 quiet module_blacklist=virtio_balloon' --mem "$LX_MEM" --vcpus 2
+grep -q "status 0" build.log || fail "the reporting-off template did not build"
+cfg=$NESTED_SCRATCH/bench.ini
+mean_anon() { # mean anonymous KiB of the running forks
+    "$ctl" -c "$cfg" vm list --json | python3 -c '
+import json, sys
+v = [x for x in json.load(sys.stdin) if x["state"] == "running"]
+print(sum(x["anon_kib"] for x in v) // max(len(v), 1), len(v))'
+}
+# round TEMPLATE: sets n, idle, peak, after (mean anon KiB per fork)
+round() {
+    printf '[vm]\ntemplate = %s\npool_size = 0\nidle_reclaim = 0\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
+        "$1" "$LX" "$LX_RUN" >"$cfg"
+    "$ctl" -c "$cfg" vm fork --count "$N" >forks.log 2>&1 || { lx_all_fork_logs; fail "$1: $(tail -n 1 forks.log)"; }
+    sleep 20
+    read -r idle n < <(mean_anon)
+    local pids=() a m
+    peak=0
+    for m in "$LX_RUN"/vm/*/meta; do
+        "$vm_exec" "${m%/meta}/vsock.sock" guest 'dd if=/dev/zero bs=64M count=1 2>/dev/null | { sleep 20; cat >/dev/null; }' &
+        pids+=($!)
+    done
+    for _ in $(seq 90); do
+        read -r a _ < <(mean_anon)
+        [ "$a" -gt "$peak" ] && peak=$a
+        [ $((peak - idle)) -ge 61440 ] && break
+        sleep 1
+    done
+    wait "${pids[@]}"
+    sleep 10
+    read -r after _ < <(mean_anon)
+    lx_kill_vms
+}
+round linux
+n_on=$n idle_on=$idle peak_on=$peak after_on=$after
+round linuxoff
+n_off=$n idle_off=$idle peak_off=$peak after_off=$after
+row() { # NAME N IDLE PEAK AFTER BASE_AFTER
+    awk -v name="$1" -v n="$2" -v i="$3" -v p="$4" -v a="$5" -v b="$6" 'BEGIN {
+        printf "linux-density: %-22s %3d forks  idle %7d  peak %7d  10 s after %7d KiB  returned %5.1f%% of the burst  after/idle %5.2fx  after vs off %5.2fx\n",
+            name, n, i, p, a, (p - a) * 100 / (p > i ? p - i : 1), a / (i > 0 ? i : 1), a / (b > 0 ? b : 1) }'
+}
+echo "linux-density: anonymous memory per fork (mean), 64 MiB allocated, touched and freed in each; L1 under TCG"
+row "reporting off (baseline)" "$n_off" "$idle_off" "$peak_off" "$after_off" "$after_off"
+row "reporting on" "$n_on" "$idle_on" "$peak_on" "$after_on" "$after_off"
