@@ -142,23 +142,24 @@ void registry_remove(const char *dir)
     rmdir(dir);
 }
 
-static int sock_addr(const char *dir, const char *name, struct sockaddr_un *sa)
+/* A unix stream socket and the address of dir/name. */
+static int sock_new(const char *dir, const char *name, struct sockaddr_un *sa, int *fd)
 {
     memset(sa, 0, sizeof(*sa));
     sa->sun_family = AF_UNIX;
     int n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/%s", dir, name);
-    return n < 0 || (size_t)n >= sizeof(sa->sun_path) ? BURROW_ERR_TOO_LARGE : 0;
+    if (n < 0 || (size_t)n >= sizeof(sa->sun_path))
+        return BURROW_ERR_TOO_LARGE;
+    *fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    return *fd < 0 ? BURROW_ERR_SYSTEM : 0;
 }
 
 int registry_sock_listen(const char *dir, const char *name, int *fd_out)
 {
     struct sockaddr_un sa;
-    int r = sock_addr(dir, name, &sa);
+    int fd, r = sock_new(dir, name, &sa, &fd);
     if (r)
         return r;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return BURROW_ERR_SYSTEM;
     unlink(sa.sun_path);
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
         close(fd);
@@ -171,15 +172,13 @@ int registry_sock_listen(const char *dir, const char *name, int *fd_out)
 int registry_sock_connect(const char *dir, const char *name, int *fd_out)
 {
     struct sockaddr_un sa;
-    int r = sock_addr(dir, name, &sa);
+    int fd, r = sock_new(dir, name, &sa, &fd);
     if (r)
         return r;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return BURROW_ERR_SYSTEM;
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
         close(fd);
-        return errno == ENOENT ? BURROW_ERR_NOT_FOUND : BURROW_ERR_CLOSED;
+        return e == ENOENT ? BURROW_ERR_NOT_FOUND : BURROW_ERR_CLOSED;
     }
     *fd_out = fd;
     return 0;

@@ -14,7 +14,8 @@
 int main(int argc, char **argv)
 {
     if (argc != 2 || strcmp(argv[1], VMM_EXEC_ARG) != 0) {
-        fprintf(stderr, "burrow-vmm: a VM's VMM process; burrowd and `burrowctl vm fork` start it\n");
+        fprintf(stderr,
+                "burrow-vmm: a VM's VMM process; burrowd and `burrowctl vm fork` start it\n");
         return 2;
     }
     log_init("burrow-vmm", LOG_LVL_INFO);

@@ -35,5 +35,9 @@ int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_kill(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_balloon(struct ctl_ctx *ctx, int argc, char **argv);
+/* The config and the registry record of VM `id` (vm.c), or an exit code having said why. */
+struct vm_record;
+int ctl_vm_lookup(struct ctl_ctx *ctx, const char *id, struct burrow_config *cfg,
+                  struct vm_record *rec);
 
 #endif /* BURROW_BROKER_CTL_CTL_H */

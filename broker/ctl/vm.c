@@ -3,7 +3,10 @@
 #include <string.h>
 
 #include "broker/cli.h"
+#include "broker/config.h"
 #include "broker/ctl/ctl.h"
+#include "common/err.h"
+#include "vmm/registry.h"
 
 struct vm_subcmd {
     const char *name;
@@ -25,4 +28,18 @@ int ctl_vm_main(struct ctl_ctx *ctx, int argc, char **argv)
             return vm_subcmds[i].main ? vm_subcmds[i].main(argc - 1, argv + 1)
                                       : vm_subcmds[i].main_ctx(ctx, argc - 1, argv + 1);
     return cli_err(EXIT_RUNTIME, "'vm %s' is not available in this build yet", argv[1]);
+}
+
+int ctl_vm_lookup(struct ctl_ctx *ctx, const char *id, struct burrow_config *cfg,
+                  struct vm_record *rec)
+{
+    int rc = config_load_cli(cfg, ctx->config_path, ctx->config_explicit);
+    if (rc != EXIT_OK)
+        return rc;
+    int r = registry_get(cfg->paths.run_dir, id, rec);
+    if (r == BURROW_ERR_INVALID)
+        return cli_err(EXIT_USAGE, "'%s' is not a VM id", id);
+    if (r)
+        return cli_err(EXIT_RUNTIME, "no running VM %s", id);
+    return EXIT_OK;
 }

@@ -40,21 +40,16 @@ int ctl_vm_balloon(struct ctl_ctx *ctx, int argc, char **argv)
         return cli_err(EXIT_USAGE, "MiB: a whole number of MiB, 0 to the VM's memory ('%s')",
                        argv[2]);
     struct burrow_config cfg;
-    int rc = config_load_cli(&cfg, ctx->config_path, ctx->config_explicit);
+    struct vm_record rec;
+    int rc = ctl_vm_lookup(ctx, argv[1], &cfg, &rec);
     if (rc != EXIT_OK)
         return rc;
-    struct vm_record rec;
-    int r = registry_get(cfg.paths.run_dir, argv[1], &rec);
-    if (r == BURROW_ERR_INVALID)
-        return cli_err(EXIT_USAGE, "'%s' is not a VM id", argv[1]);
-    if (r)
-        return cli_err(EXIT_RUNTIME, "no running VM %s", argv[1]);
     if (strcmp(rec.state, "pool") == 0)
         return cli_err(EXIT_RUNTIME,
                        "VM %s waits in the warm pool: nobody's yet, no balloon to set", rec.id);
     char req[64], ans[256];
     snprintf(req, sizeof(req), "BALLOON %lu", mib);
-    r = vmmctl_call(rec.dir, req, ans, sizeof(ans));
+    int r = vmmctl_call(rec.dir, req, ans, sizeof(ans));
     if (r == BURROW_ERR_NOT_FOUND)
         return cli_err(EXIT_RUNTIME, "VM %s has no control socket (its VMM predates it)", rec.id);
     if (r)

@@ -60,15 +60,10 @@ int ctl_vm_kill(struct ctl_ctx *ctx, int argc, char **argv)
     if (argc != 2)
         return cli_err(EXIT_USAGE, "usage: burrowctl vm kill ID");
     struct burrow_config cfg;
-    int rc = config_load_cli(&cfg, ctx->config_path, ctx->config_explicit);
+    struct vm_record rec;
+    int rc = ctl_vm_lookup(ctx, argv[1], &cfg, &rec);
     if (rc != EXIT_OK)
         return rc;
-    struct vm_record rec;
-    int r = registry_get(cfg.paths.run_dir, argv[1], &rec);
-    if (r == BURROW_ERR_INVALID)
-        return cli_err(EXIT_USAGE, "'%s' is not a VM id", argv[1]);
-    if (r)
-        return cli_err(EXIT_RUNTIME, "no running VM %s", argv[1]);
     if (kill_via_burrowd(cfg.paths.run_dir, &rec)) {
         printf("killed %s\n", rec.id);
         return EXIT_OK;

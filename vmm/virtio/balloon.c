@@ -391,32 +391,27 @@ static void balloon_notify(void *dev, unsigned qi)
         goto out;
     struct vq *q = &b->act.vqs[qi];
     bool pushed = false;
-    for (unsigned budget = VIRTIO_BUDGET;; budget--) {
-        if (!budget) { /* a guest refilling as fast as we drain must not starve the others */
-            b->t->requeue(b->t->ctx, qi);
+    unsigned budget = VIRTIO_BUDGET;
+    int got;
+    while ((got = vq_next(q, b->act.mem, &b->chain, &budget)) > 0) {
+        enum verdict v = handle_chain(b, b->role[qi]);
+        if (v == CHAIN_BAD) {
+            guest_warn("sent a chain of the wrong shape on queue", qi);
+            q->broken = true;
+            got = BURROW_ERR_GUEST;
             break;
         }
-        int got = vq_pop(q, b->act.mem, &b->chain);
-        if (got == 0) {
-            if (!vq_enable_notify(q))
-                break;
+        if (v == CHAIN_HOLD) {
+            pushed |= hold_stats(b, q, b->chain.head);
             continue;
         }
-        enum verdict v = got > 0 ? handle_chain(b, b->role[qi]) : CHAIN_BAD;
-        if (v == CHAIN_BAD) {
-            if (got > 0)
-                guest_warn("sent a chain of the wrong shape on queue", qi);
-            q->broken = true;
-            b->t->needs_reset(b->t->ctx);
-            break;
-        }
-        if (v == CHAIN_HOLD)
-            pushed |= hold_stats(b, q, b->chain.head);
-        else {
-            vq_push(q, b->chain.head, 0);
-            pushed = true;
-        }
+        vq_push(q, b->chain.head, 0);
+        pushed = true;
     }
+    if (got == BURROW_ERR_AGAIN)
+        b->t->requeue(b->t->ctx, qi);
+    else if (got < 0)
+        b->t->needs_reset(b->t->ctx);
     if (pushed && vq_should_signal(q))
         b->t->signal_queue(b->t->ctx, qi);
 out:

@@ -21,31 +21,17 @@
 
 static char *dir;
 
-static void put(const char *name, const char *text)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    tu_write_file(path, text);
-}
-
-static char *get(const char *name)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", dir, name);
-    return tu_read_file(path, NULL);
-}
-
 static int setup(void **state)
 {
     (void)state;
     dir = tu_mkdtemp("ksm");
-    put("run", "0\n");
-    put("pages_shared", "12\n");
-    put("pages_sharing", "345\n");
-    put("pages_unshared", "6\n");
-    put("pages_volatile", "7\n");
-    put("full_scans", "8\n");
-    put("pages_to_scan", "100\n");
+    tu_write_in(dir, "run", "0\n");
+    tu_write_in(dir, "pages_shared", "12\n");
+    tu_write_in(dir, "pages_sharing", "345\n");
+    tu_write_in(dir, "pages_unshared", "6\n");
+    tu_write_in(dir, "pages_volatile", "7\n");
+    tu_write_in(dir, "full_scans", "8\n");
+    tu_write_in(dir, "pages_to_scan", "100\n");
     return 0;
 }
 
@@ -63,26 +49,26 @@ static void test_switches_run_on_only_from_zero(void **state)
     enum ksm_outcome o;
     assert_int_equal(ksm_switch_on(dir, LOG_LVL_INFO, &o), 0);
     assert_int_equal(o, KSM_SWITCHED_ON);
-    char *t = get("run");
+    char *t = tu_read_in(dir, "run");
     assert_string_equal(t, "1\n");
     free(t);
-    t = get("pages_to_scan"); /* nothing else is Burrow's to change */
+    t = tu_read_in(dir, "pages_to_scan"); /* nothing else is Burrow's to change */
     assert_string_equal(t, "100\n");
     free(t);
 
     /* Already on: nothing written (a marker value shows any write). */
-    put("run", "1");
+    tu_write_in(dir, "run", "1");
     assert_int_equal(ksm_switch_on(dir, LOG_LVL_INFO, &o), 0);
     assert_int_equal(o, KSM_WAS_ON);
-    t = get("run");
+    t = tu_read_in(dir, "run");
     assert_string_equal(t, "1");
     free(t);
 
     /* Unmerging: someone else's decision, left as found. */
-    put("run", "2\n");
+    tu_write_in(dir, "run", "2\n");
     assert_int_equal(ksm_switch_on(dir, LOG_LVL_INFO, &o), 0);
     assert_int_equal(o, KSM_LEFT_ALONE);
-    t = get("run");
+    t = tu_read_in(dir, "run");
     assert_string_equal(t, "2\n");
     free(t);
 }
@@ -96,9 +82,9 @@ static void test_no_ksm_and_bad_run(void **state)
     snprintf(missing, sizeof(missing), "%s/none", dir);
     assert_int_equal(ksm_switch_on(missing, LOG_LVL_INFO, &o), BURROW_ERR_NOT_FOUND);
     assert_int_equal(ksm_read(missing, &k), BURROW_ERR_NOT_FOUND);
-    put("run", "on\n");
+    tu_write_in(dir, "run", "on\n");
     assert_int_equal(ksm_switch_on(dir, LOG_LVL_INFO, &o), BURROW_ERR_FORMAT);
-    char *t = get("run");
+    char *t = tu_read_in(dir, "run");
     assert_string_equal(t, "on\n");
     free(t);
 }
@@ -114,13 +100,13 @@ static void test_read_counters(void **state)
     assert_int_equal(k.pages_unshared, 6);
     assert_int_equal(k.pages_volatile, 7);
     assert_int_equal(k.full_scans, 8);
-    put("pages_sharing", "-3\n");
+    tu_write_in(dir, "pages_sharing", "-3\n");
     assert_int_equal(ksm_read(dir, &k), BURROW_ERR_FORMAT);
-    put("pages_sharing", "99999999999999999999999\n");
+    tu_write_in(dir, "pages_sharing", "99999999999999999999999\n");
     assert_int_equal(ksm_read(dir, &k), BURROW_ERR_FORMAT);
-    put("pages_sharing", "");
+    tu_write_in(dir, "pages_sharing", "");
     assert_int_equal(ksm_read(dir, &k), BURROW_ERR_FORMAT);
-    put("pages_sharing", "5 6\n");
+    tu_write_in(dir, "pages_sharing", "5 6\n");
     assert_int_equal(ksm_read(dir, &k), BURROW_ERR_FORMAT);
 }
 

@@ -22,20 +22,6 @@
 
 static char *dir;
 
-static void put(const char *rel, const char *text)
-{
-    char p[512];
-    snprintf(p, sizeof(p), "%s/%s", dir, rel);
-    tu_write_file(p, text);
-}
-
-static char *get(const char *rel)
-{
-    char p[512];
-    snprintf(p, sizeof(p), "%s/%s", dir, rel);
-    return tu_read_file(p, NULL);
-}
-
 static int setup(void **state)
 {
     (void)state;
@@ -45,10 +31,11 @@ static int setup(void **state)
     mkdir(p, 0755);
     snprintf(p, sizeof(p), "%s/sys/vm", dir);
     mkdir(p, 0755);
-    put("meminfo", "MemTotal:         131072 kB\nMemFree:           40960 kB\n"
-                   "MemAvailable:      90000 kB\n");
-    put("sys/vm/drop_caches", "0\n");
-    put("sys/vm/compact_memory", "");
+    tu_write_in(dir, "meminfo",
+                "MemTotal:         131072 kB\nMemFree:           40960 kB\n"
+                "MemAvailable:      90000 kB\n");
+    tu_write_in(dir, "sys/vm/drop_caches", "0\n");
+    tu_write_in(dir, "sys/vm/compact_memory", "");
     return 0;
 }
 
@@ -62,7 +49,7 @@ static int teardown(void **state)
 
 static void expect_file(const char *rel, const char *want)
 {
-    char *t = get(rel);
+    char *t = tu_read_in(dir, rel);
     assert_non_null(t);
     assert_string_equal(t, want);
     free(t);
@@ -87,7 +74,7 @@ static void test_flags_choose_the_steps(void **state)
     agent_reclaim(dir, PROTO_RECLAIM_F_COMPACT, &a);
     expect_file("sys/vm/drop_caches", "0\n");
     expect_file("sys/vm/compact_memory", "1\n");
-    put("sys/vm/compact_memory", "");
+    tu_write_in(dir, "sys/vm/compact_memory", "");
     agent_reclaim(dir, 0, &a);
     assert_int_equal(a.code, 0);
     expect_file("sys/vm/drop_caches", "0\n");
