@@ -1,26 +1,32 @@
 #!/usr/bin/env bash
 # tests/density/linux-bench.sh - bench-density, nested part: runs INSIDE L1
-# after case 30 built the Linux template "linux" (tests/nested/linuxlib.sh).
-# A second template, "linuxoff", is built the same way but with
-# module_blacklist=virtio_balloon on the kernel command line: its guest never
-# binds the balloon, so nothing is reported (the same-run baseline: Linux
-# before this issue). For each: N (default 20) idle forks; in each at once
-# allocate and touch 64 MiB (a dd buffer, held 20 s) and free it; anonymous
-# memory (the copy-on-write copies and the VMM's heap: what a fork costs)
-# per fork before, at the peak and 10 s after the free. Idle reclaim is off
-# (reporting alone). Prints one table; only same-run ratios mean anything
-# under TCG.
+# (tests/nested/linuxlib.sh's state). Two Linux templates from the default
+# image, DENSITY_LINUX_MEM (default 256) MiB each, 2 vCPUs: "denson", and
+# "densoff" with module_blacklist=virtio_balloon on the kernel command line:
+# its guest never binds the balloon, so nothing is reported (the same-run
+# baseline: Linux before this issue). For each: N (default 20) idle forks;
+# in each at once allocate and touch 64 MiB (a dd buffer, held 20 s) and
+# free it; anonymous memory (the copy-on-write copies and the VMM's heap:
+# what a fork costs) per fork before, at the peak and 10 s after the free.
+# Idle reclaim is off (reporting alone). Prints one table; only same-run
+# ratios mean anything under TCG.
 set -uo pipefail
 . "$NESTED_REPO/tests/nested/caselib.sh"
 . "$NESTED_REPO/tests/nested/linuxlib.sh"
 N=${DENSITY_LINUX_FORKS:-20}
-[ -L "$LX/state/templates/linux" ] || fail "no template from case 30"
+MEM=${DENSITY_LINUX_MEM:-256}
 kernel=$(readlink -f "$NESTED_BUILD/guest/kernel/vmlinuz")
 initrd=$NESTED_BUILD/guest/initramfs.cpio.gz
 trap lx_kill_vms EXIT
-lx_build_template 300 --name linuxoff --kernel "$kernel" --initrd "$initrd" \
-    --cmdline 'console=ttyS0 panic=-1 quiet module_blacklist=virtio_balloon' --mem "$LX_MEM" --vcpus 2
-grep -q "status 0" build.log || fail "the reporting-off template did not build"
+lx_init
+for t in denson densoff; do
+    extra=""
+    [ $t = densoff ] && extra=" module_blacklist=virtio_balloon"
+    lx_build_template 360 --name $t --kernel "$kernel" --initrd "$initrd" \
+        --cmdline "console=ttyS0 panic=-1 quiet$extra" --mem "$MEM" --vcpus 2
+    grep -q "status 0" build.log || fail "template $t did not build: $(tail -n 3 build.log)"
+    echo "linux-density: template $t built ($(sed -n 's/^\([0-9]*\) status 0$/\1/p' build.log) ms)"
+done
 cfg=$NESTED_SCRATCH/bench.ini
 mean_anon() { # mean anonymous KiB of the running forks
     "$ctl" -c "$cfg" vm list --json | python3 -c '
@@ -52,15 +58,15 @@ round() {
     read -r after _ < <(mean_anon)
     lx_kill_vms
 }
-round linux
+round denson
 n_on=$n idle_on=$idle peak_on=$peak after_on=$after
-round linuxoff
+round densoff
 n_off=$n idle_off=$idle peak_off=$peak after_off=$after
 row() { # NAME N IDLE PEAK AFTER BASE_AFTER
     awk -v name="$1" -v n="$2" -v i="$3" -v p="$4" -v a="$5" -v b="$6" 'BEGIN {
         printf "linux-density: %-22s %3d forks  idle %7d  peak %7d  10 s after %7d KiB  returned %5.1f%% of the burst  after/idle %5.2fx  after vs off %5.2fx\n",
             name, n, i, p, a, (p - a) * 100 / (p > i ? p - i : 1), a / (i > 0 ? i : 1), a / (b > 0 ? b : 1) }'
 }
-echo "linux-density: anonymous memory per fork (mean), 64 MiB allocated, touched and freed in each; L1 under TCG"
+echo "linux-density: anonymous memory per fork (mean), $MEM MiB guests, 64 MiB allocated, touched and freed in each; L1 under TCG"
 row "reporting off (baseline)" "$n_off" "$idle_off" "$peak_off" "$after_off" "$after_off"
 row "reporting on" "$n_on" "$idle_on" "$peak_on" "$after_on" "$after_off"

@@ -3,10 +3,12 @@
 process registered under RUN_DIR/vm (bench-density).
 
   measure.py mem RUN_DIR    one JSON object: n, the mean per VMM process of
-                            private, pss, anon and overhead (RSS minus the
+                            private, pss, anon, overhead (RSS minus the
                             guest RAM mapping's RSS: what the VMM costs
-                            beyond guest pages) in KiB, the largest private,
-                            and the KSM pages merged in them
+                            beyond guest pages) and own (private minus the
+                            guest mapping's private: the VMM's own heap,
+                            stacks and library data) in KiB, the largest
+                            private, and the KSM pages merged in them
   measure.py cpu RUN_DIR S  percent of one CPU all VMMs used over S seconds
 """
 import glob
@@ -37,16 +39,18 @@ def rollup(pid):
     return out
 
 
-def guest_rss(pid):
-    """RSS of the guest RAM mappings: the template's memory file, mapped private."""
-    rss, in_guest = 0, False
+def guest_mapping(pid):
+    """RSS and private KiB of the guest RAM mapping: the template's memory file, mapped private."""
+    rss, private, in_guest = 0, 0, False
     for line in open("/proc/%d/smaps" % pid):
         first = line.split()[0] if line.strip() else ""
         if "-" in first and not first.endswith(":"):
             in_guest = line.rstrip().endswith("/memory")
         elif in_guest and first == "Rss:":
             rss += int(line.split()[1])
-    return rss
+        elif in_guest and first in ("Private_Clean:", "Private_Dirty:"):
+            private += int(line.split()[1])
+    return rss, private
 
 
 def ksm_pages(pid):
@@ -61,17 +65,17 @@ def mem(run_dir):
     for pid in vmm_pids(run_dir):
         try:
             r = rollup(pid)
-            g = guest_rss(pid)
+            g_rss, g_private = guest_mapping(pid)
             k = ksm_pages(pid)
         except OSError:
             continue
-        rows.append({"private": r.get("Private_Clean", 0) + r.get("Private_Dirty", 0),
-                     "pss": r.get("Pss", 0), "anon": r.get("Anonymous", 0),
-                     "overhead": r.get("Rss", 0) - g, "ksm": k})
+        private = r.get("Private_Clean", 0) + r.get("Private_Dirty", 0)
+        rows.append({"private": private, "pss": r.get("Pss", 0), "anon": r.get("Anonymous", 0),
+                     "overhead": r.get("Rss", 0) - g_rss, "own": private - g_private, "ksm": k})
     n = len(rows)
     mean = lambda key: sum(x[key] for x in rows) / n if n else 0
     print(json.dumps({"n": n, "private": mean("private"), "pss": mean("pss"), "anon": mean("anon"),
-                      "overhead": mean("overhead"),
+                      "overhead": mean("overhead"), "own": mean("own"),
                       "private_max": max((x["private"] for x in rows), default=0),
                       "ksm_pages": sum(x["ksm"] for x in rows)}))
 
