@@ -36,7 +36,8 @@ until_true() {
     while ! "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.2; done
 }
 bal_is() { [ "$(vmj "$1" "v['balloon'] and v['balloon']['$2']")" = "$3" ]; }
-fresh_fork() { "$ctl" -c "$1" vm fork 2>&1 | cut -d' ' -f1; }
+# fresh_fork CFG: a new VM's id; the whole answer stays in $tmp/fork.out (for a failure's message).
+fresh_fork() { "$ctl" -c "$1" vm fork >"$tmp/fork.out" 2>&1; cut -d' ' -f1 "$tmp/fork.out"; }
 
 dcfg=$tmp/density.ini
 printf '[vm]\ntemplate = tg\npool_size = 0\nidle_reclaim = 0\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
@@ -93,7 +94,7 @@ if [ -d "$run/vm/$id" ] && wait_console "$id" "restore ok"; then
         t_fail "balloon statistics" "$st"
     "$ctl" -c "$dcfg" vm kill "$id" >/dev/null
 else
-    t_fail "density fork" "no fork with a balloon: $id $(console "$id" | tail -2)"
+    t_fail "density fork" "$(cat "$tmp/fork.out"): $(console "$id" | tail -2)"
 fi
 
 # --- [vm] idle_reclaim ------------------------------------------------------------
