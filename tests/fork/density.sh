@@ -36,8 +36,9 @@ until_true() {
     while ! "$@"; do [ $SECONDS -ge $end ] && return 1; sleep 0.2; done
 }
 bal_is() { [ "$(vmj "$1" "v['balloon'] and v['balloon']['$2']")" = "$3" ]; }
-# fresh_fork CFG: a new VM's id; the whole answer stays in $tmp/fork.out (for a failure's message).
-fresh_fork() { "$ctl" -c "$1" vm fork >"$tmp/fork.out" 2>&1; cut -d' ' -f1 "$tmp/fork.out"; }
+# fresh_fork CFG: a new VM's id (stdout: burrowctl may say on stderr that it switched KSM on);
+# the whole answer stays in $tmp/fork.out (for a failure's message).
+fresh_fork() { "$ctl" -c "$1" vm fork >"$tmp/fork.out" 2>"$tmp/fork.err"; cut -d' ' -f1 "$tmp/fork.out"; }
 
 dcfg=$tmp/density.ini
 printf '[vm]\ntemplate = tg\npool_size = 0\nidle_reclaim = 0\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
@@ -94,7 +95,7 @@ if [ -d "$run/vm/$id" ] && wait_console "$id" "restore ok"; then
         t_fail "balloon statistics" "$st"
     "$ctl" -c "$dcfg" vm kill "$id" >/dev/null
 else
-    t_fail "density fork" "$(cat "$tmp/fork.out"): $(console "$id" | tail -2)"
+    t_fail "density fork" "$(cat "$tmp/fork.out" "$tmp/fork.err"): $(console "$id" | tail -2)"
 fi
 
 # --- [vm] idle_reclaim ------------------------------------------------------------
@@ -176,7 +177,7 @@ old=$(c template build --name tgold --kernel "$tg" --cmdline "testguest.mode=age
 st=$tdir/$old/state
 chmod u+w "$st" 2>/dev/null
 if [ -f "$st" ] && "$B/tests/fork/old_state" "$st" "$tmp/state.old" && cp "$tmp/state.old" "$st"; then
-    out=$("$ctl" -c "$dcfg" vm fork --template tgold 2>&1)
+    out=$("$ctl" -c "$dcfg" vm fork --template tgold 2>"$tmp/fork.err")
     id=${out%% *}
     bout=$("$ctl" -c "$dcfg" vm balloon "$id" 4 2>&1); rc=$?
     if wait_console "$id" "restore ok" && [ "$(vmj "$id" "v['balloon']")" = None ] && [ $rc = 1 ] &&
@@ -184,7 +185,7 @@ if [ -f "$st" ] && "$B/tests/fork/old_state" "$st" "$tmp/state.old" && cp "$tmp/
         tests/fork/vsock-echo "$run/vm/$id/vsock.sock" old-template >/dev/null 2>&1; then
         t_ok "a template whose state predates the balloon still forks (no balloon, said in vmm.log): $bout"
     else
-        t_fail "old template" "$out; rc $rc: $bout; $(tail -n 2 "$run/vm/$id/vmm.log" 2>&1)"
+        t_fail "old template" "$out $(cat "$tmp/fork.err"); rc $rc: $bout; $(tail -n 2 "$run/vm/$id/vmm.log" 2>&1)"
     fi
     "$ctl" -c "$dcfg" vm kill "$id" >/dev/null 2>&1
 else

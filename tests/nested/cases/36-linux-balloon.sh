@@ -29,8 +29,10 @@ cfg=$NESTED_SCRATCH/balloon.ini
 printf '[vm]\ntemplate = lxbal\npool_size = 0\nidle_reclaim = 6\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
     "$LX" "$LX_RUN" >"$cfg"
 b() { "$ctl" -c "$cfg" "$@"; }
-out=$(b vm fork 2>&1) || { lx_all_fork_logs; fail "vm fork: $out"; }
+# stdout: the VM; stderr may say that KSM was switched on ([vm] ksm = yes).
+out=$(b vm fork 2>fork.err) || { lx_all_fork_logs; fail "vm fork: $out $(cat fork.err)"; }
 id=${out%% *}
+[ -d "$LX_RUN/vm/$id" ] || fail "vm fork printed '$out'"
 d=$LX_RUN/vm/$id
 echo "fork: $out"
 vmj() { # EXPR on this VM's vm list --json entry (v)
