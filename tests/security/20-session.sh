@@ -99,7 +99,9 @@ sec_session() {
         t_ok "burrowd master: Seccomp 2 (its deny-list), NoNewPrivs 1, and it serves logins" ||
         t_fail master-seccomp "$(grep -E 'Seccomp|NoNewPrivs' "$mst" | tr '\n' ' ')"
     sec_preauth
-    e2e_ssh alice alice 'sleep 3' &
+    # Long enough for every check below under TCG in the nested L1 (a 3 s
+    # session once ended under a loaded host before its /proc was read).
+    e2e_ssh alice alice 'sleep 60' &
     local sshpid=$! pid="" p
     for _ in $(seq 80); do
         for p in $(pgrep -P "$BURROWD_PID"); do
@@ -133,6 +135,7 @@ sec_session() {
             t_fail session-state "sees: $(ls -A "/proc/$pid/root$T/state" | tr '\n' ' ')"
         fi
     fi
+    kill $sshpid 2>/dev/null
     wait $sshpid
     sec_stop
     # The master's filter: the test trigger (ptrace) right after it loads kills burrowd.
