@@ -33,9 +33,9 @@ enum ksm_outcome {
 };
 /*
  * [vm] ksm = yes: make sure KSM merges. Logs what it changed at `level`
- * (burrowd: info, for its log; burrowctl: warn, so the one host change a
- * command makes shows on its stderr), and warns when it could not or left
- * a run of 2. 0 with *outcome, BURROW_ERR_NOT_FOUND without KSM,
+ * (burrowd and burrowctl: info: burrowd's log; `vm fork -v`, which also
+ * puts it in the VM's vmm.log), and warns when it could not or left a run
+ * of 2. 0 with *outcome, BURROW_ERR_NOT_FOUND without KSM,
  * BURROW_ERR_SYSTEM if the write failed (errno set).
  */
 __attribute__((warn_unused_result)) int ksm_switch_on(const char *dir, enum log_level level,

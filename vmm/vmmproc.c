@@ -301,6 +301,9 @@ static void vmm_register(struct vmm_state *s)
     snprintf(s->rec.build, sizeof(s->rec.build), "%s", req->build);
     snprintf(s->rec.state, sizeof(s->rec.state), "%s", s->pooled ? "pool" : "running");
     s->rec.started = (uint64_t)time(NULL);
+    if (req->ksm_switched)
+        log_info("ksm: switched on (%s was 0) for this VM: [vm] ksm = yes",
+                 "/sys/kernel/mm/ksm/run");
 }
 
 /* Restore the VM as root: its memory, disk, TAP and sockets exist before the jail. */
@@ -486,7 +489,8 @@ static int args_ok(const struct vmm_exec_args *a)
             return 0;
     return r->log_level >= LOG_LVL_ERROR && r->log_level <= LOG_LVL_DEBUG &&
            id->net.nr_dns <= PROTO_DNS_MAX && (a->pooled == 0 || a->pooled == 1) &&
-           (r->log_inherit == 0 || r->log_inherit == 1) && (r->ksm == 0 || r->ksm == 1);
+           (r->log_inherit == 0 || r->log_inherit == 1) && (r->ksm == 0 || r->ksm == 1) &&
+           (r->ksm_switched == 0 || r->ksm_switched == 1);
 }
 
 int vmm_exec_main(void)

@@ -71,6 +71,7 @@ struct vmm_request {
     uint8_t net_mac[6];
     uint64_t net_rate;
     int ksm;               /* [vm] ksm: the guest's RAM is MADV_MERGEABLE */
+    int ksm_switched;      /* the requester just switched KSM on for it: said in dir/vmm.log */
     uint32_t idle_reclaim; /* [vm] idle_reclaim: seconds without a session byte; 0 = never */
 };
 

@@ -263,12 +263,15 @@ int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
             n->dns[n->nr_dns++] = cfg.net.dns.v[i].addr;
         req.v.id.net_enabled = 1;
     }
+    /* Said at -v here, and in the log of the VM it was switched on for (its vmm.log). */
     enum ksm_outcome ksm;
-    if (cfg.vm.ksm && ksm_switch_on(KSM_SYSFS, LOG_LVL_WARN, &ksm) != 0)
-        log_debug("ksm: not switched on (see above); forks run without it");
-    for (unsigned long i = 0; i < count; i++)
+    if (cfg.vm.ksm && ksm_switch_on(KSM_SYSFS, LOG_LVL_INFO, &ksm) == 0)
+        req.v.ksm_switched = ksm == KSM_SWITCHED_ON;
+    for (unsigned long i = 0; i < count; i++) {
         if ((rc = fork_one(&req)) != EXIT_OK)
             return rc;
+        req.v.ksm_switched = 0;
+    }
     vmm_pool_top_up(&req.v);
     return EXIT_OK;
 }

@@ -142,11 +142,12 @@ else
         t_ok "[vm] ksm = no: KSM left off as found, nothing of the VMM mergeable" ||
         t_fail "ksm = no" "run $(cat /sys/kernel/mm/ksm/run), $(mergeable "$p") mergeable mappings"
     "$ctl" -c "$kcfg" vm kill "$id" >/dev/null
-    id1=$("$ctl" -c "$dcfg" vm fork 2>"$tmp/ksm.err" | cut -d' ' -f1)
-    err=$(cat "$tmp/ksm.err")
-    echo "$err" | grep -q "switched KSM on" && [ "$(cat /sys/kernel/mm/ksm/run)" = 1 ] &&
-        t_ok "[vm] ksm = yes: vm fork switched KSM on and said so: $err" ||
-        t_fail "ksm switched on" "run $(cat /sys/kernel/mm/ksm/run): $err"
+    id1=$("$ctl" -c "$dcfg" -v vm fork 2>"$tmp/ksm.err" | cut -d' ' -f1)
+    err=$(grep "switched KSM on" "$tmp/ksm.err")
+    said=$(grep "ksm: switched on" "$run/vm/$id1/vmm.log")
+    [ -n "$err" ] && [ -n "$said" ] && [ "$(cat /sys/kernel/mm/ksm/run)" = 1 ] &&
+        t_ok "[vm] ksm = yes: vm fork switched KSM on and said so (-v: $err; the VM's vmm.log: ${said#*info: })" ||
+        t_fail "ksm switched on" "run $(cat /sys/kernel/mm/ksm/run): $(cat "$tmp/ksm.err"); vmm.log: $said"
     id2=$(fresh_fork "$dcfg")
     s0=$(cat /sys/kernel/mm/ksm/pages_sharing)
     x "$id1" "fill 7 8" >/dev/null
