@@ -26,7 +26,7 @@ lx_build_template 360 --name lxbal --kernel "$kernel" --initrd "$initrd" \
 grep -q "status 0" build.log || fail "template lxbal did not build: $(tail -n 3 build.log)"
 # Forks of this case: no pool, idle reclaim after 6 s without a session byte.
 cfg=$NESTED_SCRATCH/balloon.ini
-printf '[vm]\ntemplate = lxbal\npool_size = 0\nidle_reclaim = 6\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
+printf '[vm]\ntemplate = lxbal\npool_size = 0\nksm = no\nidle_reclaim = 6\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
     "$LX" "$LX_RUN" >"$cfg"
 b() { "$ctl" -c "$cfg" "$@"; }
 # stdout: the VM; stderr may say that KSM was switched on ([vm] ksm = yes).
