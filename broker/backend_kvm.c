@@ -45,6 +45,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "broker/ksm.h"
 #include "broker/netpolicy.h"
 #include "broker/sandbox.h"
 #include "broker/vmident.h"
@@ -94,6 +95,8 @@ static int kvm_request_base(const struct burrow_config *cfg, struct vmm_request 
     req->log_level = (int)log_get_level();
     req->log_inherit = 1; /* VM lifecycle lines go where burrowd's go (the journal) */
     req->sock_owner = VMM_SOCK_ROOT;
+    req->ksm = cfg->vm.ksm;
+    req->idle_reclaim = cfg->vm.idle_reclaim;
     return 0;
 }
 
@@ -161,6 +164,9 @@ void kvm_backend_check(const struct burrow_config *cfg)
     char tdir[CONFIG_PATH_MAX + 16], build[TEMPLATE_BUILD_MAX + 1];
     struct template_info *t = NULL;
     size_t n = 0;
+    enum ksm_outcome ksm;
+    if (cfg->vm.ksm && ksm_switch_on(KSM_SYSFS, LOG_LVL_INFO, &ksm) == 0 && ksm == KSM_WAS_ON)
+        log_info("ksm: on (%s/run = 1); VMs' memory is mergeable", KSM_SYSFS);
     if (cfg->net.enabled) {
         struct netpolicy np;
         char err[512];

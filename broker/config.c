@@ -394,6 +394,9 @@ static const struct config_key keys[] = {
      "an integer 1-4096"},
     {"vm", "pool_size", CFG_U32, CFG_FIELD(vm.pool_size), 0, 64, NULL, NULL, "2",
      "an integer 0-64"},
+    {"vm", "ksm", CFG_BOOL, CFG_FIELD(vm.ksm), 0, 1, NULL, NULL, "yes", "yes or no"},
+    {"vm", "idle_reclaim", CFG_DURATION, CFG_FIELD(vm.idle_reclaim), 0, 7 * 24 * 3600, NULL, NULL,
+     "5m", "a duration up to 168h (seconds, or with s/m/h; 0 = never)"},
     /* [paths] */
     {"paths", "state_dir", CFG_PATH, CFG_FIELD(paths.state_dir), 1, 0, NULL, NULL,
      "/var/lib/burrow", "an absolute path"},

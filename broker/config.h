@@ -123,6 +123,8 @@ struct burrow_config {
         uint32_t idle_hibernate; /* seconds; 0 = never hibernate (kvm only, vmm/hibernate.h) */
         uint32_t max_vms;
         uint32_t pool_size;
+        int ksm;               /* bool: guest RAM mergeable, /sys/kernel/mm/ksm/run switched on */
+        uint32_t idle_reclaim; /* seconds without a session byte before a RECLAIM; 0 = never */
     } vm;
     struct {
         char state_dir[CONFIG_PATH_MAX];

@@ -34,32 +34,6 @@ static int read_u64(const char *path, uint64_t *v)
     return 0;
 }
 
-int hoststats_ksm(const char *sysfs, struct hoststats_ksm *k)
-{
-    static const struct {
-        const char *name;
-        size_t off;
-    } files[] = {
-        {"run", offsetof(struct hoststats_ksm, run)},
-        {"pages_shared", offsetof(struct hoststats_ksm, pages_shared)},
-        {"pages_sharing", offsetof(struct hoststats_ksm, pages_sharing)},
-        {"pages_unshared", offsetof(struct hoststats_ksm, pages_unshared)},
-        {"pages_volatile", offsetof(struct hoststats_ksm, pages_volatile)},
-        {"full_scans", offsetof(struct hoststats_ksm, full_scans)},
-    };
-    memset(k, 0, sizeof(*k));
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
-        char path[512];
-        snprintf(path, sizeof(path), "%s/kernel/mm/ksm/%s", sysfs, files[i].name);
-        int r = read_u64(path, (uint64_t *)((char *)k + files[i].off));
-        if (r != 0)
-            return r;
-    }
-    long ps = sysconf(_SC_PAGESIZE);
-    k->page_size = ps > 0 ? (uint64_t)ps : 4096;
-    return 0;
-}
-
 /* The parent pid from proc/PID/stat ("pid (comm) state ppid ..."; comm may hold anything). */
 static pid_t parent_of(const char *proc, pid_t pid)
 {

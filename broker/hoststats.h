@@ -18,15 +18,6 @@
 
 #include "vmm/registry.h"
 
-struct hoststats_ksm {
-    uint64_t run; /* 0 off, 1 merging, 2 unmerging */
-    uint64_t pages_shared, pages_sharing, pages_unshared, pages_volatile, full_scans;
-    uint64_t page_size;
-};
-
-/* sysfs = "/sys" normally. 0, or BURROW_ERR_NOT_FOUND without KSM. */
-__attribute__((warn_unused_result)) int hoststats_ksm(const char *sysfs, struct hoststats_ksm *k);
-
 /*
  * Memory of each process tree rooted at roots[i] (the root and every
  * descendant, by /proc/PID/stat's parent), summed into per_root[i].

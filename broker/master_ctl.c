@@ -104,7 +104,7 @@ void master_live(struct master *m, struct metrics_live *l, struct metrics_vm_net
         free(recs);
     }
     l->vms_hibernated = hib_count(m->cfg.paths.state_dir);
-    l->ksm_ok = hoststats_ksm("/sys", &l->ksm) == 0;
+    l->ksm_ok = ksm_read(KSM_SYSFS, &l->ksm) == 0;
 }
 
 /* --- status ---------------------------------------------------------------- */

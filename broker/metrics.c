@@ -240,7 +240,7 @@ static void render_host(FILE *o, const struct metrics_live *l)
     sample(o, "burrow_vm_memory_bytes", l->mem.shared_kb * 1024, "kind", "shared", NULL);
     sample(o, "burrow_vm_memory_bytes", l->mem.pss_kb * 1024, "kind", "pss", NULL);
     if (l->ksm_ok) {
-        const struct hoststats_ksm *k = &l->ksm;
+        const struct ksm_state *k = &l->ksm;
         gauge(o, "burrow_ksm_running", "KSM state (/sys/kernel/mm/ksm/run: 0 off, 1 on).", k->run);
         gauge(o, "burrow_ksm_shared_bytes", "KSM: memory of the shared pages in use.",
               k->pages_shared * k->page_size);

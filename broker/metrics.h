@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "broker/hoststats.h"
+#include "broker/ksm.h"
 
 /* Label values; each enum's names are in metrics.c in the same order. */
 enum mx_method { MX_PUBLICKEY, MX_PASSWORD, MX_METHOD_OTHER, MX_METHODS };
@@ -77,7 +78,7 @@ struct metrics_live {
     unsigned max_vms;
     struct vm_memory mem; /* summed over burrowd's VMs */
     int ksm_ok;
-    struct hoststats_ksm ksm;
+    struct ksm_state ksm;
     const struct metrics_vm_net *net;
     size_t n_net;
 };

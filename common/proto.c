@@ -54,17 +54,29 @@ int proto_frame_next(struct buf *in, struct proto_frame *f)
 }
 
 static const char *const type_names[] = {
-    [PROTO_HELLO] = "hello",         [PROTO_ERROR] = "error",
-    [PROTO_OPEN] = "open",           [PROTO_OPENED] = "opened",
-    [PROTO_STDIN] = "stdin",         [PROTO_STDOUT] = "stdout",
-    [PROTO_STDERR] = "stderr",       [PROTO_EOF] = "eof",
-    [PROTO_WINDOW] = "window",       [PROTO_SIGNAL] = "signal",
-    [PROTO_EXIT] = "exit",           [PROTO_LISTENING] = "listening",
-    [PROTO_ACCEPTED] = "accepted",   [PROTO_IDENTITY] = "identity",
-    [PROTO_READY] = "ready",         [PROTO_HEARTBEAT] = "heartbeat",
-    [PROTO_SHUTDOWN] = "shutdown",   [PROTO_SHUTDOWN_ANSWER] = "shutdown-answer",
-    [PROTO_HIBERNATE] = "hibernate", [PROTO_HIBERNATE_ANSWER] = "hibernate-answer",
+    [PROTO_HELLO] = "hello",
+    [PROTO_ERROR] = "error",
+    [PROTO_OPEN] = "open",
+    [PROTO_OPENED] = "opened",
+    [PROTO_STDIN] = "stdin",
+    [PROTO_STDOUT] = "stdout",
+    [PROTO_STDERR] = "stderr",
+    [PROTO_EOF] = "eof",
+    [PROTO_WINDOW] = "window",
+    [PROTO_SIGNAL] = "signal",
+    [PROTO_EXIT] = "exit",
+    [PROTO_LISTENING] = "listening",
+    [PROTO_ACCEPTED] = "accepted",
+    [PROTO_IDENTITY] = "identity",
+    [PROTO_READY] = "ready",
+    [PROTO_HEARTBEAT] = "heartbeat",
+    [PROTO_SHUTDOWN] = "shutdown",
+    [PROTO_SHUTDOWN_ANSWER] = "shutdown-answer",
+    [PROTO_HIBERNATE] = "hibernate",
+    [PROTO_HIBERNATE_ANSWER] = "hibernate-answer",
     [PROTO_RESUME] = "resume",
+    [PROTO_RECLAIM] = "reclaim",
+    [PROTO_RECLAIM_ANSWER] = "reclaim-answer",
 };
 
 int proto_type_known(uint32_t type)
@@ -871,6 +883,46 @@ int proto_get_resume(const struct proto_frame *f, struct proto_resume *rs)
     if (rs->flags & PROTO_ID_F_NET)
         return get_net(&b, &rs->net);
     return 0;
+}
+
+/* ---- RECLAIM ---- */
+
+int proto_put_reclaim(struct buf *b, const struct proto_reclaim *rc)
+{
+    if (rc->flags & ~PROTO_RECLAIM_F_KNOWN)
+        return BURROW_ERR_RANGE;
+    return put_u32_frame(b, PROTO_RECLAIM, rc->flags);
+}
+
+int proto_get_reclaim(const struct proto_frame *f, struct proto_reclaim *rc)
+{
+    int r = get_u32_frame(f, PROTO_RECLAIM, &rc->flags);
+    if (!r && (rc->flags & ~PROTO_RECLAIM_F_KNOWN))
+        r = BURROW_ERR_RANGE;
+    return r;
+}
+
+int proto_put_reclaim_answer(struct buf *b, const struct proto_reclaim_answer *a)
+{
+    struct enc e;
+    enc_begin(&e, b, PROTO_RECLAIM_ANSWER);
+    ENC(&e, buf_put_u32_le(b, (uint32_t)a->code));
+    ENC(&e, buf_put_u64_le(b, a->free_before_kib));
+    ENC(&e, buf_put_u64_le(b, a->free_after_kib));
+    return enc_end(&e);
+}
+
+int proto_get_reclaim_answer(const struct proto_frame *f, struct proto_reclaim_answer *a)
+{
+    struct buf b;
+    uint32_t code;
+    int r = dec_begin(&b, f, PROTO_RECLAIM_ANSWER);
+    DEC(buf_get_u32_le(&b, &code));
+    DEC(buf_get_u64_le(&b, &a->free_before_kib));
+    DEC(buf_get_u64_le(&b, &a->free_after_kib));
+    DEC(buf_get_end(&b));
+    a->code = (int32_t)code;
+    return r;
 }
 
 /* ---- signal names (Linux x86-64 numbering) ---- */

@@ -40,6 +40,7 @@
  *     V: HIBERNATE A: HIBERNATE_ANSWER   (sync the disks: the VM is about to be saved)
  *   control after a resume from a hibernated image (instead of IDENTITY):
  *     A: HELLO  V: HELLO  V: RESUME  A: READY
+ *     V: RECLAIM   A: RECLAIM_ANSWER   (idle policy: drop caches, compact)
  */
 #ifndef BURROW_COMMON_PROTO_H
 #define BURROW_COMMON_PROTO_H
@@ -90,6 +91,8 @@ enum proto_type {
     PROTO_HEARTBEAT = 34,
     PROTO_SHUTDOWN = 35,
     PROTO_SHUTDOWN_ANSWER = 36,
+    PROTO_RECLAIM = 37,
+    PROTO_RECLAIM_ANSWER = 38,
     /* hibernation (port 1025; vmm/hibernate.h) */
     PROTO_HIBERNATE = 40,
     PROTO_HIBERNATE_ANSWER = 41,
@@ -297,6 +300,27 @@ struct proto_resume {
     struct proto_net net;
 };
 
+/*
+ * RECLAIM: the VMM saw no session byte for [vm] idle_reclaim seconds and asks
+ * the agent to give memory back: drop the page cache (sync first) and compact,
+ * so the freed pages coalesce into blocks the guest's free page reporting
+ * (virtio-balloon) hands to the host. The answer carries MemFree before and
+ * after, for the VMM's log. An agent that does not know RECLAIM answers with
+ * an ERROR frame (unknown type), which the VMM takes as "not supported".
+ */
+#define PROTO_RECLAIM_F_DROP_CACHES 0x1u
+#define PROTO_RECLAIM_F_COMPACT     0x2u
+#define PROTO_RECLAIM_F_KNOWN       (PROTO_RECLAIM_F_DROP_CACHES | PROTO_RECLAIM_F_COMPACT)
+struct proto_reclaim {
+    uint32_t flags; /* PROTO_RECLAIM_F_* */
+};
+
+struct proto_reclaim_answer {
+    int32_t code;             /* 0, or enum burrow_err: the first step that failed */
+    uint64_t free_before_kib; /* MemFree before and after (0: unknown) */
+    uint64_t free_after_kib;
+};
+
 #define PROTO_MUST_CHECK __attribute__((warn_unused_result))
 
 /*
@@ -345,6 +369,9 @@ PROTO_MUST_CHECK int proto_get_hibernate(const struct proto_frame *f, struct pro
 PROTO_MUST_CHECK int proto_get_hibernate_answer(const struct proto_frame *f,
                                                 struct proto_hibernate_answer *out);
 PROTO_MUST_CHECK int proto_get_resume(const struct proto_frame *f, struct proto_resume *out);
+PROTO_MUST_CHECK int proto_get_reclaim(const struct proto_frame *f, struct proto_reclaim *out);
+PROTO_MUST_CHECK int proto_get_reclaim_answer(const struct proto_frame *f,
+                                              struct proto_reclaim_answer *out);
 
 /*
  * Encoders append one whole frame to `b`, or nothing: on error (BURROW_ERR_AGAIN
@@ -376,6 +403,8 @@ PROTO_MUST_CHECK int proto_put_hibernate(struct buf *b, const struct proto_hiber
 PROTO_MUST_CHECK int proto_put_hibernate_answer(struct buf *b,
                                                 const struct proto_hibernate_answer *a);
 PROTO_MUST_CHECK int proto_put_resume(struct buf *b, const struct proto_resume *r);
+PROTO_MUST_CHECK int proto_put_reclaim(struct buf *b, const struct proto_reclaim *r);
+PROTO_MUST_CHECK int proto_put_reclaim_answer(struct buf *b, const struct proto_reclaim_answer *a);
 
 /* Helpers for encoders: a proto_str over a C string (NULL -> empty). */
 struct proto_str proto_str_c(const char *s);

@@ -7,7 +7,8 @@
  * accepted. A session process speaks the protocol with the broker, starts the
  * user's process (agent_spawn.c) and relays bytes with bounded buffers.
  * Files: agent_net.c (vsock/unix addresses), agent_users.c (passwd/group),
- * agent_identity.c (applying an IDENTITY), agent_control.c (port 1025).
+ * agent_identity.c (applying an IDENTITY), agent_control.c (port 1025),
+ * agent_reclaim.c (giving memory back when the VMM asks).
  */
 #ifndef BURROW_GUEST_AGENT_H
 #define BURROW_GUEST_AGENT_H
@@ -69,6 +70,10 @@ int net_read_frame(int fd, struct buf *in, struct proto_frame *f, int timeout_ms
 int tcp_connect(const char *host, uint16_t port, char *err, size_t errsz);
 /* Monotonic milliseconds. */
 int64_t now_ms(void);
+
+/* ---- agent_reclaim.c ---- */
+/* RECLAIM (PROTO_RECLAIM_F_* flags) with proc = "/proc"; the answer says how it went. */
+void agent_reclaim(const char *proc, uint32_t flags, struct proto_reclaim_answer *out);
 
 /* ---- agent_users.c ---- */
 struct agent_user {

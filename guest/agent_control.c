@@ -8,7 +8,8 @@
  * only the clock, entropy and network are applied), applies it and answers
  * READY; sessions are served only between READY and the next failure.
  * HEARTBEAT goes out periodically; SHUTDOWN is answered after sync and
- * unmount, HIBERNATE after a sync.
+ * unmount, HIBERNATE after a sync, RECLAIM after dropping caches and
+ * compacting (agent_reclaim.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -193,6 +194,24 @@ static int on_shutdown(struct control *c, const struct proto_frame *f)
     return (s.flags & PROTO_SHUTDOWN_F_POWEROFF) != 0;
 }
 
+/* The VMM's idle policy: caches dropped, memory compacted, MemFree before and after. */
+static void on_reclaim(struct control *c, const struct proto_frame *f)
+{
+    uint8_t mem[64];
+    struct buf out;
+    struct proto_reclaim rq;
+    buf_init_writer(&out, mem, sizeof(mem));
+    if (proto_get_reclaim(f, &rq)) {
+        send_buf(c, &out, proto_put_error(&out, BURROW_ERR_PROTOCOL, "malformed reclaim"));
+        return;
+    }
+    struct proto_reclaim_answer a;
+    agent_reclaim("/proc", rq.flags, &a);
+    log_info("reclaim: MemFree %llu -> %llu KiB%s", (unsigned long long)a.free_before_kib,
+             (unsigned long long)a.free_after_kib, a.code ? " (a step failed)" : "");
+    send_buf(c, &out, proto_put_reclaim_answer(&out, &a));
+}
+
 static int handle(struct control *c, const struct proto_frame *f)
 {
     uint8_t mem[PROTO_TEXT_MAX + 64];
@@ -219,6 +238,9 @@ static int handle(struct control *c, const struct proto_frame *f)
         return 0;
     case PROTO_RESUME:
         on_resume(c, f);
+        return 0;
+    case PROTO_RECLAIM:
+        on_reclaim(c, f);
         return 0;
     case PROTO_HEARTBEAT:
         return 0;

@@ -10,6 +10,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/rootfs.h"
+#include "vmm/virtio/balloon.h"
 #include "vmm/virtio/blk.h"
 #include "vmm/virtio/net.h"
 #include "vmm/virtio/rng.h"
@@ -229,6 +230,24 @@ static void root_blk_exit(struct devices *d)
     d->root_blk = NULL;
 }
 
+static int balloon_init(struct devices *d, const struct devices_config *cfg)
+{
+    if (!cfg->balloon)
+        return 0;
+    struct device_slot *s;
+    int r;
+    if ((r = slot_open(d, "balloon", &virtio_balloon_ops, &s)) ||
+        (r = virtio_balloon_create(&s->mmio.transport, &d->vm->mem, &d->balloon)))
+        return r;
+    return slot_wire(d, s, d->balloon);
+}
+
+static void balloon_exit(struct devices *d)
+{
+    virtio_balloon_destroy(d->balloon);
+    d->balloon = NULL;
+}
+
 static const struct device_entry {
     const char *name;
     int (*init)(struct devices *d, const struct devices_config *cfg);
@@ -239,6 +258,7 @@ static const struct device_entry {
     {"virtio-rng", rng_init, rng_exit},
     {"virtio-net", net_init, net_exit},
     {"virtio-blk (root)", root_blk_init, root_blk_exit},
+    {"virtio-balloon", balloon_init, balloon_exit},
 };
 
 #define NR_ENTRIES (sizeof(device_table) / sizeof(device_table[0]))

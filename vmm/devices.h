@@ -1,7 +1,8 @@
 /*
  * vmm/devices.h - the VM's virtio devices, wired to KVM: one ordered table
- * (vsock, blk, rng, net, root blk), initialised in order and torn down in reverse; a
- * failure names the device.
+ * (vsock, blk, rng, net, root blk, balloon), initialised in order and torn
+ * down in reverse; a failure names the device. Devices a template gained
+ * later come last, so the slots of older templates' devices never move.
  *
  * Owns: each device's virtio-mmio slot (window at VM_VIRTIO_MMIO_BASE +
  * i * VM_VIRTIO_MMIO_SIZE on the trap bus, GSI VM_VIRTIO_GSI_BASE + i), the
@@ -43,12 +44,15 @@ struct devices_config {
     /* A read-only root filesystem disk (template --rootfs, vmm/rootfs.h) in a
      * slot after the others, so the home slot stays the guest's vda. */
     const char *root_disk;
+    /* virtio-balloon (free page reporting, stats, inflate/deflate) in the last slot. */
+    bool balloon;
 };
 
 struct virtio_vsock;
 struct virtio_blk;
 struct virtio_rng;
 struct virtio_net;
+struct virtio_balloon;
 
 struct device_slot;
 
@@ -80,6 +84,7 @@ struct devices {
     struct virtio_rng *rng;
     struct virtio_net *net;
     struct virtio_blk *root_blk;
+    struct virtio_balloon *balloon;
 };
 
 /* On failure `why` names the device and the reason; devices_destroy is still safe. */

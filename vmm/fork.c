@@ -20,6 +20,7 @@
 #include "vmm/hibernate.h"
 #include "vmm/net/tap.h"
 #include "vmm/rootfs.h"
+#include "vmm/virtio/balloon.h"
 #include "vmm/virtio/blk.h"
 #include "vmm/virtio/net.h"
 #include "vmm/virtio/vsock.h"
@@ -135,6 +136,21 @@ static int cp_put_resume(struct control_port *cp, struct buf *b)
     return r;
 }
 
+static void cp_reclaimed(struct control_port *cp, const struct proto_reclaim_answer *a)
+{
+    pthread_mutex_lock(&cp->lock);
+    cp->last_reclaim = *a;
+    cp->nr_reclaim_answers++;
+    pthread_mutex_unlock(&cp->lock);
+    if (a->code)
+        log_warn("idle reclaim: the agent answered %s (MemFree %llu -> %llu KiB)",
+                 burrow_strerror(a->code), (unsigned long long)a->free_before_kib,
+                 (unsigned long long)a->free_after_kib);
+    else
+        log_info("idle reclaim: the agent dropped caches and compacted: MemFree %llu -> %llu KiB",
+                 (unsigned long long)a->free_before_kib, (unsigned long long)a->free_after_kib);
+}
+
 static void cp_frame(struct control_port *cp, const struct proto_frame *f, struct buf *reply)
 {
     int r = 0;
@@ -179,6 +195,13 @@ static void cp_frame(struct control_port *cp, const struct proto_frame *f, struc
         struct proto_error e;
         if (proto_get_error(f, &e) == 0)
             cp_answer(cp, e.code ? e.code : BURROW_ERR_PROTOCOL, e.text, true);
+        return;
+    }
+    case PROTO_RECLAIM_ANSWER: {
+        struct proto_reclaim_answer a;
+        if ((r = proto_get_reclaim_answer(f, &a)))
+            break;
+        cp_reclaimed(cp, &a);
         return;
     }
     case PROTO_HEARTBEAT:
@@ -287,6 +310,18 @@ int control_port_wait_ready(struct control_port *cp, unsigned seen, unsigned tim
     return r;
 }
 
+/*
+ * A frame from a thread other than the event thread, which closes and
+ * replaces cp->fd under cp->lock (held by the caller): whole, or CLOSED.
+ */
+static int cp_send_locked(struct control_port *cp, struct buf *b)
+{
+    if (cp->fd < 0)
+        return BURROW_ERR_CLOSED;
+    ssize_t n = send(cp->fd, buf_data(b), buf_used(b), MSG_NOSIGNAL | MSG_DONTWAIT);
+    return n == (ssize_t)buf_used(b) ? 0 : BURROW_ERR_CLOSED;
+}
+
 static void deadline_after(struct timespec *dl, unsigned ms)
 {
     clock_gettime(CLOCK_REALTIME, dl);
@@ -345,6 +380,22 @@ int control_port_hibernate(struct control_port *cp, unsigned timeout_ms, int32_t
     if (proto_put_hibernate(&b, &h))
         return BURROW_ERR_INVALID;
     return control_port_ask(cp, &b, timeout_ms, code, text, textsz);
+}
+
+int control_port_reclaim(struct control_port *cp, uint32_t flags)
+{
+    uint8_t mem[32];
+    struct buf b;
+    struct proto_reclaim rc = {.flags = flags};
+    buf_init_writer(&b, mem, sizeof(mem));
+    if (proto_put_reclaim(&b, &rc))
+        return BURROW_ERR_INVALID;
+    pthread_mutex_lock(&cp->lock);
+    int r = cp_send_locked(cp, &b);
+    if (!r)
+        cp->nr_reclaim++;
+    pthread_mutex_unlock(&cp->lock);
+    return r;
 }
 
 /* ---- template files ---- */
@@ -431,8 +482,9 @@ static int fork_build_machine(struct fork_vm *f, const struct fork_config *cfg,
     if (r)
         return errmsg_sys(why, whysz, r, "cannot create the VM: %s",
                           m->vm && m->vm->exit.detail[0] ? m->vm->exit.detail : burrow_strerror(r));
-    /* Pages forks dirtied back to identical content merge again (KSM). */
-    madvise(m->vm->ram, m->vm->ram_size, MADV_MERGEABLE);
+    /* Pages forks dirtied back to identical content merge again ([vm] ksm). */
+    if (cfg->ksm)
+        madvise(m->vm->ram, m->vm->ram_size, MADV_MERGEABLE);
     if ((r = uart_init(&m->uart, m->vm, VM_COM1_PORT, VM_COM1_IRQ, -1, cfg->console_fd)) ||
         (r = legacy_init(&m->legacy, m->vm)))
         return errmsg_sys(why, whysz, r, "legacy devices: %s", burrow_strerror(r));
@@ -446,9 +498,19 @@ static int fork_build_machine(struct fork_vm *f, const struct fork_config *cfg,
                                 .disk_empty_slot = true,
                                 .root_disk = has_root ? root : NULL,
                                 .net_tap_fd = -1};
-    /* The device table must match the template's; a net slot gets its backend after restore. */
-    for (uint32_t i = 0; i < info->nr_slots; i++)
+    /*
+     * The device table must match the template's; a net slot gets its backend
+     * after restore. A template built before the balloon existed has none:
+     * its forks run without free page reporting (rebuild it to get one).
+     */
+    for (uint32_t i = 0; i < info->nr_slots; i++) {
         dc.net |= info->slot_dev[i] == VIRTIO_ID_NET;
+        dc.balloon |= info->slot_dev[i] == VIRTIO_ID_BALLOON;
+    }
+    if (!dc.balloon)
+        log_info("template %s has no virtio-balloon (built before it existed): no free page "
+                 "reporting in this VM; build the template again to get it",
+                 cfg->build_dir);
     return devices_create(&m->devices, m->vm, &dc, why, whysz);
 }
 

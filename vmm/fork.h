@@ -2,7 +2,7 @@
  * vmm/fork.h - a VM forked from a template build (design §1, §3, §5).
  *
  * Owns: the copy-on-write mapping of the template's `memory`
- * (MAP_PRIVATE | MAP_NORESERVE, MADV_MERGEABLE), the restore of `state` into
+ * (MAP_PRIVATE | MAP_NORESERVE, MADV_MERGEABLE with [vm] ksm), the restore of `state` into
  * a fresh KVM VM, the home disk attached to the empty blk slot, the fork
  * signal (TRANSPORT_RESET) and the VMM's side of the control port 1025:
  * HELLO + IDENTITY to the agent, then wait for its READY.
@@ -46,9 +46,12 @@ struct control_port {
     unsigned nr_shutdown;               /* answers to SHUTDOWN or HIBERNATE received */
     int32_t shutdown_code;              /* the last answer's code and text */
     char shutdown_text[128];
-    bool asking;       /* a request waits: an ERROR frame from the agent answers it */
-    bool resumed;      /* from a hibernated image: RESUME instead of IDENTITY */
-    uint64_t slept_ms; /* how long it was on disk (told in RESUME) */
+    bool asking;                 /* a request waits: an ERROR frame from the agent answers it */
+    bool resumed;                /* from a hibernated image: RESUME instead of IDENTITY */
+    uint64_t slept_ms;           /* how long it was on disk (told in RESUME) */
+    unsigned nr_reclaim;         /* RECLAIM frames sent (idle policy) */
+    unsigned nr_reclaim_answers; /* RECLAIM_ANSWER frames received */
+    struct proto_reclaim_answer last_reclaim; /* the last answer */
 };
 
 void control_port_init(struct control_port *cp, struct vm *vm, const struct fork_identity *id);
@@ -82,6 +85,14 @@ __attribute__((warn_unused_result)) int control_port_hibernate(struct control_po
                                                                char *text, size_t textsz);
 
 /*
+ * Ask the agent to give memory back (RECLAIM with `flags`, PROTO_RECLAIM_F_*)
+ * without waiting: its RECLAIM_ANSWER is logged and counted when it comes.
+ * 0, or BURROW_ERR_CLOSED (no agent connection). Any thread.
+ */
+__attribute__((warn_unused_result)) int control_port_reclaim(struct control_port *cp,
+                                                             uint32_t flags);
+
+/*
  * The fork's network (the template has a virtio-net slot with no backend):
  * a TAP fd the fork owns from fork_vm_create on (closed on failure too), -1
  * for none (link stays down); the MAC, all zero: derived from the identity
@@ -107,6 +118,8 @@ struct fork_config {
     const struct fork_net *net;
     /* A hibernated image to resume (vmm/hibernate.h), NULL: a fresh fork. */
     struct hib_resume *resume;
+    /* [vm] ksm: guest RAM is madvise(MADV_MERGEABLE), so KSM may merge its pages. */
+    bool ksm;
 };
 
 struct fork_timings {

@@ -10,7 +10,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -114,9 +117,10 @@ int registry_write(const struct vm_record *rec)
 
 void registry_remove(const char *dir)
 {
-    static const char *const files[] = {"meta",    ".meta.tmp",    "vsock.sock",    "console.log",
-                                        "vmm.log", "claim.sock",   "claimed",       "conns",
-                                        "burrowd", ".burrowd.tmp", "hibernate.sock"};
+    static const char *const files[] = {"meta",    ".meta.tmp",    "vsock.sock",     "console.log",
+                                        "vmm.log", "claim.sock",   "claimed",        "conns",
+                                        "burrowd", ".burrowd.tmp", "hibernate.sock", "control.sock",
+                                        "balloon"};
     char path[600];
     for (unsigned i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
         if (snprintf(path, sizeof(path), "%s/%s", dir, files[i]) < (int)sizeof(path))

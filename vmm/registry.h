@@ -5,7 +5,8 @@
  * Owns: run_dir/vm/<id>/ with `meta` (key = value: id, pid, pid start
  * time, user, template, build, started, state, origin, restore_ns,
  * ready_ns) written atomically, plus the VM's sockets (vsock.sock,
- * claim.sock for a pooled VM), its session count (conns) and logs
+ * claim.sock for a pooled VM, control.sock: vmm/vmmctl.h), its session
+ * count (conns), its memory record (balloon: vmm/vmmctl.h), logs
  * (console.log, vmm.log) and, for a running VM, hibernate.sock
  * (vmm/hibernate.h). A record whose
  * process is gone (or whose pid was reused: the start time differs) is
@@ -14,6 +15,7 @@
 #ifndef BURROW_VMM_REGISTRY_H
 #define BURROW_VMM_REGISTRY_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/exepath.h"
 #include "common/errmsg.h"
 #include "vmm/machine.h"
 
@@ -71,17 +72,9 @@ int rootfs_script_path(char *out, size_t outsz)
             return BURROW_ERR_TOO_LARGE;
         return access(out, X_OK) == 0 ? 0 : BURROW_ERR_NOT_FOUND;
     }
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n <= 0)
-        return BURROW_ERR_SYSTEM;
-    exe[n] = '\0';
-    char *slash = strrchr(exe, '/');
-    if (!slash)
-        return BURROW_ERR_NOT_FOUND;
-    *slash = '\0';
-    if (snprintf(out, outsz, "%s/%s", exe, ROOTFS_SCRIPT_REL) >= (int)outsz)
-        return BURROW_ERR_TOO_LARGE;
+    int r = exepath_beside(ROOTFS_SCRIPT_REL, out, outsz);
+    if (r)
+        return r == BURROW_ERR_TOO_LARGE ? r : BURROW_ERR_NOT_FOUND;
     return access(out, X_OK) == 0 ? 0 : BURROW_ERR_NOT_FOUND;
 }
 

@@ -50,12 +50,17 @@ static void progress(const struct build_ctx *b, const char *step)
 static int build_boot(struct build_ctx *b, char *why, size_t whysz)
 {
     const struct template_build_config *cfg = b->cfg;
-    /* A virtio-net slot with no backend: forks attach their TAP and MAC (vmm/fork.c). */
+    /*
+     * A virtio-net slot with no backend: forks attach their TAP and MAC
+     * (vmm/fork.c). The balloon: every fork restores it and returns the
+     * pages its guest frees (free page reporting).
+     */
     struct devices_config dc = {.vsock_uds = b->sock,
                                 .disk_empty_slot = true,
                                 .root_disk = b->rootfs_img[0] ? b->rootfs_img : NULL,
                                 .net = true,
-                                .net_tap_fd = -1};
+                                .net_tap_fd = -1,
+                                .balloon = true};
     struct machine_config mc = {.kernel = b->kernel,
                                 .kernel_len = b->kernel_len,
                                 .initrd = b->initrd,

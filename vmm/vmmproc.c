@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -20,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/exepath.h"
 #include "common/log.h"
 #include "vmm/fork.h"
 #include "vmm/hibernate.h"
@@ -28,6 +31,7 @@
 #include "vmm/registry.h"
 #include "vmm/virtio/net.h"
 #include "vmm/virtio/vsock.h"
+#include "vmm/vmmctl.h"
 
 #define READY_TIMEOUT_MS    30000
 #define SHUTDOWN_TIMEOUT_MS 5000
@@ -78,6 +82,7 @@ struct vmm_state {
     int report_fd;
     int conns_fd;
     unsigned conns_last;
+    struct vmmctl ctl; /* control.sock, the memory record, the idle policy */
     sigset_t sigs;
     struct hib_vmm hib;       /* hibernate.sock and the pagemap */
     struct hib_resume resume; /* with req->hib_image: the image being resumed */
@@ -299,6 +304,9 @@ static void vmm_register(struct vmm_state *s)
     snprintf(s->rec.build, sizeof(s->rec.build), "%s", req->build);
     snprintf(s->rec.state, sizeof(s->rec.state), "%s", s->pooled ? "pool" : "running");
     s->rec.started = (uint64_t)time(NULL);
+    if (req->ksm_switched)
+        log_info("ksm: switched on (%s was 0) for this VM: [vm] ksm = yes",
+                 "/sys/kernel/mm/ksm/run");
 }
 
 /* Restore the VM as root: its memory, disk, TAP and sockets exist before the jail. */
@@ -312,6 +320,7 @@ static void vmm_restore(struct vmm_state *s)
     s->fc.vsock_uds = vsock;
     s->fc.home_disk = !s->pooled && req->home_disk[0] ? req->home_disk : NULL;
     s->fc.id = req->id;
+    s->fc.ksm = req->ksm != 0;
     s->f.mem_fd = -1;
     int r;
     if (!s->pooled && req->net_tap[0] && (r = open_net(s, why, sizeof(why)))) {
@@ -337,6 +346,10 @@ static void vmm_restore(struct vmm_state *s)
                  r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
     if (!s->pooled && hand_socket(vsock, req->sock_owner))
         vmm_fail(s, "ERR cannot hand vsock.sock to its owner: %s\n", strerror(errno));
+    /* Made as root like the VM's other files: the jailed VMM cannot create them. */
+    if ((r = vmmctl_open(&s->ctl, s->rec.dir)))
+        vmm_fail(s, "ERR cannot make the VM's control socket and memory record: %s\n",
+                 r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
 }
 
 /* Saved to disk: nothing of the VM is left to run (vmm/hibernate.h). */
@@ -355,12 +368,19 @@ static void __attribute__((noreturn)) vmm_run(struct vmm_state *s)
     int planned = 0;
     struct timespec zero = {0, 0};
     struct hib_vmm_meta meta = {s->rec.id, s->rec.user, s->rec.build};
+    vmmctl_start(&s->ctl, &s->f, s->req->idle_reclaim, fork_now_ns());
     while (!s->f.m.vm->stopping) {
         write_conns(s);
-        /* The tick waits on hibernate.sock; signals are looked at after it. */
-        struct pollfd p = {.fd = s->hib.listen_fd, .events = POLLIN};
-        if (poll(&p, 1, 200) > 0 && hib_vmm_serve(&s->hib, &s->f, &meta))
-            vmm_hibernated(s);
+        vmmctl_tick(&s->ctl, fork_now_ns());
+        /* The loop's tick: a request on control.sock or hibernate.sock, or 200 ms. */
+        struct pollfd p[2] = {{.fd = s->ctl.listen_fd, .events = POLLIN},
+                              {.fd = s->hib.listen_fd, .events = POLLIN}};
+        if (poll(p, 2, 200) > 0) {
+            if (p[0].revents)
+                vmmctl_serve(&s->ctl, 0);
+            if (p[1].revents && hib_vmm_serve(&s->hib, &s->f, &meta))
+                vmm_hibernated(s);
+        }
         int sig = sigtimedwait(&s->sigs, NULL, &zero);
         if (sig > 0) {
             planned = 1;
@@ -396,6 +416,7 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
 {
     static struct vmm_state s;
     s = (struct vmm_state){.req = req, .pooled = pooled, .report_fd = report_fd, .conns_fd = -1};
+    s.ctl.listen_fd = s.ctl.record_fd = -1;
     s.net.tap_fd = -1;
     s.resume.fd = s.hib.listen_fd = s.hib.pagemap_fd = -1;
     block_stop_signals(&s);
@@ -475,7 +496,16 @@ vmm_exec(const struct vmm_request *req, int pooled, int report_fd)
         report(report_fd, "ERR cannot pass the VMM its descriptors: %s\n", strerror(errno));
         _exit(1);
     }
+    /*
+     * burrow-vmm links only the VMM (no libssh and its crypto and Kerberos
+     * libraries, whose relocated data every VMM would hold privately); a
+     * build or install without it re-executes the calling binary, which
+     * serves too.
+     */
     char *argv[] = {"burrow-vmm", VMM_EXEC_ARG, NULL};
+    char path[PATH_MAX];
+    if (exepath_beside(VMM_PROGRAM_REL, path, sizeof(path)) == 0 && access(path, X_OK) == 0)
+        execv(path, argv);
     execv("/proc/self/exe", argv);
     report(VMM_REPORT_FD, "ERR cannot re-execute for the VMM process: %s\n", strerror(errno));
     _exit(1);
@@ -499,12 +529,15 @@ static int args_ok(const struct vmm_exec_args *a)
             return 0;
     return r->log_level >= LOG_LVL_ERROR && r->log_level <= LOG_LVL_DEBUG &&
            id->net.nr_dns <= PROTO_DNS_MAX && (a->pooled == 0 || a->pooled == 1) &&
-           (r->log_inherit == 0 || r->log_inherit == 1);
+           (r->log_inherit == 0 || r->log_inherit == 1) && (r->ksm == 0 || r->ksm == 1) &&
+           (r->ksm_switched == 0 || r->ksm_switched == 1);
 }
 
 int vmm_exec_main(void)
 {
     static struct vmm_exec_args a;
+    /* One malloc arena: a thread's own arena is ~100 KiB resident per thread, per VM. */
+    mallopt(M_ARENA_MAX, 1);
     ssize_t n = pread(VMM_ARGS_FD, &a, sizeof(a), 0);
     close(VMM_ARGS_FD);
     if (n != (ssize_t)sizeof(a) || !args_ok(&a)) {

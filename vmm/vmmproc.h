@@ -3,9 +3,10 @@
  * that `burrowctl vm fork`, burrowd's kvm backend and the warm pool all
  * start, the same way.
  *
- * Owns: starting it (fork, setsid, a new pid namespace, then a re-exec of
- * the calling binary with VMM_EXEC_ARG, so it holds no copy of its
- * parent's memory: burrowd's user records, keys, sessions), its life
+ * Owns: starting it (fork, setsid, a new pid namespace, then an exec of
+ * burrow-vmm, the VMM alone (VMM_PROGRAM_REL; without it, a re-exec of the
+ * calling binary), with VMM_EXEC_ARG, so it holds no copy of its parent's
+ * memory: burrowd's user records, keys, sessions), its life
  * (registry record under run_dir/vm/<id>/, restore from a template build
  * (vmm/fork.h), the jail, waiting in the pool until claimed (vmm/pool.h),
  * READY, dir/conns, the graceful stop through the agent), and the report
@@ -25,6 +26,8 @@
  * its record goes and the process exits 0; a VM that stops on its own
  * (power-off, crash) makes it exit 1. Its session connections (vsock minus
  * the agent's control connection) are kept in dir/conns for idle decisions.
+ * A running VM also serves dir/control.sock, keeps dir/balloon and applies
+ * [vm] idle_reclaim (vmm/vmmctl.h).
  */
 #ifndef BURROW_VMM_VMMPROC_H
 #define BURROW_VMM_VMMPROC_H
@@ -37,8 +40,10 @@
 #include "vmm/registry.h"
 #include "vmm/template.h"
 
-/* The hidden first argument that makes burrowd or burrowctl a VMM process. */
+/* The hidden first argument that makes burrow-vmm (or burrowd, burrowctl) a VMM process. */
 #define VMM_EXEC_ARG "--vmm-process"
+/* The VMM's own program, beside burrowd and burrowctl (build/bin -> build/lib/burrow). */
+#define VMM_PROGRAM_REL "../lib/burrow/burrow-vmm"
 /* vsock.sock stays root's (0600): only root reaches the VM (burrowctl vm fork). */
 #define VMM_SOCK_ROOT ((uint32_t)-1)
 
@@ -75,6 +80,9 @@ struct vmm_request {
      */
     char user_dir[1024];
     char hib_image[1100];
+    int ksm;               /* [vm] ksm: the guest's RAM is MADV_MERGEABLE */
+    int ksm_switched;      /* the requester just switched KSM on for it: said in dir/vmm.log */
+    uint32_t idle_reclaim; /* [vm] idle_reclaim: seconds without a session byte; 0 = never */
 };
 
 struct vmm_report {

@@ -18,10 +18,10 @@ struct ctl_cmd {
 static const struct ctl_cmd ctl_cmds[] = {
     {"user", ctl_user_main, "manage users, keys, passwords and home disks"},
     {"template", ctl_template_main, "build, list, activate and remove VM templates"},
-    {"vm", ctl_vm_main, "boot, fork, list and kill VMs"},
+    {"vm", ctl_vm_main, "boot, fork, list and kill VMs; set their balloons"},
     {"hostkeys", ctl_hostkeys_main, "show the SSH host key fingerprints"},
     {"net", ctl_net_main, "VM networking: bridge, NAT and egress rules"},
-    {"status", ctl_status_main, "what the running burrowd serves (--json)"},
+    {"status", ctl_status_main, "what the running burrowd serves, memory and KSM (--json)"},
     {"session", ctl_session_main, "list the SSH sessions burrowd serves, or end one"},
 };
 #define N_CMDS (sizeof(ctl_cmds) / sizeof(ctl_cmds[0]))

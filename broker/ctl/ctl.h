@@ -9,6 +9,8 @@
 #ifndef BURROW_BROKER_CTL_CTL_H
 #define BURROW_BROKER_CTL_CTL_H
 
+#include <stdio.h>
+
 #include "broker/config.h"
 #include "vmm/registry.h"
 
@@ -26,6 +28,10 @@ int ctl_hostkeys_main(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_net_main(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_status_main(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_session_main(struct ctl_ctx *ctx, int argc, char **argv);
+
+/* broker/ctl/status_mem.c: the memory and KSM section of `status`, "key value" lines. */
+struct burrow_config;
+int ctl_status_memory(const struct burrow_config *cfg, FILE *out);
 
 /* `vm` subcommands (argv starts at the subcommand's name). */
 int ctl_vm_boot(int argc, char **argv);
@@ -59,5 +65,9 @@ void ctl_audit(const struct burrow_config *cfg, const char *action, const char *
 
 /* The answer of burrowd to one control request (broker/control.h), or an exit code. */
 int ctl_daemon_request(const struct burrow_config *cfg, const char *req, char **answer);
+int ctl_vm_balloon(struct ctl_ctx *ctx, int argc, char **argv);
+/* The config and the registry record of VM `id`, or the exit code of why not. */
+int ctl_vm_lookup(struct ctl_ctx *ctx, const char *id, struct burrow_config *cfg,
+                  struct vm_record *rec);
 
 #endif /* BURROW_BROKER_CTL_CTL_H */

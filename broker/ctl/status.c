@@ -2,7 +2,10 @@
  * broker/ctl/status.c - `burrowctl status [--json]`: what the running
  * burrowd says of itself (control request "status": "key value" lines, see
  * broker/master_ctl.c): backend, uptime, listeners, VMs by state,
- * sessions, memory, KSM, template builds in use. Text is "key: value" per
+ * sessions, memory, KSM, template builds in use, followed by the memory
+ * section burrowctl reads itself (status_mem.c: balloons, KSM's page
+ * counters, [vm] ksm). Without burrowd that section still prints (after
+ * "burrowd: not-running"; exit 1). Text is "key: value" per
  * line; --json one object: numbers as numbers, "listeners" and
  * "templates" as arrays.
  */
@@ -98,6 +101,43 @@ static int print_text(char *ans)
     return EXIT_OK;
 }
 
+/* Does the "key value" text hold a line for key (the first word of line)? */
+static int has_key(const char *text, const char *line)
+{
+    size_t k = strcspn(line, " \n");
+    for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (strncmp(p, line, k) == 0 && p[k] == ' ')
+            return 1;
+    return 0;
+}
+
+/*
+ * burrowd's answer (NULL: none) followed by the lines of the memory section
+ * (status_mem.c: balloons, KSM's page counters, [vm] ksm) that it lacks.
+ */
+static char *with_memory_section(const struct burrow_config *cfg, const char *daemon)
+{
+    char *local = NULL, *out = NULL;
+    size_t llen = 0, olen = 0;
+    FILE *m = open_memstream(&local, &llen);
+    if (!m)
+        return NULL;
+    int r = ctl_status_memory(cfg, m);
+    fclose(m);
+    FILE *o = open_memstream(&out, &olen);
+    if (!o) {
+        free(local);
+        return NULL;
+    }
+    fputs(daemon ? daemon : "burrowd not-running\n", o);
+    for (char *line = r ? NULL : strtok(local, "\n"); line; line = strtok(NULL, "\n"))
+        if (!daemon || !has_key(daemon, line))
+            fprintf(o, "%s\n", line);
+    fclose(o);
+    free(local);
+    return out;
+}
+
 int ctl_status_main(struct ctl_ctx *ctx, int argc, char **argv)
 {
     int json = argc == 2 && strcmp(argv[1], "--json") == 0;
@@ -107,15 +147,19 @@ int ctl_status_main(struct ctl_ctx *ctx, int argc, char **argv)
     int rc = config_load_cli(&cfg, ctx->config_path, ctx->config_explicit);
     if (rc != EXIT_OK)
         return rc;
-    char *ans;
-    if ((rc = ctl_daemon_request(&cfg, "status", &ans)) != EXIT_OK)
-        return rc;
-    if (!control_answer_ok(ans)) {
-        rc = cli_err(EXIT_RUNTIME, "burrowd did not answer the status request");
-    } else {
-        ans[strlen(ans) - 3] = 0; /* the closing "ok" */
-        rc = json ? print_json(ans) : print_text(ans);
+    /* Without burrowd (said on stderr, exit 1) the host's own figures still print. */
+    char *ans = NULL;
+    if ((rc = ctl_daemon_request(&cfg, "status", &ans)) == EXIT_OK && !control_answer_ok(ans)) {
+        free(ans);
+        return cli_err(EXIT_RUNTIME, "burrowd did not answer the status request");
     }
+    if (ans)
+        ans[strlen(ans) - 3] = 0; /* the closing "ok" */
+    char *text = with_memory_section(&cfg, rc == EXIT_OK ? ans : NULL);
     free(ans);
-    return rc;
+    if (!text)
+        return cli_err(EXIT_RUNTIME, "out of memory");
+    int prc = json ? print_json(text) : print_text(text);
+    free(text);
+    return rc != EXIT_OK ? rc : prc;
 }

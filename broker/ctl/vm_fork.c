@@ -34,6 +34,7 @@
 #include "broker/cli.h"
 #include "broker/config.h"
 #include "broker/ctl/ctl.h"
+#include "broker/ksm.h"
 #include "broker/userdb.h"
 #include "broker/vmident.h"
 #include "common/err.h"
@@ -226,6 +227,8 @@ int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
     req.v.seccomp_log = cfg.security.seccomp;
     req.v.log_level = (int)log_get_level();
     req.v.sock_owner = VMM_SOCK_ROOT;
+    req.v.ksm = cfg.vm.ksm;
+    req.v.idle_reclaim = cfg.vm.idle_reclaim;
     if (tap) {
         snprintf(req.v.net_tap, sizeof(req.v.net_tap), "%s", tap);
         snprintf(req.v.net_bridge, sizeof(req.v.net_bridge), "%s", bridge ? bridge : "");
@@ -266,9 +269,15 @@ int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv)
             n->dns[n->nr_dns++] = cfg.net.dns.v[i].addr;
         req.v.id.net_enabled = 1;
     }
-    for (unsigned long i = 0; i < count; i++)
+    /* Said at -v here, and in the log of the VM it was switched on for (its vmm.log). */
+    enum ksm_outcome ksm;
+    if (cfg.vm.ksm && ksm_switch_on(KSM_SYSFS, LOG_LVL_INFO, &ksm) == 0)
+        req.v.ksm_switched = ksm == KSM_SWITCHED_ON;
+    for (unsigned long i = 0; i < count; i++) {
         if ((rc = fork_one(&req)) != EXIT_OK)
             return rc;
+        req.v.ksm_switched = 0;
+    }
     vmm_pool_top_up(&req.v);
     return EXIT_OK;
 }

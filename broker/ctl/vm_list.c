@@ -6,7 +6,13 @@
  * (its copy-on-write guest pages and its heap) and shared (template pages
  * it maps from the page cache). --json adds how a running VM started:
  * "origin" (pool: claimed from the warm pool; fresh), restore_ms (request
- * to vCPUs running) and ready_ms (to the guest's READY).
+ * to vCPUs running) and ready_ms (to the guest's READY), and "balloon": the
+ * VM's memory record (vmm/vmmctl.h; null for a pooled VM or one without
+ * a balloon): the balloon's target, what the driver says it holds and what
+ * the device counted, the guest's own statistics (free, available, total,
+ * page cache; null until the guest sent them) and their age, free page
+ * reporting (bytes returned), refused guest values, deflate-on-OOM events
+ * and the idle policy's reclaims with the agent's MemFree before and after.
  *
  * Hibernated VMs (vmm/hibernate.h: images under state_dir/users/NAME/
  * hibernate/) follow with STATE hibernated, the id they ran under, no
@@ -24,6 +30,8 @@
 #include "broker/json.h"
 #include "vmm/hibernate.h"
 #include "vmm/registry.h"
+#include "vmm/virtio/balloon.h"
+#include "vmm/vmmctl.h"
 
 /* The template a hibernated VM's build belongs to ("" when its header does not read). */
 static void template_of(const struct hib_info *h, char tname[TEMPLATE_NAME_MAX + 1])
@@ -79,6 +87,43 @@ static void list_hibernated(const struct burrow_config *cfg, int json, int first
     free(h);
 }
 
+/* One of the guest's statistics in KiB, or null when it never sent that tag. */
+static void json_stat(const char *key, const struct vmm_mem_record *r, unsigned tag, uint64_t v)
+{
+    if (r->stats_seen & (1ull << tag))
+        printf(",\"%s\":%llu", key, (unsigned long long)(v / 1024));
+    else
+        printf(",\"%s\":null", key);
+}
+
+static void json_balloon(const struct vm_record *v, uint64_t now)
+{
+    struct vmm_mem_record r;
+    if (vmmctl_read_record(v->dir, &r) != 0 || !r.balloon) {
+        printf(",\"balloon\":null");
+        return;
+    }
+    const uint64_t kib = BALLOON_PAGE / 1024;
+    printf(",\"balloon\":{\"target_kib\":%llu,\"actual_kib\":%llu,\"held_kib\":%llu",
+           (unsigned long long)(r.target_pages * kib), (unsigned long long)(r.actual_pages * kib),
+           (unsigned long long)(r.held_pages * kib));
+    json_stat("guest_free_kib", &r, BALLOON_S_MEMFREE, r.free_bytes);
+    json_stat("guest_available_kib", &r, BALLOON_S_AVAIL, r.avail_bytes);
+    json_stat("guest_total_kib", &r, BALLOON_S_MEMTOT, r.total_bytes);
+    json_stat("guest_caches_kib", &r, BALLOON_S_CACHES, r.caches_bytes);
+    if (r.stats_at)
+        printf(",\"stats_age_s\":%llu",
+               (unsigned long long)(now > r.stats_at ? now - r.stats_at : 0));
+    else
+        printf(",\"stats_age_s\":null");
+    printf(",\"reports\":%llu,\"reported_kib\":%llu,\"refused\":%llu,\"oom_deflates\":%llu,"
+           "\"reclaims\":%llu,\"reclaim_free_before_kib\":%llu,\"reclaim_free_after_kib\":%llu}",
+           (unsigned long long)r.reports, (unsigned long long)(r.reported_bytes / 1024),
+           (unsigned long long)r.refused, (unsigned long long)r.oom_deflates,
+           (unsigned long long)r.reclaims, (unsigned long long)r.reclaim_before,
+           (unsigned long long)r.reclaim_after);
+}
+
 int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv)
 {
     int json = argc == 2 && strcmp(argv[1], "--json") == 0;
@@ -121,10 +166,12 @@ int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv)
             printf(",\"restore_ms\":%.3f,\"ready_ms\":%.3f", v[i].restore_ns / 1e6,
                    v[i].ready_ns / 1e6);
             printf(",\"pid\":%d,\"uptime_s\":%llu,\"private_kib\":%llu,\"shared_kib\":%llu,"
-                   "\"anon_kib\":%llu,\"pss_kib\":%llu}",
+                   "\"anon_kib\":%llu,\"pss_kib\":%llu",
                    (int)v[i].pid, (unsigned long long)up, (unsigned long long)mem.private_kb,
                    (unsigned long long)mem.shared_kb, (unsigned long long)mem.anon_kb,
                    (unsigned long long)mem.pss_kb);
+            json_balloon(&v[i], now);
+            putchar('}');
         } else {
             printf("%-12s %-16s %-20s %-11s %8d %7llus %12llu %12llu %12s\n", v[i].id, v[i].user,
                    v[i].template_name, v[i].state, (int)v[i].pid, (unsigned long long)up,

@@ -1,7 +1,7 @@
 # tests/fork/: tier test-fork (templates, snapshots and copy-on-write forks
 # of the test guest on the host's KVM), the bench-fork benchmark and the
 # snapshot fuzzer. Needs /dev/kvm; fails saying so without it.
-FORKTEST_BINS := $(B)/tests/fork/restore_check $(B)/tests/fork/cold_boot
+FORKTEST_BINS := $(B)/tests/fork/restore_check $(B)/tests/fork/cold_boot $(B)/tests/fork/old_state
 TEST_TIERS += test-fork
 DEB_PKGS += python3
 BENCHES += bench-fork bench-hibernate

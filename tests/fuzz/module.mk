@@ -23,3 +23,7 @@ FUZZ_SRCS_fuzz_net := vmm/virtio/net.c vmm/virtio/net_io.c vmm/net/ratelimit.c v
 FUZZERS += hibernate
 FUZZ_SRCS_hibernate := vmm/hibernate_image.c vmm/snapshot.c vmm/names.c common/buf.c \
                        common/buf_alloc.c common/err.c common/errmsg.c common/fdio.c common/log.c
+# virtio-balloon (issue 18): inflate/deflate/stats/reporting chains, targets, snapshots.
+FUZZERS += fuzz_balloon
+FUZZ_SRCS_fuzz_balloon := vmm/virtio/balloon.c vmm/virtio/mmio.c vmm/virtio/queue.c vmm/gmem.c \
+                          common/buf.c common/log.c common/err.c

@@ -63,3 +63,17 @@ char *tu_read_file(const char *path, size_t *len)
         *len = n;
     return data;
 }
+
+void tu_write_in(const char *dir, const char *rel, const char *content)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    tu_write_file(path, content);
+}
+
+char *tu_read_in(const char *dir, const char *rel)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    return tu_read_file(path, NULL);
+}

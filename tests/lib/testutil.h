@@ -12,5 +12,8 @@ void tu_rmrf(const char *path);
 void tu_write_file(const char *path, const char *content);
 /* Read a whole file (NUL-terminated, malloc'd) or NULL. */
 char *tu_read_file(const char *path, size_t *len);
+/* The same for dir/rel (fake /proc and /sys trees). */
+void tu_write_in(const char *dir, const char *rel, const char *content);
+char *tu_read_in(const char *dir, const char *rel);
 
 #endif /* BURROW_TESTS_LIB_TESTUTIL_H */

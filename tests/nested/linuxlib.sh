@@ -15,9 +15,11 @@ c() { "$ctl" -c "$LX_CFG" "$@"; }
 now() { echo "$EPOCHREALTIME"; }
 # ms_since T0: milliseconds since the $EPOCHREALTIME value T0.
 ms_since() { local a=${1/./} b=${EPOCHREALTIME/./}; echo $(((b - a) / 1000)); }
+# KSM stays off in L1 ([vm] ksm = no): its scanning would cost the cases
+# emulated CPU (TCG); the fork tier checks KSM on the host.
 lx_init() {
     mkdir -p "$LX/state" "$LX_RUN"
-    printf '[vm]\ntemplate = linux\npool_size = 0\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
+    printf '[vm]\ntemplate = linux\npool_size = 0\nksm = no\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
         "$LX" "$LX_RUN" >"$LX_CFG"
 }
 # The VMM pids of every registered VM.
@@ -112,7 +114,7 @@ lx_wait_pool() {
     return 1
 }
 lx_burrowd_cfg() { # IDLE_SECONDS [IDLE_HIBERNATE_SECONDS]
-    printf '[ssh]\nlisten = 127.0.0.1\nport = %s\npassword_auth = no\n[vm]\nbackend = kvm\ntemplate = linux\npool_size = %s\nidle_timeout = %s\nidle_hibernate = %s\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
+    printf '[ssh]\nlisten = 127.0.0.1\nport = %s\npassword_auth = no\n[vm]\nbackend = kvm\ntemplate = linux\npool_size = %s\nidle_timeout = %s\nidle_hibernate = %s\nksm = no\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
         "$LX_PORT" "$LX_POOL" "$1" "${2:-0}" "$LX" "$LX_RUN" >"$LX_BCFG"
 }
 lx_burrowd_start() {

@@ -51,9 +51,28 @@ static inline unsigned long long tg_blk_word(unsigned long long seed, unsigned l
  * `mem check SEED` (even pages hold it, odd pages still the template's)
  * test what a fork, a hibernation and a resume keep (tests/fork/hibernate.sh).
  */
-#define TG_MEM_BASE          0x1000000ul /* 16 MiB: above the image, below any template's end */
+#define TG_MEM_BASE          0x3000000ul /* 48 MiB: above the density tests' ranges, below 64 MiB */
 #define TG_MEM_PAGES         64u
 #define TG_MEM_TEMPLATE_SEED 0x5eedull
+
+/*
+ * Agent mode's memory for the density tests (the guest needs >= 48 MiB; TG_MEM_BASE follows them):
+ * the built-in commands `fill`, `check` and `report` work on
+ * [TG_FILL_BASE, + MiB); the balloon driver gives up pages from
+ * TG_BALLOON_BASE upwards. The template writes tg_fill_word(TG_TPL_SEED, .)
+ * over the first TG_TPL_BYTES of the fill range before its snapshot and
+ * leaves the rest zero, so a fork's dropped page shows the template's bytes.
+ */
+#define TG_FILL_BASE    0x1000000ull /* 16 MiB */
+#define TG_FILL_MAX_MIB 16u
+#define TG_BALLOON_BASE 0x2000000ull /* 32 MiB */
+#define TG_BALLOON_MAX  4096u        /* pages (16 MiB) */
+#define TG_TPL_SEED     0x7e3ull
+#define TG_TPL_BYTES    (64u * 1024)
+static inline unsigned long long tg_fill_word(unsigned long long seed, unsigned long long gpa)
+{
+    return tg_blk_word(seed, gpa >> 9, (unsigned)(gpa & 511) / 8);
+}
 
 #define TG_EXIT_OK        0
 #define TG_EXIT_FAIL      3    /* a check inside the guest failed */

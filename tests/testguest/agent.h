@@ -54,5 +54,17 @@ int tgs_hibernate_answer(struct buf *b);
 void tg_blk_mark_synced(unsigned sector, const char *mark, unsigned len);
 /* agent_session.c: fill the TG_MEM_BASE pages with the template's pattern (abi.h). */
 void tgs_mem_template(void);
+/* balloon.c: the virtio-balloon driver and the density tests' memory (abi.h). */
+void tgb_init(unsigned vector); /* nothing without a balloon device */
+int tgb_present(void);
+uint32_t tgb_held(void);
+/* Stats and the host's target, when `irqs` (the virtio interrupt count) moved. */
+void tgb_poll(uint64_t irqs);
+void tgb_template_image(void);              /* the template's bytes of the fill range */
+void tgb_fill(uint64_t seed, unsigned mib); /* the fill range, as "cache" */
+int tgb_check(uint64_t seed, unsigned mib, uint64_t *bad); /* seed 0: the template's image */
+uint64_t tgb_report_fill(unsigned mib);                    /* free page reporting; bytes reported */
+/* RECLAIM: the "cache" goes back to the host; free KiB before and after. */
+void tgb_reclaim(uint64_t *free_before, uint64_t *free_after);
 
 #endif /* BURROW_TESTS_TESTGUEST_AGENT_H */

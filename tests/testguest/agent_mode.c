@@ -3,9 +3,10 @@
  * a template VM. It behaves like burrow-agent on the control port (connects
  * to host CID 2 port 1025 over a polled virtio-vsock driver, HELLO, prints
  * the IDENTITY it gets, answers READY, reconnects after a TRANSPORT_RESET,
- * answers SHUTDOWN) and echoes bytes on guest port 1024 — or, when a
- * connection starts with a HELLO frame, runs agent_session.c's built-in
- * commands.
+ * answers SHUTDOWN and RECLAIM) and echoes bytes on guest port 1024 — or,
+ * when a connection starts with a HELLO frame, runs agent_session.c's
+ * built-in commands. With a virtio-balloon it follows the host's target,
+ * answers stats requests and reports free memory (balloon.c).
  *
  * Its state while idle is chosen so that a shallow restore fails (design
  * §5, issue 6): a TSC-deadline timer armed, kvmclock enabled (and checked
@@ -27,7 +28,7 @@
 #include "tests/testguest/agent.h"
 #include "tests/testguest/console.h"
 
-void tg_agent_main(unsigned cpus) __attribute__((noreturn));
+void tg_agent_main(unsigned cpus, const char *cmdline) __attribute__((noreturn));
 extern uint8_t tg_idt[];
 extern const uint8_t tg_tramp_start[], tg_tramp_end[];
 void tg_agent_isr_deadline(void), tg_agent_isr_pending(void), tg_agent_isr_virtio(void);
@@ -472,6 +473,29 @@ static void on_resume(struct conn *c, const struct proto_frame *f)
     tick_period = TICK_IDLE;
 }
 
+/* The VMM's idle policy: the "cache" (the fill range) is reported free, then the answer. */
+static void on_reclaim(struct conn *c, const struct proto_frame *f)
+{
+    struct proto_reclaim rq;
+    struct proto_reclaim_answer a = {0, 0, 0};
+    if (proto_get_reclaim(f, &rq))
+        tg_fail("bad RECLAIM frame");
+    tgb_reclaim(&a.free_before_kib, &a.free_after_kib);
+    uint8_t mem[64];
+    struct buf b;
+    buf_init_writer(&b, mem, sizeof(mem));
+    if (proto_put_reclaim_answer(&b, &a))
+        tg_fail("cannot encode RECLAIM_ANSWER");
+    send_frame(c, &b);
+    tg_puts("testguest: reclaim flags=");
+    tg_putu(rq.flags);
+    tg_puts(" free ");
+    tg_putu(a.free_before_kib);
+    tg_puts(" -> ");
+    tg_putu(a.free_after_kib);
+    tg_puts(" KiB\n");
+}
+
 static void control_data(struct conn *c, const uint8_t *p, uint32_t len)
 {
     if (len > sizeof(c->in) - c->in_len)
@@ -497,6 +521,8 @@ static void control_data(struct conn *c, const uint8_t *p, uint32_t len)
             tg_putu(hibernated_ns / 1000);
             tg_puts(" us\n");
         }
+        if (f.type == PROTO_RECLAIM)
+            on_reclaim(c, &f);
         if (f.type == PROTO_SHUTDOWN) {
             if (home_disk) /* what the real agent's sync + unmount stands for */
                 tg_blk_mark_synced(TG_SYNC_SECTOR, TG_SYNC_MARK, sizeof(TG_SYNC_MARK) - 1);
@@ -618,20 +644,27 @@ static void poll_events(void)
     control_connect();
 }
 
-void tg_agent_main(unsigned cpus)
+void tg_agent_main(unsigned cpus, const char *cmdline)
 {
+    char balloon[8] = "on";
     nr_cpus = cpus >= 1 && cpus <= 64 ? cpus : 1; /* from the MADT */
     template_state();
     tgs_mem_template(); /* pages forks never write must read these after a resume */
     tgv_init(VIRTIO_VECTOR);
+    /* testguest.balloon=off: a guest that never binds the balloon, as one older than it */
+    tg_cmdline_get(cmdline, "testguest.balloon", balloon, sizeof(balloon));
+    if (strcmp(balloon, "off") != 0)
+        tgb_init(VIRTIO_VECTOR);
+    tgb_template_image(); /* only the template runs this: forks resume in the loop */
     tg_puts("testguest: agent cid=");
     tg_putu(tgv_cid);
-    tg_puts("\n");
+    tg_puts(tgb_present() ? " balloon=yes\n" : " balloon=no\n");
     control_connect();
     for (;;) {
         uint32_t mark = tgv_mark();
         poll_events();
         poll_rx();
+        tgb_poll(tg_agent_virtio_irqs);
         tick_service();
         check_clock();
         if (!ymm_kept())

@@ -12,6 +12,7 @@
  * Built-in commands (OPEN exec; the command line is split on spaces):
  *   true | false | exit N | echo ARGS... | whoami | hostname | cat |
  *   mem write SEED | mem check SEED | mem check template
+ *   fill SEED MIB | check SEED MIB | report MIB   (density tests, balloon.c)
  * `whoami` and `hostname` print what the last IDENTITY said; `cat` copies
  * STDIN frames to STDOUT until EOF(stdin); `mem` writes or checks the
  * pattern pages at TG_MEM_BASE (abi.h). Anything else: "not found" on
@@ -196,6 +197,46 @@ static void run_mem(unsigned slot, struct buf *b, const char *p, const char *end
     finish(slot, b, 0);
 }
 
+/* The next word as a decimal number (at most 9 digits); 0 when absent. */
+static uint64_t next_number(const char **p, const char *end)
+{
+    const char *w;
+    size_t n;
+    return word(p, end, &w, &n) ? number(w, n < 9 ? n : 9) : 0;
+}
+
+/* fill SEED MIB | check SEED MIB (seed 0: the template's bytes) | report MIB (balloon.c). */
+static void memory_command(unsigned slot, struct buf *b, const char *w, size_t n, const char *p,
+                           const char *end)
+{
+    if (is(w, n, "report")) {
+        unsigned mib = (unsigned)next_number(&p, end);
+        if (!tgb_present()) {
+            put_text(slot, b, PROTO_STDERR, "no balloon\n", 11);
+            return finish(slot, b, 1);
+        }
+        put_text(slot, b, PROTO_STDOUT, "reported ", 9);
+        put_num(slot, b, tgb_report_fill(mib) / 1024);
+        put_text(slot, b, PROTO_STDOUT, " KiB\n", 5);
+        return finish(slot, b, 0);
+    }
+    uint64_t seed = next_number(&p, end), bad = 0;
+    unsigned mib = (unsigned)next_number(&p, end);
+    if (is(w, n, "fill")) {
+        tgb_fill(seed, mib);
+        put_text(slot, b, PROTO_STDOUT, "filled\n", 7);
+        return finish(slot, b, 0);
+    }
+    if (tgb_check(seed, mib, &bad)) {
+        put_text(slot, b, PROTO_STDOUT, "match\n", 6);
+        return finish(slot, b, 0);
+    }
+    put_text(slot, b, PROTO_STDOUT, "mismatch at ", 12);
+    put_num(slot, b, bad);
+    put_text(slot, b, PROTO_STDOUT, "\n", 1);
+    finish(slot, b, 1);
+}
+
 static void run(unsigned slot, struct buf *b, struct proto_str cmd)
 {
     const char *p = cmd.p, *end = cmd.p + cmd.len, *w;
@@ -225,6 +266,8 @@ static void run(unsigned slot, struct buf *b, struct proto_str cmd)
     }
     if (is(w, n, "mem"))
         return run_mem(slot, b, p, end);
+    if (is(w, n, "fill") || is(w, n, "check") || is(w, n, "report"))
+        return memory_command(slot, b, w, n, p, end);
     if (is(w, n, "cat")) {
         sess[slot].cat = 1;
         return flush(slot, b);

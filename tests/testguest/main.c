@@ -38,10 +38,10 @@ extern void tg_exc0(void), tg_exc1(void), tg_exc2(void), tg_exc3(void), tg_exc4(
     tg_exc17(void), tg_exc18(void), tg_exc19(void);
 extern const uint8_t tg_tramp_start[], tg_tramp_end[];
 
-void tg_agent_main(unsigned cpus) __attribute__((noreturn));       /* agent_mode.c */
-void tg_vsock_main(const char *cmdline) __attribute__((noreturn)); /* vsock_mode.c */
-void tg_blk_main(const char *cmdline) __attribute__((noreturn));   /* dev_modes.c */
-void tg_rng_main(void) __attribute__((noreturn));                  /* dev_modes.c */
+void tg_agent_main(unsigned cpus, const char *cmdline) __attribute__((noreturn)); /* agent_mode.c */
+void tg_vsock_main(const char *cmdline) __attribute__((noreturn));                /* vsock_mode.c */
+void tg_blk_main(const char *cmdline) __attribute__((noreturn));                  /* dev_modes.c */
+void tg_rng_main(void) __attribute__((noreturn));                                 /* dev_modes.c */
 
 static struct tg_mailbox *const mb = (struct tg_mailbox *)TG_MAILBOX;
 /* entry.S addresses these fields by offset (MB_*). */
@@ -414,7 +414,7 @@ void tg_main(const uint8_t *zp)
     if (streq(mode, "highmem"))
         mode_highmem(zp);
     if (streq(mode, "agent"))
-        tg_agent_main(madt_cpus(zp));
+        tg_agent_main(madt_cpus(zp), cl);
     if (mode[0] == 'e' && mode[1] == 'x' && mode[2] == 'i' && mode[3] == 't' && mode[4] == ':')
         guest_exit((uint8_t)parse_u8(mode + 5));
     if (streq(mode, "reset"))

@@ -3,7 +3,7 @@
 TESTGUEST := $(B)/tests/testguest
 TESTGUEST_SRCS := tests/testguest/entry.S tests/testguest/main.c tests/testguest/agent_mode.c \
 	tests/testguest/agent_session.c tests/testguest/agent_vq.c tests/testguest/tg_libc.c \
-	tests/testguest/cpu.c tests/testguest/virtio.c tests/testguest/vsock_mode.c tests/testguest/dev_modes.c \
+	tests/testguest/cpu.c tests/testguest/virtio.c tests/testguest/vsock_mode.c tests/testguest/dev_modes.c tests/testguest/balloon.c \
 	common/buf.c common/proto.c
 TESTGUEST_CFLAGS := -std=gnu11 -Wall -Wextra -Werror -O2 -g -I. -ffreestanding -fno-pic \
 	-fno-pie -mno-red-zone -mgeneral-regs-only -fno-stack-protector -fno-builtin \

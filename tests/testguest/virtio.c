@@ -96,6 +96,11 @@ uint32_t tg_vdev_cfg32(const struct tg_vdev *d, uint32_t off)
     return rd(d, R_CONFIG + off);
 }
 
+void tg_vdev_cfg_write32(const struct tg_vdev *d, uint32_t off, uint32_t v)
+{
+    wr(d, R_CONFIG + off, v);
+}
+
 void tg_vdev_route_irq(const struct tg_vdev *d, unsigned vector)
 {
     volatile uint32_t *sel = (volatile uint32_t *)IOAPIC,

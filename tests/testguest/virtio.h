@@ -2,7 +2,7 @@
  * tests/testguest/virtio.h - the test guest's virtio-mmio v2 helpers
  * (VERSION_1 only, split rings, no indirect descriptors, no event-idx),
  * shared by every driver: agent_vq.c (vsock for the agent), vsock_mode.c,
- * dev_modes.c (blk, rng). Everything is polled at CPL3; interrupts only
+ * dev_modes.c (blk, rng), balloon.c. Everything is polled at CPL3; interrupts only
  * wake an idle vCPU (tg_vq_irq + TG_PRIV_IDLE_IRQS).
  */
 #ifndef BURROW_TESTS_TESTGUEST_VIRTIO_H
@@ -14,7 +14,12 @@
 #define TG_VIRTIO_SLOTS 8
 #define TGQ_MAX         256 /* largest ring a struct tg_vq holds */
 
-enum { TG_VIRTIO_ID_BLK = 2, TG_VIRTIO_ID_RNG = 4, TG_VIRTIO_ID_VSOCK = 19 };
+enum {
+    TG_VIRTIO_ID_BLK = 2,
+    TG_VIRTIO_ID_RNG = 4,
+    TG_VIRTIO_ID_BALLOON = 5,
+    TG_VIRTIO_ID_VSOCK = 19
+};
 
 struct tg_vdesc {
     uint64_t addr;
@@ -59,6 +64,7 @@ void tg_vdev_start(struct tg_vdev *d, uint32_t features_lo);
 void tg_vq_setup(struct tg_vdev *d, unsigned q, struct tg_vq *r, uint16_t size);
 void tg_vdev_ready(struct tg_vdev *d); /* DRIVER_OK */
 uint32_t tg_vdev_cfg32(const struct tg_vdev *d, uint32_t off);
+void tg_vdev_cfg_write32(const struct tg_vdev *d, uint32_t off, uint32_t v);
 /* Route the device's GSI to vector on APIC 0 (edge, active high). */
 void tg_vdev_route_irq(const struct tg_vdev *d, unsigned vector);
 

@@ -328,28 +328,21 @@ static void blk_notify(void *dev, unsigned qi)
         goto out;
     struct vq *q = &b->act.vqs[0];
     bool pushed = false;
-    for (unsigned budget = VIRTIO_BUDGET;; budget--) {
-        if (!budget) { /* a guest refilling as fast as we drain must not starve the others */
-            b->t->requeue(b->t->ctx, 0);
-            break;
-        }
-        int got = vq_pop(q, b->act.mem, &b->chain);
-        if (got == 0) {
-            if (!vq_enable_notify(q))
-                break;
-            continue;
-        }
-        if (got > 0 && (b->chain.out_bytes < REQ_HDR_SIZE || b->chain.in_bytes < 1)) {
+    unsigned budget = VIRTIO_BUDGET;
+    int got;
+    while ((got = vq_next(q, b->act.mem, &b->chain, &budget)) > 0) {
+        if (b->chain.out_bytes < REQ_HDR_SIZE || b->chain.in_bytes < 1) {
             q->broken = true; /* no header or no status byte: nothing sane to answer */
             got = BURROW_ERR_GUEST;
-        }
-        if (got < 0) {
-            b->t->needs_reset(b->t->ctx);
             break;
         }
         vq_push(q, b->chain.head, handle_request(b, &b->chain));
         pushed = true;
     }
+    if (got == BURROW_ERR_AGAIN)
+        b->t->requeue(b->t->ctx, 0);
+    else if (got < 0)
+        b->t->needs_reset(b->t->ctx);
     if (pushed && vq_should_signal(q))
         b->t->signal_queue(b->t->ctx, 0);
 out:

@@ -202,6 +202,21 @@ int vq_pop(struct vq *q, const struct gmem *mem, struct vq_chain *c)
     return 1;
 }
 
+int vq_next(struct vq *q, const struct gmem *mem, struct vq_chain *c, unsigned *budget)
+{
+    for (;;) {
+        if (*budget == 0)
+            return BURROW_ERR_AGAIN;
+        int got = vq_pop(q, mem, c);
+        if (got > 0)
+            (*budget)--;
+        if (got != 0)
+            return got;
+        if (!vq_enable_notify(q))
+            return 0;
+    }
+}
+
 void vq_unpop(struct vq *q)
 {
     q->last_avail--;

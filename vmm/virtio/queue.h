@@ -96,6 +96,16 @@ uint16_t vq_size(const struct vq *q);
  */
 __attribute__((warn_unused_result)) int vq_pop(struct vq *q, const struct gmem *mem,
                                                struct vq_chain *c);
+/*
+ * A device's notify drains a queue with this, at most *budget chains a pass
+ * (VIRTIO_BUDGET): 1 = the next chain (counted), 0 = the ring is empty and
+ * the driver's next kick is asked for (nothing raced in), BURROW_ERR_AGAIN =
+ * the budget is spent with chains left (the device requeues itself, so a
+ * guest refilling as fast as it drains cannot starve the others),
+ * BURROW_ERR_GUEST = malformed (see vq_pop).
+ */
+__attribute__((warn_unused_result)) int vq_next(struct vq *q, const struct gmem *mem,
+                                                struct vq_chain *c, unsigned *budget);
 /* Give a chain back unconsumed (e.g. no room on the host side yet). */
 void vq_unpop(struct vq *q);
 /* Return a chain to the driver with `len` bytes written. */

@@ -90,24 +90,16 @@ static void rng_notify(void *dev, unsigned qi)
         goto out;
     struct vq *q = &r->act.vqs[0];
     bool pushed = false;
-    for (unsigned budget = VIRTIO_BUDGET;; budget--) {
-        if (!budget) { /* a guest refilling as fast as we drain must not starve the others */
-            r->t->requeue(r->t->ctx, 0);
-            break;
-        }
-        int got = vq_pop(q, r->act.mem, &r->chain);
-        if (got < 0) {
-            r->t->needs_reset(r->t->ctx);
-            break;
-        }
-        if (got == 0) {
-            if (!vq_enable_notify(q))
-                break;
-            continue;
-        }
+    unsigned budget = VIRTIO_BUDGET;
+    int got;
+    while ((got = vq_next(q, r->act.mem, &r->chain, &budget)) > 0) {
         vq_push(q, r->chain.head, fill_chain(&r->chain));
         pushed = true;
     }
+    if (got == BURROW_ERR_AGAIN)
+        r->t->requeue(r->t->ctx, 0);
+    else if (got < 0)
+        r->t->needs_reset(r->t->ctx);
     if (pushed && vq_should_signal(q))
         r->t->signal_queue(r->t->ctx, 0);
 out:

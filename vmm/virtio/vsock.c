@@ -178,7 +178,8 @@ void vsock_conn_flushed(struct virtio_vsock *v, struct vsock_conn *c)
 static void guest_connect(struct virtio_vsock *v, const struct vsock_hdr *h)
 {
     struct vsock_conn *c = vsock_conn_alloc(v);
-    int fd = c ? vsock_host_connect(v, h->dst_port, h->src_port) : -1;
+    bool internal = false;
+    int fd = c ? vsock_host_connect(v, h->dst_port, h->src_port, &internal) : -1;
     if (fd < 0) {
         if (c)
             vsock_conn_free(v, c);
@@ -186,6 +187,7 @@ static void guest_connect(struct virtio_vsock *v, const struct vsock_hdr *h)
         return;
     }
     c->fd = fd;
+    c->internal = internal;
     c->local_port = h->dst_port;
     c->peer_port = h->src_port;
     c->peer_buf_alloc = h->buf_alloc;
@@ -227,6 +229,7 @@ static void guest_data(struct virtio_vsock *v, struct vsock_conn *c, const struc
         vsock_conn_abort(v, c);
         return;
     }
+    vsock_count_session(v, c, h->len);
     maybe_credit_update(c);
 }
 
@@ -375,6 +378,17 @@ int virtio_vsock_register_port(struct virtio_vsock *v, uint32_t port, vsock_acce
         v->handlers[v->nr_handlers++] = (struct vsock_handler){.port = port, .fn = fn, .ctx = ctx};
     pthread_mutex_unlock(&v->lock);
     return r;
+}
+
+void vsock_count_session(struct virtio_vsock *v, const struct vsock_conn *c, uint32_t bytes)
+{
+    if (!c->internal)
+        __atomic_fetch_add(&v->session_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+uint64_t virtio_vsock_session_bytes(struct virtio_vsock *v)
+{
+    return __atomic_load_n(&v->session_bytes, __ATOMIC_RELAXED);
 }
 
 unsigned virtio_vsock_nr_conns(struct virtio_vsock *v)

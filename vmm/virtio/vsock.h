@@ -99,5 +99,11 @@ void virtio_vsock_transport_reset(struct virtio_vsock *v);
 
 /* Connections currently tracked (tests, status). */
 unsigned virtio_vsock_nr_conns(struct virtio_vsock *v);
+/*
+ * Payload bytes moved either way on session connections (every connection
+ * but those of the VMM's own handlers, i.e. the agent's control port) since
+ * the device was created: the idle policy watches it. Lock-free.
+ */
+uint64_t virtio_vsock_session_bytes(struct virtio_vsock *v);
 
 #endif /* BURROW_VMM_VIRTIO_VSOCK_H */

@@ -63,6 +63,7 @@ struct vsock_conn {
     bool guest_no_send;                /* guest SHUTDOWN SEND seen */
     bool guest_no_recv;                /* guest SHUTDOWN RCV seen */
     bool host_shut_wr;                 /* we did shutdown(SHUT_WR) on the host socket */
+    bool internal;                     /* served by a VMM handler (port 1025): not a session */
 
     char line[VSOCK_LINE_MAX];
     unsigned line_len;
@@ -95,7 +96,8 @@ struct virtio_vsock {
         uint32_t local_port, peer_port;
     } rst_queue[VSOCK_RST_QUEUE];
     unsigned rst_len;
-    bool event_pending; /* TRANSPORT_RESET not yet delivered */
+    bool event_pending;     /* TRANSPORT_RESET not yet delivered */
+    uint64_t session_bytes; /* atomic: payload both ways on connections that are not internal */
 
     struct vq_chain chain; /* scratch */
     struct iovec iov[VQ_MAX_IOV];
@@ -132,8 +134,13 @@ void vsock_host_fini(struct virtio_vsock *v);
 /* Start watching a connection's socket. */
 __attribute__((warn_unused_result)) int vsock_host_watch(struct virtio_vsock *v,
                                                          struct vsock_conn *c);
-/* Guest asked for host port `port`: a connected fd, or -1 (then RST). */
-int vsock_host_connect(struct virtio_vsock *v, uint32_t port, uint32_t guest_port);
+/*
+ * Guest asked for host port `port`: a connected fd, or -1 (then RST).
+ * *internal: the VMM's own handler took it (its bytes are no session's).
+ */
+int vsock_host_connect(struct virtio_vsock *v, uint32_t port, uint32_t guest_port, bool *internal);
+/* Payload of a session connection moved (either way): the idle clock restarts. */
+void vsock_count_session(struct virtio_vsock *v, const struct vsock_conn *c, uint32_t bytes);
 /*
  * Guest payload for c: write what the host socket takes, buffer the rest.
  * Returns 0, or BURROW_ERR_GUEST if the guest exceeded its credit, or

@@ -98,8 +98,9 @@ int vsock_host_watch(struct virtio_vsock *v, struct vsock_conn *c)
     return epoll_add(v->epfd, c->fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, conn_tag(v, c));
 }
 
-int vsock_host_connect(struct virtio_vsock *v, uint32_t port, uint32_t guest_port)
+int vsock_host_connect(struct virtio_vsock *v, uint32_t port, uint32_t guest_port, bool *internal)
 {
+    *internal = false;
     for (unsigned i = 0; i < v->nr_handlers; i++) {
         if (v->handlers[i].port != port)
             continue;
@@ -107,6 +108,7 @@ int vsock_host_connect(struct virtio_vsock *v, uint32_t port, uint32_t guest_por
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
             return -1;
         v->handlers[i].fn(v->handlers[i].ctx, sv[1], guest_port);
+        *internal = true;
         return sv[0];
     }
     if (!v->uds_path[0])

@@ -113,6 +113,7 @@ static uint32_t send_data(struct virtio_vsock *v, struct vsock_conn *c)
         reply_hdr(v, c, VSOCK_OP_RW, (uint32_t)r, 0, &h);
         write_hdr(v, &h);
         c->tx_cnt += (uint32_t)r;
+        vsock_count_session(v, c, (uint32_t)r);
         return VSOCK_HDR_SIZE + (uint32_t)r;
     }
     c->host_readable = false;

@@ -27,7 +27,7 @@ cmp -s agent.img "$NESTED_BUILD/guest/burrow-agent" ||
     fail "$img carries another burrow-agent than build/guest: rebuild it (make debian-rootfs)"
 rm -rf "$LX"
 mkdir -p "$LX/state" "$LX_RUN"
-printf '[vm]\ntemplate = debian\npool_size = 0\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
+printf '[vm]\ntemplate = debian\npool_size = 0\nksm = no\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
     "$LX" "$LX_RUN" >"$LX_CFG"
 trap lx_kill_vms EXIT
 BURROW_ROOTFS_IMAGE=$img lx_build_template 180 --name debian --kernel "$kernel" --initrd "$initrd" \

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "broker/hoststats.h"
+#include "broker/ksm.h"
 #include "common/err.h"
 #include "tests/lib/testutil.h"
 
@@ -35,23 +36,25 @@ static void test_ksm_netdev_meminfo(void **state)
 {
     (void)state;
     char *root = tu_mkdtemp("hoststats");
-    struct hoststats_ksm k;
+    struct ksm_state k;
+    char ksmdir[512];
+    snprintf(ksmdir, sizeof(ksmdir), "%s/kernel/mm/ksm", root);
     struct hoststats_netdev nd;
     uint64_t total = 0, avail = 0;
-    assert_int_equal(hoststats_ksm(root, &k), BURROW_ERR_NOT_FOUND);
+    assert_int_equal(ksm_read(ksmdir, &k), BURROW_ERR_NOT_FOUND);
     put(root, "kernel/mm/ksm/run", "1\n");
     put(root, "kernel/mm/ksm/pages_shared", "12\n");
     put(root, "kernel/mm/ksm/pages_sharing", "340\n");
     put(root, "kernel/mm/ksm/pages_unshared", "5\n");
     put(root, "kernel/mm/ksm/pages_volatile", "0\n");
     put(root, "kernel/mm/ksm/full_scans", "7\n");
-    assert_int_equal(hoststats_ksm(root, &k), 0);
+    assert_int_equal(ksm_read(ksmdir, &k), 0);
     assert_int_equal(k.run, 1);
     assert_int_equal(k.pages_sharing, 340);
     assert_int_equal(k.full_scans, 7);
     assert_true(k.page_size >= 4096);
     put(root, "kernel/mm/ksm/full_scans", "-7\n");
-    assert_int_equal(hoststats_ksm(root, &k), BURROW_ERR_FORMAT);
+    assert_int_equal(ksm_read(ksmdir, &k), BURROW_ERR_FORMAT);
 
     put(root, "class/net/bvm3/statistics/rx_bytes", "1000\n");
     put(root, "class/net/bvm3/statistics/tx_bytes", "2000\n");

@@ -76,7 +76,7 @@ static void test_values_and_labels(void **state)
     m.channels[metrics_chan("direct-tcpip")] = 2;
     l.vms_running = 4;
     l.ksm_ok = 1;
-    l.ksm = (struct hoststats_ksm){.run = 1, .pages_sharing = 10, .page_size = 4096};
+    l.ksm = (struct ksm_state){.run = 1, .pages_sharing = 10, .page_size = 4096};
     net.dev.rx_bytes = 99;
     l.net = &net;
     l.n_net = 1;

@@ -532,6 +532,47 @@ static void test_small_frames(void **state)
     trailing_fails(&b, (decode_fn)proto_get_shutdown_answer, &ao);
 }
 
+/* The idle policy's request and answer: flags bounded both ways, strict bodies. */
+static void test_reclaim(void **state)
+{
+    (void)state;
+    struct buf b;
+    struct proto_frame f;
+    struct proto_reclaim rc = {PROTO_RECLAIM_F_DROP_CACHES | PROTO_RECLAIM_F_COMPACT}, rco;
+    ENCODE(b, proto_put_reclaim(&b, &rc));
+    parse_one(&b, &f);
+    assert_int_equal(f.type, PROTO_RECLAIM);
+    assert_string_equal(proto_type_name(f.type), "reclaim");
+    assert_int_equal(proto_get_reclaim(&f, &rco), 0);
+    assert_int_equal(rco.flags, rc.flags);
+    all_truncations_fail(&f, (decode_fn)proto_get_reclaim, &rco);
+    trailing_fails(&b, (decode_fn)proto_get_reclaim, &rco);
+    /* A flag this codec does not know: refused by the encoder and the decoder. */
+    rc.flags = 0x4;
+    buf_init_writer(&b, mem, sizeof(mem));
+    assert_int_equal(proto_put_reclaim(&b, &rc), BURROW_ERR_RANGE);
+    assert_int_equal(buf_used(&b), 0);
+    uint8_t raw[] = {4, 0, 0, 0, PROTO_RECLAIM, 0, 0, 0, 0x81, 0, 0, 0};
+    assert_int_equal(proto_frame_parse(raw, sizeof(raw), &f), 0);
+    assert_int_equal(proto_get_reclaim(&f, &rco), BURROW_ERR_RANGE);
+
+    struct proto_reclaim_answer a = {0, 90000, 120000}, ao;
+    ENCODE(b, proto_put_reclaim_answer(&b, &a));
+    parse_one(&b, &f);
+    assert_int_equal(proto_get_reclaim_answer(&f, &ao), 0);
+    assert_int_equal(ao.code, 0);
+    assert_int_equal(ao.free_before_kib, 90000);
+    assert_int_equal(ao.free_after_kib, 120000);
+    assert_int_equal(proto_get_reclaim(&f, &rco), BURROW_ERR_PROTOCOL);
+    all_truncations_fail(&f, (decode_fn)proto_get_reclaim_answer, &ao);
+    trailing_fails(&b, (decode_fn)proto_get_reclaim_answer, &ao);
+    a.code = BURROW_ERR_SYSTEM;
+    ENCODE(b, proto_put_reclaim_answer(&b, &a));
+    parse_one(&b, &f);
+    assert_int_equal(proto_get_reclaim_answer(&f, &ao), 0);
+    assert_int_equal(ao.code, BURROW_ERR_SYSTEM);
+}
+
 static void test_identity(void **state)
 {
     (void)state;
@@ -769,6 +810,7 @@ int main(void)
         cmocka_unit_test(test_listeners),
         cmocka_unit_test(test_data),
         cmocka_unit_test(test_small_frames),
+        cmocka_unit_test(test_reclaim),
         cmocka_unit_test(test_identity),
         cmocka_unit_test(test_hibernation_frames),
         cmocka_unit_test(test_ready),

@@ -34,23 +34,29 @@ struct simq {
     uint16_t used_seen;
 };
 
-static inline void sim_init(struct sim *s)
+/* Guest RAM the caller mapped (SIM_SIZE bytes at SIM_BASE; the caller unmaps it). */
+static inline void sim_init_ram(struct sim *s, uint8_t *ram)
 {
     memset(s, 0, sizeof(*s));
+    s->ram = ram;
+    gmem_init(&s->mem);
+    if (!s->ram || gmem_add_region(&s->mem, SIM_BASE, s->ram, SIM_SIZE))
+        abort();
+    s->next_data = SIM_DATA;
+}
+
+static inline void sim_init(struct sim *s)
+{
 #ifdef SIM_REUSE_RAM /* fuzzers: one buffer for the whole run, cleared per input */
     static uint8_t *ram;
     if (!ram)
         ram = malloc(SIM_SIZE);
     if (ram)
         memset(ram, 0, SIM_SIZE);
-    s->ram = ram;
+    sim_init_ram(s, ram);
 #else
-    s->ram = calloc(1, SIM_SIZE);
+    sim_init_ram(s, calloc(1, SIM_SIZE));
 #endif
-    gmem_init(&s->mem);
-    if (!s->ram || gmem_add_region(&s->mem, SIM_BASE, s->ram, SIM_SIZE))
-        abort();
-    s->next_data = SIM_DATA;
 }
 
 static inline void sim_free(struct sim *s)
