@@ -40,34 +40,48 @@ size_t sc_policy_rules(const struct sc_policy *p)
     return n;
 }
 
+/* One argument check in libseccomp's terms; -EINVAL for a bad table entry. */
+static int to_scmp(const struct sc_cmp *c, struct scmp_arg_cmp *out)
+{
+    if (c->arg > 5)
+        return -EINVAL;
+    switch (c->op) {
+    case SC_EQ:
+        /* The kernel passes 64-bit registers; callers may sign-extend an int request. */
+        *out =
+            SCMP_CMP((unsigned)c->arg, SCMP_CMP_MASKED_EQ, 0xffffffffull, c->value & 0xffffffffull);
+        return 0;
+    case SC_EQ64:
+        *out = SCMP_CMP((unsigned)c->arg, SCMP_CMP_EQ, c->value);
+        return 0;
+    case SC_MASK_NONE:
+        *out = SCMP_CMP((unsigned)c->arg, SCMP_CMP_MASKED_EQ, c->value, 0);
+        return 0;
+    case SC_MASK_ALL:
+        *out = SCMP_CMP((unsigned)c->arg, SCMP_CMP_MASKED_EQ, c->value, c->value);
+        return 0;
+    case SC_MASKED_EQ:
+        if (c->value & ~c->mask)
+            return -EINVAL; /* could never match */
+        *out = SCMP_CMP((unsigned)c->arg, SCMP_CMP_MASKED_EQ, c->mask, c->value);
+        return 0;
+    }
+    return -EINVAL;
+}
+
 /* hit: what a listed call without an errno does (allow, or kill/log in a deny-list). */
 static int add_rule(scmp_filter_ctx ctx, const struct sc_rule *r, uint32_t hit)
 {
     uint32_t action = r->err ? SCMP_ACT_ERRNO((uint32_t)r->err) : hit;
-    struct scmp_arg_cmp cmp;
-    switch (r->op) {
-    case SC_ANY:
-        return seccomp_rule_add(ctx, action, r->nr, 0);
-    case SC_EQ:
-        /* The kernel passes 64-bit registers; callers may sign-extend an int request. */
-        cmp =
-            SCMP_CMP((unsigned)r->arg, SCMP_CMP_MASKED_EQ, 0xffffffffull, r->value & 0xffffffffull);
-        break;
-    case SC_EQ64:
-        cmp = SCMP_CMP((unsigned)r->arg, SCMP_CMP_EQ, r->value);
-        break;
-    case SC_MASK_NONE:
-        cmp = SCMP_CMP((unsigned)r->arg, SCMP_CMP_MASKED_EQ, r->value, 0);
-        break;
-    case SC_MASK_ALL:
-        cmp = SCMP_CMP((unsigned)r->arg, SCMP_CMP_MASKED_EQ, r->value, r->value);
-        break;
-    default:
+    struct scmp_arg_cmp cmps[SC_CMPS_MAX];
+    if (r->ncmp > SC_CMPS_MAX)
         return -EINVAL;
+    for (unsigned i = 0; i < r->ncmp; i++) {
+        int e = to_scmp(&r->cmp[i], &cmps[i]);
+        if (e != 0)
+            return e;
     }
-    if (r->arg > 5)
-        return -EINVAL;
-    return seccomp_rule_add_array(ctx, action, r->nr, 1, &cmp);
+    return seccomp_rule_add_array(ctx, action, r->nr, r->ncmp, r->ncmp ? cmps : NULL);
 }
 
 int sc_install(const struct sc_policy *p, enum sc_mode mode, unsigned flags)

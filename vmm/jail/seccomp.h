@@ -1,7 +1,7 @@
 /*
  * vmm/jail/seccomp.h - seccomp allow-lists as data, compiled by one function.
  *
- * Owns: the rule format `{nr, arg, op, value, why}` every policy table uses
+ * Owns: the rule format `{nr, argument checks, errno, why}` every policy table uses
  * (vmm/jail/policy_vmm.c, broker/seccomp_policy.c), the compiler onto
  * libseccomp, the enforce/log switch, and the test-only trigger that makes a
  * confined process call a forbidden syscall.
@@ -23,44 +23,70 @@
 #include <stdint.h>
 
 enum sc_op {
-    SC_ANY = 0,   /* no argument check */
-    SC_EQ,        /* (uint32_t)arg == value (ioctl requests, flags) */
+    SC_EQ = 1,    /* (uint32_t)arg == value (ioctl requests, flags, pids, signals) */
     SC_EQ64,      /* arg == value, all 64 bits */
     SC_MASK_NONE, /* (arg & value) == 0: none of these bits may be set */
-    SC_MASK_ALL   /* (arg & value) == value: all of these bits must be set */
+    SC_MASK_ALL,  /* (arg & value) == value: all of these bits must be set */
+    SC_MASKED_EQ  /* (arg & mask) == value: a range of ids (the session uids) */
 };
 
-struct sc_rule {
-    int nr;       /* SCMP_SYS(name) */
-    unsigned arg; /* argument index 0..5 (ignored for SC_ANY) */
+/* One argument check; a rule's checks must all hold (libseccomp ANDs them). */
+struct sc_cmp {
+    unsigned arg; /* argument index 0..5 */
     enum sc_op op;
     uint64_t value;
-    int err; /* 0: allow; else fail the call with this errno */
+    uint64_t mask; /* SC_MASKED_EQ only */
+};
+
+#define SC_CMPS_MAX 3
+
+struct sc_rule {
+    int nr; /* SCMP_SYS(name) */
+    struct sc_cmp cmp[SC_CMPS_MAX];
+    unsigned ncmp; /* 0: any arguments */
+    int err;       /* 0: allow; else fail the call with this errno */
     const char *why;
 };
 
+/* An argument check for SC_ALLOW_IF: argument a compared with op o to v. */
+#define SC_ARG(a, o, v)                                                                            \
+    {                                                                                              \
+        .arg = a, .op = o, .value = (uint64_t)(v)                                                  \
+    }
+/* Argument a with only the bits in m looked at must equal v. */
+#define SC_ARG_MASKED(a, m, v)                                                                     \
+    {                                                                                              \
+        .arg = a, .op = SC_MASKED_EQ, .mask = (uint64_t)(m), .value = (uint64_t)(v)                \
+    }
+#define SC_NCMPS(...) (sizeof((struct sc_cmp[]){__VA_ARGS__}) / sizeof(struct sc_cmp))
+
 #define SC_ALLOW(name, why_)                                                                       \
     {                                                                                              \
-        .nr = SCMP_SYS(name), .op = SC_ANY, .why = why_                                            \
+        .nr = SCMP_SYS(name), .why = why_                                                          \
     }
 #define SC_ALLOW_ARG(name, a, o, v, why_)                                                          \
     {                                                                                              \
-        .nr = SCMP_SYS(name), .arg = a, .op = o, .value = (uint64_t)(v), .why = why_               \
+        .nr = SCMP_SYS(name), .cmp = {SC_ARG(a, o, v)}, .ncmp = 1, .why = why_                     \
+    }
+/* Allowed only when every check holds, e.g. SC_ALLOW_IF(kill, "why", SC_ARG(1, SC_EQ, SIGKILL)). */
+#define SC_ALLOW_IF(name, why_, ...)                                                               \
+    {                                                                                              \
+        .nr = SCMP_SYS(name), .cmp = {__VA_ARGS__}, .ncmp = SC_NCMPS(__VA_ARGS__), .why = why_     \
     }
 #define SC_DENY(name, e, why_)                                                                     \
     {                                                                                              \
-        .nr = SCMP_SYS(name), .op = SC_ANY, .err = e, .why = why_                                  \
+        .nr = SCMP_SYS(name), .err = e, .why = why_                                                \
     }
 
 #define SC_DENY_ARG(name, a, o, v, e, why_)                                                        \
     {                                                                                              \
-        .nr = SCMP_SYS(name), .arg = a, .op = o, .value = (uint64_t)(v), .err = e, .why = why_     \
+        .nr = SCMP_SYS(name), .cmp = {SC_ARG(a, o, v)}, .ncmp = 1, .err = e, .why = why_           \
     }
 
 /* In a deny-list policy (default_allow): the call kills the process (logged in log mode). */
 #define SC_REFUSE(name, why_)                                                                      \
     {                                                                                              \
-        .nr = SCMP_SYS(name), .op = SC_ANY, .why = why_                                            \
+        .nr = SCMP_SYS(name), .why = why_                                                          \
     }
 
 /* One table; a policy is a NULL-terminated list of tables (shared parts + role parts). */

@@ -159,6 +159,64 @@ static void test_mode_parse_and_env(void **state)
 }
 
 /*
+ * A rule with several argument checks allows a call only when all hold; a
+ * masked check accepts exactly one range. The table is built at run time,
+ * as the monitor builds its own (its pid is only known then).
+ */
+enum multi_probe { M_OK, M_OTHER_SIGNAL, M_OTHER_PID, M_IN_RANGE, M_OUT_OF_RANGE };
+
+static int run_multi(enum multi_probe p)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        pid_t self = getpid();
+        struct sc_rule rules[] = {
+            SC_ALLOW(write, "report"),
+            SC_ALLOW(exit_group, "end"),
+            SC_ALLOW_IF(kill, "itself, signal 0 only", SC_ARG(0, SC_EQ, self), SC_ARG(1, SC_EQ, 0)),
+            SC_ALLOW_IF(getpriority, "which 0, who in 0x50000000..0x5fffffff", SC_ARG(0, SC_EQ, 0),
+                        SC_ARG_MASKED(1, 0xf0000000u, 0x50000000u)),
+        };
+        struct sc_table t[] = {{rules, sizeof(rules) / sizeof(rules[0])}};
+        struct sc_policy pol = {"test-multi", t, 1, false};
+        if (sc_install(&pol, SC_MODE_ENFORCE, SC_FLAG_QUIET) != 0)
+            raw_exit(100);
+        switch (p) {
+        case M_OK:
+            raw_exit(syscall(SYS_kill, self, 0) == 0 ? 0 : 1);
+        case M_OTHER_SIGNAL:
+            syscall(SYS_kill, self, SIGCONT);
+            raw_exit(0);
+        case M_OTHER_PID:
+            syscall(SYS_kill, self + 1, 0);
+            raw_exit(0);
+        case M_IN_RANGE:
+            syscall(SYS_getpriority, 0, 0x5abcdef0u); /* no such process: fails, but allowed */
+            raw_exit(0);
+        case M_OUT_OF_RANGE:
+            syscall(SYS_getpriority, 0, 0x4fffffffu);
+            raw_exit(0);
+        }
+        raw_exit(2);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+static void test_multi_arg_rules(void **state)
+{
+    (void)state;
+    SKIP_UNDER_SANITIZER();
+    assert_int_equal(run_multi(M_OK), 0);
+    assert_int_equal(run_multi(M_OTHER_SIGNAL), -SIGSYS);
+    assert_int_equal(run_multi(M_OTHER_PID), -SIGSYS);
+    assert_int_equal(run_multi(M_IN_RANGE), 0);
+    assert_int_equal(run_multi(M_OUT_OF_RANGE), -SIGSYS);
+}
+
+/*
  * The master's deny-list: what burrowd and its children do (fork, exec,
  * sockets, unshare) proceeds; a listed call (ptrace) kills with SIGSYS, in
  * every thread (TSYNC) and in a child forked after the filter.
@@ -356,15 +414,11 @@ static void test_tool_confinement(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_allowed_and_errno),
-        cmocka_unit_test(test_kills_with_sigsys),
-        cmocka_unit_test(test_log_mode_does_not_kill),
-        cmocka_unit_test(test_mode_parse_and_env),
-        cmocka_unit_test(test_shipped_policies_load),
-        cmocka_unit_test(test_session_policies),
-        cmocka_unit_test(test_master_denylist),
-        cmocka_unit_test(test_close_inherited),
-        cmocka_unit_test(test_uid_range),
+        cmocka_unit_test(test_allowed_and_errno),      cmocka_unit_test(test_kills_with_sigsys),
+        cmocka_unit_test(test_log_mode_does_not_kill), cmocka_unit_test(test_multi_arg_rules),
+        cmocka_unit_test(test_mode_parse_and_env),     cmocka_unit_test(test_shipped_policies_load),
+        cmocka_unit_test(test_session_policies),       cmocka_unit_test(test_master_denylist),
+        cmocka_unit_test(test_close_inherited),        cmocka_unit_test(test_uid_range),
         cmocka_unit_test(test_tool_confinement),
     };
     return cmocka_run_group_tests_name("vmm/jail", tests, NULL, NULL);
