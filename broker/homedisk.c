@@ -85,7 +85,8 @@ static void last_line(const char *out, char *line, size_t linesz)
  * image_fd >= 0: a hostile image; the tool runs confined (vmm/jail/tool.h)
  * and must name the image as JAIL_TOOL_PATH.
  */
-static int run_tool_on(char *const argv[], int image_fd, char *output, size_t outsz)
+static int run_tool_on(char *const argv[], int image_fd, enum sc_mode mode, char *output,
+                       size_t outsz)
 {
     static char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
     char exe[512];
@@ -107,7 +108,7 @@ static int run_tool_on(char *const argv[], int image_fd, char *output, size_t ou
         int devnull = open("/dev/null", O_RDONLY);
         if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0)
             _exit(127);
-        if (image_fd >= 0 && jail_tool_enter(image_fd, sc_mode_effective(SC_MODE_ENFORCE)) != 0)
+        if (image_fd >= 0 && jail_tool_enter(image_fd, mode) != 0)
             _exit(126);
         /* no inherited fds: image locks, sockets, the user database lock */
         if (image_fd < 0 && close_range(3, ~0u, 0) < 0)
@@ -155,18 +156,19 @@ static int run_tool_on(char *const argv[], int image_fd, char *output, size_t ou
 
 static int run_tool(char *const argv[], char *output, size_t outsz)
 {
-    return run_tool_on(argv, -1, output, outsz);
+    return run_tool_on(argv, -1, SC_MODE_ENFORCE, output, outsz);
 }
 
 /* e2fsprogs on an image a guest may have written: confined, owned by the tool uid meanwhile. */
-static int run_tool_confined(char *const argv[], int image_fd, char *output, size_t outsz)
+static int run_tool_confined(char *const argv[], int image_fd, enum sc_mode mode, char *output,
+                             size_t outsz)
 {
     struct jail_tool_owner saved;
     if (jail_tool_own(image_fd, &saved) != 0) {
         snprintf(output, outsz, "cannot hand the image to the tool uid: %s", strerror(errno));
         return BURROW_ERR_SYSTEM;
     }
-    int rc = run_tool_on(argv, image_fd, output, outsz);
+    int rc = run_tool_on(argv, image_fd, mode, output, outsz);
     jail_tool_disown(image_fd, &saved);
     return rc;
 }
@@ -353,7 +355,7 @@ int homedisk_size(const char *path, uint64_t *size_out)
     return 0;
 }
 
-int homedisk_resize(const char *path, uint64_t new_size, char *err, size_t errsz)
+int homedisk_resize(const char *path, uint64_t new_size, enum sc_mode mode, char *err, size_t errsz)
 {
     uint64_t rounded;
     if (homedisk_check_size(new_size, &rounded) < 0)
@@ -380,7 +382,7 @@ int homedisk_resize(const char *path, uint64_t new_size, char *err, size_t errsz
     /* the image may have been written by a guest: check before resizing */
     char *fsck[] = {"e2fsck", "-f", "-p", JAIL_TOOL_PATH, NULL};
     char out[256];
-    int rc = run_tool_confined(fsck, fd, out, sizeof(out));
+    int rc = run_tool_confined(fsck, fd, mode, out, sizeof(out));
     if (rc < 0 || rc >= 4) { /* 1 and 2 mean "errors corrected" */
         homedisk_unlock(fd);
         return errmsg(err, errsz, rc < 0 ? rc : BURROW_ERR_FORMAT,
@@ -394,7 +396,7 @@ int homedisk_resize(const char *path, uint64_t new_size, char *err, size_t errsz
         return r;
     }
     char *resize[] = {"resize2fs", JAIL_TOOL_PATH, NULL};
-    rc = run_tool_confined(resize, fd, out, sizeof(out));
+    rc = run_tool_confined(resize, fd, mode, out, sizeof(out));
     if (rc != 0) {
         /* resize2fs leaves the filesystem at its old size on failure; the file
          * may stay larger, which ext4 does not mind. */

@@ -23,6 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmm/jail/seccomp.h"
+
 #define HOMEDISK_SIZE_MIN   (16ull << 20) /* 16 MiB */
 #define HOMEDISK_SIZE_MAX   (16ull << 40) /* 16 TiB */
 #define HOMEDISK_SIZE_ALIGN (1ull << 20)  /* sizes are rounded up to 1 MiB */
@@ -44,10 +46,11 @@ HOMEDISK_MUST_CHECK int homedisk_create(const char *path, uint64_t size, uint32_
  * Grow path to new_size (rounded as above) offline: takes the image lock
  * (BURROW_ERR_BUSY if a VM holds it), refuses shrinking or equal sizes
  * (BURROW_ERR_RANGE), runs e2fsck -f -p (problems it cannot fix: nothing
- * changes, BURROW_ERR_FORMAT), extends the file and runs resize2fs.
+ * changes, BURROW_ERR_FORMAT), extends the file and runs resize2fs. Both
+ * tools run confined (vmm/jail/tool.h) with their filter in `mode`.
  */
-HOMEDISK_MUST_CHECK int homedisk_resize(const char *path, uint64_t new_size, char *err,
-                                        size_t errsz);
+HOMEDISK_MUST_CHECK int homedisk_resize(const char *path, uint64_t new_size, enum sc_mode mode,
+                                        char *err, size_t errsz);
 
 /*
  * Open path read-write and take the exclusive image lock. Returns 0 and the

@@ -123,7 +123,7 @@ static int open_conns(const struct kvm_vmm_args *vm)
 static int vmm_jail(struct fork_vm *f, const struct kvm_vmm_args *vm)
 {
     char why[400];
-    enum sc_mode mode = sc_mode_effective(vm->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE);
+    enum sc_mode mode = vm->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE;
     int r = jail_enter_vm(vm->dir, vm->id, f->m.vm->ram_size, f->m.vm->nr_vcpus, mode, why,
                           sizeof(why));
     if (r)

@@ -404,6 +404,7 @@ static void reload(struct master *m)
             log_error("reload: no listening socket could be opened");
     }
     log_info("configuration reloaded from %s (running sessions kept)", m->config_path);
+    sandbox_announce_seccomp_mode(&m->cfg);
     notify_send("READY=1");
 }
 
@@ -536,6 +537,7 @@ int master_run(const char *config_path, int config_explicit)
     if (config_load(&m->cfg, config_path, config_explicit ? 0 : CONFIG_LOAD_OPTIONAL, err,
                     sizeof(err)) != 0)
         return cli_err(EXIT_USAGE, "%s", err);
+    sandbox_announce_seccomp_mode(&m->cfg);
     if (geteuid() != 0)
         log_warn("not running as root: the sandbox backend and privilege drops need root");
     if (ssh_init() != SSH_OK)

@@ -19,6 +19,7 @@
 #include "broker/sandbox.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/testhook.h"
 
 struct mon {
     const struct burrow_config *cfg;
@@ -40,8 +41,9 @@ struct mon {
 /* --- crash backtraces ------------------------------------------------------ */
 
 /*
- * A test and debug aid: with BURROW_SESSION_BACKTRACE=1 in burrowd's
- * environment (the e2e tier sets it), a crashing session process (monitor
+ * A test aid, in test builds only (common/testhook.h): with
+ * BURROW_SESSION_BACKTRACE=1 in the test burrowd's environment (the e2e
+ * tier sets it), a crashing session process (monitor
  * or net child: installed before the fork) writes its backtrace to stderr
  * (burrowd's log), since it makes no core dump. The handler only writes
  * (backtrace_symbols_fd) and re-raises (tgkill) after SA_RESETHAND restored
@@ -78,7 +80,7 @@ static void on_crash(int sig, siginfo_t *si, void *uctx)
 
 static void install_crash_backtrace(void)
 {
-    const char *v = getenv("BURROW_SESSION_BACKTRACE");
+    const char *v = testhook("BURROW_SESSION_BACKTRACE");
     void *frames[1];
     if (!v || strcmp(v, "1") != 0)
         return;

@@ -11,6 +11,7 @@
 
 #include "broker/seccomp_policy.h"
 #include "common/err.h"
+#include "common/log.h"
 
 uid_t sandbox_session_uid(uint32_t user_uid)
 {
@@ -93,16 +94,24 @@ int sandbox_session_filter(const struct burrow_config *cfg, enum sandbox_phase p
                                                             : &session_policy_net;
     /* The monitor's pre-auth filter already said which mode is on: one line per session. */
     unsigned flags = phase == SANDBOX_PREAUTH ? 0 : SC_FLAG_QUIET;
-    int r = sc_install(p, sc_mode_effective((enum sc_mode)cfg->security.seccomp), flags);
+    int r = sc_install(p, (enum sc_mode)cfg->security.seccomp, flags);
     if (r == 0)
         sc_test_trigger(p->name);
     return r;
 }
 
+void sandbox_announce_seccomp_mode(const struct burrow_config *cfg)
+{
+    if ((enum sc_mode)cfg->security.seccomp != SC_MODE_LOG)
+        return;
+    log_warn("*** [security] seccomp = log: seccomp is NOT ENFORCED. Every filter (the master, "
+             "session processes, VMMs, e2fsprogs) only logs a forbidden system call and lets it "
+             "run. For finding a missing syscall only; never run production this way. ***");
+}
+
 int sandbox_master_filter(const struct burrow_config *cfg)
 {
-    int r = sc_install(&master_policy, sc_mode_effective((enum sc_mode)cfg->security.seccomp),
-                       SC_FLAG_TSYNC);
+    int r = sc_install(&master_policy, (enum sc_mode)cfg->security.seccomp, SC_FLAG_TSYNC);
     if (r == 0)
         sc_test_trigger(master_policy.name);
     return r;

@@ -60,9 +60,15 @@ __attribute__((warn_unused_result)) int sandbox_monitor_namespaces(void);
 __attribute__((warn_unused_result)) int sandbox_session_hide(const struct burrow_config *cfg);
 
 enum sandbox_phase { SANDBOX_PREAUTH, SANDBOX_POSTAUTH, SANDBOX_NET };
-/* Load the phase's seccomp filter ([security] seccomp, BURROW_SECCOMP_LOG=1). */
+/* Load the phase's seccomp filter (in [security] seccomp's mode). */
 __attribute__((warn_unused_result)) int sandbox_session_filter(const struct burrow_config *cfg,
                                                                enum sandbox_phase phase);
+
+/*
+ * [security] seccomp = log turns every filter burrowd and its children load
+ * into a logger: say so loudly (burrowd at start and at each reload).
+ */
+void sandbox_announce_seccomp_mode(const struct burrow_config *cfg);
 
 /*
  * The master's deny-list (broker/seccomp_policy.h), on every thread; every

@@ -17,6 +17,7 @@
 #include "broker/sandbox.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/testhook.h"
 
 /*
  * The next message from the monitor, waiting at most until deadline_ms (-1:
@@ -283,7 +284,8 @@ static int setup(struct sess *s, const struct session_args *a,
 }
 
 /*
- * Test-only (BURROW_TEST_HOSTILE_NET in burrowd's environment): the jailed
+ * Test builds only (common/testhook.h; BURROW_TEST_HOSTILE_NET in the test
+ * burrowd's environment): the jailed
  * net child acts as if libssh had been taken over, so test-security can
  * check what the monitor then refuses. "connect": ask for a VM connection
  * before any login; "flood": keep reporting failed logins past
@@ -329,7 +331,7 @@ int session_net_main(const struct session_args *a, int monfd, pid_t monitor, con
         log_error("%s: cannot confine the session's net process", s->addr);
         return 1;
     }
-    const char *hostile = getenv("BURROW_TEST_HOSTILE_NET");
+    const char *hostile = testhook("BURROW_TEST_HOSTILE_NET");
     if (hostile)
         return act_hostile(s, hostile);
     if (setup(s, a, &cb) != 0 || authenticate(s) != 0) {

@@ -130,6 +130,7 @@ int userdb_open(struct userdb *db, const struct burrow_config *cfg, unsigned fla
     db->uid_min = cfg->users.uid_min;
     db->uid_max = cfg->users.uid_max;
     db->default_disk_size = cfg->users.default_disk_size;
+    db->seccomp_log = cfg->security.seccomp;
     if (!(flags & USERDB_CREATE))
         return 0;
     struct stat st;

@@ -53,7 +53,8 @@ struct userdb {
     uint32_t uid_min, uid_max;
     char default_shell[CONFIG_PATH_MAX];
     uint64_t default_disk_size;
-    int lock_fd; /* users/.lock while userdb_lock() holds it, else -1 */
+    int lock_fd;     /* users/.lock while userdb_lock() holds it, else -1 */
+    int seccomp_log; /* [security] seccomp = log: e2fsprogs' filter only logs */
 };
 
 #define USERDB_CREATE 0x1u /* create state_dir/users (0700) if missing */

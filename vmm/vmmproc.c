@@ -234,7 +234,7 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
      * guest code runs; a pooled VMM before it waits (its claimer passes the
      * home disk as a descriptor and rewrites its record).
      */
-    enum sc_mode mode = sc_mode_effective(req->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE);
+    enum sc_mode mode = req->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE;
     if ((r = jail_enter_vm(rec.dir, rec.id, f.m.vm->ram_size, f.m.vm->nr_vcpus, mode, why,
                            sizeof(why))))
         vmm_fail(&f, &rec, report_fd, "ERR %s\n", why);

@@ -23,7 +23,7 @@ int ctl_hostkeys_main(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_net_main(struct ctl_ctx *ctx, int argc, char **argv);
 
 /* `vm` subcommands (argv starts at the subcommand's name). */
-int ctl_vm_boot(int argc, char **argv);
+int ctl_vm_boot(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_kill(struct ctl_ctx *ctx, int argc, char **argv);

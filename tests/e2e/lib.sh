@@ -1,5 +1,8 @@
 # tests/e2e/lib.sh - start/stop burrowd for the e2e tier and the ssh benchmark.
 # Needs: B (build dir), E2E_IMAGE (sandbox root image). Sets T, PORT, SSHO.
+# burrowd is the test flavour ($B/test/bin: test hooks compiled in, e.g. the
+# session backtraces below, common/testhook.h) unless BURROWD names another.
+BURROWD=${BURROWD:-$B/test/bin/burrowd}
 
 e2e_free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
@@ -73,7 +76,7 @@ PY
     NOTIFY_PID=$!
     local i
     for i in $(seq 50); do [ -S "$T/notify.sock" ] && break; sleep 0.05; done
-    NOTIFY_SOCKET=$T/notify.sock BURROW_SESSION_BACKTRACE=1 setsid "$B/bin/burrowd" -c "$T/burrow.ini" >> "$T/log" 2>&1 &
+    NOTIFY_SOCKET=$T/notify.sock BURROW_SESSION_BACKTRACE=1 setsid "$BURROWD" -c "$T/burrow.ini" >> "$T/log" 2>&1 &
     BURROWD_PID=$!
     for i in $(seq 200); do
         grep -q READY=1 "$T/notify.out" 2>/dev/null && return 0

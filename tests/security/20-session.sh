@@ -136,7 +136,7 @@ sec_session() {
     wait $sshpid
     sec_stop
     # The master's filter: the test trigger (ptrace) right after it loads kills burrowd.
-    timeout 30 env BURROW_TEST_FORBIDDEN_SYSCALL=master "$B/bin/burrowd" -c "$T/burrow.ini" >"$T/master.log" 2>&1
+    timeout 30 env BURROW_TEST_FORBIDDEN_SYSCALL=master "$BURROWD" -c "$T/burrow.ini" >"$T/master.log" 2>&1
     local mrc=$?
     [ $mrc = 159 ] && t_ok "forbidden syscall in the master's deny-list: burrowd dies by SIGSYS" ||
         t_fail master-sigsys "exit $mrc: $(tail -n 2 "$T/master.log")"

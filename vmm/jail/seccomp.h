@@ -9,9 +9,10 @@
  * Every filter: checks the architecture first (x86-64 only; x32 numbers are
  * refused), kills the whole process on anything not listed
  * (SCMP_ACT_KILL_PROCESS: the parent sees SIGSYS), and answers the listed
- * libc probes with an errno instead. In log mode (env BURROW_SECCOMP_LOG=1
- * or `[security] seccomp = log`) the default becomes SCMP_ACT_LOG: the call
- * proceeds and the kernel logs it (dmesg / audit: "type=1326 ... syscall=N").
+ * libc probes with an errno instead. In log mode (`[security] seccomp = log`,
+ * the only switch: no environment variable) the default becomes
+ * SCMP_ACT_LOG: the call proceeds and the kernel logs it (dmesg / audit:
+ * "type=1326 ... syscall=N").
  *
  * Host-only (libseccomp): never built for the guest.
  */
@@ -115,8 +116,6 @@ enum sc_mode { SC_MODE_ENFORCE = 0, SC_MODE_LOG = 1 };
 #define SC_FLAG_TSYNC 1u /* apply to every thread of the process */
 #define SC_FLAG_QUIET 2u /* no log line (stderr may be unwritable: RLIMIT_FSIZE 0) */
 
-/* The mode to use: `cfg` unless env BURROW_SECCOMP_LOG=1 asks for log. */
-enum sc_mode sc_mode_effective(enum sc_mode cfg);
 /* Parse "enforce" | "log". */
 __attribute__((warn_unused_result)) int sc_mode_parse(const char *s, enum sc_mode *out);
 
@@ -132,9 +131,10 @@ __attribute__((warn_unused_result)) int sc_install(const struct sc_policy *p, en
 size_t sc_policy_rules(const struct sc_policy *p);
 
 /*
- * Test-only: if env BURROW_TEST_FORBIDDEN_SYSCALL is "1" or equals `role`,
- * call a syscall no policy allows (ptrace). Under an enforcing filter the
- * process dies with SIGSYS; otherwise this returns.
+ * Test builds only (common/testhook.h; a no-op in installed binaries): if
+ * env BURROW_TEST_FORBIDDEN_SYSCALL is "1" or equals `role`, call a syscall
+ * no policy allows (ptrace). Under an enforcing filter the process dies
+ * with SIGSYS; otherwise this returns.
  */
 void sc_test_trigger(const char *role);
 
