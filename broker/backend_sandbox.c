@@ -53,6 +53,7 @@
 #include "broker/vmmgr.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/testhook.h"
 
 static int sbx_path(char *out, size_t sz, const char *a, const char *b)
 {
@@ -97,6 +98,23 @@ static const char *find_sftp(void)
         if (access(cands[i], X_OK) == 0)
             return cands[i];
     return cands[0];
+}
+
+/*
+ * Test builds only (common/testhook.h): BURROW_TEST_AGENT_HEARTBEAT_MS makes
+ * the agent send its heartbeats that often (e2e: hundreds of them within
+ * seconds), appended to argv[n] as --heartbeat-ms; returns the new n.
+ */
+static int test_heartbeat_args(char **argv, int n)
+{
+    static char ms[8];
+    const char *v = testhook("BURROW_TEST_AGENT_HEARTBEAT_MS");
+    if (!v || !v[0] || strlen(v) >= sizeof(ms) || strspn(v, "0123456789") != strlen(v))
+        return n;
+    snprintf(ms, sizeof(ms), "%s", v);
+    argv[n++] = (char *)"--heartbeat-ms";
+    argv[n++] = ms;
+    return n;
 }
 
 /* PID 1: finish the namespace (proc, devpts, lo, hostname, pivot_root), run the agent, reap. */
@@ -154,17 +172,18 @@ static int sandbox_init(void *arg)
     signal(SIGTERM, SIG_DFL);
     pid_t pid = fork();
     if (pid == 0) {
-        char *const argv[] = {(char *)agent,
-                              (char *)"--listen",
-                              (char *)"unix:/run/burrow/agent.sock",
-                              (char *)"--control",
-                              (char *)"unix:/run/burrow/control.sock",
-                              (char *)"--no-clock",
-                              (char *)"--home-dev",
-                              (char *)"none",
-                              (char *)"--sftp-server",
-                              sftp,
-                              NULL};
+        char *argv[14] = {(char *)agent,
+                          (char *)"--listen",
+                          (char *)"unix:/run/burrow/agent.sock",
+                          (char *)"--control",
+                          (char *)"unix:/run/burrow/control.sock",
+                          (char *)"--no-clock",
+                          (char *)"--home-dev",
+                          (char *)"none",
+                          (char *)"--sftp-server",
+                          sftp,
+                          NULL};
+        argv[test_heartbeat_args(argv, 10)] = NULL;
         char *const envp[] = {(char *)"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
                               (char *)"HOME=/root", NULL};
         execve(agent, argv, envp);

@@ -55,6 +55,8 @@ struct sup {
     int ctl_lfd, ctl_fd, vs_lfd, sig_fd;
     uint8_t ctl_in[PROTO_FRAME_MAX * 2];
     size_t ctl_len;
+    size_t ctl_consumed;      /* bytes of the frame ctl_take last returned */
+    unsigned long heartbeats; /* read since READY (logged at the stop) */
     struct conn *conns[SUP_CONNS_MAX];
     unsigned n_conns;
     char agent_sock[VMMGR_PATH_MAX + 32];
@@ -119,21 +121,44 @@ static int send_all(int fd, const void *p, size_t n)
 
 /* --- control connection ---------------------------------------------------- */
 
+/*
+ * The whole frame at the start of the buffer, if there is one: 0 (f points
+ * into the buffer until the next ctl_* call), BURROW_ERR_AGAIN, or the
+ * codec's error. The frame before it is dropped first.
+ */
+static int ctl_take(struct sup *s, struct proto_frame *f)
+{
+    if (s->ctl_consumed) {
+        memmove(s->ctl_in, s->ctl_in + s->ctl_consumed, s->ctl_len - s->ctl_consumed);
+        s->ctl_len -= s->ctl_consumed;
+        s->ctl_consumed = 0;
+    }
+    int r = proto_frame_parse(s->ctl_in, s->ctl_len, f);
+    if (r == 0)
+        s->ctl_consumed = f->size;
+    return r;
+}
+
+/* One read of what the agent sent, never waiting: 0, BURROW_ERR_AGAIN, _CLOSED or _SYSTEM. */
+static int ctl_fill(struct sup *s)
+{
+    if (s->ctl_len == sizeof(s->ctl_in))
+        return BURROW_ERR_PROTOCOL; /* a frame never fits: take() refused it already */
+    ssize_t n =
+        recv(s->ctl_fd, s->ctl_in + s->ctl_len, sizeof(s->ctl_in) - s->ctl_len, MSG_DONTWAIT);
+    if (n == 0)
+        return BURROW_ERR_CLOSED;
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR ? BURROW_ERR_AGAIN : BURROW_ERR_SYSTEM;
+    s->ctl_len += (size_t)n;
+    return 0;
+}
+
 /* Next control frame within the deadline; it stays valid until the next call. */
 static int ctl_next(struct sup *s, struct proto_frame *f, long deadline)
 {
-    static size_t consumed;
-    if (consumed) {
-        memmove(s->ctl_in, s->ctl_in + consumed, s->ctl_len - consumed);
-        s->ctl_len -= consumed;
-        consumed = 0;
-    }
     for (;;) {
-        int r = proto_frame_parse(s->ctl_in, s->ctl_len, f);
-        if (r == 0) {
-            consumed = f->size;
-            return 0;
-        }
+        int r = ctl_take(s, f);
         if (r != BURROW_ERR_AGAIN)
             return r;
         long left = deadline - now_ms();
@@ -142,14 +167,28 @@ static int ctl_next(struct sup *s, struct proto_frame *f, long deadline)
             return BURROW_ERR_TIMEOUT;
         if (poll(&p, 1, (int)left) <= 0)
             continue;
-        ssize_t n = read(s->ctl_fd, s->ctl_in + s->ctl_len, sizeof(s->ctl_in) - s->ctl_len);
-        if (n == 0)
-            return BURROW_ERR_CLOSED;
-        if (n < 0 && errno != EINTR && errno != EAGAIN)
-            return BURROW_ERR_SYSTEM;
-        if (n > 0)
-            s->ctl_len += (size_t)n;
+        r = ctl_fill(s);
+        if (r != 0 && r != BURROW_ERR_AGAIN)
+            return r;
     }
+}
+
+/*
+ * Between READY and a stop the agent only sends heartbeats: read what is
+ * there without waiting and drop every whole frame. Reading is what keeps
+ * the control socket from filling up (the agent would block in send, and
+ * every new session with it) and poll from reporting the same bytes for
+ * ever. 0, or a negative code when the agent is gone or broke the framing.
+ */
+static int ctl_drain(struct sup *s)
+{
+    struct proto_frame f;
+    int r = ctl_fill(s);
+    if (r != 0 && r != BURROW_ERR_AGAIN)
+        return r;
+    while ((r = ctl_take(s, &f)) == 0)
+        s->heartbeats += f.type == PROTO_HEARTBEAT;
+    return r == BURROW_ERR_AGAIN ? 0 : r;
 }
 
 static int send_identity(struct sup *s)
@@ -352,6 +391,7 @@ static void graceful_stop(struct sup *s)
     struct buf b;
     struct proto_frame f;
     struct proto_shutdown sd = {.flags = 0};
+    log_info("sandbox %s: stopping (%lu heartbeats from its agent)", s->x.vm->id, s->heartbeats);
     buf_init_writer(&b, mem, sizeof(mem));
     if (s->ctl_fd >= 0 && proto_put_shutdown(&b, &sd) == 0 &&
         send_all(s->ctl_fd, buf_data(&b), buf_used(&b)) == 0) {
@@ -417,13 +457,10 @@ static void supervise(struct sup *s)
         }
         if (pf[1].revents & POLLIN)
             accept_conn(s);
-        if (pf[2].revents) {
-            /* Heartbeats are read and dropped; a closed control means the agent is gone. */
-            struct proto_frame f;
-            if (ctl_next(s, &f, now_ms()) == BURROW_ERR_CLOSED) {
-                close(s->ctl_fd);
-                s->ctl_fd = -1;
-            }
+        if (pf[2].revents && ctl_drain(s) != 0) {
+            log_warn("sandbox %s: the agent's control connection ended", s->x.vm->id);
+            close(s->ctl_fd);
+            s->ctl_fd = -1;
         }
         for (unsigned j = 0; j < k; j++) {
             unsigned i = idx[j];

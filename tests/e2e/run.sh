@@ -234,6 +234,7 @@ case "$ans" in *" alice running "*"|ok|ok") grep -q "stopped by an administrator
 grep -q "login: user=alice from=127.0.0.1 port [0-9]* method=publickey vm=[0-9a-f]\{12\}$" "$T/log" \
     && grep -q "logout: user=alice" "$T/log" && grep -q "auth failure: user=alice" "$T/log" \
     && t_ok "login, logout and failure log lines" || t_fail "log lines" "$(grep -E 'login|logout|failure' "$T/log" | tail -3)"
+. tests/e2e/sandbox.sh
 crashes=$(grep -c "crashed" "$T/log")
 [ "$crashes" = 0 ] && t_ok "no session process crashed" || t_fail "session crashes" "$(grep crashed "$T/log" | head -3; grep -A30 'backtrace:$' "$T/log" | head -60)"
 t_end

@@ -1,0 +1,65 @@
+# tests/e2e/sandbox.sh - sourced by run.sh after the main sequence: the
+# sandbox backend's own promises (broker/sbx_super.c, backend_sandbox.c).
+# Uses run.sh's T, BCTL, the users of e2e_setup and the running burrowd.
+
+# sbx_sup USER: the pid of USER's sandbox supervisor (the registry's meta).
+sbx_sup() { sed -n 's/^pid = //p' "$(e2e_vmdir "$1")/meta" 2>/dev/null; }
+# sbx_kill USER: stop USER's environment through burrowd, if she has one.
+sbx_kill() {
+    local d
+    d=$(e2e_vmdir "$1") && $BCTL vm kill "$(basename "$d")" >/dev/null 2>&1
+    return 0
+}
+# sbx_cpu_ticks PID: user + system CPU time of PID so far, in clock ticks.
+sbx_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+
+# An idle environment's supervisor sleeps: it reads the agent's heartbeats
+# (every 5 s by default) instead of being woken for them for ever.
+sbx_idle_cpu() {
+    e2e_ssh alice alice true
+    local sup t0 t1 hz
+    sup=$(sbx_sup alice)
+    hz=$(getconf CLK_TCK)
+    t0=$(sbx_cpu_ticks "$sup")
+    sleep 10
+    t1=$(sbx_cpu_ticks "$sup")
+    if [ -n "$t0" ] && [ -n "$t1" ] && [ $((t1 - t0)) -lt $((hz / 10)) ]; then
+        t_ok "an idle sandbox's supervisor used $((t1 - t0)) ticks of CPU in 10 s (< 1%)"
+    else
+        t_fail "idle supervisor CPU" "supervisor ${sup:-?}: ${t0:-?} -> ${t1:-?} ticks of $hz/s in 10 s"
+    fi
+}
+
+# sbx_restart NAME=VALUE...: burrowd again with these in its environment
+# (and only this start), after stopping every environment.
+sbx_restart() {
+    local u kv
+    for u in alice bob dave; do sbx_kill "$u"; done
+    sleep 0.5
+    e2e_stop
+    for kv in "$@"; do export "${kv?}"; done
+    e2e_start >/dev/null || t_fail "sandbox restart" "$(tail -n 3 "$T/log")"
+    for kv in "$@"; do unset "${kv%%=*}"; done
+}
+
+# An environment whose agent sent hundreds of heartbeats still opens
+# sessions: its control socket never fills up (the agent would block in
+# send, and every new login then fail after ~15 s).
+sbx_many_heartbeats() {
+    sbx_restart BURROW_TEST_AGENT_HEARTBEAT_MS=10
+    e2e_ssh alice alice true
+    sleep 6 # >= 500 heartbeats; the socket held ~277 before the agent blocked
+    local out n
+    out=$(e2e_ssh alice alice -o ServerAliveInterval=5 -o ServerAliveCountMax=4 echo still-open 2>&1)
+    sbx_kill alice
+    sleep 0.5
+    n=$(sed -n 's/.*stopping (\([0-9]*\) heartbeats from its agent).*/\1/p' "$T/log" | tail -n 1)
+    if [ "$out" = still-open ] && [ "${n:-0}" -ge 400 ]; then
+        t_ok "after $n heartbeats from its agent an environment still opens sessions"
+    else
+        t_fail "many heartbeats" "ssh said '$out' after ${n:-?} heartbeats"
+    fi
+}
+
+sbx_idle_cpu
+sbx_many_heartbeats
