@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "broker/backend_sandbox.h"
+#include "broker/fsutil.h"
 #include "broker/homedisk.h"
 #include "broker/sandbox.h"
 #include "common/buf.h"
@@ -59,7 +60,12 @@ struct sup {
     unsigned long heartbeats; /* read since READY (logged at the stop) */
     struct conn *conns[SUP_CONNS_MAX];
     unsigned n_conns;
-    char agent_sock[VMMGR_PATH_MAX + 32];
+    /*
+     * run_dir/vm/<id>/agent, opened before the sandbox exists: its /run/burrow,
+     * which root inside the sandbox may change (allow_root), so agent.sock is
+     * only ever connected through fs_connect_unix_at (no symlink followed).
+     */
+    int agent_dirfd;
 };
 
 static long now_ms(void)
@@ -81,20 +87,6 @@ static int listen_unix(const char *path, uid_t owner)
         return -1;
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chown(path, owner, owner) != 0 ||
         chmod(path, 0600) != 0 || listen(fd, 64) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-static int connect_unix(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return -1;
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         close(fd);
         return -1;
     }
@@ -325,9 +317,14 @@ static int conn_handshake(struct sup *s, struct conn *c)
             c->line[c->line_len] = 0;
             if (strcmp(c->line, "CONNECT 1024") != 0)
                 return -1;
-            c->afd = connect_unix(s->agent_sock);
-            if (c->afd < 0)
+            c->afd = fs_connect_unix_at(s->agent_dirfd, "agent.sock");
+            if (c->afd < 0) {
+                if (c->afd == BURROW_ERR_PERM)
+                    log_warn("sandbox %s: its agent.sock is not a socket (a symlink?): refused",
+                             s->x.vm->id);
+                c->afd = -1;
                 return -1;
+            }
             fcntl(c->afd, F_SETFL, O_NONBLOCK);
             static const char ok[] = "OK 1024\n";
             if (send(c->cfd, ok, sizeof(ok) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(ok) - 1)
@@ -516,9 +513,9 @@ static void supervisor_main(struct vmmgr *m, struct vm *vm, const struct user_re
         log_error("sandbox %s: cannot create its directories: %s", vm->id, strerror(errno));
         _exit(3);
     }
+    s->agent_dirfd = open(s->x.agentdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if ((size_t)snprintf(p, sizeof(p), "%s/control.sock", s->x.agentdir) >= sizeof(p) ||
-        (size_t)snprintf(s->agent_sock, sizeof(s->agent_sock), "%s/agent.sock", s->x.agentdir) >=
-            sizeof(s->agent_sock))
+        s->agent_dirfd < 0)
         _exit(3);
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);

@@ -61,5 +61,44 @@ sbx_many_heartbeats() {
     fi
 }
 
+# sbx_as_root USER CMD: run CMD as root inside USER's sandbox (what a user
+# with root there can do when allow_root is on): its namespaces, its root.
+sbx_as_root() {
+    local init
+    init=$(pgrep -P "$(sbx_sup "$1")" | head -n 1)
+    nsenter -t "$init" -U -m -r -w -- /bin/sh -c "$2"
+}
+
+# Root in a sandbox plants a symlink at /run/burrow/agent.sock (run_dir/vm/
+# <id>/agent on the host) to a socket of the host: the supervisor, which
+# connects there as root for each session, must not follow it.
+sbx_agent_symlink() {
+    local host=$T/host.sock out
+    rm -f "$T/host.log"
+    python3 - "$host" "$T/host.log" <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(4); s.settimeout(20)
+try:
+    c, _ = s.accept(); open(sys.argv[2], "w").write("connected\n")
+except socket.timeout:
+    pass
+PY
+    local lpid=$!
+    e2e_ssh alice alice true
+    sbx_as_root alice "ln -sf $host /run/burrow/agent.sock" ||
+        t_fail "agent.sock symlink" "could not plant it"
+    out=$(e2e_ssh alice alice echo reached 2>&1)
+    sleep 0.5
+    kill "$lpid" 2>/dev/null
+    wait "$lpid" 2>/dev/null
+    if [ ! -e "$T/host.log" ] && [ "$out" != reached ] && grep -q "agent.sock is not a socket" "$T/log"; then
+        t_ok "a symlink planted at the sandbox's agent.sock is not followed (session refused: $(echo "$out" | tr -d '\r' | head -n 1))"
+    else
+        t_fail "agent.sock symlink" "host socket: $(cat "$T/host.log" 2>/dev/null || echo untouched); ssh: $out"
+    fi
+    sbx_kill alice
+}
+
 sbx_idle_cpu
 sbx_many_heartbeats
+sbx_agent_symlink
