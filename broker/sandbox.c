@@ -111,7 +111,9 @@ void sandbox_announce_seccomp_mode(const struct burrow_config *cfg)
 
 int sandbox_master_filter(const struct burrow_config *cfg)
 {
-    int r = sc_install(&master_policy, (enum sc_mode)cfg->security.seccomp, SC_FLAG_TSYNC);
+    /* Root loads it without NO_NEW_PRIVS: every child that needs that sets it itself. */
+    int r = sc_install(&master_policy, (enum sc_mode)cfg->security.seccomp,
+                       SC_FLAG_TSYNC | SC_FLAG_KEEP_PRIVS);
     if (r == 0)
         sc_test_trigger(master_policy.name);
     return r;

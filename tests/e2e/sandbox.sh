@@ -99,6 +99,62 @@ PY
     sbx_kill alice
 }
 
+# sbx_uid_procs UID: how many processes of the host run as UID.
+sbx_uid_procs() {
+    # (cat: a process may end between the glob and the read)
+    cat /proc/[0-9]*/status 2>/dev/null | awk -v u="$1" '/^Uid:/ && $2 == u { n++ } END { print n + 0 }'
+}
+
+# A fork bomb in one sandbox stops at its limit (cgroup pids.max where
+# cgroup v2 works, RLIMIT_NPROC per uid in any case) and leaves another
+# user's login working. The "bomb" asks for 1100 processes (more than twice
+# SBX_PIDS_MAX = 512) that sleep, so it is bounded even without the limit.
+sbx_fork_bomb() {
+    e2e_ssh alice alice true
+    local init base auid huid n out
+    init=$(pgrep -P "$(sbx_sup alice)" | head -n 1)
+    base=$(awk 'NR == 1 { print $2 }' "/proc/$init/uid_map")
+    auid=$(e2e_ssh alice alice 'id -u')
+    huid=$((base + auid))
+    e2e_ssh alice alice 'i=0; while [ $i -lt 1100 ]; do setsid sleep 60 </dev/null >/dev/null 2>&1 &
+        i=$((i + 1)); done' >/dev/null 2>&1
+    sleep 1
+    n=$(sbx_uid_procs "$huid")
+    out=$(e2e_ssh bob bob echo bob-ok 2>&1)
+    if [ "$n" -le 512 ] && [ "$n" -ge 400 ] && [ "$out" = bob-ok ]; then
+        t_ok "a fork bomb in one sandbox stops at $n processes; another user still logs in"
+    else
+        t_fail "fork bomb" "alice's uid $huid has $n processes (limit 512); bob: $out"
+    fi
+    grep -q "sandbox [0-9a-f]*: no cgroup" "$T/log" &&
+        t_skip "sandbox cgroup" "$(sed -n 's/.*: no cgroup (\(.*\)):.*/\1/p' "$T/log" | head -n 1)"
+    sbx_kill alice
+    sbx_kill bob
+}
+
+# NO_NEW_PRIVS follows allow_root: without it no set-id program raises a
+# user's privileges in her sandbox; with it (root there is the point) they
+# work, so nothing the master does may force it on them.
+sbx_no_new_privs() {
+    local out
+    out=$(e2e_ssh alice alice 'grep NoNewPrivs /proc/self/status' 2>&1)
+    case "$out" in *"NoNewPrivs:"*1) t_ok "allow_root = no: a sandbox session has NoNewPrivs 1" ;;
+        *) t_fail "sandbox NoNewPrivs (allow_root = no)" "$out" ;; esac
+    sbx_kill alice
+    printf '[users]\nallow_root = yes\n' >>"$T/burrow.ini"
+    kill -HUP "$BURROWD_PID"
+    sleep 0.5
+    out=$(e2e_ssh alice alice 'grep NoNewPrivs /proc/self/status' 2>&1)
+    case "$out" in *"NoNewPrivs:"*0) t_ok "allow_root = yes: a sandbox session has NoNewPrivs 0" ;;
+        *) t_fail "sandbox NoNewPrivs (allow_root = yes)" "$out" ;; esac
+    sbx_kill alice
+    e2e_config
+    kill -HUP "$BURROWD_PID"
+    sleep 0.5
+}
+
 sbx_idle_cpu
 sbx_many_heartbeats
 sbx_agent_symlink
+sbx_fork_bomb
+sbx_no_new_privs

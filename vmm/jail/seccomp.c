@@ -88,7 +88,7 @@ int sc_install(const struct sc_policy *p, enum sc_mode mode, unsigned flags)
         return BURROW_ERR_UNSUPPORTED;
     }
     /* NO_NEW_PRIVS is what lets an unprivileged process load a filter at all. */
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+    if (!(flags & SC_FLAG_KEEP_PRIVS) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
         return BURROW_ERR_SYSTEM;
     scmp_filter_ctx ctx = seccomp_init(def);
     if (!ctx)
@@ -96,6 +96,7 @@ int sc_install(const struct sc_policy *p, enum sc_mode mode, unsigned flags)
     int rc = 0;
     /* The native arch only: any other audit arch (i386 int 0x80) is killed first. */
     if (seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS) != 0 ||
+        ((flags & SC_FLAG_KEEP_PRIVS) && seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0) != 0) ||
         ((flags & SC_FLAG_TSYNC) && seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) != 0)) {
         rc = BURROW_ERR_UNSUPPORTED;
         goto out;

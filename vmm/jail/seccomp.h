@@ -115,13 +115,20 @@ enum sc_mode { SC_MODE_ENFORCE = 0, SC_MODE_LOG = 1 };
 
 #define SC_FLAG_TSYNC 1u /* apply to every thread of the process */
 #define SC_FLAG_QUIET 2u /* no log line (stderr may be unwritable: RLIMIT_FSIZE 0) */
+/*
+ * No NO_NEW_PRIVS: for a caller with CAP_SYS_ADMIN (the kernel then loads a
+ * filter without it) whose children decide for themselves (burrowd's
+ * master: a sandbox with allow_root keeps set-id programs working).
+ */
+#define SC_FLAG_KEEP_PRIVS 4u
 
 /* Parse "enforce" | "log". */
 __attribute__((warn_unused_result)) int sc_mode_parse(const char *s, enum sc_mode *out);
 
 /*
  * Compile and load `p` for the calling thread (all threads with
- * SC_FLAG_TSYNC). Sets NO_NEW_PRIVS first. Filters stack: a thread's role
+ * SC_FLAG_TSYNC). Sets NO_NEW_PRIVS first (not with SC_FLAG_KEEP_PRIVS).
+ * Filters stack: a thread's role
  * filter added on top of the process filter can only narrow it.
  */
 __attribute__((warn_unused_result)) int sc_install(const struct sc_policy *p, enum sc_mode mode,
