@@ -124,8 +124,8 @@ static int vmm_jail(struct fork_vm *f, const struct kvm_vmm_args *vm)
 {
     char why[400];
     enum sc_mode mode = vm->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE;
-    int r = jail_enter_vm(vm->dir, vm->id, f->m.vm->ram_size, f->m.vm->nr_vcpus, mode, why,
-                          sizeof(why));
+    int r = jail_enter_vm(vm->dir, vm->id, f->m.vm->ram_size, f->m.vm->nr_vcpus,
+                          fork_vm_file_size_limit(f), mode, why, sizeof(why));
     if (r)
         log_error("vm %s: %s", vm->id, why);
     return r;

@@ -122,6 +122,7 @@ struct fork_vm {
     uint8_t *state;
     size_t state_len;
     int mem_fd;
+    uint64_t home_bytes; /* the attached home disk's size (0: none) */
     struct control_port cp;
     struct fork_timings t;
 };
@@ -139,6 +140,11 @@ __attribute__((warn_unused_result)) int fork_vm_attach_home(struct fork_vm *f, c
 /* The same for a disk fd the caller opened and locked (takes it); name is for messages. */
 __attribute__((warn_unused_result)) int
 fork_vm_attach_home_fd(struct fork_vm *f, int fd, const char *name, char *why, size_t whysz);
+/*
+ * What the jailed VMM's RLIMIT_FSIZE must be (vmm/jail/jail.h): its home
+ * disk's size, or JAIL_FSIZE_NO_DISK without one.
+ */
+uint64_t fork_vm_file_size_limit(const struct fork_vm *f);
 /*
  * A pooled VM being claimed: kvmclock back to its saved value and the TSC
  * to its saved value on every vCPU, so the guest sees no jump for the time

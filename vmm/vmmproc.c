@@ -106,6 +106,9 @@ static int apply_claim(struct fork_vm *f, int cfd, struct pool_claim *c, char *w
     }
     if (disk_fd >= 0)
         close(disk_fd);
+    /* The pool waited without a file size limit: now the one its disk sets. */
+    if (!r && (r = jail_limit_file_size(fork_vm_file_size_limit(f))))
+        snprintf(why, whysz, "cannot limit the file size: %s", strerror(errno));
     return r;
 }
 
@@ -235,7 +238,8 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
      * home disk as a descriptor and rewrites its record).
      */
     enum sc_mode mode = req->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE;
-    if ((r = jail_enter_vm(rec.dir, rec.id, f.m.vm->ram_size, f.m.vm->nr_vcpus, mode, why,
+    uint64_t fsize = pooled ? JAIL_FSIZE_UNLIMITED : fork_vm_file_size_limit(&f);
+    if ((r = jail_enter_vm(rec.dir, rec.id, f.m.vm->ram_size, f.m.vm->nr_vcpus, fsize, mode, why,
                            sizeof(why))))
         vmm_fail(&f, &rec, report_fd, "ERR %s\n", why);
     if (pooled) {

@@ -139,13 +139,20 @@ static int vm_boot_jail(const struct machine_config *mc, const char *root, const
                         enum sc_mode mode)
 {
     static char name[32], uds_dir[4096];
+    struct stat disk;
     snprintf(name, sizeof(name), "boot-%d", (int)jail_host_pid());
+    /* --disk is open already; the jailed VMM may not grow it (RLIMIT_FSIZE). */
+    if (mc->devices->disk && stat(mc->devices->disk, &disk) != 0)
+        return cli_err(EXIT_RUNTIME, "--disk %s: %s", mc->devices->disk, strerror(errno));
     struct jail_config jc = {.name = name,
                              .root = root,
                              .uid = jail_uid_for(name),
                              .gid = (gid_t)jail_uid_for(name),
                              .mem_bytes = mc->mem_size,
                              .nr_vcpus = mc->nr_vcpus,
+                             .fsize_max = mc->devices->disk && disk.st_size > 0
+                                              ? (uint64_t)disk.st_size
+                                              : JAIL_FSIZE_NO_DISK,
                              .seccomp = true,
                              .seccomp_mode = mode};
     /* Guest-initiated connections go to <uds>_<port>: keep that directory visible. */

@@ -31,6 +31,12 @@ sec_kvm_backend() {
     else
         t_fail kvm-backend-jail "ssh said '$out'; $(grep -E 'Seccomp|NoNewPrivs|Uid' "$st" 2>&1 | tr '\n' ' ')"
     fi
+    # Her 32 MiB home disk is the VMM's file size limit: it cannot grow the image.
+    local fsize
+    fsize=$(awk '/^Max file size/ { print $4 " " $5 }' "/proc/$pid/limits" 2>/dev/null)
+    [ "$fsize" = "33554432 33554432" ] &&
+        t_ok "burrowd kvm backend: the VMM's RLIMIT_FSIZE is its home disk's size (32 MiB)" ||
+        t_fail kvm-backend-fsize "Max file size: '$fsize'"
     sec_stop
     e2e_cleanup
 }

@@ -182,6 +182,15 @@ static int enter_root(const struct jail_config *c, char *why, size_t whysz)
     return 0;
 }
 
+int jail_limit_file_size(uint64_t bytes)
+{
+    struct rlimit fsize = {RLIM_INFINITY, RLIM_INFINITY};
+    if (bytes != JAIL_FSIZE_UNLIMITED)
+        fsize.rlim_cur = fsize.rlim_max = (rlim_t)bytes;
+    signal(SIGXFSZ, SIG_IGN);
+    return setrlimit(RLIMIT_FSIZE, &fsize) == 0 ? 0 : BURROW_ERR_SYSTEM;
+}
+
 static int set_limits(const struct jail_config *c, char *why, size_t whysz)
 {
     struct rlimit zero = {0, 0};
@@ -192,6 +201,8 @@ static int set_limits(const struct jail_config *c, char *why, size_t whysz)
         setrlimit(RLIMIT_NPROC, &nproc) != 0 || setrlimit(RLIMIT_MEMLOCK, &zero) != 0 ||
         setrlimit(RLIMIT_MSGQUEUE, &zero) != 0)
         return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "setrlimit");
+    if (jail_limit_file_size(c->fsize_max ? c->fsize_max : JAIL_FSIZE_NO_DISK) != 0)
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "RLIMIT_FSIZE");
     return 0;
 }
 
@@ -243,7 +254,7 @@ int jail_enter(const struct jail_config *c, char *why, size_t whysz)
 }
 
 int jail_enter_vm(const char *vm_dir, const char *vm_id, uint64_t mem_bytes, unsigned nr_vcpus,
-                  enum sc_mode mode, char *why, size_t whysz)
+                  uint64_t fsize_max, enum sc_mode mode, char *why, size_t whysz)
 {
     static char root[600];
     uid_t uid = jail_uid_for(vm_id);
@@ -260,6 +271,7 @@ int jail_enter_vm(const char *vm_dir, const char *vm_id, uint64_t mem_bytes, uns
                              .nr_binds = 1,
                              .mem_bytes = mem_bytes,
                              .nr_vcpus = nr_vcpus,
+                             .fsize_max = fsize_max,
                              .seccomp = true,
                              .seccomp_mode = mode};
     char jwhy[300];

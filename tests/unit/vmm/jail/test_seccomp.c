@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -302,6 +303,139 @@ static void test_session_policies(void **state)
     assert_int_equal(in_child(&session_policy_net, net_child_body), -SIGSYS);
 }
 
+/*
+ * The VMM's process filter and its home disk: DISCARD punches holes, but no
+ * fallocate mode grows or allocates the image, no fcntl drops (or takes)
+ * the disk's OFD lock, and the file size limit can only be lowered.
+ */
+static int vmm_disk_fd = -1;
+enum vmm_disk_probe {
+    VD_PUNCH,
+    VD_FALLOC_GROW,
+    VD_FALLOC_ZERO,
+    VD_NONBLOCK,
+    VD_APPEND,
+    VD_UNLOCK,
+    VD_SETLK,
+    VD_DUPFD,
+    VD_FSIZE,
+    VD_NOFILE
+};
+static enum vmm_disk_probe vmm_probe;
+
+static int vmm_disk_body(void)
+{
+    struct flock unlock = {.l_type = F_UNLCK, .l_whence = SEEK_SET};
+    struct rlimit lim = {4096, 4096};
+    switch (vmm_probe) {
+    case VD_PUNCH:
+        return syscall(SYS_fallocate, vmm_disk_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                       4096) == 0
+                   ? 0
+                   : 1;
+    case VD_FALLOC_GROW:
+        syscall(SYS_fallocate, vmm_disk_fd, 0, 0, 1 << 20);
+        return 0;
+    case VD_FALLOC_ZERO:
+        syscall(SYS_fallocate, vmm_disk_fd, FALLOC_FL_ZERO_RANGE, 0, 4096);
+        return 0;
+    case VD_NONBLOCK: {
+        long fl = syscall(SYS_fcntl, vmm_disk_fd, F_GETFL);
+        return fl >= 0 && syscall(SYS_fcntl, vmm_disk_fd, F_SETFL, fl | O_NONBLOCK) == 0 ? 0 : 1;
+    }
+    case VD_APPEND:
+        syscall(SYS_fcntl, vmm_disk_fd, F_SETFL, O_APPEND);
+        return 0;
+    case VD_UNLOCK:
+        syscall(SYS_fcntl, vmm_disk_fd, F_OFD_SETLK, &unlock);
+        return 0;
+    case VD_SETLK:
+        syscall(SYS_fcntl, vmm_disk_fd, F_SETLK, &unlock);
+        return 0;
+    case VD_DUPFD:
+        syscall(SYS_fcntl, vmm_disk_fd, F_DUPFD, 0);
+        return 0;
+    case VD_FSIZE:
+        return syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, &lim, NULL) == 0 ? 0 : 1;
+    case VD_NOFILE:
+        syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &lim, NULL);
+        return 0;
+    }
+    return 2;
+}
+
+static int vmm_disk(enum vmm_disk_probe p)
+{
+    vmm_probe = p;
+    return in_child(&vmm_policy_process, vmm_disk_body);
+}
+
+static void test_vmm_disk_rules(void **state)
+{
+    (void)state;
+    SKIP_UNDER_SANITIZER();
+    char *dir = tu_mkdtemp("vmmdisk");
+    char img[512];
+    snprintf(img, sizeof(img), "%s/home.img", dir);
+    vmm_disk_fd = open(img, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(vmm_disk_fd >= 0);
+    assert_int_equal(ftruncate(vmm_disk_fd, 1 << 16), 0);
+    assert_int_equal(vmm_disk(VD_PUNCH), 0);
+    assert_int_equal(vmm_disk(VD_FALLOC_GROW), -SIGSYS);
+    assert_int_equal(vmm_disk(VD_FALLOC_ZERO), -SIGSYS);
+    assert_int_equal(vmm_disk(VD_NONBLOCK), 0);
+    assert_int_equal(vmm_disk(VD_APPEND), -SIGSYS);
+    assert_int_equal(vmm_disk(VD_UNLOCK), -SIGSYS);
+    assert_int_equal(vmm_disk(VD_SETLK), -SIGSYS);
+    assert_int_equal(vmm_disk(VD_DUPFD), -SIGSYS);
+    assert_int_equal(vmm_disk(VD_FSIZE), 0);
+    assert_int_equal(vmm_disk(VD_NOFILE), -SIGSYS);
+    struct stat st;
+    assert_int_equal(fstat(vmm_disk_fd, &st), 0);
+    assert_int_equal(st.st_size, 1 << 16); /* nothing grew it */
+    close(vmm_disk_fd);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* RLIMIT_FSIZE at the image size: a write past it fails (EFBIG), the VMM lives on. */
+static void test_jail_file_size_limit(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("fsize");
+    char img[512];
+    snprintf(img, sizeof(img), "%s/home.img", dir);
+    int fd = open(img, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 1 << 16), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (jail_limit_file_size(1 << 16) != 0)
+            raw_exit(10);
+        if (pwrite(fd, "x", 1, (1 << 16) - 1) != 1)
+            raw_exit(11); /* inside the image: fine */
+        if (pwrite(fd, "x", 1, 1 << 16) != -1 || errno != EFBIG)
+            raw_exit(12); /* past it: refused, no SIGXFSZ */
+        if (ftruncate(fd, 1 << 20) != -1 || errno != EFBIG)
+            raw_exit(13);
+        struct rlimit up = {RLIM_INFINITY, RLIM_INFINITY};
+        if (geteuid() != 0 && setrlimit(RLIMIT_FSIZE, &up) == 0)
+            raw_exit(14); /* (root may raise it; a jailed VMM has no capability) */
+        raw_exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    struct stat sb;
+    assert_int_equal(fstat(fd, &sb), 0);
+    assert_int_equal(sb.st_size, 1 << 16);
+    close(fd);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* Every shipped policy compiles and loads (in a child), and every rule says why. */
 static void test_shipped_policies_load(void **state)
 {
@@ -416,6 +550,8 @@ int main(void)
         cmocka_unit_test(test_mode_parse),
         cmocka_unit_test(test_shipped_policies_load),
         cmocka_unit_test(test_session_policies),
+        cmocka_unit_test(test_vmm_disk_rules),
+        cmocka_unit_test(test_jail_file_size_limit),
         cmocka_unit_test(test_master_denylist),
         cmocka_unit_test(test_close_inherited),
         cmocka_unit_test(test_uid_range),
