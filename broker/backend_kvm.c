@@ -113,7 +113,10 @@ static int kvm_prepare(const struct vmmgr *m, const struct vm *vm, const struct 
     if ((size_t)snprintf(req->dir, sizeof(req->dir), "%s", vm->dir) >= sizeof(req->dir) ||
         (size_t)snprintf(req->sock, sizeof(req->sock), "%s", vm->sock) >= sizeof(req->sock))
         return BURROW_ERR_TOO_LARGE;
-    req->sock_owner = sandbox_session_uid(rec->uid);
+    if (sandbox_session_uid(rec->uid, &req->sock_owner) != 0) {
+        log_error("kvm: %s: uid %u has no session uid", rec->name, rec->uid);
+        return BURROW_ERR_RANGE;
+    }
     req->seccomp_log = cfg->security.seccomp;
     req->rec = *rec;
     return kvm_prepare_net(cfg, vm, rec, req);

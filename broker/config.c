@@ -250,10 +250,11 @@ static const struct config_key keys[] = {
     {"paths", "run_dir", CFG_PATH, CFG_FIELD(paths.run_dir), 1, 0, NULL, NULL, "/run/burrow",
      "an absolute path"},
     /* [users] */
-    {"users", "uid_min", CFG_U32, CFG_FIELD(users.uid_min), 1000, 2000000000, NULL, NULL, "10000",
-     "an integer 1000-2000000000"},
-    {"users", "uid_max", CFG_U32, CFG_FIELD(users.uid_max), 1000, 2000000000, NULL, NULL, "59999",
-     "an integer 1000-2000000000, >= uid_min"},
+    /* Below 2^28: a session runs as 0x50000000 + uid, one host uid per user. */
+    {"users", "uid_min", CFG_U32, CFG_FIELD(users.uid_min), 1000, CONFIG_UID_MAX, NULL, NULL,
+     "10000", "an integer 1000-268435455"},
+    {"users", "uid_max", CFG_U32, CFG_FIELD(users.uid_max), 1000, CONFIG_UID_MAX, NULL, NULL,
+     "59999", "an integer 1000-268435455 (session processes run as 0x50000000 + uid), >= uid_min"},
     {"users", "default_shell", CFG_PATH, CFG_FIELD(users.default_shell), 1, 0, NULL, NULL,
      "/bin/sh", "an absolute path"},
     {"users", "default_disk_size", CFG_SIZE, CFG_FIELD(users.default_disk_size), 16ull << 20,

@@ -13,9 +13,13 @@
 #include "common/err.h"
 #include "common/log.h"
 
-uid_t sandbox_session_uid(uint32_t user_uid)
+int sandbox_session_uid(uint32_t user_uid, uid_t *out)
 {
-    return (uid_t)(SANDBOX_SESSION_UID_BASE + (user_uid & 0x0fffffffu));
+    /* Never folded: a uid past the span would land on another user's session uid. */
+    if (user_uid >= SANDBOX_SESSION_UID_SPAN)
+        return BURROW_ERR_RANGE;
+    *out = (uid_t)(SANDBOX_SESSION_UID_BASE + user_uid);
+    return 0;
 }
 
 uid_t sandbox_net_uid(pid_t pid)
@@ -46,7 +50,9 @@ int sandbox_session_postauth(const struct user_record *rec)
 {
     if (geteuid() != 0)
         return 0; /* not started as root (tests of the session alone): nothing to drop */
-    return drop_to(sandbox_session_uid(rec->uid));
+    uid_t uid;
+    int r = sandbox_session_uid(rec->uid, &uid);
+    return r != 0 ? r : drop_to(uid);
 }
 
 /* Own mount, ipc and net namespaces; nothing propagates back to the host. */

@@ -27,12 +27,19 @@
 #include "broker/config.h"
 #include "broker/userdb.h"
 
-/* Host uids for session monitors after auth, one per Burrow user (never a real user). */
+/*
+ * Host uids for session monitors after auth, one per Burrow user (never a
+ * real user): SANDBOX_SESSION_UID_BASE + her uid, which is below
+ * SANDBOX_SESSION_UID_SPAN ([users] uid_max and user.ini's uid are bounded
+ * by it), so two users never share one.
+ */
 #define SANDBOX_SESSION_UID_BASE 0x50000000u
+#define SANDBOX_SESSION_UID_SPAN 0x10000000u
 /* Host uids for net children, one per connection (never a real user). */
 #define SANDBOX_NET_UID_BASE 0x4f000000u
 
-uid_t sandbox_session_uid(uint32_t user_uid);
+/* Her session uid, or BURROW_ERR_RANGE for a uid that has none (>= the span). */
+__attribute__((warn_unused_result)) int sandbox_session_uid(uint32_t user_uid, uid_t *out);
 uid_t sandbox_net_uid(pid_t pid);
 
 /*

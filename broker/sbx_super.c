@@ -537,7 +537,8 @@ static void supervisor_main(struct vmmgr *m, struct vm *vm, const struct user_re
     close(s->ctl_lfd);
     if ((size_t)snprintf(p, sizeof(p), "%s/vsock.sock", s->x.dir) >= sizeof(p))
         _exit(6);
-    s->vs_lfd = listen_unix(p, sandbox_session_uid(rec->uid));
+    uid_t session_uid;
+    s->vs_lfd = sandbox_session_uid(rec->uid, &session_uid) == 0 ? listen_unix(p, session_uid) : -1;
     struct vm_record reg;
     memset(&reg, 0, sizeof(reg));
     memcpy(reg.id, vm->id, sizeof(reg.id));

@@ -224,7 +224,8 @@ static int parse_rec_hash(const char *v, void *field, char *err, size_t errsz)
 #define REC(m) offsetof(struct user_record, m), sizeof(((struct user_record *)0)->m)
 static const struct config_key rec_keys[] = {
     {"user", "name", CFG_CUSTOM, REC(name), 0, 0, NULL, parse_rec_name, NULL, "a user name"},
-    {"user", "uid", CFG_U32, REC(uid), 1000, 2147483646, NULL, NULL, NULL, "a uid >= 1000"},
+    {"user", "uid", CFG_U32, REC(uid), 1000, CONFIG_UID_MAX, NULL, NULL, NULL,
+     "a uid 1000-268435455"},
     {"user", "gid", CFG_U32, REC(gid), 1000, 2147483646, NULL, NULL, NULL, "a gid >= 1000"},
     {"user", "shell", CFG_CUSTOM, REC(shell), 0, 0, NULL, parse_rec_shell, NULL,
      "an absolute path"},

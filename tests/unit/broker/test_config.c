@@ -13,6 +13,7 @@
 
 #include "broker/cli.h"
 #include "broker/config.h"
+#include "broker/sandbox.h"
 #include "common/err.h"
 #include "tests/lib/testutil.h"
 
@@ -103,6 +104,24 @@ static void test_valid_file(void **state)
     assert_int_equal(c.vm.memory_mb, 256); /* untouched keys keep defaults */
 }
 
+/* The widest range the config takes maps every uid onto its own session uid. */
+static void test_uid_range_is_injective(void **state)
+{
+    struct fixture *f = *state;
+    struct burrow_config c;
+    char err[CONFIG_ERR_MAX];
+    assert_int_equal(load_text(f, "[users]\nuid_min = 1000\nuid_max = 268435455\n", &c, err), 0);
+    uid_t lo, hi, past;
+    assert_int_equal(sandbox_session_uid(c.users.uid_min, &lo), 0);
+    assert_int_equal(sandbox_session_uid(c.users.uid_max, &hi), 0);
+    assert_int_equal(lo, SANDBOX_SESSION_UID_BASE + 1000);
+    assert_int_equal(hi, SANDBOX_SESSION_UID_BASE + 268435455u);
+    assert_true(hi - lo == c.users.uid_max - c.users.uid_min); /* one-to-one */
+    assert_true(hi < SANDBOX_SESSION_UID_BASE + SANDBOX_SESSION_UID_SPAN);
+    /* What used to fold onto 0x50000000 + 1000 (the 0x0fffffff mask): refused now. */
+    assert_int_equal(sandbox_session_uid(0x10000000u + 1000, &past), BURROW_ERR_RANGE);
+}
+
 static void test_unknown_section_and_key(void **state)
 {
     struct fixture *f = *state;
@@ -148,6 +167,9 @@ static void test_bad_values(void **state)
         {"[users]\ndefault_disk_size = 1Q\n", "[users] default_disk_size"},
         {"[users]\ndefault_disk_size = 1K\n", "[users] default_disk_size"},
         {"[users]\nuid_min = 30000\nuid_max = 20000\n", "uid_max (20000) is below uid_min"},
+        /* Session uids are 0x50000000 + uid: beyond 2^28 two users would share one. */
+        {"[users]\nuid_max = 268435456\n", "[users] uid_max: expected an integer 1000-268435455"},
+        {"[users]\nuid_min = 1879048192\nuid_max = 2000000000\n", "[users] uid_min"},
         {"[ssh]\nport 22\n", "syntax error at line 2"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -291,6 +313,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test_setup_teardown(test_valid_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uid_range_is_injective, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_section_and_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_syntax_errors, setup, teardown),

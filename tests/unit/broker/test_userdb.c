@@ -431,6 +431,8 @@ static void test_hostile_records(void **state)
         const char *text, *expect;
     } cases[] = {
         {"[user]\nname = eve\nuid = 0\ngid = 0\nshell = /bin/sh\n", "[user] uid"},
+        /* Past 2^28 a uid would share a session uid with another (0x50000000 + uid). */
+        {"[user]\nname = eve\nuid = 268436456\ngid = 20000\nshell = /bin/sh\n", "[user] uid"},
         {"[user]\nname = mallory\nuid = 20000\ngid = 20000\nshell = /bin/sh\n", "mismatch"},
         {"[user]\nname = eve\nuid = 20000\ngid = 20000\nshell = /bin/sh\nadmin = yes\n",
          "unknown key 'admin'"},
