@@ -146,8 +146,8 @@ static int vm_boot_jail(const struct machine_config *mc, const char *root, const
         return cli_err(EXIT_RUNTIME, "--disk %s: %s", mc->devices->disk, strerror(errno));
     struct jail_config jc = {.name = name,
                              .root = root,
-                             .uid = jail_uid_for(name),
-                             .gid = (gid_t)jail_uid_for(name),
+                             .uid = jail_uid_for_pid(jail_host_pid()),
+                             .gid = (gid_t)jail_uid_for_pid(jail_host_pid()),
                              .mem_bytes = mc->mem_size,
                              .nr_vcpus = mc->nr_vcpus,
                              .fsize_max = mc->devices->disk && disk.st_size > 0

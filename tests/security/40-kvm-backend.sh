@@ -24,7 +24,7 @@ sec_kvm_backend() {
     st=/proc/$pid/status
     if [ "$out" = jailed-ok ] && [ -n "$pid" ] && grep -q "^Seccomp:[[:space:]]*2" "$st" &&
         grep -q "^NoNewPrivs:[[:space:]]*1" "$st" &&
-        [ "$(awk '/^Uid:/ {print $2}' "$st")" -ge 1879048192 ] &&
+        [ "$(awk '/^Uid:/ {print $2}' "$st")" -eq $((0x70000000 + pid)) ] &&
         [ "$(readlink /proc/$pid/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] &&
         [ ! -e "/proc/$pid/root$T/state" ] && [ -S "/proc/$pid/root$T/run/vm/$id/vsock.sock" ]; then
         t_ok "burrowd kvm backend: the VMM is jailed (Seccomp 2, NoNewPrivs 1, uid, mount ns, root) and serves ssh"

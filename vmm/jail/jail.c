@@ -25,13 +25,10 @@
 #include "vmm/jail/cgroup.h"
 #include "vmm/jail/policy_vmm.h"
 
-uid_t jail_uid_for(const char *vm_id)
+uid_t jail_uid_for_pid(pid_t host_pid)
 {
-    /* FNV-1a over the id: ids are random hex, the hash only folds them to 24 bits. */
-    uint32_t h = 2166136261u;
-    for (const char *p = vm_id; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    return (uid_t)(JAIL_UID_BASE + (h % JAIL_UID_SPAN));
+    _Static_assert(4u * 1024 * 1024 <= JAIL_UID_SPAN, "PID_MAX_LIMIT fits the per-VM uids");
+    return (uid_t)(JAIL_UID_BASE + ((uint32_t)host_pid & (JAIL_UID_SPAN - 1)));
 }
 
 pid_t jail_host_pid(void)
@@ -257,7 +254,7 @@ int jail_enter_vm(const char *vm_dir, const char *vm_id, uint64_t mem_bytes, uns
                   uint64_t fsize_max, enum sc_mode mode, char *why, size_t whysz)
 {
     static char root[600];
-    uid_t uid = jail_uid_for(vm_id);
+    uid_t uid = jail_uid_for_pid(jail_host_pid());
     if (snprintf(root, sizeof(root), "%s/root", vm_dir) >= (int)sizeof(root))
         return errmsg_sys(why, whysz, BURROW_ERR_TOO_LARGE, "jail: %s is too long", vm_dir);
     if ((mkdir(root, 0755) != 0 && errno != EEXIST) || chown(vm_dir, 0, (gid_t)uid) != 0 ||

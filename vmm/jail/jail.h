@@ -31,9 +31,12 @@
 #include "vmm/jail/seccomp.h"
 
 /*
- * Per-VM host uids/gids: JAIL_UID_BASE + 24 bits of the VM id. Never a real
- * user; above the session uids (0x50000000..0x5fffffff, broker/sandbox.h) and
- * the sandbox backend's (0x60000000 + slot * 65536, slots < 4096).
+ * Per-VM host uids/gids: JAIL_UID_BASE + the VMM process's host pid, which
+ * the kernel allocates: no two live VMMs ever share one (a hash of the VM id
+ * could collide), and no state is needed to hand them out. pid_max is at
+ * most 2^22 (PID_MAX_LIMIT), inside JAIL_UID_SPAN. Never a real user; above
+ * the session uids (0x50000000..0x5fffffff, broker/sandbox.h) and the
+ * sandbox backend's (0x60000000 + slot * 65536, slots < 1024).
  */
 #define JAIL_UID_BASE  0x70000000u
 #define JAIL_UID_SPAN  0x01000000u
@@ -52,7 +55,7 @@
 struct jail_config {
     const char *name; /* the VM id: names the cgroup, logs */
     const char *root; /* an existing empty directory: becomes the jail's / (a tmpfs) */
-    uid_t uid;        /* jail_uid_for() */
+    uid_t uid;        /* jail_uid_for_pid() */
     gid_t gid;
     /* host paths made visible at the same path inside (read-write, nosuid, nodev, noexec) */
     const char *binds[JAIL_BINDS_MAX];
@@ -64,8 +67,8 @@ struct jail_config {
     enum sc_mode seccomp_mode;
 };
 
-/* The uid/gid for VM id (hex); also used for the cgroup's name. */
-uid_t jail_uid_for(const char *vm_id);
+/* The uid/gid of the VMM whose host pid is host_pid (jail_host_pid()). */
+uid_t jail_uid_for_pid(pid_t host_pid);
 
 /* Close every fd >= 3 except those listed (sorted or not). */
 __attribute__((warn_unused_result)) int jail_close_inherited(const int *keep, unsigned n);

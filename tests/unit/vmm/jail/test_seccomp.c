@@ -483,10 +483,11 @@ static void test_close_inherited(void **state)
 static void test_uid_range(void **state)
 {
     (void)state;
-    uid_t a = jail_uid_for("0123456789ab"), b = jail_uid_for("0123456789ac");
-    assert_true(a >= JAIL_UID_BASE && a < JAIL_UID_BASE + JAIL_UID_SPAN);
-    assert_true(b >= JAIL_UID_BASE && b < JAIL_UID_BASE + JAIL_UID_SPAN);
-    assert_true(a != b);
+    /* One uid per live VMM: its host pid, whatever its VM id, up to PID_MAX_LIMIT. */
+    assert_int_equal(jail_uid_for_pid(1), JAIL_UID_BASE + 1);
+    assert_int_equal(jail_uid_for_pid(4194304), JAIL_UID_BASE + 4194304);
+    assert_true(jail_uid_for_pid(4194304) < JAIL_UID_BASE + JAIL_UID_SPAN);
+    assert_true(jail_uid_for_pid(1234) != jail_uid_for_pid(1235));
     assert_true(JAIL_TOOL_UID >= JAIL_UID_BASE + JAIL_UID_SPAN);
 }
 
