@@ -12,10 +12,10 @@
  * released when the last fd to it is closed.
  *
  * Trust (design §3): a guest with root can write raw blocks, so an image a
- * guest has used is hostile input. Host e2fsprogs runs on fresh images
- * (homedisk_create) and, for resize, as a child process with an empty
- * environment and no inherited fds; confining that child (namespaces,
- * seccomp, uid) is the sandbox issue's job.
+ * guest has used is hostile input. Host e2fsprogs runs unconfined only on
+ * fresh images (homedisk_create); e2fsck and resize2fs on an image a guest
+ * has had run confined, one run at a time (vmm/jail/tool.h: their own uid,
+ * pid namespace and /proc, seccomp, killed after JAIL_TOOL_TIMEOUT_S).
  */
 #ifndef BURROW_BROKER_HOMEDISK_H
 #define BURROW_BROKER_HOMEDISK_H
