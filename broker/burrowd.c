@@ -13,6 +13,7 @@
 #include "broker/cli.h"
 #include "broker/kvm_vmm.h"
 #include "broker/master.h"
+#include "broker/session_exec.h"
 #include "common/log.h"
 
 static void usage(FILE *out)
@@ -28,6 +29,10 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], KVM_VMM_EXEC_ARG) == 0) {
         log_init("burrowd-vmm", LOG_LVL_INFO);
         return kvm_vmm_exec_main();
+    }
+    if (argc >= 2 && strcmp(argv[1], SESSION_EXEC_ARG) == 0) {
+        log_init("burrowd", LOG_LVL_INFO);
+        return session_exec_main(argc, argv);
     }
     while ((opt = getopt(argc, argv, "c:fdh")) != -1) {
         switch (opt) {

@@ -368,13 +368,19 @@ int config_load_cli(struct burrow_config *cfg, const char *path, int explicit_pa
     return EXIT_OK;
 }
 
+/* A text value as the loader reads it back: quoted when it holds a comment character. */
+static void dump_text(const char *text, FILE *out)
+{
+    fprintf(out, strpbrk(text, ";#") ? "\"%s\"" : "%s", text);
+}
+
 static void dump_value(const struct config_key *k, const struct burrow_config *cfg, FILE *out)
 {
     const char *field = (const char *)cfg + k->offset;
     switch (k->type) {
     case CFG_STRING:
     case CFG_PATH:
-        fprintf(out, "%s", field);
+        dump_text(field, out);
         break;
     case CFG_U16:
         fprintf(out, "%u", (unsigned)*(const uint16_t *)field);
@@ -400,7 +406,7 @@ static void dump_value(const struct config_key *k, const struct burrow_config *c
             fprintf(out, "%u:%u:%u", cfg->ssh.max_startups.start, cfg->ssh.max_startups.rate,
                     cfg->ssh.max_startups.full);
         else
-            fprintf(out, "%s", field);
+            dump_text(field, out);
         break;
     }
 }

@@ -21,14 +21,15 @@
 #include <libssh/libssh.h>
 #include <libssh/server.h>
 
+#include "broker/agentconn.h"
 #include "broker/cli.h"
 #include "broker/control.h"
 #include "broker/hostkeys.h"
 #include "broker/mproto.h"
 #include "broker/notify.h"
 #include "broker/penalty.h"
-#include "broker/monitor.h"
 #include "broker/session.h"
+#include "broker/session_exec.h"
 #include "broker/userdb.h"
 #include "broker/vmmgr.h"
 #include "common/err.h"
@@ -57,8 +58,6 @@ struct master {
     struct burrow_config cfg;
     const char *config_path;
     int config_explicit;
-    struct hostkeys hk;
-    ssh_bind bind;
     int lfd[CONFIG_LISTEN_MAX];
     unsigned n_lfd;
     int sigfd;
@@ -155,22 +154,6 @@ static void describe_peer(struct msess *s)
     snprintf(s->addr, sizeof(s->addr), "%s port %u", ip, port);
 }
 
-static void run_session(struct master *m, int fd, int mfd, struct msess *s)
-{
-    sigset_t none;
-    /* Fixed fds in the child: 3 = the client's TCP connection, 4 = the master. */
-    if (dup2(fd, 3) < 0 || dup2(mfd, 4) < 0)
-        _exit(1);
-    close_range(5, ~0u, 0);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGTERM, SIG_DFL);
-    struct session_args a = {.fd = 3, .mfd = 4, .cfg = &m->cfg, .bind = m->bind, .addr = s->ip};
-    _exit(session_monitor_main(&a));
-}
-
 static void accept_one(struct master *m, int lfd)
 {
     struct msess tmp;
@@ -208,11 +191,8 @@ static void accept_one(struct master *m, int lfd)
         close(fd);
         return;
     }
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(sp[0]);
-        run_session(m, fd, sp[1], &tmp);
-    }
+    /* A fresh burrowd in its own pid namespace: nothing of the master's memory goes along. */
+    pid_t pid = session_spawn(&m->cfg, fd, sp[1], tmp.ip, m->config_path);
     close(fd);
     close(sp[1]);
     if (pid < 0) {
@@ -258,11 +238,10 @@ static void session_ended(struct master *m, int i, int status)
             log_info("connection closed without login: from=%s failures=%u", s->addr, s->failures);
         }
     }
-    if (WIFSIGNALED(status) && WTERMSIG(status) != SIGALRM && WTERMSIG(status) != SIGTERM)
+    /* (PID 1 of its namespace, a session ends itself on SIGTERM: a signal death is a crash.) */
+    if (WIFSIGNALED(status))
         log_warn("session process %d (%s) crashed: signal %d", (int)s->pid, s->addr,
                  WTERMSIG(status));
-    else if (WIFSIGNALED(status) && WTERMSIG(status) == SIGALRM)
-        log_info("login grace time over: from=%s", s->addr);
     close(s->mfd);
     free(s);
     m->sess[i] = NULL;
@@ -283,6 +262,32 @@ static void send_to(struct msess *s, int type, const char *a, const char *b)
     const char *f[2] = {a, b};
     if (mproto_send(s->mfd, type, 2, f) != 0)
         log_debug("session %d unreachable", (int)s->pid);
+}
+
+/*
+ * A connection to the session user's VM, for one channel: the master opens
+ * it (it may reach every VM's socket; the session's monitor has no socket()
+ * or connect() at all) and sends "CONNECT 1024" without waiting; the
+ * monitor reads the VMM's answer on the fd it is passed.
+ */
+static void vm_connect(struct master *m, struct msess *s)
+{
+    struct vm *vm = s->has_vm ? vmmgr_find(&m->vm, s->user) : NULL;
+    char err[AGENTCONN_ERR_MAX];
+    int fd;
+    if (!vm || vm->state != VM_RUNNING) {
+        send_to(s, MPROTO_VM_CONN_ERR, "your environment stopped; log in again", NULL);
+        return;
+    }
+    if (agentconn_open(vm->sock, &fd, err, sizeof(err)) != 0) {
+        log_warn("%s: cannot reach the VM's agent: %s", s->user, err);
+        send_to(s, MPROTO_VM_CONN_ERR, err, NULL);
+        return;
+    }
+    const char *none[1] = {NULL};
+    if (mproto_send_fd(s->mfd, MPROTO_VM_CONN, 0, none, fd) != 0)
+        log_debug("session %d unreachable", (int)s->pid);
+    close(fd);
 }
 
 /* One message from session i: 0 handled, else a negative code (AGAIN, CLOSED, bad). */
@@ -330,6 +335,12 @@ static int on_session_msg(struct master *m, int i)
         vmmgr_request(&m->vm, &rec, i);
         return 0;
     }
+    case MPROTO_VM_CONNECT:
+        /* (Not has_vm: a VM_GONE may cross the request; the answer says so.) */
+        if (!s->authed || strcmp(msg.f[0], s->user) != 0)
+            break;
+        vm_connect(m, s);
+        return 0;
     default:
         break;
     }
@@ -396,6 +407,11 @@ static void reload(struct master *m)
         strcmp(next.paths.state_dir, m->cfg.paths.state_dir) != 0) {
         log_warn("reload: [paths] changes need a restart; keeping the old paths");
         memcpy(&next.paths, &m->cfg.paths, sizeof(next.paths));
+    }
+    /* Sessions load the host keys from it; only a start generates missing ones. */
+    if (strcmp(next.ssh.host_key_dir, m->cfg.ssh.host_key_dir) != 0) {
+        log_warn("reload: a [ssh] host_key_dir change needs a restart; keeping the old one");
+        memcpy(next.ssh.host_key_dir, m->cfg.ssh.host_key_dir, sizeof(next.ssh.host_key_dir));
     }
     m->cfg = next;
     if (relisten) {
@@ -501,30 +517,28 @@ static int setup_signals(struct master *m)
     return m->sigfd < 0 ? BURROW_ERR_SYSTEM : 0;
 }
 
+/*
+ * Generate missing host keys (first start) and check that libssh takes
+ * them. The master then lets them go: each session process loads them
+ * itself (broker/session_exec.h), so no private key stays in the master.
+ */
 static int setup_keys(struct master *m)
 {
     const char *dir = m->cfg.ssh.host_key_dir;
-    if (hostkeys_load(&m->hk, dir, 1) != 0)
+    struct hostkeys hk;
+    ssh_bind bind;
+    if (hostkeys_load(&hk, dir, 1) != 0)
         return BURROW_ERR_SYSTEM;
-    if (hostkeys_any_generated(&m->hk)) {
+    if (hostkeys_any_generated(&hk)) {
         printf("burrowd: generated SSH host keys in %s:\n", dir);
-        hostkeys_print(&m->hk, dir, stdout);
+        hostkeys_print(&hk, dir, stdout);
         fflush(stdout);
     }
-    m->bind = ssh_bind_new();
-    if (!m->bind)
-        return BURROW_ERR_NOMEM;
-    for (int i = 0; i < HOSTKEYS_N; i++) {
-        if (!m->hk.k[i].key)
-            continue;
-        /* The bind takes ownership of the key it imports (libssh 0.10). */
-        if (ssh_bind_options_set(m->bind, SSH_BIND_OPTIONS_IMPORT_KEY, m->hk.k[i].key) != SSH_OK) {
-            log_error("cannot use host key %s", m->hk.k[i].file);
-            return BURROW_ERR_INVALID;
-        }
-        m->hk.k[i].key = NULL;
-    }
-    return 0;
+    int r = hostkeys_bind(&hk, &bind);
+    hostkeys_free(&hk);
+    if (r == 0)
+        ssh_bind_free(bind);
+    return r;
 }
 
 int master_run(const char *config_path, int config_explicit)

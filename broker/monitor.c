@@ -33,7 +33,6 @@ struct mon {
     char user[USERDB_NAME_MAX + 1];
     char method[16];
     struct user_record rec;
-    char vm_sock[MPROTO_FIELD_MAX + 1];
     char vm_err[MPROTO_FIELD_MAX + 1]; /* non-empty: every CONNECT gets this */
     int master_closed;
 };
@@ -125,10 +124,10 @@ static int violation(struct mon *m, const char *what)
     return BURROW_ERR_PROTOCOL;
 }
 
-/* Block until the child sends something: 0, BURROW_ERR_CLOSED, or a parse error. */
-static int recv_child(struct mon *m, struct mproto_msg *msg)
+/* Wait for the child's next message until deadline_ms (-1: none): 0, or a negative code. */
+static int recv_child(struct mon *m, struct mproto_msg *msg, long deadline_ms)
 {
-    return mproto_recv_wait(m->cfd, msg, NULL, -1);
+    return mproto_recv_wait(m->cfd, msg, NULL, deadline_ms);
 }
 
 /* --- before auth -------------------------------------------------------------- */
@@ -223,14 +222,24 @@ static int on_password(struct mon *m, struct mproto_msg *msg)
     return r;
 }
 
-/* Answer auth requests until one succeeds: 0, or negative (the child left or misbehaved). */
+/*
+ * Answer auth requests until one succeeds: 0, or negative (the child left
+ * or misbehaved, or login_grace_time, which covers key exchange and
+ * authentication, ran out).
+ */
 static int preauth_loop(struct mon *m)
 {
     struct mproto_msg msg;
+    unsigned grace = m->cfg->ssh.login_grace_time;
+    long deadline = grace ? mproto_now_ms() + grace * 1000L : -1;
     while (!m->authed) {
-        int r = recv_child(m, &msg);
+        int r = recv_child(m, &msg, deadline);
         if (r == BURROW_ERR_CLOSED)
             return r; /* the client left before logging in */
+        if (r == BURROW_ERR_TIMEOUT) {
+            log_info("login grace time over: from=%s", m->addr);
+            return r;
+        }
         if (r != 0)
             return violation(m, "undecodable message");
         if (m->failures >= m->cfg->ssh.max_auth_tries)
@@ -269,14 +278,62 @@ static void request_vm(struct mon *m)
             snprintf(m->vm_err, sizeof(m->vm_err), "the service is restarting; try again shortly");
             return;
         }
-        if (msg.type == MPROTO_VM_OK && msg.n >= 1) {
-            snprintf(m->vm_sock, sizeof(m->vm_sock), "%s", msg.f[0]);
-            return;
-        }
+        if (msg.type == MPROTO_VM_OK && msg.n >= 1)
+            return; /* each channel's connection comes from the master (VM_CONNECT) */
         if ((msg.type == MPROTO_VM_ERR || msg.type == MPROTO_VM_GONE) && msg.n >= 1) {
             snprintf(m->vm_err, sizeof(m->vm_err), "%s", msg.f[0]);
             return;
         }
+    }
+}
+
+/* The master's VM_GONE: every later CONNECT gets its text, and the child is told now. */
+static void vm_gone(struct mon *m, const struct mproto_msg *msg)
+{
+    snprintf(m->vm_err, sizeof(m->vm_err), "%s", msg->n ? msg->f[0] : "your environment stopped");
+    if (answer(m, MPROTO_VM_GONE, 1, m->vm_err, NULL) != 0)
+        log_debug("net child unreachable");
+}
+
+/*
+ * A connection to the user's VM from the master (VM_CONNECT -> VM_CONN +
+ * fd, "CONNECT 1024" already sent), its "OK" read here: 0 and *fd, or a
+ * negative code and the text the channel shows in err.
+ */
+static int vm_conn_from_master(struct mon *m, int *fd, char *err, size_t errsz)
+{
+    struct mproto_msg msg;
+    const char *f[1] = {m->user};
+    long deadline = mproto_now_ms() + AGENTCONN_TIMEOUT_MS;
+    *fd = -1;
+    if (m->master_closed || mproto_send(m->mfd, MPROTO_VM_CONNECT, 1, f) != 0) {
+        snprintf(err, errsz, "the service restarted: log in again for a new session");
+        return BURROW_ERR_CLOSED;
+    }
+    for (;;) {
+        int r = mproto_recv_wait(m->mfd, &msg, fd, deadline);
+        if (r == BURROW_ERR_CLOSED)
+            m->master_closed = 1;
+        if (r != 0) {
+            snprintf(err, errsz, "the service is restarting; try again shortly");
+            return r;
+        }
+        if (msg.type == MPROTO_VM_GONE) {
+            vm_gone(m, &msg);
+            snprintf(err, errsz, "%.200s", m->vm_err);
+        } else if (msg.type == MPROTO_VM_CONN_ERR && msg.n == 1) {
+            snprintf(err, errsz, "%.200s", msg.f[0]);
+        } else if (msg.type == MPROTO_VM_CONN && *fd >= 0) {
+            if ((r = agentconn_await_ok(*fd, err, errsz)) == 0)
+                return 0;
+            log_warn("%s: cannot reach the VM's agent: %s", m->user, err);
+        } else {
+            snprintf(err, errsz, "the service is restarting; try again shortly");
+        }
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        return BURROW_ERR_CLOSED;
     }
 }
 
@@ -287,10 +344,8 @@ static int on_connect(struct mon *m)
     int fd;
     if (m->vm_err[0])
         return answer(m, MPROTO_CONN_ERR, 1, m->vm_err, NULL);
-    if (agentconn_connect(m->vm_sock, &fd, err, sizeof(err)) != 0) {
-        log_warn("%s: cannot reach the VM's agent: %s", m->user, err);
+    if (vm_conn_from_master(m, &fd, err, sizeof(err)) != 0)
         return answer(m, MPROTO_CONN_ERR, 1, err, NULL);
-    }
     const char *none[1] = {NULL};
     int r = mproto_send_fd(m->cfd, MPROTO_CONN_OK, 0, none, fd);
     close(fd);
@@ -304,14 +359,11 @@ static void on_master(struct mon *m)
     if (r == BURROW_ERR_AGAIN)
         return;
     if (r == BURROW_ERR_CLOSED) {
-        m->master_closed = 1; /* the master restarted: sessions live on */
+        m->master_closed = 1; /* the master restarted: open channels live on */
         return;
     }
-    if (r == 0 && msg.type == MPROTO_VM_GONE) {
-        snprintf(m->vm_err, sizeof(m->vm_err), "%s", msg.n ? msg.f[0] : "your environment stopped");
-        if (answer(m, MPROTO_VM_GONE, 1, m->vm_err, NULL) != 0)
-            log_debug("net child unreachable");
-    }
+    if (r == 0 && msg.type == MPROTO_VM_GONE)
+        vm_gone(m, &msg);
 }
 
 /* Serve CONNECTs and forward VM_GONE until the child is done: BURROW_ERR_CLOSED, or another error.
@@ -405,12 +457,11 @@ static int start_child(struct mon *m, const struct session_args *a)
 /* After auth: tell the master, start the VM, then give up root. 0 or negative. */
 static int become_user(struct mon *m)
 {
-    alarm(0);
     tell_master(m, MPROTO_AUTH_OK, m->user, m->method);
     auth_close(&m->auth);
     request_vm(m);
     if (sandbox_session_hide(m->cfg) != 0 || sandbox_session_postauth(&m->rec) != 0 ||
-        sandbox_session_filter(m->cfg, SANDBOX_POSTAUTH) != 0) {
+        sandbox_session_filter(m->cfg, SANDBOX_POSTAUTH, m->child) != 0) {
         log_error("%s: cannot drop privileges after auth", m->user);
         return BURROW_ERR_SYSTEM;
     }
@@ -430,18 +481,17 @@ int session_monitor_main(const struct session_args *a)
         log_error("%s: cannot start the session's net process", a->addr);
         return 1;
     }
-    if (auth_init(&m->auth, m->cfg, m->addr) != 0) {
+    /* The net child has what it needs to jail itself: keep only what the monitor needs. */
+    if (auth_init(&m->auth, m->cfg, m->addr) != 0 || sandbox_monitor_caps() != 0) {
+        log_error("%s: cannot set up the session's monitor", a->addr);
         kill(m->child, SIGKILL);
         return 1;
     }
-    if (sandbox_session_filter(m->cfg, SANDBOX_PREAUTH) != 0) {
+    if (sandbox_session_filter(m->cfg, SANDBOX_PREAUTH, m->child) != 0) {
         log_error("%s: cannot load the pre-auth seccomp filter", m->addr);
         kill(m->child, SIGKILL);
         return 1;
     }
-    /* login_grace_time covers key exchange and authentication. */
-    signal(SIGALRM, SIG_DFL);
-    alarm(m->cfg->ssh.login_grace_time);
     int r = preauth_loop(m);
     if (r == 0)
         r = become_user(m);

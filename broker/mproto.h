@@ -13,6 +13,9 @@
  *   AUTH_OK   user method                  VM_OK   socket-path vm-id
  *   AUTH_FAIL user method                  VM_ERR  text (shown to the user)
  *   VM_REQ    user                         VM_GONE text (VM died or was killed)
+ *   VM_CONNECT user                        VM_CONN + fd: a connection to the
+ *                                                  user's VM, "CONNECT 1024" sent
+ *                                          VM_CONN_ERR text (shown to the user)
  *
  *   net child -> monitor                   monitor -> net child
  *   PUBKEY    user key-type+base64 state   AUTH_ENV  "NAME=value" (0..16, then:)
@@ -36,6 +39,7 @@ enum mproto_type {
     MPROTO_AUTH_OK = 1,
     MPROTO_AUTH_FAIL = 2,
     MPROTO_VM_REQ = 3,
+    MPROTO_VM_CONNECT = 4,
     MPROTO_PUBKEY = 16,
     MPROTO_PASSWORD = 17,
     MPROTO_CONNECT = 18,
@@ -47,6 +51,8 @@ enum mproto_type {
     MPROTO_VM_OK = 64,
     MPROTO_VM_ERR = 65,
     MPROTO_VM_GONE = 66,
+    MPROTO_VM_CONN = 67,
+    MPROTO_VM_CONN_ERR = 68,
 };
 
 struct mproto_msg {

@@ -1,12 +1,15 @@
 /* broker/sandbox.c - what a session's processes give up, and when (see sandbox.h). */
 #include "broker/sandbox.h"
 
+#include <errno.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "broker/seccomp_policy.h"
@@ -93,11 +96,15 @@ int sandbox_net_child(const struct burrow_config *cfg, pid_t monitor)
     return r;
 }
 
-int sandbox_session_filter(const struct burrow_config *cfg, enum sandbox_phase phase)
+int sandbox_session_filter(const struct burrow_config *cfg, enum sandbox_phase phase,
+                           pid_t net_child)
 {
+    static struct session_monitor_policy mp;
     const struct sc_policy *p = phase == SANDBOX_PREAUTH    ? &session_policy_preauth
                                 : phase == SANDBOX_POSTAUTH ? &session_policy_postauth
                                                             : &session_policy_net;
+    if (phase != SANDBOX_NET && !(p = session_policy_monitor(&mp, p, getpid(), net_child)))
+        return BURROW_ERR_INVALID;
     /* The monitor's pre-auth filter already said which mode is on: one line per session. */
     unsigned flags = phase == SANDBOX_PREAUTH ? 0 : SC_FLAG_QUIET;
     int r = sc_install(p, (enum sc_mode)cfg->security.seccomp, flags);
@@ -129,7 +136,32 @@ int sandbox_monitor_namespaces(void)
 {
     if (geteuid() != 0)
         return 0; /* tests of the session alone: nothing to separate */
-    return own_namespaces();
+    int r = own_namespaces();
+    if (r == 0 && getpid() == 1 &&
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+        r = BURROW_ERR_SYSTEM;
+    return r;
+}
+
+int sandbox_monitor_caps(void)
+{
+    static const int keep[] = {CAP_SETUID, CAP_SETGID, CAP_SYS_ADMIN, CAP_KILL};
+    uint64_t mask = 0;
+    if (geteuid() != 0)
+        return 0; /* tests of the session alone: nothing to give up */
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+        mask |= 1ull << keep[i];
+    /* The bounding set first: shrinking it takes CAP_SETPCAP, which goes next. */
+    for (int cap = 0; cap <= 63; cap++)
+        if (!(mask & (1ull << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+            return BURROW_ERR_SYSTEM;
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2] = {
+        {.effective = (uint32_t)mask, .permitted = (uint32_t)mask, .inheritable = 0},
+        {.effective = (uint32_t)(mask >> 32),
+         .permitted = (uint32_t)(mask >> 32),
+         .inheritable = 0}};
+    return syscall(SYS_capset, &hdr, data) == 0 ? 0 : BURROW_ERR_SYSTEM;
 }
 
 int sandbox_session_hide(const struct burrow_config *cfg)

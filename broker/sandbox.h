@@ -54,11 +54,20 @@ __attribute__((warn_unused_result)) int sandbox_session_postauth(const struct us
 
 /*
  * First thing in the monitor (root): its own mount, ipc and net namespaces,
- * nothing propagating back; the net child starts from a copy of them.
- * Unix sockets are reached by path, so the VM's vsock socket under run_dir
- * still works in them.
+ * nothing propagating back, and, as PID 1 of its own pid namespace
+ * (broker/session_exec.h), a fresh /proc that shows only its own
+ * processes (no other process's memory, fds or environment to read); the
+ * net child starts from a copy of them.
  */
 __attribute__((warn_unused_result)) int sandbox_monitor_namespaces(void);
+
+/*
+ * The monitor (root) after it forked the net child: every capability but
+ * CAP_SETUID and CAP_SETGID (the drop to the session uid), CAP_SYS_ADMIN
+ * (the tmpfs over state_dir) and CAP_KILL (its net child, another uid) out
+ * of its bounding, permitted and effective sets.
+ */
+__attribute__((warn_unused_result)) int sandbox_monitor_caps(void);
 
 /*
  * After auth, before the drop (still root): an empty read-only tmpfs over
@@ -67,9 +76,12 @@ __attribute__((warn_unused_result)) int sandbox_monitor_namespaces(void);
 __attribute__((warn_unused_result)) int sandbox_session_hide(const struct burrow_config *cfg);
 
 enum sandbox_phase { SANDBOX_PREAUTH, SANDBOX_POSTAUTH, SANDBOX_NET };
-/* Load the phase's seccomp filter (in [security] seccomp's mode). */
-__attribute__((warn_unused_result)) int sandbox_session_filter(const struct burrow_config *cfg,
-                                                               enum sandbox_phase phase);
+/*
+ * Load the phase's seccomp filter (in [security] seccomp's mode). The
+ * monitor's phases name its net child: the one pid it may kill.
+ */
+__attribute__((warn_unused_result)) int
+sandbox_session_filter(const struct burrow_config *cfg, enum sandbox_phase phase, pid_t net_child);
 
 /*
  * [security] seccomp = log turns every filter burrowd and its children load

@@ -327,7 +327,7 @@ int session_net_main(const struct session_args *a, int monfd, pid_t monitor, con
     s->banner = banner;
     snprintf(s->addr, sizeof(s->addr), "%s", a->addr);
     if (sandbox_net_child(s->cfg, monitor) != 0 ||
-        sandbox_session_filter(s->cfg, SANDBOX_NET) != 0) {
+        sandbox_session_filter(s->cfg, SANDBOX_NET, 0) != 0) {
         log_error("%s: cannot confine the session's net process", s->addr);
         return 1;
     }

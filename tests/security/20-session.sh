@@ -14,6 +14,14 @@ sec_stop() {
 NET_UID_MIN=1325400064 # SANDBOX_NET_UID_BASE (0x4f000000)
 SESSION_UID_MIN=1342177280 # SANDBOX_SESSION_UID_BASE (0x50000000)
 
+# sec_sessions: the session processes (monitors) burrowd started, not its sandboxes.
+sec_sessions() {
+    local p
+    for p in $(pgrep -P "$BURROWD_PID"); do
+        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "--session-process" && echo "$p"
+    done
+}
+
 # sec_net_child PID PHASE: the jailed net child's /proc view.
 sec_net_child() {
     local nc=$1 phase=$2 st=/proc/$1/status uid
@@ -51,7 +59,7 @@ sec_preauth() {
     exec 7<>"/dev/tcp/127.0.0.1/$PORT"
     read -t 10 -r banner <&7
     for _ in $(seq 50); do
-        for p in $(pgrep -P "$BURROWD_PID"); do
+        for p in $(sec_sessions); do
             nc=$(pgrep -P "$p" | head -n 1)
             [ -n "$nc" ] && mon=$p && break
         done
@@ -68,10 +76,72 @@ sec_preauth() {
             [ "$(readlink /proc/$mon/ns/net)" != "$(readlink /proc/self/ns/net)" ] &&
             t_ok "monitor before auth: root (it reads user records), Seccomp 2, NoNewPrivs 1, own mount and net namespaces" ||
             t_fail monitor-preauth "$(grep -E 'Seccomp|NoNewPrivs|Uid' "$st" | tr '\n' ' ')"
+        # PID 1 of its own pid namespace, a /proc of its own (itself and its net
+        # child), only CAP_KILL, CAP_SETGID, CAP_SETUID and CAP_SYS_ADMIN left.
+        local procs
+        procs=$(ls "/proc/$mon/root/proc" | grep -E '^[0-9]+$' | sort -n | tr '\n' ' ')
+        [ "$(readlink /proc/$mon/ns/pid)" != "$(readlink /proc/self/ns/pid)" ] &&
+            grep -q "^NSpid:.*[[:space:]]1$" "$st" && [ "$procs" = "1 2 " ] &&
+            t_ok "monitor before auth: PID 1 of its own pid namespace; its /proc shows itself and its net child only" ||
+            t_fail monitor-pidns "$(grep NSpid "$st"); its /proc: $procs"
+        grep -q "^CapEff:[[:space:]]*00000000002000e0$" "$st" && grep -q "^CapBnd:[[:space:]]*00000000002000e0$" "$st" &&
+            t_ok "monitor before auth: capabilities KILL, SETGID, SETUID, SYS_ADMIN only (effective and bounding)" ||
+            t_fail monitor-caps "$(grep -E '^Cap(Eff|Prm|Bnd)' "$st" | tr '\n' ' ')"
         sec_net_child "$nc" "before auth"
         sec_tcp_owner "$mon" "$nc" "before auth"
     fi
     exec 7>&-
+}
+
+# sec_mem_has PID TEXT: "found" if TEXT is anywhere in PID's readable memory, else "absent".
+sec_mem_has() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+pid, needle = sys.argv[1], sys.argv[2].encode()
+found = False
+with open("/proc/%s/maps" % pid) as maps, open("/proc/%s/mem" % pid, "rb", 0) as mem:
+    for line in maps:
+        span, perms = line.split()[:2]
+        if perms[0] != "r":
+            continue
+        lo, hi = (int(x, 16) for x in span.split("-"))
+        try:
+            mem.seek(lo)
+            if needle in mem.read(hi - lo):
+                found = True
+                break
+        except (OSError, OverflowError, ValueError):
+            continue
+print("found" if found else "absent")
+PY
+}
+
+# A libssh exploit in a net child finds no other user's secrets: bob's VM
+# runs (the master's VM table holds his record, password hash included),
+# then a connection that has not logged in yet is searched for his hash.
+sec_net_child_memory() {
+    local hash mon="" nc="" p master child monitor
+    hash=$(sed -n 's/^password = "\(.*\)"$/\1/p' "$T/state/users/bob/user.ini")
+    e2e_ssh bob bob true >/dev/null 2>&1
+    exec 7<>"/dev/tcp/127.0.0.1/$PORT"
+    read -t 10 -r _ <&7
+    for _ in $(seq 50); do
+        for p in $(sec_sessions); do
+            nc=$(pgrep -P "$p" | head -n 1)
+            [ -n "$nc" ] && mon=$p && break
+        done
+        [ -n "$nc" ] && grep -q "^Seccomp:[[:space:]]*2" "/proc/$nc/status" 2>/dev/null && break
+        sleep 0.1
+    done
+    master=$(sec_mem_has "$BURROWD_PID" "$hash")
+    child=$(sec_mem_has "${nc:-0}" "$hash" 2>&1)
+    monitor=$(sec_mem_has "${mon:-0}" "$hash" 2>&1)
+    exec 7>&-
+    if [ "${#hash}" -gt 40 ] && [ "$master" = found ] && [ "$child" = absent ] && [ "$monitor" = absent ]; then
+        t_ok "another user's password hash (in the master's memory) is in neither the net child's nor the monitor's"
+    else
+        t_fail net-child-memory "hash '${hash:0:20}...': master $master, net child $child, monitor $monitor"
+    fi
 }
 
 # sec_hostile HOW WANT: a net child acting as if libssh were taken over.
@@ -101,10 +171,11 @@ sec_session() {
         t_ok "burrowd master: Seccomp 2 (its deny-list), NoNewPrivs 0, and it serves logins" ||
         t_fail master-seccomp "$(grep -E 'Seccomp|NoNewPrivs' "$mst" | tr '\n' ' ')"
     sec_preauth
+    sec_net_child_memory
     e2e_ssh alice alice 'sleep 3' &
     local sshpid=$! pid="" p
     for _ in $(seq 80); do
-        for p in $(pgrep -P "$BURROWD_PID"); do
+        for p in $(sec_sessions); do
             [ "$(awk '/^Uid:/ {print $2}' /proc/$p/status 2>/dev/null)" -ge $SESSION_UID_MIN ] 2>/dev/null && pid=$p
         done
         [ -n "$pid" ] && break
@@ -150,6 +221,24 @@ sec_session() {
             t_ok "forbidden syscall in the $role filter: SIGSYS"
         else
             t_fail "$role-sigsys" "$(tail -n 3 "$T/log")"
+        fi
+        sec_stop
+        : >"$T/log"
+    done
+    # A compromised pre-auth monitor is root: each call that would act as root
+    # beyond its job dies by SIGSYS (no socket or connect at all: the master
+    # hands over VM connections; kill only of its child, setresuid/setresgid
+    # only to a session id, setuid only 0, no groups, its own rlimits only).
+    local call
+    for call in socket connect kill tgkill setresuid setresgid setuid setgroups prlimit; do
+        BURROW_TEST_FORBIDDEN_SYSCALL=session-preauth:$call e2e_start >/dev/null ||
+            { t_fail "preauth-$call" "burrowd did not start"; continue; }
+        e2e_ssh alice alice true >/dev/null 2>&1
+        sleep 0.3
+        if grep -q "crashed: signal 31" "$T/log"; then
+            t_ok "pre-auth monitor: $call beyond its job dies by SIGSYS"
+        else
+            t_fail "preauth-$call-sigsys" "$(tail -n 3 "$T/log")"
         fi
         sec_stop
         : >"$T/log"

@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -131,12 +133,45 @@ out:
     return rc;
 }
 
+/*
+ * The calls a test can ask for, each with arguments no filter of the role
+ * allows (a pid that is neither the caller nor a child, a uid outside every
+ * reserved range). Only compiled into test builds (the caller's branch is
+ * dead otherwise).
+ */
+static long forbidden_call(const char *call)
+{
+    static const int far_pid = 0x3ffffe; /* below PID_MAX_LIMIT, nobody's in a test */
+    static const gid_t groups[1] = {0};
+    struct rlimit lim = {0, 0};
+    if (!strcmp(call, "socket"))
+        return syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+    if (!strcmp(call, "connect"))
+        return syscall(SYS_connect, -1, NULL, 0);
+    if (!strcmp(call, "kill"))
+        return syscall(SYS_kill, far_pid, 0);
+    if (!strcmp(call, "tgkill"))
+        return syscall(SYS_tgkill, far_pid, far_pid, 0);
+    if (!strcmp(call, "setresuid"))
+        return syscall(SYS_setresuid, 1000, 1000, 1000);
+    if (!strcmp(call, "setresgid"))
+        return syscall(SYS_setresgid, 1000, 1000, 1000);
+    if (!strcmp(call, "setuid"))
+        return syscall(SYS_setuid, 1000);
+    if (!strcmp(call, "setgroups"))
+        return syscall(SYS_setgroups, 1, groups);
+    if (!strcmp(call, "prlimit"))
+        return syscall(SYS_prlimit64, far_pid, RLIMIT_NOFILE, &lim, NULL);
+    return syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0);
+}
+
 void sc_test_trigger(const char *role)
 {
     const char *e = testhook("BURROW_TEST_FORBIDDEN_SYSCALL");
-    if (!e || (strcmp(e, "1") != 0 && strcmp(e, role) != 0))
+    size_t n = role ? strlen(role) : 0;
+    if (!e || (strcmp(e, "1") != 0 && (strncmp(e, role, n) != 0 || (e[n] && e[n] != ':'))))
         return;
     /* No log line: after the session drop, stderr on a file would mean SIGXFSZ. */
-    long r = syscall(SYS_ptrace, PTRACE_TRACEME, 0, 0, 0);
+    long r = forbidden_call(e[0] != '1' && e[n] == ':' ? e + n + 1 : "ptrace");
     (void)r;
 }

@@ -140,8 +140,11 @@ size_t sc_policy_rules(const struct sc_policy *p);
 /*
  * Test builds only (common/testhook.h; a no-op in installed binaries): if
  * env BURROW_TEST_FORBIDDEN_SYSCALL is "1" or equals `role`, call a syscall
- * no policy allows (ptrace). Under an enforcing filter the process dies
- * with SIGSYS; otherwise this returns.
+ * no policy allows (ptrace); "ROLE:CALL" calls CALL instead, with arguments
+ * the role's filter must refuse: socket, connect, kill and tgkill (a
+ * stranger's pid), setresuid, setresgid, setuid, setgroups (uid/gid/group
+ * 1000), prlimit (a stranger's RLIMIT_NOFILE). Under an enforcing filter the
+ * process dies with SIGSYS; otherwise this returns.
  */
 void sc_test_trigger(const char *role);
 

@@ -300,10 +300,16 @@ static void test_dump_roundtrip(void **state)
     struct fixture *f = *state;
     struct burrow_config c, back;
     char err[CONFIG_ERR_MAX];
-    assert_int_equal(load_text(f, "[ssh]\nport = 2022\n[vm]\nbackend = kvm\n", &c, err), 0);
+    assert_int_equal(load_text(f,
+                               "[ssh]\nport = 2022\nbanner = \"/etc/issue;net#1\"\n"
+                               "[vm]\nbackend = kvm\n",
+                               &c, err),
+                     0);
+    assert_string_equal(c.ssh.banner, "/etc/issue;net#1");
     FILE *out = fopen(f->path, "w");
     config_dump(&c, out);
     fclose(out);
+    /* The session process gets the master's configuration this way (broker/session_exec.h). */
     assert_int_equal(config_load(&back, f->path, 0, err, sizeof(err)), 0);
     assert_memory_equal(&c, &back, sizeof(c));
 }

@@ -25,6 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "broker/sandbox.h"
 #include "broker/seccomp_policy.h"
 #include "common/err.h"
 #include "tests/lib/testutil.h"
@@ -304,6 +305,106 @@ static void test_session_policies(void **state)
 }
 
 /*
+ * The root monitor before auth, with its run-time rules: SIGKILL to its net
+ * child only, tgkill to itself only; no socket or connect; set-id calls to
+ * the session range only. Each probe runs in a child that builds and loads
+ * the filter with its own pid and a real child of its own.
+ */
+enum mon_probe {
+    MP_KILL_CHILD,
+    MP_KILL_OTHER_SIGNAL,
+    MP_KILL_OTHER_PID,
+    MP_TGKILL_SELF,
+    MP_TGKILL_OTHER,
+    MP_SOCKET,
+    MP_CONNECT,
+    MP_SETRESUID_SESSION,
+    MP_SETRESUID_OTHER,
+    MP_SETUID_OTHER,
+    MP_SETGROUPS,
+    MP_PRLIMIT_OTHER
+};
+
+static int run_monitor_probe(enum mon_probe p)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setpgid(0, 0); /* the test ends the probe's group, its child with it */
+        pid_t child = fork();
+        if (child == 0) {
+            pause();
+            raw_exit(0);
+        }
+        static struct session_monitor_policy mp;
+        const struct sc_policy *pol =
+            session_policy_monitor(&mp, &session_policy_preauth, getpid(), child);
+        if (!pol || sc_install(pol, SC_MODE_ENFORCE, SC_FLAG_QUIET) != 0)
+            raw_exit(100);
+        gid_t g[1] = {0};
+        struct rlimit lim = {0, 0};
+        uid_t sess = SANDBOX_SESSION_UID_BASE + 12345;
+        switch (p) {
+        case MP_KILL_CHILD:
+            raw_exit(syscall(SYS_kill, child, SIGKILL) == 0 ? 0 : 1);
+        case MP_KILL_OTHER_SIGNAL:
+            syscall(SYS_kill, child, SIGTERM);
+            break;
+        case MP_KILL_OTHER_PID:
+            syscall(SYS_kill, getppid(), SIGKILL);
+            break;
+        case MP_TGKILL_SELF:
+            raw_exit(syscall(SYS_tgkill, getpid(), getpid(), 0) == 0 ? 0 : 1);
+        case MP_TGKILL_OTHER:
+            syscall(SYS_tgkill, child, child, SIGKILL);
+            break;
+        case MP_SOCKET:
+            syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+            break;
+        case MP_CONNECT:
+            syscall(SYS_connect, -1, NULL, 0);
+            break;
+        case MP_SETRESUID_SESSION:
+            /* As root it succeeds; as another uid EPERM: allowed either way. */
+            syscall(SYS_setresuid, sess, sess, sess);
+            raw_exit(0);
+        case MP_SETRESUID_OTHER:
+            syscall(SYS_setresuid, sess, sess, 1000);
+            break;
+        case MP_SETUID_OTHER:
+            syscall(SYS_setuid, 1000);
+            break;
+        case MP_SETGROUPS:
+            syscall(SYS_setgroups, 1, g);
+            break;
+        case MP_PRLIMIT_OTHER:
+            syscall(SYS_prlimit64, child, RLIMIT_NOFILE, &lim, NULL);
+            break;
+        }
+        raw_exit(3); /* a forbidden call came back */
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    kill(-pid, SIGKILL);
+    return WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+static void test_monitor_runtime_rules(void **state)
+{
+    (void)state;
+    SKIP_UNDER_SANITIZER();
+    assert_int_equal(run_monitor_probe(MP_KILL_CHILD), 0);
+    assert_int_equal(run_monitor_probe(MP_TGKILL_SELF), 0);
+    assert_int_equal(run_monitor_probe(MP_SETRESUID_SESSION), 0);
+    static const enum mon_probe forbidden[] = {
+        MP_KILL_OTHER_SIGNAL, MP_KILL_OTHER_PID, MP_TGKILL_OTHER, MP_SOCKET,       MP_CONNECT,
+        MP_SETRESUID_OTHER,   MP_SETUID_OTHER,   MP_SETGROUPS,    MP_PRLIMIT_OTHER};
+    for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++)
+        if (run_monitor_probe(forbidden[i]) != -SIGSYS)
+            fail_msg("monitor probe %d was not killed by SIGSYS", (int)forbidden[i]);
+}
+
+/*
  * The VMM's process filter and its home disk: DISCARD punches holes, but no
  * fallocate mode grows or allocates the image, no fcntl drops (or takes)
  * the disk's OFD lock, and the file size limit can only be lowered.
@@ -501,6 +602,7 @@ int main(void)
         cmocka_unit_test(test_mode_parse),
         cmocka_unit_test(test_shipped_policies_load),
         cmocka_unit_test(test_session_policies),
+        cmocka_unit_test(test_monitor_runtime_rules),
         cmocka_unit_test(test_vmm_disk_rules),
         cmocka_unit_test(test_jail_file_size_limit),
         cmocka_unit_test(test_master_denylist),
