@@ -28,7 +28,8 @@ struct mon {
     pid_t child;
     const char *addr;
     struct auth_ctx auth;
-    unsigned failures;
+    unsigned failures; /* refused requests: max_auth_tries ends the connection */
+    unsigned attempts; /* every request, probes answered "this key would do" too */
     int authed;
     char user[USERDB_NAME_MAX + 1];
     char method[16];
@@ -36,6 +37,15 @@ struct mon {
     char vm_err[MPROTO_FIELD_MAX + 1]; /* non-empty: every CONNECT gets this */
     int master_closed;
 };
+
+/*
+ * As OpenSSH (auth2.c): a public-key probe answered "this key would do" is
+ * not a failure, but every auth request is an attempt, and the connection
+ * ends at this many whatever they were. Without it a client holding a
+ * user's public key (public by nature) could keep the monitor reading her
+ * records, probe after probe, for the whole login_grace_time.
+ */
+#define MONITOR_AUTH_ATTEMPTS_MAX 1024
 
 /* --- crash backtraces ------------------------------------------------------ */
 
@@ -242,8 +252,15 @@ static int preauth_loop(struct mon *m)
         }
         if (r != 0)
             return violation(m, "undecodable message");
-        if (m->failures >= m->cfg->ssh.max_auth_tries)
+        if (m->failures >= m->cfg->ssh.max_auth_tries || m->attempts > MONITOR_AUTH_ATTEMPTS_MAX)
             return violation(m, "a request after max_auth_tries");
+        if (++m->attempts > MONITOR_AUTH_ATTEMPTS_MAX) {
+            log_info("%s: %d authentication attempts: no more", m->addr, MONITOR_AUTH_ATTEMPTS_MAX);
+            explicit_bzero(&msg, sizeof(msg)); /* a PASSWORD message holds a password */
+            if ((r = answer(m, MPROTO_AUTH_NO, 1, "last", NULL)) != 0)
+                return r;
+            continue; /* the child disconnects; another request kills it */
+        }
         if (msg.type == MPROTO_PUBKEY)
             r = on_pubkey(m, &msg);
         else if (msg.type == MPROTO_PASSWORD)

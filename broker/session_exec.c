@@ -54,8 +54,8 @@ exec_session(int tcp_fd, int master_fd, int config_fd, char *const argv[])
     /* Through fds above 5 first: a dup2 onto 3, 4 or 5 must not close another of the three. */
     int t = fcntl(tcp_fd, F_DUPFD, 10), m = fcntl(master_fd, F_DUPFD, 10);
     int c = fcntl(config_fd, F_DUPFD, 10);
-    if (t < 0 || m < 0 || c < 0 || dup2(t, SESSION_FD_TCP) < 0 ||
-        dup2(m, SESSION_FD_MASTER) < 0 || dup2(c, SESSION_FD_CONFIG) < 0 ||
+    if (t < 0 || m < 0 || c < 0 || dup2(t, SESSION_FD_TCP) < 0 || dup2(m, SESSION_FD_MASTER) < 0 ||
+        dup2(c, SESSION_FD_CONFIG) < 0 ||
         syscall(SYS_close_range, SESSION_FD_CONFIG + 1, ~0u, 0) != 0)
         _exit(126);
     sigset_t none;
@@ -71,7 +71,7 @@ pid_t session_spawn(const struct burrow_config *cfg, int tcp_fd, int master_fd, 
     char level[8];
     snprintf(level, sizeof(level), "%d", (int)log_get_level());
     /* The config path is for ps (which daemon a session belongs to); the text is on fd 5. */
-    char *argv[] = {"burrowd",     SESSION_EXEC_ARG,         (char *)addr, level,
+    char *argv[] = {"burrowd",    SESSION_EXEC_ARG,    (char *)addr, level,
                     (char *)"-c", (char *)config_path, NULL};
     int config_fd = config_memfd(cfg);
     if (config_fd < 0)
@@ -155,10 +155,7 @@ int session_exec_main(int argc, char **argv)
         log_error("session %s: no usable host key in %s", argv[2], cfg.ssh.host_key_dir);
         return 1;
     }
-    struct session_args a = {.fd = SESSION_FD_TCP,
-                             .mfd = SESSION_FD_MASTER,
-                             .cfg = &cfg,
-                             .bind = bind,
-                             .addr = argv[2]};
+    struct session_args a = {
+        .fd = SESSION_FD_TCP, .mfd = SESSION_FD_MASTER, .cfg = &cfg, .bind = bind, .addr = argv[2]};
     return session_monitor_main(&a);
 }

@@ -33,7 +33,8 @@
 pid_t session_spawn(const struct burrow_config *cfg, int tcp_fd, int master_fd, const char *addr,
                     const char *config_path);
 
-/* burrowd's entry for SESSION_EXEC_ARG: check the arguments, load what it needs, run the monitor. */
+/* burrowd's entry for SESSION_EXEC_ARG: check the arguments, load what it needs, run the monitor.
+ */
 int session_exec_main(int argc, char **argv);
 
 #endif /* BURROW_BROKER_SESSION_EXEC_H */

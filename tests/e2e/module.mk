@@ -13,3 +13,10 @@ test-e2e: all $(SANDBOX_IMAGE)
 	@rc=0; tests/e2e/run.sh $(B) || rc=1; B=$(B) tests/lib/kvm-tier e2e-kvm --timeout 1200 -- tests/e2e/kvm.sh $(B) || rc=1; exit $$rc
 bench-ssh: all $(SANDBOX_IMAGE)
 	tests/e2e/bench-ssh.sh $(B)
+
+# A libssh client that asks "would this key do?" over and over (the attempt cap).
+SSHPROBE := $(B)/tests/e2e/sshprobe
+$(SSHPROBE): $(B)/obj/tests/e2e/sshprobe.o
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) -o $@ $< $(HOST_LDLIBS)
+test-e2e: $(SSHPROBE)

@@ -124,6 +124,12 @@ E2E_MAX_AUTH_TRIES=6; e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
     && t_ok "max_auth_tries honoured (4th key never tried at max_auth_tries=2)" \
     || t_fail "max_auth_tries" "rc=$rc2 $out2"
 grep -q "configuration reloaded" "$T/log" && t_ok "SIGHUP reloads the configuration" || t_fail "SIGHUP reload" "no log line"
+# Queries for an authorized key ("would it do?", never signed) are no failures,
+# but as in OpenSSH every request is an attempt and 1024 of them end the connection.
+probes=$("$B/tests/e2e/sshprobe" "$PORT" alice "$T/alice.pub" 1100 2>&1)
+[ "$probes" = 1024 ] && grep -q "1024 authentication attempts: no more" "$T/log" \
+    && t_ok "key queries are attempts: the 1025th of 1100 ends the connection" \
+    || t_fail "key query attempts" "answered $probes of 1100"
 
 # --- admission ---
 # max_startups 2:100:2: with two unauthenticated connections open, a third is dropped.
