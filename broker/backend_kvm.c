@@ -48,15 +48,16 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/jail/jail.h"
-#include "vmm/virtio/net.h"
 #include "vmm/template.h"
 
 /* [net] enabled and `burrowctl net apply`'s work done: VMs may get a TAP. */
 static int net_ready;
 
-/* The VM's network from [net]: TAP bvm<slot>, address .2+slot, MAC from user and id. */
+_Static_assert(VMMGR_MAX <= NETPOLICY_PORTS_MAX, "every VM slot has a bound bridge port");
+
+/* The VM's network from [net]: TAP bvm<slot>, address .2+slot and MAC 02:b0:<address>. */
 static int kvm_prepare_net(const struct burrow_config *cfg, const struct vm *vm,
-                           const struct user_record *rec, struct kvm_vmm_args *req)
+                           struct kvm_vmm_args *req)
 {
     if (!cfg->net.enabled)
         return 0;
@@ -76,9 +77,9 @@ static int kvm_prepare_net(const struct burrow_config *cfg, const struct vm *vm,
     n->gateway = netpolicy_gateway(&np);
     for (unsigned i = 0; i < cfg->net.dns.n && i < PROTO_DNS_MAX; i++)
         n->dns[n->nr_dns++] = cfg->net.dns.v[i].addr;
-    char seed[128];
-    int len = snprintf(seed, sizeof(seed), "%s/%u/%s", rec->name, rec->uid, vm->id);
-    virtio_net_mac_from_seed(seed, len > 0 ? (size_t)len : 0, n->mac);
+    /* The plan's MAC for this port: the only one its bridge port passes (netpolicy.h). */
+    if (netpolicy_vm_mac(&np, vm->slot, n->mac))
+        return BURROW_ERR_RANGE;
     snprintf(req->net_tap, sizeof(req->net_tap), "%s%u", NETPOLICY_TAP_PREFIX, vm->slot);
     snprintf(req->net_bridge, sizeof(req->net_bridge), "%s", cfg->net.bridge);
     req->net_rate = (uint64_t)cfg->net.bandwidth_mbit * 1000000 / 8;
@@ -119,7 +120,7 @@ static int kvm_prepare(const struct vmmgr *m, const struct vm *vm, const struct 
     }
     req->seccomp_log = cfg->security.seccomp;
     req->rec = *rec;
-    return kvm_prepare_net(cfg, vm, rec, req);
+    return kvm_prepare_net(cfg, vm, req);
 }
 
 void kvm_backend_check(const struct burrow_config *cfg)
