@@ -53,9 +53,12 @@ sec_tcp_owner() {
     fi
 }
 
-# sec_preauth: a connection that has not logged in yet.
-sec_preauth() {
-    local mon="" nc="" banner p
+# sec_connect_preauth: open a connection on fd 7 that does not log in; its
+# monitor in $mon and jailed net child in $nc (empty if none showed up), the
+# server's version line in $banner. The caller closes fd 7.
+sec_connect_preauth() {
+    local p
+    mon="" nc="" banner=""
     exec 7<>"/dev/tcp/127.0.0.1/$PORT"
     read -t 10 -r banner <&7
     for _ in $(seq 50); do
@@ -66,6 +69,12 @@ sec_preauth() {
         [ -n "$nc" ] && grep -q "^Seccomp:[[:space:]]*2" "/proc/$nc/status" 2>/dev/null && break
         sleep 0.1
     done
+}
+
+# sec_preauth: a connection that has not logged in yet.
+sec_preauth() {
+    local mon nc banner
+    sec_connect_preauth
     if [ -z "$nc" ]; then
         t_fail preauth-processes "no monitor with a net child under burrowd (banner: ${banner:-none})"
     else
@@ -120,19 +129,10 @@ PY
 # runs (the master's VM table holds his record, password hash included),
 # then a connection that has not logged in yet is searched for his hash.
 sec_net_child_memory() {
-    local hash mon="" nc="" p master child monitor
+    local hash mon nc banner master child monitor
     hash=$(sed -n 's/^password = "\(.*\)"$/\1/p' "$T/state/users/bob/user.ini")
     e2e_ssh bob bob true >/dev/null 2>&1
-    exec 7<>"/dev/tcp/127.0.0.1/$PORT"
-    read -t 10 -r _ <&7
-    for _ in $(seq 50); do
-        for p in $(sec_sessions); do
-            nc=$(pgrep -P "$p" | head -n 1)
-            [ -n "$nc" ] && mon=$p && break
-        done
-        [ -n "$nc" ] && grep -q "^Seccomp:[[:space:]]*2" "/proc/$nc/status" 2>/dev/null && break
-        sleep 0.1
-    done
+    sec_connect_preauth
     master=$(sec_mem_has "$BURROWD_PID" "$hash")
     child=$(sec_mem_has "${nc:-0}" "$hash" 2>&1)
     monitor=$(sec_mem_has "${mon:-0}" "$hash" 2>&1)
@@ -142,6 +142,21 @@ sec_net_child_memory() {
     else
         t_fail net-child-memory "hash '${hash:0:20}...': master $master, net child $child, monitor $monitor"
     fi
+}
+
+# sec_forbidden TRIGGER OKTEXT: burrowd with BURROW_TEST_FORBIDDEN_SYSCALL=TRIGGER; a
+# login makes the session's process in that role make the call: it must die by SIGSYS.
+sec_forbidden() {
+    BURROW_TEST_FORBIDDEN_SYSCALL=$1 e2e_start >/dev/null || { t_fail "$1" "burrowd did not start"; return; }
+    e2e_ssh alice alice true >/dev/null 2>&1
+    sleep 0.3
+    if grep -q "crashed: signal 31" "$T/log"; then
+        t_ok "$2"
+    else
+        t_fail "$1-sigsys" "$(tail -n 3 "$T/log")"
+    fi
+    sec_stop
+    : >"$T/log"
 }
 
 # sec_hostile HOW WANT: a net child acting as if libssh were taken over.
@@ -213,35 +228,16 @@ sec_session() {
     local mrc=$?
     [ $mrc = 159 ] && t_ok "forbidden syscall in the master's deny-list: burrowd dies by SIGSYS" ||
         t_fail master-sigsys "exit $mrc: $(tail -n 2 "$T/master.log")"
+    local role call
     for role in session-net session-preauth session-postauth; do
-        BURROW_TEST_FORBIDDEN_SYSCALL=$role e2e_start >/dev/null || { t_fail "$role" "burrowd did not start"; continue; }
-        e2e_ssh alice alice true >/dev/null 2>&1
-        sleep 0.3
-        if grep -q "crashed: signal 31" "$T/log"; then
-            t_ok "forbidden syscall in the $role filter: SIGSYS"
-        else
-            t_fail "$role-sigsys" "$(tail -n 3 "$T/log")"
-        fi
-        sec_stop
-        : >"$T/log"
+        sec_forbidden "$role" "forbidden syscall in the $role filter: SIGSYS"
     done
     # A compromised pre-auth monitor is root: each call that would act as root
     # beyond its job dies by SIGSYS (no socket or connect at all: the master
     # hands over VM connections; kill only of its child, setresuid/setresgid
     # only to a session id, setuid only 0, no groups, its own rlimits only).
-    local call
     for call in socket connect kill tgkill setresuid setresgid setuid setgroups prlimit; do
-        BURROW_TEST_FORBIDDEN_SYSCALL=session-preauth:$call e2e_start >/dev/null ||
-            { t_fail "preauth-$call" "burrowd did not start"; continue; }
-        e2e_ssh alice alice true >/dev/null 2>&1
-        sleep 0.3
-        if grep -q "crashed: signal 31" "$T/log"; then
-            t_ok "pre-auth monitor: $call beyond its job dies by SIGSYS"
-        else
-            t_fail "preauth-$call-sigsys" "$(tail -n 3 "$T/log")"
-        fi
-        sec_stop
-        : >"$T/log"
+        sec_forbidden "session-preauth:$call" "pre-auth monitor: $call beyond its job dies by SIGSYS"
     done
     sec_hostile connect "not an auth request before auth" "asks for a VM connection before any login"
     sec_hostile flood "a request after max_auth_tries" "keeps asking past max_auth_tries"
