@@ -252,8 +252,10 @@ static int preauth_loop(struct mon *m)
         }
         if (r != 0)
             return violation(m, "undecodable message");
-        if (m->failures >= m->cfg->ssh.max_auth_tries || m->attempts > MONITOR_AUTH_ATTEMPTS_MAX)
+        if (m->failures >= m->cfg->ssh.max_auth_tries)
             return violation(m, "a request after max_auth_tries");
+        if (m->attempts > MONITOR_AUTH_ATTEMPTS_MAX)
+            return violation(m, "a request after the last attempt");
         if (++m->attempts > MONITOR_AUTH_ATTEMPTS_MAX) {
             log_info("%s: %d authentication attempts: no more", m->addr, MONITOR_AUTH_ATTEMPTS_MAX);
             explicit_bzero(&msg, sizeof(msg)); /* a PASSWORD message holds a password */
@@ -327,31 +329,30 @@ static int vm_conn_from_master(struct mon *m, int *fd, char *err, size_t errsz)
         snprintf(err, errsz, "the service restarted: log in again for a new session");
         return BURROW_ERR_CLOSED;
     }
-    for (;;) {
-        int r = mproto_recv_wait(m->mfd, &msg, fd, deadline);
-        if (r == BURROW_ERR_CLOSED)
-            m->master_closed = 1;
-        if (r != 0) {
-            snprintf(err, errsz, "the service is restarting; try again shortly");
-            return r;
-        }
-        if (msg.type == MPROTO_VM_GONE) {
-            vm_gone(m, &msg);
-            snprintf(err, errsz, "%.200s", m->vm_err);
-        } else if (msg.type == MPROTO_VM_CONN_ERR && msg.n == 1) {
-            snprintf(err, errsz, "%.200s", msg.f[0]);
-        } else if (msg.type == MPROTO_VM_CONN && *fd >= 0) {
-            if ((r = agentconn_await_ok(*fd, err, errsz)) == 0)
-                return 0;
-            log_warn("%s: cannot reach the VM's agent: %s", m->user, err);
-        } else {
-            snprintf(err, errsz, "the service is restarting; try again shortly");
-        }
-        if (*fd >= 0)
-            close(*fd);
-        *fd = -1;
-        return BURROW_ERR_CLOSED;
+    int r = mproto_recv_wait(m->mfd, &msg, fd, deadline);
+    if (r == BURROW_ERR_CLOSED)
+        m->master_closed = 1;
+    if (r != 0) {
+        snprintf(err, errsz, "the service is restarting; try again shortly");
+        return r;
     }
+    /* The answer, or a VM_GONE that crossed the request (then that is the answer). */
+    if (msg.type == MPROTO_VM_GONE) {
+        vm_gone(m, &msg);
+        snprintf(err, errsz, "%.200s", m->vm_err);
+    } else if (msg.type == MPROTO_VM_CONN_ERR && msg.n == 1) {
+        snprintf(err, errsz, "%.200s", msg.f[0]);
+    } else if (msg.type == MPROTO_VM_CONN && *fd >= 0) {
+        if ((r = agentconn_await_ok(*fd, err, errsz)) == 0)
+            return 0;
+        log_warn("%s: cannot reach the VM's agent: %s", m->user, err);
+    } else {
+        snprintf(err, errsz, "the service is restarting; try again shortly");
+    }
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+    return BURROW_ERR_CLOSED;
 }
 
 /* CONNECT: a connection to the agent's session port of this user's VM, or why not. */

@@ -20,3 +20,5 @@ $(SSHPROBE): $(B)/obj/tests/e2e/sshprobe.o
 	@mkdir -p $(@D)
 	$(CC) $(HOST_LDFLAGS) -o $@ $< $(HOST_LDLIBS)
 test-e2e: $(SSHPROBE)
+# Nested case 04 runs a sandbox in L1 (cgroup v2).
+NESTED_DEPS += $(SANDBOX_IMAGE)
