@@ -172,12 +172,15 @@ test-unit: $(UNIT_BINS)
 check:
 	$(MAKE) B=build/asan SAN=1 NESTED_HOME=$(abspath $(B))/nested test-unit
 
-# The style check, every tier that exists, then one closing summary line for CI.
+# The style check, every tier that exists, then each tier's wall time and one
+# closing summary line for CI.
 test: all
-	@rm -rf $(B)/test-results
+	@rm -rf $(B)/test-results; mkdir -p $(B)/test-results
 	@rc=0; for t in format-check check test-unit $(TEST_TIERS); do \
-		$(MAKE) --no-print-directory $$t || rc=1; \
-	done; tests/lib/summary $(B)/test-results build/asan/test-results; exit $$rc
+		s=$$SECONDS; $(MAKE) --no-print-directory $$t || rc=1; \
+		echo "  $$t: $$((SECONDS - s)) s" >>$(B)/test-results/tier-times; \
+	done; echo "wall time per tier:"; cat $(B)/test-results/tier-times; \
+	tests/lib/summary $(B)/test-results build/asan/test-results; exit $$rc
 
 bench: all
 	@rc=0; for t in $(BENCHES); do $(MAKE) --no-print-directory $$t || rc=1; done; exit $$rc

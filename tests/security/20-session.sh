@@ -187,7 +187,9 @@ sec_session() {
         t_fail master-seccomp "$(grep -E 'Seccomp|NoNewPrivs' "$mst" | tr '\n' ' ')"
     sec_preauth
     sec_net_child_memory
-    e2e_ssh alice alice 'sleep 3' &
+    # Long enough for every check below under TCG in the nested L1 (a 3 s
+    # session once ended under a loaded host before its /proc was read).
+    e2e_ssh alice alice 'sleep 60' &
     local sshpid=$! pid="" p
     for _ in $(seq 80); do
         for p in $(sec_sessions); do
@@ -221,6 +223,7 @@ sec_session() {
             t_fail session-state "sees: $(ls -A "/proc/$pid/root$T/state" | tr '\n' ' ')"
         fi
     fi
+    kill $sshpid 2>/dev/null
     wait $sshpid
     sec_stop
     # The master's filter: the test trigger (ptrace) right after it loads kills burrowd.
