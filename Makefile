@@ -17,6 +17,12 @@
 #   INSTALL_HOOKS  phony targets `make install` runs after the binaries
 #
 # Variants: B=build/asan SAN=1 builds everything with ASan+UBSan (`make check`).
+#
+# Two flavours of the binaries: $(B)/bin (what `make install` installs) and
+# $(B)/test/bin, the same with test hooks (common/testhook.h: hostile-child
+# modes, forced syscalls, backtraces) compiled in. Only the sources that use
+# hooks (TESTHOOK_SRCS) are compiled twice; the unit tests and the tiers
+# that drive hooks use the test flavour.
 
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -76,6 +82,10 @@ LIBVMM    := $(B)/lib/libvmm.a
 LIBBROKER := $(B)/lib/libbroker.a
 LIBTEST   := $(B)/lib/libtest.a
 HOST_LIBS_A := $(LIBBROKER) $(LIBVMM) $(LIBCOMMON)
+LIBCOMMON_T := $(B)/lib/test/libcommon.a
+LIBVMM_T    := $(B)/lib/test/libvmm.a
+LIBBROKER_T := $(B)/lib/test/libbroker.a
+TEST_LIBS_A := $(LIBBROKER_T) $(LIBVMM_T) $(LIBCOMMON_T)
 
 # Fragments, in dependency order. tests/ comes last so it can see everything.
 include common/module.mk
@@ -87,16 +97,25 @@ include broker/module.mk
 include tests/module.mk
 
 host_obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+# The test flavour: hook sources from $(B)/obj-test, everything else shared.
+TESTHOOK_SRCS := $(shell grep -l '"common/testhook.h"' $(COMMON_SRCS) $(VMM_SRCS) $(BROKER_SRCS) \
+                   $(BURROWD_SRCS) $(BURROWCTL_SRCS) 2>/dev/null)
+test_obj = $(foreach s,$(1),$(if $(filter $(s),$(TESTHOOK_SRCS)),$(B)/obj-test/$(s:.c=.o),$(B)/obj/$(s:.c=.o)))
 musl_obj = $(patsubst %.c,$(B)/musl/%.o,$(1))
 
 TESTLIB_SRCS := $(wildcard tests/lib/*.c)
 
 .PHONY: all deps test check unit test-unit bench fuzz install clean format format-check
-all: $(B)/bin/burrowd $(B)/bin/burrowctl $(ALL_TARGETS)
+all: $(B)/bin/burrowd $(B)/bin/burrowctl $(B)/test/bin/burrowd $(B)/test/bin/burrowctl \
+     $(ALL_TARGETS)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(HOST_CFLAGS) -c -o $@ $<
+
+$(B)/obj-test/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -DBURROW_TEST_HOOKS -c -o $@ $<
 
 $(B)/musl/%.o: %.c
 	@mkdir -p $(@D)
@@ -106,6 +125,9 @@ $(LIBCOMMON): $(call host_obj,$(COMMON_SRCS))
 $(LIBVMM): $(call host_obj,$(VMM_SRCS))
 $(LIBBROKER): $(call host_obj,$(BROKER_SRCS))
 $(LIBTEST): $(call host_obj,$(TESTLIB_SRCS))
+$(LIBCOMMON_T): $(call test_obj,$(COMMON_SRCS))
+$(LIBVMM_T): $(call test_obj,$(VMM_SRCS))
+$(LIBBROKER_T): $(call test_obj,$(BROKER_SRCS))
 $(B)/lib/%.a:
 	@mkdir -p $(@D)
 	rm -f $@
@@ -119,12 +141,21 @@ $(B)/bin/burrowctl: $(call host_obj,$(BURROWCTL_SRCS)) $(HOST_LIBS_A)
 	@mkdir -p $(@D)
 	$(CC) $(HOST_LDFLAGS) -o $@ $(call host_obj,$(BURROWCTL_SRCS)) $(HOST_LIBS_A) $(HOST_LDLIBS)
 
-# Unit tests: one cmocka binary per tests/unit/<path>.c, linked against all
-# host libraries (static archives: only what a test uses is pulled in).
-UNIT_BINS := $(patsubst %,$(B)/tests/unit/%,$(UNIT_TESTS))
-$(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(LIBTEST) $(HOST_LIBS_A)
+$(B)/test/bin/burrowd: $(call test_obj,$(BURROWD_SRCS)) $(TEST_LIBS_A)
 	@mkdir -p $(@D)
-	$(CC) $(HOST_LDFLAGS) -o $@ $< $(LIBTEST) $(HOST_LIBS_A) $(HOST_LDLIBS) -lcmocka
+	$(CC) $(HOST_LDFLAGS) -o $@ $(call test_obj,$(BURROWD_SRCS)) $(TEST_LIBS_A) $(HOST_LDLIBS)
+
+$(B)/test/bin/burrowctl: $(call test_obj,$(BURROWCTL_SRCS)) $(TEST_LIBS_A)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) -o $@ $(call test_obj,$(BURROWCTL_SRCS)) $(TEST_LIBS_A) $(HOST_LDLIBS)
+
+# Unit tests: one cmocka binary per tests/unit/<path>.c, linked against all
+# host libraries (static archives: only what a test uses is pulled in), in
+# their test flavour (the hooks are tested too).
+UNIT_BINS := $(patsubst %,$(B)/tests/unit/%,$(UNIT_TESTS))
+$(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(LIBTEST) $(TEST_LIBS_A)
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) -o $@ $< $(LIBTEST) $(TEST_LIBS_A) $(HOST_LDLIBS) -lcmocka
 
 # Unit tests that open /dev/kvm (UNIT_KVM_TESTS) are their own result,
 # unit-kvm, and run where tests/lib/kvm-tier says: on the host's KVM, or in
@@ -182,6 +213,7 @@ deps:
 	$$sudo apt-get update -q && \
 	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$missing
 
+# Only $(B)/bin: the test flavour is never installed.
 install: all $(INSTALL_HOOKS)
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(B)/bin/burrowd $(DESTDIR)$(PREFIX)/sbin/burrowd

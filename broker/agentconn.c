@@ -52,13 +52,10 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
-/* "CONNECT 1024\n" and read "OK <n>\n" byte by byte (no over-read). */
-static int vsock_connect(int fd, long deadline)
+/* Read "OK <n>\n" byte by byte (no over-read: the agent's frames follow). */
+static int vsock_ok(int fd, long deadline)
 {
     char line[64];
-    int n = snprintf(line, sizeof(line), "CONNECT %d\n", AGENTCONN_PORT);
-    if (write_all(fd, line, (size_t)n) != 0)
-        return BURROW_ERR_SYSTEM;
     size_t got = 0;
     for (;;) {
         int r = wait_readable(fd, deadline);
@@ -195,32 +192,47 @@ static int handshake(int fd, const struct proto_open *o, struct agentconn_listen
     return 0;
 }
 
-int agentconn_connect(const char *sock_path, int *fd_out, char *err, size_t errsz)
+int agentconn_open(const char *sock_path, int *fd_out, char *err, size_t errsz)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char line[32];
     if (strlen(sock_path) >= sizeof(sa.sun_path)) {
         snprintf(err, errsz, "socket path too long");
         return BURROW_ERR_TOO_LARGE;
     }
     strcpy(sa.sun_path, sock_path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    /* Non-blocking: a unix connect either completes at once or the backlog is full. */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         snprintf(err, errsz, "socket: %s", strerror(errno));
         return BURROW_ERR_SYSTEM;
     }
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        snprintf(err, errsz, "your environment is not running (%s)", strerror(errno));
+        int busy = errno == EAGAIN;
+        snprintf(err, errsz,
+                 busy ? "your environment is busy; try again"
+                      : "your environment is not running (%s)",
+                 strerror(errno));
+        close(fd);
+        return busy ? BURROW_ERR_BUSY : BURROW_ERR_CLOSED;
+    }
+    /* A dozen bytes into a fresh socket's buffer: never blocks. */
+    int n = snprintf(line, sizeof(line), "CONNECT %d\n", AGENTCONN_PORT);
+    if (write_all(fd, line, (size_t)n) != 0 || fcntl(fd, F_SETFL, 0) != 0) {
+        snprintf(err, errsz, "the environment's agent is not answering");
         close(fd);
         return BURROW_ERR_CLOSED;
     }
-    int r = vsock_connect(fd, now_ms() + AGENTCONN_TIMEOUT_MS);
-    if (r != 0) {
-        snprintf(err, errsz, "the environment's agent is not answering");
-        close(fd);
-        return r;
-    }
     *fd_out = fd;
     return 0;
+}
+
+int agentconn_await_ok(int fd, char *err, size_t errsz)
+{
+    int r = vsock_ok(fd, now_ms() + AGENTCONN_TIMEOUT_MS);
+    if (r != 0)
+        snprintf(err, errsz, "the environment's agent is not answering");
+    return r;
 }
 
 int agentconn_start(int fd, const struct proto_open *o, char *err, size_t errsz)

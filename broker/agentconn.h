@@ -2,12 +2,16 @@
  * broker/agentconn.h - the session's one client path to a VM's agent.
  *
  * Owns: connecting to a VM's host-side vsock socket (Firecracker-style
- * "CONNECT 1024\n" -> "OK <port>\n", design §4), the HELLO exchange and the
+ * "CONNECT 1024\n" -> "OK <port>\n", docs/guest.md), the HELLO exchange and the
  * OPEN/OPENED handshake. The kvm backend's VMM and the sandbox backend's
  * supervisor both serve this socket, so the session code has one path.
- * The two halves are separate because they run in different processes: the
- * monitor (which may reach the socket) connects, always to port 1024, and
- * hands the connection to the net child, which opens the session on it.
+ * The parts are separate because they run in different processes: the
+ * master (root, which may reach every VM's socket) connects to the user's
+ * VM and sends "CONNECT 1024" without waiting (agentconn_open); the
+ * session's monitor, which gets that connection with SCM_RIGHTS and has no
+ * socket() or connect() of its own, waits for the VMM's "OK"
+ * (agentconn_await_ok) and hands it to the net child, which opens the
+ * session on it (agentconn_start).
  */
 #ifndef BURROW_BROKER_AGENTCONN_H
 #define BURROW_BROKER_AGENTCONN_H
@@ -19,11 +23,16 @@
 #define AGENTCONN_ERR_MAX    256
 
 /*
- * Connect to sock_path and through the VMM's "CONNECT 1024" to the agent's
- * session port. 0 and a blocking fd, or a negative code and a reason in err.
+ * Connect to sock_path and send "CONNECT 1024", never blocking (the master
+ * calls it): 0 and a blocking fd whose "OK" is still to be read, or a
+ * negative code and a reason in err (BURROW_ERR_BUSY: the VMM's backlog is
+ * full).
  */
-__attribute__((warn_unused_result)) int agentconn_connect(const char *sock_path, int *fd_out,
-                                                          char *err, size_t errsz);
+__attribute__((warn_unused_result)) int agentconn_open(const char *sock_path, int *fd_out,
+                                                       char *err, size_t errsz);
+/* Read the VMM's "OK <port>" (bounded wait): 0, or a negative code and a reason. */
+__attribute__((warn_unused_result)) int agentconn_await_ok(int fd, char *err, size_t errsz);
+
 /* HELLO/OPEN/OPENED on a connection from agentconn_connect; makes it non-blocking. */
 __attribute__((warn_unused_result)) int agentconn_start(int fd, const struct proto_open *o,
                                                         char *err, size_t errsz);

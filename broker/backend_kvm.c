@@ -100,9 +100,11 @@ static int kvm_request_base(const struct burrow_config *cfg, struct vmm_request 
     return 0;
 }
 
-/* The VM's network from [net]: TAP bvm<slot>, address .2+slot, MAC from user and slot. */
+_Static_assert(VMMGR_MAX <= NETPOLICY_PORTS_MAX, "every VM slot has a bound bridge port");
+
+/* The VM's network from [net]: TAP bvm<slot>, address .2+slot and the plan's MAC. */
 static int kvm_prepare_net(const struct burrow_config *cfg, const struct vm *vm,
-                           const struct user_record *rec, struct vmm_request *req)
+                           struct vmm_request *req)
 {
     if (!cfg->net.enabled)
         return 0;
@@ -122,9 +124,9 @@ static int kvm_prepare_net(const struct burrow_config *cfg, const struct vm *vm,
     n->gateway = netpolicy_gateway(&np);
     for (unsigned i = 0; i < cfg->net.dns.n && i < PROTO_DNS_MAX; i++)
         n->dns[n->nr_dns++] = cfg->net.dns.v[i].addr;
-    char seed[128];
-    int len = snprintf(seed, sizeof(seed), "%s/%u/slot%u", rec->name, rec->uid, vm->slot);
-    virtio_net_mac_from_seed(seed, len > 0 ? (size_t)len : 0, req->net_mac);
+    /* The plan's MAC for this port: the only one its bridge port passes (netpolicy.h). */
+    if (netpolicy_vm_mac(&np, vm->slot, req->net_mac))
+        return BURROW_ERR_RANGE;
     snprintf(req->net_tap, sizeof(req->net_tap), "%s%u", NETPOLICY_TAP_PREFIX, vm->slot);
     snprintf(req->net_bridge, sizeof(req->net_bridge), "%s", cfg->net.bridge);
     req->net_rate = (uint64_t)cfg->net.bandwidth_mbit * 1000000 / 8;
@@ -154,9 +156,12 @@ static int kvm_prepare(const struct vmmgr *m, const struct vm *vm, const struct 
     /* Her hibernated VM, if she has one, is resumed instead (vmm/hibernate.h). */
     if (vmmgr_user_dir(cfg, rec->name, req->user_dir, sizeof(req->user_dir)))
         return BURROW_ERR_TOO_LARGE;
-    req->sock_owner = sandbox_session_uid(rec->uid);
+    if (sandbox_session_uid(rec->uid, &req->sock_owner) != 0) {
+        log_error("kvm: %s: uid %u has no session uid", rec->name, rec->uid);
+        return BURROW_ERR_RANGE;
+    }
     req->request_ns = vm->request_ns;
-    return kvm_prepare_net(cfg, vm, rec, req);
+    return kvm_prepare_net(cfg, vm, req);
 }
 
 void kvm_backend_check(const struct burrow_config *cfg)

@@ -37,6 +37,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -53,6 +54,9 @@
 #include "broker/vmmgr.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/testhook.h"
+#include "vmm/jail/cgroup.h"
+#include "vmm/jail/jail.h"
 
 static int sbx_path(char *out, size_t sz, const char *a, const char *b)
 {
@@ -97,6 +101,44 @@ static const char *find_sftp(void)
         if (access(cands[i], X_OK) == 0)
             return cands[i];
     return cands[0];
+}
+
+/*
+ * In PID 1 before the agent starts, inherited by everything in the sandbox:
+ * at most SBX_PIDS_MAX processes per uid (the limit holds where no cgroup
+ * does; root in the namespace cannot raise it: that takes CAP_SYS_RESOURCE
+ * in the host's), and without allow_root no set-id program or file
+ * capability ever raises a user's privileges (NO_NEW_PRIVS).
+ */
+static int limit_processes(const struct sbx *x)
+{
+    struct rlimit procs = {SBX_PIDS_MAX, SBX_PIDS_MAX};
+    if (setrlimit(RLIMIT_NPROC, &procs) != 0) {
+        log_error("sandbox: RLIMIT_NPROC: %s", strerror(errno));
+        return BURROW_ERR_SYSTEM;
+    }
+    if (!x->cfg->users.allow_root && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        log_error("sandbox: NO_NEW_PRIVS: %s", strerror(errno));
+        return BURROW_ERR_SYSTEM;
+    }
+    return 0;
+}
+
+/*
+ * Test builds only (common/testhook.h): BURROW_TEST_AGENT_HEARTBEAT_MS makes
+ * the agent send its heartbeats that often (e2e: hundreds of them within
+ * seconds), appended to argv[n] as --heartbeat-ms; returns the new n.
+ */
+static int test_heartbeat_args(char **argv, int n)
+{
+    static char ms[8];
+    const char *v = testhook("BURROW_TEST_AGENT_HEARTBEAT_MS");
+    if (!v || !v[0] || strlen(v) >= sizeof(ms) || strspn(v, "0123456789") != strlen(v))
+        return n;
+    snprintf(ms, sizeof(ms), "%s", v);
+    argv[n++] = (char *)"--heartbeat-ms";
+    argv[n++] = ms;
+    return n;
 }
 
 /* PID 1: finish the namespace (proc, devpts, lo, hostname, pivot_root), run the agent, reap. */
@@ -151,20 +193,23 @@ static int sandbox_init(void *arg)
     }
     char sftp[128];
     snprintf(sftp, sizeof(sftp), "%s", find_sftp());
+    if (limit_processes(x) != 0)
+        _exit(116);
     signal(SIGTERM, SIG_DFL);
     pid_t pid = fork();
     if (pid == 0) {
-        char *const argv[] = {(char *)agent,
-                              (char *)"--listen",
-                              (char *)"unix:/run/burrow/agent.sock",
-                              (char *)"--control",
-                              (char *)"unix:/run/burrow/control.sock",
-                              (char *)"--no-clock",
-                              (char *)"--home-dev",
-                              (char *)"none",
-                              (char *)"--sftp-server",
-                              sftp,
-                              NULL};
+        char *argv[14] = {(char *)agent,
+                          (char *)"--listen",
+                          (char *)"unix:/run/burrow/agent.sock",
+                          (char *)"--control",
+                          (char *)"unix:/run/burrow/control.sock",
+                          (char *)"--no-clock",
+                          (char *)"--home-dev",
+                          (char *)"none",
+                          (char *)"--sftp-server",
+                          sftp,
+                          NULL};
+        argv[test_heartbeat_args(argv, 10)] = NULL;
         char *const envp[] = {(char *)"PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
                               (char *)"HOME=/root", NULL};
         execve(agent, argv, envp);
@@ -394,6 +439,31 @@ static int map_ids(const struct sbx *x)
     return fs_write_existing(p, text);
 }
 
+/*
+ * The sandbox's own cgroup v2 (run_dir's VM id as its name) with the limits
+ * a VM of the same size gets: memory.max = memory_mb + JAIL_MEM_MARGIN,
+ * pids.max = SBX_PIDS_MAX. PID 1 joins it before it runs anything, so
+ * every process of the sandbox is in it. Where cgroup v2 is not usable the
+ * sandbox runs on its rlimits (limit_processes) and the reason is logged.
+ */
+static int sbx_cgroup(const struct sbx *x)
+{
+    char name[VMMGR_ID_MAX + 8], why[300];
+    struct jail_cgroup_limits lim = {.memory_max =
+                                         ((uint64_t)x->cfg->vm.memory_mb << 20) + JAIL_MEM_MARGIN,
+                                     .pids_max = SBX_PIDS_MAX,
+                                     .cpu_weight = 100};
+    snprintf(name, sizeof(name), "sbx-%s", x->vm->id);
+    int r = jail_cgroup_join(JAIL_CGROUP_ROOT, name, &lim, x->child, why, sizeof(why));
+    if (r == BURROW_ERR_UNSUPPORTED) {
+        log_info("sandbox %s: no cgroup (%s): limited by RLIMIT_NPROC only", x->vm->id, why);
+        return 0;
+    }
+    if (r)
+        log_error("sandbox %s: cgroup: %s", x->vm->id, why);
+    return r;
+}
+
 /* Create the namespaces and PID 1; returns once its root is ready and it runs. */
 int sbx_spawn(struct sbx *x)
 {
@@ -408,6 +478,8 @@ int sbx_spawn(struct sbx *x)
         return BURROW_ERR_SYSTEM;
     close(x->go[0]);
     int r = map_ids(x);
+    if (r == 0)
+        r = sbx_cgroup(x);
     if (r == 0)
         r = prepare_mounts(x);
     if (x->home_fd >= 0) {

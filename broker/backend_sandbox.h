@@ -17,6 +17,7 @@
 
 #define SBX_UID_BASE  0x60000000u /* reserved host uid range for sandboxes */
 #define SBX_UID_COUNT 65536u      /* uids per sandbox: guest 0..65535 */
+#define SBX_PIDS_MAX  512u        /* processes per sandbox (cgroup) and per uid in it (rlimit) */
 
 struct sbx {
     const struct burrow_config *cfg;

@@ -18,6 +18,7 @@
 #include "vmm/vmmproc.h"
 #include "broker/master.h"
 #include "broker/preflight.h"
+#include "broker/session_exec.h"
 #include "common/log.h"
 
 static void usage(FILE *out)
@@ -56,6 +57,10 @@ int main(int argc, char **argv)
     if (argc == 2 && strcmp(argv[1], VMM_EXEC_ARG) == 0) {
         log_init("burrowd-vmm", LOG_LVL_INFO);
         vmm_exec_main(); /* a user VM's VMM process, re-executed (vmm/vmmproc.h) */
+    }
+    if (argc >= 2 && strcmp(argv[1], SESSION_EXEC_ARG) == 0) {
+        log_init("burrowd", LOG_LVL_INFO);
+        return session_exec_main(argc, argv);
     }
     while ((opt = getopt_long(argc, argv, "c:fdth", longopts, NULL)) != -1) {
         switch (opt) {

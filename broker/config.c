@@ -403,10 +403,11 @@ static const struct config_key keys[] = {
     {"paths", "run_dir", CFG_PATH, CFG_FIELD(paths.run_dir), 1, 0, NULL, NULL, "/run/burrow",
      "an absolute path"},
     /* [users] */
-    {"users", "uid_min", CFG_U32, CFG_FIELD(users.uid_min), 1000, 2000000000, NULL, NULL, "10000",
-     "an integer 1000-2000000000"},
-    {"users", "uid_max", CFG_U32, CFG_FIELD(users.uid_max), 1000, 2000000000, NULL, NULL, "59999",
-     "an integer 1000-2000000000, >= uid_min"},
+    /* Below 2^28: a session runs as 0x50000000 + uid, one host uid per user. */
+    {"users", "uid_min", CFG_U32, CFG_FIELD(users.uid_min), 1000, CONFIG_UID_MAX, NULL, NULL,
+     "10000", "an integer 1000-268435455"},
+    {"users", "uid_max", CFG_U32, CFG_FIELD(users.uid_max), 1000, CONFIG_UID_MAX, NULL, NULL,
+     "59999", "an integer 1000-268435455 (session processes run as 0x50000000 + uid), >= uid_min"},
     {"users", "default_shell", CFG_PATH, CFG_FIELD(users.default_shell), 1, 0, NULL, NULL,
      "/bin/sh", "an absolute path"},
     {"users", "default_disk_size", CFG_SIZE, CFG_FIELD(users.default_disk_size), 16ull << 20,
@@ -548,13 +549,19 @@ int config_load_cli(struct burrow_config *cfg, const char *path, int explicit_pa
     return EXIT_OK;
 }
 
+/* A text value as the loader reads it back: quoted when it holds a comment character. */
+static void dump_text(const char *text, FILE *out)
+{
+    fprintf(out, strpbrk(text, ";#") ? "\"%s\"" : "%s", text);
+}
+
 static void dump_value(const struct config_key *k, const struct burrow_config *cfg, FILE *out)
 {
     const char *field = (const char *)cfg + k->offset;
     switch (k->type) {
     case CFG_STRING:
     case CFG_PATH:
-        fprintf(out, "%s", field);
+        dump_text(field, out);
         break;
     case CFG_U16:
         fprintf(out, "%u", (unsigned)*(const uint16_t *)field);
@@ -580,7 +587,7 @@ static void dump_value(const struct config_key *k, const struct burrow_config *c
             fprintf(out, "%u:%u:%u", cfg->ssh.max_startups.start, cfg->ssh.max_startups.rate,
                     cfg->ssh.max_startups.full);
         else
-            fprintf(out, "%s", field);
+            dump_text(field, out);
         break;
     }
 }

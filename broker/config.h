@@ -32,6 +32,8 @@
 #define CONFIG_ADDR_MAX     64    /* bytes of one listen address */
 #define CONFIG_ERR_MAX      512   /* suggested size of an error buffer */
 #define CONFIG_FILE_MAX     65536 /* a config file larger than this is refused */
+/* Largest user uid: each maps one-to-one onto a session uid (broker/sandbox.h). */
+#define CONFIG_UID_MAX 0x0fffffffu
 
 #define CONFIG_MUST_CHECK __attribute__((warn_unused_result))
 

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -188,4 +190,30 @@ int fs_ensure_dir(const char *path, mode_t mode)
     if ((st.st_mode & 07777) != mode && chmod(path, mode) < 0)
         return BURROW_ERR_SYSTEM;
     return 0;
+}
+
+int fs_connect_unix_at(int dirfd, const char *name)
+{
+    if (!name[0] || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+        return BURROW_ERR_INVALID;
+    int path_fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (path_fd < 0)
+        return errno == ENOENT ? BURROW_ERR_NOT_FOUND : BURROW_ERR_SYSTEM;
+    struct stat st;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int r = BURROW_ERR_PERM, fd = -1;
+    /* O_PATH | O_NOFOLLOW opens a symlink itself: fstat says S_IFLNK, refused. */
+    if (fstat(path_fd, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d", path_fd);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        r = fd < 0 ? BURROW_ERR_SYSTEM : 0;
+    }
+    if (r == 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0)
+        r = errno == ECONNREFUSED ? BURROW_ERR_CLOSED : BURROW_ERR_SYSTEM;
+    int e = errno;
+    close(path_fd);
+    if (r != 0 && fd >= 0)
+        close(fd);
+    errno = e;
+    return r != 0 ? r : fd;
 }

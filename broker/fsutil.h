@@ -2,8 +2,9 @@
  * broker/fsutil.h - small file-system helpers for state kept on disk.
  *
  * Owns: the one atomic file writer (temp in the same directory, fsync,
- * rename, fsync of the directory), bounded whole-file reads, and a
- * non-symlink-following tree remover for directories Burrow created.
+ * rename, fsync of the directory), bounded whole-file reads, a
+ * non-symlink-following tree remover for directories Burrow created, and
+ * connecting to a unix socket in a directory someone else can write.
  */
 #ifndef BURROW_BROKER_FSUTIL_H
 #define BURROW_BROKER_FSUTIL_H
@@ -26,6 +27,17 @@ FSUTIL_MUST_CHECK int fs_remove_tree(const char *path);
 /* Write text to a file that exists (procfs, sysfs: uid maps, sysctls) in one
  * write, without creating or truncating it. BURROW_ERR_SYSTEM (errno). */
 FSUTIL_MUST_CHECK int fs_write_existing(const char *path, const char *text);
+/*
+ * Connect (blocking, SOCK_STREAM, close-on-exec) to the unix socket `name`
+ * (one path component) in the directory dirfd, never through a symlink: the
+ * entry is opened with O_PATH | O_NOFOLLOW, must be a socket, and that very
+ * inode is connected through /proc/self/fd. For directories a less trusted
+ * uid can write (a sandbox's /run/burrow), where connect() on a path would
+ * follow a planted symlink to any socket of the host. The fd, or
+ * BURROW_ERR_INVALID (bad name), _PERM (a symlink or not a socket),
+ * _NOT_FOUND, _CLOSED (nobody listening) or _SYSTEM.
+ */
+FSUTIL_MUST_CHECK int fs_connect_unix_at(int dirfd, const char *name);
 /* mkdir with an exact mode; an existing directory gets its mode fixed. */
 FSUTIL_MUST_CHECK int fs_ensure_dir(const char *path, mode_t mode);
 

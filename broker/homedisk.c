@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,12 +81,71 @@ static void last_line(const char *out, char *line, size_t linesz)
 }
 
 /*
+ * Keep the tail of what the tool prints on fd until EOF or deadline_ms (-1:
+ * none): drain everything so the tool never blocks on a full pipe.
+ */
+static void capture_tail(int fd, long deadline_ms, char *buf, size_t bufsz)
+{
+    size_t used = 0;
+    char sink[512];
+    for (;;) {
+        long left = deadline_ms < 0 ? -1 : deadline_ms - jail_tool_now_ms();
+        if (deadline_ms >= 0 && left <= 0)
+            break;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int n = poll(&p, 1, left < 0 ? -1 : (int)(left < 1000 ? left : 1000));
+        if (n < 0 && errno != EINTR)
+            break;
+        if (n <= 0)
+            continue;
+        ssize_t got = read(fd, sink, sizeof(sink));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got <= 0)
+            break;
+        if ((size_t)got > bufsz - 1 - used) {
+            size_t drop = (size_t)got - (bufsz - 1 - used);
+            if (drop > used)
+                drop = used;
+            memmove(buf, buf + drop, used - drop);
+            used -= drop;
+        }
+        size_t take = (size_t)got < bufsz - 1 - used ? (size_t)got : bufsz - 1 - used;
+        memcpy(buf + used, sink + ((size_t)got - take), take);
+        used += take;
+    }
+    buf[used] = '\0';
+}
+
+/* A tool on a fresh image Burrow made: no confinement, no inherited fds. */
+static int spawn_plain(const char *exe, char *const argv[], char *const envp[], int out, pid_t *pid)
+{
+    *pid = fork();
+    if (*pid < 0)
+        return BURROW_ERR_SYSTEM;
+    if (*pid == 0) {
+        int devnull = open("/dev/null", O_RDONLY);
+        if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+            _exit(127);
+        /* no inherited fds: image locks, sockets, the user database lock */
+        if (close_range(3, ~0u, 0) < 0)
+            for (int fd = 3; fd < 65536; fd++)
+                close(fd);
+        execve(exe, argv, envp);
+        _exit(127);
+    }
+    return 0;
+}
+
+/*
  * Run argv[0] (a bare tool name) with a minimal environment; returns its
  * exit status (>= 0) or a negative code. *output gets the last line printed.
- * image_fd >= 0: a hostile image; the tool runs confined (vmm/jail/tool.h)
- * and must name the image as JAIL_TOOL_PATH.
+ * image_fd >= 0: a hostile image; the tool runs confined (vmm/jail/tool.h:
+ * its own uid and namespaces, killed after JAIL_TOOL_TIMEOUT_S) and must
+ * name the image as JAIL_TOOL_PATH.
  */
-static int run_tool_on(char *const argv[], int image_fd, char *output, size_t outsz)
+static int run_tool_on(char *const argv[], int image_fd, enum sc_mode mode, char *output,
+                       size_t outsz)
 {
     static char *const envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
     char exe[512];
@@ -97,54 +157,37 @@ static int run_tool_on(char *const argv[], int image_fd, char *output, size_t ou
     int pipefd[2];
     if (pipe2(pipefd, O_CLOEXEC) < 0)
         return BURROW_ERR_SYSTEM;
-    pid_t pid = fork();
-    if (pid < 0) {
-        close(pipefd[0]);
-        close(pipefd[1]);
-        return BURROW_ERR_SYSTEM;
-    }
-    if (pid == 0) {
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(pipefd[1], 1) < 0 || dup2(pipefd[1], 2) < 0)
-            _exit(127);
-        if (image_fd >= 0 && jail_tool_enter(image_fd, sc_mode_effective(SC_MODE_ENFORCE)) != 0)
-            _exit(126);
-        /* no inherited fds: image locks, sockets, the user database lock */
-        if (image_fd < 0 && close_range(3, ~0u, 0) < 0)
-            for (int fd = 3; fd < 65536; fd++)
-                close(fd);
-        execve(exe, argv, envp);
-        _exit(127);
-    }
+    struct jail_tool_spec spec = {.exe = exe,
+                                  .argv = argv,
+                                  .envp = envp,
+                                  .image_fd = image_fd,
+                                  .out_fd = pipefd[1],
+                                  .mode = mode};
+    struct jail_tool_run run;
+    pid_t pid = -1;
+    long deadline = image_fd >= 0 ? jail_tool_now_ms() + JAIL_TOOL_TIMEOUT_S * 1000L : -1;
+    int r = image_fd >= 0 ? jail_tool_start(&spec, &run)
+                          : spawn_plain(exe, argv, envp, pipefd[1], &pid);
     close(pipefd[1]);
-    char buf[TOOL_OUTPUT_MAX];
-    size_t used = 0;
-    ssize_t got;
-    char sink[512];
-    /* keep the tail: drain everything so the child never blocks on a full pipe */
-    while ((got = read(pipefd[0], sink, sizeof(sink))) != 0) {
-        if (got < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if ((size_t)got > sizeof(buf) - 1 - used) {
-            size_t drop = (size_t)got - (sizeof(buf) - 1 - used);
-            if (drop > used)
-                drop = used;
-            memmove(buf, buf + drop, used - drop);
-            used -= drop;
-        }
-        size_t take = (size_t)got < sizeof(buf) - 1 - used ? (size_t)got : sizeof(buf) - 1 - used;
-        memcpy(buf + used, sink + ((size_t)got - take), take);
-        used += take;
+    if (r < 0) {
+        close(pipefd[0]);
+        return r;
     }
-    buf[used] = '\0';
+    char buf[TOOL_OUTPUT_MAX];
+    capture_tail(pipefd[0], deadline, buf, sizeof(buf));
     close(pipefd[0]);
     int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return BURROW_ERR_SYSTEM;
+    if (image_fd >= 0)
+        r = jail_tool_finish(&run, deadline, &status);
+    else
+        while (r == 0 && waitpid(pid, &status, 0) < 0)
+            r = errno == EINTR ? 0 : BURROW_ERR_SYSTEM;
+    if (r == BURROW_ERR_TIMEOUT) {
+        snprintf(output, outsz, "%s ran past its %d s limit: killed", argv[0], JAIL_TOOL_TIMEOUT_S);
+        return r;
+    }
+    if (r < 0)
+        return r;
     last_line(buf, output, outsz);
     if (!WIFEXITED(status)) {
         snprintf(output, outsz, "%s killed by signal %d", argv[0], WTERMSIG(status));
@@ -155,20 +198,7 @@ static int run_tool_on(char *const argv[], int image_fd, char *output, size_t ou
 
 static int run_tool(char *const argv[], char *output, size_t outsz)
 {
-    return run_tool_on(argv, -1, output, outsz);
-}
-
-/* e2fsprogs on an image a guest may have written: confined, owned by the tool uid meanwhile. */
-static int run_tool_confined(char *const argv[], int image_fd, char *output, size_t outsz)
-{
-    struct jail_tool_owner saved;
-    if (jail_tool_own(image_fd, &saved) != 0) {
-        snprintf(output, outsz, "cannot hand the image to the tool uid: %s", strerror(errno));
-        return BURROW_ERR_SYSTEM;
-    }
-    int rc = run_tool_on(argv, image_fd, output, outsz);
-    jail_tool_disown(image_fd, &saved);
-    return rc;
+    return run_tool_on(argv, -1, SC_MODE_ENFORCE, output, outsz);
 }
 
 /* Run a tool that must exit 0. */
@@ -353,7 +383,7 @@ int homedisk_size(const char *path, uint64_t *size_out)
     return 0;
 }
 
-int homedisk_resize(const char *path, uint64_t new_size, char *err, size_t errsz)
+int homedisk_resize(const char *path, uint64_t new_size, enum sc_mode mode, char *err, size_t errsz)
 {
     uint64_t rounded;
     if (homedisk_check_size(new_size, &rounded) < 0)
@@ -380,7 +410,7 @@ int homedisk_resize(const char *path, uint64_t new_size, char *err, size_t errsz
     /* the image may have been written by a guest: check before resizing */
     char *fsck[] = {"e2fsck", "-f", "-p", JAIL_TOOL_PATH, NULL};
     char out[256];
-    int rc = run_tool_confined(fsck, fd, out, sizeof(out));
+    int rc = run_tool_on(fsck, fd, mode, out, sizeof(out));
     if (rc < 0 || rc >= 4) { /* 1 and 2 mean "errors corrected" */
         homedisk_unlock(fd);
         return errmsg(err, errsz, rc < 0 ? rc : BURROW_ERR_FORMAT,
@@ -394,7 +424,7 @@ int homedisk_resize(const char *path, uint64_t new_size, char *err, size_t errsz
         return r;
     }
     char *resize[] = {"resize2fs", JAIL_TOOL_PATH, NULL};
-    rc = run_tool_confined(resize, fd, out, sizeof(out));
+    rc = run_tool_on(resize, fd, mode, out, sizeof(out));
     if (rc != 0) {
         /* resize2fs leaves the filesystem at its old size on failure; the file
          * may stay larger, which ext4 does not mind. */

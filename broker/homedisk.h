@@ -11,17 +11,19 @@
  * to the open file description, so they survive fork() with the fd and are
  * released when the last fd to it is closed.
  *
- * Trust (design §3): a guest with root can write raw blocks, so an image a
- * guest has used is hostile input. Host e2fsprogs runs on fresh images
- * (homedisk_create) and, for resize, as a child process with an empty
- * environment and no inherited fds; confining that child (namespaces,
- * seccomp, uid) is the sandbox issue's job.
+ * Trust (docs/security.md): a guest with root can write raw blocks, so an image a
+ * guest has used is hostile input. Host e2fsprogs runs unconfined only on
+ * fresh images (homedisk_create); e2fsck and resize2fs on an image a guest
+ * has had run confined, one run at a time (vmm/jail/tool.h: their own uid,
+ * pid namespace and /proc, seccomp, killed after JAIL_TOOL_TIMEOUT_S).
  */
 #ifndef BURROW_BROKER_HOMEDISK_H
 #define BURROW_BROKER_HOMEDISK_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "vmm/jail/seccomp.h"
 
 #define HOMEDISK_SIZE_MIN   (16ull << 20) /* 16 MiB */
 #define HOMEDISK_SIZE_MAX   (16ull << 40) /* 16 TiB */
@@ -44,10 +46,11 @@ HOMEDISK_MUST_CHECK int homedisk_create(const char *path, uint64_t size, uint32_
  * Grow path to new_size (rounded as above) offline: takes the image lock
  * (BURROW_ERR_BUSY if a VM holds it), refuses shrinking or equal sizes
  * (BURROW_ERR_RANGE), runs e2fsck -f -p (problems it cannot fix: nothing
- * changes, BURROW_ERR_FORMAT), extends the file and runs resize2fs.
+ * changes, BURROW_ERR_FORMAT), extends the file and runs resize2fs. Both
+ * tools run confined (vmm/jail/tool.h) with their filter in `mode`.
  */
-HOMEDISK_MUST_CHECK int homedisk_resize(const char *path, uint64_t new_size, char *err,
-                                        size_t errsz);
+HOMEDISK_MUST_CHECK int homedisk_resize(const char *path, uint64_t new_size, enum sc_mode mode,
+                                        char *err, size_t errsz);
 
 /*
  * Open path read-write and take the exclusive image lock. Returns 0 and the

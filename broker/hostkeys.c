@@ -173,3 +173,29 @@ void hostkeys_print(const struct hostkeys *hk, const char *dir, FILE *out)
                 dir, h->file);
     }
 }
+
+int hostkeys_bind(struct hostkeys *hk, ssh_bind *out)
+{
+    ssh_bind b = ssh_bind_new();
+    int n = 0;
+    if (!b)
+        return BURROW_ERR_NOMEM;
+    for (int i = 0; i < HOSTKEYS_N; i++) {
+        if (!hk->k[i].key)
+            continue;
+        /* The bind takes ownership of the key it imports (libssh 0.10). */
+        if (ssh_bind_options_set(b, SSH_BIND_OPTIONS_IMPORT_KEY, hk->k[i].key) != SSH_OK) {
+            log_error("cannot use host key %s", hk->k[i].file);
+            ssh_bind_free(b);
+            return BURROW_ERR_INVALID;
+        }
+        hk->k[i].key = NULL;
+        n++;
+    }
+    if (n == 0) {
+        ssh_bind_free(b);
+        return BURROW_ERR_NOT_FOUND;
+    }
+    *out = b;
+    return 0;
+}

@@ -7,7 +7,7 @@
  *
  * The keys stay in memory for the lifetime of every session process because
  * libssh signs with the host key at each key exchange, rekeys included
- * (design §2; docs/security.md).
+ * (docs/security.md).
  */
 #ifndef BURROW_BROKER_HOSTKEYS_H
 #define BURROW_BROKER_HOSTKEYS_H
@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include <libssh/libssh.h>
+#include <libssh/server.h>
 
 #define HOSTKEYS_N      3
 #define HOSTKEYS_FP_MAX 128
@@ -42,5 +43,11 @@ void hostkeys_free(struct hostkeys *hk);
 void hostkeys_print(const struct hostkeys *hk, const char *dir, FILE *out);
 /* 1 if this call generated at least one key. */
 int hostkeys_any_generated(const struct hostkeys *hk);
+/*
+ * A libssh server bind holding every loaded key (they move into it: hk's
+ * pointers become NULL). BURROW_ERR_NOT_FOUND without any key,
+ * BURROW_ERR_INVALID if libssh refuses one (logged).
+ */
+__attribute__((warn_unused_result)) int hostkeys_bind(struct hostkeys *hk, ssh_bind *out);
 
 #endif /* BURROW_BROKER_HOSTKEYS_H */

@@ -23,12 +23,14 @@
 #include <libssh/libssh.h>
 #include <libssh/server.h>
 
+#include "broker/agentconn.h"
 #include "broker/buildinfo.h"
 #include "broker/cli.h"
 #include "broker/monitor.h"
 #include "broker/mproto.h"
 #include "broker/notify.h"
 #include "broker/preflight.h"
+#include "broker/session_exec.h"
 #include "broker/sshalgo.h"
 #include "common/err.h"
 
@@ -136,10 +138,16 @@ static void new_session_id(char out[MASTER_SID_LEN + 1])
         snprintf(out + 2 * i, 3, "%02x", r[i]);
 }
 
-static void run_session(struct master *m, int fd, int mfd, struct msess *s)
+/*
+ * A cluster peer's session (the host-to-host link, docs/cluster.md): forked,
+ * it loads the host keys itself (the master keeps none) and serves the peer.
+ */
+static void __attribute__((noreturn)) run_peer(struct master *m, int fd, int mfd)
 {
     sigset_t none;
-    /* Fixed fds in the child: 3 = the client's TCP connection, 4 = the master. */
+    struct hostkeys hk;
+    ssh_bind bind = NULL;
+    /* Fixed fds in the child: 3 = the peer's TCP connection, 4 = the master. */
     if (dup2(fd, 3) < 0 || dup2(mfd, 4) < 0)
         _exit(1);
     close_range(5, ~0u, 0);
@@ -148,10 +156,13 @@ static void run_session(struct master *m, int fd, int mfd, struct msess *s)
     signal(SIGPIPE, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
     signal(SIGTERM, SIG_DFL);
-    if (s->peer)
-        _exit(cluster_peer_main(3, 4, &m->cfg, m->bind));
-    struct session_args a = {.fd = 3, .mfd = 4, .cfg = &m->cfg, .bind = m->bind, .addr = s->ip};
-    _exit(session_monitor_main(&a));
+    if (hostkeys_load(&hk, m->cfg.ssh.host_key_dir, 0) != 0)
+        _exit(1);
+    int r = hostkeys_bind(&hk, &bind);
+    hostkeys_free(&hk);
+    if (r != 0 || sshalgo_apply(bind, &m->cfg) != 0)
+        _exit(1);
+    _exit(cluster_peer_main(3, 4, &m->cfg, bind));
 }
 
 static void accept_one(struct master *m, int lfd, int peer)
@@ -196,10 +207,11 @@ static void accept_one(struct master *m, int lfd, int peer)
         return;
     }
     new_session_id(tmp.id);
-    pid_t pid = fork();
-    if (pid == 0) {
+    /* A session is a fresh burrowd in its own pid namespace: nothing of the master's memory. */
+    pid_t pid = peer ? fork() : session_spawn(&m->cfg, fd, sp[1], tmp.ip, m->config_path);
+    if (peer && pid == 0) {
         close(sp[0]);
-        run_session(m, fd, sp[1], &tmp);
+        run_peer(m, fd, sp[1]);
     }
     close(fd);
     close(sp[1]);
@@ -251,11 +263,11 @@ static void session_ended(struct master *m, int i, int status)
     }
     const char *how = s->killed ? "killed" : s->authed ? "logout" : "no_login";
     int sig = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
-    if (sig && sig != SIGALRM && sig != SIGTERM && sig != SIGKILL) {
+    /* (PID 1 of its namespace, a session ends itself on SIGTERM: a signal death is a crash.) */
+    if (sig && sig != SIGKILL) {
         log_warn("session process %d (%s) crashed: signal %d", (int)s->pid, s->addr, sig);
         how = "crashed";
-    } else if (sig == SIGALRM) {
-        log_info("login grace time over: from=%s", s->addr);
+    } else if (WIFEXITED(status) && WEXITSTATUS(status) == SESSION_EXIT_GRACE) {
         how = "login_grace_time";
     }
     ev_connection_closed(m, s, how);
@@ -290,6 +302,32 @@ static void fingerprint_copy(char out[MASTER_FP_MAX], const char *fp)
         strspn(fp + 7, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") ==
             n - 7)
         memcpy(out, fp, n + 1);
+}
+
+/*
+ * A connection to the session user's VM, for one channel: the master opens
+ * it (it may reach every VM's socket; the session's monitor has no socket()
+ * or connect() at all) and sends "CONNECT 1024" without waiting; the
+ * monitor reads the VMM's answer on the fd it is passed.
+ */
+static void vm_connect(struct master *m, struct msess *s)
+{
+    struct vm *vm = s->has_vm ? vmmgr_find(&m->vm, s->user) : NULL;
+    char err[AGENTCONN_ERR_MAX];
+    int fd;
+    if (!vm || vm->state != VM_RUNNING) {
+        send_to(s, MPROTO_VM_CONN_ERR, "your environment stopped; log in again", NULL);
+        return;
+    }
+    if (agentconn_open(vm->sock, &fd, err, sizeof(err)) != 0) {
+        log_warn("%s: cannot reach the VM's agent: %s", s->user, err);
+        send_to(s, MPROTO_VM_CONN_ERR, err, NULL);
+        return;
+    }
+    const char *none[1] = {NULL};
+    if (mproto_send_fd(s->mfd, MPROTO_VM_CONN, 0, none, fd) != 0)
+        log_debug("session %d unreachable", (int)s->pid);
+    close(fd);
 }
 
 /* One message from session i: 0 handled, else a negative code (AGAIN, CLOSED, bad). */
@@ -354,6 +392,12 @@ static int on_session_msg(struct master *m, int i)
             vmmgr_request(&m->vm, &rec, i);
         return 0;
     }
+    case MPROTO_VM_CONNECT:
+        /* (Not has_vm: a VM_GONE may cross the request; the answer says so.) */
+        if (!s->authed || strcmp(msg.f[0], s->user) != 0)
+            break;
+        vm_connect(m, s);
+        return 0;
     default:
         break;
     }
@@ -468,9 +512,12 @@ static void reload(struct master *m)
         memcpy(&next.paths, &m->cfg.paths, sizeof(next.paths));
     }
     int remetrics = strcmp(next.metrics.listen.text, m->cfg.metrics.listen.text) != 0;
+    /* Sessions load the host keys from it; only a start generates missing ones. */
+    if (strcmp(next.ssh.host_key_dir, m->cfg.ssh.host_key_dir) != 0) {
+        log_warn("reload: a [ssh] host_key_dir change needs a restart; keeping the old one");
+        memcpy(next.ssh.host_key_dir, m->cfg.ssh.host_key_dir, sizeof(next.ssh.host_key_dir));
+    }
     m->cfg = next;
-    if (sshalgo_apply(m->bind, &m->cfg) != 0)
-        log_error("reload: the new algorithm lists were not applied");
     if (relisten) {
         close_listeners(m);
         if (open_listeners(m) != 0)
@@ -484,6 +531,7 @@ static void reload(struct master *m)
     if (audit_reopen(&m->audit, &m->cfg, err, sizeof(err)) != 0)
         log_error("reload: %s; audit records still go to the old file", err);
     log_info("configuration reloaded from %s (running sessions kept)", m->config_path);
+    sandbox_announce_seccomp_mode(&m->cfg);
     notify_send("READY=1");
 }
 
@@ -608,30 +656,30 @@ static int setup_signals(struct master *m)
     return m->sigfd < 0 ? BURROW_ERR_SYSTEM : 0;
 }
 
+/*
+ * Generate missing host keys (first start) and check that libssh takes
+ * them. The master then lets them go: each session process loads them
+ * itself (broker/session_exec.h), so no private key stays in the master.
+ */
 static int setup_keys(struct master *m)
 {
     const char *dir = m->cfg.ssh.host_key_dir;
-    if (hostkeys_load(&m->hk, dir, 1) != 0)
+    struct hostkeys hk;
+    ssh_bind bind;
+    if (hostkeys_load(&hk, dir, 1) != 0)
         return BURROW_ERR_SYSTEM;
-    if (hostkeys_any_generated(&m->hk)) {
+    if (hostkeys_any_generated(&hk)) {
         printf("burrowd: generated SSH host keys in %s:\n", dir);
-        hostkeys_print(&m->hk, dir, stdout);
+        hostkeys_print(&hk, dir, stdout);
         fflush(stdout);
     }
-    m->bind = ssh_bind_new();
-    if (!m->bind)
-        return BURROW_ERR_NOMEM;
-    for (int i = 0; i < HOSTKEYS_N; i++) {
-        if (!m->hk.k[i].key)
-            continue;
-        /* The bind takes ownership of the key it imports (libssh 0.10). */
-        if (ssh_bind_options_set(m->bind, SSH_BIND_OPTIONS_IMPORT_KEY, m->hk.k[i].key) != SSH_OK) {
-            log_error("cannot use host key %s", m->hk.k[i].file);
-            return BURROW_ERR_INVALID;
-        }
-        m->hk.k[i].key = NULL;
-    }
-    return sshalgo_apply(m->bind, &m->cfg);
+    int r = hostkeys_bind(&hk, &bind);
+    hostkeys_free(&hk);
+    if (r == 0)
+        r = sshalgo_apply(bind, &m->cfg); /* the algorithm lists are usable too */
+    if (bind)
+        ssh_bind_free(bind);
+    return r;
 }
 
 /* A preflight problem at start: on stderr (the unit's journal) and in the log. */
@@ -668,6 +716,7 @@ int master_run(const char *config_path, int config_explicit)
     if (config_load(&m->cfg, config_path, config_explicit ? 0 : CONFIG_LOAD_OPTIONAL, err,
                     sizeof(err)) != 0)
         return cli_err(EXIT_USAGE, "%s", err);
+    sandbox_announce_seccomp_mode(&m->cfg);
     if (geteuid() != 0)
         log_warn("not running as root: the sandbox backend and privilege drops need root");
     /* What every login needs is checked now, not at the first login (burrowd -t runs the same). */

@@ -1,5 +1,5 @@
 /*
- * broker/master.h - the burrowd master process (design §2).
+ * broker/master.h - the burrowd master process (docs/architecture.md).
  *
  * Owns: the listening sockets (IPv4 and IPv6), accepting connections and
  * forking one session process per connection, admission (max_startups,

@@ -67,8 +67,6 @@ struct master {
     struct burrow_config cfg;
     const char *config_path;
     int config_explicit;
-    struct hostkeys hk;
-    ssh_bind bind;
     int lfd[CONFIG_LISTEN_MAX];
     unsigned n_lfd;
     int sigfd;

@@ -23,6 +23,7 @@
 #include "broker/totp.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/testhook.h"
 
 #define MONITOR_FP_MAX 128 /* "SHA256:" and 43 base64 characters, with room */
 
@@ -33,7 +34,8 @@ struct mon {
     pid_t child;
     const char *addr;
     struct auth_ctx auth;
-    unsigned failures;
+    unsigned failures; /* refused requests: max_auth_tries ends the connection */
+    unsigned attempts; /* every request, probes answered "this key would do" too */
     int authed;
     char user[USERDB_NAME_MAX + 1];
     char method[64]; /* the methods that succeeded, in order */
@@ -52,11 +54,21 @@ struct mon {
     char fingerprint[MONITOR_FP_MAX]; /* of the key she logged in with, for the audit log */
 };
 
+/*
+ * As OpenSSH (auth2.c): a public-key probe answered "this key would do" is
+ * not a failure, but every auth request is an attempt, and the connection
+ * ends at this many whatever they were. Without it a client holding a
+ * user's public key (public by nature) could keep the monitor reading her
+ * records, probe after probe, for the whole login_grace_time.
+ */
+#define MONITOR_AUTH_ATTEMPTS_MAX 1024
+
 /* --- crash backtraces ------------------------------------------------------ */
 
 /*
- * A test and debug aid: with BURROW_SESSION_BACKTRACE=1 in burrowd's
- * environment (the e2e tier sets it), a crashing session process (monitor
+ * A test aid, in test builds only (common/testhook.h): with
+ * BURROW_SESSION_BACKTRACE=1 in the test burrowd's environment (the e2e
+ * tier sets it), a crashing session process (monitor
  * or net child: installed before the fork) writes its backtrace to stderr
  * (burrowd's log), since it makes no core dump. The handler only writes
  * (backtrace_symbols_fd) and re-raises (tgkill) after SA_RESETHAND restored
@@ -93,7 +105,7 @@ static void on_crash(int sig, siginfo_t *si, void *uctx)
 
 static void install_crash_backtrace(void)
 {
-    const char *v = getenv("BURROW_SESSION_BACKTRACE");
+    const char *v = testhook("BURROW_SESSION_BACKTRACE");
     void *frames[1];
     if (!v || strcmp(v, "1") != 0)
         return;
@@ -137,10 +149,10 @@ static int violation(struct mon *m, const char *what)
     return BURROW_ERR_PROTOCOL;
 }
 
-/* Block until the child sends something: 0, BURROW_ERR_CLOSED, or a parse error. */
-static int recv_child(struct mon *m, struct mproto_msg *msg)
+/* Wait for the child's next message until deadline_ms (-1: none): 0, or a negative code. */
+static int recv_child(struct mon *m, struct mproto_msg *msg, long deadline_ms)
 {
-    return mproto_recv_wait(m->cfd, msg, NULL, -1);
+    return mproto_recv_wait(m->cfd, msg, NULL, deadline_ms);
 }
 
 /* --- before auth -------------------------------------------------------------- */
@@ -377,18 +389,37 @@ static int on_kbdint_answer(struct mon *m, struct mproto_msg *msg)
     return af_success(m, AF_KBDINT, asked == 2, asked == 2 ? &m->af_rec : &rec);
 }
 
-/* Answer auth requests until one succeeds: 0, or negative (the child left or misbehaved). */
+/*
+ * Answer auth requests until one succeeds: 0, or negative (the child left
+ * or misbehaved, or login_grace_time, which covers key exchange and
+ * authentication, ran out).
+ */
 static int preauth_loop(struct mon *m)
 {
     struct mproto_msg msg;
+    unsigned grace = m->cfg->ssh.login_grace_time;
+    long deadline = grace ? mproto_now_ms() + grace * 1000L : -1;
     while (!m->authed) {
-        int r = recv_child(m, &msg);
+        int r = recv_child(m, &msg, deadline);
         if (r == BURROW_ERR_CLOSED)
             return r; /* the client left before logging in */
+        if (r == BURROW_ERR_TIMEOUT) {
+            log_info("login grace time over: from=%s", m->addr);
+            return r;
+        }
         if (r != 0)
             return violation(m, "undecodable message");
         if (m->failures >= m->cfg->ssh.max_auth_tries)
             return violation(m, "a request after max_auth_tries");
+        if (m->attempts > MONITOR_AUTH_ATTEMPTS_MAX)
+            return violation(m, "a request after the last attempt");
+        if (++m->attempts > MONITOR_AUTH_ATTEMPTS_MAX) {
+            log_info("%s: %d authentication attempts: no more", m->addr, MONITOR_AUTH_ATTEMPTS_MAX);
+            explicit_bzero(&msg, sizeof(msg)); /* a PASSWORD message holds a password */
+            if ((r = answer(m, MPROTO_AUTH_NO, 1, "last", NULL)) != 0)
+                return r;
+            continue; /* the child disconnects; another request kills it */
+        }
         if (msg.type == MPROTO_PUBKEY)
             r = on_pubkey(m, &msg);
         else if (msg.type == MPROTO_PASSWORD)
@@ -427,15 +458,66 @@ static void request_vm(struct mon *m)
             snprintf(m->vm_err, sizeof(m->vm_err), "the service is restarting; try again shortly");
             return;
         }
-        if (msg.type == MPROTO_VM_OK && msg.n >= 1) {
-            snprintf(m->vm_sock, sizeof(m->vm_sock), "%s", msg.f[0]);
-            return;
-        }
+        if (msg.type == MPROTO_VM_OK && msg.n >= 1)
+            return; /* each channel's connection comes from the master (VM_CONNECT) */
         if ((msg.type == MPROTO_VM_ERR || msg.type == MPROTO_VM_GONE) && msg.n >= 1) {
             snprintf(m->vm_err, sizeof(m->vm_err), "%s", msg.f[0]);
             return;
         }
     }
+}
+
+/* The master's VM_GONE: every later CONNECT gets its text, and the child is told now. */
+static void vm_gone(struct mon *m, const struct mproto_msg *msg)
+{
+    snprintf(m->vm_err, sizeof(m->vm_err), "%s", msg->n ? msg->f[0] : "your environment stopped");
+    if (answer(m, MPROTO_VM_GONE, 1, m->vm_err, NULL) != 0)
+        log_debug("net child unreachable");
+}
+
+/*
+ * A connection to the user's VM from the master (VM_CONNECT -> VM_CONN +
+ * fd, "CONNECT 1024" already sent), its "OK" read here: 0 and *fd, or a
+ * negative code and the text the channel shows in err.
+ */
+static int vm_conn_from_master(struct mon *m, int *fd, char *err, size_t errsz)
+{
+    struct mproto_msg msg;
+    const char *f[1] = {m->user};
+    long deadline = mproto_now_ms() + AGENTCONN_TIMEOUT_MS;
+    *fd = -1;
+    if (m->master_closed || mproto_send(m->mfd, MPROTO_VM_CONNECT, 1, f) != 0) {
+        snprintf(err, errsz, "the service restarted: log in again for a new session");
+        return BURROW_ERR_CLOSED;
+    }
+    int r = mproto_recv_wait(m->mfd, &msg, fd, deadline);
+    if (r == BURROW_ERR_CLOSED)
+        m->master_closed = 1;
+    if (r != 0) {
+        snprintf(err, errsz, "the service is restarting; try again shortly");
+        return r;
+    }
+    /* The answer, or a VM_GONE or END that crossed the request (then that is the answer). */
+    if (msg.type == MPROTO_VM_GONE) {
+        vm_gone(m, &msg);
+        snprintf(err, errsz, "%.200s", m->vm_err);
+    } else if (msg.type == MPROTO_END && msg.n == 1) {
+        if (answer(m, MPROTO_END, 1, msg.f[0], NULL) != 0)
+            log_debug("net child unreachable");
+        snprintf(err, errsz, "%.200s", msg.f[0]);
+    } else if (msg.type == MPROTO_VM_CONN_ERR && msg.n == 1) {
+        snprintf(err, errsz, "%.200s", msg.f[0]);
+    } else if (msg.type == MPROTO_VM_CONN && *fd >= 0) {
+        if ((r = agentconn_await_ok(*fd, err, errsz)) == 0)
+            return 0;
+        log_warn("%s: cannot reach the VM's agent: %s", m->user, err);
+    } else {
+        snprintf(err, errsz, "the service is restarting; try again shortly");
+    }
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+    return BURROW_ERR_CLOSED;
 }
 
 /* CONNECT: a connection to the agent's session port of this user's VM, or why not. */
@@ -445,10 +527,8 @@ static int on_connect(struct mon *m)
     int fd;
     if (m->vm_err[0])
         return answer(m, MPROTO_CONN_ERR, 1, m->vm_err, NULL);
-    if (agentconn_connect(m->vm_sock, &fd, err, sizeof(err)) != 0) {
-        log_warn("%s: cannot reach the VM's agent: %s", m->user, err);
+    if (vm_conn_from_master(m, &fd, err, sizeof(err)) != 0)
         return answer(m, MPROTO_CONN_ERR, 1, err, NULL);
-    }
     const char *none[1] = {NULL};
     int r = mproto_send_fd(m->cfd, MPROTO_CONN_OK, 0, none, fd);
     close(fd);
@@ -462,14 +542,11 @@ static void on_master(struct mon *m)
     if (r == BURROW_ERR_AGAIN)
         return;
     if (r == BURROW_ERR_CLOSED) {
-        m->master_closed = 1; /* the master restarted: sessions live on */
+        m->master_closed = 1; /* the master restarted: open channels live on */
         return;
     }
-    if (r == 0 && msg.type == MPROTO_VM_GONE) {
-        snprintf(m->vm_err, sizeof(m->vm_err), "%s", msg.n ? msg.f[0] : "your environment stopped");
-        if (answer(m, MPROTO_VM_GONE, 1, m->vm_err, NULL) != 0)
-            log_debug("net child unreachable");
-    }
+    if (r == 0 && msg.type == MPROTO_VM_GONE)
+        vm_gone(m, &msg);
     if (r == 0 && msg.type == MPROTO_END && msg.n == 1 &&
         answer(m, MPROTO_END, 1, msg.f[0], NULL) != 0)
         log_debug("net child unreachable");
@@ -582,7 +659,6 @@ static int start_child(struct mon *m, const struct session_args *a)
 static int become_user(struct mon *m)
 {
     const char *f[3] = {m->user, m->method, m->fingerprint};
-    alarm(0);
     tell_master(m, MPROTO_AUTH_OK, 3, f);
     auth_close(&m->auth);
     /* The replay table is root's: a monitor running as her must not keep it writable. */
@@ -592,7 +668,7 @@ static int become_user(struct mon *m)
     authkey_opts_free(&m->af_opts);
     request_vm(m);
     if (sandbox_session_hide(m->cfg) != 0 || sandbox_session_postauth(&m->rec) != 0 ||
-        sandbox_session_filter(m->cfg, SANDBOX_POSTAUTH) != 0) {
+        sandbox_session_filter(m->cfg, SANDBOX_POSTAUTH, m->child) != 0) {
         log_error("%s: cannot drop privileges after auth", m->user);
         return BURROW_ERR_SYSTEM;
     }
@@ -612,7 +688,9 @@ int session_monitor_main(const struct session_args *a)
         log_error("%s: cannot start the session's net process", a->addr);
         return 1;
     }
-    if (auth_init(&m->auth, m->cfg, m->addr) != 0) {
+    /* The net child has what it needs to jail itself: keep only what the monitor needs. */
+    if (auth_init(&m->auth, m->cfg, m->addr) != 0 || sandbox_monitor_caps() != 0) {
+        log_error("%s: cannot set up the session's monitor", a->addr);
         kill(m->child, SIGKILL);
         return 1;
     }
@@ -622,14 +700,11 @@ int session_monitor_main(const struct session_args *a)
         return 1;
     }
     m->totp_fd = totp_replay_open(m->cfg->paths.run_dir); /* before the read-only filter */
-    if (sandbox_session_filter(m->cfg, SANDBOX_PREAUTH) != 0) {
+    if (sandbox_session_filter(m->cfg, SANDBOX_PREAUTH, m->child) != 0) {
         log_error("%s: cannot load the pre-auth seccomp filter", m->addr);
         kill(m->child, SIGKILL);
         return 1;
     }
-    /* login_grace_time covers key exchange and authentication. */
-    signal(SIGALRM, SIG_DFL);
-    alarm(m->cfg->ssh.login_grace_time);
     int r = preauth_loop(m);
     if (r == 0)
         r = become_user(m);
@@ -639,7 +714,7 @@ int session_monitor_main(const struct session_args *a)
         /* Not the child's own end: after the drop kill() is refused (another uid),
          * and the monitor's exit ends it (PR_SET_PDEATHSIG). */
         kill(m->child, SIGKILL);
-        return 1;
+        return r == BURROW_ERR_TIMEOUT && !m->authed ? SESSION_EXIT_GRACE : 1;
     }
     close(m->cfd);
     return reap_child(m);

@@ -15,6 +15,9 @@
  *   VM_REQ    user                         VM_GONE text (VM died or was killed)
  *   CHAN_OPEN  (the net child's, passed    END     text (burrowctl session kill:
  *   CHAN_CLOSE  on after auth, see below)           tell the user, disconnect)
+ *   VM_CONNECT user                        VM_CONN + fd: a connection to the
+ *                                                  user's VM, "CONNECT 1024" sent
+ *                                          VM_CONN_ERR text (shown to the user)
  *
  *   net child -> monitor                   monitor -> net child
  *   PUBKEY    user key-type+base64 state   AUTH_ENV  "NAME=value" (0..16)
@@ -51,6 +54,7 @@ enum mproto_type {
     MPROTO_VM_REQ = 3,
     MPROTO_CHAN_OPEN = 4,
     MPROTO_CHAN_CLOSE = 5,
+    MPROTO_VM_CONNECT = 6,
     MPROTO_PUBKEY = 16,
     MPROTO_PASSWORD = 17,
     MPROTO_CONNECT = 18,
@@ -68,6 +72,8 @@ enum mproto_type {
     MPROTO_VM_ERR = 65,
     MPROTO_VM_GONE = 66,
     MPROTO_END = 67,
+    MPROTO_VM_CONN = 68,
+    MPROTO_VM_CONN_ERR = 69,
 };
 
 struct mproto_msg {

@@ -39,6 +39,25 @@ int netpolicy_vm_addr(const struct netpolicy *np, uint32_t n, uint32_t *addr)
     return 0;
 }
 
+int netpolicy_vm_mac(const struct netpolicy *np, uint32_t n, uint8_t mac[6])
+{
+    uint32_t a;
+    int r = netpolicy_vm_addr(np, n, &a);
+    if (r)
+        return r;
+    mac[0] = 0x02;
+    mac[1] = 0xb0;
+    for (int i = 0; i < 4; i++)
+        mac[2 + i] = (uint8_t)(a >> (24 - 8 * i));
+    return 0;
+}
+
+uint32_t netpolicy_ports(const struct netpolicy *np)
+{
+    uint64_t size = 1ull << (32 - np->subnet.len);
+    return size - 3 < NETPOLICY_PORTS_MAX ? (uint32_t)(size - 3) : NETPOLICY_PORTS_MAX;
+}
+
 /* ---- ruleset text ---- */
 
 struct out {
@@ -83,6 +102,45 @@ static void put_set(struct out *o, const char *name, const struct config_cidrs *
     put(o, "\t}\n");
 }
 
+/*
+ * The bridge table: every bvm* port bound to its own MAC and address (see
+ * netpolicy.h), and with isolate no frame from one VM port to another.
+ * Prerouting sees a frame before the bridge learns its source, before the
+ * host's ARP code and before any forwarding decision.
+ */
+static void put_bridge_table(struct out *o, const struct netpolicy *np)
+{
+    const char *tap = NETPOLICY_TAP_PREFIX;
+    char ip[INET_ADDRSTRLEN];
+    put(o, "table bridge burrow {\n");
+    put(o, "\tset vm_port {\n\t\ttype ifname . ether_addr . ipv4_addr\n\t\telements = {");
+    for (uint32_t n = 0, ports = netpolicy_ports(np); n < ports; n++) {
+        uint32_t a;
+        uint8_t m[6];
+        if (netpolicy_vm_addr(np, n, &a) || netpolicy_vm_mac(np, n, m))
+            break;
+        struct in_addr in = {.s_addr = htonl(a)};
+        inet_ntop(AF_INET, &in, ip, sizeof(ip));
+        put(o, "%s\n\t\t\t\"%s%u\" . %02x:%02x:%02x:%02x:%02x:%02x . %s", n ? "," : "", tap, n,
+            m[0], m[1], m[2], m[3], m[4], m[5], ip);
+    }
+    put(o, " }\n\t}\n");
+    put(o, "\tchain prerouting {\n"
+           "\t\ttype filter hook prerouting priority filter; policy accept;\n");
+    put(o, "\t\tiifname \"%s*\" jump vm_port_in\n\t}\n", tap);
+    /* IPv4 and ARP from the port's own MAC and address; nothing else (IPv6, VLAN, ...). */
+    put(o, "\tchain vm_port_in {\n");
+    put(o, "\t\tiifname . ether saddr . ip saddr @vm_port accept\n");
+    put(o, "\t\tiifname . ether saddr . arp saddr ip @vm_port "
+           "iifname . arp saddr ether . arp saddr ip @vm_port accept\n");
+    put(o, "\t\tdrop\n\t}\n");
+    if (np->isolate) {
+        put(o, "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n");
+        put(o, "\t\tiifname \"%s*\" oifname \"%s*\" drop\n\t}\n", tap, tap);
+    }
+    put(o, "}\n");
+}
+
 int netpolicy_ruleset(const struct netpolicy *np, char *outp, size_t outsz)
 {
     if (outsz == 0)
@@ -121,13 +179,7 @@ int netpolicy_ruleset(const struct netpolicy *np, char *outp, size_t outsz)
     put(&o, "\t\tip saddr ");
     put_cidr(&o, &np->subnet);
     put(&o, " oifname != \"%s\" masquerade\n\t}\n}\n", br);
-    if (np->isolate) {
-        put(&o, "table bridge burrow {\n");
-        put(&o,
-            "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n");
-        put(&o, "\t\tiifname \"%s*\" oifname \"%s*\" drop\n\t}\n}\n", NETPOLICY_TAP_PREFIX,
-            NETPOLICY_TAP_PREFIX);
-    }
+    put_bridge_table(&o, np);
     return o.overflow ? BURROW_ERR_TOO_LARGE : 0;
 }
 

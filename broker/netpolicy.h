@@ -9,7 +9,15 @@
  * subnet's first address as the VMs' gateway), IPv4 forwarding, and the
  * address plan (gateway .1, VM n at .2 + n).
  *
- * Policy, in order, for packets from the bridge: a source outside the
+ * Every VM port is bound to its own MAC and IPv4 address (the address plan:
+ * port bvm<n>, address .2 + n, MAC netpolicy_vm_mac), in the bridge family
+ * before anything else sees a frame: from a bvm* port only IPv4 from that
+ * MAC and address and ARP whose Ethernet and ARP senders are those pass;
+ * IPv6, VLAN tags and every other ethertype are dropped. So a VM cannot
+ * speak for another VM's address or MAC: not to the host's neighbour table
+ * (ARP), not to the bridge's forwarding table, not to anyone.
+ *
+ * Then, for packets from the bridge: a source outside the
  * subnet is dropped (spoofing); IPv6 is dropped (the VMs get none);
  * egress_allow is accepted; egress_deny is refused (TCP reset / ICMP
  * admin-prohibited, so clients fail fast); everything else is accepted and
@@ -28,7 +36,9 @@
 
 #include "broker/config.h"
 
-#define NETPOLICY_RULESET_MAX 16384
+#define NETPOLICY_RULESET_MAX (96 * 1024)
+/* VM ports the ruleset binds: burrowd's VM slots (broker/vmmgr.h VMMGR_MAX). */
+#define NETPOLICY_PORTS_MAX 1024
 /*
  * VM TAPs are named NETPOLICY_TAP_PREFIX + a number; isolation matches
  * bridge ports by this prefix (the kernel's bridge family has no working
@@ -56,6 +66,15 @@ uint32_t netpolicy_gateway(const struct netpolicy *np);
 /* VM number n's address (host order): .2 + n; BURROW_ERR_RANGE past the broadcast address. */
 __attribute__((warn_unused_result)) int netpolicy_vm_addr(const struct netpolicy *np, uint32_t n,
                                                           uint32_t *addr);
+/*
+ * VM number n's MAC: 02:b0 (locally administered, unicast) and its IPv4
+ * address, the one MAC its port bvm<n> passes; BURROW_ERR_RANGE as above.
+ */
+__attribute__((warn_unused_result)) int netpolicy_vm_mac(const struct netpolicy *np, uint32_t n,
+                                                         uint8_t mac[6]);
+/* How many ports (bvm0 ...) the ruleset binds: the plan's addresses, at most NETPOLICY_PORTS_MAX.
+ */
+uint32_t netpolicy_ports(const struct netpolicy *np);
 
 /*
  * Create the bridge if missing, give it the gateway address, bring it up,

@@ -1,20 +1,28 @@
 /* broker/sandbox.c - what a session's processes give up, and when (see sandbox.h). */
 #include "broker/sandbox.h"
 
+#include <errno.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "broker/seccomp_policy.h"
 #include "common/err.h"
+#include "common/log.h"
 
-uid_t sandbox_session_uid(uint32_t user_uid)
+int sandbox_session_uid(uint32_t user_uid, uid_t *out)
 {
-    return (uid_t)(SANDBOX_SESSION_UID_BASE + (user_uid & 0x0fffffffu));
+    /* Never folded: a uid past the span would land on another user's session uid. */
+    if (user_uid >= SANDBOX_SESSION_UID_SPAN)
+        return BURROW_ERR_RANGE;
+    *out = (uid_t)(SANDBOX_SESSION_UID_BASE + user_uid);
+    return 0;
 }
 
 uid_t sandbox_net_uid(pid_t pid)
@@ -45,7 +53,9 @@ int sandbox_session_postauth(const struct user_record *rec)
 {
     if (geteuid() != 0)
         return 0; /* not started as root (tests of the session alone): nothing to drop */
-    return drop_to(sandbox_session_uid(rec->uid));
+    uid_t uid;
+    int r = sandbox_session_uid(rec->uid, &uid);
+    return r != 0 ? r : drop_to(uid);
 }
 
 /* Own mount, ipc and net namespaces; nothing propagates back to the host. */
@@ -86,23 +96,37 @@ int sandbox_net_child(const struct burrow_config *cfg, pid_t monitor)
     return r;
 }
 
-int sandbox_session_filter(const struct burrow_config *cfg, enum sandbox_phase phase)
+int sandbox_session_filter(const struct burrow_config *cfg, enum sandbox_phase phase,
+                           pid_t net_child)
 {
+    static struct session_monitor_policy mp;
     const struct sc_policy *p = phase == SANDBOX_PREAUTH    ? &session_policy_preauth
                                 : phase == SANDBOX_POSTAUTH ? &session_policy_postauth
                                                             : &session_policy_net;
+    if (phase != SANDBOX_NET && !(p = session_policy_monitor(&mp, p, getpid(), net_child)))
+        return BURROW_ERR_INVALID;
     /* The monitor's pre-auth filter already said which mode is on: one line per session. */
     unsigned flags = phase == SANDBOX_PREAUTH ? 0 : SC_FLAG_QUIET;
-    int r = sc_install(p, sc_mode_effective((enum sc_mode)cfg->security.seccomp), flags);
+    int r = sc_install(p, (enum sc_mode)cfg->security.seccomp, flags);
     if (r == 0)
         sc_test_trigger(p->name);
     return r;
 }
 
+void sandbox_announce_seccomp_mode(const struct burrow_config *cfg)
+{
+    if ((enum sc_mode)cfg->security.seccomp != SC_MODE_LOG)
+        return;
+    log_warn("*** [security] seccomp = log: seccomp is NOT ENFORCED. Every filter (the master, "
+             "session processes, VMMs, e2fsprogs) only logs a forbidden system call and lets it "
+             "run. For finding a missing syscall only; never run production this way. ***");
+}
+
 int sandbox_master_filter(const struct burrow_config *cfg)
 {
-    int r = sc_install(&master_policy, sc_mode_effective((enum sc_mode)cfg->security.seccomp),
-                       SC_FLAG_TSYNC);
+    /* Root loads it without NO_NEW_PRIVS: every child that needs that sets it itself. */
+    int r = sc_install(&master_policy, (enum sc_mode)cfg->security.seccomp,
+                       SC_FLAG_TSYNC | SC_FLAG_KEEP_PRIVS);
     if (r == 0)
         sc_test_trigger(master_policy.name);
     return r;
@@ -112,7 +136,32 @@ int sandbox_monitor_namespaces(void)
 {
     if (geteuid() != 0)
         return 0; /* tests of the session alone: nothing to separate */
-    return own_namespaces();
+    int r = own_namespaces();
+    if (r == 0 && getpid() == 1 &&
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+        r = BURROW_ERR_SYSTEM;
+    return r;
+}
+
+int sandbox_monitor_caps(void)
+{
+    static const int keep[] = {CAP_SETUID, CAP_SETGID, CAP_SYS_ADMIN, CAP_KILL};
+    uint64_t mask = 0;
+    if (geteuid() != 0)
+        return 0; /* tests of the session alone: nothing to give up */
+    for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+        mask |= 1ull << keep[i];
+    /* The bounding set first: shrinking it takes CAP_SETPCAP, which goes next. */
+    for (int cap = 0; cap <= 63; cap++)
+        if (!(mask & (1ull << cap)) && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
+            return BURROW_ERR_SYSTEM;
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2] = {
+        {.effective = (uint32_t)mask, .permitted = (uint32_t)mask, .inheritable = 0},
+        {.effective = (uint32_t)(mask >> 32),
+         .permitted = (uint32_t)(mask >> 32),
+         .inheritable = 0}};
+    return syscall(SYS_capset, &hdr, data) == 0 ? 0 : BURROW_ERR_SYSTEM;
 }
 
 int sandbox_session_hide(const struct burrow_config *cfg)

@@ -27,12 +27,19 @@
 #include "broker/config.h"
 #include "broker/userdb.h"
 
-/* Host uids for session monitors after auth, one per Burrow user (never a real user). */
+/*
+ * Host uids for session monitors after auth, one per Burrow user (never a
+ * real user): SANDBOX_SESSION_UID_BASE + her uid, which is below
+ * SANDBOX_SESSION_UID_SPAN ([users] uid_max and user.ini's uid are bounded
+ * by it), so two users never share one.
+ */
 #define SANDBOX_SESSION_UID_BASE 0x50000000u
+#define SANDBOX_SESSION_UID_SPAN 0x10000000u
 /* Host uids for net children, one per connection (never a real user). */
 #define SANDBOX_NET_UID_BASE 0x4f000000u
 
-uid_t sandbox_session_uid(uint32_t user_uid);
+/* Her session uid, or BURROW_ERR_RANGE for a uid that has none (>= the span). */
+__attribute__((warn_unused_result)) int sandbox_session_uid(uint32_t user_uid, uid_t *out);
 uid_t sandbox_net_uid(pid_t pid);
 
 /*
@@ -47,11 +54,20 @@ __attribute__((warn_unused_result)) int sandbox_session_postauth(const struct us
 
 /*
  * First thing in the monitor (root): its own mount, ipc and net namespaces,
- * nothing propagating back; the net child starts from a copy of them.
- * Unix sockets are reached by path, so the VM's vsock socket under run_dir
- * still works in them.
+ * nothing propagating back, and, as PID 1 of its own pid namespace
+ * (broker/session_exec.h), a fresh /proc that shows only its own
+ * processes (no other process's memory, fds or environment to read); the
+ * net child starts from a copy of them.
  */
 __attribute__((warn_unused_result)) int sandbox_monitor_namespaces(void);
+
+/*
+ * The monitor (root) after it forked the net child: every capability but
+ * CAP_SETUID and CAP_SETGID (the drop to the session uid), CAP_SYS_ADMIN
+ * (the tmpfs over state_dir) and CAP_KILL (its net child, another uid) out
+ * of its bounding, permitted and effective sets.
+ */
+__attribute__((warn_unused_result)) int sandbox_monitor_caps(void);
 
 /*
  * After auth, before the drop (still root): an empty read-only tmpfs over
@@ -60,9 +76,18 @@ __attribute__((warn_unused_result)) int sandbox_monitor_namespaces(void);
 __attribute__((warn_unused_result)) int sandbox_session_hide(const struct burrow_config *cfg);
 
 enum sandbox_phase { SANDBOX_PREAUTH, SANDBOX_POSTAUTH, SANDBOX_NET };
-/* Load the phase's seccomp filter ([security] seccomp, BURROW_SECCOMP_LOG=1). */
-__attribute__((warn_unused_result)) int sandbox_session_filter(const struct burrow_config *cfg,
-                                                               enum sandbox_phase phase);
+/*
+ * Load the phase's seccomp filter (in [security] seccomp's mode). The
+ * monitor's phases name its net child: the one pid it may kill.
+ */
+__attribute__((warn_unused_result)) int
+sandbox_session_filter(const struct burrow_config *cfg, enum sandbox_phase phase, pid_t net_child);
+
+/*
+ * [security] seccomp = log turns every filter burrowd and its children load
+ * into a logger: say so loudly (burrowd at start and at each reload).
+ */
+void sandbox_announce_seccomp_mode(const struct burrow_config *cfg);
 
 /*
  * The master's deny-list (broker/seccomp_policy.h), on every thread; every

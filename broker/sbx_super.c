@@ -28,6 +28,7 @@
 
 #include "broker/backend_sandbox.h"
 #include "broker/cluster/cluster.h"
+#include "broker/fsutil.h"
 #include "broker/homedisk.h"
 #include "broker/sandbox.h"
 #include "broker/vmident.h"
@@ -57,9 +58,16 @@ struct sup {
     int ctl_lfd, ctl_fd, vs_lfd, sig_fd;
     uint8_t ctl_in[PROTO_FRAME_MAX * 2];
     size_t ctl_len;
+    size_t ctl_consumed;      /* bytes of the frame ctl_take last returned */
+    unsigned long heartbeats; /* read since READY (logged at the stop) */
     struct conn *conns[SUP_CONNS_MAX];
     unsigned n_conns;
-    char agent_sock[VMMGR_PATH_MAX + 32];
+    /*
+     * run_dir/vm/<id>/agent, opened before the sandbox exists: its /run/burrow,
+     * which root inside the sandbox may change (allow_root), so agent.sock is
+     * only ever connected through fs_connect_unix_at (no symlink followed).
+     */
+    int agent_dirfd;
 };
 
 static long now_ms(void)
@@ -87,20 +95,6 @@ static int listen_unix(const char *path, uid_t owner)
     return fd;
 }
 
-static int connect_unix(const char *path)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return -1;
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 static int send_all(int fd, const void *p, size_t n)
 {
     const uint8_t *c = p;
@@ -121,21 +115,44 @@ static int send_all(int fd, const void *p, size_t n)
 
 /* --- control connection ---------------------------------------------------- */
 
+/*
+ * The whole frame at the start of the buffer, if there is one: 0 (f points
+ * into the buffer until the next ctl_* call), BURROW_ERR_AGAIN, or the
+ * codec's error. The frame before it is dropped first.
+ */
+static int ctl_take(struct sup *s, struct proto_frame *f)
+{
+    if (s->ctl_consumed) {
+        memmove(s->ctl_in, s->ctl_in + s->ctl_consumed, s->ctl_len - s->ctl_consumed);
+        s->ctl_len -= s->ctl_consumed;
+        s->ctl_consumed = 0;
+    }
+    int r = proto_frame_parse(s->ctl_in, s->ctl_len, f);
+    if (r == 0)
+        s->ctl_consumed = f->size;
+    return r;
+}
+
+/* One read of what the agent sent, never waiting: 0, BURROW_ERR_AGAIN, _CLOSED or _SYSTEM. */
+static int ctl_fill(struct sup *s)
+{
+    if (s->ctl_len == sizeof(s->ctl_in))
+        return BURROW_ERR_PROTOCOL; /* a frame never fits: take() refused it already */
+    ssize_t n =
+        recv(s->ctl_fd, s->ctl_in + s->ctl_len, sizeof(s->ctl_in) - s->ctl_len, MSG_DONTWAIT);
+    if (n == 0)
+        return BURROW_ERR_CLOSED;
+    if (n < 0)
+        return errno == EAGAIN || errno == EINTR ? BURROW_ERR_AGAIN : BURROW_ERR_SYSTEM;
+    s->ctl_len += (size_t)n;
+    return 0;
+}
+
 /* Next control frame within the deadline; it stays valid until the next call. */
 static int ctl_next(struct sup *s, struct proto_frame *f, long deadline)
 {
-    static size_t consumed;
-    if (consumed) {
-        memmove(s->ctl_in, s->ctl_in + consumed, s->ctl_len - consumed);
-        s->ctl_len -= consumed;
-        consumed = 0;
-    }
     for (;;) {
-        int r = proto_frame_parse(s->ctl_in, s->ctl_len, f);
-        if (r == 0) {
-            consumed = f->size;
-            return 0;
-        }
+        int r = ctl_take(s, f);
         if (r != BURROW_ERR_AGAIN)
             return r;
         long left = deadline - now_ms();
@@ -144,14 +161,28 @@ static int ctl_next(struct sup *s, struct proto_frame *f, long deadline)
             return BURROW_ERR_TIMEOUT;
         if (poll(&p, 1, (int)left) <= 0)
             continue;
-        ssize_t n = read(s->ctl_fd, s->ctl_in + s->ctl_len, sizeof(s->ctl_in) - s->ctl_len);
-        if (n == 0)
-            return BURROW_ERR_CLOSED;
-        if (n < 0 && errno != EINTR && errno != EAGAIN)
-            return BURROW_ERR_SYSTEM;
-        if (n > 0)
-            s->ctl_len += (size_t)n;
+        r = ctl_fill(s);
+        if (r != 0 && r != BURROW_ERR_AGAIN)
+            return r;
     }
+}
+
+/*
+ * Between READY and a stop the agent only sends heartbeats: read what is
+ * there without waiting and drop every whole frame. Reading is what keeps
+ * the control socket from filling up (the agent would block in send, and
+ * every new session with it) and poll from reporting the same bytes for
+ * ever. 0, or a negative code when the agent is gone or broke the framing.
+ */
+static int ctl_drain(struct sup *s)
+{
+    struct proto_frame f;
+    int r = ctl_fill(s);
+    if (r != 0 && r != BURROW_ERR_AGAIN)
+        return r;
+    while ((r = ctl_take(s, &f)) == 0)
+        s->heartbeats += f.type == PROTO_HEARTBEAT;
+    return r == BURROW_ERR_AGAIN ? 0 : r;
 }
 
 static int send_identity(struct sup *s)
@@ -279,9 +310,14 @@ static int conn_handshake(struct sup *s, struct conn *c)
             c->line[c->line_len] = 0;
             if (strcmp(c->line, "CONNECT 1024") != 0)
                 return -1;
-            c->afd = connect_unix(s->agent_sock);
-            if (c->afd < 0)
+            c->afd = fs_connect_unix_at(s->agent_dirfd, "agent.sock");
+            if (c->afd < 0) {
+                if (c->afd == BURROW_ERR_PERM)
+                    log_warn("sandbox %s: its agent.sock is not a socket (a symlink?): refused",
+                             s->x.vm->id);
+                c->afd = -1;
                 return -1;
+            }
             fcntl(c->afd, F_SETFL, O_NONBLOCK);
             static const char ok[] = "OK 1024\n";
             if (send(c->cfd, ok, sizeof(ok) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(ok) - 1)
@@ -345,6 +381,7 @@ static void graceful_stop(struct sup *s)
     struct buf b;
     struct proto_frame f;
     struct proto_shutdown sd = {.flags = 0};
+    log_info("sandbox %s: stopping (%lu heartbeats from its agent)", s->x.vm->id, s->heartbeats);
     buf_init_writer(&b, mem, sizeof(mem));
     if (s->ctl_fd >= 0 && proto_put_shutdown(&b, &sd) == 0 &&
         send_all(s->ctl_fd, buf_data(&b), buf_used(&b)) == 0) {
@@ -410,13 +447,10 @@ static void supervise(struct sup *s)
         }
         if (pf[1].revents & POLLIN)
             accept_conn(s);
-        if (pf[2].revents) {
-            /* Heartbeats are read and dropped; a closed control means the agent is gone. */
-            struct proto_frame f;
-            if (ctl_next(s, &f, now_ms()) == BURROW_ERR_CLOSED) {
-                close(s->ctl_fd);
-                s->ctl_fd = -1;
-            }
+        if (pf[2].revents && ctl_drain(s) != 0) {
+            log_warn("sandbox %s: the agent's control connection ended", s->x.vm->id);
+            close(s->ctl_fd);
+            s->ctl_fd = -1;
         }
         for (unsigned j = 0; j < k; j++) {
             unsigned i = idx[j];
@@ -474,9 +508,9 @@ static void supervisor_main(struct vmmgr *m, struct vm *vm, const struct user_re
         log_error("sandbox %s: cannot create its directories: %s", vm->id, strerror(errno));
         _exit(3);
     }
+    s->agent_dirfd = open(s->x.agentdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if ((size_t)snprintf(p, sizeof(p), "%s/control.sock", s->x.agentdir) >= sizeof(p) ||
-        (size_t)snprintf(s->agent_sock, sizeof(s->agent_sock), "%s/agent.sock", s->x.agentdir) >=
-            sizeof(s->agent_sock))
+        s->agent_dirfd < 0)
         _exit(3);
     sigemptyset(&mask);
     sigaddset(&mask, SIGTERM);
@@ -498,7 +532,8 @@ static void supervisor_main(struct vmmgr *m, struct vm *vm, const struct user_re
     close(s->ctl_lfd);
     if ((size_t)snprintf(p, sizeof(p), "%s/vsock.sock", s->x.dir) >= sizeof(p))
         _exit(6);
-    s->vs_lfd = listen_unix(p, sandbox_session_uid(rec->uid));
+    uid_t session_uid;
+    s->vs_lfd = sandbox_session_uid(rec->uid, &session_uid) == 0 ? listen_unix(p, session_uid) : -1;
     struct vm_record reg;
     memset(&reg, 0, sizeof(reg));
     memcpy(reg.id, vm->id, sizeof(reg.id));

@@ -9,7 +9,11 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <signal.h>
+#include <string.h>
 #include <sys/socket.h>
+
+#include "broker/sandbox.h"
 
 /* Both phases: memory, time, signals, fd I/O on what is already open, exit. */
 static const struct sc_rule session_base[] = {
@@ -60,7 +64,6 @@ static const struct sc_rule session_base[] = {
     SC_ALLOW(geteuid, "libssh, libcrypto"),
     SC_ALLOW(getgid, "libcrypto"),
     SC_ALLOW(getegid, "libcrypto"),
-    SC_ALLOW(tgkill, "abort()"),
     SC_ALLOW(sched_getaffinity, "glibc"),
     SC_ALLOW_ARG(prlimit64, 2, SC_EQ64, 0, "read limits"),
     SC_ALLOW(restart_syscall, "interrupted sleeps"),
@@ -69,13 +72,28 @@ static const struct sc_rule session_base[] = {
     SC_DENY_ARG(ioctl, 1, SC_EQ, TCGETS, ENOTTY, "isatty() from stdio"),
 };
 
-/* The monitor, both phases: it connects to the VM and reaps the net child. */
-static const struct sc_rule session_monitor_extra[] = {
-    SC_ALLOW_ARG(socket, 0, SC_EQ, AF_UNIX, "the VM's vsock socket; unix only"),
-    SC_ALLOW(connect, "the VM's vsock socket (unix only, see socket)"),
-    SC_ALLOW(wait4, "reap the net child"),
-    SC_ALLOW(kill, "end a net child that broke the protocol (its own uid only after auth)"),
+/*
+ * The net child: abort() and raise() signal the caller itself. (Its own pid
+ * is all it can name anyway: its pid namespace holds it and its monitor,
+ * another uid.)
+ */
+static const struct sc_rule session_net_extra[] = {
+    SC_ALLOW(tgkill, "abort(), the crash handler's re-raise"),
 };
+
+/*
+ * The monitor, both phases: it reaps the net child. No socket, no connect:
+ * the master opens each VM connection and passes it (VM_CONNECT). kill and
+ * tgkill are allowed for two pids only, known at run time (see
+ * session_policy_monitor).
+ */
+static const struct sc_rule session_monitor_extra[] = {
+    SC_ALLOW(wait4, "reap the net child"),
+};
+
+/* Bits 28-31 of a uid or gid: 0x5 is the session range (broker/sandbox.h). */
+#define SESSION_ID_MASK 0xf0000000u
+_Static_assert(SANDBOX_SESSION_UID_SPAN == 0x10000000u, "one mask covers the session ids");
 
 /* Any of these in open flags may change a file: the root monitor never asks for one. */
 #define SC_OPEN_WRITES                                                                             \
@@ -95,12 +113,17 @@ static const struct sc_rule session_preauth_extra[] = {
     SC_ALLOW(sysinfo, "libsodium/argon2"),
     SC_ALLOW_ARG(mount, 3, SC_EQ64, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                  "the empty tmpfs over state_dir; no bind, move or remount"),
-    SC_ALLOW(setgroups, "drop to the session uid"),
-    SC_ALLOW(setresgid, "drop to the session uid"),
-    SC_ALLOW(setresuid, "drop to the session uid"),
-    SC_ALLOW(setuid, "the check that uid 0 is gone"),
-    SC_ALLOW(prlimit64, "RLIMIT_NPROC/FSIZE/CORE to 0"),
-    SC_ALLOW(setrlimit, "as prlimit64"),
+    SC_ALLOW_ARG(setgroups, 0, SC_EQ, 0, "drop every group; never set one"),
+    SC_ALLOW_IF(setresgid, "drop to the session gid: 0x50000000..0x5fffffff only",
+                SC_ARG_MASKED(0, SESSION_ID_MASK, SANDBOX_SESSION_UID_BASE),
+                SC_ARG_MASKED(1, SESSION_ID_MASK, SANDBOX_SESSION_UID_BASE),
+                SC_ARG_MASKED(2, SESSION_ID_MASK, SANDBOX_SESSION_UID_BASE)),
+    SC_ALLOW_IF(setresuid, "drop to the session uid: 0x50000000..0x5fffffff only",
+                SC_ARG_MASKED(0, SESSION_ID_MASK, SANDBOX_SESSION_UID_BASE),
+                SC_ARG_MASKED(1, SESSION_ID_MASK, SANDBOX_SESSION_UID_BASE),
+                SC_ARG_MASKED(2, SESSION_ID_MASK, SANDBOX_SESSION_UID_BASE)),
+    SC_ALLOW_ARG(setuid, 0, SC_EQ, 0, "the check that uid 0 is gone (setuid(0) must fail)"),
+    SC_ALLOW_ARG(prlimit64, 0, SC_EQ, 0, "its own RLIMIT_NPROC/CORE to 0; no other process"),
     SC_ALLOW_ARG(prctl, 0, SC_EQ, PR_SET_NO_NEW_PRIVS, "before the post-auth filter"),
     SC_ALLOW_ARG(prctl, 0, SC_EQ, PR_SET_DUMPABLE, "no ptrace between sessions"),
     SC_ALLOW_ARG(seccomp, 0, SC_EQ, SECCOMP_SET_MODE_FILTER, "stack the post-auth filter"),
@@ -117,12 +140,31 @@ static const struct sc_table preauth_tables[] = {
     SC_TABLE(session_base), SC_TABLE(session_monitor_extra), SC_TABLE(session_preauth_extra)};
 static const struct sc_table postauth_tables[] = {
     SC_TABLE(session_base), SC_TABLE(session_monitor_extra), SC_TABLE(session_postauth_extra)};
-static const struct sc_table net_tables[] = {SC_TABLE(session_base),
+static const struct sc_table net_tables[] = {SC_TABLE(session_base), SC_TABLE(session_net_extra),
                                              SC_TABLE(session_postauth_extra)};
 
 const struct sc_policy session_policy_preauth = {"session-preauth", preauth_tables, 3, false};
 const struct sc_policy session_policy_postauth = {"session-postauth", postauth_tables, 3, false};
-const struct sc_policy session_policy_net = {"session-net", net_tables, 2, false};
+const struct sc_policy session_policy_net = {"session-net", net_tables, 3, false};
+
+const struct sc_policy *session_policy_monitor(struct session_monitor_policy *mp,
+                                               const struct sc_policy *phase, pid_t self,
+                                               pid_t child)
+{
+    const struct sc_rule rules[SESSION_MONITOR_RULES] = {
+        SC_ALLOW_IF(kill, "SIGKILL to its own net child only", SC_ARG(0, SC_EQ, child),
+                    SC_ARG(1, SC_EQ, SIGKILL)),
+        SC_ALLOW_IF(tgkill, "itself only: abort(), the crash handler's re-raise",
+                    SC_ARG(0, SC_EQ, self)),
+    };
+    if (phase->nr_tables >= SESSION_MONITOR_TABLES)
+        return NULL;
+    memcpy(mp->rules, rules, sizeof(rules));
+    memcpy(mp->tables, phase->tables, phase->nr_tables * sizeof(mp->tables[0]));
+    mp->tables[phase->nr_tables] = (struct sc_table){mp->rules, SESSION_MONITOR_RULES};
+    mp->policy = (struct sc_policy){phase->name, mp->tables, phase->nr_tables + 1, false};
+    return &mp->policy;
+}
 
 /*
  * The master and everything it starts (sessions, VMMs, the sandbox agent,

@@ -19,6 +19,7 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/testhook.h"
 
 /* VM_GONE and END are recorded for proxy_loop to act on: 1 if m was one of them. */
 static int note_master_msg(struct sess *s, const struct mproto_msg *m)
@@ -419,7 +420,8 @@ static int setup(struct sess *s, const struct session_args *a,
 }
 
 /*
- * Test-only (BURROW_TEST_HOSTILE_NET in burrowd's environment): the jailed
+ * Test builds only (common/testhook.h; BURROW_TEST_HOSTILE_NET in the test
+ * burrowd's environment): the jailed
  * net child acts as if libssh had been taken over, so test-security can
  * check what the monitor then refuses. "connect": ask for a VM connection
  * before any login; "flood": keep reporting failed logins past
@@ -461,11 +463,11 @@ int session_net_main(const struct session_args *a, int monfd, pid_t monitor, con
     s->banner = banner;
     snprintf(s->addr, sizeof(s->addr), "%s", a->addr);
     if (sandbox_net_child(s->cfg, monitor) != 0 ||
-        sandbox_session_filter(s->cfg, SANDBOX_NET) != 0) {
+        sandbox_session_filter(s->cfg, SANDBOX_NET, 0) != 0) {
         log_error("%s: cannot confine the session's net process", s->addr);
         return 1;
     }
-    const char *hostile = getenv("BURROW_TEST_HOSTILE_NET");
+    const char *hostile = testhook("BURROW_TEST_HOSTILE_NET");
     if (hostile)
         return act_hostile(s, hostile);
     if (setup(s, a, &cb) != 0 || authenticate(s) != 0) {

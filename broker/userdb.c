@@ -131,6 +131,7 @@ int userdb_open(struct userdb *db, const struct burrow_config *cfg, unsigned fla
     db->uid_min = cfg->users.uid_min;
     db->uid_max = cfg->users.uid_max;
     db->default_disk_size = cfg->users.default_disk_size;
+    db->seccomp_log = cfg->security.seccomp;
     if (!(flags & USERDB_CREATE))
         return 0;
     struct stat st;
@@ -234,7 +235,8 @@ static int parse_rec_totp(const char *v, void *field, char *err, size_t errsz)
 #define REC(m) offsetof(struct user_record, m), sizeof(((struct user_record *)0)->m)
 static const struct config_key rec_keys[] = {
     {"user", "name", CFG_CUSTOM, REC(name), 0, 0, NULL, parse_rec_name, NULL, "a user name"},
-    {"user", "uid", CFG_U32, REC(uid), 1000, 2147483646, NULL, NULL, NULL, "a uid >= 1000"},
+    {"user", "uid", CFG_U32, REC(uid), 1000, CONFIG_UID_MAX, NULL, NULL, NULL,
+     "a uid 1000-268435455"},
     {"user", "gid", CFG_U32, REC(gid), 1000, 2147483646, NULL, NULL, NULL, "a gid >= 1000"},
     {"user", "shell", CFG_CUSTOM, REC(shell), 0, 0, NULL, parse_rec_shell, NULL,
      "an absolute path"},

@@ -32,7 +32,7 @@
 
 #define USERDB_MUST_CHECK __attribute__((warn_unused_result))
 
-/* Production argon2id cost (design §2: ~64 MiB per verification). */
+/* Production argon2id cost (docs/users.md: ~64 MiB per verification). */
 #define USERDB_PWHASH_OPSLIMIT 3ull
 #define USERDB_PWHASH_MEMLIMIT (64ull << 20)
 
@@ -54,7 +54,8 @@ struct userdb {
     uint32_t uid_min, uid_max;
     char default_shell[CONFIG_PATH_MAX];
     uint64_t default_disk_size;
-    int lock_fd; /* users/.lock while userdb_lock() holds it, else -1 */
+    int lock_fd;     /* users/.lock while userdb_lock() holds it, else -1 */
+    int seccomp_log; /* [security] seccomp = log: e2fsprogs' filter only logs */
 };
 
 #define USERDB_CREATE 0x1u /* create state_dir/users (0700) if missing */

@@ -612,7 +612,9 @@ int userdb_disk_resize(struct userdb *db, const char *name, uint64_t size, char 
         r = userdb_path(db, name, "home.img", img, sizeof(img));
     if (r == 0 && (r = userdb_path(db, name, "", dir, sizeof(dir))) == 0)
         r = hibernated_refusal(name, dir, err, errsz);
-    if (r == 0 && (r = homedisk_resize(img, rounded, why, sizeof(why))) < 0)
+    if (r == 0 &&
+        (r = homedisk_resize(img, rounded, db->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE, why,
+                             sizeof(why))) < 0)
         errmsg(err, errsz, r, "%s", why);
     if (r == 0) {
         rec.disk_size = rounded;

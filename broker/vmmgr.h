@@ -1,5 +1,5 @@
 /*
- * broker/vmmgr.h - the VM manager, in the master (design §2).
+ * broker/vmmgr.h - the VM manager, in the master (docs/architecture.md).
  *
  * Owns: the user -> VM table (one VM per user, shared by all her sessions),
  * session counting, admission (vm.max_vms), idle reaping (vm.idle_timeout

@@ -1,5 +1,5 @@
 /*
- * common/proto.h - the agent protocol codec (design §4), shared by the
+ * common/proto.h - the agent protocol codec (docs/guest.md), shared by the
  * broker (sessions, port 1024), the VMM (control channel, port 1025), the
  * guest agent and the freestanding test guest.
  *

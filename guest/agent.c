@@ -10,7 +10,8 @@
  *   burrow-agent [--listen vsock:1024|unix:PATH] [--control vsock:2:1025|unix:PATH|none]
  *                [--etc DIR] [--hooks DIR] [--hook-timeout S] [--home-root DIR]
  *                [--home-dev NAME|none] [--home-timeout S] [--random PATH]
- *                [--sftp-server PATH] [--heartbeat S] [--no-clock] [--allow-root] [-v]
+ *                [--sftp-server PATH] [--heartbeat S | --heartbeat-ms MS] [--no-clock]
+ *                [--allow-root] [-v]
  */
 #include <dirent.h>
 #include <errno.h>
@@ -34,12 +35,12 @@
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: burrow-agent [--listen vsock:PORT|unix:PATH] [--control "
-            "vsock:CID:PORT|unix:PATH|none]\n"
-            "       [--etc DIR] [--hooks DIR] [--hook-timeout S] [--home-root DIR]\n"
-            "       [--home-dev NAME|none] [--home-timeout S] [--random PATH]\n"
-            "       [--sftp-server PATH] [--heartbeat S] [--no-clock] [--allow-root] [-v]\n");
+    fprintf(stderr, "usage: burrow-agent [--listen vsock:PORT|unix:PATH] [--control "
+                    "vsock:CID:PORT|unix:PATH|none]\n"
+                    "       [--etc DIR] [--hooks DIR] [--hook-timeout S] [--home-root DIR]\n"
+                    "       [--home-dev NAME|none] [--home-timeout S] [--random PATH]\n"
+                    "       [--sftp-server PATH] [--heartbeat S | --heartbeat-ms MS] [--no-clock]\n"
+                    "       [--allow-root] [-v]\n");
 }
 
 static int copy_opt(char *dst, size_t sz, const char *v)
@@ -50,14 +51,21 @@ static int copy_opt(char *dst, size_t sz, const char *v)
     return 0;
 }
 
-static int int_opt(int *dst, const char *v)
+/* A decimal integer in [min, max]. */
+static int range_opt(int *dst, const char *v, long min, long max)
 {
     char *end;
+    errno = 0;
     long x = strtol(v, &end, 10);
-    if (*v == '\0' || *end || x < 0 || x > 3600)
+    if (*v == '\0' || *end || errno || x < min || x > max)
         return -1;
     *dst = (int)x;
     return 0;
+}
+
+static int int_opt(int *dst, const char *v)
+{
+    return range_opt(dst, v, 0, 3600);
 }
 
 static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verbose)
@@ -74,6 +82,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
         O_RANDOM,
         O_SFTP,
         O_HEARTBEAT,
+        O_HEARTBEAT_MS,
         O_NO_CLOCK,
         O_ALLOW_ROOT
     };
@@ -88,6 +97,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
                                          {"random", 1, 0, O_RANDOM},
                                          {"sftp-server", 1, 0, O_SFTP},
                                          {"heartbeat", 1, 0, O_HEARTBEAT},
+                                         {"heartbeat-ms", 1, 0, O_HEARTBEAT_MS},
                                          {"no-clock", 0, 0, O_NO_CLOCK},
                                          {"allow-root", 0, 0, O_ALLOW_ROOT},
                                          {"verbose", 0, 0, 'v'},
@@ -101,7 +111,7 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
     strcpy(cfg->sftp_server, "/usr/lib/openssh/sftp-server");
     cfg->hook_timeout_s = 10;
     cfg->home_timeout_s = 10;
-    cfg->heartbeat_s = 5;
+    cfg->heartbeat_ms = AGENT_HEARTBEAT_MS;
     while ((c = getopt_long(argc, argv, "v", opts, NULL)) != -1) {
         switch (c) {
         case O_LISTEN:
@@ -136,7 +146,11 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
             bad |= copy_opt(cfg->sftp_server, sizeof(cfg->sftp_server), optarg);
             break;
         case O_HEARTBEAT:
-            bad |= int_opt(&cfg->heartbeat_s, optarg);
+            bad |= range_opt(&cfg->heartbeat_ms, optarg, 1, 3600);
+            cfg->heartbeat_ms *= 1000;
+            break;
+        case O_HEARTBEAT_MS:
+            bad |= range_opt(&cfg->heartbeat_ms, optarg, 10, 3600 * 1000);
             break;
         case O_NO_CLOCK:
             cfg->no_clock = 1;
@@ -163,8 +177,6 @@ static int parse_args(int argc, char **argv, struct agent_config *cfg, int *verb
     if (strcmp(home_dev, "none") != 0 &&
         (copy_opt(cfg->home_dev, sizeof(cfg->home_dev), home_dev) || strchr(home_dev, '/')))
         return -1;
-    if (cfg->heartbeat_s == 0)
-        cfg->heartbeat_s = 5;
     return 0;
 }
 

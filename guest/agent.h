@@ -20,7 +20,8 @@
 
 #define AGENT_EXIT_POWEROFF 100 /* burrow-init powers the VM off when the agent exits so */
 
-#define AGENT_PATH_MAX 512
+#define AGENT_PATH_MAX     512
+#define AGENT_HEARTBEAT_MS 5000 /* default HEARTBEAT interval */
 
 /* A transport address: vsock:CID:PORT, vsock:PORT (listen), unix:PATH, none. */
 enum addr_kind { ADDR_NONE = 0, ADDR_VSOCK, ADDR_UNIX };
@@ -41,9 +42,9 @@ struct agent_config {
     char sftp_server[AGENT_PATH_MAX];
     int hook_timeout_s;
     int home_timeout_s;
-    int heartbeat_s;
-    int no_clock;   /* never call clock_settime */
-    int allow_root; /* for --control none (no identity) */
+    int heartbeat_ms; /* HEARTBEAT interval (--heartbeat S, --heartbeat-ms MS) */
+    int no_clock;     /* never call clock_settime */
+    int allow_root;   /* for --control none (no identity) */
 };
 
 /* What the sessions need to know about the applied identity. */

@@ -104,7 +104,7 @@ static void try_connect(struct control *c)
     struct proto_hello h = {.version = PROTO_VERSION, .role = PROTO_ROLE_AGENT};
     if (send_buf(c, &out, proto_put_hello(&out, &h)) == 0) {
         c->backoff_ms = BACKOFF_MIN_MS;
-        c->next_heartbeat_ms = now_ms() + (int64_t)c->cfg->heartbeat_s * 1000;
+        c->next_heartbeat_ms = now_ms() + c->cfg->heartbeat_ms;
     }
 }
 
@@ -305,7 +305,7 @@ int control_step(struct control *c, int readable)
         buf_init_writer(&out, mem, sizeof(mem));
         struct proto_heartbeat h = {.seq = ++c->seq};
         send_buf(c, &out, proto_put_heartbeat(&out, &h));
-        c->next_heartbeat_ms = now_ms() + (int64_t)c->cfg->heartbeat_s * 1000;
+        c->next_heartbeat_ms = now_ms() + c->cfg->heartbeat_ms;
     }
     return 0;
 }

@@ -1,6 +1,6 @@
 /*
  * guest/agent_identity.c - apply the identity the VMM sends after every
- * fork (design §3), step by step, recording each step's outcome for READY:
+ * fork (docs/guest.md), step by step, recording each step's outcome for READY:
  *   entropy   RNDADDENTROPY (64 bytes, credited) + RNDRESEEDCRNG
  *   clock     clock_settime(CLOCK_REALTIME) (never over a unix control
  *             socket: there the "guest" shares the host's clock)

@@ -18,6 +18,7 @@
 #include "common/errmsg.h"
 #include "common/log.h"
 #include "vmm/hibernate.h"
+#include "vmm/jail/jail.h"
 #include "vmm/net/tap.h"
 #include "vmm/rootfs.h"
 #include "vmm/virtio/balloon.h"
@@ -607,11 +608,25 @@ int fork_vm_attach_home_fd(struct fork_vm *f, int fd, const char *name, char *wh
         close(fd);
         return errmsg_sys(why, whysz, BURROW_ERR_UNSUPPORTED, "the template has no disk slot");
     }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size <= 0) {
+        close(fd);
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "home disk %s: stat", name);
+    }
     int r = virtio_blk_attach_fd(f->m.devices.blk, fd, false);
     if (r)
         return errmsg_sys(why, whysz, r, "home disk %s: %s", name, burrow_strerror(r));
     f->cp.home_disk = true;
+    f->home_bytes = (uint64_t)st.st_size;
     return 0;
+}
+
+uint64_t fork_vm_file_size_limit(const struct fork_vm *f)
+{
+    uint64_t disk = f->home_bytes ? f->home_bytes : JAIL_FSIZE_NO_DISK;
+    /* A hibernation image (written through a passed descriptor) holds at most the RAM and state. */
+    uint64_t image = f->m.vm->ram_size + JAIL_FSIZE_NO_DISK;
+    return disk > image ? disk : image;
 }
 
 int fork_vm_reset_time(struct fork_vm *f)

@@ -1,5 +1,5 @@
 /*
- * vmm/fork.h - a VM forked from a template build (design §1, §3, §5).
+ * vmm/fork.h - a VM forked from a template build (docs/fork.md).
  *
  * Owns: the copy-on-write mapping of the template's `memory`
  * (MAP_PRIVATE | MAP_NORESERVE, MADV_MERGEABLE with [vm] ksm), the restore of `state` into
@@ -136,6 +136,7 @@ struct fork_vm {
     uint8_t *state;
     size_t state_len;
     int mem_fd;
+    uint64_t home_bytes; /* the attached home disk's size (0: none) */
     struct control_port cp;
     struct fork_timings t;
 };
@@ -162,6 +163,12 @@ __attribute__((warn_unused_result)) int fork_vm_attach_net(struct fork_vm *f,
                                                            const struct fork_net *net,
                                                            const struct fork_identity *id,
                                                            char *why, size_t whysz);
+
+/*
+ * What the jailed VMM's RLIMIT_FSIZE must be (vmm/jail/jail.h): its home
+ * disk's size, or JAIL_FSIZE_NO_DISK without one.
+ */
+uint64_t fork_vm_file_size_limit(const struct fork_vm *f);
 /*
  * A pooled VM being claimed: kvmclock back to its saved value and the TSC
  * to its saved value on every vCPU, so the guest sees no jump for the time

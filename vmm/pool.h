@@ -1,7 +1,7 @@
 /*
  * vmm/pool.h - the warm pool: VMM processes that have already mapped a
  * build, created their VM, paid the memslot set-up (~8 ms here) and
- * restored its state, and now wait, paused, to be claimed (design §2).
+ * restored its state, and now wait, paused, to be claimed (docs/architecture.md).
  *
  * Owns: the claim protocol and the pool's bookkeeping in the registry
  * (records with state "pool", vmm/registry.h). A pooled VMM listens on

@@ -1,6 +1,6 @@
 /*
  * vmm/snapshot.h - the `state` file of a template: a versioned container of
- * length-prefixed sections with a BLAKE2b checksum (design §4, §5).
+ * length-prefixed sections with a BLAKE2b checksum (docs/fork.md).
  *
  * Owns: the container layout, its limits and its checks. What goes inside
  * each section belongs to vmm/snapshot_vm.c (VM + devices) and
@@ -91,13 +91,13 @@ const char *snap_strerror(int err);
 /* ---- vCPU state (vmm/snapshot_vcpu.c) ---- */
 struct vcpu;
 /*
- * Append one vCPU's state (design §5): index, TSC kHz, CPUID, regs, sregs,
+ * Append one vCPU's state (docs/fork.md): index, TSC kHz, CPUID, regs, sregs,
  * XSAVE, XCRs, debug registers, LAPIC, every MSR KVM lists and can read,
  * vcpu events, MP state. The vCPU must be out of KVM_RUN (parked).
  */
 __attribute__((warn_unused_result)) int snap_save_vcpu(struct vcpu *v, struct buf *out);
 /*
- * Restore in design §5 order: CPUID, TSC kHz, SREGS, REGS, XSAVE, XCRs,
+ * Restore in the order docs/fork.md gives: CPUID, TSC kHz, SREGS, REGS, XSAVE, XCRs,
  * debug registers, LAPIC, MSRs (TSC set to `tsc` on every vCPU, TSC_DEADLINE
  * after the LAPIC), vcpu events, MP state. `why` gets one line on failure.
  */
@@ -136,7 +136,7 @@ __attribute__((warn_unused_result)) int snap_vm_info(const struct snapshot *s,
                                                      struct snap_vm_info *info);
 /*
  * Restore into a machine built with the same layout (memory mapped, vCPUs
- * and devices created, nothing running), in design §5 order: irqchip, PIT2,
+ * and devices created, nothing running), in the order docs/fork.md gives: irqchip, PIT2,
  * kvmclock; each vCPU; devices (each queue processed once).
  */
 __attribute__((warn_unused_result)) int

@@ -1,7 +1,7 @@
 /*
  * vmm/snapshot_vm.c - a whole machine in and out of a snapshot: memory
  * layout, irqchip, PIT2, kvmclock, the vCPUs and the virtio slots, in the
- * order design §5 fixes (see snapshot.h).
+ * order docs/fork.md fixes (see snapshot.h).
  */
 #include <errno.h>
 #include <linux/kvm.h>

@@ -1,5 +1,5 @@
 /*
- * vmm/template.h - template builds on disk (design §4).
+ * vmm/template.h - template builds on disk (docs/fork.md).
  *
  * Owns: templates/<name>-<ts>/{memory,state,manifest[,rootfs.img]}, the templates/<name>
  * symlink (the active build, switched atomically: symlink to a temporary

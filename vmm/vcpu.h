@@ -5,7 +5,7 @@
  * the KVM_RUN loop (I/O and MMIO exits go to the trap bus) and the kick
  * signal that brings a vCPU out of KVM_RUN for pause and stop.
  *
- * The no-lost-kick protocol (design §5): a kicker sets vm->pause_req or
+ * The no-lost-kick protocol (docs/fork.md): a kicker sets vm->pause_req or
  * vm->stopping, then sends VCPU_KICK_SIGNAL to the vCPU thread. The handler
  * sets run->immediate_exit = 1, so a vCPU that was about to enter KVM_RUN
  * returns EINTR at once, and one inside KVM_RUN returns EINTR too. Before

@@ -203,6 +203,9 @@ static int apply_claim(struct vmm_state *s, int cfd, struct pool_claim *c, char 
         close(disk_fd);
     if (tap_fd >= 0)
         close(tap_fd);
+    /* The pool waited without a file size limit: now the one its disk sets. */
+    if (!r && (r = jail_limit_file_size(fork_vm_file_size_limit(&s->f))))
+        snprintf(why, whysz, "cannot limit the file size: %s", strerror(errno));
     return r;
 }
 
@@ -443,9 +446,10 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
      * guest code runs; a pooled VMM before it waits (its claimer passes the
      * home disk and the TAP as descriptors and rewrites its record).
      */
-    enum sc_mode mode = sc_mode_effective(req->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE);
-    if ((r = jail_enter_vm(s.rec.dir, s.rec.id, s.f.m.vm->ram_size, s.f.m.vm->nr_vcpus, mode, why,
-                           sizeof(why))))
+    enum sc_mode mode = req->seccomp_log ? SC_MODE_LOG : SC_MODE_ENFORCE;
+    uint64_t fsize = pooled ? JAIL_FSIZE_UNLIMITED : fork_vm_file_size_limit(&s.f);
+    if ((r = jail_enter_vm(s.rec.dir, s.rec.id, s.f.m.vm->ram_size, s.f.m.vm->nr_vcpus, fsize, mode,
+                           why, sizeof(why))))
         vmm_fail(&s, "ERR %s\n", why);
     if (pooled) {
         s.report_fd = pool_wait_claim(&s, claim_fd, &request_ns);

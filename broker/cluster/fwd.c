@@ -204,7 +204,10 @@ static int fwd_start(struct vmmgr *m, struct vm *vm, const struct user_record *r
     snprintf(f.user, sizeof(f.user), "%s", rec->name);
     snprintf(f.dir, sizeof(f.dir), "%s", vm->dir);
     snprintf(f.sock, sizeof(f.sock), "%s", vm->sock);
-    f.sock_uid = sandbox_session_uid(rec->uid);
+    if (sandbox_session_uid(rec->uid, &f.sock_uid) != 0) {
+        log_error("forward %s: uid %u has no session uid", rec->name, rec->uid);
+        return BURROW_ERR_RANGE;
+    }
     if (pipe2(ready, O_CLOEXEC) != 0)
         return BURROW_ERR_SYSTEM;
     pid_t pid = fork();

@@ -34,7 +34,7 @@ struct burrow_config;
 int ctl_status_memory(const struct burrow_config *cfg, FILE *out);
 
 /* `vm` subcommands (argv starts at the subcommand's name). */
-int ctl_vm_boot(int argc, char **argv);
+int ctl_vm_boot(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_fork(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_list(struct ctl_ctx *ctx, int argc, char **argv);
 int ctl_vm_kill(struct ctl_ctx *ctx, int argc, char **argv);

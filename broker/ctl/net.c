@@ -5,7 +5,8 @@
  *   burrowctl net rules    print the nftables ruleset that apply would load
  *   burrowctl net apply    bridge, address, forwarding and the ruleset (root)
  *   burrowctl net remove   delete the ruleset tables and the bridge (root)
- *   burrowctl net addr N   VM number N's address and the gateway
+ *   burrowctl net addr N   VM number N's address, the gateway, its MAC and TAP (the
+ *                          one MAC and address its bridge port passes)
  *
  * apply and remove act on the network namespace burrowctl runs in, so the
  * tests run them under `ip netns exec`.
@@ -78,9 +79,13 @@ int ctl_net_main(struct ctl_ctx *ctx, int argc, char **argv)
             netpolicy_vm_addr(&np, (uint32_t)n, &a))
             return cli_err(EXIT_USAGE, "addr: N from 0 to the subnet's size minus 4");
         char ip[INET_ADDRSTRLEN], gw[INET_ADDRSTRLEN];
+        uint8_t m[6];
         ip_text(a, ip);
         ip_text(netpolicy_gateway(&np), gw);
-        printf("address %s/%u gateway %s\n", ip, np.subnet.len, gw);
+        if (netpolicy_vm_mac(&np, (uint32_t)n, m))
+            return cli_err(EXIT_USAGE, "addr: N from 0 to the subnet's size minus 4");
+        printf("address %s/%u gateway %s mac %02x:%02x:%02x:%02x:%02x:%02x tap %s%lu\n", ip,
+               np.subnet.len, gw, m[0], m[1], m[2], m[3], m[4], m[5], NETPOLICY_TAP_PREFIX, n);
         return EXIT_OK;
     }
     return cli_err(EXIT_USAGE, "%s", net_usage);

@@ -1,6 +1,6 @@
 /*
  * broker/ctl/template.c - `burrowctl template build|list|activate|rm|gc`
- * (design §4; the work is in vmm/template.c). Builds live in
+ * (docs/fork.md; the work is in vmm/template.c). Builds live in
  * <state_dir>/templates; a build in use by a running VM (run_dir registry)
  * cannot be removed.
  */

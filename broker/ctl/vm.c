@@ -10,15 +10,13 @@
 
 struct vm_subcmd {
     const char *name;
-    int (*main)(int argc, char **argv);
-    int (*main_ctx)(struct ctl_ctx *ctx, int argc, char **argv); /* needs the config */
+    int (*main)(struct ctl_ctx *ctx, int argc, char **argv);
 };
 
 static const struct vm_subcmd vm_subcmds[] = {
-    {"boot", ctl_vm_boot, NULL},       {"fork", NULL, ctl_vm_fork},
-    {"list", NULL, ctl_vm_list},       {"kill", NULL, ctl_vm_kill},
-    {"balloon", NULL, ctl_vm_balloon}, {"hibernate", NULL, ctl_vm_hibernate},
-    {"discard", NULL, ctl_vm_discard},
+    {"boot", ctl_vm_boot},       {"fork", ctl_vm_fork},       {"list", ctl_vm_list},
+    {"kill", ctl_vm_kill},       {"balloon", ctl_vm_balloon}, {"hibernate", ctl_vm_hibernate},
+    {"discard", ctl_vm_discard},
 };
 
 int ctl_vm_main(struct ctl_ctx *ctx, int argc, char **argv)
@@ -28,8 +26,7 @@ int ctl_vm_main(struct ctl_ctx *ctx, int argc, char **argv)
                        "usage: burrowctl vm boot|fork|list|kill|balloon|hibernate|discard ...");
     for (size_t i = 0; i < sizeof(vm_subcmds) / sizeof(vm_subcmds[0]); i++)
         if (strcmp(argv[1], vm_subcmds[i].name) == 0)
-            return vm_subcmds[i].main ? vm_subcmds[i].main(argc - 1, argv + 1)
-                                      : vm_subcmds[i].main_ctx(ctx, argc - 1, argv + 1);
+            return vm_subcmds[i].main(ctx, argc - 1, argv + 1);
     static const char *const names[] = {"boot",    "fork",      "list",   "kill",
                                         "balloon", "hibernate", "discard"};
     return cli_unknown("vm", argv[1], names, sizeof(names) / sizeof(names[0]));

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "broker/cli.h"
+#include "broker/config.h"
 #include "broker/ctl/ctl.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -134,18 +135,26 @@ static void tty_raw(void)
 }
 
 /* With --jail: the VM exists, nothing has run yet; confine before the threads start. */
-static int vm_boot_jail(const struct machine_config *mc, const char *root, const char *uds)
+static int vm_boot_jail(const struct machine_config *mc, const char *root, const char *uds,
+                        enum sc_mode mode)
 {
     static char name[32], uds_dir[4096];
+    struct stat disk;
     snprintf(name, sizeof(name), "boot-%d", (int)jail_host_pid());
+    /* --disk is open already; the jailed VMM may not grow it (RLIMIT_FSIZE). */
+    if (mc->devices->disk && stat(mc->devices->disk, &disk) != 0)
+        return cli_err(EXIT_RUNTIME, "--disk %s: %s", mc->devices->disk, strerror(errno));
     struct jail_config jc = {.name = name,
                              .root = root,
-                             .uid = jail_uid_for(name),
-                             .gid = (gid_t)jail_uid_for(name),
+                             .uid = jail_uid_for_pid(jail_host_pid()),
+                             .gid = (gid_t)jail_uid_for_pid(jail_host_pid()),
                              .mem_bytes = mc->mem_size,
                              .nr_vcpus = mc->nr_vcpus,
+                             .fsize_max = mc->devices->disk && disk.st_size > 0
+                                              ? (uint64_t)disk.st_size
+                                              : JAIL_FSIZE_NO_DISK,
                              .seccomp = true,
-                             .seccomp_mode = sc_mode_effective(SC_MODE_ENFORCE)};
+                             .seccomp_mode = mode};
     /* Guest-initiated connections go to <uds>_<port>: keep that directory visible. */
     if (uds && uds[0] == '/' && strlen(uds) < sizeof(uds_dir)) {
         snprintf(uds_dir, sizeof(uds_dir), "%s", uds);
@@ -192,7 +201,9 @@ static void *vm_boot_signal_thread(void *arg)
     return NULL;
 }
 
-static int vm_boot_run(struct machine_config *mc, const char *jail_root, const char *uds)
+/* jail_root NULL: no jail (mode is then unused). */
+static int vm_boot_run(struct machine_config *mc, const char *jail_root, const char *uds,
+                       enum sc_mode mode)
 {
     static struct machine m; /* large: keep it off the stack */
     int r = machine_create(&m, mc);
@@ -201,7 +212,7 @@ static int vm_boot_run(struct machine_config *mc, const char *jail_root, const c
         machine_destroy(&m);
         return EXIT_RUNTIME;
     }
-    if (jail_root && vm_boot_jail(mc, jail_root, uds) != 0) {
+    if (jail_root && vm_boot_jail(mc, jail_root, uds, mode) != 0) {
         machine_destroy(&m);
         return EXIT_RUNTIME;
     }
@@ -246,7 +257,7 @@ static int vm_boot_run(struct machine_config *mc, const char *jail_root, const c
  * --jail: this process stays outside (terminal mode, exit status); the VMM
  * is its child, PID 1 of a new pid namespace, jailed once its VM exists.
  */
-static int vm_boot_jailed(struct machine_config *mc, const char *uds, int tap_fd)
+static int vm_boot_jailed(struct machine_config *mc, const char *uds, int tap_fd, enum sc_mode mode)
 {
     char root[] = "/tmp/burrow-jail-XXXXXX";
     if (!mkdtemp(root))
@@ -264,7 +275,7 @@ static int vm_boot_jailed(struct machine_config *mc, const char *uds, int tap_fd
         int keep[1] = {tap_fd}; /* opened here as root; the jailed VMM cannot open it */
         if (jail_close_inherited(keep, tap_fd >= 0 ? 1 : 0) != 0)
             _exit(cli_err(EXIT_RUNTIME, "close inherited fds: %s", strerror(errno)));
-        int rc = vm_boot_run(mc, root, uds);
+        int rc = vm_boot_run(mc, root, uds, mode);
         fflush(NULL);
         _exit(rc);
     }
@@ -281,7 +292,7 @@ static int vm_boot_jailed(struct machine_config *mc, const char *uds, int tap_fd
     return WIFEXITED(st) ? WEXITSTATUS(st) : EXIT_RUNTIME;
 }
 
-int ctl_vm_boot(int argc, char **argv)
+int ctl_vm_boot(struct ctl_ctx *ctx, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"kernel", required_argument, NULL, 'k'},  {"initrd", required_argument, NULL, 'i'},
@@ -297,7 +308,7 @@ int ctl_vm_boot(int argc, char **argv)
     const char *tap = NULL;
     bool have_mac = false;
     static char disk[4096];
-    int opt, jail = 0;
+    int opt, jail = 0, rc;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (opt) {
@@ -360,6 +371,11 @@ int ctl_vm_boot(int argc, char **argv)
         return cli_err(EXIT_USAGE, "--cmdline: at most %u bytes", BOOT_CMDLINE_MAX - 1);
     if (!tap && (have_mac || mbit))
         return cli_err(EXIT_USAGE, "--net-mac and --net-mbit need --net-tap");
+    /* A jail's seccomp mode is [security] seccomp, as for every other filter. */
+    struct burrow_config cfg;
+    if (jail && (rc = config_load_cli(&cfg, ctx->config_path, ctx->config_explicit)) != EXIT_OK)
+        return rc;
+    enum sc_mode mode = jail ? (enum sc_mode)cfg.security.seccomp : SC_MODE_ENFORCE;
     dc.net_tap_fd = -1;
     if (tap) {
         char why[300];
@@ -390,7 +406,8 @@ int ctl_vm_boot(int argc, char **argv)
     struct stat st;
     if (fstat(STDIN_FILENO, &st) < 0 || S_ISREG(st.st_mode))
         mc.console_in = -1;
-    int rc = jail ? vm_boot_jailed(&mc, dc.vsock_uds, dc.net_tap_fd) : vm_boot_run(&mc, NULL, NULL);
+    rc = jail ? vm_boot_jailed(&mc, dc.vsock_uds, dc.net_tap_fd, mode)
+              : vm_boot_run(&mc, NULL, NULL, mode);
     if (jail && dc.net_tap_fd >= 0)
         close(dc.net_tap_fd); /* the jailed child had its own copy */
     free(kbuf);

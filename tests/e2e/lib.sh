@@ -1,5 +1,8 @@
 # tests/e2e/lib.sh - start/stop burrowd for the e2e tier and the ssh benchmark.
 # Needs: B (build dir), E2E_IMAGE (sandbox root image). Sets T, PORT, SSHO.
+# burrowd is the test flavour ($B/test/bin: test hooks compiled in, e.g. the
+# session backtraces below, common/testhook.h) unless BURROWD names another.
+BURROWD=${BURROWD:-$B/test/bin/burrowd}
 
 # e2e_pick_image: E2E_IMAGE, else the full guest image when built, else the
 # kernel-less sandbox image.
@@ -86,7 +89,7 @@ PY
     # E2E_WRAP: a command line burrowd runs under (ops.sh: the unit's capability set);
     # E2E_BURROWD_ARGS: extra options, e.g. -d.
     # shellcheck disable=SC2086
-    NOTIFY_SOCKET=$T/notify.sock BURROW_SESSION_BACKTRACE=1 setsid ${E2E_WRAP:-} "$B/bin/burrowd" ${E2E_BURROWD_ARGS:-} -c "$T/burrow.ini" >> "$T/log" 2>&1 &
+    NOTIFY_SOCKET=$T/notify.sock BURROW_SESSION_BACKTRACE=1 setsid ${E2E_WRAP:-} "$BURROWD" ${E2E_BURROWD_ARGS:-} -c "$T/burrow.ini" >> "$T/log" 2>&1 &
     BURROWD_PID=$!
     for i in $(seq 200); do
         grep -q READY=1 "$T/notify.out" 2>/dev/null && return 0

@@ -23,3 +23,12 @@ bench-ssh: all $(SANDBOX_IMAGE)
 # A login into a new VM: warm pool vs fresh forks vs Debian's sshd (needs a KVM).
 bench-login: all $(SANDBOX_IMAGE)
 	B=$(B) tests/lib/kvm-tier bench-login --bench -- tests/e2e/bench-login.sh $(B)
+
+# A libssh client that asks "would this key do?" over and over (the attempt cap).
+SSHPROBE := $(B)/tests/e2e/sshprobe
+$(SSHPROBE): $(B)/obj/tests/e2e/sshprobe.o
+	@mkdir -p $(@D)
+	$(CC) $(HOST_LDFLAGS) -o $@ $< $(HOST_LDLIBS)
+test-e2e: $(SSHPROBE)
+# Nested case 04 runs a sandbox in L1 (cgroup v2).
+NESTED_DEPS += $(SANDBOX_IMAGE)

@@ -120,6 +120,12 @@ E2E_MAX_AUTH_TRIES=6; e2e_config; kill -HUP "$BURROWD_PID"; sleep 0.5
     && t_ok "max_auth_tries honoured (4th key never tried at max_auth_tries=2)" \
     || t_fail "max_auth_tries" "rc=$rc2 $out2"
 grep -q "configuration reloaded" "$T/log" && t_ok "SIGHUP reloads the configuration" || t_fail "SIGHUP reload" "no log line"
+# Queries for an authorized key ("would it do?", never signed) are no failures,
+# but as in OpenSSH every request is an attempt and 1024 of them end the connection.
+probes=$("$B/tests/e2e/sshprobe" "$PORT" alice "$T/alice.pub" 1100 2>&1)
+[ "$probes" = 1024 ] && grep -q "1024 authentication attempts: no more" "$T/log" \
+    && t_ok "key queries are attempts: the 1025th of 1100 ends the connection" \
+    || t_fail "key query attempts" "answered $probes of 1100"
 
 # --- admission ---
 # max_startups 2:100:2: with two unauthenticated connections open, a third is dropped.
@@ -230,6 +236,7 @@ case "$ans" in *" alice running "*"|ok|ok") grep -q "stopped by an administrator
 grep -q "login: user=alice from=127.0.0.1 port [0-9]* method=publickey vm=[0-9a-f]\{12\}$" "$T/log" \
     && grep -q "logout: user=alice" "$T/log" && grep -q "auth failure: user=alice" "$T/log" \
     && t_ok "login, logout and failure log lines" || t_fail "log lines" "$(grep -E 'login|logout|failure' "$T/log" | tail -3)"
+. tests/e2e/sandbox.sh
 crashes=$(grep -c "crashed" "$T/log")
 [ "$crashes" = 0 ] && t_ok "no session process crashed" || t_fail "session crashes" "$(grep crashed "$T/log" | head -3; grep -A30 'backtrace:$' "$T/log" | head -60)"
 t_end

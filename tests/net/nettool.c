@@ -8,7 +8,19 @@
  *                                 the server's digest; prints the peer ip
  *                                 the server saw, and MB/s on stderr
  *   nettool serve-udp PORT        echo every datagram
- *   nettool send-udp IP PORT MS   one 1200-byte datagram, wait for the echo
+ *   nettool send-udp IP PORT MS [FROM]  one 1200-byte datagram (from source
+ *                                 address FROM, which must be on an interface),
+ *                                 wait for the echo
+ *   nettool count-udp PORT MS     count the datagrams that arrive in MS ms,
+ *                                 print the count
+ *   nettool arp IFACE SPA TPA     send one broadcast ARP request "who has TPA,
+ *                                 tell SPA" from IFACE's own MAC (a raw frame:
+ *                                 SPA may be any address, as a spoofer's)
+ *   nettool frame IFACE TYPE      send one broadcast frame of ethertype TYPE
+ *                                 (hex, e.g. 86dd) from IFACE's own MAC
+ *   nettool frame-count IFACE TYPE SRCMAC MS   count the frames of ethertype
+ *                                 TYPE from SRCMAC that IFACE receives in MS ms,
+ *                                 print the count
  *
  * Client exit codes: 0 ok, 2 refused or unreachable (an RST or an ICMP
  * error came back), 3 timeout (silently dropped), 1 anything else.
@@ -21,6 +33,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -178,10 +194,15 @@ static int serve_udp(const char *port)
     }
 }
 
-static int send_udp(const char *ip, const char *port, const char *ms_s)
+static int send_udp(const char *ip, const char *port, const char *ms_s, const char *from)
 {
     struct sockaddr_in a = addr_of(ip, port);
     int s = socket(AF_INET, SOCK_DGRAM, 0);
+    if (from) {
+        struct sockaddr_in f = addr_of(from, "0");
+        if (bind(s, (struct sockaddr *)&f, sizeof(f)) < 0)
+            return perror("bind"), 1;
+    }
     if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) /* ICMP errors reach a connected socket */
         return fail_code(errno);
     uint8_t out[1200], in[2000];
@@ -196,6 +217,115 @@ static int send_udp(const char *ip, const char *port, const char *ms_s)
     return n == (ssize_t)sizeof(out) && !memcmp(in, out, sizeof(out)) ? 0 : 1;
 }
 
+static int count_udp(const char *port, const char *ms_s)
+{
+    int s = socket(AF_INET, SOCK_DGRAM, 0), n = 0;
+    struct sockaddr_in a = addr_of("0.0.0.0", port);
+    if (bind(s, (struct sockaddr *)&a, sizeof(a)))
+        return perror("count-udp"), 1;
+    double end = now_s() + atoi(ms_s) / 1000.0;
+    for (double left; (left = end - now_s()) > 0;) {
+        static uint8_t buf[65536];
+        if (wait_fd(s, POLLIN, (int)(left * 1000) + 1) == 0 && recv(s, buf, sizeof(buf), 0) >= 0)
+            n++;
+    }
+    printf("%d\n", n);
+    return 0;
+}
+
+/* A raw socket on iface for ethertype type: its fd, index and MAC, or -1. */
+static int raw_socket(const char *iface, uint16_t type, int *ifindex, uint8_t mac[6])
+{
+    int s = socket(AF_PACKET, SOCK_RAW, htons(type));
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof(ifr));
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", iface);
+    /* (Both answers share one union: take the MAC before asking for the index.) */
+    if (s < 0 || ioctl(s, SIOCGIFHWADDR, &ifr) < 0) {
+        perror(iface);
+        return -1;
+    }
+    memcpy(mac, ifr.ifr_hwaddr.sa_data, 6);
+    if (ioctl(s, SIOCGIFINDEX, &ifr) < 0) {
+        perror(iface);
+        return -1;
+    }
+    *ifindex = ifr.ifr_ifindex;
+    struct sockaddr_ll at = {
+        .sll_family = AF_PACKET, .sll_protocol = htons(type), .sll_ifindex = ifr.ifr_ifindex};
+    if (bind(s, (struct sockaddr *)&at, sizeof(at)) < 0) {
+        perror("bind");
+        return -1;
+    }
+    return s;
+}
+
+/* Broadcast frame f (len bytes, the header is filled in here) from iface's own MAC. */
+static int send_frame(const char *iface, uint16_t type, uint8_t *f, size_t len)
+{
+    int ifindex;
+    uint8_t mac[6];
+    int s = raw_socket(iface, type, &ifindex, mac);
+    if (s < 0)
+        return 1;
+    memset(f, 0xff, 6);
+    memcpy(f + 6, mac, 6);
+    f[12] = (uint8_t)(type >> 8), f[13] = (uint8_t)type;
+    if (type == ETH_P_ARP)
+        memcpy(f + 22, mac, 6); /* the ARP sender's hardware address is its own too */
+    struct sockaddr_ll to = {.sll_family = AF_PACKET,
+                             .sll_protocol = htons(type),
+                             .sll_ifindex = ifindex,
+                             .sll_halen = 6};
+    memset(to.sll_addr, 0xff, 6);
+    return sendto(s, f, len, 0, (struct sockaddr *)&to, sizeof(to)) == (ssize_t)len
+               ? 0
+               : (perror("sendto"), 1);
+}
+
+/* A broadcast ARP request from iface's MAC with any sender address (raw: the kernel would not). */
+static int send_arp(const char *iface, const char *spa, const char *tpa)
+{
+    uint8_t f[42];
+    struct in_addr sa, ta;
+    if (inet_pton(AF_INET, spa, &sa) != 1 || inet_pton(AF_INET, tpa, &ta) != 1)
+        return 1;
+    f[14] = 0, f[15] = 1, f[16] = 0x08, f[17] = 0; /* Ethernet, IPv4 */
+    f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 1;    /* request */
+    memcpy(f + 28, &sa, 4);
+    memset(f + 32, 0, 6);
+    memcpy(f + 38, &ta, 4);
+    return send_frame(iface, ETH_P_ARP, f, sizeof(f));
+}
+
+static int frame(const char *iface, const char *type_hex)
+{
+    uint8_t f[64];
+    memset(f, 0, sizeof(f));
+    return send_frame(iface, (uint16_t)strtoul(type_hex, NULL, 16), f, sizeof(f));
+}
+
+static int frame_count(const char *iface, const char *type_hex, const char *src, const char *ms_s)
+{
+    int ifindex, n = 0;
+    uint8_t mac[6], from[6], buf[2048];
+    if (sscanf(src, "%hhx:%hhx:%hhx:%hhx:%hhx:%hhx", &from[0], &from[1], &from[2], &from[3],
+               &from[4], &from[5]) != 6)
+        return 1;
+    int s = raw_socket(iface, (uint16_t)strtoul(type_hex, NULL, 16), &ifindex, mac);
+    if (s < 0)
+        return 1;
+    double end = now_s() + atoi(ms_s) / 1000.0;
+    for (double left; (left = end - now_s()) > 0;) {
+        if (wait_fd(s, POLLIN, (int)(left * 1000) + 1) != 0)
+            continue;
+        ssize_t k = recv(s, buf, sizeof(buf), 0);
+        n += k >= 14 && memcmp(buf + 6, from, 6) == 0;
+    }
+    printf("%d\n", n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (sodium_init() < 0)
@@ -207,8 +337,16 @@ int main(int argc, char **argv)
         return send_tcp(argv[2], argv[3], argv[4], argv[5]);
     if (argc == 3 && !strcmp(argv[1], "serve-udp"))
         return serve_udp(argv[2]);
-    if (argc == 5 && !strcmp(argv[1], "send-udp"))
-        return send_udp(argv[2], argv[3], argv[4]);
+    if ((argc == 5 || argc == 6) && !strcmp(argv[1], "send-udp"))
+        return send_udp(argv[2], argv[3], argv[4], argc == 6 ? argv[5] : NULL);
+    if (argc == 4 && !strcmp(argv[1], "count-udp"))
+        return count_udp(argv[2], argv[3]);
+    if (argc == 5 && !strcmp(argv[1], "arp"))
+        return send_arp(argv[2], argv[3], argv[4]);
+    if (argc == 4 && !strcmp(argv[1], "frame"))
+        return frame(argv[2], argv[3]);
+    if (argc == 6 && !strcmp(argv[1], "frame-count"))
+        return frame_count(argv[2], argv[3], argv[4], argv[5]);
     fprintf(stderr, "usage: see tests/net/nettool.c\n");
     return 1;
 }

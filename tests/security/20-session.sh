@@ -14,6 +14,14 @@ sec_stop() {
 NET_UID_MIN=1325400064 # SANDBOX_NET_UID_BASE (0x4f000000)
 SESSION_UID_MIN=1342177280 # SANDBOX_SESSION_UID_BASE (0x50000000)
 
+# sec_sessions: the session processes (monitors) burrowd started, not its sandboxes.
+sec_sessions() {
+    local p
+    for p in $(pgrep -P "$BURROWD_PID"); do
+        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "--session-process" && echo "$p"
+    done
+}
+
 # sec_net_child PID PHASE: the jailed net child's /proc view.
 sec_net_child() {
     local nc=$1 phase=$2 st=/proc/$1/status uid
@@ -45,19 +53,28 @@ sec_tcp_owner() {
     fi
 }
 
-# sec_preauth: a connection that has not logged in yet.
-sec_preauth() {
-    local mon="" nc="" banner p
+# sec_connect_preauth: open a connection on fd 7 that does not log in; its
+# monitor in $mon and jailed net child in $nc (empty if none showed up), the
+# server's version line in $banner. The caller closes fd 7.
+sec_connect_preauth() {
+    local p
+    mon="" nc="" banner=""
     exec 7<>"/dev/tcp/127.0.0.1/$PORT"
     read -t 10 -r banner <&7
     for _ in $(seq 50); do
-        for p in $(pgrep -P "$BURROWD_PID"); do
+        for p in $(sec_sessions); do
             nc=$(pgrep -P "$p" | head -n 1)
             [ -n "$nc" ] && mon=$p && break
         done
         [ -n "$nc" ] && grep -q "^Seccomp:[[:space:]]*2" "/proc/$nc/status" 2>/dev/null && break
         sleep 0.1
     done
+}
+
+# sec_preauth: a connection that has not logged in yet.
+sec_preauth() {
+    local mon nc banner
+    sec_connect_preauth
     if [ -z "$nc" ]; then
         t_fail preauth-processes "no monitor with a net child under burrowd (banner: ${banner:-none})"
     else
@@ -68,10 +85,78 @@ sec_preauth() {
             [ "$(readlink /proc/$mon/ns/net)" != "$(readlink /proc/self/ns/net)" ] &&
             t_ok "monitor before auth: root (it reads user records), Seccomp 2, NoNewPrivs 1, own mount and net namespaces" ||
             t_fail monitor-preauth "$(grep -E 'Seccomp|NoNewPrivs|Uid' "$st" | tr '\n' ' ')"
+        # PID 1 of its own pid namespace, a /proc of its own (itself and its net
+        # child), only CAP_KILL, CAP_SETGID, CAP_SETUID and CAP_SYS_ADMIN left.
+        local procs
+        procs=$(ls "/proc/$mon/root/proc" | grep -E '^[0-9]+$' | sort -n | tr '\n' ' ')
+        [ "$(readlink /proc/$mon/ns/pid)" != "$(readlink /proc/self/ns/pid)" ] &&
+            grep -q "^NSpid:.*[[:space:]]1$" "$st" && [ "$procs" = "1 2 " ] &&
+            t_ok "monitor before auth: PID 1 of its own pid namespace; its /proc shows itself and its net child only" ||
+            t_fail monitor-pidns "$(grep NSpid "$st"); its /proc: $procs"
+        grep -q "^CapEff:[[:space:]]*00000000002000e0$" "$st" && grep -q "^CapBnd:[[:space:]]*00000000002000e0$" "$st" &&
+            t_ok "monitor before auth: capabilities KILL, SETGID, SETUID, SYS_ADMIN only (effective and bounding)" ||
+            t_fail monitor-caps "$(grep -E '^Cap(Eff|Prm|Bnd)' "$st" | tr '\n' ' ')"
         sec_net_child "$nc" "before auth"
         sec_tcp_owner "$mon" "$nc" "before auth"
     fi
     exec 7>&-
+}
+
+# sec_mem_has PID TEXT: "found" if TEXT is anywhere in PID's readable memory, else "absent".
+sec_mem_has() {
+    python3 - "$1" "$2" <<'PY'
+import sys
+pid, needle = sys.argv[1], sys.argv[2].encode()
+found = False
+with open("/proc/%s/maps" % pid) as maps, open("/proc/%s/mem" % pid, "rb", 0) as mem:
+    for line in maps:
+        span, perms = line.split()[:2]
+        if perms[0] != "r":
+            continue
+        lo, hi = (int(x, 16) for x in span.split("-"))
+        try:
+            mem.seek(lo)
+            if needle in mem.read(hi - lo):
+                found = True
+                break
+        except (OSError, OverflowError, ValueError):
+            continue
+print("found" if found else "absent")
+PY
+}
+
+# A libssh exploit in a net child finds no other user's secrets: bob's VM
+# runs (the master's VM table holds his record, password hash included),
+# then a connection that has not logged in yet is searched for his hash.
+sec_net_child_memory() {
+    local hash mon nc banner master child monitor
+    hash=$(sed -n 's/^password = "\(.*\)"$/\1/p' "$T/state/users/bob/user.ini")
+    e2e_ssh bob bob true >/dev/null 2>&1
+    sec_connect_preauth
+    master=$(sec_mem_has "$BURROWD_PID" "$hash")
+    child=$(sec_mem_has "${nc:-0}" "$hash" 2>&1)
+    monitor=$(sec_mem_has "${mon:-0}" "$hash" 2>&1)
+    exec 7>&-
+    if [ "${#hash}" -gt 40 ] && [ "$master" = found ] && [ "$child" = absent ] && [ "$monitor" = absent ]; then
+        t_ok "another user's password hash (in the master's memory) is in neither the net child's nor the monitor's"
+    else
+        t_fail net-child-memory "hash '${hash:0:20}...': master $master, net child $child, monitor $monitor"
+    fi
+}
+
+# sec_forbidden TRIGGER OKTEXT: burrowd with BURROW_TEST_FORBIDDEN_SYSCALL=TRIGGER; a
+# login makes the session's process in that role make the call: it must die by SIGSYS.
+sec_forbidden() {
+    BURROW_TEST_FORBIDDEN_SYSCALL=$1 e2e_start >/dev/null || { t_fail "$1" "burrowd did not start"; return; }
+    e2e_ssh alice alice true >/dev/null 2>&1
+    sleep 0.3
+    if grep -q "crashed: signal 31" "$T/log"; then
+        t_ok "$2"
+    else
+        t_fail "$1-sigsys" "$(tail -n 3 "$T/log")"
+    fi
+    sec_stop
+    : >"$T/log"
 }
 
 # sec_hostile HOW WANT: a net child acting as if libssh were taken over.
@@ -95,16 +180,19 @@ sec_session() {
         return
     fi
     local mst=/proc/$BURROWD_PID/status
-    grep -q "^Seccomp:[[:space:]]*2" "$mst" && grep -q "^NoNewPrivs:[[:space:]]*1" "$mst" &&
-        t_ok "burrowd master: Seccomp 2 (its deny-list), NoNewPrivs 1, and it serves logins" ||
+    # Root loads its filter without NO_NEW_PRIVS: the children that need it set it
+    # themselves, and a sandbox with allow_root keeps its set-id programs.
+    grep -q "^Seccomp:[[:space:]]*2" "$mst" && grep -q "^NoNewPrivs:[[:space:]]*0" "$mst" &&
+        t_ok "burrowd master: Seccomp 2 (its deny-list), NoNewPrivs 0, and it serves logins" ||
         t_fail master-seccomp "$(grep -E 'Seccomp|NoNewPrivs' "$mst" | tr '\n' ' ')"
     sec_preauth
+    sec_net_child_memory
     # Long enough for every check below under TCG in the nested L1 (a 3 s
     # session once ended under a loaded host before its /proc was read).
     e2e_ssh alice alice 'sleep 60' &
     local sshpid=$! pid="" p
     for _ in $(seq 80); do
-        for p in $(pgrep -P "$BURROWD_PID"); do
+        for p in $(sec_sessions); do
             [ "$(awk '/^Uid:/ {print $2}' /proc/$p/status 2>/dev/null)" -ge $SESSION_UID_MIN ] 2>/dev/null && pid=$p
         done
         [ -n "$pid" ] && break
@@ -139,21 +227,20 @@ sec_session() {
     wait $sshpid
     sec_stop
     # The master's filter: the test trigger (ptrace) right after it loads kills burrowd.
-    timeout 30 env BURROW_TEST_FORBIDDEN_SYSCALL=master "$B/bin/burrowd" -c "$T/burrow.ini" >"$T/master.log" 2>&1
+    timeout 30 env BURROW_TEST_FORBIDDEN_SYSCALL=master "$BURROWD" -c "$T/burrow.ini" >"$T/master.log" 2>&1
     local mrc=$?
     [ $mrc = 159 ] && t_ok "forbidden syscall in the master's deny-list: burrowd dies by SIGSYS" ||
         t_fail master-sigsys "exit $mrc: $(tail -n 2 "$T/master.log")"
+    local role call
     for role in session-net session-preauth session-postauth; do
-        BURROW_TEST_FORBIDDEN_SYSCALL=$role e2e_start >/dev/null || { t_fail "$role" "burrowd did not start"; continue; }
-        e2e_ssh alice alice true >/dev/null 2>&1
-        sleep 0.3
-        if grep -q "crashed: signal 31" "$T/log"; then
-            t_ok "forbidden syscall in the $role filter: SIGSYS"
-        else
-            t_fail "$role-sigsys" "$(tail -n 3 "$T/log")"
-        fi
-        sec_stop
-        : >"$T/log"
+        sec_forbidden "$role" "forbidden syscall in the $role filter: SIGSYS"
+    done
+    # A compromised pre-auth monitor is root: each call that would act as root
+    # beyond its job dies by SIGSYS (no socket or connect at all: the master
+    # hands over VM connections; kill only of its child, setresuid/setresgid
+    # only to a session id, setuid only 0, no groups, its own rlimits only).
+    for call in socket connect kill tgkill setresuid setresgid setuid setgroups prlimit; do
+        sec_forbidden "session-preauth:$call" "pre-auth monitor: $call beyond its job dies by SIGSYS"
     done
     sec_hostile connect "not an auth request before auth" "asks for a VM connection before any login"
     sec_hostile flood "a request after max_auth_tries" "keeps asking past max_auth_tries"

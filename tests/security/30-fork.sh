@@ -27,8 +27,10 @@ sec_fork() {
     else
         t_fail fork-status "$(grep -E 'Seccomp|NoNewPrivs|Uid|NSpid' "$st" | tr '\n' ' ')"
     fi
-    [ "$(awk '/^Uid:/ {print $2}' /proc/$pa/status)" != "$(awk '/^Uid:/ {print $2}' /proc/$pb/status)" ] &&
-        t_ok "two forked VMMs run as two different uids" || t_fail fork-uids "same uid"
+    [ "$(awk '/^Uid:/ {print $2}' /proc/$pa/status)" = $((0x70000000 + pa)) ] &&
+        [ "$(awk '/^Uid:/ {print $2}' /proc/$pb/status)" = $((0x70000000 + pb)) ] &&
+        t_ok "two forked VMMs run as two different uids, each 0x70000000 + its own pid (no hash to collide)" ||
+        t_fail fork-uids "$(awk '/^Uid:/ {print $2}' /proc/$pa/status) for pid $pa, $(awk '/^Uid:/ {print $2}' /proc/$pb/status) for pid $pb"
     local r=/proc/$pa/root
     if [ -S "$r$ft/run/vm/$a/vsock.sock" ] && [ ! -e "$r$ft/run/vm/$b" ] && [ ! -e "$r/etc" ] &&
         [ ! -e "$r$ft/state" ] && [ "$(ls -A "$r$ft/run/vm")" = "$a" ]; then

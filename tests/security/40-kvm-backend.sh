@@ -24,13 +24,19 @@ sec_kvm_backend() {
     st=/proc/$pid/status
     if [ "$out" = jailed-ok ] && [ -n "$pid" ] && grep -q "^Seccomp:[[:space:]]*2" "$st" &&
         grep -q "^NoNewPrivs:[[:space:]]*1" "$st" &&
-        [ "$(awk '/^Uid:/ {print $2}' "$st")" -ge 1879048192 ] &&
+        [ "$(awk '/^Uid:/ {print $2}' "$st")" -eq $((0x70000000 + pid)) ] &&
         [ "$(readlink /proc/$pid/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] &&
         [ ! -e "/proc/$pid/root$T/state" ] && [ -S "/proc/$pid/root$T/run/vm/$id/vsock.sock" ]; then
         t_ok "burrowd kvm backend: the VMM is jailed (Seccomp 2, NoNewPrivs 1, uid, mount ns, root) and serves ssh"
     else
         t_fail kvm-backend-jail "ssh said '$out'; $(grep -E 'Seccomp|NoNewPrivs|Uid' "$st" 2>&1 | tr '\n' ' ')"
     fi
+    # Her 32 MiB home disk is the VMM's file size limit: it cannot grow the image.
+    local fsize
+    fsize=$(awk '/^Max file size/ { print $4 " " $5 }' "/proc/$pid/limits" 2>/dev/null)
+    [ "$fsize" = "33554432 33554432" ] &&
+        t_ok "burrowd kvm backend: the VMM's RLIMIT_FSIZE is its home disk's size (32 MiB)" ||
+        t_fail kvm-backend-fsize "Max file size: '$fsize'"
     sec_stop
     e2e_cleanup
 }

@@ -70,6 +70,12 @@ static void sweep_empty(const char *parent, const char *keep)
 int jail_cgroup_enter(const char *root, const char *name, const struct jail_cgroup_limits *lim,
                       char *why, size_t whysz)
 {
+    return jail_cgroup_join(root, name, lim, 0, why, whysz);
+}
+
+int jail_cgroup_join(const char *root, const char *name, const struct jail_cgroup_limits *lim,
+                     pid_t pid, char *why, size_t whysz)
+{
     struct statfs sf;
     if (statfs(root, &sf) != 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
         snprintf(why, whysz, "%s is not a cgroup2 mount (legacy or hybrid hierarchy)", root);
@@ -113,7 +119,8 @@ int jail_cgroup_enter(const char *root, const char *name, const struct jail_cgro
     snprintf(text, sizeof(text), "%u", lim->cpu_weight);
     if (!r && have_cpu)
         r = write_file(group, "cpu.weight", text, why, whysz);
+    snprintf(text, sizeof(text), "%d", (int)pid);
     if (!r)
-        r = write_file(group, "cgroup.procs", "0", why, whysz);
+        r = write_file(group, "cgroup.procs", text, why, whysz);
     return r;
 }

@@ -1,5 +1,6 @@
 /*
- * vmm/jail/cgroup.h - a cgroup v2 per jailed VM (memory.max, pids.max, cpu.weight).
+ * vmm/jail/cgroup.h - a cgroup v2 per jailed VM or sandbox (memory.max, pids.max,
+ * cpu.weight).
  *
  * Owns: /sys/fs/cgroup/burrow/<name>/. Used only when /sys/fs/cgroup is a
  * writable cgroup2 mount with the memory and pids controllers; otherwise
@@ -12,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define JAIL_CGROUP_ROOT "/sys/fs/cgroup"
 
@@ -29,5 +31,9 @@ struct jail_cgroup_limits {
 __attribute__((warn_unused_result)) int jail_cgroup_enter(const char *root, const char *name,
                                                           const struct jail_cgroup_limits *lim,
                                                           char *why, size_t whysz);
+/* The same for process pid (0: the caller), e.g. a sandbox's PID 1 before it runs anything. */
+__attribute__((warn_unused_result)) int jail_cgroup_join(const char *root, const char *name,
+                                                         const struct jail_cgroup_limits *lim,
+                                                         pid_t pid, char *why, size_t whysz);
 
 #endif /* BURROW_VMM_JAIL_CGROUP_H */

@@ -1,4 +1,4 @@
-/* vmm/jail/jail.c - the VMM process jail, in design §2's order (see jail.h). */
+/* vmm/jail/jail.c - the VMM process jail, in Firecracker's jailer order (see jail.h). */
 #include "vmm/jail/jail.h"
 
 #include <errno.h>
@@ -25,13 +25,10 @@
 #include "vmm/jail/cgroup.h"
 #include "vmm/jail/policy_vmm.h"
 
-uid_t jail_uid_for(const char *vm_id)
+uid_t jail_uid_for_pid(pid_t host_pid)
 {
-    /* FNV-1a over the id: ids are random hex, the hash only folds them to 24 bits. */
-    uint32_t h = 2166136261u;
-    for (const char *p = vm_id; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
-    return (uid_t)(JAIL_UID_BASE + (h % JAIL_UID_SPAN));
+    _Static_assert(4u * 1024 * 1024 <= JAIL_UID_SPAN, "PID_MAX_LIMIT fits the per-VM uids");
+    return (uid_t)(JAIL_UID_BASE + ((uint32_t)host_pid & (JAIL_UID_SPAN - 1)));
 }
 
 pid_t jail_host_pid(void)
@@ -182,6 +179,15 @@ static int enter_root(const struct jail_config *c, char *why, size_t whysz)
     return 0;
 }
 
+int jail_limit_file_size(uint64_t bytes)
+{
+    struct rlimit fsize = {RLIM_INFINITY, RLIM_INFINITY};
+    if (bytes != JAIL_FSIZE_UNLIMITED)
+        fsize.rlim_cur = fsize.rlim_max = (rlim_t)bytes;
+    signal(SIGXFSZ, SIG_IGN);
+    return setrlimit(RLIMIT_FSIZE, &fsize) == 0 ? 0 : BURROW_ERR_SYSTEM;
+}
+
 static int set_limits(const struct jail_config *c, char *why, size_t whysz)
 {
     struct rlimit zero = {0, 0};
@@ -192,6 +198,8 @@ static int set_limits(const struct jail_config *c, char *why, size_t whysz)
         setrlimit(RLIMIT_NPROC, &nproc) != 0 || setrlimit(RLIMIT_MEMLOCK, &zero) != 0 ||
         setrlimit(RLIMIT_MSGQUEUE, &zero) != 0)
         return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "setrlimit");
+    if (jail_limit_file_size(c->fsize_max ? c->fsize_max : JAIL_FSIZE_NO_DISK) != 0)
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "RLIMIT_FSIZE");
     return 0;
 }
 
@@ -243,10 +251,10 @@ int jail_enter(const struct jail_config *c, char *why, size_t whysz)
 }
 
 int jail_enter_vm(const char *vm_dir, const char *vm_id, uint64_t mem_bytes, unsigned nr_vcpus,
-                  enum sc_mode mode, char *why, size_t whysz)
+                  uint64_t fsize_max, enum sc_mode mode, char *why, size_t whysz)
 {
     static char root[600];
-    uid_t uid = jail_uid_for(vm_id);
+    uid_t uid = jail_uid_for_pid(jail_host_pid());
     if (snprintf(root, sizeof(root), "%s/root", vm_dir) >= (int)sizeof(root))
         return errmsg_sys(why, whysz, BURROW_ERR_TOO_LARGE, "jail: %s is too long", vm_dir);
     if ((mkdir(root, 0755) != 0 && errno != EEXIST) || chown(vm_dir, 0, (gid_t)uid) != 0 ||
@@ -260,6 +268,7 @@ int jail_enter_vm(const char *vm_dir, const char *vm_id, uint64_t mem_bytes, uns
                              .nr_binds = 1,
                              .mem_bytes = mem_bytes,
                              .nr_vcpus = nr_vcpus,
+                             .fsize_max = fsize_max,
                              .seccomp = true,
                              .seccomp_mode = mode};
     char jwhy[300];

@@ -13,6 +13,7 @@
 #include <linux/seccomp.h>
 #include <sys/socket.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 
 #include "common/log.h"
 
@@ -31,12 +32,19 @@ static const struct sc_rule vmm_base[] = {
     SC_ALLOW(lseek, "stdio"),
     SC_ALLOW(fdatasync, "blk FLUSH reaches the image"),
     SC_ALLOW(fsync, "blk FLUSH"),
-    SC_ALLOW(fallocate, "blk DISCARD punches holes"),
+    SC_ALLOW_ARG(fallocate, 1, SC_EQ, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                 "blk DISCARD punches holes; no mode that allocates or grows the image"),
     SC_ALLOW(close, "connections end"),
     SC_ALLOW(fstat, "stdio"),
     SC_ALLOW_ARG(newfstatat, 3, SC_MASK_ALL, AT_EMPTY_PATH, "fstat() in glibc: fd only"),
     SC_DENY_ARG(newfstatat, 3, SC_MASK_NONE, AT_EMPTY_PATH, EACCES, "path probes fail quietly"),
-    SC_ALLOW(fcntl, "O_NONBLOCK on accepted sockets"),
+    /* No lock command: the home disk's OFD lock (taken before the jail) must hold. */
+    SC_ALLOW_ARG(fcntl, 1, SC_EQ, F_GETFL, "access mode of a passed disk fd; O_NONBLOCK"),
+    SC_ALLOW_IF(fcntl, "O_NONBLOCK on sockets and the TAP; never O_APPEND, O_DIRECT, O_ASYNC",
+                SC_ARG(1, SC_EQ, F_SETFL),
+                SC_ARG(2, SC_MASK_NONE, O_APPEND | O_DIRECT | O_ASYNC | O_NOATIME)),
+    SC_ALLOW_ARG(fcntl, 1, SC_EQ, F_GETFD, "libc"),
+    SC_ALLOW_ARG(fcntl, 1, SC_EQ, F_SETFD, "close-on-exec"),
     SC_ALLOW(dup, "stdio"),
     SC_ALLOW(epoll_wait, "event loop"),
     SC_ALLOW(epoll_pwait, "event loop"),
@@ -134,6 +142,12 @@ static const struct sc_rule vmm_role_setup[] = {
     SC_ALLOW_ARG(seccomp, 0, SC_EQ, SECCOMP_SET_MODE_FILTER, "a thread adds its role filter"),
 };
 
+/* Main thread, at a pool claim: RLIMIT_FSIZE down to the home disk's size (jail.h). */
+static const struct sc_rule vmm_main_limits[] = {
+    SC_ALLOW_IF(prlimit64, "lower its own RLIMIT_FSIZE (raising needs a capability it lacks)",
+                SC_ARG(0, SC_EQ, 0), SC_ARG(1, SC_EQ, RLIMIT_FSIZE)),
+};
+
 /* Main thread: VM-wide state for snapshot/claim (kvmclock, irqchip, PIT, TSC). */
 static const struct sc_rule vmm_main_ioctls[] = {
     SC_ALLOW_ARG(ioctl, 1, SC_EQ, KVM_GET_CLOCK, "snapshot"),
@@ -159,13 +173,13 @@ static const struct sc_rule vmm_main_ioctls[] = {
 };
 
 static const struct sc_table process_tables[] = {
-    SC_TABLE(vmm_base), SC_TABLE(vmm_sockets), SC_TABLE(vmm_vcpu_ioctls), SC_TABLE(vmm_main_ioctls),
-    SC_TABLE(vmm_role_setup)};
+    SC_TABLE(vmm_base),        SC_TABLE(vmm_sockets),     SC_TABLE(vmm_vcpu_ioctls),
+    SC_TABLE(vmm_main_ioctls), SC_TABLE(vmm_main_limits), SC_TABLE(vmm_role_setup)};
 static const struct sc_table vcpu_tables[] = {SC_TABLE(vmm_base), SC_TABLE(vmm_vcpu_ioctls)};
 static const struct sc_table event_tables[] = {SC_TABLE(vmm_base), SC_TABLE(vmm_sockets),
                                                SC_TABLE(vmm_event_ioctls)};
 
-const struct sc_policy vmm_policy_process = {"vmm", process_tables, 5, false};
+const struct sc_policy vmm_policy_process = {"vmm", process_tables, 6, false};
 const struct sc_policy vmm_policy_vcpu = {"vmm-vcpu", vcpu_tables, 2, false};
 const struct sc_policy vmm_policy_event = {"vmm-event", event_tables, 3, false};
 

@@ -1,4 +1,4 @@
-/* vmm/jail/tool.c - e2fsprogs on hostile images, confined (see tool.h). */
+/* vmm/jail/tool.c - e2fsprogs on hostile images, one confined run at a time (see tool.h). */
 #include "vmm/jail/tool.h"
 
 #include <errno.h>
@@ -6,6 +6,7 @@
 #include <grp.h>
 #include <linux/capability.h>
 #include <sched.h>
+#include <signal.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -14,6 +15,9 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/mount.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/err.h"
@@ -107,26 +111,30 @@ static const struct sc_rule tool_rules[] = {
 static const struct sc_table tool_tables[] = {SC_TABLE(tool_rules)};
 const struct sc_policy jail_tool_policy = {"e2fsprogs", tool_tables, 1, false};
 
-int jail_tool_own(int fd, struct jail_tool_owner *saved)
+long jail_tool_now_ms(void)
 {
-    struct stat st;
-    if (fstat(fd, &st) != 0)
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Only itself to see: a fresh /proc of the run's pid namespace over the host's. */
+static int private_proc(void)
+{
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
         return BURROW_ERR_SYSTEM;
-    saved->uid = st.st_uid;
-    saved->gid = st.st_gid;
-    return fchown(fd, JAIL_TOOL_UID, JAIL_TOOL_UID) == 0 ? 0 : BURROW_ERR_SYSTEM;
+    return 0;
 }
 
-void jail_tool_disown(int fd, const struct jail_tool_owner *saved)
+/* The image as JAIL_TOOL_FD (inherited by the tool), stdio, nothing else. */
+static int tool_fds(const struct jail_tool_spec *s)
 {
-    if (fchown(fd, saved->uid, saved->gid) != 0) {
-        /* The image stays owned by the tool uid: only root and that uid can open it. */
-    }
-}
-
-int jail_tool_enter(int image_fd, enum sc_mode mode)
-{
-    if (image_fd != JAIL_TOOL_FD && dup2(image_fd, JAIL_TOOL_FD) < 0)
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int out = s->out_fd >= 0 ? s->out_fd : null;
+    if (null < 0 || dup2(null, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
+        return BURROW_ERR_SYSTEM;
+    if (s->image_fd != JAIL_TOOL_FD && dup2(s->image_fd, JAIL_TOOL_FD) < 0)
         return BURROW_ERR_SYSTEM;
     if (syscall(SYS_close_range, JAIL_TOOL_FD + 1, ~0u, 0) != 0)
         return BURROW_ERR_SYSTEM;
@@ -134,14 +142,17 @@ int jail_tool_enter(int image_fd, enum sc_mode mode)
     int fl = fcntl(JAIL_TOOL_FD, F_GETFD);
     if (fl < 0 || fcntl(JAIL_TOOL_FD, F_SETFD, fl & ~FD_CLOEXEC) != 0)
         return BURROW_ERR_SYSTEM;
-    if (unshare(CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS) != 0)
-        return BURROW_ERR_SYSTEM;
+    return 0;
+}
+
+/* Root to the run's uid for good, no capabilities, bounded, filtered. */
+static int tool_drop(uid_t uid, enum sc_mode mode)
+{
     for (int cap = 0; cap <= 63; cap++)
         if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 && errno != EINVAL)
             return BURROW_ERR_SYSTEM;
-    gid_t g = JAIL_TOOL_UID;
-    if (setgroups(0, NULL) != 0 || setresgid(g, g, g) != 0 ||
-        setresuid(JAIL_TOOL_UID, JAIL_TOOL_UID, JAIL_TOOL_UID) != 0 || setuid(0) == 0)
+    if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 || setresuid(uid, uid, uid) != 0 ||
+        setuid(0) == 0)
         return BURROW_ERR_PERM;
     struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
     struct __user_cap_data_struct data[2] = {{0, 0, 0}, {0, 0, 0}};
@@ -152,4 +163,85 @@ int jail_tool_enter(int image_fd, enum sc_mode mode)
         setrlimit(RLIMIT_NOFILE, &files) != 0 || setrlimit(RLIMIT_NPROC, &procs) != 0)
         return BURROW_ERR_SYSTEM;
     return sc_install(&jail_tool_policy, mode, SC_FLAG_QUIET);
+}
+
+struct tool_child {
+    const struct jail_tool_spec *s;
+    int go; /* read end: the parent sends the run's uid once the image is its */
+};
+
+/* PID 1 of the run's namespaces: wait for the image, confine, exec the tool. */
+static int tool_child_main(void *arg)
+{
+    const struct tool_child *c = arg;
+    uid_t uid;
+    if (read(c->go, &uid, sizeof(uid)) != (ssize_t)sizeof(uid))
+        _exit(125);
+    if (private_proc() != 0 || tool_fds(c->s) != 0 || tool_drop(uid, c->s->mode) != 0)
+        _exit(126);
+    execve(c->s->exe, c->s->argv, c->s->envp);
+    _exit(127);
+}
+
+int jail_tool_start(const struct jail_tool_spec *s, struct jail_tool_run *run)
+{
+    /* Used by the child only until execve; no CLONE_VM, so each child has its own copy. */
+    static char stack[64 * 1024] __attribute__((aligned(16)));
+    struct stat st;
+    int go[2];
+    if (fstat(s->image_fd, &st) != 0 || pipe2(go, O_CLOEXEC) != 0)
+        return BURROW_ERR_SYSTEM;
+    struct tool_child c = {.s = s, .go = go[0]};
+    pid_t pid = clone(
+        tool_child_main, stack + sizeof(stack),
+        CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | SIGCHLD, &c);
+    close(go[0]);
+    if (pid < 0) {
+        close(go[1]);
+        return BURROW_ERR_SYSTEM;
+    }
+    *run = (struct jail_tool_run){.pid = pid,
+                                  .uid = JAIL_TOOL_UID_BASE + ((uid_t)pid & 0x00ffffffu),
+                                  .image_fd = s->image_fd,
+                                  .saved_uid = st.st_uid,
+                                  .saved_gid = st.st_gid};
+    int r = fchown(s->image_fd, run->uid, run->uid) == 0 ? 0 : BURROW_ERR_SYSTEM;
+    if (r == 0 && write(go[1], &run->uid, sizeof(run->uid)) != (ssize_t)sizeof(run->uid))
+        r = BURROW_ERR_SYSTEM;
+    close(go[1]); /* on failure the child reads EOF and exits */
+    if (r != 0) {
+        int status;
+        kill(pid, SIGKILL);
+        if (jail_tool_finish(run, -1, &status) != 0)
+            r = BURROW_ERR_SYSTEM;
+    }
+    return r;
+}
+
+int jail_tool_finish(struct jail_tool_run *run, long deadline_ms, int *status)
+{
+    int r = 0;
+    for (;;) {
+        pid_t w = waitpid(run->pid, status, deadline_ms < 0 ? 0 : WNOHANG);
+        if (w == run->pid)
+            break;
+        if (w < 0 && errno != EINTR) {
+            r = BURROW_ERR_SYSTEM;
+            break;
+        }
+        if (w == 0 && jail_tool_now_ms() >= deadline_ms) {
+            /* PID 1 of its namespace: the kernel ends every process in it too. */
+            kill(run->pid, SIGKILL);
+            while (waitpid(run->pid, status, 0) < 0 && errno == EINTR)
+                ;
+            r = BURROW_ERR_TIMEOUT;
+            break;
+        }
+        if (w == 0)
+            usleep(10 * 1000);
+    }
+    if (fchown(run->image_fd, run->saved_uid, run->saved_gid) != 0) {
+        /* The image stays owned by the dead run's uid: only root can open it. */
+    }
+    return r;
 }

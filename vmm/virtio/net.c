@@ -245,10 +245,13 @@ static uint8_t ctrl_command(struct virtio_net *n, const struct vq_chain *c)
         (n->act.features & VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR)) && data_len == NET_MAC_LEN) {
         uint8_t mac[NET_MAC_LEN];
         vq_chain_read(c, 2, mac, sizeof(mac));
-        if (mac[0] & 1) /* multicast bit: not a station address */
-            return VIRTIO_NET_ERR;
-        memcpy(n->mac, mac, NET_MAC_LEN);
-        return VIRTIO_NET_OK;
+        /*
+         * The MAC is the host's to choose (virtio_net_attach): the driver may
+         * only confirm it (the agent sets the fork's MAC on eth0 and Linux
+         * tells us), never change it, so `ip link set address` fails in the
+         * guest instead of sending frames the host would drop.
+         */
+        return memcmp(mac, n->mac, NET_MAC_LEN) == 0 ? VIRTIO_NET_OK : VIRTIO_NET_ERR;
     }
     return VIRTIO_NET_ERR; /* classes we never offered (RX, VLAN, MQ, offloads) */
 }

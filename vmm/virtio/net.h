@@ -13,9 +13,10 @@
  * Features: MAC, STATUS (LINK_UP while a backend is attached, ANNOUNCE after
  * virtio_net_attach), CTRL_VQ with GUEST_ANNOUNCE (the driver's ANNOUNCE_ACK
  * clears the bit) and CTRL_MAC_ADDR (the agent sets the fork's MAC on eth0
- * and the driver tells us). No MRG_RXBUF: a guest rx chain must hold the
- * header plus the whole frame, or the frame is dropped (Linux's "small"
- * buffers hold 12 + 1518 bytes, enough for a 1500-byte MTU).
+ * and the driver tells us; any other MAC is refused: the host chose it).
+ * Frames the guest sends from another source MAC are dropped (tx_dropped). No MRG_RXBUF: a guest rx
+ * chain must hold the header plus the whole frame, or the frame is dropped (Linux's "small" buffers
+ * hold 12 + 1518 bytes, enough for a 1500-byte MTU).
  *
  * Bandwidth: a token bucket per direction (vmm/net/ratelimit.h). A direction
  * out of tokens stops (tx: chains stay in the ring; rx: the TAP is not read,

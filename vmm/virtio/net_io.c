@@ -62,6 +62,19 @@ static void backend_lost(struct virtio_net *n)
 
 /* ---- tx: guest → backend ---- */
 
+/*
+ * A frame leaves only from the device's own MAC: a guest that changed eth0's
+ * address behind the device's back (or forges frames) sends nothing out
+ * (the host's bridge filter checks the same, and the IPv4 address too:
+ * broker/netpolicy.h).
+ */
+static bool tx_source_ok(const struct virtio_net *n, const struct vq_chain *c)
+{
+    uint8_t src[NET_MAC_LEN];
+    vq_chain_read(c, NET_HDR_SIZE + NET_MAC_LEN, src, sizeof(src));
+    return memcmp(src, n->mac, NET_MAC_LEN) == 0;
+}
+
 /* One tx chain. 1 = consumed, 0 = must wait (chain given back), <0 = guest error. */
 static int tx_one(struct virtio_net *n, struct vq *q)
 {
@@ -76,7 +89,7 @@ static int tx_one(struct virtio_net *n, struct vq *q)
     }
     /* The header carries nothing we use: no offload was offered. */
     uint64_t len = c->out_bytes - NET_HDR_SIZE;
-    if (len < NET_MIN_FRAME || len > NET_MAX_FRAME || n->tap_fd < 0) {
+    if (len < NET_MIN_FRAME || len > NET_MAX_FRAME || n->tap_fd < 0 || !tx_source_ok(n, c)) {
         n->stats.tx_dropped++;
         vq_push(q, c->head, 0);
         return 1;

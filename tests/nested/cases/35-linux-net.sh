@@ -57,11 +57,13 @@ for i in 1 2; do
     lx_user_add "lxn$i" --uid $((10100 + i)) --disk-size 16M
 done
 mbit=4
-forkn() { # N EXTRA...: fork lxnN with its TAP and address
-    local n=$1
+forkn() { # N EXTRA...: fork lxnN on port bvm<N-1> with that port's plan (address, MAC)
+    local n=$1 plan
     shift
-    "$ctl" -c "$cfg" vm fork --user "lxn$n" --net-tap "bvm$n" --net-bridge burrow0 \
-        --net-addr "10.213.0.$((n + 1))/16" --net-gateway 10.213.0.1 "$@" 2>&1
+    # "address A/P gateway G mac M tap T": the only MAC and address the port passes
+    plan=($("$ctl" -c "$cfg" net addr $((n - 1))))
+    "$ctl" -c "$cfg" vm fork --user "lxn$n" --net-tap "${plan[7]}" --net-bridge burrow0 \
+        --net-addr "${plan[1]}" --net-gateway "${plan[3]}" --net-mac "${plan[5]}" "$@" 2>&1
 }
 out1=$(forkn 1) || fail "vm fork lxn1 --net-tap: $out1"
 out2=$(forkn 2 --net-mbit $mbit) || fail "vm fork lxn2 --net-tap --net-mbit: $out2"
@@ -114,7 +116,7 @@ diagnose() { # N: what the guest and L1 see of the path, once
     echo "--- diagnosis: guest lxn$1"
     x "$1" 'ip link show eth0; ip route; grep eth0 /proc/net/dev; nc -w 3 198.18.0.2 5002 </dev/null; echo "nc to 5002: $?"' 2>&1 | head -20
     echo "--- diagnosis: L1"
-    ip -s link show "bvm$1" 2>&1 | head -8
+    ip -s link show "bvm$(($1 - 1))" 2>&1 | head -8
     ip -br link show master burrow0 2>&1
     sysctl net.ipv4.ip_forward 2>&1
     nft list ruleset 2>&1 | head -40

@@ -13,6 +13,7 @@
 
 #include "broker/cli.h"
 #include "broker/config.h"
+#include "broker/sandbox.h"
 #include "common/err.h"
 #include "tests/lib/testutil.h"
 
@@ -105,6 +106,24 @@ static void test_valid_file(void **state)
     assert_int_equal(c.vm.memory_mb, 256); /* untouched keys keep defaults */
 }
 
+/* The widest range the config takes maps every uid onto its own session uid. */
+static void test_uid_range_is_injective(void **state)
+{
+    struct fixture *f = *state;
+    struct burrow_config c;
+    char err[CONFIG_ERR_MAX];
+    assert_int_equal(load_text(f, "[users]\nuid_min = 1000\nuid_max = 268435455\n", &c, err), 0);
+    uid_t lo, hi, past;
+    assert_int_equal(sandbox_session_uid(c.users.uid_min, &lo), 0);
+    assert_int_equal(sandbox_session_uid(c.users.uid_max, &hi), 0);
+    assert_int_equal(lo, SANDBOX_SESSION_UID_BASE + 1000);
+    assert_int_equal(hi, SANDBOX_SESSION_UID_BASE + 268435455u);
+    assert_true(hi - lo == c.users.uid_max - c.users.uid_min); /* one-to-one */
+    assert_true(hi < SANDBOX_SESSION_UID_BASE + SANDBOX_SESSION_UID_SPAN);
+    /* What used to fold onto 0x50000000 + 1000 (the 0x0fffffff mask): refused now. */
+    assert_int_equal(sandbox_session_uid(0x10000000u + 1000, &past), BURROW_ERR_RANGE);
+}
+
 static void test_unknown_section_and_key(void **state)
 {
     struct fixture *f = *state;
@@ -152,6 +171,9 @@ static void test_bad_values(void **state)
         {"[users]\ndefault_disk_size = 1Q\n", "[users] default_disk_size"},
         {"[users]\ndefault_disk_size = 1K\n", "[users] default_disk_size"},
         {"[users]\nuid_min = 30000\nuid_max = 20000\n", "uid_max (20000) is below uid_min"},
+        /* Session uids are 0x50000000 + uid: beyond 2^28 two users would share one. */
+        {"[users]\nuid_max = 268435456\n", "[users] uid_max: expected an integer 1000-268435455"},
+        {"[users]\nuid_min = 1879048192\nuid_max = 2000000000\n", "[users] uid_min"},
         {"[ssh]\nport 22\n", "syntax error at line 2"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -322,10 +344,28 @@ static void test_dump_roundtrip(void **state)
     struct fixture *f = *state;
     struct burrow_config c, back;
     char err[CONFIG_ERR_MAX];
-    assert_int_equal(load_text(f, "[ssh]\nport = 2022\n[vm]\nbackend = kvm\n", &c, err), 0);
+    /* Every kind of value, the list-valued and cross-checked keys set away from their default. */
+    assert_int_equal(load_text(f,
+                               "[ssh]\nport = 2022\nbanner = \"/etc/issue;net#1\"\n"
+                               "listen = 127.0.0.1 ::1\nmax_startups = 5:40:50\n"
+                               "max_sessions = 3\naccept_env = LANG TERM_*\n"
+                               "permit_user_environment = LANG\nkex = curve25519-sha256\n"
+                               "ciphers = aes256-gcm@openssh.com\nmacs = hmac-sha2-512\n"
+                               "[auth]\nmethods = publickey,password\n"
+                               "[vm]\nbackend = kvm\n"
+                               "[net]\nenabled = yes\nsubnet = 10.9.0.0/24\n"
+                               "egress_deny = 10.0.0.0/8 192.168.0.0/16\ndns = 10.9.0.1\n"
+                               "[metrics]\nlisten = 127.0.0.1:9101\n"
+                               "[cluster]\netcd = http://127.0.0.1:2379\nname = h1\n"
+                               "peer_listen = 127.0.0.1:2223\nhome_nbd = nbd://127.0.0.1:10809\n",
+                               &c, err),
+                     0);
+    assert_string_equal(c.ssh.kex, "curve25519-sha256");
+    assert_string_equal(c.ssh.banner, "/etc/issue;net#1");
     FILE *out = fopen(f->path, "w");
     config_dump(&c, out);
     fclose(out);
+    /* The session process gets the master's configuration this way (broker/session_exec.h). */
     assert_int_equal(config_load(&back, f->path, 0, err, sizeof(err)), 0);
     assert_memory_equal(&c, &back, sizeof(c));
 }
@@ -335,6 +375,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test_setup_teardown(test_valid_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_uid_range_is_injective, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_section_and_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_values, setup, teardown),
         cmocka_unit_test_setup_teardown(test_syntax_errors, setup, teardown),

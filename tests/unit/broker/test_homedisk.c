@@ -138,15 +138,17 @@ static void test_resize_grows_only(void **state)
     assert_int_equal(homedisk_create(f->img, 32ull << 20, 10000, 10000, err, sizeof(err)), 0);
     struct stat before;
     assert_int_equal(stat(f->img, &before), 0);
-    assert_int_equal(homedisk_resize(f->img, 32ull << 20, err, sizeof(err)), BURROW_ERR_RANGE);
-    assert_int_equal(homedisk_resize(f->img, 20ull << 20, err, sizeof(err)), BURROW_ERR_RANGE);
+    assert_int_equal(homedisk_resize(f->img, 32ull << 20, SC_MODE_ENFORCE, err, sizeof(err)),
+                     BURROW_ERR_RANGE);
+    assert_int_equal(homedisk_resize(f->img, 20ull << 20, SC_MODE_ENFORCE, err, sizeof(err)),
+                     BURROW_ERR_RANGE);
     assert_non_null(strstr(err, "only grow"));
     struct stat after;
     assert_int_equal(stat(f->img, &after), 0);
     assert_int_equal(after.st_size, before.st_size);
     assert_true(after.st_mtim.tv_sec == before.st_mtim.tv_sec &&
                 after.st_mtim.tv_nsec == before.st_mtim.tv_nsec);
-    int r = homedisk_resize(f->img, 48ull << 20, err, sizeof(err));
+    int r = homedisk_resize(f->img, 48ull << 20, SC_MODE_ENFORCE, err, sizeof(err));
     if (r < 0)
         fail_msg("resize: %s", err);
     uint64_t size;
@@ -171,7 +173,8 @@ static void test_lock(void **state)
     assert_int_equal(homedisk_is_locked(f->img), 1);
     /* a second open file description conflicts, even in this process */
     assert_int_equal(homedisk_open_locked(f->img, &fd2), BURROW_ERR_BUSY);
-    assert_int_equal(homedisk_resize(f->img, 64ull << 20, err, sizeof(err)), BURROW_ERR_BUSY);
+    assert_int_equal(homedisk_resize(f->img, 64ull << 20, SC_MODE_ENFORCE, err, sizeof(err)),
+                     BURROW_ERR_BUSY);
     assert_non_null(strstr(err, "in use"));
     uint64_t size;
     assert_int_equal(homedisk_size(f->img, &size), 0);

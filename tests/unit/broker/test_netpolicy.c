@@ -1,6 +1,7 @@
 /*
  * tests/unit/broker/test_netpolicy.c - the [net] keys, the generated
- * nftables ruleset (golden text: tests/unit/broker/netpolicy_default.nft)
+ * nftables ruleset (golden text for the defaults with a /28 subnet, so the
+ * port bindings fit on a page: tests/unit/broker/netpolicy_default.nft)
  * and, as root, loading it into a network namespace made by the test (the
  * host's own network is never touched).
  */
@@ -53,12 +54,37 @@ static void test_default_ruleset_is_golden(void **state)
     assert_false(c.net.enabled);
     assert_int_equal(c.net.bandwidth_mbit, 100);
     struct netpolicy np;
-    netpolicy_from_config(&c, &np);
+    policy_from("[net]\nsubnet = 10.213.0.0/28\n", &np, 0);
     assert_int_equal(netpolicy_ruleset(&np, rules, sizeof(rules)), 0);
     char *golden = tu_read_file("tests/unit/broker/netpolicy_default.nft", NULL);
     assert_non_null(golden);
     assert_string_equal(rules, golden);
     free(golden);
+}
+
+/*
+ * Every VM port the VM manager can hand out (1024 slots on the default /16)
+ * is bound to its plan's MAC and address; the whole set fits the buffer.
+ */
+static void test_every_port_bound(void **state)
+{
+    (void)state;
+    struct burrow_config c;
+    struct netpolicy np;
+    config_defaults(&c);
+    netpolicy_from_config(&c, &np);
+    assert_int_equal(netpolicy_ports(&np), NETPOLICY_PORTS_MAX);
+    assert_int_equal(netpolicy_ruleset(&np, rules, sizeof(rules)), 0);
+    assert_non_null(strstr(rules, "\"bvm0\" . 02:b0:0a:d5:00:02 . 10.213.0.2,\n"));
+    assert_non_null(strstr(rules, "\"bvm1023\" . 02:b0:0a:d5:04:01 . 10.213.4.1 }"));
+    assert_null(strstr(rules, "\"bvm1024\""));
+    size_t n = 0;
+    for (const char *p = rules; (p = strstr(p, " . 02:b0:")); p++)
+        n++;
+    assert_int_equal(n, NETPOLICY_PORTS_MAX);
+    /* A /29 has 5 VM addresses, so 5 ports. */
+    policy_from("[net]\nsubnet = 192.0.2.8/29\n", &np, 0);
+    assert_int_equal(netpolicy_ports(&np), 5);
 }
 
 static void test_custom_policy(void **state)
@@ -76,8 +102,11 @@ static void test_custom_policy(void **state)
     assert_non_null(strstr(rules, "ip saddr 192.0.2.0/24 oifname != \"br-vm\" masquerade"));
     /* allow is checked before deny */
     assert_true(strstr(rules, "@egress_allow accept") < strstr(rules, "@egress_deny reject"));
-    assert_null(strstr(rules, "chain input"));                    /* block_host = no */
-    assert_null(strstr(rules, "table bridge burrow {\n"));        /* isolate = no */
+    assert_null(strstr(rules, "chain input")); /* block_host = no */
+    /* isolate = no: the ports stay bound to their addresses, but VM to VM is allowed. */
+    assert_non_null(strstr(rules, "table bridge burrow {\n"));
+    assert_non_null(strstr(rules, "\"bvm0\" . 02:b0:c0:00:02:02 . 192.0.2.2"));
+    assert_null(strstr(rules, "oifname \"bvm*\" drop"));
     assert_non_null(strstr(rules, "delete table bridge burrow")); /* an old one still goes */
     assert_int_equal(netpolicy_ruleset(&np, rules, 100), BURROW_ERR_TOO_LARGE);
 }
@@ -122,6 +151,12 @@ static void test_address_plan(void **state)
     assert_int_equal(a, 0xc000020eu); /* .14; .15 is the broadcast */
     assert_int_equal(netpolicy_vm_addr(&np, 5, &a), BURROW_ERR_RANGE);
     assert_int_equal(netpolicy_vm_addr(&np, UINT32_MAX, &a), BURROW_ERR_RANGE);
+    /* The MAC is 02:b0 and the address: one pair per port, the same for every VM there. */
+    uint8_t mac[6];
+    const uint8_t want[6] = {0x02, 0xb0, 192, 0, 2, 14};
+    assert_int_equal(netpolicy_vm_mac(&np, 4, mac), 0);
+    assert_memory_equal(mac, want, 6);
+    assert_int_equal(netpolicy_vm_mac(&np, 5, mac), BURROW_ERR_RANGE);
 }
 
 /* In a child in a fresh network namespace: apply twice (the replace), check, remove. */
@@ -172,8 +207,11 @@ static void test_apply_in_network_namespace(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_default_ruleset_is_golden),  cmocka_unit_test(test_custom_policy),
-        cmocka_unit_test(test_bad_net_values_refused),     cmocka_unit_test(test_address_plan),
+        cmocka_unit_test(test_default_ruleset_is_golden),
+        cmocka_unit_test(test_every_port_bound),
+        cmocka_unit_test(test_custom_policy),
+        cmocka_unit_test(test_bad_net_values_refused),
+        cmocka_unit_test(test_address_plan),
         cmocka_unit_test(test_apply_in_network_namespace),
     };
     return cmocka_run_group_tests_name("broker/netpolicy", tests, NULL, NULL);

@@ -189,7 +189,7 @@ static void test_passwords(void **state)
     struct user_record none = {0};
     assert_int_equal(userdb_password_verify(&none, "x", 1), BURROW_ERR_PERM);
     assert_int_equal(userdb_password_hash("", 0, other), BURROW_ERR_INVALID);
-    /* production cost: argon2id, 64 MiB, 3 passes (design §2) */
+    /* production cost: argon2id, 64 MiB, 3 passes (docs/users.md) */
     userdb_test_set_pwhash_cost(0, 0);
     assert_int_equal(userdb_password_hash("pw", 2, other), 0);
     assert_non_null(strstr(other, "$m=65536,t=3,"));
@@ -431,6 +431,8 @@ static void test_hostile_records(void **state)
         const char *text, *expect;
     } cases[] = {
         {"[user]\nname = eve\nuid = 0\ngid = 0\nshell = /bin/sh\n", "[user] uid"},
+        /* Past 2^28 a uid would share a session uid with another (0x50000000 + uid). */
+        {"[user]\nname = eve\nuid = 268436456\ngid = 20000\nshell = /bin/sh\n", "[user] uid"},
         {"[user]\nname = mallory\nuid = 20000\ngid = 20000\nshell = /bin/sh\n", "mismatch"},
         {"[user]\nname = eve\nuid = 20000\ngid = 20000\nshell = /bin/sh\nadmin = yes\n",
          "unknown key 'admin'"},

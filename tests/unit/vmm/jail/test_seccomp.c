@@ -18,12 +18,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "broker/sandbox.h"
 #include "broker/seccomp_policy.h"
 #include "common/err.h"
 #include "tests/lib/testutil.h"
@@ -142,7 +144,7 @@ static void test_log_mode_does_not_kill(void **state)
     assert_int_equal(run_probe(P_OPENAT, SC_MODE_LOG), 0);
 }
 
-static void test_mode_parse_and_env(void **state)
+static void test_mode_parse(void **state)
 {
     (void)state;
     enum sc_mode m;
@@ -151,11 +153,64 @@ static void test_mode_parse_and_env(void **state)
     assert_int_equal(sc_mode_parse("log", &m), 0);
     assert_int_equal(m, SC_MODE_LOG);
     assert_int_equal(sc_mode_parse("off", &m), BURROW_ERR_INVALID);
-    unsetenv("BURROW_SECCOMP_LOG");
-    assert_int_equal(sc_mode_effective(SC_MODE_ENFORCE), SC_MODE_ENFORCE);
-    setenv("BURROW_SECCOMP_LOG", "1", 1);
-    assert_int_equal(sc_mode_effective(SC_MODE_ENFORCE), SC_MODE_LOG);
-    unsetenv("BURROW_SECCOMP_LOG");
+}
+
+/*
+ * A rule with several argument checks allows a call only when all hold; a
+ * masked check accepts exactly one range. The table is built at run time,
+ * as the monitor builds its own (its pid is only known then).
+ */
+enum multi_probe { M_OK, M_OTHER_SIGNAL, M_OTHER_PID, M_IN_RANGE, M_OUT_OF_RANGE };
+
+static int run_multi(enum multi_probe p)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        pid_t self = getpid();
+        struct sc_rule rules[] = {
+            SC_ALLOW(write, "report"),
+            SC_ALLOW(exit_group, "end"),
+            SC_ALLOW_IF(kill, "itself, signal 0 only", SC_ARG(0, SC_EQ, self), SC_ARG(1, SC_EQ, 0)),
+            SC_ALLOW_IF(getpriority, "which 0, who in 0x50000000..0x5fffffff", SC_ARG(0, SC_EQ, 0),
+                        SC_ARG_MASKED(1, 0xf0000000u, 0x50000000u)),
+        };
+        struct sc_table t[] = {{rules, sizeof(rules) / sizeof(rules[0])}};
+        struct sc_policy pol = {"test-multi", t, 1, false};
+        if (sc_install(&pol, SC_MODE_ENFORCE, SC_FLAG_QUIET) != 0)
+            raw_exit(100);
+        switch (p) {
+        case M_OK:
+            raw_exit(syscall(SYS_kill, self, 0) == 0 ? 0 : 1);
+        case M_OTHER_SIGNAL:
+            syscall(SYS_kill, self, SIGCONT);
+            raw_exit(0);
+        case M_OTHER_PID:
+            syscall(SYS_kill, self + 1, 0);
+            raw_exit(0);
+        case M_IN_RANGE:
+            syscall(SYS_getpriority, 0, 0x5abcdef0u); /* no such process: fails, but allowed */
+            raw_exit(0);
+        case M_OUT_OF_RANGE:
+            syscall(SYS_getpriority, 0, 0x4fffffffu);
+            raw_exit(0);
+        }
+        raw_exit(2);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    return WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+static void test_multi_arg_rules(void **state)
+{
+    (void)state;
+    SKIP_UNDER_SANITIZER();
+    assert_int_equal(run_multi(M_OK), 0);
+    assert_int_equal(run_multi(M_OTHER_SIGNAL), -SIGSYS);
+    assert_int_equal(run_multi(M_OTHER_PID), -SIGSYS);
+    assert_int_equal(run_multi(M_IN_RANGE), 0);
+    assert_int_equal(run_multi(M_OUT_OF_RANGE), -SIGSYS);
 }
 
 /*
@@ -249,6 +304,239 @@ static void test_session_policies(void **state)
     assert_int_equal(in_child(&session_policy_net, net_child_body), -SIGSYS);
 }
 
+/*
+ * The root monitor before auth, with its run-time rules: SIGKILL to its net
+ * child only, tgkill to itself only; no socket or connect; set-id calls to
+ * the session range only. Each probe runs in a child that builds and loads
+ * the filter with its own pid and a real child of its own.
+ */
+enum mon_probe {
+    MP_KILL_CHILD,
+    MP_KILL_OTHER_SIGNAL,
+    MP_KILL_OTHER_PID,
+    MP_TGKILL_SELF,
+    MP_TGKILL_OTHER,
+    MP_SOCKET,
+    MP_CONNECT,
+    MP_SETRESUID_SESSION,
+    MP_SETRESUID_OTHER,
+    MP_SETUID_OTHER,
+    MP_SETGROUPS,
+    MP_PRLIMIT_OTHER
+};
+
+static int run_monitor_probe(enum mon_probe p)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setpgid(0, 0); /* the test ends the probe's group, its child with it */
+        pid_t child = fork();
+        if (child == 0) {
+            pause();
+            raw_exit(0);
+        }
+        static struct session_monitor_policy mp;
+        const struct sc_policy *pol =
+            session_policy_monitor(&mp, &session_policy_preauth, getpid(), child);
+        if (!pol || sc_install(pol, SC_MODE_ENFORCE, SC_FLAG_QUIET) != 0)
+            raw_exit(100);
+        gid_t g[1] = {0};
+        struct rlimit lim = {0, 0};
+        uid_t sess = SANDBOX_SESSION_UID_BASE + 12345;
+        switch (p) {
+        case MP_KILL_CHILD:
+            raw_exit(syscall(SYS_kill, child, SIGKILL) == 0 ? 0 : 1);
+        case MP_KILL_OTHER_SIGNAL:
+            syscall(SYS_kill, child, SIGTERM);
+            break;
+        case MP_KILL_OTHER_PID:
+            syscall(SYS_kill, getppid(), SIGKILL);
+            break;
+        case MP_TGKILL_SELF:
+            raw_exit(syscall(SYS_tgkill, getpid(), getpid(), 0) == 0 ? 0 : 1);
+        case MP_TGKILL_OTHER:
+            syscall(SYS_tgkill, child, child, SIGKILL);
+            break;
+        case MP_SOCKET:
+            syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+            break;
+        case MP_CONNECT:
+            syscall(SYS_connect, -1, NULL, 0);
+            break;
+        case MP_SETRESUID_SESSION:
+            /* As root it succeeds; as another uid EPERM: allowed either way. */
+            syscall(SYS_setresuid, sess, sess, sess);
+            raw_exit(0);
+        case MP_SETRESUID_OTHER:
+            syscall(SYS_setresuid, sess, sess, 1000);
+            break;
+        case MP_SETUID_OTHER:
+            syscall(SYS_setuid, 1000);
+            break;
+        case MP_SETGROUPS:
+            syscall(SYS_setgroups, 1, g);
+            break;
+        case MP_PRLIMIT_OTHER:
+            syscall(SYS_prlimit64, child, RLIMIT_NOFILE, &lim, NULL);
+            break;
+        }
+        raw_exit(3); /* a forbidden call came back */
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    kill(-pid, SIGKILL);
+    return WIFSIGNALED(st) ? -WTERMSIG(st) : WEXITSTATUS(st);
+}
+
+static void test_monitor_runtime_rules(void **state)
+{
+    (void)state;
+    SKIP_UNDER_SANITIZER();
+    assert_int_equal(run_monitor_probe(MP_KILL_CHILD), 0);
+    assert_int_equal(run_monitor_probe(MP_TGKILL_SELF), 0);
+    assert_int_equal(run_monitor_probe(MP_SETRESUID_SESSION), 0);
+    static const enum mon_probe forbidden[] = {
+        MP_KILL_OTHER_SIGNAL, MP_KILL_OTHER_PID, MP_TGKILL_OTHER, MP_SOCKET,       MP_CONNECT,
+        MP_SETRESUID_OTHER,   MP_SETUID_OTHER,   MP_SETGROUPS,    MP_PRLIMIT_OTHER};
+    for (size_t i = 0; i < sizeof(forbidden) / sizeof(forbidden[0]); i++)
+        if (run_monitor_probe(forbidden[i]) != -SIGSYS)
+            fail_msg("monitor probe %d was not killed by SIGSYS", (int)forbidden[i]);
+}
+
+/*
+ * The VMM's process filter and its home disk: DISCARD punches holes, but no
+ * fallocate mode grows or allocates the image, no fcntl drops (or takes)
+ * the disk's OFD lock, and the file size limit can only be lowered.
+ */
+static int vmm_disk_fd = -1;
+enum vmm_disk_probe {
+    VD_PUNCH,
+    VD_FALLOC_GROW,
+    VD_FALLOC_ZERO,
+    VD_NONBLOCK,
+    VD_APPEND,
+    VD_UNLOCK,
+    VD_SETLK,
+    VD_DUPFD,
+    VD_FSIZE,
+    VD_NOFILE
+};
+static enum vmm_disk_probe vmm_probe;
+
+static int vmm_disk_body(void)
+{
+    struct flock unlock = {.l_type = F_UNLCK, .l_whence = SEEK_SET};
+    struct rlimit lim = {4096, 4096};
+    switch (vmm_probe) {
+    case VD_PUNCH:
+        return syscall(SYS_fallocate, vmm_disk_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
+                       4096) == 0
+                   ? 0
+                   : 1;
+    case VD_FALLOC_GROW:
+        syscall(SYS_fallocate, vmm_disk_fd, 0, 0, 1 << 20);
+        return 0;
+    case VD_FALLOC_ZERO:
+        syscall(SYS_fallocate, vmm_disk_fd, FALLOC_FL_ZERO_RANGE, 0, 4096);
+        return 0;
+    case VD_NONBLOCK: {
+        long fl = syscall(SYS_fcntl, vmm_disk_fd, F_GETFL);
+        return fl >= 0 && syscall(SYS_fcntl, vmm_disk_fd, F_SETFL, fl | O_NONBLOCK) == 0 ? 0 : 1;
+    }
+    case VD_APPEND:
+        syscall(SYS_fcntl, vmm_disk_fd, F_SETFL, O_APPEND);
+        return 0;
+    case VD_UNLOCK:
+        syscall(SYS_fcntl, vmm_disk_fd, F_OFD_SETLK, &unlock);
+        return 0;
+    case VD_SETLK:
+        syscall(SYS_fcntl, vmm_disk_fd, F_SETLK, &unlock);
+        return 0;
+    case VD_DUPFD:
+        syscall(SYS_fcntl, vmm_disk_fd, F_DUPFD, 0);
+        return 0;
+    case VD_FSIZE:
+        return syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, &lim, NULL) == 0 ? 0 : 1;
+    case VD_NOFILE:
+        syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &lim, NULL);
+        return 0;
+    }
+    return 2;
+}
+
+static int vmm_disk(enum vmm_disk_probe p)
+{
+    vmm_probe = p;
+    return in_child(&vmm_policy_process, vmm_disk_body);
+}
+
+static void test_vmm_disk_rules(void **state)
+{
+    (void)state;
+    SKIP_UNDER_SANITIZER();
+    char *dir = tu_mkdtemp("vmmdisk");
+    char img[512];
+    snprintf(img, sizeof(img), "%s/home.img", dir);
+    vmm_disk_fd = open(img, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(vmm_disk_fd >= 0);
+    assert_int_equal(ftruncate(vmm_disk_fd, 1 << 16), 0);
+    assert_int_equal(vmm_disk(VD_PUNCH), 0);
+    assert_int_equal(vmm_disk(VD_FALLOC_GROW), -SIGSYS);
+    assert_int_equal(vmm_disk(VD_FALLOC_ZERO), -SIGSYS);
+    assert_int_equal(vmm_disk(VD_NONBLOCK), 0);
+    assert_int_equal(vmm_disk(VD_APPEND), -SIGSYS);
+    assert_int_equal(vmm_disk(VD_UNLOCK), -SIGSYS);
+    assert_int_equal(vmm_disk(VD_SETLK), -SIGSYS);
+    assert_int_equal(vmm_disk(VD_DUPFD), -SIGSYS);
+    assert_int_equal(vmm_disk(VD_FSIZE), 0);
+    assert_int_equal(vmm_disk(VD_NOFILE), -SIGSYS);
+    struct stat st;
+    assert_int_equal(fstat(vmm_disk_fd, &st), 0);
+    assert_int_equal(st.st_size, 1 << 16); /* nothing grew it */
+    close(vmm_disk_fd);
+    tu_rmrf(dir);
+    free(dir);
+}
+
+/* RLIMIT_FSIZE at the image size: a write past it fails (EFBIG), the VMM lives on. */
+static void test_jail_file_size_limit(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp("fsize");
+    char img[512];
+    snprintf(img, sizeof(img), "%s/home.img", dir);
+    int fd = open(img, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(ftruncate(fd, 1 << 16), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (jail_limit_file_size(1 << 16) != 0)
+            raw_exit(10);
+        if (pwrite(fd, "x", 1, (1 << 16) - 1) != 1)
+            raw_exit(11); /* inside the image: fine */
+        if (pwrite(fd, "x", 1, 1 << 16) != -1 || errno != EFBIG)
+            raw_exit(12); /* past it: refused, no SIGXFSZ */
+        if (ftruncate(fd, 1 << 20) != -1 || errno != EFBIG)
+            raw_exit(13);
+        struct rlimit up = {RLIM_INFINITY, RLIM_INFINITY};
+        if (geteuid() != 0 && setrlimit(RLIMIT_FSIZE, &up) == 0)
+            raw_exit(14); /* (root may raise it; a jailed VMM has no capability) */
+        raw_exit(0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    struct stat sb;
+    assert_int_equal(fstat(fd, &sb), 0);
+    assert_int_equal(sb.st_size, 1 << 16);
+    close(fd);
+    tu_rmrf(dir);
+    free(dir);
+}
+
 /* Every shipped policy compiles and loads (in a child), and every rule says why. */
 static void test_shipped_policies_load(void **state)
 {
@@ -296,61 +584,12 @@ static void test_close_inherited(void **state)
 static void test_uid_range(void **state)
 {
     (void)state;
-    uid_t a = jail_uid_for("0123456789ab"), b = jail_uid_for("0123456789ac");
-    assert_true(a >= JAIL_UID_BASE && a < JAIL_UID_BASE + JAIL_UID_SPAN);
-    assert_true(b >= JAIL_UID_BASE && b < JAIL_UID_BASE + JAIL_UID_SPAN);
-    assert_true(a != b);
-    assert_true(JAIL_TOOL_UID >= JAIL_UID_BASE + JAIL_UID_SPAN);
-}
-
-/* The e2fsprogs confinement: its own uid, no network, the image only through its fd. */
-static void test_tool_confinement(void **state)
-{
-    (void)state;
-    if (geteuid() != 0)
-        skip();
-    char *dir = tu_mkdtemp("tool");
-    char img[512], secret[512];
-    snprintf(img, sizeof(img), "%s/home.img", dir);
-    snprintf(secret, sizeof(secret), "%s/secret", dir);
-    tu_write_file(img, "image");
-    tu_write_file(secret, "host secret");
-    assert_int_equal(chmod(dir, 0700), 0);
-    assert_int_equal(chmod(secret, 0600), 0);
-    int fd = open(img, O_RDWR | O_CLOEXEC);
-    assert_true(fd >= 0);
-    struct jail_tool_owner saved;
-    assert_int_equal(jail_tool_own(fd, &saved), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        if (jail_tool_enter(fd, SC_MODE_ENFORCE) != 0)
-            raw_exit(10);
-        if (getuid() != JAIL_TOOL_UID)
-            raw_exit(11);
-        int w = open(JAIL_TOOL_PATH, O_RDWR);
-        if (w < 0 || write(w, "X", 1) != 1)
-            raw_exit(12);
-        if (open(secret, O_RDONLY) >= 0 || errno != EACCES)
-            raw_exit(13);
-        if (socket(AF_INET, SOCK_STREAM, 0) >= 0 || errno != EACCES)
-            raw_exit(14);
-        raw_exit(0);
-    }
-    int st;
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    jail_tool_disown(fd, &saved);
-    struct stat sb;
-    assert_int_equal(fstat(fd, &sb), 0);
-    assert_int_equal(sb.st_uid, saved.uid); /* ownership restored */
-    close(fd);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-    char *back = tu_read_file(img, NULL);
-    assert_string_equal(back, "Xmage");
-    free(back);
-    tu_rmrf(dir);
-    free(dir);
+    /* One uid per live VMM: its host pid, whatever its VM id, up to PID_MAX_LIMIT. */
+    assert_int_equal(jail_uid_for_pid(1), JAIL_UID_BASE + 1);
+    assert_int_equal(jail_uid_for_pid(4194304), JAIL_UID_BASE + 4194304);
+    assert_true(jail_uid_for_pid(4194304) < JAIL_UID_BASE + JAIL_UID_SPAN);
+    assert_true(jail_uid_for_pid(1234) != jail_uid_for_pid(1235));
+    assert_true(JAIL_TOOL_UID_BASE >= JAIL_UID_BASE + JAIL_UID_SPAN);
 }
 
 int main(void)
@@ -359,13 +598,16 @@ int main(void)
         cmocka_unit_test(test_allowed_and_errno),
         cmocka_unit_test(test_kills_with_sigsys),
         cmocka_unit_test(test_log_mode_does_not_kill),
-        cmocka_unit_test(test_mode_parse_and_env),
+        cmocka_unit_test(test_multi_arg_rules),
+        cmocka_unit_test(test_mode_parse),
         cmocka_unit_test(test_shipped_policies_load),
         cmocka_unit_test(test_session_policies),
+        cmocka_unit_test(test_monitor_runtime_rules),
+        cmocka_unit_test(test_vmm_disk_rules),
+        cmocka_unit_test(test_jail_file_size_limit),
         cmocka_unit_test(test_master_denylist),
         cmocka_unit_test(test_close_inherited),
         cmocka_unit_test(test_uid_range),
-        cmocka_unit_test(test_tool_confinement),
     };
     return cmocka_run_group_tests_name("vmm/jail", tests, NULL, NULL);
 }

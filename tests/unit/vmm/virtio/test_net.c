@@ -85,10 +85,13 @@ static uint32_t status(struct fx *f)
     return mmio_rd(&f->m, VIRTIO_MMIO_STATUS);
 }
 
+/* A frame of len bytes from mac0, the device's MAC (the device drops any other source). */
 static void fill_frame(uint8_t *p, uint32_t len, uint8_t seed)
 {
     for (uint32_t i = 0; i < len; i++)
         p[i] = (uint8_t)(seed + i * 7);
+    if (len >= 12)
+        memcpy(p + 6, mac0, 6);
 }
 
 /* Queue a tx chain: the header in one buffer, the frame in a second (no kick). */
@@ -440,21 +443,53 @@ static void test_fork_announce_and_ack(void **state)
     assert_int_equal(st, VIRTIO_NET_S_LINK_UP);
 }
 
+/* The driver may confirm the MAC the host chose, never change it. */
 static void test_ctrl_mac_set_and_unknown(void **state)
 {
     struct fx *f = *state;
-    const uint8_t mac[6] = {0x02, 1, 2, 3, 4, 5}, mcast[6] = {0x03, 1, 2, 3, 4, 5};
-    assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, mac, 6),
+    const uint8_t other[6] = {0x02, 1, 2, 3, 4, 5}, mcast[6] = {0x03, 1, 2, 3, 4, 5};
+    assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, mac0, 6),
                      VIRTIO_NET_OK);
+    assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, other, 6),
+                     VIRTIO_NET_ERR);
     assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, mcast, 6),
                      VIRTIO_NET_ERR);
-    assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, mac, 5),
+    assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, mac0, 5),
                      VIRTIO_NET_ERR);
     assert_int_equal(ctrl(f, 0 /* RX: not offered */, 0, "\1", 1), VIRTIO_NET_ERR);
     uint8_t cmac[6];
     uint16_t st;
     virtio_net_get_config(f->net, cmac, &st);
-    assert_memory_equal(cmac, mac, 6);
+    assert_memory_equal(cmac, mac0, 6);
+    assert_false(status(f) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/*
+ * A guest that forges its source MAC (another VM's, say) sends nothing: the
+ * frame is dropped and counted, the chain goes back, the device stays up.
+ */
+static void test_tx_foreign_source_mac_dropped(void **state)
+{
+    struct fx *f = *state;
+    uint8_t got[256], want[100];
+    tx_post(f, 100, 4);
+    uint64_t hdr = sim_alloc(&f->s, NET_HDR_SIZE + 100);
+    uint8_t *frame = sim_hva(&f->s, hdr + NET_HDR_SIZE);
+    fill_frame(frame, 100, 4);
+    frame[11] ^= 1; /* another station's address */
+    uint16_t d = take_desc(f, 1);
+    sim_desc(&f->s, f->q[1].desc, d, hdr, NET_HDR_SIZE + 100, 0, 0);
+    sim_avail(&f->s, &f->q[1], d);
+    kick(f, 1);
+    fill_frame(want, 100, 4);
+    assert_int_equal(peer_recv(f, got, sizeof(got)), 100); /* the first, from mac0 */
+    assert_memory_equal(got, want, 100);
+    assert_true(peer_recv(f, got, sizeof(got)) < 0); /* the forged one never left */
+    struct virtio_net_stats st;
+    virtio_net_get_stats(f->net, &st);
+    assert_int_equal(st.tx_packets, 1);
+    assert_int_equal(st.tx_dropped, 1);
+    assert_int_equal(sim_used_idx(&f->s, &f->q[1]), 2);
     assert_false(status(f) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
@@ -593,6 +628,7 @@ static void test_device_rate_limit_real_time(void **state)
     setsockopt(f->peer, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
     virtio_net_set_limit(f->net, rate, burst);
     uint64_t frame_gpa = sim_alloc(&f->s, NET_HDR_SIZE + 1500);
+    fill_frame(sim_hva(&f->s, frame_gpa + NET_HDR_SIZE), 1500, 1);
     uint64_t t0 = mono_ns(), bytes = 0;
     uint8_t sink[2048];
     uint16_t posted = 0;
@@ -643,6 +679,7 @@ int main(void)
         T(test_tx_budget_yields),
         T(test_fork_announce_and_ack),
         T(test_ctrl_mac_set_and_unknown),
+        T(test_tx_foreign_source_mac_dropped),
         T(test_ctrl_without_ack_byte_needs_reset),
         T(test_no_backend_link_down_and_drops),
         T(test_backend_lost_link_down),
