@@ -31,7 +31,13 @@ $(BUILDINFO_C): FORCE
 HOST_LDLIBS    += -lcrypto
 DEB_PKGS       += libssl-dev
 # What broker/config.c calls to check values, for harnesses that link it alone.
-CONFIG_VALUE_SRCS := broker/sshalgo.c broker/envpolicy.c broker/authflow.c
+CONFIG_VALUE_SRCS := broker/sshalgo.c broker/envpolicy.c broker/authflow.c broker/cluster/ccfg.c
+
+# The sandbox backend's guest image (make run, the e2e and cluster tiers). Defined here, before
+# tests/*/module.mk, because prerequisites are expanded as make reads them.
+SANDBOX_IMAGE := $(B)/sandbox/rootfs.cpio.gz
+$(SANDBOX_IMAGE): $(B)/guest/burrow-agent broker/mkrootfs-sandbox.sh guest/imagelib.sh
+	broker/mkrootfs-sandbox.sh $@ $(B)/guest/burrow-agent
 
 # ---- make run: the README's first command (`make deps run`) ----------------
 # Builds everything, prepares the default template (kvm where hardware

@@ -2,9 +2,6 @@
 # sandbox backend, run.sh; the operations group: metrics, audit, sessions,
 # ops.sh; then the kvm-backend group with a test-guest template, kvm.sh, and
 # its hibernation group, hibernate.sh) and the ssh benchmark against Debian's sshd.
-SANDBOX_IMAGE := $(B)/sandbox/rootfs.cpio.gz
-$(SANDBOX_IMAGE): $(B)/guest/burrow-agent broker/mkrootfs-sandbox.sh guest/imagelib.sh
-	broker/mkrootfs-sandbox.sh $@ $(B)/guest/burrow-agent
 
 TEST_TIERS += test-e2e
 BENCHES += bench-ssh bench-login
