@@ -623,10 +623,8 @@ int fork_vm_attach_home_fd(struct fork_vm *f, int fd, const char *name, char *wh
 
 uint64_t fork_vm_file_size_limit(const struct fork_vm *f)
 {
-    uint64_t disk = f->home_bytes ? f->home_bytes : JAIL_FSIZE_NO_DISK;
-    /* A hibernation image (written through a passed descriptor) holds at most the RAM and state. */
-    uint64_t image = f->m.vm->ram_size + JAIL_FSIZE_NO_DISK;
-    return disk > image ? disk : image;
+    /* A hibernation image goes through a pipe to its requester: no file of ours grows past this. */
+    return f->home_bytes ? f->home_bytes : JAIL_FSIZE_NO_DISK;
 }
 
 int fork_vm_reset_time(struct fork_vm *f)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 
 #include "common/err.h"
 #include "common/errmsg.h"
+#include "common/fdio.h"
 #include "common/fdpass.h"
 #include "common/log.h"
 #include "vmm/dirsock.h"
@@ -30,6 +32,8 @@
 #define HIB_LAST_ERROR   "last-error"
 #define HIB_SAVE_WAIT_MS (10 * 60 * 1000) /* the agent's sync, the pause, the write */
 #define HIB_GONE_WAIT_MS 10000            /* the VMM exits once the image is committed */
+/* The largest image a VM can write: all of the largest RAM ([vm] memory_mb 65536) and its state. */
+#define HIB_IMAGE_MAX ((65536ull + 64) << 20)
 
 static uint64_t now_ns(int clock)
 {
@@ -305,9 +309,45 @@ struct request {
     char tmp[HIB_PATH], img[HIB_PATH], dir[HIB_PATH];
     int fd;   /* the image being written */
     int sock; /* to the VMM */
+    int pipe; /* the VMM writes the image into it; we copy it to fd */
 };
 
-/* Send HIBERNATE with the image's descriptor; the reply line says how it went. */
+/*
+ * Copy what the VMM writes into the pipe to the image file until it closes
+ * its end. The VMM never writes a file itself: its RLIMIT_FSIZE stays at the
+ * home disk's size, which a hibernation image (up to all of RAM) may exceed.
+ */
+static int copy_image(struct request *q, char *why, size_t whysz)
+{
+    static uint8_t chunk[1 << 16];
+    uint64_t total = 0, deadline = now_ns(CLOCK_MONOTONIC) + HIB_SAVE_WAIT_MS * 1000000ull;
+    for (;;) {
+        uint64_t now = now_ns(CLOCK_MONOTONIC);
+        struct pollfd p = {.fd = q->pipe, .events = POLLIN};
+        int left = now < deadline ? (int)((deadline - now) / 1000000) : 0;
+        int pr = poll(&p, 1, left);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0)
+            return errmsg(why, whysz, BURROW_ERR_TIMEOUT, "VM %s did not finish its image",
+                          q->rec.id);
+        ssize_t n = read(q->pipe, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "reading VM %s's image", q->rec.id);
+        if (n == 0)
+            return 0;
+        total += (uint64_t)n;
+        if (total > HIB_IMAGE_MAX)
+            return errmsg(why, whysz, BURROW_ERR_TOO_LARGE, "VM %s's image exceeds %llu bytes",
+                          q->rec.id, (unsigned long long)HIB_IMAGE_MAX);
+        if (fd_write_all(q->fd, chunk, (size_t)n))
+            return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "%s", q->tmp);
+    }
+}
+
+/* Send HIBERNATE with the pipe's write end, take the image; the reply line says how it went. */
 static int ask_vmm(struct request *q, char *line, size_t sz, char *why, size_t whysz)
 {
     int r = dirsock_connect(q->rec.dir, HIB_SOCK, &q->sock);
@@ -316,9 +356,17 @@ static int ask_vmm(struct request *q, char *line, size_t sz, char *why, size_t w
                       "VM %s takes no hibernate requests (hibernation is kvm-only)", q->rec.id);
     if (r)
         return errmsg(why, whysz, r, "cannot reach VM %s: %s", q->rec.id, burrow_strerror(r));
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "pipe");
+    q->pipe = p[0];
     static const char req[] = "HIBERNATE\n";
-    if (fdpass_send(q->sock, req, sizeof(req) - 1, q->fd, MSG_NOSIGNAL) != sizeof(req) - 1)
+    ssize_t sent = fdpass_send(q->sock, req, sizeof(req) - 1, p[1], MSG_NOSIGNAL);
+    close(p[1]); /* the VMM's copy is the only writer: its close is our end of file */
+    if (sent != sizeof(req) - 1)
         return errmsg(why, whysz, BURROW_ERR_CLOSED, "VM %s did not take the request", q->rec.id);
+    if ((r = copy_image(q, why, whysz)))
+        return r;
     if ((r = dirsock_read_line(q->sock, line, sz, HIB_SAVE_WAIT_MS)))
         return errmsg(why, whysz, r, "VM %s did not answer: %s", q->rec.id, burrow_strerror(r));
     if (strncmp(line, "ERR ", 4) == 0)
@@ -388,7 +436,7 @@ int hib_request(const char *run_dir, const char *id, const char *user_dir, struc
     memset(&q, 0, sizeof(q));
     memset(res, 0, sizeof(*res));
     q.user_dir = user_dir;
-    q.fd = q.sock = -1;
+    q.fd = q.sock = q.pipe = -1;
     int r = registry_get(run_dir, id, &q.rec);
     if (r)
         return errmsg(why, whysz, r == BURROW_ERR_INVALID ? r : BURROW_ERR_NOT_FOUND,
@@ -408,6 +456,8 @@ int hib_request(const char *run_dir, const char *id, const char *user_dir, struc
     r = run_request(&q, &lock, res, why, whysz);
     if (q.sock >= 0)
         close(q.sock);
+    if (q.pipe >= 0)
+        close(q.pipe);
     if (q.fd >= 0)
         close(q.fd);
     if (r) {

@@ -1,15 +1,14 @@
 /*
  * vmm/hibernate_save.c - the VMM's side of a hibernation (see hibernate.h):
- * a request on run_dir/vm/<id>/hibernate.sock brings the descriptor of the
- * image to write. The agent syncs its filesystems first (its FLUSHes reach
- * the home disk as fdatasync); then the VM is brought to the quiescent
- * point a template snapshot uses (vCPUs parked, event thread stopped), the
- * home disk is fdatasynced once more, and the state plus the private pages
- * of the copy-on-write guest mapping are written. Success stops the VM for
- * good; any failure before that resumes it as if nothing had happened.
+ * a request on run_dir/vm/<id>/hibernate.sock brings the write end of a
+ * pipe the requester copies into the image file. The agent syncs its filesystems first (its FLUSHes
+ * reach the home disk as fdatasync); then the VM is brought to the quiescent point a template
+ * snapshot uses (vCPUs parked, event thread stopped), the home disk is fdatasynced once more, and
+ * the state plus the private pages of the copy-on-write guest mapping are written. Success stops
+ * the VM for good; any failure before that resumes it as if nothing had happened.
  *
  * Requester <-> VMM, one connection:
- *     HIBERNATE\n  + the image's descriptor (SCM_RIGHTS), an empty regular file
+ *     HIBERNATE\n  + a pipe's write end (SCM_RIGHTS); the image goes through it, closed after
  *     SAVED <bytes> <pages> <ms>\n   (stopped for good)  or  ERR <reason>\n (running)
  *     DONE\n (the image is committed; the VMM may release the disk and exit)
  */
@@ -106,7 +105,11 @@ int hib_private_pages(int pagemap_fd, const uint8_t *ram, uint64_t size, uint64_
 
 /* ---- the request ---- */
 
-/* "HIBERNATE" with an empty, writable regular file: its descriptor, or -1. */
+/*
+ * "HIBERNATE" with the write end of a pipe: its descriptor, or -1. The
+ * requester copies the image to its file, so this VMM never grows a file
+ * past its RLIMIT_FSIZE (the home disk's size).
+ */
 static int read_request(int c)
 {
     char line[32];
@@ -118,7 +121,7 @@ static int read_request(int c)
     struct stat st;
     int acc = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
     if (n != 10 || memcmp(line, "HIBERNATE\n", 10) != 0 || fd < 0 || fstat(fd, &st) < 0 ||
-        !S_ISREG(st.st_mode) || st.st_size != 0 || acc < 0 || (acc & O_ACCMODE) == O_RDONLY) {
+        !S_ISFIFO(st.st_mode) || acc < 0 || (acc & O_ACCMODE) != O_WRONLY) {
         if (fd >= 0)
             close(fd);
         return -1;
@@ -181,10 +184,8 @@ static int write_image(struct save *s, char *why, size_t whysz)
         i = j;
     }
     if (!r)
-        r = hib_writer_end(&wr);
+        r = hib_writer_end(&wr); /* the requester fsyncs the file before it commits it */
     hib_writer_free(&wr);
-    if (!r && fdatasync(s->fd) < 0)
-        r = BURROW_ERR_SYSTEM;
     if (r)
         return errmsg_sys(why, whysz, r, "cannot write the image");
     return wr.off == s->h.file_len
@@ -261,6 +262,10 @@ int hib_vmm_serve(struct hib_vmm *h, struct fork_vm *f, const struct hib_vmm_met
     s = (struct save){.f = f, .meta = meta, .fd = read_request(c)};
     int r = s.fd < 0 ? errmsg(why, sizeof(why), BURROW_ERR_PROTOCOL, "malformed request")
                      : save(&s, h->pagemap_fd, why, sizeof(why));
+    if (s.fd >= 0) { /* the requester's end of file: it reads our answer next */
+        close(s.fd);
+        s.fd = -1;
+    }
     if (r) {
         log_warn("vm %s: not hibernated: %s", meta->vm_id, why);
         snprintf(line, sizeof(line), "ERR %s\n", why);
