@@ -13,8 +13,18 @@ trap c_teardown EXIT
 c_setup || exit 1
 for h in $HOSTS; do c_start $h || exit 1; done
 c_add alice >/dev/null || exit 1
-sleep 1.5
-c_ssh h1 true || exit 1
+for h in $HOSTS; do # every host's mirror of the users has her before the first login
+    for _ in $(seq 50); do
+        "$B/bin/burrowctl" -c "$T/$h.ini" user list 2>/dev/null | grep -q alice && break
+        sleep 0.2
+    done
+done
+sleep 1.5 # the mirror's round
+tries=0
+until c_ssh h1 true 2>/dev/null; do
+    [ $((++tries)) -lt 20 ] || { echo "bench-cluster: alice cannot log in through h1" >&2; exit 1; }
+    sleep 0.5
+done
 owner=$(c_owner alice)
 front=$(for h in $HOSTS; do [ "$h" != "$owner" ] && echo $h; done | head -1)
 
