@@ -113,7 +113,13 @@ static int probe_main(int argc, char **argv)
 /* ---- the tests ------------------------------------------------------------- */
 
 #if defined(__SANITIZE_ADDRESS__)
-#define SKIP_UNLESS_PLAIN_ROOT() skip() /* the tool filter is not made for the ASan runtime */
+/* The tool filter is not made for the ASan runtime. */
+#define SKIP_UNLESS_PLAIN_ROOT()                                                                   \
+    do {                                                                                           \
+        print_message("skipped: the tool filter is not made for the ASan runtime; the plain "      \
+                      "build runs this\n");                                                        \
+        skip();                                                                                    \
+    } while (0)
 #else
 #define SKIP_UNLESS_PLAIN_ROOT()                                                                   \
     do {                                                                                           \
