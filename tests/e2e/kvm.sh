@@ -246,7 +246,10 @@ wait_pool 2 "$build2"
 t0=$SECONDS
 spids=()
 for i in $(seq $STORM); do
-    timeout 300 ssh "${SSHO[@]}" -o BatchMode=yes -o IdentitiesOnly=yes -i "$T/alice" "s$i@127.0.0.1" \
+    # ssh takes the first ConnectTimeout given: 50 session processes starting at once in the
+    # nested L1 (every instruction emulated) send their banners later than SSHO's 10 s.
+    timeout 300 ssh -o ConnectTimeout=120 "${SSHO[@]}" -o BatchMode=yes -o IdentitiesOnly=yes \
+        -i "$T/alice" "s$i@127.0.0.1" \
         echo "ok-s$i" >"$T/storm.$i" 2>&1 &
     spids+=($!)
 done
