@@ -260,7 +260,7 @@ refused=$(grep -l "limit of running environments" "$T"/storm.* | wc -l)
 running() { $BCTL vm list | awk '$4 == "running" && $2 ~ /^s[0-9]+$/' | wc -l; }
 [ "$got" = 40 ] && [ "$refused" = 10 ] && [ "$(running)" = 40 ] \
     && t_ok "$STORM logins at once: 40 got their VM (max_vms 40), 10 a clear refusal, all within $took s" \
-    || t_fail "login storm" "$got in, $refused refused, $(running) running after $took s: $(grep -Lh "^ok-s\|limit of" "$T"/storm.* | head -3 | xargs cat 2>/dev/null | head -3)"
+    || t_fail "login storm" "$got in, $refused refused, $(running) running after $took s: $(grep -Lh "^ok-s\|limit of" "$T"/storm.* | head -3 | xargs cat 2>/dev/null | head -3); burrowd: $(grep -h 'failed to start\|not start\|error' "$T/log" | head -4)"
 kpids=()
 for id in $($BCTL vm list | awk '$4 == "running" && $2 ~ /^s[0-9]+$/ { print $1 }'); do
     $BCTL vm kill "$id" >/dev/null 2>&1 &
