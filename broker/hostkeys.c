@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "broker/sshalgo.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -198,4 +199,16 @@ int hostkeys_bind(struct hostkeys *hk, ssh_bind *out)
     }
     *out = b;
     return 0;
+}
+
+int hostkeys_server_bind(struct hostkeys *hk, const struct burrow_config *cfg, ssh_bind *out)
+{
+    *out = NULL;
+    int r = hostkeys_bind(hk, out);
+    hostkeys_free(hk);
+    if (r == 0 && (r = sshalgo_apply(*out, cfg)) != 0) {
+        ssh_bind_free(*out);
+        *out = NULL;
+    }
+    return r;
 }

@@ -50,4 +50,13 @@ int hostkeys_any_generated(const struct hostkeys *hk);
  */
 __attribute__((warn_unused_result)) int hostkeys_bind(struct hostkeys *hk, ssh_bind *out);
 
+struct burrow_config;
+/*
+ * A server process's listening bind: hostkeys_bind, hk freed either way, and
+ * [ssh]'s algorithm lists applied (broker/sshalgo.h). 0, or a negative code
+ * with *out NULL.
+ */
+__attribute__((warn_unused_result)) int
+hostkeys_server_bind(struct hostkeys *hk, const struct burrow_config *cfg, ssh_bind *out);
+
 #endif /* BURROW_BROKER_HOSTKEYS_H */

@@ -31,7 +31,6 @@
 #include "broker/notify.h"
 #include "broker/preflight.h"
 #include "broker/session_exec.h"
-#include "broker/sshalgo.h"
 #include "common/err.h"
 
 #define MASTER_POLL_MAX (MASTER_SESS_MAX + 2 * VMMGR_MAX + CONFIG_LISTEN_MAX + CONTROL_CLIENTS + 7)
@@ -158,9 +157,7 @@ static void __attribute__((noreturn)) run_peer(struct master *m, int fd, int mfd
     signal(SIGTERM, SIG_DFL);
     if (hostkeys_load(&hk, m->cfg.ssh.host_key_dir, 0) != 0)
         _exit(1);
-    int r = hostkeys_bind(&hk, &bind);
-    hostkeys_free(&hk);
-    if (r != 0 || sshalgo_apply(bind, &m->cfg) != 0)
+    if (hostkeys_server_bind(&hk, &m->cfg, &bind) != 0)
         _exit(1);
     _exit(cluster_peer_main(3, 4, &m->cfg, bind));
 }
@@ -673,11 +670,8 @@ static int setup_keys(struct master *m)
         hostkeys_print(&hk, dir, stdout);
         fflush(stdout);
     }
-    int r = hostkeys_bind(&hk, &bind);
-    hostkeys_free(&hk);
+    int r = hostkeys_server_bind(&hk, &m->cfg, &bind); /* keys and algorithm lists usable */
     if (r == 0)
-        r = sshalgo_apply(bind, &m->cfg); /* the algorithm lists are usable too */
-    if (bind)
         ssh_bind_free(bind);
     return r;
 }

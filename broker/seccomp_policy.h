@@ -12,11 +12,12 @@
  *   after it forked the net child: user records (read-only), argon2, the
  *   master socket, reaping the child, and the calls the privilege drop
  *   after auth needs, with the arguments it uses: setresuid/setresgid to a
- *   session id (0x5xxxxxxx) only, setgroups to none, setuid(0) (the check),
- *   its own rlimits. kill only SIGKILL to its net child and tgkill only to
- *   itself (both pids known at run time: session_policy_monitor). No
- *   socket, no connect (the master hands over VM connections), no exec,
- *   no fork, no ptrace, no module or kexec calls.
+ *   session id (0x5xxxxxxx) only, setgroups to none, setuid(0) (which
+ *   must fail: the proof of the drop), its own rlimits. kill only SIGKILL
+ *   to its net child and tgkill only to itself (both pids known at run
+ *   time: session_policy_monitor). No socket, no connect (the master hands
+ *   over VM connections), no exec, no fork, no ptrace, no module or kexec
+ *   calls.
  * - session-postauth: stacked on it after sandbox_session_postauth():
  *   pass connections on, forward VM_GONE. Files cannot be opened
  *   (EACCES), nothing can change identity.

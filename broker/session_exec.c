@@ -19,7 +19,6 @@
 #include "broker/hostkeys.h"
 #include "broker/monitor.h"
 #include "broker/session.h"
-#include "broker/sshalgo.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -150,15 +149,9 @@ int session_exec_main(int argc, char **argv)
         log_error("session %s: host keys unavailable in %s", argv[2], cfg.ssh.host_key_dir);
         return 1;
     }
-    r = hostkeys_bind(&hk, &bind);
-    hostkeys_free(&hk);
-    if (r != 0) {
-        log_error("session %s: no usable host key in %s", argv[2], cfg.ssh.host_key_dir);
-        return 1;
-    }
-    if (sshalgo_apply(bind, &cfg) != 0) { /* the master checked them at start and reload */
-        log_error("session %s: the [ssh] algorithm lists are not usable", argv[2]);
-        ssh_bind_free(bind);
+    if (hostkeys_server_bind(&hk, &cfg, &bind) != 0) {
+        log_error("session %s: no usable host key in %s or [ssh] algorithm list", argv[2],
+                  cfg.ssh.host_key_dir);
         return 1;
     }
     struct session_args a = {

@@ -16,4 +16,11 @@ char *tu_read_file(const char *path, size_t *len);
 void tu_write_in(const char *dir, const char *rel, const char *content);
 char *tu_read_in(const char *dir, const char *rel);
 
+/* Skip the running cmocka test and say why (skip() alone prints nothing). */
+#define TU_SKIP(why)                                                                               \
+    do {                                                                                           \
+        print_message("skipped: %s\n", (why));                                                     \
+        skip();                                                                                    \
+    } while (0)
+
 #endif /* BURROW_TESTS_LIB_TESTUTIL_H */

@@ -111,11 +111,7 @@ static int run_probe(enum probe p, enum sc_mode mode)
  */
 #if defined(__SANITIZE_ADDRESS__)
 #define SKIP_UNDER_SANITIZER()                                                                     \
-    do {                                                                                           \
-        print_message("skipped: the ASan runtime's own syscalls break the filter; the plain "      \
-                      "build runs this\n");                                                        \
-        skip();                                                                                    \
-    } while (0)
+    TU_SKIP("the ASan runtime's own syscalls break the filter; the plain build runs this")
 #else
 #define SKIP_UNDER_SANITIZER() ((void)0)
 #endif

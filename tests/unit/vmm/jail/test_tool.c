@@ -113,18 +113,13 @@ static int probe_main(int argc, char **argv)
 /* ---- the tests ------------------------------------------------------------- */
 
 #if defined(__SANITIZE_ADDRESS__)
-/* The tool filter is not made for the ASan runtime. */
 #define SKIP_UNLESS_PLAIN_ROOT()                                                                   \
-    do {                                                                                           \
-        print_message("skipped: the tool filter is not made for the ASan runtime; the plain "      \
-                      "build runs this\n");                                                        \
-        skip();                                                                                    \
-    } while (0)
+    TU_SKIP("the tool filter is not made for the ASan runtime; the plain build runs this")
 #else
 #define SKIP_UNLESS_PLAIN_ROOT()                                                                   \
     do {                                                                                           \
         if (geteuid() != 0)                                                                        \
-            skip();                                                                                \
+            TU_SKIP("needs root (namespaces, a uid of its own)");                                  \
     } while (0)
 #endif
 

@@ -64,8 +64,7 @@ static int teardown(void **state)
 #define NEED_KVM(f)                                                                                \
     do {                                                                                           \
         if (!(f)->vm) {                                                                            \
-            print_message("skipped: /dev/kvm is not accessible\n");                                \
-            skip();                                                                                \
+            TU_SKIP("/dev/kvm is not accessible");                                                 \
         }                                                                                          \
     } while (0)
 
