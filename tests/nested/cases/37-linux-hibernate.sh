@@ -6,7 +6,7 @@
 #    started with its input and output detached instead, which is what
 #    nohup is for): `ssh hib@host 'sleep 100000 </dev/null >/dev/null 2>&1
 #    & echo $!'` and a file written to her home disk; with a short [vm] idle_hibernate the VM is
-#    saved to disk; the next `ssh hib@host 'kill -0 PID && cat ~/file'`
+#    saved to disk; the next `ssh hib@host '[ "$(cat /proc/PID/comm)" = sleep ] && cat ~/file'`
 #    resumes it: the process is alive, the file intact, the hostname
 #    (burrow-hib) and user untouched (no fork identity re-run), the wall
 #    clock within 2 s of L1's around the session. Three
@@ -63,7 +63,7 @@ for cycle in 1 2 3; do
     echo "linux-hibernate: cycle $cycle: saved $pages pages, $((bytes / 1024)) KiB ($kib KiB on disk) in $save_ms ms; the fork's private (anonymous) memory before: $anon KiB; image/private $(awk -v a="$kib" -v b="$anon" 'BEGIN { printf "%.2f", a / (b ? b : 1) }')"
     [ "$(grep -c "vm $id: hibernating (idle)" "$log")" = 1 ] || fails+=" cycle$cycle:no-idle-hibernation"
     t0=$(now) t0s=$(date +%s)
-    out=$(s "kill -0 $pid && cat ~/file && hostname && id -un && date +%s" 2>&1); rc=$?
+    out=$(s "[ \"\$(cat /proc/$pid/comm)\" = sleep ] && cat ~/file && hostname && id -un && date +%s" 2>&1); rc=$?
     ms=$(ms_since "$t0") t1s=$(date +%s)
     nid=$(vmid)
     mapfile -t l <<<"$out"
@@ -97,11 +97,15 @@ out=$(s 'sleep 100000 </dev/null >/dev/null 2>&1 & echo $!' 2>&1); pid=$(echo "$
 $B vm hibernate "$id" >hib.out 2>&1 || fails+=" vm-hibernate($(cat hib.out))"
 size=$(stat -c %s "$img" 2>/dev/null || echo 0)
 [ "$size" -gt 8192 ] && printf 'X' | dd of="$img" bs=1 seek=$((size - 4096)) conv=notrunc status=none
-out=$(s "kill -0 $pid 2>/dev/null && echo alive || echo fresh; cat ~/file" 2>&1 | tr '\n' ' ')
+# Forks of one template replay the same pid sequence, so a bare `kill -0 PID`
+# can hit an unrelated process of the fresh VM: only a live `sleep` under
+# that pid counts, and burrowd's own record of the VM's origin decides.
+out=$(s "[ \"\$(cat /proc/$pid/comm 2>/dev/null)\" = sleep ] && echo alive || echo fresh; cat ~/file" 2>&1 | tr '\n' ' ')
+origin=$(vmjson "$(vmid)" origin)
 kept=$(ls "$LX"/state/users/hib/hibernate/refused-*.img 2>/dev/null | head -n 1)
-echo "corrupt image: login says: $out; kept: ${kept##*/}; log: $(grep -o 'hibernated image refused: .*' "$log" | tail -n 1)"
-[ "$out" = "fresh data-1 " ] && [ -n "$kept" ] && grep -q "checksum" "${kept%.img}.why" &&
-    grep -q "hibernated image refused: .*checksum mismatch" "$log" || fails+=" corrupt-image($out)"
+echo "corrupt image: login says: $out; origin: $origin; kept: ${kept##*/}; log: $(grep -o 'hibernated image refused: .*' "$log" | tail -n 1)"
+[ "$out" = "fresh data-1 " ] && [ "$origin" = fresh ] && [ -n "$kept" ] && grep -q "checksum" "${kept%.img}.why" &&
+    grep -q "hibernated image refused: .*checksum mismatch" "$log" || fails+=" corrupt-image($out, origin $origin)"
 $B vm kill "$(vmid)" >/dev/null 2>&1
 
 # B. tmux on the Debian template of case 33, if it ran and its image has tmux.
