@@ -18,8 +18,15 @@
 
 #include "common/proto.h"
 
-#define AGENTCONN_PORT       1024
-#define AGENTCONN_TIMEOUT_MS 15000
+#define AGENTCONN_PORT 1024
+/*
+ * How long the agent of a running VM may take to answer a connection and
+ * its OPEN. Idle hosts see milliseconds; a host starting forty VMs at once
+ * on two cores (or the emulated nested L1) has taken over 15 s. It bounds
+ * a hung agent, it is not a latency goal: the session's own wait for a VM
+ * start is 120 s, OpenSSH's LoginGraceTime the same.
+ */
+#define AGENTCONN_TIMEOUT_MS 60000
 #define AGENTCONN_ERR_MAX    256
 
 /*

@@ -113,9 +113,10 @@ for v in json.load(sys.stdin):
 
 # --- burrowctl vm hibernate through burrowd: her open session is told ---
 rm -f "$T/fifo"; mkfifo "$T/fifo"
+nlog=$(e2e_logins alice)
 kssh cat < "$T/fifo" > /dev/null 2>"$T/hib.err" & catp=$!
 exec 9> "$T/fifo"
-sleep 1
+e2e_wait_login alice $((nlog + 1))
 hout=$($BCTL vm hibernate "$id2" 2>&1); hrc=$?
 wait $catp; rc=$?
 exec 9>&-

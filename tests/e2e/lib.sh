@@ -136,6 +136,22 @@ e2e_vmdir() {
     return 1
 }
 
+# e2e_logins USER: how many logins of USER burrowd has logged so far.
+e2e_logins() { grep -c "login: user=$1 " "$T/log"; }
+
+# e2e_wait_login USER N: a session started in the background is in: up to
+# 120 s for burrowd's Nth login line of USER, then 1 s for her command to
+# reach the VM. A fixed sleep is not enough where every instruction is
+# emulated (the nested L1): the login itself can take seconds there.
+e2e_wait_login() {
+    local i
+    for i in $(seq 1200); do
+        [ "$(e2e_logins "$1")" -ge "$2" ] && { sleep 1; return 0; }
+        sleep 0.1
+    done
+    return 1
+}
+
 # ssh as USER with KEY: e2e_ssh USER KEY [ssh args / command...]
 e2e_ssh() {
     local user=$1 key=$2; shift 2

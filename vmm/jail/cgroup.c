@@ -67,6 +67,32 @@ static void sweep_empty(const char *parent, const char *keep)
     closedir(d);
 }
 
+/* How often a group swept away under us is made again before giving up. */
+#define JOIN_ATTEMPTS 5
+
+/* mkdir GROUP, set its limits and move PID (0: ourselves) into it. */
+static int make_and_join(const char *group, const struct jail_cgroup_limits *lim, int have_cpu,
+                         pid_t pid, char *why, size_t whysz)
+{
+    char text[64];
+    if (mkdir(group, 0755) != 0 && errno != EEXIST) {
+        snprintf(why, whysz, "mkdir %s: %s", group, strerror(errno));
+        return BURROW_ERR_SYSTEM;
+    }
+    snprintf(text, sizeof(text), "%llu", (unsigned long long)lim->memory_max);
+    int r = write_file(group, "memory.max", text, why, whysz);
+    snprintf(text, sizeof(text), "%u", lim->pids_max);
+    if (!r)
+        r = write_file(group, "pids.max", text, why, whysz);
+    snprintf(text, sizeof(text), "%u", lim->cpu_weight);
+    if (!r && have_cpu)
+        r = write_file(group, "cpu.weight", text, why, whysz);
+    snprintf(text, sizeof(text), "%d", (int)pid);
+    if (!r)
+        r = write_file(group, "cgroup.procs", text, why, whysz);
+    return r;
+}
+
 int jail_cgroup_enter(const char *root, const char *name, const struct jail_cgroup_limits *lim,
                       char *why, size_t whysz)
 {
@@ -89,7 +115,7 @@ int jail_cgroup_join(const char *root, const char *name, const struct jail_cgrou
         snprintf(why, whysz, "%s lacks the memory and pids controllers", root);
         return BURROW_ERR_UNSUPPORTED;
     }
-    char parent[256], group[512], text[64];
+    char parent[256], group[512];
     snprintf(parent, sizeof(parent), "%s/burrow", root);
     if (mkdir(parent, 0755) != 0 && errno != EEXIST) {
         snprintf(why, whysz, "mkdir %s: %s", parent, strerror(errno));
@@ -107,20 +133,16 @@ int jail_cgroup_join(const char *root, const char *name, const struct jail_cgrou
         write_file(parent, "cgroup.subtree_control", "+cpu", cpu_why, sizeof(cpu_why)) == 0;
     sweep_empty(parent, name);
     snprintf(group, sizeof(group), "%s/%s", parent, name);
-    if (mkdir(group, 0755) != 0 && errno != EEXIST) {
-        snprintf(why, whysz, "mkdir %s: %s", group, strerror(errno));
-        return BURROW_ERR_SYSTEM;
+    /*
+     * Another VMM's sweep_empty may remove our group between its mkdir and
+     * our joining it (it is empty until then): make it again. Once we are
+     * in it, rmdir fails with EBUSY.
+     */
+    int r = BURROW_ERR_SYSTEM;
+    for (int attempt = 0; attempt < JOIN_ATTEMPTS; attempt++) {
+        r = make_and_join(group, lim, have_cpu, pid, why, whysz);
+        if (r == 0 || access(group, F_OK) == 0)
+            break;
     }
-    snprintf(text, sizeof(text), "%llu", (unsigned long long)lim->memory_max);
-    int r = write_file(group, "memory.max", text, why, whysz);
-    snprintf(text, sizeof(text), "%u", lim->pids_max);
-    if (!r)
-        r = write_file(group, "pids.max", text, why, whysz);
-    snprintf(text, sizeof(text), "%u", lim->cpu_weight);
-    if (!r && have_cpu)
-        r = write_file(group, "cpu.weight", text, why, whysz);
-    snprintf(text, sizeof(text), "%d", (int)pid);
-    if (!r)
-        r = write_file(group, "cgroup.procs", text, why, whysz);
     return r;
 }
