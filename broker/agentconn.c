@@ -230,8 +230,12 @@ int agentconn_open(const char *sock_path, int *fd_out, char *err, size_t errsz)
 int agentconn_await_ok(int fd, char *err, size_t errsz)
 {
     int r = vsock_ok(fd, now_ms() + AGENTCONN_TIMEOUT_MS);
-    if (r != 0)
+    if (r == BURROW_ERR_TIMEOUT)
         snprintf(err, errsz, "the environment's agent is not answering");
+    else if (r == BURROW_ERR_CLOSED)
+        snprintf(err, errsz, "the environment refused the connection to its agent");
+    else if (r != 0)
+        snprintf(err, errsz, "the environment's agent is not answering (%s)", burrow_strerror(r));
     return r;
 }
 

@@ -33,7 +33,12 @@
 #include "vmm/virtio/vsock.h"
 #include "vmm/vmmctl.h"
 
-#define READY_TIMEOUT_MS    30000
+/*
+ * A fork's READY: milliseconds on an idle host, seconds when forty VMs start
+ * at once on two cores (over 30 s in the emulated nested L1). It bounds a
+ * guest that never comes up, below the session's 120 s wait for its VM.
+ */
+#define READY_TIMEOUT_MS    90000
 #define SHUTDOWN_TIMEOUT_MS 5000
 #define DISK_BUSY_WAIT_MS   5000
 /* The re-executed VMM finds its arguments and report pipe at fixed descriptors. */

@@ -246,37 +246,70 @@ E2E_MAX_VMS=40 E2E_IDLE=600 kvm_config
 sed -i 's/^pool_size = 0/pool_size = 2/' "$T/burrow.ini"
 kill -HUP "$BURROWD_PID"
 wait_pool 2 "$build2"
-t0=$SECONDS
-spids=()
-for i in $(seq $STORM); do
-    # ssh takes the first ConnectTimeout given: 50 session processes starting at once in the
-    # nested L1 (every instruction emulated) send their banners later than SSHO's 10 s.
-    timeout 300 ssh -o ConnectTimeout=120 "${SSHO[@]}" -o BatchMode=yes -o IdentitiesOnly=yes \
-        -i "$T/alice" "s$i@127.0.0.1" \
-        echo "ok-s$i" >"$T/storm.$i" 2>&1 &
-    spids+=($!)
-done
-wait "${spids[@]}" # not burrowd, a background job of this shell too
-took=$((SECONDS - t0))
-got=$(grep -l "^ok-s[0-9]*$" "$T"/storm.* | wc -l)
-refused=$(grep -l "limit of running environments" "$T"/storm.* | wc -l)
 running() { $BCTL vm list | awk '$4 == "running" && $2 ~ /^s[0-9]+$/' | wc -l; }
+# storm: every storm user logs in at once; sets got, refused, took.
+storm() {
+    local i spids=() t0=$SECONDS
+    rm -f "$T"/storm.*
+    for i in $(seq $STORM); do
+        # ssh takes the first ConnectTimeout given: 50 session processes starting at once in the
+        # nested L1 (every instruction emulated) send their banners later than SSHO's 10 s.
+        timeout 300 ssh -o ConnectTimeout=120 "${SSHO[@]}" -o BatchMode=yes -o IdentitiesOnly=yes \
+            -i "$T/alice" "s$i@127.0.0.1" \
+            echo "ok-s$i" >"$T/storm.$i" 2>&1 &
+        spids+=($!)
+    done
+    wait "${spids[@]}" # not burrowd, a background job of this shell too
+    took=$((SECONDS - t0))
+    got=$(grep -l "^ok-s[0-9]*$" "$T"/storm.* | wc -l)
+    refused=$(grep -l "limit of running environments" "$T"/storm.* | wc -l)
+}
+# storm_misses: what the users who got neither their VM nor a refusal said, and why, from
+# burrowd's log after line $1, and what their VMs logged.
+storm_misses() {
+    local f u d
+    echo "the others said: $(grep -Lh "^ok-s\|limit of" "$T"/storm.* | xargs cat 2>/dev/null | sort | uniq -c | sort -rn | head -5 | tr '\n' ';'); burrowd: $(tail -n +"$1" "$T/log" | grep -h 'failed to start\|not start\|did not report\|cannot reach\|error' | sed 's/^[^:]*: //' | sort | uniq -c | sort -rn | head -6 | tr '\n' ';')"
+    for f in $(grep -L "^ok-s\|limit of" "$T"/storm.* | head -n 2); do
+        u=s${f##*.} d=$T/run/vm/$(grep -o "login: user=$u .* vm=[0-9a-f]*" "$T/log" | tail -n 1 | sed 's/.*vm=//')
+        [ -d "$d" ] && echo "$u's VM ${d##*/}: vmm.log: $(tail -n 4 "$d/vmm.log" | tr '\n' ';') console: $(tail -n 4 "$d/console.log" | tr '\n' ';')"
+    done
+}
+# storm_end: every storm user's VM killed, in parallel.
+storm_end() {
+    local id kpids=()
+    for id in $($BCTL vm list | awk '$4 == "running" && $2 ~ /^s[0-9]+$/ { print $1 }'); do
+        $BCTL vm kill "$id" >/dev/null 2>&1 &
+        kpids+=($!)
+    done
+    wait "${kpids[@]}"
+}
+from=$(($(wc -l <"$T/log") + 1))
+storm
+# In the nested L1, the emulated SVM now and then stalls an L2 guest before READY
+# (docs/testing.md: the nested cases rerun a case once for it). A storm whose only
+# misses there are such start failures (each a clear "failed to start" to her) runs
+# once more, after its VMs are gone; the second round must pass in full.
+misses=$((STORM - got - refused))
+if [ "${NESTED_L1:-}" = 1 ] && [ "$misses" -gt 0 ] && [ "$misses" -le 3 ] &&
+    [ "$(grep -L "^ok-s\|limit of" "$T"/storm.* | xargs grep -L "failed to start" | wc -l)" = 0 ] &&
+    [ "$(tail -n +"$from" "$T/log" | grep -c "failed to start for s[0-9]*: \(the guest did not report READY\|.*triple fault\)")" = "$misses" ]; then
+    echo "storm: in the nested L1, $misses VM(s) did not start ($(tail -n +"$from" "$T/log" | grep -o "failed to start for s[0-9]*: [^;]*" | head -n 3 | tr '\n' ';')); once more"
+    storm_end
+    wait_pool 2 "$build2"
+    from=$(($(wc -l <"$T/log") + 1))
+    storm
+fi
 [ "$got" = 40 ] && [ "$refused" = 10 ] && [ "$(running)" = 40 ] \
     && t_ok "$STORM logins at once: 40 got their VM (max_vms 40), 10 a clear refusal, all within $took s" \
-    || t_fail "login storm" "$got in, $refused refused, $(running) running after $took s; the others said: $(grep -Lh "^ok-s\|limit of" "$T"/storm.* | xargs cat 2>/dev/null | sort | uniq -c | sort -rn | head -5 | tr '\n' ';'); burrowd: $(grep -h 'failed to start\|not start\|did not report\|error' "$T/log" | sed 's/^[^:]*: //' | sort | uniq -c | sort -rn | head -6 | tr '\n' ';')"
-kpids=()
-for id in $($BCTL vm list | awk '$4 == "running" && $2 ~ /^s[0-9]+$/ { print $1 }'); do
-    $BCTL vm kill "$id" >/dev/null 2>&1 &
-    kpids+=($!)
-done
-wait "${kpids[@]}"
+    || t_fail "login storm" "$got in, $refused refused, $(running) running after $took s; $(storm_misses "$from")"
+storm_end
 leftover=$(ls -d "$T"/run/vm/*/ 2>/dev/null | wc -l)
 locks=0
 for i in 1 17 33 50; do $BCTL user disk resize "s$i" 32M >/dev/null 2>&1 || locks=$((locks + 1)); done
 wait_pool 2 "$build2" && [ "$(running)" = 0 ] && [ "$locks" = 0 ] && [ "$leftover" = 2 ] \
-    && ! grep -q "crashed\|did not report" "$T/log" \
+    && ! tail -n +"$from" "$T/log" | grep -q "crashed\|did not report" \
     && t_ok "after the storm: no VM, registry entry or disk lock left over; the pool is back to 2" \
-    || t_fail "storm leftovers" "running $(running), run dirs $leftover, locked disks $locks, pool $(npool); burrowd: $(grep -h 'crashed\|did not report' "$T/log" | head -3 | tr '\n' ';')"
+    || t_fail "storm leftovers" "running $(running), run dirs $leftover, locked disks $locks, pool $(npool); burrowd: $(tail -n +"$from" "$T/log" | grep -h 'crashed\|did not report' | head -3 | tr '\n' ';')"
 
 crashes=$(grep -c "crashed" "$T/log")
 [ "$crashes" = 0 ] && t_ok "no session process crashed" || t_fail "session crashes" "$(grep crashed "$T/log" | head -3; grep -A30 'backtrace:$' "$T/log" | head -60)"

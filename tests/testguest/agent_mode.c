@@ -546,19 +546,32 @@ static struct conn *find_conn(uint32_t lport, uint32_t pport)
     return NULL;
 }
 
+/* RST a host REQUEST, saying why on the console (tests read it when a login fails). */
+static void refuse(const struct tgv_hdr *h, const char *why)
+{
+    tg_puts("testguest: refused a connection to port ");
+    tg_putu(h->dst_port);
+    tg_puts(" from host port ");
+    tg_putu(h->src_port);
+    tg_puts(": ");
+    tg_puts(why);
+    tg_puts("\n");
+    send_pkt(NULL, h->dst_port, h->src_port, 3, NULL, 0);
+}
+
 static void on_packet(const struct tgv_hdr *h, const uint8_t *data)
 {
     struct conn *c = find_conn(h->dst_port, h->src_port);
     if (h->op == 1) { /* REQUEST from the host */
         if (h->dst_port != 1024 || c) {
-            send_pkt(NULL, h->dst_port, h->src_port, 3, NULL, 0);
+            refuse(h, c ? "a connection with these ports is open" : "no listener on that port");
             return;
         }
         for (int i = 1; i < TG_CONNS && !c; i++)
             if (conns[i].state == C_FREE)
                 c = &conns[i];
         if (!c) {
-            send_pkt(NULL, h->dst_port, h->src_port, 3, NULL, 0);
+            refuse(h, "every connection slot is taken");
             return;
         }
         memset(c, 0, sizeof(*c));
