@@ -22,7 +22,9 @@
 
 #define CLAIM_TIMEOUT_MS       40000
 #define POOL_DISK_BUSY_WAIT_MS 5000
-#define POOL_SOCK              "claim.sock"
+/* A pooled VMM stopped after a failed claim: its graceful stop (5 s) and a margin. */
+#define POOL_STOP_WAIT_MS 10000
+#define POOL_SOCK         "claim.sock"
 
 static int pool_free_index(const struct vm_record *v, size_t n, const char *build);
 
@@ -310,12 +312,35 @@ static void publish_claimed(struct vm_record *rec, const struct pool_claim *c)
         kill(rec->pid, SIGTERM); /* an unlisted VM would be nobody's */
 }
 
+/*
+ * Stop a pooled VMM that did not answer its claim. When it got her disk it
+ * holds the disk's lock until it has exited: wait for that (SIGKILL after
+ * POOL_STOP_WAIT_MS), or the fresh VMM that serves her instead finds her
+ * disk "in use by another VM" (seen when forty VMs started at once in the
+ * emulated nested L1).
+ */
+static void stop_pooled(pid_t pid, int has_disk)
+{
+    kill(pid, SIGTERM);
+    if (!has_disk)
+        return;
+    for (unsigned waited = 0; waited < POOL_STOP_WAIT_MS; waited += 50) {
+        if (kill(pid, 0) != 0 && errno == ESRCH)
+            return;
+        usleep(50 * 1000);
+    }
+    kill(pid, SIGKILL);
+    for (unsigned waited = 0; waited < 2000 && kill(pid, 0) == 0; waited += 50)
+        usleep(50 * 1000);
+}
+
 /* Offer the claim to one pooled VM whose marker we created: 0, or NOT_FOUND to go on. */
 static int offer(struct vm_record *rec, const char *marker, const struct pool_claim *c,
                  const char *line, int disk_fd, int tap_fd, char *reply, size_t replysz)
 {
     if (claim_one(rec->dir, line, disk_fd, tap_fd, reply, replysz) != 0) {
-        kill(rec->pid, SIGTERM); /* a pooled VMM that cannot answer is of no use */
+        /* A pooled VMM that cannot answer is of no use; it may hold the disk we sent. */
+        stop_pooled(rec->pid, disk_fd >= 0);
         return BURROW_ERR_NOT_FOUND;
     }
     if (strncmp(reply, POOL_REFUSED, strlen(POOL_REFUSED)) == 0) {
