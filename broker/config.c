@@ -17,7 +17,7 @@
 
 #include "broker/authflow.h"
 #include "broker/cli.h"
-#include "broker/cluster/ccfg.h"
+#include "broker/config_cluster.h"
 #include "broker/envpolicy.h"
 #include "broker/sshalgo.h"
 #include "common/err.h"
@@ -440,7 +440,7 @@ static const struct config_key keys[] = {
     {"audit", "file", CFG_PATH, CFG_FIELD(audit.file), 0, 0, NULL, NULL, "",
      "an absolute path (empty: no audit file)"},
     {"audit", "journald", CFG_BOOL, CFG_FIELD(audit.journald), 0, 1, NULL, NULL, "no", "yes or no"},
-    /* [cluster]: broker/cluster/ccfg.c, docs/cluster.md */
+    /* [cluster]: broker/config_cluster.c, docs/cluster.md */
     {"cluster", "etcd", CFG_CUSTOM, CFG_FIELD(cluster.etcd), 0, 0, NULL, ccfg_parse_etcd, "",
      "space-separated http:// or https:// URLs (at most 8)"},
     {"cluster", "etcd_ca", CFG_PATH, CFG_FIELD(cluster.etcd_ca), 0, 0, NULL, NULL, "",

@@ -27,7 +27,7 @@ static const char *const kex_names[] = {
     "diffie-hellman-group1-sha1",
     NAMES_END,
 };
-/* Burrow's host keys are ed25519, ECDSA P-256 and RSA (broker/hostkeys.h). */
+/* Burrow's host keys are ed25519, ECDSA P-256 and RSA (broker/users/hostkeys.h). */
 static const char *const hostkey_names[] = {
     "ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa", NAMES_END,
 };

@@ -15,7 +15,7 @@
 
 /*
  * Who the VM is for (sent in IDENTITY). burrowd and burrowctl build it from
- * a user record in one place (broker/vmident.h), for every backend.
+ * a user record in one place (broker/vm/vmident.h), for every backend.
  */
 struct fork_identity {
     char user[FORK_NAME_MAX + 1];

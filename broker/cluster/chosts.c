@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/cluster/ccfg.h"
+#include "broker/config_cluster.h"
 #include "broker/cluster/chosts.h"
 #include "broker/cluster/cluster.h"
 #include "broker/fsutil.h"

@@ -11,7 +11,7 @@
 
 #include "broker/cluster/clink.h"
 #include "broker/cluster/cluster.h"
-#include "broker/hostkeys.h"
+#include "broker/users/hostkeys.h"
 #include "common/err.h"
 
 #define RELAY_BUF (64u << 10)

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "broker/cluster/ccfg.h"
+#include "broker/config_cluster.h"
 #include "broker/cluster/cluster.h"
 #include "broker/cluster/cnbd.h"
 #include "common/err.h"

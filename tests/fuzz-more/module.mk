@@ -2,10 +2,10 @@
 # built and run by `make fuzz` like tests/fuzz/'s (seed corpora in
 # tests/fuzz/corpus/<name>/, where `make fuzz` looks), and the fuzz-smoke
 # tier: every harness in FUZZERS for FUZZ_SMOKE_SECONDS (default 3) each.
-#   userini  a user record (user.ini) through broker/userdb.c
+#   userini  a user record (user.ini) through broker/users/userdb.c
 #   blk      virtio-blk requests from a hostile guest (vmm/virtio/blk.c)
 FUZZERS += userini blk
-FUZZ_SRCS_userini := broker/userdb.c broker/config.c broker/config_ini.c broker/fsutil.c broker/totp.c \
+FUZZ_SRCS_userini := broker/users/userdb.c broker/config.c broker/config_ini.c broker/fsutil.c broker/users/totp.c \
                      broker/cli.c $(CONFIG_VALUE_SRCS) $(COMMON_SRCS)
 FUZZ_SRCS_blk := vmm/virtio/blk.c vmm/virtio/mmio.c vmm/virtio/queue.c vmm/gmem.c \
                  common/log.c common/err.c common/buf.c

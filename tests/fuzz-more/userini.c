@@ -1,6 +1,6 @@
 /*
  * tests/fuzz-more/userini.c - libFuzzer harness for a user record
- * (state_dir/users/<name>/user.ini) read through broker/userdb.c's
+ * (state_dir/users/<name>/user.ini) read through broker/users/userdb.c's
  * userdb_get: iniparser, the record's key table and its cross-checks.
  * The record is hostile input once anything but burrowctl can write it.
  */
@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "broker/config.h"
-#include "broker/userdb.h"
+#include "broker/users/userdb.h"
 #include "common/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,10 +1,10 @@
 # tests/fuzz/: libFuzzer harnesses (`make fuzz`, FUZZ_SECONDS each); one line per harness.
 # broker (issue 2): authorized_keys and the config file.
 FUZZERS += authkeys config
-FUZZ_SRCS_authkeys := broker/authkeys.c $(COMMON_SRCS)
+FUZZ_SRCS_authkeys := broker/users/authkeys.c $(COMMON_SRCS)
 # issue 21: OpenSSH user certificates a client presents.
 FUZZERS += usercert
-FUZZ_SRCS_usercert := broker/usercert.c broker/authkeys.c $(COMMON_SRCS)
+FUZZ_SRCS_usercert := broker/users/usercert.c broker/users/authkeys.c $(COMMON_SRCS)
 FUZZ_SRCS_config := broker/config.c broker/config_ini.c broker/cli.c $(CONFIG_VALUE_SRCS) $(COMMON_SRCS)
 # virtio (issue 5): the split-virtqueue walker and the vsock packet handler.
 FUZZERS += fuzz_virtqueue fuzz_vsock

@@ -66,7 +66,7 @@ static void backend_lost(struct virtio_net *n)
  * A frame leaves only from the device's own MAC: a guest that changed eth0's
  * address behind the device's back (or forges frames) sends nothing out
  * (the host's bridge filter checks the same, and the IPv4 address too:
- * broker/netpolicy.h).
+ * broker/vm/netpolicy.h).
  */
 static bool tx_source_ok(const struct virtio_net *n, const struct vq_chain *c)
 {

@@ -1,0 +1,253 @@
+/* broker/session/agentconn.c - connect to a VM's agent through its vsock socket. */
+#include "broker/session/agentconn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/buf.h"
+#include "common/err.h"
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Wait for fd to become readable before the deadline. */
+static int wait_readable(int fd, long deadline)
+{
+    for (;;) {
+        long left = deadline - now_ms();
+        if (left <= 0)
+            return BURROW_ERR_TIMEOUT;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int n = poll(&p, 1, (int)left);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return BURROW_ERR_SYSTEM;
+    }
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const uint8_t *c = p;
+    while (n > 0) {
+        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return BURROW_ERR_SYSTEM;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Read "OK <n>\n" byte by byte (no over-read: the agent's frames follow). */
+static int vsock_ok(int fd, long deadline)
+{
+    char line[64];
+    size_t got = 0;
+    for (;;) {
+        int r = wait_readable(fd, deadline);
+        if (r != 0)
+            return r;
+        ssize_t k = read(fd, line + got, 1);
+        if (k == 0)
+            return BURROW_ERR_CLOSED;
+        if (k < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return BURROW_ERR_SYSTEM;
+        }
+        if (line[got] == '\n')
+            break;
+        if (++got >= sizeof(line) - 1)
+            return BURROW_ERR_PROTOCOL;
+    }
+    line[got] = 0;
+    return strncmp(line, "OK ", 3) == 0 ? 0 : BURROW_ERR_PROTOCOL;
+}
+
+/* Read exactly one frame into mem; *f points into mem. */
+static int read_frame(int fd, uint8_t *mem, size_t cap, struct proto_frame *f, long deadline)
+{
+    size_t have = 0;
+    for (;;) {
+        int r = proto_frame_parse(mem, have, f);
+        if (r == 0)
+            return have == f->size ? 0 : BURROW_ERR_PROTOCOL;
+        if (r != BURROW_ERR_AGAIN)
+            return r;
+        /* Read only up to the end of this frame so nothing is lost. */
+        size_t want = PROTO_HDR_LEN;
+        if (have >= PROTO_HDR_LEN) {
+            uint32_t len = (uint32_t)mem[0] | (uint32_t)mem[1] << 8 | (uint32_t)mem[2] << 16 |
+                           (uint32_t)mem[3] << 24;
+            want = PROTO_HDR_LEN + len;
+        }
+        if (want > cap)
+            return BURROW_ERR_TOO_LARGE;
+        r = wait_readable(fd, deadline);
+        if (r != 0)
+            return r;
+        ssize_t k = read(fd, mem + have, want - have);
+        if (k == 0)
+            return BURROW_ERR_CLOSED;
+        if (k < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            return BURROW_ERR_SYSTEM;
+        }
+        have += (size_t)k;
+    }
+}
+
+static int send_frames(int fd, const struct proto_open *o)
+{
+    static uint8_t mem[PROTO_FRAME_MAX * 2];
+    struct buf b;
+    struct proto_hello h = {.version = PROTO_VERSION, .role = PROTO_ROLE_BROKER};
+    buf_init_writer(&b, mem, sizeof(mem));
+    int r = proto_put_hello(&b, &h);
+    if (r == 0)
+        r = proto_put_open(&b, o);
+    if (r != 0)
+        return r;
+    return write_all(fd, buf_data(&b), buf_used(&b));
+}
+
+/* A listener's LISTENING frame, copied out of the frame (whose memory is reused). */
+static int take_listening(const struct proto_frame *f, struct agentconn_listener *l, char *err,
+                          size_t errsz)
+{
+    struct proto_listening pl;
+    int r = proto_get_listening(f, &pl);
+    if (r == 0)
+        r = proto_str_copy(pl.path, l->path, sizeof(l->path));
+    if (r != 0) {
+        snprintf(err, errsz, "unexpected answer from the environment's agent");
+        return r;
+    }
+    l->port = pl.port;
+    memcpy(l->token, pl.token, sizeof(l->token));
+    return 0;
+}
+
+/*
+ * HELLO and OPEN out, HELLO and OPENED (or the agent's ERROR) back, and for
+ * a listener (l not NULL) its LISTENING.
+ */
+static int handshake(int fd, const struct proto_open *o, struct agentconn_listener *l, char *err,
+                     size_t errsz)
+{
+    static uint8_t mem[PROTO_FRAME_MAX];
+    struct proto_frame f;
+    long deadline = now_ms() + AGENTCONN_TIMEOUT_MS;
+    int r = send_frames(fd, o);
+    if (r != 0) {
+        snprintf(err, errsz, "cannot talk to the environment's agent");
+        return r;
+    }
+    for (int step = 0; step < (l ? 3 : 2); step++) {
+        r = read_frame(fd, mem, sizeof(mem), &f, deadline);
+        if (r != 0) {
+            snprintf(err, errsz, "the environment's agent closed the connection");
+            return r;
+        }
+        if (f.type == PROTO_ERROR) {
+            struct proto_error e;
+            if (proto_get_error(&f, &e) == 0)
+                snprintf(err, errsz, "%.*s", (int)e.text.len, e.text.p);
+            else
+                snprintf(err, errsz, "the environment's agent refused the session");
+            return BURROW_ERR_PERM;
+        }
+        if (step == 0) {
+            struct proto_hello h;
+            if ((r = proto_get_hello(&f, &h)) != 0 || (r = proto_hello_check(&h)) != 0) {
+                snprintf(err, errsz, "the environment's agent speaks another protocol version");
+                return r;
+            }
+        } else if (step == 2) {
+            if ((r = take_listening(&f, l, err, errsz)) != 0)
+                return r;
+        } else {
+            struct proto_opened op;
+            if ((r = proto_get_opened(&f, &op)) != 0) {
+                snprintf(err, errsz, "unexpected answer from the environment's agent");
+                return r;
+            }
+        }
+    }
+    return 0;
+}
+
+int agentconn_open(const char *sock_path, int *fd_out, char *err, size_t errsz)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    char line[32];
+    if (strlen(sock_path) >= sizeof(sa.sun_path)) {
+        snprintf(err, errsz, "socket path too long");
+        return BURROW_ERR_TOO_LARGE;
+    }
+    strcpy(sa.sun_path, sock_path);
+    /* Non-blocking: a unix connect either completes at once or the backlog is full. */
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        snprintf(err, errsz, "socket: %s", strerror(errno));
+        return BURROW_ERR_SYSTEM;
+    }
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+        int busy = errno == EAGAIN;
+        snprintf(err, errsz,
+                 busy ? "your environment is busy; try again"
+                      : "your environment is not running (%s)",
+                 strerror(errno));
+        close(fd);
+        return busy ? BURROW_ERR_BUSY : BURROW_ERR_CLOSED;
+    }
+    /* A dozen bytes into a fresh socket's buffer: never blocks. */
+    int n = snprintf(line, sizeof(line), "CONNECT %d\n", AGENTCONN_PORT);
+    if (write_all(fd, line, (size_t)n) != 0 || fcntl(fd, F_SETFL, 0) != 0) {
+        snprintf(err, errsz, "the environment's agent is not answering");
+        close(fd);
+        return BURROW_ERR_CLOSED;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+int agentconn_await_ok(int fd, char *err, size_t errsz)
+{
+    int r = vsock_ok(fd, now_ms() + AGENTCONN_TIMEOUT_MS);
+    if (r != 0)
+        snprintf(err, errsz, "the environment's agent is not answering");
+    return r;
+}
+
+int agentconn_start(int fd, const struct proto_open *o, char *err, size_t errsz)
+{
+    int r = handshake(fd, o, NULL, err, errsz);
+    if (r == 0)
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return r;
+}
+
+int agentconn_listen(int fd, const struct proto_open *o, struct agentconn_listener *l, char *err,
+                     size_t errsz)
+{
+    int r = handshake(fd, o, l, err, errsz);
+    if (r == 0)
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    return r;
+}
