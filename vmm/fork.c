@@ -19,12 +19,12 @@
 #include "common/log.h"
 #include "vmm/hibernate.h"
 #include "vmm/jail/jail.h"
-#include "vmm/net/tap.h"
+#include "vmm/virtio/net/tap.h"
 #include "vmm/rootfs.h"
 #include "vmm/virtio/balloon.h"
 #include "vmm/virtio/blk.h"
-#include "vmm/virtio/net.h"
-#include "vmm/virtio/vsock.h"
+#include "vmm/virtio/net/net.h"
+#include "vmm/virtio/vsock/vsock.h"
 
 uint64_t fork_now_ns(void)
 {

@@ -26,11 +26,11 @@
 #include "common/log.h"
 #include "vmm/fork.h"
 #include "vmm/hibernate.h"
-#include "vmm/net/tap.h"
+#include "vmm/virtio/net/tap.h"
 #include "vmm/pool.h"
 #include "vmm/registry.h"
-#include "vmm/virtio/net.h"
-#include "vmm/virtio/vsock.h"
+#include "vmm/virtio/net/net.h"
+#include "vmm/virtio/vsock/vsock.h"
 #include "vmm/vmmctl.h"
 
 #define READY_TIMEOUT_MS    30000
@@ -461,7 +461,7 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
     if (r) {
         /* The console's last line says why (it goes with the run directory). */
         char last[200] = "";
-        vm_console_tail(s.f.m.vm, last, sizeof(last), 1);
+        uart_console_tail(&s.f.m.vm->console, last, sizeof(last), 1);
         last[strcspn(last, "\n")] = '\0';
         snprintf(why, sizeof(why), "%s%s%s",
                  r == BURROW_ERR_CLOSED ? s.f.m.vm->exit.detail : burrow_strerror(r),

@@ -40,7 +40,7 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/fork.h"
-#include "vmm/net/tap.h"
+#include "vmm/virtio/net/tap.h"
 #include "vmm/pool.h"
 #include "vmm/registry.h"
 #include "vmm/template.h"

@@ -54,7 +54,7 @@
 #include "common/log.h"
 #include "vmm/jail/jail.h"
 #include "vmm/pool.h"
-#include "vmm/virtio/net.h"
+#include "vmm/virtio/net/net.h"
 #include "vmm/vmmproc.h"
 
 #define KVM_POOL_SPAWN_MAX 8  /* pooled VMMs starting at once */

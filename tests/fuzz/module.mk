@@ -9,7 +9,7 @@ FUZZ_SRCS_config := broker/config.c broker/config_ini.c broker/cli.c $(CONFIG_VA
 # virtio (issue 5): the split-virtqueue walker and the vsock packet handler.
 FUZZERS += fuzz_virtqueue fuzz_vsock
 FUZZ_SRCS_fuzz_virtqueue := vmm/virtio/queue.c vmm/gmem.c common/log.c common/err.c
-FUZZ_SRCS_fuzz_vsock := vmm/virtio/vsock.c vmm/virtio/vsock_rx.c vmm/virtio/vsock_host.c \
+FUZZ_SRCS_fuzz_vsock := vmm/virtio/vsock/vsock.c vmm/virtio/vsock/vsock_rx.c vmm/virtio/vsock/vsock_host.c \
                         vmm/virtio/mmio.c vmm/virtio/queue.c vmm/gmem.c common/buf.c \
                         common/log.c common/err.c
 # broker (issue 8): master <-> session messages.
@@ -17,7 +17,7 @@ FUZZERS += mproto
 FUZZ_SRCS_mproto := broker/mproto.c $(COMMON_SRCS)
 # virtio-net (issue 11): guest chains on rx/tx/ctrl and backend frames.
 FUZZERS += fuzz_net
-FUZZ_SRCS_fuzz_net := vmm/virtio/net.c vmm/virtio/net_io.c vmm/net/ratelimit.c vmm/virtio/mmio.c \
+FUZZ_SRCS_fuzz_net := vmm/virtio/net/net.c vmm/virtio/net/net_io.c vmm/virtio/net/ratelimit.c vmm/virtio/mmio.c \
                       vmm/virtio/queue.c vmm/gmem.c common/buf.c common/log.c common/err.c
 # hibernation (issue 19): the hibernated image (header, state, index, checksum).
 FUZZERS += hibernate

@@ -1,5 +1,5 @@
-/* vmm/net/ratelimit.c - token bucket (see ratelimit.h). */
-#include "vmm/net/ratelimit.h"
+/* vmm/virtio/net/ratelimit.c - token bucket (see ratelimit.h). */
+#include "vmm/virtio/net/ratelimit.h"
 
 #define NS_PER_S      1000000000ull
 #define MIN_BURST     (128u * 1024)

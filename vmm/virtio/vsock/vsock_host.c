@@ -1,5 +1,5 @@
 /*
- * vmm/virtio/vsock_host.c - virtio-vsock, host side: the listening unix
+ * vmm/virtio/vsock/vsock_host.c - virtio-vsock, host side: the listening unix
  * socket and Firecracker's "CONNECT <port>\n" / "OK <hostport>\n" handshake,
  * guest connections to internal handlers or `<uds>_<port>`, and moving bytes
  * between host sockets and guest buffers (see vsock.h). Called with the
@@ -17,7 +17,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
-#include "vmm/virtio/vsock_conn.h"
+#include "vmm/virtio/vsock/vsock_conn.h"
 
 #define TAG_SPECIAL     (1ull << 63)
 #define TAG_LISTEN      (TAG_SPECIAL | 0)

@@ -1,5 +1,5 @@
 /*
- * vmm/virtio/net_priv.h - virtio-net internals shared by net.c (config,
+ * vmm/virtio/net/net_priv.h - virtio-net internals shared by net.c (config,
  * control queue, lifecycle, snapshots) and net_io.c (the rx/tx pumps and
  * the backend). Not for other modules.
  */
@@ -9,8 +9,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 
-#include "vmm/net/ratelimit.h"
-#include "vmm/virtio/net.h"
+#include "vmm/virtio/net/ratelimit.h"
+#include "vmm/virtio/net/net.h"
 #include "vmm/virtio/queue.h"
 
 struct virtio_net {

@@ -1,5 +1,5 @@
 /*
- * vmm/virtio/vsock.h - virtio-vsock, entirely in the VMM (no vhost: its
+ * vmm/virtio/vsock/vsock.h - virtio-vsock, entirely in the VMM (no vhost: its
  * kernel state would not survive a VM fork).
  *
  * Owns: the rx/tx/event queues, every stream connection between the guest

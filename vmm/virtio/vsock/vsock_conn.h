@@ -1,5 +1,5 @@
 /*
- * vmm/virtio/vsock_conn.h - internals shared by vsock.c (the guest side:
+ * vmm/virtio/vsock/vsock_conn.h - internals shared by vsock.c (the guest side:
  * queues, packets, state machine) and vsock_host.c (the host side: unix
  * sockets, the CONNECT handshake, byte movement). Not a public interface.
  */
@@ -12,7 +12,7 @@
 #include <sys/uio.h>
 
 #include "vmm/virtio/queue.h"
-#include "vmm/virtio/vsock.h"
+#include "vmm/virtio/vsock/vsock.h"
 
 #define VSOCK_RXQ            0
 #define VSOCK_TXQ            1

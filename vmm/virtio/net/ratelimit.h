@@ -1,5 +1,5 @@
 /*
- * vmm/net/ratelimit.h - a token bucket (bytes per second with a burst), the
+ * vmm/virtio/net/ratelimit.h - a token bucket (bytes per second with a burst), the
  * per-VM bandwidth limit of the virtio-net device.
  *
  * Owns: nothing but the bucket's arithmetic. Time is passed in (CLOCK_MONOTONIC
@@ -9,8 +9,8 @@
  * a small burst, and the long-run rate still holds (the debt is paid back
  * before the next packet).
  */
-#ifndef BURROW_VMM_NET_RATELIMIT_H
-#define BURROW_VMM_NET_RATELIMIT_H
+#ifndef BURROW_VMM_VIRTIO_NET_RATELIMIT_H
+#define BURROW_VMM_VIRTIO_NET_RATELIMIT_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -32,4 +32,4 @@ void net_bucket_take(struct net_bucket *b, uint64_t bytes);
 /* Nanoseconds until net_bucket_ok would be true (0: now). */
 uint64_t net_bucket_wait_ns(const struct net_bucket *b);
 
-#endif /* BURROW_VMM_NET_RATELIMIT_H */
+#endif /* BURROW_VMM_VIRTIO_NET_RATELIMIT_H */

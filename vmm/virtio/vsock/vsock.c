@@ -1,9 +1,9 @@
 /*
- * vmm/virtio/vsock.c - virtio-vsock, guest side: the three queues, packet
+ * vmm/virtio/vsock/vsock.c - virtio-vsock, guest side: the three queues, packet
  * parsing and the connection state machine (see vsock.h). The host sockets
  * live in vsock_host.c.
  */
-#include "vmm/virtio/vsock.h"
+#include "vmm/virtio/vsock/vsock.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +13,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
-#include "vmm/virtio/vsock_conn.h"
+#include "vmm/virtio/vsock/vsock_conn.h"
 
 static struct log_ratelimit vs_rl;
 

@@ -1,5 +1,5 @@
 /*
- * vmm/virtio/net.c - virtio-net: lifecycle, config space, control queue and
+ * vmm/virtio/net/net.c - virtio-net: lifecycle, config space, control queue and
  * snapshots (see net.h). The data path is in net_io.c.
  */
 #include <errno.h>
@@ -13,7 +13,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
-#include "vmm/virtio/net_priv.h"
+#include "vmm/virtio/net/net_priv.h"
 
 #define NET_SAVE_VERSION 1u
 

@@ -1,5 +1,5 @@
 /*
- * vmm/virtio/net.h - virtio-net (device ID 1), entirely in the VMM (no
+ * vmm/virtio/net/net.h - virtio-net (device ID 1), entirely in the VMM (no
  * vhost-net: its kernel state would not survive a VM fork).
  *
  * Owns: the rx, tx and control queues, the config space (MAC, link status)
@@ -18,7 +18,7 @@
  * chain must hold the header plus the whole frame, or the frame is dropped (Linux's "small" buffers
  * hold 12 + 1518 bytes, enough for a 1500-byte MTU).
  *
- * Bandwidth: a token bucket per direction (vmm/net/ratelimit.h). A direction
+ * Bandwidth: a token bucket per direction (vmm/virtio/net/ratelimit.h). A direction
  * out of tokens stops (tx: chains stay in the ring; rx: the TAP is not read,
  * so the kernel queues and then drops) until a timerfd fires.
  *

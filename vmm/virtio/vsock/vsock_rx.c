@@ -1,5 +1,5 @@
 /*
- * vmm/virtio/vsock_rx.c - virtio-vsock, device -> guest: the rx pump
+ * vmm/virtio/vsock/vsock_rx.c - virtio-vsock, device -> guest: the rx pump
  * (control packets and host data into the guest's receive buffers, round
  * robin over connections, bounded per pass) and the event queue (see
  * vsock.h). Called with the device lock held.
@@ -8,7 +8,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
-#include "vmm/virtio/vsock_conn.h"
+#include "vmm/virtio/vsock/vsock_conn.h"
 
 static struct log_ratelimit rx_rl;
 

@@ -1,15 +1,15 @@
 /*
- * vmm/net/tap.h - TAP devices for virtio-net backends.
+ * vmm/virtio/net/tap.h - TAP devices for virtio-net backends.
  *
  * Owns: opening /dev/net/tun as a TAP (IFF_TAP | IFF_NO_PI, no
- * IFF_VNET_HDR: the device offers no offloads, see vmm/virtio/net.h),
+ * IFF_VNET_HDR: the device offers no offloads, see vmm/virtio/net/net.h),
  * bringing its link up and enslaving it to a bridge. These need
  * CAP_NET_ADMIN, so the master (or `burrowctl vm boot`) calls them before
  * the VMM is jailed and hands the fd over; the jailed VMM only reads and
  * writes frames.
  */
-#ifndef BURROW_VMM_NET_TAP_H
-#define BURROW_VMM_NET_TAP_H
+#ifndef BURROW_VMM_VIRTIO_NET_TAP_H
+#define BURROW_VMM_VIRTIO_NET_TAP_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -45,4 +45,4 @@ __attribute__((warn_unused_result)) int net_mac_parse(const char *s, uint8_t mac
 /* mac as "xx:xx:xx:xx:xx:xx" into out (at least 18 bytes). */
 void net_mac_format(const uint8_t mac[6], char *out, size_t outsz);
 
-#endif /* BURROW_VMM_NET_TAP_H */
+#endif /* BURROW_VMM_VIRTIO_NET_TAP_H */

@@ -1,5 +1,5 @@
 /*
- * vmm/virtio/net_io.c - virtio-net data path: guest tx chains to the
+ * vmm/virtio/net/net_io.c - virtio-net data path: guest tx chains to the
  * backend, backend frames into guest rx chains, the rate limit and the
  * backend's epoll interest (see net.h).
  *
@@ -21,7 +21,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
-#include "vmm/virtio/net_priv.h"
+#include "vmm/virtio/net/net_priv.h"
 
 static struct log_ratelimit io_rl;
 

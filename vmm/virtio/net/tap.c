@@ -1,5 +1,5 @@
-/* vmm/net/tap.c - TAP devices for virtio-net backends (see tap.h). */
-#include "vmm/net/tap.h"
+/* vmm/virtio/net/tap.c - TAP devices for virtio-net backends (see tap.h). */
+#include "vmm/virtio/net/tap.h"
 
 #include <errno.h>
 #include <fcntl.h>
