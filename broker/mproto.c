@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/fdpass.h"
@@ -104,19 +105,12 @@ int mproto_recv(int fd, struct mproto_msg *m)
     return mproto_recv_fd(fd, m, NULL);
 }
 
-long mproto_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 int mproto_recv_wait(int fd, struct mproto_msg *m, int *fd_out, long deadline_ms)
 {
     for (;;) {
         int left = -1;
         if (deadline_ms >= 0) {
-            long l = deadline_ms - mproto_now_ms();
+            long l = deadline_ms - clock_now_ms();
             if (l <= 0)
                 return BURROW_ERR_TIMEOUT;
             left = (int)l;

@@ -99,11 +99,9 @@ __attribute__((warn_unused_result)) int mproto_send_fd(int fd, int type, unsigne
  * that came with a message that failed to decode, are closed.
  */
 __attribute__((warn_unused_result)) int mproto_recv_fd(int fd, struct mproto_msg *m, int *fd_out);
-/* CLOCK_MONOTONIC in milliseconds: what mproto_recv_wait's deadline counts in. */
-long mproto_now_ms(void);
 /*
  * Wait for and receive one message (mproto_recv_fd on a socket that may be
- * non-blocking), until deadline_ms (mproto_now_ms() time; -1: no limit):
+ * non-blocking), until deadline_ms (clock_now_ms(), common/clock.h; -1: no limit):
  * 0, BURROW_ERR_TIMEOUT, BURROW_ERR_CLOSED or another negative code.
  */
 __attribute__((warn_unused_result)) int mproto_recv_wait(int fd, struct mproto_msg *m, int *fd_out,

@@ -32,6 +32,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/fdpass.h"
 #include "common/log.h"
@@ -123,7 +124,7 @@ static void hub_offer(const struct hub_msg *m, int fd)
     free_slot->fd = fd;
     free_slot->id = m->id;
     memcpy(free_slot->token, m->token, PROTO_TOKEN_LEN);
-    free_slot->deadline = now_ms() + FWD_PENDING_TTL_MS;
+    free_slot->deadline = clock_now_ms() + FWD_PENDING_TTL_MS;
 }
 
 /* Answer on reply_fd: one byte (1 found, 0 not) with the connection attached. */
@@ -178,7 +179,7 @@ void fwd_hub_step(void)
         else if (fd >= 0)
             close(fd);
     }
-    int64_t now = now_ms();
+    int64_t now = clock_now_ms();
     for (int i = 0; i < FWD_PENDING_MAX; i++)
         if (hub.p[i].fd >= 0 && hub.p[i].deadline <= now)
             drop_pending(&hub.p[i]);

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "guest/agent.h"
 
@@ -32,13 +33,6 @@ struct sockaddr_vm_ {
     unsigned char svm_zero[4];
 };
 #define VMADDR_CID_ANY_ 0xffffffffu
-
-int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int parse_u32(const char *s, uint32_t *v)
 {
@@ -151,7 +145,7 @@ int net_connect(const struct agent_addr *a)
 static int wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - clock_now_ms();
         if (left <= 0)
             return BURROW_ERR_TIMEOUT;
         struct pollfd p = {.fd = fd, .events = events};
@@ -166,7 +160,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 int net_write_all(int fd, const void *p, size_t n, int timeout_ms)
 {
     const uint8_t *c = p;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = clock_now_ms() + timeout_ms;
     while (n) {
         ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
         if (w > 0) {
@@ -189,7 +183,7 @@ int net_write_all(int fd, const void *p, size_t n, int timeout_ms)
 
 int net_read_frame(int fd, struct buf *in, struct proto_frame *f, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = clock_now_ms() + timeout_ms;
     for (;;) {
         int r = proto_frame_next(in, f);
         if (r != BURROW_ERR_AGAIN)

@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/errmsg.h"
 #include "common/log.h"
@@ -25,13 +26,6 @@
 #include "vmm/virtio/blk.h"
 #include "vmm/virtio/net/net.h"
 #include "vmm/virtio/vsock/vsock.h"
-
-uint64_t fork_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* ---- control port 1025 ---- */
 
@@ -172,7 +166,7 @@ static void cp_frame(struct control_port *cp, const struct proto_frame *f, struc
             break;
         pthread_mutex_lock(&cp->lock);
         cp->nr_ready++;
-        cp->ready_ns = fork_now_ns();
+        cp->ready_ns = clock_now_ns();
         pthread_cond_broadcast(&cp->cond);
         pthread_mutex_unlock(&cp->lock);
         return;
@@ -556,10 +550,10 @@ static int fork_restore(struct fork_vm *f, const struct fork_config *cfg, char *
                             why, whysz);
     if (r)
         return r;
-    f->t.files_ns = fork_now_ns();
+    f->t.files_ns = clock_now_ns();
     if ((r = fork_build_machine(f, cfg, &info, why, whysz)))
         return r;
-    f->t.machine_ns = fork_now_ns();
+    f->t.machine_ns = clock_now_ns();
     control_port_init(&f->cp, f->m.vm, &cfg->id);
     if ((r = control_port_listen(&f->cp, &f->m.devices)))
         return errmsg_sys(why, whysz, r, "control port: %s", burrow_strerror(r));
@@ -568,7 +562,7 @@ static int fork_restore(struct fork_vm *f, const struct fork_config *cfg, char *
                     : snap_restore_machine(&f->m, &f->snap, why, whysz);
     if (r)
         return r;
-    f->t.state_ns = fork_now_ns();
+    f->t.state_ns = clock_now_ns();
     return 0;
 }
 
@@ -576,7 +570,7 @@ int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, 
 {
     memset(f, 0, sizeof(*f));
     f->mem_fd = -1;
-    f->t.start_ns = fork_now_ns();
+    f->t.start_ns = clock_now_ns();
     int r = fork_restore(f, cfg, why, whysz);
     if (r) {
         if (cfg->net && cfg->net->tap_fd >= 0)
@@ -587,7 +581,7 @@ int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, 
         return r;
     if (cfg->home_disk && (r = fork_vm_attach_home(f, cfg->home_disk, why, whysz)))
         return r;
-    f->t.restored_ns = fork_now_ns();
+    f->t.restored_ns = clock_now_ns();
     return 0;
 }
 

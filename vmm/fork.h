@@ -187,6 +187,4 @@ __attribute__((warn_unused_result)) int
 fork_open_build(const char *build_dir, int *mem_fd, uint8_t **state, size_t *state_len,
                 struct snapshot *snap, struct snap_vm_info *info, char *why, size_t whysz);
 
-uint64_t fork_now_ns(void);
-
 #endif /* BURROW_VMM_FORK_H */

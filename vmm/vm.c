@@ -13,17 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/x86/cpuid.h"
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 struct vm_cap {
     int cap;
@@ -187,20 +181,20 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
     uart_console_init(&vm->console);
     *out = vm;
 
-    uint64_t t0 = now_ns();
+    uint64_t t0 = clock_now_ns();
     if ((r = vm_open_kvm(vm)))
         return r;
-    uint64_t t1 = now_ns();
+    uint64_t t1 = clock_now_ns();
     vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
     if (vm->vm_fd < 0)
         return vm_err(vm, BURROW_ERR_SYSTEM, "KVM_CREATE_VM");
-    uint64_t t2 = now_ns();
+    uint64_t t2 = clock_now_ns();
     if ((r = vm_map_memory(vm)))
         return r;
-    uint64_t t3 = now_ns();
+    uint64_t t3 = clock_now_ns();
     if ((r = vm_create_irqchip(vm)))
         return r;
-    uint64_t t4 = now_ns();
+    uint64_t t4 = clock_now_ns();
     if ((r = evloop_new(&vm->loop)))
         return vm_err(vm, r, "event loop");
     for (unsigned i = 0; i < cfg->nr_vcpus; i++) {
@@ -210,7 +204,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
         }
         vm->nr_vcpus++;
     }
-    uint64_t t5 = now_ns();
+    uint64_t t5 = clock_now_ns();
     vm->t = (struct vm_timings){.open_ns = t1 - t0,
                                 .create_ns = t2 - t1,
                                 .memory_ns = t3 - t2,

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/exepath.h"
 #include "common/log.h"
@@ -371,10 +372,10 @@ static void __attribute__((noreturn)) vmm_run(struct vmm_state *s)
     int planned = 0;
     struct timespec zero = {0, 0};
     struct hib_vmm_meta meta = {s->rec.id, s->rec.user, s->rec.build};
-    vmmctl_start(&s->ctl, &s->f, s->req->idle_reclaim, fork_now_ns());
+    vmmctl_start(&s->ctl, &s->f, s->req->idle_reclaim, clock_now_ns());
     while (!s->f.m.vm->stopping) {
         write_conns(s);
-        vmmctl_tick(&s->ctl, fork_now_ns());
+        vmmctl_tick(&s->ctl, clock_now_ns());
         /* The loop's tick: a request on control.sock or hibernate.sock, or 200 ms. */
         struct pollfd p[2] = {{.fd = s->ctl.listen_fd, .events = POLLIN},
                               {.fd = s->hib.listen_fd, .events = POLLIN}};
@@ -453,7 +454,7 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
         vmm_fail(&s, "ERR %s\n", why);
     if (pooled) {
         s.report_fd = pool_wait_claim(&s, claim_fd, &request_ns);
-        s.f.t.restored_ns = fork_now_ns();
+        s.f.t.restored_ns = clock_now_ns();
     }
     if ((r = fork_vm_start(&s.f)))
         vmm_fail(&s, "ERR cannot start the VM: %s\n", burrow_strerror(r));
@@ -648,7 +649,7 @@ int vmm_fork_report(struct vmm_request *req, int out_fd)
     if (req->user_dir[0] && !req->hib_image[0])
         return hib_fork_report(req, out_fd);
     if (!req->request_ns) /* burrowd's counts from the login's request */
-        req->request_ns = fork_now_ns();
+        req->request_ns = clock_now_ns();
     /* A fork with a TAP but no addresses (burrowctl vm fork --net-tap alone) is always fresh. */
     if (req->pool_size > 0) {
         int r = vmm_claim(req, out_fd);

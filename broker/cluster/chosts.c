@@ -10,6 +10,7 @@
 #include "broker/cluster/chosts.h"
 #include "broker/cluster/cluster.h"
 #include "broker/fsutil.h"
+#include "common/atomicfile.h"
 #include "common/err.h"
 
 #define B64_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="

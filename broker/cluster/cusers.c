@@ -32,6 +32,7 @@
 #include "broker/cluster/cnbd.h"
 #include "broker/fsutil.h"
 #include "broker/users/userdb.h"
+#include "common/atomicfile.h"
 #include "common/err.h"
 #include "common/log.h"
 

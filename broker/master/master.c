@@ -31,6 +31,7 @@
 #include "broker/master/notify.h"
 #include "broker/master/preflight.h"
 #include "broker/session/session_exec.h"
+#include "common/clock.h"
 #include "common/err.h"
 
 #define MASTER_POLL_MAX (MASTER_SESS_MAX + 2 * VMMGR_MAX + CONFIG_LISTEN_MAX + CONTROL_CLIENTS + 7)
@@ -117,13 +118,6 @@ static void describe_peer(struct msess *s)
     snprintf(s->ip, sizeof(s->ip), "%s", ip);
     snprintf(s->addr, sizeof(s->addr), "%s port %u", ip, port);
     s->port = port;
-}
-
-long master_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* A random id for burrowctl session list/kill (12 hex characters). */
@@ -224,7 +218,7 @@ static void accept_one(struct master *m, int lfd, int peer)
     s->pid = pid;
     s->mfd = sp[0];
     s->start = now;
-    s->start_ms = master_now_ms();
+    s->start_ms = clock_now_ms();
     s->started = time(NULL);
     fcntl(s->mfd, F_SETFL, O_NONBLOCK);
     m->sess[slot] = s;

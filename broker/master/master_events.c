@@ -12,6 +12,7 @@
 
 #include "broker/master/master_priv.h"
 #include "broker/mproto.h"
+#include "common/clock.h"
 #include "common/err.h"
 
 static void commit(struct master *m, struct audit_rec *r)
@@ -63,7 +64,7 @@ void ev_connection_closed(struct master *m, const struct msess *s, const char *h
     conn_fields(&r, s);
     json_kv_str(&r.j, "how", how);
     json_kv_u64(&r.j, "auth_failures", s->failures);
-    json_kv_i64(&r.j, "duration_ms", master_now_ms() - s->start_ms);
+    json_kv_i64(&r.j, "duration_ms", clock_now_ms() - s->start_ms);
     commit(m, &r);
 }
 
@@ -152,7 +153,7 @@ static int chan_open(struct master *m, struct msess *s, unsigned no, const char 
         return BURROW_ERR_PROTOCOL;
     if (!c)
         return 0; /* more than SESSION_CHANS_MAX open: the net child lies; not recorded */
-    *c = (struct mchan){.no = no, .type = t, .start_ms = master_now_ms()};
+    *c = (struct mchan){.no = no, .type = t, .start_ms = clock_now_ms()};
     m->mx.channels[t]++;
     struct audit_rec r;
     audit_begin(&m->audit, &r, "session_start");
@@ -204,7 +205,7 @@ static int chan_close(struct master *m, struct msess *s, unsigned no, const char
     json_kv_u64(&r.j, "bytes_out", out);
     if (put_exit(&r, exit_text) != 0)
         return BURROW_ERR_PROTOCOL;
-    json_kv_i64(&r.j, "duration_ms", master_now_ms() - c->start_ms);
+    json_kv_i64(&r.j, "duration_ms", clock_now_ms() - c->start_ms);
     m->mx.bytes_in += in;
     m->mx.bytes_out += out;
     c->no = 0;
@@ -232,7 +233,7 @@ void ev_channels_lost(struct master *m, struct msess *s)
         audit_begin(&m->audit, &r, "session_end");
         session_fields(&r, s, c);
         json_kv_bool(&r.j, "unreported", 1); /* the net child ended without saying */
-        json_kv_i64(&r.j, "duration_ms", master_now_ms() - c->start_ms);
+        json_kv_i64(&r.j, "duration_ms", clock_now_ms() - c->start_ms);
         c->no = 0;
         commit(m, &r);
     }

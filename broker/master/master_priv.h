@@ -87,9 +87,6 @@ struct master {
     struct cluster *cluster; /* [cluster] configured: broker/cluster/cluster.h; else NULL */
 };
 
-/* master.c */
-long master_now_ms(void);
-
 /* master_events.c: one call per event; each updates the metrics and writes the audit record. */
 void ev_connection_accepted(struct master *m, const struct msess *s);
 void ev_connection_refused(struct master *m, const struct msess *s, int reason, long wait_s);

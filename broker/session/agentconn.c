@@ -11,21 +11,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/buf.h"
 #include "common/err.h"
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /* Wait for fd to become readable before the deadline. */
 static int wait_readable(int fd, long deadline)
 {
     for (;;) {
-        long left = deadline - now_ms();
+        long left = deadline - clock_now_ms();
         if (left <= 0)
             return BURROW_ERR_TIMEOUT;
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -152,7 +146,7 @@ static int handshake(int fd, const struct proto_open *o, struct agentconn_listen
 {
     static uint8_t mem[PROTO_FRAME_MAX];
     struct proto_frame f;
-    long deadline = now_ms() + AGENTCONN_TIMEOUT_MS;
+    long deadline = clock_now_ms() + AGENTCONN_TIMEOUT_MS;
     int r = send_frames(fd, o);
     if (r != 0) {
         snprintf(err, errsz, "cannot talk to the environment's agent");
@@ -229,7 +223,7 @@ int agentconn_open(const char *sock_path, int *fd_out, char *err, size_t errsz)
 
 int agentconn_await_ok(int fd, char *err, size_t errsz)
 {
-    int r = vsock_ok(fd, now_ms() + AGENTCONN_TIMEOUT_MS);
+    int r = vsock_ok(fd, clock_now_ms() + AGENTCONN_TIMEOUT_MS);
     if (r != 0)
         snprintf(err, errsz, "the environment's agent is not answering");
     return r;

@@ -22,6 +22,7 @@
 #include "broker/envpolicy.h"
 #include "broker/session/confine.h"
 #include "broker/users/totp.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "common/testhook.h"
@@ -399,7 +400,7 @@ static int preauth_loop(struct mon *m)
 {
     struct mproto_msg msg;
     unsigned grace = m->cfg->ssh.login_grace_time;
-    long deadline = grace ? mproto_now_ms() + grace * 1000L : -1;
+    long deadline = grace ? clock_now_ms() + grace * 1000L : -1;
     while (!m->authed) {
         int r = recv_child(m, &msg, deadline);
         if (r == BURROW_ERR_CLOSED)
@@ -448,7 +449,7 @@ static void request_vm(struct mon *m)
         snprintf(m->vm_err, sizeof(m->vm_err), "the service is restarting; try again shortly");
         return;
     }
-    long deadline = mproto_now_ms() + SESSION_VM_WAIT_MS;
+    long deadline = clock_now_ms() + SESSION_VM_WAIT_MS;
     for (;;) {
         int r = mproto_recv_wait(m->mfd, &msg, NULL, deadline);
         if (r == BURROW_ERR_TIMEOUT) {
@@ -485,7 +486,7 @@ static int vm_conn_from_master(struct mon *m, int *fd, char *err, size_t errsz)
 {
     struct mproto_msg msg;
     const char *f[1] = {m->user};
-    long deadline = mproto_now_ms() + AGENTCONN_TIMEOUT_MS;
+    long deadline = clock_now_ms() + AGENTCONN_TIMEOUT_MS;
     *fd = -1;
     if (m->master_closed || mproto_send(m->mfd, MPROTO_VM_CONNECT, 1, f) != 0) {
         snprintf(err, errsz, "the service restarted: log in again for a new session");

@@ -299,7 +299,7 @@ int session_connect_vm(struct netchild *s, int *fd, char *err, size_t errsz)
     const char *none[1] = {NULL};
     *fd = -1;
     if (!s->vm_err[0] && mproto_send(s->mfd, MPROTO_CONNECT, 0, none) == 0) {
-        long deadline = mproto_now_ms() + SESSION_VM_WAIT_MS + AGENTCONN_TIMEOUT_MS;
+        long deadline = clock_now_ms() + SESSION_VM_WAIT_MS + AGENTCONN_TIMEOUT_MS;
         int r = recv_monitor(s, &m, fd, deadline);
         if (r == 0 && m.type == MPROTO_CONN_OK && *fd >= 0)
             return 0;
@@ -438,7 +438,7 @@ static int act_hostile(struct netchild *s, const char *how)
         int flood = strcmp(how, "flood") == 0;
         if (mproto_send(s->mfd, flood ? MPROTO_PUBKEY : MPROTO_CONNECT, flood ? 3 : 0,
                         flood ? fail : connect) != 0 ||
-            recv_monitor(s, &m, &fd, mproto_now_ms() + 5000) != 0)
+            recv_monitor(s, &m, &fd, clock_now_ms() + 5000) != 0)
             break;
         answers++;
         if (fd >= 0) {

@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/errmsg.h"
 #include "common/log.h"
@@ -89,7 +90,7 @@ static void capture_tail(int fd, long deadline_ms, char *buf, size_t bufsz)
     size_t used = 0;
     char sink[512];
     for (;;) {
-        long left = deadline_ms < 0 ? -1 : deadline_ms - jail_tool_now_ms();
+        long left = deadline_ms < 0 ? -1 : deadline_ms - clock_now_ms();
         if (deadline_ms >= 0 && left <= 0)
             break;
         struct pollfd p = {.fd = fd, .events = POLLIN};
@@ -165,7 +166,7 @@ static int run_tool_on(char *const argv[], int image_fd, enum sc_mode mode, char
                                   .mode = mode};
     struct jail_tool_run run;
     pid_t pid = -1;
-    long deadline = image_fd >= 0 ? jail_tool_now_ms() + JAIL_TOOL_TIMEOUT_S * 1000L : -1;
+    long deadline = image_fd >= 0 ? clock_now_ms() + JAIL_TOOL_TIMEOUT_S * 1000L : -1;
     int r = image_fd >= 0 ? jail_tool_start(&spec, &run)
                           : spawn_plain(exe, argv, envp, pipefd[1], &pid);
     close(pipefd[1]);

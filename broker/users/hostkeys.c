@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "broker/sshalgo.h"
+#include "common/atomicfile.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -37,27 +38,15 @@ static int fsync_path(const char *path)
 static int write_pub(const ssh_key key, const char *path)
 {
     char *b64 = NULL;
-    char tmp[4200];
+    char text[4200];
     if (ssh_pki_export_pubkey_base64(key, &b64) != SSH_OK)
         return BURROW_ERR_INVALID;
-    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp)) {
-        ssh_string_free_char(b64);
-        return BURROW_ERR_TOO_LARGE;
-    }
-    FILE *f = fopen(tmp, "we");
-    if (!f) {
-        ssh_string_free_char(b64);
-        return BURROW_ERR_SYSTEM;
-    }
-    fprintf(f, "%s %s burrow-host\n", ssh_key_type_to_char(ssh_key_type(key)), b64);
+    int n = snprintf(text, sizeof(text), "%s %s burrow-host\n",
+                     ssh_key_type_to_char(ssh_key_type(key)), b64);
     ssh_string_free_char(b64);
-    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return BURROW_ERR_SYSTEM;
-    }
-    return 0;
+    if (n < 0 || (size_t)n >= sizeof(text))
+        return BURROW_ERR_TOO_LARGE;
+    return fs_write_atomic(path, text, (size_t)n, 0644);
 }
 
 /* Generate into "<path>.tmp" (0600 from the umask), fsync, rename. */

@@ -20,6 +20,7 @@
 
 #include "broker/fsutil.h"
 #include "broker/users/totp.h"
+#include "common/atomicfile.h"
 #include "common/err.h"
 #include "common/log.h"
 

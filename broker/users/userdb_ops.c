@@ -28,6 +28,7 @@
 #include "broker/users/homedisk.h"
 #include "broker/users/totp.h"
 #include "broker/users/userdb.h"
+#include "common/atomicfile.h"
 #include "common/err.h"
 #include "common/errmsg.h"
 #include "common/log.h"

@@ -32,6 +32,8 @@
 #include "broker/users/homedisk.h"
 #include "broker/users/hostuid.h"
 #include "broker/vm/vmident.h"
+#include "common/atomicfile.h"
+#include "common/clock.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -69,13 +71,6 @@ struct sup {
      */
     int agent_dirfd;
 };
-
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 static int listen_unix(const char *path, uid_t owner)
 {
@@ -155,7 +150,7 @@ static int ctl_next(struct sup *s, struct proto_frame *f, long deadline)
         int r = ctl_take(s, f);
         if (r != BURROW_ERR_AGAIN)
             return r;
-        long left = deadline - now_ms();
+        long left = deadline - clock_now_ms();
         struct pollfd p = {.fd = s->ctl_fd, .events = POLLIN};
         if (left <= 0)
             return BURROW_ERR_TIMEOUT;
@@ -212,11 +207,11 @@ static int send_identity(struct sup *s)
 /* Accept the agent's control connection and wait for READY. */
 static int agent_handshake(struct sup *s)
 {
-    long deadline = now_ms() + SUP_READY_TIMEOUT_MS;
+    long deadline = clock_now_ms() + SUP_READY_TIMEOUT_MS;
     struct proto_frame f;
     struct pollfd p = {.fd = s->ctl_lfd, .events = POLLIN};
     while (s->ctl_fd < 0) {
-        long left = deadline - now_ms();
+        long left = deadline - clock_now_ms();
         if (left <= 0 || (poll(&p, 1, (int)left) < 0 && errno != EINTR))
             return BURROW_ERR_TIMEOUT;
         s->ctl_fd = accept4(s->ctl_lfd, NULL, NULL, SOCK_CLOEXEC);
@@ -251,17 +246,14 @@ static int agent_handshake(struct sup *s)
 
 /* --- the vsock-style socket --------------------------------------------- */
 
+/* The open connections' count, for the master; a failed write is retried at the next change. */
 static void write_conns(struct sup *s)
 {
-    char path[VMMGR_PATH_MAX + 16], tmp[VMMGR_PATH_MAX + 16];
+    char path[VMMGR_PATH_MAX + 16], text[16];
     snprintf(path, sizeof(path), "%s/conns", s->x.dir);
-    snprintf(tmp, sizeof(tmp), "%s/.conns.tmp", s->x.dir);
-    FILE *f = fopen(tmp, "we");
-    if (!f)
-        return;
-    fprintf(f, "%u\n", s->n_conns);
-    fclose(f);
-    rename(tmp, path);
+    int n = snprintf(text, sizeof(text), "%u\n", s->n_conns);
+    if (fs_write_atomic(path, text, (size_t)n, 0644) != 0)
+        log_debug("sandbox %s: cannot write %s: %s", s->x.dir, path, strerror(errno));
 }
 
 static void conn_free(struct sup *s, unsigned i)
@@ -385,7 +377,7 @@ static void graceful_stop(struct sup *s)
     buf_init_writer(&b, mem, sizeof(mem));
     if (s->ctl_fd >= 0 && proto_put_shutdown(&b, &sd) == 0 &&
         send_all(s->ctl_fd, buf_data(&b), buf_used(&b)) == 0) {
-        long deadline = now_ms() + SUP_STOP_TIMEOUT_MS;
+        long deadline = clock_now_ms() + SUP_STOP_TIMEOUT_MS;
         while (ctl_next(s, &f, deadline) == 0) {
             struct proto_shutdown_answer a;
             if (f.type != PROTO_SHUTDOWN_ANSWER)

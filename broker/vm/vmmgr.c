@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "broker/buildinfo.h"
+#include "common/atomicfile.h"
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -147,33 +148,19 @@ static void event(struct vmmgr *m, enum vmmgr_event ev, const struct uservm *vm,
         m->hooks.vm_event(m->hooks.ctx, ev, vm, user ? user : vm->user);
 }
 
-static long now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* --- registry ------------------------------------------------------------ */
 
 int vmmgr_write_meta(const struct uservm *vm)
 {
-    char path[VMMGR_PATH_MAX + 16], tmp[VMMGR_PATH_MAX + 16];
-    if ((size_t)snprintf(path, sizeof(path), "%s/burrowd", vm->dir) >= sizeof(path) ||
-        (size_t)snprintf(tmp, sizeof(tmp), "%s/.burrowd.tmp", vm->dir) >= sizeof(tmp))
+    char path[VMMGR_PATH_MAX + 16], text[2 * VMMGR_PATH_MAX + 256];
+    if ((size_t)snprintf(path, sizeof(path), "%s/burrowd", vm->dir) >= sizeof(path))
         return BURROW_ERR_TOO_LARGE;
-    FILE *f = fopen(tmp, "we");
-    if (!f)
-        return BURROW_ERR_SYSTEM;
-    fprintf(f, "backend = %s\nuser = %s\nuid = %u\nslot = %u\nsock = %s\n", vm->be->name, vm->user,
-            vm->uid, vm->slot, vm->sock);
-    int bad = fflush(f) != 0 || fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        unlink(tmp);
-        return BURROW_ERR_SYSTEM;
-    }
-    return 0;
+    int n =
+        snprintf(text, sizeof(text), "backend = %s\nuser = %s\nuid = %u\nslot = %u\nsock = %s\n",
+                 vm->be->name, vm->user, vm->uid, vm->slot, vm->sock);
+    if (n < 0 || (size_t)n >= sizeof(text))
+        return BURROW_ERR_TOO_LARGE;
+    return fs_write_atomic(path, text, (size_t)n, 0644);
 }
 
 static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
@@ -385,7 +372,7 @@ static int start_vm(struct vmmgr *m, struct uservm *vm, const struct user_record
     memcpy(vm->user, rec->name, sizeof(vm->user));
     vm->state = VM_STARTING;
     vm->started = vmmgr_now();
-    vm->start_ms = now_ms();
+    vm->start_ms = clock_now_ms();
     vm->fork_us = -1;
     vm->stop_reason = VM_STOP_NONE;
     vm->resumed = vm->hib_failed = 0;
@@ -572,7 +559,7 @@ static void vm_running(struct vmmgr *m, struct uservm *vm)
 {
     vm->state = VM_RUNNING;
     vm->idle_since = vmmgr_now();
-    vm->ready_ms = now_ms() - vm->start_ms;
+    vm->ready_ms = clock_now_ms() - vm->start_ms;
     if (vmmgr_write_meta(vm) != 0)
         log_warn("vm %s: cannot write its registry entry", vm->id);
     log_info("vm %s: running for %s after %.0f ms", vm->id, vm->user,

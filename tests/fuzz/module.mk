@@ -18,7 +18,7 @@ FUZZ_SRCS_mproto := broker/mproto.c $(COMMON_SRCS)
 # virtio-net (issue 11): guest chains on rx/tx/ctrl and backend frames.
 FUZZERS += fuzz_net
 FUZZ_SRCS_fuzz_net := vmm/virtio/net/net.c vmm/virtio/net/net_io.c vmm/virtio/net/ratelimit.c vmm/virtio/mmio.c \
-                      vmm/virtio/queue.c vmm/gmem.c common/buf.c common/log.c common/err.c
+                      vmm/virtio/queue.c vmm/gmem.c common/buf.c common/clock.c common/log.c common/err.c
 # hibernation (issue 19): the hibernated image (header, state, index, checksum).
 FUZZERS += hibernate
 FUZZ_SRCS_hibernate := vmm/hibernate_image.c vmm/snapshot.c vmm/names.c common/buf.c \

@@ -11,6 +11,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/virtio/net/net_priv.h"
@@ -74,7 +75,7 @@ int virtio_net_create(const struct virtio_transport *t, int tap_fd, const uint8_
     n->ep_fd = -1;
     n->timer_fd = -1;
     memcpy(n->mac, mac, NET_MAC_LEN);
-    uint64_t now = net_now_ns();
+    uint64_t now = clock_now_ns();
     net_bucket_init(&n->tx_bucket, 0, 0, now);
     net_bucket_init(&n->rx_bucket, 0, 0, now);
     int r = BURROW_ERR_NOMEM;
@@ -117,7 +118,7 @@ void virtio_net_destroy(struct virtio_net *n)
 void virtio_net_set_limit(struct virtio_net *n, uint64_t bytes_per_s, uint64_t burst)
 {
     pthread_mutex_lock(&n->lock);
-    uint64_t now = net_now_ns();
+    uint64_t now = clock_now_ns();
     net_bucket_init(&n->tx_bucket, bytes_per_s, burst, now);
     net_bucket_init(&n->rx_bucket, bytes_per_s, burst, now);
     n->tx_wait_tokens = n->rx_wait_tokens = false;

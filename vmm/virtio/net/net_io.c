@@ -19,18 +19,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/virtio/net/net_priv.h"
 
 static struct log_ratelimit io_rl;
-
-uint64_t net_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void backend_warn(const char *what, int err)
 {
@@ -125,7 +119,7 @@ static void tx_pump(struct virtio_net *n)
             n->t->requeue(n->t->ctx, NET_QUEUE_TX);
             break;
         }
-        if (!net_bucket_ok(&n->tx_bucket, net_now_ns())) {
+        if (!net_bucket_ok(&n->tx_bucket, clock_now_ns())) {
             n->tx_wait_tokens = true;
             n->stats.tx_throttled++;
             break;
@@ -222,7 +216,7 @@ static void rx_pump(struct virtio_net *n)
             break;
         }
         if (!n->rx_held) {
-            if (!net_bucket_ok(&n->rx_bucket, net_now_ns())) {
+            if (!net_bucket_ok(&n->rx_bucket, clock_now_ns())) {
                 n->rx_wait_tokens = true;
                 n->stats.rx_throttled++;
                 break;
@@ -277,9 +271,9 @@ void net_update_waits(struct virtio_net *n)
 void net_pump(struct virtio_net *n)
 {
     if (n->active) {
-        if (n->tx_wait_tokens && net_bucket_ok(&n->tx_bucket, net_now_ns()))
+        if (n->tx_wait_tokens && net_bucket_ok(&n->tx_bucket, clock_now_ns()))
             n->tx_wait_tokens = false;
-        if (n->rx_wait_tokens && net_bucket_ok(&n->rx_bucket, net_now_ns()))
+        if (n->rx_wait_tokens && net_bucket_ok(&n->rx_bucket, clock_now_ns()))
             n->rx_wait_tokens = false;
         if (!n->tx_wait_tokens)
             tx_pump(n);

@@ -41,7 +41,6 @@ struct virtio_net {
     struct vq_chain chain; /* scratch: too big for a vCPU thread's stack */
 };
 
-uint64_t net_now_ns(void);
 /* Run whatever can run: tx queue, rx delivery; then re-arm epoll interest and timer. */
 void net_pump(struct virtio_net *n);
 /* The tap fd's epoll interest and the timer, from the wait flags. */
