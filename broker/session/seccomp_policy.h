@@ -1,5 +1,5 @@
 /*
- * broker/session/seccomp_policy.h - burrowd's seccomp policies (issue 10).
+ * broker/session/seccomp_policy.h - burrowd's seccomp policies.
  *
  * Owns: the allow-lists of a session's two processes (broker/session/monitor.h).
  * Compiled by vmm/jail/seccomp.c like the VMM's.

@@ -1,4 +1,4 @@
-# tests/net/: tier test-net (issue 11): the host's VM networking policy
+# tests/net/: tier test-net: the host's VM networking policy
 # (broker/vm/netpolicy.c through `burrowctl net apply`) in network namespaces
 # made by the test: veth "VMs" on the bridge, an "outside" namespace with
 # TCP/UDP servers. Never any address outside this machine. Needs root.

@@ -1,5 +1,5 @@
 /*
- * tests/fuzz-more/userini.c - libFuzzer harness for a user record
+ * tests/fuzz/userini.c - libFuzzer harness for a user record
  * (state_dir/users/<name>/user.ini) read through broker/users/userdb.c's
  * userdb_get: iniparser, the record's key table and its cross-checks.
  * The record is hostile input once anything but burrowctl can write it.

@@ -1,5 +1,5 @@
 /*
- * tests/fuzz-more/blk.c - libFuzzer harness for virtio-blk requests
+ * tests/fuzz/blk.c - libFuzzer harness for virtio-blk requests
  * (vmm/virtio/blk.c) from a hostile guest: every request's header, sector,
  * type, discard segments and the shape of its descriptor chain come from
  * the input; the device runs against simulated guest memory and a real
