@@ -8,14 +8,13 @@
 
 #include "broker/config_cluster.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 
 static int copy_out(const char *value, void *field, size_t cap, char *err, size_t errsz)
 {
     size_t n = strlen(value);
-    if (n >= cap) {
-        snprintf(err, errsz, "too long");
-        return BURROW_ERR_TOO_LARGE;
-    }
+    if (n >= cap)
+        return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "too long");
     memcpy(field, value, n + 1);
     return 0;
 }
@@ -26,16 +25,14 @@ int ccfg_parse_etcd(const char *value, void *field, char *err, size_t errsz)
     for (const char *p = value + strspn(value, " "); *p; p += strspn(p, " ")) {
         size_t l = strcspn(p, " ");
         int https = strncmp(p, "https://", 8) == 0;
-        if ((!https && strncmp(p, "http://", 7) != 0) || l < 9 || l > 200 || ++n > 8) {
-            snprintf(err, errsz, "'%.*s' is not an http:// or https:// URL (at most 8)",
-                     (int)(l < 60 ? l : 60), p);
-            return BURROW_ERR_FORMAT;
-        }
+        if ((!https && strncmp(p, "http://", 7) != 0) || l < 9 || l > 200 || ++n > 8)
+            return errmsg(err, errsz, BURROW_ERR_FORMAT,
+                          "'%.*s' is not an http:// or https:// URL (at most 8)",
+                          (int)(l < 60 ? l : 60), p);
         for (size_t i = 0; i < l; i++)
-            if (p[i] <= ' ' || p[i] > '~' || p[i] == '"' || p[i] == '\\') {
-                snprintf(err, errsz, "a URL has a character it may not have");
-                return BURROW_ERR_FORMAT;
-            }
+            if (p[i] <= ' ' || p[i] > '~' || p[i] == '"' || p[i] == '\\')
+                return errmsg(err, errsz, BURROW_ERR_FORMAT,
+                              "a URL has a character it may not have");
         p += l;
     }
     return copy_out(value, field, CONFIG_STR_MAX, err, errsz);
@@ -50,10 +47,8 @@ int ccfg_name_ok(const char *s)
 
 int ccfg_parse_name(const char *value, void *field, char *err, size_t errsz)
 {
-    if (value[0] && !ccfg_name_ok(value)) {
-        snprintf(err, errsz, "1-63 of [a-z0-9-], not starting with '-'");
-        return BURROW_ERR_FORMAT;
-    }
+    if (value[0] && !ccfg_name_ok(value))
+        return errmsg(err, errsz, BURROW_ERR_FORMAT, "1-63 of [a-z0-9-], not starting with '-'");
     return copy_out(value, field, CONFIG_CLUSTER_NAME_MAX, err, errsz);
 }
 
@@ -62,10 +57,8 @@ int ccfg_parse_peer_listen(const char *value, void *field, char *err, size_t err
     struct config_peer_listen tmp;
     memset(&tmp, 0, sizeof(tmp));
     size_t n = strlen(value);
-    if (n >= sizeof(tmp.text)) {
-        snprintf(err, errsz, "too long");
-        return BURROW_ERR_TOO_LARGE;
-    }
+    if (n >= sizeof(tmp.text))
+        return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "too long");
     memcpy(tmp.text, value, n + 1);
     if (n) {
         const char *colon = strrchr(value, ':'), *host = value;
@@ -77,18 +70,15 @@ int ccfg_parse_peer_listen(const char *value, void *field, char *err, size_t err
             hlen -= 2;
         }
         if (!colon || hlen == 0 || hlen >= sizeof(tmp.addr) ||
-            config_parse_u64(colon + 1, 1, 65535, &port) != 0) {
-            snprintf(err, errsz, "ADDRESS:PORT");
-            return BURROW_ERR_FORMAT;
-        }
+            config_parse_u64(colon + 1, 1, 65535, &port) != 0)
+            return errmsg(err, errsz, BURROW_ERR_FORMAT, "ADDRESS:PORT");
         memcpy(tmp.addr, host, hlen);
         static const unsigned char zero[16];
         int v4 = inet_pton(AF_INET, tmp.addr, a) == 1,
             v6 = !v4 && inet_pton(AF_INET6, tmp.addr, a) == 1;
-        if ((!v4 && !v6) || memcmp(a, zero, v4 ? 4 : 16) == 0) {
-            snprintf(err, errsz, "a numeric address other hosts can reach (not 0.0.0.0 or ::)");
-            return BURROW_ERR_FORMAT;
-        }
+        if ((!v4 && !v6) || memcmp(a, zero, v4 ? 4 : 16) == 0)
+            return errmsg(err, errsz, BURROW_ERR_FORMAT,
+                          "a numeric address other hosts can reach (not 0.0.0.0 or ::)");
         tmp.port = (uint16_t)port;
     }
     memcpy(field, &tmp, sizeof(tmp));
@@ -103,10 +93,8 @@ int ccfg_parse_nbd(const char *value, void *field, char *err, size_t errsz)
         uint64_t port;
         if (strncmp(value, "nbd://", 6) != 0 || hl == 0 || hl > 253 ||
             strspn(h, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-") != hl ||
-            (h[hl] == ':' && config_parse_u64(h + hl + 1, 1, 65535, &port) != 0)) {
-            snprintf(err, errsz, "nbd://HOST[:PORT]");
-            return BURROW_ERR_FORMAT;
-        }
+            (h[hl] == ':' && config_parse_u64(h + hl + 1, 1, 65535, &port) != 0))
+            return errmsg(err, errsz, BURROW_ERR_FORMAT, "nbd://HOST[:PORT]");
     }
     return copy_out(value, field, CONFIG_STR_MAX, err, errsz);
 }
@@ -115,10 +103,9 @@ int ccfg_parse_prefix(const char *value, void *field, char *err, size_t errsz)
 {
     size_t n = strlen(value);
     if (n < 1 || n > 63 || value[0] != '/' || value[n - 1] != '/' || strstr(value, "..") ||
-        strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-") != n) {
-        snprintf(err, errsz, "1-63 of [A-Za-z0-9/._-], starting and ending with '/'");
-        return BURROW_ERR_FORMAT;
-    }
+        strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-") != n)
+        return errmsg(err, errsz, BURROW_ERR_FORMAT,
+                      "1-63 of [A-Za-z0-9/._-], starting and ending with '/'");
     return copy_out(value, field, CONFIG_CLUSTER_NAME_MAX, err, errsz);
 }
 
@@ -131,17 +118,14 @@ int ccfg_finish(struct burrow_config *cfg, char *err, size_t errsz)
         missing = "peer_listen";
     else if (!cfg->cluster.home_nbd[0])
         missing = "home_nbd";
-    if (missing) {
-        snprintf(err, errsz,
-                 "[cluster] etcd is set but [cluster] %s is not (a cluster needs both; "
-                 "docs/cluster.md)",
-                 missing);
-        return BURROW_ERR_INVALID;
-    }
-    if (!!cfg->cluster.etcd_cert[0] != !!cfg->cluster.etcd_key[0]) {
-        snprintf(err, errsz, "[cluster] etcd_cert and etcd_key go together");
-        return BURROW_ERR_INVALID;
-    }
+    if (missing)
+        return errmsg(err, errsz, BURROW_ERR_INVALID,
+                      "[cluster] etcd is set but [cluster] %s is not (a cluster needs both; "
+                      "docs/cluster.md)",
+                      missing);
+    if (!!cfg->cluster.etcd_cert[0] != !!cfg->cluster.etcd_key[0])
+        return errmsg(err, errsz, BURROW_ERR_INVALID,
+                      "[cluster] etcd_cert and etcd_key go together");
     return 0;
 }
 

@@ -34,6 +34,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/fdpass.h"
 #include "common/log.h"
 #include "guest/agent.h"
@@ -214,10 +215,8 @@ int fwd_claim(const uint8_t *token, uint32_t id, int *fd_out, char *err, size_t 
 {
     int sv[2];
     *fd_out = -1;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        snprintf(err, errsz, "socketpair: %s", strerror(errno));
-        return BURROW_ERR_SYSTEM;
-    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return errmsg(err, errsz, BURROW_ERR_SYSTEM, "socketpair: %s", strerror(errno));
     int r = hub_send(HUB_CLAIM, token, id, sv[1]);
     close(sv[1]);
     struct pollfd p = {.fd = sv[0], .events = POLLIN};
@@ -233,8 +232,8 @@ int fwd_claim(const uint8_t *token, uint32_t id, int *fd_out, char *err, size_t 
     if (fd >= 0)
         close(fd);
     close(sv[0]);
-    snprintf(err, errsz, "no such connection waiting (expired or already taken)");
-    return BURROW_ERR_NOT_FOUND;
+    return errmsg(err, errsz, BURROW_ERR_NOT_FOUND,
+                  "no such connection waiting (expired or already taken)");
 }
 
 /* ---- a LISTEN session ---- */

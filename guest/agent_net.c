@@ -19,6 +19,7 @@
 
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "guest/agent.h"
 
 #ifndef AF_VSOCK
@@ -215,10 +216,8 @@ int tcp_connect(const char *host, uint16_t port, char *err, size_t errsz)
     char service[8];
     snprintf(service, sizeof(service), "%u", (unsigned)port);
     int r = getaddrinfo(host, service, &hints, &res);
-    if (r) {
-        snprintf(err, errsz, "%s: %s", host, gai_strerror(r));
-        return -1;
-    }
+    if (r)
+        return errmsg(err, errsz, -1, "%s: %s", host, gai_strerror(r));
     int fd = -1, e = 0;
     for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
         fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -229,10 +228,8 @@ int tcp_connect(const char *host, uint16_t port, char *err, size_t errsz)
         }
     }
     freeaddrinfo(res);
-    if (fd < 0) {
-        snprintf(err, errsz, "connect %s:%u: %s", host, (unsigned)port, strerror(e));
-        return -1;
-    }
+    if (fd < 0)
+        return errmsg(err, errsz, -1, "connect %s:%u: %s", host, (unsigned)port, strerror(e));
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0)
         fcntl(fd, F_SETFL, fl | O_NONBLOCK);

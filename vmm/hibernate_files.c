@@ -244,8 +244,7 @@ int hib_last_error(const char *user_dir, uint64_t since, char *why, size_t whysz
     unsigned long long t = strtoull(text, &end, 10);
     if (end == text || *end != ' ' || t < since)
         return 0;
-    snprintf(why, whysz, "%s", end + 1);
-    return 1;
+    return errmsg(why, whysz, 1, "%s", end + 1);
 }
 
 int hib_keep_aside(const char *user_dir, const char *why, char *kept, size_t keptsz)

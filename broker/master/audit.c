@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 
 /* The file's directory, made 0750 if it is missing (one level: /var/log/burrow). */
 static int ensure_parent(const char *path)
@@ -31,11 +32,9 @@ static int open_file(struct audit *a, const char *path, char *err, size_t errsz)
     a->path[0] = 0;
     if (!path[0])
         return 0;
-    if (ensure_parent(path) != 0) {
-        snprintf(err, errsz, "[audit] file %s: cannot create its directory: %s", path,
-                 strerror(errno));
-        return BURROW_ERR_SYSTEM;
-    }
+    if (ensure_parent(path) != 0)
+        return errmsg(err, errsz, BURROW_ERR_SYSTEM,
+                      "[audit] file %s: cannot create its directory: %s", path, strerror(errno));
     int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

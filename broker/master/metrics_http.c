@@ -15,6 +15,7 @@
 #include <microhttpd.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 
 #define METRICS_CONNECTIONS 8     /* at once: a scraper or two */
@@ -126,10 +127,9 @@ int metrics_http_start(struct metrics_http *h, const struct config_metrics_liste
     if (l->kind == METRICS_OFF)
         return 0;
     int fd = listen_socket(h, l);
-    if (fd < 0) {
-        snprintf(err, errsz, "[metrics] listen %s: %s", l->text, strerror(errno));
-        return BURROW_ERR_SYSTEM;
-    }
+    if (fd < 0)
+        return errmsg(err, errsz, BURROW_ERR_SYSTEM, "[metrics] listen %s: %s", l->text,
+                      strerror(errno));
     h->d = MHD_start_daemon(MHD_USE_EPOLL, 0, NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET,
                             fd, MHD_OPTION_CONNECTION_LIMIT, (unsigned)METRICS_CONNECTIONS,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)METRICS_TIMEOUT_S,

@@ -14,6 +14,7 @@
 #include "common/clock.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 
 /* Wait for fd to become readable before the deadline. */
 static int wait_readable(int fd, long deadline)
@@ -128,10 +129,8 @@ static int take_listening(const struct proto_frame *f, struct agentconn_listener
     int r = proto_get_listening(f, &pl);
     if (r == 0)
         r = proto_str_copy(pl.path, l->path, sizeof(l->path));
-    if (r != 0) {
-        snprintf(err, errsz, "unexpected answer from the environment's agent");
-        return r;
-    }
+    if (r != 0)
+        return errmsg(err, errsz, r, "unexpected answer from the environment's agent");
     l->port = pl.port;
     memcpy(l->token, pl.token, sizeof(l->token));
     return 0;
@@ -148,16 +147,12 @@ static int handshake(int fd, const struct proto_open *o, struct agentconn_listen
     struct proto_frame f;
     long deadline = clock_now_ms() + AGENTCONN_TIMEOUT_MS;
     int r = send_frames(fd, o);
-    if (r != 0) {
-        snprintf(err, errsz, "cannot talk to the environment's agent");
-        return r;
-    }
+    if (r != 0)
+        return errmsg(err, errsz, r, "cannot talk to the environment's agent");
     for (int step = 0; step < (l ? 3 : 2); step++) {
         r = read_frame(fd, mem, sizeof(mem), &f, deadline);
-        if (r != 0) {
-            snprintf(err, errsz, "the environment's agent closed the connection");
-            return r;
-        }
+        if (r != 0)
+            return errmsg(err, errsz, r, "the environment's agent closed the connection");
         if (f.type == PROTO_ERROR) {
             struct proto_error e;
             if (proto_get_error(&f, &e) == 0)
@@ -168,19 +163,16 @@ static int handshake(int fd, const struct proto_open *o, struct agentconn_listen
         }
         if (step == 0) {
             struct proto_hello h;
-            if ((r = proto_get_hello(&f, &h)) != 0 || (r = proto_hello_check(&h)) != 0) {
-                snprintf(err, errsz, "the environment's agent speaks another protocol version");
-                return r;
-            }
+            if ((r = proto_get_hello(&f, &h)) != 0 || (r = proto_hello_check(&h)) != 0)
+                return errmsg(err, errsz, r,
+                              "the environment's agent speaks another protocol version");
         } else if (step == 2) {
             if ((r = take_listening(&f, l, err, errsz)) != 0)
                 return r;
         } else {
             struct proto_opened op;
-            if ((r = proto_get_opened(&f, &op)) != 0) {
-                snprintf(err, errsz, "unexpected answer from the environment's agent");
-                return r;
-            }
+            if ((r = proto_get_opened(&f, &op)) != 0)
+                return errmsg(err, errsz, r, "unexpected answer from the environment's agent");
         }
     }
     return 0;
@@ -190,17 +182,13 @@ int agentconn_open(const char *sock_path, int *fd_out, char *err, size_t errsz)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     char line[32];
-    if (strlen(sock_path) >= sizeof(sa.sun_path)) {
-        snprintf(err, errsz, "socket path too long");
-        return BURROW_ERR_TOO_LARGE;
-    }
+    if (strlen(sock_path) >= sizeof(sa.sun_path))
+        return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "socket path too long");
     strcpy(sa.sun_path, sock_path);
     /* Non-blocking: a unix connect either completes at once or the backlog is full. */
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0) {
-        snprintf(err, errsz, "socket: %s", strerror(errno));
-        return BURROW_ERR_SYSTEM;
-    }
+    if (fd < 0)
+        return errmsg(err, errsz, BURROW_ERR_SYSTEM, "socket: %s", strerror(errno));
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         int busy = errno == EAGAIN;
         snprintf(err, errsz,

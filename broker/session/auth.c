@@ -16,6 +16,7 @@
 #include "broker/users/usercert.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 
 /*
@@ -139,10 +140,9 @@ static int fold_cert(const struct usercert *c, struct authkey_opts *opts, char *
     opts->flags |= c->restrict_flags;
     if (!c->force_command[0])
         return 0;
-    if (opts->command && strcmp(opts->command, c->force_command) != 0) {
-        snprintf(why, whysz, "certificate and cert-authority line force different commands");
-        return BURROW_ERR_PERM;
-    }
+    if (opts->command && strcmp(opts->command, c->force_command) != 0)
+        return errmsg(why, whysz, BURROW_ERR_PERM,
+                      "certificate and cert-authority line force different commands");
     if (!opts->command && !(opts->command = strdup(c->force_command)))
         return BURROW_ERR_NOMEM;
     return 0;

@@ -24,6 +24,7 @@
 #include "broker/users/totp.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 #include "common/testhook.h"
 
@@ -488,17 +489,14 @@ static int vm_conn_from_master(struct mon *m, int *fd, char *err, size_t errsz)
     const char *f[1] = {m->user};
     long deadline = clock_now_ms() + AGENTCONN_TIMEOUT_MS;
     *fd = -1;
-    if (m->master_closed || mproto_send(m->mfd, MPROTO_VM_CONNECT, 1, f) != 0) {
-        snprintf(err, errsz, "the service restarted: log in again for a new session");
-        return BURROW_ERR_CLOSED;
-    }
+    if (m->master_closed || mproto_send(m->mfd, MPROTO_VM_CONNECT, 1, f) != 0)
+        return errmsg(err, errsz, BURROW_ERR_CLOSED,
+                      "the service restarted: log in again for a new session");
     int r = mproto_recv_wait(m->mfd, &msg, fd, deadline);
     if (r == BURROW_ERR_CLOSED)
         m->master_closed = 1;
-    if (r != 0) {
-        snprintf(err, errsz, "the service is restarting; try again shortly");
-        return r;
-    }
+    if (r != 0)
+        return errmsg(err, errsz, r, "the service is restarting; try again shortly");
     /* The answer, or a VM_GONE or END that crossed the request (then that is the answer). */
     if (msg.type == MPROTO_VM_GONE) {
         vm_gone(m, &msg);

@@ -19,6 +19,7 @@
 #include "broker/session/confine.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 #include "common/testhook.h"
 
@@ -306,18 +307,13 @@ int session_connect_vm(struct netchild *s, int *fd, char *err, size_t errsz)
         if (*fd >= 0)
             close(*fd);
         *fd = -1;
-        if (r == 0 && m.type == MPROTO_CONN_ERR && m.n == 1) {
-            snprintf(err, errsz, "%s", m.f[0]);
-            return -1;
-        }
-        if (r == BURROW_ERR_TIMEOUT) {
-            snprintf(err, errsz, "your environment did not start in time");
-            return -1;
-        }
+        if (r == 0 && m.type == MPROTO_CONN_ERR && m.n == 1)
+            return errmsg(err, errsz, -1, "%s", m.f[0]);
+        if (r == BURROW_ERR_TIMEOUT)
+            return errmsg(err, errsz, -1, "your environment did not start in time");
     }
-    snprintf(err, errsz, "%s",
-             s->vm_err[0] ? s->vm_err : "the service is restarting; try again shortly");
-    return -1;
+    return errmsg(err, errsz, -1, "%s",
+                  s->vm_err[0] ? s->vm_err : "the service is restarting; try again shortly");
 }
 
 /*

@@ -13,13 +13,13 @@
 #include "broker/users/authkeys.h"
 #include "common/buf.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 
 #define FIELD_MAX 4096 /* any one string inside a certificate */
 
 static int fail(char *why, size_t whysz, int code, const char *text)
 {
-    snprintf(why, whysz, "%s", text);
-    return code;
+    return errmsg(why, whysz, code, "%s", text);
 }
 
 /* A string field that must equal s exactly. */
@@ -376,10 +376,9 @@ int usercert_check(const struct usercert *c, const char *user, const char *allow
         return fail(why, whysz, BURROW_ERR_PERM, "certificate names no principal");
     if (allowed ? !any_principal(c, allowed) : !usercert_has_principal(c, user))
         return fail(why, whysz, BURROW_ERR_PERM, "no principal of the certificate is allowed");
-    if (c->unknown_critical[0]) {
-        snprintf(why, whysz, "unknown critical option '%s'", c->unknown_critical);
-        return BURROW_ERR_UNSUPPORTED;
-    }
+    if (c->unknown_critical[0])
+        return errmsg(why, whysz, BURROW_ERR_UNSUPPORTED, "unknown critical option '%s'",
+                      c->unknown_critical);
     if (c->source_address[0] && !authkeys_from_allows(c->source_address, client_addr))
         return fail(why, whysz, BURROW_ERR_PERM, "source-address does not allow the client");
     return 0;

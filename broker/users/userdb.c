@@ -22,6 +22,7 @@
 #include "broker/users/totp.h"
 #include "common/atomicfile.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 
 /* Names a user may not take: system accounts a guest image or the host
@@ -192,10 +193,8 @@ int userdb_path(const struct userdb *db, const char *name, const char *file, cha
 static int parse_rec_name(const char *v, void *field, char *err, size_t errsz)
 {
     const char *why;
-    if (userdb_name_check(v, &why) < 0) {
-        snprintf(err, errsz, "%s", why);
-        return BURROW_ERR_INVALID;
-    }
+    if (userdb_name_check(v, &why) < 0)
+        return errmsg(err, errsz, BURROW_ERR_INVALID, "%s", why);
     memcpy(field, v, strlen(v) + 1);
     return 0;
 }
@@ -261,10 +260,8 @@ int userdb_get(const struct userdb *db, const char *name, struct user_record *ou
     }
     const char *why;
     int r = userdb_name_check(name, &why);
-    if (r < 0) {
-        snprintf(err, errsz, "invalid user name: %s", why);
-        return BURROW_ERR_INVALID;
-    }
+    if (r < 0)
+        return errmsg(err, errsz, BURROW_ERR_INVALID, "invalid user name: %s", why);
     if ((r = userdb_path(db, name, "user.ini", path, sizeof(path))) < 0)
         return r;
     struct user_record rec;
@@ -273,17 +270,14 @@ int userdb_get(const struct userdb *db, const char *name, struct user_record *ou
         return r;
     r = config_parse_ini_flags(path, CONFIG_PARSE_NOFOLLOW, rec_keys, N_REC_KEYS, &rec,
                                USERDB_RECORD_MAX, err, errsz);
-    if (r == BURROW_ERR_NOT_FOUND) {
-        snprintf(err, errsz, "no such user '%s'", name);
-        return r;
-    }
+    if (r == BURROW_ERR_NOT_FOUND)
+        return errmsg(err, errsz, r, "no such user '%s'", name);
     if (r < 0)
         return r;
     /* every field is required, and the record must be the one it claims */
-    if (strcmp(rec.name, name) != 0 || rec.uid == 0 || rec.gid == 0 || rec.shell[0] == '\0') {
-        snprintf(err, errsz, "%s: incomplete record or name mismatch", path);
-        return BURROW_ERR_FORMAT;
-    }
+    if (strcmp(rec.name, name) != 0 || rec.uid == 0 || rec.gid == 0 || rec.shell[0] == '\0')
+        return errmsg(err, errsz, BURROW_ERR_FORMAT, "%s: incomplete record or name mismatch",
+                      path);
     *out = rec;
     return 0;
 }

@@ -13,6 +13,7 @@
 
 #include "broker/fsutil.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 
 void netpolicy_from_config(const struct burrow_config *cfg, struct netpolicy *np)
 {
@@ -264,10 +265,8 @@ int netpolicy_apply(const struct netpolicy *np, char *err, size_t errsz)
 {
     static char rules[NETPOLICY_RULESET_MAX];
     int r = netpolicy_ruleset(np, rules, sizeof(rules));
-    if (r) {
-        snprintf(err, errsz, "ruleset: %s", burrow_strerror(r));
-        return r;
-    }
+    if (r)
+        return errmsg(err, errsz, r, "ruleset: %s", burrow_strerror(r));
     char gw[INET_ADDRSTRLEN + 4];
     struct in_addr in = {.s_addr = htonl(netpolicy_gateway(np))};
     inet_ntop(AF_INET, &in, gw, INET_ADDRSTRLEN);
@@ -286,10 +285,8 @@ int netpolicy_apply(const struct netpolicy *np, char *err, size_t errsz)
     /* Rules first: forwarding is never on without the policy in place. */
     if ((r = step("nft", nft, rules, err, errsz)))
         return r;
-    if ((r = fs_write_existing("/proc/sys/net/ipv4/ip_forward", "1"))) {
-        snprintf(err, errsz, "ip_forward: %s", strerror(errno));
-        return r;
-    }
+    if ((r = fs_write_existing("/proc/sys/net/ipv4/ip_forward", "1")))
+        return errmsg(err, errsz, r, "ip_forward: %s", strerror(errno));
     return 0;
 }
 

@@ -19,6 +19,7 @@
 #include "common/atomicfile.h"
 #include "common/clock.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 #include "vmm/hibernate.h"
 #include "vmm/registry.h"
@@ -59,16 +60,11 @@ int vmmgr_hw_virt_available(char *why, size_t whysz)
         }
     if (f)
         fclose(f);
-    if (!flags) {
-        snprintf(why, whysz, "no VMX/SVM in /proc/cpuinfo (emulated or no KVM)");
-        return 0;
-    }
-    if (access("/dev/kvm", R_OK | W_OK) != 0) {
-        snprintf(why, whysz, "/dev/kvm is not usable");
-        return 0;
-    }
-    snprintf(why, whysz, "hardware virtualization present");
-    return 1;
+    if (!flags)
+        return errmsg(why, whysz, 0, "no VMX/SVM in /proc/cpuinfo (emulated or no KVM)");
+    if (access("/dev/kvm", R_OK | W_OK) != 0)
+        return errmsg(why, whysz, 0, "/dev/kvm is not usable");
+    return errmsg(why, whysz, 1, "hardware virtualization present");
 }
 
 const struct vm_backend_ops *vmmgr_pick_backend(const struct burrow_config *cfg, char *why,

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 
 bool tap_name_valid(const char *name)
 {
@@ -121,9 +122,9 @@ int tap_create(const char *name, const char *bridge, int *fd_out, char *why, siz
     int e = errno;
     if (fd >= 0)
         close(fd);
-    snprintf(why, whysz, "TAP %s%s%s: cannot %s: %s", name, bridge && bridge[0] ? " on " : "",
-             bridge ? bridge : "", step, r == BURROW_ERR_SYSTEM ? strerror(e) : burrow_strerror(r));
-    return r;
+    return errmsg(why, whysz, r, "TAP %s%s%s: cannot %s: %s", name,
+                  bridge && bridge[0] ? " on " : "", bridge ? bridge : "", step,
+                  r == BURROW_ERR_SYSTEM ? strerror(e) : burrow_strerror(r));
 }
 
 int net_mac_parse(const char *s, uint8_t mac[6])
