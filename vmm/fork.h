@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "common/proto.h"
+#include "vmm/ctlport.h"
 #include "vmm/identity.h"
 #include "vmm/machine.h"
 #include "vmm/snapshot.h"
@@ -35,8 +36,7 @@ struct control_port {
     const struct fork_identity *id;
     bool home_disk;
     int fd;
-    uint8_t in[PROTO_FRAME_MAX];
-    size_t in_len;
+    struct ctlport_rx rx; /* the agent's stream (vmm/ctlport.h) */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     unsigned nr_ready;                  /* READY frames received */

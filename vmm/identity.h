@@ -1,8 +1,8 @@
 /*
  * vmm/identity.h - who a forked VM is for: what the VMM tells the agent in
  * IDENTITY (port 1025) after a fork or a pool claim. Apart from vmm/fork.h
- * so that code which must not see vmm/vm.h (the broker's VM manager has a
- * `struct vm` of its own) can build one.
+ * so that code which runs no VM of its own (the broker's VM manager, the
+ * sandbox backend) can build one without vmm/vm.h.
  */
 #ifndef BURROW_VMM_IDENTITY_H
 #define BURROW_VMM_IDENTITY_H

@@ -15,6 +15,7 @@
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/errmsg.h"
+#include "common/vsockconn.h"
 
 /* Wait for fd to become readable before the deadline. */
 static int wait_readable(int fd, long deadline)
@@ -70,7 +71,8 @@ static int vsock_ok(int fd, long deadline)
             return BURROW_ERR_PROTOCOL;
     }
     line[got] = 0;
-    return strncmp(line, "OK ", 3) == 0 ? 0 : BURROW_ERR_PROTOCOL;
+    uint32_t port;
+    return vsockconn_parse_ok(line, &port);
 }
 
 /* Read exactly one frame into mem; *f points into mem. */
@@ -199,8 +201,8 @@ int agentconn_open(const char *sock_path, int *fd_out, char *err, size_t errsz)
         return busy ? BURROW_ERR_BUSY : BURROW_ERR_CLOSED;
     }
     /* A dozen bytes into a fresh socket's buffer: never blocks. */
-    int n = snprintf(line, sizeof(line), "CONNECT %d\n", AGENTCONN_PORT);
-    if (write_all(fd, line, (size_t)n) != 0 || fcntl(fd, F_SETFL, 0) != 0) {
+    int n = vsockconn_put_connect(line, sizeof(line), AGENTCONN_PORT);
+    if (n < 0 || write_all(fd, line, (size_t)n) != 0 || fcntl(fd, F_SETFL, 0) != 0) {
         snprintf(err, errsz, "the environment's agent is not answering");
         close(fd);
         return BURROW_ERR_CLOSED;

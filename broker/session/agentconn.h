@@ -18,7 +18,7 @@
 
 #include "common/proto.h"
 
-#define AGENTCONN_PORT       1024
+#define AGENTCONN_PORT       PROTO_SESSION_PORT
 #define AGENTCONN_TIMEOUT_MS 15000
 #define AGENTCONN_ERR_MAX    256
 

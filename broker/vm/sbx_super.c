@@ -13,11 +13,11 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,6 +38,8 @@
 #include "common/err.h"
 #include "common/log.h"
 #include "common/proto.h"
+#include "common/vsockconn.h"
+#include "vmm/ctlport.h"
 #include "vmm/registry.h"
 
 #define SUP_CONNS_MAX        256
@@ -58,9 +60,7 @@ struct conn {
 struct sup {
     struct sbx x;
     int ctl_lfd, ctl_fd, vs_lfd, sig_fd;
-    uint8_t ctl_in[PROTO_FRAME_MAX * 2];
-    size_t ctl_len;
-    size_t ctl_consumed;      /* bytes of the frame ctl_take last returned */
+    struct ctlport_rx ctl_rx; /* the agent's control stream (vmm/ctlport.h) */
     unsigned long heartbeats; /* read since READY (logged at the stop) */
     struct conn *conns[SUP_CONNS_MAX];
     unsigned n_conns;
@@ -110,36 +110,19 @@ static int send_all(int fd, const void *p, size_t n)
 
 /* --- control connection ---------------------------------------------------- */
 
-/*
- * The whole frame at the start of the buffer, if there is one: 0 (f points
- * into the buffer until the next ctl_* call), BURROW_ERR_AGAIN, or the
- * codec's error. The frame before it is dropped first.
- */
-static int ctl_take(struct sup *s, struct proto_frame *f)
-{
-    if (s->ctl_consumed) {
-        memmove(s->ctl_in, s->ctl_in + s->ctl_consumed, s->ctl_len - s->ctl_consumed);
-        s->ctl_len -= s->ctl_consumed;
-        s->ctl_consumed = 0;
-    }
-    int r = proto_frame_parse(s->ctl_in, s->ctl_len, f);
-    if (r == 0)
-        s->ctl_consumed = f->size;
-    return r;
-}
-
 /* One read of what the agent sent, never waiting: 0, BURROW_ERR_AGAIN, _CLOSED or _SYSTEM. */
 static int ctl_fill(struct sup *s)
 {
-    if (s->ctl_len == sizeof(s->ctl_in))
-        return BURROW_ERR_PROTOCOL; /* a frame never fits: take() refused it already */
-    ssize_t n =
-        recv(s->ctl_fd, s->ctl_in + s->ctl_len, sizeof(s->ctl_in) - s->ctl_len, MSG_DONTWAIT);
+    size_t room;
+    uint8_t *space = ctlport_rx_space(&s->ctl_rx, &room);
+    if (room == 0)
+        return BURROW_ERR_PROTOCOL; /* a frame never fits: ctlport_rx_next refused it already */
+    ssize_t n = recv(s->ctl_fd, space, room, MSG_DONTWAIT);
     if (n == 0)
         return BURROW_ERR_CLOSED;
     if (n < 0)
         return errno == EAGAIN || errno == EINTR ? BURROW_ERR_AGAIN : BURROW_ERR_SYSTEM;
-    s->ctl_len += (size_t)n;
+    ctlport_rx_added(&s->ctl_rx, (size_t)n);
     return 0;
 }
 
@@ -147,7 +130,7 @@ static int ctl_fill(struct sup *s)
 static int ctl_next(struct sup *s, struct proto_frame *f, long deadline)
 {
     for (;;) {
-        int r = ctl_take(s, f);
+        int r = ctlport_rx_next(&s->ctl_rx, f);
         if (r != BURROW_ERR_AGAIN)
             return r;
         long left = deadline - clock_now_ms();
@@ -175,30 +158,24 @@ static int ctl_drain(struct sup *s)
     int r = ctl_fill(s);
     if (r != 0 && r != BURROW_ERR_AGAIN)
         return r;
-    while ((r = ctl_take(s, &f)) == 0)
+    while ((r = ctlport_rx_next(&s->ctl_rx, &f)) == 0)
         s->heartbeats += f.type == PROTO_HEARTBEAT;
     return r == BURROW_ERR_AGAIN ? 0 : r;
 }
 
-static int send_identity(struct sup *s)
+/* The agent's HELLO answered: ours and the IDENTITY (vmm/ctlport.h). */
+static int send_greeting(struct sup *s, const struct proto_frame *hello)
 {
     static uint8_t mem[PROTO_FRAME_MAX * 2];
     static struct fork_identity who;
     struct buf b;
-    struct timespec ts;
-    struct proto_hello h = {.version = PROTO_VERSION, .role = PROTO_ROLE_VMM};
-    struct proto_identity id;
-    vm_identity(s->x.cfg, s->x.rec, &who);
-    fork_identity_to_proto(&who, &id);
-    if (getrandom(id.entropy, sizeof(id.entropy), 0) != (ssize_t)sizeof(id.entropy))
+    if (sodium_init() < 0) /* the entropy comes from libsodium's generator */
         return BURROW_ERR_SYSTEM;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    id.time_sec = ts.tv_sec;
-    id.time_nsec = (uint32_t)ts.tv_nsec;
+    vm_identity(s->x.cfg, s->x.rec, &who);
     buf_init_writer(&b, mem, sizeof(mem));
-    int r = proto_put_hello(&b, &h);
+    int r = ctlport_answer_hello(hello, &b);
     if (r == 0)
-        r = proto_put_identity(&b, &id);
+        r = ctlport_put_identity(&b, &who, false, NULL, NULL);
     if (r != 0)
         return r;
     return send_all(s->ctl_fd, buf_data(&b), buf_used(&b)) == 0 ? 0 : BURROW_ERR_CLOSED;
@@ -220,10 +197,7 @@ static int agent_handshake(struct sup *s)
             return BURROW_ERR_CLOSED;
     }
     int r = ctl_next(s, &f, deadline);
-    struct proto_hello h;
-    if (r != 0 || (r = proto_get_hello(&f, &h)) != 0 || (r = proto_hello_check(&h)) != 0)
-        return r;
-    if ((r = send_identity(s)) != 0)
+    if (r != 0 || (r = send_greeting(s, &f)) != 0)
         return r;
     for (;;) {
         if ((r = ctl_next(s, &f, deadline)) != 0)
@@ -300,7 +274,8 @@ static int conn_handshake(struct sup *s, struct conn *c)
             return -1;
         if (c->line[c->line_len] == '\n') {
             c->line[c->line_len] = 0;
-            if (strcmp(c->line, "CONNECT 1024") != 0)
+            uint32_t port;
+            if (vsockconn_parse_connect(c->line, &port) != 0 || port != PROTO_SESSION_PORT)
                 return -1;
             c->afd = fs_connect_unix_at(s->agent_dirfd, "agent.sock");
             if (c->afd < 0) {
@@ -311,8 +286,9 @@ static int conn_handshake(struct sup *s, struct conn *c)
                 return -1;
             }
             fcntl(c->afd, F_SETFL, O_NONBLOCK);
-            static const char ok[] = "OK 1024\n";
-            if (send(c->cfd, ok, sizeof(ok) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(ok) - 1)
+            char ok[VSOCKCONN_LINE_MAX];
+            int len = vsockconn_put_ok(ok, sizeof(ok), PROTO_SESSION_PORT);
+            if (len < 0 || send(c->cfd, ok, (size_t)len, MSG_NOSIGNAL) != len)
                 return -1;
             c->connected = 1;
             return 1;

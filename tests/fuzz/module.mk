@@ -11,7 +11,7 @@ FUZZERS += fuzz_virtqueue fuzz_vsock
 FUZZ_SRCS_fuzz_virtqueue := vmm/virtio/queue.c vmm/gmem.c common/log.c common/err.c
 FUZZ_SRCS_fuzz_vsock := vmm/virtio/vsock/vsock.c vmm/virtio/vsock/vsock_rx.c vmm/virtio/vsock/vsock_host.c \
                         vmm/virtio/mmio.c vmm/virtio/queue.c vmm/gmem.c common/buf.c \
-                        common/log.c common/err.c
+                        common/log.c common/err.c common/vsockconn.c
 # broker: master <-> session messages.
 FUZZERS += mproto
 FUZZ_SRCS_mproto := broker/mproto.c $(COMMON_SRCS)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "common/vsockconn.h"
 #include "vmm/virtio/queue.h"
 #include "vmm/virtio/vsock/vsock.h"
 
@@ -20,7 +21,7 @@
 #define VSOCK_MAX_HANDLERS   8
 #define VSOCK_RST_QUEUE      64  /* RSTs for packets that match no connection */
 #define VSOCK_BUDGET         256 /* packets per pass before yielding to other devices */
-#define VSOCK_LINE_MAX       32  /* "CONNECT 4294967295\n" fits */
+#define VSOCK_LINE_MAX       VSOCKCONN_LINE_MAX
 #define VSOCK_EPHEMERAL_BASE (1u << 30)
 
 enum vsock_conn_state {

@@ -17,6 +17,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "common/vsockconn.h"
 #include "vmm/virtio/vsock/vsock_conn.h"
 
 #define TAG_SPECIAL     (1ull << 63)
@@ -239,8 +240,10 @@ int vsock_host_recv(struct vsock_conn *c, struct iovec *iov, unsigned n)
 
 int vsock_host_accepted(struct vsock_conn *c)
 {
-    char line[32];
-    int len = snprintf(line, sizeof(line), "OK %u\n", c->local_port);
+    char line[VSOCKCONN_LINE_MAX];
+    int len = vsockconn_put_ok(line, sizeof(line), c->local_port);
+    if (len < 0)
+        return len;
     struct iovec iov = {line, (size_t)len};
     return send_iov(c->fd, &iov, 1) == len ? 0 : BURROW_ERR_CLOSED;
 }
@@ -257,27 +260,6 @@ static uint32_t alloc_local_port(struct virtio_vsock *v)
         if (!used) /* at most VSOCK_MAX_CONNS ports are taken, so this ends */
             return p;
     }
-}
-
-/* "CONNECT <decimal u32>" exactly (the newline already stripped). */
-static int parse_connect(const char *line, uint32_t *port)
-{
-    static const char prefix[] = "CONNECT ";
-    if (strncmp(line, prefix, sizeof(prefix) - 1))
-        return BURROW_ERR_PROTOCOL;
-    const char *p = line + sizeof(prefix) - 1;
-    uint64_t val = 0;
-    if (!*p)
-        return BURROW_ERR_PROTOCOL;
-    for (; *p; p++) {
-        if (*p < '0' || *p > '9')
-            return BURROW_ERR_PROTOCOL;
-        val = val * 10 + (uint64_t)(*p - '0');
-        if (val > UINT32_MAX)
-            return BURROW_ERR_PROTOCOL;
-    }
-    *port = (uint32_t)val;
-    return 0;
 }
 
 /* Read the CONNECT line a byte at a time so no payload behind it is consumed. */
@@ -302,7 +284,7 @@ static void handshake(struct virtio_vsock *v, struct vsock_conn *c)
         }
         c->line[c->line_len] = '\0';
         uint32_t port;
-        if (parse_connect(c->line, &port)) {
+        if (vsockconn_parse_connect(c->line, &port)) {
             if (log_ratelimit_ok(&host_rl, 10, 60))
                 log_warn("virtio-vsock: host client sent a bad CONNECT line");
             vsock_conn_free(v, c);
