@@ -322,22 +322,36 @@ static void vm_connect(struct master *m, struct msess *s)
 }
 
 /* One message from session i: 0 handled, else a negative code (AGAIN, CLOSED, bad). */
+/* A session whose message the table or its state refuses: killed. */
+static int broke_protocol(struct msess *s)
+{
+    log_warn("session %d (%s) broke the master protocol: killed", (int)s->pid, s->addr);
+    if (!s->reaped)
+        kill(s->pid, SIGKILL);
+    return BURROW_ERR_PROTOCOL;
+}
+
 static int on_session_msg(struct master *m, int i)
 {
     struct msess *s = m->sess[i];
     struct mproto_msg msg;
-    int r = mproto_recv(s->mfd, &msg);
+    /* Which message may come now, and in which form: broker/mproto.h's table. */
+    int r = mproto_recv_checked(s->mfd, MPROTO_MONITOR_TO_MASTER,
+                                s->authed ? MPROTO_POSTAUTH : MPROTO_PREAUTH, &msg, NULL,
+                                MPROTO_NOWAIT, NULL);
     if (r == BURROW_ERR_AGAIN || r == BURROW_ERR_CLOSED)
         return r; /* the exit is handled by reap() */
-    if (r != 0 || msg.n < 1) {
+    if (r == BURROW_ERR_PERM || (r == BURROW_ERR_FORMAT && msg.n >= 1))
+        return broke_protocol(s);
+    if (r != 0) {
         log_warn("session %d (%s) sent a bad message: killed", (int)s->pid, s->addr);
         if (!s->reaped)
             kill(s->pid, SIGKILL);
-        return r ? r : BURROW_ERR_PROTOCOL;
+        return r;
     }
     switch (msg.type) {
     case MPROTO_AUTH_OK:
-        if (s->authed || msg.n < 2 || userdb_name_check(msg.f[0], NULL) != 0)
+        if (userdb_name_check(msg.f[0], NULL) != 0)
             break;
         s->authed = 1;
         m->unauth--;
@@ -364,14 +378,14 @@ static int on_session_msg(struct master *m, int i)
     case MPROTO_CHAN_OPEN:
     case MPROTO_CHAN_CLOSE: {
         const char *f[3] = {msg.f[0], msg.f[1], msg.f[2]};
-        if (msg.n == 3 && ev_channel_report(m, s, msg.type, f) == 0)
+        if (ev_channel_report(m, s, msg.type, f) == 0)
             return 0;
         break;
     }
     case MPROTO_VM_REQ: {
         struct user_record rec;
         char err[USERDB_ERR_MAX];
-        if (!s->authed || strcmp(msg.f[0], s->user) != 0 || s->has_vm)
+        if (strcmp(msg.f[0], s->user) != 0 || s->has_vm)
             break;
         if (userdb_get(&m->db, s->user, &rec, err, sizeof(err)) != 0 || rec.locked) {
             send_to(s, MPROTO_VM_ERR, "your account is not available", NULL);
@@ -385,17 +399,14 @@ static int on_session_msg(struct master *m, int i)
     }
     case MPROTO_VM_CONNECT:
         /* (Not has_vm: a VM_GONE may cross the request; the answer says so.) */
-        if (!s->authed || strcmp(msg.f[0], s->user) != 0)
+        if (strcmp(msg.f[0], s->user) != 0)
             break;
         vm_connect(m, s);
         return 0;
     default:
         break;
     }
-    log_warn("session %d (%s) broke the master protocol: killed", (int)s->pid, s->addr);
-    if (!s->reaped)
-        kill(s->pid, SIGKILL);
-    return BURROW_ERR_PROTOCOL;
+    return broke_protocol(s);
 }
 
 /* --- VM manager hooks ------------------------------------------------------- */

@@ -14,6 +14,7 @@
 #include "broker/session/agentconn.h"
 #include "broker/envpolicy.h"
 #include "broker/session/forward.h"
+#include "broker/session/monwrap.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -129,7 +130,7 @@ static int open_agent(struct chan *c, struct proto_open *o)
     char err[MPROTO_FIELD_MAX + 1];
     struct netchild *s = c->s;
     o->user = proto_str_c(s->user);
-    if (session_connect_vm(s, &c->afd, err, sizeof(err)) != 0)
+    if (monwrap_connect_vm(s, &c->afd, err, sizeof(err)) != 0)
         goto fail;
     if (agentconn_start(c->afd, o, err, sizeof(err)) == 0)
         return 0;

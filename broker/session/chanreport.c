@@ -9,15 +9,14 @@
 #include <stdio.h>
 
 #include "broker/session/channel_priv.h"
+#include "broker/session/monwrap.h"
 #include "common/log.h"
 
 static void send_report(struct chan *c, int type, const char *a, const char *b)
 {
     char no[16];
     snprintf(no, sizeof(no), "%u", c->no);
-    const char *f[3] = {no, a, b};
-    if (mproto_send(c->s->mfd, type, 3, f) != 0)
-        log_debug("channel report not sent");
+    monwrap_report(c->s, type, no, a, b);
 }
 
 void chan_report_open(struct chan *c, const char *type, const char *detail)

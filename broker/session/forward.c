@@ -12,6 +12,7 @@
 
 #include "broker/session/agentconn.h"
 #include "broker/session/channel_priv.h"
+#include "broker/session/monwrap.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -73,7 +74,7 @@ static struct fwd_listener *listen_in_vm(struct netchild *s, int agent, uint32_t
     o.user = proto_str_c(s->user);
     l->agent = agent;
     l->asked_port = port;
-    if (session_connect_vm(s, &l->afd, err, sizeof(err)) != 0) {
+    if (monwrap_connect_vm(s, &l->afd, err, sizeof(err)) != 0) {
         free(l);
         log_info("%s: no listener in the VM: %s", s->user, err);
         return NULL;
@@ -174,7 +175,7 @@ static void take_accepted(struct netchild *s, struct fwd_listener *l,
     struct proto_open o = {.kind = PROTO_OPEN_ACCEPT, .conn_id = a->id};
     o.user = proto_str_c(s->user);
     memcpy(o.token, l->info.token, sizeof(o.token));
-    if (session_connect_vm(s, &c->afd, err, sizeof(err)) != 0 ||
+    if (monwrap_connect_vm(s, &c->afd, err, sizeof(err)) != 0 ||
         agentconn_start(c->afd, &o, err, sizeof(err)) != 0) {
         log_info("%s: a forwarded connection lost: %s", s->user, err);
         chan_destroy(c);

@@ -152,10 +152,24 @@ static int violation(struct mon *m, const char *what)
     return BURROW_ERR_PROTOCOL;
 }
 
-/* Wait for the child's next message until deadline_ms (-1: none): 0, or a negative code. */
-static int recv_child(struct mon *m, struct mproto_msg *msg, long deadline_ms)
+/*
+ * The child's next message, as broker/mproto.h's table allows it in this
+ * phase, until deadline_ms (-1: none; MPROTO_NOWAIT): 0, or a negative code
+ * (BURROW_ERR_PERM, BURROW_ERR_FORMAT with *malformed: a breach).
+ */
+static int recv_child(struct mon *m, struct mproto_msg *msg, long deadline_ms,
+                      const char **malformed)
 {
-    return mproto_recv_wait(m->cfd, msg, NULL, deadline_ms);
+    return mproto_recv_checked(m->cfd, MPROTO_NET_TO_MONITOR,
+                               m->authed ? MPROTO_POSTAUTH : MPROTO_PREAUTH, msg, NULL, deadline_ms,
+                               malformed);
+}
+
+/* The master's next message (only after the login), as the table allows it. */
+static int recv_master(struct mon *m, struct mproto_msg *msg, int *fd, long deadline_ms)
+{
+    return mproto_recv_checked(m->mfd, MPROTO_MASTER_TO_MONITOR, MPROTO_POSTAUTH, msg, fd,
+                               deadline_ms, NULL);
 }
 
 /* --- before auth -------------------------------------------------------------- */
@@ -303,7 +317,7 @@ static int on_pubkey(struct mon *m, const struct mproto_msg *msg)
     ssh_key key = NULL;
     char fp[MONITOR_FP_MAX] = "";
     int ok = 0;
-    if (msg->n != 3 || (strcmp(msg->f[2], "0") && strcmp(msg->f[2], "1") && strcmp(msg->f[2], "2")))
+    if (strcmp(msg->f[2], "0") && strcmp(msg->f[2], "1") && strcmp(msg->f[2], "2"))
         return violation(m, "malformed PUBKEY");
     const char *user = msg->f[0], *state = msg->f[2];
     af_begin(m, user);
@@ -333,8 +347,6 @@ static int on_pubkey(struct mon *m, const struct mproto_msg *msg)
 static int on_password(struct mon *m, struct mproto_msg *msg)
 {
     struct user_record rec;
-    if (msg->n != 2)
-        return violation(m, "malformed PASSWORD");
     af_begin(m, msg->f[0]);
     int ok = af_allows(m, AF_PASSWORD) && auth_password(&m->auth, msg->f[0], msg->f[1], &rec);
     explicit_bzero(msg->f[1], sizeof(msg->f[1]));
@@ -350,8 +362,6 @@ static int on_password(struct mon *m, struct mproto_msg *msg)
  */
 static int on_kbdint(struct mon *m, const struct mproto_msg *msg)
 {
-    if (msg->n != 1)
-        return violation(m, "malformed KBDINT");
     af_begin(m, msg->f[0]);
     if (!af_allows(m, AF_KBDINT))
         return auth_failed(m, msg->f[0], "keyboard-interactive", "");
@@ -379,7 +389,7 @@ static int on_kbdint_answer(struct mon *m, struct mproto_msg *msg)
 {
     struct user_record rec;
     int ok = 0, asked = m->kbd_asked;
-    if (msg->n != 2 || !asked || strcmp(msg->f[0], m->af_user) != 0)
+    if (!asked || strcmp(msg->f[0], m->af_user) != 0)
         return violation(m, "a KBDINT_ANSWER without a prompt");
     m->kbd_asked = 0;
     if (asked == 2)
@@ -403,13 +413,18 @@ static int preauth_loop(struct mon *m)
     unsigned grace = m->cfg->ssh.login_grace_time;
     long deadline = grace ? clock_now_ms() + grace * 1000L : -1;
     while (!m->authed) {
-        int r = recv_child(m, &msg, deadline);
+        const char *malformed;
+        int r = recv_child(m, &msg, deadline, &malformed);
         if (r == BURROW_ERR_CLOSED)
             return r; /* the client left before logging in */
         if (r == BURROW_ERR_TIMEOUT) {
             log_info("login grace time over: from=%s", m->addr);
             return r;
         }
+        if (r == BURROW_ERR_PERM)
+            return violation(m, "not an auth request before auth");
+        if (r == BURROW_ERR_FORMAT)
+            return violation(m, malformed);
         if (r != 0)
             return violation(m, "undecodable message");
         if (m->failures >= m->cfg->ssh.max_auth_tries)
@@ -429,10 +444,8 @@ static int preauth_loop(struct mon *m)
             r = on_password(m, &msg);
         else if (msg.type == MPROTO_KBDINT)
             r = on_kbdint(m, &msg);
-        else if (msg.type == MPROTO_KBDINT_ANSWER)
+        else /* the table lets nothing else through before auth */
             r = on_kbdint_answer(m, &msg);
-        else
-            r = violation(m, "not an auth request before auth");
         if (r != 0)
             return r;
     }
@@ -452,7 +465,7 @@ static void request_vm(struct mon *m)
     }
     long deadline = clock_now_ms() + SESSION_VM_WAIT_MS;
     for (;;) {
-        int r = mproto_recv_wait(m->mfd, &msg, NULL, deadline);
+        int r = recv_master(m, &msg, NULL, deadline);
         if (r == BURROW_ERR_TIMEOUT) {
             snprintf(m->vm_err, sizeof(m->vm_err), "your environment did not start in time");
             return;
@@ -492,7 +505,7 @@ static int vm_conn_from_master(struct mon *m, int *fd, char *err, size_t errsz)
     if (m->master_closed || mproto_send(m->mfd, MPROTO_VM_CONNECT, 1, f) != 0)
         return errmsg(err, errsz, BURROW_ERR_CLOSED,
                       "the service restarted: log in again for a new session");
-    int r = mproto_recv_wait(m->mfd, &msg, fd, deadline);
+    int r = recv_master(m, &msg, fd, deadline);
     if (r == BURROW_ERR_CLOSED)
         m->master_closed = 1;
     if (r != 0)
@@ -538,7 +551,7 @@ static int on_connect(struct mon *m)
 static void on_master(struct mon *m)
 {
     struct mproto_msg msg;
-    int r = mproto_recv(m->mfd, &msg);
+    int r = recv_master(m, &msg, NULL, MPROTO_NOWAIT);
     if (r == BURROW_ERR_AGAIN)
         return;
     if (r == BURROW_ERR_CLOSED) {
@@ -556,8 +569,6 @@ static void on_master(struct mon *m)
 static int forward_report(struct mon *m, const struct mproto_msg *msg)
 {
     const char *f[3] = {msg->f[0], msg->f[1], msg->f[2]};
-    if (msg->n != 3)
-        return violation(m, "malformed channel report");
     if (!m->master_closed)
         tell_master(m, msg->type, 3, f);
     return 0;
@@ -580,17 +591,20 @@ static int postauth_loop(struct mon *m)
             on_master(m);
         if (!p[0].revents)
             continue;
-        int r = mproto_recv(m->cfd, &msg);
+        const char *malformed;
+        int r = recv_child(m, &msg, MPROTO_NOWAIT, &malformed);
         if (r == BURROW_ERR_AGAIN)
             continue;
+        if (r == BURROW_ERR_PERM)
+            return violation(m, "not a CONNECT or a channel report after auth");
+        if (r == BURROW_ERR_FORMAT)
+            return violation(m, malformed);
         if (r != 0)
             return r == BURROW_ERR_CLOSED ? r : violation(m, "undecodable message");
-        if (msg.type == MPROTO_CHAN_OPEN || msg.type == MPROTO_CHAN_CLOSE)
-            r = forward_report(m, &msg);
-        else if (msg.type != MPROTO_CONNECT || msg.n != 0)
-            return violation(m, "not a CONNECT or a channel report after auth");
-        else
+        if (msg.type == MPROTO_CONNECT)
             r = on_connect(m);
+        else /* CHAN_OPEN or CHAN_CLOSE: the table lets nothing else through after auth */
+            r = forward_report(m, &msg);
         if (r != 0)
             return r;
     }

@@ -20,6 +20,7 @@
 #include <sys/types.h>
 
 #include "broker/users/authkeys.h"
+#include "broker/authflow.h"
 #include "broker/config.h"
 #include "broker/mproto.h"
 #include "broker/users/userdb.h"
@@ -75,11 +76,13 @@ struct session_args {
 /* A keyboard-interactive message before auth: 0 answered, 1 for libssh's refusal. */
 int netchild_on_kbdint(struct netchild *s, ssh_message msg);
 
-/*
- * A connection to the agent of the user's VM, from the monitor: 0 and a
- * blocking fd, or -1 with the text the channel shows in err.
- */
-int session_connect_vm(struct netchild *s, int *fd, char *err, size_t errsz);
+/* libssh's method bits for a mask of broker/authflow.h methods. */
+static inline int netchild_ssh_methods(unsigned af_mask)
+{
+    return ((af_mask & AF_PUBLICKEY) ? SSH_AUTH_METHOD_PUBLICKEY : 0) |
+           ((af_mask & AF_PASSWORD) ? SSH_AUTH_METHOD_PASSWORD : 0) |
+           ((af_mask & AF_KBDINT) ? SSH_AUTH_METHOD_INTERACTIVE : 0);
+}
 
 /*
  * The net child's whole life (after the monitor forked it): jail, kex, auth,
