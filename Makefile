@@ -173,11 +173,11 @@ test-unit: $(UNIT_BINS)
 check:
 	$(MAKE) B=build/asan SAN=1 NESTED_HOME=$(abspath $(B))/nested test-unit
 
-# The style check, every tier that exists, then each tier's wall time and one
-# closing summary line for CI.
+# The style check, the include boundaries (check-layout), every tier that
+# exists, then each tier's wall time and one closing summary line for CI.
 test: all
 	@rm -rf $(B)/test-results; mkdir -p $(B)/test-results
-	@rc=0; for t in format-check check test-unit $(TEST_TIERS); do \
+	@rc=0; for t in format-check check-layout check test-unit $(TEST_TIERS); do \
 		s=$$SECONDS; $(MAKE) --no-print-directory $$t || rc=1; \
 		echo "  $$t: $$((SECONDS - s)) s" >>$(B)/test-results/tier-times; \
 	done; echo "wall time per tier:"; cat $(B)/test-results/tier-times; \

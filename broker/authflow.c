@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 
 static const struct {
     const char *name;
@@ -32,26 +33,20 @@ static int parse_chain(const char *s, size_t n, struct af_policy *p, char *why, 
         if (m > (size_t)(e - s))
             m = (size_t)(e - s);
         int meth = method_of(s, m);
-        if (!meth) {
-            snprintf(why, whysz, "'%.*s' is not publickey, password or keyboard-interactive",
-                     (int)(m > 40 ? 40 : m), s);
-            return BURROW_ERR_FORMAT;
-        }
-        if (len == AF_CHAIN_LEN_MAX) {
-            snprintf(why, whysz, "more than %d methods in a chain", AF_CHAIN_LEN_MAX);
-            return BURROW_ERR_TOO_LARGE;
-        }
+        if (!meth)
+            return errmsg(why, whysz, BURROW_ERR_FORMAT,
+                          "'%.*s' is not publickey, password or keyboard-interactive",
+                          (int)(m > 40 ? 40 : m), s);
+        if (len == AF_CHAIN_LEN_MAX)
+            return errmsg(why, whysz, BURROW_ERR_TOO_LARGE, "more than %d methods in a chain",
+                          AF_CHAIN_LEN_MAX);
         p->m[k][len++] = (uint8_t)meth;
         s += m;
-        if (s < e && *s == ',' && ++s == e) {
-            snprintf(why, whysz, "a chain ends with ','");
-            return BURROW_ERR_FORMAT;
-        }
+        if (s < e && *s == ',' && ++s == e)
+            return errmsg(why, whysz, BURROW_ERR_FORMAT, "a chain ends with ','");
     }
-    if (len == 0) {
-        snprintf(why, whysz, "an empty chain");
-        return BURROW_ERR_FORMAT;
-    }
+    if (len == 0)
+        return errmsg(why, whysz, BURROW_ERR_FORMAT, "an empty chain");
     p->len[k] = (uint8_t)len;
     p->n++;
     return 0;
@@ -72,19 +67,15 @@ int authflow_parse(const char *text, struct af_policy *p, char *why, size_t whys
     }
     for (const char *s = text + strspn(text, " \t"); *s; s += strspn(s, " \t")) {
         size_t n = strcspn(s, " \t");
-        if (p->n == AF_CHAINS_MAX) {
-            snprintf(why, whysz, "more than %d chains", AF_CHAINS_MAX);
-            return BURROW_ERR_TOO_LARGE;
-        }
+        if (p->n == AF_CHAINS_MAX)
+            return errmsg(why, whysz, BURROW_ERR_TOO_LARGE, "more than %d chains", AF_CHAINS_MAX);
         int r = parse_chain(s, n, p, why, whysz);
         if (r)
             return r;
         s += n;
     }
-    if (p->n == 0) {
-        snprintf(why, whysz, "no method");
-        return BURROW_ERR_FORMAT;
-    }
+    if (p->n == 0)
+        return errmsg(why, whysz, BURROW_ERR_FORMAT, "no method");
     return 0;
 }
 

@@ -1,7 +1,7 @@
 /*
  * broker/authflow.h - which authentication methods a login needs, in which
  * order: [auth] methods (OpenSSH's AuthenticationMethods) and the TOTP
- * second factor (broker/totp.h).
+ * second factor (broker/users/totp.h).
  *
  * Owns: the [auth] methods syntax, "any" or space-separated chains of
  * comma-separated methods (publickey, password, keyboard-interactive), e.g.

@@ -17,10 +17,11 @@
 
 #include "broker/authflow.h"
 #include "broker/cli.h"
-#include "broker/cluster/ccfg.h"
+#include "broker/config_cluster.h"
 #include "broker/envpolicy.h"
 #include "broker/sshalgo.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 
 #define CFG_FIELD(member)                                                                          \
     offsetof(struct burrow_config, member), sizeof(((struct burrow_config *)0)->member)
@@ -41,10 +42,8 @@ static int parse_listen(const char *value, void *field, char *err, size_t errsz)
     struct config_listen *l = field;
     struct config_listen tmp;
     memset(&tmp, 0, sizeof(tmp));
-    if (strlen(value) >= sizeof(tmp.text)) {
-        snprintf(err, errsz, "too long");
-        return BURROW_ERR_TOO_LARGE;
-    }
+    if (strlen(value) >= sizeof(tmp.text))
+        return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "too long");
     memcpy(tmp.text, value, strlen(value) + 1);
     const char *p = value;
     while (*p) {
@@ -53,29 +52,23 @@ static int parse_listen(const char *value, void *field, char *err, size_t errsz)
         if (!*p)
             break;
         size_t n = strcspn(p, " \t");
-        if (tmp.n == CONFIG_LISTEN_MAX) {
-            snprintf(err, errsz, "more than %d addresses", CONFIG_LISTEN_MAX);
-            return BURROW_ERR_TOO_LARGE;
-        }
-        if (n >= CONFIG_ADDR_MAX) {
-            snprintf(err, errsz, "address too long");
-            return BURROW_ERR_TOO_LARGE;
-        }
+        if (tmp.n == CONFIG_LISTEN_MAX)
+            return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "more than %d addresses",
+                          CONFIG_LISTEN_MAX);
+        if (n >= CONFIG_ADDR_MAX)
+            return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "address too long");
         char *a = tmp.addr[tmp.n];
         memcpy(a, p, n);
         a[n] = '\0';
         unsigned char bin[16];
-        if (inet_pton(AF_INET, a, bin) != 1 && inet_pton(AF_INET6, a, bin) != 1) {
-            snprintf(err, errsz, "'%.*s' is not a numeric IPv4 or IPv6 address", (int)n, p);
-            return BURROW_ERR_FORMAT;
-        }
+        if (inet_pton(AF_INET, a, bin) != 1 && inet_pton(AF_INET6, a, bin) != 1)
+            return errmsg(err, errsz, BURROW_ERR_FORMAT,
+                          "'%.*s' is not a numeric IPv4 or IPv6 address", (int)n, p);
         tmp.n++;
         p += n;
     }
-    if (tmp.n == 0) {
-        snprintf(err, errsz, "no address given");
-        return BURROW_ERR_FORMAT;
-    }
+    if (tmp.n == 0)
+        return errmsg(err, errsz, BURROW_ERR_FORMAT, "no address given");
     *l = tmp;
     return 0;
 }
@@ -153,10 +146,9 @@ static int parse_template_name(const char *value, void *field, char *err, size_t
 {
     size_t n = strlen(value);
     if (n == 0 || n > 64 || value[0] == '.' || value[0] == '-' ||
-        strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n) {
-        snprintf(err, errsz, "1-64 of [A-Za-z0-9._-], not starting with '.' or '-'");
-        return BURROW_ERR_FORMAT;
-    }
+        strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
+        return errmsg(err, errsz, BURROW_ERR_FORMAT,
+                      "1-64 of [A-Za-z0-9._-], not starting with '.' or '-'");
     memcpy(field, value, n + 1);
     return 0;
 }
@@ -191,26 +183,22 @@ static int parse_cidrs(const char *value, void *field, char *err, size_t errsz)
 {
     struct config_cidrs tmp;
     memset(&tmp, 0, sizeof(tmp));
-    if (strlen(value) >= sizeof(tmp.text)) {
-        snprintf(err, errsz, "too long");
-        return BURROW_ERR_TOO_LARGE;
-    }
+    if (strlen(value) >= sizeof(tmp.text))
+        return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "too long");
     memcpy(tmp.text, value, strlen(value) + 1);
     for (const char *p = value; *p;) {
         p += strspn(p, " \t");
         if (!*p)
             break;
         size_t n = strcspn(p, " \t");
-        if (tmp.n == CONFIG_CIDR_MAX) {
-            snprintf(err, errsz, "more than %d networks", CONFIG_CIDR_MAX);
-            return BURROW_ERR_TOO_LARGE;
-        }
+        if (tmp.n == CONFIG_CIDR_MAX)
+            return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "more than %d networks",
+                          CONFIG_CIDR_MAX);
         int r = parse_one_cidr(p, n, &tmp.v[tmp.n]);
-        if (r < 0) {
-            snprintf(err, errsz, "'%.*s' is not an IPv4 network a.b.c.d/len without host bits",
-                     (int)(n < 40 ? n : 40), p);
-            return r;
-        }
+        if (r < 0)
+            return errmsg(err, errsz, r,
+                          "'%.*s' is not an IPv4 network a.b.c.d/len without host bits",
+                          (int)(n < 40 ? n : 40), p);
         tmp.n++;
         p += n;
     }
@@ -225,10 +213,8 @@ static int parse_subnet(const char *value, void *field, char *err, size_t errsz)
     int r = parse_cidrs(value, &tmp, err, errsz);
     if (r < 0)
         return r;
-    if (tmp.n != 1 || tmp.v[0].len < 8 || tmp.v[0].len > 29) {
-        snprintf(err, errsz, "one IPv4 network from /8 to /29");
-        return BURROW_ERR_RANGE;
-    }
+    if (tmp.n != 1 || tmp.v[0].len < 8 || tmp.v[0].len > 29)
+        return errmsg(err, errsz, BURROW_ERR_RANGE, "one IPv4 network from /8 to /29");
     memcpy(field, &tmp, sizeof(tmp));
     return 0;
 }
@@ -238,10 +224,8 @@ static int parse_dns(const char *value, void *field, char *err, size_t errsz)
 {
     struct config_cidrs tmp;
     memset(&tmp, 0, sizeof(tmp));
-    if (strlen(value) >= sizeof(tmp.text)) {
-        snprintf(err, errsz, "too long");
-        return BURROW_ERR_TOO_LARGE;
-    }
+    if (strlen(value) >= sizeof(tmp.text))
+        return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "too long");
     memcpy(tmp.text, value, strlen(value) + 1);
     for (const char *p = value; *p;) {
         p += strspn(p, " \t");
@@ -250,14 +234,11 @@ static int parse_dns(const char *value, void *field, char *err, size_t errsz)
         size_t n = strcspn(p, " \t");
         char a[INET_ADDRSTRLEN];
         struct in_addr in;
-        if (tmp.n == 3) {
-            snprintf(err, errsz, "more than 3 addresses");
-            return BURROW_ERR_TOO_LARGE;
-        }
-        if (n >= sizeof(a) || (memcpy(a, p, n), a[n] = '\0', inet_pton(AF_INET, a, &in) != 1)) {
-            snprintf(err, errsz, "'%.*s' is not an IPv4 address", (int)(n < 40 ? n : 40), p);
-            return BURROW_ERR_FORMAT;
-        }
+        if (tmp.n == 3)
+            return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "more than 3 addresses");
+        if (n >= sizeof(a) || (memcpy(a, p, n), a[n] = '\0', inet_pton(AF_INET, a, &in) != 1))
+            return errmsg(err, errsz, BURROW_ERR_FORMAT, "'%.*s' is not an IPv4 address",
+                          (int)(n < 40 ? n : 40), p);
         tmp.v[tmp.n++] = (struct config_cidr){.addr = ntohl(in.s_addr), .len = 32};
         p += n;
     }
@@ -270,10 +251,8 @@ static int parse_ifname(const char *value, void *field, char *err, size_t errsz)
 {
     size_t n = strlen(value);
     if (n == 0 || n >= CONFIG_IFNAME || !strcmp(value, ".") || !strcmp(value, "..") ||
-        strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n) {
-        snprintf(err, errsz, "1-15 of [A-Za-z0-9._-]");
-        return BURROW_ERR_FORMAT;
-    }
+        strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
+        return errmsg(err, errsz, BURROW_ERR_FORMAT, "1-15 of [A-Za-z0-9._-]");
     memcpy(field, value, n + 1);
     return 0;
 }
@@ -299,16 +278,12 @@ static int parse_metrics_listen(const char *value, void *field, char *err, size_
     struct config_metrics_listen tmp;
     size_t n = strlen(value);
     memset(&tmp, 0, sizeof(tmp));
-    if (n >= sizeof(tmp.text) || (value[0] == '/' && n >= sizeof(tmp.path))) {
-        snprintf(err, errsz, "too long");
-        return BURROW_ERR_TOO_LARGE;
-    }
+    if (n >= sizeof(tmp.text) || (value[0] == '/' && n >= sizeof(tmp.path)))
+        return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "too long");
     memcpy(tmp.text, value, n + 1);
     if (n > 0 && value[0] == '/') {
-        if (config_check_abs_path(value) != 0) {
-            snprintf(err, errsz, "not a clean absolute path");
-            return BURROW_ERR_FORMAT;
-        }
+        if (config_check_abs_path(value) != 0)
+            return errmsg(err, errsz, BURROW_ERR_FORMAT, "not a clean absolute path");
         tmp.kind = METRICS_UNIX;
         memcpy(tmp.path, value, n + 1);
     } else if (n > 0) {
@@ -321,14 +296,11 @@ static int parse_metrics_listen(const char *value, void *field, char *err, size_
             hlen = 0; /* an IPv6 address needs brackets */
         }
         uint64_t port;
-        if (!colon || hlen == 0 || config_parse_u64(colon + 1, 1, 65535, &port) != 0) {
-            snprintf(err, errsz, "ADDRESS:PORT");
-            return BURROW_ERR_FORMAT;
-        }
-        if (!metrics_addr_loopback(host, hlen)) {
-            snprintf(err, errsz, "loopback addresses only: the metrics name users");
-            return BURROW_ERR_FORMAT;
-        }
+        if (!colon || hlen == 0 || config_parse_u64(colon + 1, 1, 65535, &port) != 0)
+            return errmsg(err, errsz, BURROW_ERR_FORMAT, "ADDRESS:PORT");
+        if (!metrics_addr_loopback(host, hlen))
+            return errmsg(err, errsz, BURROW_ERR_FORMAT,
+                          "loopback addresses only: the metrics name users");
         tmp.kind = METRICS_TCP;
         memcpy(tmp.addr, host, hlen);
         tmp.port = (uint16_t)port;
@@ -440,7 +412,7 @@ static const struct config_key keys[] = {
     {"audit", "file", CFG_PATH, CFG_FIELD(audit.file), 0, 0, NULL, NULL, "",
      "an absolute path (empty: no audit file)"},
     {"audit", "journald", CFG_BOOL, CFG_FIELD(audit.journald), 0, 1, NULL, NULL, "no", "yes or no"},
-    /* [cluster]: broker/cluster/ccfg.c, docs/cluster.md */
+    /* [cluster]: broker/config_cluster.c, docs/cluster.md */
     {"cluster", "etcd", CFG_CUSTOM, CFG_FIELD(cluster.etcd), 0, 0, NULL, ccfg_parse_etcd, "",
      "space-separated http:// or https:// URLs (at most 8)"},
     {"cluster", "etcd_ca", CFG_PATH, CFG_FIELD(cluster.etcd_ca), 0, 0, NULL, NULL, "",
@@ -472,18 +444,14 @@ const struct config_key *config_keys(size_t *n)
 /* Checks that involve more than one key, and derived defaults. */
 static int config_finish(struct burrow_config *cfg, char *err, size_t errsz)
 {
-    if (cfg->users.uid_max < cfg->users.uid_min) {
-        snprintf(err, errsz, "[users] uid_max (%u) is below uid_min (%u)", cfg->users.uid_max,
-                 cfg->users.uid_min);
-        return BURROW_ERR_RANGE;
-    }
+    if (cfg->users.uid_max < cfg->users.uid_min)
+        return errmsg(err, errsz, BURROW_ERR_RANGE, "[users] uid_max (%u) is below uid_min (%u)",
+                      cfg->users.uid_max, cfg->users.uid_min);
     if (cfg->ssh.host_key_dir[0] == '\0') {
         int n = snprintf(cfg->ssh.host_key_dir, sizeof(cfg->ssh.host_key_dir), "%s/hostkeys",
                          cfg->paths.state_dir);
-        if (n < 0 || (size_t)n >= sizeof(cfg->ssh.host_key_dir)) {
-            snprintf(err, errsz, "[paths] state_dir is too long");
-            return BURROW_ERR_TOO_LARGE;
-        }
+        if (n < 0 || (size_t)n >= sizeof(cfg->ssh.host_key_dir))
+            return errmsg(err, errsz, BURROW_ERR_TOO_LARGE, "[paths] state_dir is too long");
     }
     return ccfg_finish(cfg, err, errsz);
 }
@@ -532,10 +500,8 @@ int config_load(struct burrow_config *cfg, const char *path, unsigned flags, cha
         return r;
     char msg[CONFIG_ERR_MAX];
     r = config_finish(&tmp, msg, sizeof(msg));
-    if (r < 0) {
-        snprintf(err, errsz, "%s: %s", path, msg);
-        return r;
-    }
+    if (r < 0)
+        return errmsg(err, errsz, r, "%s: %s", path, msg);
     *cfg = tmp;
     return 0;
 }

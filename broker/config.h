@@ -32,7 +32,7 @@
 #define CONFIG_ADDR_MAX     64    /* bytes of one listen address */
 #define CONFIG_ERR_MAX      512   /* suggested size of an error buffer */
 #define CONFIG_FILE_MAX     65536 /* a config file larger than this is refused */
-/* Largest user uid: each maps one-to-one onto a session uid (broker/sandbox.h). */
+/* Largest user uid: each maps one-to-one onto a session uid (broker/session/confine.h). */
 #define CONFIG_UID_MAX 0x0fffffffu
 
 #define CONFIG_MUST_CHECK __attribute__((warn_unused_result))
@@ -160,7 +160,7 @@ struct burrow_config {
         char file[CONFIG_PATH_MAX]; /* JSON lines; "" = no file */
         int journald;               /* bool: each line to the journal as well */
     } audit;
-    /* docs/cluster.md; broker/cluster/ccfg.c parses and cross-checks these. */
+    /* docs/cluster.md; broker/config_cluster.c parses and cross-checks these. */
     struct {
         char etcd[CONFIG_STR_MAX]; /* space-separated http(s) URLs; "" = one host, no cluster */
         char etcd_ca[CONFIG_PATH_MAX];

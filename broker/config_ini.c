@@ -23,6 +23,7 @@
 #include <iniparser/iniparser.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 
 /* --- value forms -------------------------------------------------------- */
@@ -349,33 +350,26 @@ static int apply_dict(const dictionary *d, const char *path, const struct config
         log_escape(shown, sizeof(shown), entry);
         const char *colon = strchr(entry, ':');
         if (!colon) {
-            if (!find_key(keys, n, entry, strlen(entry), NULL)) {
-                snprintf(err, errsz, "%s: unknown section [%s]", path, shown);
-                return BURROW_ERR_INVALID;
-            }
+            if (!find_key(keys, n, entry, strlen(entry), NULL))
+                return errmsg(err, errsz, BURROW_ERR_INVALID, "%s: unknown section [%s]", path,
+                              shown);
             continue;
         }
         size_t seclen = (size_t)(colon - entry);
-        if (seclen == 0) {
-            snprintf(err, errsz, "%s: key '%s' is outside any section", path, shown + 1);
-            return BURROW_ERR_INVALID;
-        }
-        if (!find_key(keys, n, entry, seclen, NULL)) {
-            snprintf(err, errsz, "%s: unknown section [%.*s]", path, (int)seclen, shown);
-            return BURROW_ERR_INVALID;
-        }
+        if (seclen == 0)
+            return errmsg(err, errsz, BURROW_ERR_INVALID, "%s: key '%s' is outside any section",
+                          path, shown + 1);
+        if (!find_key(keys, n, entry, seclen, NULL))
+            return errmsg(err, errsz, BURROW_ERR_INVALID, "%s: unknown section [%.*s]", path,
+                          (int)seclen, shown);
         const struct config_key *k = find_key(keys, n, entry, seclen, colon + 1);
-        if (!k) {
-            snprintf(err, errsz, "%s: unknown key '%s' in section [%.*s]", path, shown + seclen + 1,
-                     (int)seclen, shown);
-            return BURROW_ERR_INVALID;
-        }
+        if (!k)
+            return errmsg(err, errsz, BURROW_ERR_INVALID, "%s: unknown key '%s' in section [%.*s]",
+                          path, shown + seclen + 1, (int)seclen, shown);
         const char *value = d->val[i] ? d->val[i] : "";
         int r = config_set_value(k, base, value, msg, sizeof(msg));
-        if (r < 0) {
-            snprintf(err, errsz, "%s: %s", path, msg);
-            return r;
-        }
+        if (r < 0)
+            return errmsg(err, errsz, r, "%s: %s", path, msg);
     }
     return 0;
 }
@@ -403,10 +397,9 @@ int config_parse_ini_flags(const char *path, unsigned flags, const struct config
     iniparser_set_error_callback(ini_errback);
     dictionary *d = iniparser_load(procpath);
     close(fd);
-    if (!d) {
-        snprintf(err, errsz, "%s: %s", path, ini_error[0] ? ini_error : "cannot parse");
-        return BURROW_ERR_FORMAT;
-    }
+    if (!d)
+        return errmsg(err, errsz, BURROW_ERR_FORMAT, "%s: %s", path,
+                      ini_error[0] ? ini_error : "cannot parse");
     int r = apply_dict(d, path, keys, n, base, err, errsz);
     iniparser_freedict(d);
     return r;

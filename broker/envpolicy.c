@@ -7,6 +7,7 @@
 
 #include "broker/config.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 
 #define PATTERN_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_*?"
 #define SPACE         " \t"
@@ -17,21 +18,18 @@ int envpolicy_check(const char *list, int allow_bool, char *why, size_t whysz)
     unsigned n = 0;
     if (allow_bool && config_parse_bool(list, &b) == 0)
         return 0;
-    if (strlen(list) >= CONFIG_LIST_MAX) {
-        snprintf(why, whysz, "longer than %d bytes", CONFIG_LIST_MAX - 1);
-        return BURROW_ERR_TOO_LARGE;
-    }
+    if (strlen(list) >= CONFIG_LIST_MAX)
+        return errmsg(why, whysz, BURROW_ERR_TOO_LARGE, "longer than %d bytes",
+                      CONFIG_LIST_MAX - 1);
     for (const char *p = list + strspn(list, SPACE); *p; p += strspn(p, SPACE)) {
         size_t len = strcspn(p, SPACE);
-        if (strspn(p, PATTERN_CHARS) < len) {
-            snprintf(why, whysz, "'%.*s' is not a pattern of [A-Za-z0-9_*?]",
-                     (int)(len > 64 ? 64 : len), p);
-            return BURROW_ERR_FORMAT;
-        }
-        if (++n > ENVPOLICY_PATTERNS_MAX) {
-            snprintf(why, whysz, "more than %d patterns", ENVPOLICY_PATTERNS_MAX);
-            return BURROW_ERR_TOO_LARGE;
-        }
+        if (strspn(p, PATTERN_CHARS) < len)
+            return errmsg(why, whysz, BURROW_ERR_FORMAT,
+                          "'%.*s' is not a pattern of [A-Za-z0-9_*?]", (int)(len > 64 ? 64 : len),
+                          p);
+        if (++n > ENVPOLICY_PATTERNS_MAX)
+            return errmsg(why, whysz, BURROW_ERR_TOO_LARGE, "more than %d patterns",
+                          ENVPOLICY_PATTERNS_MAX);
         p += len;
     }
     return 0;

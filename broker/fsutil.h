@@ -1,9 +1,8 @@
 /*
  * broker/fsutil.h - small file-system helpers for state kept on disk.
  *
- * Owns: the one atomic file writer (temp in the same directory, fsync,
- * rename, fsync of the directory), bounded whole-file reads, a
- * non-symlink-following tree remover for directories Burrow created, and
+ * Owns: bounded whole-file reads (the atomic writer is common/atomicfile.h),
+ * a non-symlink-following tree remover for directories Burrow created, and
  * connecting to a unix socket in a directory someone else can write.
  */
 #ifndef BURROW_BROKER_FSUTIL_H
@@ -14,10 +13,6 @@
 
 #define FSUTIL_MUST_CHECK __attribute__((warn_unused_result))
 
-/* Replace path with data atomically; the file gets `mode` regardless of umask. */
-FSUTIL_MUST_CHECK int fs_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
-/* fsync the directory containing path (or path itself when it is a directory). */
-FSUTIL_MUST_CHECK int fs_fsync_dir(const char *dir);
 /* Read a regular file of at most max bytes (no symlinks) into a malloc'd,
  * NUL-terminated buffer. BURROW_ERR_NOT_FOUND, _TOO_LARGE, _FORMAT, _SYSTEM. */
 FSUTIL_MUST_CHECK int fs_read_file(const char *path, size_t max, char **out, size_t *len);

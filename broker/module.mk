@@ -1,9 +1,15 @@
 # broker/: burrowd (SSH front end, sessions, VM manager) and burrowctl.
-# Everything but the two entry points goes into libbroker.a.
-BURROWD_SRCS   += broker/burrowd.c
+# Everything but the two entry points goes into libbroker.a. The folders
+# follow the processes (docs/architecture.md): master/ (burrowd's master),
+# session/ (one connection's monitor and net child), users/ (the user
+# database and the state beside it), vm/ (each user's VM and its backends);
+# broker/*.c is what they share (config, the master<->session protocol).
+# tests/lib/check-layout says which folder may include which.
+BROKER_DIRS    := broker broker/master broker/session broker/users broker/vm
+BURROWD_SRCS   += broker/master/burrowd.c
 BURROWCTL_SRCS += $(wildcard broker/ctl/*.c)
-BROKER_SRCS    += $(filter-out $(BURROWD_SRCS),$(wildcard broker/*.c))
-# The metrics endpoint ([metrics] listen, broker/metrics_http.c) is served by libmicrohttpd.
+BROKER_SRCS    += $(filter-out $(BURROWD_SRCS),$(foreach d,$(BROKER_DIRS),$(wildcard $(d)/*.c)))
+# The metrics endpoint ([metrics] listen, broker/master/metrics_http.c) is served by libmicrohttpd.
 DEB_PKGS += libmicrohttpd-dev
 
 # ---- build facts compiled in (broker/buildinfo.h) ------------------------------
@@ -26,18 +32,18 @@ $(BUILDINFO_C): FORCE
 		'$(BURROW_VERSION)' '$(BURROW_GUEST_DIR)' > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 
-# HMAC-SHA1 for TOTP (broker/totp.c) and certificate signatures (broker/usercert.c):
+# HMAC-SHA1 for TOTP (broker/users/totp.c) and certificate signatures (broker/users/usercert.c):
 # OpenSSL's libcrypto, which libssh links already.
 HOST_LDLIBS    += -lcrypto
 DEB_PKGS       += libssl-dev
 # What broker/config.c calls to check values, for harnesses that link it alone.
-CONFIG_VALUE_SRCS := broker/sshalgo.c broker/envpolicy.c broker/authflow.c broker/cluster/ccfg.c
+CONFIG_VALUE_SRCS := broker/sshalgo.c broker/envpolicy.c broker/authflow.c broker/config_cluster.c
 
 # The sandbox backend's guest image (make run, the e2e and cluster tiers). Defined here, before
 # tests/*/module.mk, because prerequisites are expanded as make reads them.
 SANDBOX_IMAGE := $(B)/sandbox/rootfs.cpio.gz
-$(SANDBOX_IMAGE): $(B)/guest/burrow-agent broker/mkrootfs-sandbox.sh guest/imagelib.sh
-	broker/mkrootfs-sandbox.sh $@ $(B)/guest/burrow-agent
+$(SANDBOX_IMAGE): $(B)/guest/burrow-agent broker/vm/mkrootfs-sandbox.sh guest/imagelib.sh
+	broker/vm/mkrootfs-sandbox.sh $@ $(B)/guest/burrow-agent
 
 # ---- make run: the README's first command (`make deps run`) ----------------
 # Builds everything, prepares the default template (kvm where hardware

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/buf.h"
 #include "common/err.h"
 #include "common/fdpass.h"
@@ -104,19 +105,12 @@ int mproto_recv(int fd, struct mproto_msg *m)
     return mproto_recv_fd(fd, m, NULL);
 }
 
-long mproto_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 int mproto_recv_wait(int fd, struct mproto_msg *m, int *fd_out, long deadline_ms)
 {
     for (;;) {
         int left = -1;
         if (deadline_ms >= 0) {
-            long l = deadline_ms - mproto_now_ms();
+            long l = deadline_ms - clock_now_ms();
             if (l <= 0)
                 return BURROW_ERR_TIMEOUT;
             left = (int)l;
@@ -128,4 +122,104 @@ int mproto_recv_wait(int fd, struct mproto_msg *m, int *fd_out, long deadline_ms
         if (r != BURROW_ERR_AGAIN)
             return r;
     }
+}
+
+/* ---- the privilege-separation rules ---- */
+
+#define PRE  MPROTO_PREAUTH
+#define POST MPROTO_POSTAUTH
+#define ANY  (MPROTO_PREAUTH | MPROTO_POSTAUTH)
+
+/*
+ * One line a message: the direction it may travel, the phases it may come
+ * in, its field count (min..max), whether a descriptor comes with it (1:
+ * must, 0: must not), and what the receiver calls a wrong count or fd.
+ * Counts are what the receiver accepts, which may be wider than what its
+ * peer sends (the master's VM_* answers carry an empty second field).
+ */
+struct rule {
+    int type;
+    enum mproto_dir dir;
+    unsigned phases;
+    unsigned min, max;
+    int fd;
+    const char *malformed;
+};
+
+static const struct rule rules[] = {
+    /* net child -> monitor: auth requests before the login, then CONNECT and channel reports */
+    {MPROTO_PUBKEY, MPROTO_NET_TO_MONITOR, PRE, 3, 3, 0, "malformed PUBKEY"},
+    {MPROTO_PASSWORD, MPROTO_NET_TO_MONITOR, PRE, 2, 2, 0, "malformed PASSWORD"},
+    {MPROTO_KBDINT, MPROTO_NET_TO_MONITOR, PRE, 1, 1, 0, "malformed KBDINT"},
+    {MPROTO_KBDINT_ANSWER, MPROTO_NET_TO_MONITOR, PRE, 2, 2, 0, "a KBDINT_ANSWER without a prompt"},
+    {MPROTO_CONNECT, MPROTO_NET_TO_MONITOR, POST, 0, 0, 0,
+     "not a CONNECT or a channel report after auth"},
+    {MPROTO_CHAN_OPEN, MPROTO_NET_TO_MONITOR, POST, 3, 3, 0, "malformed channel report"},
+    {MPROTO_CHAN_CLOSE, MPROTO_NET_TO_MONITOR, POST, 3, 3, 0, "malformed channel report"},
+    /* monitor -> net child: verdicts before the login, then connections and the master's word */
+    {MPROTO_AUTH_ENV, MPROTO_MONITOR_TO_NET, PRE, 1, 1, 0, NULL},
+    {MPROTO_AUTH_PERMIT, MPROTO_MONITOR_TO_NET, PRE, 2, 2, 0, NULL},
+    {MPROTO_AUTH_YES, MPROTO_MONITOR_TO_NET, PRE, 1, MPROTO_FIELDS, 0, NULL},
+    {MPROTO_AUTH_NO, MPROTO_MONITOR_TO_NET, PRE, 0, MPROTO_FIELDS, 0, NULL},
+    {MPROTO_AUTH_PARTIAL, MPROTO_MONITOR_TO_NET, PRE, 1, 1, 0, NULL},
+    {MPROTO_KBDINT_PROMPT, MPROTO_MONITOR_TO_NET, PRE, 0, MPROTO_FIELDS, 0, NULL},
+    {MPROTO_CONN_OK, MPROTO_MONITOR_TO_NET, POST, 0, MPROTO_FIELDS, 1, NULL},
+    {MPROTO_CONN_ERR, MPROTO_MONITOR_TO_NET, POST, 1, 1, 0, NULL},
+    {MPROTO_VM_GONE, MPROTO_MONITOR_TO_NET, POST, 0, MPROTO_FIELDS, 0, NULL},
+    {MPROTO_END, MPROTO_MONITOR_TO_NET, POST, 0, MPROTO_FIELDS, 0, NULL},
+    /* monitor -> master: the login's outcome, then VM requests and channel reports */
+    {MPROTO_AUTH_OK, MPROTO_MONITOR_TO_MASTER, PRE, 2, 3, 0, NULL},
+    {MPROTO_AUTH_FAIL, MPROTO_MONITOR_TO_MASTER, PRE, 1, 3, 0, NULL},
+    {MPROTO_VM_REQ, MPROTO_MONITOR_TO_MASTER, POST, 1, 1, 0, NULL},
+    {MPROTO_VM_CONNECT, MPROTO_MONITOR_TO_MASTER, POST, 1, 1, 0, NULL},
+    {MPROTO_CHAN_OPEN, MPROTO_MONITOR_TO_MASTER, POST, 3, 3, 0, NULL},
+    {MPROTO_CHAN_CLOSE, MPROTO_MONITOR_TO_MASTER, POST, 3, 3, 0, NULL},
+    /* master -> monitor: only after the login (END, burrowctl session kill: any time) */
+    {MPROTO_VM_OK, MPROTO_MASTER_TO_MONITOR, POST, 0, MPROTO_FIELDS, 0, NULL},
+    {MPROTO_VM_ERR, MPROTO_MASTER_TO_MONITOR, POST, 0, MPROTO_FIELDS, 0, NULL},
+    {MPROTO_VM_GONE, MPROTO_MASTER_TO_MONITOR, POST, 0, MPROTO_FIELDS, 0, NULL},
+    {MPROTO_END, MPROTO_MASTER_TO_MONITOR, ANY, 0, MPROTO_FIELDS, 0, NULL},
+    {MPROTO_VM_CONN, MPROTO_MASTER_TO_MONITOR, POST, 0, MPROTO_FIELDS, 1, NULL},
+    {MPROTO_VM_CONN_ERR, MPROTO_MASTER_TO_MONITOR, POST, 0, MPROTO_FIELDS, 0, NULL},
+};
+
+int mproto_check(enum mproto_dir dir, enum mproto_phase phase, const struct mproto_msg *m,
+                 int has_fd, const char **malformed)
+{
+    for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
+        const struct rule *r = &rules[i];
+        if (r->type != m->type || r->dir != dir)
+            continue;
+        if (!(r->phases & (unsigned)phase))
+            return BURROW_ERR_PERM;
+        if (m->n < r->min || m->n > r->max || (has_fd != 0) != (r->fd != 0)) {
+            if (malformed)
+                *malformed = r->malformed;
+            return BURROW_ERR_FORMAT;
+        }
+        return 0;
+    }
+    return BURROW_ERR_PERM;
+}
+
+int mproto_recv_checked(int fd, enum mproto_dir dir, enum mproto_phase phase, struct mproto_msg *m,
+                        int *fd_out, long deadline_ms, const char **malformed)
+{
+    int passed = -1;
+    if (fd_out)
+        *fd_out = -1;
+    if (malformed)
+        *malformed = NULL;
+    int r = deadline_ms == MPROTO_NOWAIT ? mproto_recv_fd(fd, m, &passed)
+                                         : mproto_recv_wait(fd, m, &passed, deadline_ms);
+    if (r != 0)
+        return r;
+    r = mproto_check(dir, phase, m, passed >= 0, malformed);
+    if (r != 0 || !fd_out) {
+        if (passed >= 0)
+            close(passed);
+        return r;
+    }
+    *fd_out = passed;
+    return 0;
 }

@@ -33,6 +33,13 @@
  *                                          VM_GONE   text (as from the master)
  *                                          END       text (as from the master)
  *
+ * Who may send which message, in which phase (before or after the login),
+ * with how many fields and whether a descriptor travels with it is one
+ * table, mproto.c's `rules`: every receiver reads through
+ * mproto_recv_checked, which refuses what the table does not allow. The
+ * receivers' own checks are only of values and state (a KBDINT_ANSWER
+ * needs a prompt, an AUTH_OK a valid user name).
+ *
  * CHAN_OPEN/CHAN_CLOSE report a channel for the audit log and metrics
  * (type shell, exec, sftp or direct-tcpip; detail the command or the
  * forwarding target; bytes client->VM and VM->client; exit "status N",
@@ -99,15 +106,42 @@ __attribute__((warn_unused_result)) int mproto_send_fd(int fd, int type, unsigne
  * that came with a message that failed to decode, are closed.
  */
 __attribute__((warn_unused_result)) int mproto_recv_fd(int fd, struct mproto_msg *m, int *fd_out);
-/* CLOCK_MONOTONIC in milliseconds: what mproto_recv_wait's deadline counts in. */
-long mproto_now_ms(void);
 /*
  * Wait for and receive one message (mproto_recv_fd on a socket that may be
- * non-blocking), until deadline_ms (mproto_now_ms() time; -1: no limit):
+ * non-blocking), until deadline_ms (clock_now_ms(), common/clock.h; -1: no limit):
  * 0, BURROW_ERR_TIMEOUT, BURROW_ERR_CLOSED or another negative code.
  */
 __attribute__((warn_unused_result)) int mproto_recv_wait(int fd, struct mproto_msg *m, int *fd_out,
                                                          long deadline_ms);
+/* The link and direction a message travels: who may send it to whom. */
+enum mproto_dir {
+    MPROTO_NET_TO_MONITOR = 1,
+    MPROTO_MONITOR_TO_NET = 2,
+    MPROTO_MONITOR_TO_MASTER = 3,
+    MPROTO_MASTER_TO_MONITOR = 4,
+};
+/* The session's phase as the receiver knows it: before or after the login. */
+enum mproto_phase { MPROTO_PREAUTH = 1, MPROTO_POSTAUTH = 2 };
+/* Wait no time at all (one non-blocking receive), for mproto_recv_checked. */
+#define MPROTO_NOWAIT (-2L)
+
+/*
+ * Receive one message on dir in phase and check it against the table: 0
+ * (a descriptor the rule says comes lands in *fd_out, which may be NULL
+ * where none may), BURROW_ERR_PERM (not allowed on dir in this phase),
+ * BURROW_ERR_FORMAT (allowed, but with another field count or descriptor;
+ * *malformed, unless NULL, says what the receiver calls that), or
+ * mproto_recv_wait's codes. A refused message's descriptor is closed.
+ * deadline_ms as mproto_recv_wait's, or MPROTO_NOWAIT.
+ */
+__attribute__((warn_unused_result)) int
+mproto_recv_checked(int fd, enum mproto_dir dir, enum mproto_phase phase, struct mproto_msg *m,
+                    int *fd_out, long deadline_ms, const char **malformed);
+/* The check alone (exposed for tests): 0, BURROW_ERR_PERM or BURROW_ERR_FORMAT. */
+__attribute__((warn_unused_result)) int mproto_check(enum mproto_dir dir, enum mproto_phase phase,
+                                                     const struct mproto_msg *m, int has_fd,
+                                                     const char **malformed);
+
 /* Decode one message from bytes (exposed for tests and fuzzing). */
 __attribute__((warn_unused_result)) int mproto_decode(const void *data, size_t len,
                                                       struct mproto_msg *m);

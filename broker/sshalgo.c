@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/log.h"
 
 #define NAMES_END NULL
@@ -27,7 +28,7 @@ static const char *const kex_names[] = {
     "diffie-hellman-group1-sha1",
     NAMES_END,
 };
-/* Burrow's host keys are ed25519, ECDSA P-256 and RSA (broker/hostkeys.h). */
+/* Burrow's host keys are ed25519, ECDSA P-256 and RSA (broker/users/hostkeys.h). */
 static const char *const hostkey_names[] = {
     "ssh-ed25519", "ecdsa-sha2-nistp256", "rsa-sha2-512", "rsa-sha2-256", "ssh-rsa", NAMES_END,
 };
@@ -85,29 +86,21 @@ int sshalgo_check(enum sshalgo_kind kind, const char *list, char *why, size_t wh
 {
     if ((unsigned)kind >= SSHALGO_KINDS)
         return BURROW_ERR_INVALID;
-    if (strlen(list) >= SSHALGO_LIST_MAX) {
-        snprintf(why, whysz, "longer than %d bytes", SSHALGO_LIST_MAX - 1);
-        return BURROW_ERR_TOO_LARGE;
-    }
-    if (!*list) {
-        snprintf(why, whysz, "empty");
-        return BURROW_ERR_FORMAT;
-    }
+    if (strlen(list) >= SSHALGO_LIST_MAX)
+        return errmsg(why, whysz, BURROW_ERR_TOO_LARGE, "longer than %d bytes",
+                      SSHALGO_LIST_MAX - 1);
+    if (!*list)
+        return errmsg(why, whysz, BURROW_ERR_FORMAT, "empty");
     for (const char *p = list;;) {
         size_t n = strcspn(p, ",");
-        if (n == 0) {
-            snprintf(why, whysz, "empty entry in the list");
-            return BURROW_ERR_FORMAT;
-        }
-        if (!known(kind, p, n)) {
-            snprintf(why, whysz, "'%.*s' is not an algorithm libssh 0.10 offers here",
-                     (int)(n > 64 ? 64 : n), p);
-            return BURROW_ERR_UNSUPPORTED;
-        }
-        if (repeated(list, p, p, n)) {
-            snprintf(why, whysz, "'%.*s' is listed twice", (int)n, p);
-            return BURROW_ERR_FORMAT;
-        }
+        if (n == 0)
+            return errmsg(why, whysz, BURROW_ERR_FORMAT, "empty entry in the list");
+        if (!known(kind, p, n))
+            return errmsg(why, whysz, BURROW_ERR_UNSUPPORTED,
+                          "'%.*s' is not an algorithm libssh 0.10 offers here",
+                          (int)(n > 64 ? 64 : n), p);
+        if (repeated(list, p, p, n))
+            return errmsg(why, whysz, BURROW_ERR_FORMAT, "'%.*s' is listed twice", (int)n, p);
         if (!p[n])
             return 0;
         p += n + 1;

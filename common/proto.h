@@ -54,10 +54,12 @@
 #define PROTO_VERSION     1u          /* current version, sent in HELLO */
 #define PROTO_VERSION_MIN 1u          /* oldest version this codec speaks */
 
-#define PROTO_HDR_LEN   8u
-#define PROTO_FRAME_MAX (64u * 1024) /* header included */
-#define PROTO_BODY_MAX  (PROTO_FRAME_MAX - PROTO_HDR_LEN)
-#define PROTO_DATA_MAX  (32u * 1024) /* STDIN/STDOUT/STDERR payload */
+#define PROTO_HDR_LEN 8u
+/* The agent's session port (vsock, on the guest's side). */
+#define PROTO_SESSION_PORT 1024u
+#define PROTO_FRAME_MAX    (64u * 1024) /* header included */
+#define PROTO_BODY_MAX     (PROTO_FRAME_MAX - PROTO_HDR_LEN)
+#define PROTO_DATA_MAX     (32u * 1024) /* STDIN/STDOUT/STDERR payload */
 
 /* Field limits (bytes, excluding any terminator). */
 #define PROTO_NAME_MAX      64    /* user, group, subsystem, term, env name */

@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "guest/agent.h"
@@ -282,7 +283,7 @@ int main(int argc, char **argv)
             deadline = control_deadline_ms(ctl);
         int timeout = -1;
         if (deadline != INT64_MAX) {
-            int64_t left = deadline - now_ms();
+            int64_t left = deadline - clock_now_ms();
             timeout = left < 0 ? 0 : left > 60000 ? 60000 : (int)left;
         }
         if (poll(p, 4, timeout) < 0 && errno != EINTR)

@@ -69,8 +69,6 @@ int net_write_all(int fd, const void *p, size_t n, int timeout_ms);
 int net_read_frame(int fd, struct buf *in, struct proto_frame *f, int timeout_ms);
 /* A tcp connection for ssh -L (nonblocking once connected), or -1 with err set. */
 int tcp_connect(const char *host, uint16_t port, char *err, size_t errsz);
-/* Monotonic milliseconds. */
-int64_t now_ms(void);
 
 /* ---- agent_reclaim.c ---- */
 /* RECLAIM (PROTO_RECLAIM_F_* flags) with proc = "/proc"; the answer says how it went. */

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "guest/agent.h"
@@ -47,7 +48,7 @@ struct control *control_new(const struct agent_config *cfg, struct agent_state *
     c->st = st;
     c->fd = -1;
     c->backoff_ms = BACKOFF_MIN_MS;
-    c->next_connect_ms = now_ms();
+    c->next_connect_ms = clock_now_ms();
     buf_init_writer(&c->in, c->in_mem, sizeof(c->in_mem));
     return c;
 }
@@ -76,7 +77,7 @@ static void disconnect(struct control *c, const char *why)
      * The first reconnect is immediate: after a fork the new identity is
      * what every session is waiting for. Failed attempts back off.
      */
-    c->next_connect_ms = now_ms();
+    c->next_connect_ms = clock_now_ms();
 }
 
 /* Send whatever the encoder put in `out`; a failure drops the connection. */
@@ -93,7 +94,7 @@ static void try_connect(struct control *c)
 {
     c->fd = net_connect(&c->cfg->control);
     if (c->fd < 0) {
-        c->next_connect_ms = now_ms() + c->backoff_ms;
+        c->next_connect_ms = clock_now_ms() + c->backoff_ms;
         c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
         return;
     }
@@ -104,7 +105,7 @@ static void try_connect(struct control *c)
     struct proto_hello h = {.version = PROTO_VERSION, .role = PROTO_ROLE_AGENT};
     if (send_buf(c, &out, proto_put_hello(&out, &h)) == 0) {
         c->backoff_ms = BACKOFF_MIN_MS;
-        c->next_heartbeat_ms = now_ms() + c->cfg->heartbeat_ms;
+        c->next_heartbeat_ms = clock_now_ms() + c->cfg->heartbeat_ms;
     }
 }
 
@@ -293,19 +294,19 @@ static int read_frames(struct control *c)
 int control_step(struct control *c, int readable)
 {
     if (c->fd < 0) {
-        if (now_ms() >= c->next_connect_ms)
+        if (clock_now_ms() >= c->next_connect_ms)
             try_connect(c);
         return 0;
     }
     if (readable && read_frames(c))
         return 1;
-    if (c->fd >= 0 && now_ms() >= c->next_heartbeat_ms) {
+    if (c->fd >= 0 && clock_now_ms() >= c->next_heartbeat_ms) {
         uint8_t mem[32];
         struct buf out;
         buf_init_writer(&out, mem, sizeof(mem));
         struct proto_heartbeat h = {.seq = ++c->seq};
         send_buf(c, &out, proto_put_heartbeat(&out, &h));
-        c->next_heartbeat_ms = now_ms() + c->cfg->heartbeat_ms;
+        c->next_heartbeat_ms = clock_now_ms() + c->cfg->heartbeat_ms;
     }
     return 0;
 }

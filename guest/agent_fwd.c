@@ -32,7 +32,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "common/fdpass.h"
 #include "common/log.h"
 #include "guest/agent.h"
@@ -123,7 +125,7 @@ static void hub_offer(const struct hub_msg *m, int fd)
     free_slot->fd = fd;
     free_slot->id = m->id;
     memcpy(free_slot->token, m->token, PROTO_TOKEN_LEN);
-    free_slot->deadline = now_ms() + FWD_PENDING_TTL_MS;
+    free_slot->deadline = clock_now_ms() + FWD_PENDING_TTL_MS;
 }
 
 /* Answer on reply_fd: one byte (1 found, 0 not) with the connection attached. */
@@ -178,7 +180,7 @@ void fwd_hub_step(void)
         else if (fd >= 0)
             close(fd);
     }
-    int64_t now = now_ms();
+    int64_t now = clock_now_ms();
     for (int i = 0; i < FWD_PENDING_MAX; i++)
         if (hub.p[i].fd >= 0 && hub.p[i].deadline <= now)
             drop_pending(&hub.p[i]);
@@ -213,10 +215,8 @@ int fwd_claim(const uint8_t *token, uint32_t id, int *fd_out, char *err, size_t 
 {
     int sv[2];
     *fd_out = -1;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        snprintf(err, errsz, "socketpair: %s", strerror(errno));
-        return BURROW_ERR_SYSTEM;
-    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return errmsg(err, errsz, BURROW_ERR_SYSTEM, "socketpair: %s", strerror(errno));
     int r = hub_send(HUB_CLAIM, token, id, sv[1]);
     close(sv[1]);
     struct pollfd p = {.fd = sv[0], .events = POLLIN};
@@ -232,8 +232,8 @@ int fwd_claim(const uint8_t *token, uint32_t id, int *fd_out, char *err, size_t 
     if (fd >= 0)
         close(fd);
     close(sv[0]);
-    snprintf(err, errsz, "no such connection waiting (expired or already taken)");
-    return BURROW_ERR_NOT_FOUND;
+    return errmsg(err, errsz, BURROW_ERR_NOT_FOUND,
+                  "no such connection waiting (expired or already taken)");
 }
 
 /* ---- a LISTEN session ---- */

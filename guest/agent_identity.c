@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "guest/agent.h"
 
@@ -164,7 +165,7 @@ static int wait_capacity(const char *dev, int timeout_s)
 {
     char path[128];
     snprintf(path, sizeof(path), "/sys/block/%s/size", dev);
-    int64_t deadline = now_ms() + (int64_t)timeout_s * 1000;
+    int64_t deadline = clock_now_ms() + (int64_t)timeout_s * 1000;
     do {
         FILE *fp = fopen(path, "re");
         unsigned long long sectors = 0;
@@ -176,7 +177,7 @@ static int wait_capacity(const char *dev, int timeout_s)
         if (sectors > 0)
             return 0;
         usleep(20000);
-    } while (now_ms() < deadline);
+    } while (clock_now_ms() < deadline);
     return BURROW_ERR_TIMEOUT;
 }
 
@@ -253,13 +254,13 @@ static const char *run_hook(const char *path, const struct agent_user *u, const 
         _exit(127);
     }
     setpgid(pid, pid);
-    int64_t deadline = now_ms() + (int64_t)timeout_s * 1000;
+    int64_t deadline = clock_now_ms() + (int64_t)timeout_s * 1000;
     int status;
     for (;;) {
         pid_t w = waitpid(pid, &status, WNOHANG);
         if (w == pid)
             break;
-        if (now_ms() >= deadline) {
+        if (clock_now_ms() >= deadline) {
             kill(-pid, SIGKILL);
             kill(pid, SIGKILL);
             waitpid(pid, &status, 0);

@@ -17,7 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "guest/agent.h"
 
 #ifndef AF_VSOCK
@@ -32,13 +34,6 @@ struct sockaddr_vm_ {
     unsigned char svm_zero[4];
 };
 #define VMADDR_CID_ANY_ 0xffffffffu
-
-int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int parse_u32(const char *s, uint32_t *v)
 {
@@ -151,7 +146,7 @@ int net_connect(const struct agent_addr *a)
 static int wait_fd(int fd, short events, int64_t deadline)
 {
     for (;;) {
-        int64_t left = deadline - now_ms();
+        int64_t left = deadline - clock_now_ms();
         if (left <= 0)
             return BURROW_ERR_TIMEOUT;
         struct pollfd p = {.fd = fd, .events = events};
@@ -166,7 +161,7 @@ static int wait_fd(int fd, short events, int64_t deadline)
 int net_write_all(int fd, const void *p, size_t n, int timeout_ms)
 {
     const uint8_t *c = p;
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = clock_now_ms() + timeout_ms;
     while (n) {
         ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
         if (w > 0) {
@@ -189,7 +184,7 @@ int net_write_all(int fd, const void *p, size_t n, int timeout_ms)
 
 int net_read_frame(int fd, struct buf *in, struct proto_frame *f, int timeout_ms)
 {
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = clock_now_ms() + timeout_ms;
     for (;;) {
         int r = proto_frame_next(in, f);
         if (r != BURROW_ERR_AGAIN)
@@ -221,10 +216,8 @@ int tcp_connect(const char *host, uint16_t port, char *err, size_t errsz)
     char service[8];
     snprintf(service, sizeof(service), "%u", (unsigned)port);
     int r = getaddrinfo(host, service, &hints, &res);
-    if (r) {
-        snprintf(err, errsz, "%s: %s", host, gai_strerror(r));
-        return -1;
-    }
+    if (r)
+        return errmsg(err, errsz, -1, "%s: %s", host, gai_strerror(r));
     int fd = -1, e = 0;
     for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
         fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -235,10 +228,8 @@ int tcp_connect(const char *host, uint16_t port, char *err, size_t errsz)
         }
     }
     freeaddrinfo(res);
-    if (fd < 0) {
-        snprintf(err, errsz, "connect %s:%u: %s", host, (unsigned)port, strerror(e));
-        return -1;
-    }
+    if (fd < 0)
+        return errmsg(err, errsz, -1, "connect %s:%u: %s", host, (unsigned)port, strerror(e));
     int fl = fcntl(fd, F_GETFL);
     if (fl >= 0)
         fcntl(fd, F_SETFL, fl | O_NONBLOCK);

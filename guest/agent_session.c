@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "guest/agent.h"
 
 #define HANDSHAKE_TIMEOUT_MS 30000
@@ -123,10 +124,8 @@ static void become_tcp(struct session *s, int fd)
 static int open_tcp(struct session *s, const struct proto_open *o, char *err, size_t errsz)
 {
     char host[PROTO_HOST_MAX + 1];
-    if (proto_str_copy(o->host, host, sizeof(host)) || host[0] == '\0') {
-        snprintf(err, errsz, "bad host");
-        return BURROW_ERR_INVALID;
-    }
+    if (proto_str_copy(o->host, host, sizeof(host)) || host[0] == '\0')
+        return errmsg(err, errsz, BURROW_ERR_INVALID, "bad host");
     int fd = tcp_connect(host, (uint16_t)o->port, err, errsz);
     if (fd < 0)
         return BURROW_ERR_SYSTEM;

@@ -3,7 +3,7 @@
  * /bin/sh users (ETC/burrow/default-shell, see agent.h) and its /etc/skel
  * in their home, once.
  *
- * A home disk is made on the host (broker/homedisk.c) with only Burrow's
+ * A home disk is made on the host (broker/users/homedisk.c) with only Burrow's
  * .profile, before anyone knows which template the user will run. The
  * template's own skeleton (Debian's .bashrc, .profile, .bash_logout on a
  * --rootfs debian template) is copied by the agent the first time that home

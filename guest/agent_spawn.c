@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "guest/agent.h"
 
 #define ENV_MAX (PROTO_ENV_MAX + 8)
@@ -237,17 +238,14 @@ static int plan_program(struct child_plan *plan, const struct agent_config *cfg,
         plan->argv[3] = NULL;
         return 0;
     case PROTO_OPEN_SUBSYSTEM:
-        if (!proto_str_eq(o->command, "sftp")) {
-            snprintf(err, errsz, "unknown subsystem");
-            return BURROW_ERR_UNSUPPORTED;
-        }
+        if (!proto_str_eq(o->command, "sftp"))
+            return errmsg(err, errsz, BURROW_ERR_UNSUPPORTED, "unknown subsystem");
         plan->prog = cfg->sftp_server;
         plan->argv[0] = (char *)"sftp-server";
         plan->argv[1] = NULL;
         return 0;
     }
-    snprintf(err, errsz, "bad session kind");
-    return BURROW_ERR_INVALID;
+    return errmsg(err, errsz, BURROW_ERR_INVALID, "bad session kind");
 }
 
 static int open_pty(const struct proto_open *o, const struct agent_user *u, int *master, int *slave)
@@ -300,19 +298,16 @@ int spawn_session(const struct agent_config *cfg, const struct proto_open *o,
     int r = plan_program(&plan, cfg, o, u, err, errsz);
     if (r)
         return r;
-    if (users_groups(cfg->etc, u->name, u->gid, plan.groups, &plan.n_groups)) {
-        snprintf(err, errsz, "cannot read groups");
-        return BURROW_ERR_SYSTEM;
-    }
+    if (users_groups(cfg->etc, u->name, u->gid, plan.groups, &plan.n_groups))
+        return errmsg(err, errsz, BURROW_ERR_SYSTEM, "cannot read groups");
     env_build(&plan.env, o, u);
 
     int child_fds[3], parent_fds[3] = {-1, -1, -1}, slave = -1, master = -1;
     out->pty = (o->flags & PROTO_OPEN_F_PTY) != 0;
     if (out->pty) {
-        if (open_pty(o, u, &master, &slave)) {
-            snprintf(err, errsz, "cannot allocate a pty: %s", strerror(errno));
-            return BURROW_ERR_SYSTEM;
-        }
+        if (open_pty(o, u, &master, &slave))
+            return errmsg(err, errsz, BURROW_ERR_SYSTEM, "cannot allocate a pty: %s",
+                          strerror(errno));
         child_fds[0] = child_fds[1] = child_fds[2] = slave;
     } else {
         int p[3][2];
@@ -322,8 +317,7 @@ int spawn_session(const struct agent_config *cfg, const struct proto_open *o,
                     close(p[j][0]);
                     close(p[j][1]);
                 }
-                snprintf(err, errsz, "pipe: %s", strerror(errno));
-                return BURROW_ERR_SYSTEM;
+                return errmsg(err, errsz, BURROW_ERR_SYSTEM, "pipe: %s", strerror(errno));
             }
         }
         child_fds[0] = p[0][0], parent_fds[0] = p[0][1];
@@ -347,8 +341,7 @@ int spawn_session(const struct agent_config *cfg, const struct proto_open *o,
         else
             for (int i = 0; i < 3; i++)
                 close(parent_fds[i]);
-        snprintf(err, errsz, "fork: %s", strerror(fork_errno));
-        return BURROW_ERR_SYSTEM;
+        return errmsg(err, errsz, BURROW_ERR_SYSTEM, "fork: %s", strerror(fork_errno));
     }
     out->pid = pid;
     if (out->pty) {

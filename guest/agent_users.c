@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 #include "guest/agent.h"
 
 #define LINE_MAX_  4096
@@ -209,18 +210,12 @@ int users_for_session(const struct agent_config *cfg, const struct agent_state *
                       struct proto_str user, struct agent_user *u, char *err, size_t errsz)
 {
     char name[PROTO_NAME_MAX + 1];
-    if (proto_str_copy(user, name, sizeof(name)) || !users_name_ok(name)) {
-        snprintf(err, errsz, "bad user name");
-        return BURROW_ERR_INVALID;
-    }
-    if (users_lookup(cfg->etc, name, u)) {
-        snprintf(err, errsz, "no such user: %s", name);
-        return BURROW_ERR_NOT_FOUND;
-    }
-    if (u->uid == 0 && !st->allow_root) {
-        snprintf(err, errsz, "root login is not allowed");
-        return BURROW_ERR_PERM;
-    }
+    if (proto_str_copy(user, name, sizeof(name)) || !users_name_ok(name))
+        return errmsg(err, errsz, BURROW_ERR_INVALID, "bad user name");
+    if (users_lookup(cfg->etc, name, u))
+        return errmsg(err, errsz, BURROW_ERR_NOT_FOUND, "no such user: %s", name);
+    if (u->uid == 0 && !st->allow_root)
+        return errmsg(err, errsz, BURROW_ERR_PERM, "root login is not allowed");
     return 0;
 }
 

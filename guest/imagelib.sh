@@ -1,5 +1,5 @@
 # guest/imagelib.sh - shared by the image builders (guest/mkimage.sh, the
-# default initramfs; broker/mkrootfs-sandbox.sh, its kernel-less twin): the
+# default initramfs; broker/vm/mkrootfs-sandbox.sh, its kernel-less twin): the
 # OpenSSH programs a user's environment carries, from the host's Debian
 # packages, with the shared libraries they need.
 #

@@ -4,3 +4,8 @@
 UNIT_TESTS += $(patsubst tests/unit/%.c,%,$(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort))
 # Unit tests that need a real KVM (they create VMs): run by kvm-tier.
 UNIT_KVM_TESTS := vmm/virtio/test_devices
+
+# The include boundaries of the source tree (docs/architecture.md): `make test` runs it first.
+.PHONY: check-layout
+check-layout:
+	@tests/lib/check-layout

@@ -12,9 +12,9 @@
 #include "vmm/rootfs.h"
 #include "vmm/virtio/balloon.h"
 #include "vmm/virtio/blk.h"
-#include "vmm/virtio/net.h"
+#include "vmm/virtio/net/net.h"
 #include "vmm/virtio/rng.h"
-#include "vmm/virtio/vsock.h"
+#include "vmm/virtio/vsock/vsock.h"
 
 static void slot_irq(void *ctx)
 {

@@ -14,24 +14,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/errmsg.h"
 #include "common/log.h"
 #include "vmm/hibernate.h"
 #include "vmm/jail/jail.h"
-#include "vmm/net/tap.h"
+#include "vmm/virtio/net/tap.h"
 #include "vmm/rootfs.h"
 #include "vmm/virtio/balloon.h"
 #include "vmm/virtio/blk.h"
-#include "vmm/virtio/net.h"
-#include "vmm/virtio/vsock.h"
-
-uint64_t fork_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+#include "vmm/virtio/net/net.h"
+#include "vmm/virtio/vsock/vsock.h"
 
 /* ---- control port 1025 ---- */
 
@@ -65,7 +59,7 @@ static void cp_close(struct control_port *cp)
     close(cp->fd);
     cp->fd = -1;
     pthread_mutex_unlock(&cp->lock);
-    cp->in_len = 0;
+    ctlport_rx_reset(&cp->rx);
 }
 
 /* Frames are small and the socketpair is fresh: a short write means a dead peer. */
@@ -74,25 +68,6 @@ static void cp_send(struct control_port *cp, struct buf *b)
     ssize_t n = send(cp->fd, buf_data(b), buf_used(b), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n != (ssize_t)buf_used(b) && log_ratelimit_ok(&cp_rl, 10, 60))
         log_warn("control port: short write to the agent");
-}
-
-static int cp_put_identity(struct control_port *cp, struct buf *b)
-{
-    struct proto_identity pi;
-    fork_identity_to_proto(cp->id, &pi);
-    randombytes_buf(pi.entropy, sizeof(pi.entropy));
-    memcpy(cp->entropy, pi.entropy, sizeof(pi.entropy));
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    pi.time_sec = ts.tv_sec;
-    pi.time_nsec = (uint32_t)ts.tv_nsec;
-    if (cp->home_disk)
-        pi.flags |= PROTO_ID_F_HOME_DISK;
-    if (pi.flags & PROTO_ID_F_NET) /* the MAC the fork's device really got */
-        memcpy(pi.net.mac, cp->net_mac, sizeof(pi.net.mac));
-    int r = proto_put_identity(b, &pi);
-    sodium_memzero(pi.entropy, sizeof(pi.entropy));
-    return r;
 }
 
 /*
@@ -156,23 +131,20 @@ static void cp_frame(struct control_port *cp, const struct proto_frame *f, struc
 {
     int r = 0;
     switch (f->type) {
-    case PROTO_HELLO: {
-        struct proto_hello h;
-        if ((r = proto_get_hello(f, &h)) || (r = proto_hello_check(&h)))
-            break;
-        struct proto_hello mine = {.version = PROTO_VERSION, .role = PROTO_ROLE_VMM};
-        if ((r = proto_put_hello(reply, &mine)) ||
-            (r = cp->resumed ? cp_put_resume(cp, reply) : cp_put_identity(cp, reply)))
+    case PROTO_HELLO:
+        if ((r = ctlport_answer_hello(f, reply)) ||
+            (r = cp->resumed ? cp_put_resume(cp, reply)
+                             : ctlport_put_identity(reply, cp->id, cp->home_disk, cp->net_mac,
+                                                    cp->entropy)))
             break;
         return;
-    }
     case PROTO_READY: {
         struct proto_ready rd;
         if ((r = proto_get_ready(f, &rd)))
             break;
         pthread_mutex_lock(&cp->lock);
         cp->nr_ready++;
-        cp->ready_ns = fork_now_ns();
+        cp->ready_ns = clock_now_ns();
         pthread_cond_broadcast(&cp->cond);
         pthread_mutex_unlock(&cp->lock);
         return;
@@ -223,34 +195,30 @@ static void cp_readable(void *ctx, int fd, uint32_t events)
 {
     (void)events;
     struct control_port *cp = ctx;
-    ssize_t n = read(fd, cp->in + cp->in_len, sizeof(cp->in) - cp->in_len);
+    size_t room;
+    uint8_t *space = ctlport_rx_space(&cp->rx, &room);
+    ssize_t n = room ? read(fd, space, room) : 0;
     if (n <= 0) {
         if (n < 0 && (errno == EAGAIN || errno == EINTR))
             return;
         cp_close(cp); /* the agent reconnects after a transport reset */
         return;
     }
-    cp->in_len += (size_t)n;
+    ctlport_rx_added(&cp->rx, (size_t)n);
     uint8_t out[4096]; /* HELLO + IDENTITY, or ERROR frames */
     struct buf reply;
     buf_init_writer(&reply, out, sizeof(out));
     struct proto_frame f;
-    size_t off = 0;
     int r;
-    while ((r = proto_frame_parse(cp->in + off, cp->in_len - off, &f)) == 0) {
+    while ((r = ctlport_rx_next(&cp->rx, &f)) == 0)
         cp_frame(cp, &f, &reply);
-        off += f.size;
-    }
     if (buf_used(&reply))
         cp_send(cp, &reply);
     if (r != BURROW_ERR_AGAIN) {
         if (log_ratelimit_ok(&cp_rl, 10, 60))
             log_warn("control port: malformed stream from the agent: %s", burrow_strerror(r));
         cp_close(cp);
-        return;
     }
-    memmove(cp->in, cp->in + off, cp->in_len - off);
-    cp->in_len -= off;
 }
 
 static void cp_accept(void *ctx, int fd, uint32_t guest_port)
@@ -258,7 +226,7 @@ static void cp_accept(void *ctx, int fd, uint32_t guest_port)
     (void)guest_port;
     struct control_port *cp = ctx;
     cp_close(cp); /* one agent connection; a new one replaces the old */
-    cp->in_len = 0;
+    ctlport_rx_reset(&cp->rx);
     if (evloop_add(cp->vm->loop, fd, EPOLLIN, cp_readable, cp)) {
         close(fd);
         return;
@@ -556,10 +524,10 @@ static int fork_restore(struct fork_vm *f, const struct fork_config *cfg, char *
                             why, whysz);
     if (r)
         return r;
-    f->t.files_ns = fork_now_ns();
+    f->t.files_ns = clock_now_ns();
     if ((r = fork_build_machine(f, cfg, &info, why, whysz)))
         return r;
-    f->t.machine_ns = fork_now_ns();
+    f->t.machine_ns = clock_now_ns();
     control_port_init(&f->cp, f->m.vm, &cfg->id);
     if ((r = control_port_listen(&f->cp, &f->m.devices)))
         return errmsg_sys(why, whysz, r, "control port: %s", burrow_strerror(r));
@@ -568,7 +536,7 @@ static int fork_restore(struct fork_vm *f, const struct fork_config *cfg, char *
                     : snap_restore_machine(&f->m, &f->snap, why, whysz);
     if (r)
         return r;
-    f->t.state_ns = fork_now_ns();
+    f->t.state_ns = clock_now_ns();
     return 0;
 }
 
@@ -576,7 +544,7 @@ int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, 
 {
     memset(f, 0, sizeof(*f));
     f->mem_fd = -1;
-    f->t.start_ns = fork_now_ns();
+    f->t.start_ns = clock_now_ns();
     int r = fork_restore(f, cfg, why, whysz);
     if (r) {
         if (cfg->net && cfg->net->tap_fd >= 0)
@@ -587,7 +555,7 @@ int fork_vm_create(struct fork_vm *f, const struct fork_config *cfg, char *why, 
         return r;
     if (cfg->home_disk && (r = fork_vm_attach_home(f, cfg->home_disk, why, whysz)))
         return r;
-    f->t.restored_ns = fork_now_ns();
+    f->t.restored_ns = clock_now_ns();
     return 0;
 }
 

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "common/proto.h"
+#include "vmm/ctlport.h"
 #include "vmm/identity.h"
 #include "vmm/machine.h"
 #include "vmm/snapshot.h"
@@ -35,8 +36,7 @@ struct control_port {
     const struct fork_identity *id;
     bool home_disk;
     int fd;
-    uint8_t in[PROTO_FRAME_MAX];
-    size_t in_len;
+    struct ctlport_rx rx; /* the agent's stream (vmm/ctlport.h) */
     pthread_mutex_t lock;
     pthread_cond_t cond;
     unsigned nr_ready;                  /* READY frames received */
@@ -186,7 +186,5 @@ __attribute__((warn_unused_result)) int fork_read_file(const char *path, size_t 
 __attribute__((warn_unused_result)) int
 fork_open_build(const char *build_dir, int *mem_fd, uint8_t **state, size_t *state_len,
                 struct snapshot *snap, struct snap_vm_info *info, char *why, size_t whysz);
-
-uint64_t fork_now_ns(void);
 
 #endif /* BURROW_VMM_FORK_H */

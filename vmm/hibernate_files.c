@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/atomicfile.h"
 #include "common/err.h"
 #include "common/errmsg.h"
 #include "common/fdio.h"
@@ -216,7 +217,7 @@ static int write_text(const char *user_dir, const char *name, const char *text)
         unlink(tmp);
         return BURROW_ERR_SYSTEM;
     }
-    return tpl_fsync_dir(dir);
+    return fs_fsync_dir(dir);
 }
 
 static void note_error(const char *user_dir, const char *why)
@@ -243,8 +244,7 @@ int hib_last_error(const char *user_dir, uint64_t since, char *why, size_t whysz
     unsigned long long t = strtoull(text, &end, 10);
     if (end == text || *end != ' ' || t < since)
         return 0;
-    snprintf(why, whysz, "%s", end + 1);
-    return 1;
+    return errmsg(why, whysz, 1, "%s", end + 1);
 }
 
 int hib_keep_aside(const char *user_dir, const char *why, char *kept, size_t keptsz)
@@ -273,7 +273,7 @@ int hib_keep_aside(const char *user_dir, const char *why, char *kept, size_t kep
     snprintf(whyfile, sizeof(whyfile), "%s.why", name);
     if (write_text(user_dir, whyfile, text))
         log_warn("hibernate: cannot write the reason beside %s", dst);
-    if (unlink(img) < 0 || tpl_fsync_dir(dir))
+    if (unlink(img) < 0 || fs_fsync_dir(dir))
         return BURROW_ERR_SYSTEM;
     if (kept)
         snprintf(kept, keptsz, "%s", dst);
@@ -295,7 +295,7 @@ int hib_discard(const char *user_dir, char *why, size_t whysz)
     if ((r = hib_path(img, sizeof(img), user_dir, HIB_IMAGE)) ||
         (r = hib_path(dir, sizeof(dir), user_dir, NULL)))
         errmsg(why, whysz, r, "path too long");
-    else if (unlink(img) < 0 || tpl_fsync_dir(dir))
+    else if (unlink(img) < 0 || fs_fsync_dir(dir))
         r = errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "cannot remove %s", img);
     close(lock);
     return r;
@@ -391,7 +391,7 @@ static int commit(struct request *q, uint64_t bytes, char *why, size_t whysz)
         (r = hib_header_decode(hdr, sizeof(hdr), bytes, &h)) || strcmp(h.vm_id, q->rec.id) != 0)
         return errmsg(why, whysz, BURROW_ERR_FORMAT, "VM %s wrote an image that does not parse",
                       q->rec.id);
-    if (rename(q->tmp, q->img) < 0 || tpl_fsync_dir(q->dir))
+    if (rename(q->tmp, q->img) < 0 || fs_fsync_dir(q->dir))
         return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "cannot commit %s", q->img);
     return 0;
 }

@@ -18,7 +18,7 @@
 #define HIB_FIELD_USER  72u
 #define HIB_FIELD_BUILD 64u
 #define HIB_RESERVED    16u
-#define HIB_DISK_MAX    (16ull << 40) /* the largest home disk (broker/homedisk.h) */
+#define HIB_DISK_MAX    (16ull << 40) /* the largest home disk (broker/users/homedisk.h) */
 
 static uint64_t align_up(uint64_t v, uint64_t a)
 {

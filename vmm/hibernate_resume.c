@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/atomicfile.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/errmsg.h"
 #include "common/log.h"
@@ -164,7 +166,7 @@ int hib_resume_finish(struct hib_resume *rs, struct fork_vm *f, char *why, size_
     /* Consumed before the guest runs: once it writes her disk, this image is stale forever. */
     char dir[sizeof(rs->path)];
     snprintf(dir, sizeof(dir), "%s", rs->path);
-    if (unlink(rs->path) < 0 || tpl_fsync_dir(dirname(dir)))
+    if (unlink(rs->path) < 0 || fs_fsync_dir(dirname(dir)))
         return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "cannot consume %s", rs->path);
     return 0;
 }
@@ -281,7 +283,7 @@ static int resume_locked(struct vmm_request *req, int out_fd)
 int hib_fork_report(struct vmm_request *req, int out_fd)
 {
     if (!req->request_ns) /* the resume and a fresh fork after a refusal are one request */
-        req->request_ns = fork_now_ns();
+        req->request_ns = clock_now_ns();
     if (!hib_present(req->user_dir)) {
         req->user_dir[0] = '\0';
         return vmm_fork_report(req, out_fd);

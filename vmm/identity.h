@@ -1,8 +1,8 @@
 /*
  * vmm/identity.h - who a forked VM is for: what the VMM tells the agent in
  * IDENTITY (port 1025) after a fork or a pool claim. Apart from vmm/fork.h
- * so that code which must not see vmm/vm.h (the broker's VM manager has a
- * `struct vm` of its own) can build one.
+ * so that code which runs no VM of its own (the broker's VM manager, the
+ * sandbox backend) can build one without vmm/vm.h.
  */
 #ifndef BURROW_VMM_IDENTITY_H
 #define BURROW_VMM_IDENTITY_H
@@ -15,7 +15,7 @@
 
 /*
  * Who the VM is for (sent in IDENTITY). burrowd and burrowctl build it from
- * a user record in one place (broker/vmident.h), for every backend.
+ * a user record in one place (broker/vm/vmident.h), for every backend.
  */
 struct fork_identity {
     char user[FORK_NAME_MAX + 1];

@@ -5,17 +5,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "vmm/x86/acpi/acpi.h"
 #include "vmm/x86/bzimage.h"
 #include "vmm/x86/elf.h"
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 int machine_cmdline(char *out, size_t outsz, const char *user, int is_linux)
 {
@@ -89,7 +83,7 @@ int machine_create(struct machine *m, const struct machine_config *cfg)
             return why(m, r, "bad VM configuration: %s", NULL);
         return why(m, r, "%s", m->vm->exit.detail[0] ? m->vm->exit.detail : burrow_strerror(r));
     }
-    uint64_t t0 = now_ns();
+    uint64_t t0 = clock_now_ns();
     if ((r = uart_init(&m->uart, m->vm, VM_COM1_PORT, VM_COM1_IRQ, cfg->console_in,
                        cfg->console_out)) ||
         (r = legacy_init(&m->legacy, m->vm)))
@@ -97,10 +91,10 @@ int machine_create(struct machine *m, const struct machine_config *cfg)
     if (cfg->devices &&
         (r = devices_create(&m->devices, m->vm, cfg->devices, m->why, sizeof(m->why))))
         return r;
-    uint64_t t1 = now_ns();
+    uint64_t t1 = clock_now_ns();
     r = machine_load(m, cfg);
     m->t.devices_ns = t1 - t0;
-    m->t.load_ns = now_ns() - t1;
+    m->t.load_ns = clock_now_ns() - t1;
     return r;
 }
 

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/atomicfile.h"
 #include "common/err.h"
 #include "vmm/template.h"
 
@@ -92,7 +93,7 @@ int registry_publish(struct vm_record *rec)
 
 int registry_write(const struct vm_record *rec)
 {
-    char text[META_MAX], tmp[600], path[600];
+    char text[META_MAX], path[600];
     int n = snprintf(text, sizeof(text),
                      "id = %s\npid = %d\npid_start = %llu\nuser = %s\ntemplate = %s\nbuild = %s\n"
                      "started = %llu\nstate = %s\norigin = %s\nrestore_ns = %llu\n"
@@ -103,16 +104,8 @@ int registry_write(const struct vm_record *rec)
                      (unsigned long long)rec->restore_ns, (unsigned long long)rec->ready_ns);
     if (n < 0 || n >= (int)sizeof(text))
         return BURROW_ERR_TOO_LARGE;
-    snprintf(tmp, sizeof(tmp), "%s/.meta.tmp", rec->dir);
     snprintf(path, sizeof(path), "%s/meta", rec->dir);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return BURROW_ERR_SYSTEM;
-    int r = write(fd, text, (size_t)n) == n && fsync(fd) == 0 ? 0 : BURROW_ERR_SYSTEM;
-    close(fd);
-    if (!r && rename(tmp, path) < 0)
-        r = BURROW_ERR_SYSTEM;
-    return r;
+    return fs_write_atomic(path, text, (size_t)n, 0644);
 }
 
 void registry_remove(const char *dir)

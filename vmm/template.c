@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/atomicfile.h"
 #include "common/err.h"
 #include "common/errmsg.h"
 #include "common/log.h"
@@ -117,7 +118,7 @@ int template_activate(const char *templates_dir, const char *build, char *why, s
         unlink(tmp);
         return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "rename to %s", link);
     }
-    if (tpl_fsync_dir(templates_dir))
+    if (fs_fsync_dir(templates_dir))
         return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "fsync %s", templates_dir);
     return 0;
 }
@@ -218,7 +219,7 @@ int template_rm(const char *templates_dir, const char *build, template_in_use_fn
     tpl_rm_build_dir(dir);
     if (access(dir, F_OK) == 0)
         return errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "cannot remove %s", dir);
-    return tpl_fsync_dir(templates_dir);
+    return fs_fsync_dir(templates_dir);
 }
 
 int template_gc(const char *templates_dir, template_in_use_fn in_use, void *ctx, unsigned *removed)

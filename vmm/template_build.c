@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/atomicfile.h"
 #include "common/err.h"
 #include "common/errmsg.h"
 #include "common/log.h"
@@ -210,7 +211,7 @@ static int build_write(struct build_ctx *b, char *why, size_t whysz)
     if (n < 0 || (size_t)n >= sizeof(text))
         return errmsg_sys(why, whysz, BURROW_ERR_TOO_LARGE, "manifest too large (command line?)");
     if ((r = tpl_pjoin(path, sizeof(path), b->tmpdir, "manifest")) ||
-        (r = tpl_write_new_file(path, text, (size_t)n)) || (r = tpl_fsync_dir(b->tmpdir)))
+        (r = tpl_write_new_file(path, text, (size_t)n)) || (r = fs_fsync_dir(b->tmpdir)))
         return errmsg_sys(why, whysz, r, "%s", path);
     return 0;
 }
@@ -295,7 +296,7 @@ int template_build(const struct template_build_config *cfg, char *build_out, cha
         (r = build_write(b, why, whysz)))
         goto out;
     unlink(b->sock); /* the VM is stopped: nothing listens there any more */
-    if (rename(b->tmpdir, final) < 0 || tpl_fsync_dir(cfg->templates_dir)) {
+    if (rename(b->tmpdir, final) < 0 || fs_fsync_dir(cfg->templates_dir)) {
         r = errmsg_sys(why, whysz, BURROW_ERR_SYSTEM, "cannot rename the build to %s", final);
         goto out;
     }

@@ -32,16 +32,6 @@ int tpl_pjoin(char *out, size_t sz, const char *dir, const char *file)
     return 0;
 }
 
-int tpl_fsync_dir(const char *dir)
-{
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return BURROW_ERR_SYSTEM;
-    int r = fsync(fd) < 0 ? BURROW_ERR_SYSTEM : 0;
-    close(fd);
-    return r;
-}
-
 /* A new read-only file (it must not exist), fsynced. */
 int tpl_write_new_file(const char *path, const void *data, size_t len)
 {

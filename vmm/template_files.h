@@ -15,7 +15,6 @@
 /* dir + "/" + file into out; BURROW_ERR_TOO_LARGE if it does not fit. */
 __attribute__((warn_unused_result)) int tpl_pjoin(char *out, size_t sz, const char *dir,
                                                   const char *file);
-__attribute__((warn_unused_result)) int tpl_fsync_dir(const char *dir);
 /* A new read-only (0444) file that must not exist, fsynced. */
 __attribute__((warn_unused_result)) int tpl_write_new_file(const char *path, const void *data,
                                                            size_t len);

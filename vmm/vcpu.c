@@ -165,7 +165,7 @@ static void vcpu_handle_io(struct vcpu *v)
     /* String I/O: count accesses of size bytes, back to back in the page. */
     for (uint32_t i = 0; i < run->io.count; i++) {
         if (is_write && run->io.port == VM_COM1_PORT && run->io.size == 1)
-            vm_console_record(v->vm, data[0]);
+            uart_console_record(&v->vm->console, data[0]);
         if (bus_dispatch(&v->vm->bus, BUS_PIO, run->io.port, data, run->io.size, is_write) &&
             log_get_level() >= LOG_LVL_DEBUG && log_ratelimit_ok(&v->unclaimed_rl, 20, 1)) {
             uint32_t val = 0;
@@ -218,7 +218,7 @@ static void vcpu_report_death(struct vcpu *v)
     vcpu_dump_capture(v->fd, v->index, &vm->mem, &d);
     vcpu_dump_format(&d, text, sizeof(text));
     log_lines("", text);
-    if (vm_console_tail(vm, text, sizeof(text), 8)) {
+    if (uart_console_tail(&vm->console, text, sizeof(text), 8)) {
         log_info("console, last lines before the stop:");
         log_lines("  | ", text);
     }

@@ -13,17 +13,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 #include "vmm/vcpu.h"
 #include "vmm/x86/cpuid.h"
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 struct vm_cap {
     int cap;
@@ -184,23 +178,23 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
     bus_init(&vm->bus);
     pthread_mutex_init(&vm->lock, NULL);
     pthread_cond_init(&vm->cond, NULL);
-    pthread_mutex_init(&vm->console_lock, NULL);
+    uart_console_init(&vm->console);
     *out = vm;
 
-    uint64_t t0 = now_ns();
+    uint64_t t0 = clock_now_ns();
     if ((r = vm_open_kvm(vm)))
         return r;
-    uint64_t t1 = now_ns();
+    uint64_t t1 = clock_now_ns();
     vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
     if (vm->vm_fd < 0)
         return vm_err(vm, BURROW_ERR_SYSTEM, "KVM_CREATE_VM");
-    uint64_t t2 = now_ns();
+    uint64_t t2 = clock_now_ns();
     if ((r = vm_map_memory(vm)))
         return r;
-    uint64_t t3 = now_ns();
+    uint64_t t3 = clock_now_ns();
     if ((r = vm_create_irqchip(vm)))
         return r;
-    uint64_t t4 = now_ns();
+    uint64_t t4 = clock_now_ns();
     if ((r = evloop_new(&vm->loop)))
         return vm_err(vm, r, "event loop");
     for (unsigned i = 0; i < cfg->nr_vcpus; i++) {
@@ -210,7 +204,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out)
         }
         vm->nr_vcpus++;
     }
-    uint64_t t5 = now_ns();
+    uint64_t t5 = clock_now_ns();
     vm->t = (struct vm_timings){.open_ns = t1 - t0,
                                 .create_ns = t2 - t1,
                                 .memory_ns = t3 - t2,
@@ -239,7 +233,7 @@ void vm_destroy(struct vm *vm)
     bus_fini(&vm->bus);
     pthread_mutex_destroy(&vm->lock);
     pthread_cond_destroy(&vm->cond);
-    pthread_mutex_destroy(&vm->console_lock);
+    uart_console_destroy(&vm->console);
     free(vm);
 }
 
@@ -270,41 +264,4 @@ int vm_irq_line(struct vm *vm, unsigned gsi, int level)
     if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0)
         return BURROW_ERR_SYSTEM;
     return 0;
-}
-
-void vm_console_record(struct vm *vm, uint8_t c)
-{
-    if (c != '\n' && c != '\t' && (c < 0x20 || c > 0x7e))
-        return; /* CRs, escapes, divisor-latch writes */
-    pthread_mutex_lock(&vm->console_lock);
-    vm->console_tail[vm->console_pos] = (char)c;
-    vm->console_pos = (vm->console_pos + 1) % VM_CONSOLE_TAIL;
-    if (vm->console_len < VM_CONSOLE_TAIL)
-        vm->console_len++;
-    pthread_mutex_unlock(&vm->console_lock);
-}
-
-size_t vm_console_tail(struct vm *vm, char *out, size_t outsz, unsigned max_lines)
-{
-    if (outsz == 0)
-        return 0;
-    pthread_mutex_lock(&vm->console_lock);
-    const char *ring = vm->console_tail;
-    unsigned len = vm->console_len;
-    unsigned start = (vm->console_pos + VM_CONSOLE_TAIL - len) % VM_CONSOLE_TAIL;
-#define AT(i) ring[(start + (i)) % VM_CONSOLE_TAIL]
-    while (len && AT(len - 1) == '\n') /* trailing line breaks end no line */
-        len--;
-    /* Walk back from the end until max_lines lines are covered. */
-    unsigned keep = 0, lines = 0;
-    while (keep < len && !(AT(len - 1 - keep) == '\n' && ++lines >= max_lines))
-        keep++;
-    if (keep > outsz - 1)
-        keep = (unsigned)(outsz - 1); /* the newest bytes win */
-    for (unsigned i = 0; i < keep; i++)
-        out[i] = AT(len - keep + i);
-#undef AT
-    pthread_mutex_unlock(&vm->console_lock);
-    out[keep] = '\0';
-    return keep;
 }

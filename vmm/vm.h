@@ -29,6 +29,7 @@
 #include "vmm/bus.h"
 #include "vmm/evloop.h"
 #include "vmm/gmem.h"
+#include "vmm/hw/uart16550.h"
 
 #define VM_MAX_VCPUS 64
 #define VM_MIB       (1024ull * 1024)
@@ -102,9 +103,6 @@ struct vcpu {
     int reported;                      /* this vCPU logged the guest's death */
 };
 
-/* The last bytes the guest wrote to COM1's data port: printed when the guest dies. */
-#define VM_CONSOLE_TAIL 2048
-
 struct vm_timings {
     /* Nanoseconds spent in each set-up step (bench-boot). */
     uint64_t open_ns, create_ns, memory_ns, irqchip_ns, vcpus_ns;
@@ -137,11 +135,8 @@ struct vm {
     _Atomic int report_positions; /* at the stop, each vCPU logs where it was (info level) */
     struct vm_exit_info exit;
 
-    /* Console tail (ring), under its own lock: vCPUs write it, a dying vCPU reads it. */
-    pthread_mutex_t console_lock;
-    char console_tail[VM_CONSOLE_TAIL];
-    unsigned console_pos; /* next write */
-    unsigned console_len; /* bytes held, <= VM_CONSOLE_TAIL */
+    /* The last bytes the guest wrote to COM1: printed when the guest dies. */
+    struct uart_console console;
 };
 
 /*
@@ -183,13 +178,5 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason, int code, const 
  */
 __attribute__((warn_unused_result)) int vm_pause(struct vm *vm, unsigned timeout_ms);
 void vm_resume(struct vm *vm);
-
-/* Keep one guest console byte (printable, tab and newline only) in the tail ring. */
-void vm_console_record(struct vm *vm, uint8_t c);
-/*
- * The last max_lines lines of the console tail into out (NUL-terminated,
- * lines separated by '\n'); returns the length.
- */
-size_t vm_console_tail(struct vm *vm, char *out, size_t outsz, unsigned max_lines);
 
 #endif /* BURROW_VMM_VM_H */

@@ -18,7 +18,7 @@
 #include "vmm/dirsock.h"
 #include "vmm/registry.h"
 #include "vmm/virtio/balloon.h"
-#include "vmm/virtio/vsock.h"
+#include "vmm/virtio/vsock/vsock.h"
 
 #define NS_PER_S       1000000000ull
 #define PAGES_PER_MIB  256u

@@ -21,16 +21,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/exepath.h"
 #include "common/log.h"
 #include "vmm/fork.h"
 #include "vmm/hibernate.h"
-#include "vmm/net/tap.h"
+#include "vmm/virtio/net/tap.h"
 #include "vmm/pool.h"
 #include "vmm/registry.h"
-#include "vmm/virtio/net.h"
-#include "vmm/virtio/vsock.h"
+#include "vmm/virtio/net/net.h"
+#include "vmm/virtio/vsock/vsock.h"
 #include "vmm/vmmctl.h"
 
 /*
@@ -376,10 +377,10 @@ static void __attribute__((noreturn)) vmm_run(struct vmm_state *s)
     int planned = 0;
     struct timespec zero = {0, 0};
     struct hib_vmm_meta meta = {s->rec.id, s->rec.user, s->rec.build};
-    vmmctl_start(&s->ctl, &s->f, s->req->idle_reclaim, fork_now_ns());
+    vmmctl_start(&s->ctl, &s->f, s->req->idle_reclaim, clock_now_ns());
     while (!s->f.m.vm->stopping) {
         write_conns(s);
-        vmmctl_tick(&s->ctl, fork_now_ns());
+        vmmctl_tick(&s->ctl, clock_now_ns());
         /* The loop's tick: a request on control.sock or hibernate.sock, or 200 ms. */
         struct pollfd p[2] = {{.fd = s->ctl.listen_fd, .events = POLLIN},
                               {.fd = s->hib.listen_fd, .events = POLLIN}};
@@ -458,7 +459,7 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
         vmm_fail(&s, "ERR %s\n", why);
     if (pooled) {
         s.report_fd = pool_wait_claim(&s, claim_fd, &request_ns);
-        s.f.t.restored_ns = fork_now_ns();
+        s.f.t.restored_ns = clock_now_ns();
     }
     if ((r = fork_vm_start(&s.f)))
         vmm_fail(&s, "ERR cannot start the VM: %s\n", burrow_strerror(r));
@@ -466,7 +467,7 @@ vmm_process(const struct vmm_request *req, int report_fd, int pooled)
     if (r) {
         /* The console's last line says why (it goes with the run directory). */
         char last[200] = "";
-        vm_console_tail(s.f.m.vm, last, sizeof(last), 1);
+        uart_console_tail(&s.f.m.vm->console, last, sizeof(last), 1);
         last[strcspn(last, "\n")] = '\0';
         snprintf(why, sizeof(why), "%s%s%s",
                  r == BURROW_ERR_CLOSED ? s.f.m.vm->exit.detail : burrow_strerror(r),
@@ -653,7 +654,7 @@ int vmm_fork_report(struct vmm_request *req, int out_fd)
     if (req->user_dir[0] && !req->hib_image[0])
         return hib_fork_report(req, out_fd);
     if (!req->request_ns) /* burrowd's counts from the login's request */
-        req->request_ns = fork_now_ns();
+        req->request_ns = clock_now_ns();
     /* A fork with a TAP but no addresses (burrowctl vm fork --net-tap alone) is always fresh. */
     if (req->pool_size > 0) {
         int r = vmm_claim(req, out_fd);

@@ -6,10 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker/cluster/ccfg.h"
+#include "broker/config_cluster.h"
 #include "broker/cluster/chosts.h"
 #include "broker/cluster/cluster.h"
 #include "broker/fsutil.h"
+#include "common/atomicfile.h"
 #include "common/err.h"
 
 #define B64_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="

@@ -11,8 +11,9 @@
 
 #include "broker/cluster/clink.h"
 #include "broker/cluster/cluster.h"
-#include "broker/hostkeys.h"
+#include "broker/users/hostkeys.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 
 #define RELAY_BUF (64u << 10)
 
@@ -51,11 +52,9 @@ int clink_connect(const struct burrow_config *cfg, const struct chost *h, ssh_ke
     (void)cfg;
     snprintf(port, sizeof(port), "%u", (unsigned)h->port);
     int fd = cluster_tcp_connect(h->addr, port);
-    if (fd < 0) {
-        snprintf(err, errsz, "host %s (%s port %s) unreachable: %s", h->name, h->addr, port,
-                 strerror(errno));
-        return BURROW_ERR_CLOSED;
-    }
+    if (fd < 0)
+        return errmsg(err, errsz, BURROW_ERR_CLOSED, "host %s (%s port %s) unreachable: %s",
+                      h->name, h->addr, port, strerror(errno));
     ssh_session s = ssh_new();
     long timeout = 10;
     int no = 0;

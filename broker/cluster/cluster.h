@@ -26,11 +26,11 @@
 
 #include <stdint.h>
 
-#include "broker/cluster/ccfg.h"
+#include "broker/config_cluster.h"
 #include "broker/config.h"
-#include "broker/hostkeys.h"
-#include "broker/userdb.h"
-#include "broker/vmmgr.h"
+#include "broker/users/hostkeys.h"
+#include "broker/users/userdb.h"
+#include "broker/vm/vmmgr.h"
 
 #define CLUSTER_MSG_MAX 1024
 
@@ -81,7 +81,7 @@ void cluster_fence_all(struct vmmgr *vm);
 /* Forget a waiter that went away (its answer is dropped). */
 void cluster_forget(struct cluster *c, int waiter);
 /* The VM manager's events: a VM of ours that ended releases her ownership. */
-void cluster_vm_event(struct cluster *c, enum vmmgr_event ev, const struct vm *vm);
+void cluster_vm_event(struct cluster *c, enum vmmgr_event ev, const struct uservm *vm);
 /* The number of VMs here, published as this host's load. */
 void cluster_load(struct cluster *c, unsigned vms);
 /* The peer listener's socket (master accepts on it), or -1. */

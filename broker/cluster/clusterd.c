@@ -49,6 +49,7 @@
 #include "broker/cluster/cluster.h"
 #include "broker/cluster/etcd.h"
 #include "broker/fsutil.h"
+#include "common/atomicfile.h"
 #include "common/err.h"
 #include "common/log.h"
 

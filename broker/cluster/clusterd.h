@@ -9,7 +9,7 @@
 
 #include "broker/cluster/etcd.h"
 #include "broker/config.h"
-#include "broker/hostkeys.h"
+#include "broker/users/hostkeys.h"
 
 /* The cluster process (forked by cmaster.c); mfd is its end of the socketpair. */
 int clusterd_main(const struct burrow_config *cfg, int mfd);

@@ -278,7 +278,7 @@ void cluster_forget(struct cluster *c, int waiter)
 void cluster_request(struct cluster *c, struct vmmgr *vm, const struct user_record *rec, int waiter,
                      int peer)
 {
-    struct vm *have = vmmgr_find(vm, rec->name);
+    struct uservm *have = vmmgr_find(vm, rec->name);
     if (!peer && (!c->up || c->fd < 0)) {
         c->hooks.routed(c->hooks.ctx, waiter, rec, NULL,
                         "the cluster's state store (etcd) cannot be reached: new logins are "
@@ -302,7 +302,7 @@ void cluster_request(struct cluster *c, struct vmmgr *vm, const struct user_reco
     cluster_route(c, rec, waiter, peer);
 }
 
-void cluster_vm_event(struct cluster *c, enum vmmgr_event ev, const struct vm *vm)
+void cluster_vm_event(struct cluster *c, enum vmmgr_event ev, const struct uservm *vm)
 {
     if (!c || !vm || vm->be == &backend_remote)
         return;
@@ -321,7 +321,7 @@ void cluster_load(struct cluster *c, unsigned vms)
 void cluster_fence_all(struct vmmgr *m)
 {
     for (unsigned i = 0; i < VMMGR_MAX; i++) {
-        struct vm *vm = &m->vms[i];
+        struct uservm *vm = &m->vms[i];
         if (vm->state != VM_FREE && vm->state != VM_STOPPING && vm->be != &backend_remote &&
             vm->id[0] && vmmgr_kill(m, vm->id) != 0)
             log_warn("cluster: cannot stop vm %s", vm->id);

@@ -13,10 +13,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "broker/cluster/ccfg.h"
+#include "broker/config_cluster.h"
 #include "broker/cluster/cluster.h"
 #include "broker/cluster/cnbd.h"
 #include "common/err.h"
+#include "common/errmsg.h"
 
 #define CNBD_CHUNK (1u << 20)
 
@@ -25,15 +26,11 @@ int cnbd_connect(const struct burrow_config *cfg, const char *user, struct nbd_h
 {
     char host[256], port[16];
     *out = NULL;
-    if (ccfg_nbd_server(cfg, host, sizeof(host), port, sizeof(port)) != 0) {
-        snprintf(err, errsz, "[cluster] home_nbd is not set");
-        return BURROW_ERR_INVALID;
-    }
+    if (ccfg_nbd_server(cfg, host, sizeof(host), port, sizeof(port)) != 0)
+        return errmsg(err, errsz, BURROW_ERR_INVALID, "[cluster] home_nbd is not set");
     struct nbd_handle *h = nbd_create();
-    if (!h) {
-        snprintf(err, errsz, "libnbd: %s", nbd_get_error());
-        return BURROW_ERR_NOMEM;
-    }
+    if (!h)
+        return errmsg(err, errsz, BURROW_ERR_NOMEM, "libnbd: %s", nbd_get_error());
     int fd = nbd_set_export_name(h, user) == 0 ? cluster_tcp_connect(host, port) : -1;
     /* libnbd owns fd from here, also when the handshake fails. */
     if (fd < 0 || nbd_connect_socket(h, fd) != 0) {

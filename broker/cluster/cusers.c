@@ -31,7 +31,8 @@
 #include "broker/cluster/cluster.h"
 #include "broker/cluster/cnbd.h"
 #include "broker/fsutil.h"
-#include "broker/userdb.h"
+#include "broker/users/userdb.h"
+#include "common/atomicfile.h"
 #include "common/err.h"
 #include "common/log.h"
 

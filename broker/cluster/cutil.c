@@ -16,6 +16,7 @@
 #include "broker/cluster/clusterd.h"
 #include "broker/cluster/cluster.h"
 #include "broker/fsutil.h"
+#include "common/clock.h"
 #include "common/err.h"
 
 int cluster_path(const struct burrow_config *cfg, const char *leaf, char *out, size_t outsz)
@@ -26,9 +27,7 @@ int cluster_path(const struct burrow_config *cfg, const char *leaf, char *out, s
 
 int64_t cluster_now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    return (int64_t)clock_now_ns(); /* signed: deadlines are compared and subtracted */
 }
 
 int64_t cluster_deadline(const struct burrow_config *cfg)

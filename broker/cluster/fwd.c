@@ -30,7 +30,7 @@
 
 #include "broker/cluster/clink.h"
 #include "broker/cluster/cluster.h"
-#include "broker/sandbox.h"
+#include "broker/users/hostuid.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -189,7 +189,7 @@ static void fwd_main(struct fwd *f, int ready)
     _exit(0);
 }
 
-static int fwd_start(struct vmmgr *m, struct vm *vm, const struct user_record *rec)
+static int fwd_start(struct vmmgr *m, struct uservm *vm, const struct user_record *rec)
 {
     static struct fwd f;
     char host[CONFIG_CLUSTER_NAME_MAX];
@@ -204,7 +204,7 @@ static int fwd_start(struct vmmgr *m, struct vm *vm, const struct user_record *r
     snprintf(f.user, sizeof(f.user), "%s", rec->name);
     snprintf(f.dir, sizeof(f.dir), "%s", vm->dir);
     snprintf(f.sock, sizeof(f.sock), "%s", vm->sock);
-    if (sandbox_session_uid(rec->uid, &f.sock_uid) != 0) {
+    if (hostuid_session(rec->uid, &f.sock_uid) != 0) {
         log_error("forward %s: uid %u has no session uid", rec->name, rec->uid);
         return BURROW_ERR_RANGE;
     }

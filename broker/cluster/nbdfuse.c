@@ -41,7 +41,7 @@
 #include "broker/cluster/cluster.h"
 #include "broker/cluster/cnbd.h"
 #include "broker/fsutil.h"
-#include "broker/homedisk.h"
+#include "broker/users/homedisk.h"
 #include "common/err.h"
 #include "common/log.h"
 

@@ -34,6 +34,7 @@
 #include "broker/cluster/clink.h"
 #include "broker/cluster/cluster.h"
 #include "broker/mproto.h"
+#include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
 
@@ -153,7 +154,7 @@ static int get_vm(int mfd, const char *user, const struct chost *who, char *sock
     if (mproto_send(mfd, MPROTO_AUTH_OK, 3, auth) != 0 ||
         mproto_send(mfd, MPROTO_VM_REQ, 1, req) != 0)
         return BURROW_ERR_CLOSED;
-    int fd = -1, r = mproto_recv_wait(mfd, &m, &fd, mproto_now_ms() + 130000);
+    int fd = -1, r = mproto_recv_wait(mfd, &m, &fd, clock_now_ms() + 130000);
     if (fd >= 0)
         close(fd);
     if (r != 0)

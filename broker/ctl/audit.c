@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "broker/audit.h"
+#include "broker/master/audit.h"
 #include "broker/cli.h"
-#include "broker/control.h"
+#include "broker/master/control.h"
 #include "broker/ctl/ctl.h"
 #include "common/err.h"
 

@@ -63,7 +63,7 @@ void ctl_audit_command(const struct ctl_ctx *ctx, const struct ctl_audit_plan *p
 /* One admin record as above, for a command that knows its action itself. */
 void ctl_audit(const struct burrow_config *cfg, const char *action, const char *target, int rc);
 
-/* The answer of burrowd to one control request (broker/control.h), or an exit code. */
+/* The answer of burrowd to one control request (broker/master/control.h), or an exit code. */
 int ctl_daemon_request(const struct burrow_config *cfg, const char *req, char **answer);
 int ctl_vm_balloon(struct ctl_ctx *ctx, int argc, char **argv);
 /* The config and the registry record of VM `id`, or the exit code of why not. */

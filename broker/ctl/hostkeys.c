@@ -11,7 +11,7 @@
 #include "broker/cli.h"
 #include "broker/config.h"
 #include "broker/ctl/ctl.h"
-#include "broker/hostkeys.h"
+#include "broker/users/hostkeys.h"
 
 int ctl_hostkeys_main(struct ctl_ctx *ctx, int argc, char **argv)
 {

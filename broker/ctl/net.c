@@ -1,6 +1,6 @@
 /*
  * broker/ctl/net.c - `burrowctl net`: the host side of VM networking from
- * [net] in burrow.ini (broker/netpolicy.h).
+ * [net] in burrow.ini (broker/vm/netpolicy.h).
  *
  *   burrowctl net rules    print the nftables ruleset that apply would load
  *   burrowctl net apply    bridge, address, forwarding and the ruleset (root)
@@ -19,7 +19,7 @@
 #include "broker/cli.h"
 #include "broker/config.h"
 #include "broker/ctl/ctl.h"
-#include "broker/netpolicy.h"
+#include "broker/vm/netpolicy.h"
 #include "common/err.h"
 
 static const char net_usage[] = "usage: burrowctl net rules | apply | remove | addr N";

@@ -1,7 +1,7 @@
 /*
  * broker/ctl/session.c - `burrowctl session list [--user U] [--json]` and
  * `burrowctl session kill ID`: the SSH connections burrowd serves (control
- * requests "session list" / "session kill ID", broker/master_ctl.c). A
+ * requests "session list" / "session kill ID", broker/master/master_ctl.c). A
  * killed session's user sees "your session was ended by an administrator"
  * on every channel, then the connection closes.
  */
@@ -12,10 +12,10 @@
 #include <time.h>
 
 #include "broker/cli.h"
-#include "broker/control.h"
+#include "broker/master/control.h"
 #include "broker/ctl/ctl.h"
 #include "broker/json.h"
-#include "broker/userdb.h"
+#include "broker/users/userdb.h"
 
 static const char session_usage[] =
     "usage: burrowctl session list [--user USER] [--json] | kill ID";

@@ -1,7 +1,7 @@
 /*
  * broker/ctl/status.c - `burrowctl status [--json]`: what the running
  * burrowd says of itself (control request "status": "key value" lines, see
- * broker/master_ctl.c): backend, uptime, listeners, VMs by state,
+ * broker/master/master_ctl.c): backend, uptime, listeners, VMs by state,
  * sessions, memory, KSM, template builds in use, followed by the memory
  * section burrowctl reads itself (status_mem.c: balloons, KSM's page
  * counters, [vm] ksm). Without burrowd that section still prints (after
@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "broker/cli.h"
-#include "broker/control.h"
+#include "broker/master/control.h"
 #include "broker/ctl/ctl.h"
 #include "broker/json.h"
 

@@ -22,7 +22,7 @@
 
 #include "broker/config.h"
 #include "broker/ctl/ctl.h"
-#include "broker/ksm.h"
+#include "broker/vm/ksm.h"
 #include "common/err.h"
 #include "vmm/registry.h"
 #include "vmm/virtio/balloon.h"

@@ -18,15 +18,15 @@
 
 #include <sodium.h>
 
-#include "broker/authkeys.h"
+#include "broker/users/authkeys.h"
 #include "broker/cli.h"
 #include "broker/cluster/cluster.h"
 #include "broker/config.h"
 #include "broker/ctl/ctl.h"
 #include "broker/json.h"
-#include "broker/homedisk.h"
-#include "broker/totp.h"
-#include "broker/userdb.h"
+#include "broker/users/homedisk.h"
+#include "broker/users/totp.h"
+#include "broker/users/userdb.h"
 #include "common/err.h"
 
 #define INPUT_MAX AUTHKEYS_FILE_MAX

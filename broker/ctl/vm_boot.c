@@ -26,7 +26,7 @@
 #include "common/log.h"
 #include "vmm/jail/jail.h"
 #include "vmm/machine.h"
-#include "vmm/net/tap.h"
+#include "vmm/virtio/net/tap.h"
 
 static const char vm_boot_usage[] =
     "usage: burrowctl vm boot --kernel FILE [--initrd FILE] [--cmdline STR] [--mem MiB] "

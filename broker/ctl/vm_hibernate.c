@@ -21,9 +21,9 @@
 
 #include "broker/cli.h"
 #include "broker/config.h"
-#include "broker/control.h"
+#include "broker/master/control.h"
 #include "broker/ctl/ctl.h"
-#include "broker/userdb.h"
+#include "broker/users/userdb.h"
 #include "common/err.h"
 #include "vmm/hibernate.h"
 #include "vmm/registry.h"

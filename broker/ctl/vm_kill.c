@@ -1,7 +1,7 @@
 /*
  * broker/ctl/vm_kill.c - `burrowctl vm kill ID`. While burrowd runs and
  * manages that VM, the request goes through its control socket
- * (broker/control.h: "vm kill <id>"), so the user's sessions get a clear
+ * (broker/master/control.h: "vm kill <id>"), so the user's sessions get a clear
  * message and the master's table stays right; then we wait for the process
  * to end. Otherwise (no daemon, or a standalone VMM burrowd does not know):
  * SIGTERM to the VMM process (its agent syncs and unmounts the home disk,
@@ -15,7 +15,7 @@
 
 #include "broker/cli.h"
 #include "broker/config.h"
-#include "broker/control.h"
+#include "broker/master/control.h"
 #include "broker/ctl/ctl.h"
 #include "common/err.h"
 #include "vmm/registry.h"

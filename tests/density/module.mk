@@ -1,4 +1,4 @@
-# tests/density/: bench-density (issue 18): how many idle VMs a host holds.
+# tests/density/: bench-density: how many idle VMs a host holds.
 #   host part (tests/density/run-bench): idle test-guest forks on the host's
 #     KVM, 1 / 10 / 100 / 1000 at once, KSM off and on: private, PSS, the
 #     VMM's own overhead, host memory and CPU per fork, fork time;

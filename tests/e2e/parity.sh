@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/e2e/parity.sh B - group e2e-parity of the e2e tier: what OpenSSH users
-# expect beyond a shell (issue 21), with the OpenSSH client (ssh, ssh-agent,
+# expect beyond a shell, with the OpenSSH client (ssh, ssh-agent,
 # ssh-keygen -s, scp -O, sftp) and paramiko as a second client, against
 # burrowd with the sandbox backend. Needs root. Algorithm audit (ssh-audit),
 # protocol conformance, signals, legacy scp, environment, agent and remote

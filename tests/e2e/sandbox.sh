@@ -1,5 +1,5 @@
 # tests/e2e/sandbox.sh - sourced by run.sh after the main sequence: the
-# sandbox backend's own promises (broker/sbx_super.c, backend_sandbox.c).
+# sandbox backend's own promises (broker/vm/sbx_super.c, backend_sandbox.c).
 # Uses run.sh's T, BCTL, the users of e2e_setup and the running burrowd.
 
 # sbx_sup USER: the pid of USER's sandbox supervisor (the registry's meta).

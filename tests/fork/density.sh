@@ -1,8 +1,8 @@
 # shellcheck shell=bash
 # tests/fork/density.sh - sourced by tests/fork/run-tests (its helpers, its
-# state and run directories, the active test-guest build): issue 18's
-# checks on the host's KVM with the test guest's balloon driver and its
-# built-in commands (tests/testguest/balloon.c):
+# state and run directories, the active test-guest build): the density
+# checks (docs/fork.md, "Density") on the host's KVM with the test guest's
+# balloon driver and its built-in commands (tests/testguest/balloon.c):
 #   - free page reporting: a fork that wrote a range and reported it free
 #     reads the template's bytes back, and its VMM's anonymous memory
 #     (smaps_rollup) drops by the range;

@@ -1,5 +1,5 @@
 /*
- * tests/fuzz/fuzz_net.c - libFuzzer harness for virtio-net (vmm/virtio/net.c,
+ * tests/fuzz/fuzz_net.c - libFuzzer harness for virtio-net (vmm/virtio/net/net.c,
  * net_io.c) driven by a hostile guest and a hostile backend: descriptor
  * chains of any shape on the rx, tx and control queues, raw descriptors with
  * any address, length, flags and next, backend frames of any size, device
@@ -23,7 +23,7 @@
 
 #include "common/log.h"
 #include "tests/unit/vmm/virtio/sim_driver.h"
-#include "vmm/virtio/net.h"
+#include "vmm/virtio/net/net.h"
 #include "tests/fuzz/fuzz_input.h"
 
 #define QN 32u

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # tests/nested/linuxlib.sh - shared by the real-Linux-guest cases 3x-*.sh
-# (issue 9), sourced after caselib.sh. All of them use one private Burrow
+#, sourced after caselib.sh. All of them use one private Burrow
 # state under /tmp/burrow-linux in L1 (tmpfs, gone when L1 stops): case 30
 # builds the template "linux" there from the default image, the later cases
 # fork it.

@@ -35,7 +35,7 @@ $(NESTED_VM_EXEC): $(B)/obj/tests/nested/vm_exec.o $(B)/obj/tests/agent/client.o
 	@mkdir -p $(@D)
 	$(CC) $(HOST_LDFLAGS) -o $@ $^
 
-# The real-Linux-guest cases alone (issue 9): template build from the default
+# The real-Linux-guest cases alone: template build from the default
 # image, forks with sessions. Needs the guest kernel and image.
 NESTED_DEPS += $(GUEST_INITRD)
 .PHONY: test-linux

@@ -6,7 +6,7 @@
  *   veth     kernel UDP between two namespaces over a veth pair (baseline)
  *   tap      1514-byte UDP frames written straight into a TAP by this process
  *   device   the same frames from a simulated guest's tx ring through the
- *            virtio-net device (vmm/virtio/net.c) into the TAP
+ *            virtio-net device (vmm/virtio/net/net.c) into the TAP
  *
  * A UDP socket behind each path counts the payload that arrived. There is
  * no guest kernel here (KVM-PVM cannot boot Linux): the device row is the
@@ -30,8 +30,8 @@
 #include <unistd.h>
 
 #include "tests/unit/vmm/virtio/sim_driver.h"
-#include "vmm/net/tap.h"
-#include "vmm/virtio/net.h"
+#include "vmm/virtio/net/tap.h"
+#include "vmm/virtio/net/net.h"
 
 #define PAYLOAD 1472u
 #define FRAME   (14u + 20u + 8u + PAYLOAD)

@@ -1,5 +1,5 @@
-# tests/net/: tier test-net (issue 11): the host's VM networking policy
-# (broker/netpolicy.c through `burrowctl net apply`) in network namespaces
+# tests/net/: tier test-net: the host's VM networking policy
+# (broker/vm/netpolicy.c through `burrowctl net apply`) in network namespaces
 # made by the test: veth "VMs" on the bridge, an "outside" namespace with
 # TCP/UDP servers. Never any address outside this machine. Needs root.
 TEST_TIERS += test-net

@@ -1,5 +1,5 @@
 # tests/security/20-session.sh - sourced by run-tests: burrowd's session
-# processes (the root monitor and its jailed net child, broker/monitor.h),
+# processes (the root monitor and its jailed net child, broker/session/monitor.h),
 # seen from outside (seccomp, uid, namespaces, hidden files, who holds the
 # TCP connection), killed by SIGSYS through the test-only trigger, and a
 # net child that acts hostile (BURROW_TEST_HOSTILE_NET) ended by its monitor.
@@ -11,8 +11,8 @@ sec_stop() {
     [ -n "${NOTIFY_PID:-}" ] && kill "$NOTIFY_PID" 2>/dev/null
     NOTIFY_PID=
 }
-NET_UID_MIN=1325400064 # SANDBOX_NET_UID_BASE (0x4f000000)
-SESSION_UID_MIN=1342177280 # SANDBOX_SESSION_UID_BASE (0x50000000)
+NET_UID_MIN=1325400064 # HOSTUID_NET_BASE (0x4f000000)
+SESSION_UID_MIN=1342177280 # HOSTUID_SESSION_BASE (0x50000000)
 
 # sec_sessions: the session processes (monitors) burrowd started, not its sandboxes.
 sec_sessions() {

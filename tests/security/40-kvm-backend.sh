@@ -1,5 +1,5 @@
 # tests/security/40-kvm-backend.sh - sourced by run-tests: burrowd's kvm
-# backend forks each user's VMM itself (vmm/vmmproc.c, started by broker/backend_kvm.c); that VMM is jailed
+# backend forks each user's VMM itself (vmm/vmmproc.c, started by broker/vm/backend_kvm.c); that VMM is jailed
 # too (no pid namespace: the master watches it by pid), and a session through
 # it still works.
 sec_kvm_backend() {

@@ -1,4 +1,4 @@
-# tests/security/: tier test-security (issue 10): the jailed VMM on the
+# tests/security/: tier test-security: the jailed VMM on the
 # host's KVM with the test guest (namespaces, pivot_root, uid, seccomp,
 # SIGSYS on a forbidden syscall, log mode), burrowd's session confinement.
 # Needs root and /dev/kvm; fails saying so without them. ~10 s.

@@ -8,8 +8,8 @@
  * built-in commands. With a virtio-balloon it follows the host's target,
  * answers stats requests and reports free memory (balloon.c).
  *
- * Its state while idle is chosen so that a shallow restore fails (design
- * §5, issue 6): a TSC-deadline timer armed, kvmclock enabled (and checked
+ * Its state while idle is chosen so that a shallow restore fails (docs/fork.md,
+ * "The test guest as a template"): a TSC-deadline timer armed, kvmclock enabled (and checked
  * monotonic), known values in XMM/YMM registers, an AP halted waiting for an
  * IPI, an interrupt pending in the LAPIC (held back by the TPR). After a
  * transport reset (the fork signal) it checks each and prints one line:

@@ -7,6 +7,7 @@
 
 #include "common/err.h"
 #include "common/log.h"
+#include "vmm/vm.h"
 
 #define UART_IER_RDI      0x01
 #define UART_IER_THRI     0x02
@@ -225,4 +226,52 @@ int uart_init(struct uart16550 *u, struct vm *vm, uint16_t port, unsigned gsi, i
         u->in_fd = -1;
     }
     return r;
+}
+
+void uart_console_init(struct uart_console *con)
+{
+    pthread_mutex_init(&con->lock, NULL);
+    con->pos = con->len = 0;
+}
+
+void uart_console_destroy(struct uart_console *con)
+{
+    pthread_mutex_destroy(&con->lock);
+}
+
+void uart_console_record(struct uart_console *con, uint8_t c)
+{
+    if (c != '\n' && c != '\t' && (c < 0x20 || c > 0x7e))
+        return; /* CRs, escapes, divisor-latch writes */
+    pthread_mutex_lock(&con->lock);
+    con->ring[con->pos] = (char)c;
+    con->pos = (con->pos + 1) % UART_CONSOLE_TAIL;
+    if (con->len < UART_CONSOLE_TAIL)
+        con->len++;
+    pthread_mutex_unlock(&con->lock);
+}
+
+size_t uart_console_tail(struct uart_console *con, char *out, size_t outsz, unsigned max_lines)
+{
+    if (outsz == 0)
+        return 0;
+    pthread_mutex_lock(&con->lock);
+    const char *ring = con->ring;
+    unsigned len = con->len;
+    unsigned start = (con->pos + UART_CONSOLE_TAIL - len) % UART_CONSOLE_TAIL;
+#define AT(i) ring[(start + (i)) % UART_CONSOLE_TAIL]
+    while (len && AT(len - 1) == '\n') /* trailing line breaks end no line */
+        len--;
+    /* Walk back from the end until max_lines lines are covered. */
+    unsigned keep = 0, lines = 0;
+    while (keep < len && !(AT(len - 1 - keep) == '\n' && ++lines >= max_lines))
+        keep++;
+    if (keep > outsz - 1)
+        keep = (unsigned)(outsz - 1); /* the newest bytes win */
+    for (unsigned i = 0; i < keep; i++)
+        out[i] = AT(len - keep + i);
+#undef AT
+    pthread_mutex_unlock(&con->lock);
+    out[keep] = '\0';
+    return keep;
 }

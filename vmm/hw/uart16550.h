@@ -4,17 +4,30 @@
  * Owns: the register file Linux's 8250 driver probes (scratch, loopback,
  * FIFO, divisor latch), a receive FIFO fed from an input fd on the event
  * thread, and the IRQ line (level, through KVM_IRQ_LINE). Transmitted bytes
- * are written to out_fd at once (every guest byte is an exit anyway).
+ * are written to out_fd at once (every guest byte is an exit anyway). And
+ * the console's tail (struct uart_console): the last bytes the guest wrote
+ * to COM1, which a VM keeps so that a guest death or a failed start can
+ * show its last lines.
  */
 #ifndef BURROW_VMM_HW_UART16550_H
 #define BURROW_VMM_HW_UART16550_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 
-#include "vmm/vm.h"
+struct vm;
 
-#define UART_FIFO_LEN 64
+#define UART_FIFO_LEN     64
+#define UART_CONSOLE_TAIL 2048 /* bytes of console output a VM keeps (its last lines) */
+
+/* The console tail (a ring) under its own lock: vCPUs write it, a dying vCPU reads it. */
+struct uart_console {
+    pthread_mutex_t lock;
+    char ring[UART_CONSOLE_TAIL];
+    unsigned pos; /* next write */
+    unsigned len; /* bytes held, <= UART_CONSOLE_TAIL */
+};
 
 struct uart16550 {
     pthread_mutex_t lock;
@@ -40,5 +53,16 @@ __attribute__((warn_unused_result)) int uart_init(struct uart16550 *u, struct vm
  */
 void uart_limit_output(struct uart16550 *u, uint64_t max_bytes);
 unsigned uart_receive(struct uart16550 *u, const uint8_t *data, unsigned len);
+
+void uart_console_init(struct uart_console *c);
+void uart_console_destroy(struct uart_console *c);
+/* Keep one byte written to COM1 (printable, tab and newline only) in the tail. */
+void uart_console_record(struct uart_console *c, uint8_t ch);
+/*
+ * The last max_lines lines of the console tail into out (NUL-terminated,
+ * lines separated by '\n'; the newest bytes when out is short); returns the
+ * length.
+ */
+size_t uart_console_tail(struct uart_console *c, char *out, size_t outsz, unsigned max_lines);
 
 #endif /* BURROW_VMM_HW_UART16550_H */

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/err.h"
+#include "common/errmsg.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -21,17 +22,14 @@ static int write_file(const char *dir, const char *file, const char *text, char 
     char path[512];
     snprintf(path, sizeof(path), "%s/%s", dir, file);
     int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(why, whysz, "open %s: %s", path, strerror(errno));
-        return BURROW_ERR_SYSTEM;
-    }
+    if (fd < 0)
+        return errmsg(why, whysz, BURROW_ERR_SYSTEM, "open %s: %s", path, strerror(errno));
     ssize_t n = write(fd, text, strlen(text));
     int saved = errno;
     close(fd);
-    if (n != (ssize_t)strlen(text)) {
-        snprintf(why, whysz, "write '%s' to %s: %s", text, path, strerror(saved));
-        return BURROW_ERR_SYSTEM;
-    }
+    if (n != (ssize_t)strlen(text))
+        return errmsg(why, whysz, BURROW_ERR_SYSTEM, "write '%s' to %s: %s", text, path,
+                      strerror(saved));
     return 0;
 }
 
@@ -75,10 +73,8 @@ static int make_and_join(const char *group, const struct jail_cgroup_limits *lim
                          pid_t pid, char *why, size_t whysz)
 {
     char text[64];
-    if (mkdir(group, 0755) != 0 && errno != EEXIST) {
-        snprintf(why, whysz, "mkdir %s: %s", group, strerror(errno));
-        return BURROW_ERR_SYSTEM;
-    }
+    if (mkdir(group, 0755) != 0 && errno != EEXIST)
+        return errmsg(why, whysz, BURROW_ERR_SYSTEM, "mkdir %s: %s", group, strerror(errno));
     snprintf(text, sizeof(text), "%llu", (unsigned long long)lim->memory_max);
     int r = write_file(group, "memory.max", text, why, whysz);
     snprintf(text, sizeof(text), "%u", lim->pids_max);
@@ -103,24 +99,18 @@ int jail_cgroup_join(const char *root, const char *name, const struct jail_cgrou
                      pid_t pid, char *why, size_t whysz)
 {
     struct statfs sf;
-    if (statfs(root, &sf) != 0 || sf.f_type != CGROUP2_SUPER_MAGIC) {
-        snprintf(why, whysz, "%s is not a cgroup2 mount (legacy or hybrid hierarchy)", root);
-        return BURROW_ERR_UNSUPPORTED;
-    }
-    if (access(root, W_OK) != 0) {
-        snprintf(why, whysz, "%s is not writable", root);
-        return BURROW_ERR_UNSUPPORTED;
-    }
-    if (!has_controllers(root, "cgroup.controllers")) {
-        snprintf(why, whysz, "%s lacks the memory and pids controllers", root);
-        return BURROW_ERR_UNSUPPORTED;
-    }
+    if (statfs(root, &sf) != 0 || sf.f_type != CGROUP2_SUPER_MAGIC)
+        return errmsg(why, whysz, BURROW_ERR_UNSUPPORTED,
+                      "%s is not a cgroup2 mount (legacy or hybrid hierarchy)", root);
+    if (access(root, W_OK) != 0)
+        return errmsg(why, whysz, BURROW_ERR_UNSUPPORTED, "%s is not writable", root);
+    if (!has_controllers(root, "cgroup.controllers"))
+        return errmsg(why, whysz, BURROW_ERR_UNSUPPORTED,
+                      "%s lacks the memory and pids controllers", root);
     char parent[256], group[512];
     snprintf(parent, sizeof(parent), "%s/burrow", root);
-    if (mkdir(parent, 0755) != 0 && errno != EEXIST) {
-        snprintf(why, whysz, "mkdir %s: %s", parent, strerror(errno));
-        return BURROW_ERR_SYSTEM;
-    }
+    if (mkdir(parent, 0755) != 0 && errno != EEXIST)
+        return errmsg(why, whysz, BURROW_ERR_SYSTEM, "mkdir %s: %s", parent, strerror(errno));
     /* Controllers must be enabled in every ancestor's subtree_control. */
     if (!has_controllers(root, "cgroup.subtree_control") &&
         write_file(root, "cgroup.subtree_control", "+memory +pids", why, whysz) != 0)

@@ -35,7 +35,7 @@
  * the kernel allocates: no two live VMMs ever share one (a hash of the VM id
  * could collide), and no state is needed to hand them out. pid_max is at
  * most 2^22 (PID_MAX_LIMIT), inside JAIL_UID_SPAN. Never a real user; above
- * the session uids (0x50000000..0x5fffffff, broker/sandbox.h) and the
+ * the session uids (0x50000000..0x5fffffff, broker/session/confine.h) and the
  * sandbox backend's (0x60000000 + slot * 65536, slots < 1024).
  */
 #define JAIL_UID_BASE  0x70000000u

@@ -2,7 +2,7 @@
  * vmm/jail/seccomp.h - seccomp allow-lists as data, compiled by one function.
  *
  * Owns: the rule format `{nr, argument checks, errno, why}` every policy table uses
- * (vmm/jail/policy_vmm.c, broker/seccomp_policy.c), the compiler onto
+ * (vmm/jail/policy_vmm.c, broker/session/seccomp_policy.c), the compiler onto
  * libseccomp, the enforce/log switch, and the test-only trigger that makes a
  * confined process call a forbidden syscall.
  *

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/err.h"
 
 /* What a dynamically linked e2fsck/resize2fs does on a regular file. */
@@ -110,13 +111,6 @@ static const struct sc_rule tool_rules[] = {
 };
 static const struct sc_table tool_tables[] = {SC_TABLE(tool_rules)};
 const struct sc_policy jail_tool_policy = {"e2fsprogs", tool_tables, 1, false};
-
-long jail_tool_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
 
 /* Only itself to see: a fresh /proc of the run's pid namespace over the host's. */
 static int private_proc(void)
@@ -229,7 +223,7 @@ int jail_tool_finish(struct jail_tool_run *run, long deadline_ms, int *status)
             r = BURROW_ERR_SYSTEM;
             break;
         }
-        if (w == 0 && jail_tool_now_ms() >= deadline_ms) {
+        if (w == 0 && clock_now_ms() >= deadline_ms) {
             /* PID 1 of its namespace: the kernel ends every process in it too. */
             kill(run->pid, SIGKILL);
             while (waitpid(run->pid, status, 0) < 0 && errno == EINTR)

@@ -63,7 +63,5 @@ __attribute__((warn_unused_result)) int jail_tool_start(const struct jail_tool_s
  */
 __attribute__((warn_unused_result)) int jail_tool_finish(struct jail_tool_run *run,
                                                          long deadline_ms, int *status);
-/* CLOCK_MONOTONIC in milliseconds, for deadlines. */
-long jail_tool_now_ms(void);
 
 #endif /* BURROW_VMM_JAIL_TOOL_H */

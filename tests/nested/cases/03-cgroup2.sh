@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # timeout: 120
-# The VMM jail's cgroup v2 path (issue 10), which the CI host (a v1/v2
+# The VMM jail's cgroup v2 path, which the CI host (a v1/v2
 # hybrid) cannot run: L1 mounts a unified hierarchy (tests/nested/init). A
 # jailed `vm boot` of the test guest under L1's KVM joins
 # /sys/fs/cgroup/burrow/boot-<pid>/ with memory.max = guest RAM + 256 MiB,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # timeout: 180
-# The sandbox backend's cgroup v2 path (issue 17), which the CI host (a
+# The sandbox backend's cgroup v2 path, which the CI host (a
 # v1/v2 hybrid) cannot run: L1 mounts a unified hierarchy. burrowd (the
 # installed flavour, backend = sandbox) starts alice's environment; its PID 1
 # and every process of the sandbox are in /sys/fs/cgroup/burrow/sbx-<id>/

@@ -1,4 +1,4 @@
-# Virtio with a real Linux driver (issue 5): Debian's cloud kernel in Burrow's
+# Virtio with a real Linux driver: Debian's cloud kernel in Burrow's
 # VMM (L2 under kvm_amd) finds virtio-vsock, virtio-blk and virtio-rng through
 # the DSDT and binds them; /dev/hwrng gives different bytes twice; a sector
 # written to /dev/vda is on the host's image file; a guest connection to host

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # timeout: 420
-# Real Linux as a template (issue 9): `burrowctl template build` from the
+# Real Linux as a template: `burrowctl template build` from the
 # default image (Debian's cloud kernel + build/guest/initramfs.cpio.gz, 2
 # vCPUs, 128 MiB) in L1: Linux boots in Burrow's VMM, binds the virtio-mmio
 # devices from the DSDT, burrow-init loads the modules, burrow-agent connects

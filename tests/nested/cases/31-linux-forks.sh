@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # timeout: 200
-# Forks of a real Linux template (issue 9): 5 users, each with a home disk,
+# Forks of a real Linux template: 5 users, each with a home disk,
 # get a fork of case 30's template (`vm fork --user NAME`) that reaches
 # READY. Through each VM's unix socket ("CONNECT 1024" + the agent protocol,
 # build/tests/nested/vm-exec) one exec session shows the right user name,

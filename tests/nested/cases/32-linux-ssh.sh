@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # timeout: 240
-# The real path (issue 9): the OpenSSH client in L1 -> burrowd (backend = kvm,
+# The real path: the OpenSSH client in L1 -> burrowd (backend = kvm,
 # template "linux" from case 30) -> a forked Linux VM. The first login forks
 # her VM: `echo $((6*7))` prints 42; exit codes come back; scp and sftp round
 # trips of a 256 KiB file; a file in ~ survives logout (same VM), an idle reap

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # timeout: 480
-# A Debian root filesystem template (issue 11): `burrowctl template build
+# A Debian root filesystem template: `burrowctl template build
 # --rootfs debian` with the image made on the host before the L1 boot
 # (BURROW_ROOTFS_IMAGE=build/rootfs/debian.img, make debian-rootfs: L1 has
 # no time for debootstrap), the default kernel and initramfs, 128 MiB. Linux

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # timeout: 300
-# More of the real path (issue 9), after case 32: OpenSSH -> burrowd (kvm
+# More of the real path, after case 32: OpenSSH -> burrowd (kvm
 # backend, template "linux") -> forked Linux VMs, with two users.
 # - an interactive `ssh -tt` through a pty: `stty size` in the VM follows a
 #   window change of the client's terminal (tests/e2e/ptyshell.py), exit 7;

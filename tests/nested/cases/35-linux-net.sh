@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # timeout: 240
-# Outbound networking of real Linux guests (issue 11), in L1 (disposable:
+# Outbound networking of real Linux guests, in L1 (disposable:
 # its root network namespace plays the host): `burrowctl net apply` (bridge
 # burrow0, NAT, the default egress policy) and an "outside" namespace behind
 # a veth uplink (198.18.0.2, plus 192.168.77.2 and 169.254.169.254 routed

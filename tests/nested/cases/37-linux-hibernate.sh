@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # timeout: 600
-# Hibernation of real Linux forks (issue 19, docs/hibernate.md).
+# Hibernation of real Linux forks (docs/hibernate.md).
 # A. Through burrowd and the OpenSSH client on case 30's template "linux"
 #    (busybox, whose Debian busybox-static has no nohup applet: the job is
 #    started with its input and output detached instead, which is what

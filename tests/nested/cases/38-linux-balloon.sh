@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # timeout: 600
-# virtio-balloon with a real Linux guest (issue 18). Builds its own template
+# virtio-balloon with a real Linux guest. Builds its own template
 # "lxbal" from the default image at 256 MiB ([vm] memory_mb's default): Linux
 # reports free memory only from a zone with more than its low watermark plus
 # 64 MiB free (32 blocks of 2 MiB), which a 128 MiB guest (case 30's) never

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # timeout: 330
-# Issue 21 on the real path, one of each: OpenSSH -> burrowd (kvm backend,
+# SSH parity (docs/testing.md, e2e-parity) on the real path, one of each: OpenSSH -> burrowd (kvm backend,
 # template "linux" from case 30) -> a forked Linux VM:
 # - ssh -A: ssh-add -l inside lists the key of an ssh-agent in L1;
 # - ssh -R 0:127.0.0.1:PORT: a connection made inside her VM reaches a server

@@ -13,7 +13,7 @@
 
 #include "broker/cli.h"
 #include "broker/config.h"
-#include "broker/sandbox.h"
+#include "broker/users/hostuid.h"
 #include "common/err.h"
 #include "tests/lib/testutil.h"
 
@@ -114,14 +114,14 @@ static void test_uid_range_is_injective(void **state)
     char err[CONFIG_ERR_MAX];
     assert_int_equal(load_text(f, "[users]\nuid_min = 1000\nuid_max = 268435455\n", &c, err), 0);
     uid_t lo, hi, past;
-    assert_int_equal(sandbox_session_uid(c.users.uid_min, &lo), 0);
-    assert_int_equal(sandbox_session_uid(c.users.uid_max, &hi), 0);
-    assert_int_equal(lo, SANDBOX_SESSION_UID_BASE + 1000);
-    assert_int_equal(hi, SANDBOX_SESSION_UID_BASE + 268435455u);
+    assert_int_equal(hostuid_session(c.users.uid_min, &lo), 0);
+    assert_int_equal(hostuid_session(c.users.uid_max, &hi), 0);
+    assert_int_equal(lo, HOSTUID_SESSION_BASE + 1000);
+    assert_int_equal(hi, HOSTUID_SESSION_BASE + 268435455u);
     assert_true(hi - lo == c.users.uid_max - c.users.uid_min); /* one-to-one */
-    assert_true(hi < SANDBOX_SESSION_UID_BASE + SANDBOX_SESSION_UID_SPAN);
+    assert_true(hi < HOSTUID_SESSION_BASE + HOSTUID_SESSION_SPAN);
     /* What used to fold onto 0x50000000 + 1000 (the 0x0fffffff mask): refused now. */
-    assert_int_equal(sandbox_session_uid(0x10000000u + 1000, &past), BURROW_ERR_RANGE);
+    assert_int_equal(hostuid_session(0x10000000u + 1000, &past), BURROW_ERR_RANGE);
 }
 
 static void test_unknown_section_and_key(void **state)
@@ -365,7 +365,8 @@ static void test_dump_roundtrip(void **state)
     FILE *out = fopen(f->path, "w");
     config_dump(&c, out);
     fclose(out);
-    /* The session process gets the master's configuration this way (broker/session_exec.h). */
+    /* The session process gets the master's configuration this way (broker/session/session_exec.h).
+     */
     assert_int_equal(config_load(&back, f->path, 0, err, sizeof(err)), 0);
     assert_memory_equal(&c, &back, sizeof(c));
 }

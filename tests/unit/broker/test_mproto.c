@@ -1,7 +1,8 @@
 /*
  * tests/unit/broker/test_mproto.c - master/monitor/net child messages: round
  * trips over a real SEQPACKET socketpair, field limits, malformed messages,
- * EOF, and descriptors passed along (kept, or closed when unwanted).
+ * EOF, descriptors passed along (kept, or closed when unwanted), and the
+ * privilege-separation table (who may send what, when, in which form).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -17,6 +18,7 @@
 #include <cmocka.h>
 
 #include "broker/mproto.h"
+#include "common/clock.h"
 #include "common/err.h"
 
 static int sp[2];
@@ -214,9 +216,9 @@ static void test_recv_wait(void **state)
 {
     (void)state;
     struct mproto_msg m;
-    long t0 = mproto_now_ms();
+    long t0 = clock_now_ms();
     assert_int_equal(mproto_recv_wait(sp[1], &m, NULL, t0 + 50), BURROW_ERR_TIMEOUT);
-    assert_true(mproto_now_ms() - t0 >= 50);
+    assert_true(clock_now_ms() - t0 >= 50);
     const char *f[1] = {"alice"};
     assert_int_equal(mproto_send(sp[0], MPROTO_VM_REQ, 1, f), 0);
     assert_int_equal(mproto_recv_wait(sp[1], &m, NULL, -1), 0);
@@ -225,6 +227,100 @@ static void test_recv_wait(void **state)
     close(sp[0]);
     sp[0] = -1;
     assert_int_equal(mproto_recv_wait(sp[1], &m, NULL, -1), BURROW_ERR_CLOSED);
+}
+
+static struct mproto_msg msg_of(int type, unsigned n)
+{
+    struct mproto_msg m;
+    memset(&m, 0, sizeof(m));
+    m.type = type;
+    m.n = n;
+    return m;
+}
+
+static void test_rules_direction_and_phase(void **state)
+{
+    (void)state;
+    struct mproto_msg m = msg_of(MPROTO_CONNECT, 0);
+    /* CONNECT: the net child's, after auth only. */
+    assert_int_equal(mproto_check(MPROTO_NET_TO_MONITOR, MPROTO_POSTAUTH, &m, 0, NULL), 0);
+    assert_int_equal(mproto_check(MPROTO_NET_TO_MONITOR, MPROTO_PREAUTH, &m, 0, NULL),
+                     BURROW_ERR_PERM);
+    assert_int_equal(mproto_check(MPROTO_MONITOR_TO_MASTER, MPROTO_POSTAUTH, &m, 0, NULL),
+                     BURROW_ERR_PERM);
+    /* Auth requests: before auth only; a master's message never from the net child. */
+    m = msg_of(MPROTO_PASSWORD, 2);
+    assert_int_equal(mproto_check(MPROTO_NET_TO_MONITOR, MPROTO_PREAUTH, &m, 0, NULL), 0);
+    assert_int_equal(mproto_check(MPROTO_NET_TO_MONITOR, MPROTO_POSTAUTH, &m, 0, NULL),
+                     BURROW_ERR_PERM);
+    m = msg_of(MPROTO_VM_CONN, 0);
+    assert_int_equal(mproto_check(MPROTO_NET_TO_MONITOR, MPROTO_POSTAUTH, &m, 1, NULL),
+                     BURROW_ERR_PERM);
+    assert_int_equal(mproto_check(MPROTO_MASTER_TO_MONITOR, MPROTO_POSTAUTH, &m, 1, NULL), 0);
+    /* The master: VM requests after AUTH_OK only, AUTH_OK once; END at any time. */
+    m = msg_of(MPROTO_VM_REQ, 1);
+    assert_int_equal(mproto_check(MPROTO_MONITOR_TO_MASTER, MPROTO_PREAUTH, &m, 0, NULL),
+                     BURROW_ERR_PERM);
+    m = msg_of(MPROTO_AUTH_OK, 3);
+    assert_int_equal(mproto_check(MPROTO_MONITOR_TO_MASTER, MPROTO_POSTAUTH, &m, 0, NULL),
+                     BURROW_ERR_PERM);
+    m = msg_of(MPROTO_END, 1);
+    assert_int_equal(mproto_check(MPROTO_MASTER_TO_MONITOR, MPROTO_PREAUTH, &m, 0, NULL), 0);
+    m = msg_of(99, 0);
+    assert_int_equal(mproto_check(MPROTO_MASTER_TO_MONITOR, MPROTO_POSTAUTH, &m, 0, NULL),
+                     BURROW_ERR_PERM);
+}
+
+static void test_rules_form(void **state)
+{
+    (void)state;
+    const char *what = NULL;
+    struct mproto_msg m = msg_of(MPROTO_PUBKEY, 2);
+    assert_int_equal(mproto_check(MPROTO_NET_TO_MONITOR, MPROTO_PREAUTH, &m, 0, &what),
+                     BURROW_ERR_FORMAT);
+    assert_string_equal(what, "malformed PUBKEY");
+    m.n = 3; /* a descriptor may not travel with it */
+    assert_int_equal(mproto_check(MPROTO_NET_TO_MONITOR, MPROTO_PREAUTH, &m, 1, NULL),
+                     BURROW_ERR_FORMAT);
+    assert_int_equal(mproto_check(MPROTO_NET_TO_MONITOR, MPROTO_PREAUTH, &m, 0, NULL), 0);
+    /* CONN_OK must bring its descriptor. */
+    m = msg_of(MPROTO_CONN_OK, 0);
+    assert_int_equal(mproto_check(MPROTO_MONITOR_TO_NET, MPROTO_POSTAUTH, &m, 0, NULL),
+                     BURROW_ERR_FORMAT);
+    assert_int_equal(mproto_check(MPROTO_MONITOR_TO_NET, MPROTO_POSTAUTH, &m, 1, NULL), 0);
+    m = msg_of(MPROTO_CHAN_OPEN, 2);
+    assert_int_equal(mproto_check(MPROTO_MONITOR_TO_MASTER, MPROTO_POSTAUTH, &m, 0, NULL),
+                     BURROW_ERR_FORMAT);
+}
+
+static void test_recv_checked(void **state)
+{
+    (void)state;
+    struct mproto_msg m;
+    int p[2], got = 7;
+    const char *what = "x";
+    assert_int_equal(pipe(p), 0);
+    /* A refused message's descriptor is closed, not handed over. */
+    const char *none[1] = {NULL};
+    assert_int_equal(mproto_send_fd(sp[0], MPROTO_CONN_OK, 0, none, p[0]), 0);
+    close(p[0]);
+    assert_int_equal(mproto_recv_checked(sp[1], MPROTO_MONITOR_TO_NET, MPROTO_PREAUTH, &m, &got,
+                                         MPROTO_NOWAIT, &what),
+                     BURROW_ERR_PERM);
+    assert_int_equal(got, -1);
+    assert_null(what);
+    assert_true(read_end_gone(p));
+    close(p[1]);
+    /* Nothing there: as mproto_recv. */
+    assert_int_equal(mproto_recv_checked(sp[1], MPROTO_MONITOR_TO_NET, MPROTO_PREAUTH, &m, NULL,
+                                         MPROTO_NOWAIT, NULL),
+                     BURROW_ERR_AGAIN);
+    const char *f[1] = {"alice"};
+    assert_int_equal(mproto_send(sp[0], MPROTO_KBDINT, 1, f), 0);
+    assert_int_equal(mproto_recv_checked(sp[1], MPROTO_NET_TO_MONITOR, MPROTO_PREAUTH, &m, NULL,
+                                         clock_now_ms() + 1000, NULL),
+                     0);
+    assert_string_equal(m.f[0], "alice");
 }
 
 int main(void)
@@ -239,6 +335,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pass_fd, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recv_wait, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unwanted_fds_closed, setup, teardown),
+        cmocka_unit_test(test_rules_direction_and_phase),
+        cmocka_unit_test(test_rules_form),
+        cmocka_unit_test_setup_teardown(test_recv_checked, setup, teardown),
     };
     return cmocka_run_group_tests_name("broker/mproto", tests, NULL, NULL);
 }

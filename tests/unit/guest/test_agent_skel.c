@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "broker/homedisk.h"
+#include "broker/users/homedisk.h"
 #include "guest/agent_skel.c"
 #include "tests/lib/testutil.h"
 

@@ -138,14 +138,14 @@ static struct vm *console_vm(void)
 {
     struct vm *vm = calloc(1, sizeof(*vm));
     assert_non_null(vm);
-    pthread_mutex_init(&vm->console_lock, NULL);
+    uart_console_init(&vm->console);
     return vm;
 }
 
 static void record(struct vm *vm, const char *s)
 {
     for (; *s; s++)
-        vm_console_record(vm, (uint8_t)*s);
+        uart_console_record(&vm->console, (uint8_t)*s);
 }
 
 static void test_console_tail_last_lines(void **state)
@@ -153,17 +153,18 @@ static void test_console_tail_last_lines(void **state)
     (void)state;
     struct vm *vm = console_vm();
     char out[256];
-    assert_int_equal(vm_console_tail(vm, out, sizeof(out), 3), 0);
+    assert_int_equal(uart_console_tail(&vm->console, out, sizeof(out), 3), 0);
     assert_string_equal(out, "");
     record(vm, "one\r\ntwo\r\nthree\r\n\x1b[0mfour\r\nfive");
-    assert_int_equal(vm_console_tail(vm, out, sizeof(out), 3), strlen("three\n[0mfour\nfive"));
+    assert_int_equal(uart_console_tail(&vm->console, out, sizeof(out), 3),
+                     strlen("three\n[0mfour\nfive"));
     assert_string_equal(out, "three\n[0mfour\nfive");
     record(vm, "\n");
-    vm_console_tail(vm, out, sizeof(out), 2);
+    uart_console_tail(&vm->console, out, sizeof(out), 2);
     assert_string_equal(out, "[0mfour\nfive");
-    vm_console_tail(vm, out, 5, 2); /* the newest bytes win when out is short */
+    uart_console_tail(&vm->console, out, 5, 2); /* the newest bytes win when out is short */
     assert_string_equal(out, "five");
-    pthread_mutex_destroy(&vm->console_lock);
+    uart_console_destroy(&vm->console);
     free(vm);
 }
 
@@ -171,15 +172,15 @@ static void test_console_tail_wraps(void **state)
 {
     (void)state;
     struct vm *vm = console_vm();
-    for (unsigned i = 0; i < 3 * VM_CONSOLE_TAIL; i++)
-        vm_console_record(vm, (uint8_t)('a' + i % 26));
+    for (unsigned i = 0; i < 3 * UART_CONSOLE_TAIL; i++)
+        uart_console_record(&vm->console, (uint8_t)('a' + i % 26));
     record(vm, "\nlast line");
-    char out[VM_CONSOLE_TAIL + 16];
-    size_t n = vm_console_tail(vm, out, sizeof(out), 100);
-    assert_int_equal(n, VM_CONSOLE_TAIL);
+    char out[UART_CONSOLE_TAIL + 16];
+    size_t n = uart_console_tail(&vm->console, out, sizeof(out), 100);
+    assert_int_equal(n, UART_CONSOLE_TAIL);
     assert_string_equal(out + n - strlen("\nlast line"), "\nlast line");
-    assert_int_equal(vm_console_tail(vm, out, sizeof(out), 1), strlen("last line"));
-    pthread_mutex_destroy(&vm->console_lock);
+    assert_int_equal(uart_console_tail(&vm->console, out, sizeof(out), 1), strlen("last line"));
+    uart_console_destroy(&vm->console);
     free(vm);
 }
 

@@ -1,7 +1,7 @@
 /*
  * tests/unit/broker/cluster/test_cluster_parse.c - the cluster's parsers of
  * hostile input: etcd answers (etcd.c), host records (chosts.c) and the
- * [cluster] values (ccfg.c).
+ * [cluster] values (broker/config_cluster.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "broker/cluster/ccfg.h"
+#include "broker/config_cluster.h"
 #include "broker/cluster/chosts.h"
 #include "broker/cluster/etcd.h"
 #include "common/err.h"

@@ -25,8 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "broker/sandbox.h"
-#include "broker/seccomp_policy.h"
+#include "broker/users/hostuid.h"
+#include "broker/session/seccomp_policy.h"
 #include "common/err.h"
 #include "tests/lib/testutil.h"
 #include "vmm/jail/jail.h"
@@ -344,7 +344,7 @@ static int run_monitor_probe(enum mon_probe p)
             raw_exit(100);
         gid_t g[1] = {0};
         struct rlimit lim = {0, 0};
-        uid_t sess = SANDBOX_SESSION_UID_BASE + 12345;
+        uid_t sess = HOSTUID_SESSION_BASE + 12345;
         switch (p) {
         case MP_KILL_CHILD:
             raw_exit(syscall(SYS_kill, child, SIGKILL) == 0 ? 0 : 1);

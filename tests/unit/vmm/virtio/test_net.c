@@ -22,8 +22,8 @@
 
 #include "common/err.h"
 #include "tests/unit/vmm/virtio/sim_driver.h"
-#include "vmm/net/ratelimit.h"
-#include "vmm/virtio/net.h"
+#include "vmm/virtio/net/ratelimit.h"
+#include "vmm/virtio/net/net.h"
 
 #define QN 64u
 

@@ -7,7 +7,7 @@
 #define BURROW_TESTS_UNIT_VMM_VIRTIO_VSOCK_GUEST_H
 
 #include "tests/unit/vmm/virtio/sim_driver.h"
-#include "vmm/virtio/vsock.h"
+#include "vmm/virtio/vsock/vsock.h"
 
 #define GV_CID   3u
 #define GV_QSIZE 64u
