@@ -518,7 +518,7 @@ static int vm_conn_from_master(struct mon *m, int *fd, char *err, size_t errsz)
         if (answer(m, MPROTO_END, 1, msg.f[0], NULL) != 0)
             log_debug("net child unreachable");
         snprintf(err, errsz, "%.200s", msg.f[0]);
-    } else if (msg.type == MPROTO_VM_CONN_ERR && msg.n == 1) {
+    } else if (msg.type == MPROTO_VM_CONN_ERR && msg.n >= 1) {
         snprintf(err, errsz, "%.200s", msg.f[0]);
     } else if (msg.type == MPROTO_VM_CONN && *fd >= 0) {
         if ((r = agentconn_await_ok(*fd, err, errsz)) == 0)

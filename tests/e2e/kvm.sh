@@ -269,9 +269,14 @@ storm() {
 storm_misses() {
     local f u d
     echo "the others said: $(grep -Lh "^ok-s\|limit of" "$T"/storm.* | xargs cat 2>/dev/null | sort | uniq -c | sort -rn | head -5 | tr '\n' ';'); burrowd: $(tail -n +"$1" "$T/log" | grep -h 'failed to start\|not start\|did not report\|cannot reach\|error' | sed 's/^[^:]*: //' | sort | uniq -c | sort -rn | head -6 | tr '\n' ';')"
+    local id
     for f in $(grep -L "^ok-s\|limit of" "$T"/storm.* | head -n 2); do
-        u=s${f##*.} d=$T/run/vm/$(grep -o "login: user=$u .* vm=[0-9a-f]*" "$T/log" | tail -n 1 | sed 's/.*vm=//')
-        [ -d "$d" ] && echo "$u's VM ${d##*/}: vmm.log: $(tail -n 4 "$d/vmm.log" | tr '\n' ';') console: $(grep -v "^testguest: tick" "$d/console.log" | tail -n 6 | tr '\n' ';')"
+        u=s${f##*.}
+        id=$(grep -o "login: user=$u .* vm=[0-9a-f]*" "$T/log" | tail -n 1 | sed 's/.*vm=//')
+        [ -n "$id" ] || continue
+        d=$T/run/vm/$id
+        echo "$u's VM $id: burrowd: $(grep "$id" "$T/log" | sed 's/^[^:]*: //' | head -n 6 | tr '\n' ';')"
+        [ -d "$d" ] && echo "vmm.log: $(tail -n 4 "$d/vmm.log" | tr '\n' ';') console: $(tail -n 6 "$d/console.log" | tr '\n' ';')"
     done | tr '\n' ' '
 }
 # storm_end: every storm user's VM killed, in parallel.

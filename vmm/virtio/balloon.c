@@ -19,6 +19,9 @@ enum role { ROLE_NONE = 0, ROLE_INFLATE, ROLE_DEFLATE, ROLE_STATS, ROLE_REPORT }
 /* What a handler wants done with the chain it was given. */
 enum verdict { CHAIN_DONE, CHAIN_HOLD, CHAIN_BAD };
 
+/* The most balloon pages one guest page holds (64 KiB pages): what a compaction move inflates. */
+#define BALLOON_MOVE_MAX 16
+
 struct virtio_balloon {
     pthread_mutex_t lock; /* guards everything below but the config words */
     const struct virtio_transport *t;
@@ -35,7 +38,8 @@ struct virtio_balloon {
 
     uint64_t *bitmap; /* a bit per page frame in the balloon; NULL until the first inflate */
     uint32_t held;
-    bool stats_held; /* the driver's stats buffer is with us (stats_head) */
+    uint32_t last_inflated; /* pages the latest inflate chain added (0 after a deflate) */
+    bool stats_held;        /* the driver's stats buffer is with us (stats_head) */
     uint16_t stats_head;
     uint64_t stats[BALLOON_S_NR];
     uint32_t stats_seen;
@@ -266,6 +270,15 @@ static void deflate_policy(struct virtio_balloon *b, uint32_t held_before)
     uint32_t target = __atomic_load_n(&b->target, __ATOMIC_ACQUIRE);
     if (b->held >= held_before || target < held_before)
         return;
+    /*
+     * Compaction in the guest moves a balloon page by inflating its new frame
+     * and then deflating the old one (Linux's virtballoon_migratepage): the
+     * same small count both ways is a move, not memory pressure. Burrow's
+     * idle reclaim asks for compaction, so this happens mid-inflation.
+     */
+    uint32_t deflated = held_before - b->held;
+    if (deflated <= BALLOON_MOVE_MAX && deflated == b->last_inflated)
+        return;
     if (!(b->act.features & VIRTIO_BIT(VIRTIO_BALLOON_F_DEFLATE_ON_OOM))) {
         guest_warn("deflated pages the host did not ask for", held_before - b->held);
         return;
@@ -298,8 +311,12 @@ static enum verdict pfn_chain(struct virtio_balloon *b, const struct vq_chain *c
         done += k;
     }
     run_flush(&r);
-    if (!inflate)
+    if (inflate) {
+        b->last_inflated = b->held - held_before;
+    } else {
         deflate_policy(b, held_before);
+        b->last_inflated = 0;
+    }
     return CHAIN_DONE;
 }
 

@@ -258,6 +258,9 @@ static void conn_packet(struct virtio_vsock *v, struct vsock_conn *c, const stru
         guest_shutdown(c, h->flags);
         break;
     case VSOCK_OP_RST:
+        /* A host client's REQUEST refused: the session says so, the VMM's log says where. */
+        if (c->state == CONN_CONNECTING && log_ratelimit_ok(&vs_rl, 20, 60))
+            log_info("virtio-vsock: the guest refused a connection to its port %u", c->peer_port);
         vsock_conn_free(v, c);
         break;
     default: /* REQUEST on an existing connection, unknown ops */

@@ -466,6 +466,27 @@ static void test_deflate_on_oom_lowers_target(void **state)
     assert_true(mmio_rd(&f->m, VIRTIO_MMIO_CONFIG_GENERATION) != gen);
 }
 
+/* Guest compaction moves a balloon page: inflate its new frame, deflate the old one. */
+static void test_compaction_move_is_not_pressure(void **state)
+{
+    struct fx *f = *state;
+    uint32_t base = (uint32_t)(TEST_PAGES / PAGE);
+    assert_int_equal(virtio_balloon_set_target(f->b, 8), 0);
+    inflate_n(f, base, 4); /* inflation under way */
+    inflate_n(f, base + 4, 1);
+    deflate_n(f, base, 1);
+    struct balloon_info i = info(f);
+    assert_int_equal(i.held, 4);
+    assert_int_equal(i.target, 8);
+    assert_int_equal(i.oom_deflates, 0);
+    /* A deflate that follows no matching inflate is pressure again. */
+    deflate_n(f, base + 1, 1);
+    i = info(f);
+    assert_int_equal(i.held, 3);
+    assert_int_equal(i.target, 3);
+    assert_int_equal(i.oom_deflates, 1);
+}
+
 static void test_unasked_deflate_without_oom_feature(void **state)
 {
     struct fx *f = *state;
@@ -644,6 +665,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_numbering_without_stats, setup_no_stats,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_deflate_on_oom_lowers_target, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_compaction_move_is_not_pressure, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unasked_deflate_without_oom_feature, setup_no_oom,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_reset_empties_the_balloon, setup, teardown),
