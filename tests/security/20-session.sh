@@ -4,6 +4,7 @@
 # TCP connection), killed by SIGSYS through the test-only trigger, and a
 # net child that acts hostile (BURROW_TEST_HOSTILE_NET) ended by its monitor.
 . tests/e2e/lib.sh
+. tests/security/jail.sh
 E2E_IMAGE=$B/sandbox/rootfs.cpio.gz
 # e2e_start leaves a notify listener (60 s timeout) per start: end each one.
 sec_stop() {
@@ -11,9 +12,6 @@ sec_stop() {
     [ -n "${NOTIFY_PID:-}" ] && kill "$NOTIFY_PID" 2>/dev/null
     NOTIFY_PID=
 }
-NET_UID_MIN=1325400064 # HOSTUID_NET_BASE (0x4f000000)
-SESSION_UID_MIN=1342177280 # HOSTUID_SESSION_BASE (0x50000000)
-
 # sec_sessions: the session processes (monitors) burrowd started, not its sandboxes.
 sec_sessions() {
     local p
@@ -22,25 +20,8 @@ sec_sessions() {
     done
 }
 
-# sec_net_child PID PHASE: the jailed net child's /proc view.
-sec_net_child() {
-    local nc=$1 phase=$2 st=/proc/$1/status uid
-    uid=$(awk '/^Uid:/ {print $2}' "$st")
-    if [ "$uid" -ge $NET_UID_MIN ] && [ "$uid" -lt $SESSION_UID_MIN ] &&
-        grep -q "^Seccomp:[[:space:]]*2" "$st" && grep -q "^NoNewPrivs:[[:space:]]*1" "$st" &&
-        grep -q "^CapEff:[[:space:]]*0000000000000000" "$st"; then
-        t_ok "net child $phase: per-connection uid $uid, Seccomp 2, NoNewPrivs 1, no capabilities"
-    else
-        t_fail "net-status-$phase" "$(grep -E 'Seccomp|NoNewPrivs|Uid|CapEff' "$st" | tr '\n' ' ')"
-    fi
-    if [ "$(readlink /proc/$nc/ns/mnt)" != "$(readlink /proc/self/ns/mnt)" ] &&
-        [ "$(readlink /proc/$nc/ns/net)" != "$(readlink /proc/self/ns/net)" ] &&
-        [ -z "$(ls -A "/proc/$nc/root/")" ]; then
-        t_ok "net child $phase: own mount and net namespaces, its root is an empty directory"
-    else
-        t_fail "net-root-$phase" "root holds: $(ls -A "/proc/$nc/root/" | head -n 5 | tr '\n' ' ')"
-    fi
-}
+# sec_net_child PID PHASE: the jailed net child's /proc view (jail.sh).
+sec_net_child() { sec_jailed "$1" "net child $2" "net-$2"; }
 
 # sec_tcp_owner MONITOR CHILD PHASE: only the net child holds the client's TCP connection.
 sec_tcp_owner() {
@@ -100,29 +81,6 @@ sec_preauth() {
         sec_tcp_owner "$mon" "$nc" "before auth"
     fi
     exec 7>&-
-}
-
-# sec_mem_has PID TEXT: "found" if TEXT is anywhere in PID's readable memory, else "absent".
-sec_mem_has() {
-    python3 - "$1" "$2" <<'PY'
-import sys
-pid, needle = sys.argv[1], sys.argv[2].encode()
-found = False
-with open("/proc/%s/maps" % pid) as maps, open("/proc/%s/mem" % pid, "rb", 0) as mem:
-    for line in maps:
-        span, perms = line.split()[:2]
-        if perms[0] != "r":
-            continue
-        lo, hi = (int(x, 16) for x in span.split("-"))
-        try:
-            mem.seek(lo)
-            if needle in mem.read(hi - lo):
-                found = True
-                break
-        except (OSError, OverflowError, ValueError):
-            continue
-print("found" if found else "absent")
-PY
 }
 
 # A libssh exploit in a net child finds no other user's secrets: bob's VM
