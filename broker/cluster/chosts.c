@@ -79,19 +79,25 @@ int chosts_write(const struct burrow_config *cfg, const struct chost *hs, size_t
     return r;
 }
 
-/* Walk the mirror file; match(h, ctx) returning 1 stops with *out = h. */
-static int chosts_scan(const struct burrow_config *cfg,
-                       int (*match)(const struct chost *, const void *), const void *ctx,
-                       struct chost *out)
+int chosts_read(const struct burrow_config *cfg, char **text)
 {
-    char path[CONFIG_PATH_MAX + 32], *text = NULL;
+    char path[CONFIG_PATH_MAX + 32];
     size_t len;
     int r = cluster_path(cfg, "hosts", path, sizeof(path));
-    if (r || (r = fs_read_file(path, CHOSTS_MAX * (CHOST_LINE_MAX + 80), &text, &len)) != 0)
+    if (r || (r = fs_read_file(path, CHOSTS_MAX * (CHOST_LINE_MAX + 80), text, &len)) != 0)
         return r ? r : BURROW_ERR_NOT_FOUND;
-    r = BURROW_ERR_NOT_FOUND;
-    char *save = NULL;
-    for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+    return 0;
+}
+
+/* Walk the mirror file's text (left intact); match(h, ctx) returning 1 stops with *out = h. */
+static int chosts_scan_text(const char *text, int (*match)(const struct chost *, const void *),
+                            const void *ctx, struct chost *out)
+{
+    char *copy = strdup(text), *save = NULL;
+    int r = BURROW_ERR_NOT_FOUND;
+    if (!copy)
+        return BURROW_ERR_NOMEM;
+    for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
         char *sp = strchr(l, ' ');
         struct chost h;
         if (!sp)
@@ -103,6 +109,19 @@ static int chosts_scan(const struct burrow_config *cfg,
             break;
         }
     }
+    free(copy);
+    return r;
+}
+
+/* As chosts_scan_text, on the mirror file as it is now. */
+static int chosts_scan(const struct burrow_config *cfg,
+                       int (*match)(const struct chost *, const void *), const void *ctx,
+                       struct chost *out)
+{
+    char *text = NULL;
+    int r = chosts_read(cfg, &text);
+    if (r == 0)
+        r = chosts_scan_text(text, match, ctx, out);
     free(text);
     return r;
 }
@@ -127,9 +146,8 @@ static int by_key(const struct chost *h, const void *ctx)
     return strcmp(h->keytype, q->type) == 0 && strcmp(h->key, q->key) == 0;
 }
 
-int chosts_find_key(const struct burrow_config *cfg, const char *keytype, const char *key,
-                    struct chost *out)
+int chosts_find_key_in(const char *text, const char *keytype, const char *key, struct chost *out)
 {
     struct keyq q = {keytype, key};
-    return chosts_scan(cfg, by_key, &q, out);
+    return chosts_scan_text(text, by_key, &q, out);
 }

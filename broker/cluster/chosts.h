@@ -37,8 +37,11 @@ int chost_parse(const char *name, const char *value, struct chost *h);
 int chosts_write(const struct burrow_config *cfg, const struct chost *hs, size_t n);
 /* Look a host up in run_dir/cluster/hosts. BURROW_ERR_NOT_FOUND if it is not live. */
 int chosts_find(const struct burrow_config *cfg, const char *name, struct chost *out);
-/* Is "keytype key" the key of a live host (peer authentication)? Fills *out when it is. */
-int chosts_find_key(const struct burrow_config *cfg, const char *keytype, const char *key,
-                    struct chost *out);
+/* The mirror file's text as it is now (malloc'd), for a process that must read it before it
+ * gives up the filesystem (the peer session, peer.c). */
+int chosts_read(const struct burrow_config *cfg, char **text);
+/* Is "keytype key" the key of a live host in such a text (peer authentication)? Fills *out
+ * when it is; BURROW_ERR_NOT_FOUND if not. */
+int chosts_find_key_in(const char *text, const char *keytype, const char *key, struct chost *out);
 
 #endif /* BURROW_BROKER_CLUSTER_CHOSTS_H */

@@ -86,8 +86,17 @@ void cluster_vm_event(struct cluster *c, enum vmmgr_event ev, const struct userv
 void cluster_load(struct cluster *c, unsigned vms);
 /* The peer listener's socket (master accepts on it), or -1. */
 int cluster_peer_fd(const struct cluster *c);
-/* Run a peer session in a forked child (fd 3 = the peer's TCP connection, 4 = the master). */
-int cluster_peer_main(int fd, int mfd, const struct burrow_config *cfg, void *bind);
+/*
+ * A peer session (peer.c), in a process the master started like an SSH
+ * session, in two steps around its jail: prepare, as root, takes what it
+ * needs from the filesystem (the pinned keys of the live hosts); serve,
+ * jailed, speaks SSH on fd (the peer's TCP connection) with bind's host keys
+ * and asks the master on mfd for her VM. Each returns 0 / the exit code.
+ */
+struct cluster_peer;
+__attribute__((warn_unused_result)) int cluster_peer_prepare(const struct burrow_config *cfg,
+                                                             struct cluster_peer **out);
+int cluster_peer_serve(struct cluster_peer *p, int fd, int mfd, void *bind);
 
 /* The host her VM runs on, for the forwarder (fwd.c): 0, or BURROW_ERR_NOT_FOUND. */
 int cluster_remote_target(const char *user, char *host, size_t hostsz);

@@ -1,20 +1,27 @@
 /*
  * broker/cluster/peer.c - the owner's side of the host-to-host link
  * (clink.h): a peer session, one process per TCP connection on
- * [cluster] peer_listen, forked by the master like an SSH session and
- * talking to it with the same messages (broker/mproto.h: AUTH_OK with
- * method "peer", VM_REQ; VM_OK, VM_ERR, VM_GONE, END back), so her VM here
- * counts the forwarded sessions like local ones.
+ * [cluster] peer_listen, talking to the master with the same messages as
+ * an SSH session's monitor (broker/mproto.h: AUTH_OK with method "peer",
+ * VM_REQ, VM_CONNECT; VM_OK, VM_ERR, VM_GONE, VM_CONN, END back), so her VM
+ * here counts the forwarded sessions like local ones.
+ *
+ * The master starts it like an SSH session (a re-executed burrowd, PID 1
+ * of its own pid namespace: nothing of the master's memory). As root it
+ * loads the host keys and, here (cluster_peer_prepare), a snapshot of the
+ * pinned keys of the live hosts (run_dir/cluster/hosts); then the caller
+ * jails it like the SSH front's net child (its own namespaces, an empty
+ * root, a per-connection uid, no capabilities, the session-net seccomp
+ * filter) before cluster_peer_serve reads a byte from the network. So it
+ * opens no file and no socket: the master hands it the connection to her
+ * VM's socket (VM_CONNECT), as to a session's monitor.
  *
  * The client must authenticate with the ed25519 key of a live host of the
- * cluster (run_dir/cluster/hosts, pinned from etcd); nothing else is
- * accepted, and only one exec channel: `hold USER` or `connect USER`.
- * The master serves her here only (ROUTE peer): a peer session never
- * forwards again.
- *
- * Known gap: unlike the SSH net child, this process is not jailed before
- * key exchange (it runs libssh as root). The peer port must only be
- * reachable from the cluster's hosts (docs/cluster.md).
+ * cluster; nothing else is accepted, and only one exec channel: `hold
+ * USER` or `connect USER`. A `connect` stream must begin with the
+ * "CONNECT 1024" of the session protocol (the master sends it to her VM;
+ * no other port of her VM is reachable through the link). The master
+ * serves her here only (ROUTE peer): a peer session never forwards again.
  */
 #include <errno.h>
 #include <poll.h>
@@ -23,8 +30,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <libssh/callbacks.h>
@@ -37,24 +42,26 @@
 #include "common/clock.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "common/proto.h"
+#include "common/vsockconn.h"
 
 #define PEER_AUTH_TRIES 3
 #define PEER_GRACE_S    30
 
-/* Is this key the pinned key of a live host? */
-static int key_known(const struct burrow_config *cfg, ssh_key k, struct chost *who)
+/* Is this key the pinned key of a live host (in the snapshot taken before the jail)? */
+static int key_known(const char *hosts, ssh_key k, struct chost *who)
 {
     char *b64 = NULL;
     int ok = ssh_key_type(k) == SSH_KEYTYPE_ED25519 &&
              ssh_pki_export_pubkey_base64(k, &b64) == SSH_OK &&
-             chosts_find_key(cfg, "ssh-ed25519", b64, who) == 0;
+             chosts_find_key_in(hosts, "ssh-ed25519", b64, who) == 0;
     ssh_string_free_char(b64);
     return ok;
 }
 
 /* What the callbacks learn, until the exec request arrives. */
-struct peer {
-    const struct burrow_config *cfg;
+struct cluster_peer {
+    char *hosts; /* run_dir/cluster/hosts as it was when the process started */
     struct chost who;
     int authed, tries;
     ssh_channel ch;
@@ -66,9 +73,9 @@ struct peer {
 static int on_pubkey(ssh_session s, const char *user, struct ssh_key_struct *pubkey,
                      char signature_state, void *ud)
 {
-    struct peer *p = ud;
+    struct cluster_peer *p = ud;
     (void)s, (void)user;
-    if (p->tries >= PEER_AUTH_TRIES || !key_known(p->cfg, pubkey, &p->who)) {
+    if (p->tries >= PEER_AUTH_TRIES || !key_known(p->hosts, pubkey, &p->who)) {
         p->tries++;
         return SSH_AUTH_DENIED;
     }
@@ -84,7 +91,7 @@ static int on_pubkey(ssh_session s, const char *user, struct ssh_key_struct *pub
 
 static int on_exec(ssh_session s, ssh_channel ch, const char *command, void *ud)
 {
-    struct peer *p = ud;
+    struct cluster_peer *p = ud;
     (void)s, (void)ch;
     if (p->have_cmd || strlen(command) >= sizeof(p->cmd))
         return SSH_ERROR;
@@ -95,7 +102,7 @@ static int on_exec(ssh_session s, ssh_channel ch, const char *command, void *ud)
 
 static ssh_channel on_open(ssh_session s, void *ud)
 {
-    struct peer *p = ud;
+    struct cluster_peer *p = ud;
     if (!p->authed || p->ch)
         return NULL;
     p->ch = ssh_channel_new(s);
@@ -108,7 +115,7 @@ static ssh_channel on_open(ssh_session s, void *ud)
 }
 
 /* Key exchange, a pinned host's key, one channel with one exec command. */
-static int accept_peer(ssh_session s, void *bind, int fd, struct peer *p)
+static int accept_peer(ssh_session s, void *bind, int fd, struct cluster_peer *p)
 {
     struct ssh_server_callbacks_struct cb;
     memset(&cb, 0, sizeof(cb));
@@ -144,13 +151,11 @@ static void say(ssh_channel ch, const char *fmt, const char *arg)
                           (uint32_t)((size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1));
 }
 
-/* Ask the master for her VM here: its socket path, or the refusal in text. */
-static int get_vm(int mfd, const char *user, const struct chost *who, char *sock, size_t socksz,
-                  char *text, size_t textsz)
+/* Ask the master for her VM here: 0, or the refusal in text. */
+static int get_vm(int mfd, const char *user, char *text, size_t textsz)
 {
     const char *auth[3] = {user, "peer", ""}, *req[1] = {user};
     struct mproto_msg m;
-    (void)who;
     if (mproto_send(mfd, MPROTO_AUTH_OK, 3, auth) != 0 ||
         mproto_send(mfd, MPROTO_VM_REQ, 1, req) != 0)
         return BURROW_ERR_CLOSED;
@@ -159,26 +164,38 @@ static int get_vm(int mfd, const char *user, const struct chost *who, char *sock
         close(fd);
     if (r != 0)
         return r;
-    if (m.type == MPROTO_VM_OK && m.n >= 1) {
-        snprintf(sock, socksz, "%.*s", (int)socksz - 1, m.f[0]);
+    if (m.type == MPROTO_VM_OK)
         return 0;
-    }
     snprintf(text, textsz, "%.*s", (int)textsz - 1, m.n >= 1 ? m.f[0] : "refused");
     return BURROW_ERR_PERM;
 }
 
-static int connect_sock(const char *path)
+/*
+ * The stream's first line must be the session protocol's "CONNECT 1024";
+ * the master then connects to her VM's socket and sends it there, as for a
+ * session's monitor: the connection (its "OK" still to come), or -1.
+ */
+static int vm_connect(ssh_channel ch, int mfd, const char *user)
 {
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(a.sun_path))
+    char line[VSOCKCONN_LINE_MAX];
+    const char *req[1] = {user};
+    uint32_t port;
+    struct mproto_msg m;
+    int fd = -1;
+    if (clink_read_line(ch, line, sizeof(line), 30000) != 0 ||
+        vsockconn_parse_connect(line, &port) != 0 || port != PROTO_SESSION_PORT) {
+        log_warn("peer link: a connect stream for %s did not start with CONNECT %u", user,
+                 PROTO_SESSION_PORT);
         return -1;
-    strcpy(a.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        fd = -1;
     }
-    return fd;
+    if (mproto_send(mfd, MPROTO_VM_CONNECT, 1, req) != 0 ||
+        mproto_recv_wait(mfd, &m, &fd, clock_now_ms() + 130000) != 0)
+        return -1;
+    if (m.type == MPROTO_VM_CONN && fd >= 0)
+        return fd;
+    if (fd >= 0)
+        close(fd);
+    return -1;
 }
 
 /* hold: keep the channel (and so one session of hers here) until either side ends. */
@@ -201,41 +218,55 @@ static void hold_loop(ssh_session s, ssh_channel ch, int mfd)
     }
 }
 
-int cluster_peer_main(int fd, int mfd, const struct burrow_config *cfg, void *bind)
+int cluster_peer_prepare(const struct burrow_config *cfg, struct cluster_peer **out)
 {
-    static struct peer pr;
-    ssh_session s = ssh_new();
-    char user[USERDB_NAME_MAX + 1], sock[VMMGR_PATH_MAX], text[512];
-    prctl(PR_SET_NAME, "burrow-peer", 0, 0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    static struct cluster_peer pr;
     memset(&pr, 0, sizeof(pr));
-    pr.cfg = cfg;
+    prctl(PR_SET_NAME, "burrow-peer", 0, 0, 0);
+    if (chosts_read(cfg, &pr.hosts) != 0) {
+        log_warn("peer link: no live hosts known here yet (run_dir/cluster/hosts)");
+        return BURROW_ERR_NOT_FOUND;
+    }
+    *out = &pr;
+    return 0;
+}
+
+/* `hold USER` or `connect USER` with a valid name: the user in out (0), else -1. */
+static int parse_cmd(const char *cmd, char *user, size_t usersz)
+{
+    int is_hold = strncmp(cmd, "hold ", 5) == 0, is_conn = strncmp(cmd, "connect ", 8) == 0;
+    const char *name = cmd + (is_hold ? 5 : 8);
+    if ((!is_hold && !is_conn) || strlen(name) >= usersz || userdb_name_check(name, NULL) != 0)
+        return -1;
+    snprintf(user, usersz, "%s", name);
+    return 0;
+}
+
+int cluster_peer_serve(struct cluster_peer *pr, int fd, int mfd, void *bind)
+{
+    ssh_session s = ssh_new();
+    char user[USERDB_NAME_MAX + 1], text[512];
     alarm(PEER_GRACE_S); /* key exchange, authentication and the command */
-    if (!s || accept_peer(s, bind, fd, &pr) != 0)
+    if (!s || accept_peer(s, bind, fd, pr) != 0)
         return 1;
     alarm(0);
-    ssh_channel ch = pr.ch;
-    const char *cmd = pr.cmd;
-    struct chost who = pr.who;
-    int is_hold = strncmp(cmd, "hold ", 5) == 0, is_conn = strncmp(cmd, "connect ", 8) == 0;
-    snprintf(user, sizeof(user), "%.32s", cmd + (is_hold ? 5 : 8));
-    if ((!is_hold && !is_conn) || userdb_name_check(user, NULL) != 0 ||
-        strlen(cmd + (is_hold ? 5 : 8)) > USERDB_NAME_MAX) {
+    ssh_channel ch = pr->ch;
+    if (parse_cmd(pr->cmd, user, sizeof(user)) != 0) {
         say(ch, "ERR %s\n", "unknown request");
         return 1;
     }
-    int r = get_vm(mfd, user, &who, sock, sizeof(sock), text, sizeof(text));
+    int r = get_vm(mfd, user, text, sizeof(text));
     if (r != 0) {
         say(ch, "ERR %s\n", r == BURROW_ERR_PERM ? text : "no answer from burrowd");
         ssh_channel_send_eof(ch);
         ssh_channel_close(ch);
         return 1;
     }
-    if (is_hold) {
+    if (strncmp(pr->cmd, "hold ", 5) == 0) {
         say(ch, "%s\n", "OK");
         hold_loop(s, ch, mfd);
     } else {
-        int vfd = connect_sock(sock);
+        int vfd = vm_connect(ch, mfd, user);
         if (vfd < 0)
             return 1;
         clink_relay(s, ch, vfd);

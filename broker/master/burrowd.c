@@ -15,6 +15,9 @@
 
 #include "broker/buildinfo.h"
 #include "broker/cli.h"
+#include "broker/cluster/cluster.h"
+#include "broker/session/confine.h"
+#include "broker/session/monitor.h"
 #include "vmm/vmmproc.h"
 #include "broker/master/master.h"
 #include "broker/master/preflight.h"
@@ -47,6 +50,23 @@ static int config_test(const char *path, int explicit_config)
     return EXIT_OK;
 }
 
+/*
+ * A cluster peer session (SESSION_PEER_ARG, docs/cluster.md): what it reads
+ * as root, then the SSH front's net-child jail and seccomp filter before a
+ * byte of SSH is read, then the link connection.
+ */
+static int peer_session_main(const struct session_args *a)
+{
+    struct cluster_peer *p;
+    if (cluster_peer_prepare(a->cfg, &p) != 0)
+        return 1;
+    if (confine_peer_session(a->cfg) != 0 || confine_session_filter(a->cfg, CONFINE_NET, 0) != 0) {
+        log_error("peer %s: cannot confine the peer session", a->addr);
+        return 1;
+    }
+    return cluster_peer_serve(p, a->fd, a->mfd, a->bind);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -60,7 +80,11 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && strcmp(argv[1], SESSION_EXEC_ARG) == 0) {
         log_init("burrowd", LOG_LVL_INFO);
-        return session_exec_main(argc, argv);
+        return session_exec_main(argc, argv, session_monitor_main);
+    }
+    if (argc >= 2 && strcmp(argv[1], SESSION_PEER_ARG) == 0) {
+        log_init("burrowd", LOG_LVL_INFO);
+        return session_exec_main(argc, argv, peer_session_main);
     }
     while ((opt = getopt_long(argc, argv, "c:fdth", longopts, NULL)) != -1) {
         switch (opt) {

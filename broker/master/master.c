@@ -131,31 +131,6 @@ static void new_session_id(char out[MASTER_SID_LEN + 1])
         snprintf(out + 2 * i, 3, "%02x", r[i]);
 }
 
-/*
- * A cluster peer's session (the host-to-host link, docs/cluster.md): forked,
- * it loads the host keys itself (the master keeps none) and serves the peer.
- */
-static void __attribute__((noreturn)) run_peer(struct master *m, int fd, int mfd)
-{
-    sigset_t none;
-    struct hostkeys hk;
-    ssh_bind bind = NULL;
-    /* Fixed fds in the child: 3 = the peer's TCP connection, 4 = the master. */
-    if (dup2(fd, 3) < 0 || dup2(mfd, 4) < 0)
-        _exit(1);
-    close_range(5, ~0u, 0);
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGTERM, SIG_DFL);
-    if (hostkeys_load(&hk, m->cfg.ssh.host_key_dir, 0) != 0)
-        _exit(1);
-    if (hostkeys_server_bind(&hk, &m->cfg, &bind) != 0)
-        _exit(1);
-    _exit(cluster_peer_main(3, 4, &m->cfg, bind));
-}
-
 static void accept_one(struct master *m, int lfd, int peer)
 {
     struct msess tmp;
@@ -198,12 +173,10 @@ static void accept_one(struct master *m, int lfd, int peer)
         return;
     }
     new_session_id(tmp.id);
-    /* A session is a fresh burrowd in its own pid namespace: nothing of the master's memory. */
-    pid_t pid = peer ? fork() : session_spawn(&m->cfg, fd, sp[1], tmp.ip, m->config_path);
-    if (peer && pid == 0) {
-        close(sp[0]);
-        run_peer(m, fd, sp[1]);
-    }
+    /* A session (an SSH client's, or a cluster peer's, docs/cluster.md) is a fresh burrowd in
+     * its own pid namespace: nothing of the master's memory. */
+    pid_t pid = session_spawn(&m->cfg, fd, sp[1], tmp.ip, m->config_path,
+                              peer ? SESSION_PEER_ARG : SESSION_EXEC_ARG);
     close(fd);
     close(sp[1]);
     struct msess *s = pid < 0 ? NULL : malloc(sizeof(*s));

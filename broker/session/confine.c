@@ -16,6 +16,7 @@
 #include "broker/users/hostuid.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "vmm/jail/jail.h"
 
 /*
  * Become uid for good: no groups, no way back to root, no new privileges,
@@ -63,24 +64,45 @@ static int hide_state_dir(const struct burrow_config *cfg)
     return 0;
 }
 
-int confine_net_child(const struct burrow_config *cfg, pid_t monitor)
+/*
+ * The jail of a process that speaks SSH to the network (from root): its own
+ * mount, ipc and net namespaces, the empty tmpfs over state_dir as its
+ * whole filesystem, then uid for good; killed with its parent.
+ */
+static int jail(const struct burrow_config *cfg, uid_t uid)
 {
-    if (geteuid() != 0)
-        return 0; /* tests of the session alone: nothing to give up */
-    /* The empty tmpfs over state_dir becomes the whole filesystem. */
     int r = own_namespaces();
     if (r == 0)
         r = hide_state_dir(cfg);
     if (r == 0 && (chroot(cfg->paths.state_dir) != 0 || chdir("/") != 0))
         r = BURROW_ERR_SYSTEM;
     if (r == 0)
-        r = drop_to(hostuid_net(getpid()));
+        r = drop_to(uid);
     /* After the drop: a change of credentials clears the parent-death signal. */
     if (r == 0 && prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) != 0)
         r = BURROW_ERR_SYSTEM;
+    return r;
+}
+
+int confine_net_child(const struct burrow_config *cfg, pid_t monitor)
+{
+    if (geteuid() != 0)
+        return 0; /* tests of the session alone: nothing to give up */
+    int r = jail(cfg, hostuid_net(getpid()));
     if (r == 0 && getppid() != monitor)
         r = BURROW_ERR_CLOSED; /* the monitor is already gone */
     return r;
+}
+
+int confine_peer_session(const struct burrow_config *cfg)
+{
+    if (geteuid() != 0)
+        return 0; /* not started as root: nothing to give up */
+    /* PID 1 of its own pid namespace, like every other peer session: the uid comes from its
+     * pid in the host's (read from /proc before the jail hides it). Its parent, the master,
+     * is outside that namespace (getppid() says 0): a master already gone closed the master
+     * socket, and the peer session ends at its first read of it. */
+    return jail(cfg, hostuid_net(jail_host_pid()));
 }
 
 int confine_session_filter(const struct burrow_config *cfg, enum confine_phase phase,

@@ -10,6 +10,9 @@
  *   no capabilities, PR_SET_NO_NEW_PRIVS, not dumpable, RLIMIT_NPROC 0;
  *   killed with the monitor (PR_SET_PDEATHSIG); then the session-net
  *   seccomp filter (broker/session/seccomp_policy.c): no file can be opened.
+ * - A cluster peer session (broker/cluster/peer.c, docs/cluster.md), the
+ *   other process that runs libssh facing the network: the net child's
+ *   jail (confine_peer_session) and filter before it reads a byte.
  * - The monitor, before auth: root (it reads the user database) in its own
  *   mount, ipc and net namespaces (confine_monitor_namespaces, before it
  *   forks the child) under the session-preauth allow-list. After auth:
@@ -33,6 +36,14 @@
  */
 __attribute__((warn_unused_result)) int confine_net_child(const struct burrow_config *cfg,
                                                           pid_t monitor);
+
+/*
+ * The net child's jail for a cluster peer session: a re-executed burrowd,
+ * PID 1 of its own pid namespace, that talks to the master itself. Its uid
+ * is the net range's for its pid in the host's namespace (one per
+ * connection). 0 or a negative code (the process exits).
+ */
+__attribute__((warn_unused_result)) int confine_peer_session(const struct burrow_config *cfg);
 
 /* Drop to the user's session uid; 0 or a negative code (the caller exits). */
 __attribute__((warn_unused_result)) int confine_session_postauth(const struct user_record *rec);

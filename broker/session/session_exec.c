@@ -17,7 +17,6 @@
 #include <libssh/libssh.h>
 
 #include "broker/users/hostkeys.h"
-#include "broker/session/monitor.h"
 #include "broker/session/netchild.h"
 #include "common/err.h"
 #include "common/log.h"
@@ -66,12 +65,12 @@ exec_session(int tcp_fd, int master_fd, int config_fd, char *const argv[])
 }
 
 pid_t session_spawn(const struct burrow_config *cfg, int tcp_fd, int master_fd, const char *addr,
-                    const char *config_path)
+                    const char *config_path, const char *kind_arg)
 {
     char level[8];
     snprintf(level, sizeof(level), "%d", (int)log_get_level());
     /* The config path is for ps (which daemon a session belongs to); the text is on fd 5. */
-    char *argv[] = {"burrowd",    SESSION_EXEC_ARG,    (char *)addr, level,
+    char *argv[] = {"burrowd",    (char *)kind_arg,    (char *)addr, level,
                     (char *)"-c", (char *)config_path, NULL};
     int config_fd = config_memfd(cfg);
     if (config_fd < 0)
@@ -99,18 +98,20 @@ static void pid1_exit(int sig)
 /*
  * PID 1 of its namespace ignores every signal it has no handler for (but
  * SIGKILL from the master's namespace): SIGTERM and SIGINT end it (and with
- * it the net child), SIGHUP and SIGPIPE are ignored as before.
+ * it the net child), SIGALRM too (a peer session's login grace time, whose
+ * default action PID 1 would ignore), SIGHUP and SIGPIPE are ignored as before.
  */
 static void session_pid1_signals(void)
 {
     struct sigaction end = {.sa_handler = pid1_exit}, ign = {.sa_handler = SIG_IGN};
     sigaction(SIGTERM, &end, NULL);
     sigaction(SIGINT, &end, NULL);
+    sigaction(SIGALRM, &end, NULL);
     sigaction(SIGHUP, &ign, NULL);
     sigaction(SIGPIPE, &ign, NULL);
 }
 
-/* argv: burrowd SESSION_EXEC_ARG ADDR LEVEL -c PATH, as session_spawn wrote it. */
+/* argv: burrowd SESSION_EXEC_ARG|SESSION_PEER_ARG ADDR LEVEL -c PATH, as session_spawn wrote it. */
 static int args_ok(int argc, char **argv, int *level)
 {
     struct in6_addr a6;
@@ -125,7 +126,7 @@ static int args_ok(int argc, char **argv, int *level)
     return 1;
 }
 
-int session_exec_main(int argc, char **argv)
+int session_exec_main(int argc, char **argv, session_main_fn run)
 {
     static struct burrow_config cfg;
     char err[CONFIG_ERR_MAX], path[32];
@@ -133,7 +134,7 @@ int session_exec_main(int argc, char **argv)
     struct hostkeys hk;
     ssh_bind bind = NULL;
     if (!args_ok(argc, argv, &level)) {
-        log_error("%s: burrowd starts session processes itself", SESSION_EXEC_ARG);
+        log_error("%s: burrowd starts session processes itself", argv[1]);
         return 2;
     }
     log_set_level((enum log_level)level);
@@ -156,5 +157,5 @@ int session_exec_main(int argc, char **argv)
     }
     struct session_args a = {
         .fd = SESSION_FD_TCP, .mfd = SESSION_FD_MASTER, .cfg = &cfg, .bind = bind, .addr = argv[2]};
-    return session_monitor_main(&a);
+    return run(&a);
 }

@@ -22,19 +22,28 @@
 
 /* The hidden burrowd argument that makes it a session process (session_spawn). */
 #define SESSION_EXEC_ARG "--session-process"
+/* The same for a cluster peer session (docs/cluster.md): same fds, same start, another main. */
+#define SESSION_PEER_ARG "--peer-process"
 
 /*
  * In the master: start the session process for one accepted connection:
  * tcp_fd, and master_fd, the session's end of its socketpair (both stay
  * open here; the caller closes them). addr is the client's numeric address,
- * config_path only names the daemon in ps. Returns its pid (the master's
- * child, to wait for and to signal), or -1 (errno).
+ * config_path only names the daemon in ps, kind_arg is SESSION_EXEC_ARG or
+ * SESSION_PEER_ARG. Returns its pid (the master's child, to wait for and to
+ * signal), or -1 (errno).
  */
 pid_t session_spawn(const struct burrow_config *cfg, int tcp_fd, int master_fd, const char *addr,
-                    const char *config_path);
+                    const char *config_path, const char *kind_arg);
 
-/* burrowd's entry for SESSION_EXEC_ARG: check the arguments, load what it needs, run the monitor.
+/* What runs once the arguments, the configuration and the host keys are loaded. */
+struct session_args;
+typedef int (*session_main_fn)(const struct session_args *a);
+
+/*
+ * burrowd's entry for SESSION_EXEC_ARG (run = session_monitor_main) and
+ * SESSION_PEER_ARG: check the arguments, load what it needs, run `run`.
  */
-int session_exec_main(int argc, char **argv);
+int session_exec_main(int argc, char **argv, session_main_fn run);
 
 #endif /* BURROW_BROKER_SESSION_EXEC_H */
