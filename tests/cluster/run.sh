@@ -9,6 +9,7 @@ IMAGE=${IMAGE:-$B/sandbox/rootfs.cpio.gz}
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/testlib.sh
 . tests/cluster/lib.sh
+. tests/security/jail.sh
 t_begin cluster "$B/test-results"
 for tool in etcd etcdctl nbdkit ip ssh; do
     command -v $tool >/dev/null || { t_fail setup "$tool missing: make deps"; t_end; exit 1; }
@@ -29,6 +30,8 @@ done
 [ $seen = 1 ] && t_ok "alice added on h1 is in h3's user list" || t_fail "user list on h3" "no alice"
 out=$(c_add alice 2>&1)
 t_check "a second user add alice is refused (name taken in the cluster)" grep -q "already exists" <<<"$out"
+# A password too: its hash is the secret the peer sessions' memory is searched for below.
+echo "alice-pw-$RANDOM" | "$B/bin/burrowctl" -c "$T/h1.ini" user passwd alice >/dev/null 2>&1
 sleep 1.5 # the mirror's round
 
 # --- one VM through any host ----------------------------------------------------
@@ -42,6 +45,59 @@ fi
 owner=$(c_owner alice)
 [ "$(c_total alice)" = 1 ] && [ -n "$owner" ] && t_ok "exactly one VM of alice, owned by $owner" \
     || t_fail "one VM of alice" "sandboxes $(c_total alice), owner '$owner'"
+# --- the owner's peer sessions are jailed like the SSH front's net child ----------
+# c_burrowd HOST: HOST's master. c_peers HOST: its peer session processes.
+# (Its forked children, the cluster process and the VMs' supervisors, share its command line.)
+c_burrowd() {
+    local p cmd="$B/bin/burrowd -d -c $T/$1.ini "
+    for p in $(ip netns pids "$(c_ns "$1")"); do
+        [ "$(tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null)" = "$cmd" ] || continue
+        [ "$(tr '\0' ' ' <"/proc/$(awk '/^PPid:/ {print $2}' "/proc/$p/status")/cmdline")" = "$cmd" ] ||
+            echo "$p"
+    done
+}
+c_peers() {
+    local p
+    for p in $(pgrep -P "$(c_burrowd "$1")"); do
+        tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q -- "--peer-process" && echo "$p"
+    done
+}
+front=$(for h in $HOSTS; do [ "$h" != "$owner" ] && echo $h; done | head -1)
+c_ssh "$front" 'sleep 6' >/dev/null 2>&1 & # a forwarded session: hold and connect streams
+fwd=$!
+hash=$(sed -n 's/^password = "\(.*\)"$/\1/p' "$T/h1/state/users/alice/user.ini")
+for i in $(seq 50); do [ "$(c_peers "$owner" | wc -l)" -ge 2 ] && break; sleep 0.1; done
+peers=$(c_peers "$owner")
+[ "$(echo "$peers" | wc -w)" -ge 2 ] && t_ok "her session through $front: $(echo $peers | wc -w) peer sessions on $owner" ||
+    t_fail "peer sessions on $owner" "found '$peers'"
+mem="master $(sec_mem_has "$(c_burrowd "$owner")" "$hash")"
+for p in $peers; do
+    sec_jailed "$p" "peer session $p (after auth)" "peer-postauth"
+    grep -q "^NSpid:.*[[:space:]]1$" "/proc/$p/status" &&
+        t_ok "peer session $p: PID 1 of its own pid namespace (a re-executed burrowd)" ||
+        t_fail peer-pidns "$(grep NSpid "/proc/$p/status")"
+    mem="$mem, peer $(sec_mem_has "$p" "$hash")"
+done
+[ "${#hash}" -gt 40 ] && [[ $mem == "master found"* ]] && ! grep -q "peer found" <<<"$mem" &&
+    t_ok "alice's password hash (in $owner's master) is in no peer session's memory" ||
+    t_fail "peer session memory" "hash '${hash:0:20}...': $mem"
+# Before authentication: the jail is on before libssh reads a byte (the banner proves it ran).
+exec 7<>"/dev/tcp/$(c_ip "$owner")/2200"
+read -t 10 -r banner <&7
+new=""
+for i in $(seq 50); do
+    new=$(c_peers "$owner" | grep -vxF "$peers" | head -1)
+    [ -n "$new" ] && break
+    sleep 0.1
+done
+if [ -n "$new" ] && grep -q "^SSH-2.0" <<<"$banner"; then
+    sec_jailed "$new" "peer session before auth" "peer-preauth"
+else
+    t_fail "peer session before auth" "banner '$banner', process '$new'"
+fi
+exec 7>&-
+wait $fwd
+
 # Home data written and synced now must survive everything below.
 c_ssh h1 'echo precious-$(date +%s) > ~/precious; sync; cat ~/precious' > "$T/precious" 2>&1
 t_check "her home disk (NBD) is mounted and written" grep -q precious- "$T/precious"
