@@ -11,8 +11,12 @@
  * connection to the socket becomes its own SSH connection with a
  * `connect USER` channel, relayed by a child process; dir/conns counts
  * them for the idle reap. SIGTERM (idle reap, vm kill) closes the hold.
- * The owner's host key is pinned (run_dir/cluster/hosts, from etcd); the
- * forwarder dies with the master (it is not re-adopted after a restart).
+ * The owner's host key is pinned (run_dir/cluster/hosts, from etcd).
+ *
+ * Like a sandbox's supervisor it outlives the master (a restart is SIGTERM
+ * of burrowd with VMs running): it publishes a registry record of itself
+ * (vmm/registry.h, build "remote"), and the next master re-adopts it
+ * (vmmgr.c), so her sessions through this host go on reaching her VM.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +30,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "broker/cluster/clink.h"
@@ -33,13 +38,14 @@
 #include "broker/users/hostuid.h"
 #include "common/err.h"
 #include "common/log.h"
+#include "vmm/registry.h"
 
 struct fwd {
     const struct burrow_config *cfg;
     struct chost owner;
     ssh_key key;
     char user[USERDB_NAME_MAX + 1];
-    char dir[VMMGR_PATH_MAX], sock[VMMGR_PATH_MAX];
+    char id[VMMGR_ID_MAX], dir[VMMGR_PATH_MAX], sock[VMMGR_PATH_MAX];
     uid_t sock_uid;
     unsigned conns;
 };
@@ -146,14 +152,27 @@ static int hold(struct fwd *f, ssh_session *s, ssh_channel *ch, int ready)
     return 0;
 }
 
+/* Its registry record: a live process a restarted master may re-adopt (vmmgr.c). */
+static int publish(const struct fwd *f)
+{
+    struct vm_record reg;
+    memset(&reg, 0, sizeof(reg));
+    snprintf(reg.id, sizeof(reg.id), "%.*s", REGISTRY_ID_LEN, f->id);
+    snprintf(reg.dir, sizeof(reg.dir), "%s", f->dir);
+    snprintf(reg.user, sizeof(reg.user), "%s", f->user);
+    snprintf(reg.template_name, sizeof(reg.template_name), "-");
+    snprintf(reg.build, sizeof(reg.build), "%s", backend_remote.name);
+    reg.started = (uint64_t)time(NULL);
+    return registry_publish(&reg);
+}
+
 static void fwd_main(struct fwd *f, int ready)
 {
     ssh_session s;
     ssh_channel ch;
     char c;
-    setsid();
+    setsid(); /* (no parent-death signal: it outlives a master's restart) */
     prctl(PR_SET_NAME, "burrow-forward", 0, 0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (dup2(ready, 3) != 3)
         _exit(2);
     ready = 3;
@@ -169,7 +188,7 @@ static void fwd_main(struct fwd *f, int ready)
         _exit(1);
     int lfd = listen_sock(f);
     write_conns(f);
-    if (lfd < 0 || write(ready, "OK\n", 3) != 3)
+    if (lfd < 0 || publish(f) != 0 || write(ready, "OK\n", 3) != 3)
         _exit(1);
     close(ready);
     while (!got_term) {
@@ -202,6 +221,7 @@ static int fwd_start(struct vmmgr *m, struct uservm *vm, const struct user_recor
         return BURROW_ERR_NOT_FOUND;
     }
     snprintf(f.user, sizeof(f.user), "%s", rec->name);
+    snprintf(f.id, sizeof(f.id), "%s", vm->id);
     snprintf(f.dir, sizeof(f.dir), "%s", vm->dir);
     snprintf(f.sock, sizeof(f.sock), "%s", vm->sock);
     if (hostuid_session(rec->uid, &f.sock_uid) != 0) {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "broker/buildinfo.h"
+#include "broker/cluster/cluster.h"
 #include "common/atomicfile.h"
 #include "common/clock.h"
 #include "common/err.h"
@@ -188,6 +189,16 @@ static struct uservm *alloc_vm(struct vmmgr *m)
     return NULL;
 }
 
+/* The backend a record names: this host's, or in a cluster a forwarder (docs/cluster.md). */
+static const struct vm_backend_ops *backend_named(const struct vmmgr *m, const char *name)
+{
+    if (strcmp(name, m->be->name) == 0)
+        return m->be;
+    if (cluster_enabled(m->cfg) && strcmp(name, backend_remote.name) == 0)
+        return &backend_remote;
+    return NULL;
+}
+
 /*
  * Take over one live registry record (vmm/registry.h checked its pid and start
  * time) if burrowd started it: its `burrowd` file names the user, uid, slot
@@ -215,8 +226,9 @@ static void adopt_one(struct vmmgr *m, const struct vm_record *rec)
             continue;
     }
     fclose(f);
-    if (strcmp(backend, m->be->name) != 0 || !user[0] || !sock[0] || slot >= VMMGR_MAX ||
-        m->vms[slot].state != VM_FREE || vmmgr_find(m, user) || strcmp(user, rec->user) != 0) {
+    const struct vm_backend_ops *be = backend_named(m, backend);
+    if (!be || !user[0] || !sock[0] || slot >= VMMGR_MAX || m->vms[slot].state != VM_FREE ||
+        vmmgr_find(m, user) || strcmp(user, rec->user) != 0) {
         log_warn("vm %s: not re-adopted (backend %s, user %s)", rec->id, backend, user);
         return;
     }
@@ -236,7 +248,7 @@ static void adopt_one(struct vmmgr *m, const struct vm_record *rec)
     vm->state = VM_RUNNING;
     vm->pid = rec->pid;
     vm->uid = uid;
-    vm->be = m->be;
+    vm->be = be;
     vm->started = vm->idle_since = vmmgr_now();
     vm->fork_us = -1;
     snprintf(vm->rec.name, sizeof(vm->rec.name), "%s", user);
