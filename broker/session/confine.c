@@ -84,11 +84,19 @@ static int jail(const struct burrow_config *cfg, uid_t uid)
     return r;
 }
 
+/*
+ * The monitor's pid in the host's pid namespace, read before it mounts its
+ * own /proc: its net child's uid comes from it. (In the session's pid
+ * namespace every net child is pid 2, so its getpid() would give every
+ * connection the same uid.)
+ */
+static pid_t monitor_host_pid;
+
 int confine_net_child(const struct burrow_config *cfg, pid_t monitor)
 {
     if (geteuid() != 0)
         return 0; /* tests of the session alone: nothing to give up */
-    int r = jail(cfg, hostuid_net(getpid()));
+    int r = jail(cfg, hostuid_net(monitor_host_pid ? monitor_host_pid : getpid()));
     if (r == 0 && getppid() != monitor)
         r = BURROW_ERR_CLOSED; /* the monitor is already gone */
     return r;
@@ -145,6 +153,8 @@ int confine_monitor_namespaces(void)
 {
     if (geteuid() != 0)
         return 0; /* tests of the session alone: nothing to separate */
+    /* Still the host's /proc: */
+    monitor_host_pid = jail_host_pid();
     int r = own_namespaces();
     if (r == 0 && getpid() == 1 &&
         mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)

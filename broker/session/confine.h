@@ -6,7 +6,7 @@
  *
  * - The net child, before libssh reads a byte (confine_net_child): its own
  *   mount, ipc and net namespaces; chroot into an empty read-only tmpfs;
- *   a per-connection uid (HOSTUID_NET_BASE + its pid) with no groups,
+ *   a per-connection uid (HOSTUID_NET_BASE + its monitor's host pid) with no groups,
  *   no capabilities, PR_SET_NO_NEW_PRIVS, not dumpable, RLIMIT_NPROC 0;
  *   killed with the monitor (PR_SET_PDEATHSIG); then the session-net
  *   seccomp filter (broker/session/seccomp_policy.c): no file can be opened.

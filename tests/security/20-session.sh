@@ -34,9 +34,9 @@ sec_tcp_owner() {
     fi
 }
 
-# sec_connect_preauth: open a connection on fd 7 that does not log in; its
+# sec_connect_preauth [OTHER]: open a connection on fd 7 that does not log in; its
 # monitor in $mon and jailed net child in $nc (empty if none showed up), the
-# server's version line in $banner. The caller closes fd 7.
+# server's version line in $banner; the monitor OTHER is not it. The caller closes fd 7.
 sec_connect_preauth() {
     local p
     mon="" nc="" banner=""
@@ -44,6 +44,7 @@ sec_connect_preauth() {
     read -t 10 -r banner <&7
     for _ in $(seq 50); do
         for p in $(sec_sessions); do
+            [ "$p" = "${1:-}" ] && continue
             nc=$(pgrep -P "$p" | head -n 1)
             [ -n "$nc" ] && mon=$p && break
         done
@@ -81,6 +82,22 @@ sec_preauth() {
         sec_tcp_owner "$mon" "$nc" "before auth"
     fi
     exec 7>&-
+}
+
+# sec_net_uids MONITOR NETCHILD: another connection's net child runs as another uid
+# (0x4f000000 + its monitor's host pid; in its pid namespace every net child is pid 2).
+sec_net_uids() {
+    local mon nc banner u1 u2
+    u1=$(awk '/^Uid:/ {print $2}' "/proc/$2/status")
+    sec_connect_preauth "$1"
+    u2=$(awk '/^Uid:/ {print $2}' "/proc/${nc:-0}/status" 2>/dev/null)
+    exec 7>&-
+    if [ -n "$u2" ] && [ "$u1" != "$u2" ] && [ "$u1" = $((NET_UID_MIN + $1)) ] &&
+        [ "$u2" = $((NET_UID_MIN + mon)) ]; then
+        t_ok "two connections' net children: two uids, 0x4f000000 + each monitor's pid ($u1, $u2)"
+    else
+        t_fail net-child-uids "monitor $1: uid $u1; another connection's (monitor $mon): '$u2'"
+    fi
 }
 
 # A libssh exploit in a net child finds no other user's secrets: bob's VM
@@ -164,6 +181,7 @@ sec_session() {
         if [ -n "$nc" ]; then
             sec_net_child "$nc" "after auth"
             sec_tcp_owner "$pid" "$nc" "after auth"
+            sec_net_uids "$pid" "$nc"
         else
             t_fail net-child-postauth "the monitor $pid has no net child"
         fi
