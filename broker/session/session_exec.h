@@ -12,6 +12,9 @@
  * user records with their password hashes, other sessions, the control
  * socket) reaches the monitor, or the net child it forks before a byte of
  * SSH is read. The session loads the host keys itself.
+ *
+ * A cluster peer session (docs/cluster.md) starts the same way with
+ * SESSION_PEER_ARG, and runs another main once loaded (burrowd.c).
  */
 #ifndef BURROW_BROKER_SESSION_EXEC_H
 #define BURROW_BROKER_SESSION_EXEC_H
