@@ -234,9 +234,10 @@ int cluster_peer_prepare(const struct burrow_config *cfg, struct cluster_peer **
 /* `hold USER` or `connect USER` with a valid name: the user in out (0), else -1. */
 static int parse_cmd(const char *cmd, char *user, size_t usersz)
 {
-    int is_hold = strncmp(cmd, "hold ", 5) == 0, is_conn = strncmp(cmd, "connect ", 8) == 0;
-    const char *name = cmd + (is_hold ? 5 : 8);
-    if ((!is_hold && !is_conn) || strlen(name) >= usersz || userdb_name_check(name, NULL) != 0)
+    const char *name = strncmp(cmd, "hold ", 5) == 0      ? cmd + 5
+                       : strncmp(cmd, "connect ", 8) == 0 ? cmd + 8
+                                                          : NULL;
+    if (!name || strlen(name) >= usersz || userdb_name_check(name, NULL) != 0)
         return -1;
     snprintf(user, usersz, "%s", name);
     return 0;

@@ -111,6 +111,25 @@ static void test_host_record_refuses_hostile_values(void **state)
     assert_int_not_equal(chost_parse("../x", "10.0.0.1 22 ssh-ed25519 AAAA 1 1 0", &h), 0);
 }
 
+/* The peer session's snapshot of run_dir/cluster/hosts: a key is a live host's only as pinned. */
+static void test_host_key_in_snapshot(void **state)
+{
+    (void)state;
+    static const char text[] = "h1 10.0.0.1 2200 ssh-ed25519 AAAAone 1 8 0\n"
+                               "garbage line\n"
+                               "h2 10.0.0.2 2200 ssh-ed25519 AA;rm 1 8 0\n" /* refused record */
+                               "h3 10.0.0.3 2200 ecdsa-sha2-nistp256 AAAAthree 1 8 0\n";
+    struct chost h;
+    assert_int_equal(chosts_find_key_in(text, "ssh-ed25519", "AAAAone", &h), 0);
+    assert_string_equal(h.name, "h1");
+    assert_int_equal(chosts_find_key_in(text, "ssh-ed25519", "AAAAone", &h), 0); /* text intact */
+    assert_int_equal(chosts_find_key_in(text, "ssh-ed25519", "AA;rm", &h), BURROW_ERR_NOT_FOUND);
+    assert_int_equal(chosts_find_key_in(text, "ssh-ed25519", "AAAAthree", &h),
+                     BURROW_ERR_NOT_FOUND); /* another key type */
+    assert_int_equal(chosts_find_key_in(text, "ssh-ed25519", "AAAAtwo", &h), BURROW_ERR_NOT_FOUND);
+    assert_int_equal(chosts_find_key_in("", "ssh-ed25519", "AAAAone", &h), BURROW_ERR_NOT_FOUND);
+}
+
 static void test_cluster_values(void **state)
 {
     (void)state;
@@ -160,6 +179,7 @@ int main(void)
         cmocka_unit_test(test_kvs_absent_means_empty),
         cmocka_unit_test(test_host_record_roundtrip),
         cmocka_unit_test(test_host_record_refuses_hostile_values),
+        cmocka_unit_test(test_host_key_in_snapshot),
         cmocka_unit_test(test_cluster_values),
         cmocka_unit_test(test_cluster_needs_peer_listen_and_nbd),
     };
