@@ -129,6 +129,13 @@ if [ "$a" = "$b" ] && [ "$(c_forwarder "$front" alice)" = "$fpid" ] && [ "$(c_to
 else
     t_fail "login through the restarted $front" "'$b' vs '$a'; forwarder $(c_forwarder "$front" alice); VMs $(c_total alice)"
 fi
+# Its registry record is a live one: a registry walk (vm list) keeps an old, idle forwarder's socket.
+fdir=$(dirname "$(grep -l "^backend = remote" /run/bc23$front/vm/*/burrowd | head -n 1)")
+touch -d '10 minutes ago' "$fdir"
+"$B/bin/burrowctl" -c "$T/$front.ini" vm list >/dev/null 2>&1
+[ -S "$fdir/vsock.sock" ] && [ "$(c_forwarder "$front" alice)" = "$fpid" ] &&
+    t_ok "vm list on $front keeps her forwarder's record and socket (a live registry record, not a stale one)" ||
+    t_fail "forwarder record kept" "$fdir: $(ls "$fdir" 2>&1 | tr '\n' ' ')"
 
 # Home data written and synced now must survive everything below.
 c_ssh h1 'echo precious-$(date +%s) > ~/precious; sync; cat ~/precious' > "$T/precious" 2>&1
