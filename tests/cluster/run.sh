@@ -124,7 +124,8 @@ else
     t_fail "forwarder re-adopted on $front" "pid '$fpid': $(grep -E "re-adopted|forward alice" "$T/$front.log" | tail -n 3)"
 fi
 b=$(c_ssh "$front" 'cat /tmp/mark; readlink /proc/self/ns/pid; hostname' 2>&1)
-if [ "$a" = "$b" ] && [ "$(c_forwarder "$front" alice)" = "$fpid" ] && [ "$(c_total alice)" = 1 ]; then
+if [ "$a" = "$b" ] && [ -n "$fpid" ] && [ "$(c_forwarder "$front" alice)" = "$fpid" ] &&
+    [ "$(c_total alice)" = 1 ]; then
     t_ok "a new login through $front after the restart: the same VM, through the same forwarder, one VM"
 else
     t_fail "login through the restarted $front" "'$b' vs '$a'; forwarder $(c_forwarder "$front" alice); VMs $(c_total alice)"
@@ -133,7 +134,7 @@ fi
 fdir=$(dirname "$(grep -l "^backend = remote" /run/bc23$front/vm/*/burrowd | head -n 1)")
 touch -d '10 minutes ago' "$fdir"
 "$B/bin/burrowctl" -c "$T/$front.ini" vm list >/dev/null 2>&1
-[ -S "$fdir/vsock.sock" ] && [ "$(c_forwarder "$front" alice)" = "$fpid" ] &&
+[ -S "$fdir/vsock.sock" ] && [ -n "$fpid" ] && [ "$(c_forwarder "$front" alice)" = "$fpid" ] &&
     t_ok "vm list on $front keeps her forwarder's record and socket (a live registry record, not a stale one)" ||
     t_fail "forwarder record kept" "$fdir: $(ls "$fdir" 2>&1 | tr '\n' ' ')"
 
