@@ -149,8 +149,47 @@ c_start() { # host
     return 1
 }
 
+# c_pids_of TEXT: processes whose command line holds TEXT. With a path under
+# $T (unique to this run) it finds this run's processes only, never another's.
+c_pids_of() {
+    local f p
+    for f in $(grep -laF -- "$1" /proc/[0-9]*/cmdline 2>/dev/null); do
+        p=${f#/proc/}
+        p=${p%/cmdline}
+        # Not this shell, nor grep itself (gone by now).
+        [ "$p" != $$ ] && [ "$p" != "${BASHPID:-}" ] && [ -d "/proc/$p" ] && echo "$p"
+    done
+}
+
 # c_kill_host HOST: SIGKILL everything of that host (burrowd, sessions, VMs, bridges).
-c_kill_host() { ip netns pids "$(c_ns "$1")" | xargs -r kill -9; }
+# `ip netns pids` misses the session processes: each has its own network and
+# pid namespaces (broker/session/), so they are found by the config path in
+# their command line (burrowd --session-process ADDR LEVEL -c $T/HOST.ini).
+# Left alone they outlive the "dead" host: a session's client connection is
+# in the host's namespace, whose veth is down and later deleted, so nothing
+# acks or resets what the session sends last; it lingers until TCP gives up
+# (tcp_retries2, ~15 minutes), and forever if it has nothing to send. The
+# sandboxes die with their supervisors (PR_SET_PDEATHSIG).
+c_kill_host() {
+    { ip netns pids "$(c_ns "$1")"; c_pids_of "$T/$1.ini"; } | xargs -r kill -9 2>/dev/null
+    true
+}
+
+# c_reap: SIGKILL whatever of this run is left (sessions, etcd, nbdkit: their
+# command lines name $T) and wait until none is. What it found is in $T/reaped.
+c_reap() {
+    local i left p
+    for i in $(seq 50); do
+        left=$(c_pids_of "$T/")
+        [ -z "$left" ] && return 0
+        for p in $left; do
+            echo "$p $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null)"
+        done >> "$T/reaped" 2>/dev/null
+        echo "$left" | xargs -r kill -9 2>/dev/null
+        sleep 0.1
+    done
+    return 1
+}
 
 c_setup() {
     T=$(mktemp -d /tmp/bc23.XXXXXX)
@@ -170,6 +209,7 @@ c_setup() {
 
 c_teardown() {
     c_net_down
+    [ -n "${T:-}" ] && c_reap
     for h in $HOSTS; do rm -rf "/run/bc23$h"; done
     [ -n "${T:-}" ] && [ -z "${KEEP:-}" ] && rm -rf "$T"
 }

@@ -221,4 +221,11 @@ if python3 tests/cluster/nbdlog.py "$T/nbd.log" alice > "$T/nbdlog.out" 2>&1; th
 else
     t_fail "NBD write log" "$(tail -3 "$T/nbdlog.out")"
 fi
+
+# --- teardown leaves nothing of this run behind ------------------------------------
+trap - EXIT
+c_teardown
+left=$(c_pids_of "$T/")
+[ -z "$left" ] && t_ok "teardown: no process of this run is left (sessions, etcd, nbdkit, burrowd)" ||
+    t_fail "teardown" "left: $(for p in $left; do tr '\0' ' ' < "/proc/$p/cmdline"; echo; done)"
 t_end
