@@ -81,7 +81,7 @@ ctl_refused "burrowctl with a client certificate of another CA is refused by etc
     "TLS: .*refuses a client certificate that its --trusted-ca-file did not sign"
 sed "s|^etcd = .*|etcd = https://127.0.0.1:2379|" "$T/h1.ini" > "$T/byname.ini"
 ctl_refused "burrowctl to a member by an address its certificate does not name is refused" \
-    "$T/byname.ini" "TLS: .*'127\.0\.0\.1'" e1
+    "$T/byname.ini" "TLS: .*name.*'127\.0\.0\.1'" e1
 sed "s|^etcd = .*|etcd = $(c_etcd_endpoints | sed 's|https://|http://|g; s|,| |g')|" "$T/h1.ini" > "$T/plain.ini"
 ctl_refused "burrowctl speaking plain http to etcd is refused" "$T/plain.ini" "plain http.*https://"
 
@@ -186,6 +186,9 @@ ip link set "bc23$owner" down
 ended=0
 for i in $(seq 100); do kill -0 $sess 2>/dev/null || { ended=1; break; }; sleep 0.1; done
 [ $ended = 1 ] && t_ok "killed $owner: her session through it ended" || t_fail "session through the dead host" "still up"
+rest=$({ ip netns pids "$(c_ns "$owner")"; c_pids_of "$T/$owner.ini"; } | tr '\n' ' ')
+[ -z "$rest" ] && t_ok "killed $owner: nothing of it runs on, its session processes (own namespaces) included" ||
+    t_fail "nothing of the killed host runs on" "pids $rest"
 other=$(for h in $HOSTS; do [ "$h" != "$owner" ] && echo $h; done | tail -1)
 got=""
 for i in $(seq 100); do
@@ -224,8 +227,10 @@ fi
 
 # --- teardown leaves nothing of this run behind ------------------------------------
 trap - EXIT
+c_net_down
+stray=$(c_pids_of "$T/" | wc -l) # what the namespaces did not hold: reaped by c_teardown
 c_teardown
 left=$(c_pids_of "$T/")
-[ -z "$left" ] && t_ok "teardown: no process of this run is left (sessions, etcd, nbdkit, burrowd)" ||
+[ -z "$left" ] && t_ok "teardown: no process of this run is left ($stray outside its namespaces reaped)" ||
     t_fail "teardown" "left: $(for p in $left; do tr '\0' ' ' < "/proc/$p/cmdline"; echo; done)"
 t_end
