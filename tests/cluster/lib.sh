@@ -167,9 +167,11 @@ c_pids_of() {
 # their command line (burrowd --session-process ADDR LEVEL -c $T/HOST.ini).
 # Left alone they outlive the "dead" host: a session's client connection is
 # in the host's namespace, whose veth is down and later deleted, so nothing
-# acks or resets what the session sends last; it lingers until TCP gives up
-# (tcp_retries2, ~15 minutes), and forever if it has nothing to send. The
-# sandboxes die with their supervisors (PR_SET_PDEATHSIG).
+# acks or resets what the session sends last (the end of her channel, when
+# the VM died); it lingers until TCP gives up (tcp_retries2, ~15 minutes),
+# unless the link came back before its next retransmission and the client's
+# reset ended it, so it leaked now and then. The sandboxes die with their
+# supervisors (PR_SET_PDEATHSIG).
 c_kill_host() {
     { ip netns pids "$(c_ns "$1")"; c_pids_of "$T/$1.ini"; } | xargs -r kill -9 2>/dev/null
     true
