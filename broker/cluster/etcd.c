@@ -236,6 +236,96 @@ void etcd_close(struct etcd *e)
     e->curl = NULL;
 }
 
+/* A libcurl code that means the TLS layer failed (handshake, certificates, TLS files). */
+static int tls_code(CURLcode cr)
+{
+    switch (cr) {
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED:
+    case CURLE_SSL_ENGINE_INITFAILED:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CLIENTCERT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The connection ended before an answer came (reset, closed, nothing sent back). */
+static int dropped_code(CURLcode cr)
+{
+    return cr == CURLE_SEND_ERROR || cr == CURLE_RECV_ERROR || cr == CURLE_GOT_NOTHING ||
+           cr == CURLE_HTTP2 || cr == CURLE_HTTP2_STREAM;
+}
+
+/*
+ * Why a call failed in libcurl, for e->err: TLS failures say "TLS" and what
+ * to check. etcd with --client-cert-auth refuses a missing or foreign client
+ * certificate at the end of a TLS 1.3 handshake that the client already
+ * thinks complete: its alert ("bad certificate") may be read, or be lost to
+ * the reset of the request in flight. So a new connection that finished its
+ * handshake and was dropped before any answer is reported as that refusal.
+ */
+static void curl_failure(struct etcd *e, unsigned ep, CURLcode cr, const char *detail, int over)
+{
+    const char *url = e->url[ep], *what = detail[0] ? detail : curl_easy_strerror(cr);
+    const char *hint = "", *open = "", *close = "";
+    int https = strncmp(url, "https://", 8) == 0;
+    int cert_alert = strstr(detail, " alert ") &&
+                     (strstr(detail, "certificate") || strstr(detail, "unknown ca"));
+    curl_off_t handshake_us = 0;
+    if (over) {
+        snprintf(e->err, sizeof(e->err), "%s: answer too large", url);
+        return;
+    }
+    curl_easy_getinfo(e->curl, CURLINFO_APPCONNECT_TIME_T, &handshake_us);
+    if (https && (cert_alert || (handshake_us > 0 && dropped_code(cr)))) {
+        if (!cert_alert) {
+            open = "closed after the handshake (";
+            close = ")";
+        }
+        hint = e->cert[0] ? " (etcd refuses a client certificate that its --trusted-ca-file "
+                            "did not sign: check [cluster] etcd_cert)"
+                          : " (etcd --client-cert-auth refuses clients without a certificate: "
+                            "set [cluster] etcd_cert and etcd_key)";
+    } else if (https && cr == CURLE_PEER_FAILED_VERIFICATION) {
+        hint = e->ca[0] ? " (does [cluster] etcd_ca sign the member's certificate, and does that "
+                          "name the address in [cluster] etcd?)"
+                        : " (set [cluster] etcd_ca to the CA of etcd's certificates)";
+    } else if (https && cr == CURLE_SSL_CERTPROBLEM) {
+        hint = " (can [cluster] etcd_cert and etcd_key be read, and do they match?)";
+    } else if (https && cr == CURLE_SSL_CACERT_BADFILE) {
+        hint = " (can [cluster] etcd_ca be read?)";
+    } else if (!https && dropped_code(cr)) {
+        snprintf(e->err, sizeof(e->err),
+                 "%s: %.200s (no answer over plain http: if etcd serves TLS, write https:// in "
+                 "[cluster] etcd)",
+                 url, what);
+        return;
+    } else if (!https || !tls_code(cr)) {
+        snprintf(e->err, sizeof(e->err), "%s: %.200s", url, what);
+        return;
+    }
+    snprintf(e->err, sizeof(e->err), "%s: TLS: %s%.200s%s%s", url, open, what, close, hint);
+}
+
+/* A body that is not JSON (a proxy's error page, not etcd): its first line, printable only. */
+static void body_excerpt(const char *p, size_t n, char *out, size_t outsz)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < outsz && p[i] != '\n'; i++)
+        out[o++] = p[i] >= ' ' && p[i] <= '~' ? p[i] : '?';
+    out[o] = 0;
+}
+
 /* POST a JSON request to one endpoint. 0 with the answer parsed, else an error. */
 static int post_one(struct etcd *e, unsigned ep, const char *path, const char *req,
                     struct json_object **ans, int *refused)
@@ -243,6 +333,7 @@ static int post_one(struct etcd *e, unsigned ep, const char *path, const char *r
     CURL *c = e->curl;
     char url[ETCD_URL_MAX + 64];
     struct body b = {0};
+    char detail[CURL_ERROR_SIZE] = "";
     long code = 0;
     snprintf(url, sizeof(url), "%s%s", e->url[ep], path);
     curl_easy_reset(c);
@@ -253,8 +344,15 @@ static int post_one(struct etcd *e, unsigned ep, const char *path, const char *r
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    /* HTTP/1.1 over https too (libcurl would offer h2): the same path as http://, and a
+     * request that follows a complete handshake, so a refused certificate reads as one. */
+    curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, detail);
+    /* libcurl's defaults, said here: the member's certificate and its name are always checked. */
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
     if (e->ca[0])
         curl_easy_setopt(c, CURLOPT_CAINFO, e->ca);
     if (e->cert[0]) {
@@ -262,17 +360,20 @@ static int post_one(struct etcd *e, unsigned ep, const char *path, const char *r
         curl_easy_setopt(c, CURLOPT_SSLKEY, e->key);
     }
     CURLcode cr = curl_easy_perform(c);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, NULL); /* detail is on this stack */
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
     int r = 0;
     if (cr != CURLE_OK) {
         long oserr = 0;
         curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &oserr);
         *refused = cr == CURLE_COULDNT_CONNECT && oserr == ECONNREFUSED;
-        snprintf(e->err, sizeof(e->err), "%s: %s", e->url[ep],
-                 b.over ? "answer too large" : curl_easy_strerror(cr));
+        curl_failure(e, ep, cr, detail, b.over);
         r = cr == CURLE_OPERATION_TIMEDOUT ? BURROW_ERR_TIMEOUT : BURROW_ERR_CLOSED;
     } else if (!(*ans = parse_body(b.p ? b.p : "", b.n))) {
-        snprintf(e->err, sizeof(e->err), "%s: HTTP %ld, not a JSON object", e->url[ep], code);
+        char text[100];
+        body_excerpt(b.p ? b.p : "", b.n, text, sizeof(text));
+        snprintf(e->err, sizeof(e->err), "%s: HTTP %ld, not a JSON object: %s", e->url[ep], code,
+                 text);
         r = BURROW_ERR_PROTOCOL;
     } else if (code != 200 || jstr(*ans, "error")) {
         const char *m = jstr(*ans, "message");

@@ -44,7 +44,7 @@ struct etcd {
     long timeout_ms; /* per call, connection included */
     char ca[ETCD_URL_MAX], cert[ETCD_URL_MAX], key[ETCD_URL_MAX];
     void *curl;      /* CURL *, reused: keeps connections */
-    char err[256];   /* the last failure, for messages */
+    char err[512];   /* the last failure, for messages */
     int all_refused; /* the last call: every endpoint refused the connection */
 };
 

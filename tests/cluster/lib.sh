@@ -3,6 +3,11 @@
 # etcd-server, nbdkit (file plugin + log filter: the write log) in a storage
 # namespace, three burrowd hosts with the sandbox backend. Used by run.sh
 # (the cluster tier) and bench.sh.
+# etcd runs over TLS with client-certificate auth on both its client and its
+# peer URLs (docs/cluster.md): c_pki makes a throwaway CA ($T/pki/ca.pem), a
+# certificate per member (SAN: its IP), a client certificate for the burrow
+# hosts and etcdctl, and a second CA with a client certificate of its own
+# (what etcd must refuse).
 # Needs: B (build dir), IMAGE (sandbox root image). Sets T, SSHO, HOSTS.
 
 NET=10.99.23
@@ -42,19 +47,54 @@ c_net_down() {
     true
 }
 
+# c_cert CA NAME EXT: $T/pki/NAME.key and NAME.pem, signed by $T/pki/CA (P-256, one day).
+c_cert() {
+    local ca=$1 name=$2 ext=$3 d=$T/pki
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+        -keyout "$d/$name.key" -out "$d/$name.csr" -subj "/CN=$name" 2>/dev/null &&
+        printf '%b' "$ext" > "$d/$name.ext" &&
+        openssl x509 -req -in "$d/$name.csr" -CA "$d/$ca.pem" -CAkey "$d/$ca.key" \
+            -CAcreateserial -days 1 -extfile "$d/$name.ext" -out "$d/$name.pem" 2>/dev/null
+}
+
+c_pki() {
+    local d=$T/pki ca m
+    mkdir -p "$d"
+    for ca in ca otherca; do
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+            -keyout "$d/$ca.key" -out "$d/$ca.pem" -subj "/CN=bc23 $ca" 2>/dev/null || return 1
+    done
+    # A member's certificate serves its clients and its peers, and is a client of its peers.
+    for m in $ETCDS; do
+        c_cert ca "$m" "subjectAltName=IP:$(c_ip "$m")\nextendedKeyUsage=serverAuth,clientAuth\n" ||
+            return 1
+    done
+    c_cert ca client "extendedKeyUsage=clientAuth\n" || return 1
+    c_cert otherca otherclient "extendedKeyUsage=clientAuth\n" || return 1
+}
+
 c_etcd_start() { # member
-    local m=$1 ip cluster=""
+    local m=$1 ip cluster="" d=$T/pki
     ip=$(c_ip "$m")
-    for x in $ETCDS; do cluster="$cluster${cluster:+,}$x=http://$(c_ip $x):2380"; done
+    for x in $ETCDS; do cluster="$cluster${cluster:+,}$x=https://$(c_ip $x):2380"; done
+    # 127.0.0.1 too: its certificate does not name it (host name verification is checked).
     c_in "$m" setsid etcd --name "$m" --data-dir "$T/$m" \
-        --listen-client-urls "http://$ip:2379" --advertise-client-urls "http://$ip:2379" \
-        --listen-peer-urls "http://$ip:2380" --initial-advertise-peer-urls "http://$ip:2380" \
+        --listen-client-urls "https://$ip:2379,https://127.0.0.1:2379" \
+        --advertise-client-urls "https://$ip:2379" \
+        --listen-peer-urls "https://$ip:2380" --initial-advertise-peer-urls "https://$ip:2380" \
+        --cert-file "$d/$m.pem" --key-file "$d/$m.key" --trusted-ca-file "$d/ca.pem" \
+        --client-cert-auth \
+        --peer-cert-file "$d/$m.pem" --peer-key-file "$d/$m.key" \
+        --peer-trusted-ca-file "$d/ca.pem" --peer-client-cert-auth \
         --initial-cluster "$cluster" --initial-cluster-state new --initial-cluster-token bc23 \
         --heartbeat-interval 100 --election-timeout 1000 >> "$T/$m.log" 2>&1 &
 }
 
-c_etcd_endpoints() { local e="" x; for x in $ETCDS; do e="$e${e:+,}http://$(c_ip $x):2379"; done; echo "$e"; }
-c_etcdctl() { ETCDCTL_API=3 etcdctl --endpoints "$(c_etcd_endpoints)" --dial-timeout 2s --command-timeout 3s "$@"; }
+c_etcd_endpoints() { local e="" x; for x in $ETCDS; do e="$e${e:+,}https://$(c_ip $x):2379"; done; echo "$e"; }
+c_etcdctl() {
+    ETCDCTL_API=3 etcdctl --endpoints "$(c_etcd_endpoints)" --dial-timeout 2s --command-timeout 3s \
+        --cacert "$T/pki/ca.pem" --cert "$T/pki/client.pem" --key "$T/pki/client.key" "$@"
+}
 c_etcd_wait() {
     local i
     for i in $(seq 150); do c_etcdctl endpoint health >/dev/null 2>&1 && return 0; sleep 0.2; done
@@ -68,8 +108,8 @@ c_nbd_start() {
 }
 
 c_config() { # host
-    local h=$1 ep=""
-    for x in $ETCDS; do ep="$ep${ep:+ }http://$(c_ip $x):2379"; done
+    local h=$1 ep="" d=$T/pki
+    for x in $ETCDS; do ep="$ep${ep:+ }https://$(c_ip $x):2379"; done
     mkdir -p "$T/$h/state/sandbox" "/run/bc23$h"
     chmod 0755 "/run/bc23$h"
     cp "$IMAGE" "$T/$h/state/sandbox/initramfs.cpio.gz"
@@ -88,6 +128,9 @@ state_dir = $T/$h/state
 run_dir = /run/bc23$h
 [cluster]
 etcd = $ep
+etcd_ca = $d/ca.pem
+etcd_cert = $d/client.pem
+etcd_key = $d/client.key
 name = $h
 peer_listen = $(c_ip "$h"):2200
 lease_ttl = $TTL
@@ -106,14 +149,56 @@ c_start() { # host
     return 1
 }
 
+# c_pids_of TEXT: processes whose command line holds TEXT. With a path under
+# $T (unique to this run) it finds this run's processes only, never another's.
+c_pids_of() {
+    local f p
+    for f in $(grep -laF -- "$1" /proc/[0-9]*/cmdline 2>/dev/null); do
+        p=${f#/proc/}
+        p=${p%/cmdline}
+        # Not this shell, nor grep itself (gone by now).
+        [ "$p" != $$ ] && [ "$p" != "${BASHPID:-}" ] && [ -d "/proc/$p" ] && echo "$p"
+    done
+}
+
 # c_kill_host HOST: SIGKILL everything of that host (burrowd, sessions, VMs, bridges).
-c_kill_host() { ip netns pids "$(c_ns "$1")" | xargs -r kill -9; }
+# `ip netns pids` misses the session processes: each has its own network and
+# pid namespaces (broker/session/), so they are found by the config path in
+# their command line (burrowd --session-process ADDR LEVEL -c $T/HOST.ini).
+# Left alone they outlive the "dead" host: a session's client connection is
+# in the host's namespace, whose veth is down and later deleted, so nothing
+# acks or resets what the session sends last (the end of her channel, when
+# the VM died); it lingers until TCP gives up (tcp_retries2, ~15 minutes),
+# unless the link came back before its next retransmission and the client's
+# reset ended it, so it leaked now and then. The sandboxes die with their
+# supervisors (PR_SET_PDEATHSIG).
+c_kill_host() {
+    { ip netns pids "$(c_ns "$1")"; c_pids_of "$T/$1.ini"; } | xargs -r kill -9 2>/dev/null
+    true
+}
+
+# c_reap: SIGKILL whatever of this run is left (sessions, etcd, nbdkit: their
+# command lines name $T) and wait until none is. What it found is in $T/reaped.
+c_reap() {
+    local i left p
+    for i in $(seq 50); do
+        left=$(c_pids_of "$T/")
+        [ -z "$left" ] && return 0
+        for p in $left; do
+            echo "$p $(tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null)"
+        done >> "$T/reaped" 2>/dev/null
+        echo "$left" | xargs -r kill -9 2>/dev/null
+        sleep 0.1
+    done
+    return 1
+}
 
 c_setup() {
     T=$(mktemp -d /tmp/bc23.XXXXXX)
     chmod 0755 "$T"
     c_net_down
     c_net_up
+    c_pki || { echo "openssl could not make the tier's certificates"; return 1; }
     for m in $ETCDS; do c_etcd_start $m; done
     c_nbd_start
     c_etcd_wait || { echo "etcd did not come up"; tail "$T/e1.log"; return 1; }
@@ -126,6 +211,7 @@ c_setup() {
 
 c_teardown() {
     c_net_down
+    [ -n "${T:-}" ] && c_reap
     for h in $HOSTS; do rm -rf "/run/bc23$h"; done
     [ -n "${T:-}" ] && [ -z "${KEEP:-}" ] && rm -rf "$T"
 }
@@ -147,7 +233,8 @@ c_sandboxes() {
     local d pid n=0
     for d in /run/bc23$1/vm/*/; do
         [ -f "$d/burrowd" ] || continue
-        grep -q "^backend = sandbox" "$d/burrowd" && grep -q "^user = $2\$" "$d/burrowd" || continue
+        # A record may go between the test and the reads (its VM ended): not counted.
+        grep -qs "^backend = sandbox" "$d/burrowd" && grep -qs "^user = $2\$" "$d/burrowd" || continue
         pid=$(sed -n 's/^pid = \([0-9]*\)$/\1/p' "$d/meta" 2>/dev/null)
         [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && n=$((n + 1))
     done

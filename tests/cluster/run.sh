@@ -14,10 +14,77 @@ t_begin cluster "$B/test-results"
 for tool in etcd etcdctl nbdkit ip ssh; do
     command -v $tool >/dev/null || { t_fail setup "$tool missing: make deps"; t_end; exit 1; }
 done
+for tool in openssl curl; do
+    command -v $tool >/dev/null || { t_fail setup "$tool missing"; t_end; exit 1; }
+done
 trap c_teardown EXIT
 c_setup || { t_fail setup "the cluster did not come up"; t_end; exit 1; }
+
+# --- etcd over TLS, client certificates required (lib.sh: c_pki) ------------------
+# A burrowd without the client certificate does not join (in h3's namespace, before h3).
+sed '/^etcd_cert/d; /^etcd_key/d' "$T/h3.ini" > "$T/nocert.ini"
+c_in h3 setsid "$B/bin/burrowd" -d -c "$T/nocert.ini" >> "$T/nocert.log" 2>&1 &
+for i in $(seq 100); do grep -q "cannot join through etcd" "$T/nocert.log" && break; sleep 0.1; done
+sleep 0.5
+msg=$(grep -m1 "cannot join through etcd" "$T/nocert.log")
+joined=$(c_etcdctl get --prefix --keys-only /burrow/hosts/ 2>&1)
+c_kill_host h3
+for i in $(seq 50); do [ -z "$(ip netns pids "$(c_ns h3)")" ] && break; sleep 0.1; done
+if grep -q "TLS: .*refuses clients without a certificate.*etcd_cert" <<<"$msg" && [ -z "$joined" ] &&
+    ! grep -q "cluster: host h3" "$T/nocert.log"; then
+    t_ok "burrowd without etcd_cert/etcd_key does not join; it logs the TLS refusal and what to set"
+else
+    t_fail "burrowd without a client certificate" "log: '$msg'; hosts in etcd: '$joined'"
+fi
 for h in $HOSTS; do c_start $h || { t_fail setup "burrowd $h"; t_end; exit 1; }; done
-t_ok "three hosts joined (etcd 3 members, NBD server)"
+peers=$(c_etcdctl member list 2>&1)
+[ "$(grep -c "https://$NET.1[123]:2380, https://$NET.1[123]:2379" <<<"$peers")" = 3 ] &&
+    t_ok "three hosts joined over https (etcd 3 members, TLS between them too; NBD server)" ||
+    t_fail "etcd members over TLS" "$peers"
+
+# etcd itself: only TLS, and only with a certificate of the tier's CA.
+api=https://$(c_ip e1):2379/v3/kv/range
+plain=$(curl -sS -d '{"key":"Lw=="}' "http://$(c_ip e1):2379/v3/kv/range" 2>&1); plain_rc=$?
+[ $plain_rc != 0 ] && ! grep -q '"header"' <<<"$plain" &&
+    t_ok "etcd answers no plain-http request (${plain:0:60})" ||
+    t_fail "plain http to etcd" "rc $plain_rc: $plain"
+nocert=$(curl -sS --cacert "$T/pki/ca.pem" -d '{"key":"Lw=="}' "$api" 2>&1); nocert_rc=$?
+other=$(curl -sS --cacert "$T/pki/ca.pem" --cert "$T/pki/otherclient.pem" \
+    --key "$T/pki/otherclient.key" -d '{"key":"Lw=="}' "$api" 2>&1); other_rc=$?
+withcert=$(curl -sS --cacert "$T/pki/ca.pem" --cert "$T/pki/client.pem" --key "$T/pki/client.key" \
+    -d '{"key":"Lw=="}' "$api" 2>&1)
+[ $nocert_rc != 0 ] && [ $other_rc != 0 ] && grep -q '"header"' <<<"$withcert" &&
+    t_ok "etcd refuses https without a client certificate or with one of another CA, answers with the tier's" ||
+    t_fail "etcd client-cert-auth" "without: rc $nocert_rc $nocert / other CA: rc $other_rc $other / with: $withcert"
+
+# burrowctl with the wrong TLS settings: refused, naming etcd and what failed.
+ctl_refused() { # NAME CONFIG REGEX [NETNS]: burrowctl user list fails with a message matching REGEX
+    local name=$1 cfg=$2 re=$3 ns=${4:-} out rc
+    if [ -n "$ns" ]; then
+        out=$(c_in "$ns" "$B/bin/burrowctl" -c "$cfg" user list 2>&1); rc=$?
+    else
+        out=$("$B/bin/burrowctl" -c "$cfg" user list 2>&1); rc=$?
+    fi
+    if [ $rc != 0 ] && grep -q "etcd" <<<"$out" && grep -Eq "$re" <<<"$out"; then
+        t_ok "$name (${out:0:140})"
+    else
+        t_fail "$name" "rc $rc: $out"
+    fi
+}
+ctl_refused "burrowctl without a client certificate is refused" "$T/nocert.ini" \
+    "TLS: .*refuses clients without a certificate: set \\[cluster\\] etcd_cert and etcd_key"
+sed "s|^etcd_ca = .*|etcd_ca = $T/pki/otherca.pem|" "$T/h1.ini" > "$T/otherca.ini"
+ctl_refused "burrowctl with a CA that did not sign the members is refused" "$T/otherca.ini" \
+    "TLS: SSL certificate problem.*etcd_ca"
+sed "s|^etcd_cert = .*|etcd_cert = $T/pki/otherclient.pem|; s|^etcd_key = .*|etcd_key = $T/pki/otherclient.key|" \
+    "$T/h1.ini" > "$T/othercert.ini"
+ctl_refused "burrowctl with a client certificate of another CA is refused by etcd" "$T/othercert.ini" \
+    "TLS: .*refuses a client certificate that its --trusted-ca-file did not sign"
+sed "s|^etcd = .*|etcd = https://127.0.0.1:2379|" "$T/h1.ini" > "$T/byname.ini"
+ctl_refused "burrowctl to a member by an address its certificate does not name is refused" \
+    "$T/byname.ini" "TLS: .*name.*'127\.0\.0\.1'" e1
+sed "s|^etcd = .*|etcd = $(c_etcd_endpoints | sed 's|https://|http://|g; s|,| |g')|" "$T/h1.ini" > "$T/plain.ini"
+ctl_refused "burrowctl speaking plain http to etcd is refused" "$T/plain.ini" "plain http.*https://"
 
 # --- the user database lives in etcd -------------------------------------------
 out=$(c_add alice 2>&1)
@@ -215,6 +282,9 @@ ip link set "bc23$owner" down
 ended=0
 for i in $(seq 100); do kill -0 $sess 2>/dev/null || { ended=1; break; }; sleep 0.1; done
 [ $ended = 1 ] && t_ok "killed $owner: her session through it ended" || t_fail "session through the dead host" "still up"
+rest=$({ ip netns pids "$(c_ns "$owner")"; c_pids_of "$T/$owner.ini"; } | tr '\n' ' ')
+[ -z "$rest" ] && t_ok "killed $owner: nothing of it runs on, its session processes (own namespaces) included" ||
+    t_fail "nothing of the killed host runs on" "pids $rest"
 other=$(for h in $HOSTS; do [ "$h" != "$owner" ] && echo $h; done | tail -1)
 got=""
 for i in $(seq 100); do
@@ -250,4 +320,13 @@ if python3 tests/cluster/nbdlog.py "$T/nbd.log" alice > "$T/nbdlog.out" 2>&1; th
 else
     t_fail "NBD write log" "$(tail -3 "$T/nbdlog.out")"
 fi
+
+# --- teardown leaves nothing of this run behind ------------------------------------
+trap - EXIT
+c_net_down
+stray=$(c_pids_of "$T/" | wc -l) # what the namespaces did not hold: reaped by c_teardown
+c_teardown
+left=$(c_pids_of "$T/")
+[ -z "$left" ] && t_ok "teardown: no process of this run is left ($stray outside its namespaces reaped)" ||
+    t_fail "teardown" "left: $(for p in $left; do tr '\0' ' ' < "/proc/$p/cmdline"; echo; done)"
 t_end
