@@ -19,7 +19,8 @@
  *   lease        "lease ID\ndeadline NS\n": the CLOCK_MONOTONIC time after
  *                which this host must no longer write a disk (fencing)
  *   hosts        one line per live host: name addr port keytype key lease capacity load
- *   nbd/NAME/    the FUSE mount that holds her disk while a VM uses it
+ *   nbd/NAME/    the FUSE mount that holds her disk while a VM uses it (its
+ *                file `disk` is the VM's home disk, for both backends)
  */
 #ifndef BURROW_BROKER_CLUSTER_CLUSTER_H
 #define BURROW_BROKER_CLUSTER_CLUSTER_H
@@ -112,6 +113,17 @@ extern const struct vm_backend_ops backend_remote;
  */
 __attribute__((warn_unused_result)) int cluster_home_open(const struct burrow_config *cfg,
                                                           const char *user, pid_t owner, int *fd);
+/*
+ * The same for a VM whose process is not known yet (kvm: the starter claims
+ * a pooled VMM or spawns one, which opens the file itself): the bridge
+ * serves the caller until cluster_home_handover() names the VM's process
+ * (the pid of the report's PID line) on *owner_fd. Its file's path goes to
+ * path. Closing *owner_fd without a handover leaves the caller the owner.
+ */
+__attribute__((warn_unused_result)) int cluster_home_bridge(const struct burrow_config *cfg,
+                                                            const char *user, char *path,
+                                                            size_t pathsz, int *owner_fd);
+__attribute__((warn_unused_result)) int cluster_home_handover(int owner_fd, pid_t pid);
 
 /* --- in burrowctl -------------------------------------------------------------- */
 

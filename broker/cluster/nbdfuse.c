@@ -19,7 +19,11 @@
  * after the last renewal the cluster process saw, so the disk is let go
  * before the lease can expire at etcd and another host can own her.
  *
- * The bridge also exits (flushing first) when `owner` ends.
+ * The bridge also exits (flushing first) when `owner` ends. A kvm VM's
+ * process is not known when the bridge starts (the starter claims a pooled
+ * VMM or spawns one, and either opens the file); the starter is the owner
+ * until it names the VMM on the owner pipe (cluster_home_handover), so the
+ * disk lives exactly as long as the process that serves it to a guest.
  */
 #define FUSE_USE_VERSION 35
 #include <errno.h>
@@ -46,12 +50,15 @@
 #include "common/log.h"
 
 #define DISK_NAME "disk"
+#define OWNER_FD  4 /* in the bridge: the read end of the owner pipe, or nothing */
 
 static struct {
     const struct burrow_config *cfg;
     struct nbd_handle *h;
     uint64_t size;
     pid_t owner;
+    int owner_fd;          /* the owner pipe: a new owner's pid_t, -1 once closed */
+    pthread_t loop_thread; /* the FUSE loop's (the process's main thread) */
     char user[USERDB_NAME_MAX + 1];
 } br;
 
@@ -144,6 +151,27 @@ static int br_flush(const char *path, struct fuse_file_info *fi)
     return br_fsync(path, 1, fi);
 }
 
+/*
+ * A discard (the VMM's punch-hole for virtio-blk DISCARD, the loop
+ * driver's): a zero request that lets the server trim (no NO_HOLE flag).
+ * Reads of the range give zeros afterwards, as after a punched hole;
+ * nothing else fallocate can do is offered.
+ */
+static int br_fallocate(const char *path, int mode, off_t off, off_t len, struct fuse_file_info *fi)
+{
+    (void)path, (void)fi;
+    if (mode != (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE) || len < 0)
+        return -EOPNOTSUPP;
+    if (!may_write())
+        return -EIO;
+    size_t n = clamp((size_t)len, off);
+    if (n && nbd_zero(br.h, n, (uint64_t)off, 0) != 0) {
+        log_error("nbd %s: discard: %s", br.user, nbd_get_error());
+        return -EIO;
+    }
+    return 0;
+}
+
 static const struct fuse_operations br_ops = {
     .getattr = br_getattr,
     .readdir = br_readdir,
@@ -152,7 +180,32 @@ static const struct fuse_operations br_ops = {
     .write = br_write,
     .fsync = br_fsync,
     .flush = br_flush,
+    .fallocate = br_fallocate,
 };
+
+/*
+ * A new owner from the owner pipe: its pidfd replaces *pfd. 0 while there
+ * is an owner; -1 when the named process is already gone.
+ */
+static int take_owner(int *pfd)
+{
+    pid_t pid;
+    ssize_t n = read(br.owner_fd, &pid, sizeof(pid));
+    if (n != (ssize_t)sizeof(pid) || pid <= 1) { /* closed (or nonsense): the owner stays */
+        close(br.owner_fd);
+        br.owner_fd = -1;
+        return 0;
+    }
+    int nfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (nfd < 0)
+        return -1;
+    if (*pfd >= 0)
+        close(*pfd);
+    *pfd = nfd;
+    br.owner = pid;
+    log_info("nbd %s: her disk now serves pid %d", br.user, (int)pid);
+    return 0;
+}
 
 /* Fence at the deadline; stop with the VM. */
 static void *watchdog(void *arg)
@@ -160,8 +213,12 @@ static void *watchdog(void *arg)
     struct fuse *f = arg;
     int pfd = (int)syscall(SYS_pidfd_open, br.owner, 0);
     for (;;) {
-        struct pollfd p = {pfd, POLLIN, 0};
-        int gone = pfd >= 0 ? poll(&p, 1, 100) > 0 : (usleep(100000), kill(br.owner, 0) != 0);
+        struct pollfd p[2] = {{pfd, POLLIN, 0}, {br.owner_fd, POLLIN, 0}};
+        int gone = pfd >= 0 ? poll(p, 2, 100) > 0 && p[0].revents
+                            : (usleep(100000), kill(br.owner, 0) != 0);
+        /* A handover is written before the old owner exits: read it before calling it gone. */
+        if (br.owner_fd >= 0 && poll(&p[1], 1, 0) > 0 && p[1].revents)
+            gone = take_owner(&pfd) != 0;
         if (!may_write()) {
             log_warn("nbd %s: this host's lease deadline passed: fencing (VM killed, disk "
                      "released)",
@@ -173,26 +230,39 @@ static void *watchdog(void *arg)
             if (nbd_flush(br.h, 0) != 0)
                 log_warn("nbd %s: last flush: %s", br.user, nbd_get_error());
             fuse_exit(f);
-            kill(getpid(), SIGTERM); /* wake the loop from its read */
+            /* Wake the loop from its read: the signal must reach that thread, not this one. */
+            pthread_kill(br.loop_thread, SIGTERM);
             return NULL;
         }
     }
 }
 
 static void bridge_main(const struct burrow_config *cfg, const char *user, pid_t owner,
-                        const char *mnt, int ready)
+                        int owner_fd, const char *mnt, int ready)
 {
-    char err[512], *argv[] = {"burrow-nbd", NULL};
-    struct fuse_args args = FUSE_ARGS_INIT(1, argv);
+    /*
+     * allow_other: a pooled VMM is jailed (another uid) when the claim hands
+     * it the open file, and FUSE checks the caller of fstat against the
+     * mounter. default_permissions: the kernel then checks the modes, so the
+     * root-only directory (0700) and file (0600) keep everyone else out.
+     */
+    char err[512], *argv[] = {"burrow-nbd", "-o", "allow_other,default_permissions", NULL};
+    struct fuse_args args = FUSE_ARGS_INIT(3, argv);
     pthread_t t;
+    sigset_t none;
     prctl(PR_SET_NAME, "burrow-nbd", 0, 0, 0);
+    /* A kvm starter passes on the master's blocked signals: the loop's SIGTERM must get through. */
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
     /* Nothing of the process that started us (a supervisor still holding the master's fds). */
-    if (dup2(ready, 3) != 3)
+    if (dup2(ready, 3) != 3 || (owner_fd >= 0 && dup2(owner_fd, OWNER_FD) != OWNER_FD))
         _exit(1);
     ready = 3;
-    close_range(4, ~0u, 0);
+    br.owner_fd = owner_fd >= 0 ? OWNER_FD : -1;
+    close_range(br.owner_fd >= 0 ? OWNER_FD + 1 : OWNER_FD, ~0u, 0);
     br.cfg = cfg;
     br.owner = owner;
+    br.loop_thread = pthread_self();
     snprintf(br.user, sizeof(br.user), "%s", user);
     if (cnbd_connect(cfg, user, &br.h, &br.size, err, sizeof(err)) != 0) {
         log_error("nbd %s: %s", user, err);
@@ -227,14 +297,20 @@ static int wait_ready(int fd, pid_t child)
     return r;
 }
 
-int cluster_home_open(const struct burrow_config *cfg, const char *user, pid_t owner, int *fd)
+/*
+ * Start her bridge serving `owner` (owner_fd: NULL, or where the write end
+ * of a new owner pipe goes) and put its file's path in disk.
+ */
+static int start_bridge(const struct burrow_config *cfg, const char *user, pid_t owner,
+                        int *owner_fd, char *disk, size_t disksz)
 {
-    char dir[CONFIG_PATH_MAX + 64], disk[CONFIG_PATH_MAX + 80];
-    int p[2];
+    char dir[CONFIG_PATH_MAX + 64];
+    int p[2], o[2] = {-1, -1};
     if (cluster_path(cfg, "nbd", dir, sizeof(dir)) != 0 || fs_ensure_dir(dir, 0700) != 0)
         return BURROW_ERR_SYSTEM;
     snprintf(dir + strlen(dir), sizeof(dir) - strlen(dir), "/%s", user);
-    snprintf(disk, sizeof(disk), "%s/" DISK_NAME, dir);
+    if ((size_t)snprintf(disk, disksz, "%s/" DISK_NAME, dir) >= disksz)
+        return BURROW_ERR_TOO_LARGE;
     umount2(dir, MNT_DETACH); /* a bridge that was killed left its mount behind */
     if (fs_ensure_dir(dir, 0700) != 0)
         return BURROW_ERR_SYSTEM;
@@ -244,19 +320,50 @@ int cluster_home_open(const struct burrow_config *cfg, const char *user, pid_t o
     }
     if (pipe2(p, O_CLOEXEC) != 0)
         return BURROW_ERR_SYSTEM;
-    pid_t pid = fork();
-    if (pid < 0)
+    if (owner_fd && pipe2(o, O_CLOEXEC) != 0) {
+        close(p[0]), close(p[1]);
         return BURROW_ERR_SYSTEM;
+    }
+    pid_t pid = fork();
     if (pid == 0) {
         close(p[0]);
+        if (o[1] >= 0)
+            close(o[1]);
         setsid();
-        bridge_main(cfg, user, owner, dir, p[1]);
+        bridge_main(cfg, user, owner, o[0], dir, p[1]);
     }
     close(p[1]);
-    int r = wait_ready(p[0], pid);
-    if (r == 0 && (r = homedisk_open_locked(disk, fd)) != 0)
-        kill(pid, SIGKILL);
+    if (o[0] >= 0)
+        close(o[0]);
+    int r = pid < 0 ? BURROW_ERR_SYSTEM : wait_ready(p[0], pid);
+    if (pid < 0)
+        close(p[0]);
+    if (owner_fd && r == 0)
+        *owner_fd = o[1];
+    else if (o[1] >= 0)
+        close(o[1]);
     if (r)
         log_error("nbd %s: her disk is not available (%s)", user, burrow_strerror(r));
     return r;
+}
+
+int cluster_home_open(const struct burrow_config *cfg, const char *user, pid_t owner, int *fd)
+{
+    char disk[CONFIG_PATH_MAX + 80];
+    int r = start_bridge(cfg, user, owner, NULL, disk, sizeof(disk));
+    if (r == 0 && (r = homedisk_open_locked(disk, fd)) != 0)
+        log_error("nbd %s: her disk is not available (%s)", user, burrow_strerror(r));
+    /* On failure the bridge ends with its owner, the caller, which gives up. */
+    return r;
+}
+
+int cluster_home_bridge(const struct burrow_config *cfg, const char *user, char *path,
+                        size_t pathsz, int *owner_fd)
+{
+    return start_bridge(cfg, user, getpid(), owner_fd, path, pathsz);
+}
+
+int cluster_home_handover(int owner_fd, pid_t pid)
+{
+    return write(owner_fd, &pid, sizeof(pid)) == (ssize_t)sizeof(pid) ? 0 : BURROW_ERR_SYSTEM;
 }

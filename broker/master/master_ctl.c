@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "broker/buildinfo.h"
+#include "broker/config_cluster.h"
 #include "broker/master/master_priv.h"
 #include "broker/mproto.h"
 #include "broker/vm/netpolicy.h"
@@ -233,6 +234,8 @@ static void vm_hibernate(struct master *m, const char *target, const struct ucre
         fprintf(out, "ok\n");
     else if (r == BURROW_ERR_NOT_FOUND)
         fprintf(out, "error unknown vm %s\n", target);
+    else if (r == BURROW_ERR_UNSUPPORTED && cluster_enabled(&m->cfg))
+        fprintf(out, "error no hibernation in a cluster: her next VM may start on another host\n");
     else if (r == BURROW_ERR_UNSUPPORTED)
         fprintf(out, "error hibernation is kvm-only (this burrowd runs the %s backend)\n",
                 m->vm.be->name);

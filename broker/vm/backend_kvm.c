@@ -17,7 +17,11 @@
  *   - maps the build copy-on-write and restores it with her identity
  *     (broker/vm/vmident.h: name, uid, gid, shell, /home/NAME, burrow-NAME,
  *     allow_root) and her state_dir/users/NAME/home.img on the empty blk
- *     slot (OFD lock: a second VM for her is refused);
+ *     slot (OFD lock: a second VM for her is refused); in a cluster her
+ *     disk is an NBD export instead, served as a file by a bridge the
+ *     starter starts (broker/cluster/cluster.h, cluster_home_bridge), and
+ *     nothing is hibernated or resumed (an image is local to one host, her
+ *     next VM may start on another);
  *   - serves the host side of vsock at dir/vsock.sock, owned by her session
  *     uid (broker/users/hostuid.h) and 0600, so her session processes reach it
  *     after dropping privileges;
@@ -45,6 +49,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "broker/cluster/cluster.h"
 #include "broker/vm/ksm.h"
 #include "broker/vm/netpolicy.h"
 #include "broker/users/hostuid.h"
@@ -134,6 +139,18 @@ static int kvm_prepare_net(const struct burrow_config *cfg, const struct uservm 
     return 0;
 }
 
+/* Who reaches the VM's vsock socket, when the request counts from, its network. */
+static int kvm_prepare_session(const struct burrow_config *cfg, const struct uservm *vm,
+                               const struct user_record *rec, struct vmm_request *req)
+{
+    if (hostuid_session(rec->uid, &req->sock_owner) != 0) {
+        log_error("kvm: %s: uid %u has no session uid", rec->name, rec->uid);
+        return BURROW_ERR_RANGE;
+    }
+    req->request_ns = vm->request_ns;
+    return kvm_prepare_net(cfg, vm, req);
+}
+
 /* Resolve the build, identity and disk in the master: errors show up at once. */
 static int kvm_prepare(const struct vmmgr *m, const struct uservm *vm,
                        const struct user_record *rec, struct vmm_request *req)
@@ -147,21 +164,18 @@ static int kvm_prepare(const struct vmmgr *m, const struct uservm *vm,
     if (r)
         return r;
     struct stat st;
+    vm_identity(cfg, rec, &req->id);
+    if (cluster_enabled(cfg)) /* her NBD disk: the starter's bridge names its file */
+        return kvm_prepare_session(cfg, vm, rec, req);
     if ((size_t)snprintf(req->home_disk, sizeof(req->home_disk), "%s/users/%s/home.img",
                          cfg->paths.state_dir, rec->name) >= sizeof(req->home_disk))
         return BURROW_ERR_TOO_LARGE;
     if (stat(req->home_disk, &st) != 0 || !S_ISREG(st.st_mode))
         req->home_disk[0] = 0; /* no home disk: the guest keeps /home/NAME in RAM */
-    vm_identity(cfg, rec, &req->id);
     /* Her hibernated VM, if she has one, is resumed instead (vmm/hibernate.h). */
     if (vmmgr_user_dir(cfg, rec->name, req->user_dir, sizeof(req->user_dir)))
         return BURROW_ERR_TOO_LARGE;
-    if (hostuid_session(rec->uid, &req->sock_owner) != 0) {
-        log_error("kvm: %s: uid %u has no session uid", rec->name, rec->uid);
-        return BURROW_ERR_RANGE;
-    }
-    req->request_ns = vm->request_ns;
-    return kvm_prepare_net(cfg, vm, req);
+    return kvm_prepare_session(cfg, vm, rec, req);
 }
 
 void kvm_backend_check(const struct burrow_config *cfg)
@@ -207,12 +221,61 @@ void kvm_backend_check(const struct burrow_config *cfg)
  * The starter: a child of the master with nothing of it but the report pipe
  * (fd 3), which claims or spawns (blocking there, not in the master).
  */
-static void __attribute__((noreturn)) kvm_starter(struct vmm_request *req, int report_fd)
+/*
+ * Copy the VMM's report to out; a PID line first hands her disk's bridge
+ * to that process, so the disk lives as long as the VMM serving it.
+ */
+static void relay_report(int in, int out, int owner_fd)
+{
+    char line[1024];
+    size_t got = 0;
+    pid_t pid;
+    while (read(in, line + got, 1) == 1) { /* a few short lines */
+        if (line[got] != '\n' && got + 2 < sizeof(line)) {
+            got++;
+            continue;
+        }
+        line[got] = '\0';
+        if (vmm_parse_pid(line, &pid) == 0 && cluster_home_handover(owner_fd, pid) != 0)
+            log_warn("kvm: cannot hand her disk's bridge to pid %d: %s", (int)pid, strerror(errno));
+        line[got] = '\n';
+        if (write(out, line, got + 1) != (ssize_t)(got + 1))
+            return;
+        got = 0;
+    }
+}
+
+/*
+ * In a cluster: her home disk is the NBD export behind a bridge (docs/cluster.md),
+ * whose file the VMM (or the pool claim) opens like home.img; the report
+ * goes through relay_report.
+ */
+static int kvm_fork_on_nbd(const struct burrow_config *cfg, struct vmm_request *req, int out)
+{
+    int owner_fd, p[2];
+    if (cluster_home_bridge(cfg, req->id.user, req->home_disk, sizeof(req->home_disk), &owner_fd) !=
+        0) {
+        dprintf(out, "ERR her home disk (NBD export %s) is not available\n", req->id.user);
+        _exit(1); /* reported: the starter ends here */
+    }
+    if (pipe2(p, O_CLOEXEC) != 0)
+        return BURROW_ERR_SYSTEM;
+    int r = vmm_fork_report(req, p[1]);
+    close(p[1]);
+    if (r == 0)
+        relay_report(p[0], out, owner_fd);
+    close(p[0]);
+    close(owner_fd);
+    return r;
+}
+
+static void __attribute__((noreturn))
+kvm_starter(const struct burrow_config *cfg, struct vmm_request *req, int report_fd)
 {
     int keep[1] = {3};
     if (dup2(report_fd, 3) < 0 || jail_close_inherited(keep, 1) != 0)
         _exit(2);
-    int r = vmm_fork_report(req, 3);
+    int r = cluster_enabled(cfg) ? kvm_fork_on_nbd(cfg, req, 3) : vmm_fork_report(req, 3);
     if (r) {
         dprintf(3, "ERR cannot start the VMM process: %s\n",
                 r == BURROW_ERR_SYSTEM ? strerror(errno) : burrow_strerror(r));
@@ -233,7 +296,7 @@ static int kvm_start(struct vmmgr *m, struct uservm *vm, const struct user_recor
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0)
-        kvm_starter(&req, p[1]);
+        kvm_starter(m->cfg, &req, p[1]);
     close(p[1]);
     if (pid < 0) {
         close(p[0]);

@@ -124,6 +124,9 @@ static int choose_backend(struct vmmgr *m)
     if (m->cfg->vm.idle_hibernate && !m->be->hibernate)
         log_warn("[vm] idle_hibernate is ignored: hibernation is kvm-only (backend %s)",
                  m->be->name);
+    else if (m->cfg->vm.idle_hibernate && cluster_enabled(m->cfg))
+        log_warn("[vm] idle_hibernate is ignored in a cluster: an image stays on one host, and "
+                 "her next VM may start on another with her disk changed since");
     else if (m->cfg->vm.idle_hibernate && m->cfg->vm.idle_timeout &&
              m->cfg->vm.idle_timeout <= m->cfg->vm.idle_hibernate)
         log_warn("[vm] idle_timeout (%us) <= idle_hibernate (%us): idle VMs are stopped before "
@@ -509,6 +512,17 @@ int vmmgr_kill(struct vmmgr *m, const char *user_or_id)
     return 0;
 }
 
+/*
+ * Can vm be hibernated? Its backend must know how (a forwarder does not),
+ * and not in a cluster: her image would stay on this host while her next
+ * VM may start elsewhere, and resuming it later would run on a disk that
+ * changed under it.
+ */
+static int can_hibernate(const struct vmmgr *m, const struct uservm *vm)
+{
+    return vm->be->hibernate && !cluster_enabled(m->cfg);
+}
+
 /* Start saving vm to disk (the backend's helper reports on vm->hib_fd). */
 static int hibernate_vm(struct vmmgr *m, struct uservm *vm, int admin)
 {
@@ -534,7 +548,7 @@ int vmmgr_hibernate(struct vmmgr *m, const char *user_or_id)
     struct uservm *vm = find_by_user_or_id(m, user_or_id);
     if (!vm)
         return BURROW_ERR_NOT_FOUND;
-    if (!m->be->hibernate)
+    if (!can_hibernate(m, vm))
         return BURROW_ERR_UNSUPPORTED;
     if (vm->state != VM_RUNNING)
         return BURROW_ERR_BUSY;
@@ -761,7 +775,7 @@ static void idle_check(struct vmmgr *m, struct uservm *vm, long now)
     if (vm->state != VM_RUNNING || vm->sessions || vm->n_waiters)
         return;
     long idle_for = now - vm->idle_since, reap = m->cfg->vm.idle_timeout,
-         hib = vm->be->hibernate && !vm->hib_failed ? (long)m->cfg->vm.idle_hibernate : 0;
+         hib = can_hibernate(m, vm) && !vm->hib_failed ? (long)m->cfg->vm.idle_hibernate : 0;
     if ((!hib || idle_for < hib) && (!reap || idle_for < reap))
         return;
     /* Sessions that outlived a master restart are not counted: ask the backend. */

@@ -9,6 +9,9 @@
 # hosts and etcdctl, and a second CA with a client certificate of its own
 # (what etcd must refuse).
 # Needs: B (build dir), IMAGE (sandbox root image). Sets T, SSHO, HOSTS.
+# C_BACKEND=kvm instead (nested case 40): the hosts fork template
+# C_TEMPLATE of the state_dir C_STATE (its templates/ is shared), with a
+# warm pool of C_POOL_<host> (default 0).
 
 NET=10.99.23
 HOSTS="h1 h2 h3"
@@ -112,14 +115,20 @@ c_config() { # host
     for x in $ETCDS; do ep="$ep${ep:+ }https://$(c_ip $x):2379"; done
     mkdir -p "$T/$h/state/sandbox" "/run/bc23$h"
     chmod 0755 "/run/bc23$h"
-    cp "$IMAGE" "$T/$h/state/sandbox/initramfs.cpio.gz"
+    local vm="backend = sandbox" pool="C_POOL_$h"
+    if [ "${C_BACKEND:-sandbox}" = kvm ]; then
+        ln -sfn "$C_STATE/templates" "$T/$h/state/templates"
+        vm=$(printf 'backend = kvm\ntemplate = %s\npool_size = %s\nksm = no' "$C_TEMPLATE" "${!pool:-0}")
+    else
+        cp "$IMAGE" "$T/$h/state/sandbox/initramfs.cpio.gz"
+    fi
     cat > "$T/$h.ini" <<INI
 [ssh]
 listen = $(c_ip "$h")
 port = 22
 login_grace_time = 30
 [vm]
-backend = sandbox
+$vm
 idle_timeout = 600
 max_vms = 8
 memory_mb = 128
@@ -141,7 +150,7 @@ INI
 c_start() { # host
     local h=$1 i
     c_in "$h" setsid "$B/bin/burrowd" -d -c "$T/$h.ini" >> "$T/$h.log" 2>&1 &
-    for i in $(seq 100); do
+    for i in $(seq 300); do
         grep -q "cluster: host $h" "$T/$h.log" 2>/dev/null && grep -q "ready:" "$T/$h.log" && return 0
         sleep 0.1
     done
@@ -228,13 +237,14 @@ c_add() {
 # c_owner USER: the host etcd names as the owner of her VM ("" if none).
 c_owner() { c_etcdctl get --print-value-only "/burrow/users/$1/vm" 2>/dev/null; }
 
-# c_sandboxes HOST USER: how many live sandboxes of hers HOST runs (registry records).
+# c_sandboxes HOST USER: how many live VMs of hers HOST runs (registry records of
+# the C_BACKEND backend, sandbox by default).
 c_sandboxes() {
     local d pid n=0
     for d in /run/bc23$1/vm/*/; do
         [ -f "$d/burrowd" ] || continue
         # A record may go between the test and the reads (its VM ended): not counted.
-        grep -qs "^backend = sandbox" "$d/burrowd" && grep -qs "^user = $2\$" "$d/burrowd" || continue
+        grep -qs "^backend = ${C_BACKEND:-sandbox}" "$d/burrowd" && grep -qs "^user = $2\$" "$d/burrowd" || continue
         pid=$(sed -n 's/^pid = \([0-9]*\)$/\1/p' "$d/meta" 2>/dev/null)
         [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && n=$((n + 1))
     done

@@ -64,6 +64,18 @@ lx_build_template() {
     wait $bpid
 }
 
+# lx_template_lxbal LIMIT_S: the template "lxbal" (the default image at 256
+# MiB and 2 vCPUs: case 38's, reused by case 40), built unless it exists.
+lx_template_lxbal() {
+    [ -L "$LX/state/templates/lxbal" ] && return 0
+    local kernel initrd=$NESTED_BUILD/guest/initramfs.cpio.gz
+    kernel=$(readlink -f "$NESTED_BUILD/guest/kernel/vmlinuz") || fail "no guest kernel: run make guest-image"
+    [ -f "$kernel" ] && [ -f "$initrd" ] || fail "no guest kernel or image: run make guest-image"
+    lx_build_template "$1" --name lxbal --kernel "$kernel" --initrd "$initrd" \
+        --cmdline 'console=ttyS0 panic=-1 quiet' --mem 256 --vcpus 2
+    grep -q "status 0" build.log || fail "template lxbal did not build: $(tail -n 3 build.log)"
+}
+
 # Where the VM of USER's fork keeps its files.
 lx_vm_dir() { grep -l "^user = $1\$" "$LX_RUN"/vm/*/meta 2>/dev/null | head -n 1 | xargs -r dirname; }
 # lx_fork_alive DIR: true while the VMM of the fork in DIR runs.

@@ -16,14 +16,9 @@
 . "$NESTED_REPO/tests/nested/caselib.sh"
 . "$NESTED_REPO/tests/nested/linuxlib.sh"
 [ -x "$vm_exec" ] || fail "$vm_exec is not built"
-kernel=$(readlink -f "$NESTED_BUILD/guest/kernel/vmlinuz") || fail "no guest kernel: run make guest-image"
-initrd=$NESTED_BUILD/guest/initramfs.cpio.gz
-[ -f "$kernel" ] && [ -f "$initrd" ] || fail "no guest kernel or image: run make guest-image"
 trap lx_kill_vms EXIT
 lx_init
-lx_build_template 360 --name lxbal --kernel "$kernel" --initrd "$initrd" \
-    --cmdline 'console=ttyS0 panic=-1 quiet' --mem 256 --vcpus 2
-grep -q "status 0" build.log || fail "template lxbal did not build: $(tail -n 3 build.log)"
+lx_template_lxbal 360
 # Forks of this case: no pool, idle reclaim after 6 s without a session byte.
 cfg=$NESTED_SCRATCH/balloon.ini
 printf '[vm]\ntemplate = lxbal\npool_size = 0\nksm = no\nidle_reclaim = 6\n[paths]\nstate_dir = %s/state\nrun_dir = %s\n' \
