@@ -140,6 +140,14 @@ static void accept_one(struct master *m, int lfd, int peer)
     int fd = accept4(lfd, (struct sockaddr *)&tmp.sa, &salen, SOCK_CLOEXEC);
     if (fd < 0)
         return;
+    /*
+     * TCP keep-alive, as OpenSSH's TCPKeepAlive (on by default): a client
+     * that vanished without a word (its host or network gone) ends its
+     * session instead of leaving it waiting for ever.
+     */
+    int on = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) != 0)
+        log_debug("connection: SO_KEEPALIVE: %s", strerror(errno));
     describe_peer(&tmp);
     long now = vmmgr_now();
     long wait = penalty_refused(&m->pen, &tmp.sa, now);

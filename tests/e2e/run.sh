@@ -57,6 +57,9 @@ cmp -s "$T/f1" "$T/f2.back" && t_ok "sftp round trip" || t_fail "sftp round trip
 e2e_ssh alice alice 'echo shared-$$ > /tmp/marker; sleep 4' & p1=$!
 sleep 1.5
 m=$(e2e_ssh alice alice 'cat /tmp/marker; hostname')
+ka=$(ss -tnoH state established "( sport = :$PORT )" 2>&1)
+case "$ka" in *timer:\(keepalive*) t_ok "an SSH connection has TCP keep-alive on (as OpenSSH's TCPKeepAlive)" ;;
+    *) t_fail "TCP keep-alive on SSH connections" "ss: $ka" ;; esac
 wait $p1
 case "$m" in shared-*burrow-alice) t_ok "two concurrent sessions share one environment";;
     *) t_fail "two sessions share one environment" "$m";; esac
