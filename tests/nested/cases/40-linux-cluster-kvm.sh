@@ -33,6 +33,10 @@ lx_init
 lx_template_lxbal 360
 trap 'c_teardown; lx_kill_vms' EXIT
 c_setup || fail "the cluster did not come up"
+# A login waits for her VM (seconds in this L1) without answering the client's
+# keep-alives: give the client a minute, not the tier's 3 s.
+SSHO=("${SSHO[@]/ServerAliveInterval=1/ServerAliveInterval=5}")
+SSHO=("${SSHO[@]/ServerAliveCountMax=3/ServerAliveCountMax=12}")
 for h in $HOSTS; do c_start $h || fail "burrowd on $h did not start"; done
 c_add alice >add.log 2>&1 || fail "user add: $(cat add.log)"
 e2fsck -fn "$T/exports/alice" >fsck.log 2>&1 || fail "user add left no clean ext4 on the export: $(tail -n 3 fsck.log)"
@@ -43,9 +47,9 @@ done
 fails=""
 # vmm_of HOST: the VMM pid of alice's VM on HOST ("" if none).
 vmm_of() { meta_of "$1" pid; }
-meta_of() { # HOST KEY: KEY of alice's VM's record on HOST
+meta_of() { # HOST KEY: KEY of alice's VM's record on HOST (a forwarder's, build "remote", is not one)
     local m
-    m=$(grep -l "^user = alice\$" /run/bc23$1/vm/*/meta 2>/dev/null | head -n 1)
+    m=$(grep -l "^user = alice\$" /run/bc23$1/vm/*/meta 2>/dev/null | xargs -r grep -L "^build = remote\$" | head -n 1)
     [ -n "$m" ] && sed -n "s/^$2 = //p" "$m" 2>/dev/null
 }
 log_of() { grep -iE "pool|nbd|cluster|home|vm [0-9a-f]{12}|error|warn" "$T/$1.log" | grep -v seccomp | tail -n 40 | sed "s/^/    $1: /"; }
@@ -73,7 +77,7 @@ boot1=$(sed -n 1p <<<"$a")
 [ "$(meta_of h1 origin)" = pool ] || fails+=" not-from-pool($(meta_of h1 origin))"
 console_of() { # HOST: what alice's guest kernel said about her disk
     local d
-    d=$(dirname "$(grep -l "^user = alice\$" /run/bc23$1/vm/*/meta 2>/dev/null | head -n 1)")
+    d=$(dirname "$(grep -l "^user = alice\$" /run/bc23$1/vm/*/meta 2>/dev/null | xargs -r grep -L "^build = remote\$" | head -n 1)")
     grep -aiE "vda|ext4|blk|i/o error" "$d/console.log" 2>/dev/null | tail -n 8 | sed "s/^/    $1 guest: /"
 }
 [ -z "$fails" ] || console_of h1
