@@ -153,8 +153,8 @@ void vcpu_destroy(struct vcpu *v)
 
 void vcpu_kick(struct vcpu *v)
 {
-    if (v->thread_started)
-        pthread_kill(v->thread, vcpu_kick_signal());
+    if (__atomic_load_n(&v->kickable, __ATOMIC_SEQ_CST))
+        pthread_kill(v->self, vcpu_kick_signal());
 }
 
 static void vcpu_handle_io(struct vcpu *v)
@@ -363,8 +363,13 @@ static void *vcpu_thread(void *arg)
     sigemptyset(&set);
     sigaddset(&set, vcpu_kick_signal());
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-    vcpu_loop(v);
     struct vm *vm = v->vm;
+    /* Kickable before the loop's first look at stopping (see vm.h). */
+    pthread_mutex_lock(&vm->lock);
+    v->self = pthread_self();
+    __atomic_store_n(&v->kickable, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&vm->lock);
+    vcpu_loop(v);
     pthread_mutex_lock(&vm->lock);
     vm->nr_exited++;
     pthread_cond_broadcast(&vm->cond);
@@ -433,6 +438,7 @@ void vm_wait(struct vm *vm, struct vm_exit_info *info)
     for (unsigned i = 0; i < vm->nr_vcpus; i++) {
         if (vm->vcpus[i].thread_started) {
             pthread_join(vm->vcpus[i].thread, NULL);
+            __atomic_store_n(&vm->vcpus[i].kickable, 0, __ATOMIC_SEQ_CST);
             vm->vcpus[i].thread_started = 0;
             vm->nr_exited--;
         }

@@ -96,6 +96,16 @@ struct vcpu {
     struct kvm_run *run;
     pthread_t thread;
     int thread_started;
+    /*
+     * Set by the vCPU thread itself (under vm->lock, before its first look
+     * at stopping/pause_req), with self: from then on a kick reaches it.
+     * thread_started is the creator's and comes later: a guest that stopped
+     * the VM in between (vCPU 0's triple fault while vCPU 1's thread was
+     * starting) found vCPU 1 not started, kicked nobody, and vCPU 1 halted
+     * in KVM_RUN for ever.
+     */
+    int kickable;
+    pthread_t self;
     _Atomic int parked; /* 1 while parked by vm_pause (under vm->lock) */
     uint64_t nr_exits;
     uint64_t first_exit_ns;            /* CLOCK_MONOTONIC of the first exit (bench-boot) */
