@@ -231,18 +231,22 @@ static void relay_report(int in, int out, int owner_fd)
     size_t got = 0;
     pid_t pid;
     while (read(in, line + got, 1) == 1) { /* a few short lines */
-        if (line[got] != '\n' && got + 2 < sizeof(line)) {
-            got++;
+        int eol = line[got++] == '\n';
+        if (!eol && got < sizeof(line))
             continue;
+        if (eol) {
+            line[got - 1] = '\0';
+            if (vmm_parse_pid(line, &pid) == 0 && cluster_home_handover(owner_fd, pid) != 0)
+                log_warn("kvm: cannot hand her disk's bridge to pid %d: %s", (int)pid,
+                         strerror(errno));
+            line[got - 1] = '\n';
         }
-        line[got] = '\0';
-        if (vmm_parse_pid(line, &pid) == 0 && cluster_home_handover(owner_fd, pid) != 0)
-            log_warn("kvm: cannot hand her disk's bridge to pid %d: %s", (int)pid, strerror(errno));
-        line[got] = '\n';
-        if (write(out, line, got + 1) != (ssize_t)(got + 1))
+        if (write(out, line, got) != (ssize_t)got)
             return;
         got = 0;
     }
+    if (got && write(out, line, got) != (ssize_t)got) /* a last line without its newline */
+        return;
 }
 
 /*
