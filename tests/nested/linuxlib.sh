@@ -96,11 +96,14 @@ lx_fork_logs() {
         cp "$1/$f" "$NESTED_BUILD/test-results/nested-fork-${1##*/}.$f" 2>/dev/null
     done
 }
-# lx_all_fork_logs: lx_fork_logs for every registered VM (a failed case's
-# evidence: a VMM that died leaves no exit status anywhere).
+# lx_all_fork_logs [RUN_DIR...]: lx_fork_logs for every VM registered there
+# (default LX_RUN; a failed case's evidence: a VMM that died leaves no exit
+# status anywhere).
 lx_all_fork_logs() {
-    local m
-    for m in "$LX_RUN"/vm/*/meta; do [ -e "$m" ] && lx_fork_logs "${m%/meta}"; done
+    local m r
+    for r in "${@:-$LX_RUN}"; do
+        for m in "$r"/vm/*/meta; do [ -e "$m" ] && lx_fork_logs "${m%/meta}"; done
+    done
 }
 
 # burrowd with the kvm backend on template "linux" (cases 32 and 34): its
@@ -114,11 +117,12 @@ LX_BPID=
 # Logins through burrowd are served from the warm pool (pool_size 1): the
 # pool fills in the background after burrowd starts and after each claim.
 LX_POOL=${LX_POOL:-1}
-# lx_wait_pool: until a pooled VM waits for a claim (bounded: 90 s).
+# lx_wait_pool [RUN_DIR]: until a pooled VM registered there (default
+# LX_RUN) waits for a claim (bounded: 90 s).
 lx_wait_pool() {
     local m
     for _ in $(seq 450); do
-        for m in "$LX_RUN"/vm/*/meta; do
+        for m in "${1:-$LX_RUN}"/vm/*/meta; do
             grep -q "^state = pool" "$m" 2>/dev/null && [ -S "${m%/meta}/claim.sock" ] && return 0
         done
         sleep 0.2

@@ -47,29 +47,21 @@ done
 fails=""
 # vmm_of HOST: the VMM pid of alice's VM on HOST ("" if none).
 vmm_of() { meta_of "$1" pid; }
-meta_of() { # HOST KEY: KEY of alice's VM's record on HOST (a forwarder's, build "remote", is not one)
+rec_of() { # HOST: alice's VM's record on HOST (a forwarder's, build "remote", is not one)
+    grep -l "^user = alice\$" /run/bc23$1/vm/*/meta 2>/dev/null | xargs -r grep -L "^build = remote\$" | head -n 1
+}
+meta_of() { # HOST KEY: KEY of alice's VM's record on HOST
     local m
-    m=$(grep -l "^user = alice\$" /run/bc23$1/vm/*/meta 2>/dev/null | xargs -r grep -L "^build = remote\$" | head -n 1)
+    m=$(rec_of "$1")
     [ -n "$m" ] && sed -n "s/^$2 = //p" "$m" 2>/dev/null
 }
 log_of() { grep -iE "pool|nbd|cluster|home|vm [0-9a-f]{12}|error|warn" "$T/$1.log" | grep -v seccomp | tail -n 40 | sed "s/^/    $1: /"; }
-fork_logs() { local m; for m in /run/bc23h*/vm/*/meta; do [ -e "$m" ] && lx_fork_logs "${m%/meta}"; done; }
 export_has() { # FILE TEXT: the export's ext4 holds FILE (in her home's root) with TEXT
     debugfs -R "cat /$1" "$T/exports/alice" 2>/dev/null | grep -qx "$2"
 }
 
 # 1. First login through h1: the pooled VM, the disk on virtio-blk, a synced file.
-pool_filled() { # h1's pooled VM waits for a claim
-    local m
-    for _ in $(seq 450); do
-        for m in /run/bc23h1/vm/*/meta; do
-            grep -q "^state = pool" "$m" 2>/dev/null && [ -S "${m%/meta}/claim.sock" ] && return 0
-        done
-        sleep 0.2
-    done
-    return 1
-}
-pool_filled || fail "h1's pool did not fill: $(log_of h1)"
+lx_wait_pool /run/bc23h1 || fail "h1's pool did not fill: $(log_of h1)"
 a=$(c_ssh h1 'echo one > ~/f; sync; cat /proc/sys/kernel/random/boot_id; awk "\$2 == \"/home/alice\" {print \$1}" /proc/mounts' 2>&1)
 echo "h1 login: $a"
 boot1=$(sed -n 1p <<<"$a")
@@ -77,7 +69,7 @@ boot1=$(sed -n 1p <<<"$a")
 [ "$(meta_of h1 origin)" = pool ] || fails+=" not-from-pool($(meta_of h1 origin))"
 console_of() { # HOST: what alice's guest kernel said about her disk
     local d
-    d=$(dirname "$(grep -l "^user = alice\$" /run/bc23$1/vm/*/meta 2>/dev/null | xargs -r grep -L "^build = remote\$" | head -n 1)")
+    d=$(dirname "$(rec_of "$1")")
     grep -aiE "vda|ext4|blk|i/o error" "$d/console.log" 2>/dev/null | tail -n 8 | sed "s/^/    $1 guest: /"
 }
 [ -z "$fails" ] || console_of h1
@@ -104,7 +96,7 @@ e2fsck -fn "$T/exports/alice" >fsck.log 2>&1 || {
     od -A d -t x1 -j 1024 -N 96 "$T/exports/alice" | sed 's/^/    superblock: /'
 }
 export_has f one || fails+=" export-lacks-f"
-[ -z "$fails" ] || { log_of h1; fork_logs; fail "checks failed:$fails"; }
+[ -z "$fails" ] || { log_of h1; lx_all_fork_logs /run/bc23h1 /run/bc23h2; fail "checks failed:$fails"; }
 
 # 4. Next login through h2: a fresh fork there, her file intact.
 c=$(c_ssh h2 'cat ~/f; echo two >> ~/f; sync; cat /proc/sys/kernel/random/boot_id' 2>&1)
@@ -135,5 +127,5 @@ c_in h2 ip route del blackhole "$(c_ip e1)/32"
 # 6. The write log: her disk's writers one after another.
 python3 "$NESTED_REPO/tests/cluster/nbdlog.py" "$T/nbd.log" alice >nbdlog.out 2>&1 || fails+=" nbdlog($(tail -n 2 nbdlog.out))"
 echo "nbd write log: $(tail -n 1 nbdlog.out)"
-[ -z "$fails" ] || { log_of h1; log_of h2; fork_logs; fail "checks failed:$fails"; }
+[ -z "$fails" ] || { log_of h1; log_of h2; lx_all_fork_logs /run/bc23h1 /run/bc23h2; fail "checks failed:$fails"; }
 echo "kvm backend on NBD homes: pool claim and fresh fork, forward, handover, flush, fencing, write log: ok"
